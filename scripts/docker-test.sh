@@ -1,0 +1,219 @@
+#!/bin/bash
+# Builds the real Dockerfile with buildah on local base images and checks the image.
+#
+# No Docker engine runs here and no base image can be pulled, so the bases are made locally
+# and passed as the Dockerfile's build arguments:
+#   runtime: debootstrap --variant=minbase bookworm, imported with podman (stands in for debian:bookworm-slim)
+#   builder: that base + gcc/libc6-dev/git + this machine's /usr/local/go (stands in for golang:1.26-bookworm)
+# Both are cached in $DOCKER_TEST_CACHE (own container storage, vfs driver), so only the first run
+# pays debootstrap (about a minute) and the package installs.
+#
+# Checks: godolint on the Dockerfile, shellcheck on docker-run.sh (when installed), the build,
+# `xmpp-bridge --version` run inside the image, the non-root user and its UID/GID, ca-certificates,
+# setpriv, the image config (entrypoint, /data volume, healthcheck, UID/GID env), and the first-run
+# flow of docker-run.sh inside the image: config written (exit 78), registration written (exit 80),
+# and the drop to the bridge user.
+#
+# Usage: scripts/docker-test.sh [lint]     (lint: only godolint + shellcheck)
+# Env:   DOCKER_TEST_CACHE (default /var/tmp/xmpp-bridge-docker-test), KEEP_IMAGE=1 to keep the image,
+#        DOCKER_TEST_NO_CACHE_MOUNTS=1 to build without mounting the host's Go module/build caches.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+CACHE=${DOCKER_TEST_CACHE:-/var/tmp/xmpp-bridge-docker-test}
+STORE=(--root "$CACHE/storage" --runroot "$CACHE/run" --storage-driver vfs)
+BASE_IMAGE=localhost/xmpp-bridge-test/debian:bookworm-minbase
+GO_IMAGE=localhost/xmpp-bridge-test/golang:1.26-bookworm
+IMAGE=localhost/xmpp-bridge:test
+GODOLINT_VERSION=v0.1.0
+
+log() { printf '\n== %s\n' "$*"; }
+fail() {
+	printf 'FAIL: %s\n' "$*" >&2
+	exit 1
+}
+
+need_packages() {
+	local missing=()
+	for cmd_pkg in "$@"; do
+		command -v "${cmd_pkg%%:*}" >/dev/null || missing+=("${cmd_pkg##*:}")
+	done
+	if ((${#missing[@]})); then
+		log "installing ${missing[*]}"
+		apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null ||
+			{ apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
+	fi
+}
+
+# godolint is built from a throwaway module pinned to an exact version: `go install pkg@version`
+# is refused by the proxy here, and the linter must not enter the project's go.mod.
+lint() {
+	local bin="$CACHE/bin/godolint"
+	if [[ ! -x $bin ]]; then
+		log "building godolint $GODOLINT_VERSION"
+		local mod
+		mod=$(mktemp -d)
+		cat >"$mod/go.mod" <<-EOF
+			module godolint-build
+			go 1.26.0
+			require github.com/farcloser/godolint $GODOLINT_VERSION
+		EOF
+		printf '//go:build tools\npackage tools\nimport _ "github.com/farcloser/godolint/cmd/godolint"\n' >"$mod/tools.go"
+		(cd "$mod" && GOFLAGS=-mod=mod go mod tidy && go build -o "$bin" github.com/farcloser/godolint/cmd/godolint)
+		rm -rf "$mod"
+	fi
+	log "godolint Dockerfile"
+	local out
+	out=$("$bin" Dockerfile 2>/dev/null) || {
+		echo "$out"
+		fail "godolint reported problems"
+	}
+	[[ $out == "[]" ]] || {
+		echo "$out"
+		fail "godolint reported problems"
+	}
+	echo "clean"
+	if command -v shellcheck >/dev/null; then
+		local scripts=(docker-run.sh scripts/docker-test.sh)
+		[[ -f scripts/firstrun-test.sh ]] && scripts+=(scripts/firstrun-test.sh)
+		log "shellcheck ${scripts[*]}"
+		shellcheck "${scripts[@]}"
+		echo "clean"
+	fi
+}
+
+image_exists() { podman "${STORE[@]}" image exists "$1"; }
+
+make_base() {
+	image_exists "$BASE_IMAGE" && return
+	log "debootstrap --variant=minbase bookworm (cached afterwards)"
+	local rootfs="$CACHE/rootfs"
+	rm -rf "$rootfs"
+	debootstrap --variant=minbase bookworm "$rootfs" http://deb.debian.org/debian >"$CACHE/debootstrap.log" 2>&1 ||
+		{
+			tail -20 "$CACHE/debootstrap.log"
+			fail "debootstrap failed"
+		}
+	# The host's apt settings for its mirror, as a real base image has its own.
+	cp /etc/apt/apt.conf.d/99artifact-registry "$rootfs/etc/apt/apt.conf.d/" 2>/dev/null || true
+	rm -rf "$rootfs/var/cache/apt/archives/"*.deb "$rootfs/var/lib/apt/lists/"*
+	tar -C "$rootfs" -c . | podman "${STORE[@]}" import - "$BASE_IMAGE" >/dev/null
+	rm -rf "$rootfs"
+}
+
+make_go_image() {
+	image_exists "$GO_IMAGE" && return
+	log "local Go builder image: base + gcc + /usr/local/go ($(go version | cut -d' ' -f3))"
+	local ctx
+	ctx=$(mktemp -d)
+	cp -a /usr/local/go "$ctx/go"
+	# This machine reaches the Go module proxy through an egress proxy with its own CA.
+	mkdir -p "$ctx/extra-ca"
+	cp /usr/local/share/ca-certificates/*.crt "$ctx/extra-ca/" 2>/dev/null || true
+	cat >"$ctx/Containerfile" <<-EOF
+		FROM $BASE_IMAGE
+		RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev git ca-certificates \
+		    && rm -rf /var/lib/apt/lists/*
+		COPY extra-ca/ /usr/local/share/ca-certificates/
+		RUN update-ca-certificates
+		COPY go /usr/local/go
+		ENV GOPATH=/go PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+		WORKDIR /go
+	EOF
+	buildah "${STORE[@]}" bud --isolation chroot -q -t "$GO_IMAGE" -f "$ctx/Containerfile" "$ctx" >/dev/null
+	rm -rf "$ctx"
+}
+
+build_image() {
+	log "buildah bud the real Dockerfile"
+	local mounts=()
+	if [[ -z ${DOCKER_TEST_NO_CACHE_MOUNTS:-} ]]; then
+		# Only saves download/compile time; the Dockerfile itself is unchanged.
+		mounts=(-v "$(go env GOMODCACHE):/go/pkg/mod" -v "$(go env GOCACHE):/root/.cache/go-build")
+	fi
+	local start=$SECONDS
+	buildah "${STORE[@]}" bud --isolation chroot --layers=false \
+		--build-arg GO_IMAGE="$GO_IMAGE" \
+		--build-arg RUNTIME_IMAGE="$BASE_IMAGE" \
+		--build-arg COMMIT="$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
+		--build-arg BUILD_TIME="$(date -Iseconds)" \
+		--build-arg GOPROXY="$(go env GOPROXY)" \
+		"${mounts[@]}" \
+		-t "$IMAGE" -f Dockerfile . >"$CACHE/build.log" 2>&1 || {
+		tail -40 "$CACHE/build.log"
+		fail "image build failed (log: $CACHE/build.log)"
+	}
+	echo "built $IMAGE in $((SECONDS - start)) s"
+}
+
+CTR=""
+DATA=""
+cleanup() {
+	[[ -n $CTR ]] && buildah "${STORE[@]}" rm "$CTR" >/dev/null 2>&1
+	[[ -n $DATA ]] && rm -rf "$DATA"
+	if [[ -z ${KEEP_IMAGE:-} ]]; then
+		buildah "${STORE[@]}" rmi "$IMAGE" >/dev/null 2>&1 || true
+	fi
+}
+
+in_image() { buildah "${STORE[@]}" run --isolation chroot "$@"; }
+
+check_image() {
+	log "checking the image"
+	local cfg
+	cfg=$(buildah "${STORE[@]}" inspect --type image "$IMAGE")
+	jq_get() { /usr/bin/python3 -c "import json,sys; c=json.load(sys.stdin); print(json.dumps($1))" <<<"$cfg"; }
+	[[ $(jq_get 'c["Docker"]["config"]["Entrypoint"]') == '["/docker-run.sh"]' ]] || fail "entrypoint is not /docker-run.sh"
+	jq_get 'c["Docker"]["config"]["Volumes"]' | grep -q '"/data"' || fail "no VOLUME /data"
+	jq_get 'c["Docker"]["config"]["Healthcheck"]["Test"]' | grep -q 'healthcheck' || fail "no HEALTHCHECK"
+	jq_get 'c["Docker"]["config"]["Env"]' | grep -q '"UID=1337"' || fail "UID env is not 1337"
+	jq_get 'c["Docker"]["config"]["Env"]' | grep -q '"GID=1337"' || fail "GID env is not 1337"
+	echo "config: entrypoint, VOLUME /data, HEALTHCHECK, UID/GID=1337 ok"
+
+	CTR=$(buildah "${STORE[@]}" from "$IMAGE")
+	local out
+	out=$(in_image "$CTR" -- /usr/bin/xmpp-bridge --version) || fail "xmpp-bridge --version failed inside the image"
+	echo "inside the image: xmpp-bridge --version -> $out"
+	[[ -n $out ]] || fail "xmpp-bridge --version printed nothing"
+	[[ $(in_image "$CTR" -- id -u xmpp-bridge) == 1337 ]] || fail "user xmpp-bridge is not UID 1337"
+	[[ $(in_image "$CTR" -- id -g xmpp-bridge) == 1337 ]] || fail "user xmpp-bridge is not GID 1337"
+	in_image "$CTR" -- test -s /etc/ssl/certs/ca-certificates.crt || fail "ca-certificates missing"
+	in_image "$CTR" -- test -x /docker-run.sh || fail "/docker-run.sh missing or not executable"
+	in_image "$CTR" -- test -x /usr/bin/setpriv || fail "setpriv missing"
+	in_image "$CTR" -- test -f /usr/share/doc/xmpp-bridge/LICENSE || fail "LICENSE missing"
+	[[ $(in_image "$CTR" -- setpriv --reuid=1337 --regid=1337 --clear-groups -- id -u) == 1337 ]] ||
+		fail "setpriv cannot drop to 1337"
+	echo "user xmpp-bridge 1337:1337, ca-certificates, setpriv, docker-run.sh, LICENSE ok"
+
+	log "first-run flow inside the image (docker-run.sh with an empty /data)"
+	DATA=$(mktemp -d)
+	chmod 0755 "$DATA"
+	local rc=0
+	in_image --env HOMESERVER_ADDRESS=http://synapse:8008 --env HOMESERVER_DOMAIN=example.org \
+		--env DATABASE_URI=postgres://xmpp:secret@postgres/xmpp_bridge?sslmode=disable \
+		-v "$DATA:/data" "$CTR" -- /docker-run.sh >"$CACHE/run1.log" 2>&1 || rc=$?
+	cat "$CACHE/run1.log"
+	[[ $rc == 78 ]] || fail "first start: exit $rc, want 78 (config written)"
+	[[ -f $DATA/config.yaml ]] || fail "first start did not write config.yaml"
+	[[ $(stat -c %u:%g "$DATA/config.yaml") == 1337:1337 ]] || fail "config.yaml not owned by 1337:1337"
+	grep -q 'address: "http://synapse:8008"' "$DATA/config.yaml" || fail "homeserver.address not seeded"
+	grep -q 'hostname: 0.0.0.0' "$DATA/config.yaml" || fail "appservice.hostname not 0.0.0.0"
+	rc=0
+	in_image -v "$DATA:/data" "$CTR" -- /docker-run.sh >"$CACHE/run2.log" 2>&1 || rc=$?
+	cat "$CACHE/run2.log"
+	[[ $rc == 80 ]] || fail "second start: exit $rc, want 80 (registration written)"
+	grep -q '^as_token:' "$DATA/registration.yaml" || fail "registration.yaml has no as_token"
+	grep -q 'app_service_config_files' "$CACHE/run2.log" || fail "no Synapse instructions printed"
+	echo "first-run flow inside the image ok"
+}
+
+mkdir -p "$CACHE/bin"
+need_packages buildah:buildah podman:podman debootstrap:debootstrap
+lint
+[[ ${1:-} == lint ]] && exit 0
+trap cleanup EXIT
+make_base
+make_go_image
+build_image
+check_image
+log "docker-test: all checks passed"
