@@ -372,7 +372,7 @@ func TestDocsListEveryMetric(t *testing.T) {
 		}
 	}
 	documented := map[string]bool{}
-	for _, name := range regexp.MustCompile("`(" + Namespace + `_[a-z_]+)`).FindAllStringSubmatch(string(doc), -1) {
+	for _, name := range regexp.MustCompile("`("+Namespace+`_[a-z_]+)`).FindAllStringSubmatch(string(doc), -1) {
 		documented[name[1]] = true
 	}
 	sort.Strings(registered)
