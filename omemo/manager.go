@@ -1,86 +1,445 @@
 package omemo
 
 import (
+	"bytes"
 	"context"
-	"errors"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"slices"
 	"sync"
+	"time"
 )
 
-var errNotImplemented = errors.New("omemo: not implemented yet")
+// Defaults of Options.
+const (
+	DefaultPreKeys              = 100
+	DefaultSignedPreKeyRotation = 7 * 24 * time.Hour
+	DefaultSignedPreKeyGrace    = 30 * 24 * time.Hour
+)
 
 // Manager is our OMEMO device: it owns the identity, prekeys, sessions and
 // trust of one account's device, persisted through a Store. Its methods are
-// safe for concurrent use; calls that change sessions are serialised.
+// safe for concurrent use; calls that touch sessions are serialised.
 type Manager struct {
 	store  Store
 	ownJID string
 	opts   Options
 
-	mu sync.Mutex
+	mu       sync.Mutex
+	identity *Identity
+	keys     *identityKeys
 }
 
 // NewManager returns a Manager for ownJID (a bare JID) on store. Call Setup
 // before anything else.
 func NewManager(store Store, ownJID string, opts Options) *Manager {
+	if opts.PreKeys <= 0 {
+		opts.PreKeys = DefaultPreKeys
+	}
+	if opts.SignedPreKeyRotation <= 0 {
+		opts.SignedPreKeyRotation = DefaultSignedPreKeyRotation
+	}
+	if opts.SignedPreKeyGrace <= 0 {
+		opts.SignedPreKeyGrace = DefaultSignedPreKeyGrace
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	return &Manager{store: store, ownJID: ownJID, opts: opts}
 }
 
 // Setup loads our identity, generating the identity key, device id, prekeys
 // and signed prekey on first use; refills one-time prekeys, rotates the
-// signed prekey when due and drops expired old ones. Call it at start and
-// periodically (e.g. daily).
-func (m *Manager) Setup(ctx context.Context) error { return errNotImplemented }
+// signed prekey when due and drops replaced ones after the grace period.
+// Call it at start and periodically (e.g. daily), then republish bundles.
+func (m *Manager) Setup(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	id, err := m.store.Identity(ctx)
+	if err != nil {
+		return fmt.Errorf("failed to load identity: %w", err)
+	}
+	if id == nil {
+		id, err = m.newIdentity()
+		if err != nil {
+			return err
+		}
+	}
+	keys, err := newIdentityKeys(id.PrivateKey)
+	if err != nil {
+		return err
+	}
+	m.identity, m.keys = id, keys
+	if err := m.maintainSignedPreKeys(ctx); err != nil {
+		return err
+	}
+	if _, err := m.refillPreKeys(ctx); err != nil {
+		return err
+	}
+	return m.store.PutIdentity(ctx, m.identity)
+}
+
+func (m *Manager) newIdentity() (*Identity, error) {
+	id := &Identity{PrivateKey: make([]byte, 32), NextPreKeyID: 1, NextSignedPreKeyID: 1}
+	if _, err := io.ReadFull(m.opts.Rand, id.PrivateKey); err != nil {
+		return nil, fmt.Errorf("failed to generate identity key: %w", err)
+	}
+	var b [4]byte
+	for id.DeviceID == 0 {
+		if _, err := io.ReadFull(m.opts.Rand, b[:]); err != nil {
+			return nil, fmt.Errorf("failed to generate device id: %w", err)
+		}
+		id.DeviceID = binary.BigEndian.Uint32(b[:]) & 0x7FFFFFFF
+	}
+	return id, nil
+}
+
+func (m *Manager) maintainSignedPreKeys(ctx context.Context) error {
+	spks, err := m.store.SignedPreKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("failed to load signed prekeys: %w", err)
+	}
+	now := m.opts.Now()
+	slices.SortFunc(spks, func(a, b SignedPreKey) int { return int(a.Created - b.Created) })
+	if len(spks) == 0 || now.Sub(time.Unix(spks[len(spks)-1].Created, 0)) >= m.opts.SignedPreKeyRotation {
+		spk, err := m.newSignedPreKey(now)
+		if err != nil {
+			return err
+		}
+		if err := m.store.PutSignedPreKey(ctx, spk); err != nil {
+			return fmt.Errorf("failed to store signed prekey: %w", err)
+		}
+		spks = append(spks, *spk)
+	}
+	// A replaced key stays for the grace period after its successor appeared.
+	for i := 0; i < len(spks)-1; i++ {
+		if now.Sub(time.Unix(spks[i+1].Created, 0)) > m.opts.SignedPreKeyGrace {
+			if err := m.store.RemoveSignedPreKey(ctx, spks[i].ID); err != nil {
+				return fmt.Errorf("failed to remove signed prekey: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (m *Manager) newSignedPreKey(now time.Time) (*SignedPreKey, error) {
+	kp, err := generateKeyPair(m.opts.Rand)
+	if err != nil {
+		return nil, err
+	}
+	sig03, err := m.keys.sign03(typed33(kp.pub[:]), m.opts.Rand)
+	if err != nil {
+		return nil, fmt.Errorf("failed to sign prekey: %w", err)
+	}
+	spk := &SignedPreKey{
+		ID:           m.identity.NextSignedPreKeyID,
+		Private:      bytes.Clone(kp.priv[:]),
+		Public:       bytes.Clone(kp.pub[:]),
+		SignatureV03: sig03,
+		SignatureV2:  m.keys.sign2(kp.pub[:]),
+		Created:      now.Unix(),
+	}
+	m.identity.NextSignedPreKeyID++
+	return spk, nil
+}
+
+// refillPreKeys tops the one-time prekeys up to opts.PreKeys and reports
+// whether it generated any. The caller stores m.identity afterwards.
+func (m *Manager) refillPreKeys(ctx context.Context) (bool, error) {
+	pks, err := m.store.PreKeys(ctx)
+	if err != nil {
+		return false, fmt.Errorf("failed to load prekeys: %w", err)
+	}
+	missing := m.opts.PreKeys - len(pks)
+	if missing <= 0 {
+		return false, nil
+	}
+	fresh := make([]PreKey, 0, missing)
+	for range missing {
+		kp, err := generateKeyPair(m.opts.Rand)
+		if err != nil {
+			return false, err
+		}
+		fresh = append(fresh, PreKey{ID: m.identity.NextPreKeyID, Private: bytes.Clone(kp.priv[:]), Public: bytes.Clone(kp.pub[:])})
+		m.identity.NextPreKeyID++
+	}
+	if err := m.store.PutPreKeys(ctx, fresh); err != nil {
+		return false, fmt.Errorf("failed to store prekeys: %w", err)
+	}
+	return true, nil
+}
 
 // DeviceID returns our device id (0 before Setup).
-func (m *Manager) DeviceID() uint32 { return 0 }
+func (m *Manager) DeviceID() uint32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.identity == nil {
+		return 0
+	}
+	return m.identity.DeviceID
+}
 
 // OwnJID returns the bare JID the Manager was created for.
 func (m *Manager) OwnJID() string { return m.ownJID }
 
 // IdentityKey returns our public identity key in v's wire form (raw 32 bytes:
-// Curve25519 for V03, Ed25519 for V2).
-func (m *Manager) IdentityKey(v Version) []byte { return nil }
+// Curve25519 for V03, Ed25519 for V2); nil before Setup.
+func (m *Manager) IdentityKey(v Version) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.keys == nil {
+		return nil
+	}
+	k := m.keys.wire(v)
+	return k[:]
+}
 
-// Fingerprint returns our own fingerprint (see the package-level Fingerprint).
-func (m *Manager) Fingerprint() string { return "" }
+// Fingerprint returns our own fingerprint (see the package-level
+// Fingerprint); "" before Setup.
+func (m *Manager) Fingerprint() string {
+	k := m.IdentityKey(V03)
+	if k == nil {
+		return ""
+	}
+	fp, _ := Fingerprint(V03, k)
+	return fp
+}
 
 // Bundle returns our current bundle for v, to publish on v.BundleNode.
 func (m *Manager) Bundle(ctx context.Context, v Version) (*Bundle, error) {
-	return nil, errNotImplemented
+	if !v.Valid() {
+		return nil, malformed("version")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.keys == nil {
+		return nil, ErrNoIdentity
+	}
+	spks, err := m.store.SignedPreKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("failed to load signed prekeys: %w", err)
+	}
+	if len(spks) == 0 {
+		return nil, ErrNoIdentity
+	}
+	cur := slices.MaxFunc(spks, func(a, b SignedPreKey) int { return int(a.Created - b.Created) })
+	pks, err := m.store.PreKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("failed to load prekeys: %w", err)
+	}
+	ik := m.keys.wire(v)
+	b := &Bundle{Version: v, IdentityKey: ik[:], SignedPreKeyID: cur.ID, SignedPreKey: cur.Public}
+	if v == V03 {
+		b.SignedPreKeySignature = cur.SignatureV03
+	} else {
+		b.SignedPreKeySignature = cur.SignatureV2
+	}
+	b.PreKeys = make([]BundlePreKey, len(pks))
+	for i, pk := range pks {
+		b.PreKeys[i] = BundlePreKey{ID: pk.ID, Key: pk.Public}
+	}
+	return b, nil
 }
 
 // Encrypt encrypts plaintext once and its key for every recipient device,
 // starting sessions from the recipients' bundles where needed. Devices that
 // fail (no session and no bundle, bad bundle signature, untrusted) are
 // listed in errs and skipped; err is non-nil only when nothing could be
-// encrypted (ErrNoRecipients) or the store failed. Our own device is skipped.
+// encrypted (ErrNoRecipients) or the store failed. Our own device is
+// skipped silently. A nil plaintext makes an empty message.
 func (m *Manager) Encrypt(ctx context.Context, v Version, plaintext []byte, recipients []Recipient) (enc *Encrypted, errs map[Address]error, err error) {
-	return nil, nil, errNotImplemented
+	if !v.Valid() {
+		return nil, nil, malformed("version")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.keys == nil {
+		return nil, nil, ErrNoIdentity
+	}
+	km, iv, payload, err := sealPayload(v, plaintext, m.opts.Rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	enc = &Encrypted{Version: v, SenderDevice: m.identity.DeviceID, IV: iv, Payload: payload, Keys: make([]EncryptedKey, 0, len(recipients))}
+	var k kdf
+	for _, r := range recipients {
+		if r.JID == m.ownJID && r.Device == m.identity.DeviceID {
+			continue
+		}
+		data, kex, err := m.encryptFor(ctx, &k, v, r, km)
+		if err != nil {
+			if errs == nil {
+				errs = make(map[Address]error)
+			}
+			errs[r.Address] = err
+			if isStoreError(err) {
+				return nil, errs, err
+			}
+			continue
+		}
+		jid := r.JID
+		if v == V03 {
+			jid = ""
+		}
+		enc.Keys = append(enc.Keys, EncryptedKey{JID: jid, Device: r.Device, KeyExchange: kex, Data: data})
+	}
+	if len(enc.Keys) == 0 {
+		return nil, errs, ErrNoRecipients
+	}
+	return enc, errs, nil
 }
 
 // EncryptEmpty builds an empty message (no payload) for the recipients: a
-// heartbeat, or a key-transport message to complete a new session.
-func (m *Manager) EncryptEmpty(ctx context.Context, v Version, recipients []Recipient) (enc *Encrypted, errs map[Address]error, err error) {
-	return nil, nil, errNotImplemented
+// heartbeat, or a message completing a new session.
+func (m *Manager) EncryptEmpty(ctx context.Context, v Version, recipients []Recipient) (*Encrypted, map[Address]error, error) {
+	return m.Encrypt(ctx, v, nil, recipients)
 }
 
-// Decrypt decrypts the key addressed to our device in enc, sent by the bare
-// JID senderJID, and the payload. On any error the stored state is
-// unchanged.
-func (m *Manager) Decrypt(ctx context.Context, enc *Encrypted, senderJID string) (*Decrypted, error) {
-	return nil, errNotImplemented
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
+
+func isStoreError(err error) bool {
+	_, ok := err.(*storeError)
+	return ok
 }
 
-// SetTrust stores the trust level of a device's identity key (either form
-// for v).
+func (m *Manager) encryptFor(ctx context.Context, k *kdf, v Version, r Recipient, km []byte) ([]byte, bool, error) {
+	raw, err := m.store.Session(ctx, v, r.Address)
+	if err != nil {
+		return nil, false, &storeError{fmt.Errorf("failed to load session with %s: %w", r.Address, err)}
+	}
+	var rec *record
+	var s *session
+	if raw != nil {
+		if rec, err = parseRecord(raw); err == nil {
+			s, err = unmarshalSession(rec.sessions[0])
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("failed to load session with %s: %w", r.Address, err)
+		}
+	}
+	if s == nil {
+		if r.Bundle == nil {
+			return nil, false, ErrNoSession
+		}
+		b := r.Bundle
+		if b.Version != v {
+			return nil, false, malformed("bundle version")
+		}
+		if err := verifyBundle(b); err != nil {
+			return nil, false, fmt.Errorf("bundle of %s: %w", r.Address, err)
+		}
+		if len(b.PreKeys) == 0 {
+			return nil, false, malformed("bundle without prekeys")
+		}
+		if err := m.checkTrust(ctx, v, r.Address, b.IdentityKey); err != nil {
+			return nil, false, err
+		}
+		var idx [2]byte
+		if _, err := io.ReadFull(m.opts.Rand, idx[:]); err != nil {
+			return nil, false, fmt.Errorf("failed to read randomness: %w", err)
+		}
+		opk := &b.PreKeys[int(binary.BigEndian.Uint16(idx[:]))%len(b.PreKeys)]
+		if s, err = initiate(k, m.keys, b, opk, m.identity.DeviceID, m.opts.Rand); err != nil {
+			return nil, false, fmt.Errorf("failed to start session with %s: %w", r.Address, err)
+		}
+		rec = &record{}
+		rec.push(nil)
+	} else if err := m.checkTrust(ctx, v, r.Address, s.theirIK[:]); err != nil {
+		return nil, false, err
+	}
+	data, kex, err := s.encrypt(k, km)
+	if err != nil {
+		return nil, false, err
+	}
+	rec.sessions[0] = s.marshal()
+	if err := m.store.PutSession(ctx, v, r.Address, rec.bytes()); err != nil {
+		return nil, false, &storeError{fmt.Errorf("failed to store session with %s: %w", r.Address, err)}
+	}
+	return data, kex, nil
+}
+
+// checkTrust records a first-seen identity per policy and fails with
+// ErrUntrusted unless the identity may be encrypted for.
+func (m *Manager) checkTrust(ctx context.Context, v Version, addr Address, ik []byte) error {
+	level, trusted, _, err := m.trust(ctx, v, addr, ik, true)
+	if err != nil {
+		return err
+	}
+	if !trusted {
+		return fmt.Errorf("%w: %s is %s", ErrUntrusted, addr, level)
+	}
+	return nil
+}
+
+// trust looks up the trust of (addr, ik), recording a first-seen identity
+// when record is set. It returns the stored level and the effective trust.
+func (m *Manager) trust(ctx context.Context, v Version, addr Address, ik []byte, record bool) (TrustLevel, bool, []byte, error) {
+	curve, err := CurveIdentityKey(v, ik)
+	if err != nil {
+		return 0, false, nil, err
+	}
+	recs, err := m.store.TrustRecords(ctx, addr.JID)
+	if err != nil {
+		return 0, false, nil, &storeError{fmt.Errorf("failed to load trust of %s: %w", addr.JID, err)}
+	}
+	verified := false
+	found := -1
+	for i, r := range recs {
+		if r.Level == TrustVerified {
+			verified = true
+		}
+		if r.Device == addr.Device && bytes.Equal(r.IdentityKey, curve) {
+			found = i
+		}
+	}
+	var level TrustLevel
+	if found >= 0 {
+		level = recs[found].Level
+	} else {
+		level = TrustUndecided
+		if m.opts.Policy == PolicyBTBV && !verified {
+			level = TrustTrusted
+		}
+		if record {
+			if err := m.store.PutTrust(ctx, TrustRecord{JID: addr.JID, Device: addr.Device, IdentityKey: curve, Level: level}); err != nil {
+				return 0, false, nil, &storeError{fmt.Errorf("failed to store trust of %s: %w", addr, err)}
+			}
+		}
+	}
+	trusted := level == TrustTrusted || level == TrustVerified ||
+		(level == TrustUndecided && m.opts.Policy == PolicyBTBV && !verified)
+	return level, trusted, curve, nil
+}
+
+// SetTrust stores the trust level of a device's identity key (in v's wire
+// form, or Curve25519 form with V03).
 func (m *Manager) SetTrust(ctx context.Context, v Version, addr Address, identityKey []byte, level TrustLevel) error {
-	return errNotImplemented
+	if level < TrustUndecided || level > TrustDistrusted {
+		return malformed("trust level")
+	}
+	curve, err := CurveIdentityKey(v, identityKey)
+	if err != nil {
+		return err
+	}
+	if err := m.store.PutTrust(ctx, TrustRecord{JID: addr.JID, Device: addr.Device, IdentityKey: curve, Level: level}); err != nil {
+		return fmt.Errorf("failed to store trust of %s: %w", addr, err)
+	}
+	return nil
 }
 
 // Trust returns the stored trust level of a device's identity key and
 // whether it is trusted for sending under the Manager's policy.
 func (m *Manager) Trust(ctx context.Context, v Version, addr Address, identityKey []byte) (level TrustLevel, trusted bool, err error) {
-	return 0, false, errNotImplemented
+	level, trusted, _, err = m.trust(ctx, v, addr, identityKey, false)
+	return level, trusted, err
 }
 
 // Devices returns the trust records known for jid (one per device and
@@ -95,13 +454,10 @@ func (m *Manager) HasSession(ctx context.Context, v Version, addr Address) (bool
 	return rec != nil, err
 }
 
-// DeleteSession forgets the session with addr for v.
+// DeleteSession forgets the session with addr for v (including archived
+// ones); the next Encrypt needs a bundle.
 func (m *Manager) DeleteSession(ctx context.Context, v Version, addr Address) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	return m.store.RemoveSession(ctx, v, addr)
-}
-
-// CurveIdentityKey converts an identity key in v's wire form (32 bytes, or
-// 33 with the 0x05 prefix for V03) to its Curve25519 form.
-func CurveIdentityKey(v Version, key []byte) ([]byte, error) {
-	return nil, errNotImplemented
 }

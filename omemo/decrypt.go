@@ -1,0 +1,203 @@
+package omemo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Decrypt decrypts the key addressed to our device in enc, sent by the bare
+// JID senderJID, and the payload. It is all-or-nothing: new session state,
+// the used one-time prekey's removal and its replacement, and a first-seen
+// trust record are written to the Store only after everything succeeded.
+func (m *Manager) Decrypt(ctx context.Context, enc *Encrypted, senderJID string) (*Decrypted, error) {
+	v := enc.Version
+	if !v.Valid() {
+		return nil, malformed("version")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.keys == nil {
+		return nil, ErrNoIdentity
+	}
+	key := enc.KeyFor(m.ownJID, m.identity.DeviceID)
+	if key == nil {
+		return nil, ErrNotForThisDevice
+	}
+	addr := Address{JID: senderJID, Device: enc.SenderDevice}
+	raw, err := m.store.Session(ctx, v, addr)
+	if err != nil {
+		return nil, fmt.Errorf("failed to load session with %s: %w", addr, err)
+	}
+	rec := &record{}
+	if raw != nil {
+		if rec, err = parseRecord(raw); err != nil {
+			return nil, fmt.Errorf("failed to load session with %s: %w", addr, err)
+		}
+	}
+	var k kdf
+	out := &Decrypted{Version: v, Sender: addr}
+	var s *session
+	var keyMaterial []byte
+	var usedPreKey uint32
+	if key.KeyExchange {
+		s, keyMaterial, usedPreKey, err = m.decryptKeyExchange(ctx, &k, v, rec, key.Data, out)
+	} else {
+		s, keyMaterial, err = m.decryptMessage(&k, v, rec, key.Data)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to decrypt from %s: %w", addr, err)
+	}
+	if enc.Payload == nil {
+		out.KeyMaterial = nil
+		if v == V03 {
+			out.KeyMaterial = keyMaterial
+		}
+	} else if out.Plaintext, err = openPayload(v, keyMaterial, enc.IV, enc.Payload); err != nil {
+		return nil, fmt.Errorf("failed to decrypt payload from %s: %w", addr, err)
+	}
+	if s.wantsHeartbeat() {
+		out.SendHeartbeat = true
+	}
+
+	// Everything checked: persist.
+	out.Trust, out.Trusted, out.IdentityKey, err = m.trust(ctx, v, addr, s.theirIK[:], true)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.store.PutSession(ctx, v, addr, rec.bytes()); err != nil {
+		return nil, fmt.Errorf("failed to store session with %s: %w", addr, err)
+	}
+	if out.PreKeyConsumed {
+		if err := m.store.RemovePreKey(ctx, usedPreKey); err != nil {
+			return nil, fmt.Errorf("failed to remove used prekey: %w", err)
+		}
+		if _, err := m.refillPreKeys(ctx); err != nil {
+			return nil, err
+		}
+		if err := m.store.PutIdentity(ctx, m.identity); err != nil {
+			return nil, fmt.Errorf("failed to store identity: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// decryptMessage tries the current session, then archived ones. rec is
+// updated in memory (the one that worked becomes current).
+func (m *Manager) decryptMessage(k *kdf, v Version, rec *record, data []byte) (*session, []byte, error) {
+	if len(rec.sessions) == 0 {
+		return nil, nil, ErrNoSession
+	}
+	var firstErr error
+	for i, raw := range rec.sessions {
+		s, err := unmarshalSession(raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		if s.p.version != v {
+			return nil, nil, malformed("session version")
+		}
+		plain, err := s.decrypt(k, data, m.opts.Rand)
+		if err == nil {
+			rec.promote(i, s.marshal())
+			return s, plain, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		if errors.Is(err, ErrMalformed) && i == 0 {
+			// A message that does not parse will not parse for older sessions.
+			if _, perr := m.parseCheck(v, data); perr != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return nil, nil, firstErr
+}
+
+// parseCheck reports whether data is a well-formed ratchet message.
+func (m *Manager) parseCheck(v Version, data []byte) (*ratchetMessage, error) {
+	if v == V03 {
+		if len(data) < 1+profile03.macLen {
+			return nil, malformed("message length")
+		}
+		return parseRatchetMessage(v, data[1:len(data)-profile03.macLen])
+	}
+	_, msg, err := parseAuthenticated(data)
+	if err != nil {
+		return nil, err
+	}
+	return parseRatchetMessage(v, msg)
+}
+
+// decryptKeyExchange handles a key exchange: a repeat of one we already
+// answered continues that session; a new one builds a session with our
+// prekeys and archives the previous session.
+func (m *Manager) decryptKeyExchange(ctx context.Context, k *kdf, v Version, rec *record, data []byte, out *Decrypted) (*session, []byte, uint32, error) {
+	body := data
+	if v == V03 {
+		if len(data) < 1 || data[0]>>4 != 3 {
+			return nil, nil, 0, malformed("key exchange version")
+		}
+		body = data[1:]
+	}
+	kx, err := parseKeyExchange(v, body)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	for i, raw := range rec.sessions {
+		s, err := unmarshalSession(raw)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if s.initiator || s.baseKey != kx.ek || s.theirIK != kx.ik {
+			continue
+		}
+		plain, err := s.decrypt(k, kx.message, m.opts.Rand)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		rec.promote(i, s.marshal())
+		return s, plain, 0, nil
+	}
+	spk, err := m.store.SignedPreKey(ctx, kx.spkID)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("failed to load signed prekey: %w", err)
+	}
+	if spk == nil {
+		return nil, nil, 0, fmt.Errorf("%w: signed prekey %d", ErrUnknownPreKey, kx.spkID)
+	}
+	var spkPair keyPair
+	if len(spk.Private) != 32 || len(spk.Public) != 32 {
+		return nil, nil, 0, malformed("stored signed prekey")
+	}
+	copy(spkPair.priv[:], spk.Private)
+	copy(spkPair.pub[:], spk.Public)
+	var opkPair *keyPair
+	if kx.hasPK {
+		pk, err := m.store.PreKey(ctx, kx.pkID)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("failed to load prekey: %w", err)
+		}
+		if pk == nil {
+			return nil, nil, 0, fmt.Errorf("%w: prekey %d", ErrUnknownPreKey, kx.pkID)
+		}
+		if len(pk.Private) != 32 || len(pk.Public) != 32 {
+			return nil, nil, 0, malformed("stored prekey")
+		}
+		opkPair = &keyPair{}
+		copy(opkPair.priv[:], pk.Private)
+		copy(opkPair.pub[:], pk.Public)
+	}
+	s, err := respond(k, v, m.keys, kx, &spkPair, opkPair)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	plain, err := s.decrypt(k, kx.message, m.opts.Rand)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	rec.push(s.marshal())
+	out.NewSession, out.PreKeyConsumed, out.SendHeartbeat = true, kx.hasPK, true
+	return s, plain, kx.pkID, nil
+}

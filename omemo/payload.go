@@ -1,0 +1,145 @@
+package omemo
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"fmt"
+	"io"
+)
+
+func ed25519Verify(pub, msg, sig []byte) bool {
+	return len(pub) == ed25519.PublicKeySize && len(sig) == ed25519.SignatureSize && ed25519.Verify(pub, msg, sig)
+}
+
+// cbcEncrypt encrypts plain with AES-256-CBC and PKCS#7 padding.
+func cbcEncrypt(key, iv, plain []byte) []byte {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		panic(err) // key is always 32 bytes
+	}
+	pad := aes.BlockSize - len(plain)%aes.BlockSize
+	out := make([]byte, len(plain)+pad)
+	copy(out, plain)
+	for i := len(plain); i < len(out); i++ {
+		out[i] = byte(pad)
+	}
+	cipher.NewCBCEncrypter(block, iv).CryptBlocks(out, out)
+	return out
+}
+
+// cbcDecrypt reverses cbcEncrypt. It runs after the MAC check, so a padding
+// error means a broken peer, not an oracle.
+func cbcDecrypt(key, iv, ct []byte) ([]byte, error) {
+	if len(ct) == 0 || len(ct)%aes.BlockSize != 0 {
+		return nil, malformed("ciphertext length")
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, len(ct))
+	cipher.NewCBCDecrypter(block, iv).CryptBlocks(out, ct)
+	pad := int(out[len(out)-1])
+	if pad == 0 || pad > aes.BlockSize {
+		return nil, malformed("padding")
+	}
+	for _, b := range out[len(out)-pad:] {
+		if int(b) != pad {
+			return nil, malformed("padding")
+		}
+	}
+	return out[:len(out)-pad], nil
+}
+
+// sealPayload encrypts a message payload once for all recipients and
+// returns the key material that goes through each ratchet. plain == nil
+// makes an empty message.
+func sealPayload(v Version, plain []byte, rnd io.Reader) (keyMaterial, iv, payload []byte, err error) {
+	if v == V03 {
+		key := make([]byte, 16, 32)
+		iv = make([]byte, 12)
+		if _, err := io.ReadFull(rnd, key); err != nil {
+			return nil, nil, nil, fmt.Errorf("failed to read randomness: %w", err)
+		}
+		if _, err := io.ReadFull(rnd, iv); err != nil {
+			return nil, nil, nil, fmt.Errorf("failed to read randomness: %w", err)
+		}
+		if plain == nil {
+			// Key transport: python-oldmemo sends the bare 16-byte key.
+			return key, iv, nil, nil
+		}
+		block, _ := aes.NewCipher(key)
+		gcm, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		sealed := gcm.Seal(nil, iv, plain, nil)
+		ct, tag := sealed[:len(plain)], sealed[len(plain):]
+		return append(key, tag...), iv, ct, nil
+	}
+	if plain == nil {
+		return make([]byte, 32), nil, nil, nil
+	}
+	key := make([]byte, 32, 48)
+	if _, err := io.ReadFull(rnd, key); err != nil {
+		return nil, nil, nil, fmt.Errorf("failed to read randomness: %w", err)
+	}
+	var k kdf
+	var km [80]byte
+	k.hkdf(km[:], zeroSalt[:], key, payloadInfo2)
+	ct := cbcEncrypt(km[:32], km[64:80], plain)
+	var mac [32]byte
+	k.hmac(&mac, km[32:64], ct)
+	return append(key, mac[:16]...), nil, ct, nil
+}
+
+// openPayload decrypts a payload with the key material from the ratchet.
+func openPayload(v Version, keyMaterial, iv, payload []byte) ([]byte, error) {
+	if v == V03 {
+		var key, tag []byte
+		switch len(keyMaterial) {
+		case 32:
+			key, tag = keyMaterial[:16], keyMaterial[16:]
+		case 16:
+			// Legacy senders append the tag to the payload.
+			if len(payload) < 16 {
+				return nil, malformed("payload length")
+			}
+			key = keyMaterial
+		default:
+			return nil, malformed("key material length")
+		}
+		block, _ := aes.NewCipher(key)
+		gcm, err := cipher.NewGCMWithNonceSize(block, len(iv))
+		if err != nil {
+			return nil, malformed("iv length")
+		}
+		sealed := payload
+		if tag != nil {
+			sealed = make([]byte, 0, len(payload)+16)
+			sealed = append(append(sealed, payload...), tag...)
+		}
+		plain, err := gcm.Open(sealed[:0:0], iv, sealed, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%w: payload", ErrBadMAC)
+		}
+		if plain == nil {
+			plain = []byte{}
+		}
+		return plain, nil
+	}
+	if len(keyMaterial) != 48 {
+		return nil, malformed("key material length")
+	}
+	var k kdf
+	var km [80]byte
+	k.hkdf(km[:], zeroSalt[:], keyMaterial[:32], payloadInfo2)
+	var mac [32]byte
+	k.hmac(&mac, km[32:64], payload)
+	if !hmac.Equal(mac[:16], keyMaterial[32:]) {
+		return nil, fmt.Errorf("%w: payload", ErrBadMAC)
+	}
+	return cbcDecrypt(km[:32], km[64:80], payload)
+}

@@ -1,0 +1,167 @@
+package omemo
+
+import (
+	"encoding/binary"
+)
+
+// A session record is what the Store keeps per (version, device): the
+// current session first, then archived ones (newest first) that are tried
+// when the current one cannot decrypt a message. Archived sessions stay
+// serialized until needed.
+
+const (
+	recordFormat = 1
+	maxArchived  = 5
+	sessionFixed = 2 + 32*9 + 4*6 + 1 + 2
+)
+
+type record struct {
+	sessions [][]byte // serialized; [0] is current
+}
+
+func parseRecord(b []byte) (*record, error) {
+	if len(b) < 2 || b[0] != recordFormat {
+		return nil, malformed("session record")
+	}
+	n := int(b[1])
+	b = b[2:]
+	r := &record{sessions: make([][]byte, 0, n+1)}
+	for range n {
+		if len(b) < 4 {
+			return nil, malformed("session record")
+		}
+		l := binary.BigEndian.Uint32(b)
+		b = b[4:]
+		if uint64(l) > uint64(len(b)) {
+			return nil, malformed("session record")
+		}
+		r.sessions = append(r.sessions, b[:l:l])
+		b = b[l:]
+	}
+	if len(b) != 0 {
+		return nil, malformed("session record")
+	}
+	return r, nil
+}
+
+func (r *record) bytes() []byte {
+	size := 2
+	for _, s := range r.sessions {
+		size += 4 + len(s)
+	}
+	out := make([]byte, 2, size)
+	out[0] = recordFormat
+	out[1] = byte(len(r.sessions))
+	for _, s := range r.sessions {
+		out = binary.BigEndian.AppendUint32(out, uint32(len(s)))
+		out = append(out, s...)
+	}
+	return out
+}
+
+// promote makes session i (replaced by cur) the current one.
+func (r *record) promote(i int, cur []byte) {
+	copy(r.sessions[1:i+1], r.sessions[:i])
+	r.sessions[0] = cur
+}
+
+// push makes cur the current session and archives the previous ones.
+func (r *record) push(cur []byte) {
+	r.sessions = append([][]byte{cur}, r.sessions...)
+	if len(r.sessions) > maxArchived+1 {
+		r.sessions = r.sessions[:maxArchived+1]
+	}
+}
+
+const (
+	flInitiator = 1 << iota
+	flHasDHr
+	flHasSend
+	flHasRecv
+	flPending
+	flHasPK
+)
+
+func (s *session) marshal() []byte {
+	out := make([]byte, 0, sessionFixed+32*len(s.oldDHr)+68*len(s.skipped))
+	var fl byte
+	for _, f := range []struct {
+		on  bool
+		bit byte
+	}{{s.initiator, flInitiator}, {s.hasDHr, flHasDHr}, {s.hasSend, flHasSend}, {s.hasRecv, flHasRecv}, {s.pending, flPending}, {s.hasPK, flHasPK}} {
+		if f.on {
+			fl |= f.bit
+		}
+	}
+	out = append(out, byte(s.p.version), fl)
+	for _, k := range []*[32]byte{&s.ourIK, &s.theirIK, &s.root, &s.dhs.priv, &s.dhs.pub, &s.dhr, &s.send.key, &s.recv.key, &s.baseKey} {
+		out = append(out, k[:]...)
+	}
+	for _, n := range []uint32{s.send.n, s.recv.n, s.pn, s.pkID, s.spkID, s.regID} {
+		out = binary.BigEndian.AppendUint32(out, n)
+	}
+	out = append(out, byte(len(s.oldDHr)))
+	for i := range s.oldDHr {
+		out = append(out, s.oldDHr[i][:]...)
+	}
+	out = binary.BigEndian.AppendUint16(out, uint16(len(s.skipped)))
+	for i := range s.skipped {
+		sk := &s.skipped[i]
+		out = append(out, sk.dh[:]...)
+		out = binary.BigEndian.AppendUint32(out, sk.n)
+		out = append(out, sk.mk[:]...)
+	}
+	return out
+}
+
+func unmarshalSession(b []byte) (*session, error) {
+	bad := malformed("session state")
+	if len(b) < sessionFixed {
+		return nil, bad
+	}
+	v := Version(b[0])
+	if !v.Valid() {
+		return nil, bad
+	}
+	s := &session{p: profileFor(v)}
+	fl := b[1]
+	s.initiator, s.hasDHr, s.hasSend = fl&flInitiator != 0, fl&flHasDHr != 0, fl&flHasSend != 0
+	s.hasRecv, s.pending, s.hasPK = fl&flHasRecv != 0, fl&flPending != 0, fl&flHasPK != 0
+	b = b[2:]
+	for _, k := range []*[32]byte{&s.ourIK, &s.theirIK, &s.root, &s.dhs.priv, &s.dhs.pub, &s.dhr, &s.send.key, &s.recv.key, &s.baseKey} {
+		copy(k[:], b)
+		b = b[32:]
+	}
+	for _, n := range []*uint32{&s.send.n, &s.recv.n, &s.pn, &s.pkID, &s.spkID, &s.regID} {
+		*n = binary.BigEndian.Uint32(b)
+		b = b[4:]
+	}
+	nOld := int(b[0])
+	b = b[1:]
+	if nOld > maxOldChains || len(b) < nOld*32+2 {
+		return nil, bad
+	}
+	if nOld > 0 {
+		s.oldDHr = make([][32]byte, nOld)
+		for i := range s.oldDHr {
+			copy(s.oldDHr[i][:], b)
+			b = b[32:]
+		}
+	}
+	nSkip := int(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	if nSkip > maxSkip || len(b) != nSkip*68 {
+		return nil, bad
+	}
+	if nSkip > 0 {
+		s.skipped = make([]skippedKey, nSkip)
+		for i := range s.skipped {
+			sk := &s.skipped[i]
+			copy(sk.dh[:], b)
+			sk.n = binary.BigEndian.Uint32(b[32:])
+			copy(sk.mk[:], b[36:68])
+			b = b[68:]
+		}
+	}
+	return s, nil
+}
