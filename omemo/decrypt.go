@@ -36,6 +36,7 @@ func (m *Manager) Decrypt(ctx context.Context, enc *Encrypted, senderJID string)
 		}
 	}
 	var k kdf
+	defer k.release()
 	out := &Decrypted{Version: v, Sender: addr}
 	var s *session
 	var keyMaterial []byte

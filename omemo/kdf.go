@@ -3,6 +3,9 @@ package omemo
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding"
+	"hash"
+	"sync"
 )
 
 // profile holds what differs between the two versions inside the shared
@@ -14,20 +17,15 @@ type profile struct {
 	rootInfo []byte
 	msgInfo  []byte
 	macLen   int
-	// extraSkip is added to a new chain's previous-counter when storing the
-	// old chain's skipped keys: libsignal sends pn as the last counter used
-	// (one less than the chain length), the spec sends the length.
-	extraSkip uint32
 }
 
 var (
 	profile03 = &profile{
-		version:   V03,
-		x3dhInfo:  []byte("WhisperText"),
-		rootInfo:  []byte("WhisperRatchet"),
-		msgInfo:   []byte("WhisperMessageKeys"),
-		macLen:    8,
-		extraSkip: 1,
+		version:  V03,
+		x3dhInfo: []byte("WhisperText"),
+		rootInfo: []byte("WhisperRatchet"),
+		msgInfo:  []byte("WhisperMessageKeys"),
+		macLen:   8,
 	}
 	profile2 = &profile{
 		version:  V2,
@@ -46,16 +44,103 @@ func profileFor(v Version) *profile {
 	return profile2
 }
 
-// kdf computes HMAC-SHA-256 and HKDF-SHA-256 on a scratch buffer with
-// sha256.Sum256, which keeps the ratchet's many small HMACs off the heap.
-type kdf struct {
-	buf [64 + kdfInline]byte
+const (
+	kdfInline = 512
+	// sha256State is the size of a marshaled crypto/sha256 digest.
+	sha256State = 108
+)
+
+// sha256Digest is what crypto/sha256's digest offers: saving and restoring
+// its state lets an HMAC key's two pad blocks be hashed once and reused.
+type sha256Digest interface {
+	hash.Hash
+	encoding.BinaryAppender
+	encoding.BinaryUnmarshaler
 }
 
-const kdfInline = 512
+var digests = sync.Pool{New: func() any { return sha256.New() }}
 
-// hmac writes HMAC-SHA-256(key, msgs...) to out. Keys are at most 64 bytes
-// (all keys here are 32).
+// hmacKey is an HMAC-SHA-256 key with its pad blocks already hashed.
+type hmacKey struct {
+	inner, outer [sha256State]byte
+}
+
+// zeroKey is HKDF's default salt, 32 zero bytes, as a prepared HMAC key.
+var zeroKey hmacKey
+
+var zeroSalt [32]byte
+
+func init() {
+	var k kdf
+	k.prepare(&zeroKey, zeroSalt[:])
+	k.release()
+}
+
+// kdf computes HMAC-SHA-256 and HKDF-SHA-256 on scratch space. One-off
+// HMACs use sha256.Sum256 and stay off the heap; keys used more than once
+// (chain keys, HKDF PRKs) are prepared so their pad blocks are hashed once.
+type kdf struct {
+	buf [64 + kdfInline]byte
+	d   sha256Digest
+	sum [32]byte
+}
+
+func (k *kdf) digest() sha256Digest {
+	if k.d == nil {
+		k.d = digests.Get().(sha256Digest)
+	}
+	return k.d
+}
+
+// release returns the pooled digest; k stays usable.
+func (k *kdf) release() {
+	if k.d != nil {
+		digests.Put(k.d)
+		k.d = nil
+	}
+}
+
+// prepare hashes key's pad blocks into hk (keys are at most 64 bytes).
+func (k *kdf) prepare(hk *hmacKey, key []byte) {
+	d := k.digest()
+	pad := k.buf[:64]
+	for i := range pad {
+		pad[i] = 0x36
+	}
+	for i, c := range key {
+		pad[i] ^= c
+	}
+	d.Reset()
+	d.Write(pad)
+	d.AppendBinary(hk.inner[:0])
+	for i := range pad {
+		pad[i] ^= 0x36 ^ 0x5c
+	}
+	d.Reset()
+	d.Write(pad)
+	d.AppendBinary(hk.outer[:0])
+}
+
+// mac writes HMAC(hk, msgs...) to out.
+func (k *kdf) mac(out *[32]byte, hk *hmacKey, msgs ...[]byte) {
+	d := k.digest()
+	if err := d.UnmarshalBinary(hk.inner[:]); err != nil {
+		panic(err)
+	}
+	for _, m := range msgs {
+		d.Write(m)
+	}
+	d.Sum(k.sum[:0])
+	if err := d.UnmarshalBinary(hk.outer[:]); err != nil {
+		panic(err)
+	}
+	d.Write(k.sum[:])
+	d.Sum(k.sum[:0])
+	*out = k.sum
+}
+
+// hmac writes HMAC-SHA-256(key, msgs...) to out for a key used once. Keys
+// are at most 64 bytes (all keys here are 32).
 func (k *kdf) hmac(out *[32]byte, key []byte, msgs ...[]byte) {
 	n := 0
 	for _, m := range msgs {
@@ -92,19 +177,39 @@ func (k *kdf) hmac(out *[32]byte, key []byte, msgs ...[]byte) {
 	*out = sha256.Sum256(ob[:])
 }
 
-var zeroSalt [32]byte
-
 // hkdf fills out with HKDF-SHA-256(salt, ikm, info); len(out) ≤ 255*32.
+// A nil salt means the default of 32 zero bytes.
 func (k *kdf) hkdf(out, salt, ikm, info []byte) {
-	var prk, t [32]byte
-	k.hmac(&prk, salt, ikm)
-	var ctr [1]byte
-	var prev []byte
-	for off := 0; off < len(out); off += 32 {
-		ctr[0]++
-		k.hmac(&t, prk[:], prev, info, ctr[:])
+	var prk [32]byte
+	if salt == nil {
+		if len(ikm) > kdfInline {
+			k.hmac(&prk, zeroSalt[:], ikm)
+		} else {
+			copy(k.buf[64:], ikm)
+			k.mac(&prk, &zeroKey, k.buf[64:64+len(ikm)])
+		}
+	} else {
+		k.hmac(&prk, salt, ikm)
+	}
+	if len(out) <= 32 {
+		var t [32]byte
+		k.hmac(&t, prk[:], info, []byte{1})
+		copy(out, t[:])
+		return
+	}
+	var hk hmacKey
+	k.prepare(&hk, prk[:])
+	// T(i) = HMAC(PRK, T(i-1) ‖ info ‖ i), built in buf after the pad area.
+	var t [32]byte
+	for off, ctr := 0, byte(1); off < len(out); off, ctr = off+32, ctr+1 {
+		n := 64
+		if ctr > 1 {
+			n += copy(k.buf[n:], t[:])
+		}
+		n += copy(k.buf[n:], info)
+		k.buf[n] = ctr
+		k.mac(&t, &hk, k.buf[64:n+1])
 		copy(out[off:], t[:])
-		prev = t[:]
 	}
 }
 
@@ -117,20 +222,19 @@ func (k *kdf) rootStep(p *profile, root *[32]byte, dh *[32]byte) (chainKey [32]b
 	return chainKey
 }
 
-var (
-	ckMessage = []byte{0x01}
-	ckChain   = []byte{0x02}
-)
-
 // chainStep is KDF_CK: message key seed HMAC(ck, 1), next chain key HMAC(ck, 2).
 func (k *kdf) chainStep(ck *[32]byte) (mk [32]byte) {
-	k.hmac(&mk, ck[:], ckMessage)
-	k.hmac(ck, ck[:], ckChain)
+	var hk hmacKey
+	k.prepare(&hk, ck[:])
+	k.buf[64] = 0x01
+	k.mac(&mk, &hk, k.buf[64:65])
+	k.buf[64] = 0x02
+	k.mac(ck, &hk, k.buf[64:65])
 	return mk
 }
 
 // messageKeys expands a message key seed into AES-256 key ‖ HMAC key ‖ IV.
 func (k *kdf) messageKeys(p *profile, mk *[32]byte) (out [80]byte) {
-	k.hkdf(out[:], zeroSalt[:], mk[:], p.msgInfo)
+	k.hkdf(out[:], nil, mk[:], p.msgInfo)
 	return out
 }

@@ -169,6 +169,21 @@ func (l *lsPeer) bundle() *Bundle {
 	return b
 }
 
+func (l *lsPeer) sigAddr() *protocol.SignalAddress { return protocol.NewSignalAddress(l.jid, l.device) }
+
+// processBundle starts a libsignal session with another libsignal peer.
+func (l *lsPeer) processBundle(t testing.TB, to *lsPeer, b *Bundle) {
+	t.Helper()
+	pk := b.PreKeys[0]
+	bundle := prekey.NewBundle(to.device, to.device, optional.NewOptionalUint32(pk.ID), b.SignedPreKeyID,
+		ecc.NewDjbECPublicKey([32]byte(pk.Key)), ecc.NewDjbECPublicKey([32]byte(b.SignedPreKey)),
+		[64]byte(b.SignedPreKeySignature), identity.NewKey(ecc.NewDjbECPublicKey([32]byte(b.IdentityKey))))
+	l.cipher(to.addr())
+	if err := l.builder[to.sigAddr().String()].ProcessBundle(context.Background(), bundle); err != nil {
+		t.Fatalf("libsignal ProcessBundle: %v", err)
+	}
+}
+
 // processOurBundle starts a libsignal session from our bundle.
 func (l *lsPeer) processOurBundle(t testing.TB, p *peer) {
 	t.Helper()

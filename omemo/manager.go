@@ -267,6 +267,7 @@ func (m *Manager) Encrypt(ctx context.Context, v Version, plaintext []byte, reci
 	}
 	enc = &Encrypted{Version: v, SenderDevice: m.identity.DeviceID, IV: iv, Payload: payload, Keys: make([]EncryptedKey, 0, len(recipients))}
 	var k kdf
+	defer k.release()
 	for _, r := range recipients {
 		if r.JID == m.ownJID && r.Device == m.identity.DeviceID {
 			continue

@@ -87,8 +87,9 @@ func sealPayload(v Version, plain []byte, rnd io.Reader) (keyMaterial, iv, paylo
 		return nil, nil, nil, fmt.Errorf("failed to read randomness: %w", err)
 	}
 	var k kdf
+	defer k.release()
 	var km [80]byte
-	k.hkdf(km[:], zeroSalt[:], key, payloadInfo2)
+	k.hkdf(km[:], nil, key, payloadInfo2)
 	ct := cbcEncrypt(km[:32], km[64:80], plain)
 	var mac [32]byte
 	k.hmac(&mac, km[32:64], ct)
@@ -134,8 +135,9 @@ func openPayload(v Version, keyMaterial, iv, payload []byte) ([]byte, error) {
 		return nil, malformed("key material length")
 	}
 	var k kdf
+	defer k.release()
 	var km [80]byte
-	k.hkdf(km[:], zeroSalt[:], keyMaterial[:32], payloadInfo2)
+	k.hkdf(km[:], nil, keyMaterial[:32], payloadInfo2)
 	var mac [32]byte
 	k.hmac(&mac, km[32:64], payload)
 	if !hmac.Equal(mac[:16], keyMaterial[32:]) {

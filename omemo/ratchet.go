@@ -49,6 +49,12 @@ type session struct {
 	pn      uint32
 	skipped []skippedKey
 	oldDHr  [][32]byte
+	// prevRecv is the previous receiving chain, kept so late messages on it
+	// beyond the sender's previous-counter still decrypt (libsignal sends
+	// that counter one lower than the spec).
+	prevDHr  [32]byte
+	prevRecv chain
+	hasPrev  bool
 
 	// baseKey is the key exchange's ephemeral key: ours when we initiated,
 	// the peer's when we responded; a repeated key exchange with the same
@@ -75,7 +81,7 @@ func x3dhSecret(k *kdf, p *profile, dhs ...*[32]byte) [32]byte {
 	}
 	var sk [32]byte
 	// V03 derives 64 bytes (root ‖ unused chain); HKDF's first block is the same.
-	k.hkdf(sk[:], zeroSalt[:], ikm[:n], p.x3dhInfo)
+	k.hkdf(sk[:], nil, ikm[:n], p.x3dhInfo)
 	return sk
 }
 
@@ -309,6 +315,17 @@ func (s *session) messageKey(k *kdf, m *ratchetMessage, rnd io.Reader) ([32]byte
 			return mk, nil
 		}
 	}
+	if s.hasPrev && m.dh == s.prevDHr {
+		if m.n < s.prevRecv.n {
+			return [32]byte{}, ErrDuplicate
+		}
+		if err := s.skipChain(k, &s.prevRecv, &s.prevDHr, uint64(m.n)); err != nil {
+			return [32]byte{}, err
+		}
+		mk := k.chainStep(&s.prevRecv.key)
+		s.prevRecv.n++
+		return mk, nil
+	}
 	if s.hasDHr && m.dh == s.dhr {
 		if !s.hasRecv {
 			return [32]byte{}, ErrBadMAC
@@ -326,9 +343,10 @@ func (s *session) messageKey(k *kdf, m *ratchetMessage, rnd io.Reader) ([32]byte
 			return [32]byte{}, ErrTooManySkipped
 		}
 		if s.hasRecv {
-			if err := s.skipTo(k, uint64(m.pn)+uint64(s.p.extraSkip)); err != nil {
+			if err := s.skipChain(k, &s.recv, &s.dhr, uint64(m.pn)); err != nil {
 				return [32]byte{}, err
 			}
+			s.prevDHr, s.prevRecv, s.hasPrev = s.dhr, s.recv, true
 		}
 		if s.hasDHr {
 			s.oldDHr = append(s.oldDHr, s.dhr)
@@ -355,7 +373,7 @@ func (s *session) messageKey(k *kdf, m *ratchetMessage, rnd io.Reader) ([32]byte
 		}
 		s.send, s.hasSend = chain{key: k.rootStep(s.p, &s.root, &dh)}, true
 	}
-	if err := s.skipTo(k, uint64(m.n)); err != nil {
+	if err := s.skipChain(k, &s.recv, &s.dhr, uint64(m.n)); err != nil {
 		return [32]byte{}, err
 	}
 	mk := k.chainStep(&s.recv.key)
@@ -363,17 +381,18 @@ func (s *session) messageKey(k *kdf, m *ratchetMessage, rnd io.Reader) ([32]byte
 	return mk, nil
 }
 
-// skipTo stores the receiving chain's keys up to (not including) until.
-func (s *session) skipTo(k *kdf, until uint64) error {
-	if until <= uint64(s.recv.n) {
+// skipChain stores the keys of chain c (ratchet key dh) up to, not
+// including, until.
+func (s *session) skipChain(k *kdf, c *chain, dh *[32]byte, until uint64) error {
+	if until <= uint64(c.n) {
 		return nil
 	}
-	if until-uint64(s.recv.n) > maxSkip {
-		return fmt.Errorf("%w: %d keys", ErrTooManySkipped, until-uint64(s.recv.n))
+	if until-uint64(c.n) > maxSkip {
+		return fmt.Errorf("%w: %d keys", ErrTooManySkipped, until-uint64(c.n))
 	}
-	for uint64(s.recv.n) < until {
-		s.skipped = append(s.skipped, skippedKey{dh: s.dhr, n: s.recv.n, mk: k.chainStep(&s.recv.key)})
-		s.recv.n++
+	for uint64(c.n) < until {
+		s.skipped = append(s.skipped, skippedKey{dh: *dh, n: c.n, mk: k.chainStep(&c.key)})
+		c.n++
 	}
 	if over := len(s.skipped) - maxSkip; over > 0 {
 		s.skipped = append(s.skipped[:0], s.skipped[over:]...)

@@ -12,7 +12,7 @@ import (
 const (
 	recordFormat = 1
 	maxArchived  = 5
-	sessionFixed = 2 + 32*9 + 4*6 + 1 + 2
+	sessionFixed = 2 + 32*11 + 4*7 + 1 + 2
 )
 
 type record struct {
@@ -80,6 +80,7 @@ const (
 	flHasRecv
 	flPending
 	flHasPK
+	flHasPrev
 )
 
 func (s *session) marshal() []byte {
@@ -88,16 +89,16 @@ func (s *session) marshal() []byte {
 	for _, f := range []struct {
 		on  bool
 		bit byte
-	}{{s.initiator, flInitiator}, {s.hasDHr, flHasDHr}, {s.hasSend, flHasSend}, {s.hasRecv, flHasRecv}, {s.pending, flPending}, {s.hasPK, flHasPK}} {
+	}{{s.initiator, flInitiator}, {s.hasDHr, flHasDHr}, {s.hasSend, flHasSend}, {s.hasRecv, flHasRecv}, {s.pending, flPending}, {s.hasPK, flHasPK}, {s.hasPrev, flHasPrev}} {
 		if f.on {
 			fl |= f.bit
 		}
 	}
 	out = append(out, byte(s.p.version), fl)
-	for _, k := range []*[32]byte{&s.ourIK, &s.theirIK, &s.root, &s.dhs.priv, &s.dhs.pub, &s.dhr, &s.send.key, &s.recv.key, &s.baseKey} {
+	for _, k := range []*[32]byte{&s.ourIK, &s.theirIK, &s.root, &s.dhs.priv, &s.dhs.pub, &s.dhr, &s.send.key, &s.recv.key, &s.baseKey, &s.prevDHr, &s.prevRecv.key} {
 		out = append(out, k[:]...)
 	}
-	for _, n := range []uint32{s.send.n, s.recv.n, s.pn, s.pkID, s.spkID, s.regID} {
+	for _, n := range []uint32{s.send.n, s.recv.n, s.pn, s.pkID, s.spkID, s.regID, s.prevRecv.n} {
 		out = binary.BigEndian.AppendUint32(out, n)
 	}
 	out = append(out, byte(len(s.oldDHr)))
@@ -114,8 +115,10 @@ func (s *session) marshal() []byte {
 	return out
 }
 
+var errBadSession = malformed("session state")
+
 func unmarshalSession(b []byte) (*session, error) {
-	bad := malformed("session state")
+	bad := errBadSession
 	if len(b) < sessionFixed {
 		return nil, bad
 	}
@@ -127,12 +130,13 @@ func unmarshalSession(b []byte) (*session, error) {
 	fl := b[1]
 	s.initiator, s.hasDHr, s.hasSend = fl&flInitiator != 0, fl&flHasDHr != 0, fl&flHasSend != 0
 	s.hasRecv, s.pending, s.hasPK = fl&flHasRecv != 0, fl&flPending != 0, fl&flHasPK != 0
+	s.hasPrev = fl&flHasPrev != 0
 	b = b[2:]
-	for _, k := range []*[32]byte{&s.ourIK, &s.theirIK, &s.root, &s.dhs.priv, &s.dhs.pub, &s.dhr, &s.send.key, &s.recv.key, &s.baseKey} {
+	for _, k := range []*[32]byte{&s.ourIK, &s.theirIK, &s.root, &s.dhs.priv, &s.dhs.pub, &s.dhr, &s.send.key, &s.recv.key, &s.baseKey, &s.prevDHr, &s.prevRecv.key} {
 		copy(k[:], b)
 		b = b[32:]
 	}
-	for _, n := range []*uint32{&s.send.n, &s.recv.n, &s.pn, &s.pkID, &s.spkID, &s.regID} {
+	for _, n := range []*uint32{&s.send.n, &s.recv.n, &s.pn, &s.pkID, &s.spkID, &s.regID, &s.prevRecv.n} {
 		*n = binary.BigEndian.Uint32(b)
 		b = b[4:]
 	}

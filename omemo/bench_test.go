@@ -1,0 +1,224 @@
+package omemo
+
+// Benchmarks of the OMEMO 0.3 message path, ours beside go.mau.fi/libsignal
+// doing the same work (payload sealed once with AES-GCM, key material
+// through the ratchet, serialized and parsed, then opened). Run:
+//
+//	go test -tags goolm -run x -bench . -benchmem ./omemo/
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"testing"
+
+	"go.mau.fi/libsignal/protocol"
+)
+
+var benchMsg = []byte("Hello, this is a typical short chat message of moderate length.")
+
+func benchPeers(b *testing.B) (*peer, *peer) {
+	a := newPeer(b, "alice@example.org", Options{PreKeys: 10})
+	c := newPeer(b, "bob@example.org", Options{PreKeys: 10})
+	// Establish with a round trip so later messages are plain ratchet messages.
+	recv(b, c, a, send(b, a, c, V03, "hi", true))
+	recv(b, a, c, send(b, c, a, V03, "hi", false))
+	return a, c
+}
+
+func ourRoundTrip(b *testing.B, from, to *peer) {
+	ctx := context.Background()
+	enc, _, err := from.m.Encrypt(ctx, V03, benchMsg, []Recipient{{Address: to.addr()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := to.m.Decrypt(ctx, enc, from.jid); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// libsignal pair with an established session.
+func benchLSPeers(b *testing.B) (*lsPeer, *lsPeer, *peer) {
+	a := newLSPeer(b, "alice@example.org", 1001)
+	c := newLSPeer(b, "bob@example.org", 1002)
+	// processBundle for a→c.
+	cb := c.bundle()
+	a.processBundle(b, c, cb)
+	lsRoundTrip(b, a, c)
+	lsRoundTrip(b, c, a)
+	return a, c, nil
+}
+
+func lsRoundTrip(b *testing.B, from, to *lsPeer) {
+	ctx := context.Background()
+	km, iv, payload, err := sealPayload(V03, benchMsg, rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ct, err := from.cipher(to.addr()).Encrypt(ctx, km)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := ct.Serialize()
+	c := to.cipher(from.addr())
+	var got []byte
+	if ct.Type() == protocol.PREKEY_TYPE {
+		m, err := protocol.NewPreKeySignalMessageFromBytes(data, to.store.ser.PreKeySignalMessage, to.store.ser.SignalMessage)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got, err = c.DecryptMessage(ctx, m)
+		if err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		m, err := protocol.NewSignalMessageFromBytes(data, to.store.ser.SignalMessage)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got, err = c.Decrypt(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := openPayload(V03, got, iv, payload); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func BenchmarkSameChain(b *testing.B) {
+	b.Run("ours", func(b *testing.B) {
+		a, c := benchPeers(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			ourRoundTrip(b, a, c)
+		}
+	})
+	b.Run("libsignal", func(b *testing.B) {
+		a, c, _ := benchLSPeers(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			lsRoundTrip(b, a, c)
+		}
+	})
+}
+
+func BenchmarkPingPong(b *testing.B) {
+	b.Run("ours", func(b *testing.B) {
+		a, c := benchPeers(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		i := 0
+		for b.Loop() {
+			if i&1 == 0 {
+				ourRoundTrip(b, a, c)
+			} else {
+				ourRoundTrip(b, c, a)
+			}
+			i++
+		}
+	})
+	b.Run("libsignal", func(b *testing.B) {
+		a, c, _ := benchLSPeers(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		i := 0
+		for b.Loop() {
+			if i&1 == 0 {
+				lsRoundTrip(b, a, c)
+			} else {
+				lsRoundTrip(b, c, a)
+			}
+			i++
+		}
+	})
+}
+
+// BenchmarkSessionSetup: verify a bundle, run X3DH and encrypt the first
+// (key exchange) message, on the initiating side.
+func BenchmarkSessionSetup(b *testing.B) {
+	ctx := context.Background()
+	b.Run("ours", func(b *testing.B) {
+		a := newPeer(b, "alice@example.org", Options{PreKeys: 10})
+		c := newPeer(b, "bob@example.org", Options{PreKeys: 10})
+		bundle := c.bundle(b, V03)
+		r := []Recipient{{Address: c.addr(), Bundle: bundle}}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			if err := a.m.DeleteSession(ctx, V03, c.addr()); err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := a.m.Encrypt(ctx, V03, benchMsg, r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("libsignal", func(b *testing.B) {
+		a := newLSPeer(b, "alice@example.org", 1001)
+		c := newLSPeer(b, "bob@example.org", 1002)
+		bundle := c.bundle()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			delete(a.store.sessions, c.sigAddr().String())
+			a.processBundle(b, c, bundle)
+			km, _, _, err := sealPayload(V03, benchMsg, rand.Reader)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := a.cipher(c.addr()).Encrypt(ctx, km); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkEncrypt10: one message to ten devices with sessions.
+func BenchmarkEncrypt10(b *testing.B) {
+	ctx := context.Background()
+	b.Run("ours", func(b *testing.B) {
+		a := newPeer(b, "alice@example.org", Options{PreKeys: 10})
+		var rs []Recipient
+		for i := range 10 {
+			c := newPeer(b, fmt.Sprintf("bob%d@example.org", i), Options{PreKeys: 10})
+			recv(b, c, a, send(b, a, c, V03, "hi", true))
+			recv(b, a, c, send(b, c, a, V03, "hi", false))
+			rs = append(rs, Recipient{Address: c.addr()})
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			if _, _, err := a.m.Encrypt(ctx, V03, benchMsg, rs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("libsignal", func(b *testing.B) {
+		a := newLSPeer(b, "alice@example.org", 1001)
+		var cs []*lsPeer
+		for i := range 10 {
+			c := newLSPeer(b, fmt.Sprintf("bob%d@example.org", i), uint32(2000+i))
+			a.processBundle(b, c, c.bundle())
+			lsRoundTrip(b, a, c)
+			lsRoundTrip(b, c, a)
+			cs = append(cs, c)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			km, _, _, err := sealPayload(V03, benchMsg, rand.Reader)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, c := range cs {
+				ct, err := a.cipher(c.addr()).Encrypt(ctx, km)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = ct.Serialize()
+			}
+		}
+	})
+}
