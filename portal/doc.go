@@ -1,0 +1,12 @@
+// Package portal maps XMPP chats to bridgev2 portal keys.
+//
+// A 1:1 chat is keyed by the contact's bare JID and always belongs to one
+// login (the receiver), because two accounts chatting with the same contact
+// are two different conversations. A MUC is keyed by "muc:" plus the room's
+// bare JID; the prefix cannot occur in a JID (':' is not allowed in a
+// localpart), so the two kinds never collide. Whether MUC portals are shared
+// between logins is the caller's choice.
+//
+// It imports only mellium's jid package and bridgev2's networkid; it must
+// never import the bridge package.
+package portal // import "github.com/mxomemo/xmpp-bridge/portal"

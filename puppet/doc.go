@@ -1,0 +1,7 @@
+// Package puppet maps XMPP contacts to bridgev2 ghosts: a contact's bare JID
+// is the ghost's network user ID (and an account's bare JID is its login ID),
+// and the ghost's name comes from the roster, falling back to the JID.
+//
+// It imports only mellium's jid package and bridgev2's networkid; it must
+// never import the bridge package.
+package puppet // import "github.com/mxomemo/xmpp-bridge/puppet"

@@ -1,0 +1,72 @@
+package puppet
+
+import (
+	"errors"
+	"testing"
+
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"mellium.im/xmpp/jid"
+)
+
+func TestUserIDRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want networkid.UserID
+	}{
+		{"bob@example.org", "bob@example.org"},
+		{"bob@example.org/phone", "bob@example.org"},
+		{"Bob@Example.ORG", "bob@example.org"},
+		{"example.org", "example.org"},
+		{"conference.example.org", "conference.example.org"},
+		{"ünicode@example.org", "ünicode@example.org"},
+	} {
+		got := UserID(jid.MustParse(tc.in))
+		if got != tc.want {
+			t.Errorf("UserID(%q) = %q, want %q", tc.in, got, tc.want)
+			continue
+		}
+		back, err := ParseUserID(got)
+		if err != nil || UserID(back) != got {
+			t.Errorf("ParseUserID(%q) = %v, %v", got, back, err)
+		}
+		lid := LoginID(jid.MustParse(tc.in))
+		if string(lid) != string(tc.want) {
+			t.Errorf("LoginID(%q) = %q", tc.in, lid)
+		}
+		if j, err := ParseLoginID(lid); err != nil || string(LoginID(j)) != string(lid) {
+			t.Errorf("ParseLoginID(%q) = %v, %v", lid, j, err)
+		}
+	}
+}
+
+func TestParseUserIDRejects(t *testing.T) {
+	for _, id := range []networkid.UserID{
+		"",
+		"bob@example.org/phone",
+		"Bob@example.org", // not canonical: would make a second ghost
+		"bob@@example.org",
+		"muc:room@conference.example.org",
+	} {
+		if _, err := ParseUserID(id); !errors.Is(err, ErrNotBareJID) {
+			t.Errorf("ParseUserID(%q) err = %v, want ErrNotBareJID", id, err)
+		}
+		if ValidUserID(id) {
+			t.Errorf("ValidUserID(%q) = true", id)
+		}
+	}
+}
+
+func TestName(t *testing.T) {
+	for _, tc := range []struct {
+		roster, jid, want string
+	}{
+		{"Bob Builder", "bob@example.org", "Bob Builder"},
+		{"  ", "bob@example.org", "bob"},
+		{"", "bob@example.org/res", "bob"},
+		{"", "example.org", "example.org"},
+	} {
+		if got := Name(tc.roster, jid.MustParse(tc.jid)); got != tc.want {
+			t.Errorf("Name(%q, %q) = %q, want %q", tc.roster, tc.jid, got, tc.want)
+		}
+	}
+}
