@@ -110,27 +110,9 @@ var prosodyTmpl = template.Must(template.New("prosody").Parse(prosodyConfig))
 // StartProsody starts Prosody under a temp dir of t and stops it when t ends.
 func StartProsody(t TB, opts ProsodyOptions) *Prosody {
 	t.Helper()
-	bin, err := lookPath("prosody", "/usr/bin/prosody")
+	p, err := startProsody(t.TempDir(), opts)
 	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	p := &Prosody{opts: opts, dir: t.TempDir()}
-	p.configPath = filepath.Join(p.dir, "prosody.cfg.lua")
-	p.logPath = filepath.Join(p.dir, "prosody.log")
-	if err := os.MkdirAll(filepath.Join(p.dir, "certs"), 0o755); err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	if err := writeSelfSigned(p.CertFile(), filepath.Join(p.dir, "certs", "localhost.key"), "localhost"); err != nil {
 		t.Fatalf("testenv: prosody: %v", err)
-	}
-	for attempt := 0; ; attempt++ {
-		err = p.start(bin, true)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, errPortInUse) || attempt == 2 {
-			t.Fatalf("testenv: prosody: %v\n--- prosody log (%s) ---\n%s", err, p.logPath, tail(p.logPath, logTail))
-		}
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -139,6 +121,31 @@ func StartProsody(t TB, opts ProsodyOptions) *Prosody {
 		p.Stop()
 	})
 	return p
+}
+
+func startProsody(dir string, opts ProsodyOptions) (*Prosody, error) {
+	bin, err := lookPath("prosody", "/usr/bin/prosody")
+	if err != nil {
+		return nil, err
+	}
+	p := &Prosody{opts: opts, dir: dir}
+	p.configPath = filepath.Join(p.dir, "prosody.cfg.lua")
+	p.logPath = filepath.Join(p.dir, "prosody.log")
+	if err := os.MkdirAll(filepath.Join(p.dir, "certs"), 0o755); err != nil {
+		return nil, err
+	}
+	if err := writeSelfSigned(p.CertFile(), filepath.Join(p.dir, "certs", "localhost.key"), "localhost"); err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		err = p.start(bin, true)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, errPortInUse) || attempt == 2 {
+			return p, fmt.Errorf("%v\n--- prosody log (%s) ---\n%s", err, p.logPath, tail(p.logPath, logTail))
+		}
+	}
 }
 
 // start writes the config (with new ports when pickPorts) and starts the server.
