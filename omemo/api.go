@@ -169,8 +169,9 @@ type Decrypted struct {
 	PreKeyConsumed bool
 	// SendHeartbeat is set when the caller should answer with an empty
 	// message (Manager.EncryptEmpty) to the sender device so the ratchet
-	// moves on: after a key exchange, and for V2 when 53 messages arrived on
-	// a chain without a reply.
+	// moves on: after a key exchange, and when more than 53 messages arrived
+	// on one chain without a reply (OMEMO 2's rule, applied to both
+	// versions as python-omemo does).
 	SendHeartbeat bool
 }
 

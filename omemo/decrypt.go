@@ -83,8 +83,10 @@ func (m *Manager) Decrypt(ctx context.Context, enc *Encrypted, senderJID string)
 	return out, nil
 }
 
-// decryptMessage tries the current session, then archived ones. rec is
-// updated in memory (the one that worked becomes current).
+// decryptMessage tries the current session, then archived ones, and
+// updates the one that worked in rec. An archived session is not made
+// current again: the peer moved on to a newer one and reads our replies
+// there; late messages on the old one still decrypt.
 func (m *Manager) decryptMessage(k *kdf, v Version, rec *record, data []byte) (*session, []byte, error) {
 	if len(rec.sessions) == 0 {
 		return nil, nil, ErrNoSession
@@ -100,7 +102,7 @@ func (m *Manager) decryptMessage(k *kdf, v Version, rec *record, data []byte) (*
 		}
 		plain, err := s.decrypt(k, data, m.opts.Rand)
 		if err == nil {
-			rec.promote(i, s.marshal())
+			rec.sessions[i] = s.marshal()
 			return s, plain, nil
 		}
 		if firstErr == nil {
@@ -158,7 +160,7 @@ func (m *Manager) decryptKeyExchange(ctx context.Context, k *kdf, v Version, rec
 		if err != nil {
 			return nil, nil, 0, err
 		}
-		rec.promote(i, s.marshal())
+		rec.sessions[i] = s.marshal()
 		return s, plain, 0, nil
 	}
 	spk, err := m.store.SignedPreKey(ctx, kx.spkID)

@@ -13,8 +13,9 @@ const (
 	// maxOldChains is how many past receiving ratchet keys are remembered to
 	// tell a replay on a finished chain from garbage.
 	maxOldChains = 5
-	// heartbeatAfter is OMEMO 2's limit of messages received on one chain
-	// without answering before an empty message is due.
+	// heartbeatAfter is OMEMO 2's (and python-omemo's, for both versions)
+	// limit of messages received on one chain without answering before an
+	// empty message is due.
 	heartbeatAfter = 53
 )
 
@@ -400,8 +401,8 @@ func (s *session) skipChain(k *kdf, c *chain, dh *[32]byte, until uint64) error 
 	return nil
 }
 
-// wantsHeartbeat applies OMEMO 2's rule: 53 messages received on the
-// current chain and nothing sent since.
+// wantsHeartbeat applies the staleness rule: more than 53 messages
+// received on the current chain and nothing sent since.
 func (s *session) wantsHeartbeat() bool {
-	return s.p.version == V2 && s.hasRecv && s.recv.n >= heartbeatAfter && s.send.n == 0
+	return s.hasRecv && s.recv.n > heartbeatAfter && s.send.n == 0
 }

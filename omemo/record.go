@@ -59,12 +59,6 @@ func (r *record) bytes() []byte {
 	return out
 }
 
-// promote makes session i (replaced by cur) the current one.
-func (r *record) promote(i int, cur []byte) {
-	copy(r.sessions[1:i+1], r.sessions[:i])
-	r.sessions[0] = cur
-}
-
 // push makes cur the current session and archives the previous ones.
 func (r *record) push(cur []byte) {
 	r.sessions = append([][]byte{cur}, r.sessions...)
