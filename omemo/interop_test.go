@@ -38,8 +38,13 @@ type session struct {
 
 func newSession(t *testing.T, v omemo.Version) *session {
 	t.Helper()
+	return newSessionWith(t, v, omemo.Options{})
+}
+
+func newSessionWith(t *testing.T, v omemo.Version, opts omemo.Options) *session {
+	t.Helper()
 	ctx := context.Background()
-	ours := omemo.NewManager(omemo.NewMemoryStore(), ourJID, omemo.Options{})
+	ours := omemo.NewManager(omemo.NewMemoryStore(), ourJID, opts)
 	if err := ours.Setup(ctx); err != nil {
 		t.Fatalf("Setup: %v", err)
 	}
@@ -67,6 +72,12 @@ func (s *session) publishOurs() {
 	if err != nil {
 		s.t.Fatalf("Bundle: %v", err)
 	}
+	s.publishBundle(b)
+}
+
+// publishBundle shows python our device list and the given bundle of ours.
+func (s *session) publishBundle(b *omemo.Bundle) {
+	s.t.Helper()
 	bx, err := b.Marshal()
 	if err != nil {
 		s.t.Fatalf("Bundle.Marshal: %v", err)

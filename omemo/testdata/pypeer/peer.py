@@ -27,6 +27,7 @@ Commands:
   decrypt     {xml, from} -> {plaintext?, plaintext_b64?, empty, device_id, key_material,
               body?, envelope?: {from, to, rpad, content}}
   outbox      {} -> {messages: [{to, version, xml}]}  automatic empty messages the library sent
+  replace_sessions {jid, device_id?}             new sessions, announced by empty messages in the outbox
   devices     {jid} -> {devices: [{device_id, identity_key, trust, namespaces}]}
   trust       {jid, identity_key | device_id, level: trusted|blind|undecided|distrusted}
   session     {jid, device_id, version} -> {exists, sending_chain_length, receiving_chain_length}
@@ -431,6 +432,20 @@ class Peer:
             else:
                 out["body"] = out.get("plaintext")
         return out
+
+    async def cmd_replace_sessions(self, req: Dict[str, Any]) -> Dict[str, Any]:
+        """python-omemo's session healing: build a fresh session with every device of jid
+        from its bundle and announce it with an empty key-exchange message (to the outbox)."""
+        _, sm = self.need()
+        failed = {}
+        for device in await sm.get_device_information(req["jid"]):
+            if "device_id" in req and device.device_id != int(req["device_id"]):
+                continue
+            for ns, e in (await sm.replace_sessions(device)).items():
+                failed[f"{device.device_id}/{ns}"] = repr(e)
+        if failed:
+            raise PeerError(f"session replacement failed: {failed}")
+        return {}
 
     async def cmd_outbox(self, req: Dict[str, Any]) -> Dict[str, Any]:
         world, _ = self.need()
