@@ -1,0 +1,111 @@
+package omemoxmpp
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
+)
+
+// PEP is the part of XEP-0060/XEP-0163 the package uses. [SessionPEP]
+// implements it on a mellium session; tests use an in-memory service.
+type PEP interface {
+	// Publish publishes payload as item id on node of our own PEP service
+	// with the given publish-options, reconfiguring the node when it exists
+	// with another configuration.
+	Publish(ctx context.Context, node, id string, payload xml.TokenReader, options ...pubsub.Field) error
+	// Items returns the items of node of owner's PEP service (all of them,
+	// or those with the given ids). A missing node is an error matching
+	// stanza.Error{Condition: stanza.ItemNotFound}.
+	Items(ctx context.Context, owner jid.JID, node string, ids ...string) ([]pubsub.Item, error)
+}
+
+// SessionPEP is PEP over a mellium session that is being served.
+type SessionPEP struct {
+	Session *xmpp.Session
+}
+
+var _ PEP = SessionPEP{}
+
+// Publish implements PEP with pubsub.PublishReconfigure.
+func (p SessionPEP) Publish(ctx context.Context, node, id string, payload xml.TokenReader, options ...pubsub.Field) error {
+	_, err := pubsub.PublishReconfigure(ctx, p.Session, node, id, payload, options...)
+	return err
+}
+
+// Items implements PEP with pubsub.Items.
+func (p SessionPEP) Items(ctx context.Context, owner jid.JID, node string, ids ...string) ([]pubsub.Item, error) {
+	return pubsub.Items(ctx, p.Session, owner, node, 0, ids...)
+}
+
+// Options tune a Client. The zero value is usable.
+type Options struct {
+	// Label is our device's label in the OMEMO 2 device list (optional).
+	Label string
+	// Versions are the versions we announce and encrypt with; default both.
+	Versions []omemo.Version
+}
+
+// Client is one account's OMEMO device on XMPP: a Manager (set up), its
+// Store (for device lists) and the PEP service of the account's session.
+// It is cheap: make a new one per connection. Safe for concurrent use as far
+// as the Manager and Store are.
+type Client struct {
+	m        *omemo.Manager
+	store    omemo.Store
+	pep      PEP
+	own      jid.JID
+	label    string
+	versions []omemo.Version
+}
+
+// New returns a Client for m (on store, after m.Setup) that talks through pep.
+func New(m *omemo.Manager, store omemo.Store, pep PEP, opts Options) (*Client, error) {
+	own, err := jid.Parse(m.OwnJID())
+	if err != nil {
+		return nil, fmt.Errorf("failed to parse own JID %q: %w", m.OwnJID(), err)
+	}
+	if m.DeviceID() == 0 {
+		return nil, omemo.ErrNoIdentity
+	}
+	vs := opts.Versions
+	if len(vs) == 0 {
+		vs = []omemo.Version{omemo.V2, omemo.V03}
+	}
+	for _, v := range vs {
+		if !v.Valid() {
+			return nil, fmt.Errorf("%w: version %d", errInvalidVersion, int(v))
+		}
+	}
+	return &Client{m: m, store: store, pep: pep, own: own.Bare(), label: opts.Label, versions: vs}, nil
+}
+
+// NewSession is New with SessionPEP{s}.
+func NewSession(m *omemo.Manager, store omemo.Store, s *xmpp.Session, opts Options) (*Client, error) {
+	return New(m, store, SessionPEP{Session: s}, opts)
+}
+
+// Manager returns the client's Manager.
+func (c *Client) Manager() *omemo.Manager { return c.m }
+
+// speaks reports whether v is enabled.
+func (c *Client) speaks(v omemo.Version) bool {
+	for _, x := range c.versions {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// isItemNotFound reports whether err says the node or item does not exist.
+func isItemNotFound(err error) bool {
+	return errors.Is(err, stanza.Error{Condition: stanza.ItemNotFound})
+}
