@@ -5,6 +5,7 @@ package itest
 import (
 	"context"
 	"encoding/xml"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -82,4 +83,10 @@ func wait[T any](t *testing.T, ch <-chan T, what string) T {
 		t.Fatalf("timed out waiting for %s", what)
 		panic("unreachable")
 	}
+}
+
+// unique returns prefix with a suffix unique in this test binary's run, so
+// that tests re-run with -count against the shared server start clean.
+func unique(prefix string) string {
+	return prefix + strconv.FormatInt(time.Now().UnixNano(), 36)
 }

@@ -55,7 +55,7 @@ func iq(t *testing.T, s *xmpp.Session, x string) {
 func TestMUCAdmin(t *testing.T) {
 	alice, alicePW := account(t, "muc-alice")
 	bob, bobPW := account(t, "muc-bob")
-	room := jid.MustParse("itest@" + testenv.SharedProsody(t).MUCDomain())
+	room := jid.MustParse(unique("itest-") + "@" + testenv.SharedProsody(t).MUCDomain())
 
 	aliceOpt, aliceSees := occupants(t)
 	a := dial(t, alice, alicePW, nil, aliceOpt)

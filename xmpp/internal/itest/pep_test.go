@@ -131,7 +131,7 @@ func TestPEPCapsPublishEvent(t *testing.T) {
 func TestPreconditionNotMet(t *testing.T) {
 	alice, pw := account(t, "pre-alice")
 	s := dial(t, alice, pw, nil)
-	const node = "urn:example:bundles:1"
+	node := unique("urn:example:bundles:")
 
 	if _, err := pubsub.Publish(ctx(t), s, jid.JID{}, node, "current", deviceList("1")); err != nil {
 		t.Fatalf("failed to create node: %v", err)
