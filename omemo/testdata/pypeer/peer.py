@@ -22,6 +22,7 @@ Commands:
               -> {xml, key_material, sce?} (0.3: plaintext is the body; 2: wrapped in an XEP-0420
               envelope unless envelope (verbatim XML) or raw_b64 (verbatim bytes) is given).
               With hold=true the xml is kept back and only {held: n} returned.
+  encrypt_many {to, version, n, prefix?} -> {xml: [...]}   bodies prefix+"0" .. prefix+str(n-1)
   release     {ids: [n, ...]} -> {xml: [...]}     held messages, in the order asked
   empty       {to: jid, device_id?, version} -> {xml}   key transport / empty message
   decrypt     {xml, from} -> {plaintext?, plaintext_b64?, empty, device_id, key_material,
@@ -356,6 +357,16 @@ class Peer:
         else:
             out["xml"] = xml
         return out
+
+    async def cmd_encrypt_many(self, req: Dict[str, Any]) -> Dict[str, Any]:
+        """n messages "<prefix><i>" in one call (for long skips); plain bodies for 0.3,
+        SCE envelopes for 2."""
+        xmls = []
+        for i in range(int(req["n"])):
+            r = await self.cmd_encrypt({"to": req["to"], "version": req["version"],
+                                        "plaintext": f"{req.get('prefix', '')}{i}"})
+            xmls.append(r["xml"])
+        return {"xml": xmls}
 
     async def cmd_release(self, req: Dict[str, Any]) -> Dict[str, Any]:
         xmls = []

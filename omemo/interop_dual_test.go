@@ -1,0 +1,176 @@
+package omemo_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/mxomemo/xmpp-bridge/omemo"
+)
+
+// One device on both namespaces with one identity, as python-omemo (and the
+// bridge) run it; trust decisions on keys that crossed the boundary; the
+// skipped-message limit against a real sender.
+
+// TestInteropBothVersions: python-omemo keeps one identity key per device
+// across namespaces and refuses a key exchange whose identity differs from
+// the one it already knows (PublicDataInconsistency), so our 0.3 and 2
+// bundles must carry the same identity — for 0.3 including the Ed25519 sign
+// bit python reads from the signature.
+func TestInteropBothVersions(t *testing.T) {
+	ctx := context.Background()
+	ours := omemo.NewManager(omemo.NewMemoryStore(), ourJID, omemo.Options{})
+	if err := ours.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c03, err := omemo.CurveIdentityKey(omemo.V03, ours.IdentityKey(omemo.V03))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := omemo.CurveIdentityKey(omemo.V2, ours.IdentityKey(omemo.V2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(c03, c2) {
+		t.Fatalf("our 0.3 and 2 identity keys differ: %x vs %x", c03, c2)
+	}
+
+	py := startPyPeer(t, "dual")
+	var created struct {
+		DeviceID    uint32 `json:"device_id"`
+		IdentityKey []byte `json:"identity_key"`
+	}
+	py.mustInto("create", map[string]any{"jid": theirJID, "versions": []string{"2", "0.3"}}, &created)
+	sessions := map[omemo.Version]*session{}
+	for _, v := range interopVersions {
+		s := &session{t: t, ctx: ctx, v: v, ours: ours, py: py, pyDev: created.DeviceID, pyIK: created.IdentityKey}
+		s.publishOurs()
+		sessions[v] = s
+	}
+	// python starts a 0.3 session, we start a 2 session, then both ways on both.
+	s03, s2 := sessions[omemo.V03], sessions[omemo.V2]
+	if got := s03.body(s03.mustDecrypt(s03.pyEncrypt("0.3 from python"))); got != "0.3 from python" {
+		t.Errorf("0.3: %q", got)
+	}
+	var pub struct {
+		Bundle string `json:"bundle"`
+	}
+	py.mustInto("bundle", map[string]any{"version": "2"}, &pub)
+	b2, err := omemo.ParseBundle([]byte(pub.Bundle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, x := s2.send("2 from the bridge", b2)
+	s2.pyDecryptBody(x, "2 from the bridge")
+	for _, m := range s2.pyOutbox() {
+		s2.mustDecrypt(m.XML)
+	}
+	for _, s := range []*session{s03, s2} {
+		_, x := s.send(s.v.String()+" again from the bridge", nil)
+		s.pyDecryptBody(x, s.v.String()+" again from the bridge")
+		if got := s.body(s.mustDecrypt(s.pyEncrypt(s.v.String() + " again from python"))); got != s.v.String()+" again from python" {
+			t.Errorf("%v: %q", s.v, got)
+		}
+	}
+	// python sees one device with one identity, ours, on both namespaces.
+	var devs struct {
+		Devices []struct {
+			DeviceID    uint32   `json:"device_id"`
+			IdentityKey []byte   `json:"identity_key"`
+			Namespaces  []string `json:"namespaces"`
+		} `json:"devices"`
+	}
+	py.mustInto("devices", map[string]any{"jid": ourJID}, &devs)
+	if len(devs.Devices) != 1 || devs.Devices[0].DeviceID != ours.DeviceID() || len(devs.Devices[0].Namespaces) != 2 ||
+		!bytes.Equal(devs.Devices[0].IdentityKey, ours.IdentityKey(omemo.V2)) {
+		t.Errorf("python's view of our device: %+v (our V2 identity %x)", devs.Devices, ours.IdentityKey(omemo.V2))
+	}
+}
+
+// Trust decided on keys that came from python: manual policy keeps a new
+// device out of Encrypt until trusted; with blind trust, a JID with a
+// verified device gets no blind trust for a new one.
+func TestInteropTrust(t *testing.T) {
+	forVersions(t, func(t *testing.T, v omemo.Version) {
+		s := newSessionWith(t, v, omemo.Options{Policy: omemo.PolicyManual})
+		d := s.mustDecrypt(s.pyEncrypt("from an undecided device"))
+		if d.Trusted || d.Trust != omemo.TrustUndecided {
+			t.Errorf("manual policy: new device trust %v trusted %v", d.Trust, d.Trusted)
+		}
+		rcpt := []omemo.Recipient{{Address: s.their()}}
+		_, errs, err := s.ours.Encrypt(s.ctx, v, s.payload("withheld"), rcpt)
+		if !errors.Is(err, omemo.ErrNoRecipients) || !errors.Is(errs[s.their()], omemo.ErrUntrusted) {
+			t.Errorf("Encrypt to an undecided device: %v, per device %v", err, errs)
+		}
+		// Verify with the key python-omemo reports (Ed25519), in v's wire form.
+		if err := s.ours.SetTrust(s.ctx, v, s.their(), wireIdentity(t, v, s.pyIK), omemo.TrustVerified); err != nil {
+			t.Fatalf("SetTrust: %v", err)
+		}
+		_, x := s.send("to a verified device", nil)
+		s.pyDecryptBody(x, "to a verified device")
+
+		// Blind trust: a second device of a JID with a verified one stays out.
+		b := newSession(t, v)
+		b.mustDecrypt(b.pyEncrypt("first device"))
+		if err := b.ours.SetTrust(b.ctx, v, b.their(), wireIdentity(t, v, b.pyIK), omemo.TrustVerified); err != nil {
+			t.Fatalf("SetTrust: %v", err)
+		}
+		second := peerFor(t, b, "second-"+v.String())
+		second.publishOurs()
+		d = second.mustDecrypt(second.pyEncrypt("new device"))
+		if d.Trusted {
+			t.Errorf("new device of a JID with a verified device blindly trusted (level %v)", d.Trust)
+		}
+		_, errs, err = b.ours.Encrypt(b.ctx, v, b.payload("to both"), []omemo.Recipient{{Address: b.their()}, {Address: second.their()}})
+		if err != nil || errs[second.their()] == nil || !errors.Is(errs[second.their()], omemo.ErrUntrusted) {
+			t.Errorf("Encrypt to verified + new device: %v, per device %v", err, errs)
+		}
+	})
+}
+
+// python sends far ahead on one chain: beyond the skipped-key limit the
+// message is refused without touching the session; within it, it decrypts.
+func TestInteropSkippedLimit(t *testing.T) {
+	forVersions(t, func(t *testing.T, v omemo.Version) {
+		s := establish(t, v)
+		var r struct {
+			XML []string `json:"xml"`
+		}
+		s.py.mustInto("encrypt_many", map[string]any{"to": ourJID, "version": v.String(), "prefix": "far ", "n": 1102}, &r)
+		if len(r.XML) != 1102 {
+			t.Fatalf("python made %d messages", len(r.XML))
+		}
+		if _, err := s.decrypt(r.XML[1101]); !errors.Is(err, omemo.ErrTooManySkipped) {
+			t.Errorf("message 1101 with 1101 skipped: %v, want ErrTooManySkipped", err)
+		}
+		for _, i := range []int{3, 900, 0, 1} {
+			d, err := s.decrypt(r.XML[i])
+			if err != nil {
+				t.Fatalf("message %d: %v", i, err)
+			}
+			if got, want := s.body(d), fmt.Sprintf("far %d", i); got != want {
+				t.Errorf("message %d: %q", i, got)
+			}
+		}
+		// 1101 now lies 200 ahead of the highest one received.
+		if got := s.body(s.mustDecrypt(r.XML[1101])); !strings.HasSuffix(got, "1101") {
+			t.Errorf("message 1101 after catching up: %q", got)
+		}
+	})
+}
+
+// wireIdentity converts python-omemo's Ed25519 identity key to v's wire form.
+func wireIdentity(t *testing.T, v omemo.Version, ed []byte) []byte {
+	t.Helper()
+	if v == omemo.V2 {
+		return ed
+	}
+	k, err := omemo.CurveIdentityKey(omemo.V2, ed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
