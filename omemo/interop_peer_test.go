@@ -47,7 +47,7 @@ func requirePython(t testing.TB) {
 		}
 	})
 	if pyCheckErr != nil {
-		t.Fatalf("OMEMO interop peers missing (%v); install them with `sudo %s` (from the repository root)", pyCheckErr, pyInstallHint)
+		t.Fatalf("OMEMO interop peers missing (%v); install them with `sudo %s` from the repository root (`make deps` installs them too)", pyCheckErr, pyInstallHint)
 	}
 }
 
