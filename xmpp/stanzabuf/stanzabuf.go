@@ -1,0 +1,65 @@
+package stanzabuf
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
+)
+
+// ErrNoStanza is returned when the reader holds no element.
+var ErrNoStanza = errors.New("stanzabuf: no element to read")
+
+// MaxTokens bounds the size of a buffered stanza; servers limit stanza
+// size too, this only keeps a broken reader from growing memory forever.
+const MaxTokens = 1 << 20
+
+// Stanza is one buffered element.
+type Stanza struct {
+	tokens []xml.Token
+}
+
+// Read reads the first element from r (skipping leading character data)
+// and buffers it.
+func Read(r xml.TokenReader) (*Stanza, error) {
+	d := xml.NewTokenDecoder(r)
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			if err == io.EOF {
+				return nil, ErrNoStanza
+			}
+			return nil, fmt.Errorf("failed to read stanza: %w", err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			toks, err := children.Capture(d, t)
+			if err != nil {
+				return nil, err
+			}
+			if len(toks) > MaxTokens {
+				return nil, fmt.Errorf("stanzabuf: stanza of %d tokens is too large", len(toks))
+			}
+			return &Stanza{tokens: toks}, nil
+		case xml.EndElement:
+			return nil, ErrNoStanza
+		}
+	}
+}
+
+// Start returns the stanza's start element.
+func (s *Stanza) Start() xml.StartElement {
+	return s.tokens[0].(xml.StartElement).Copy()
+}
+
+// Reader returns a new reader over the whole stanza.
+func (s *Stanza) Reader() xml.TokenReader {
+	return children.Replay(s.tokens)
+}
+
+// Decode decodes the stanza into v.
+func (s *Stanza) Decode(v any) error {
+	return xml.NewTokenDecoder(s.Reader()).Decode(v)
+}

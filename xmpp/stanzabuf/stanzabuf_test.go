@@ -1,0 +1,57 @@
+package stanzabuf_test
+
+import (
+	"encoding/xml"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/mxomemo/xmpp-bridge/xmpp/internal/xmltest"
+	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
+	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
+	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+)
+
+func TestReadTwice(t *testing.T) {
+	const in = `  <message xmlns="jabber:client" id="m2" from="juliet@capulet.example/balcony"><body>> hi
+yes</body>` +
+		`<origin-id xmlns="urn:xmpp:sid:0" id="o2"/><reply xmlns="urn:xmpp:reply:0" id="m1"/></message>`
+	st, err := stanzabuf.Read(xmltest.Reader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Start().Name.Local != "message" {
+		t.Errorf("wrong start %v", st.Start().Name)
+	}
+	ids, err := sid.Extract(st.Reader())
+	if err != nil || ids.OriginID != "o2" {
+		t.Errorf("sid: %+v %v", ids, err)
+	}
+	rep, ok, err := reply.Parse(st.Reader())
+	if err != nil || !ok || rep.ID != "m1" {
+		t.Errorf("reply: %+v %t %v", rep, ok, err)
+	}
+	var m struct {
+		XMLName xml.Name `xml:"jabber:client message"`
+		Body    string   `xml:"body"`
+	}
+	if err := st.Decode(&m); err != nil || m.Body != "> hi\nyes" {
+		t.Errorf("decode: %+v %v", m, err)
+	}
+	out, err := xmltest.Encode(st.Reader())
+	// encoding/xml may restate a namespace on children, but must never
+	// write it twice on one element (which is malformed XML).
+	if err != nil || strings.Contains(out, `xmlns="jabber:client" xmlns=`) {
+		t.Errorf("re-encoding duplicates namespace declarations: %s (%v)", out, err)
+	}
+	if err := xml.Unmarshal([]byte(out), new(struct{})); err != nil {
+		t.Errorf("re-encoded stanza is not well-formed: %v", err)
+	}
+
+	if _, err := stanzabuf.Read(xmltest.Reader("  ")); !errors.Is(err, stanzabuf.ErrNoStanza) {
+		t.Errorf("empty input: %v", err)
+	}
+	if _, err := stanzabuf.Read(xmltest.Reader("<message><body>")); err == nil {
+		t.Error("truncated stanza accepted")
+	}
+}
