@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"bytes"
 	"encoding/xml"
 	"fmt"
 
@@ -118,4 +119,22 @@ func parseItems(d *xml.Decoder, ns string) (items []Item, retracted []string, er
 			}
 		}
 	}
+}
+
+// Marshal encodes v (any value encoding/xml can marshal, such as the omemo
+// package's elements) into a payload for PublishIQ and friends. Pass a
+// pointer when the type's MarshalXML has a pointer receiver.
+func Marshal(v any) (xml.TokenReader, error) {
+	b, err := xml.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("failed to marshal payload: %w", err)
+	}
+	it, err := NewItem("", xml.NewDecoder(bytes.NewReader(b)))
+	if err != nil {
+		return nil, err
+	}
+	if !it.HasPayload() {
+		return nil, fmt.Errorf("%w: payload marshals to no element", ErrMalformed)
+	}
+	return it.Payload(), nil
 }

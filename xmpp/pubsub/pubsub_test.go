@@ -153,3 +153,24 @@ func TestForm(t *testing.T) {
 		},
 	})
 }
+
+type bundle struct {
+	XMLName xml.Name `xml:"urn:xmpp:omemo:2 bundle"`
+	SPK     string   `xml:"spk"`
+}
+
+func TestMarshalPayload(t *testing.T) {
+	p, err := pubsub.Marshal(bundle{SPK: "a2V5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := xmltest.Encode(pubsub.PublishIQ(jid.JID{}, "urn:xmpp:omemo:2:bundles", "31415", p))
+	want := `<iq type="set"><pubsub xmlns="http://jabber.org/protocol/pubsub"><publish node="urn:xmpp:omemo:2:bundles"><item id="31415">` +
+		`<bundle xmlns="urn:xmpp:omemo:2"><spk xmlns="urn:xmpp:omemo:2">a2V5</spk></bundle></item></publish></pubsub></iq>`
+	if err != nil || got != want {
+		t.Errorf("wrong publish:\nwant=%s\n got=%s (%v)", want, got, err)
+	}
+	if _, err := pubsub.Marshal(make(chan int)); err == nil {
+		t.Error("unmarshalable value accepted")
+	}
+}
