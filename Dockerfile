@@ -14,6 +14,8 @@ ARG COMMIT=unknown
 ARG BUILD_TIME=unknown
 # Lets a build behind a module mirror point Go at it.
 ARG GOPROXY=https://proxy.golang.org,direct
+# The main package; deployment tests may build deploy/internal/stubbridge instead.
+ARG BRIDGE_PKG=./cmd/bridge
 
 # cgo stays on for SQLite (mattn/go-sqlite3); goolm is the pure-Go Olm, so no libolm.
 ENV CGO_ENABLED=1 \
@@ -31,7 +33,7 @@ RUN MAUTRIX_VERSION="$(awk '$1 == "maunium.net/go/mautrix" { print $2; exit }' g
             -X main.Commit=${COMMIT} \
             -X 'main.BuildTime=${BUILD_TIME}' \
             -X 'maunium.net/go/mautrix.GoModVersion=${MAUTRIX_VERSION}'" \
-        -o /out/xmpp-bridge ./cmd/bridge \
+        -o /out/xmpp-bridge "${BRIDGE_PKG}" \
     && /out/xmpp-bridge --version
 
 FROM ${RUNTIME_IMAGE}

@@ -174,10 +174,10 @@ healthcheck() {
 	exec bash -c '
 		rest=${1#http://}; hostport=${rest%%/*}; path=/${rest#*/}
 		host=${hostport%:*}; port=${hostport##*:}
-		exec 3<>"/dev/tcp/$host/$port" || exit 1
+		{ exec 3<>"/dev/tcp/$host/$port"; } 2>/dev/null || { echo "healthcheck: nothing listens at $1"; exit 1; }
 		printf "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" "$path" "$hostport" >&3
 		IFS=" " read -r _ status _ <&3 || exit 1
-		[ "$status" = 200 ]' healthcheck "$url"
+		[ "$status" = 200 ] || { echo "healthcheck: $1 answered $status"; exit 1; }' healthcheck "$url"
 }
 
 if [ "${1:-}" = healthcheck ]; then

@@ -16,7 +16,8 @@
 #
 # Usage: scripts/docker-test.sh [lint]     (lint: only godolint + shellcheck)
 # Env:   DOCKER_TEST_CACHE (default /var/tmp/xmpp-bridge-docker-test), KEEP_IMAGE=1 to keep the image,
-#        DOCKER_TEST_NO_CACHE_MOUNTS=1 to build without mounting the host's Go module/build caches.
+#        DOCKER_TEST_NO_CACHE_MOUNTS=1 to build without mounting the host's Go module/build caches,
+#        BRIDGE_PKG (default ./cmd/bridge) the main package to build.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -26,6 +27,8 @@ BASE_IMAGE=localhost/xmpp-bridge-test/debian:bookworm-minbase
 GO_IMAGE=localhost/xmpp-bridge-test/golang:1.26-bookworm
 IMAGE=localhost/xmpp-bridge:test
 GODOLINT_VERSION=v0.1.0
+# The main package built into the image (./deploy/internal/stubbridge until cmd/bridge is a bridge).
+BRIDGE_PKG=${BRIDGE_PKG:-./cmd/bridge}
 
 log() { printf '\n== %s\n' "$*"; }
 fail() {
@@ -132,12 +135,13 @@ build_image() {
 		mounts=(-v "$(go env GOMODCACHE):/go/pkg/mod" -v "$(go env GOCACHE):/root/.cache/go-build")
 	fi
 	local start=$SECONDS
-	buildah "${STORE[@]}" bud --isolation chroot --layers=false \
+	buildah "${STORE[@]}" bud --isolation chroot --layers=false --format docker \
 		--build-arg GO_IMAGE="$GO_IMAGE" \
 		--build-arg RUNTIME_IMAGE="$BASE_IMAGE" \
 		--build-arg COMMIT="$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
 		--build-arg BUILD_TIME="$(date -Iseconds)" \
 		--build-arg GOPROXY="$(go env GOPROXY)" \
+		--build-arg BRIDGE_PKG="$BRIDGE_PKG" \
 		"${mounts[@]}" \
 		-t "$IMAGE" -f Dockerfile . >"$CACHE/build.log" 2>&1 || {
 		tail -40 "$CACHE/build.log"

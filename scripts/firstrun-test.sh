@@ -1,0 +1,274 @@
+#!/bin/bash
+# First-run flow of docker-run.sh, outside a container, on a temporary data directory:
+#   1. empty data dir            -> example config written with container defaults, exit 78
+#      (and without env: placeholders listed; a start before editing -> exit 79)
+#   2. config, no registration   -> registration written, Synapse/Dendrite instructions, exit 80
+#   3. config + registration     -> the bridge runs (as UID 1337 when we are root), answers
+#      `docker-run.sh healthcheck` (/_matrix/mau/live), /_matrix/mau/ready, and the metrics
+#      listener's /healthz, /readyz and /metrics; SIGTERM stops it with exit 0
+#   4. homeserver too old        -> exit 18; with --ignore-unsupported-server passed through, it runs
+#   5. the homeserver's database -> refused with the help text (exit 15)
+# The homeserver is a loopback stub answering the few client-server calls bridgev2 makes at startup.
+#
+# Env: BRIDGE_PKG   main package to build (default ./cmd/bridge; ./deploy/internal/stubbridge is
+#                   a network-less bridge with the same deployment wiring)
+#      BRIDGE_BIN   use this binary instead of building one
+#      REQUIRE_METRICS=0 to accept a bridge whose config has no network.metrics block
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REPO=$PWD
+BRIDGE_PKG=${BRIDGE_PKG:-./cmd/bridge}
+REQUIRE_METRICS=${REQUIRE_METRICS:-1}
+PY=/usr/bin/python3
+
+WORK=$(mktemp -d /tmp/xmpp-bridge-firstrun.XXXXXX)
+chmod 0755 "$WORK" # the bridge user (1337) must reach the binary and the data dir
+BRIDGE_PID=""
+HS_PID=""
+
+cleanup() {
+	local rc=$?
+	for pid in $BRIDGE_PID $HS_PID; do
+		kill "$pid" 2>/dev/null && { wait "$pid" 2>/dev/null || true; }
+	done
+	[[ -n ${KEEP_WORK:-} ]] || rm -rf "$WORK"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+	printf 'FAIL: %s\n' "$*" >&2
+	for f in "$WORK"/*.log; do
+		[[ -f $f ]] && { printf -- '--- %s (tail)\n' "$f" >&2; tail -25 "$f" >&2; }
+	done
+	exit 1
+}
+pass() { printf 'ok   %s\n' "$*"; }
+
+free_port() {
+	$PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+if [[ -n ${BRIDGE_BIN:-} ]]; then
+	install -m 0755 "$BRIDGE_BIN" "$WORK/xmpp-bridge"
+else
+	echo "building $BRIDGE_PKG"
+	go build -tags goolm -o "$WORK/xmpp-bridge" "$BRIDGE_PKG"
+fi
+BIN=$WORK/xmpp-bridge
+"$BIN" --version | grep -q . || fail "$BRIDGE_PKG is not an mxmain bridge (--version printed nothing)"
+
+# run_entry DATA LOG [args...]: docker-run.sh with the env an admin would give `docker run`.
+run_entry() {
+	local data=$1 log=$2
+	shift 2
+	DATA_DIR=$data BRIDGE_BIN=$BIN "$REPO/docker-run.sh" "$@" >"$log" 2>&1
+}
+
+# --- 1a. no env: example config, placeholders listed, then refusal to generate a registration
+BARE=$WORK/bare
+mkdir -m 0755 "$BARE"
+rc=0
+run_entry "$BARE" "$WORK/bare1.log" || rc=$?
+[[ $rc == 78 ]] || fail "bare first start: exit $rc, want 78"
+for field in homeserver.address homeserver.domain database.uri bridge.permissions; do
+	grep -q "$field" "$WORK/bare1.log" || fail "bare first start does not ask to edit $field"
+done
+rc=0
+run_entry "$BARE" "$WORK/bare2.log" || rc=$?
+[[ $rc == 79 ]] || fail "start with an unedited config: exit $rc, want 79"
+grep -q "homeserver.domain" "$WORK/bare2.log" || fail "exit 79 does not name the field to edit"
+[[ ! -e $BARE/registration.yaml ]] || fail "registration generated from an unedited config"
+pass "no env: config written (78), placeholders listed, unedited config refused (79)"
+
+# --- 1b. env-seeded config
+HS_PORT=$(free_port)
+AS_PORT=$(free_port)
+MX_PORT=$(free_port)
+DATA=$WORK/data
+mkdir -m 0755 "$DATA"
+export HOMESERVER_ADDRESS=http://127.0.0.1:$HS_PORT HOMESERVER_DOMAIN=firstrun.localhost
+export APPSERVICE_HOSTNAME=127.0.0.1 APPSERVICE_ADDRESS=http://127.0.0.1:$AS_PORT
+export DATABASE_URI=sqlite ADMIN_MXID=@admin:firstrun.localhost
+rc=0
+run_entry "$DATA" "$WORK/run1.log" || rc=$?
+unset HOMESERVER_ADDRESS HOMESERVER_DOMAIN APPSERVICE_HOSTNAME APPSERVICE_ADDRESS DATABASE_URI ADMIN_MXID
+[[ $rc == 78 ]] || fail "first start: exit $rc, want 78"
+CFG=$DATA/config.yaml
+[[ -f $CFG ]] || fail "config.yaml not written"
+[[ $(stat -c %a "$CFG") == 600 ]] || fail "config.yaml mode $(stat -c %a "$CFG"), want 600"
+if [[ $(id -u) == 0 ]]; then
+	[[ $(stat -c %u:%g "$CFG") == 1337:1337 ]] || fail "config.yaml owned by $(stat -c %u:%g "$CFG"), want 1337:1337"
+fi
+grep -q "address: \"http://127.0.0.1:$HS_PORT\"" "$CFG" || fail "homeserver.address not seeded"
+grep -q 'domain: "firstrun.localhost"' "$CFG" || fail "homeserver.domain not seeded"
+grep -q 'type: sqlite3-fk-wal' "$CFG" || fail "database.type not seeded"
+grep -q "uri: \"file:$DATA/xmpp-bridge.db?_txlock=immediate\"" "$CFG" || fail "database.uri not seeded"
+grep -q '"@admin:firstrun.localhost": admin' "$CFG" || fail "admin permission not seeded"
+grep -q '"firstrun.localhost": user' "$CFG" || fail "user permission not seeded"
+grep -q "filled in from the environment" "$WORK/run1.log" || fail "first start output does not say the env filled the config"
+pass "env-seeded first start: config written (78), 0600, owner, homeserver/database/permissions seeded"
+
+# --- 2. registration
+rc=0
+run_entry "$DATA" "$WORK/run2.log" || rc=$?
+[[ $rc == 80 ]] || fail "second start: exit $rc, want 80"
+REG=$DATA/registration.yaml
+[[ -f $REG ]] || fail "registration.yaml not written"
+AS_TOKEN=$(awk '$1 == "as_token:" { print $2; exit }' "$REG")
+[[ -n $AS_TOKEN ]] || fail "registration has no as_token"
+grep -q "as_token: \"\?$AS_TOKEN\"\?" "$CFG" || fail "config.yaml does not carry the registration's as_token"
+grep -q "^url: \"\?http://127.0.0.1:$AS_PORT\"\?" "$REG" || fail "registration url is not APPSERVICE_ADDRESS"
+for want in app_service_config_files "app_service_api:" config_files --ignore-unsupported-server; do
+	grep -q -- "$want" "$WORK/run2.log" || fail "registration instructions lack $want"
+done
+pass "second start: registration written (80), tokens in config, Synapse and Dendrite instructions"
+
+# --- 3. the bridge runs
+sed -i "s/^    port: [0-9]*$/    port: $AS_PORT/" "$CFG"
+HAVE_METRICS=0
+if grep -q '^    metrics:' "$CFG"; then
+	HAVE_METRICS=1
+	sed -i "/^    metrics:/,/^    [a-z]/ { s/^        enabled: false/        enabled: true/; s/^        listen: .*/        listen: 127.0.0.1:$MX_PORT/ }" "$CFG"
+elif [[ $REQUIRE_METRICS == 1 ]]; then
+	fail "the bridge's config has no network.metrics block (wire metrics.ExampleConfig, or REQUIRE_METRICS=0)"
+fi
+BOT=$(awk '/^appservice:/ { a = 1 } a && $1 == "username:" { print $2; exit }' "$CFG")
+[[ -n $BOT ]] || fail "no bot username in config"
+
+cat >"$WORK/hs.py" <<'EOF'
+# Loopback stand-in for the homeserver calls bridgev2 makes while starting.
+import json, os, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+VERSIONS = os.environ["VERSIONS"].split(",")
+BOT = os.environ["BOT_MXID"]
+TOKEN = os.environ["AS_TOKEN"]
+
+class H(BaseHTTPRequestHandler):
+    def log_message(self, fmt, *args):
+        sys.stderr.write("%s %s\n" % (self.command, self.path))
+    def reply(self, code, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def handle_any(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            self.rfile.read(n)
+        if self.path.startswith("/_matrix/client/versions"):
+            return self.reply(200, {"versions": VERSIONS, "unstable_features": {}})
+        if self.headers.get("Authorization") != "Bearer " + TOKEN:
+            return self.reply(401, {"errcode": "M_UNKNOWN_TOKEN", "error": "as_token rejected"})
+        if "/account/whoami" in self.path:
+            return self.reply(200, {"user_id": BOT})
+        return self.reply(200, {})
+    do_GET = do_POST = do_PUT = do_DELETE = handle_any
+
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+EOF
+
+start_hs() { # versions
+	[[ -n $HS_PID ]] && { kill "$HS_PID" 2>/dev/null; wait "$HS_PID" 2>/dev/null || true; }
+	PORT=$HS_PORT VERSIONS=$1 BOT_MXID="@$BOT:firstrun.localhost" AS_TOKEN=$AS_TOKEN \
+		$PY "$WORK/hs.py" 2>>"$WORK/hs.log" &
+	HS_PID=$!
+	for _ in $(seq 50); do
+		$PY -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$HS_PORT/_matrix/client/versions')" 2>/dev/null && return
+		sleep 0.1
+	done
+	fail "stub homeserver did not start"
+}
+
+http_code() { $PY - "$1" <<'EOF'
+import sys, urllib.request, urllib.error
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=5).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+except Exception:
+    print(0)
+EOF
+}
+
+wait_code() { # url code seconds
+	for _ in $(seq $(($3 * 5))); do
+		[[ $(http_code "$1") == "$2" ]] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# start_bridge LOG [args...]: docker-run.sh execs (setpriv and) the bridge, so $! is the bridge.
+start_bridge() {
+	local log=$1
+	shift
+	DATA_DIR=$DATA BRIDGE_BIN=$BIN "$REPO/docker-run.sh" "$@" >"$log" 2>&1 &
+	BRIDGE_PID=$!
+}
+
+start_hs v1.2,v1.3,v1.4,v1.11
+start_bridge "$WORK/bridge.log"
+wait_code "http://127.0.0.1:$AS_PORT/_matrix/mau/ready" 200 30 ||
+	fail "bridge never became ready (/_matrix/mau/ready)"
+DATA_DIR=$DATA "$REPO/docker-run.sh" healthcheck || fail "docker-run.sh healthcheck failed on a running bridge"
+[[ $(http_code "http://127.0.0.1:$AS_PORT/_matrix/mau/live") == 200 ]] || fail "/_matrix/mau/live not 200"
+if [[ $(id -u) == 0 ]]; then
+	uid=$(ps -o uid= -p "$BRIDGE_PID" | tr -d ' ')
+	[[ $uid == 1337 ]] || fail "bridge runs as uid $uid, want 1337"
+fi
+if [[ $HAVE_METRICS == 1 ]]; then
+	M=http://127.0.0.1:$MX_PORT
+	[[ $(http_code "$M/healthz") == 200 ]] || fail "metrics /healthz not 200"
+	wait_code "$M/readyz" 200 10 || fail "metrics /readyz not 200 on a running bridge"
+	$PY -c "import urllib.request,sys; b=urllib.request.urlopen('$M/metrics').read().decode(); sys.exit(0 if 'xmpp_bridge_messages_total{direction=\"xmpp_to_matrix\",outcome=\"ok\"} 0' in b and 'xmpp_bridge_logins_connected' in b else 1)" ||
+		fail "metrics endpoint lacks the bridge's series"
+fi
+kill -TERM "$BRIDGE_PID"
+rc=0
+wait "$BRIDGE_PID" || rc=$?
+BRIDGE_PID=""
+[[ $rc == 0 ]] || fail "bridge exited $rc on SIGTERM, want 0"
+rc=0
+DATA_DIR=$DATA "$REPO/docker-run.sh" healthcheck || rc=$?
+[[ $rc != 0 ]] || fail "healthcheck passes with the bridge stopped"
+pass "third start: bridge up as $([[ $(id -u) == 0 ]] && echo 'uid 1337' || echo "uid $(id -u)"), healthcheck, mau/live+ready$([[ $HAVE_METRICS == 1 ]] && echo ', metrics /healthz /readyz /metrics'), clean SIGTERM"
+
+# --- 4. homeserver below bridgev2's minimum spec version (what Dendrite 0.15 reports)
+start_hs v1.1,v1.2
+rc=0
+timeout 60 env DATA_DIR="$DATA" BRIDGE_BIN="$BIN" "$REPO/docker-run.sh" >"$WORK/old-hs.log" 2>&1 || rc=$?
+[[ $rc == 18 ]] || fail "outdated homeserver: exit $rc, want 18"
+start_bridge "$WORK/old-hs-ignored.log" --ignore-unsupported-server
+wait_code "http://127.0.0.1:$AS_PORT/_matrix/mau/ready" 200 30 ||
+	fail "bridge with --ignore-unsupported-server never became ready"
+kill -TERM "$BRIDGE_PID"
+wait "$BRIDGE_PID" || true
+BRIDGE_PID=""
+pass "homeserver reporting v1.2: exit 18; docker-run.sh passes --ignore-unsupported-server through and it runs"
+
+# --- 5. pointed at the homeserver's database
+# Inside the data dir: SQLite in WAL mode needs a directory the bridge user may write.
+SYN=$DATA/synapse.db
+$PY -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('CREATE TABLE state_groups_state (state_group BIGINT, room_id TEXT)'); c.commit()" "$SYN"
+[[ $(id -u) == 0 ]] && chown 1337:1337 "$SYN"
+sed -i "s|^    uri: \"file:.*|    uri: \"file:$SYN?_txlock=immediate\"|" "$CFG"
+rc=0
+timeout 60 env DATA_DIR="$DATA" BRIDGE_BIN="$BIN" "$REPO/docker-run.sh" >"$WORK/foreign.log" 2>&1 || rc=$?
+[[ $rc == 15 ]] || fail "homeserver database: exit $rc, want 15"
+grep -q "foreign tables\|belongs to Synapse" "$WORK/foreign.log" || fail "no foreign-table message"
+if grep -q "belongs to Synapse" "$WORK/foreign.log"; then
+	grep -q "createdb" "$WORK/foreign.log" || fail "foreign-database help does not say how to create a database"
+	pass "homeserver's database refused (15) with the bridge's help text"
+else
+	pass "homeserver's database refused (15) with mxmain's message only (deploy.MustUseOwnDatabase not wired)"
+fi
+$PY -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); n=c.execute(\"SELECT COUNT(*) FROM sqlite_master WHERE type='table'\").fetchone()[0]; sys.exit(0 if n==1 else 1)" "$SYN" ||
+	fail "the bridge wrote tables into the homeserver's database"
+
+echo "firstrun-test: all checks passed"
