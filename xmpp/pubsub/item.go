@@ -5,6 +5,8 @@ import (
 	"encoding/xml"
 	"fmt"
 
+	"mellium.im/xmlstream"
+
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
 )
 
@@ -38,6 +40,23 @@ func (i Item) Decode(v any) error {
 		return fmt.Errorf("%w: item %q has no payload", ErrMalformed, i.ID)
 	}
 	return xml.NewTokenDecoder(children.Replay(i.payload)).Decode(v)
+}
+
+// Bytes returns the payload as XML text, for parsers that take bytes (such
+// as omemo.ParseBundle). It returns ErrMalformed if there is no payload.
+func (i Item) Bytes() ([]byte, error) {
+	if len(i.payload) == 0 {
+		return nil, fmt.Errorf("%w: item %q has no payload", ErrMalformed, i.ID)
+	}
+	var b bytes.Buffer
+	e := xml.NewEncoder(&b)
+	if _, err := xmlstream.Copy(e, children.Replay(i.payload)); err != nil {
+		return nil, fmt.Errorf("failed to encode item %q: %w", i.ID, err)
+	}
+	if err := e.Flush(); err != nil {
+		return nil, fmt.Errorf("failed to encode item %q: %w", i.ID, err)
+	}
+	return b.Bytes(), nil
 }
 
 // NewItem returns an item with the given payload tokens (as read by an

@@ -197,3 +197,22 @@ func TestParseEvent(t *testing.T) {
 		})
 	}
 }
+
+func TestItemBytes(t *testing.T) {
+	items, err := pubsub.ParseItems(xmltest.Reader(`<iq xmlns="jabber:client" type="result"><pubsub xmlns="http://jabber.org/protocol/pubsub">` +
+		`<items node="n"><item id="a"><devices xmlns="urn:xmpp:omemo:2"><device id="1" label="phone"/></devices></item><item id="b"/></items></pubsub></iq>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := items[0].Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l deviceList
+	if err := xml.Unmarshal(b, &l); err != nil || len(l.Devices) != 1 || l.Devices[0].ID != "1" {
+		t.Errorf("bytes do not parse back: %s: %+v %v", b, l, err)
+	}
+	if _, err := items[1].Bytes(); err == nil {
+		t.Error("bytes of an empty item")
+	}
+}
