@@ -11,6 +11,7 @@ import (
 	"go.mau.fi/util/dbutil"
 	_ "go.mau.fi/util/dbutil/litestream"
 
+	"github.com/mxomemo/xmpp-bridge/internal/testenv"
 	"github.com/mxomemo/xmpp-bridge/migrations"
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemostore"
@@ -174,4 +175,9 @@ func TestDeviceListAndIsolation(t *testing.T) {
 
 func TestSQLite(t *testing.T) {
 	testStore(t, openSQLite(t))
+}
+
+func TestPostgres(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	testStore(t, openDB(t, "postgres", pg.CreateDatabase(t, "omemostore")))
 }
