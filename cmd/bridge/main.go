@@ -1,15 +1,38 @@
+// Command bridge runs the XMPP <-> Matrix puppeting bridge.
 package main
 
 import (
-	_ "maunium.net/go/mautrix/bridgev2/matrix/mxmain"
-	_ "mellium.im/xmpp"
-	_ "filippo.io/edwards25519"
-	_ "github.com/lib/pq"
-	_ "go.mau.fi/libsignal/session"
-	_ "github.com/prometheus/client_golang/prometheus"
-	_ "google.golang.org/protobuf/encoding/protowire"
-	_ "github.com/rs/zerolog"
-	_ "golang.org/x/crypto/hkdf"
+	"os"
+
+	"maunium.net/go/mautrix/bridgev2/matrix/mxmain"
+
+	"github.com/mxomemo/xmpp-bridge/bridge"
 )
 
-func main() {}
+// Set by the build: go build -ldflags "-X main.Tag=... -X main.Commit=... -X 'main.BuildTime=...'"
+var (
+	Tag       = "unknown"
+	Commit    = "unknown"
+	BuildTime = "unknown"
+)
+
+func newBridgeMain() *mxmain.BridgeMain {
+	return &mxmain.BridgeMain{
+		Name:        "mxomemo-xmpp-bridge",
+		URL:         "https://github.com/mxomemo/xmpp-bridge",
+		Description: "A Matrix-XMPP puppeting bridge with OMEMO.",
+		Version:     "0.1.0",
+		Connector:   &bridge.Connector{},
+	}
+}
+
+func main() {
+	m := newBridgeMain()
+	m.InitVersion(Tag, Commit, BuildTime)
+	// mxmain's -e writes its template with end-to-bridge encryption off;
+	// ours turns it on, so -e is answered here.
+	if path, ok := exampleConfigRequested(os.Args[1:]); ok {
+		os.Exit(writeExampleConfig(m, path))
+	}
+	m.Run()
+}

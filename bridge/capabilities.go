@@ -1,0 +1,44 @@
+package bridge
+
+import (
+	"context"
+
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/event"
+)
+
+// GetCapabilities implements bridgev2.NetworkConnector.
+func (xc *Connector) GetCapabilities() *bridgev2.NetworkGeneralCapabilities {
+	return &bridgev2.NetworkGeneralCapabilities{
+		Provisioning: bridgev2.ProvisioningCapabilities{
+			ResolveIdentifier: bridgev2.ResolveIdentifierCapabilities{
+				CreateDM:       true,
+				LookupUsername: true,
+				ContactList:    true,
+			},
+		},
+	}
+}
+
+// roomFeatures is what a 1:1 XMPP chat supports today: text, with Matrix
+// formatting flattened to a plain body (see bodyFromMatrix).
+var roomFeatures = &event.RoomFeatures{
+	ID: "net.mxomemo.xmpp.capabilities.2026_11_23",
+	Formatting: event.FormattingFeatureMap{
+		event.FmtBold:          event.CapLevelPartialSupport,
+		event.FmtItalic:        event.CapLevelPartialSupport,
+		event.FmtStrikethrough: event.CapLevelPartialSupport,
+		event.FmtInlineCode:    event.CapLevelPartialSupport,
+		event.FmtCodeBlock:     event.CapLevelPartialSupport,
+		event.FmtBlockquote:    event.CapLevelPartialSupport,
+		event.FmtInlineLink:    event.CapLevelPartialSupport,
+		event.FmtUnorderedList: event.CapLevelPartialSupport,
+		event.FmtOrderedList:   event.CapLevelPartialSupport,
+	},
+	MaxTextLength: 65536,
+}
+
+// GetCapabilities implements bridgev2.NetworkAPI.
+func (c *Client) GetCapabilities(ctx context.Context, portal *bridgev2.Portal) *event.RoomFeatures {
+	return roomFeatures
+}

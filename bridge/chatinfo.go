@@ -1,0 +1,152 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"go.mau.fi/util/ptr"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/event"
+	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/portal"
+	"github.com/mxomemo/xmpp-bridge/puppet"
+	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
+)
+
+// GetChatInfo implements bridgev2.NetworkAPI.
+func (c *Client) GetChatInfo(ctx context.Context, p *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
+	chat, err := portal.Parse(p.PortalKey)
+	if err != nil {
+		return nil, err
+	}
+	if chat.Kind != portal.DM {
+		return nil, fmt.Errorf("group chats are not bridged yet")
+	}
+	return c.dmChatInfo(chat.JID), nil
+}
+
+func (c *Client) dmChatInfo(contact jid.JID) *bridgev2.ChatInfo {
+	me := puppet.UserID(c.account)
+	other := puppet.UserID(contact)
+	members := &bridgev2.ChatMemberList{
+		IsFull:      true,
+		OtherUserID: other,
+		MemberMap: bridgev2.ChatMemberMap{
+			me: {EventSender: bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: me}, Membership: event.MembershipJoin},
+		},
+	}
+	if other != me {
+		members.MemberMap[other] = bridgev2.ChatMember{
+			EventSender: bridgev2.EventSender{Sender: other},
+			Membership:  event.MembershipJoin,
+			UserInfo:    c.userInfo(contact),
+		}
+	}
+	return &bridgev2.ChatInfo{
+		Members: members,
+		Type:    ptr.Ptr(database.RoomTypeDM),
+		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
+			meta, ok := p.Metadata.(*PortalMetadata)
+			if !ok || meta.Kind == portal.DM.String() {
+				return false
+			}
+			meta.Kind = portal.DM.String()
+			return true
+		},
+	}
+}
+
+// userInfo is the ghost info of contact as this login's roster names it.
+func (c *Client) userInfo(contact jid.JID) *bridgev2.UserInfo {
+	item, _ := c.roster.get(contact)
+	bare := contact.Bare().String()
+	name := c.main.Config.FormatDisplayname(puppet.Name(item.Name, contact), bare)
+	rosterName := item.Name
+	return &bridgev2.UserInfo{
+		Identifiers: []string{"xmpp:" + bare},
+		Name:        &name,
+		IsBot:       ptr.Ptr(false),
+		ExtraUpdates: func(ctx context.Context, g *bridgev2.Ghost) bool {
+			meta, ok := g.Metadata.(*GhostMetadata)
+			if !ok || rosterName == "" || meta.RosterName == rosterName {
+				return false
+			}
+			meta.RosterName = rosterName
+			return true
+		},
+	}
+}
+
+// GetUserInfo implements bridgev2.NetworkAPI.
+func (c *Client) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*bridgev2.UserInfo, error) {
+	contact, err := puppet.ParseUserID(ghost.ID)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := c.roster.get(contact); !ok {
+		// Not in this login's roster (yet): keep a name another login's
+		// roster gave rather than falling back to the localpart.
+		if meta, ok := ghost.Metadata.(*GhostMetadata); ok && meta.RosterName != "" {
+			name := c.main.Config.FormatDisplayname(meta.RosterName, contact.String())
+			info := c.userInfo(contact)
+			info.Name = &name
+			return info, nil
+		}
+	}
+	return c.userInfo(contact), nil
+}
+
+// ResolveIdentifier implements bridgev2.IdentifierResolvingNetworkAPI: the
+// identifier is a JID, optionally as an xmpp: URI.
+func (c *Client) ResolveIdentifier(ctx context.Context, identifier string, createChat bool) (*bridgev2.ResolveIdentifierResponse, error) {
+	identifier = strings.TrimSpace(identifier)
+	identifier = strings.TrimPrefix(identifier, "xmpp:")
+	if i := strings.IndexByte(identifier, '?'); i >= 0 {
+		identifier = identifier[:i]
+	}
+	contact, err := xconn.ParseJID(identifier)
+	if err != nil {
+		return nil, bridgev2.RespError{ErrCode: "M_INVALID_PARAM", Err: fmt.Sprintf("%q is not an XMPP address (user@example.org)", identifier), StatusCode: 400}
+	}
+	return c.resolve(ctx, contact, createChat)
+}
+
+func (c *Client) resolve(ctx context.Context, contact jid.JID, createChat bool) (*bridgev2.ResolveIdentifierResponse, error) {
+	userID := puppet.UserID(contact)
+	ghost, err := c.main.Bridge.GetGhostByID(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("failed to get ghost for %s: %w", contact, err)
+	}
+	resp := &bridgev2.ResolveIdentifierResponse{
+		Ghost:    ghost,
+		UserID:   userID,
+		UserInfo: c.userInfo(contact),
+	}
+	if createChat {
+		resp.Chat = &bridgev2.CreateChatResponse{
+			PortalKey:  portal.DMKey(contact, c.login.ID),
+			PortalInfo: c.dmChatInfo(contact),
+		}
+	}
+	return resp, nil
+}
+
+// GetContactList implements bridgev2.ContactListingNetworkAPI from the roster.
+func (c *Client) GetContactList(ctx context.Context) ([]*bridgev2.ResolveIdentifierResponse, error) {
+	items := c.roster.list()
+	out := make([]*bridgev2.ResolveIdentifierResponse, 0, len(items))
+	for _, item := range items {
+		if item.JID.Localpart() == "" {
+			continue // servers and components are not people to chat with
+		}
+		resp, err := c.resolve(ctx, item.JID, false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, resp)
+	}
+	return out, nil
+}

@@ -1,0 +1,328 @@
+package bridge
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/status"
+	"mellium.im/xmpp"
+	mcarbons "mellium.im/xmpp/carbons"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/ping"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/puppet"
+	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
+)
+
+// Client is one login's XMPP client; it implements bridgev2.NetworkAPI.
+//
+// A connection goroutine (run) dials, serves and redials with backoff until
+// Disconnect. Incoming message stanzas are copied out of mellium's Serve
+// loop into a queue that one processing goroutine drains, because handlers
+// running inside Serve must not send anything on the session (and OMEMO
+// decryption will need to).
+type Client struct {
+	main    *Connector
+	login   *bridgev2.UserLogin
+	account jid.JID // bare; the zero JID if the metadata is broken
+
+	mu      sync.Mutex
+	session *xmpp.Session
+	cancel  context.CancelFunc
+	done    chan struct{}
+	handoff *xmpp.Session
+
+	badCredentials atomic.Bool
+	incoming       chan []xml.Token
+	roster         rosterCache
+}
+
+var (
+	_ bridgev2.NetworkAPI                    = (*Client)(nil)
+	_ bridgev2.IdentifierResolvingNetworkAPI = (*Client)(nil)
+	_ bridgev2.ContactListingNetworkAPI      = (*Client)(nil)
+	_ bridgev2.NetworkAPIWithUserID          = (*Client)(nil)
+)
+
+func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
+	c := &Client{main: xc, login: login, roster: newRosterCache()}
+	if meta, ok := login.Metadata.(*UserLoginMetadata); ok {
+		if j, err := xconn.ParseJID(meta.JID); err == nil {
+			c.account = j
+		}
+	}
+	return c
+}
+
+func (c *Client) meta() *UserLoginMetadata {
+	meta, _ := c.login.Metadata.(*UserLoginMetadata)
+	if meta == nil {
+		return &UserLoginMetadata{}
+	}
+	return meta
+}
+
+// connConfig builds the dial settings from the login metadata and config.
+func (c *Client) connConfig() xconn.Config {
+	meta := c.meta()
+	hosts := append([]string(nil), c.main.Config.InsecureTLSHosts...)
+	if meta.InsecureTLSHost != "" {
+		hosts = append(hosts, meta.InsecureTLSHost)
+	}
+	return xconn.Config{
+		JID:              c.account,
+		Password:         meta.Password,
+		Host:             meta.Host,
+		Port:             meta.Port,
+		DirectTLS:        meta.DirectTLS,
+		InsecureTLSHosts: hosts,
+		AllowPlain:       c.main.Config.AllowPlainAuth,
+	}
+}
+
+// Connect implements bridgev2.NetworkAPI. It starts the connection goroutine
+// and returns at once; progress is reported through bridge states.
+func (c *Client) Connect(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cancel != nil {
+		return
+	}
+	log := c.login.Log.With().Str("component", "xmpp").Logger()
+	if c.account.Equal(jid.JID{}) {
+		log.Error().Msg("Login metadata has no valid JID")
+		c.badCredentials.Store(true)
+		c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateBadCredentials, Error: "xmpp-no-jid", Message: "The login has no valid XMPP address, please log in again"})
+		return
+	}
+	loopCtx, cancel := context.WithCancel(log.WithContext(context.Background()))
+	c.cancel = cancel
+	c.done = make(chan struct{})
+	c.incoming = make(chan []xml.Token, 256)
+	go c.processIncoming(loopCtx, c.incoming)
+	go c.run(loopCtx, c.done)
+}
+
+// Disconnect implements bridgev2.NetworkAPI.
+func (c *Client) Disconnect() {
+	c.mu.Lock()
+	cancel, done := c.cancel, c.done
+	c.cancel, c.done = nil, nil
+	c.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		c.login.Log.Warn().Msg("Timed out waiting for the XMPP connection to close")
+	}
+}
+
+// IsLoggedIn implements bridgev2.NetworkAPI: the stored credentials are not
+// known to be bad (a login stays logged in while it is reconnecting).
+func (c *Client) IsLoggedIn() bool {
+	return !c.account.Equal(jid.JID{}) && !c.badCredentials.Load()
+}
+
+// LogoutRemote implements bridgev2.NetworkAPI. Password logins have no
+// remote session to revoke, so this only disconnects.
+func (c *Client) LogoutRemote(ctx context.Context) {
+	c.Disconnect()
+}
+
+// IsThisUser implements bridgev2.NetworkAPI.
+func (c *Client) IsThisUser(ctx context.Context, userID networkid.UserID) bool {
+	return userID == puppet.UserID(c.account)
+}
+
+// GetUserID implements bridgev2.NetworkAPIWithUserID.
+func (c *Client) GetUserID() networkid.UserID {
+	return puppet.UserID(c.account)
+}
+
+func (c *Client) currentSession() *xmpp.Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session
+}
+
+// errNotConnected is returned when sending while the connection is down.
+var errNotConnected = errors.New("bridge: not connected to the XMPP server")
+
+// run keeps the login connected until ctx is cancelled.
+func (c *Client) run(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	log := zerolog.Ctx(ctx)
+	bo := backoff{min: 2 * time.Second, max: c.main.Config.maxReconnectDelay()}
+	for {
+		c.mu.Lock()
+		s := c.handoff
+		c.handoff = nil
+		c.mu.Unlock()
+		if s == nil {
+			c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnecting})
+			var err error
+			s, err = xconn.Dial(ctx, c.connConfig())
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if xconn.IsPermanent(err) {
+					log.Warn().Err(err).Msg("XMPP login refused, not retrying")
+					c.badCredentials.Store(true)
+					c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateBadCredentials, Error: stateErrorCode(err), Message: userMessage(err, c.account)})
+					return
+				}
+				delay := bo.next()
+				log.Warn().Err(err).Dur("retry_in", delay).Msg("Failed to connect to XMPP server")
+				c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateTransientDisconnect, Error: stateErrorCode(err), Message: userMessage(err, c.account)})
+				if !sleep(ctx, delay) {
+					return
+				}
+				continue
+			}
+		}
+		c.badCredentials.Store(false)
+		started := time.Now()
+		err := c.serve(ctx, s)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) > time.Minute {
+			bo.reset()
+		}
+		delay := bo.next()
+		log.Warn().Err(err).Dur("retry_in", delay).Msg("XMPP connection lost")
+		c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateTransientDisconnect, Error: "xmpp-connection-lost", Message: "Connection to the XMPP server was lost, reconnecting"})
+		if !sleep(ctx, delay) {
+			return
+		}
+	}
+}
+
+// serve runs one connected session until it ends or ctx is cancelled.
+func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
+	log := zerolog.Ctx(ctx).With().Str("resource", s.LocalAddr().Resourcepart()).Logger()
+	ctx = log.WithContext(ctx)
+	c.mu.Lock()
+	c.session = s
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.session = nil
+		c.mu.Unlock()
+	}()
+
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(c.handler()) }()
+
+	if err := c.afterConnect(ctx, s); err != nil {
+		log.Err(err).Msg("Session setup failed")
+		closeSession(s, served)
+		return err
+	}
+	log.Info().Msg("Connected to XMPP server")
+	c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnected})
+
+	var tick <-chan time.Time
+	if iv := c.main.Config.pingInterval(); iv > 0 {
+		t := time.NewTicker(iv)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case err := <-served:
+			if err == nil {
+				err = errors.New("stream closed by server")
+			}
+			return err
+		case <-ctx.Done():
+			closeSession(s, served)
+			return ctx.Err()
+		case <-tick:
+			pingCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := ping.Send(pingCtx, s, c.account.Domain())
+			cancel()
+			var stanzaErr stanza.Error
+			if err != nil && !errors.As(err, &stanzaErr) {
+				log.Warn().Err(err).Msg("Server ping failed, dropping connection")
+				closeSession(s, served)
+				return fmt.Errorf("ping failed: %w", err)
+			}
+		}
+	}
+}
+
+// afterConnect prepares a fresh session: carbons on, roster loaded, then
+// initial presence (which makes the server deliver offline messages).
+func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := mcarbons.Enable(ctx, s); err != nil {
+		// Not fatal: without carbons only messages from other clients are missed.
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to enable carbons")
+	}
+	if err := c.fetchRoster(ctx, s); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to fetch roster")
+	}
+	if err := s.Send(ctx, stanza.Presence{}.Wrap(nil)); err != nil {
+		return fmt.Errorf("failed to send initial presence: %w", err)
+	}
+	return nil
+}
+
+// closeSession ends the stream politely and then the connection, so that a
+// dead peer cannot keep Serve waiting.
+func closeSession(s *xmpp.Session, served <-chan error) {
+	_ = s.Close()
+	select {
+	case <-served:
+	case <-time.After(2 * time.Second):
+	}
+	_ = s.Conn().Close()
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// backoff is exponential with full jitter in the upper half.
+type backoff struct {
+	min, max time.Duration
+	cur      time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur *= 2
+	}
+	if b.cur > b.max {
+		b.cur = b.max
+	}
+	half := b.cur / 2
+	return half + rand.N(half+1)
+}
+
+func (b *backoff) reset() { b.cur = 0 }

@@ -1,0 +1,109 @@
+package bridge
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"strings"
+	"text/template"
+	"time"
+
+	up "go.mau.fi/util/configupgrade"
+)
+
+//go:embed example-config.yaml
+var ExampleConfig string
+
+// Config is the network section of the bridge config.
+type Config struct {
+	InsecureTLSHosts    []string `yaml:"insecure_tls_hosts"`
+	AllowPlainAuth      bool     `yaml:"allow_plain_auth"`
+	PingInterval        int      `yaml:"ping_interval"`
+	MaxReconnectDelay   int      `yaml:"max_reconnect_delay"`
+	DisplaynameTemplate string   `yaml:"displayname_template"`
+
+	displaynameTemplate *template.Template
+}
+
+// Config validation errors.
+var (
+	ErrBadDisplaynameTemplate = errors.New("bridge: network.displayname_template is invalid")
+	ErrBadPingInterval        = errors.New("bridge: network.ping_interval must be 0 or at least 5 seconds")
+	ErrBadReconnectDelay      = errors.New("bridge: network.max_reconnect_delay must be at least 1 second")
+	ErrBadInsecureHost        = errors.New("bridge: network.insecure_tls_hosts entries must be plain host names")
+)
+
+// DisplaynameParams are the values displayname_template can use.
+type DisplaynameParams struct {
+	Name string
+	JID  string
+}
+
+// Validate checks the config and prepares its templates.
+func (c *Config) Validate() error {
+	tpl, err := template.New("displayname").Parse(c.DisplaynameTemplate)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadDisplaynameTemplate, err)
+	}
+	if strings.TrimSpace(c.DisplaynameTemplate) == "" {
+		return fmt.Errorf("%w: empty", ErrBadDisplaynameTemplate)
+	}
+	if err := tpl.Execute(new(strings.Builder), DisplaynameParams{Name: "n", JID: "n@example.org"}); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadDisplaynameTemplate, err)
+	}
+	if c.PingInterval != 0 && c.PingInterval < 5 {
+		return fmt.Errorf("%w (got %d)", ErrBadPingInterval, c.PingInterval)
+	}
+	if c.MaxReconnectDelay < 1 {
+		return fmt.Errorf("%w (got %d)", ErrBadReconnectDelay, c.MaxReconnectDelay)
+	}
+	for _, h := range c.InsecureTLSHosts {
+		if h == "" || strings.ContainsAny(h, " /:@*") {
+			return fmt.Errorf("%w: %q", ErrBadInsecureHost, h)
+		}
+	}
+	c.displaynameTemplate = tpl
+	return nil
+}
+
+// FormatDisplayname renders displayname_template.
+func (c *Config) FormatDisplayname(name, bareJID string) string {
+	if c.displaynameTemplate == nil {
+		return name
+	}
+	var buf strings.Builder
+	if err := c.displaynameTemplate.Execute(&buf, DisplaynameParams{Name: name, JID: bareJID}); err != nil {
+		return name
+	}
+	return buf.String()
+}
+
+func (c *Config) pingInterval() time.Duration {
+	return time.Duration(c.PingInterval) * time.Second
+}
+
+func (c *Config) maxReconnectDelay() time.Duration {
+	if c.MaxReconnectDelay < 1 {
+		return 5 * time.Minute
+	}
+	return time.Duration(c.MaxReconnectDelay) * time.Second
+}
+
+func upgradeConfig(helper up.Helper) {
+	helper.Copy(up.List, "insecure_tls_hosts")
+	helper.Copy(up.Bool, "allow_plain_auth")
+	helper.Copy(up.Int, "ping_interval")
+	helper.Copy(up.Int, "max_reconnect_delay")
+	helper.Copy(up.Str, "displayname_template")
+}
+
+// GetConfig implements bridgev2.NetworkConnector.
+func (xc *Connector) GetConfig() (example string, data any, upgrader up.Upgrader) {
+	// mxmain indents every line; a trailing newline would leave a line of spaces.
+	return strings.TrimRight(ExampleConfig, "\n"), &xc.Config, up.SimpleUpgrader(upgradeConfig)
+}
+
+// ValidateConfig implements bridgev2.ConfigValidatingNetwork.
+func (xc *Connector) ValidateConfig() error {
+	return xc.Config.Validate()
+}

@@ -1,0 +1,71 @@
+// Package bridge is the bridgev2 network connector for XMPP: Connector is the
+// process-wide part, Client the per-login XMPP client.
+package bridge
+
+import (
+	"context"
+
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+
+	"github.com/mxomemo/xmpp-bridge/migrations"
+	"github.com/mxomemo/xmpp-bridge/puppet"
+)
+
+// Connector implements bridgev2.NetworkConnector.
+type Connector struct {
+	Bridge *bridgev2.Bridge
+	Config Config
+	// DB is the bridge database with our own upgrade table.
+	DB *dbutil.Database
+}
+
+var (
+	_ bridgev2.NetworkConnector            = (*Connector)(nil)
+	_ bridgev2.ConfigValidatingNetwork     = (*Connector)(nil)
+	_ bridgev2.IdentifierValidatingNetwork = (*Connector)(nil)
+)
+
+// Init implements bridgev2.NetworkConnector.
+func (xc *Connector) Init(br *bridgev2.Bridge) {
+	xc.Bridge = br
+	xc.DB = migrations.Child(br.DB.Database, dbutil.ZeroLogger(br.Log.With().Str("db_section", "xmpp").Logger()))
+}
+
+// Start implements bridgev2.NetworkConnector.
+func (xc *Connector) Start(ctx context.Context) error {
+	if err := xc.DB.Upgrade(ctx); err != nil {
+		return bridgev2.DBUpgradeError{Err: err, Section: "xmpp"}
+	}
+	return nil
+}
+
+// GetName implements bridgev2.NetworkConnector.
+func (xc *Connector) GetName() bridgev2.BridgeName {
+	return bridgev2.BridgeName{
+		DisplayName:          "XMPP",
+		NetworkURL:           "https://xmpp.org",
+		NetworkID:            "xmpp",
+		BeeperBridgeType:     "github.com/mxomemo/xmpp-bridge",
+		DefaultPort:          29320,
+		DefaultCommandPrefix: "!xmpp",
+	}
+}
+
+// GetBridgeInfoVersion implements bridgev2.NetworkConnector.
+func (xc *Connector) GetBridgeInfoVersion() (info, capabilities int) {
+	return 1, 1
+}
+
+// ValidateUserID implements bridgev2.IdentifierValidatingNetwork.
+func (xc *Connector) ValidateUserID(id networkid.UserID) bool {
+	return puppet.ValidUserID(id)
+}
+
+// LoadUserLogin implements bridgev2.NetworkConnector. It must not connect:
+// bridgev2 calls Connect later.
+func (xc *Connector) LoadUserLogin(ctx context.Context, login *bridgev2.UserLogin) error {
+	login.Client = newClient(xc, login)
+	return nil
+}

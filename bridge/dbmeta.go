@@ -1,0 +1,52 @@
+package bridge
+
+import (
+	"maunium.net/go/mautrix/bridgev2/database"
+)
+
+// UserLoginMetadata is what a login needs to reconnect after a restart.
+// The password is stored because SCRAM needs it on every connection; the
+// bridge database must be protected accordingly, and it is never logged.
+type UserLoginMetadata struct {
+	JID      string `json:"jid"`
+	Password string `json:"password"`
+	// Host and Port override DNS SRV lookup when set.
+	Host      string `json:"host,omitempty"`
+	Port      uint16 `json:"port,omitempty"`
+	DirectTLS bool   `json:"direct_tls,omitempty"`
+	// InsecureTLSHost is the one host whose unverified (self-signed)
+	// certificate the user accepted at login.
+	InsecureTLSHost string `json:"insecure_tls_host,omitempty"`
+}
+
+// PortalMetadata is stored per portal.
+type PortalMetadata struct {
+	// Kind is "dm" or "muc", for readers of the database; the portal key
+	// says the same.
+	Kind string `json:"kind,omitempty"`
+}
+
+// GhostMetadata is stored per ghost.
+type GhostMetadata struct {
+	// RosterName is the name the login's roster last gave the contact.
+	RosterName string `json:"roster_name,omitempty"`
+}
+
+// MessageMetadata keeps the XEP-0359 ids of a bridged message besides the
+// id attribute that is part of its MessageID, for later MAM lookups and for
+// references (replies, retractions) that use the stanza-id.
+type MessageMetadata struct {
+	OriginID string `json:"origin_id,omitempty"`
+	StanzaID string `json:"stanza_id,omitempty"`
+}
+
+// GetDBMetaTypes implements bridgev2.NetworkConnector.
+func (xc *Connector) GetDBMetaTypes() database.MetaTypes {
+	return database.MetaTypes{
+		Portal:    func() any { return &PortalMetadata{} },
+		Ghost:     func() any { return &GhostMetadata{} },
+		Message:   func() any { return &MessageMetadata{} },
+		Reaction:  nil,
+		UserLogin: func() any { return &UserLoginMetadata{} },
+	}
+}

@@ -1,0 +1,260 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/status"
+	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/puppet"
+	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
+)
+
+// LoginFlowPassword is the only login flow: JID and password.
+const LoginFlowPassword = "password"
+
+// Login input field IDs.
+const (
+	fieldJID          = "jid"
+	fieldPassword     = "password"
+	fieldServer       = "server"
+	fieldInsecureHost = "insecure_tls_host"
+)
+
+// GetLoginFlows implements bridgev2.NetworkConnector.
+func (xc *Connector) GetLoginFlows() []bridgev2.LoginFlow {
+	return []bridgev2.LoginFlow{{
+		Name:        "Password",
+		Description: "Log in with your XMPP address (JID) and password",
+		ID:          LoginFlowPassword,
+	}}
+}
+
+// CreateLogin implements bridgev2.NetworkConnector.
+func (xc *Connector) CreateLogin(ctx context.Context, user *bridgev2.User, flowID string) (bridgev2.LoginProcess, error) {
+	if flowID != LoginFlowPassword {
+		return nil, fmt.Errorf("unknown login flow %q", flowID)
+	}
+	return &passwordLogin{main: xc, user: user}, nil
+}
+
+type passwordLogin struct {
+	main *Connector
+	user *bridgev2.User
+}
+
+var _ bridgev2.LoginProcessUserInput = (*passwordLogin)(nil)
+
+func noneValue(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "-", "no", "none", "auto":
+		return true
+	}
+	return false
+}
+
+// Start implements bridgev2.LoginProcess.
+func (pl *passwordLogin) Start(ctx context.Context) (*bridgev2.LoginStep, error) {
+	return &bridgev2.LoginStep{
+		Type:         bridgev2.LoginStepTypeUserInput,
+		StepID:       "net.mxomemo.xmpp.login.password",
+		Instructions: "Enter your XMPP account details. The password is stored by the bridge so that it can reconnect.",
+		UserInputParams: &bridgev2.LoginUserInputParams{
+			Fields: []bridgev2.LoginInputDataField{{
+				Type:        bridgev2.LoginInputFieldTypeUsername,
+				ID:          fieldJID,
+				Name:        "XMPP address (JID)",
+				Description: "For example alice@example.org",
+				Validate: func(s string) (string, error) {
+					j, err := xconn.ParseJID(s)
+					if err != nil {
+						return "", errors.New("expected an address like alice@example.org")
+					}
+					return j.String(), nil
+				},
+			}, {
+				Type: bridgev2.LoginInputFieldTypePassword,
+				ID:   fieldPassword,
+				Name: "password",
+			}, {
+				Type:        bridgev2.LoginInputFieldTypeDomain,
+				ID:          fieldServer,
+				Name:        "server (optional)",
+				Description: "`auto` to find the server through DNS, or host[:port] (`tls://host:port` for direct TLS)",
+				Validate: func(s string) (string, error) {
+					if noneValue(s) {
+						return "", nil
+					}
+					if _, _, _, err := xconn.ParseServer(s); err != nil {
+						return "", err
+					}
+					return strings.TrimSpace(s), nil
+				},
+			}, {
+				Type:        bridgev2.LoginInputFieldTypeDomain,
+				ID:          fieldInsecureHost,
+				Name:        "self-signed certificate host (optional)",
+				Description: "`no` to require a valid certificate. Only if your server uses a self-signed certificate: type its host name to accept that certificate for this host",
+				Validate: func(s string) (string, error) {
+					if noneValue(s) {
+						return "", nil
+					}
+					s = strings.TrimSpace(s)
+					if strings.ContainsAny(s, " /:@*") {
+						return "", errors.New("expected a plain host name")
+					}
+					return strings.ToLower(s), nil
+				},
+			}},
+		},
+	}, nil
+}
+
+// Cancel implements bridgev2.LoginProcess.
+func (pl *passwordLogin) Cancel() {}
+
+// SubmitUserInput implements bridgev2.LoginProcessUserInput: it logs in for
+// real before saving anything, so that a wrong password or an unreachable
+// server is reported now, in the bot's reply.
+func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]string) (*bridgev2.LoginStep, error) {
+	account, err := xconn.ParseJID(input[fieldJID])
+	if err != nil {
+		return nil, loginError(err, jid.JID{})
+	}
+	meta := &UserLoginMetadata{
+		JID:             account.String(),
+		Password:        input[fieldPassword],
+		InsecureTLSHost: input[fieldInsecureHost],
+	}
+	if meta.Password == "" {
+		return nil, bridgev2.RespError{ErrCode: "M_INVALID_PARAM", Err: "The password must not be empty.", StatusCode: http.StatusBadRequest}
+	}
+	if server := input[fieldServer]; !noneValue(server) {
+		meta.Host, meta.Port, meta.DirectTLS, err = xconn.ParseServer(server)
+		if err != nil {
+			return nil, bridgev2.RespError{ErrCode: "M_INVALID_PARAM", Err: err.Error(), StatusCode: http.StatusBadRequest}
+		}
+	}
+	log := zerolog.Ctx(ctx).With().Str("action", "xmpp login").Stringer("jid", account).Logger()
+	probe := &Client{main: pl.main, account: account, login: &bridgev2.UserLogin{UserLogin: &database.UserLogin{Metadata: meta}}}
+	session, err := xconn.Dial(ctx, probe.connConfig())
+	if err != nil {
+		log.Info().Err(err).Msg("XMPP login failed")
+		return nil, loginError(err, account)
+	}
+	loginID := puppet.LoginID(account)
+	// A login for the same account replaces the running client.
+	if existing := pl.main.Bridge.GetCachedUserLoginByID(loginID); existing != nil && existing.Client != nil {
+		existing.Client.Disconnect()
+	}
+	ul, err := pl.user.NewLogin(ctx, &database.UserLogin{
+		ID:         loginID,
+		RemoteName: account.String(),
+		RemoteProfile: status.RemoteProfile{
+			Username: account.String(),
+		},
+		Metadata: meta,
+	}, &bridgev2.NewLoginParams{DeleteOnConflict: true})
+	if err != nil {
+		_ = session.Close()
+		_ = session.Conn().Close()
+		return nil, fmt.Errorf("failed to save login: %w", err)
+	}
+	client := ul.Client.(*Client)
+	client.mu.Lock()
+	client.handoff = session
+	client.mu.Unlock()
+	client.Connect(ul.Log.WithContext(context.Background()))
+	log.Info().Msg("XMPP login succeeded")
+	return &bridgev2.LoginStep{
+		Type:         bridgev2.LoginStepTypeComplete,
+		StepID:       "net.mxomemo.xmpp.login.complete",
+		Instructions: fmt.Sprintf("Successfully logged in as %s", account),
+		CompleteParams: &bridgev2.LoginCompleteParams{
+			UserLoginID: ul.ID,
+			UserLogin:   ul,
+		},
+	}, nil
+}
+
+// loginError turns a classified connection error into the text the bot
+// replies with.
+func loginError(err error, account jid.JID) error {
+	code := "NET.MXOMEMO.XMPP." + strings.ToUpper(strings.ReplaceAll(string(stateErrorCode(err)), "-", "_"))
+	statusCode := http.StatusBadRequest
+	switch {
+	case errors.Is(err, xconn.ErrWrongPassword):
+		statusCode = http.StatusForbidden
+	case errors.Is(err, xconn.ErrUnreachable):
+		statusCode = http.StatusBadGateway
+	}
+	return bridgev2.RespError{ErrCode: code, Err: userMessage(err, account), StatusCode: statusCode}.WithInternalError(err)
+}
+
+// stateErrorCode names the failure for bridge states and login errors.
+func stateErrorCode(err error) status.BridgeStateErrorCode {
+	switch {
+	case errors.Is(err, xconn.ErrBadJID):
+		return "xmpp-bad-jid"
+	case errors.Is(err, xconn.ErrWrongPassword):
+		return "xmpp-wrong-password"
+	case errors.Is(err, xconn.ErrAuthFailed):
+		return "xmpp-auth-failed"
+	case errors.Is(err, xconn.ErrUnreachable):
+		return "xmpp-unreachable"
+	case errors.Is(err, xconn.ErrNoTLS):
+		return "xmpp-no-tls"
+	case errors.Is(err, xconn.ErrCertificate):
+		return "xmpp-bad-certificate"
+	default:
+		return "xmpp-connection-failed"
+	}
+}
+
+// userMessage explains a connection failure to the user, without secrets.
+func userMessage(err error, account jid.JID) string {
+	domain := account.Domainpart()
+	if domain == "" {
+		domain = "your server"
+	}
+	switch {
+	case errors.Is(err, xconn.ErrBadJID):
+		return "That is not a valid XMPP address. Enter it as user@example.org."
+	case errors.Is(err, xconn.ErrWrongPassword):
+		return fmt.Sprintf("Wrong password for %s (or the account does not exist).", account)
+	case errors.Is(err, xconn.ErrAuthFailed):
+		return fmt.Sprintf("%s refused the login: %s", domain, unwrapDetail(err))
+	case errors.Is(err, xconn.ErrUnreachable):
+		return fmt.Sprintf("Could not reach the XMPP server of %s: %s. Check the address, or give the server's host and port.", domain, unwrapDetail(err))
+	case errors.Is(err, xconn.ErrNoTLS):
+		return fmt.Sprintf("The XMPP server of %s does not offer TLS. The bridge never sends a password over an unencrypted connection.", domain)
+	case errors.Is(err, xconn.ErrCertificate):
+		return fmt.Sprintf("The TLS certificate of the XMPP server of %s is not trusted (%s). If it is your own server with a self-signed certificate, name its host in the last login step.", domain, unwrapDetail(err))
+	default:
+		return fmt.Sprintf("Could not connect to the XMPP server of %s: %s", domain, unwrapDetail(err))
+	}
+}
+
+// unwrapDetail is the underlying cause of a classified error, for messages
+// that already say which class it is.
+func unwrapDetail(err error) string {
+	msg := err.Error()
+	for _, sentinel := range []error{xconn.ErrBadJID, xconn.ErrUnreachable, xconn.ErrNoTLS, xconn.ErrCertificate, xconn.ErrWrongPassword, xconn.ErrAuthFailed, xconn.ErrStream} {
+		if rest, ok := strings.CutPrefix(msg, sentinel.Error()); ok {
+			rest = strings.TrimPrefix(rest, ": ")
+			rest = strings.TrimSuffix(strings.TrimPrefix(rest, " ("), ")")
+			if rest == "" {
+				return sentinel.Error()
+			}
+			return rest
+		}
+	}
+	return msg
+}

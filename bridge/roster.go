@@ -1,0 +1,147 @@
+package bridge
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/rs/zerolog"
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/roster"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/puppet"
+)
+
+// rosterCache is the login's roster (contact bare JID -> item) plus which
+// resources of each contact are online.
+type rosterCache struct {
+	mu     sync.RWMutex
+	items  map[string]roster.Item
+	online map[string]map[string]struct{}
+}
+
+func newRosterCache() rosterCache {
+	return rosterCache{items: map[string]roster.Item{}, online: map[string]map[string]struct{}{}}
+}
+
+func (r *rosterCache) get(j jid.JID) (roster.Item, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	item, ok := r.items[j.Bare().String()]
+	return item, ok
+}
+
+func (r *rosterCache) set(item roster.Item) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := item.JID.Bare().String()
+	if item.Subscription == "remove" {
+		delete(r.items, key)
+		return
+	}
+	r.items[key] = item
+}
+
+func (r *rosterCache) replace(items []roster.Item) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.items = make(map[string]roster.Item, len(items))
+	for _, item := range items {
+		r.items[item.JID.Bare().String()] = item
+	}
+}
+
+func (r *rosterCache) list() []roster.Item {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]roster.Item, 0, len(r.items))
+	for _, item := range r.items {
+		out = append(out, item)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].JID.String() < out[j].JID.String() })
+	return out
+}
+
+func (r *rosterCache) setOnline(from jid.JID, available bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := from.Bare().String()
+	res := r.online[key]
+	if available {
+		if res == nil {
+			res = map[string]struct{}{}
+			r.online[key] = res
+		}
+		res[from.Resourcepart()] = struct{}{}
+	} else if res != nil {
+		delete(res, from.Resourcepart())
+		if len(res) == 0 {
+			delete(r.online, key)
+		}
+	}
+}
+
+// fetchRoster loads the roster and brings every contact's ghost up to date.
+func (c *Client) fetchRoster(ctx context.Context, s *xmpp.Session) error {
+	iter := roster.Fetch(ctx, s)
+	var items []roster.Item
+	for iter.Next() {
+		items = append(items, iter.Item())
+	}
+	err := iter.Err()
+	_ = iter.Close()
+	if err != nil {
+		return fmt.Errorf("failed to fetch roster: %w", err)
+	}
+	c.roster.replace(items)
+	zerolog.Ctx(ctx).Debug().Int("contacts", len(items)).Msg("Fetched roster")
+	go c.syncGhosts(context.WithoutCancel(ctx), items)
+	return nil
+}
+
+// syncGhosts pushes roster names to the ghosts of the given contacts.
+func (c *Client) syncGhosts(ctx context.Context, items []roster.Item) {
+	for _, item := range items {
+		if item.Subscription == "remove" || item.JID.Equal(jid.JID{}) {
+			continue
+		}
+		ghost, err := c.main.Bridge.GetGhostByID(ctx, puppet.UserID(item.JID))
+		if err != nil {
+			zerolog.Ctx(ctx).Err(err).Stringer("contact", item.JID).Msg("Failed to get ghost")
+			continue
+		}
+		ghost.UpdateInfo(ctx, c.userInfo(item.JID))
+	}
+}
+
+// handleRosterPush runs inside Serve: it only updates the cache and leaves
+// the ghost update to a goroutine.
+func (c *Client) handleRosterPush(ver string, item roster.Item) error {
+	c.roster.set(item)
+	ctx := c.login.Log.WithContext(context.Background())
+	go c.syncGhosts(ctx, []roster.Item{item})
+	return nil
+}
+
+// handlePresence tracks which contacts are online. Subscription requests are
+// left to the user's other clients: approving them is a privacy decision.
+func (c *Client) handlePresence(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	p, err := stanza.NewPresence(*start)
+	if err != nil {
+		return nil
+	}
+	switch p.Type {
+	case stanza.AvailablePresence:
+		c.roster.setOnline(p.From, true)
+	case stanza.UnavailablePresence:
+		c.roster.setOnline(p.From, false)
+	case stanza.SubscribePresence:
+		c.login.Log.Info().Stringer("from", p.From.Bare()).Msg("Contact asked to see our presence; answer it from an XMPP client")
+	}
+	return nil
+}

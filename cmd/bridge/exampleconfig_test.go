@@ -1,0 +1,98 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/mxomemo/xmpp-bridge/bridge"
+)
+
+// The committed example-config.yaml must be exactly what `bridge -e` writes.
+func TestExampleConfigFileIsGenerated(t *testing.T) {
+	want, err := exampleConfig(newBridgeMain())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile("../../example-config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Fatal("example-config.yaml is stale: regenerate it with `go run -tags goolm ./cmd/bridge -e -c - > example-config.yaml`")
+	}
+}
+
+func TestExampleConfigContent(t *testing.T) {
+	cfg, err := exampleConfig(newBridgeMain())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parsed struct {
+		Network    bridge.Config `yaml:"network"`
+		Encryption struct {
+			Allow   bool `yaml:"allow"`
+			Default bool `yaml:"default"`
+			Require bool `yaml:"require"`
+		} `yaml:"encryption"`
+		AppService struct {
+			ID  string `yaml:"id"`
+			Bot struct {
+				Username string `yaml:"username"`
+			} `yaml:"bot"`
+		} `yaml:"appservice"`
+	}
+	if err := yaml.Unmarshal([]byte(cfg), &parsed); err != nil {
+		t.Fatalf("example config is not valid YAML: %v", err)
+	}
+	if !parsed.Encryption.Allow || !parsed.Encryption.Default || parsed.Encryption.Require {
+		t.Errorf("encryption = %+v, want allow and default on, require off", parsed.Encryption)
+	}
+	if parsed.AppService.ID != "xmpp" || parsed.AppService.Bot.Username != "xmppbot" {
+		t.Errorf("appservice = %+v", parsed.AppService)
+	}
+	if err := parsed.Network.Validate(); err != nil {
+		t.Errorf("network section does not validate: %v", err)
+	}
+	if strings.Count(cfg, ": true\n") < 2 {
+		t.Error("no true values at all?")
+	}
+}
+
+func TestEnableEncryptionRefusesUnknownTemplate(t *testing.T) {
+	if _, err := enableEncryption("bridge:\n    allow: false\n"); err == nil {
+		t.Error("expected an error without an encryption section")
+	}
+	got, err := enableEncryption("x:\n    allow: false\nencryption:\n    allow: false\n    default: false\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "x:\n    allow: false\nencryption:\n    allow: true\n    default: true\n" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestExampleConfigRequested(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		path string
+		ok   bool
+	}{
+		{nil, "config.yaml", false},
+		{[]string{"-c", "x.yaml"}, "x.yaml", false},
+		{[]string{"-e"}, "config.yaml", true},
+		{[]string{"-e", "-c", "-"}, "-", true},
+		{[]string{"--config", "a.yaml", "--generate-example-config"}, "a.yaml", true},
+		{[]string{"--config=b.yaml", "-e"}, "b.yaml", true},
+		{[]string{"-ec", "c.yaml"}, "c.yaml", true},
+		{[]string{"-n", "-c", "d.yaml", "--ignore-unsupported-server"}, "d.yaml", false},
+		{[]string{"-g", "-r", "reg.yaml"}, "config.yaml", false},
+	} {
+		path, ok := exampleConfigRequested(tc.args)
+		if path != tc.path || ok != tc.ok {
+			t.Errorf("exampleConfigRequested(%q) = %q, %v; want %q, %v", tc.args, path, ok, tc.path, tc.ok)
+		}
+	}
+}
