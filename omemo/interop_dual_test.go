@@ -174,3 +174,60 @@ func wireIdentity(t *testing.T, v omemo.Version, ed []byte) []byte {
 	}
 	return k
 }
+
+// Quirks of older 0.3 senders on python-omemo's real messages: a 16-byte
+// GCM IV (Conversations before 2.x, Profanity), prekey='1', and
+// line-wrapped base64.
+func TestInteropLegacyQuirks(t *testing.T) {
+	s := newSession(t, omemo.V03)
+	var r struct {
+		XML string `json:"xml"`
+	}
+	s.py.mustInto("encrypt", map[string]any{"to": ourJID, "version": "0.3", "plaintext": "sixteen byte iv", "iv_len": 16}, &r)
+	enc, err := omemo.ParseEncrypted([]byte(r.XML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(enc.IV) != 16 {
+		t.Fatalf("python was asked for a 16-byte IV and sent %d bytes", len(enc.IV))
+	}
+	x := strings.Replace(r.XML, `prekey="true"`, `prekey="1"`, 1)
+	if x == r.XML {
+		t.Fatalf("no prekey attribute in %s", r.XML)
+	}
+	x = wrapBase64(x, 64)
+	if got := s.body(s.mustDecrypt(x)); got != "sixteen byte iv" {
+		t.Errorf("16-byte IV, prekey='1', wrapped base64: %q", got)
+	}
+	s.py.mustInto("encrypt", map[string]any{"to": ourJID, "version": "0.3", "plaintext": "again", "iv_len": 16}, &r)
+	if got := s.body(s.mustDecrypt(r.XML)); got != "again" {
+		t.Errorf("second 16-byte IV message: %q", got)
+	}
+}
+
+// wrapBase64 breaks every element text longer than width into lines, as
+// some clients send it.
+func wrapBase64(x string, width int) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(x, '>')
+		if i < 0 {
+			b.WriteString(x)
+			return b.String()
+		}
+		b.WriteString(x[:i+1])
+		x = x[i+1:]
+		j := strings.IndexByte(x, '<')
+		if j < 0 {
+			j = len(x)
+		}
+		text := x[:j]
+		for len(text) > width {
+			b.WriteString(text[:width])
+			b.WriteString("\n")
+			text = text[width:]
+		}
+		b.WriteString(text)
+		x = x[j:]
+	}
+}

@@ -18,7 +18,7 @@ Commands:
   bundle      {version} -> {device_id, bundle (xml), device_list (xml), node}
   set_devices {jid, version, xml | ids}           feed a device list (PEP item payload)
   set_bundle  {jid, version, device_id, xml}      make a bundle downloadable
-  encrypt     {to: jid | [jid], version, plaintext, envelope?, raw_b64?, hold?}
+  encrypt     {to: jid | [jid], version, plaintext, envelope?, raw_b64?, hold?, iv_len? (0.3)}
               -> {xml, key_material, sce?} (0.3: plaintext is the body; 2: wrapped in an XEP-0420
               envelope unless envelope (verbatim XML) or raw_b64 (verbatim bytes) is given).
               With hold=true the xml is kept back and only {held: n} returned.
@@ -215,6 +215,28 @@ def fixed_device_id(device_id: Optional[int]):
         mod.secrets = original
 
 
+@contextlib.contextmanager
+def iv_length(n: Optional[int]):
+    """oldmemo always draws a 12-byte GCM IV; older clients (Conversations before 2.x,
+    Profanity) send 16. Let the driver ask for that."""
+    if n is None:
+        yield
+        return
+    mod = oldmemo.oldmemo
+    original = mod.secrets
+
+    class IV:
+        @staticmethod
+        def token_bytes(k: int) -> bytes:
+            return original.token_bytes(int(n) if k == 12 else k)
+
+    mod.secrets = IV  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        mod.secrets = original
+
+
 def sce_envelope(body: str, own_jid: str, to: List[str]) -> bytes:
     env = ET.Element(f"{{{NS_SCE}}}envelope")
     content = ET.SubElement(env, f"{{{NS_SCE}}}content")
@@ -335,7 +357,8 @@ class Peer:
             sce = True
         else:
             plaintext = req["plaintext"].encode("utf-8")
-        messages, errors = await sm.encrypt(frozenset(to), {ns: plaintext}, [ns])
+        with iv_length(req.get("iv_len")):
+            messages, errors = await sm.encrypt(frozenset(to), {ns: plaintext}, [ns])
         if errors:
             raise PeerError(f"encryption errors: {[(e.bare_jid, e.device_id, repr(e.exception)) for e in errors]}")
         if len(messages) != 1:
