@@ -75,6 +75,7 @@ const (
 	flPending
 	flHasPK
 	flHasPrev
+	flAll = flHasPrev<<1 - 1
 )
 
 func (s *session) marshal() []byte {
@@ -122,6 +123,9 @@ func unmarshalSession(b []byte) (*session, error) {
 	}
 	s := &session{p: profileFor(v)}
 	fl := b[1]
+	if fl&^flAll != 0 {
+		return nil, bad
+	}
 	s.initiator, s.hasDHr, s.hasSend = fl&flInitiator != 0, fl&flHasDHr != 0, fl&flHasSend != 0
 	s.hasRecv, s.pending, s.hasPK = fl&flHasRecv != 0, fl&flPending != 0, fl&flHasPK != 0
 	s.hasPrev = fl&flHasPrev != 0

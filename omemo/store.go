@@ -49,9 +49,9 @@ type TrustRecord struct {
 
 // Store persists a Manager's state. Every method gets the caller's context,
 // so an implementation may run the call in a transaction carried there.
-// Getters return nil (and no error) when the item is absent. Values handed to
-// Put methods are not retained by the engine after the call; implementations
-// may keep them.
+// Getters return nil (and no error) when the item is absent. The engine may
+// reuse values after handing them to a Put method, so implementations copy
+// what they keep; values returned by getters are not modified by the engine.
 type Store interface {
 	// Identity returns our identity, or nil before the first Setup.
 	Identity(ctx context.Context) (*Identity, error)
