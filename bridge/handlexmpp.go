@@ -31,11 +31,18 @@ import (
 const maxStanzaTokens = 20000
 
 // handler routes stanzas read by mellium's Serve loop. It runs inside that
-// loop, so nothing here may send on the session.
+// loop, so nothing here may send on the session. Messages and presences are
+// taken whole (mellium's mux would split them by child element); IQs go
+// through the mux, which answers unknown ones with service-unavailable.
 func (c *Client) handler() xmpp.Handler {
 	incoming := c.incoming
-	return mux.New(stanza.NSClient,
-		mux.HandleFunc(xml.Name{Space: stanza.NSClient, Local: "message"}, func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	iqs := mux.New(stanza.NSClient,
+		roster.Handle(roster.Handler{Push: c.handleRosterPush}),
+		ping.Handle(),
+	)
+	return xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+		switch {
+		case start.Name.Local == "message" && stanza.Is(start.Name, stanza.NSClient):
 			toks, err := readTokens(xmlstream.MultiReader(xmlstream.Token(*start), t))
 			if err != nil {
 				c.login.Log.Warn().Err(err).Msg("Dropping unreadable message stanza")
@@ -43,11 +50,11 @@ func (c *Client) handler() xmpp.Handler {
 			}
 			incoming <- toks
 			return nil
-		}),
-		mux.HandleFunc(xml.Name{Space: stanza.NSClient, Local: "presence"}, c.handlePresence),
-		roster.Handle(roster.Handler{Push: c.handleRosterPush}),
-		ping.Handle(),
-	)
+		case start.Name.Local == "presence" && stanza.Is(start.Name, stanza.NSClient):
+			return c.handlePresence(t, start)
+		}
+		return iqs.HandleXMPP(t, start)
+	})
 }
 
 func readTokens(r xml.TokenReader) ([]xml.Token, error) {
