@@ -151,13 +151,16 @@ build_image() {
 }
 
 CTR=""
-DATA=""
 cleanup() {
+	local rc=$?
+	for pid in $BRIDGE_PID $HS_PID; do
+		kill "$pid" 2>/dev/null && { wait "$pid" 2>/dev/null || true; }
+	done
 	[[ -n $CTR ]] && buildah "${STORE[@]}" rm "$CTR" >/dev/null 2>&1
-	[[ -n $DATA ]] && rm -rf "$DATA"
 	if [[ -z ${KEEP_IMAGE:-} ]]; then
 		buildah "${STORE[@]}" rmi "$IMAGE" >/dev/null 2>&1 || true
 	fi
+	exit "$rc"
 }
 
 in_image() { buildah "${STORE[@]}" run --isolation chroot "$@"; }
@@ -189,26 +192,96 @@ check_image() {
 		fail "setpriv cannot drop to 1337"
 	echo "user xmpp-bridge 1337:1337, ca-certificates, setpriv, docker-run.sh, LICENSE ok"
 
+	# The container's own /data (the image's VOLUME) persists across `buildah run`s of one
+	# container, like a named volume; bind mounts over a VOLUME path are not honoured here.
 	log "first-run flow inside the image (docker-run.sh with an empty /data)"
-	DATA=$(mktemp -d)
-	chmod 0755 "$DATA"
 	local rc=0
 	in_image --env HOMESERVER_ADDRESS=http://synapse:8008 --env HOMESERVER_DOMAIN=example.org \
-		--env DATABASE_URI=postgres://xmpp:secret@postgres/xmpp_bridge?sslmode=disable \
-		-v "$DATA:/data" "$CTR" -- /docker-run.sh >"$CACHE/run1.log" 2>&1 || rc=$?
+		--env DATABASE_URI='postgres://xmpp:secret@postgres/xmpp_bridge?sslmode=disable' \
+		"$CTR" -- /docker-run.sh >"$CACHE/run1.log" 2>&1 || rc=$?
 	cat "$CACHE/run1.log"
 	[[ $rc == 78 ]] || fail "first start: exit $rc, want 78 (config written)"
-	[[ -f $DATA/config.yaml ]] || fail "first start did not write config.yaml"
-	[[ $(stat -c %u:%g "$DATA/config.yaml") == 1337:1337 ]] || fail "config.yaml not owned by 1337:1337"
-	grep -q 'address: "http://synapse:8008"' "$DATA/config.yaml" || fail "homeserver.address not seeded"
-	grep -q 'hostname: 0.0.0.0' "$DATA/config.yaml" || fail "appservice.hostname not 0.0.0.0"
+	[[ $(in_image "$CTR" -- stat -c %u:%g:%a /data/config.yaml) == 1337:1337:600 ]] ||
+		fail "config.yaml missing or not 1337:1337 mode 600"
+	in_image "$CTR" -- grep -q 'address: "http://synapse:8008"' /data/config.yaml || fail "homeserver.address not seeded"
+	in_image "$CTR" -- grep -q 'hostname: 0.0.0.0' /data/config.yaml || fail "appservice.hostname not 0.0.0.0"
+	in_image "$CTR" -- grep -q 'type: postgres' /data/config.yaml || fail "database.type not postgres"
 	rc=0
-	in_image -v "$DATA:/data" "$CTR" -- /docker-run.sh >"$CACHE/run2.log" 2>&1 || rc=$?
+	in_image "$CTR" -- /docker-run.sh >"$CACHE/run2.log" 2>&1 || rc=$?
 	cat "$CACHE/run2.log"
 	[[ $rc == 80 ]] || fail "second start: exit $rc, want 80 (registration written)"
-	grep -q '^as_token:' "$DATA/registration.yaml" || fail "registration.yaml has no as_token"
+	in_image "$CTR" -- grep -q '^as_token:' /data/registration.yaml || fail "registration.yaml has no as_token"
+	[[ $(in_image "$CTR" -- stat -c %a /data/registration.yaml) == 644 ]] || fail "registration.yaml not mode 644"
 	grep -q 'app_service_config_files' "$CACHE/run2.log" || fail "no Synapse instructions printed"
+	rc=0
+	in_image "$CTR" -- /docker-run.sh healthcheck >"$CACHE/health.log" 2>&1 || rc=$?
+	if [[ $rc != 1 ]] || ! grep -q 'nothing listens' "$CACHE/health.log"; then
+		fail "healthcheck with no bridge running: exit $rc, want 1 with a reason"
+	fi
 	echo "first-run flow inside the image ok"
+
+	run_bridge_in_image
+}
+
+HS_PID=""
+BRIDGE_PID=""
+free_port() {
+	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# run_bridge_in_image points the config written above at a loopback stub homeserver and SQLite,
+# runs the entrypoint a third time (the bridge itself, dropped to 1337) and asks its health
+# check from inside the image. `buildah run --isolation chroot` shares the host's network.
+run_bridge_in_image() {
+	log "the bridge running inside the image"
+	local hs_port as_port as_token bot
+	hs_port=$(free_port)
+	as_port=$(free_port)
+	in_image "$CTR" -- sed -i \
+		-e "s|^    address: \"http://synapse:8008\"|    address: http://127.0.0.1:$hs_port|" \
+		-e "s|^    hostname: 0.0.0.0|    hostname: 127.0.0.1|" \
+		-e "s|^    port: [0-9]*$|    port: $as_port|" \
+		-e "s|^    type: postgres|    type: sqlite3-fk-wal|" \
+		-e "s|^    uri: \"postgres://.*|    uri: file:/data/xmpp-bridge.db?_txlock=immediate|" \
+		/data/config.yaml
+	# shellcheck disable=SC2016 # awk programs, expanded by awk
+	as_token=$(in_image "$CTR" -- awk '$1 == "as_token:" { print $2; exit }' /data/registration.yaml)
+	# shellcheck disable=SC2016
+	bot=$(in_image "$CTR" -- awk '/^appservice:/ { a = 1 } a && $1 == "username:" { print $2; exit }' /data/config.yaml)
+	PORT=$hs_port VERSIONS=v1.11 BOT_MXID="@$bot:example.org" AS_TOKEN=$as_token \
+		/usr/bin/python3 deploy/testdata/stub_homeserver.py 2>"$CACHE/hs.log" &
+	HS_PID=$!
+	in_image "$CTR" -- /docker-run.sh >"$CACHE/run3.log" 2>&1 &
+	BRIDGE_PID=$!
+	local ok=""
+	for _ in $(seq 30); do
+		if in_image "$CTR" -- /docker-run.sh healthcheck >/dev/null 2>&1; then
+			ok=1
+			break
+		fi
+		kill -0 "$BRIDGE_PID" 2>/dev/null || break
+		sleep 1
+	done
+	[[ -n $ok ]] || {
+		tail -20 "$CACHE/run3.log"
+		fail "the bridge inside the image never passed its health check"
+	}
+	local code
+	code=$(/usr/bin/python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$as_port/_matrix/mau/ready', timeout=5).status)" 2>/dev/null || echo none)
+	[[ $code == 200 ]] || fail "/_matrix/mau/ready from the image's bridge: $code, want 200"
+	# The listening process is the bridge; its UID shows the privilege drop worked.
+	local pid uid
+	pid=$(ss -Hltnp "sport = :$as_port" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+	[[ -n $pid ]] || fail "no process listens on the appservice port"
+	uid=$(ps -o uid= -p "$pid" | tr -d ' ')
+	[[ $uid == 1337 ]] || fail "the bridge inside the image runs as uid $uid, want 1337"
+	kill -TERM "$pid"
+	local rc=0
+	wait "$BRIDGE_PID" || rc=$?
+	BRIDGE_PID=""
+	[[ $rc == 0 ]] || fail "the bridge inside the image exited $rc on SIGTERM, want 0"
+	grep -q "Bridge started" "$CACHE/run3.log" || fail "no 'Bridge started' in the image's bridge log"
+	echo "bridge in the image: started as uid 1337 on SQLite, healthcheck + /_matrix/mau/ready ok, clean SIGTERM"
 }
 
 mkdir -p "$CACHE/bin"
@@ -216,6 +289,7 @@ need_packages buildah:buildah podman:podman debootstrap:debootstrap
 lint
 [[ ${1:-} == lint ]] && exit 0
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 make_base
 make_go_image
 build_image

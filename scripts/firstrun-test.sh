@@ -26,12 +26,16 @@ WORK=$(mktemp -d /tmp/xmpp-bridge-firstrun.XXXXXX)
 chmod 0755 "$WORK" # the bridge user (1337) must reach the binary and the data dir
 BRIDGE_PID=""
 HS_PID=""
+PG_STARTED=""
 
 cleanup() {
 	local rc=$?
 	for pid in $BRIDGE_PID $HS_PID; do
 		kill "$pid" 2>/dev/null && { wait "$pid" 2>/dev/null || true; }
 	done
+	if [[ -n $PG_STARTED ]]; then
+		"${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$WORK/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+	fi
 	[[ -n ${KEEP_WORK:-} ]] || rm -rf "$WORK"
 	exit "$rc"
 }
@@ -138,45 +142,11 @@ fi
 BOT=$(awk '/^appservice:/ { a = 1 } a && $1 == "username:" { print $2; exit }' "$CFG")
 [[ -n $BOT ]] || fail "no bot username in config"
 
-cat >"$WORK/hs.py" <<'EOF'
-# Loopback stand-in for the homeserver calls bridgev2 makes while starting.
-import json, os, sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-VERSIONS = os.environ["VERSIONS"].split(",")
-BOT = os.environ["BOT_MXID"]
-TOKEN = os.environ["AS_TOKEN"]
-
-class H(BaseHTTPRequestHandler):
-    def log_message(self, fmt, *args):
-        sys.stderr.write("%s %s\n" % (self.command, self.path))
-    def reply(self, code, obj):
-        body = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def handle_any(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        if n:
-            self.rfile.read(n)
-        if self.path.startswith("/_matrix/client/versions"):
-            return self.reply(200, {"versions": VERSIONS, "unstable_features": {}})
-        if self.headers.get("Authorization") != "Bearer " + TOKEN:
-            return self.reply(401, {"errcode": "M_UNKNOWN_TOKEN", "error": "as_token rejected"})
-        if "/account/whoami" in self.path:
-            return self.reply(200, {"user_id": BOT})
-        return self.reply(200, {})
-    do_GET = do_POST = do_PUT = do_DELETE = handle_any
-
-ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
-EOF
-
-start_hs() { # versions
+start_hs() { # versions [as_token the homeserver accepts]
 	[[ -n $HS_PID ]] && { kill "$HS_PID" 2>/dev/null; wait "$HS_PID" 2>/dev/null || true; }
-	PORT=$HS_PORT VERSIONS=$1 BOT_MXID="@$BOT:firstrun.localhost" AS_TOKEN=$AS_TOKEN \
-		$PY "$WORK/hs.py" 2>>"$WORK/hs.log" &
+	PORT=$HS_PORT VERSIONS=$1 BOT_MXID="@$BOT:firstrun.localhost" AS_TOKEN=${2:-$AS_TOKEN} \
+		$PY "$REPO/deploy/testdata/stub_homeserver.py" 2>>"$WORK/hs.log" &
 	HS_PID=$!
 	for _ in $(seq 50); do
 		$PY -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$HS_PORT/_matrix/client/versions')" 2>/dev/null && return
@@ -252,6 +222,14 @@ wait "$BRIDGE_PID" || true
 BRIDGE_PID=""
 pass "homeserver reporting v1.2: exit 18; docker-run.sh passes --ignore-unsupported-server through and it runs"
 
+# --- 4b. the homeserver does not know our as_token (registration not loaded / out of step)
+start_hs v1.11 not-the-bridges-token
+rc=0
+timeout 60 env DATA_DIR="$DATA" BRIDGE_BIN="$BIN" "$REPO/docker-run.sh" >"$WORK/bad-token.log" 2>&1 || rc=$?
+[[ $rc == 16 ]] || fail "as_token rejected: exit $rc, want 16"
+grep -q "as_token was not accepted" "$WORK/bad-token.log" || fail "as_token rejection is not explained in the log"
+pass "as_token rejected by the homeserver: exit 16, 'The as_token was not accepted' (troubleshooting row)"
+
 # --- 5. pointed at the homeserver's database
 # Inside the data dir: SQLite in WAL mode needs a directory the bridge user may write.
 SYN=$DATA/synapse.db
@@ -270,5 +248,70 @@ else
 fi
 $PY -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); n=c.execute(\"SELECT COUNT(*) FROM sqlite_master WHERE type='table'\").fetchone()[0]; sys.exit(0 if n==1 else 1)" "$SYN" ||
 	fail "the bridge wrote tables into the homeserver's database"
+
+# --- 6. PostgreSQL as in docker-compose.example.yml: the bridge on its own database made by the
+#        compose file's init SQL, and refused on the homeserver's database next to it.
+PGBIN=/usr/lib/postgresql/15/bin
+if [[ ! -x $PGBIN/initdb ]]; then
+	echo "installing postgresql"
+	apt-get install -y --no-install-recommends postgresql >/dev/null 2>&1 ||
+		{ apt-get update >/dev/null && apt-get install -y --no-install-recommends postgresql >/dev/null; }
+fi
+PG_PORT=$(free_port)
+PGDIR=$WORK/pg
+mkdir -m 0700 "$PGDIR"
+RUNAS=()
+if [[ $(id -u) == 0 ]]; then
+	chown postgres:postgres "$PGDIR"
+	RUNAS=(runuser -u postgres --)
+fi
+"${RUNAS[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync >"$WORK/pg-init.log" 2>&1 ||
+	fail "initdb failed"
+"${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w \
+	-o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PGDIR -c fsync=off" start >/dev/null || fail "PostgreSQL did not start"
+PG_STARTED=1
+psql_as() { psql -h 127.0.0.1 -p "$PG_PORT" -v ON_ERROR_STOP=1 -qAt "$@"; }
+# What the postgres image does with the compose file: POSTGRES_* env, then the init script.
+psql_as -U postgres -c "CREATE USER synapse PASSWORD 'change-me-synapse'" \
+	-c "CREATE DATABASE synapse OWNER synapse ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+$PY -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["configs"]["xmpp-bridge-db"]["content"])' \
+	"$REPO/docker-compose.example.yml" >"$WORK/init.sql"
+psql_as -U postgres -f "$WORK/init.sql" || fail "the compose file's init SQL failed"
+psql_as -U synapse -d synapse -c "CREATE TABLE state_groups_state (state_group BIGINT, room_id TEXT, type TEXT, state_key TEXT, event_id TEXT)"
+
+PGDATA_DIR=$WORK/pgdata
+mkdir -m 0755 "$PGDATA_DIR"
+BRIDGE_URI="postgres://xmpp_bridge:change-me-bridge@127.0.0.1:$PG_PORT/xmpp_bridge?sslmode=disable"
+rc=0
+HOMESERVER_ADDRESS=http://127.0.0.1:$HS_PORT HOMESERVER_DOMAIN=firstrun.localhost APPSERVICE_HOSTNAME=127.0.0.1 \
+	APPSERVICE_ADDRESS=http://127.0.0.1:$AS_PORT DATABASE_URI=$BRIDGE_URI \
+	run_entry "$PGDATA_DIR" "$WORK/pg1.log" || rc=$?
+[[ $rc == 78 ]] || fail "PostgreSQL first start: exit $rc, want 78"
+grep -q '^    type: postgres' "$PGDATA_DIR/config.yaml" || fail "database.type is not postgres"
+rc=0
+run_entry "$PGDATA_DIR" "$WORK/pg2.log" || rc=$?
+[[ $rc == 80 ]] || fail "PostgreSQL second start: exit $rc, want 80"
+sed -i "s/^    port: [0-9]*$/    port: $AS_PORT/" "$PGDATA_DIR/config.yaml"
+AS_TOKEN=$(awk '$1 == "as_token:" { print $2; exit }' "$PGDATA_DIR/registration.yaml")
+start_hs v1.11
+DATA=$PGDATA_DIR start_bridge "$WORK/pg-bridge.log"
+wait_code "http://127.0.0.1:$AS_PORT/_matrix/mau/ready" 200 30 || fail "bridge on PostgreSQL never became ready"
+kill -TERM "$BRIDGE_PID"
+wait "$BRIDGE_PID" || true
+BRIDGE_PID=""
+[[ $(psql_as -U xmpp_bridge -d xmpp_bridge -c "SELECT owner FROM database_owner") == megabridge/* ]] ||
+	fail "the bridge did not initialise its own PostgreSQL database"
+[[ $(psql_as -U synapse -d synapse -c "SELECT count(*) FROM information_schema.tables WHERE table_schema='public'") == 1 ]] ||
+	fail "tables appeared in the homeserver's database"
+pass "PostgreSQL: compose init SQL made the bridge's own database; 78 -> 80 -> running on it"
+
+sed -i "s|^    uri: \".*|    uri: \"postgres://synapse:change-me-synapse@127.0.0.1:$PG_PORT/synapse?sslmode=disable\"|" "$PGDATA_DIR/config.yaml"
+rc=0
+timeout 60 env DATA_DIR="$PGDATA_DIR" BRIDGE_BIN="$BIN" "$REPO/docker-run.sh" >"$WORK/pg-foreign.log" 2>&1 || rc=$?
+[[ $rc == 15 ]] || fail "PostgreSQL homeserver database: exit $rc, want 15"
+grep -q "belongs to Synapse\|foreign tables" "$WORK/pg-foreign.log" || fail "no foreign-table message on PostgreSQL"
+[[ $(psql_as -U synapse -d synapse -c "SELECT count(*) FROM information_schema.tables WHERE table_schema='public'") == 1 ]] ||
+	fail "the bridge wrote tables into the homeserver's PostgreSQL database"
+pass "PostgreSQL: the homeserver's database next to it refused (15), nothing written"
 
 echo "firstrun-test: all checks passed"
