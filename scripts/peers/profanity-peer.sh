@@ -4,6 +4,7 @@
 # runs in a session of a private tmux server (socket "mxomemo-profanity"), with its own HOME.
 #
 # Env: PROFANITY_DIR  state dir (default: /tmp/profanity-peer-$UID)
+#      PROFANITY_TMUX tmux server socket name (default: mxomemo-profanity)
 #      XMPP_HOST, XMPP_PORT, XMPP_DOMAIN  the test Prosody (default: from .testenv/env)
 #
 #   up USER PASSWORD          start USER@DOMAIN (account must exist), generate OMEMO keys, publish
@@ -29,7 +30,7 @@ XMPP_HOST=${XMPP_HOST:-127.0.0.1}
 XMPP_PORT=${XMPP_PORT:-5222}
 XMPP_DOMAIN=${XMPP_DOMAIN:-localhost}
 BASE=${PROFANITY_DIR:-/tmp/profanity-peer-$(id -u)}
-T=(tmux -L mxomemo-profanity)
+T=(tmux -L "${PROFANITY_TMUX:-mxomemo-profanity}")
 
 k() { "${T[@]}" send-keys -t "$1" -l "$2"; "${T[@]}" send-keys -t "$1" Enter; }
 screen() { "${T[@]}" capture-pane -p -J -S -200 -t "$1" | grep -v '^\s*$' || true; }
