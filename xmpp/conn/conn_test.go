@@ -50,6 +50,7 @@ func TestClassify(t *testing.T) {
 		{"hostname", stageTLS, x509.HostnameError{Host: "x"}, ErrCertificate},
 		{"tls refused", stageTLS, errors.New("xmpp: receiver indicated that TLS negotiation failed"), ErrNoTLS},
 		{"tls eof", stageTLS, io.EOF, ErrNoTLS},
+		{"direct tls to plain port", stageDial, tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, ErrNoTLS},
 		{"sasl not-authorized", stageSASL, fakeSASLFailure{Condition: "not-authorized", Text: "Unable to authorize you"}, ErrWrongPassword},
 		{"sasl wrapped", stageSASL, fmt.Errorf("x: %w", fakeSASLFailure{Condition: "not-authorized"}), ErrWrongPassword},
 		{"sasl disabled", stageSASL, fakeSASLFailure{Condition: "account-disabled"}, ErrAuthFailed},

@@ -54,6 +54,11 @@ func classify(st stage, err error) error {
 	if isCertError(err) {
 		return fmt.Errorf("%w: %w", ErrCertificate, err)
 	}
+	var recordErr tls.RecordHeaderError
+	if errors.As(err, &recordErr) {
+		// Direct TLS to a port that speaks plain XMPP (or something else).
+		return fmt.Errorf("%w: the server did not answer with TLS: %w", ErrNoTLS, err)
+	}
 	switch st {
 	case stageSASL:
 		switch cond := saslCondition(err); cond {
