@@ -58,7 +58,7 @@ func (c *connector) GetName() bridgev2.BridgeName {
 		NetworkURL:       "https://xmpp.org",
 		NetworkID:        "xmpp",
 		BeeperBridgeType: "github.com/mxomemo/xmpp-bridge/deploy/internal/stubbridge",
-		DefaultPort:      29330,
+		DefaultPort:      29320,
 	}
 }
 
