@@ -121,6 +121,8 @@ run_entry "$DATA" "$WORK/run2.log" || rc=$?
 [[ $rc == 80 ]] || fail "second start: exit $rc, want 80"
 REG=$DATA/registration.yaml
 [[ -f $REG ]] || fail "registration.yaml not written"
+# Readable by a homeserver running as another user (Synapse's image: UID 991).
+[[ $(stat -c %a "$REG") == 644 ]] || fail "registration.yaml mode $(stat -c %a "$REG"), want 644"
 AS_TOKEN=$(awk '$1 == "as_token:" { print $2; exit }' "$REG")
 [[ -n $AS_TOKEN ]] || fail "registration has no as_token"
 grep -q "as_token: \"\?$AS_TOKEN\"\?" "$CFG" || fail "config.yaml does not carry the registration's as_token"
