@@ -1,0 +1,227 @@
+package harness
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"sync"
+
+	"mellium.im/sasl"
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/roster"
+	"mellium.im/xmpp/stanza"
+)
+
+// Peer is a plain XMPP client for tests, written on mellium independently of the bridge's own
+// connection code: STARTTLS trusting only the test server's self-signed certificate for the
+// name "localhost", SCRAM, resource binding, and a log of received messages.
+type Peer struct {
+	JID     jid.JID // full JID after binding
+	Session *xmpp.Session
+
+	served chan error
+
+	mu       sync.Mutex
+	changed  chan struct{}
+	received []ReceivedMessage
+}
+
+// ReceivedMessage is a message stanza the peer received.
+type ReceivedMessage struct {
+	From, To string
+	ID       string
+	Type     string
+	Body     string
+	// Carbon is set for XEP-0280 carbon copies (the body is then the forwarded one's).
+	Carbon bool
+	// CarbonSent is set for copies of messages another client of the account sent.
+	CarbonSent bool
+}
+
+type forwardedMsg struct {
+	From string `xml:"from,attr"`
+	To   string `xml:"to,attr"`
+	ID   string `xml:"id,attr"`
+	Type string `xml:"type,attr"`
+	Body string `xml:"body"`
+}
+
+type inMsg struct {
+	XMLName  xml.Name `xml:"message"`
+	From     string   `xml:"from,attr"`
+	To       string   `xml:"to,attr"`
+	ID       string   `xml:"id,attr"`
+	Type     string   `xml:"type,attr"`
+	Body     string   `xml:"body"`
+	Sent     *carbon  `xml:"urn:xmpp:carbons:2 sent"`
+	Received *carbon  `xml:"urn:xmpp:carbons:2 received"`
+}
+
+type carbon struct {
+	Forwarded struct {
+		Message forwardedMsg `xml:"jabber:client message"`
+	} `xml:"urn:xmpp:forward:0 forwarded"`
+}
+
+// DialPeer logs in to the server at addr (host:port, STARTTLS) as account (a full JID gets that
+// resource), trusting the PEM certificate in certFile for the name "localhost" only, and sends
+// initial presence so that messages to the bare JID and carbons reach it.
+func DialPeer(ctx context.Context, addr, certFile string, account jid.JID, password string) (*Peer, error) {
+	pem, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no certificate in %s", certFile)
+	}
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	tlsConfig := &tls.Config{ServerName: "localhost", RootCAs: pool, MinVersion: tls.VersionTLS12}
+	session, err := xmpp.NewClientSession(ctx, account, conn,
+		xmpp.StartTLS(tlsConfig),
+		xmpp.SASL("", password, sasl.ScramSha256Plus, sasl.ScramSha256, sasl.ScramSha1Plus, sasl.ScramSha1),
+		xmpp.BindResource(),
+	)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("failed to log in as %s: %w", account, err)
+	}
+	p := &Peer{JID: session.LocalAddr(), Session: session, served: make(chan error, 1), changed: make(chan struct{})}
+	go func() { p.served <- session.Serve(xmpp.HandlerFunc(p.handle)) }()
+	if err := session.Send(ctx, stanza.Presence{}.Wrap(nil)); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("failed to send presence: %w", err)
+	}
+	return p, nil
+}
+
+func (p *Peer) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	if start.Name.Local != "message" {
+		// IQs get an error reply from mellium when unhandled; presences are ignored.
+		return nil
+	}
+	var m inMsg
+	if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), t)).Decode(&m); err != nil {
+		return nil
+	}
+	r := ReceivedMessage{From: m.From, To: m.To, ID: m.ID, Type: m.Type, Body: m.Body}
+	switch {
+	case m.Sent != nil:
+		f := m.Sent.Forwarded.Message
+		r = ReceivedMessage{From: f.From, To: f.To, ID: f.ID, Type: f.Type, Body: f.Body, Carbon: true, CarbonSent: true}
+	case m.Received != nil:
+		f := m.Received.Forwarded.Message
+		r = ReceivedMessage{From: f.From, To: f.To, ID: f.ID, Type: f.Type, Body: f.Body, Carbon: true}
+	}
+	p.mu.Lock()
+	p.received = append(p.received, r)
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+	return nil
+}
+
+// Close ends the stream and the connection.
+func (p *Peer) Close() {
+	_ = p.Session.Close()
+	_ = p.Session.Conn().Close()
+}
+
+// Received returns the messages received so far.
+func (p *Peer) Received() []ReceivedMessage {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.received)
+}
+
+// Cursor is the number of messages received so far.
+func (p *Peer) Cursor() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.received)
+}
+
+// WaitMessage waits for the first message at index >= from that matches.
+func (p *Peer) WaitMessage(ctx context.Context, from int, match func(ReceivedMessage) bool) (ReceivedMessage, int, error) {
+	for {
+		p.mu.Lock()
+		for i := from; i < len(p.received); i++ {
+			if match(p.received[i]) {
+				m := p.received[i]
+				p.mu.Unlock()
+				return m, i + 1, nil
+			}
+		}
+		from = max(from, len(p.received))
+		changed := p.changed
+		p.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ReceivedMessage{}, from, fmt.Errorf("%s received no matching message: %w", p.JID, ctx.Err())
+		case err := <-p.served:
+			p.served <- err
+			return ReceivedMessage{}, from, fmt.Errorf("%s: stream ended: %v", p.JID, err)
+		case <-changed:
+		}
+	}
+}
+
+type outMsg struct {
+	stanza.Message
+	Body     string    `xml:"body,omitempty"`
+	OriginID *originID `xml:"urn:xmpp:sid:0 origin-id,omitempty"`
+}
+
+type originID struct {
+	ID string `xml:"id,attr"`
+}
+
+// SendChat sends a type=chat message with the given id attribute and, unless originID is empty, a
+// XEP-0359 origin-id. Sending the same arguments twice sends the same stanza twice.
+func (p *Peer) SendChat(ctx context.Context, to jid.JID, stanzaID, origin, body string) error {
+	m := outMsg{Message: stanza.Message{To: to, ID: stanzaID, Type: stanza.ChatMessage}, Body: body}
+	if origin != "" {
+		m.OriginID = &originID{ID: origin}
+	}
+	if err := p.Session.Encode(ctx, m); err != nil {
+		return fmt.Errorf("%s failed to send to %s: %w", p.JID, to, err)
+	}
+	return nil
+}
+
+// SetRosterName adds contact to the account's roster with the given name.
+func (p *Peer) SetRosterName(ctx context.Context, contact jid.JID, name string) error {
+	if err := roster.Set(ctx, p.Session, roster.Item{JID: contact, Name: name}); err != nil {
+		return fmt.Errorf("failed to set roster item %s: %w", contact, err)
+	}
+	return nil
+}
+
+// RosterNames fetches the roster as bare JID -> name.
+func (p *Peer) RosterNames(ctx context.Context) (map[string]string, error) {
+	iter := roster.Fetch(ctx, p.Session)
+	defer iter.Close()
+	out := map[string]string{}
+	for iter.Next() {
+		item := iter.Item()
+		out[item.JID.Bare().String()] = item.Name
+	}
+	if err := iter.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ErrNoMessage is what negative checks wrap.
+var ErrNoMessage = errors.New("no such message")

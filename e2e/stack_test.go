@@ -1,0 +1,223 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
+	"github.com/mxomemo/xmpp-bridge/internal/testenv"
+)
+
+// binDir holds the bridge binary, built once per test binary run.
+var (
+	binDir   string
+	buildMu  sync.Mutex
+	builtBin string
+	buildErr error
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mxomemo-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// bridgeBin builds ./cmd/bridge (with -tags goolm) on first use.
+func bridgeBin(t *testing.T) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if builtBin == "" && buildErr == nil {
+		root, err := harness.RepoRoot()
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			out := filepath.Join(binDir, "xmpp-bridge")
+			err = harness.BuildBridge(ctx, root, out)
+			cancel()
+			builtBin = out
+		}
+		buildErr = err
+	}
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// Timeouts of single steps. A step that takes longer than this on loopback is a failure, not
+// a slow machine.
+const (
+	stepTimeout  = 30 * time.Second
+	loginTimeout = 60 * time.Second
+)
+
+// stack is one complete test environment: Prosody, Dendrite with the bridge's registration, the
+// bridge on one database, and a Matrix user.
+type stack struct {
+	t        *testing.T
+	backend  string
+	prosody  *testenv.Prosody
+	dendrite *testenv.Dendrite
+	cfg      *harness.BridgeConfig
+	bridge   *harness.Bridge
+	bot      id.UserID
+}
+
+// newStack starts the servers and the bridge for backend "sqlite" or "postgres"; everything stops
+// when t ends, and the bridge log is printed if t failed.
+func newStack(t *testing.T, backend string) *stack {
+	t.Helper()
+	bin := bridgeBin(t)
+	s := &stack{t: t, backend: backend}
+	s.prosody = testenv.StartProsody(t, testenv.ProsodyOptions{})
+	hsPort := testenv.FreePort(t)
+	s.cfg = &harness.BridgeConfig{
+		Dir:            t.TempDir(),
+		HomeserverURL:  fmt.Sprintf("http://127.0.0.1:%d", hsPort),
+		Domain:         "localhost",
+		AppservicePort: testenv.FreePort(t),
+		Encryption:     true,
+	}
+	switch backend {
+	case "sqlite":
+	case "postgres":
+		pg := testenv.StartPostgres(t)
+		s.cfg.PostgresURI = pg.CreateDatabase(t, "xmppbridge")
+	default:
+		t.Fatalf("unknown backend %q", backend)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := harness.WriteConfig(ctx, bin, s.cfg); err != nil {
+		t.Fatal(err)
+	}
+	// The registration carries the appservice URL; Dendrite reads it at startup, on the port the
+	// config already names.
+	s.dendrite = testenv.StartDendrite(t, testenv.DendriteOptions{Registration: s.cfg.RegistrationPath(), Port: hsPort})
+	s.bridge = &harness.Bridge{Bin: bin, Config: s.cfg}
+	t.Cleanup(func() {
+		if err := s.bridge.Stop(); err != nil {
+			t.Errorf("bridge: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("--- bridge log (%s, last 40 kB) ---\n%s", s.bridge.LogPath(), s.bridge.Tail(40000))
+		}
+	})
+	if err := s.bridge.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.bot = id.NewUserID("xmppbot", "localhost")
+	return s
+}
+
+// matrixUser registers a Matrix user on the stack's Dendrite and starts syncing as it.
+func (s *stack) matrixUser(t *testing.T, localpart string) *harness.MatrixUser {
+	t.Helper()
+	uid, token := s.dendrite.RegisterUser(t, localpart, "matrix-"+localpart+"-pw")
+	u, err := harness.NewMatrixUser(s.dendrite.URL(), id.UserID(uid), token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.t.Cleanup(u.Close)
+	return u
+}
+
+// account creates an XMPP account and returns its bare JID and password.
+func (s *stack) account(t *testing.T, localpart string) (jid.JID, string) {
+	t.Helper()
+	pw := localpart + "-secret"
+	return jid.MustParse(s.prosody.CreateAccount(t, localpart, pw)), pw
+}
+
+// peer logs in as account with the given resource.
+func (s *stack) peer(t *testing.T, account jid.JID, password, resource string) *harness.Peer {
+	t.Helper()
+	full, err := account.WithResource(resource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+	defer cancel()
+	p, err := harness.DialPeer(ctx, s.prosody.Addr(), s.prosody.CertFile(), full, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.t.Cleanup(p.Close)
+	return p
+}
+
+// login runs the bot's login flow for account in the user's management room.
+func (s *stack) login(t *testing.T, u *harness.MatrixUser, room id.RoomID, account jid.JID, password string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
+	defer cancel()
+	return u.Login(ctx, room, s.bot, harness.LoginInput{
+		JID:          account.String(),
+		Password:     password,
+		Server:       s.prosody.Addr(),
+		InsecureHost: "localhost",
+	})
+}
+
+func (s *stack) ghost(contact jid.JID) id.UserID {
+	return harness.GhostMXID(contact.Bare().String(), "localhost")
+}
+
+func stepCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), stepTimeout)
+}
+
+// uniq makes message bodies unique per test run, so that a match is never an older message.
+func uniq(prefix string) string {
+	return fmt.Sprintf("%s %d", prefix, time.Now().UnixNano())
+}
+
+// countBodies counts the messages of room (read from the server) whose body equals body.
+func countBodies(t *testing.T, u *harness.MatrixUser, room id.RoomID, body string) int {
+	t.Helper()
+	ctx, cancel := stepCtx()
+	defer cancel()
+	msgs, err := u.RoomMessages(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, evt := range msgs {
+		if harness.Body(evt) == body {
+			n++
+		}
+	}
+	return n
+}
+
+// peerCount counts the messages p received (not carbons) whose body equals body.
+func peerCount(p *harness.Peer, body string) int {
+	n := 0
+	for _, m := range p.Received() {
+		if !m.Carbon && m.Body == body {
+			n++
+		}
+	}
+	return n
+}
+
+func bodyIs(body string) func(harness.ReceivedMessage) bool {
+	return func(m harness.ReceivedMessage) bool { return !m.Carbon && m.Body == body }
+}
+
+func shortList(ss []string) string { return strings.Join(ss, "; ") }
