@@ -213,11 +213,6 @@ check_image() {
 	in_image "$CTR" -- grep -q '^as_token:' /data/registration.yaml || fail "registration.yaml has no as_token"
 	[[ $(in_image "$CTR" -- stat -c %a /data/registration.yaml) == 644 ]] || fail "registration.yaml not mode 644"
 	grep -q 'app_service_config_files' "$CACHE/run2.log" || fail "no Synapse instructions printed"
-	rc=0
-	in_image "$CTR" -- /docker-run.sh healthcheck >"$CACHE/health.log" 2>&1 || rc=$?
-	if [[ $rc != 1 ]] || ! grep -q 'nothing listens' "$CACHE/health.log"; then
-		fail "healthcheck with no bridge running: exit $rc, want 1 with a reason"
-	fi
 	echo "first-run flow inside the image ok"
 
 	run_bridge_in_image
@@ -246,6 +241,11 @@ run_bridge_in_image() {
 		-e "s|^    uri: \"postgres://.*|    uri: file:/data/xmpp-bridge.db?_txlock=immediate|" \
 		-e '/^encryption:/,/^[a-z]/ { s/^    allow: true/    allow: false/; s/^    default: true/    default: false/ }' \
 		/data/config.yaml
+	local rc=0
+	in_image "$CTR" -- /docker-run.sh healthcheck >"$CACHE/health.log" 2>&1 || rc=$?
+	if [[ $rc != 1 ]] || ! grep -q 'nothing listens' "$CACHE/health.log"; then
+		fail "healthcheck with no bridge running: exit $rc, want 1 with a reason"
+	fi
 	# shellcheck disable=SC2016 # awk programs, expanded by awk
 	as_token=$(in_image "$CTR" -- awk '$1 == "as_token:" { print $2; exit }' /data/registration.yaml)
 	# shellcheck disable=SC2016
@@ -278,7 +278,7 @@ run_bridge_in_image() {
 	uid=$(ps -o uid= -p "$pid" | tr -d ' ')
 	[[ $uid == 1337 ]] || fail "the bridge inside the image runs as uid $uid, want 1337"
 	kill -TERM "$pid"
-	local rc=0
+	rc=0
 	wait "$BRIDGE_PID" || rc=$?
 	BRIDGE_PID=""
 	[[ $rc == 0 ]] || fail "the bridge inside the image exited $rc on SIGTERM, want 0"
