@@ -22,7 +22,9 @@ type Message struct {
 	Sender omemo.Address
 	// Body is the message text: for 0.3 the plaintext with the whitespace
 	// padding some clients add trimmed, for OMEMO 2 the envelope's
-	// jabber:client <body/>. Empty for empty messages.
+	// jabber:client <body/>. Empty for empty messages, and for envelopes
+	// without a body (Libervia, for one, wraps 0.3 key transport elements
+	// in OMEMO 2 envelopes): show no chat message when Body is "".
 	Body string
 	// Content is, for OMEMO 2, the inner XML of the envelope's <content/>
 	// (the body and any other encrypted elements); nil for 0.3.
