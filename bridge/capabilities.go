@@ -23,7 +23,7 @@ func (xc *Connector) GetCapabilities() *bridgev2.NetworkGeneralCapabilities {
 // roomFeatures is what a 1:1 XMPP chat supports today: text, with Matrix
 // formatting flattened to a plain body (see bodyFromMatrix).
 var roomFeatures = &event.RoomFeatures{
-	ID: "net.mxomemo.xmpp.capabilities.2026_11_23",
+	ID: "net.mxomemo.xmpp.capabilities.2026_11_23.2",
 	Formatting: event.FormattingFeatureMap{
 		event.FmtBold:          event.CapLevelPartialSupport,
 		event.FmtItalic:        event.CapLevelPartialSupport,
@@ -35,7 +35,10 @@ var roomFeatures = &event.RoomFeatures{
 		event.FmtUnorderedList: event.CapLevelPartialSupport,
 		event.FmtOrderedList:   event.CapLevelPartialSupport,
 	},
-	MaxTextLength: 65536,
+	MaxTextLength:       65536,
+	Edit:                event.CapLevelFullySupported,
+	ReadReceipts:        true,
+	TypingNotifications: true,
 }
 
 // GetCapabilities implements bridgev2.NetworkAPI.

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
+	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
 
 // Client is one login's XMPP client; it implements bridgev2.NetworkAPI.
@@ -43,7 +43,7 @@ type Client struct {
 	handoff *xmpp.Session
 
 	badCredentials atomic.Bool
-	incoming       chan []xml.Token
+	incoming       chan *stanzabuf.Stanza
 	roster         rosterCache
 }
 
@@ -108,7 +108,7 @@ func (c *Client) Connect(ctx context.Context) {
 	loopCtx, cancel := context.WithCancel(log.WithContext(context.Background()))
 	c.cancel = cancel
 	c.done = make(chan struct{})
-	c.incoming = make(chan []xml.Token, 256)
+	c.incoming = make(chan *stanzabuf.Stanza, 256)
 	go c.processIncoming(loopCtx, c.incoming)
 	go c.run(loopCtx, c.done)
 }

@@ -38,6 +38,9 @@ type GhostMetadata struct {
 type MessageMetadata struct {
 	OriginID string `json:"origin_id,omitempty"`
 	StanzaID string `json:"stanza_id,omitempty"`
+	// Markable is set when the sender asked for XEP-0333 chat markers,
+	// which may only be sent for such messages.
+	Markable bool `json:"markable,omitempty"`
 }
 
 // GetDBMetaTypes implements bridgev2.NetworkConnector.

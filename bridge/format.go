@@ -2,9 +2,11 @@ package bridge
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/format"
 )
@@ -90,7 +92,21 @@ func (c *Client) convertIncoming(ctx context.Context, portal *bridgev2.Portal, i
 			ID:         "",
 			Type:       event.EventMessage,
 			Content:    matrixFromBody(in.Body),
-			DBMetadata: &MessageMetadata{OriginID: in.OriginID, StanzaID: in.StanzaID},
+			DBMetadata: &MessageMetadata{OriginID: in.OriginID, StanzaID: in.StanzaID, Markable: in.Markable},
+		}},
+	}, nil
+}
+
+// convertEdit builds the Matrix edit for a XEP-0308 correction.
+func (c *Client) convertEdit(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, in *incomingMessage) (*bridgev2.ConvertedEdit, error) {
+	if len(existing) == 0 {
+		return nil, fmt.Errorf("no message to correct")
+	}
+	return &bridgev2.ConvertedEdit{
+		ModifiedParts: []*bridgev2.ConvertedEditPart{{
+			Part:    existing[0],
+			Type:    event.EventMessage,
+			Content: matrixFromBody(in.Body),
 		}},
 	}, nil
 }

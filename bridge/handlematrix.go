@@ -17,6 +17,9 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
+	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
+	"github.com/mxomemo/xmpp-bridge/xmpp/correct"
+	"github.com/mxomemo/xmpp-bridge/xmpp/markers"
 	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
 )
 
@@ -28,7 +31,15 @@ type outgoingMessage struct {
 	// receipts and corrections from any client point back to it.
 	ID   string
 	Body string
+	// Replace is the id of our earlier message this one corrects.
+	Replace string
 }
+
+var (
+	_ bridgev2.EditHandlingNetworkAPI        = (*Client)(nil)
+	_ bridgev2.ReadReceiptHandlingNetworkAPI = (*Client)(nil)
+	_ bridgev2.TypingHandlingNetworkAPI      = (*Client)(nil)
+)
 
 // HandleMatrixMessage implements bridgev2.NetworkAPI: the Matrix -> XMPP
 // path for text messages.
@@ -72,14 +83,90 @@ func (c *Client) sendMessage(ctx context.Context, out *outgoingMessage) error {
 	if s == nil {
 		return errNotConnected
 	}
-	payload := xmlstream.MultiReader(
+	payload := []xml.TokenReader{
 		xmlstream.Wrap(xmlstream.Token(xml.CharData(out.Body)), xml.StartElement{Name: xml.Name{Local: "body"}}),
 		sid.OriginID{ID: out.ID}.TokenReader(),
-	)
+		markers.Markable{}.TokenReader(),
+		chatstates.Active.TokenReader(),
+	}
+	if out.Replace != "" {
+		payload = append(payload, correct.Replace{ID: out.Replace}.TokenReader())
+	}
 	msg := stanza.Message{To: out.To, ID: out.ID, Type: out.Type}
-	if err := s.Send(ctx, msg.Wrap(payload)); err != nil {
+	if err := s.Send(ctx, msg.Wrap(xmlstream.MultiReader(payload...))); err != nil {
 		return fmt.Errorf("failed to send message to %s: %w", out.To, err)
 	}
 	zerolog.Ctx(ctx).Debug().Str("xmpp_id", out.ID).Msg("Sent message to XMPP")
 	return nil
+}
+
+// sendSignal sends a bodyless message (chat state, marker): these carry no
+// content, so they bypass sendMessage and its encryption.
+func (c *Client) sendSignal(ctx context.Context, r xml.TokenReader) error {
+	s := c.currentSession()
+	if s == nil {
+		return errNotConnected
+	}
+	return s.Send(ctx, r)
+}
+
+// HandleMatrixEdit implements bridgev2.EditHandlingNetworkAPI with a
+// XEP-0308 correction of our own message.
+func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit) error {
+	chat, err := portal.Parse(msg.Portal.PortalKey)
+	if err != nil {
+		return err
+	}
+	target, err := ParseMessageID(msg.EditTarget.ID)
+	if err != nil {
+		return err
+	}
+	if chat.Kind != portal.DM || target.Sender != c.account.String() {
+		return fmt.Errorf("%w: only your own messages can be corrected", bridgev2.ErrEditTargetTooOld)
+	}
+	return c.sendMessage(ctx, &outgoingMessage{
+		To:      chat.JID,
+		Type:    stanza.ChatMessage,
+		ID:      random.String(24),
+		Body:    bodyFromMatrix(msg.Content),
+		Replace: target.ID,
+	})
+}
+
+// HandleMatrixReadReceipt implements bridgev2.ReadReceiptHandlingNetworkAPI
+// with a XEP-0333 displayed marker, sent only for messages that asked for
+// markers.
+func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.MatrixReadReceipt) error {
+	if msg.ExactMessage == nil {
+		return nil
+	}
+	meta, ok := msg.ExactMessage.Metadata.(*MessageMetadata)
+	if !ok || !meta.Markable {
+		return nil
+	}
+	chat, err := portal.Parse(msg.Portal.PortalKey)
+	if err != nil || chat.Kind != portal.DM {
+		return err
+	}
+	target, err := ParseMessageID(msg.ExactMessage.ID)
+	if err != nil || target.Sender != chat.JID.String() {
+		return err
+	}
+	m := stanza.Message{To: chat.JID, ID: random.String(24), Type: stanza.ChatMessage}
+	return c.sendSignal(ctx, markers.Message(m, markers.Marker{Kind: markers.Displayed, ID: target.ID}))
+}
+
+// HandleMatrixTyping implements bridgev2.TypingHandlingNetworkAPI with
+// XEP-0085 chat states.
+func (c *Client) HandleMatrixTyping(ctx context.Context, msg *bridgev2.MatrixTyping) error {
+	chat, err := portal.Parse(msg.Portal.PortalKey)
+	if err != nil || chat.Kind != portal.DM {
+		return err
+	}
+	state := chatstates.Paused
+	if msg.IsTyping {
+		state = chatstates.Composing
+	}
+	m := stanza.Message{To: chat.JID, ID: random.String(24), Type: stanza.ChatMessage}
+	return c.sendSignal(ctx, chatstates.Message(m, state))
 }

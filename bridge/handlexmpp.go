@@ -7,7 +7,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -24,11 +23,12 @@ import (
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/carbons"
+	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
+	"github.com/mxomemo/xmpp-bridge/xmpp/correct"
+	"github.com/mxomemo/xmpp-bridge/xmpp/markers"
 	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
+	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
-
-// maxStanzaTokens bounds how much of one message stanza is buffered.
-const maxStanzaTokens = 20000
 
 // handler routes stanzas read by mellium's Serve loop. It runs inside that
 // loop, so nothing here may send on the session. Messages and presences are
@@ -43,12 +43,12 @@ func (c *Client) handler() xmpp.Handler {
 	return xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 		switch {
 		case start.Name.Local == "message" && stanza.Is(start.Name, stanza.NSClient):
-			toks, err := readTokens(xmlstream.MultiReader(xmlstream.Token(*start), t))
+			st, err := stanzabuf.Read(xmlstream.MultiReader(xmlstream.Token(*start), t))
 			if err != nil {
 				c.login.Log.Warn().Err(err).Msg("Dropping unreadable message stanza")
 				return nil
 			}
-			incoming <- toks
+			incoming <- st
 			return nil
 		case start.Name.Local == "presence" && stanza.Is(start.Name, stanza.NSClient):
 			return c.handlePresence(t, start)
@@ -57,48 +57,14 @@ func (c *Client) handler() xmpp.Handler {
 	})
 }
 
-func readTokens(r xml.TokenReader) ([]xml.Token, error) {
-	var toks []xml.Token
-	for {
-		tok, err := r.Token()
-		if tok != nil {
-			if len(toks) >= maxStanzaTokens {
-				return nil, errors.New("stanza too large")
-			}
-			toks = append(toks, xml.CopyToken(tok))
-		}
-		if errors.Is(err, io.EOF) {
-			return toks, nil
-		} else if err != nil {
-			return nil, err
-		}
-	}
-}
-
-// replay reads a buffered token slice again.
-type replay struct {
-	toks []xml.Token
-	i    int
-}
-
-func (r *replay) Token() (xml.Token, error) {
-	if r.i >= len(r.toks) {
-		return nil, io.EOF
-	}
-	r.i++
-	return r.toks[r.i-1], nil
-}
-
-func replayTokens(toks []xml.Token) xml.TokenReader { return &replay{toks: toks} }
-
 // processIncoming handles buffered message stanzas one at a time, in order.
-func (c *Client) processIncoming(ctx context.Context, incoming <-chan []xml.Token) {
+func (c *Client) processIncoming(ctx context.Context, incoming <-chan *stanzabuf.Stanza) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case toks := <-incoming:
-			c.handleMessage(ctx, toks)
+		case st := <-incoming:
+			c.handleMessage(ctx, st)
 		}
 	}
 }
@@ -120,9 +86,17 @@ type incomingMessage struct {
 	Body      string
 	Timestamp time.Time
 
+	// Replace is the id of the message this one corrects (XEP-0308).
+	Replace string
+	// ChatState is the XEP-0085 state, if any.
+	ChatState chatstates.State
+	// Markable and Markers are the XEP-0333 request and markers.
+	Markable bool
+	Markers  []markers.Marker
+
 	// Raw is the (unwrapped) message, for payloads handled later in the
 	// pipeline such as OMEMO's <encrypted/>.
-	Raw []xml.Token
+	Raw *stanzabuf.Stanza
 }
 
 // errIgnored marks stanzas that are valid but not bridged (yet).
@@ -145,16 +119,16 @@ type messageFields struct {
 
 // parseIncoming classifies one message stanza received by account. It is
 // pure so that the carbon and id rules can be tested without a server.
-func parseIncoming(toks []xml.Token, account jid.JID) (*incomingMessage, error) {
+func parseIncoming(st *stanzabuf.Stanza, account jid.JID) (*incomingMessage, error) {
 	account = account.Bare()
-	inner := toks
+	inner := st
 	in := &incomingMessage{}
 	var carbonDelay time.Time
-	c, err := carbons.Parse(replayTokens(toks), account)
+	c, err := carbons.Parse(st.Reader(), account)
 	switch {
 	case err == nil:
 		in.Carbon, in.FromMe = true, c.Sent
-		inner, err = readTokens(c.Inner())
+		inner, err = stanzabuf.Read(c.Inner())
 		if err != nil {
 			return nil, fmt.Errorf("failed to read carbon: %w", err)
 		}
@@ -167,12 +141,21 @@ func parseIncoming(toks []xml.Token, account jid.JID) (*incomingMessage, error) 
 	in.Raw = inner
 
 	var f messageFields
-	if err := xml.NewTokenDecoder(replayTokens(inner)).Decode(&f); err != nil {
+	if err := inner.Decode(&f); err != nil {
 		return nil, fmt.Errorf("failed to decode message: %w", err)
 	}
-	ids, err := sid.Extract(replayTokens(inner))
+	ids, err := sid.Extract(inner.Reader())
 	if err != nil {
 		return nil, err
+	}
+	// The optional extensions below are ignored when malformed, so that a
+	// broken chat state cannot cost the user the message text.
+	in.ChatState, _ = chatstates.Parse(inner.Reader())
+	if m, err := markers.Parse(inner.Reader()); err == nil {
+		in.Markable, in.Markers = m.Markable, m.Markers
+	}
+	if id, ok, err := correct.Parse(inner.Reader()); err == nil && ok {
+		in.Replace = id
 	}
 	in.Type = f.Type
 	switch f.Type {
@@ -222,7 +205,8 @@ func parseIncoming(toks []xml.Token, account jid.JID) (*incomingMessage, error) 
 		// twice (offline delivery, then a carbon) still hashes the same.
 		h := sha256.New()
 		enc := xml.NewEncoder(h)
-		for _, t := range inner {
+		r := inner.Reader()
+		for t, err := r.Token(); err == nil; t, err = r.Token() {
 			_ = enc.EncodeToken(t)
 		}
 		_ = enc.Flush()
@@ -239,9 +223,9 @@ func parseIncoming(toks []xml.Token, account jid.JID) (*incomingMessage, error) 
 
 // handleMessage is the XMPP -> Matrix path for one message stanza:
 // classify, decrypt, queue for bridgev2.
-func (c *Client) handleMessage(ctx context.Context, toks []xml.Token) {
+func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 	log := zerolog.Ctx(ctx)
-	in, err := parseIncoming(toks, c.account)
+	in, err := parseIncoming(st, c.account)
 	switch {
 	case errors.Is(err, carbons.ErrForged):
 		log.Warn().Err(err).Msg("Dropping forged carbon")
@@ -257,10 +241,21 @@ func (c *Client) handleMessage(ctx context.Context, toks []xml.Token) {
 		log.Warn().Err(err).Str("xmpp_id", in.XMPPID).Msg("Failed to decrypt message")
 		return
 	}
-	if in.Body == "" {
-		return
+	if !in.FromMe && in.ChatState != "" {
+		c.queueTyping(in)
 	}
-	c.queueIncoming(in)
+	for _, m := range in.Markers {
+		if m.Kind == markers.Displayed {
+			c.queueReadMarker(in, m.ID)
+		}
+	}
+	switch {
+	case in.Body == "":
+	case in.Replace != "":
+		c.queueEdit(in)
+	default:
+		c.queueIncoming(in)
+	}
 }
 
 // decryptIncoming is where OMEMO decryption plugs in: it replaces in.Body
@@ -270,27 +265,77 @@ func (c *Client) decryptIncoming(ctx context.Context, in *incomingMessage) error
 	return nil
 }
 
-func (c *Client) queueIncoming(in *incomingMessage) {
-	sender := bridgev2.EventSender{Sender: puppet.UserID(in.Peer)}
-	senderJID := in.Peer
+// sender is who sent in, as bridgev2 and as a JID.
+func (c *Client) sender(in *incomingMessage) (bridgev2.EventSender, jid.JID) {
 	if in.FromMe {
-		sender = bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: puppet.UserID(c.account)}
-		senderJID = c.account
+		return bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: puppet.UserID(c.account)}, c.account
 	}
-	msgID := MakeMessageID(in.Peer, senderJID, in.XMPPID)
-	c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
-		EventMeta: simplevent.EventMeta{
-			Type:         bridgev2.RemoteEventMessage,
-			PortalKey:    portal.DMKey(in.Peer, c.login.ID),
-			Sender:       sender,
-			CreatePortal: true,
-			Timestamp:    in.Timestamp,
-			LogContext: func(lc zerolog.Context) zerolog.Context {
-				return lc.Str("xmpp_id", in.XMPPID).Bool("carbon", in.Carbon)
-			},
+	return bridgev2.EventSender{Sender: puppet.UserID(in.Peer)}, in.Peer
+}
+
+func (c *Client) eventMeta(in *incomingMessage, typ bridgev2.RemoteEventType) simplevent.EventMeta {
+	sender, _ := c.sender(in)
+	return simplevent.EventMeta{
+		Type:      typ,
+		PortalKey: portal.DMKey(in.Peer, c.login.ID),
+		Sender:    sender,
+		Timestamp: in.Timestamp,
+		LogContext: func(lc zerolog.Context) zerolog.Context {
+			return lc.Str("xmpp_id", in.XMPPID).Bool("carbon", in.Carbon)
 		},
+	}
+}
+
+func (c *Client) queueIncoming(in *incomingMessage) {
+	_, senderJID := c.sender(in)
+	meta := c.eventMeta(in, bridgev2.RemoteEventMessage)
+	meta.CreatePortal = true
+	c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
+		EventMeta:          meta,
 		Data:               in,
-		ID:                 msgID,
+		ID:                 MakeMessageID(in.Peer, senderJID, in.XMPPID),
 		ConvertMessageFunc: c.convertIncoming,
+	})
+}
+
+// queueEdit bridges a XEP-0308 correction. The target ID includes the
+// sender, so a correction can only ever replace the sender's own message.
+func (c *Client) queueEdit(in *incomingMessage) {
+	_, senderJID := c.sender(in)
+	c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
+		EventMeta:       c.eventMeta(in, bridgev2.RemoteEventEdit),
+		Data:            in,
+		ID:              MakeMessageID(in.Peer, senderJID, in.XMPPID),
+		TargetMessage:   MakeMessageID(in.Peer, senderJID, in.Replace),
+		ConvertEditFunc: c.convertEdit,
+	})
+}
+
+// typingTimeout is how long a <composing/> lasts without a refresh; XEP-0085
+// clients fall back to paused after about 30 seconds.
+const typingTimeout = 30 * time.Second
+
+func (c *Client) queueTyping(in *incomingMessage) {
+	timeout := time.Duration(0)
+	if in.ChatState == chatstates.Composing && in.Body == "" {
+		timeout = typingTimeout
+	}
+	c.login.QueueRemoteEvent(&simplevent.Typing{
+		EventMeta: c.eventMeta(in, bridgev2.RemoteEventTyping),
+		Timeout:   timeout,
+	})
+}
+
+// queueReadMarker bridges a XEP-0333 displayed marker: from the contact it
+// marks our message read; from our other client (a sent carbon) it marks the
+// contact's message read by the user.
+func (c *Client) queueReadMarker(in *incomingMessage, id string) {
+	target := MakeMessageID(in.Peer, c.account, id)
+	if in.FromMe {
+		target = MakeMessageID(in.Peer, in.Peer, id)
+	}
+	c.login.QueueRemoteEvent(&simplevent.Receipt{
+		EventMeta:  c.eventMeta(in, bridgev2.RemoteEventReadReceipt),
+		LastTarget: target,
 	})
 }

@@ -10,15 +10,18 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/carbons"
+	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
+	"github.com/mxomemo/xmpp-bridge/xmpp/markers"
+	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
 
-func tokens(t *testing.T, s string) []xml.Token {
+func tokens(t *testing.T, s string) *stanzabuf.Stanza {
 	t.Helper()
-	toks, err := readTokens(xml.NewDecoder(strings.NewReader(s)))
+	st, err := stanzabuf.Read(xml.NewDecoder(strings.NewReader(s)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return toks
+	return st
 }
 
 const (
@@ -36,6 +39,10 @@ func TestParseIncoming(t *testing.T) {
 		stanzaID  string
 		body      string
 		timestamp string
+		replace   string
+		state     chatstates.State
+		markable  bool
+		markers   string
 	}
 	for _, tc := range []struct {
 		name    string
@@ -105,7 +112,29 @@ func TestParseIncoming(t *testing.T) {
 	}, {
 		name: "chat state only has no body",
 		xml:  `<message` + nsC + ` from="bob@example.org/phone" type="chat" id="c1"><composing xmlns="http://jabber.org/protocol/chatstates"/></message>`,
-		want: want{peer: "bob@example.org", id: "c1"},
+		want: want{peer: "bob@example.org", id: "c1", state: chatstates.Composing},
+	}, {
+		name: "message with active state, markable",
+		xml:  `<message` + nsC + ` from="bob@example.org/phone" type="chat" id="c2"><body>x</body><active xmlns="http://jabber.org/protocol/chatstates"/><markable xmlns="urn:xmpp:chat-markers:0"/></message>`,
+		want: want{peer: "bob@example.org", id: "c2", body: "x", state: chatstates.Active, markable: true},
+	}, {
+		name: "broken chat state does not lose the text",
+		xml:  `<message` + nsC + ` from="bob@example.org/phone" type="chat" id="c3"><body>x</body><typing xmlns="http://jabber.org/protocol/chatstates"/></message>`,
+		want: want{peer: "bob@example.org", id: "c3", body: "x"},
+	}, {
+		name: "displayed marker",
+		xml:  `<message` + nsC + ` from="bob@example.org/phone" type="chat" id="d1"><displayed xmlns="urn:xmpp:chat-markers:0" id="m1"/></message>`,
+		want: want{peer: "bob@example.org", id: "d1", markers: "displayed:m1"},
+	}, {
+		name: "correction",
+		xml:  `<message` + nsC + ` from="bob@example.org/phone" type="chat" id="r2"><body>fixed</body><replace xmlns="urn:xmpp:message-correct:0" id="r1"/></message>`,
+		want: want{peer: "bob@example.org", id: "r2", body: "fixed", replace: "r1"},
+	}, {
+		name: "displayed marker from my other client, via carbon",
+		xml: `<message` + nsC + ` to="alice@example.org/bridge" type="chat"><sent xmlns="urn:xmpp:carbons:2"><forwarded xmlns="urn:xmpp:forward:0">` +
+			`<message xmlns="jabber:client" from="alice@example.org/laptop" to="bob@example.org" type="chat" id="d2"><displayed xmlns="urn:xmpp:chat-markers:0" id="b7"/></message>` +
+			`</forwarded></sent></message>`,
+		want: want{peer: "bob@example.org", fromMe: true, carbon: true, id: "d2", markers: "displayed:b7"},
 	}, {
 		name: "prefers body without xml:lang",
 		xml:  `<message` + nsC + ` from="bob@example.org/phone" type="chat" id="l1"><body xml:lang="de">hallo</body><body>hello</body></message>`,
@@ -122,7 +151,8 @@ func TestParseIncoming(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := want{peer: in.Peer.String(), fromMe: in.FromMe, carbon: in.Carbon, id: in.XMPPID, originID: in.OriginID, stanzaID: in.StanzaID, body: in.Body}
+			got := want{peer: in.Peer.String(), fromMe: in.FromMe, carbon: in.Carbon, id: in.XMPPID, originID: in.OriginID, stanzaID: in.StanzaID, body: in.Body,
+				replace: in.Replace, state: in.ChatState, markable: in.Markable, markers: markerString(in.Markers)}
 			if !in.Timestamp.IsZero() {
 				got.timestamp = in.Timestamp.UTC().Format(time.RFC3339)
 			}
@@ -148,4 +178,12 @@ func TestParseIncomingHashID(t *testing.T) {
 	if !strings.HasPrefix(in1.XMPPID, "hash:") || in1.XMPPID != in2.XMPPID || in1.XMPPID == in3.XMPPID {
 		t.Fatalf("ids %q %q %q", in1.XMPPID, in2.XMPPID, in3.XMPPID)
 	}
+}
+
+func markerString(ms []markers.Marker) string {
+	var parts []string
+	for _, m := range ms {
+		parts = append(parts, string(m.Kind)+":"+m.ID)
+	}
+	return strings.Join(parts, ",")
 }
