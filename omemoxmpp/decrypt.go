@@ -29,6 +29,9 @@ type Message struct {
 	// Content is, for OMEMO 2, the inner XML of the envelope's <content/>
 	// (the body and any other encrypted elements); nil for 0.3.
 	Content []byte
+	// To is, for OMEMO 2, the envelope's <to/>: the room of a group message
+	// (check it against the room the message came from); usually "" in 1:1.
+	To string
 	// Empty is set for messages without payload: key transport and
 	// heartbeats. They must never be shown as chat messages.
 	Empty bool
@@ -164,7 +167,7 @@ func (c *Client) Decrypt(ctx context.Context, sender jid.JID, rcv *Received) (*M
 		// The ratchet already moved on; the flags still matter.
 		return out, err
 	}
-	out.Content = env.Content
+	out.Content, out.To = env.Content, env.To
 	if out.Body, err = envelopeBody(env.Content); err != nil {
 		return out, err
 	}

@@ -31,12 +31,18 @@ type Outgoing struct {
 type planned struct {
 	addr    omemo.Address
 	v       omemo.Version
-	contact bool
+	contact bool // a device of a recipient JID, not one of our own others
 }
 
-// plan chooses, per device of the contact and of our own account (without
+// target is one recipient JID with its devices.
+type target struct {
+	jid  string
+	devs DeviceSet
+}
+
+// plan chooses, per device of the targets and of our own account (without
 // our device), the version to use: OMEMO 2 where a device speaks both.
-func plan(contact string, contactDevs DeviceSet, own string, ownDevs DeviceSet, ownDevice uint32) []planned {
+func plan(targets []target, own string, ownDevs DeviceSet, ownDevice uint32) []planned {
 	var out []planned
 	add := func(j string, set DeviceSet, isContact bool) {
 		ids := make([]uint32, 0, len(set))
@@ -53,8 +59,12 @@ func plan(contact string, contactDevs DeviceSet, own string, ownDevs DeviceSet, 
 			}
 		}
 	}
-	add(contact, contactDevs, true)
-	if contact != own {
+	self := false
+	for _, t := range targets {
+		add(t.jid, t.devs, true)
+		self = self || t.jid == own
+	}
+	if !self {
 		add(own, ownDevs, false)
 	}
 	return out
@@ -68,7 +78,28 @@ func plan(contact string, contactDevs DeviceSet, own string, ownDevs DeviceSet, 
 // *DeviceError (errors.Is ErrNoTrustedDevices), or ErrNoDevices when the
 // contact has no device at all; never send such a message in plaintext.
 func (c *Client) Encrypt(ctx context.Context, to jid.JID, body string) (*Outgoing, error) {
-	return c.encrypt(ctx, to.Bare(), &body)
+	to = to.Bare()
+	return c.encrypt(ctx, []jid.JID{to}, &body, "", to.String())
+}
+
+// EncryptGroup encrypts body for a group chat (a non-anonymous MUC): for
+// every device of the members' real bare JIDs and our own other devices.
+// The OMEMO 2 envelope names room in <to/>, as XEP-0420 asks for groups.
+// It fails like Encrypt when no member's device could be encrypted for;
+// members that were missed are in Outgoing.Errors (or have no devices).
+func (c *Client) EncryptGroup(ctx context.Context, room jid.JID, members []jid.JID, body string) (*Outgoing, error) {
+	seen := map[string]bool{c.own.String(): true}
+	var to []jid.JID
+	for _, m := range members {
+		if b := m.Bare(); !seen[b.String()] {
+			seen[b.String()] = true
+			to = append(to, b)
+		}
+	}
+	if len(to) == 0 {
+		return nil, fmt.Errorf("%w: no member in %s", ErrNoDevices, room.Bare())
+	}
+	return c.encrypt(ctx, to, &body, room.Bare().String(), room.Bare().String())
 }
 
 // EncryptEmpty builds an empty OMEMO message (no payload) for the given
@@ -109,31 +140,48 @@ func (c *Client) recipient(ctx context.Context, addr omemo.Address, v omemo.Vers
 	return r, err
 }
 
-func (c *Client) encrypt(ctx context.Context, to jid.JID, body *string) (*Outgoing, error) {
-	contact, own := to.String(), c.own.String()
-	contactDevs, err := c.Devices(ctx, to)
-	if err != nil && len(contactDevs) == 0 {
-		return nil, err
+// encrypt encrypts body (nil: an empty message) for the devices of to and
+// our own other devices. envTo is the OMEMO 2 envelope's <to/> ("" for
+// 1:1); name is what errors call the conversation.
+func (c *Client) encrypt(ctx context.Context, to []jid.JID, body *string, envTo, name string) (*Outgoing, error) {
+	own := c.own.String()
+	var (
+		targets []target
+		lastErr error
+	)
+	for _, j := range to {
+		devs, err := c.Devices(ctx, j)
+		if err != nil {
+			lastErr = err
+			zerolog.Ctx(ctx).Warn().Err(err).Stringer("jid", j).Msg("Failed to get OMEMO devices")
+			if len(devs) == 0 {
+				continue
+			}
+		}
+		targets = append(targets, target{jid: j.String(), devs: devs})
 	}
 	var ownDevs DeviceSet
-	if contact != own {
+	if len(to) != 1 || to[0].String() != own {
+		var err error
 		if ownDevs, err = c.Devices(ctx, c.own); err != nil {
 			// Our other devices miss this message; the contact still gets it.
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to get own OMEMO devices")
 		}
 	}
-	recipients := plan(contact, contactDevs, own, ownDevs, c.m.DeviceID())
+	recipients := plan(targets, own, ownDevs, c.m.DeviceID())
 	hasContact := false
 	for _, p := range recipients {
 		hasContact = hasContact || p.contact
 	}
 	if !hasContact {
-		return nil, fmt.Errorf("%w: %s", ErrNoDevices, contact)
+		if lastErr != nil && len(to) == 1 {
+			return nil, lastErr
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNoDevices, name)
 	}
 
 	out := &Outgoing{Recipients: map[omemo.Version][]omemo.Address{}, Errors: map[omemo.Address]error{}}
 	byVersion := map[omemo.Version][]omemo.Recipient{}
-	isContact := map[omemo.Version]map[uint32]bool{}
 	for _, p := range recipients {
 		r, err := c.recipient(ctx, p.addr, p.v)
 		if err != nil {
@@ -141,12 +189,10 @@ func (c *Client) encrypt(ctx context.Context, to jid.JID, body *string) (*Outgoi
 			continue
 		}
 		byVersion[p.v] = append(byVersion[p.v], r)
-		if p.contact {
-			if isContact[p.v] == nil {
-				isContact[p.v] = map[uint32]bool{}
-			}
-			isContact[p.v][p.addr.Device] = true
-		}
+	}
+	contacts := map[string]bool{}
+	for _, t := range targets {
+		contacts[t.jid] = true
 	}
 	reached := false
 	for _, v := range []omemo.Version{omemo.V2, omemo.V03} {
@@ -156,7 +202,8 @@ func (c *Client) encrypt(ctx context.Context, to jid.JID, body *string) (*Outgoi
 		}
 		var plaintext []byte
 		if body != nil {
-			if plaintext, err = c.plaintext(v, *body, contact); err != nil {
+			var err error
+			if plaintext, err = c.plaintext(v, *body, envTo); err != nil {
 				return nil, err
 			}
 		}
@@ -171,17 +218,14 @@ func (c *Client) encrypt(ctx context.Context, to jid.JID, body *string) (*Outgoi
 			return nil, fmt.Errorf("failed to encrypt with OMEMO %s: %w", v, err)
 		}
 		out.Elements = append(out.Elements, enc)
-		for _, k := range enc.Keys {
-			j := k.JID
-			if v == omemo.V03 {
-				// 0.3 keys carry no JID: find the recipient it was for.
-				j = own
-				if isContact[v][k.Device] {
-					j = contact
-				}
+		// Keys come in the order of the recipients that did not fail (0.3
+		// keys carry no JID, so this is how they are attributed).
+		for _, r := range rs {
+			if errs[r.Address] != nil {
+				continue
 			}
-			out.Recipients[v] = append(out.Recipients[v], omemo.Address{JID: j, Device: k.Device})
-			if j == contact {
+			out.Recipients[v] = append(out.Recipients[v], r.Address)
+			if contacts[r.JID] {
 				reached = true
 			}
 		}
@@ -189,17 +233,18 @@ func (c *Client) encrypt(ctx context.Context, to jid.JID, body *string) (*Outgoi
 	if !reached {
 		failed := map[omemo.Address]error{}
 		for a, e := range out.Errors {
-			if a.JID == contact {
+			if contacts[a.JID] {
 				failed[a] = e
 			}
 		}
-		return nil, &DeviceError{JID: contact, Devices: failed}
+		return nil, &DeviceError{JID: name, Devices: failed}
 	}
 	return out, nil
 }
 
 // plaintext is what is encrypted for v: the body itself for 0.3, an SCE
-// envelope with a jabber:client <body/>, rpad and from for OMEMO 2.
+// envelope with a jabber:client <body/>, rpad, from (and to, for groups)
+// for OMEMO 2.
 func (c *Client) plaintext(v omemo.Version, body, to string) ([]byte, error) {
 	if v == omemo.V03 {
 		return []byte(body), nil
@@ -210,7 +255,7 @@ func (c *Client) plaintext(v omemo.Version, body, to string) ([]byte, error) {
 		return nil, fmt.Errorf("failed to escape body: %w", err)
 	}
 	content.WriteString(`</body>`)
-	env := omemo.Envelope{Content: content.Bytes(), From: c.own.String()}
+	env := omemo.Envelope{Content: content.Bytes(), From: c.own.String(), To: to}
 	data, err := env.Marshal(nil)
 	if err != nil {
 		return nil, fmt.Errorf("failed to build SCE envelope: %w", err)

@@ -38,7 +38,7 @@ func TestPlan(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := plan("b@x", tc.contact, tc.ownJID, tc.own, 7)
+			got := plan([]target{{"b@x", tc.contact}}, tc.ownJID, tc.own, 7)
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("plan =\n%+v\nwant\n%+v", got, tc.want)
 			}
@@ -278,5 +278,52 @@ func TestDecryptErrors(t *testing.T) {
 	k.Data[len(k.Data)-1] ^= 1
 	if _, err := b.c.DecryptStanza(ctx, stanzaReader(t, "alice@example.org/r", out)); !errors.Is(err, omemo.ErrBadMAC) && !errors.Is(err, omemo.ErrMalformed) {
 		t.Errorf("tampered: err = %v, want ErrBadMAC", err)
+	}
+}
+
+func TestEncryptGroup(t *testing.T) {
+	ctx := context.Background()
+	srv := newFakeServer()
+	a := newDevice(t, srv, "alice@example.org", Options{})
+	a.announce(t)
+	b := newDevice(t, srv, "bob@example.org", Options{})
+	b.announce(t)
+	c := newDevice(t, srv, "carol@example.org", Options{Versions: []omemo.Version{omemo.V03}})
+	c.announce(t)
+	room := jid.MustParse("room@muc.example.org")
+	members := []jid.JID{
+		jid.MustParse("bob@example.org"), jid.MustParse("carol@example.org/x"),
+		jid.MustParse("alice@example.org"), jid.MustParse("dave@example.org"),
+	}
+	out, err := a.c.EncryptGroup(ctx, room, members, "hi all")
+	if err != nil {
+		t.Fatalf("encrypt: %v", err)
+	}
+	if len(out.Elements) != 2 {
+		t.Fatalf("%d elements, want both versions", len(out.Elements))
+	}
+	text := stanzaText(t, "room@muc.example.org/alice", out)
+	for _, d := range []*device{b, c} {
+		// In a MUC the sender is the occupant's real JID, not the stanza's from.
+		rcv, err := FindEncrypted(xmlReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := d.c.Decrypt(ctx, jid.MustParse("alice@example.org"), rcv)
+		if err != nil {
+			t.Fatalf("%s: decrypt: %v", d.jid, err)
+		}
+		if m.Body != "hi all" {
+			t.Errorf("%s: body %q", d.jid, m.Body)
+		}
+		if m.Version == omemo.V2 && m.To != "room@muc.example.org" {
+			t.Errorf("%s: envelope to %q", d.jid, m.To)
+		}
+	}
+	if _, err := a.c.EncryptGroup(ctx, room, []jid.JID{jid.MustParse("alice@example.org")}, "x"); !errors.Is(err, ErrNoDevices) {
+		t.Errorf("only ourselves: err = %v", err)
+	}
+	if _, err := a.c.EncryptGroup(ctx, room, []jid.JID{jid.MustParse("dave@example.org")}, "x"); !errors.Is(err, ErrNoDevices) {
+		t.Errorf("members without OMEMO: err = %v", err)
 	}
 }
