@@ -310,11 +310,20 @@ func (sc *scenario) restartBridge(t *testing.T, whileDown func()) {
 func (sc *scenario) testRestart(t *testing.T) {
 	sc.needBobRoom(t)
 	mgmtCur := sc.user.Cursor(sc.mgmt)
+	presCur := sc.phone.PresenceCursor()
 	sc.restartBridge(t, nil)
 	ctx, cancel := stepCtx()
 	defer cancel()
-	// A message sent once the bridge is back must arrive without a new login. If the bridge has
-	// not reconnected yet, the server stores it and delivers it on reconnect.
+	// The bridge reconnects by itself: the server announces its new session to alice's other
+	// client. Only then is a message to alice's bare JID sure to reach the bridge (before that it
+	// would go to the phone alone).
+	if _, err := sc.phone.WaitPresence(ctx, presCur, func(p harness.ReceivedPresence) bool {
+		from, err := jid.Parse(p.From)
+		return err == nil && p.Type == "" && from.Bare().Equal(sc.alice) && !from.Equal(sc.phone.JID)
+	}); err != nil {
+		t.Fatalf("the bridge did not reconnect alice's account after the restart: %v", err)
+	}
+	// A message sent now must arrive without a new login.
 	body := uniq("after restart")
 	if err := sc.bobC.SendChat(ctx, sc.alice, "", "", body); err != nil {
 		t.Fatal(err)

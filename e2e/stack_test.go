@@ -37,11 +37,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// bridgeBin builds ./cmd/bridge (with -tags goolm) on first use.
+// bridgeBin builds ./cmd/bridge (with -tags goolm) on first use. MXOMEMO_E2E_BRIDGE_BIN names a
+// prebuilt binary instead.
 func bridgeBin(t *testing.T) string {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
+	if bin := os.Getenv("MXOMEMO_E2E_BRIDGE_BIN"); bin != "" {
+		return bin
+	}
 	if builtBin == "" && buildErr == nil {
 		root, err := harness.RepoRoot()
 		if err == nil {
@@ -114,7 +118,7 @@ func newStack(t *testing.T, backend string) *stack {
 		if err := s.bridge.Stop(); err != nil {
 			t.Errorf("bridge: %v", err)
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("MXOMEMO_E2E_LOG") != "" {
 			t.Logf("--- bridge log (%s, last 40 kB) ---\n%s", s.bridge.LogPath(), s.bridge.Tail(40000))
 		}
 	})

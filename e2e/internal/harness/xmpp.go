@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -29,9 +28,17 @@ type Peer struct {
 
 	served chan error
 
-	mu       sync.Mutex
-	changed  chan struct{}
-	received []ReceivedMessage
+	mu        sync.Mutex
+	changed   chan struct{}
+	received  []ReceivedMessage
+	presences []ReceivedPresence
+}
+
+// ReceivedPresence is a presence stanza the peer received.
+type ReceivedPresence struct {
+	From string
+	// Type is "" for available.
+	Type string
 }
 
 // ReceivedMessage is a message stanza the peer received.
@@ -107,8 +114,25 @@ func DialPeer(ctx context.Context, addr, certFile string, account jid.JID, passw
 }
 
 func (p *Peer) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	if start.Name.Local == "presence" {
+		var pr ReceivedPresence
+		for _, a := range start.Attr {
+			switch a.Name.Local {
+			case "from":
+				pr.From = a.Value
+			case "type":
+				pr.Type = a.Value
+			}
+		}
+		p.mu.Lock()
+		p.presences = append(p.presences, pr)
+		close(p.changed)
+		p.changed = make(chan struct{})
+		p.mu.Unlock()
+		return nil
+	}
 	if start.Name.Local != "message" {
-		// IQs get an error reply from mellium when unhandled; presences are ignored.
+		// IQs get an error reply from mellium when unhandled.
 		return nil
 	}
 	var m inMsg
@@ -177,6 +201,35 @@ func (p *Peer) WaitMessage(ctx context.Context, from int, match func(ReceivedMes
 	}
 }
 
+// PresenceCursor is the number of presences received so far.
+func (p *Peer) PresenceCursor() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.presences)
+}
+
+// WaitPresence waits for the first presence at index >= from that matches.
+func (p *Peer) WaitPresence(ctx context.Context, from int, match func(ReceivedPresence) bool) (ReceivedPresence, error) {
+	for {
+		p.mu.Lock()
+		for i := from; i < len(p.presences); i++ {
+			if match(p.presences[i]) {
+				pr := p.presences[i]
+				p.mu.Unlock()
+				return pr, nil
+			}
+		}
+		from = max(from, len(p.presences))
+		changed := p.changed
+		p.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ReceivedPresence{}, fmt.Errorf("%s received no matching presence: %w", p.JID, ctx.Err())
+		case <-changed:
+		}
+	}
+}
+
 type outMsg struct {
 	stanza.Message
 	Body     string    `xml:"body,omitempty"`
@@ -222,6 +275,3 @@ func (p *Peer) RosterNames(ctx context.Context) (map[string]string, error) {
 	}
 	return out, nil
 }
-
-// ErrNoMessage is what negative checks wrap.
-var ErrNoMessage = errors.New("no such message")
