@@ -160,6 +160,8 @@ cleanup() {
 	if [[ -z ${KEEP_IMAGE:-} ]]; then
 		buildah "${STORE[@]}" rmi "$IMAGE" >/dev/null 2>&1 || true
 	fi
+	# Earlier test images untagged by this build; the cached bases stay.
+	buildah "${STORE[@]}" rmi --prune >/dev/null 2>&1 || true
 	exit "$rc"
 }
 
