@@ -262,3 +262,28 @@ func (c *Client) plaintext(v omemo.Version, body, to string) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// ResetSession forgets the session with device of the bare JID peer for v
+// and returns an empty message that starts a new one from the device's
+// bundle (send it with BuildMessage). Use it, rate-limited, when a peer's
+// messages keep failing with omemo.ErrNoSession or omemo.ErrBadMAC.
+func (c *Client) ResetSession(ctx context.Context, peer jid.JID, device uint32, v omemo.Version) (*Outgoing, error) {
+	addr := omemo.Address{JID: peer.Bare().String(), Device: device}
+	// Fetch first so that a missing bundle does not leave us without any
+	// session.
+	b, err := c.FetchBundle(ctx, peer, device, v)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.m.DeleteSession(ctx, v, addr); err != nil {
+		return nil, fmt.Errorf("failed to delete session with %s: %w", addr, err)
+	}
+	enc, errs, err := c.m.EncryptEmpty(ctx, v, []omemo.Recipient{{Address: addr, Bundle: b}})
+	if err != nil {
+		if e := errs[addr]; e != nil {
+			err = e
+		}
+		return nil, fmt.Errorf("failed to start a new session with %s: %w", addr, err)
+	}
+	return &Outgoing{Elements: []*omemo.Encrypted{enc}, Recipients: map[omemo.Version][]omemo.Address{v: {addr}}}, nil
+}

@@ -327,3 +327,63 @@ func TestEncryptGroup(t *testing.T) {
 		t.Errorf("members without OMEMO: err = %v", err)
 	}
 }
+
+func TestResetSession(t *testing.T) {
+	ctx := context.Background()
+	srv := newFakeServer()
+	a := newDevice(t, srv, "alice@example.org", Options{})
+	a.announce(t)
+	b := newDevice(t, srv, "bob@example.org", Options{})
+	b.announce(t)
+	c03, err := New(a.m, a.store, a.pep, Options{Versions: []omemo.Version{omemo.V03}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		v omemo.Version
+		c *Client
+	}{{omemo.V2, a.c}, {omemo.V03, c03}} {
+		t.Run(tc.v.String(), func(t *testing.T) {
+			send := func(text string) *Outgoing {
+				t.Helper()
+				out, err := tc.c.Encrypt(ctx, jid.MustParse("bob@example.org"), text)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(out.Elements) != 1 || out.Elements[0].Version != tc.v {
+					t.Fatalf("not a %s message", tc.v)
+				}
+				return out
+			}
+			if _, err := b.c.DecryptStanza(ctx, stanzaReader(t, "alice@example.org/r", send("one"))); err != nil {
+				t.Fatal(err)
+			}
+			// bob loses his session state with alice (e.g. restored a backup):
+			// alice's next message cannot be decrypted.
+			addrA := omemo.Address{JID: "alice@example.org", Device: a.m.DeviceID()}
+			if err := b.m.DeleteSession(ctx, tc.v, addrA); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.c.DecryptStanza(ctx, stanzaReader(t, "alice@example.org/r", send("lost"))); err == nil {
+				t.Fatal("decrypted without a session")
+			}
+			// bob resets towards alice's device; alice decrypts the new key
+			// exchange and her next message reaches bob again.
+			rs, err := b.c.ResetSession(ctx, jid.MustParse("alice@example.org"), a.m.DeviceID(), tc.v)
+			if err != nil {
+				t.Fatalf("reset: %v", err)
+			}
+			if rs.Elements[0].Version != tc.v || !rs.Elements[0].Keys[0].KeyExchange {
+				t.Fatalf("reset is not a %s key exchange", tc.v)
+			}
+			m, err := a.c.DecryptStanza(ctx, stanzaReader(t, "bob@example.org/r", rs))
+			if err != nil || !m.Empty || !m.PreKeyConsumed {
+				t.Fatalf("alice: %+v, %v", m, err)
+			}
+			m, err = b.c.DecryptStanza(ctx, stanzaReader(t, "alice@example.org/r", send("two")))
+			if err != nil || m.Body != "two" {
+				t.Fatalf("bob after reset: %+v, %v", m, err)
+			}
+		})
+	}
+}
