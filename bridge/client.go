@@ -226,7 +226,7 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 	}()
 
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(c.handler()) }()
+	go func() { served <- s.Serve(c.handler(ctx)) }()
 
 	if err := c.afterConnect(ctx, s); err != nil {
 		log.Err(err).Msg("Session setup failed")

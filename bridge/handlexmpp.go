@@ -34,7 +34,7 @@ import (
 // loop, so nothing here may send on the session. Messages and presences are
 // taken whole (mellium's mux would split them by child element); IQs go
 // through the mux, which answers unknown ones with service-unavailable.
-func (c *Client) handler() xmpp.Handler {
+func (c *Client) handler(ctx context.Context) xmpp.Handler {
 	incoming := c.incoming
 	iqs := mux.New(stanza.NSClient,
 		roster.Handle(roster.Handler{Push: c.handleRosterPush}),
@@ -48,7 +48,10 @@ func (c *Client) handler() xmpp.Handler {
 				c.login.Log.Warn().Err(err).Msg("Dropping unreadable message stanza")
 				return nil
 			}
-			incoming <- st
+			select {
+			case incoming <- st:
+			case <-ctx.Done():
+			}
 			return nil
 		case start.Name.Local == "presence" && stanza.Is(start.Name, stanza.NSClient):
 			return c.handlePresence(t, start)
