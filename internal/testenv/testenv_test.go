@@ -278,3 +278,21 @@ func TestFreePort(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestDendritePostgres(t *testing.T) {
+	pg := SharedPostgres(t)
+	d := StartDendrite(t, DendriteOptions{PostgresURI: pg.CreateDatabase(t, "dendrite_check")})
+	uid, tok := d.RegisterUser(t, "pguser", "pgpassword")
+	if uid != "@pguser:localhost" || tok == "" {
+		t.Fatalf("RegisterUser = %q, %q", uid, tok)
+	}
+	db, err := sql.Open("postgres", pg.dbURI("dendrite_check"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM userapi_accounts WHERE localpart = 'pguser'").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("account row in PostgreSQL: %d, %v", n, err)
+	}
+}
