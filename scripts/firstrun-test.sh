@@ -13,13 +13,15 @@
 # Env: BRIDGE_PKG   main package to build (default ./cmd/bridge; ./deploy/internal/stubbridge is
 #                   a network-less bridge with the same deployment wiring)
 #      BRIDGE_BIN   use this binary instead of building one
-#      REQUIRE_METRICS=0 to accept a bridge whose config has no network.metrics block
+#      REQUIRE_WIRING=0 to accept a bridge without the deployment wiring (deploy/wiring.patch):
+#                   no network.metrics block, and mxmain's own foreign-table message instead of
+#                   deploy.MustUseOwnDatabase's help text
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 REPO=$PWD
 BRIDGE_PKG=${BRIDGE_PKG:-./cmd/bridge}
-REQUIRE_METRICS=${REQUIRE_METRICS:-1}
+REQUIRE_WIRING=${REQUIRE_WIRING:-1}
 PY=/usr/bin/python3
 
 WORK=$(mktemp -d /tmp/xmpp-bridge-firstrun.XXXXXX)
@@ -142,8 +144,8 @@ HAVE_METRICS=0
 if grep -q '^    metrics:' "$CFG"; then
 	HAVE_METRICS=1
 	sed -i "/^    metrics:/,/^    [a-z]/ { s/^        enabled: false/        enabled: true/; s/^        listen: .*/        listen: 127.0.0.1:$MX_PORT/ }" "$CFG"
-elif [[ $REQUIRE_METRICS == 1 ]]; then
-	fail "the bridge's config has no network.metrics block (wire metrics.ExampleConfig, or REQUIRE_METRICS=0)"
+elif [[ $REQUIRE_WIRING == 1 ]]; then
+	fail "the bridge's config has no network.metrics block (apply deploy/wiring.patch, or REQUIRE_WIRING=0)"
 fi
 BOT=$(awk '/^appservice:/ { a = 1 } a && $1 == "username:" { print $2; exit }' "$CFG")
 [[ -n $BOT ]] || fail "no bot username in config"
@@ -249,6 +251,8 @@ grep -q "foreign tables\|belongs to Synapse" "$WORK/foreign.log" || fail "no for
 if grep -q "belongs to Synapse" "$WORK/foreign.log"; then
 	grep -q "createdb" "$WORK/foreign.log" || fail "foreign-database help does not say how to create a database"
 	pass "homeserver's database refused (15) with the bridge's help text"
+elif [[ $REQUIRE_WIRING == 1 ]]; then
+	fail "homeserver's database refused with mxmain's message only (apply deploy/wiring.patch, or REQUIRE_WIRING=0)"
 else
 	pass "homeserver's database refused (15) with mxmain's message only (deploy.MustUseOwnDatabase not wired)"
 fi
