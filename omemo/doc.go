@@ -3,7 +3,8 @@
 //
 //   - V03: OMEMO 0.3, namespace eu.siacs.conversations.axolotl ("oldmemo"),
 //     libsignal framing (version byte 0x33, 8-byte MAC), Curve25519 identity
-//     keys with XEdDSA signatures, AES-128-GCM payload.
+//     keys with XEdDSA-compatible signatures, AES-128-GCM payload (12-byte
+//     IV sent, 12 or 16 accepted).
 //   - V2: OMEMO 2, namespace urn:xmpp:omemo:2 ("twomemo"), 16-byte MAC,
 //     Ed25519 identity keys, AES-256-CBC+HMAC payload carrying an XEP-0420
 //     <envelope/> (see [BuildEnvelope], [ParseEnvelope]).
@@ -18,7 +19,9 @@
 //
 // One identity key pair per device serves both versions, as in python-omemo:
 // a 32-byte Ed25519 seed whose Ed25519 public key is published for V2 and
-// whose Curve25519 (Montgomery) form is published for V03. A device has a
+// whose Curve25519 (Montgomery) form is published for V03. The V03 signed
+// prekey signature carries the Ed25519 sign bit in sig[63], so peers that
+// speak both versions (python-omemo) see the same identity in both. A device has a
 // random non-zero 31-bit device id, 100 one-time prekeys (refilled after use)
 // and a signed prekey that [Manager.Setup] rotates when it is older than
 // [Options.SignedPreKeyRotation], keeping the previous one for

@@ -171,7 +171,7 @@ func TestXEdDSAKnownAnswers(t *testing.T) {
 			t.Errorf("signature with flipped sign bit accepted")
 		}
 	}
-	// Ours: verifiable, never with the sign bit set, for identities of both signs.
+	// Ours, for identities of both signs.
 	rnd := rand.New(rand.NewSource(3))
 	for range 20 {
 		seed := make([]byte, 32)
@@ -185,8 +185,18 @@ func TestXEdDSAKnownAnswers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sig[63]&0x80 != 0 || !xeddsaVerify(ik.curvePub[:], msg, sig) {
-			t.Fatal("own XEdDSA signature invalid")
+		if sig[63]&0x80 != ik.edPub[31]&0x80 || !xeddsaVerify(ik.curvePub[:], msg, sig) {
+			t.Fatal("own 0.3 signature invalid or without our sign bit")
+		}
+		// The Ed25519 key recovered from the Curve25519 form and the sign
+		// bit is the OMEMO 2 identity.
+		if ed, err := curveToEd(ik.curvePub[:], sig[63]); err != nil || !bytes.Equal(ed, ik.edPub[:]) {
+			t.Fatal("recovered Ed25519 identity differs")
+		}
+		// Spec XEdDSA (sign bit forced to 0) verifies too.
+		xsig, err := xeddsaSign(&ik.curvePriv, msg, rnd)
+		if err != nil || xsig[63]&0x80 != 0 || !xeddsaVerify(ik.curvePub[:], msg, xsig) {
+			t.Fatal("XEdDSA signature invalid")
 		}
 		// Both public forms name the same key.
 		c, err := CurveIdentityKey(V2, ik.edPub[:])

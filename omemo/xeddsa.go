@@ -83,10 +83,16 @@ func xeddsaVerify(curvePub, msg, sig []byte) bool {
 	return ed25519.Verify(edPub, msg, s[:])
 }
 
-// sign03 signs msg with our identity for OMEMO 0.3 (XEdDSA with the
-// Curve25519 form).
-func (ik *identityKeys) sign03(msg []byte, rnd io.Reader) ([]byte, error) {
-	return xeddsaSign(&ik.curvePriv, msg, rnd)
+// sign03 signs msg with our identity for OMEMO 0.3. The identity is an
+// Ed25519 key whose Curve25519 form is published, so the signature is a
+// plain Ed25519 one by the same scalar with the Edwards sign bit stored in
+// sig[63]&0x80 (libsignal's convention, free because s < 2^253): verifiers
+// recover our real Ed25519 key from the Curve25519 one with it, and
+// python-omemo checks that key against the one of our OMEMO 2 bundle.
+func (ik *identityKeys) sign03(msg []byte, _ io.Reader) ([]byte, error) {
+	sig := ed25519.Sign(ik.edPriv, msg)
+	sig[63] |= ik.edPub[31] & 0x80
+	return sig, nil
 }
 
 // sign2 signs msg with our identity for OMEMO 2 (plain Ed25519).
