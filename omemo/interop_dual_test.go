@@ -15,16 +15,34 @@ import (
 // bridge) run it; trust decisions on keys that crossed the boundary; the
 // skipped-message limit against a real sender.
 
-// TestInteropBothVersions: python-omemo keeps one identity key per device
-// across namespaces and refuses a key exchange whose identity differs from
-// the one it already knows (PublicDataInconsistency), so our 0.3 and 2
-// bundles must carry the same identity — for 0.3 including the Ed25519 sign
-// bit python reads from the signature.
+// TestInteropBothVersions: one device of ours on both namespaces, one
+// identity, as the bridge runs it. python-omemo keeps one Ed25519 identity
+// per device across namespaces and refuses a key exchange whose identity
+// differs from the one it knows (PublicDataInconsistency). A 0.3 bundle
+// carries only the Curve25519 form, so python-omemo (like libsignal's
+// curve25519_verify) takes the Ed25519 sign bit from sig[63]&0x80 of the
+// signed prekey signature. Our identity must therefore come out the same
+// from the 0.3 bundle as from the 2 bundle, for identities of either sign.
 func TestInteropBothVersions(t *testing.T) {
+	for _, sign := range []byte{0, 0x80} {
+		t.Run(fmt.Sprintf("signbit%d", sign>>7), func(t *testing.T) { testBothVersions(t, sign) })
+	}
+}
+
+func testBothVersions(t *testing.T, sign byte) {
 	ctx := context.Background()
-	ours := omemo.NewManager(omemo.NewMemoryStore(), ourJID, omemo.Options{})
-	if err := ours.Setup(ctx); err != nil {
-		t.Fatal(err)
+	var ours *omemo.Manager
+	for tries := 0; ; tries++ {
+		ours = omemo.NewManager(omemo.NewMemoryStore(), ourJID, omemo.Options{})
+		if err := ours.Setup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if ours.IdentityKey(omemo.V2)[31]&0x80 == sign {
+			break
+		}
+		if tries > 64 {
+			t.Fatalf("no identity with Ed25519 sign bit %#x in 64 tries", sign)
+		}
 	}
 	c03, err := omemo.CurveIdentityKey(omemo.V03, ours.IdentityKey(omemo.V03))
 	if err != nil {
@@ -37,6 +55,14 @@ func TestInteropBothVersions(t *testing.T) {
 	if !bytes.Equal(c03, c2) {
 		t.Fatalf("our 0.3 and 2 identity keys differ: %x vs %x", c03, c2)
 	}
+	b03, err := ours.Bundle(ctx, omemo.V03)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b03.SignedPreKeySignature[63] & 0x80; got != sign {
+		t.Errorf("0.3 bundle: sig[63]&0x80 = %#x, but our Ed25519 identity's sign bit is %#x; "+
+			"python-omemo and libsignal rebuild the Ed25519 identity from the Curve25519 key and this bit", got, sign)
+	}
 
 	py := startPyPeer(t, "dual")
 	var created struct {
@@ -44,14 +70,26 @@ func TestInteropBothVersions(t *testing.T) {
 		IdentityKey []byte `json:"identity_key"`
 	}
 	py.mustInto("create", map[string]any{"jid": theirJID, "versions": []string{"2", "0.3"}}, &created)
-	sessions := map[omemo.Version]*session{}
-	for _, v := range interopVersions {
-		s := &session{t: t, ctx: ctx, v: v, ours: ours, py: py, pyDev: created.DeviceID, pyIK: created.IdentityKey}
-		s.publishOurs()
-		sessions[v] = s
+	s03 := &session{t: t, ctx: ctx, v: omemo.V03, ours: ours, py: py, pyDev: created.DeviceID, pyIK: created.IdentityKey}
+	s2 := &session{t: t, ctx: ctx, v: omemo.V2, ours: ours, py: py, pyDev: created.DeviceID, pyIK: created.IdentityKey}
+
+	// python meets our device on 0.3 first (a 0.3-only contact that later
+	// learns OMEMO 2, or simply PEP order) and records its identity from there.
+	s03.publishOurs()
+	var devs struct {
+		Devices []struct {
+			DeviceID    uint32   `json:"device_id"`
+			IdentityKey []byte   `json:"identity_key"`
+			Namespaces  []string `json:"namespaces"`
+		} `json:"devices"`
 	}
+	py.mustInto("devices", map[string]any{"jid": ourJID}, &devs)
+	if len(devs.Devices) != 1 || !bytes.Equal(devs.Devices[0].IdentityKey, ours.IdentityKey(omemo.V2)) {
+		t.Errorf("python-omemo read our Ed25519 identity from the 0.3 bundle as %x, it is %x", devs.Devices[0].IdentityKey, ours.IdentityKey(omemo.V2))
+	}
+	s2.publishOurs()
+
 	// python starts a 0.3 session, we start a 2 session, then both ways on both.
-	s03, s2 := sessions[omemo.V03], sessions[omemo.V2]
 	if got := s03.body(s03.mustDecrypt(s03.pyEncrypt("0.3 from python"))); got != "0.3 from python" {
 		t.Errorf("0.3: %q", got)
 	}
@@ -64,7 +102,9 @@ func TestInteropBothVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, x := s2.send("2 from the bridge", b2)
-	s2.pyDecryptBody(x, "2 from the bridge")
+	if _, err := py.call("decrypt", map[string]any{"xml": x, "from": ourJID}); err != nil {
+		t.Fatalf("python refuses our OMEMO 2 key exchange after meeting us on 0.3: %v", err)
+	}
 	for _, m := range s2.pyOutbox() {
 		s2.mustDecrypt(m.XML)
 	}
@@ -75,18 +115,9 @@ func TestInteropBothVersions(t *testing.T) {
 			t.Errorf("%v: %q", s.v, got)
 		}
 	}
-	// python sees one device with one identity, ours, on both namespaces.
-	var devs struct {
-		Devices []struct {
-			DeviceID    uint32   `json:"device_id"`
-			IdentityKey []byte   `json:"identity_key"`
-			Namespaces  []string `json:"namespaces"`
-		} `json:"devices"`
-	}
 	py.mustInto("devices", map[string]any{"jid": ourJID}, &devs)
-	if len(devs.Devices) != 1 || devs.Devices[0].DeviceID != ours.DeviceID() || len(devs.Devices[0].Namespaces) != 2 ||
-		!bytes.Equal(devs.Devices[0].IdentityKey, ours.IdentityKey(omemo.V2)) {
-		t.Errorf("python's view of our device: %+v (our V2 identity %x)", devs.Devices, ours.IdentityKey(omemo.V2))
+	if len(devs.Devices) != 1 || devs.Devices[0].DeviceID != ours.DeviceID() || len(devs.Devices[0].Namespaces) != 2 {
+		t.Errorf("python's view of our device: %+v", devs.Devices)
 	}
 }
 
