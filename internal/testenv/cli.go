@@ -94,6 +94,12 @@ func (c *cli) up(args []string) error {
 	if env, err := readEnv(c.envPath()); err == nil && len(c.running(env)) > 0 {
 		return fmt.Errorf("already up in %s (%s); run down first", c.dir, strings.Join(c.running(env), ", "))
 	}
+	// Only ever wipe a directory this command made (it has an env file) or an empty one.
+	if entries, err := os.ReadDir(c.dir); err == nil && len(entries) > 0 {
+		if _, err := os.Stat(c.envPath()); err != nil {
+			return fmt.Errorf("%s exists and is not a testenv directory; not touching it", c.dir)
+		}
+	}
 	_ = os.RemoveAll(c.dir)
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return err
