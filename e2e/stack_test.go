@@ -118,7 +118,10 @@ func newStack(t *testing.T, backend string) *stack {
 		if err := s.bridge.Stop(); err != nil {
 			t.Errorf("bridge: %v", err)
 		}
-		if t.Failed() || os.Getenv("MXOMEMO_E2E_LOG") != "" {
+		switch {
+		case os.Getenv("MXOMEMO_E2E_LOG") != "":
+			t.Logf("--- bridge log (%s) ---\n%s", s.bridge.LogPath(), s.bridge.Log())
+		case t.Failed():
 			t.Logf("--- bridge log (%s, last 40 kB) ---\n%s", s.bridge.LogPath(), s.bridge.Tail(40000))
 		}
 	})
