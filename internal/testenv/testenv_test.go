@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"encoding/xml"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -122,6 +123,8 @@ func TestProsody(t *testing.T) {
 			}
 		}
 	}
+
+	checkUpload(ctx, t, a, p)
 
 	err = a.Encode(ctx, bodyMsg{Message: stanza.Message{To: bj.Bare(), Type: stanza.ChatMessage}, Body: "hello bob"})
 	if err != nil {
@@ -294,5 +297,75 @@ func TestDendritePostgres(t *testing.T) {
 	var n int
 	if err := db.QueryRow("SELECT count(*) FROM userapi_accounts WHERE localpart = 'pguser'").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("account row in PostgreSQL: %d, %v", n, err)
+	}
+}
+
+// checkUpload requests an XEP-0363 slot from upload.localhost, PUTs a file and GETs it back.
+func checkUpload(ctx context.Context, t *testing.T, s *xmpp.Session, p *Prosody) {
+	t.Helper()
+	type header struct {
+		Name  string `xml:"name,attr"`
+		Value string `xml:",chardata"`
+	}
+	var slot struct {
+		XMLName xml.Name `xml:"slot"`
+		Put     struct {
+			URL     string   `xml:"url,attr"`
+			Headers []header `xml:"header"`
+		} `xml:"put"`
+		Get struct {
+			URL string `xml:"url,attr"`
+		} `xml:"get"`
+	}
+	content := "hello upload"
+	req := struct {
+		XMLName     xml.Name `xml:"urn:xmpp:http:upload:0 request"`
+		Filename    string   `xml:"filename,attr"`
+		Size        int      `xml:"size,attr"`
+		ContentType string   `xml:"content-type,attr"`
+	}{Filename: "hello.txt", Size: len(content), ContentType: "text/plain"}
+	iq := stanza.IQ{To: jid.MustParse(p.UploadDomain()), Type: stanza.GetIQ}
+	r, err := s.EncodeIQElement(ctx, req, iq)
+	if err != nil {
+		t.Fatalf("upload slot request: %v", err)
+	}
+	defer r.Close()
+	d := xml.NewTokenDecoder(r)
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			t.Fatalf("no slot in the answer: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "slot" {
+			if err := d.DecodeElement(&slot, &se); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if !strings.HasPrefix(slot.Put.URL, p.HTTPURL()) {
+		t.Fatalf("slot PUT URL %q not under %s", slot.Put.URL, p.HTTPURL())
+	}
+	put, _ := http.NewRequestWithContext(ctx, http.MethodPut, slot.Put.URL, strings.NewReader(content))
+	put.Header.Set("Content-Type", "text/plain")
+	for _, h := range slot.Put.Headers {
+		put.Header.Set(h.Name, strings.TrimSpace(h.Value))
+	}
+	resp, err := http.DefaultClient.Do(put)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("PUT %s: HTTP %d", slot.Put.URL, resp.StatusCode)
+	}
+	resp, err = http.Get(slot.Get.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if string(b) != content {
+		t.Fatalf("GET %s: HTTP %d %q", slot.Get.URL, resp.StatusCode, b)
 	}
 }
