@@ -8,11 +8,16 @@
 #      listener's /healthz, /readyz and /metrics; SIGTERM stops it with exit 0
 #   4. homeserver too old        -> exit 18; with --ignore-unsupported-server passed through, it runs
 #   5. the homeserver's database -> refused with the help text (exit 15)
-# The homeserver is a loopback stub answering the few client-server calls bridgev2 makes at startup.
+#   6. PostgreSQL with the compose file's init SQL: own database works, the homeserver's refused
+#   7. a real Dendrite (scripts/build-dendrite.sh, cached) loading the generated registration:
+#      exit 18 without --ignore-unsupported-server, ready with it, with the example config's
+#      end-to-bridge encryption in the bot's own /sync mode (appservice: false, msc4190: false)
+# Steps 1-6 use a loopback stub homeserver answering the few calls bridgev2 makes at startup.
 #
 # Env: BRIDGE_PKG   main package to build (default ./cmd/bridge; ./deploy/internal/stubbridge is
 #                   a network-less bridge with the same deployment wiring)
 #      BRIDGE_BIN   use this binary instead of building one
+#      FIRSTRUN_DENDRITE=0 to leave out step 7 (it is reported as skipped)
 #      REQUIRE_WIRING=0 to accept a bridge without the deployment wiring (deploy/wiring.patch):
 #                   no network.metrics block, and mxmain's own foreign-table message instead of
 #                   deploy.MustUseOwnDatabase's help text
@@ -324,5 +329,77 @@ grep -q "belongs to Synapse\|foreign tables" "$WORK/pg-foreign.log" || fail "no 
 [[ $(psql_as -U synapse -d synapse -c "SELECT count(*) FROM information_schema.tables WHERE table_schema='public'") == 1 ]] ||
 	fail "the bridge wrote tables into the homeserver's PostgreSQL database"
 pass "PostgreSQL: the homeserver's database next to it refused (15), nothing written"
+
+# --- 7. a real Dendrite
+if [[ ${FIRSTRUN_DENDRITE:-1} == 0 ]]; then
+	echo "SKIPPED step 7 (real Dendrite): FIRSTRUN_DENDRITE=0"
+else
+	DBIN=$("$REPO/scripts/build-dendrite.sh" | tail -1)
+	[[ -x $DBIN/dendrite ]] || fail "scripts/build-dendrite.sh gave no dendrite binary"
+	D_PORT=$(free_port)
+	DDIR=$WORK/dendrite
+	DDATA=$WORK/ddata
+	mkdir -m 0755 "$DDIR" "$DDATA"
+	rc=0
+	HOMESERVER_ADDRESS=http://127.0.0.1:$D_PORT HOMESERVER_DOMAIN=localhost APPSERVICE_HOSTNAME=127.0.0.1 \
+		APPSERVICE_ADDRESS=http://127.0.0.1:$AS_PORT DATABASE_URI=sqlite \
+		run_entry "$DDATA" "$WORK/d1.log" || rc=$?
+	[[ $rc == 78 ]] || fail "Dendrite first start: exit $rc, want 78"
+	sed -i "s/^    port: [0-9]*$/    port: $AS_PORT/" "$DDATA/config.yaml"
+	rc=0
+	run_entry "$DDATA" "$WORK/d2.log" || rc=$?
+	[[ $rc == 80 ]] || fail "Dendrite second start: exit $rc, want 80"
+	cat >"$DDIR/dendrite.yaml" <<-EOF
+		version: 2
+		global:
+		  server_name: localhost
+		  private_key: matrix_key.pem
+		  disable_federation: true
+		  jetstream: { in_memory: true, storage_path: ./ }
+		  report_stats: { enabled: false }
+		app_service_api:
+		  config_files: [ "$DDATA/registration.yaml" ]
+		client_api:
+		  registration_disabled: true
+		  rate_limiting: { enabled: false }
+		federation_api: { database: { connection_string: "file:federationapi.db" } }
+		key_server: { database: { connection_string: "file:keyserver.db" } }
+		media_api: { database: { connection_string: "file:mediaapi.db" }, base_path: ./media }
+		room_server: { default_room_version: "10", database: { connection_string: "file:roomserver.db" } }
+		sync_api: { database: { connection_string: "file:syncapi.db" }, search: { enabled: false } }
+		user_api: { bcrypt_cost: 4, account_database: { connection_string: "file:userapi.db" } }
+		relay_api: { database: { connection_string: "file:relayapi.db" } }
+		mscs: { database: { connection_string: "file:mscs.db" } }
+		logging: [ { type: std, level: warn } ]
+	EOF
+	(cd "$DDIR" && "$DBIN/generate-keys" -private-key matrix_key.pem >/dev/null)
+	(cd "$DDIR" && exec "$DBIN/dendrite" -config dendrite.yaml -http-bind-address "127.0.0.1:$D_PORT") >"$WORK/dendrite.log" 2>&1 &
+	HS_PID=$!
+	wait_code "http://127.0.0.1:$D_PORT/_matrix/client/versions" 200 30 || fail "Dendrite did not start"
+	rc=0
+	timeout 60 env DATA_DIR="$DDATA" BRIDGE_BIN="$BIN" "$REPO/docker-run.sh" >"$WORK/d-noflag.log" 2>&1 || rc=$?
+	[[ $rc == 18 ]] || fail "on Dendrite without --ignore-unsupported-server: exit $rc, want 18"
+	grep -q "homeserver is outdated" "$WORK/d-noflag.log" || fail "exit 18 without the 'outdated' message"
+	E2BE=$(awk '/^encryption:/ { e = 1; next } /^[a-z]/ { e = 0 } e && /^    (allow|default|appservice|msc4190):/ { printf "%s%s ", $1, $2 }' "$DDATA/config.yaml")
+	DATA=$DDATA start_bridge "$WORK/d-bridge.log" --ignore-unsupported-server
+	wait_code "http://127.0.0.1:$AS_PORT/_matrix/mau/ready" 200 60 || fail "bridge on Dendrite never became ready"
+	DATA_DIR=$DDATA "$REPO/docker-run.sh" healthcheck >/dev/null || fail "healthcheck failed on Dendrite"
+	sleep 2 # let the bot's /sync loop and profile update run
+	if grep -q 'FTL\|"level":"fatal"' "$WORK/d-bridge.log"; then
+		fail "fatal error in the bridge log on Dendrite"
+	fi
+	# /sync mode: the bot logged its own device in with the appservice login.
+	E2BE_NOTE="(end-to-bridge encryption off in this bridge's example config)"
+	if [[ $E2BE == *"allow:true"* ]]; then
+		grep -q "Logged in as bridge bot" "$WORK/d-bridge.log" || fail "end-to-bridge encryption did not log the bot's device in on Dendrite"
+		E2BE_NOTE="(bot device logged in, /sync mode)"
+	fi
+	kill -TERM "$BRIDGE_PID"
+	rc=0
+	wait "$BRIDGE_PID" || rc=$?
+	BRIDGE_PID=""
+	[[ $rc == 0 ]] || fail "bridge on Dendrite exited $rc on SIGTERM"
+	pass "real Dendrite: registration from docker-run.sh loaded; exit 18 without the flag; ready with --ignore-unsupported-server; encryption ${E2BE}${E2BE_NOTE}"
+fi
 
 echo "firstrun-test: all checks passed"
