@@ -23,7 +23,7 @@ type PEP interface {
 	Publish(ctx context.Context, node, id string, payload xml.TokenReader, options ...pubsub.Field) error
 	// Items returns the items of node of owner's PEP service (all of them,
 	// or those with the given ids). A missing node is an error matching
-	// stanza.Error{Condition: stanza.ItemNotFound}.
+	// stanza.Error{Condition: stanza.ItemNotFound} (or Forbidden).
 	Items(ctx context.Context, owner jid.JID, node string, ids ...string) ([]pubsub.Item, error)
 }
 
@@ -105,7 +105,15 @@ func (c *Client) speaks(v omemo.Version) bool {
 	return false
 }
 
-// isItemNotFound reports whether err says the node or item does not exist.
-func isItemNotFound(err error) bool {
-	return errors.Is(err, stanza.Error{Condition: stanza.ItemNotFound})
+// isAbsent reports whether err says the node or item does not exist or
+// may not be read by us. Prosody answers forbidden for a missing node of an
+// account we have no subscription with; OMEMO nodes must be open, so a node
+// we may not read is as good as absent.
+func isAbsent(err error) bool {
+	for _, cond := range []stanza.Condition{stanza.ItemNotFound, stanza.Forbidden, stanza.NotAuthorized} {
+		if errors.Is(err, stanza.Error{Condition: cond}) {
+			return true
+		}
+	}
+	return false
 }

@@ -132,6 +132,8 @@ func (c *Client) pick(els []*omemo.Encrypted) *omemo.Encrypted {
 // JID means our own account). Errors wrap omemo.ErrNotForThisDevice,
 // omemo.ErrBadMAC, omemo.ErrDuplicate, omemo.ErrMalformed,
 // omemo.ErrEnvelope (OMEMO 2 from mismatch), … for the bridge's notices.
+// With ErrEnvelope the Message is returned too, without body: the ratchet
+// moved on, so its PreKeyConsumed and SendHeartbeat still apply.
 func (c *Client) Decrypt(ctx context.Context, sender jid.JID, rcv *Received) (*Message, error) {
 	if sender.Equal(jid.JID{}) {
 		sender = c.own

@@ -81,15 +81,15 @@ func parseDeviceListItems(v omemo.Version, items []pubsub.Item) ([]omemo.Device,
 	return l.Devices, nil
 }
 
-// fetchDeviceList fetches owner's device list for v; a missing node is an
-// empty list.
+// fetchDeviceList fetches owner's device list for v; a missing (or
+// unreadable) node is an empty list.
 func (c *Client) fetchDeviceList(ctx context.Context, owner string, v omemo.Version) ([]omemo.Device, error) {
 	j, err := jid.Parse(owner)
 	if err != nil {
 		return nil, fmt.Errorf("failed to parse JID %q: %w", owner, err)
 	}
 	items, err := c.pep.Items(ctx, j.Bare(), v.DeviceListNode())
-	if isItemNotFound(err) {
+	if isAbsent(err) {
 		return []omemo.Device{}, nil
 	}
 	if err != nil {
@@ -99,7 +99,9 @@ func (c *Client) fetchDeviceList(ctx context.Context, owner string, v omemo.Vers
 }
 
 // FetchDevices fetches the device lists of the bare JID owner for every
-// version of the client, stores them, and returns them. A version whose
+// version of the client, stores them, and returns them. Call it when a chat
+// is opened: a list stored empty is not fetched again by Encrypt, and
+// contacts without presence subscription send no notifications. A version whose
 // fetch failed keeps its stored list, and the first error is returned with
 // what could be had.
 func (c *Client) FetchDevices(ctx context.Context, owner jid.JID) (DeviceSet, error) {
@@ -147,7 +149,7 @@ func (c *Client) Devices(ctx context.Context, owner jid.JID) (DeviceSet, error) 
 }
 
 // FetchBundle fetches the bundle of device of the bare JID owner for v.
-// ErrNoBundle when it is not published.
+// ErrNoBundle when it is not published (or not readable).
 func (c *Client) FetchBundle(ctx context.Context, owner jid.JID, device uint32, v omemo.Version) (*omemo.Bundle, error) {
 	if !v.Valid() {
 		return nil, errInvalidVersion
@@ -158,7 +160,7 @@ func (c *Client) FetchBundle(ctx context.Context, owner jid.JID, device uint32, 
 		ids = []string{strconv.FormatUint(uint64(device), 10)}
 	}
 	items, err := c.pep.Items(ctx, owner.Bare(), node, ids...)
-	if isItemNotFound(err) {
+	if isAbsent(err) {
 		return nil, fmt.Errorf("%w: %s/%d (%s)", ErrNoBundle, owner.Bare(), device, v)
 	}
 	if err != nil {

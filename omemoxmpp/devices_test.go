@@ -92,7 +92,7 @@ func TestHandleDeviceListEvent(t *testing.T) {
 	own := `<message xmlns='jabber:client' type='headline'><event xmlns='http://jabber.org/protocol/pubsub#event'><items node='urn:xmpp:omemo:2:devices'>` +
 		`<item id='current'><devices xmlns='urn:xmpp:omemo:2'><device id='99'/></devices></item></items></event></message>`
 	n := len(srv.calls())
-	upd, err := a.c.ParseAndHandle(ctx, own)
+	upd, err := a.c.HandleDeviceListEvent(ctx, xmlReader(own))
 	if err != nil {
 		t.Fatalf("handle own: %v", err)
 	}
@@ -113,11 +113,6 @@ func TestHandleDeviceListEvent(t *testing.T) {
 	if len(srv.calls()) != n {
 		t.Error("republished a list that had our device")
 	}
-}
-
-// ParseAndHandle is a test shortcut.
-func (c *Client) ParseAndHandle(ctx context.Context, s string) (*DeviceListUpdate, error) {
-	return c.HandleDeviceListEvent(ctx, xmlReader(s))
 }
 
 func TestFetchDevicesAndBundle(t *testing.T) {

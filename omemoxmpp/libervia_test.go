@@ -107,11 +107,6 @@ func (p *peer) receiveText(t *testing.T) *Message {
 	t.Helper()
 	for {
 		m := p.receive(t)
-		if m.PreKeyConsumed {
-			if err := p.c.Republish(testCtx(t)); err != nil {
-				t.Errorf("%s: republish: %v", p.name, err)
-			}
-		}
 		if m.Empty && m.Body != "" {
 			t.Errorf("%s: empty message with a body", p.name)
 		}

@@ -5,6 +5,7 @@ package omemoxmpp
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"strconv"
 	"sync"
 	"testing"
@@ -169,15 +170,27 @@ func (p *peer) receive(t *testing.T) *Message {
 	t.Helper()
 	select {
 	case toks := <-p.msgs:
-		msg, err := p.c.DecryptStanza(testCtx(t), newReplay(toks))
-		if err != nil {
-			t.Fatalf("%s: decrypt: %v", p.name, err)
-		}
-		return msg
+		return p.decrypt(t, newReplay(toks))
 	case <-time.After(15 * time.Second):
 		t.Fatalf("%s: timed out waiting for a message", p.name)
 	}
 	return nil
+}
+
+// decrypt decrypts a message stanza and republishes our bundle when a
+// prekey was used, as the bridge must.
+func (p *peer) decrypt(t *testing.T, r xml.TokenReader) *Message {
+	t.Helper()
+	msg, err := p.c.DecryptStanza(testCtx(t), r)
+	if err != nil {
+		t.Fatalf("%s: decrypt: %v", p.name, err)
+	}
+	if msg.PreKeyConsumed {
+		if err := p.c.Republish(testCtx(t)); err != nil {
+			t.Fatalf("%s: republish: %v", p.name, err)
+		}
+	}
+	return msg
 }
 
 // waitDevices handles PEP notifications until owner's stored lists satisfy
@@ -297,9 +310,21 @@ func TestProsodyAnnounceAndExchange(t *testing.T) {
 				t.Errorf("%s access model %q", node, v)
 			}
 		}
-		// The 0.3-only device published no OMEMO 2 bundle.
-		if _, err := a1.c.FetchBundle(ctx, bob, id(b2), omemo.V2); err == nil {
-			t.Error("found an OMEMO 2 bundle of a 0.3-only device")
+		// The 0.3-only device published no OMEMO 2 bundle (item missing in
+		// an existing node), and there is no node for an unknown device.
+		if _, err := a1.c.FetchBundle(ctx, bob, id(b2), omemo.V2); !errors.Is(err, ErrNoBundle) {
+			t.Errorf("OMEMO 2 bundle of a 0.3-only device: err = %v, want ErrNoBundle", err)
+		}
+		if _, err := a1.c.FetchBundle(ctx, bob, 4242, omemo.V03); !errors.Is(err, ErrNoBundle) {
+			t.Errorf("bundle of an unknown device: err = %v, want ErrNoBundle", err)
+		}
+		// An account without OMEMO has no device lists (item-not-found).
+		plain := jid.MustParse(prosody.CreateAccount(t, unique("plain"), "plainpw"))
+		if set, err := a1.c.FetchDevices(ctx, plain); err != nil || len(set) != 0 {
+			t.Errorf("account without OMEMO: %v, %v", set, err)
+		}
+		if _, err := a1.c.Encrypt(ctx, plain, "x"); !errors.Is(err, ErrNoDevices) {
+			t.Errorf("encrypt for an account without OMEMO: err = %v, want ErrNoDevices", err)
 		}
 	})
 
@@ -344,9 +369,6 @@ func TestProsodyAnnounceAndExchange(t *testing.T) {
 				t.Errorf("a1 heartbeat: %+v", got)
 			}
 		}
-		if err := b1.c.Republish(ctx); err != nil {
-			t.Errorf("republish: %v", err)
-		}
 
 		m = b2.receive(t)
 		if m.Body != "hello from the bridge" || m.Version != omemo.V03 || !m.PreKeyConsumed {
@@ -358,10 +380,7 @@ func TestProsodyAnnounceAndExchange(t *testing.T) {
 			if !c.Sent {
 				t.Fatalf("a2: received carbon instead of sent")
 			}
-			m, err := a2.c.DecryptStanza(ctx, c.Inner())
-			if err != nil {
-				t.Fatalf("a2: decrypt carbon: %v", err)
-			}
+			m := a2.decrypt(t, c.Inner())
 			if m.Body != "hello from the bridge" || m.Version != omemo.V2 || m.Sender.JID != alice.String() {
 				t.Errorf("a2 got %+v", m)
 			}
