@@ -222,3 +222,48 @@ func BenchmarkEncrypt10(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPrimitives measures the building blocks, to relate the figures
+// above to the floor of this machine.
+func BenchmarkPrimitives(b *testing.B) {
+	kp1, _ := generateKeyPair(rand.Reader)
+	kp2, _ := generateKeyPair(rand.Reader)
+	b.Run("x25519", func(b *testing.B) {
+		var out [32]byte
+		for b.Loop() {
+			if err := x25519(&out, &kp1.priv, &kp2.pub); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("keygen", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := generateKeyPair(rand.Reader); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("hkdf80", func(b *testing.B) {
+		var k kdf
+		defer k.release()
+		var out [80]byte
+		for b.Loop() {
+			k.hkdf(out[:], nil, kp1.pub[:], profile03.msgInfo)
+		}
+	})
+	msg := make([]byte, 200)
+	b.Run("hmac200", func(b *testing.B) {
+		var k kdf
+		var out [32]byte
+		for b.Loop() {
+			k.hmac(&out, kp1.pub[:], msg)
+		}
+	})
+	b.Run("gcm200", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, _, err := sealPayload(V03, msg, rand.Reader); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -577,3 +577,31 @@ func ParseEncrypted(data []byte) (*Encrypted, error) {
 
 // Marshal returns the XML of m.
 func (m *Encrypted) Marshal() ([]byte, error) { return marshalBytes(m) }
+
+// Has reports whether the list names device id.
+func (l *DeviceList) Has(id uint32) bool {
+	for _, d := range l.Devices {
+		if d.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// With returns a copy of l that names d, keeping every other device (of the
+// account's other clients) as it was; an existing entry for d.ID gets d's
+// label.
+func (l *DeviceList) With(d Device) *DeviceList {
+	out := &DeviceList{Version: l.Version, Devices: make([]Device, 0, len(l.Devices)+1)}
+	found := false
+	for _, x := range l.Devices {
+		if x.ID == d.ID {
+			x, found = d, true
+		}
+		out.Devices = append(out.Devices, x)
+	}
+	if !found {
+		out.Devices = append(out.Devices, d)
+	}
+	return out
+}

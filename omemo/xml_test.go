@@ -106,6 +106,15 @@ func TestDeviceListXML(t *testing.T) {
 			t.Errorf("parse: %+v %v", back, err)
 		}
 	}
+	// Adding our device keeps the others.
+	l0 := &DeviceList{Version: V2, Devices: []Device{{ID: 1, Label: "phone"}}}
+	l1 := l0.With(Device{ID: 9, Label: "bridge"})
+	if !reflect.DeepEqual(l1.Devices, []Device{{ID: 1, Label: "phone"}, {ID: 9, Label: "bridge"}}) || !l1.Has(9) || l0.Has(9) {
+		t.Errorf("With: %+v", l1)
+	}
+	if l2 := l1.With(Device{ID: 9}); len(l2.Devices) != 2 || l2.Devices[1].Label != "" {
+		t.Errorf("With existing: %+v", l2)
+	}
 	// Self-closing elements as other clients write them; labels ignored for 0.3.
 	l, err := ParseDeviceList([]byte(`<list xmlns='eu.siacs.conversations.axolotl'><device id='7' label='x'/><device id=' 8 '/></list>`))
 	if err != nil || !reflect.DeepEqual(l.Devices, []Device{{ID: 7}, {ID: 8}}) {
