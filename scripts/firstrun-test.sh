@@ -156,8 +156,16 @@ BOT=$(awk '/^appservice:/ { a = 1 } a && $1 == "username:" { print $2; exit }' "
 [[ -n $BOT ]] || fail "no bot username in config"
 
 
+stop_hs() {
+	if [[ -n $HS_PID ]]; then
+		kill "$HS_PID" 2>/dev/null || true
+		wait "$HS_PID" 2>/dev/null || true
+		HS_PID=""
+	fi
+}
+
 start_hs() { # versions [as_token the homeserver accepts]
-	[[ -n $HS_PID ]] && { kill "$HS_PID" 2>/dev/null; wait "$HS_PID" 2>/dev/null || true; }
+	stop_hs
 	PORT=$HS_PORT VERSIONS=$1 BOT_MXID="@$BOT:firstrun.localhost" AS_TOKEN=${2:-$AS_TOKEN} \
 		$PY "$REPO/deploy/testdata/stub_homeserver.py" 2>>"$WORK/hs.log" &
 	HS_PID=$!
@@ -373,6 +381,7 @@ else
 		logging: [ { type: std, level: warn } ]
 	EOF
 	(cd "$DDIR" && "$DBIN/generate-keys" -private-key matrix_key.pem >/dev/null)
+	stop_hs
 	(cd "$DDIR" && exec "$DBIN/dendrite" -config dendrite.yaml -http-bind-address "127.0.0.1:$D_PORT") >"$WORK/dendrite.log" 2>&1 &
 	HS_PID=$!
 	wait_code "http://127.0.0.1:$D_PORT/_matrix/client/versions" 200 30 || fail "Dendrite did not start"
