@@ -161,7 +161,8 @@ func (c *Client) Decrypt(ctx context.Context, sender jid.JID, rcv *Received) (*M
 		return out, nil
 	}
 	if dec.Version == omemo.V03 {
-		out.Body = strings.TrimSpace(string(dec.Plaintext))
+		// Matrix needs valid UTF-8; 0.3 plaintext is raw bytes.
+		out.Body = strings.ToValidUTF8(strings.TrimSpace(string(dec.Plaintext)), "\uFFFD")
 		return out, nil
 	}
 	env, err := omemo.ParseEnvelope(dec.Plaintext, sender.String())

@@ -269,6 +269,20 @@ func TestDecryptErrors(t *testing.T) {
 		t.Errorf("forged envelope: %+v, %v", msg, err)
 	}
 
+	// 0.3 plaintext is raw bytes: padding is trimmed, invalid UTF-8 replaced.
+	bundle03, err := a.c.FetchBundle(ctx, jid.MustParse("bob@example.org"), b.m.DeviceID(), omemo.V03)
+	if err != nil {
+		t.Fatalf("bundle: %v", err)
+	}
+	enc, _, err = a.m.Encrypt(ctx, omemo.V03, []byte(" \n\xffhi\t  "), []omemo.Recipient{{Address: omemo.Address{JID: "bob@example.org", Device: b.m.DeviceID()}, Bundle: bundle03}})
+	if err != nil {
+		t.Fatalf("raw encrypt: %v", err)
+	}
+	msg, err = b.c.DecryptStanza(ctx, stanzaReader(t, "alice@example.org/r", &Outgoing{Elements: []*omemo.Encrypted{enc}}))
+	if err != nil || msg.Body != "\uFFFDhi" {
+		t.Errorf("0.3 body = %q, %v", msg.Body, err)
+	}
+
 	// A tampered key fails authentication.
 	out, err = a.c.Encrypt(ctx, jid.MustParse("bob@example.org"), "again")
 	if err != nil {
