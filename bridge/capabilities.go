@@ -23,7 +23,7 @@ func (xc *Connector) GetCapabilities() *bridgev2.NetworkGeneralCapabilities {
 // roomFeatures is what a 1:1 XMPP chat supports today: text, with Matrix
 // formatting flattened to a plain body (see bodyFromMatrix).
 var roomFeatures = &event.RoomFeatures{
-	ID: "net.mxomemo.xmpp.capabilities.2026_11_23.2",
+	ID: "net.mxomemo.xmpp.capabilities.2026_11_23.3",
 	Formatting: event.FormattingFeatureMap{
 		event.FmtBold:          event.CapLevelPartialSupport,
 		event.FmtItalic:        event.CapLevelPartialSupport,
@@ -37,6 +37,8 @@ var roomFeatures = &event.RoomFeatures{
 	},
 	MaxTextLength:       65536,
 	Edit:                event.CapLevelFullySupported,
+	Delete:              event.CapLevelFullySupported,
+	Reply:               event.CapLevelFullySupported,
 	ReadReceipts:        true,
 	TypingNotifications: true,
 }

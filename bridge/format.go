@@ -7,8 +7,10 @@ import (
 
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/format"
+	"mellium.im/xmpp/jid"
 )
 
 // XMPP bodies are plain text. Matrix HTML is flattened into the conventions
@@ -88,6 +90,7 @@ func matrixFromBody(body string) *event.MessageEventContent {
 // convertIncoming builds the Matrix message for a received XMPP message.
 func (c *Client) convertIncoming(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, in *incomingMessage) (*bridgev2.ConvertedMessage, error) {
 	return &bridgev2.ConvertedMessage{
+		ReplyTo: c.replyTarget(ctx, portal, in),
 		Parts: []*bridgev2.ConvertedMessagePart{{
 			ID:         "",
 			Type:       event.EventMessage,
@@ -95,6 +98,27 @@ func (c *Client) convertIncoming(ctx context.Context, portal *bridgev2.Portal, i
 			DBMetadata: &MessageMetadata{OriginID: in.OriginID, StanzaID: in.StanzaID, Markable: in.Markable},
 		}},
 	}, nil
+}
+
+// replyTarget finds the bridged message an XMPP reply points at. The reply's
+// to names the author; when it is missing either side of the chat may have
+// written the message, so both IDs are tried.
+func (c *Client) replyTarget(ctx context.Context, portal *bridgev2.Portal, in *incomingMessage) *networkid.MessageOptionalPartID {
+	if in.ReplyTo == nil {
+		return nil
+	}
+	authors := []jid.JID{in.Peer, c.account}
+	if to := in.ReplyTo.To.Bare(); !to.Equal(jid.JID{}) {
+		authors = []jid.JID{to}
+	}
+	for _, author := range authors {
+		id := MakeMessageID(in.Peer, author, in.ReplyTo.ID)
+		msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, portal.Receiver, id)
+		if err == nil && msg != nil {
+			return &networkid.MessageOptionalPartID{MessageID: id}
+		}
+	}
+	return nil
 }
 
 // convertEdit builds the Matrix edit for a XEP-0308 correction.

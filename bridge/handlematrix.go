@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,6 +21,8 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
 	"github.com/mxomemo/xmpp-bridge/xmpp/correct"
 	"github.com/mxomemo/xmpp-bridge/xmpp/markers"
+	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
+	"github.com/mxomemo/xmpp-bridge/xmpp/retract"
 	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
 )
 
@@ -33,12 +36,15 @@ type outgoingMessage struct {
 	Body string
 	// Replace is the id of our earlier message this one corrects.
 	Replace string
+	// ReplyTo names the message this one replies to.
+	ReplyTo *reply.Reply
 }
 
 var (
 	_ bridgev2.EditHandlingNetworkAPI        = (*Client)(nil)
 	_ bridgev2.ReadReceiptHandlingNetworkAPI = (*Client)(nil)
 	_ bridgev2.TypingHandlingNetworkAPI      = (*Client)(nil)
+	_ bridgev2.RedactionHandlingNetworkAPI   = (*Client)(nil)
 )
 
 // HandleMatrixMessage implements bridgev2.NetworkAPI: the Matrix -> XMPP
@@ -61,6 +67,12 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 		Type: stanza.ChatMessage,
 		ID:   random.String(24),
 		Body: bodyFromMatrix(msg.Content),
+	}
+	if msg.ReplyTo != nil {
+		if target, err := ParseMessageID(msg.ReplyTo.ID); err == nil {
+			author, _ := jid.Parse(target.Sender)
+			out.ReplyTo = &reply.Reply{To: author, ID: target.ID}
+		}
 	}
 	if err := c.sendMessage(ctx, out); err != nil {
 		return nil, err
@@ -91,6 +103,9 @@ func (c *Client) sendMessage(ctx context.Context, out *outgoingMessage) error {
 	}
 	if out.Replace != "" {
 		payload = append(payload, correct.Replace{ID: out.Replace}.TokenReader())
+	}
+	if out.ReplyTo != nil {
+		payload = append(payload, out.ReplyTo.TokenReader())
 	}
 	msg := stanza.Message{To: out.To, ID: out.ID, Type: out.Type}
 	if err := s.Send(ctx, msg.Wrap(xmlstream.MultiReader(payload...))); err != nil {
@@ -131,6 +146,24 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 		Body:    bodyFromMatrix(msg.Content),
 		Replace: target.ID,
 	})
+}
+
+// HandleMatrixMessageRemove implements bridgev2.RedactionHandlingNetworkAPI
+// with a XEP-0424 retraction of our own message.
+func (c *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.MatrixMessageRemove) error {
+	chat, err := portal.Parse(msg.Portal.PortalKey)
+	if err != nil {
+		return err
+	}
+	target, err := ParseMessageID(msg.TargetMessage.ID)
+	if err != nil {
+		return err
+	}
+	if chat.Kind != portal.DM || target.Sender != c.account.String() {
+		return errors.New("only your own messages can be retracted on XMPP")
+	}
+	m := stanza.Message{To: chat.JID, ID: random.String(24), Type: stanza.ChatMessage}
+	return c.sendSignal(ctx, retract.Message(m, target.ID))
 }
 
 // HandleMatrixReadReceipt implements bridgev2.ReadReceiptHandlingNetworkAPI

@@ -25,7 +25,10 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/carbons"
 	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
 	"github.com/mxomemo/xmpp-bridge/xmpp/correct"
+	"github.com/mxomemo/xmpp-bridge/xmpp/fallback"
 	"github.com/mxomemo/xmpp-bridge/xmpp/markers"
+	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
+	"github.com/mxomemo/xmpp-bridge/xmpp/retract"
 	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
@@ -91,6 +94,11 @@ type incomingMessage struct {
 
 	// Replace is the id of the message this one corrects (XEP-0308).
 	Replace string
+	// Retract is the id of the message this one retracts (XEP-0424).
+	Retract string
+	// ReplyTo is the message this one replies to (XEP-0461); its To may
+	// be zero when the sender did not name the author.
+	ReplyTo *reply.Reply
 	// ChatState is the XEP-0085 state, if any.
 	ChatState chatstates.State
 	// Markable and Markers are the XEP-0333 request and markers.
@@ -160,6 +168,12 @@ func parseIncoming(st *stanzabuf.Stanza, account jid.JID) (*incomingMessage, err
 	if id, ok, err := correct.Parse(inner.Reader()); err == nil && ok {
 		in.Replace = id
 	}
+	if id, ok, err := retract.Parse(inner.Reader()); err == nil && ok {
+		in.Retract = id
+	}
+	if rep, ok, err := reply.Parse(inner.Reader()); err == nil && ok {
+		in.ReplyTo = &rep
+	}
 	in.Type = f.Type
 	switch f.Type {
 	case stanza.ChatMessage, stanza.NormalMessage, "":
@@ -192,6 +206,14 @@ func parseIncoming(st *stanzabuf.Stanza, account jid.JID) (*incomingMessage, err
 		}
 		if b.Lang == "" {
 			break
+		}
+	}
+	if in.ReplyTo != nil && in.Body != "" {
+		// Matrix shows the reply relation, so the quoted fallback goes.
+		if fbs, err := fallback.Parse(inner.Reader()); err == nil {
+			if stripped, err := reply.Strip(in.Body, fbs); err == nil {
+				in.Body = stripped
+			}
 		}
 	}
 	in.OriginID = ids.OriginID
@@ -253,6 +275,9 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 		}
 	}
 	switch {
+	case in.Retract != "":
+		// The body of a retraction is only a fallback notice.
+		c.queueRetraction(in)
 	case in.Body == "":
 	case in.Replace != "":
 		c.queueEdit(in)
@@ -311,6 +336,16 @@ func (c *Client) queueEdit(in *incomingMessage) {
 		ID:              MakeMessageID(in.Peer, senderJID, in.XMPPID),
 		TargetMessage:   MakeMessageID(in.Peer, senderJID, in.Replace),
 		ConvertEditFunc: c.convertEdit,
+	})
+}
+
+// queueRetraction bridges a XEP-0424 retraction; like corrections it can only
+// reach the sender's own messages.
+func (c *Client) queueRetraction(in *incomingMessage) {
+	_, senderJID := c.sender(in)
+	c.login.QueueRemoteEvent(&simplevent.MessageRemove{
+		EventMeta:     c.eventMeta(in, bridgev2.RemoteEventMessageRemove),
+		TargetMessage: MakeMessageID(in.Peer, senderJID, in.Retract),
 	})
 }
 

@@ -43,6 +43,8 @@ func TestParseIncoming(t *testing.T) {
 		state     chatstates.State
 		markable  bool
 		markers   string
+		retract   string
+		replyTo   string
 	}
 	for _, tc := range []struct {
 		name    string
@@ -130,6 +132,21 @@ func TestParseIncoming(t *testing.T) {
 		xml:  `<message` + nsC + ` from="bob@example.org/phone" type="chat" id="r2"><body>fixed</body><replace xmlns="urn:xmpp:message-correct:0" id="r1"/></message>`,
 		want: want{peer: "bob@example.org", id: "r2", body: "fixed", replace: "r1"},
 	}, {
+		name: "reply with quote fallback",
+		xml: `<message` + nsC + ` from="bob@example.org/phone" type="chat" id="re1"><body>&gt; original&#10;answer</body>` +
+			`<reply xmlns="urn:xmpp:reply:0" to="alice@example.org/laptop" id="o9"/>` +
+			`<fallback xmlns="urn:xmpp:fallback:0" for="urn:xmpp:reply:0"><body start="0" end="11"/></fallback></message>`,
+		want: want{peer: "bob@example.org", id: "re1", body: "answer", replyTo: "alice@example.org/laptop#o9"},
+	}, {
+		name: "reply without author or fallback",
+		xml:  `<message` + nsC + ` from="bob@example.org/phone" type="chat" id="re2"><body>&gt; kept</body><reply xmlns="urn:xmpp:reply:0" id="o8"/></message>`,
+		want: want{peer: "bob@example.org", id: "re2", body: "> kept", replyTo: "#o8"},
+	}, {
+		name: "retraction",
+		xml: `<message` + nsC + ` from="bob@example.org/phone" type="chat" id="rt1"><retract xmlns="urn:xmpp:message-retract:1" id="m1"/>` +
+			`<fallback xmlns="urn:xmpp:fallback:0" for="urn:xmpp:message-retract:1"/><body>This person attempted to retract a previous message, but it's unsupported by your client.</body></message>`,
+		want: want{peer: "bob@example.org", id: "rt1", retract: "m1", body: "This person attempted to retract a previous message, but it's unsupported by your client."},
+	}, {
 		name: "displayed marker from my other client, via carbon",
 		xml: `<message` + nsC + ` to="alice@example.org/bridge" type="chat"><sent xmlns="urn:xmpp:carbons:2"><forwarded xmlns="urn:xmpp:forward:0">` +
 			`<message xmlns="jabber:client" from="alice@example.org/laptop" to="bob@example.org" type="chat" id="d2"><displayed xmlns="urn:xmpp:chat-markers:0" id="b7"/></message>` +
@@ -152,7 +169,10 @@ func TestParseIncoming(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := want{peer: in.Peer.String(), fromMe: in.FromMe, carbon: in.Carbon, id: in.XMPPID, originID: in.OriginID, stanzaID: in.StanzaID, body: in.Body,
-				replace: in.Replace, state: in.ChatState, markable: in.Markable, markers: markerString(in.Markers)}
+				replace: in.Replace, state: in.ChatState, markable: in.Markable, markers: markerString(in.Markers), retract: in.Retract}
+			if in.ReplyTo != nil {
+				got.replyTo = in.ReplyTo.To.String() + "#" + in.ReplyTo.ID
+			}
 			if !in.Timestamp.IsZero() {
 				got.timestamp = in.Timestamp.UTC().Format(time.RFC3339)
 			}
