@@ -1,6 +1,7 @@
 package omemo
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding"
@@ -83,6 +84,7 @@ type kdf struct {
 	buf [64 + kdfInline]byte
 	d   sha256Digest
 	sum [32]byte
+	hk  hmacKey // scratch for the prepared key of chainStep and hkdf
 }
 
 func (k *kdf) digest() sha256Digest {
@@ -147,11 +149,13 @@ func (k *kdf) hmac(out *[32]byte, key []byte, msgs ...[]byte) {
 		n += len(m)
 	}
 	if n > kdfInline || len(key) > 64 {
-		h := hmac.New(sha256.New, key)
+		// Rare (large payloads): copies keep the callers' stack buffers
+		// from escaping through the hash.Hash interface.
+		h := hmac.New(sha256.New, bytes.Clone(key))
 		for _, m := range msgs {
-			h.Write(m)
+			h.Write(bytes.Clone(m))
 		}
-		h.Sum(out[:0])
+		copy(out[:], h.Sum(nil))
 		return
 	}
 	b := k.buf[:64+n]
@@ -197,8 +201,8 @@ func (k *kdf) hkdf(out, salt, ikm, info []byte) {
 		copy(out, t[:])
 		return
 	}
-	var hk hmacKey
-	k.prepare(&hk, prk[:])
+	hk := &k.hk
+	k.prepare(hk, prk[:])
 	// T(i) = HMAC(PRK, T(i-1) ‖ info ‖ i), built in buf after the pad area.
 	var t [32]byte
 	for off, ctr := 0, byte(1); off < len(out); off, ctr = off+32, ctr+1 {
@@ -208,7 +212,7 @@ func (k *kdf) hkdf(out, salt, ikm, info []byte) {
 		}
 		n += copy(k.buf[n:], info)
 		k.buf[n] = ctr
-		k.mac(&t, &hk, k.buf[64:n+1])
+		k.mac(&t, hk, k.buf[64:n+1])
 		copy(out[off:], t[:])
 	}
 }
@@ -224,12 +228,12 @@ func (k *kdf) rootStep(p *profile, root *[32]byte, dh *[32]byte) (chainKey [32]b
 
 // chainStep is KDF_CK: message key seed HMAC(ck, 1), next chain key HMAC(ck, 2).
 func (k *kdf) chainStep(ck *[32]byte) (mk [32]byte) {
-	var hk hmacKey
-	k.prepare(&hk, ck[:])
+	hk := &k.hk
+	k.prepare(hk, ck[:])
 	k.buf[64] = 0x01
-	k.mac(&mk, &hk, k.buf[64:65])
+	k.mac(&mk, hk, k.buf[64:65])
 	k.buf[64] = 0x02
-	k.mac(ck, &hk, k.buf[64:65])
+	k.mac(ck, hk, k.buf[64:65])
 	return mk
 }
 
