@@ -22,6 +22,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/xmpp/caps"
 	"github.com/mxomemo/xmpp-bridge/xmpp/carbons"
+	"github.com/mxomemo/xmpp-bridge/xmpp/conn"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
 )
 
@@ -415,7 +416,10 @@ func TestProsodyAnnounceAndExchange(t *testing.T) {
 
 func dialSession(t *testing.T, p *testenv.Prosody, account jid.JID, pw string) (*xmpp.Session, error) {
 	t.Helper()
-	s, err := connDial(testCtx(t), p, account, pw)
+	s, err := conn.Dial(testCtx(t), conn.Config{
+		JID: account, Password: pw, Host: p.Host(), Port: uint16(p.Port()),
+		InsecureTLSHosts: []string{p.Domain()}, Timeout: 10 * time.Second,
+	})
 	if err != nil {
 		return nil, err
 	}
