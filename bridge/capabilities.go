@@ -23,7 +23,7 @@ func (xc *Connector) GetCapabilities() *bridgev2.NetworkGeneralCapabilities {
 // roomFeatures is what a 1:1 XMPP chat supports today: text, with Matrix
 // formatting flattened to a plain body (see bodyFromMatrix).
 var roomFeatures = &event.RoomFeatures{
-	ID: "net.mxomemo.xmpp.capabilities.2026_11_23.3",
+	ID: "net.mxomemo.xmpp.capabilities.2026_11_23.4",
 	Formatting: event.FormattingFeatureMap{
 		event.FmtBold:          event.CapLevelPartialSupport,
 		event.FmtItalic:        event.CapLevelPartialSupport,
@@ -39,6 +39,7 @@ var roomFeatures = &event.RoomFeatures{
 	Edit:                event.CapLevelFullySupported,
 	Delete:              event.CapLevelFullySupported,
 	Reply:               event.CapLevelFullySupported,
+	Reaction:            event.CapLevelFullySupported,
 	ReadReceipts:        true,
 	TypingNotifications: true,
 }

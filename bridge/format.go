@@ -102,21 +102,17 @@ func (c *Client) convertIncoming(ctx context.Context, portal *bridgev2.Portal, i
 
 // replyTarget finds the bridged message an XMPP reply points at. The reply's
 // to names the author; when it is missing either side of the chat may have
-// written the message, so both IDs are tried.
+// written the message.
 func (c *Client) replyTarget(ctx context.Context, portal *bridgev2.Portal, in *incomingMessage) *networkid.MessageOptionalPartID {
 	if in.ReplyTo == nil {
 		return nil
 	}
-	authors := []jid.JID{in.Peer, c.account}
+	var authors []jid.JID
 	if to := in.ReplyTo.To.Bare(); !to.Equal(jid.JID{}) {
 		authors = []jid.JID{to}
 	}
-	for _, author := range authors {
-		id := MakeMessageID(in.Peer, author, in.ReplyTo.ID)
-		msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, portal.Receiver, id)
-		if err == nil && msg != nil {
-			return &networkid.MessageOptionalPartID{MessageID: id}
-		}
+	if id := c.findMessage(ctx, in.Peer, in.ReplyTo.ID, authors...); id != "" {
+		return &networkid.MessageOptionalPartID{MessageID: id}
 	}
 	return nil
 }

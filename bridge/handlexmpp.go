@@ -27,6 +27,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/correct"
 	"github.com/mxomemo/xmpp-bridge/xmpp/fallback"
 	"github.com/mxomemo/xmpp-bridge/xmpp/markers"
+	"github.com/mxomemo/xmpp-bridge/xmpp/reactions"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
 	"github.com/mxomemo/xmpp-bridge/xmpp/retract"
 	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
@@ -99,6 +100,8 @@ type incomingMessage struct {
 	// ReplyTo is the message this one replies to (XEP-0461); its To may
 	// be zero when the sender did not name the author.
 	ReplyTo *reply.Reply
+	// Reactions is the sender's full reaction set to one message (XEP-0444).
+	Reactions *reactions.Reactions
 	// ChatState is the XEP-0085 state, if any.
 	ChatState chatstates.State
 	// Markable and Markers are the XEP-0333 request and markers.
@@ -173,6 +176,9 @@ func parseIncoming(st *stanzabuf.Stanza, account jid.JID) (*incomingMessage, err
 	}
 	if rep, ok, err := reply.Parse(inner.Reader()); err == nil && ok {
 		in.ReplyTo = &rep
+	}
+	if r, ok, err := reactions.Parse(inner.Reader()); err == nil && ok {
+		in.Reactions = &r
 	}
 	in.Type = f.Type
 	switch f.Type {
@@ -275,6 +281,9 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 		}
 	}
 	switch {
+	case in.Reactions != nil:
+		// A body next to reactions can only be a fallback for old clients.
+		c.queueReactions(ctx, in, *in.Reactions)
 	case in.Retract != "":
 		// The body of a retraction is only a fallback notice.
 		c.queueRetraction(in)

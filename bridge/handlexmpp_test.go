@@ -45,6 +45,7 @@ func TestParseIncoming(t *testing.T) {
 		markers   string
 		retract   string
 		replyTo   string
+		reactions string
 	}
 	for _, tc := range []struct {
 		name    string
@@ -142,6 +143,14 @@ func TestParseIncoming(t *testing.T) {
 		xml:  `<message` + nsC + ` from="bob@example.org/phone" type="chat" id="re2"><body>&gt; kept</body><reply xmlns="urn:xmpp:reply:0" id="o8"/></message>`,
 		want: want{peer: "bob@example.org", id: "re2", body: "> kept", replyTo: "#o8"},
 	}, {
+		name: "reactions",
+		xml:  `<message` + nsC + ` from="bob@example.org/phone" type="chat" id="rx1"><reactions xmlns="urn:xmpp:reactions:0" id="m1"><reaction>👍</reaction><reaction>🎉</reaction><reaction>👍</reaction></reactions><store xmlns="urn:xmpp:hints"/></message>`,
+		want: want{peer: "bob@example.org", id: "rx1", reactions: "m1:👍🎉"},
+	}, {
+		name: "reactions removed",
+		xml:  `<message` + nsC + ` from="bob@example.org/phone" type="chat" id="rx2"><reactions xmlns="urn:xmpp:reactions:0" id="m1"/></message>`,
+		want: want{peer: "bob@example.org", id: "rx2", reactions: "m1:"},
+	}, {
 		name: "retraction",
 		xml: `<message` + nsC + ` from="bob@example.org/phone" type="chat" id="rt1"><retract xmlns="urn:xmpp:message-retract:1" id="m1"/>` +
 			`<fallback xmlns="urn:xmpp:fallback:0" for="urn:xmpp:message-retract:1"/><body>This person attempted to retract a previous message, but it's unsupported by your client.</body></message>`,
@@ -170,6 +179,9 @@ func TestParseIncoming(t *testing.T) {
 			}
 			got := want{peer: in.Peer.String(), fromMe: in.FromMe, carbon: in.Carbon, id: in.XMPPID, originID: in.OriginID, stanzaID: in.StanzaID, body: in.Body,
 				replace: in.Replace, state: in.ChatState, markable: in.Markable, markers: markerString(in.Markers), retract: in.Retract}
+			if in.Reactions != nil {
+				got.reactions = in.Reactions.ID + ":" + strings.Join(in.Reactions.Emojis, "")
+			}
 			if in.ReplyTo != nil {
 				got.replyTo = in.ReplyTo.To.String() + "#" + in.ReplyTo.ID
 			}

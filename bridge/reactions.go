@@ -1,0 +1,125 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/random"
+	"go.mau.fi/util/variationselector"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/portal"
+	"github.com/mxomemo/xmpp-bridge/puppet"
+	"github.com/mxomemo/xmpp-bridge/xmpp/reactions"
+)
+
+// XEP-0444 reactions carry the sender's whole set of reactions to a message,
+// so incoming ones become a reaction sync for that sender, and outgoing ones
+// are computed from what bridgev2 has stored for the user.
+
+var _ bridgev2.ReactionHandlingNetworkAPI = (*Client)(nil)
+
+// findMessage returns the ID of the bridged message an XMPP id refers to in
+// a 1:1 chat, where either side may have written it; "" if none is known.
+func (c *Client) findMessage(ctx context.Context, peer jid.JID, xmppID string, authors ...jid.JID) networkid.MessageID {
+	if len(authors) == 0 {
+		authors = []jid.JID{peer, c.account}
+	}
+	for _, author := range authors {
+		id := MakeMessageID(peer, author, xmppID)
+		msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.login.ID, id)
+		if err == nil && msg != nil {
+			return id
+		}
+	}
+	return ""
+}
+
+func (c *Client) queueReactions(ctx context.Context, in *incomingMessage, r reactions.Reactions) {
+	target := c.findMessage(ctx, in.Peer, r.ID)
+	if target == "" {
+		zerolog.Ctx(ctx).Debug().Str("target_id", r.ID).Msg("Ignoring reactions to an unknown message")
+		return
+	}
+	sender, _ := c.sender(in)
+	user := &bridgev2.ReactionSyncUser{HasAllReactions: true}
+	for _, emoji := range r.Emojis {
+		user.Reactions = append(user.Reactions, &bridgev2.BackfillReaction{
+			Sender:    sender,
+			EmojiID:   networkid.EmojiID(emoji),
+			Emoji:     emoji,
+			Timestamp: in.Timestamp,
+		})
+	}
+	c.login.QueueRemoteEvent(&simplevent.ReactionSync{
+		EventMeta:     c.eventMeta(in, bridgev2.RemoteEventReactionSync),
+		TargetMessage: target,
+		Reactions: &bridgev2.ReactionSyncData{
+			Users: map[networkid.UserID]*bridgev2.ReactionSyncUser{sender.Sender: user},
+		},
+	})
+}
+
+// PreHandleMatrixReaction implements bridgev2.ReactionHandlingNetworkAPI.
+func (c *Client) PreHandleMatrixReaction(ctx context.Context, msg *bridgev2.MatrixReaction) (bridgev2.MatrixReactionPreResponse, error) {
+	// XMPP clients send emoji without variation selectors; matching that
+	// keeps one reaction from turning into two.
+	emoji := variationselector.Remove(msg.Content.RelatesTo.Key)
+	if emoji == "" || len(emoji) > reactions.MaxReactionLen {
+		return bridgev2.MatrixReactionPreResponse{}, fmt.Errorf("unsupported reaction %q", emoji)
+	}
+	return bridgev2.MatrixReactionPreResponse{
+		SenderID:     puppet.UserID(c.account),
+		EmojiID:      networkid.EmojiID(emoji),
+		Emoji:        emoji,
+		MaxReactions: reactions.MaxReactions,
+	}, nil
+}
+
+// HandleMatrixReaction implements bridgev2.ReactionHandlingNetworkAPI.
+func (c *Client) HandleMatrixReaction(ctx context.Context, msg *bridgev2.MatrixReaction) (*database.Reaction, error) {
+	emojis := make([]string, 0, len(msg.ExistingReactionsToKeep)+1)
+	for _, r := range msg.ExistingReactionsToKeep {
+		emojis = append(emojis, string(r.EmojiID))
+	}
+	emojis = append(emojis, msg.PreHandleResp.Emoji)
+	return &database.Reaction{}, c.sendReactions(ctx, msg.Portal, msg.TargetMessage.ID, emojis)
+}
+
+// HandleMatrixReactionRemove implements bridgev2.ReactionHandlingNetworkAPI.
+func (c *Client) HandleMatrixReactionRemove(ctx context.Context, msg *bridgev2.MatrixReactionRemove) error {
+	target := msg.TargetReaction
+	all, err := c.main.Bridge.DB.Reaction.GetAllToMessageBySender(ctx, msg.Portal.Receiver, target.MessageID, target.SenderID)
+	if err != nil {
+		return fmt.Errorf("failed to get reactions: %w", err)
+	}
+	emojis := make([]string, 0, len(all))
+	for _, r := range all {
+		if r.EmojiID != target.EmojiID {
+			emojis = append(emojis, string(r.EmojiID))
+		}
+	}
+	return c.sendReactions(ctx, msg.Portal, target.MessageID, emojis)
+}
+
+func (c *Client) sendReactions(ctx context.Context, p *bridgev2.Portal, target networkid.MessageID, emojis []string) error {
+	chat, err := portal.Parse(p.PortalKey)
+	if err != nil {
+		return err
+	}
+	if chat.Kind != portal.DM {
+		return fmt.Errorf("reactions in group chats are not bridged yet")
+	}
+	parsed, err := ParseMessageID(target)
+	if err != nil {
+		return err
+	}
+	m := stanza.Message{To: chat.JID, ID: random.String(24), Type: stanza.ChatMessage}
+	return c.sendSignal(ctx, reactions.Message(m, reactions.Reactions{ID: parsed.ID, Emojis: emojis}))
+}
