@@ -13,6 +13,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
+	"github.com/mxomemo/xmpp-bridge/internal/testenv"
 )
 
 // TestBridge runs the 1:1 plaintext scenarios of the foundation issue against real Prosody and
@@ -35,6 +36,7 @@ type scenario struct {
 	alice   jid.JID // the bridged account
 	alicePW string
 	bob     jid.JID // contact with a roster name
+	bobPW   string
 	carol   jid.JID // contact without roster entry
 	dave    jid.JID // contact reached through start-chat
 
@@ -54,12 +56,12 @@ const bobRosterName = "Bob Builder"
 func runScenario(t *testing.T, backend string) {
 	sc := &scenario{stack: newStack(t, backend)}
 	sc.alice, sc.alicePW = sc.account(t, "alice")
-	var bobPW, carolPW, davePW string
-	sc.bob, bobPW = sc.account(t, "bob")
+	var carolPW, davePW string
+	sc.bob, sc.bobPW = sc.account(t, "bob")
 	sc.carol, carolPW = sc.account(t, "carol")
 	sc.dave, davePW = sc.account(t, "dave")
 	sc.phone = sc.peer(t, sc.alice, sc.alicePW, "phone")
-	sc.bobC = sc.peer(t, sc.bob, bobPW, "laptop")
+	sc.bobC = sc.peer(t, sc.bob, sc.bobPW, "laptop")
 	sc.carolC = sc.peer(t, sc.carol, carolPW, "laptop")
 	sc.daveC = sc.peer(t, sc.dave, davePW, "laptop")
 	{
@@ -86,9 +88,11 @@ func runScenario(t *testing.T, backend string) {
 		{"RestartReconnects", sc.testRestart},
 		{"OfflineMessageAfterRestart", sc.testOfflineAfterRestart},
 		{"NothingBridgedTwice", sc.testNothingTwice},
-		{"WrongPassword", sc.testWrongPassword},
+		{"LoginErrors", sc.testLoginErrors},
 		{"StartChatByJID", sc.testStartChat},
 		{"ContactList", sc.testContactList},
+		{"ReconnectAfterServerRestart", sc.testServerRestart},
+		{"SecondLogin", sc.testSecondLogin},
 	}
 	for _, st := range steps {
 		t.Run(st.name, st.fn)
@@ -118,14 +122,18 @@ func (sc *scenario) testLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc.mgmt = room
-	got, err := sc.login(t, sc.user, room, sc.alice, sc.alicePW)
+	res, err := sc.login(t, sc.user, room, sc.alice, sc.alicePW)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "Successfully logged in as " + sc.alice.String(); !strings.Contains(got, want) {
-		t.Fatalf("bot said %q, want %q", got, want)
+	if want := "Successfully logged in as " + sc.alice.String(); !strings.Contains(res.Answer, want) {
+		t.Fatalf("bot said %q, want %q", res.Answer, want)
 	}
 	sc.loggedIn = true
+	// The password does not stay in the room.
+	if err := sc.user.WaitRedacted(ctx, room, res.PasswordEvent); err != nil {
+		t.Errorf("the message with the password: %v", err)
+	}
 }
 
 // waitGhostMessage waits for body in the portal with contact, from contact's ghost, and returns the
@@ -425,28 +433,58 @@ func (sc *scenario) testNothingTwice(t *testing.T) {
 	}
 }
 
-func (sc *scenario) testWrongPassword(t *testing.T) {
+func (sc *scenario) testLoginErrors(t *testing.T) {
 	// A separate Matrix user, so that a broken login cannot touch the working one.
-	u := sc.matrixUser(t, "mxwrongpw")
+	u := sc.matrixUser(t, "mxloginerrors")
 	ctx, cancel := stepCtx()
 	defer cancel()
 	room, err := u.OpenManagementRoom(ctx, sc.bot)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := sc.login(t, u, room, sc.alice, "definitely-not-"+sc.alicePW)
-	if err == nil {
-		t.Fatalf("login with a wrong password succeeded: %q", got)
+	noTLS := testenv.StartProsody(t, testenv.ProsodyOptions{NoTLS: true})
+	plain := jid.MustParse(noTLS.CreateAccount(t, "plain", "plain-secret"))
+	good := harness.LoginInput{JID: sc.alice.String(), Password: sc.alicePW, Server: sc.prosody.Addr(), InsecureHost: "localhost"}
+	cases := []struct {
+		name string
+		edit func(*harness.LoginInput)
+		want string
+	}{
+		{"WrongPassword", func(in *harness.LoginInput) { in.Password = "definitely-not-" + sc.alicePW }, "Wrong password for " + sc.alice.String()},
+		{"Unreachable", func(in *harness.LoginInput) { in.Server = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) }, "Could not reach the XMPP server of localhost"},
+		{"UntrustedCertificate", func(in *harness.LoginInput) { in.InsecureHost = "no" }, "certificate of the XMPP server of localhost is not trusted"},
+		{"NoTLS", func(in *harness.LoginInput) {
+			in.JID, in.Password, in.Server = plain.String(), "plain-secret", noTLS.Addr()
+		}, "does not offer TLS"},
+		{"BadJID", func(in *harness.LoginInput) { in.JID = "not a jid@@" }, "expected an address like alice@example.org"},
 	}
-	if got == "" {
-		t.Fatal(err)
-	}
-	want := "Wrong password for " + sc.alice.String()
-	if !strings.Contains(got, want) {
-		t.Fatalf("bot said %q, want it to contain %q", got, want)
-	}
-	if strings.Contains(got, sc.alicePW) {
-		t.Errorf("the error repeats the password: %q", got)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := good
+			tc.edit(&in)
+			ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
+			defer cancel()
+			res, err := u.Login(ctx, room, sc.bot, in)
+			got := res.Answer
+			if err == nil {
+				t.Fatalf("login succeeded: %q", got)
+			}
+			if got == "" {
+				t.Fatal(err)
+			}
+			// An invalid value leaves the prompt open; end it for the next case.
+			if strings.HasPrefix(got, "Invalid value") {
+				if _, err := u.Command(ctx, room, sc.bot, "cancel", nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !strings.Contains(got, tc.want) {
+				t.Fatalf("bot said %q, want it to contain %q", got, tc.want)
+			}
+			if strings.Contains(got, in.Password) {
+				t.Errorf("the error repeats the password: %q", got)
+			}
+		})
 	}
 }
 
@@ -519,5 +557,94 @@ func (sc *scenario) testContactList(t *testing.T) {
 	}
 	if !strings.Contains(got, bobRosterName) {
 		t.Errorf("resolve-identifier answered %q, want bob's roster name", got)
+	}
+}
+
+func (sc *scenario) testServerRestart(t *testing.T) {
+	sc.needBobRoom(t)
+	// The XMPP server goes away and comes back on the same port: every session drops, and the
+	// bridge must reconnect with its backoff, by itself, and say so in the management room.
+	mgmtCur := sc.user.Cursor(sc.mgmt)
+	sc.prosody.Restart(t)
+	sc.bobC = sc.peer(t, sc.bob, sc.bobPW, "laptop2")
+	watcher := sc.peer(t, sc.alice, sc.alicePW, "watcher")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := watcher.WaitPresence(ctx, 0, func(p harness.ReceivedPresence) bool {
+		from, err := jid.Parse(p.From)
+		return err == nil && p.Type == "" && from.Bare().Equal(sc.alice) && !from.Equal(watcher.JID)
+	}); err != nil {
+		t.Fatalf("the bridge did not reconnect alice's account after the server restart: %v", err)
+	}
+	_, next, err := sc.user.WaitEvent(ctx, sc.mgmt, mgmtCur, harness.StateNotice(sc.alice.String(), "TRANSIENT_DISCONNECT"))
+	if err != nil {
+		t.Errorf("no TRANSIENT_DISCONNECT state notice for %s: %v", sc.alice, err)
+	} else if _, _, err := sc.user.WaitEvent(ctx, sc.mgmt, next, harness.StateNotice(sc.alice.String(), "CONNECTED")); err != nil {
+		t.Errorf("no CONNECTED state notice for %s after the disconnect: %v", sc.alice, err)
+	}
+	body := uniq("after the server restart")
+	if err := sc.bobC.SendChat(ctx, sc.alice, "", "", body); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sc.user.WaitEvent(ctx, sc.bobRoom, 0, harness.IsMessage(sc.ghost(sc.bob), body)); err != nil {
+		t.Fatalf("%q did not reach bob's portal after the server restart: %v", body, err)
+	}
+	reply := uniq("matrix after the server restart")
+	cur := sc.bobC.Cursor()
+	if _, err := sc.user.Client.SendText(ctx, sc.bobRoom, reply); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sc.bobC.WaitMessage(ctx, cur, bodyIs(reply)); err != nil {
+		t.Fatalf("Matrix -> XMPP after the server restart: %v", err)
+	}
+}
+
+func (sc *scenario) testSecondLogin(t *testing.T) {
+	sc.needBobRoom(t)
+	erin, erinPW := sc.account(t, "erin")
+	frank, frankPW := sc.account(t, "frank")
+	frankC := sc.peer(t, frank, frankPW, "laptop")
+	res, err := sc.login(t, sc.user, sc.mgmt, erin, erinPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Successfully logged in as " + erin.String(); !strings.Contains(res.Answer, want) {
+		t.Fatalf("bot said %q, want %q", res.Answer, want)
+	}
+	ctx, cancel := stepCtx()
+	defer cancel()
+	list, err := sc.user.Command(ctx, sc.mgmt, sc.bot, "list-logins", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range []jid.JID{sc.alice, erin} {
+		if !strings.Contains(list, j.String()) {
+			t.Errorf("list-logins = %q, missing %s", list, j)
+		}
+	}
+	body := uniq("frank writes to erin")
+	if err := frankC.SendChat(ctx, erin, "", "", body); err != nil {
+		t.Fatal(err)
+	}
+	room := sc.waitGhostMessage(t, frank, body)
+	reply := uniq("erin answers from matrix")
+	cur := frankC.Cursor()
+	if _, err := sc.user.Client.SendText(ctx, room, reply); err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := frankC.WaitMessage(ctx, cur, bodyIs(reply))
+	if err != nil {
+		t.Fatalf("frank did not receive the answer: %v", err)
+	}
+	if from, err := jid.Parse(m.From); err != nil || !from.Bare().Equal(erin) {
+		t.Errorf("frank's answer came from %q, want %s", m.From, erin)
+	}
+	// The first login keeps working beside the second.
+	more := uniq("bob again")
+	if err := sc.bobC.SendChat(ctx, sc.alice, "", "", more); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sc.user.WaitEvent(ctx, sc.bobRoom, 0, harness.IsMessage(sc.ghost(sc.bob), more)); err != nil {
+		t.Fatalf("alice's login stopped bridging after erin's login: %v", err)
 	}
 }

@@ -169,7 +169,7 @@ func (s *stack) peer(t *testing.T, account jid.JID, password, resource string) *
 }
 
 // login runs the bot's login flow for account in the user's management room.
-func (s *stack) login(t *testing.T, u *harness.MatrixUser, room id.RoomID, account jid.JID, password string) (string, error) {
+func (s *stack) login(t *testing.T, u *harness.MatrixUser, room id.RoomID, account jid.JID, password string) (harness.LoginResult, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
 	defer cancel()

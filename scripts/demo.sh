@@ -116,7 +116,7 @@ The demo is running (all on 127.0.0.1):
 
 Try it yourself:
   - Matrix: point Element (or any Matrix client) at $MATRIX_URL and log in as
-    $MATRIX_USER / $MATRIX_PASSWORD. The room with "Bob (demo contact)" is the bridged chat; the
+    $MATRIX_USER / $MATRIX_PASSWORD. The room with "Bob (XMPP)" is the bridged chat; the
     room with the bridge bot (@xmppbot:$MATRIX_SERVER_NAME) takes commands (help, list-logins, start-chat JID).
     Element Web must run on this machine (or reach it via an SSH tunnel: ssh -L ${MATRIX_PORT}:127.0.0.1:${MATRIX_PORT} ...).
   - XMPP: log in as bob@$XMPP_DOMAIN / bob-password (server 127.0.0.1, port ${XMPP_PORT}, accept the

@@ -131,7 +131,7 @@ func runCmd(args []string) error {
 	token := fs.String("matrix-token", "", "Matrix access token")
 	xmppUser := fs.String("xmpp-user", "alice", "localpart of the XMPP account the Matrix user logs in to")
 	xmppContact := fs.String("xmpp-contact", "bob", "localpart of the XMPP contact")
-	contactName := fs.String("contact-name", "Bob (demo contact)", "roster name of the contact")
+	contactName := fs.String("contact-name", "Bob", "roster name of the contact")
 	pwFile := fs.String("xmpp-password-file", "", "file with lines LOCALPART PASSWORD")
 	timeout := fs.Duration("timeout", 90*time.Second, "overall timeout")
 	_ = fs.Parse(args)
@@ -178,13 +178,13 @@ func runCmd(args []string) error {
 		return err
 	}
 	fmt.Printf("Matrix: %s sends `login` and answers the bot's prompts (JID %s, password, server %s, self-signed host localhost)\n", u.UserID(), alice, env["XMPP_ADDR"])
-	answer, err := u.Login(ctx, mgmt, bot, harness.LoginInput{
+	res, err := u.Login(ctx, mgmt, bot, harness.LoginInput{
 		JID: alice.String(), Password: pws[*xmppUser], Server: env["XMPP_ADDR"], InsecureHost: "localhost",
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("bot:    %s\n", answer)
+	fmt.Printf("bot:    %s\n", res.Answer)
 
 	incoming := fmt.Sprintf("Hi from XMPP! (%s)", time.Now().Format("15:04:05"))
 	fmt.Printf("\nXMPP → Matrix\n  %s sends to %s: %q\n", bobC.JID, alice, incoming)

@@ -212,8 +212,10 @@ func (u *MatrixUser) RoomMessages(ctx context.Context, room id.RoomID) ([]*event
 // OpenManagementRoom creates a DM with the bridge bot and waits for the bot's welcome, which marks
 // it as the user's management room.
 func (u *MatrixUser) OpenManagementRoom(ctx context.Context, bot id.UserID) (id.RoomID, error) {
+	// As Element does for DMs: the invitee gets the creator's power, so that the bot can redact
+	// the password the user types.
 	resp, err := u.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
-		Preset:   "private_chat",
+		Preset:   "trusted_private_chat",
 		IsDirect: true,
 		Invite:   []id.UserID{bot},
 		Name:     "XMPP bridge bot",
@@ -228,19 +230,40 @@ func (u *MatrixUser) OpenManagementRoom(ctx context.Context, bot id.UserID) (id.
 }
 
 // Command sends text to the room and returns the first message of bot after it that matches
-// (any message of bot when match is nil).
+// (when match is nil: any message of bot but a bridge state notice, which can come at any time).
 func (u *MatrixUser) Command(ctx context.Context, room id.RoomID, bot id.UserID, text string, match func(string) bool) (string, error) {
+	answer, _, err := u.command(ctx, room, bot, text, match)
+	return answer, err
+}
+
+func (u *MatrixUser) command(ctx context.Context, room id.RoomID, bot id.UserID, text string, match func(string) bool) (string, id.EventID, error) {
 	cur := u.Cursor(room)
-	if _, err := u.Client.SendText(ctx, room, text); err != nil {
-		return "", fmt.Errorf("failed to send %q: %w", redactCmd(text), err)
+	sent, err := u.Client.SendText(ctx, room, text)
+	if err != nil {
+		return "", "", fmt.Errorf("failed to send %q: %w", redactCmd(text), err)
 	}
 	evt, _, err := u.WaitEvent(ctx, room, cur, func(evt *event.Event) bool {
-		return evt.Sender == bot && evt.Type == event.EventMessage && (match == nil || match(Body(evt)))
+		if evt.Sender != bot || evt.Type != event.EventMessage {
+			return false
+		}
+		if match == nil {
+			return !IsStateNotice(Body(evt))
+		}
+		return match(Body(evt))
 	})
 	if err != nil {
-		return "", fmt.Errorf("no answer from the bot to %q: %w (bot said: %s)", redactCmd(text), err, u.botSaid(room, bot, cur))
+		return "", sent.EventID, fmt.Errorf("no answer from the bot to %q: %w (bot said: %s)", redactCmd(text), err, u.botSaid(room, bot, cur))
 	}
-	return Body(evt), nil
+	return Body(evt), sent.EventID, nil
+}
+
+// IsStateNotice matches the bot's bridge state notices ("State update for LOGIN: `STATE` …").
+func IsStateNotice(body string) bool { return strings.HasPrefix(body, "State update for ") }
+
+// StateNotice matches the notice of login's change to state (e.g. "CONNECTED").
+func StateNotice(login, state string) func(*event.Event) bool {
+	prefix := "State update for " + login + ": `" + state + "`"
+	return func(evt *event.Event) bool { return strings.HasPrefix(Body(evt), prefix) }
 }
 
 // redactCmd keeps passwords out of failure messages.
@@ -277,9 +300,19 @@ type LoginInput struct {
 // ErrLoginFailed is returned when the bot answers the last login step with an error.
 var ErrLoginFailed = errors.New("login failed")
 
-// Login runs the bot's `login` command, answering its prompts, and returns the bot's final
-// answer. A refused login returns the answer and an error wrapping ErrLoginFailed.
-func (u *MatrixUser) Login(ctx context.Context, room id.RoomID, bot id.UserID, in LoginInput) (string, error) {
+// LoginResult is how a login through the bot went.
+type LoginResult struct {
+	// Answer is the bot's last answer.
+	Answer string
+	// PasswordEvent is the message in which the user typed the password (empty if the flow
+	// stopped earlier).
+	PasswordEvent id.EventID
+}
+
+// Login runs the bot's `login` command, answering its prompts. A refused login returns the
+// bot's answer and an error wrapping ErrLoginFailed.
+func (u *MatrixUser) Login(ctx context.Context, room id.RoomID, bot id.UserID, in LoginInput) (LoginResult, error) {
+	var res LoginResult
 	prompt := func(s string) bool { return strings.HasPrefix(s, "Please enter your ") || isLoginFailure(s) }
 	steps := []struct{ send, expect string }{
 		{"login", "XMPP address"},
@@ -288,24 +321,44 @@ func (u *MatrixUser) Login(ctx context.Context, room id.RoomID, bot id.UserID, i
 		{in.Server, "self-signed certificate host"},
 	}
 	for _, st := range steps {
-		got, err := u.Command(ctx, room, bot, st.send, prompt)
+		got, sent, err := u.command(ctx, room, bot, st.send, prompt)
+		if st.send == in.Password {
+			res.PasswordEvent = sent
+		}
+		res.Answer = got
 		if err != nil {
-			return "", err
+			return res, err
 		}
 		if !strings.HasPrefix(got, "Please enter your "+st.expect) {
-			return got, fmt.Errorf("%w: after %q the bot said %q", ErrLoginFailed, redactCmd(st.send), got)
+			return res, fmt.Errorf("%w: after %q the bot said %q", ErrLoginFailed, redactCmd(st.send), got)
 		}
 	}
-	got, err := u.Command(ctx, room, bot, in.InsecureHost, func(s string) bool {
+	got, _, err := u.command(ctx, room, bot, in.InsecureHost, func(s string) bool {
 		return strings.HasPrefix(s, "Successfully logged in") || isLoginFailure(s)
 	})
+	res.Answer = got
 	if err != nil {
-		return "", err
+		return res, err
 	}
 	if !strings.HasPrefix(got, "Successfully logged in") {
-		return got, fmt.Errorf("%w: %s", ErrLoginFailed, got)
+		return res, fmt.Errorf("%w: %s", ErrLoginFailed, got)
 	}
-	return got, nil
+	return res, nil
+}
+
+// WaitRedacted waits until evt in room has been redacted (its content is gone).
+func (u *MatrixUser) WaitRedacted(ctx context.Context, room id.RoomID, evt id.EventID) error {
+	for {
+		got, err := u.Client.GetEvent(ctx, room, evt)
+		if err == nil && (got.Unsigned.RedactedBecause != nil || len(got.Content.VeryRaw) <= 2) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s was not redacted: %w", evt, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func isLoginFailure(s string) bool {
