@@ -130,6 +130,10 @@ func (sc *scenario) testLogin(t *testing.T) {
 		t.Fatalf("bot said %q, want %q", res.Answer, want)
 	}
 	sc.loggedIn = true
+	// The login is stored in the database under test, so that it survives restarts.
+	if ids := sc.query(t, "SELECT id FROM user_login WHERE user_mxid = ?", sc.user.UserID().String()); !slices.Equal(ids, []string{sc.alice.String()}) {
+		t.Errorf("user_login rows in the %s database = %v, want [%s]", sc.backend, ids, sc.alice)
+	}
 	// The password does not stay in the room.
 	if err := sc.user.WaitRedacted(ctx, room, res.PasswordEvent); err != nil {
 		t.Errorf("the message with the password: %v", err)
@@ -297,6 +301,10 @@ func (sc *scenario) testDuplicate(t *testing.T) {
 	sc.bobBodies = append(sc.bobBodies, body, barrier)
 	if n := countBodies(t, sc.user, sc.bobRoom, body); n != 1 {
 		t.Errorf("the same stanza delivered twice appears %d times in the portal, want once", n)
+	}
+	// What makes it so: the stanza's id is part of the stored message ID.
+	if ids := sc.query(t, "SELECT id FROM message WHERE id LIKE ?", "%"+stanzaID); len(ids) != 1 {
+		t.Errorf("message rows for stanza id %s in the %s database: %v, want one", stanzaID, sc.backend, ids)
 	}
 }
 

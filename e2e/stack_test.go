@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/lib/pq"
+	_ "github.com/mattn/go-sqlite3"
 	"maunium.net/go/mautrix/id"
 	"mellium.im/xmpp/jid"
 
@@ -183,6 +186,56 @@ func (s *stack) login(t *testing.T, u *harness.MatrixUser, room id.RoomID, accou
 
 func (s *stack) ghost(contact jid.JID) id.UserID {
 	return harness.GhostMXID(contact.Bare().String(), "localhost")
+}
+
+// query runs a query on the bridge's database (read-only use) and returns the first column of
+// every row.
+func (s *stack) query(t *testing.T, q string, args ...any) []string {
+	t.Helper()
+	driver, dsn := "sqlite3", "file:"+filepath.Join(s.cfg.Dir, "bridge.db")+"?mode=ro&_busy_timeout=5000"
+	if s.cfg.PostgresURI != "" {
+		driver, dsn = "postgres", s.cfg.PostgresURI
+		q = pgPlaceholders(q)
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := stepCtx()
+	defer cancel()
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		t.Fatalf("%s on the bridge's %s database: %v", q, s.backend, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// pgPlaceholders turns ? into $1, $2, … for PostgreSQL.
+func pgPlaceholders(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func stepCtx() (context.Context, context.CancelFunc) {
