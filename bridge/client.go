@@ -42,6 +42,9 @@ type Client struct {
 	done    chan struct{}
 	handoff *xmpp.Session
 
+	metaMu sync.Mutex // guards LastArchiveID in the login metadata
+	mam    mamQueries
+
 	badCredentials atomic.Bool
 	incoming       chan *stanzabuf.Stanza
 	roster         rosterCache
@@ -281,6 +284,7 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	if err := s.Send(ctx, stanza.Presence{}.Wrap(nil)); err != nil {
 		return fmt.Errorf("failed to send initial presence: %w", err)
 	}
+	go c.catchUp(context.WithoutCancel(ctx), s)
 	return nil
 }
 

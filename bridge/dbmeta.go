@@ -17,6 +17,9 @@ type UserLoginMetadata struct {
 	// InsecureTLSHost is the one host whose unverified (self-signed)
 	// certificate the user accepted at login.
 	InsecureTLSHost string `json:"insecure_tls_host,omitempty"`
+	// LastArchiveID is the newest XEP-0313 archive id (stanza-id by the
+	// account) the bridge has seen; catch-up after a reconnect starts there.
+	LastArchiveID string `json:"last_archive_id,omitempty"`
 }
 
 // PortalMetadata is stored per portal.
@@ -41,6 +44,9 @@ type MessageMetadata struct {
 	// Markable is set when the sender asked for XEP-0333 chat markers,
 	// which may only be sent for such messages.
 	Markable bool `json:"markable,omitempty"`
+	// CorrectionIDs are the ids of XEP-0308 corrections the bridge sent for
+	// this message, so that the archive's copies are not bridged back.
+	CorrectionIDs []string `json:"correction_ids,omitempty"`
 }
 
 // GetDBMetaTypes implements bridgev2.NetworkConnector.

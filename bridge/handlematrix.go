@@ -139,13 +139,21 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 	if chat.Kind != portal.DM || target.Sender != c.account.String() {
 		return fmt.Errorf("%w: only your own messages can be corrected", bridgev2.ErrEditTargetTooOld)
 	}
-	return c.sendMessage(ctx, &outgoingMessage{
+	out := &outgoingMessage{
 		To:      chat.JID,
 		Type:    stanza.ChatMessage,
 		ID:      random.String(24),
 		Body:    bodyFromMatrix(msg.Content),
 		Replace: target.ID,
-	})
+	}
+	if err := c.sendMessage(ctx, out); err != nil {
+		return err
+	}
+	// bridgev2 saves EditTarget after this returns.
+	if meta, ok := msg.EditTarget.Metadata.(*MessageMetadata); ok {
+		meta.CorrectionIDs = append(meta.CorrectionIDs, out.ID)
+	}
+	return nil
 }
 
 // HandleMatrixMessageRemove implements bridgev2.RedactionHandlingNetworkAPI

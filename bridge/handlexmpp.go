@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -85,6 +86,8 @@ type incomingMessage struct {
 	FromMe bool
 	// Carbon is set when the message arrived as a carbon copy.
 	Carbon bool
+	// Archived is set for results of our archive catch-up.
+	Archived bool
 
 	Type      stanza.MessageType
 	XMPPID    string
@@ -152,6 +155,18 @@ func parseIncoming(st *stanzabuf.Stanza, account jid.JID) (*incomingMessage, err
 		// Forged or malformed carbons are dropped, never bridged.
 		return nil, err
 	}
+	return fillIncoming(inner, account, in, carbonDelay)
+}
+
+// parseArchivedMessage classifies an archive result of our own archive.
+func parseArchivedMessage(a archived, account jid.JID) (*incomingMessage, error) {
+	in := &incomingMessage{Archived: true, StanzaID: a.ArchiveID}
+	return fillIncoming(a.Message, account.Bare(), in, a.Stamp)
+}
+
+// fillIncoming reads an (unwrapped) message into in. defaultTime is the
+// time of the wrapper (carbon or archive), used when the message has none.
+func fillIncoming(inner *stanzabuf.Stanza, account jid.JID, in *incomingMessage, defaultTime time.Time) (*incomingMessage, error) {
 	in.Raw = inner
 
 	var f messageFields
@@ -188,6 +203,14 @@ func parseIncoming(st *stanzabuf.Stanza, account jid.JID) (*incomingMessage, err
 	}
 
 	switch {
+	case in.Archived:
+		// Our archive holds what we sent (from one of our resources) and
+		// what we received.
+		if f.From.Bare().Equal(account) {
+			in.FromMe, in.Peer = true, f.To.Bare()
+		} else {
+			in.Peer = f.From.Bare()
+		}
 	case in.FromMe:
 		in.Peer = f.To.Bare()
 	case in.Carbon:
@@ -223,7 +246,9 @@ func parseIncoming(st *stanzabuf.Stanza, account jid.JID) (*incomingMessage, err
 		}
 	}
 	in.OriginID = ids.OriginID
-	in.StanzaID, _ = ids.StanzaIDBy(account)
+	if in.StanzaID == "" {
+		in.StanzaID, _ = ids.StanzaIDBy(account)
+	}
 	in.XMPPID = f.ID
 	if in.XMPPID == "" {
 		in.XMPPID = in.OriginID
@@ -246,8 +271,8 @@ func parseIncoming(st *stanzabuf.Stanza, account jid.JID) (*incomingMessage, err
 	switch {
 	case f.Delay != nil && !f.Delay.Stamp.IsZero():
 		in.Timestamp = f.Delay.Stamp
-	case !carbonDelay.IsZero():
-		in.Timestamp = carbonDelay
+	case !defaultTime.IsZero():
+		in.Timestamp = defaultTime
 	}
 	return in, nil
 }
@@ -256,10 +281,13 @@ func parseIncoming(st *stanzabuf.Stanza, account jid.JID) (*incomingMessage, err
 // classify, decrypt, queue for bridgev2.
 func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 	log := zerolog.Ctx(ctx)
-	in, err := parseIncoming(st, c.account)
+	in, err := c.classify(st)
 	switch {
 	case errors.Is(err, carbons.ErrForged):
 		log.Warn().Err(err).Msg("Dropping forged carbon")
+		return
+	case errors.Is(err, errForgedArchived), errors.Is(err, errUnknownQuery):
+		log.Warn().Err(err).Msg("Dropping forged archive result")
 		return
 	case errors.Is(err, errIgnored):
 		log.Trace().Err(err).Msg("Ignoring message")
@@ -268,11 +296,15 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 		log.Warn().Err(err).Msg("Dropping malformed message")
 		return
 	}
+	defer c.noteArchiveID(ctx, in.StanzaID)
+	if in.Archived && in.FromMe && in.Replace != "" && c.sentCorrection(ctx, in) {
+		return
+	}
 	if err := c.decryptIncoming(ctx, in); err != nil {
 		log.Warn().Err(err).Str("xmpp_id", in.XMPPID).Msg("Failed to decrypt message")
 		return
 	}
-	if !in.FromMe && in.ChatState != "" {
+	if !in.FromMe && !in.Archived && in.ChatState != "" {
 		c.queueTyping(in)
 	}
 	for _, m := range in.Markers {
@@ -293,6 +325,43 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 	default:
 		c.queueIncoming(in)
 	}
+}
+
+// classify unwraps one message stanza: an archive result of one of our
+// queries, a carbon, or a plain message.
+func (c *Client) classify(st *stanzabuf.Stanza) (*incomingMessage, error) {
+	a, err := parseArchived(st)
+	switch {
+	case errors.Is(err, errNotArchived):
+		return parseIncoming(st, c.account)
+	case err != nil:
+		return nil, err
+	}
+	// mellium blanks a from of our own bare JID; anything else is someone
+	// trying to inject history.
+	if from := attrValue(st.Start(), "from"); from != "" && from != c.account.String() {
+		return nil, fmt.Errorf("%w: from %s", errForgedArchived, from)
+	}
+	switch c.mam.mode(a.QueryID) {
+	case queryCatchUp:
+		return parseArchivedMessage(a, c.account)
+	case querySeed:
+		return nil, fmt.Errorf("%w: history from before the login", errIgnored)
+	default:
+		return nil, fmt.Errorf("%w: %q", errUnknownQuery, a.QueryID)
+	}
+}
+
+// sentCorrection reports whether an archived correction from us is one the
+// bridge itself sent from Matrix.
+func (c *Client) sentCorrection(ctx context.Context, in *incomingMessage) bool {
+	target := MakeMessageID(in.Peer, c.account, in.Replace)
+	msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.login.ID, target)
+	if err != nil || msg == nil {
+		return false
+	}
+	meta, ok := msg.Metadata.(*MessageMetadata)
+	return ok && slices.Contains(meta.CorrectionIDs, in.XMPPID)
 }
 
 // decryptIncoming is where OMEMO decryption plugs in: it replaces in.Body

@@ -1,0 +1,75 @@
+package bridge
+
+import (
+	"errors"
+	"testing"
+
+	"mellium.im/xmpp/jid"
+)
+
+func archiveResult(from, queryID, inner string) string {
+	f := ""
+	if from != "" {
+		f = ` from="` + from + `"`
+	}
+	return `<message xmlns="jabber:client"` + f + ` to="alice@example.org/bridge" id="x">` +
+		`<result xmlns="urn:xmpp:mam:2" queryid="` + queryID + `" id="arch-7">` +
+		`<forwarded xmlns="urn:xmpp:forward:0"><delay xmlns="urn:xmpp:delay" stamp="2026-11-20T08:00:00Z"/>` +
+		inner + `</forwarded></result></message>`
+}
+
+func TestParseArchived(t *testing.T) {
+	st := tokens(t, archiveResult("", "q1", `<message xmlns="jabber:client" from="bob@example.org/phone" to="alice@example.org" type="chat" id="m1"><body>old</body></message>`))
+	a, err := parseArchived(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.QueryID != "q1" || a.ArchiveID != "arch-7" || a.Stamp.IsZero() || a.Message.Start().Name.Local != "message" {
+		t.Fatalf("got %+v", a)
+	}
+	if _, err := parseArchived(tokens(t, `<message xmlns="jabber:client" from="bob@example.org" type="chat"><body>hi</body></message>`)); !errors.Is(err, errNotArchived) {
+		t.Fatalf("plain message: err = %v", err)
+	}
+	if _, err := parseArchived(tokens(t, `<message xmlns="jabber:client"><result xmlns="urn:xmpp:mam:2" queryid="q1" id="a"/></message>`)); err == nil || errors.Is(err, errNotArchived) {
+		t.Fatalf("empty result: err = %v", err)
+	}
+}
+
+func TestClassifyArchived(t *testing.T) {
+	c := &Client{account: jid.MustParse("alice@example.org")}
+	catchUp := c.mam.add(queryCatchUp)
+	seed := c.mam.add(querySeed)
+	fromBob := `<message xmlns="jabber:client" from="bob@example.org/phone" to="alice@example.org" type="chat" id="m1"><body>old</body></message>`
+	fromMe := `<message xmlns="jabber:client" from="alice@example.org/laptop" to="bob@example.org" type="chat" id="m2"><body>mine</body></message>`
+	for _, tc := range []struct {
+		name    string
+		xml     string
+		wantErr error
+		fromMe  bool
+		id      string
+	}{
+		{"from contact", archiveResult("", catchUp, fromBob), nil, false, "m1"},
+		{"from own other client", archiveResult("", catchUp, fromMe), nil, true, "m2"},
+		{"own bare from", archiveResult("alice@example.org", catchUp, fromBob), nil, false, "m1"},
+		{"seed query is not bridged", archiveResult("", seed, fromBob), errIgnored, false, ""},
+		{"unknown query", archiveResult("", "guessed", fromBob), errUnknownQuery, false, ""},
+		{"injected by a contact", archiveResult("mallory@example.org/x", catchUp, fromBob), errForgedArchived, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in, err := c.classify(tokens(t, tc.xml))
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !in.Archived || in.FromMe != tc.fromMe || in.XMPPID != tc.id || in.Peer.String() != "bob@example.org" ||
+				in.StanzaID != "arch-7" || in.Timestamp.IsZero() {
+				t.Fatalf("got %+v", in)
+			}
+		})
+	}
+}
