@@ -108,6 +108,10 @@ func (m *Manager) decryptMessage(k *kdf, v Version, rec *record, data []byte) (*
 		if firstErr == nil {
 			firstErr = err
 		}
+		if errors.Is(err, ErrDuplicate) {
+			// The message names a chain of this session: no other can have it.
+			return nil, nil, err
+		}
 		if errors.Is(err, ErrMalformed) && i == 0 {
 			// A message that does not parse will not parse for older sessions.
 			if _, perr := m.parseCheck(v, data); perr != nil {
