@@ -75,10 +75,7 @@ func runScenario(t *testing.T, backend string) {
 	}
 	sc.user = sc.matrixUser(t, "mxuser")
 
-	steps := []struct {
-		name string
-		fn   func(*testing.T)
-	}{
+	steps := []step{
 		{"LoginThroughBot", sc.testLogin},
 		{"IncomingFromRosterContact", sc.testIncoming},
 		{"IncomingFromNonRosterContact", sc.testIncomingNoRoster},
@@ -94,6 +91,7 @@ func runScenario(t *testing.T, backend string) {
 		{"ReconnectAfterServerRestart", sc.testServerRestart},
 		{"SecondLogin", sc.testSecondLogin},
 	}
+	steps = append(steps, sc.featureSteps()...)
 	for _, st := range steps {
 		t.Run(st.name, st.fn)
 	}

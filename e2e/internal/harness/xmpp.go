@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 
 	"mellium.im/sasl"
@@ -51,6 +52,16 @@ type ReceivedMessage struct {
 	Carbon bool
 	// CarbonSent is set for copies of messages another client of the account sent.
 	CarbonSent bool
+
+	// Extensions of a direct (non-carbon) message: XEP-0308 correction target, XEP-0424
+	// retraction target, XEP-0461 reply target, XEP-0444 reactions.
+	Replace     string
+	Retract     string
+	ReplyTo     string
+	ReplyID     string
+	ReactionsTo string
+	Reactions   []string
+	OriginID    string
 }
 
 type forwardedMsg struct {
@@ -70,6 +81,21 @@ type inMsg struct {
 	Body     string   `xml:"body"`
 	Sent     *carbon  `xml:"urn:xmpp:carbons:2 sent"`
 	Received *carbon  `xml:"urn:xmpp:carbons:2 received"`
+	Replace  *idAttr  `xml:"urn:xmpp:message-correct:0 replace"`
+	Retract  *idAttr  `xml:"urn:xmpp:message-retract:1 retract"`
+	Origin   *idAttr  `xml:"urn:xmpp:sid:0 origin-id"`
+	Reply    *struct {
+		To string `xml:"to,attr"`
+		ID string `xml:"id,attr"`
+	} `xml:"urn:xmpp:reply:0 reply"`
+	Reactions *struct {
+		ID        string   `xml:"id,attr"`
+		Reactions []string `xml:"reaction"`
+	} `xml:"urn:xmpp:reactions:0 reactions"`
+}
+
+type idAttr struct {
+	ID string `xml:"id,attr"`
 }
 
 type carbon struct {
@@ -140,6 +166,24 @@ func (p *Peer) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) err
 		return nil
 	}
 	r := ReceivedMessage{From: m.From, To: m.To, ID: m.ID, Type: m.Type, Body: m.Body}
+	if m.Replace != nil {
+		r.Replace = m.Replace.ID
+	}
+	if m.Retract != nil {
+		r.Retract = m.Retract.ID
+	}
+	if m.Origin != nil {
+		r.OriginID = m.Origin.ID
+	}
+	if m.Reply != nil {
+		r.ReplyTo, r.ReplyID = m.Reply.To, m.Reply.ID
+	}
+	if m.Reactions != nil {
+		r.ReactionsTo, r.Reactions = m.Reactions.ID, m.Reactions.Reactions
+		if r.Reactions == nil {
+			r.Reactions = []string{}
+		}
+	}
 	switch {
 	case m.Sent != nil:
 		f := m.Sent.Forwarded.Message
@@ -249,6 +293,14 @@ func (p *Peer) SendChat(ctx context.Context, to jid.JID, stanzaID, origin, body 
 	}
 	if err := p.Session.Encode(ctx, m); err != nil {
 		return fmt.Errorf("%s failed to send to %s: %w", p.JID, to, err)
+	}
+	return nil
+}
+
+// SendRaw sends one stanza given as XML text (in the jabber:client namespace).
+func (p *Peer) SendRaw(ctx context.Context, raw string) error {
+	if err := p.Session.Send(ctx, xml.NewDecoder(strings.NewReader(raw))); err != nil {
+		return fmt.Errorf("%s failed to send a stanza: %w", p.JID, err)
 	}
 	return nil
 }
