@@ -45,8 +45,13 @@ step() { printf '\n==> %s\n' "$*"; }
 step "Installing dependencies (Debian packages; Dendrite is built once)"
 make -s deps dendrite
 
-# A previous demo is replaced.
+# A previous demo is replaced; servers someone else started with `scripts/testenv up` are not
+# touched.
 if [ -f "$ENVFILE" ]; then
+	if [ ! -d "$DEMO" ]; then
+		echo "scripts/testenv servers (not a demo) are up in .testenv; stop them first: scripts/testenv down" >&2
+		exit 1
+	fi
 	step "Stopping the previous demo"
 	stop_bridge
 	"$TESTENV" down
