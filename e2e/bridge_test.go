@@ -92,6 +92,7 @@ func runScenario(t *testing.T, backend string) {
 		{"SecondLogin", sc.testSecondLogin},
 	}
 	steps = append(steps, sc.featureSteps()...)
+	steps = append(steps, step{"BadCredentialsAfterPasswordChange", sc.testBadCredentials})
 	for _, st := range steps {
 		t.Run(st.name, st.fn)
 	}
@@ -652,5 +653,45 @@ func (sc *scenario) testSecondLogin(t *testing.T) {
 	}
 	if _, _, err := sc.user.WaitEvent(ctx, sc.bobRoom, 0, harness.IsMessage(sc.ghost(sc.bob), more)); err != nil {
 		t.Fatalf("alice's login stopped bridging after erin's login: %v", err)
+	}
+}
+
+func (sc *scenario) testBadCredentials(t *testing.T) {
+	// Its own Matrix user and account, so that the other logins are untouched.
+	u := sc.matrixUser(t, "mxgrace")
+	grace, gracePW := sc.account(t, "grace")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	room, err := u.OpenManagementRoom(ctx, sc.bot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.login(t, u, room, grace, gracePW); err != nil {
+		t.Fatal(err)
+	}
+	// The password changes on the server (registering the account again overwrites it) ...
+	newPW := "changed-" + gracePW
+	sc.prosody.CreateAccount(t, "grace", newPW)
+	check := sc.peer(t, grace, newPW, "check")
+	check.Close()
+	// ... so the stored one no longer works when the bridge reconnects after a restart.
+	cur := u.Cursor(room)
+	sc.restartBridge(t, nil)
+	evt, _, err := u.WaitEvent(ctx, room, cur, harness.StateNotice(grace.String(), "BAD_CREDENTIALS"))
+	if err != nil {
+		t.Fatalf("no BAD_CREDENTIALS state notice for %s: %v", grace, err)
+	}
+	if body := harness.Body(evt); !strings.Contains(body, "Wrong password") {
+		t.Errorf("BAD_CREDENTIALS notice %q does not say the password is wrong", body)
+	}
+	// The other login is not affected.
+	if sc.bobRoom != "" {
+		body := uniq("bob after grace's bad credentials")
+		if err := sc.bobC.SendChat(ctx, sc.alice, "", "", body); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := sc.user.WaitEvent(ctx, sc.bobRoom, 0, harness.IsMessage(sc.ghost(sc.bob), body)); err != nil {
+			t.Fatalf("alice's login stopped bridging: %v", err)
+		}
 	}
 }
