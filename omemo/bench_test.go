@@ -51,7 +51,7 @@ func benchLSPeers(b *testing.B) (*lsPeer, *lsPeer, *peer) {
 
 func lsRoundTrip(b *testing.B, from, to *lsPeer) {
 	ctx := context.Background()
-	km, iv, payload, err := sealPayload(V03, benchMsg, rand.Reader)
+	km, iv, payload, err := sealPayload(nil, V03, benchMsg, rand.Reader)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func lsRoundTrip(b *testing.B, from, to *lsPeer) {
 			b.Fatal(err)
 		}
 	}
-	if _, err := openPayload(V03, got, iv, payload); err != nil {
+	if _, err := openPayload(nil, V03, got, iv, payload); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -164,7 +164,7 @@ func BenchmarkSessionSetup(b *testing.B) {
 		for b.Loop() {
 			delete(a.store.sessions, c.sigAddr().String())
 			a.processBundle(b, c, bundle)
-			km, _, _, err := sealPayload(V03, benchMsg, rand.Reader)
+			km, _, _, err := sealPayload(nil, V03, benchMsg, rand.Reader)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -208,7 +208,7 @@ func BenchmarkEncrypt10(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for b.Loop() {
-			km, _, _, err := sealPayload(V03, benchMsg, rand.Reader)
+			km, _, _, err := sealPayload(nil, V03, benchMsg, rand.Reader)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -261,7 +261,7 @@ func BenchmarkPrimitives(b *testing.B) {
 	})
 	b.Run("gcm200", func(b *testing.B) {
 		for b.Loop() {
-			if _, _, _, err := sealPayload(V03, msg, rand.Reader); err != nil {
+			if _, _, _, err := sealPayload(nil, V03, msg, rand.Reader); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -35,16 +35,16 @@ func (m *Manager) Decrypt(ctx context.Context, enc *Encrypted, senderJID string)
 			return nil, fmt.Errorf("failed to load session with %s: %w", addr, err)
 		}
 	}
-	var k kdf
-	defer k.release()
+	k := getKDF()
+	defer putKDF(k)
 	out := &Decrypted{Version: v, Sender: addr}
 	var s *session
 	var keyMaterial []byte
 	var usedPreKey uint32
 	if key.KeyExchange {
-		s, keyMaterial, usedPreKey, err = m.decryptKeyExchange(ctx, &k, v, rec, key.Data, out)
+		s, keyMaterial, usedPreKey, err = m.decryptKeyExchange(ctx, k, v, rec, key.Data, out)
 	} else {
-		s, keyMaterial, err = m.decryptMessage(&k, v, rec, key.Data)
+		s, keyMaterial, err = m.decryptMessage(k, v, rec, key.Data)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to decrypt from %s: %w", addr, err)
@@ -54,7 +54,7 @@ func (m *Manager) Decrypt(ctx context.Context, enc *Encrypted, senderJID string)
 		if v == V03 {
 			out.KeyMaterial = keyMaterial
 		}
-	} else if out.Plaintext, err = openPayload(v, keyMaterial, enc.IV, enc.Payload); err != nil {
+	} else if out.Plaintext, err = openPayload(k, v, keyMaterial, enc.IV, enc.Payload); err != nil {
 		return nil, fmt.Errorf("failed to decrypt payload from %s: %w", addr, err)
 	}
 	if s.wantsHeartbeat() {
@@ -102,7 +102,7 @@ func (m *Manager) decryptMessage(k *kdf, v Version, rec *record, data []byte) (*
 		}
 		plain, err := s.decrypt(k, data, m.opts.Rand)
 		if err == nil {
-			rec.sessions[i] = s.marshal()
+			rec.set(i, s)
 			return s, plain, nil
 		}
 		if firstErr == nil {
@@ -164,7 +164,7 @@ func (m *Manager) decryptKeyExchange(ctx context.Context, k *kdf, v Version, rec
 		if err != nil {
 			return nil, nil, 0, err
 		}
-		rec.sessions[i] = s.marshal()
+		rec.set(i, s)
 		return s, plain, 0, nil
 	}
 	spk, err := m.store.SignedPreKey(ctx, kx.spkID)
@@ -204,7 +204,7 @@ func (m *Manager) decryptKeyExchange(ctx context.Context, k *kdf, v Version, rec
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	rec.push(s.marshal())
+	rec.push(s)
 	out.NewSession, out.PreKeyConsumed, out.SendHeartbeat = true, kx.hasPK, true
 	return s, plain, kx.pkID, nil
 }

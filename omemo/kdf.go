@@ -61,6 +61,14 @@ type sha256Digest interface {
 
 var digests = sync.Pool{New: func() any { return sha256.New() }}
 
+// kdfs recycles whole kdf values (scratch and digest): every message needs
+// one, and allocating ~900 bytes each time shows up in the GC.
+var kdfs = sync.Pool{New: func() any { return new(kdf) }}
+
+func getKDF() *kdf { return kdfs.Get().(*kdf) }
+
+func putKDF(k *kdf) { kdfs.Put(k) }
+
 // hmacKey is an HMAC-SHA-256 key with its pad blocks already hashed.
 type hmacKey struct {
 	inner, outer [sha256State]byte

@@ -202,7 +202,7 @@ func (l *lsPeer) processOurBundle(t testing.TB, p *peer) {
 // encryptTo encrypts a chat message from libsignal to p as an <encrypted/>.
 func (l *lsPeer) encryptTo(t testing.TB, p *peer, msg string) *Encrypted {
 	t.Helper()
-	km, iv, payload, err := sealPayload(V03, []byte(msg), rand.Reader)
+	km, iv, payload, err := sealPayload(nil, V03, []byte(msg), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func (l *lsPeer) decryptFrom(t testing.TB, p *peer, enc *Encrypted) (string, err
 	if err != nil {
 		return "", err
 	}
-	pt, err := openPayload(V03, km, enc.IV, enc.Payload)
+	pt, err := openPayload(nil, V03, km, enc.IV, enc.Payload)
 	return string(pt), err
 }
 

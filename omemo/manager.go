@@ -261,18 +261,18 @@ func (m *Manager) Encrypt(ctx context.Context, v Version, plaintext []byte, reci
 	if m.keys == nil {
 		return nil, nil, ErrNoIdentity
 	}
-	km, iv, payload, err := sealPayload(v, plaintext, m.opts.Rand)
+	k := getKDF()
+	defer putKDF(k)
+	km, iv, payload, err := sealPayload(k, v, plaintext, m.opts.Rand)
 	if err != nil {
 		return nil, nil, err
 	}
 	enc = &Encrypted{Version: v, SenderDevice: m.identity.DeviceID, IV: iv, Payload: payload, Keys: make([]EncryptedKey, 0, len(recipients))}
-	var k kdf
-	defer k.release()
 	for _, r := range recipients {
 		if r.JID == m.ownJID && r.Device == m.identity.DeviceID {
 			continue
 		}
-		data, kex, err := m.encryptFor(ctx, &k, v, r, km)
+		data, kex, err := m.encryptFor(ctx, k, v, r, km)
 		if err != nil {
 			if errs == nil {
 				errs = make(map[Address]error)
@@ -352,7 +352,7 @@ func (m *Manager) encryptFor(ctx context.Context, k *kdf, v Version, r Recipient
 			return nil, false, fmt.Errorf("failed to start session with %s: %w", r.Address, err)
 		}
 		rec = &record{}
-		rec.push(nil)
+		rec.push(s)
 	} else if err := m.checkTrust(ctx, v, r.Address, s.theirIK[:]); err != nil {
 		return nil, false, err
 	}
@@ -360,7 +360,7 @@ func (m *Manager) encryptFor(ctx context.Context, k *kdf, v Version, r Recipient
 	if err != nil {
 		return nil, false, err
 	}
-	rec.sessions[0] = s.marshal()
+	rec.set(0, s)
 	if err := m.store.PutSession(ctx, v, r.Address, rec.bytes()); err != nil {
 		return nil, false, &storeError{fmt.Errorf("failed to store session with %s: %w", r.Address, err)}
 	}

@@ -55,8 +55,8 @@ func cbcDecrypt(key, iv, ct []byte) ([]byte, error) {
 
 // sealPayload encrypts a message payload once for all recipients and
 // returns the key material that goes through each ratchet. plain == nil
-// makes an empty message.
-func sealPayload(v Version, plain []byte, rnd io.Reader) (keyMaterial, iv, payload []byte, err error) {
+// makes an empty message. k may be nil.
+func sealPayload(k *kdf, v Version, plain []byte, rnd io.Reader) (keyMaterial, iv, payload []byte, err error) {
 	if v == V03 {
 		key := make([]byte, 16, 32)
 		iv = make([]byte, 12)
@@ -86,8 +86,10 @@ func sealPayload(v Version, plain []byte, rnd io.Reader) (keyMaterial, iv, paylo
 	if _, err := io.ReadFull(rnd, key); err != nil {
 		return nil, nil, nil, fmt.Errorf("failed to read randomness: %w", err)
 	}
-	var k kdf
-	defer k.release()
+	if k == nil {
+		k = getKDF()
+		defer putKDF(k)
+	}
 	var km [80]byte
 	k.hkdf(km[:], nil, key, payloadInfo2)
 	ct := cbcEncrypt(km[:32], km[64:80], plain)
@@ -97,7 +99,8 @@ func sealPayload(v Version, plain []byte, rnd io.Reader) (keyMaterial, iv, paylo
 }
 
 // openPayload decrypts a payload with the key material from the ratchet.
-func openPayload(v Version, keyMaterial, iv, payload []byte) ([]byte, error) {
+// k may be nil.
+func openPayload(k *kdf, v Version, keyMaterial, iv, payload []byte) ([]byte, error) {
 	if v == V03 {
 		var key, tag []byte
 		switch len(keyMaterial) {
@@ -134,8 +137,10 @@ func openPayload(v Version, keyMaterial, iv, payload []byte) ([]byte, error) {
 	if len(keyMaterial) != 48 {
 		return nil, malformed("key material length")
 	}
-	var k kdf
-	defer k.release()
+	if k == nil {
+		k = getKDF()
+		defer putKDF(k)
+	}
 	var km [80]byte
 	k.hkdf(km[:], nil, keyMaterial[:32], payloadInfo2)
 	var mac [32]byte

@@ -17,6 +17,10 @@ const (
 
 type record struct {
 	sessions [][]byte // serialized; [0] is current
+	// live is the session at index liveIdx after this call changed it; it
+	// is serialized straight into the record's bytes.
+	live    *session
+	liveIdx int
 }
 
 func parseRecord(b []byte) (*record, error) {
@@ -44,27 +48,43 @@ func parseRecord(b []byte) (*record, error) {
 	return r, nil
 }
 
+// set replaces session i with s.
+func (r *record) set(i int, s *session) {
+	r.sessions[i] = nil
+	r.live, r.liveIdx = s, i
+}
+
+// push makes s the current session and archives the previous ones.
+func (r *record) push(s *session) {
+	r.sessions = append([][]byte{nil}, r.sessions...)
+	if len(r.sessions) > maxArchived+1 {
+		r.sessions = r.sessions[:maxArchived+1]
+	}
+	r.set(0, s)
+}
+
 func (r *record) bytes() []byte {
 	size := 2
 	for _, s := range r.sessions {
 		size += 4 + len(s)
 	}
+	if r.live != nil {
+		size += r.live.size()
+	}
 	out := make([]byte, 2, size)
 	out[0] = recordFormat
 	out[1] = byte(len(r.sessions))
-	for _, s := range r.sessions {
+	for i, s := range r.sessions {
+		if r.live != nil && i == r.liveIdx {
+			at := len(out)
+			out = r.live.appendTo(append(out, 0, 0, 0, 0))
+			binary.BigEndian.PutUint32(out[at:], uint32(len(out)-at-4))
+			continue
+		}
 		out = binary.BigEndian.AppendUint32(out, uint32(len(s)))
 		out = append(out, s...)
 	}
 	return out
-}
-
-// push makes cur the current session and archives the previous ones.
-func (r *record) push(cur []byte) {
-	r.sessions = append([][]byte{cur}, r.sessions...)
-	if len(r.sessions) > maxArchived+1 {
-		r.sessions = r.sessions[:maxArchived+1]
-	}
 }
 
 const (
@@ -78,8 +98,11 @@ const (
 	flAll = flHasPrev<<1 - 1
 )
 
-func (s *session) marshal() []byte {
-	out := make([]byte, 0, sessionFixed+32*len(s.oldDHr)+68*len(s.skipped))
+func (s *session) size() int { return sessionFixed + 32*len(s.oldDHr) + 68*len(s.skipped) }
+
+func (s *session) marshal() []byte { return s.appendTo(make([]byte, 0, s.size())) }
+
+func (s *session) appendTo(out []byte) []byte {
 	var fl byte
 	for _, f := range []struct {
 		on  bool
