@@ -87,7 +87,7 @@ type stack struct {
 
 // newStack starts the servers and the bridge for backend "sqlite" or "postgres"; everything stops
 // when t ends, and the bridge log is printed if t failed.
-func newStack(t *testing.T, backend string) *stack {
+func newStack(t *testing.T, backend string, opts ...func(*harness.BridgeConfig)) *stack {
 	t.Helper()
 	bin := bridgeBin(t)
 	s := &stack{t: t, backend: backend}
@@ -99,6 +99,9 @@ func newStack(t *testing.T, backend string) *stack {
 		Domain:         "localhost",
 		AppservicePort: testenv.FreePort(t),
 		Encryption:     true,
+	}
+	for _, o := range opts {
+		o(s.cfg)
 	}
 	switch backend {
 	case "sqlite":

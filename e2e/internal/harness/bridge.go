@@ -38,8 +38,9 @@ type BridgeConfig struct {
 	// ProvisioningSecret is the provisioning API's shared secret (generated when empty).
 	ProvisioningSecret string
 	// Encryption allows end-to-bridge encryption (bot device login and /sync, which Dendrite
-	// supports); portals are unencrypted by default either way.
-	Encryption bool
+	// supports); EncryptionDefault also makes new portals encrypted.
+	Encryption        bool
+	EncryptionDefault bool
 }
 
 // ConfigPath is Dir/config.yaml.
@@ -135,7 +136,7 @@ func WriteConfig(ctx context.Context, bin string, c *BridgeConfig) error {
 		"double_puppet.secrets":            map[string]any{},
 		"provisioning.shared_secret":       c.ProvisioningSecret,
 		"encryption.allow":                 c.Encryption,
-		"encryption.default":               false,
+		"encryption.default":               c.EncryptionDefault,
 		"encryption.appservice":            false,
 		"encryption.msc4190":               false,
 		"encryption.pickle_key":            randomHex(16),
