@@ -16,6 +16,10 @@
 //	func TestMain(m *testing.M) { testenv.Main(m) }
 //	func TestX(t *testing.T) { p := testenv.SharedProsody(t) ... }
 //
+// Independent peers for the OMEMO e2e tests (scripts/peers): [StartMatrixPeer] (matrix-nio E2EE
+// client reading and writing Megolm rooms), [StartLibervia] (OMEMO 0.3 and 2) and [StartProfanity]
+// (OMEMO 0.3), each stopped when the test ends.
+//
 // When a test fails, the tail of each server's log is written to the test log; when a server does
 // not start, the failure message carries its log.
 //
