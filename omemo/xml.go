@@ -210,6 +210,14 @@ func (b *Bundle) MarshalXML(e *xml.Encoder, _ xml.StartElement) error {
 	if ns == "" {
 		return fmt.Errorf("%w: invalid version", ErrMalformed)
 	}
+	if len(b.IdentityKey) != 32 || len(b.SignedPreKey) != 32 || len(b.SignedPreKeySignature) != 64 {
+		return fmt.Errorf("%w: bundle key sizes", ErrMalformed)
+	}
+	for _, pk := range b.PreKeys {
+		if len(pk.Key) != 32 {
+			return fmt.Errorf("%w: prekey %d size", ErrMalformed, pk.ID)
+		}
+	}
 	w.startNS(ns, "bundle")
 	if b.Version == V03 {
 		w.elem("signedPreKeyPublic", b64(typed33(b.SignedPreKey)), attr("signedPreKeyId", fmtID(b.SignedPreKeyID)))
@@ -438,6 +446,11 @@ func (m *Encrypted) MarshalXML(e *xml.Encoder, _ xml.StartElement) error {
 		}
 		w.elem("iv", b64(m.IV))
 	} else {
+		for _, k := range m.Keys {
+			if k.JID == "" {
+				return fmt.Errorf("%w: OMEMO 2 key without jid", ErrMalformed)
+			}
+		}
 		// Group keys by JID, in order of first appearance.
 		done := make([]bool, len(m.Keys))
 		for i := range m.Keys {

@@ -56,6 +56,18 @@ func TestBundleXML(t *testing.T) {
 	}
 }
 
+func TestMarshalRejectsInvalid(t *testing.T) {
+	if _, err := (&Bundle{Version: V2, IdentityKey: make([]byte, 31), SignedPreKey: make([]byte, 32), SignedPreKeySignature: make([]byte, 64)}).Marshal(); !errors.Is(err, ErrMalformed) {
+		t.Errorf("bundle with short key: %v", err)
+	}
+	if _, err := (&Encrypted{Version: V2, Keys: []EncryptedKey{{Device: 1, Data: []byte("k")}}}).Marshal(); !errors.Is(err, ErrMalformed) {
+		t.Errorf("OMEMO 2 key without jid: %v", err)
+	}
+	if _, err := (&DeviceList{}).Marshal(); !errors.Is(err, ErrMalformed) {
+		t.Errorf("device list without version: %v", err)
+	}
+}
+
 func TestBundleXMLMalformed(t *testing.T) {
 	ok := func(v Version) string {
 		b := Bundle{Version: v, IdentityKey: make([]byte, 32), SignedPreKey: make([]byte, 32), SignedPreKeySignature: make([]byte, 64),
