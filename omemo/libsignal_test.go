@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -382,6 +383,39 @@ func TestXEdDSALibsignal(t *testing.T) {
 		}
 		if !xeddsaVerify(pub[:], msg, ours) {
 			t.Fatal("own signature did not verify")
+		}
+	}
+}
+
+// TestLibsignalLateAcrossChains: libsignal sends its previous-counter one
+// lower than the spec, so the last message of a finished chain lies beyond
+// it; it must still decrypt when it arrives after the next chain started.
+func TestLibsignalLateAcrossChains(t *testing.T) {
+	ctx := context.Background()
+	us := newPeer(t, "us@example.org", Options{})
+	them := newLSPeer(t, "them@example.org", 4244)
+	them.processOurBundle(t, us)
+	first := []*Encrypted{them.encryptTo(t, us, "c1 m0"), them.encryptTo(t, us, "c1 m1"), them.encryptTo(t, us, "c1 m2")}
+	if d, err := us.m.Decrypt(ctx, first[0], them.jid); err != nil || string(d.Plaintext) != "c1 m0" {
+		t.Fatalf("first: %v", err)
+	}
+	// Our reply makes libsignal start a new chain.
+	enc, _, err := us.m.Encrypt(ctx, V03, []byte("reply"), []Recipient{{Address: them.addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := them.decryptFrom(t, us, enc); err != nil || got != "reply" {
+		t.Fatalf("libsignal: %q %v", got, err)
+	}
+	next := them.encryptTo(t, us, "c2 m0")
+	for _, e := range []*Encrypted{next, first[2], first[1]} {
+		if _, err := us.m.Decrypt(ctx, e, them.jid); err != nil {
+			t.Fatalf("decrypt after chain change: %v", err)
+		}
+	}
+	for _, e := range first {
+		if _, err := us.m.Decrypt(ctx, e, them.jid); !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("replay: %v", err)
 		}
 	}
 }
