@@ -45,6 +45,11 @@ type scenario struct {
 	carolC *harness.Peer
 	daveC  *harness.Peer
 
+	// heidi is a second Matrix user's login (direct TLS).
+	heidi     jid.JID
+	heidiUser *harness.MatrixUser
+	heidiMgmt id.RoomID
+
 	loggedIn bool
 	bobRoom  id.RoomID
 	// bobBodies are the bodies that must be in bob's portal exactly once.
@@ -86,8 +91,10 @@ func runScenario(t *testing.T, backend string) {
 		{"OfflineMessageAfterRestart", sc.testOfflineAfterRestart},
 		{"NothingBridgedTwice", sc.testNothingTwice},
 		{"LoginErrors", sc.testLoginErrors},
+		{"LoginDirectTLS", sc.testDirectTLS},
 		{"StartChatByJID", sc.testStartChat},
 		{"ContactList", sc.testContactList},
+		{"RosterNameKeptAcrossLogins", sc.testRosterNameAcrossLogins},
 		{"ReconnectAfterServerRestart", sc.testServerRestart},
 		{"SecondLogin", sc.testSecondLogin},
 	}
@@ -693,5 +700,77 @@ func (sc *scenario) testBadCredentials(t *testing.T) {
 		if _, _, err := sc.user.WaitEvent(ctx, sc.bobRoom, 0, harness.IsMessage(sc.ghost(sc.bob), body)); err != nil {
 			t.Fatalf("alice's login stopped bridging: %v", err)
 		}
+	}
+}
+
+// testDirectTLS logs in over XEP-0368 direct TLS (tls://host:port) instead of STARTTLS.
+func (sc *scenario) testDirectTLS(t *testing.T) {
+	addr := sc.prosody.DirectTLSAddr()
+	if addr == "" {
+		t.Fatal("the test Prosody has no direct TLS port")
+	}
+	u := sc.matrixUser(t, "mxdirecttls")
+	heidi, heidiPW := sc.account(t, "heidi")
+	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
+	defer cancel()
+	room, err := u.OpenManagementRoom(ctx, sc.bot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := u.Cursor(room)
+	res, err := u.Login(ctx, room, sc.bot, harness.LoginInput{
+		JID: heidi.String(), Password: heidiPW, Server: "tls://" + addr, InsecureHost: "localhost",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.Answer, "Successfully logged in as "+heidi.String()) {
+		t.Fatalf("bot said %q", res.Answer)
+	}
+	if _, _, err := u.WaitEvent(ctx, room, cur, harness.StateNotice(heidi.String(), "CONNECTED")); err != nil {
+		t.Fatalf("no CONNECTED state notice for %s: %v", heidi, err)
+	}
+	body := uniq("to heidi over direct TLS")
+	if err := sc.carolC.SendChat(ctx, heidi, "", "", body); err != nil {
+		t.Fatal(err)
+	}
+	portal, err := u.FindRoomWith(ctx, sc.ghost(sc.carol), room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := u.WaitEvent(ctx, portal, 0, harness.IsMessage(sc.ghost(sc.carol), body)); err != nil {
+		t.Fatalf("%q did not reach heidi's portal: %v", body, err)
+	}
+	sc.heidi, sc.heidiUser, sc.heidiMgmt = heidi, u, room
+}
+
+// testRosterNameAcrossLogins: ghosts are shared by all logins, and bob is named only in alice's
+// roster. A message from bob to another login (heidi, who has no roster entry for him) must not
+// reset his ghost to the bare localpart.
+func (sc *scenario) testRosterNameAcrossLogins(t *testing.T) {
+	sc.needBobRoom(t)
+	if sc.heidiUser == nil {
+		t.Fatal("needs heidi's login from LoginDirectTLS, which failed")
+	}
+	ctx, cancel := stepCtx()
+	defer cancel()
+	body := uniq("bob writes to heidi")
+	if err := sc.bobC.SendChat(ctx, sc.heidi, "", "", body); err != nil {
+		t.Fatal(err)
+	}
+	portal, err := sc.heidiUser.FindRoomWith(ctx, sc.ghost(sc.bob), sc.heidiMgmt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sc.heidiUser.WaitEvent(ctx, portal, 0, harness.IsMessage(sc.ghost(sc.bob), body)); err != nil {
+		t.Fatalf("%q did not reach heidi's portal: %v", body, err)
+	}
+	want := bobRosterName + " (XMPP)"
+	resp, err := sc.user.Client.GetDisplayName(ctx, sc.ghost(sc.bob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.DisplayName != want {
+		t.Errorf("after bob wrote to heidi, his ghost is named %q, want alice's roster name %q", resp.DisplayName, want)
 	}
 }
