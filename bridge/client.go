@@ -45,6 +45,8 @@ type Client struct {
 	metaMu sync.Mutex // guards LastArchiveID in the login metadata
 	mam    mamQueries
 
+	omemo omemoState // the login's OMEMO device (omemo.go)
+
 	badCredentials atomic.Bool
 	incoming       chan *stanzabuf.Stanza
 	roster         rosterCache
@@ -143,6 +145,7 @@ func (c *Client) IsLoggedIn() bool {
 // remote session to revoke, so this only disconnects.
 func (c *Client) LogoutRemote(ctx context.Context) {
 	c.Disconnect()
+	c.omemoDelete(ctx)
 }
 
 // IsThisUser implements bridgev2.NetworkAPI.
@@ -281,7 +284,10 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	if err := c.fetchRoster(ctx, s); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to fetch roster")
 	}
-	if err := s.Send(ctx, stanza.Presence{}.Wrap(nil)); err != nil {
+	// OMEMO first: the presence's caps (+notify) make the server push
+	// device lists, which need the OMEMO client.
+	c.omemoConnect(ctx, s)
+	if err := s.Send(ctx, stanza.Presence{}.Wrap(capsElement())); err != nil {
 		return fmt.Errorf("failed to send initial presence: %w", err)
 	}
 	go c.catchUp(context.WithoutCancel(ctx), s)

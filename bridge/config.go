@@ -16,11 +16,12 @@ var ExampleConfig string
 
 // Config is the network section of the bridge config.
 type Config struct {
-	InsecureTLSHosts    []string `yaml:"insecure_tls_hosts"`
-	AllowPlainAuth      bool     `yaml:"allow_plain_auth"`
-	PingInterval        int      `yaml:"ping_interval"`
-	MaxReconnectDelay   int      `yaml:"max_reconnect_delay"`
-	DisplaynameTemplate string   `yaml:"displayname_template"`
+	InsecureTLSHosts    []string    `yaml:"insecure_tls_hosts"`
+	AllowPlainAuth      bool        `yaml:"allow_plain_auth"`
+	PingInterval        int         `yaml:"ping_interval"`
+	MaxReconnectDelay   int         `yaml:"max_reconnect_delay"`
+	DisplaynameTemplate string      `yaml:"displayname_template"`
+	OMEMO               OMEMOConfig `yaml:"omemo"`
 
 	displaynameTemplate *template.Template
 }
@@ -62,6 +63,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%w: %q", ErrBadInsecureHost, h)
 		}
 	}
+	if err := c.OMEMO.validate(); err != nil {
+		return err
+	}
 	c.displaynameTemplate = tpl
 	return nil
 }
@@ -95,6 +99,8 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Int, "ping_interval")
 	helper.Copy(up.Int, "max_reconnect_delay")
 	helper.Copy(up.Str, "displayname_template")
+	helper.Copy(up.Str, "omemo", "trust_policy")
+	helper.Copy(up.Str|up.Null, "omemo", "device_label")
 }
 
 // GetConfig implements bridgev2.NetworkConnector.

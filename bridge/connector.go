@@ -7,6 +7,7 @@ import (
 
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/commands"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 
 	"github.com/mxomemo/xmpp-bridge/migrations"
@@ -31,6 +32,9 @@ var (
 func (xc *Connector) Init(br *bridgev2.Bridge) {
 	xc.Bridge = br
 	xc.DB = migrations.Child(br.DB.Database, dbutil.ZeroLogger(br.Log.With().Str("db_section", "xmpp").Logger()))
+	if proc, ok := br.Commands.(*commands.Processor); ok {
+		proc.AddHandlers(xc.commandHandlers()...)
+	}
 }
 
 // Start implements bridgev2.NetworkConnector.

@@ -27,6 +27,10 @@ type PortalMetadata struct {
 	// Kind is "dm" or "muc", for readers of the database; the portal key
 	// says the same.
 	Kind string `json:"kind,omitempty"`
+	// OMEMO is set when the chat is encrypted (see omemochat.go);
+	// OMEMOOff when the user turned encryption off explicitly.
+	OMEMO    bool `json:"omemo,omitempty"`
+	OMEMOOff bool `json:"omemo_off,omitempty"`
 }
 
 // GhostMetadata is stored per ghost.

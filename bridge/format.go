@@ -89,12 +89,14 @@ func matrixFromBody(body string) *event.MessageEventContent {
 
 // convertIncoming builds the Matrix message for a received XMPP message.
 func (c *Client) convertIncoming(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, in *incomingMessage) (*bridgev2.ConvertedMessage, error) {
+	content := matrixFromBody(in.Body)
+	c.omemoConvert(ctx, portal, in, content)
 	return &bridgev2.ConvertedMessage{
 		ReplyTo: c.replyTarget(ctx, portal, in),
 		Parts: []*bridgev2.ConvertedMessagePart{{
 			ID:         "",
 			Type:       event.EventMessage,
-			Content:    matrixFromBody(in.Body),
+			Content:    content,
 			DBMetadata: &MessageMetadata{OriginID: in.OriginID, StanzaID: in.StanzaID, Markable: in.Markable},
 		}},
 	}, nil

@@ -12,7 +12,6 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/event"
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
@@ -95,8 +94,8 @@ func (c *Client) sendMessage(ctx context.Context, out *outgoingMessage) error {
 	if s == nil {
 		return errNotConnected
 	}
+	// The body is added by wrapOutgoing, plain or OMEMO-encrypted.
 	payload := []xml.TokenReader{
-		xmlstream.Wrap(xmlstream.Token(xml.CharData(out.Body)), xml.StartElement{Name: xml.Name{Local: "body"}}),
 		sid.OriginID{ID: out.ID}.TokenReader(),
 		markers.Markable{}.TokenReader(),
 		chatstates.Active.TokenReader(),
@@ -108,7 +107,11 @@ func (c *Client) sendMessage(ctx context.Context, out *outgoingMessage) error {
 		payload = append(payload, out.ReplyTo.TokenReader())
 	}
 	msg := stanza.Message{To: out.To, ID: out.ID, Type: out.Type}
-	if err := s.Send(ctx, msg.Wrap(xmlstream.MultiReader(payload...))); err != nil {
+	r, err := c.wrapOutgoing(ctx, msg, out, payload)
+	if err != nil {
+		return err
+	}
+	if err := s.Send(ctx, r); err != nil {
 		return fmt.Errorf("failed to send message to %s: %w", out.To, err)
 	}
 	zerolog.Ctx(ctx).Debug().Str("xmpp_id", out.ID).Msg("Sent message to XMPP")

@@ -23,6 +23,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
+	"github.com/mxomemo/xmpp-bridge/xmpp/caps"
 	"github.com/mxomemo/xmpp-bridge/xmpp/carbons"
 	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
 	"github.com/mxomemo/xmpp-bridge/xmpp/correct"
@@ -44,6 +45,7 @@ func (c *Client) handler(ctx context.Context) xmpp.Handler {
 	iqs := mux.New(stanza.NSClient,
 		roster.Handle(roster.Handler{Push: c.handleRosterPush}),
 		ping.Handle(),
+		caps.Handle(capsNode, capsInfo()),
 	)
 	return xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 		switch {
@@ -110,6 +112,9 @@ type incomingMessage struct {
 	// Markable and Markers are the XEP-0333 request and markers.
 	Markable bool
 	Markers  []markers.Marker
+
+	// OMEMO is set by decryption for OMEMO messages (see handleomemo.go).
+	OMEMO *omemoIncoming
 
 	// Raw is the (unwrapped) message, for payloads handled later in the
 	// pipeline such as OMEMO's <encrypted/>.
@@ -281,6 +286,9 @@ func fillIncoming(inner *stanzabuf.Stanza, account jid.JID, in *incomingMessage,
 // classify, decrypt, queue for bridgev2.
 func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 	log := zerolog.Ctx(ctx)
+	if c.handlePEPEvent(ctx, st) {
+		return
+	}
 	in, err := c.classify(st)
 	switch {
 	case errors.Is(err, carbons.ErrForged):
@@ -368,7 +376,7 @@ func (c *Client) sentCorrection(ctx context.Context, in *incomingMessage) bool {
 // with the plaintext of an <encrypted/> payload in in.Raw. Plaintext
 // messages pass through unchanged.
 func (c *Client) decryptIncoming(ctx context.Context, in *incomingMessage) error {
-	return nil
+	return c.omemoDecrypt(ctx, in)
 }
 
 // sender is who sent in, as bridgev2 and as a JID.

@@ -1,0 +1,269 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/commands"
+	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/portal"
+	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
+)
+
+// HelpSectionOMEMO groups the OMEMO commands in help.
+var HelpSectionOMEMO = commands.HelpSection{Name: "OMEMO encryption", Order: 25}
+
+// omemoUsage is the help text of the omemo command.
+const omemoUsage = "Usage:\n" +
+	"* `$cmdprefix omemo fingerprint` - show the bridge's OMEMO device and fingerprint\n" +
+	"* `$cmdprefix omemo devices [jid]` - list a contact's devices with fingerprints and trust\n" +
+	"* `$cmdprefix omemo verify|trust|distrust [jid] <device> [fingerprint]` - set a device's trust\n" +
+	"* `$cmdprefix omemo on|off|status` - (in a chat) encrypt this chat with OMEMO or not\n" +
+	"In a chat the contact's JID may be left out."
+
+// omemoCommand is a parsed omemo command.
+type omemoCommand struct {
+	Action      string
+	JID         jid.JID
+	Device      uint32
+	Fingerprint string
+}
+
+// Errors of command parsing.
+var (
+	errUsage         = errors.New("unknown or incomplete omemo command")
+	errNeedsPortal   = errors.New("that command only works in a chat room")
+	errNeedsJID      = errors.New("name the contact's JID (or use the command in their chat)")
+	errBadDeviceID   = errors.New("a device id is a number, see `omemo devices`")
+	errNotDMForOMEMO = errors.New("OMEMO is only bridged in 1:1 chats")
+)
+
+// parseOMEMOCommand parses the arguments of "omemo". chat is the contact of
+// the portal the command was sent in (zero outside portals).
+func parseOMEMOCommand(args []string, chat jid.JID) (omemoCommand, error) {
+	inChat := !chat.Equal(jid.JID{})
+	if len(args) == 0 {
+		return omemoCommand{Action: "help"}, nil
+	}
+	cmd := omemoCommand{Action: strings.ToLower(args[0])}
+	rest := args[1:]
+	switch cmd.Action {
+	case "help", "fingerprint":
+		if len(rest) > 0 {
+			return cmd, errUsage
+		}
+		return cmd, nil
+	case "on", "off", "status":
+		if !inChat {
+			return cmd, errNeedsPortal
+		}
+		if len(rest) > 0 {
+			return cmd, errUsage
+		}
+		cmd.JID = chat
+		return cmd, nil
+	case "devices":
+		switch {
+		case len(rest) == 1:
+			j, err := xconn.ParseJID(strings.TrimPrefix(rest[0], "xmpp:"))
+			if err != nil {
+				return cmd, fmt.Errorf("%q is not a JID: %w", rest[0], err)
+			}
+			cmd.JID = j.Bare()
+		case len(rest) == 0 && inChat:
+			cmd.JID = chat
+		case len(rest) == 0:
+			return cmd, errNeedsJID
+		default:
+			return cmd, errUsage
+		}
+		return cmd, nil
+	case "verify", "trust", "distrust":
+		if len(rest) > 0 && strings.Contains(rest[0], "@") {
+			j, err := xconn.ParseJID(strings.TrimPrefix(rest[0], "xmpp:"))
+			if err != nil {
+				return cmd, fmt.Errorf("%q is not a JID: %w", rest[0], err)
+			}
+			cmd.JID, rest = j.Bare(), rest[1:]
+		} else if inChat {
+			cmd.JID = chat
+		} else {
+			return cmd, errNeedsJID
+		}
+		if len(rest) == 0 {
+			return cmd, errUsage
+		}
+		dev, err := strconv.ParseUint(rest[0], 10, 32)
+		if err != nil || dev == 0 {
+			return cmd, errBadDeviceID
+		}
+		cmd.Device = uint32(dev)
+		cmd.Fingerprint = strings.Join(rest[1:], " ")
+		return cmd, nil
+	}
+	return cmd, errUsage
+}
+
+// trustLevelOf maps a trust command to its level.
+func trustLevelOf(action string) omemo.TrustLevel {
+	switch action {
+	case "verify":
+		return omemo.TrustVerified
+	case "distrust":
+		return omemo.TrustDistrusted
+	}
+	return omemo.TrustTrusted
+}
+
+// formatDevices renders a device list for the devices command.
+func formatDevices(owner string, devices []deviceInfo) string {
+	if len(devices) == 0 {
+		return fmt.Sprintf("%s has no OMEMO devices.", owner)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "OMEMO devices of %s:\n", owner)
+	for _, d := range devices {
+		vs := make([]string, len(d.Versions))
+		for i, v := range d.Versions {
+			vs[i] = v.String()
+		}
+		fmt.Fprintf(&b, "* %d (OMEMO %s): ", d.ID, strings.Join(vs, ", "))
+		if d.Fingerprint == "" {
+			fmt.Fprintf(&b, "identity unknown (%v)\n", d.Err)
+			continue
+		}
+		state := d.Level.String()
+		if d.Level == omemo.TrustUndecided && d.Trusted {
+			state = "trusted blindly"
+		} else if !d.Trusted && d.Level == omemo.TrustUndecided {
+			state = "undecided (not used)"
+		}
+		fmt.Fprintf(&b, "`%s` - %s\n", d.Fingerprint, state)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// commandHandlers are the connector's bot and portal commands.
+func (xc *Connector) commandHandlers() []commands.CommandHandler {
+	return []commands.CommandHandler{
+		&commands.FullHandler{
+			Func: xc.cmdOMEMO,
+			Name: "omemo",
+			Help: commands.HelpMeta{
+				Section:     HelpSectionOMEMO,
+				Description: "Manage OMEMO encryption: fingerprints, device trust, encrypted chats.",
+				Args:        "<fingerprint | devices [jid] | verify/trust/distrust [jid] <device> [fingerprint] | on | off | status>",
+			},
+			RequiresLogin: true,
+		},
+	}
+}
+
+// commandClient picks the login a command applies to: the portal's login
+// in a portal, else the user's default login.
+func commandClient(ce *commands.Event) (*Client, jid.JID, error) {
+	var login *bridgev2.UserLogin
+	var chat jid.JID
+	if ce.Portal != nil {
+		p, err := portal.Parse(ce.Portal.PortalKey)
+		if err != nil || p.Kind != portal.DM {
+			return nil, chat, errNotDMForOMEMO
+		}
+		chat = p.JID
+		for _, l := range ce.User.GetCachedUserLogins() {
+			if l.ID == ce.Portal.Receiver {
+				login = l
+			}
+		}
+	}
+	if login == nil {
+		login = ce.User.GetDefaultLogin()
+	}
+	if login == nil {
+		return nil, chat, errors.New("you are not logged in")
+	}
+	c, ok := login.Client.(*Client)
+	if !ok {
+		return nil, chat, errors.New("not an XMPP login")
+	}
+	return c, chat, nil
+}
+
+func (xc *Connector) cmdOMEMO(ce *commands.Event) {
+	c, chat, err := commandClient(ce)
+	if err != nil {
+		ce.Reply("%s", err.Error())
+		return
+	}
+	cmd, err := parseOMEMOCommand(ce.Args, chat)
+	if err != nil {
+		ce.Reply("%s\n\n%s", err.Error(), omemoUsage)
+		return
+	}
+	ctx := ce.Ctx
+	switch cmd.Action {
+	case "help":
+		ce.Reply(omemoUsage)
+	case "fingerprint":
+		m, err := c.omemoManager(ctx)
+		if err != nil {
+			ce.Reply("OMEMO is not available: %v", err)
+			return
+		}
+		ce.Reply("The bridge's OMEMO device for %s is %d, fingerprint `%s`.", c.account.Bare(), m.DeviceID(), m.Fingerprint())
+	case "devices":
+		devices, err := c.listDevices(ctx, cmd.JID)
+		if err != nil {
+			ce.Reply("Failed to list devices of %s: %v", cmd.JID, err)
+			return
+		}
+		ce.Reply("%s", formatDevices(cmd.JID.String(), devices))
+	case "verify", "trust", "distrust":
+		d, err := c.setDeviceTrust(ctx, cmd.JID, cmd.Device, cmd.Fingerprint, trustLevelOf(cmd.Action))
+		if err != nil {
+			ce.Reply("Failed to %s device %d of %s: %v", cmd.Action, cmd.Device, cmd.JID, err)
+			return
+		}
+		ce.Reply("Device %d of %s (`%s`) is now %s.", d.ID, cmd.JID, d.Fingerprint, d.Level)
+	case "on", "off":
+		meta, ok := ce.Portal.Metadata.(*PortalMetadata)
+		if !ok {
+			ce.Reply("This room has no XMPP chat metadata.")
+			return
+		}
+		if cmd.Action == "on" {
+			if _, err := c.listDevices(ctx, cmd.JID); err != nil && !errors.Is(err, errOMEMOUnavailable) {
+				ce.Log.Debug().Err(err).Msg("Device list fetch before omemo on failed")
+			}
+		}
+		if setEncrypted(meta, cmd.Action == "on") {
+			if err := ce.Portal.Save(ctx); err != nil {
+				ce.Reply("Failed to save: %v", err)
+				return
+			}
+		}
+		ce.Reply("%s", encryptionStateText(meta))
+	case "status":
+		meta, _ := ce.Portal.Metadata.(*PortalMetadata)
+		if meta == nil {
+			meta = &PortalMetadata{}
+		}
+		ce.Reply("%s", encryptionStateText(meta))
+	}
+}
+
+// encryptionStateText describes a chat's OMEMO state.
+func encryptionStateText(meta *PortalMetadata) string {
+	switch {
+	case meta.OMEMO:
+		return "Messages in this chat are sent OMEMO-encrypted (never as plaintext). `omemo off` turns that off."
+	case meta.OMEMOOff:
+		return "OMEMO is off in this chat: messages are sent unencrypted. `omemo on` turns it on."
+	}
+	return "This chat is not encrypted yet; it will be once the contact sends an OMEMO message, or with `omemo on`."
+}

@@ -1,0 +1,378 @@
+package bridge
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/event"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+)
+
+// Incoming OMEMO messages and their atomicity.
+//
+// bridgev2 handles a remote event in the portal's own event loop, after our
+// queueing returned, and sends it to Matrix before it stores the message
+// row; the Matrix send (and end-to-bridge encryption, which writes to the
+// same database) runs on other connections. Holding a transaction open
+// across that would hold SQLite's write lock across HTTP calls and
+// deadlock against the crypto store, so the ratchet step cannot share
+// bridgev2's message insert.
+//
+// Instead decryption runs in our own transaction that also writes the
+// result to omemo_inbox, keyed by the bridgev2 message ID: either both the
+// ratchet step and the plaintext are committed or neither. A stanza seen
+// again (archive catch-up, offline delivery after a carbon) is answered
+// from the inbox without touching the ratchet, so nothing is applied
+// twice; a crash after the commit but before bridgev2 stored the message
+// loses nothing, because on the next connect rows whose message bridgev2
+// does not have are queued again (bridgev2 drops anything it has by ID).
+// The plaintext is cleared as soon as bridgev2 has the message.
+
+// inboxKind is what an inbox row holds.
+type inboxKind int
+
+const (
+	inboxText   inboxKind = iota // a chat message
+	inboxEmpty                   // key transport or heartbeat: never shown
+	inboxFailed                  // the ratchet moved but the content was bad: body is the notice
+)
+
+// inboxRetention is how long a row outlives its plaintext, to recognise
+// redelivered stanzas.
+const inboxRetention = 30 * 24 * time.Hour
+
+// inboxEntry is one decrypted message.
+type inboxEntry struct {
+	MessageID string
+	Peer      string
+	FromMe    bool
+	Kind      inboxKind
+	Body      string
+	XMPPID    string
+	Replace   string
+	Version   omemo.Version
+	Device    uint32
+	Trusted   bool
+	Timestamp time.Time
+}
+
+// omemoIncoming is what OMEMO says about an incoming message, for the
+// Matrix side (see omemoConvert).
+type omemoIncoming struct {
+	Version omemo.Version
+	Device  uint32
+	Trusted bool
+	// Failed is set when in.Body is a notice about a message that could
+	// not be decrypted.
+	Failed bool
+}
+
+func (c *Client) inboxGet(ctx context.Context, messageID string) (*inboxEntry, error) {
+	var e inboxEntry
+	var body sql.NullString
+	var kind, version int
+	var device, ts int64
+	err := c.main.DB.QueryRow(ctx, `SELECT message_id, peer, from_me, kind, body, xmpp_id, replace_id, version, device_id, trusted, timestamp
+		FROM omemo_inbox WHERE account=$1 AND message_id=$2`, string(c.login.ID), messageID).
+		Scan(&e.MessageID, &e.Peer, &e.FromMe, &kind, &body, &e.XMPPID, &e.Replace, &version, &device, &e.Trusted, &ts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("failed to look up OMEMO inbox: %w", err)
+	}
+	e.Kind, e.Body, e.Version, e.Device = inboxKind(kind), body.String, omemo.Version(version), uint32(device)
+	e.Timestamp = time.UnixMilli(ts)
+	return &e, nil
+}
+
+func (c *Client) inboxPut(ctx context.Context, e *inboxEntry) error {
+	var body sql.NullString
+	if e.Kind != inboxEmpty {
+		body = sql.NullString{String: e.Body, Valid: true}
+	}
+	_, err := c.main.DB.Exec(ctx, `INSERT INTO omemo_inbox (account, message_id, peer, from_me, kind, body, xmpp_id, replace_id,
+			version, device_id, trusted, timestamp, received)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		string(c.login.ID), e.MessageID, e.Peer, e.FromMe, int(e.Kind), body, e.XMPPID, e.Replace,
+		int(e.Version), int64(e.Device), e.Trusted, e.Timestamp.UnixMilli(), time.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("failed to save OMEMO inbox entry: %w", err)
+	}
+	return nil
+}
+
+// inboxSweep clears the plaintext of rows bridgev2 has stored and drops
+// rows past the retention.
+func (c *Client) inboxSweep(ctx context.Context) {
+	_, err := c.main.DB.Exec(ctx, `UPDATE omemo_inbox SET body=NULL
+		WHERE account=$1 AND body IS NOT NULL AND EXISTS (
+			SELECT 1 FROM message WHERE message.bridge_id=$2 AND message.room_receiver=$1 AND message.id=omemo_inbox.message_id)`,
+		string(c.login.ID), string(c.main.Bridge.ID))
+	if err == nil {
+		_, err = c.main.DB.Exec(ctx, `DELETE FROM omemo_inbox WHERE account=$1 AND body IS NULL AND received<$2`,
+			string(c.login.ID), time.Now().Add(-inboxRetention).UnixMilli())
+	}
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to clean up OMEMO inbox")
+	}
+}
+
+// requeuePending queues again the decrypted messages bridgev2 did not store
+// before the bridge stopped.
+func (c *Client) requeuePending(ctx context.Context) {
+	c.inboxSweep(ctx)
+	rows, err := c.main.DB.Query(ctx, `SELECT message_id FROM omemo_inbox WHERE account=$1 AND body IS NOT NULL ORDER BY received`,
+		string(c.login.ID))
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to list pending OMEMO messages")
+		return
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if rows.Scan(&id) == nil {
+			ids = append(ids, id)
+		}
+	}
+	_ = rows.Close()
+	for _, id := range ids {
+		e, err := c.inboxGet(ctx, id)
+		if err != nil || e == nil {
+			continue
+		}
+		peer, err := jid.Parse(e.Peer)
+		if err != nil {
+			continue
+		}
+		in := &incomingMessage{Peer: peer, FromMe: e.FromMe, Type: stanza.ChatMessage, XMPPID: e.XMPPID, Timestamp: e.Timestamp}
+		applyInbox(in, e)
+		zerolog.Ctx(ctx).Info().Str("message_id", id).Msg("Queueing OMEMO message decrypted before a restart")
+		switch {
+		case in.Body == "":
+		case in.Replace != "":
+			c.queueEdit(in)
+		default:
+			c.queueIncoming(in)
+		}
+	}
+}
+
+// applyInbox puts a decryption result into in.
+func applyInbox(in *incomingMessage, e *inboxEntry) {
+	in.OMEMO = &omemoIncoming{Version: e.Version, Device: e.Device, Trusted: e.Trusted, Failed: e.Kind == inboxFailed}
+	switch e.Kind {
+	case inboxText:
+		in.Body = e.Body
+		in.Replace = e.Replace
+	case inboxEmpty:
+		in.Body = ""
+	case inboxFailed:
+		in.Body, in.Replace = e.Body, ""
+	}
+}
+
+// omemoDecrypt replaces the fallback body of an OMEMO message with its
+// plaintext (or with a notice saying why there is none). Messages without
+// <encrypted/> pass unchanged. It returns an error only for messages that
+// must not be bridged at all (replays).
+func (c *Client) omemoDecrypt(ctx context.Context, in *incomingMessage) error {
+	if in.Raw == nil {
+		return nil
+	}
+	rcv, err := omemoxmpp.FindEncrypted(in.Raw.Reader())
+	if errors.Is(err, omemoxmpp.ErrNotEncrypted) {
+		return nil
+	}
+	_, senderJID := c.sender(in)
+	// Never the fallback body, whatever happens below.
+	in.Body = ""
+	if err != nil {
+		c.failIncoming(in, senderJID, 0, err)
+		return nil
+	}
+	device := rcv.Elements[0].SenderDevice
+	messageID := string(MakeMessageID(in.Peer, senderJID, in.XMPPID))
+	if in.FromMe {
+		// Our own messages sent from Matrix come back from the archive;
+		// they were never encrypted for our own device.
+		if msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.login.ID, MakeMessageID(in.Peer, senderJID, in.XMPPID)); err == nil && msg != nil {
+			return nil
+		}
+	}
+	xc := c.omemoClient()
+	if xc == nil {
+		c.failIncoming(in, senderJID, device, errOMEMOUnavailable)
+		return nil
+	}
+	c.omemo.op.Lock()
+	defer c.omemo.op.Unlock()
+	var (
+		entry  *inboxEntry
+		msg    *omemoxmpp.Message
+		decErr error
+	)
+	err = c.main.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		var err error
+		if entry, err = c.inboxGet(ctx, messageID); err != nil || entry != nil {
+			return err
+		}
+		msg, decErr = xc.Decrypt(ctx, senderJID, rcv)
+		if msg == nil {
+			// The engine left its state unchanged: nothing to record.
+			return nil
+		}
+		entry = &inboxEntry{
+			MessageID: messageID, Peer: in.Peer.Bare().String(), FromMe: in.FromMe,
+			XMPPID: in.XMPPID, Replace: in.Replace, Version: msg.Version, Device: msg.Sender.Device,
+			Trusted: msg.Trusted, Timestamp: in.Timestamp,
+		}
+		if entry.Timestamp.IsZero() {
+			entry.Timestamp = time.Now()
+		}
+		switch {
+		case decErr != nil:
+			entry.Kind, entry.Body = inboxFailed, decryptFailureNotice(senderJID.String(), msg.Sender.Device, in.FromMe, decErr)
+		case msg.Empty || msg.Body == "":
+			entry.Kind = inboxEmpty
+		default:
+			entry.Kind, entry.Body = inboxText, msg.Body
+		}
+		return c.inboxPut(ctx, entry)
+	})
+	log := zerolog.Ctx(ctx).With().Str("xmpp_id", in.XMPPID).Uint32("omemo_device", device).Logger()
+	if err != nil {
+		log.Err(err).Msg("Failed to decrypt OMEMO message")
+		c.failIncoming(in, senderJID, device, err)
+		return nil
+	}
+	if entry == nil {
+		if errors.Is(decErr, omemo.ErrDuplicate) {
+			return fmt.Errorf("replayed OMEMO message: %w", decErr)
+		}
+		log.Warn().Err(decErr).Msg("Failed to decrypt OMEMO message")
+		c.failIncoming(in, senderJID, device, decErr)
+		c.maybeResetSession(ctx, senderJID, device, rcv, decErr)
+		return nil
+	}
+	applyInbox(in, entry)
+	if msg != nil {
+		c.afterDecrypt(ctx, xc, senderJID, msg)
+	}
+	return nil
+}
+
+// afterDecrypt does what a decrypted message asks for: a new bundle when a
+// one-time prekey was used, a heartbeat so the sender's ratchet moves on.
+func (c *Client) afterDecrypt(ctx context.Context, xc *omemoxmpp.Client, sender jid.JID, msg *omemoxmpp.Message) {
+	log := zerolog.Ctx(ctx)
+	if msg.PreKeyConsumed {
+		if err := xc.Republish(ctx); err != nil {
+			log.Warn().Err(err).Msg("Failed to republish OMEMO bundle after a prekey was used")
+		}
+	}
+	if msg.SendHeartbeat {
+		out, err := xc.EncryptEmpty(ctx, sender, msg.Sender.Device, msg.Version)
+		if err == nil {
+			err = c.sendEncrypted(ctx, sender, out)
+		}
+		if err != nil {
+			log.Warn().Err(err).Msg("Failed to send OMEMO heartbeat")
+		}
+	}
+}
+
+// sessionResetInterval rate-limits session resets per device.
+const sessionResetInterval = 10 * time.Minute
+
+// maybeResetSession starts a new session with a device whose messages we
+// cannot decrypt for lack of a (working) session, at most once per
+// interval, so its next message can be read.
+func (c *Client) maybeResetSession(ctx context.Context, sender jid.JID, device uint32, rcv *omemoxmpp.Received, err error) {
+	if !errors.Is(err, omemo.ErrNoSession) && !errors.Is(err, omemo.ErrBadMAC) && !errors.Is(err, omemo.ErrUnknownPreKey) {
+		return
+	}
+	xc := c.omemoClient()
+	if xc == nil || device == 0 {
+		return
+	}
+	addr := omemo.Address{JID: sender.Bare().String(), Device: device}
+	c.omemo.mu.Lock()
+	if c.omemo.resets == nil {
+		c.omemo.resets = map[omemo.Address]time.Time{}
+	}
+	last := c.omemo.resets[addr]
+	if time.Since(last) < sessionResetInterval {
+		c.omemo.mu.Unlock()
+		return
+	}
+	c.omemo.resets[addr] = time.Now()
+	c.omemo.mu.Unlock()
+	v := rcv.Elements[0].Version
+	out, rerr := xc.ResetSession(ctx, sender, device, v)
+	if rerr == nil {
+		rerr = c.sendEncrypted(ctx, sender, out)
+	}
+	if rerr != nil {
+		zerolog.Ctx(ctx).Warn().Err(rerr).Stringer("device", addr).Msg("Failed to reset OMEMO session")
+	}
+}
+
+// errOMEMOUnavailable: the login's device could not be set up.
+var errOMEMOUnavailable = errors.New("OMEMO is not set up for this login")
+
+// failIncoming turns in into a notice about a message that could not be
+// decrypted.
+func (c *Client) failIncoming(in *incomingMessage, sender jid.JID, device uint32, err error) {
+	in.Body = decryptFailureNotice(sender.String(), device, in.FromMe, err)
+	in.Replace = ""
+	in.OMEMO = &omemoIncoming{Device: device, Failed: true}
+}
+
+// sendEncrypted sends an OMEMO element set (a heartbeat or session reset).
+func (c *Client) sendEncrypted(ctx context.Context, to jid.JID, out *omemoxmpp.Outgoing) error {
+	s := c.currentSession()
+	if s == nil {
+		return errNotConnected
+	}
+	r, err := omemoxmpp.BuildMessage(stanza.Message{To: to.Bare(), Type: stanza.ChatMessage}, out)
+	if err != nil {
+		return err
+	}
+	return s.Send(ctx, r)
+}
+
+// omemoConvert adjusts the Matrix message of an incoming message to what
+// OMEMO said about it, inside the portal's event loop: the chat becomes
+// encrypted when the contact (or the user's other client) uses OMEMO;
+// failures are notices; messages from untrusted devices are marked, as are
+// plaintext messages in an encrypted chat.
+func (c *Client) omemoConvert(ctx context.Context, portal *bridgev2.Portal, in *incomingMessage, content *event.MessageEventContent) {
+	meta, _ := portal.Metadata.(*PortalMetadata)
+	if in.OMEMO == nil {
+		if meta != nil && meta.OMEMO {
+			content.Body = unencryptedPrefix + content.Body
+		}
+		return
+	}
+	if in.OMEMO.Failed {
+		content.MsgType = event.MsgNotice
+		return
+	}
+	if meta != nil && markEncrypted(meta) {
+		if err := portal.Save(ctx); err != nil {
+			zerolog.Ctx(ctx).Err(err).Msg("Failed to save portal after enabling OMEMO")
+		}
+	}
+	if !in.OMEMO.Trusted {
+		content.Body = untrustedPrefix(in.OMEMO.Device) + content.Body
+	}
+}

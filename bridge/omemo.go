@@ -1,0 +1,253 @@
+package bridge
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/omemostore"
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/xmpp/caps"
+	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+)
+
+// OMEMOConfig is network.omemo in the bridge config.
+type OMEMOConfig struct {
+	// TrustPolicy is "btbv" (blind trust before verification, the default)
+	// or "manual" (new devices stay undecided until trusted by command).
+	TrustPolicy string `yaml:"trust_policy"`
+	// DeviceLabel is the label of the bridge's device in OMEMO 2 lists.
+	DeviceLabel string `yaml:"device_label"`
+}
+
+// ErrBadTrustPolicy is returned by Validate for an unknown trust policy.
+var ErrBadTrustPolicy = errors.New("bridge: network.omemo.trust_policy must be btbv or manual")
+
+func (oc *OMEMOConfig) validate() error {
+	switch oc.TrustPolicy {
+	case "", "btbv", "manual":
+		return nil
+	}
+	return fmt.Errorf("%w (got %q)", ErrBadTrustPolicy, oc.TrustPolicy)
+}
+
+// Policy is the engine's trust policy for the configured name.
+func (oc *OMEMOConfig) Policy() omemo.TrustPolicy {
+	if oc.TrustPolicy == "manual" {
+		return omemo.PolicyManual
+	}
+	return omemo.PolicyBTBV
+}
+
+func (oc *OMEMOConfig) label() string {
+	if oc.DeviceLabel == "" {
+		return "Matrix bridge"
+	}
+	return oc.DeviceLabel
+}
+
+// omemoState is one login's OMEMO device: the Manager on the bridge
+// database (made once per Client) and the networking client of the current
+// XMPP session.
+type omemoState struct {
+	mu      sync.Mutex
+	store   *omemostore.Store
+	manager *omemo.Manager
+	xc      *omemoxmpp.Client // nil until the first session set it up
+	resets  map[omemo.Address]time.Time
+
+	// op serialises the login's ratchet work. Decryption runs inside a
+	// database transaction (which on SQLite holds the write lock) and then
+	// takes the Manager's lock; encryption takes the Manager's lock and then
+	// writes. Without one order for both, a send and a receive could wait
+	// on each other until the busy timeout.
+	op sync.Mutex
+}
+
+// capsNode is the XEP-0115 node of the bridge's client identity.
+const capsNode = "https://github.com/mxomemo/xmpp-bridge"
+
+// capsInfo is the disco#info the bridge advertises: with +notify for both
+// OMEMO device-list nodes, so the server pushes contacts' device lists (and
+// our own account's) to us.
+func capsInfo() caps.Info {
+	features := []string{
+		caps.NSInfo,
+		"urn:xmpp:ping",
+		"urn:xmpp:carbons:2",
+		"http://jabber.org/protocol/chatstates",
+		"urn:xmpp:chat-markers:0",
+		"urn:xmpp:message-correct:0",
+		"urn:xmpp:reactions:0",
+		"urn:xmpp:reply:0",
+		"urn:xmpp:message-retract:1",
+		"urn:xmpp:eme:0",
+		omemo.NamespaceV03,
+		omemo.NamespaceV2,
+	}
+	features = append(features, omemoxmpp.NotifyFeatures...)
+	return caps.Info{
+		Identities: []caps.Identity{{Category: "client", Type: "bot", Name: "Matrix bridge"}},
+		Features:   features,
+	}
+}
+
+// capsElement is the <c/> for our presence, or nil if the info is broken
+// (a programming error, caught by the tests).
+func capsElement() xml.TokenReader {
+	c, err := capsInfo().Caps(capsNode)
+	if err != nil {
+		return nil
+	}
+	return c.TokenReader()
+}
+
+func (c *Client) omemoStore() *omemostore.Store {
+	c.omemo.mu.Lock()
+	defer c.omemo.mu.Unlock()
+	if c.omemo.store == nil {
+		c.omemo.store = omemostore.New(c.main.DB, string(c.login.ID))
+	}
+	return c.omemo.store
+}
+
+// omemoManager returns the login's Manager, setting it up on first use
+// (which generates the identity and device id of a new login).
+func (c *Client) omemoManager(ctx context.Context) (*omemo.Manager, error) {
+	store := c.omemoStore()
+	c.omemo.mu.Lock()
+	defer c.omemo.mu.Unlock()
+	if c.omemo.manager != nil {
+		return c.omemo.manager, nil
+	}
+	m := omemo.NewManager(store, c.account.Bare().String(), omemo.Options{Policy: c.main.Config.OMEMO.Policy()})
+	if err := m.Setup(ctx); err != nil {
+		return nil, fmt.Errorf("failed to set up OMEMO device: %w", err)
+	}
+	c.omemo.manager = m
+	return m, nil
+}
+
+// omemoClient returns the OMEMO client of the current session, or nil.
+func (c *Client) omemoClient() *omemoxmpp.Client {
+	c.omemo.mu.Lock()
+	defer c.omemo.mu.Unlock()
+	return c.omemo.xc
+}
+
+// omemoConnect prepares our device on a fresh session: keys maintained
+// (signed prekey rotation is due on reconnects too), bundles published
+// before our id is added to both device lists. It runs before the initial
+// presence, so the device-list notifications that presence triggers find
+// the client ready. Failures are logged: the login still works, and
+// encrypted chats report the problem per message.
+func (c *Client) omemoConnect(ctx context.Context, s *xmpp.Session) {
+	log := zerolog.Ctx(ctx)
+	m, err := c.omemoManager(ctx)
+	if err != nil {
+		log.Err(err).Msg("OMEMO is not available for this login")
+		return
+	}
+	if err := m.Setup(ctx); err != nil {
+		log.Err(err).Msg("Failed to maintain OMEMO keys")
+	}
+	xc, err := omemoxmpp.NewSession(m, c.omemoStore(), s, omemoxmpp.Options{Label: c.main.Config.OMEMO.label()})
+	if err != nil {
+		log.Err(err).Msg("Failed to start OMEMO client")
+		return
+	}
+	c.omemo.mu.Lock()
+	c.omemo.xc = xc
+	c.omemo.mu.Unlock()
+	c.omemo.op.Lock()
+	err = xc.Announce(ctx)
+	c.omemo.op.Unlock()
+	if err != nil {
+		log.Err(err).Msg("Failed to announce OMEMO device")
+		return
+	}
+	log.Info().Uint32("omemo_device_id", m.DeviceID()).Msg("OMEMO device announced")
+	c.requeuePending(ctx)
+}
+
+// omemoDelete forgets the login's OMEMO device (keys, sessions, trust,
+// inbox), so that a later login of the account starts with a new device.
+func (c *Client) omemoDelete(ctx context.Context) {
+	if err := c.omemoStore().Delete(ctx); err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to delete OMEMO state")
+	}
+	if _, err := c.main.DB.Exec(ctx, `DELETE FROM omemo_inbox WHERE account=$1`, string(c.login.ID)); err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to delete OMEMO inbox")
+	}
+	c.omemo.mu.Lock()
+	c.omemo.manager, c.omemo.xc = nil, nil
+	c.omemo.mu.Unlock()
+}
+
+// handlePEPEvent handles a PEP device-list notification and reports whether
+// st was one (then it needs no other handling).
+func (c *Client) handlePEPEvent(ctx context.Context, st *stanzabuf.Stanza) bool {
+	log := zerolog.Ctx(ctx)
+	upd, err := omemoxmpp.ParseDeviceListEvent(st.Reader(), c.account)
+	switch {
+	case errors.Is(err, omemoxmpp.ErrNotDeviceList):
+		return false
+	case err != nil:
+		log.Warn().Err(err).Msg("Ignoring malformed OMEMO device list notification")
+		return true
+	}
+	xc := c.omemoClient()
+	if xc == nil {
+		return true
+	}
+	own := upd.JID.Bare().Equal(c.account.Bare())
+	var before map[uint32]bool
+	if !own {
+		before, _ = c.knownDevices(ctx, upd.JID)
+	}
+	c.omemo.op.Lock()
+	republished, err := xc.HandleDeviceListUpdate(ctx, upd)
+	c.omemo.op.Unlock()
+	if err != nil {
+		log.Warn().Err(err).Stringer("jid", upd.JID).Msg("Failed to handle OMEMO device list update")
+		return true
+	}
+	log.Debug().Stringer("jid", upd.JID).Str("omemo_version", upd.Version.String()).
+		Int("devices", len(upd.Devices)).Bool("republished", republished).Msg("OMEMO device list update")
+	if !own && before != nil {
+		after, _ := c.knownDevices(ctx, upd.JID)
+		c.noticeDeviceChange(ctx, upd.JID, before, after)
+	}
+	return true
+}
+
+// knownDevices is the union of the stored device lists of contact over both
+// versions; nil when no list was ever stored.
+func (c *Client) knownDevices(ctx context.Context, contact jid.JID) (map[uint32]bool, error) {
+	store := c.omemoStore()
+	var out map[uint32]bool
+	for _, v := range []omemo.Version{omemo.V2, omemo.V03} {
+		list, err := store.DeviceList(ctx, v, contact.Bare().String())
+		if err != nil {
+			return nil, err
+		}
+		if list == nil {
+			continue
+		}
+		if out == nil {
+			out = map[uint32]bool{}
+		}
+		for _, d := range list {
+			out[d.ID] = true
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,117 @@
+package bridge
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/event"
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/portal"
+)
+
+// Whether a chat is encrypted lives in the portal metadata (OMEMO,
+// OMEMOOff). It turns on when the contact, or the user's other client,
+// sends an OMEMO message in it, or by the "omemo on" command; only "omemo
+// off" turns it off, and after that incoming OMEMO does not turn it on
+// again until "omemo on".
+
+// markEncrypted records that OMEMO was used in the chat; it reports whether
+// meta changed.
+func markEncrypted(meta *PortalMetadata) bool {
+	if meta.OMEMO || meta.OMEMOOff {
+		return false
+	}
+	meta.OMEMO = true
+	return true
+}
+
+// setEncrypted applies the omemo on/off command; it reports whether meta
+// changed.
+func setEncrypted(meta *PortalMetadata, on bool) bool {
+	if meta.OMEMO == on && meta.OMEMOOff == !on {
+		return false
+	}
+	meta.OMEMO, meta.OMEMOOff = on, !on
+	return true
+}
+
+// chatEncrypted reports whether messages to the DM with out.To must be
+// encrypted.
+func (c *Client) chatEncrypted(ctx context.Context, out *outgoingMessage) (bool, error) {
+	p, err := c.main.Bridge.GetExistingPortalByKey(ctx, portal.DMKey(out.To, c.login.ID))
+	if err != nil {
+		return false, fmt.Errorf("failed to look up portal: %w", err)
+	}
+	if p == nil {
+		return false, nil
+	}
+	meta, _ := p.Metadata.(*PortalMetadata)
+	return meta != nil && meta.OMEMO, nil
+}
+
+// wrapOutgoing builds the stanza of an outgoing message: the plain body, or
+// in an encrypted chat the OMEMO elements with EME, a store hint and the
+// fallback body. extra are the other children (origin-id, markers, …),
+// which stay outside the encryption as other OMEMO clients send them. In
+// an encrypted chat it never falls back to plaintext.
+func (c *Client) wrapOutgoing(ctx context.Context, msg stanza.Message, out *outgoingMessage, extra []xml.TokenReader) (xml.TokenReader, error) {
+	encrypted, err := c.chatEncrypted(ctx, out)
+	if err != nil {
+		return nil, err
+	}
+	if !encrypted {
+		body := xmlstream.Wrap(xmlstream.Token(xml.CharData(out.Body)), xml.StartElement{Name: xml.Name{Local: "body"}})
+		return msg.Wrap(xmlstream.MultiReader(append([]xml.TokenReader{body}, extra...)...)), nil
+	}
+	xc := c.omemoClient()
+	if xc == nil {
+		return nil, encryptionStatus(errOMEMOUnavailable)
+	}
+	c.omemo.op.Lock()
+	enc, err := xc.Encrypt(ctx, out.To, out.Body)
+	c.omemo.op.Unlock()
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Stringer("to", out.To).Msg("Not sending message: OMEMO encryption failed")
+		return nil, encryptionStatus(err)
+	}
+	if len(enc.Errors) > 0 {
+		zerolog.Ctx(ctx).Debug().Int("skipped_devices", len(enc.Errors)).Msg("Some OMEMO devices were skipped")
+	}
+	return omemoxmpp.BuildMessage(msg, enc, extra...)
+}
+
+// encryptionStatus is the message status bridgev2 shows in Matrix for a
+// message that could not be encrypted.
+func encryptionStatus(err error) error {
+	return bridgev2.WrapErrorInStatus(err).
+		WithStatus(event.MessageStatusFail).
+		WithErrorReason(event.MessageStatusGenericError).
+		WithMessage(encryptionFailureText(err)).
+		WithIsCertain(true).
+		WithSendNotice(true)
+}
+
+// encryptionFailureText says why a message was not sent in an encrypted chat.
+func encryptionFailureText(err error) string {
+	const prefix = "Not sent: this chat is OMEMO-encrypted and "
+	var devErr *omemoxmpp.DeviceError
+	switch {
+	case errors.Is(err, omemoxmpp.ErrNoDevices):
+		return prefix + "the contact has no OMEMO device. Use `omemo off` in this room to send unencrypted messages."
+	case errors.As(err, &devErr):
+		return fmt.Sprintf(prefix+"none of the contact's %d OMEMO device(s) is trusted or reachable. "+
+			"Check them with `omemo devices` and trust or verify one.", len(devErr.Devices))
+	case errors.Is(err, omemoxmpp.ErrNoTrustedDevices):
+		return prefix + "no trusted OMEMO device of the contact remains. Check them with `omemo devices`."
+	case errors.Is(err, errOMEMOUnavailable):
+		return prefix + "the bridge's OMEMO device is not ready (not connected yet?)."
+	}
+	return prefix + "encryption failed: " + err.Error()
+}

@@ -1,0 +1,234 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/event"
+	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/portal"
+)
+
+// unencryptedPrefix marks a plaintext message in an encrypted chat.
+const unencryptedPrefix = "[not encrypted] "
+
+// untrustedPrefix marks a message from a device that is not trusted.
+func untrustedPrefix(device uint32) string {
+	return fmt.Sprintf("[from untrusted OMEMO device %d] ", device)
+}
+
+// decryptFailureNotice says who sent a message that could not be decrypted,
+// from which device, and why.
+func decryptFailureNotice(sender string, device uint32, fromMe bool, err error) string {
+	who := sender
+	if fromMe {
+		who = "you (" + sender + ", from another client)"
+	}
+	dev := "an unknown device"
+	if device != 0 {
+		dev = fmt.Sprintf("device %d", device)
+	}
+	var why string
+	switch {
+	case errors.Is(err, omemo.ErrNotForThisDevice):
+		why = "it was not encrypted for the bridge's device; the sending client may not know it yet"
+	case errors.Is(err, omemo.ErrBadMAC):
+		why = "it failed authentication (corrupted, or encrypted with a session the bridge does not have)"
+	case errors.Is(err, omemo.ErrNoSession), errors.Is(err, omemo.ErrUnknownPreKey):
+		why = "the bridge has no OMEMO session with that device; a new session was offered, please resend"
+	case errors.Is(err, omemo.ErrTooManySkipped):
+		why = "too many messages from that device were lost before it"
+	case errors.Is(err, omemo.ErrEnvelope):
+		why = "its encrypted envelope is invalid"
+	case errors.Is(err, omemo.ErrMalformed), errors.Is(err, omemoxmpp.ErrMalformed):
+		why = "it is malformed"
+	case errors.Is(err, errOMEMOUnavailable):
+		why = "OMEMO is not set up for this login yet"
+	default:
+		why = "of an internal error"
+	}
+	return fmt.Sprintf("Could not decrypt an OMEMO message from %s (%s): %s.", who, dev, why)
+}
+
+// deviceChangeNotice describes how a contact's device set changed; "" when
+// it did not. verifiedDevices says whether the contact has a verified
+// device (then new devices are not trusted blindly).
+func deviceChangeNotice(contact string, before, after map[uint32]bool, policy omemo.TrustPolicy, verifiedDevices bool) string {
+	var added, removed []uint32
+	for d := range after {
+		if !before[d] {
+			added = append(added, d)
+		}
+	}
+	for d := range before {
+		if !after[d] {
+			removed = append(removed, d)
+		}
+	}
+	if len(added) == 0 && len(removed) == 0 {
+		return ""
+	}
+	slices.Sort(added)
+	slices.Sort(removed)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s's OMEMO devices changed.", contact)
+	if len(added) > 0 {
+		fmt.Fprintf(&b, " New: %s", joinDevices(added))
+		if policy == omemo.PolicyBTBV && !verifiedDevices {
+			b.WriteString(" (trusted blindly until you verify a device).")
+		} else {
+			b.WriteString(" (not trusted until you trust or verify it).")
+		}
+	}
+	if len(removed) > 0 {
+		fmt.Fprintf(&b, " Removed: %s.", joinDevices(removed))
+	}
+	b.WriteString(" Use `omemo devices` here to see fingerprints.")
+	return b.String()
+}
+
+func joinDevices(ds []uint32) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = fmt.Sprint(d)
+	}
+	return strings.Join(s, ", ")
+}
+
+// noticeDeviceChange posts a device change notice in the contact's portal,
+// if there is one.
+func (c *Client) noticeDeviceChange(ctx context.Context, contact jid.JID, before, after map[uint32]bool) {
+	m, err := c.omemoManager(ctx)
+	if err != nil {
+		return
+	}
+	recs, _ := m.Devices(ctx, contact.Bare().String())
+	verified := slices.ContainsFunc(recs, func(r omemo.TrustRecord) bool { return r.Level == omemo.TrustVerified })
+	text := deviceChangeNotice(contact.Bare().String(), before, after, c.main.Config.OMEMO.Policy(), verified)
+	if text == "" {
+		return
+	}
+	p, err := c.main.Bridge.GetExistingPortalByKey(ctx, portal.DMKey(contact, c.login.ID))
+	if err != nil || p == nil || p.MXID == "" {
+		return
+	}
+	_, err = c.main.Bridge.Bot.SendMessage(ctx, p.MXID, event.EventMessage, &event.Content{
+		Parsed: &event.MessageEventContent{MsgType: event.MsgNotice, Body: text},
+	}, nil)
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to send OMEMO device change notice")
+	}
+}
+
+// deviceInfo is one device of a JID as the commands show it.
+type deviceInfo struct {
+	ID          uint32
+	Versions    []omemo.Version
+	Fingerprint string // "" when the identity key is unknown
+	IdentityKey []byte // Curve25519 form
+	Level       omemo.TrustLevel
+	Trusted     bool
+	Err         error // why the identity is unknown
+}
+
+// listDevices returns the devices of owner (fetched fresh) with their
+// identity keys: from the trust records, else from their bundles.
+func (c *Client) listDevices(ctx context.Context, owner jid.JID) ([]deviceInfo, error) {
+	xc := c.omemoClient()
+	if xc == nil {
+		return nil, errOMEMOUnavailable
+	}
+	m := xc.Manager()
+	set, err := xc.FetchDevices(ctx, owner)
+	if err != nil && len(set) == 0 {
+		return nil, err
+	}
+	recs, err := m.Devices(ctx, owner.Bare().String())
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]uint32, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]deviceInfo, 0, len(ids))
+	for _, id := range ids {
+		if owner.Bare().Equal(c.account.Bare()) && id == m.DeviceID() {
+			continue
+		}
+		d := deviceInfo{ID: id, Versions: set[id]}
+		for _, r := range recs {
+			if r.Device == id {
+				d.IdentityKey = r.IdentityKey // the last record: the newest key seen
+			}
+		}
+		if d.IdentityKey == nil {
+			v := set.Preferred(id)
+			b, err := xc.FetchBundle(ctx, owner, id, v)
+			if err != nil {
+				d.Err = err
+				out = append(out, d)
+				continue
+			}
+			if d.IdentityKey, err = omemo.CurveIdentityKey(v, b.IdentityKey); err != nil {
+				d.Err = err
+				out = append(out, d)
+				continue
+			}
+		}
+		d.Fingerprint, _ = omemo.Fingerprint(omemo.V03, d.IdentityKey)
+		d.Level, d.Trusted, err = m.Trust(ctx, omemo.V03, omemo.Address{JID: owner.Bare().String(), Device: id}, d.IdentityKey)
+		if err != nil {
+			d.Err = err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// Errors of the trust commands.
+var (
+	errUnknownDevice       = errors.New("no such OMEMO device")
+	errFingerprintMismatch = errors.New("the fingerprint does not match the device's identity key")
+)
+
+// setDeviceTrust sets the trust of one device of owner. A fingerprint,
+// when given, must match the device's identity key (spaces and case do not
+// matter).
+func (c *Client) setDeviceTrust(ctx context.Context, owner jid.JID, device uint32, fingerprint string, level omemo.TrustLevel) (*deviceInfo, error) {
+	devices, err := c.listDevices(ctx, owner)
+	if err != nil {
+		return nil, err
+	}
+	for i := range devices {
+		d := &devices[i]
+		if d.ID != device {
+			continue
+		}
+		if d.IdentityKey == nil {
+			return nil, fmt.Errorf("identity of device %d unknown: %w", device, d.Err)
+		}
+		if fingerprint != "" && normalizeFingerprint(fingerprint) != normalizeFingerprint(d.Fingerprint) {
+			return nil, errFingerprintMismatch
+		}
+		addr := omemo.Address{JID: owner.Bare().String(), Device: device}
+		if err := c.omemoClient().Manager().SetTrust(ctx, omemo.V03, addr, d.IdentityKey, level); err != nil {
+			return nil, err
+		}
+		d.Level = level
+		return d, nil
+	}
+	return nil, fmt.Errorf("%w: %d of %s", errUnknownDevice, device, owner.Bare())
+}
+
+func normalizeFingerprint(s string) string {
+	return strings.ToLower(strings.Join(strings.Fields(strings.ReplaceAll(s, ":", " ")), ""))
+}
