@@ -89,6 +89,7 @@ func runScenario(t *testing.T, backend string) {
 		{"DuplicateStanzaBridgedOnce", sc.testDuplicate},
 		{"RestartReconnects", sc.testRestart},
 		{"OfflineMessageAfterRestart", sc.testOfflineAfterRestart},
+		{"ArchiveCatchUpAfterRestart", sc.testArchiveCatchUp},
 		{"NothingBridgedTwice", sc.testNothingTwice},
 		{"LoginErrors", sc.testLoginErrors},
 		{"LoginDirectTLS", sc.testDirectTLS},
@@ -390,6 +391,46 @@ func (sc *scenario) testOfflineAfterRestart(t *testing.T) {
 		t.Fatalf("%q (sent while the bridge was stopped) never appeared: %v", body, err)
 	}
 	sc.bobBodies = append(sc.bobBodies, body)
+}
+
+// testArchiveCatchUp: while the bridge is down, alice's other client is online, so the server
+// delivers bob's message to it (no offline storage) and alice's own answer goes out from it. Only
+// the archive (XEP-0313) has them for the bridge when it comes back.
+func (sc *scenario) testArchiveCatchUp(t *testing.T) {
+	sc.needBobRoom(t)
+	phone := sc.peer(t, sc.alice, sc.alicePW, "phone2")
+	fromBob := uniq("to alice's phone while the bridge was down")
+	fromPhone := uniq("alice answers from her phone while the bridge was down")
+	sc.restartBridge(t, func() {
+		ctx, cancel := stepCtx()
+		defer cancel()
+		cur := phone.Cursor()
+		if err := sc.bobC.SendChat(ctx, sc.alice, "", "", fromBob); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := phone.WaitMessage(ctx, cur, bodyIs(fromBob)); err != nil {
+			t.Fatalf("alice's phone did not get bob's message: %v", err)
+		}
+		if err := phone.SendChat(ctx, sc.bob, "", "", fromPhone); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := sc.bobC.WaitMessage(ctx, 0, bodyIs(fromPhone)); err != nil {
+			t.Fatalf("bob did not get alice's answer: %v", err)
+		}
+	})
+	phone.Close()
+	ctx, cancel := stepCtx()
+	defer cancel()
+	if _, _, err := sc.user.WaitEvent(ctx, sc.bobRoom, 0, harness.IsMessage(sc.ghost(sc.bob), fromBob)); err != nil {
+		t.Errorf("bob's message from the bridge's downtime never appeared: %v", err)
+	} else {
+		sc.bobBodies = append(sc.bobBodies, fromBob)
+	}
+	if _, _, err := sc.user.WaitEvent(ctx, sc.bobRoom, 0, harness.IsMessage(sc.ghost(sc.alice), fromPhone)); err != nil {
+		t.Errorf("alice's own message from the bridge's downtime never appeared as hers: %v", err)
+	} else {
+		sc.bobBodies = append(sc.bobBodies, fromPhone)
+	}
 }
 
 func (sc *scenario) testNothingTwice(t *testing.T) {

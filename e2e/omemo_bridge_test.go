@@ -1,0 +1,109 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
+	"github.com/mxomemo/xmpp-bridge/internal/testenv"
+)
+
+// TestOMEMOLibervia runs OMEMO between the bridge and Libervia (python-omemo, an independent
+// implementation) through Prosody, with the Matrix side read and written through a Megolm-
+// encrypted portal by matrix-nio: Libervia's OMEMO 2 and OMEMO 0.3 messages appear decrypted in
+// the portal, and the Matrix reply goes out OMEMO-encrypted and is decrypted by Libervia.
+func TestOMEMOLibervia(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Libervia, Prosody, Dendrite and the bridge")
+	}
+	s := newStack(t, "sqlite", func(c *harness.BridgeConfig) { c.EncryptionDefault = true })
+	alice, alicePW := s.account(t, "oalice")
+	lib, libPW := s.account(t, "olib")
+	u := s.matrixUser(t, "mxomemo")
+	nio := testenv.StartMatrixPeer(t, s.dendrite, u.UserID().String(), "matrix-mxomemo-pw")
+
+	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
+	defer cancel()
+	mgmt, err := u.OpenManagementRoom(ctx, s.bot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.login(t, u, mgmt, alice, alicePW); err != nil {
+		t.Fatal(err)
+	}
+	// The bridge announces its device right after connecting; wait for it on PEP through a
+	// plain client of the same account, which also sets up the presence subscription with
+	// Libervia (PEP notifications need it).
+	phone := s.peer(t, alice, alicePW, "phone")
+	l := testenv.StartLibervia(t, s.prosody)
+	prof := l.AddProfile(t, lib.String(), libPW)
+	if err := phone.SendRaw(ctx, fmt.Sprintf(`<presence to='%s' type='subscribe'/>`, lib)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	l.Run(t, "approve", prof, alice.String())
+	time.Sleep(500 * time.Millisecond)
+	if err := phone.SendRaw(ctx, fmt.Sprintf(`<presence to='%s' type='subscribed'/>`, lib)); err != nil {
+		t.Fatal(err)
+	}
+	l.Run(t, "ensure", prof, alice.String())
+
+	// The bot tells the user the bridge's fingerprint.
+	cmdCtx, cmdCancel := context.WithTimeout(context.Background(), stepTimeout)
+	defer cmdCancel()
+	fp, err := u.Command(cmdCtx, mgmt, s.bot, "omemo fingerprint", func(s string) bool { return strings.Contains(s, "OMEMO") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fp, "fingerprint") {
+		t.Errorf("omemo fingerprint answered %q", fp)
+	}
+
+	var room string
+	for _, tc := range []struct{ backend, text string }{
+		{"twomemo", uniq("omemo 2 hello from libervia")},
+		{"oldmemo", uniq("omemo 0.3 hello from libervia")},
+	} {
+		l.Run(t, "send", prof, tc.backend, alice.String(), tc.text)
+		if room == "" {
+			ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+			r, err := u.FindRoomWith(ctx, s.ghost(lib), mgmt)
+			cancel()
+			if err != nil {
+				t.Fatalf("no portal after Libervia's %s message: %v", tc.backend, err)
+			}
+			room = string(r)
+		}
+		got := nio.WaitMessage(t, room, tc.text, stepTimeout)
+		if !got.Encrypted || !got.Decrypted || got.Sender != s.ghost(lib).String() {
+			t.Fatalf("%s: nio saw %+v, want the decrypted text from %s in a Megolm room", tc.backend, got, s.ghost(lib))
+		}
+	}
+
+	// The chat is encrypted now (the contact used OMEMO): the Matrix reply goes out over OMEMO.
+	reply := uniq("omemo reply from matrix")
+	nio.Send(t, room, reply)
+	l.Run(t, "wait-message", prof, lib.String(), alice.String(), reply, "40")
+	found := false
+	for _, m := range l.History(t, prof, lib.String(), alice.String()) {
+		if m.Body == reply {
+			found = true
+			if !m.Encrypted {
+				t.Errorf("Libervia received the reply unencrypted: %+v", m)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("the reply is not in Libervia's history")
+	}
+	// The user's plain second client only ever saw the OMEMO fallback of the bridge's reply
+	// (carbons of encrypted messages carry no plaintext).
+	for _, m := range phone.Received() {
+		if strings.Contains(m.Body, reply) {
+			t.Errorf("plaintext of the reply reached a plain client: %+v", m)
+		}
+	}
+}
