@@ -265,6 +265,7 @@ func (c *Client) omemoDecrypt(ctx context.Context, in *incomingMessage) error {
 	}
 	applyInbox(in, entry)
 	if msg != nil {
+		c.maybeResetSession(ctx, senderJID, msg.Sender.Device, rcv, nil)
 		c.afterDecrypt(ctx, xc, senderJID, msg)
 	}
 	return nil
@@ -293,28 +294,41 @@ func (c *Client) afterDecrypt(ctx context.Context, xc *omemoxmpp.Client, sender 
 // sessionResetInterval rate-limits session resets per device.
 const sessionResetInterval = 10 * time.Minute
 
+// badMACResetThreshold is how many messages in a row from one device must
+// fail authentication before its session is replaced: one corrupted (or
+// injected) message must not cost a working session.
+const badMACResetThreshold = 3
+
 // maybeResetSession starts a new session with a device whose messages we
 // cannot decrypt for lack of a (working) session, at most once per
 // interval, so its next message can be read.
 func (c *Client) maybeResetSession(ctx context.Context, sender jid.JID, device uint32, rcv *omemoxmpp.Received, err error) {
-	if !errors.Is(err, omemo.ErrNoSession) && !errors.Is(err, omemo.ErrBadMAC) && !errors.Is(err, omemo.ErrUnknownPreKey) {
-		return
-	}
 	xc := c.omemoClient()
 	if xc == nil || device == 0 {
 		return
 	}
 	addr := omemo.Address{JID: sender.Bare().String(), Device: device}
 	c.omemo.mu.Lock()
-	if c.omemo.resets == nil {
+	if c.omemo.badMACs == nil {
+		c.omemo.badMACs = map[omemo.Address]int{}
 		c.omemo.resets = map[omemo.Address]time.Time{}
 	}
-	last := c.omemo.resets[addr]
-	if time.Since(last) < sessionResetInterval {
+	reset := false
+	switch {
+	case err == nil:
+		delete(c.omemo.badMACs, addr)
+	case errors.Is(err, omemo.ErrBadMAC):
+		c.omemo.badMACs[addr]++
+		reset = c.omemo.badMACs[addr] >= badMACResetThreshold
+	case errors.Is(err, omemo.ErrNoSession), errors.Is(err, omemo.ErrUnknownPreKey):
+		reset = true
+	}
+	if !reset || time.Since(c.omemo.resets[addr]) < sessionResetInterval {
 		c.omemo.mu.Unlock()
 		return
 	}
 	c.omemo.resets[addr] = time.Now()
+	delete(c.omemo.badMACs, addr)
 	c.omemo.mu.Unlock()
 	v := rcv.Elements[0].Version
 	out, rerr := xc.ResetSession(ctx, sender, device, v)

@@ -62,7 +62,8 @@ type omemoState struct {
 	store   *omemostore.Store
 	manager *omemo.Manager
 	xc      *omemoxmpp.Client // nil until the first session set it up
-	resets  map[omemo.Address]time.Time
+	resets  map[omemo.Address]time.Time // last session reset per device
+	badMACs map[omemo.Address]int       // authentication failures in a row
 
 	// op serialises the login's ratchet work. Decryption runs inside a
 	// database transaction (which on SQLite holds the write lock) and then

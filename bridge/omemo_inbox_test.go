@@ -1,0 +1,290 @@
+package bridge
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/dbutil"
+	_ "go.mau.fi/util/dbutil/litestream"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/migrations"
+	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
+	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+)
+
+// memPEP is an in-memory PEP service shared by the test's accounts.
+type memPEP struct {
+	mu    sync.Mutex
+	items map[string][]pubsub.Item // owner + "\x00" + node
+}
+
+type accountPEP struct {
+	srv   *memPEP
+	owner string
+}
+
+func (p accountPEP) Publish(_ context.Context, node, id string, payload xml.TokenReader, _ ...pubsub.Field) error {
+	it, err := pubsub.NewItem(id, payload)
+	if err != nil {
+		return err
+	}
+	p.srv.mu.Lock()
+	defer p.srv.mu.Unlock()
+	key := p.owner + "\x00" + node
+	items := p.srv.items[key]
+	for i := range items {
+		if items[i].ID == id {
+			items = append(items[:i], items[i+1:]...)
+			break
+		}
+	}
+	p.srv.items[key] = append(items, it)
+	return nil
+}
+
+func (p accountPEP) Items(_ context.Context, owner jid.JID, node string, ids ...string) ([]pubsub.Item, error) {
+	p.srv.mu.Lock()
+	defer p.srv.mu.Unlock()
+	items, ok := p.srv.items[owner.Bare().String()+"\x00"+node]
+	if !ok {
+		return nil, &pubsub.Error{Stanza: stanza.Error{Type: stanza.Cancel, Condition: stanza.ItemNotFound}}
+	}
+	var out []pubsub.Item
+	for _, it := range items {
+		if len(ids) == 0 || it.ID == ids[0] {
+			out = append(out, it)
+		}
+	}
+	return out, nil
+}
+
+// inboxFixture is the bridge's login (on SQLite, with our migrations) and a
+// contact's OMEMO client on the same PEP service.
+type inboxFixture struct {
+	db      *dbutil.Database
+	c       *Client
+	alice   jid.JID
+	bob     jid.JID
+	bobXC   *omemoxmpp.Client
+	bob03XC *omemoxmpp.Client
+}
+
+func newInboxFixture(t *testing.T) *inboxFixture {
+	t.Helper()
+	ctx := context.Background()
+	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate", "sqlite3-fk-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = raw.Close() })
+	db := migrations.Child(raw, dbutil.ZeroLogger(zerolog.Nop()))
+	if err := db.Upgrade(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv := &memPEP{items: map[string][]pubsub.Item{}}
+	f := &inboxFixture{db: db, alice: jid.MustParse("alice@localhost"), bob: jid.MustParse("bob@localhost")}
+	f.c = &Client{
+		main:    &Connector{DB: db},
+		login:   &bridgev2.UserLogin{UserLogin: &database.UserLogin{ID: "alice@localhost"}},
+		account: f.alice,
+	}
+	m, err := f.c.omemoManager(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xc, err := omemoxmpp.New(m, f.c.omemoStore(), accountPEP{srv, "alice@localhost"}, omemoxmpp.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xc.Announce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.c.omemo.xc = xc
+
+	bobStore := omemo.NewMemoryStore()
+	bm := omemo.NewManager(bobStore, "bob@localhost", omemo.Options{PreKeys: 25})
+	if err := bm.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f.bobXC, err = omemoxmpp.New(bm, bobStore, accountPEP{srv, "bob@localhost"}, omemoxmpp.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.bobXC.Announce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f.bob03XC, err = omemoxmpp.New(bm, bobStore, accountPEP{srv, "bob@localhost"}, omemoxmpp.Options{Versions: []omemo.Version{omemo.V03}}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// stanza builds bob's message stanza with id carrying out.
+func (f *inboxFixture) stanza(t *testing.T, id string, out *omemoxmpp.Outgoing) *stanzabuf.Stanza {
+	t.Helper()
+	from, _ := f.bob.WithResource("phone")
+	r, err := omemoxmpp.BuildMessage(stanza.Message{From: from, To: f.alice, ID: id, Type: stanza.ChatMessage}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := stanzabuf.Read(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// receive runs the bridge's XMPP -> Matrix front half on st: classify and decrypt.
+func (f *inboxFixture) receive(t *testing.T, st *stanzabuf.Stanza) (*incomingMessage, error) {
+	t.Helper()
+	in, err := parseIncoming(st, f.alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in, f.c.omemoDecrypt(context.Background(), in)
+}
+
+func (f *inboxFixture) encrypt(t *testing.T, xc *omemoxmpp.Client, body string) *omemoxmpp.Outgoing {
+	t.Helper()
+	out, err := xc.Encrypt(context.Background(), f.alice, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func wantBody(t *testing.T, in *incomingMessage, err error, body string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("decrypt: %v", err)
+	}
+	if in.Body != body || in.OMEMO == nil || in.OMEMO.Failed {
+		t.Fatalf("got body %q (%+v), want %q", in.Body, in.OMEMO, body)
+	}
+}
+
+func wantNotice(t *testing.T, in *incomingMessage, err error, why string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("decrypt: %v", err)
+	}
+	if in.OMEMO == nil || !in.OMEMO.Failed || !strings.Contains(in.Body, "bob@localhost") || !strings.Contains(in.Body, why) {
+		t.Fatalf("got %q (%+v), want a notice saying %q", in.Body, in.OMEMO, why)
+	}
+}
+
+// TestOMEMOInbox checks the transaction design: a decrypted message is
+// recorded with its ratchet step, so a redelivered stanza is answered from
+// the inbox, a replay under another id is refused, and when recording fails
+// the ratchet step is rolled back too and the message decrypts later.
+func TestOMEMOInbox(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+
+	first := f.stanza(t, "m1", f.encrypt(t, f.bobXC, "hello over OMEMO 2"))
+	in, err := f.receive(t, first)
+	wantBody(t, in, err, "hello over OMEMO 2")
+	if in.OMEMO.Version != omemo.V2 || !in.OMEMO.Trusted {
+		t.Errorf("OMEMO info %+v", in.OMEMO)
+	}
+	// The same stanza again (archive catch-up, offline delivery): from the inbox.
+	in, err = f.receive(t, first)
+	wantBody(t, in, err, "hello over OMEMO 2")
+	// The same ciphertext under another id is a replay.
+	replay := f.stanza(t, "m1-replayed", f.mustParseOutgoing(t, first))
+	if _, err := f.receive(t, replay); !errors.Is(err, omemo.ErrDuplicate) {
+		t.Fatalf("replay: err = %v, want ErrDuplicate", err)
+	}
+
+	// Recording fails after the ratchet step: both roll back.
+	second := f.stanza(t, "m2", f.encrypt(t, f.bobXC, "second"))
+	if _, err := f.db.Exec(ctx, `CREATE TRIGGER inbox_full BEFORE INSERT ON omemo_inbox BEGIN SELECT RAISE(ABORT, 'disk full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	in, err = f.receive(t, second)
+	wantNotice(t, in, err, "internal error")
+	if _, err := f.db.Exec(ctx, `DROP TRIGGER inbox_full`); err != nil {
+		t.Fatal(err)
+	}
+	in, err = f.receive(t, second)
+	wantBody(t, in, err, "second")
+
+	// OMEMO 0.3 with Conversations-style whitespace padding.
+	in, err = f.receive(t, f.stanza(t, "m3", f.encrypt(t, f.bob03XC, "  padded 0.3 \n\t ")))
+	wantBody(t, in, err, "padded 0.3")
+	if in.OMEMO.Version != omemo.V03 {
+		t.Errorf("version %v", in.OMEMO.Version)
+	}
+
+	// A corrupted MAC gives a notice; the next good message still decrypts.
+	bad := f.encrypt(t, f.bobXC, "tampered")
+	for _, e := range bad.Elements {
+		for i := range e.Keys {
+			e.Keys[i].Data[len(e.Keys[i].Data)-1] ^= 1
+		}
+	}
+	in, err = f.receive(t, f.stanza(t, "m4", bad))
+	wantNotice(t, in, err, "failed authentication")
+	in, err = f.receive(t, f.stanza(t, "m5", f.encrypt(t, f.bobXC, "after the bad one")))
+	wantBody(t, in, err, "after the bad one")
+
+	// A message for another device only.
+	other := f.encrypt(t, f.bobXC, "not for us")
+	for _, e := range other.Elements {
+		for i := range e.Keys {
+			e.Keys[i].Device++
+		}
+	}
+	in, err = f.receive(t, f.stanza(t, "m6", other))
+	wantNotice(t, in, err, "not encrypted for the bridge's device")
+
+	// Key transport / heartbeat: never a chat message.
+	empty, err := f.bobXC.EncryptEmpty(ctx, f.alice, f.c.omemoClient().Manager().DeviceID(), omemo.V2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err = f.receive(t, f.stanza(t, "m7", empty))
+	if err != nil || in.Body != "" || in.OMEMO == nil || in.OMEMO.Failed {
+		t.Fatalf("empty message: body %q, %+v, %v", in.Body, in.OMEMO, err)
+	}
+
+	// Plaintext messages pass unchanged.
+	plain, err := stanzabuf.Read(xml.NewDecoder(strings.NewReader(
+		`<message xmlns='jabber:client' from='bob@localhost/phone' to='alice@localhost' id='p1' type='chat'><body>plain</body></message>`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err = f.receive(t, plain)
+	if err != nil || in.Body != "plain" || in.OMEMO != nil {
+		t.Fatalf("plaintext: %q, %+v, %v", in.Body, in.OMEMO, err)
+	}
+
+	var n int
+	if err := f.db.QueryRow(ctx, `SELECT COUNT(*) FROM omemo_inbox WHERE account='alice@localhost'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 5 { // m1 (once), m2, m3, m5, m7; m4 and m6 failed without a ratchet step
+		t.Errorf("%d inbox rows, want 5", n)
+	}
+}
+
+// mustParseOutgoing takes the encrypted elements back out of a stanza.
+func (f *inboxFixture) mustParseOutgoing(t *testing.T, st *stanzabuf.Stanza) *omemoxmpp.Outgoing {
+	t.Helper()
+	rcv, err := omemoxmpp.FindEncrypted(st.Reader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &omemoxmpp.Outgoing{Elements: rcv.Elements}
+}
