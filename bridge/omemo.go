@@ -61,7 +61,7 @@ type omemoState struct {
 	mu      sync.Mutex
 	store   *omemostore.Store
 	manager *omemo.Manager
-	xc      *omemoxmpp.Client // nil until the first session set it up
+	xc      *omemoxmpp.Client           // nil until the first session set it up
 	resets  map[omemo.Address]time.Time // last session reset per device
 	badMACs map[omemo.Address]int       // authentication failures in a row
 
