@@ -99,11 +99,70 @@ func TestOMEMOLibervia(t *testing.T) {
 	if !found {
 		t.Fatal("the reply is not in Libervia's history")
 	}
+	cmdCtx, cmdCancel = context.WithTimeout(context.Background(), 2*stepTimeout)
+	defer cmdCancel()
+	// Trust from Matrix: the bot lists Libervia's device; distrusted, it gets nothing and the
+	// Matrix message fails with a clear notice; trusted again, messages flow.
+	devs, err := u.Command(cmdCtx, mgmt, s.bot, "omemo devices "+lib.String(), func(s string) bool { return strings.Contains(s, "OMEMO devices of") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	libDev := ""
+	for _, line := range strings.Split(devs, "\n") {
+		if f := strings.Fields(strings.TrimPrefix(line, "* ")); len(f) > 2 && strings.HasPrefix(f[1], "(OMEMO") {
+			libDev = f[0]
+			if !strings.Contains(line, "trusted") {
+				t.Errorf("Libervia's device is not trusted blindly: %q", line)
+			}
+		}
+	}
+	if libDev == "" {
+		t.Fatalf("no device in %q", devs)
+	}
+	if out, err := u.Command(cmdCtx, mgmt, s.bot, "omemo distrust "+lib.String()+" "+libDev, nil); err != nil || !strings.Contains(out, "is now distrusted") {
+		t.Fatalf("distrust: %q, %v", out, err)
+	}
+	blocked := uniq("must not leave unencrypted")
+	nio.Send(t, room, blocked)
+	waitNioContains(t, nio, room, "Not sent: this chat is OMEMO-encrypted")
+	if out, err := u.Command(cmdCtx, mgmt, s.bot, "omemo trust "+lib.String()+" "+libDev, nil); err != nil || !strings.Contains(out, "is now trusted") {
+		t.Fatalf("trust: %q, %v", out, err)
+	}
+	again := uniq("trusted again")
+	nio.Send(t, room, again)
+	l.Run(t, "wait-message", prof, lib.String(), alice.String(), again, "40")
+	for _, m := range l.History(t, prof, lib.String(), alice.String()) {
+		if m.Body == blocked {
+			t.Errorf("a message for a distrusted device reached Libervia: %+v", m)
+		}
+	}
+	// The portal command shows the chat's state.
+	nio.Send(t, room, "!xmpp omemo status")
+	waitNioContains(t, nio, room, "sent OMEMO-encrypted")
+
 	// The user's plain second client only ever saw the OMEMO fallback of the bridge's reply
 	// (carbons of encrypted messages carry no plaintext).
 	for _, m := range phone.Received() {
 		if strings.Contains(m.Body, reply) {
 			t.Errorf("plaintext of the reply reached a plain client: %+v", m)
 		}
+	}
+}
+
+// waitNioContains waits until a message of room (as matrix-nio reads it) contains text.
+func waitNioContains(t *testing.T, nio *testenv.MatrixPeer, room, text string) {
+	t.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		msgs, _ := nio.Messages(t, room)
+		for _, m := range msgs {
+			if strings.Contains(m.Body, text) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no message containing %q in %s; saw %+v", text, room, msgs)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
