@@ -8,18 +8,21 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
 	_ "go.mau.fi/util/dbutil/litestream"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
+	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/migrations"
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
@@ -73,6 +76,7 @@ func (p accountPEP) Items(_ context.Context, owner jid.JID, node string, ids ...
 // inboxFixture is the bridge's login (on SQLite, with our migrations) and a
 // contact's OMEMO client on the same PEP service.
 type inboxFixture struct {
+	srv     *memPEP
 	db      *dbutil.Database
 	c       *Client
 	alice   jid.JID
@@ -89,14 +93,18 @@ func newInboxFixture(t *testing.T) *inboxFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = raw.Close() })
+	bdb := database.New("xmpp", (&Connector{}).GetDBMetaTypes(), raw)
+	if err := bdb.Upgrade(ctx); err != nil {
+		t.Fatal(err)
+	}
 	db := migrations.Child(raw, dbutil.ZeroLogger(zerolog.Nop()))
 	if err := db.Upgrade(ctx); err != nil {
 		t.Fatal(err)
 	}
 	srv := &memPEP{items: map[string][]pubsub.Item{}}
-	f := &inboxFixture{db: db, alice: jid.MustParse("alice@localhost"), bob: jid.MustParse("bob@localhost")}
+	f := &inboxFixture{srv: srv, db: db, alice: jid.MustParse("alice@localhost"), bob: jid.MustParse("bob@localhost")}
 	f.c = &Client{
-		main:    &Connector{DB: db},
+		main:    &Connector{DB: db, Bridge: &bridgev2.Bridge{ID: "xmpp", DB: bdb}},
 		login:   &bridgev2.UserLogin{UserLogin: &database.UserLogin{ID: "alice@localhost"}},
 		account: f.alice,
 	}
@@ -287,4 +295,106 @@ func (f *inboxFixture) mustParseOutgoing(t *testing.T, st *stanzabuf.Stanza) *om
 		t.Fatal(err)
 	}
 	return &omemoxmpp.Outgoing{Elements: rcv.Elements}
+}
+
+// TestOMEMOSentCarbon decrypts a carbon of a message the user sent to bob
+// from another OMEMO client of the account: it is the user's message.
+func TestOMEMOSentCarbon(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	st := omemo.NewMemoryStore()
+	m := omemo.NewManager(st, "alice@localhost", omemo.Options{PreKeys: 25})
+	if err := m.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	phone, err := omemoxmpp.New(m, st, accountPEP{f.srv, "alice@localhost"}, omemoxmpp.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := phone.Announce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out, err := phone.Encrypt(ctx, f.bob, "sent from my phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, _ := f.alice.WithResource("phone")
+	r, err := omemoxmpp.BuildMessage(stanza.Message{From: from, To: f.bob, ID: "c1", Type: stanza.ChatMessage}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inner strings.Builder
+	enc := xml.NewEncoder(&inner)
+	if _, err := xmlstream.Copy(enc, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	carbon := `<message xmlns='jabber:client' to='alice@localhost/bridge' type='chat'><sent xmlns='urn:xmpp:carbons:2'>` +
+		`<forwarded xmlns='urn:xmpp:forward:0'>` + withClientNS(inner.String()) + `</forwarded></sent></message>`
+	buf, err := stanzabuf.Read(xml.NewDecoder(strings.NewReader(carbon)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := f.receive(t, buf)
+	wantBody(t, in, err, "sent from my phone")
+	if !in.FromMe || !in.Carbon || !in.Peer.Equal(f.bob) {
+		t.Fatalf("carbon parsed as %+v", in)
+	}
+}
+
+// withClientNS gives an encoded stanza without namespace the jabber:client one.
+func withClientNS(x string) string {
+	if strings.HasPrefix(x, "<message xmlns=") {
+		return x
+	}
+	return strings.Replace(x, "<message", `<message xmlns="jabber:client"`, 1)
+}
+
+// TestOMEMOInboxSweep checks that the plaintext is kept until bridgev2 has
+// stored the message, and cleared then.
+func TestOMEMOInboxSweep(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	for _, id := range []string{"s1", "s2"} {
+		in, err := f.receive(t, f.stanza(t, id, f.encrypt(t, f.bobXC, "text of "+id)))
+		wantBody(t, in, err, "text of "+id)
+	}
+	bdb := f.c.main.Bridge.DB
+	key := portal.DMKey(f.bob, f.c.login.ID)
+	if err := bdb.Portal.Insert(ctx, &database.Portal{PortalKey: key, MXID: "!room:localhost", Metadata: &PortalMetadata{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bdb.Ghost.Insert(ctx, &database.Ghost{ID: "bob", Metadata: &GhostMetadata{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bdb.Message.Insert(ctx, &database.Message{
+		ID: MakeMessageID(f.bob, f.bob, "s1"), MXID: "$s1", Room: key, SenderID: "bob", Timestamp: time.Now(), Metadata: &MessageMetadata{},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.c.inboxSweep(ctx)
+	bodies := map[string]bool{}
+	rows, err := f.db.Query(ctx, `SELECT xmpp_id, body IS NOT NULL FROM omemo_inbox WHERE account='alice@localhost'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		var has bool
+		if err := rows.Scan(&id, &has); err != nil {
+			t.Fatal(err)
+		}
+		bodies[id] = has
+	}
+	_ = rows.Close()
+	if bodies["s1"] || !bodies["s2"] || len(bodies) != 2 {
+		t.Fatalf("plaintext kept: %v, want only s2's (not yet bridged)", bodies)
+	}
+	// s1 delivered again: still recognised, nothing to bridge twice.
+	in, err := f.receive(t, f.stanza(t, "s1", f.mustParseOutgoing(t, f.stanza(t, "x", f.encrypt(t, f.bobXC, "other")))))
+	if err != nil || in.OMEMO == nil {
+		t.Fatalf("redelivered s1: %+v, %v", in.OMEMO, err)
+	}
 }
