@@ -64,6 +64,8 @@ type omemoState struct {
 	xc      *omemoxmpp.Client           // nil until the first session set it up
 	resets  map[omemo.Address]time.Time // last session reset per device
 	badMACs map[omemo.Address]int       // authentication failures in a row
+	// maintaining is set while the daily key maintenance runs.
+	maintaining bool
 
 	// op serialises the login's ratchet work. Decryption runs inside a
 	// database transaction (which on SQLite holds the write lock) and then
@@ -177,6 +179,49 @@ func (c *Client) omemoConnect(ctx context.Context, s *xmpp.Session) {
 	}
 	log.Info().Uint32("omemo_device_id", m.DeviceID()).Msg("OMEMO device announced")
 	c.requeuePending(ctx)
+	c.omemo.mu.Lock()
+	start := !c.omemo.maintaining
+	c.omemo.maintaining = true
+	c.omemo.mu.Unlock()
+	if start {
+		go c.omemoMaintain(log.WithContext(context.Background()))
+	}
+}
+
+// omemoMaintenanceInterval is how often keys are maintained while a login
+// stays connected (signed prekey rotation is weekly; reconnects do it too).
+const omemoMaintenanceInterval = 24 * time.Hour
+
+// omemoMaintain rotates the signed prekey when due and republishes, once a
+// day, for as long as the login's device exists.
+func (c *Client) omemoMaintain(ctx context.Context) {
+	t := time.NewTicker(omemoMaintenanceInterval)
+	defer t.Stop()
+	for range t.C {
+		c.omemo.mu.Lock()
+		m, xc := c.omemo.manager, c.omemo.xc
+		if m == nil {
+			c.omemo.maintaining = false
+		}
+		c.omemo.mu.Unlock()
+		if m == nil {
+			return
+		}
+		if xc == nil || c.currentSession() == nil {
+			continue
+		}
+		stepCtx, cancel := context.WithTimeout(ctx, time.Minute)
+		c.omemo.op.Lock()
+		err := m.Setup(stepCtx)
+		if err == nil {
+			err = xc.Announce(stepCtx)
+		}
+		c.omemo.op.Unlock()
+		cancel()
+		if err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("OMEMO key maintenance failed")
+		}
+	}
 }
 
 // omemoDelete forgets the login's OMEMO device (keys, sessions, trust,
