@@ -373,10 +373,9 @@ func isLoginFailure(s string) bool {
 // FindRoomWith waits until the user has joined a room (other than except) in which member is
 // joined, and returns it.
 func (u *MatrixUser) FindRoomWith(ctx context.Context, member id.UserID, except ...id.RoomID) (id.RoomID, error) {
-	checked := map[id.RoomID]bool{}
 	for {
 		for _, room := range u.JoinedRooms() {
-			if slices.Contains(except, room) || checked[room] {
+			if slices.Contains(except, room) {
 				continue
 			}
 			resp, err := u.Client.JoinedMembers(ctx, room)
