@@ -144,6 +144,7 @@ func (c *Client) IsLoggedIn() bool {
 // LogoutRemote implements bridgev2.NetworkAPI. Password logins have no
 // remote session to revoke, so this only disconnects.
 func (c *Client) LogoutRemote(ctx context.Context) {
+	c.omemoUnannounce(ctx)
 	c.Disconnect()
 	c.omemoDelete(ctx)
 }

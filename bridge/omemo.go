@@ -5,10 +5,12 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
+	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemostore"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/xmpp/caps"
+	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
 
@@ -222,6 +225,65 @@ func (c *Client) omemoMaintain(ctx context.Context) {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("OMEMO key maintenance failed")
 		}
 	}
+}
+
+// omemoUnannounce removes our device from the account's device lists
+// before a logout, so that contacts stop encrypting for a device that will
+// no longer exist. The account's other devices stay listed.
+func (c *Client) omemoUnannounce(ctx context.Context) {
+	s, xc := c.currentSession(), c.omemoClient()
+	if s == nil || xc == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	log := zerolog.Ctx(ctx)
+	own := xc.Manager().DeviceID()
+	c.omemo.op.Lock()
+	defer c.omemo.op.Unlock()
+	if _, err := xc.FetchDevices(ctx, c.account); err != nil {
+		log.Warn().Err(err).Msg("Failed to fetch own OMEMO device lists before logout")
+		return
+	}
+	for _, v := range []omemo.Version{omemo.V2, omemo.V03} {
+		stored, err := c.omemoStore().DeviceList(ctx, v, c.account.Bare().String())
+		if err != nil || stored == nil {
+			continue
+		}
+		list := &omemo.DeviceList{Version: v}
+		for _, d := range stored {
+			if d.ID != own {
+				list.Devices = append(list.Devices, d)
+			}
+		}
+		if len(list.Devices) == len(stored) {
+			continue
+		}
+		_, err = pubsub.PublishReconfigure(ctx, s, v.DeviceListNode(), omemoxmpp.ItemCurrent,
+			deviceListXML(list), pubsub.AccessModel(pubsub.AccessOpen))
+		if err != nil {
+			log.Warn().Err(err).Str("omemo_version", v.String()).Msg("Failed to remove our device from the OMEMO device list")
+		}
+	}
+}
+
+// deviceListXML is a device list element (<list/> for 0.3, <devices/> with
+// labels for 2) as tokens.
+func deviceListXML(l *omemo.DeviceList) xml.TokenReader {
+	ns := l.Version.Namespace()
+	outer := "list"
+	if l.Version == omemo.V2 {
+		outer = "devices"
+	}
+	var kids []xml.TokenReader
+	for _, d := range l.Devices {
+		attrs := []xml.Attr{{Name: xml.Name{Local: "id"}, Value: strconv.FormatUint(uint64(d.ID), 10)}}
+		if l.Version == omemo.V2 && d.Label != "" {
+			attrs = append(attrs, xml.Attr{Name: xml.Name{Local: "label"}, Value: d.Label})
+		}
+		kids = append(kids, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: ns, Local: "device"}, Attr: attrs}))
+	}
+	return xmlstream.Wrap(xmlstream.MultiReader(kids...), xml.StartElement{Name: xml.Name{Space: ns, Local: outer}})
 }
 
 // omemoDelete forgets the login's OMEMO device (keys, sessions, trust,
