@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,10 @@ type BridgeConfig struct {
 	// supports); EncryptionDefault also makes new portals encrypted.
 	Encryption        bool
 	EncryptionDefault bool
+	// DoublePuppet turns on automatic double puppeting for local users with the appservice's own
+	// token ("as_token:" secret); the registration gets a non-exclusive namespace for all local
+	// users so that the homeserver lets the appservice act as them.
+	DoublePuppet bool
 }
 
 // ConfigPath is Dir/config.yaml.
@@ -166,7 +171,56 @@ func WriteConfig(ctx context.Context, bin string, c *BridgeConfig) error {
 	if _, err := os.Stat(c.RegistrationPath()); err != nil {
 		return fmt.Errorf("bridge -g wrote no registration: %w", err)
 	}
+	if c.DoublePuppet {
+		return c.enableDoublePuppet()
+	}
 	return nil
+}
+
+func (c *BridgeConfig) enableDoublePuppet() error {
+	var reg map[string]any
+	if err := editYAML(c.RegistrationPath(), &reg, func() error {
+		ns, ok := reg["namespaces"].(map[string]any)
+		if !ok {
+			return errors.New("harness: registration has no namespaces")
+		}
+		users, _ := ns["users"].([]any)
+		ns["users"] = append(users, map[string]any{
+			"regex":     "^@.*:" + regexp.QuoteMeta(c.Domain) + "$",
+			"exclusive": false,
+		})
+		return nil
+	}); err != nil {
+		return err
+	}
+	var cfg map[string]any
+	return editYAML(c.ConfigPath(), &cfg, func() error {
+		as, _ := cfg["appservice"].(map[string]any)
+		token, _ := as["as_token"].(string)
+		if token == "" {
+			return errors.New("harness: config has no appservice.as_token after -g")
+		}
+		return setPath(cfg, "double_puppet.secrets", map[string]any{c.Domain: "as_token:" + token})
+	})
+}
+
+// editYAML loads a YAML file into v, calls edit and writes v back.
+func editYAML(path string, v any, edit func() error) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := yaml.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("failed to parse %s: %w", path, err)
+	}
+	if err := edit(); err != nil {
+		return err
+	}
+	out, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, out, 0o600)
 }
 
 // setPath sets a dotted key of a YAML mapping; every parent must exist, so that a renamed key in
