@@ -213,6 +213,11 @@ func (c *Client) omemoDecrypt(ctx context.Context, in *incomingMessage) error {
 		c.failIncoming(in, senderJID, device, errOMEMOUnavailable)
 		return nil
 	}
+	if in.FromMe && device == xc.Manager().DeviceID() {
+		// Sent by this very device (heartbeats, session resets, messages
+		// from Matrix), back from the archive: never for us to read.
+		return nil
+	}
 	c.omemo.op.Lock()
 	defer c.omemo.op.Unlock()
 	var (

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/lib/pq"
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
 	_ "go.mau.fi/util/dbutil/litestream"
@@ -19,6 +20,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/mxomemo/xmpp-bridge/internal/testenv"
 	"github.com/mxomemo/xmpp-bridge/migrations"
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
@@ -86,9 +88,13 @@ type inboxFixture struct {
 }
 
 func newInboxFixture(t *testing.T) *inboxFixture {
+	return newInboxFixtureOn(t, "sqlite3-fk-wal", "file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate")
+}
+
+func newInboxFixtureOn(t *testing.T, dialect, uri string) *inboxFixture {
 	t.Helper()
 	ctx := context.Background()
-	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate", "sqlite3-fk-wal")
+	raw, err := dbutil.NewWithDialect(uri, dialect)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +203,27 @@ func wantNotice(t *testing.T, in *incomingMessage, err error, why string) {
 // the inbox, a replay under another id is refused, and when recording fails
 // the ratchet step is rolled back too and the message decrypts later.
 func TestOMEMOInbox(t *testing.T) {
-	f := newInboxFixture(t)
+	t.Run("sqlite", func(t *testing.T) {
+		testOMEMOInbox(t, newInboxFixture(t), `CREATE TRIGGER inbox_full BEFORE INSERT ON omemo_inbox BEGIN SELECT RAISE(ABORT, 'disk full'); END`,
+			`DROP TRIGGER inbox_full`)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("starts PostgreSQL")
+		}
+		pg := testenv.StartPostgres(t)
+		f := newInboxFixtureOn(t, "postgres", pg.CreateDatabase(t, "bridgeinbox"))
+		if _, err := f.db.Exec(context.Background(), `CREATE FUNCTION inbox_full() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql`); err != nil {
+			t.Fatal(err)
+		}
+		testOMEMOInbox(t, f, `CREATE TRIGGER inbox_full BEFORE INSERT ON omemo_inbox FOR EACH ROW EXECUTE FUNCTION inbox_full()`,
+			`DROP TRIGGER inbox_full ON omemo_inbox`)
+	})
+}
+
+// testOMEMOInbox runs the inbox checks; failOn and failOff install and drop
+// a trigger that makes inserts into omemo_inbox fail.
+func testOMEMOInbox(t *testing.T, f *inboxFixture, failOn, failOff string) {
 	ctx := context.Background()
 
 	first := f.stanza(t, "m1", f.encrypt(t, f.bobXC, "hello over OMEMO 2"))
@@ -217,12 +243,12 @@ func TestOMEMOInbox(t *testing.T) {
 
 	// Recording fails after the ratchet step: both roll back.
 	second := f.stanza(t, "m2", f.encrypt(t, f.bobXC, "second"))
-	if _, err := f.db.Exec(ctx, `CREATE TRIGGER inbox_full BEFORE INSERT ON omemo_inbox BEGIN SELECT RAISE(ABORT, 'disk full'); END`); err != nil {
+	if _, err := f.db.Exec(ctx, failOn); err != nil {
 		t.Fatal(err)
 	}
 	in, err = f.receive(t, second)
 	wantNotice(t, in, err, "internal error")
-	if _, err := f.db.Exec(ctx, `DROP TRIGGER inbox_full`); err != nil {
+	if _, err := f.db.Exec(ctx, failOff); err != nil {
 		t.Fatal(err)
 	}
 	in, err = f.receive(t, second)
@@ -319,7 +345,29 @@ func TestOMEMOSentCarbon(t *testing.T) {
 		t.Fatal(err)
 	}
 	from, _ := f.alice.WithResource("phone")
-	r, err := omemoxmpp.BuildMessage(stanza.Message{From: from, To: f.bob, ID: "c1", Type: stanza.ChatMessage}, out)
+	buf := sentCarbon(t, from, f.bob, "c1", out)
+	in, err := f.receive(t, buf)
+	wantBody(t, in, err, "sent from my phone")
+	if !in.FromMe || !in.Carbon || !in.Peer.Equal(f.bob) {
+		t.Fatalf("carbon parsed as %+v", in)
+	}
+
+	// What the bridge's own device sent (back from the archive) is never
+	// for it to read, and no reason for a notice.
+	own, err := f.c.omemoClient().Encrypt(ctx, f.bob, "sent by the bridge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err = f.receive(t, sentCarbon(t, from, f.bob, "c2", own))
+	if err != nil || in.Body != "" || in.OMEMO != nil {
+		t.Fatalf("own device's message: body %q, %+v, %v", in.Body, in.OMEMO, err)
+	}
+}
+
+// sentCarbon wraps a message from -> to carrying out in a sent carbon.
+func sentCarbon(t *testing.T, from, to jid.JID, id string, out *omemoxmpp.Outgoing) *stanzabuf.Stanza {
+	t.Helper()
+	r, err := omemoxmpp.BuildMessage(stanza.Message{From: from, To: to, ID: id, Type: stanza.ChatMessage}, out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,11 +385,7 @@ func TestOMEMOSentCarbon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := f.receive(t, buf)
-	wantBody(t, in, err, "sent from my phone")
-	if !in.FromMe || !in.Carbon || !in.Peer.Equal(f.bob) {
-		t.Fatalf("carbon parsed as %+v", in)
-	}
+	return buf
 }
 
 // withClientNS gives an encoded stanza without namespace the jabber:client one.

@@ -140,6 +140,49 @@ func TestOMEMOLibervia(t *testing.T) {
 	nio.Send(t, room, "!xmpp omemo status")
 	waitNioContains(t, nio, room, "sent OMEMO-encrypted")
 
+	// A restart keeps the device (same fingerprint) and its sessions; a message Libervia sent
+	// while the bridge was down comes from the archive and is decrypted once.
+	presCur := phone.PresenceCursor()
+	if err := s.bridge.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	whileDown := uniq("omemo while the bridge was down")
+	l.Run(t, "send", prof, "twomemo", alice.String(), whileDown)
+	startCtx, startCancel := context.WithTimeout(context.Background(), time.Minute)
+	defer startCancel()
+	if err := s.bridge.Start(startCtx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := phone.WaitPresence(startCtx, presCur, func(p harness.ReceivedPresence) bool {
+		return p.Type == "" && strings.HasPrefix(p.From, alice.String()+"/") && p.From != phone.JID.String()
+	}); err != nil {
+		t.Fatalf("the bridge did not reconnect after the restart: %v", err)
+	}
+	got := nio.WaitMessage(t, room, whileDown, stepTimeout)
+	if got.Sender != s.ghost(lib).String() {
+		t.Errorf("archived OMEMO message from %s", got.Sender)
+	}
+	afterRestart := uniq("omemo after restart")
+	l.Run(t, "send", prof, "oldmemo", alice.String(), afterRestart)
+	nio.WaitMessage(t, room, afterRestart, stepTimeout)
+	fp2, err := u.Command(startCtx, mgmt, s.bot, "omemo fingerprint", func(s string) bool { return strings.Contains(s, "OMEMO") })
+	if err != nil || fp2 != fp {
+		t.Errorf("fingerprint after restart %q (%v), before %q", fp2, err, fp)
+	}
+	n := 0
+	msgs, _ := nio.Messages(t, room)
+	for _, m := range msgs {
+		if m.Body == whileDown {
+			n++
+		}
+		if strings.HasPrefix(m.Body, "Could not decrypt") {
+			t.Errorf("unexpected notice: %q", m.Body)
+		}
+	}
+	if n != 1 {
+		t.Errorf("%q appears %d times", whileDown, n)
+	}
+
 	// The user's plain second client only ever saw the OMEMO fallback of the bridge's reply
 	// (carbons of encrypted messages carry no plaintext).
 	for _, m := range phone.Received() {
