@@ -35,7 +35,9 @@ import (
 // twice; a crash after the commit but before bridgev2 stored the message
 // loses nothing, because on the next connect rows whose message bridgev2
 // does not have are queued again (bridgev2 drops anything it has by ID).
-// The plaintext is cleared as soon as bridgev2 has the message.
+// The plaintext is cleared once bridgev2 has the message (checked when the
+// login connects); corrections are not replayed, as bridgev2 keeps no row
+// of its own for them to check against.
 
 // inboxKind is what an inbox row holds.
 type inboxKind int
@@ -110,15 +112,24 @@ func (c *Client) inboxPut(ctx context.Context, e *inboxEntry) error {
 	return nil
 }
 
-// inboxSweep clears the plaintext of rows bridgev2 has stored and drops
-// rows past the retention.
+// editPending is how long the plaintext of a correction is kept: bridgev2
+// stores no row of its own for an edit, so there is nothing to wait for,
+// and an edit is not worth replaying after a crash.
+const editPending = time.Minute
+
+// inboxSweep clears the plaintext of rows bridgev2 has stored (and of
+// corrections) and drops rows past the retention.
 func (c *Client) inboxSweep(ctx context.Context) {
 	_, err := c.main.DB.Exec(ctx, `UPDATE omemo_inbox SET body=NULL
 		WHERE account=$1 AND body IS NOT NULL AND EXISTS (
 			SELECT 1 FROM message WHERE message.bridge_id=$2 AND message.room_receiver=$1 AND message.id=omemo_inbox.message_id)`,
 		string(c.login.ID), string(c.main.Bridge.ID))
 	if err == nil {
-		_, err = c.main.DB.Exec(ctx, `DELETE FROM omemo_inbox WHERE account=$1 AND body IS NULL AND received<$2`,
+		_, err = c.main.DB.Exec(ctx, `UPDATE omemo_inbox SET body=NULL WHERE account=$1 AND body IS NOT NULL AND replace_id<>'' AND received<$2`,
+			string(c.login.ID), time.Now().Add(-editPending).UnixMilli())
+	}
+	if err == nil {
+		_, err = c.main.DB.Exec(ctx, `DELETE FROM omemo_inbox WHERE account=$1 AND received<$2`,
 			string(c.login.ID), time.Now().Add(-inboxRetention).UnixMilli())
 	}
 	if err != nil {
@@ -130,7 +141,7 @@ func (c *Client) inboxSweep(ctx context.Context) {
 // before the bridge stopped.
 func (c *Client) requeuePending(ctx context.Context) {
 	c.inboxSweep(ctx)
-	rows, err := c.main.DB.Query(ctx, `SELECT message_id FROM omemo_inbox WHERE account=$1 AND body IS NOT NULL ORDER BY received`,
+	rows, err := c.main.DB.Query(ctx, `SELECT message_id FROM omemo_inbox WHERE account=$1 AND body IS NOT NULL AND replace_id='' ORDER BY received`,
 		string(c.login.ID))
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to list pending OMEMO messages")
@@ -156,11 +167,7 @@ func (c *Client) requeuePending(ctx context.Context) {
 		in := &incomingMessage{Peer: peer, FromMe: e.FromMe, Type: stanza.ChatMessage, XMPPID: e.XMPPID, Timestamp: e.Timestamp}
 		applyInbox(in, e)
 		zerolog.Ctx(ctx).Info().Str("message_id", id).Msg("Queueing OMEMO message decrypted before a restart")
-		switch {
-		case in.Body == "":
-		case in.Replace != "":
-			c.queueEdit(in)
-		default:
+		if in.Body != "" {
 			c.queueIncoming(in)
 		}
 	}

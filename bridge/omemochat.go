@@ -76,6 +76,13 @@ func (c *Client) wrapOutgoing(ctx context.Context, msg stanza.Message, out *outg
 	}
 	c.omemo.op.Lock()
 	enc, err := xc.Encrypt(ctx, out.To, out.Body)
+	if errors.Is(err, omemoxmpp.ErrNoDevices) {
+		// A list stored empty is not fetched again by Encrypt, and contacts
+		// without a presence subscription send no notifications: look again.
+		if _, ferr := xc.FetchDevices(ctx, out.To); ferr == nil {
+			enc, err = xc.Encrypt(ctx, out.To, out.Body)
+		}
+	}
 	c.omemo.op.Unlock()
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("to", out.To).Msg("Not sending message: OMEMO encryption failed")
