@@ -36,7 +36,7 @@ import (
 // loses nothing, because on the next connect rows whose message bridgev2
 // does not have are queued again (bridgev2 drops anything it has by ID).
 // The plaintext is cleared once bridgev2 has the message (checked when the
-// login connects); corrections are not replayed, as bridgev2 keeps no row
+// login connects and at most once a minute as messages arrive); corrections are not replayed, as bridgev2 keeps no row
 // of its own for them to check against.
 
 // inboxKind is what an inbox row holds.
@@ -134,6 +134,23 @@ func (c *Client) inboxSweep(ctx context.Context) {
 	}
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to clean up OMEMO inbox")
+	}
+}
+
+// sweepInterval bounds how long plaintext of bridged messages stays in the
+// inbox while the login is connected.
+const sweepInterval = time.Minute
+
+// maybeSweep runs inboxSweep at most once per sweepInterval.
+func (c *Client) maybeSweep(ctx context.Context) {
+	c.omemo.mu.Lock()
+	due := time.Since(c.omemo.lastSweep) >= sweepInterval
+	if due {
+		c.omemo.lastSweep = time.Now()
+	}
+	c.omemo.mu.Unlock()
+	if due {
+		c.inboxSweep(ctx)
 	}
 }
 
@@ -276,6 +293,7 @@ func (c *Client) omemoDecrypt(ctx context.Context, in *incomingMessage) error {
 		return nil
 	}
 	applyInbox(in, entry)
+	c.maybeSweep(ctx)
 	if msg != nil {
 		c.maybeResetSession(ctx, senderJID, msg.Sender.Device, rcv, nil)
 		c.afterDecrypt(ctx, xc, senderJID, msg)

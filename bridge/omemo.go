@@ -69,6 +69,7 @@ type omemoState struct {
 	badMACs map[omemo.Address]int       // authentication failures in a row
 	// maintaining is set while the daily key maintenance runs.
 	maintaining bool
+	lastSweep   time.Time // of the inbox (handleomemo.go)
 
 	// op serialises the login's ratchet work. Decryption runs inside a
 	// database transaction (which on SQLite holds the write lock) and then
