@@ -232,15 +232,16 @@ func (u *MatrixUser) OpenManagementRoom(ctx context.Context, bot id.UserID) (id.
 // Command sends text to the room and returns the first message of bot after it that matches
 // (when match is nil: any message of bot but a bridge state notice, which can come at any time).
 func (u *MatrixUser) Command(ctx context.Context, room id.RoomID, bot id.UserID, text string, match func(string) bool) (string, error) {
-	answer, _, err := u.command(ctx, room, bot, text, match)
+	answer, _, err := u.command(ctx, room, bot, text, text, match)
 	return answer, err
 }
 
-func (u *MatrixUser) command(ctx context.Context, room id.RoomID, bot id.UserID, text string, match func(string) bool) (string, id.EventID, error) {
+// command is Command that names the input as shown in errors (a password is not shown).
+func (u *MatrixUser) command(ctx context.Context, room id.RoomID, bot id.UserID, text, shown string, match func(string) bool) (string, id.EventID, error) {
 	cur := u.Cursor(room)
 	sent, err := u.Client.SendText(ctx, room, text)
 	if err != nil {
-		return "", "", fmt.Errorf("failed to send %q: %w", redactCmd(text), err)
+		return "", "", fmt.Errorf("failed to send %q: %w", shown, err)
 	}
 	evt, _, err := u.WaitEvent(ctx, room, cur, func(evt *event.Event) bool {
 		if evt.Sender != bot || evt.Type != event.EventMessage {
@@ -252,7 +253,7 @@ func (u *MatrixUser) command(ctx context.Context, room id.RoomID, bot id.UserID,
 		return match(Body(evt))
 	})
 	if err != nil {
-		return "", sent.EventID, fmt.Errorf("no answer from the bot to %q: %w (bot said: %s)", redactCmd(text), err, u.botSaid(room, bot, cur))
+		return "", sent.EventID, fmt.Errorf("no answer from the bot to %q: %w (bot said: %s)", shown, err, u.botSaid(room, bot, cur))
 	}
 	return Body(evt), sent.EventID, nil
 }
@@ -264,14 +265,6 @@ func IsStateNotice(body string) bool { return strings.HasPrefix(body, "State upd
 func StateNotice(login, state string) func(*event.Event) bool {
 	prefix := "State update for " + login + ": `" + state + "`"
 	return func(evt *event.Event) bool { return strings.HasPrefix(Body(evt), prefix) }
-}
-
-// redactCmd keeps passwords out of failure messages.
-func redactCmd(text string) string {
-	if len(text) > 40 || strings.Contains(text, "pass") {
-		return text[:min(len(text), 3)] + "…"
-	}
-	return text
 }
 
 // botSaid lists what bot said in room since cursor, for failure messages.
@@ -321,7 +314,11 @@ func (u *MatrixUser) Login(ctx context.Context, room id.RoomID, bot id.UserID, i
 		{in.Server, "self-signed certificate host"},
 	}
 	for _, st := range steps {
-		got, sent, err := u.command(ctx, room, bot, st.send, prompt)
+		shown := st.send
+		if st.send == in.Password {
+			shown = "(the password)"
+		}
+		got, sent, err := u.command(ctx, room, bot, st.send, shown, prompt)
 		if st.send == in.Password {
 			res.PasswordEvent = sent
 		}
@@ -330,10 +327,10 @@ func (u *MatrixUser) Login(ctx context.Context, room id.RoomID, bot id.UserID, i
 			return res, err
 		}
 		if !strings.HasPrefix(got, "Please enter your "+st.expect) {
-			return res, fmt.Errorf("%w: after %q the bot said %q", ErrLoginFailed, redactCmd(st.send), got)
+			return res, fmt.Errorf("%w: after %q the bot said %q", ErrLoginFailed, shown, got)
 		}
 	}
-	got, _, err := u.command(ctx, room, bot, in.InsecureHost, func(s string) bool {
+	got, _, err := u.command(ctx, room, bot, in.InsecureHost, in.InsecureHost, func(s string) bool {
 		return strings.HasPrefix(s, "Successfully logged in") || isLoginFailure(s)
 	})
 	res.Answer = got
