@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -183,6 +185,9 @@ func TestOMEMOLibervia(t *testing.T) {
 		t.Errorf("%q appears %d times", whileDown, n)
 	}
 
+	assertArchivedEncrypted(t, s.prosody, lib.Localpart(), reply, again, whileDown, afterRestart)
+	assertArchivedEncrypted(t, s.prosody, alice.Localpart(), reply, again, whileDown, afterRestart)
+
 	// The user's plain second client only ever saw the OMEMO fallback of the bridge's reply
 	// (carbons of encrypted messages carry no plaintext).
 	for _, m := range phone.Received() {
@@ -207,5 +212,72 @@ func waitNioContains(t *testing.T, nio *testenv.MatrixPeer, room, text string) {
 			t.Fatalf("no message containing %q in %s; saw %+v", text, room, msgs)
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// TestOMEMOProfanity runs OMEMO 0.3 (legacy only) between the bridge and Profanity
+// (libsignal-protocol-c) both ways, read and answered through a Megolm portal by matrix-nio.
+func TestOMEMOProfanity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Profanity, Prosody, Dendrite and the bridge")
+	}
+	s := newStack(t, "sqlite", func(c *harness.BridgeConfig) { c.EncryptionDefault = true })
+	alice, alicePW := s.account(t, "palice")
+	prof, profPW := s.account(t, "pprof")
+	u := s.matrixUser(t, "mxprof")
+	nio := testenv.StartMatrixPeer(t, s.dendrite, u.UserID().String(), "matrix-mxprof-pw")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*loginTimeout)
+	defer cancel()
+	mgmt, err := u.OpenManagementRoom(ctx, s.bot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.login(t, u, mgmt, alice, alicePW); err != nil {
+		t.Fatal(err)
+	}
+	phone := s.peer(t, alice, alicePW, "phone")
+	pp := testenv.StartProfanity(t, s.prosody)
+	pp.Run(t, "up", prof.Localpart(), profPW)
+	pp.Run(t, "subscribe", prof.Localpart(), alice.String())
+	for _, typ := range []string{"subscribed", "subscribe"} {
+		if err := phone.SendRaw(ctx, fmt.Sprintf(`<presence to='%s' type='%s'/>`, prof, typ)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pp.Run(t, "approve", prof.Localpart(), alice.String())
+
+	text := uniq("omemo 0.3 hello from profanity")
+	pp.Run(t, "send", prof.Localpart(), alice.String(), text)
+	r, err := u.FindRoomWith(ctx, s.ghost(prof), mgmt)
+	if err != nil {
+		t.Fatalf("no portal after Profanity's message: %v", err)
+	}
+	room := string(r)
+	got := nio.WaitMessage(t, room, text, stepTimeout)
+	if !got.Encrypted || !got.Decrypted || got.Sender != s.ghost(prof).String() {
+		t.Fatalf("nio saw %+v", got)
+	}
+	reply := uniq("omemo 0.3 reply from matrix")
+	nio.Send(t, room, reply)
+	pp.Run(t, "wait", prof.Localpart(), reply, "30")
+	assertArchivedEncrypted(t, s.prosody, prof.Localpart(), text, reply)
+	assertArchivedEncrypted(t, s.prosody, alice.Localpart(), text, reply)
+}
+
+// assertArchivedEncrypted checks that the server's archive of an account holds OMEMO elements
+// and none of the plaintexts: both sides really encrypted.
+func assertArchivedEncrypted(t *testing.T, p *testenv.Prosody, localpart string, plaintexts ...string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(p.Dir(), "data", "localhost", "archive", localpart+".list"))
+	if err != nil {
+		t.Fatalf("archive of %s: %v", localpart, err)
+	}
+	if !strings.Contains(string(b), "eu.siacs.conversations.axolotl") && !strings.Contains(string(b), "urn:xmpp:omemo:2") {
+		t.Fatalf("archive of %s has no OMEMO element", localpart)
+	}
+	for _, pt := range plaintexts {
+		if strings.Contains(string(b), pt) {
+			t.Errorf("archive of %s holds plaintext %q", localpart, pt)
+		}
 	}
 }
