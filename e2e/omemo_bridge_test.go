@@ -260,7 +260,16 @@ func TestOMEMOProfanity(t *testing.T) {
 	reply := uniq("omemo 0.3 reply from matrix")
 	nio.Send(t, room, reply)
 	pp.Run(t, "wait", prof.Localpart(), reply, "30")
-	assertArchivedEncrypted(t, s.prosody, prof.Localpart(), text, reply)
+
+	// Profanity comes back as a new device: the portal is told, and (blind trust, no verified
+	// device) the new device's messages decrypt.
+	pp.Run(t, "down", prof.Localpart())
+	pp.Run(t, "up", prof.Localpart(), profPW)
+	waitNioContains(t, nio, room, "pprof@localhost's OMEMO devices changed. New:")
+	text2 := uniq("omemo 0.3 from profanity's new device")
+	pp.Run(t, "send", prof.Localpart(), alice.String(), text2)
+	nio.WaitMessage(t, room, text2, stepTimeout)
+	assertArchivedEncrypted(t, s.prosody, prof.Localpart(), text, reply, text2)
 	assertArchivedEncrypted(t, s.prosody, alice.Localpart(), text, reply)
 }
 
