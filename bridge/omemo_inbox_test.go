@@ -87,11 +87,11 @@ type inboxFixture struct {
 	bob03XC *omemoxmpp.Client
 }
 
-func newInboxFixture(t *testing.T) *inboxFixture {
+func newInboxFixture(t testing.TB) *inboxFixture {
 	return newInboxFixtureOn(t, "sqlite3-fk-wal", "file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate")
 }
 
-func newInboxFixtureOn(t *testing.T, dialect, uri string) *inboxFixture {
+func newInboxFixtureOn(t testing.TB, dialect, uri string) *inboxFixture {
 	t.Helper()
 	ctx := context.Background()
 	raw, err := dbutil.NewWithDialect(uri, dialect)
@@ -145,7 +145,7 @@ func newInboxFixtureOn(t *testing.T, dialect, uri string) *inboxFixture {
 }
 
 // stanza builds bob's message stanza with id carrying out.
-func (f *inboxFixture) stanza(t *testing.T, id string, out *omemoxmpp.Outgoing) *stanzabuf.Stanza {
+func (f *inboxFixture) stanza(t testing.TB, id string, out *omemoxmpp.Outgoing) *stanzabuf.Stanza {
 	t.Helper()
 	from, _ := f.bob.WithResource("phone")
 	r, err := omemoxmpp.BuildMessage(stanza.Message{From: from, To: f.alice, ID: id, Type: stanza.ChatMessage}, out)
@@ -160,7 +160,7 @@ func (f *inboxFixture) stanza(t *testing.T, id string, out *omemoxmpp.Outgoing) 
 }
 
 // receive runs the bridge's XMPP -> Matrix front half on st: classify and decrypt.
-func (f *inboxFixture) receive(t *testing.T, st *stanzabuf.Stanza) (*incomingMessage, error) {
+func (f *inboxFixture) receive(t testing.TB, st *stanzabuf.Stanza) (*incomingMessage, error) {
 	t.Helper()
 	in, err := parseIncoming(st, f.alice)
 	if err != nil {
@@ -169,7 +169,7 @@ func (f *inboxFixture) receive(t *testing.T, st *stanzabuf.Stanza) (*incomingMes
 	return in, f.c.omemoDecrypt(context.Background(), in)
 }
 
-func (f *inboxFixture) encrypt(t *testing.T, xc *omemoxmpp.Client, body string) *omemoxmpp.Outgoing {
+func (f *inboxFixture) encrypt(t testing.TB, xc *omemoxmpp.Client, body string) *omemoxmpp.Outgoing {
 	t.Helper()
 	out, err := xc.Encrypt(context.Background(), f.alice, body)
 	if err != nil {
@@ -314,7 +314,7 @@ func testOMEMOInbox(t *testing.T, f *inboxFixture, failOn, failOff string) {
 }
 
 // mustParseOutgoing takes the encrypted elements back out of a stanza.
-func (f *inboxFixture) mustParseOutgoing(t *testing.T, st *stanzabuf.Stanza) *omemoxmpp.Outgoing {
+func (f *inboxFixture) mustParseOutgoing(t testing.TB, st *stanzabuf.Stanza) *omemoxmpp.Outgoing {
 	t.Helper()
 	rcv, err := omemoxmpp.FindEncrypted(st.Reader())
 	if err != nil {
