@@ -317,6 +317,8 @@ func (c *Client) afterDecrypt(ctx context.Context, xc *omemoxmpp.Client, sender 
 		}
 		if err != nil {
 			log.Warn().Err(err).Msg("Failed to send OMEMO heartbeat")
+		} else {
+			log.Debug().Uint32("omemo_device", msg.Sender.Device).Str("omemo_version", msg.Version.String()).Msg("Sent OMEMO heartbeat")
 		}
 	}
 }
