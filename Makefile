@@ -14,7 +14,7 @@ PKGS      ?= ./...
 export PATH := /usr/local/go/bin:$(PATH)
 export CGO_ENABLED := 1
 
-.PHONY: all build deps dendrite vet test test-only fuzz-short bench demo docker-test firstrun-test testenv-up testenv-down clean
+.PHONY: all build deps dendrite vet test check test-only bench-report fuzz-short bench demo docker-test firstrun-test testenv-up testenv-down clean
 
 all: build
 
@@ -31,12 +31,17 @@ dendrite:
 	scripts/build-dendrite.sh >/dev/null
 
 vet:
-	$(GO) vet $(GOFLAGS_T) $(PKGS)
+	$(GO) vet -tags '$(TAGS) integration' $(PKGS)
 
-test: deps dendrite vet test-only fuzz-short
+# Everything CI runs (scripts/test-all.sh keeps going past a failed step and lists the failures).
+test:
+	scripts/test-all.sh
 
+check: deps dendrite vet test-only fuzz-short
+
+# The integration tag adds the real-Prosody tests of xmpp/ and omemoxmpp (Libervia included).
 test-only:
-	$(GO) test $(GOFLAGS_T) $(TESTFLAGS) $(PKGS)
+	$(GO) test -tags '$(TAGS) integration' $(TESTFLAGS) $(PKGS)
 
 # Every Fuzz* target, FUZZTIME each (one at a time: go test -fuzz takes one target per run).
 # Only packages whose tests declare a Fuzz function are asked for their list.
@@ -50,6 +55,10 @@ fuzz-short:
 				|| { cat /tmp/fuzz-$$$$.log; rm -f /tmp/fuzz-$$$$.log; exit 1; }; \
 		done; \
 	done; rm -f /tmp/fuzz-$$$$.log
+
+# Figures against the issues' targets (engine vs libsignal ratios, bridge CPU per message).
+bench-report:
+	scripts/bench.sh
 
 bench:
 	$(GO) test $(GOFLAGS_T) $(BENCHFLAGS) -bench . $(PKGS)

@@ -1,0 +1,48 @@
+#!/bin/bash
+# Prints the performance figures the issues set targets for:
+#  - the OMEMO engine beside go.mau.fi/libsignal (OMEMO 0.3) in the same run, as ratios;
+#  - the bridge's CPU per bridged OMEMO message each way (homeserver excluded).
+# BENCHTIME (default 2s) and COUNT (default 3, the median is reported) tune the runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+benchtime=${BENCHTIME:-2s}
+count=${COUNT:-3}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+go test -tags goolm -run '^$' -bench 'SameChain|PingPong|SessionSetup|Encrypt10' -benchmem \
+	-benchtime "$benchtime" -count "$count" ./omemo/ >"$out"
+go test -tags goolm -run '^$' -bench 'OMEMOIncoming|OMEMOOutgoing' -benchmem \
+	-benchtime "$benchtime" -count "$count" ./bridge/ >>"$out"
+
+# median ns/op (and allocs/op) per benchmark name
+awk '
+/^Benchmark/ {
+	name=$1; sub(/-[0-9]+$/, "", name)
+	for (i=2; i<=NF; i++) { if ($(i+1)=="ns/op") ns[name]=ns[name] " " $i; if ($(i+1)=="allocs/op") al[name]=$i; if ($(i+1)=="cpu-µs/op"||$(i+1)=="cpu-us/op") cpu[name]=cpu[name] " " $i }
+}
+function median(list,   a, n, i, j, t) {
+	n=split(list, a, " ")
+	for (i=1; i<=n; i++) for (j=i+1; j<=n; j++) if (a[j]+0 < a[i]+0) { t=a[i]; a[i]=a[j]; a[j]=t }
+	return a[int((n+1)/2)]
+}
+END {
+	printf "%-14s %12s %8s %12s %8s %8s\n", "OMEMO engine", "ours µs", "allocs", "libsignal µs", "allocs", "ratio"
+	split("SameChain PingPong SessionSetup Encrypt10", ops, " ")
+	for (k=1; k<=4; k++) {
+		o="Benchmark" ops[k] "/ours"; l="Benchmark" ops[k] "/libsignal"
+		if (!(o in ns)) continue
+		mo=median(ns[o]); ml=median(ns[l])
+		printf "%-14s %12.1f %8s %12.1f %8s %7.2fx\n", ops[k], mo/1000, al[o], ml/1000, al[l], ml/mo
+	}
+	printf "\n%-26s %12s %8s   (target <= 300 µs)\n", "bridge per OMEMO message", "wall µs", "allocs"
+	split("OMEMOIncoming OMEMOOutgoing", bs, " ")
+	for (k=1; k<=2; k++) {
+		n="Benchmark" bs[k]
+		if (!(n in ns)) continue
+		printf "%-26s %12.1f %8s", (k==1 ? "XMPP -> Matrix" : "Matrix -> XMPP"), median(ns[n])/1000, al[n]
+		if (n in cpu) printf "   cpu %.1f µs", median(cpu[n])
+		printf "\n"
+	}
+}' "$out"
