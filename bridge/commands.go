@@ -175,7 +175,7 @@ func commandClient(ce *commands.Event) (*Client, jid.JID, error) {
 			return nil, chat, errNotDMForOMEMO
 		}
 		chat = p.JID
-		for _, l := range ce.User.GetCachedUserLogins() {
+		for _, l := range ce.User.GetUserLogins() {
 			if l.ID == ce.Portal.Receiver {
 				login = l
 			}

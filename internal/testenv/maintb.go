@@ -28,8 +28,6 @@ type fatal struct{ msg string }
 
 func newMainTB(prefix string) *mainTB { return &mainTB{prefix: prefix} }
 
-// newDirTB makes temp dirs as numbered subdirectories of a fixed base directory.
-func newDirTB(base string) *mainTB { return &mainTB{base: base, Keep: true} }
 
 func (m *mainTB) Helper() {}
 
