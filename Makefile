@@ -14,7 +14,7 @@ PKGS      ?= ./...
 export PATH := /usr/local/go/bin:$(PATH)
 export CGO_ENABLED := 1
 
-.PHONY: all build deps dendrite vet test check test-only bench-report fuzz-short bench demo docker-test firstrun-test testenv-up testenv-down clean
+.PHONY: all build deps dendrite vet staticcheck test check test-only bench-report fuzz-short bench demo docker-test firstrun-test testenv-up testenv-down clean
 
 all: build
 
@@ -37,7 +37,10 @@ vet:
 test:
 	scripts/test-all.sh
 
-check: deps dendrite vet test-only fuzz-short
+check: deps dendrite vet staticcheck test-only fuzz-short
+
+staticcheck:
+	scripts/staticcheck.sh
 
 # The integration tag adds the real-Prosody tests of xmpp/ and omemoxmpp (Libervia included).
 test-only:
