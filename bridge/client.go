@@ -107,7 +107,7 @@ func (c *Client) Connect(ctx context.Context) {
 	if c.account.Equal(jid.JID{}) {
 		log.Error().Msg("Login metadata has no valid JID")
 		c.badCredentials.Store(true)
-		c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateBadCredentials, Error: "xmpp-no-jid", Message: "The login has no valid XMPP address, please log in again"})
+		c.sendState(status.BridgeState{StateEvent: status.StateBadCredentials, Error: "xmpp-no-jid", Message: "The login has no valid XMPP address, please log in again"})
 		return
 	}
 	loopCtx, cancel := context.WithCancel(log.WithContext(context.Background()))
@@ -147,6 +147,7 @@ func (c *Client) LogoutRemote(ctx context.Context) {
 	c.omemoUnannounce(ctx)
 	c.Disconnect()
 	c.omemoDelete(ctx)
+	c.main.Metrics.RemoveLogin(string(c.login.ID))
 }
 
 // IsThisUser implements bridgev2.NetworkAPI.
@@ -179,7 +180,7 @@ func (c *Client) run(ctx context.Context, done chan struct{}) {
 		c.handoff = nil
 		c.mu.Unlock()
 		if s == nil {
-			c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnecting})
+			c.sendState(status.BridgeState{StateEvent: status.StateConnecting})
 			var err error
 			s, err = xconn.Dial(ctx, c.connConfig())
 			if err != nil {
@@ -189,12 +190,13 @@ func (c *Client) run(ctx context.Context, done chan struct{}) {
 				if xconn.IsPermanent(err) {
 					log.Warn().Err(err).Msg("XMPP login refused, not retrying")
 					c.badCredentials.Store(true)
-					c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateBadCredentials, Error: stateErrorCode(err), Message: userMessage(err, c.account)})
+					c.sendState(status.BridgeState{StateEvent: status.StateBadCredentials, Error: stateErrorCode(err), Message: userMessage(err, c.account)})
 					return
 				}
 				delay := bo.next()
 				log.Warn().Err(err).Dur("retry_in", delay).Msg("Failed to connect to XMPP server")
-				c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateTransientDisconnect, Error: stateErrorCode(err), Message: userMessage(err, c.account)})
+				c.sendState(status.BridgeState{StateEvent: status.StateTransientDisconnect, Error: stateErrorCode(err), Message: userMessage(err, c.account)})
+				c.main.Metrics.XMPPReconnect()
 				if !sleep(ctx, delay) {
 					return
 				}
@@ -212,7 +214,8 @@ func (c *Client) run(ctx context.Context, done chan struct{}) {
 		}
 		delay := bo.next()
 		log.Warn().Err(err).Dur("retry_in", delay).Msg("XMPP connection lost")
-		c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateTransientDisconnect, Error: "xmpp-connection-lost", Message: "Connection to the XMPP server was lost, reconnecting"})
+		c.sendState(status.BridgeState{StateEvent: status.StateTransientDisconnect, Error: "xmpp-connection-lost", Message: "Connection to the XMPP server was lost, reconnecting"})
+		c.main.Metrics.XMPPReconnect()
 		if !sleep(ctx, delay) {
 			return
 		}
@@ -241,7 +244,7 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 		return err
 	}
 	log.Info().Msg("Connected to XMPP server")
-	c.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnected})
+	c.sendState(status.BridgeState{StateEvent: status.StateConnected})
 
 	var tick <-chan time.Time
 	if iv := c.main.Config.pingInterval(); iv > 0 {
@@ -337,3 +340,9 @@ func (b *backoff) next() time.Duration {
 }
 
 func (b *backoff) reset() { b.cur = 0 }
+
+// sendState reports a login state to bridgev2 and to the metrics.
+func (c *Client) sendState(st status.BridgeState) {
+	c.login.BridgeState.Send(st)
+	c.main.Metrics.ObserveBridgeState(string(c.login.ID), st.StateEvent)
+}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	up "go.mau.fi/util/configupgrade"
+
+	"github.com/mxomemo/xmpp-bridge/metrics"
 )
 
 //go:embed example-config.yaml
@@ -16,12 +18,13 @@ var ExampleConfig string
 
 // Config is the network section of the bridge config.
 type Config struct {
-	InsecureTLSHosts    []string    `yaml:"insecure_tls_hosts"`
-	AllowPlainAuth      bool        `yaml:"allow_plain_auth"`
-	PingInterval        int         `yaml:"ping_interval"`
-	MaxReconnectDelay   int         `yaml:"max_reconnect_delay"`
-	DisplaynameTemplate string      `yaml:"displayname_template"`
-	OMEMO               OMEMOConfig `yaml:"omemo"`
+	InsecureTLSHosts    []string       `yaml:"insecure_tls_hosts"`
+	AllowPlainAuth      bool           `yaml:"allow_plain_auth"`
+	PingInterval        int            `yaml:"ping_interval"`
+	MaxReconnectDelay   int            `yaml:"max_reconnect_delay"`
+	DisplaynameTemplate string         `yaml:"displayname_template"`
+	OMEMO               OMEMOConfig    `yaml:"omemo"`
+	Metrics             metrics.Config `yaml:"metrics"`
 
 	displaynameTemplate *template.Template
 }
@@ -66,6 +69,9 @@ func (c *Config) Validate() error {
 	if err := c.OMEMO.validate(); err != nil {
 		return err
 	}
+	if err := c.Metrics.Validate(); err != nil {
+		return err
+	}
 	c.displaynameTemplate = tpl
 	return nil
 }
@@ -101,6 +107,7 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Str, "displayname_template")
 	helper.Copy(up.Str, "omemo", "trust_policy")
 	helper.Copy(up.Str|up.Null, "omemo", "device_label")
+	metrics.UpgradeConfig(helper, "metrics")
 }
 
 // GetConfig implements bridgev2.NetworkConnector.

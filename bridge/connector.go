@@ -4,12 +4,14 @@ package bridge
 
 import (
 	"context"
+	"time"
 
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/commands"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 
+	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/migrations"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 )
@@ -20,12 +22,15 @@ type Connector struct {
 	Config Config
 	// DB is the bridge database with our own upgrade table.
 	DB *dbutil.Database
+	// Metrics is nil (a no-op) unless network.metrics.enabled.
+	Metrics *metrics.Metrics
 }
 
 var (
 	_ bridgev2.NetworkConnector            = (*Connector)(nil)
 	_ bridgev2.ConfigValidatingNetwork     = (*Connector)(nil)
 	_ bridgev2.IdentifierValidatingNetwork = (*Connector)(nil)
+	_ bridgev2.StoppableNetwork            = (*Connector)(nil)
 )
 
 // Init implements bridgev2.NetworkConnector.
@@ -42,7 +47,19 @@ func (xc *Connector) Start(ctx context.Context) error {
 	if err := xc.DB.Upgrade(ctx); err != nil {
 		return bridgev2.DBUpgradeError{Err: err, Section: "xmpp"}
 	}
-	return nil
+	m, err := metrics.New(xc.Config.Metrics)
+	if err != nil {
+		return err
+	}
+	xc.Metrics = m
+	return xc.Metrics.Start(ctx)
+}
+
+// Stop implements bridgev2.StoppableNetwork.
+func (xc *Connector) Stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = xc.Metrics.Stop(ctx)
 }
 
 // GetName implements bridgev2.NetworkConnector.

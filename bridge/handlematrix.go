@@ -15,6 +15,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
@@ -74,8 +75,10 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 		}
 	}
 	if err := c.sendMessage(ctx, out); err != nil {
+		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)
 		return nil, err
 	}
+	c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeOK)
 	return &bridgev2.MatrixMessageResponse{
 		DB: &database.Message{
 			ID:        MakeMessageID(chat.JID, c.account, out.ID),

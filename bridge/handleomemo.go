@@ -13,6 +13,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 )
@@ -254,7 +255,9 @@ func (c *Client) omemoDecrypt(ctx context.Context, in *incomingMessage) error {
 		if entry, err = c.inboxGet(ctx, messageID); err != nil || entry != nil {
 			return err
 		}
+		start := time.Now()
 		msg, decErr = xc.Decrypt(ctx, senderJID, rcv)
+		c.main.Metrics.ObserveDecrypt(time.Since(start))
 		if msg == nil {
 			// The engine left its state unchanged: nothing to record.
 			return nil
@@ -293,8 +296,12 @@ func (c *Client) omemoDecrypt(ctx context.Context, in *incomingMessage) error {
 		return nil
 	}
 	applyInbox(in, entry)
+	if in.OMEMO.Failed {
+		c.main.Metrics.MessageBridged(metrics.XMPPToMatrix, metrics.OutcomeUndecryptable)
+	}
 	c.maybeSweep(ctx)
 	if msg != nil {
+		c.countOMEMOSessions(ctx)
 		c.maybeResetSession(ctx, senderJID, msg.Sender.Device, rcv, nil)
 		c.afterDecrypt(ctx, xc, senderJID, msg)
 	}
@@ -381,6 +388,7 @@ func (c *Client) failIncoming(in *incomingMessage, sender jid.JID, device uint32
 	in.Body = decryptFailureNotice(sender.String(), device, in.FromMe, err)
 	in.Replace = ""
 	in.OMEMO = &omemoIncoming{Device: device, Failed: true}
+	c.main.Metrics.MessageBridged(metrics.XMPPToMatrix, metrics.OutcomeUndecryptable)
 }
 
 // sendEncrypted sends an OMEMO element set (a heartbeat or session reset).

@@ -404,12 +404,13 @@ func (c *Client) queueIncoming(in *incomingMessage) {
 	_, senderJID := c.sender(in)
 	meta := c.eventMeta(in, bridgev2.RemoteEventMessage)
 	meta.CreatePortal = true
-	c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
+	res := c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
 		EventMeta:          meta,
 		Data:               in,
 		ID:                 MakeMessageID(in.Peer, senderJID, in.XMPPID),
 		ConvertMessageFunc: c.convertIncoming,
 	})
+	c.countQueued(in, res)
 }
 
 // queueEdit bridges a XEP-0308 correction. The target ID includes the

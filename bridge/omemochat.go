@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
@@ -75,15 +76,22 @@ func (c *Client) wrapOutgoing(ctx context.Context, msg stanza.Message, out *outg
 		return nil, encryptionStatus(errOMEMOUnavailable)
 	}
 	c.omemo.op.Lock()
+	start := time.Now()
 	enc, err := xc.Encrypt(ctx, out.To, out.Body)
+	c.main.Metrics.ObserveEncrypt(time.Since(start))
 	if errors.Is(err, omemoxmpp.ErrNoDevices) {
 		// A list stored empty is not fetched again by Encrypt, and contacts
 		// without a presence subscription send no notifications: look again.
 		if _, ferr := xc.FetchDevices(ctx, out.To); ferr == nil {
+			start = time.Now()
 			enc, err = xc.Encrypt(ctx, out.To, out.Body)
+			c.main.Metrics.ObserveEncrypt(time.Since(start))
 		}
 	}
 	c.omemo.op.Unlock()
+	if err == nil {
+		c.countOMEMOSessions(ctx)
+	}
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("to", out.To).Msg("Not sending message: OMEMO encryption failed")
 		return nil, encryptionStatus(err)

@@ -2,11 +2,14 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"os"
 
 	"maunium.net/go/mautrix/bridgev2/matrix/mxmain"
 
 	"github.com/mxomemo/xmpp-bridge/bridge"
+	"github.com/mxomemo/xmpp-bridge/deploy"
 )
 
 // Set by the build: go build -ldflags "-X main.Tag=... -X main.Commit=... -X 'main.BuildTime=...'"
@@ -29,6 +32,15 @@ func newBridgeMain() *mxmain.BridgeMain {
 func main() {
 	m := newBridgeMain()
 	m.InitVersion(Tag, Commit, BuildTime)
+	m.PostInit = func() { deploy.MustUseOwnDatabase(m) }
+	m.PostStart = func() {
+		m.Connector.(*bridge.Connector).Metrics.SetReadyCheck(func(ctx context.Context) error {
+			if !m.Matrix.AS.Ready {
+				return errors.New("appservice not ready")
+			}
+			return m.DB.RawDB.PingContext(ctx)
+		})
+	}
 	// mxmain's -e writes its template with end-to-bridge encryption off;
 	// ours turns it on, so -e is answered here.
 	if path, ok := exampleConfigRequested(os.Args[1:]); ok {

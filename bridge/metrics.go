@@ -1,0 +1,42 @@
+package bridge
+
+import (
+	"context"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+
+	"github.com/mxomemo/xmpp-bridge/metrics"
+)
+
+// Metrics call sites live next to the code they measure; these helpers keep
+// the ones that need more than one line out of others' files.
+
+// countQueued records the outcome of queueing one XMPP message for Matrix.
+// Undecryptable messages were counted when decryption failed and are
+// queued as notices, so they are not counted again.
+func (c *Client) countQueued(in *incomingMessage, res bridgev2.EventHandlingResult) {
+	if in.OMEMO != nil && in.OMEMO.Failed {
+		return
+	}
+	switch {
+	case res.Success || res.Queued:
+		c.main.Metrics.MessageBridged(metrics.XMPPToMatrix, metrics.OutcomeOK)
+	case !res.Ignored:
+		c.main.Metrics.MessageBridged(metrics.XMPPToMatrix, metrics.OutcomeFailedSend)
+	}
+}
+
+// countOMEMOSessions sets the OMEMO sessions gauge from the database (all
+// logins). It costs a query, so it only runs with metrics enabled.
+func (c *Client) countOMEMOSessions(ctx context.Context) {
+	if c.main.Metrics == nil {
+		return
+	}
+	var n int
+	if err := c.main.DB.QueryRow(ctx, `SELECT COUNT(*) FROM omemo_session`).Scan(&n); err != nil {
+		zerolog.Ctx(ctx).Debug().Err(err).Msg("Failed to count OMEMO sessions for metrics")
+		return
+	}
+	c.main.Metrics.SetOMEMOSessions(n)
+}

@@ -1,0 +1,89 @@
+package bridge
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"gopkg.in/yaml.v3"
+	"maunium.net/go/mautrix/bridgev2"
+	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/metrics"
+)
+
+func TestConfigValidateMetrics(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		m       metrics.Config
+		wantErr bool
+	}{
+		{"disabled without listen", metrics.Config{}, false},
+		{"enabled", metrics.Config{Enabled: true, Listen: "127.0.0.1:0"}, false},
+		{"enabled without listen", metrics.Config{Enabled: true}, true},
+		{"enabled without port", metrics.Config{Enabled: true, Listen: "127.0.0.1"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Config{PingInterval: 60, MaxReconnectDelay: 300, DisplaynameTemplate: "{{.Name}}", Metrics: tc.m}
+			if err := c.Validate(); (err != nil) != tc.wantErr {
+				t.Fatalf("Validate() = %v, want error %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestExampleConfigMetricsOff(t *testing.T) {
+	var c Config
+	if err := yaml.Unmarshal([]byte(ExampleConfig), &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Metrics.Enabled {
+		t.Error("metrics must be off by default")
+	}
+	if c.Metrics.Listen != metrics.DefaultListen {
+		t.Errorf("metrics.listen = %q, want %q", c.Metrics.Listen, metrics.DefaultListen)
+	}
+}
+
+// A disabled connector has nil metrics, and every call site must be safe with it.
+func TestConnectorMetricsDisabled(t *testing.T) {
+	xc := &Connector{}
+	m, err := metrics.New(xc.Config.Metrics)
+	if err != nil || m != nil {
+		t.Fatalf("metrics.New(disabled) = %v, %v", m, err)
+	}
+	c := &Client{main: xc}
+	c.countQueued(&incomingMessage{}, bridgev2.EventHandlingResult{Success: true})
+	c.countOMEMOSessions(context.Background())
+	xc.Stop()
+}
+
+func TestCountQueued(t *testing.T) {
+	m := metrics.NewWithRegistry(metrics.Config{}, prometheus.NewRegistry())
+	c := &Client{main: &Connector{Metrics: m}}
+	c.countQueued(&incomingMessage{}, bridgev2.EventHandlingResult{Queued: true})
+	c.countQueued(&incomingMessage{}, bridgev2.EventHandlingResult{Success: true})
+	c.countQueued(&incomingMessage{}, bridgev2.EventHandlingResult{Ignored: true})
+	c.countQueued(&incomingMessage{}, bridgev2.EventHandlingResult{})
+	// Counted as undecryptable where decryption failed, not again here.
+	c.countQueued(&incomingMessage{OMEMO: &omemoIncoming{Failed: true}}, bridgev2.EventHandlingResult{Queued: true})
+	c.failIncoming(&incomingMessage{}, jid.MustParse("bob@example.org"), 1, errOMEMOUnavailable)
+
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	s, err := metrics.ParseText(strings.NewReader(rec.Body.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for outcome, want := range map[metrics.Outcome]float64{
+		metrics.OutcomeOK: 2, metrics.OutcomeFailedSend: 1, metrics.OutcomeUndecryptable: 1,
+	} {
+		got, ok := s.Get("xmpp_bridge_messages_total", "direction", string(metrics.XMPPToMatrix), "outcome", string(outcome))
+		if !ok || got != want {
+			t.Errorf("messages_total{outcome=%q} = %v (present %v), want %v", outcome, got, ok, want)
+		}
+	}
+}
