@@ -18,7 +18,7 @@
 #                   a network-less bridge with the same deployment wiring)
 #      BRIDGE_BIN   use this binary instead of building one
 #      FIRSTRUN_DENDRITE=0 to leave out step 7 (it is reported as skipped)
-#      REQUIRE_WIRING=0 to accept a bridge without the deployment wiring (deploy/wiring.patch):
+#      REQUIRE_WIRING=0 to accept a bridge without the deployment wiring (an older build):
 #                   no network.metrics block, and mxmain's own foreign-table message instead of
 #                   deploy.MustUseOwnDatabase's help text
 set -euo pipefail
@@ -150,7 +150,7 @@ if grep -q '^    metrics:' "$CFG"; then
 	HAVE_METRICS=1
 	sed -i "/^    metrics:/,/^    [a-z]/ { s/^        enabled: false/        enabled: true/; s/^        listen: .*/        listen: 127.0.0.1:$MX_PORT/ }" "$CFG"
 elif [[ $REQUIRE_WIRING == 1 ]]; then
-	fail "the bridge's config has no network.metrics block (apply deploy/wiring.patch, or REQUIRE_WIRING=0)"
+	fail "the bridge's config has no network.metrics block (bridge.Config lost its metrics.Config, or REQUIRE_WIRING=0)"
 fi
 BOT=$(awk '/^appservice:/ { a = 1 } a && $1 == "username:" { print $2; exit }' "$CFG")
 [[ -n $BOT ]] || fail "no bot username in config"
@@ -265,7 +265,7 @@ if grep -q "belongs to Synapse" "$WORK/foreign.log"; then
 	grep -q "createdb" "$WORK/foreign.log" || fail "foreign-database help does not say how to create a database"
 	pass "homeserver's database refused (15) with the bridge's help text"
 elif [[ $REQUIRE_WIRING == 1 ]]; then
-	fail "homeserver's database refused with mxmain's message only (apply deploy/wiring.patch, or REQUIRE_WIRING=0)"
+	fail "homeserver's database refused with mxmain's message only (cmd/bridge lost its deploy.MustUseOwnDatabase PostInit, or REQUIRE_WIRING=0)"
 else
 	pass "homeserver's database refused (15) with mxmain's message only (deploy.MustUseOwnDatabase not wired)"
 fi
