@@ -148,8 +148,6 @@ func WriteConfig(ctx context.Context, bin string, c *BridgeConfig) error {
 		"network.insecure_tls_hosts":       []any{},
 		"logging.min_level":                "debug",
 		"logging.writers":                  []any{map[string]any{"type": "stdout", "format": "pretty"}},
-		"matrix.message_status_events":     true,
-		"matrix.message_error_notices":     true,
 		"bridge.bridge_status_notices":     "all",
 		"bridge.personal_filtering_spaces": false,
 	}
