@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/random"
@@ -41,12 +42,21 @@ func (c *Client) findMessage(ctx context.Context, peer jid.JID, xmppID string, a
 	return ""
 }
 
+// lazyReactionSync resolves its target when bridgev2 handles it in the portal's event loop, after
+// the messages queued before it have been stored: a reaction that follows its message closely
+// (offline delivery, archive catch-up) would not find it at queue time.
+type lazyReactionSync struct {
+	simplevent.ReactionSync
+	once   sync.Once
+	lookup func() networkid.MessageID
+}
+
+func (e *lazyReactionSync) GetTargetMessage() networkid.MessageID {
+	e.once.Do(func() { e.TargetMessage = e.lookup() })
+	return e.TargetMessage
+}
+
 func (c *Client) queueReactions(ctx context.Context, in *incomingMessage, r reactions.Reactions) {
-	target := c.findMessage(ctx, in.Peer, r.ID)
-	if target == "" {
-		zerolog.Ctx(ctx).Debug().Str("target_id", r.ID).Msg("Ignoring reactions to an unknown message")
-		return
-	}
 	sender, _ := c.sender(in)
 	user := &bridgev2.ReactionSyncUser{HasAllReactions: true}
 	for _, emoji := range r.Emojis {
@@ -57,11 +67,20 @@ func (c *Client) queueReactions(ctx context.Context, in *incomingMessage, r reac
 			Timestamp: in.Timestamp,
 		})
 	}
-	c.login.QueueRemoteEvent(&simplevent.ReactionSync{
-		EventMeta:     c.eventMeta(in, bridgev2.RemoteEventReactionSync),
-		TargetMessage: target,
-		Reactions: &bridgev2.ReactionSyncData{
-			Users: map[networkid.UserID]*bridgev2.ReactionSyncUser{sender.Sender: user},
+	log := zerolog.Ctx(ctx)
+	c.login.QueueRemoteEvent(&lazyReactionSync{
+		ReactionSync: simplevent.ReactionSync{
+			EventMeta: c.eventMeta(in, bridgev2.RemoteEventReactionSync),
+			Reactions: &bridgev2.ReactionSyncData{
+				Users: map[networkid.UserID]*bridgev2.ReactionSyncUser{sender.Sender: user},
+			},
+		},
+		lookup: func() networkid.MessageID {
+			target := c.findMessage(context.WithoutCancel(ctx), in.Peer, r.ID)
+			if target == "" {
+				log.Debug().Str("target_id", r.ID).Msg("Ignoring reactions to an unknown message")
+			}
+			return target
 		},
 	})
 }
