@@ -42,7 +42,7 @@ func (c *Client) dmChatInfo(contact jid.JID) *bridgev2.ChatInfo {
 		members.MemberMap[other] = bridgev2.ChatMember{
 			EventSender: bridgev2.EventSender{Sender: other},
 			Membership:  event.MembershipJoin,
-			UserInfo:    c.userInfo(contact),
+			UserInfo:    c.sharedGhostInfo(contact),
 		}
 	}
 	return &bridgev2.ChatInfo{
@@ -57,6 +57,17 @@ func (c *Client) dmChatInfo(contact jid.JID) *bridgev2.ChatInfo {
 			return true
 		},
 	}
+}
+
+// sharedGhostInfo is userInfo for places that update the ghost as a side effect (portal members,
+// identifier lookups): ghosts are shared by all logins, so a login whose roster does not name the
+// contact leaves the name alone (GetUserInfo fills it in when the ghost has none yet).
+func (c *Client) sharedGhostInfo(contact jid.JID) *bridgev2.UserInfo {
+	info := c.userInfo(contact)
+	if _, ok := c.roster.get(contact); !ok {
+		info.Name = nil
+	}
+	return info
 }
 
 // userInfo is the ghost info of contact as this login's roster names it.
@@ -123,7 +134,7 @@ func (c *Client) resolve(ctx context.Context, contact jid.JID, createChat bool) 
 	resp := &bridgev2.ResolveIdentifierResponse{
 		Ghost:    ghost,
 		UserID:   userID,
-		UserInfo: c.userInfo(contact),
+		UserInfo: c.sharedGhostInfo(contact),
 	}
 	if createChat {
 		resp.Chat = &bridgev2.CreateChatResponse{
