@@ -65,7 +65,7 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	out := &outgoingMessage{
 		To:   chat.JID,
 		Type: stanza.ChatMessage,
-		ID:   random.String(24),
+		ID:   newMessageID(),
 		Body: bodyFromMatrix(msg.Content),
 	}
 	if msg.ReplyTo != nil {
@@ -148,7 +148,7 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 	out := &outgoingMessage{
 		To:      chat.JID,
 		Type:    stanza.ChatMessage,
-		ID:      random.String(24),
+		ID:      newMessageID(),
 		Body:    bodyFromMatrix(msg.Content),
 		Replace: target.ID,
 	}
@@ -217,3 +217,10 @@ func (c *Client) HandleMatrixTyping(ctx context.Context, msg *bridgev2.MatrixTyp
 	m := stanza.Message{To: chat.JID, ID: random.String(24), Type: stanza.ChatMessage}
 	return c.sendSignal(ctx, chatstates.Message(m, state))
 }
+
+// bridgeIDPrefix marks the ids of the messages the bridge sends for Matrix messages. Those are in
+// Matrix already, so when one comes back from the archive (a restart cut bridgev2 off between
+// sending it and storing it) it is not bridged a second time.
+const bridgeIDPrefix = "mxb-"
+
+func newMessageID() string { return bridgeIDPrefix + random.String(20) }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -306,6 +307,10 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 	}
 	defer c.noteArchiveID(ctx, in.StanzaID)
 	if in.Archived && in.FromMe && in.Replace != "" && c.sentCorrection(ctx, in) {
+		return
+	}
+	if in.Archived && in.FromMe && strings.HasPrefix(in.XMPPID, bridgeIDPrefix) {
+		log.Debug().Str("xmpp_id", in.XMPPID).Msg("Not bridging back an archived message the bridge sent")
 		return
 	}
 	if err := c.decryptIncoming(ctx, in); err != nil {
