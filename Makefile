@@ -14,7 +14,7 @@ PKGS      ?= ./...
 export PATH := /usr/local/go/bin:$(PATH)
 export CGO_ENABLED := 1
 
-.PHONY: all build deps dendrite vet staticcheck test check test-only bench-report fuzz-short bench demo docker-test firstrun-test testenv-up testenv-down clean
+.PHONY: all build deps dendrite vet tidy-check staticcheck test check test-only bench-report fuzz-short bench demo docker-test docker-lint firstrun-test testenv-up testenv-down clean
 
 all: build
 
@@ -33,11 +33,15 @@ dendrite:
 vet:
 	$(GO) vet -tags '$(TAGS) integration' $(PKGS)
 
+# go.mod/go.sum must be what `go mod tidy` makes of them (prints the diff and fails otherwise).
+tidy-check:
+	$(GO) mod tidy -diff
+
 # Everything CI runs (scripts/test-all.sh keeps going past a failed step and lists the failures).
 test:
 	scripts/test-all.sh
 
-check: deps dendrite vet staticcheck test-only fuzz-short
+check: deps dendrite tidy-check vet staticcheck test-only fuzz-short
 
 staticcheck:
 	scripts/staticcheck.sh
@@ -73,6 +77,11 @@ demo:
 docker-test:
 	scripts/install-deps.sh --docker
 	scripts/docker-test.sh
+
+# Only the linters of the container files (godolint on the Dockerfile, shellcheck on the scripts):
+# no image build, so it also runs where the image build is skipped (CI_SKIP_DOCKER=1).
+docker-lint:
+	scripts/docker-test.sh lint
 
 firstrun-test:
 	scripts/firstrun-test.sh
