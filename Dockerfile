@@ -3,7 +3,9 @@
 # Base images are build arguments so that the image can be built from local
 # bases where no registry is reachable (scripts/docker-test.sh does that):
 #   docker build --build-arg GO_IMAGE=… --build-arg RUNTIME_IMAGE=… -t xmpp-bridge .
-ARG GO_IMAGE=golang:1.26-bookworm
+# The Go builder is pinned to a patch release (the one the tests run with; scripts/docker-test.sh
+# checks the pin and builds its stand-in builder image under the same name).
+ARG GO_IMAGE=golang:1.26.8-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 FROM ${GO_IMAGE} AS builder

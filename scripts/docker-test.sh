@@ -4,17 +4,20 @@
 # No Docker engine runs here and no base image can be pulled, so the bases are made locally
 # and passed as the Dockerfile's build arguments:
 #   runtime: debootstrap --variant=minbase bookworm, imported with podman (stands in for debian:bookworm-slim)
-#   builder: that base + gcc/libc6-dev/git + this machine's /usr/local/go (stands in for golang:1.26-bookworm)
+#   builder: that base + gcc/libc6-dev/git + this machine's /usr/local/go (stands in for the Dockerfile's
+#            GO_IMAGE default, golang:<go version>-bookworm; tagged localhost/xmpp-bridge-test/<that name>,
+#            and refused when this machine's Go is not the pinned version)
 # Both are cached in $DOCKER_TEST_CACHE (own container storage, vfs driver), so only the first run
 # pays debootstrap (about a minute) and the package installs.
 #
-# Checks: godolint on the Dockerfile, shellcheck on docker-run.sh (when installed), the build,
+# Checks: godolint on the Dockerfile, its Go builder pinned to a patch version, shellcheck on
+# docker-run.sh and the test scripts (installed when missing), the build,
 # `xmpp-bridge --version` run inside the image, the non-root user and its UID/GID, ca-certificates,
 # setpriv, the image config (entrypoint, /data volume, healthcheck, UID/GID env), and the first-run
 # flow of docker-run.sh inside the image: config written (exit 78), registration written (exit 80),
 # and the drop to the bridge user.
 #
-# Usage: scripts/docker-test.sh [lint]     (lint: only godolint + shellcheck)
+# Usage: scripts/docker-test.sh [lint]     (lint: only godolint + shellcheck, no buildah: `make docker-lint`)
 # Env:   DOCKER_TEST_CACHE (default /var/tmp/xmpp-bridge-docker-test), KEEP_IMAGE=1 to keep the image,
 #        DOCKER_TEST_NO_CACHE_MOUNTS=1 to build without mounting the host's Go module/build caches,
 #        BRIDGE_PKG (default ./cmd/bridge) the main package to build.
@@ -24,7 +27,9 @@ cd "$(dirname "$0")/.."
 CACHE=${DOCKER_TEST_CACHE:-/var/tmp/xmpp-bridge-docker-test}
 STORE=(--root "$CACHE/storage" --runroot "$CACHE/run" --storage-driver vfs)
 BASE_IMAGE=localhost/xmpp-bridge-test/debian:bookworm-minbase
-GO_IMAGE=localhost/xmpp-bridge-test/golang:1.26-bookworm
+# The Dockerfile's pinned builder (ARG GO_IMAGE=golang:X.Y.Z-bookworm) and its local stand-in.
+GO_IMAGE_PIN=$(sed -n 's/^ARG GO_IMAGE=//p' Dockerfile)
+GO_IMAGE=localhost/xmpp-bridge-test/$GO_IMAGE_PIN
 IMAGE=localhost/xmpp-bridge:test
 GODOLINT_VERSION=v0.1.0
 # The main package built into the image (./deploy/internal/stubbridge until cmd/bridge is a bridge).
@@ -51,6 +56,10 @@ need_packages() {
 # godolint is built from a throwaway module pinned to an exact version: `go install pkg@version`
 # is refused by the proxy here, and the linter must not enter the project's go.mod.
 lint() {
+	log "Go builder pin: $GO_IMAGE_PIN"
+	[[ $GO_IMAGE_PIN =~ ^golang:[0-9]+\.[0-9]+\.[0-9]+-bookworm$ ]] ||
+		fail "Dockerfile: ARG GO_IMAGE=$GO_IMAGE_PIN is not a patch-pinned golang:X.Y.Z-bookworm"
+	echo "pinned"
 	local bin="$CACHE/bin/godolint"
 	if [[ ! -x $bin ]]; then
 		log "building godolint $GODOLINT_VERSION"
@@ -76,13 +85,10 @@ lint() {
 		fail "godolint reported problems"
 	}
 	echo "clean"
-	if command -v shellcheck >/dev/null; then
-		local scripts=(docker-run.sh scripts/docker-test.sh)
-		[[ -f scripts/firstrun-test.sh ]] && scripts+=(scripts/firstrun-test.sh)
-		log "shellcheck ${scripts[*]}"
-		shellcheck "${scripts[@]}"
-		echo "clean"
-	fi
+	local scripts=(docker-run.sh scripts/docker-test.sh scripts/firstrun-test.sh scripts/test-all.sh)
+	log "shellcheck ${scripts[*]}"
+	shellcheck "${scripts[@]}" || fail "shellcheck reported problems"
+	echo "clean"
 }
 
 image_exists() { podman "${STORE[@]}" image exists "$1"; }
@@ -105,8 +111,14 @@ make_base() {
 }
 
 make_go_image() {
+	local want have
+	want=${GO_IMAGE_PIN#golang:}
+	want=go${want%-bookworm}
+	have=$(go version | cut -d' ' -f3)
+	[[ $have == "$want" ]] ||
+		fail "the stand-in for $GO_IMAGE_PIN is this machine's Go, which is $have: update the Dockerfile's GO_IMAGE pin (or this Go)"
 	image_exists "$GO_IMAGE" && return
-	log "local Go builder image: base + gcc + /usr/local/go ($(go version | cut -d' ' -f3))"
+	log "local Go builder image: base + gcc + /usr/local/go ($have) as $GO_IMAGE"
 	local ctx
 	ctx=$(mktemp -d)
 	cp -a /usr/local/go "$ctx/go"
@@ -289,9 +301,10 @@ run_bridge_in_image() {
 }
 
 mkdir -p "$CACHE/bin"
-need_packages buildah:buildah podman:podman debootstrap:debootstrap
+need_packages shellcheck:shellcheck
 lint
 [[ ${1:-} == lint ]] && exit 0
+need_packages buildah:buildah podman:podman debootstrap:debootstrap
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 make_base
