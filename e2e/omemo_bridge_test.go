@@ -150,6 +150,9 @@ func TestOMEMOLibervia(t *testing.T) {
 	}
 	whileDown := uniq("omemo while the bridge was down")
 	l.Run(t, "send", prof, "twomemo", alice.String(), whileDown)
+	// From here on the bridge serves metrics: the OMEMO series must move in a real run.
+	metricsBase := "http://" + fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	enableMetrics(t, s.cfg, strings.TrimPrefix(metricsBase, "http://"))
 	startCtx, startCancel := context.WithTimeout(context.Background(), time.Minute)
 	defer startCancel()
 	if err := s.bridge.Start(startCtx); err != nil {
@@ -194,6 +197,31 @@ func TestOMEMOLibervia(t *testing.T) {
 		if strings.Contains(m.Body, reply) {
 			t.Errorf("plaintext of the reply reached a plain client: %+v", m)
 		}
+	}
+
+	// Bad input through the real server: tampered and replayed copies of Libervia's messages,
+	// a forged carbon. The OMEMO metrics count what happened.
+	before := scrape(t, metricsBase)
+	bad := &badInput{s: s, nio: nio, room: room, lib: l, prof: prof, user: alice, phone: phone,
+		tamper: s.peer(t, lib, libPW, "tamper")}
+	bad.run(t)
+	after := scrape(t, metricsBase)
+	undecryptable := []string{"direction", "xmpp_to_matrix", "outcome", "undecryptable"}
+	if d := sample(t, after, "xmpp_bridge_messages_total", undecryptable...) - sample(t, before, "xmpp_bridge_messages_total", undecryptable...); d != 4 {
+		t.Errorf("undecryptable messages counted %v, want 4 (two tampered copies per version)", d)
+	}
+	// Six messages decrypted (two real ones per version and the restart's two) at least.
+	if n := sample(t, after, "xmpp_bridge_omemo_decrypt_seconds_count"); n < 6 {
+		t.Errorf("omemo_decrypt_seconds_count = %v, want >= 6", n)
+	}
+	if n := sample(t, after, "xmpp_bridge_omemo_sessions"); n < 2 {
+		t.Errorf("omemo_sessions = %v, want >= 2 (Libervia's device in both versions)", n)
+	}
+	final := uniq("omemo reply after bad input")
+	nio.Send(t, room, final)
+	l.Run(t, "wait-message", prof, lib.String(), alice.String(), final, "40")
+	if n := sample(t, scrape(t, metricsBase), "xmpp_bridge_omemo_encrypt_seconds_count"); n < 1 {
+		t.Errorf("omemo_encrypt_seconds_count = %v after a reply, want >= 1", n)
 	}
 }
 

@@ -18,6 +18,8 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/roster"
 	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/omemo"
 )
 
 // Peer is a plain XMPP client for tests, written on mellium independently of the bridge's own
@@ -62,6 +64,10 @@ type ReceivedMessage struct {
 	ReactionsTo string
 	Reactions   []string
 	OriginID    string
+
+	// OMEMO is the message's <encrypted/> element (either namespace), also of a carbon's
+	// forwarded message, so that tests can replay or tamper with real peers' ciphertexts.
+	OMEMO *omemo.Encrypted
 }
 
 type forwardedMsg struct {
@@ -70,6 +76,20 @@ type forwardedMsg struct {
 	ID   string `xml:"id,attr"`
 	Type string `xml:"type,attr"`
 	Body string `xml:"body"`
+	omemoElems
+}
+
+// omemoElems catches an <encrypted/> element of either OMEMO version.
+type omemoElems struct {
+	V2  *omemo.Encrypted `xml:"urn:xmpp:omemo:2 encrypted"`
+	V03 *omemo.Encrypted `xml:"eu.siacs.conversations.axolotl encrypted"`
+}
+
+func (o omemoElems) encrypted() *omemo.Encrypted {
+	if o.V2 != nil {
+		return o.V2
+	}
+	return o.V03
 }
 
 type inMsg struct {
@@ -92,6 +112,7 @@ type inMsg struct {
 		ID        string   `xml:"id,attr"`
 		Reactions []string `xml:"reaction"`
 	} `xml:"urn:xmpp:reactions:0 reactions"`
+	omemoElems
 }
 
 type idAttr struct {
@@ -165,7 +186,7 @@ func (p *Peer) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) err
 	if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), t)).Decode(&m); err != nil {
 		return nil
 	}
-	r := ReceivedMessage{From: m.From, To: m.To, ID: m.ID, Type: m.Type, Body: m.Body}
+	r := ReceivedMessage{From: m.From, To: m.To, ID: m.ID, Type: m.Type, Body: m.Body, OMEMO: m.encrypted()}
 	if m.Replace != nil {
 		r.Replace = m.Replace.ID
 	}
@@ -187,10 +208,10 @@ func (p *Peer) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) err
 	switch {
 	case m.Sent != nil:
 		f := m.Sent.Forwarded.Message
-		r = ReceivedMessage{From: f.From, To: f.To, ID: f.ID, Type: f.Type, Body: f.Body, Carbon: true, CarbonSent: true}
+		r = ReceivedMessage{From: f.From, To: f.To, ID: f.ID, Type: f.Type, Body: f.Body, Carbon: true, CarbonSent: true, OMEMO: f.encrypted()}
 	case m.Received != nil:
 		f := m.Received.Forwarded.Message
-		r = ReceivedMessage{From: f.From, To: f.To, ID: f.ID, Type: f.Type, Body: f.Body, Carbon: true}
+		r = ReceivedMessage{From: f.From, To: f.To, ID: f.ID, Type: f.Type, Body: f.Body, Carbon: true, OMEMO: f.encrypted()}
 	}
 	p.mu.Lock()
 	p.received = append(p.received, r)
