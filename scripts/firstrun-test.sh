@@ -3,6 +3,10 @@
 #   1. empty data dir            -> example config written with container defaults, exit 78
 #      (and without env: placeholders listed; a start before editing -> exit 79)
 #   2. config, no registration   -> registration written, Synapse/Dendrite instructions, exit 80
+#   2b. docker-run.sh's failures: bridge binary missing/not executable (69); data dir missing, a
+#      file or not writable (73); example config not written (82); registration generation
+#      failed (81); the bridge's own exit code and arguments passed through
+#   2c. UID/GID other than 1337 (as root): /data chowned, files written and the bridge run as them
 #   3. config + registration     -> the bridge runs (as UID 1337 when we are root), answers
 #      `docker-run.sh healthcheck` (/_matrix/mau/live), /_matrix/mau/ready, and the metrics
 #      listener's /healthz, /readyz and /metrics; SIGTERM stops it with exit 0
@@ -138,6 +142,121 @@ for want in app_service_config_files "app_service_api:" config_files --ignore-un
 	grep -q -- "$want" "$WORK/run2.log" || fail "registration instructions lack $want"
 done
 pass "second start: registration written (80), tokens in config, Synapse and Dendrite instructions"
+
+# --- 2b. docker-run.sh's own failure codes (69, 73, 81, 82) and the bridge's code passed through.
+# fake_bridge NAME BODY: a stand-in bridge binary (a sh script) for the cases where the real one
+# cannot be made to fail that way.
+fake_bridge() {
+	printf '#!/bin/sh\n%s\n' "$2" >"$WORK/$1"
+	chmod 0755 "$WORK/$1"
+}
+# expect_exit WANT LOG PATTERN DATA BRIDGE [args...]: docker-run.sh exits WANT, LOG matches PATTERN.
+expect_exit() {
+	local want=$1 log=$2 pattern=$3 data=$4 bin=$5 rc=0
+	shift 5
+	DATA_DIR=$data BRIDGE_BIN=$bin "$REPO/docker-run.sh" "$@" >"$log" 2>&1 || rc=$?
+	[[ $rc == "$want" ]] || fail "$(basename "$log" .log): exit $rc, want $want"
+	grep -q -- "$pattern" "$log" || fail "$(basename "$log" .log): output lacks '$pattern'"
+}
+
+CODES=$WORK/codes
+mkdir -m 0755 "$CODES"
+expect_exit 69 "$WORK/no-binary.log" "no-such-bridge is missing or not executable" "$CODES" "$WORK/no-such-bridge"
+: >"$WORK/not-executable"
+chmod 0644 "$WORK/not-executable"
+expect_exit 69 "$WORK/not-executable.log" "missing or not executable" "$CODES" "$WORK/not-executable"
+[[ -z $(ls -A "$CODES") ]] || fail "docker-run.sh wrote into the data dir without a bridge binary"
+pass "bridge binary missing or not executable: exit 69, data dir untouched"
+
+expect_exit 73 "$WORK/no-data-dir.log" "must be a writable directory" "$WORK/no-such-dir" "$BIN"
+[[ ! -e $WORK/no-such-dir ]] || fail "docker-run.sh created the missing data dir"
+: >"$WORK/data-is-a-file"
+expect_exit 73 "$WORK/data-file.log" "must be a writable directory" "$WORK/data-is-a-file" "$BIN"
+# Not writable: root writes anywhere, so as root the script runs as nobody (like `docker run --user`)
+# on a root-owned directory; otherwise the directory is made read-only.
+RO=$WORK/ro-data
+mkdir -m 0755 "$RO"
+AS_OTHER=()
+if [[ $(id -u) == 0 ]]; then
+	AS_OTHER=(setpriv --reuid=65534 --regid=65534 --clear-groups --)
+else
+	chmod 0555 "$RO"
+fi
+rc=0
+"${AS_OTHER[@]}" env DATA_DIR="$RO" BRIDGE_BIN="$BIN" "$REPO/docker-run.sh" >"$WORK/ro-data.log" 2>&1 || rc=$?
+[[ $rc == 73 ]] || fail "unwritable data dir: exit $rc, want 73"
+grep -q "mount a volume there" "$WORK/ro-data.log" || fail "exit 73 does not say to mount a volume"
+[[ -z $(ls -A "$RO") ]] || fail "something was written into the unwritable data dir"
+pass "data dir missing, a file, or not writable: exit 73 with the volume hint"
+
+# 82: the bridge cannot write the example config, writes none, or writes one of another layout.
+fake_bridge fails-e 'echo "cannot write" >&2; exit 1'
+mkdir -m 0755 "$CODES/82a" "$CODES/82b" "$CODES/82c"
+expect_exit 82 "$WORK/82-fails.log" "failed to write the example config" "$CODES/82a" "$WORK/fails-e"
+fake_bridge writes-nothing 'exit 0'
+expect_exit 82 "$WORK/82-nothing.log" "did not write" "$CODES/82b" "$WORK/writes-nothing"
+# shellcheck disable=SC2016 # expanded by the fake bridge
+fake_bridge other-layout '[ "$3" = -e ] && printf "appservice:\n    port: 29320\n" >"$2"'
+expect_exit 82 "$WORK/82-layout.log" "could not set appservice.hostname" "$CODES/82c" "$WORK/other-layout"
+pass "example config not written (bridge failed / wrote nothing / unexpected layout): exit 82"
+
+# 81: the registration cannot be generated. registration.yaml as a directory is what Docker
+# leaves when a missing file is bind-mounted; an unparseable config fails -g too.
+mkdir -m 0755 "$CODES/81a" "$CODES/81b"
+cp "$CFG" "$CODES/81a/config.yaml"
+mkdir "$CODES/81a/registration.yaml"
+expect_exit 81 "$WORK/81-dir.log" "generating .*registration.yaml failed" "$CODES/81a" "$BIN"
+grep -q "Failed to save registration" "$WORK/81-dir.log" || fail "exit 81 does not show the bridge's own message"
+cp "$CFG" "$CODES/81b/config.yaml"
+printf 'network: [unclosed\n' >>"$CODES/81b/config.yaml"
+expect_exit 81 "$WORK/81-yaml.log" "generating .*registration.yaml failed" "$CODES/81b" "$BIN"
+[[ ! -e $CODES/81b/registration.yaml ]] || fail "a registration was written from an unparseable config"
+pass "registration generation failed (registration.yaml a directory / unparseable config): exit 81"
+
+# The third start execs the bridge: its exit code and the arguments pass through unchanged.
+mkdir -m 0755 "$CODES/run"
+cp "$CFG" "$REG" "$CODES/run/"
+# shellcheck disable=SC2016
+fake_bridge exits-42 'echo "args: $*"; exit 42'
+expect_exit 42 "$WORK/passthrough.log" "args: -c $CODES/run/config.yaml -r $CODES/run/registration.yaml --ignore-unsupported-server" \
+	"$CODES/run" "$WORK/exits-42" --ignore-unsupported-server
+pass "the bridge's own exit code (42) and arguments pass through docker-run.sh unchanged"
+
+# --- 2c. another UID/GID (root only: the entrypoint chowns /data and drops to UID:GID)
+if [[ $(id -u) == 0 ]]; then
+	UDATA=$WORK/uid-data
+	mkdir -m 0755 "$UDATA"
+	: >"$UDATA/left-by-root" # chown -R takes over what is already there
+	rc=0
+	env UID=2345 GID=2346 HOMESERVER_ADDRESS="http://127.0.0.1:$HS_PORT" HOMESERVER_DOMAIN=firstrun.localhost \
+		DATABASE_URI=sqlite DATA_DIR="$UDATA" BRIDGE_BIN="$BIN" "$REPO/docker-run.sh" >"$WORK/uid1.log" 2>&1 || rc=$?
+	[[ $rc == 78 ]] || fail "UID=2345 GID=2346 first start: exit $rc, want 78"
+	for f in "$UDATA" "$UDATA/config.yaml" "$UDATA/left-by-root"; do
+		[[ $(stat -c %u:%g "$f") == 2345:2346 ]] || fail "$f owned by $(stat -c %u:%g "$f"), want 2345:2346"
+	done
+	[[ $(stat -c %a "$UDATA/config.yaml") == 600 ]] || fail "config.yaml for UID 2345 not mode 600"
+	rc=0
+	env UID=2345 GID=2346 DATA_DIR="$UDATA" BRIDGE_BIN="$BIN" "$REPO/docker-run.sh" >"$WORK/uid2.log" 2>&1 || rc=$?
+	[[ $rc == 80 ]] || fail "UID=2345 GID=2346 second start: exit $rc, want 80"
+	for f in "$UDATA/config.yaml" "$UDATA/registration.yaml"; do
+		[[ $(stat -c %u:%g "$f") == 2345:2346 ]] || fail "$f owned by $(stat -c %u:%g "$f") after -g, want 2345:2346"
+	done
+	[[ $(stat -c %a "$UDATA/registration.yaml") == 644 ]] || fail "registration.yaml for UID 2345 not mode 644"
+	# shellcheck disable=SC2016
+	fake_bridge print-ids 'echo "ids $(id -u) $(id -g) $(id -G)"'
+	env UID=2345 GID=2346 DATA_DIR="$UDATA" BRIDGE_BIN="$WORK/print-ids" "$REPO/docker-run.sh" >"$WORK/uid3.log" 2>&1 ||
+		fail "UID=2345 GID=2346 third start: docker-run.sh failed"
+	grep -q "ids 2345 2346 2346\$" "$WORK/uid3.log" || fail "the bridge does not run as 2345:2346 without other groups"
+	# GID defaults to UID. (UID is read-only in bash, hence env.)
+	: >"$UDATA/left-by-root"
+	env UID=2345 DATA_DIR="$UDATA" BRIDGE_BIN="$WORK/print-ids" "$REPO/docker-run.sh" >"$WORK/uid4.log" 2>&1 ||
+		fail "UID=2345 alone: docker-run.sh failed"
+	grep -q "ids 2345 2345 2345\$" "$WORK/uid4.log" || fail "with UID=2345 alone the bridge does not run as 2345:2345"
+	[[ $(stat -c %u:%g "$UDATA/left-by-root") == 2345:2345 ]] || fail "with UID=2345 alone /data is not chowned to 2345:2345"
+	pass "UID=2345 GID=2346: /data and its files chowned, config/registration written as 2345:2346, bridge runs as 2345:2346 (no other groups); GID defaults to UID"
+else
+	echo "SKIPPED UID/GID case: needs root (docker-run.sh only chowns and drops privileges as root)"
+fi
 
 # --- 3. the bridge runs
 # The stub homeserver has no device login, /sync or key endpoints: end-to-bridge encryption
