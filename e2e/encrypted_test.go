@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"testing"
 
 	"maunium.net/go/mautrix/event"
@@ -68,5 +69,22 @@ func testEncryptedPortal(t *testing.T, backend string) {
 	defer cancel2()
 	if _, _, err := bobC.WaitMessage(ctx2, cur, bodyIs(reply)); err != nil {
 		t.Fatalf("the Megolm-encrypted reply did not reach bob: %v", err)
+	}
+
+	// A Megolm event the bridge has no keys for (a client that never shared its session) gets
+	// a notice in the portal, not silence, and nothing reaches XMPP.
+	cur = bobC.Cursor()
+	if _, err := u.Client.SendMessageEvent(ctx2, room, event.EventEncrypted, map[string]any{
+		"algorithm":  "m.megolm.v1.aes-sha2",
+		"sender_key": base64.RawStdEncoding.EncodeToString([]byte("curve25519 key of a lost device!")),
+		"device_id":  "BROKENCLIENT",
+		"session_id": base64.RawStdEncoding.EncodeToString([]byte("no such megolm session, anywhere")),
+		"ciphertext": base64.RawStdEncoding.EncodeToString(append([]byte{3, 8, 0, 18, 160, 1}, make([]byte, 160+64+8)...)),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitNioContains(t, nio, string(room), "hasn't received the decryption keys")
+	if got := bobC.Received()[cur:]; len(got) != 0 {
+		t.Errorf("an undecryptable Matrix event reached XMPP: %+v", got)
 	}
 }
