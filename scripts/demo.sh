@@ -1,7 +1,11 @@
 #!/bin/bash
 # The demo behind `make demo`: Prosody + Dendrite (scripts/testenv up), the bridge on SQLite under
-# .testenv/demo/, a Matrix user logged in to an XMPP account through the bridge bot, and one
-# message crossing each way. Everything stays running afterwards, on loopback only.
+# .testenv/demo/, a Matrix user logged in to an XMPP account through the bridge bot, one plain
+# message crossing each way, then one OMEMO 2 message each way: the contact gets an OMEMO device
+# (our omemoxmpp client), its encrypted message arrives decrypted in the Matrix portal, and the
+# Matrix reply reaches it OMEMO-encrypted. The transcript is also in .testenv/demo/demo.out; the
+# exit status is non-zero when a step did not happen. Everything stays running afterwards, on
+# loopback only.
 #
 #   scripts/demo.sh          set up and run the demo (installs what it needs; root or sudo)
 #   scripts/demo.sh down     stop the bridge and the servers (same as scripts/testenv down)
@@ -108,7 +112,7 @@ read -r MXID MXTOKEN <<<"$MX"
 [ -n "$MXTOKEN" ] || { echo "could not register the Matrix user: $MX" >&2; exit 1; }
 echo "$MXID"
 
-step "Logging $MXID in to alice@$XMPP_DOMAIN through the bridge bot, and one message each way"
+step "Logging $MXID in to alice@$XMPP_DOMAIN through the bridge bot; one plain and one OMEMO message each way"
 "$DEMO/demo" run -env "$ENVFILE" -matrix-user "$MXID" -matrix-token "$MXTOKEN" \
 	-xmpp-user alice -xmpp-contact bob -xmpp-password-file "$DEMO/xmpp-passwords" | tee "$DEMO/demo.out"
 
@@ -126,6 +130,8 @@ Try it yourself:
     Element Web must run on this machine (or reach it via an SSH tunnel: ssh -L ${MATRIX_PORT}:127.0.0.1:${MATRIX_PORT} ...).
   - XMPP: log in as bob@$XMPP_DOMAIN / bob-password (server 127.0.0.1, port ${XMPP_PORT}, accept the
     self-signed certificate) with any XMPP client and write to alice@$XMPP_DOMAIN; it shows up in Matrix.
+    The chat is OMEMO-encrypted since the demo: Matrix messages go out only to bob's OMEMO devices
+    (use Conversations, Gajim, Dino, ...), or send "omemo off" in the bridged room for plaintext.
   - Bridge log: tail -f $DEMO/bridge.log
 
 Stop everything: scripts/testenv down   (the bridge stops with it; or scripts/demo.sh down)

@@ -1,6 +1,8 @@
 // Command demo is the Go half of scripts/demo.sh: it writes the demo bridge's config for the
-// servers `scripts/testenv up` started, and then logs a Matrix user in through the bridge bot and
-// sends one message each way.
+// servers `scripts/testenv up` started, and then logs a Matrix user in through the bridge bot,
+// sends one plain message each way, gives the contact an OMEMO 2 device (our own omemoxmpp
+// client) and sends one OMEMO message each way. It exits non-zero when a step does not happen
+// within its timeout.
 //
 //	demo config -env .testenv/env -dir .testenv/demo -bin BRIDGE
 //	demo run -env .testenv/env -dir .testenv/demo -matrix-user ID -matrix-token TOKEN \
@@ -133,7 +135,8 @@ func runCmd(args []string) error {
 	xmppContact := fs.String("xmpp-contact", "bob", "localpart of the XMPP contact")
 	contactName := fs.String("contact-name", "Bob", "roster name of the contact")
 	pwFile := fs.String("xmpp-password-file", "", "file with lines LOCALPART PASSWORD")
-	timeout := fs.Duration("timeout", 90*time.Second, "overall timeout")
+	timeout := fs.Duration("timeout", 4*time.Minute, "overall timeout")
+	stepTimeout := fs.Duration("step-timeout", 60*time.Second, "timeout of each OMEMO step")
 	_ = fs.Parse(args)
 	env, err := readEnv(*envPath)
 	if err != nil {
@@ -216,8 +219,18 @@ func runCmd(args []string) error {
 	if err != nil {
 		return fmt.Errorf("the reply did not reach XMPP: %w", err)
 	}
-	fmt.Printf("  %s received from %s: %q\n\n", bobC.JID, m.From, m.Body)
+	fmt.Printf("  %s received from %s: %q\n", bobC.JID, m.From, m.Body)
+
+	od := &omemoDemo{
+		u: u, bot: bot, mgmt: mgmt, room: room, ghost: ghost, ghostName: name, contact: bobC,
+		alice: alice, bob: bob, stepTimeout: *stepTimeout,
+	}
+	if err := od.run(ctx); err != nil {
+		return fmt.Errorf("OMEMO: %w", err)
+	}
 	fmt.Printf("DEMO_PORTAL_ROOM=%s\n", room)
+	fmt.Println("DEMO_OMEMO_XMPP_TO_MATRIX=ok")
+	fmt.Println("DEMO_OMEMO_MATRIX_TO_XMPP=ok")
 	return nil
 }
 
