@@ -31,8 +31,16 @@ import (
 
 // memPEP is an in-memory PEP service shared by the test's accounts.
 type memPEP struct {
-	mu    sync.Mutex
-	items map[string][]pubsub.Item // owner + "\x00" + node
+	mu        sync.Mutex
+	items     map[string][]pubsub.Item // owner + "\x00" + node
+	publishes map[string]int           // publish calls by owner
+}
+
+// publishCount is how many times owner published anything.
+func (s *memPEP) publishCount(owner string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.publishes[owner]
 }
 
 type accountPEP struct {
@@ -47,6 +55,10 @@ func (p accountPEP) Publish(_ context.Context, node, id string, payload xml.Toke
 	}
 	p.srv.mu.Lock()
 	defer p.srv.mu.Unlock()
+	if p.srv.publishes == nil {
+		p.srv.publishes = map[string]int{}
+	}
+	p.srv.publishes[p.owner]++
 	key := p.owner + "\x00" + node
 	items := p.srv.items[key]
 	for i := range items {
@@ -443,5 +455,138 @@ func TestOMEMOInboxSweep(t *testing.T) {
 	in, err := f.receive(t, f.stanza(t, "s1", f.mustParseOutgoing(t, f.stanza(t, "x", f.encrypt(t, f.bobXC, "other")))))
 	if err != nil || in.OMEMO == nil {
 		t.Fatalf("redelivered s1: %+v, %v", in.OMEMO, err)
+	}
+}
+
+// TestOMEMORepublishAfterPreKey checks the bridge's hook after decryption
+// (afterDecrypt): a key exchange that used up one of our one-time prekeys
+// makes the bridge publish bundles without it and with its replacement, in
+// both versions; a repeated key exchange of the same session and a normal
+// message publish nothing.
+func TestOMEMORepublishAfterPreKey(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	const alice = "alice@localhost"
+	dev := f.c.omemoClient().Manager().DeviceID()
+	both := []omemo.Version{omemo.V2, omemo.V03}
+	// published returns the prekey ids of our bundle for v as bob fetches it.
+	published := func(v omemo.Version) map[uint32]bool {
+		t.Helper()
+		b, err := f.bobXC.FetchBundle(ctx, f.alice, dev, v)
+		if err != nil {
+			t.Fatalf("fetch %s bundle: %v", v, err)
+		}
+		ids := map[uint32]bool{}
+		for _, pk := range b.PreKeys {
+			ids[pk.ID] = true
+		}
+		return ids
+	}
+	stored := func(id uint32) bool {
+		t.Helper()
+		pk, err := f.c.omemoStore().PreKey(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pk != nil
+	}
+	// ourKey returns the key element of out for our device.
+	ourKey := func(out *omemoxmpp.Outgoing) *omemo.EncryptedKey {
+		t.Helper()
+		for _, e := range out.Elements {
+			if k := e.KeyFor(alice, dev); k != nil {
+				return k
+			}
+		}
+		t.Fatal("message not encrypted for the bridge's device")
+		return nil
+	}
+
+	before := map[omemo.Version]map[uint32]bool{}
+	for _, v := range both {
+		before[v] = published(v)
+		if len(before[v]) == 0 {
+			t.Fatalf("%s bundle without prekeys", v)
+		}
+	}
+	pubs := f.srv.publishCount(alice)
+
+	// The first message from bob's new session: a key exchange on one of
+	// our prekeys.
+	kex := f.encrypt(t, f.bobXC, "first, with a key exchange")
+	if !ourKey(kex).KeyExchange {
+		t.Fatal("bob's first message is no key exchange")
+	}
+	in, err := f.receive(t, f.stanza(t, "k1", kex))
+	wantBody(t, in, err, "first, with a key exchange")
+	if f.srv.publishCount(alice) == pubs {
+		t.Fatal("nothing published after a prekey was used")
+	}
+	var consumed []uint32
+	for id := range before[omemo.V2] {
+		if !stored(id) {
+			consumed = append(consumed, id)
+		}
+	}
+	if len(consumed) != 1 {
+		t.Fatalf("prekeys gone from the store: %v, want one", consumed)
+	}
+	for _, v := range both {
+		after := published(v)
+		if after[consumed[0]] {
+			t.Errorf("%s bundle still offers the used prekey %d", v, consumed[0])
+		}
+		var added []uint32
+		for id := range after {
+			if !before[v][id] {
+				added = append(added, id)
+			}
+		}
+		if len(added) != 1 || !stored(added[0]) || len(after) != len(before[v]) {
+			t.Errorf("%s bundle: new prekeys %v of %d (had %d), want one replacement we hold", v, added, len(after), len(before[v]))
+		}
+	}
+
+	// bob has not heard back: his next message repeats the key exchange of
+	// the same session. No prekey is used, nothing is published.
+	pubs = f.srv.publishCount(alice)
+	repeat := f.encrypt(t, f.bobXC, "second, same key exchange")
+	if !ourKey(repeat).KeyExchange {
+		t.Fatal("bob's second message before any answer is no key exchange")
+	}
+	in, err = f.receive(t, f.stanza(t, "k2", repeat))
+	wantBody(t, in, err, "second, same key exchange")
+	if n := f.srv.publishCount(alice); n != pubs {
+		t.Errorf("%d publishes after a repeated key exchange, want none", n-pubs)
+	}
+
+	// The bridge answers (the heartbeat it could not send without a
+	// connection); then bob's messages are plain ratchet messages.
+	hb, err := f.c.omemoClient().EncryptEmpty(ctx, f.bob, f.bobXC.Manager().DeviceID(), omemo.V2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, _ := f.alice.WithResource("bridge")
+	r, err := omemoxmpp.BuildMessage(stanza.Message{From: from, To: f.bob, ID: "hb", Type: stanza.ChatMessage}, hb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := f.bobXC.DecryptStanza(ctx, r); err != nil || !m.Empty {
+		t.Fatalf("bob: heartbeat %+v, %v", m, err)
+	}
+	pubs = f.srv.publishCount(alice)
+	plain := f.encrypt(t, f.bobXC, "third, no key exchange")
+	if ourKey(plain).KeyExchange {
+		t.Fatal("bob's message after our answer is still a key exchange")
+	}
+	in, err = f.receive(t, f.stanza(t, "k3", plain))
+	wantBody(t, in, err, "third, no key exchange")
+	if n := f.srv.publishCount(alice); n != pubs {
+		t.Errorf("%d publishes after a normal message, want none", n-pubs)
+	}
+	for _, v := range both {
+		if after := published(v); after[consumed[0]] || len(after) != len(before[v]) {
+			t.Errorf("%s bundle changed after the key exchange: %d prekeys", v, len(after))
+		}
 	}
 }

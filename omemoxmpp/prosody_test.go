@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -425,4 +426,208 @@ func dialSession(t *testing.T, p *testenv.Prosody, account jid.JID, pw string) (
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s, nil
+}
+
+// TestProsodyAnnounceReconfigures announces our device on an account whose
+// OMEMO nodes another client created readable by contacts only (device
+// lists: presence for 0.3, whitelist for OMEMO 2; the OMEMO 2 bundles node:
+// whitelist and Prosody's default of one item), with that client's device
+// in the lists and its bundle published. Prosody refuses our publish-options
+// with precondition-not-met; Announce must reconfigure the nodes to open
+// access and keep the other device, so that a stranger reads both devices
+// and both bundles.
+func TestProsodyAnnounceReconfigures(t *testing.T) {
+	prosody := testenv.SharedProsody(t)
+	carol := jid.MustParse(prosody.CreateAccount(t, unique("carol"), "carolpw"))
+	dave := jid.MustParse(prosody.CreateAccount(t, unique("dave"), "davepw"))
+	ctx := testCtx(t)
+	both := []omemo.Version{omemo.V2, omemo.V03}
+
+	// carol's phone: a device of another client, with real keys.
+	phone := omemo.NewManager(omemo.NewMemoryStore(), carol.String(), omemo.Options{PreKeys: 5})
+	if err := phone.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	foreign := phone.DeviceID()
+	phoneBundle, err := phone.Bundle(ctx, omemo.V2)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The phone's client creates the nodes, in raw IQs on its own session.
+	s, err := dialSession(t, prosody, carol, "carolpw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.Serve(nil) }()
+	fid := strconv.FormatUint(uint64(foreign), 10)
+	seeds := []struct {
+		node, item, payload, access string
+		options                     string // our publish-options beyond the access model
+	}{
+		{omemo.V03.DeviceListNode(), ItemCurrent, `<list xmlns="eu.siacs.conversations.axolotl"><device id="` + fid + `"/></list>`, pubsub.AccessPresence, ""},
+		{omemo.V2.DeviceListNode(), ItemCurrent, `<devices xmlns="urn:xmpp:omemo:2"><device id="` + fid + `" label="Carol's phone"/></devices>`, pubsub.AccessWhitelist, ""},
+		{omemo.V2.BundleNode(foreign), fid, xmlText(t, phoneBundle), pubsub.AccessWhitelist,
+			`<field var="pubsub#max_items"><value>` + strconv.Itoa(BundleMaxItems) + `</value></field>`},
+	}
+	publish := func(node, item, payload, fields string) string {
+		return `<iq type="set"><pubsub xmlns="http://jabber.org/protocol/pubsub"><publish node="` + node + `"><item id="` + item + `">` + payload +
+			`</item></publish><publish-options><x xmlns="jabber:x:data" type="submit"><field var="FORM_TYPE" type="hidden"><value>` +
+			pubsub.NSPublishOptions + `</value></field>` + fields + `</x></publish-options></pubsub></iq>`
+	}
+	accessField := func(model string) string {
+		return `<field var="pubsub#access_model"><value>` + model + `</value></field>`
+	}
+	for _, sd := range seeds {
+		if resp := rawIQ(t, s, publish(sd.node, sd.item, sd.payload, accessField(sd.access))); !strings.Contains(resp, `type="result"`) {
+			t.Fatalf("seeding %s: %s", sd.node, resp)
+		}
+		cfg, err := pubsub.Config(ctx, s, jid.JID{}, sd.node)
+		if err != nil {
+			t.Fatalf("config of seeded %s: %v", sd.node, err)
+		}
+		if v, _ := cfg.Get("pubsub#access_model"); v != sd.access {
+			t.Fatalf("seeded %s has access model %q, want %q", sd.node, v, sd.access)
+		}
+		// What our publish-options get on such a node (the same payload, so
+		// nothing changes should the server accept it).
+		resp := rawIQ(t, s, publish(sd.node, sd.item, sd.payload, accessField(pubsub.AccessOpen)+sd.options))
+		t.Logf("%s (%s): publish with access_model=open: %s", sd.node, sd.access, resp)
+		if !strings.Contains(resp, `type="error"`) || !strings.Contains(resp, "precondition-not-met") {
+			t.Fatalf("%s: publish-options not refused; Announce would not need to reconfigure: %s", sd.node, resp)
+		}
+	}
+
+	// A stranger (no presence subscription) sees nothing yet.
+	d := dialPeer(t, "dave", dave, "davepw", Options{})
+	for _, sd := range seeds {
+		resp := rawIQ(t, d.s, `<iq type="get" to="`+carol.String()+`"><pubsub xmlns="http://jabber.org/protocol/pubsub"><items node="`+sd.node+`"/></pubsub></iq>`)
+		t.Logf("%s (%s): items as a stranger: %s", sd.node, sd.access, resp)
+		if !strings.Contains(resp, `type="error"`) {
+			t.Fatalf("stranger reads the restricted %s: %s", sd.node, resp)
+		}
+	}
+	if set, err := d.c.FetchDevices(ctx, carol); err != nil || len(set) != 0 {
+		t.Fatalf("stranger reads the restricted lists: %v, %v", set, err)
+	}
+	if _, err := d.c.FetchBundle(ctx, carol, foreign, omemo.V2); !errors.Is(err, ErrNoBundle) {
+		t.Fatalf("stranger reads the restricted bundle: %v", err)
+	}
+
+	c1 := dialPeer(t, "c1", carol, "carolpw", Options{Label: "Matrix bridge"})
+	if err := c1.c.Announce(ctx); err != nil {
+		t.Fatalf("announce: %v", err)
+	}
+	ours := c1.m.DeviceID()
+
+	// The owner's view of the configuration: open, and room for every
+	// device's bundle.
+	for _, node := range []string{omemo.V03.DeviceListNode(), omemo.V2.DeviceListNode(), omemo.V2.BundleNode(ours), omemo.V03.BundleNode(ours)} {
+		cfg, err := pubsub.Config(ctx, c1.s, jid.JID{}, node)
+		if err != nil {
+			t.Fatalf("config of %s: %v", node, err)
+		}
+		if v, _ := cfg.Get("pubsub#access_model"); v != pubsub.AccessOpen {
+			t.Errorf("%s: access model %q after Announce, want open", node, v)
+		}
+		if node == omemo.V2.BundleNode(ours) {
+			if v, _ := cfg.Get("pubsub#max_items"); v != strconv.Itoa(BundleMaxItems) {
+				t.Errorf("%s: max_items %q after Announce, want %d", node, v, BundleMaxItems)
+			}
+		}
+	}
+	// The stranger now reads both devices in both lists (labels kept) and
+	// both bundles.
+	set, err := d.c.FetchDevices(ctx, carol)
+	if err != nil || !hasAll(map[uint32][]omemo.Version{foreign: both, ours: both})(set) || len(set) != 2 {
+		t.Fatalf("carol's devices as a stranger fetches them: %v, %v; want %d and %d in both lists", set, err, foreign, ours)
+	}
+	for _, v := range both {
+		list, err := d.c.fetchDeviceList(ctx, carol.String(), v)
+		if err != nil {
+			t.Fatalf("stranger fetches the %s list: %v", v, err)
+		}
+		labels := map[uint32]string{}
+		for _, dev := range list {
+			labels[dev.ID] = dev.Label
+		}
+		wantPhone, wantOurs := "", ""
+		if v == omemo.V2 {
+			wantPhone, wantOurs = "Carol's phone", "Matrix bridge"
+		}
+		if len(list) != 2 || labels[foreign] != wantPhone || labels[ours] != wantOurs {
+			t.Errorf("%s list as a stranger reads it: %+v, want the phone (%d) and ours (%d)", v, list, foreign, ours)
+		}
+	}
+	for _, v := range both {
+		b, err := d.c.FetchBundle(ctx, carol, ours, v)
+		if err != nil {
+			t.Fatalf("stranger fetches our %s bundle: %v", v, err)
+		}
+		if string(b.IdentityKey) != string(c1.m.IdentityKey(v)) || len(b.PreKeys) != 30 {
+			t.Errorf("our %s bundle is not ours (%d prekeys)", v, len(b.PreKeys))
+		}
+	}
+	b, err := d.c.FetchBundle(ctx, carol, foreign, omemo.V2)
+	if err != nil {
+		t.Fatalf("stranger fetches the phone's bundle after the reconfiguration: %v", err)
+	}
+	if string(b.IdentityKey) != string(phone.IdentityKey(omemo.V2)) {
+		t.Error("the phone's bundle is not the phone's")
+	}
+	// A session with our device over what the stranger fetched works.
+	out, err := d.c.Encrypt(ctx, carol, "hello carol")
+	if err != nil {
+		t.Fatalf("stranger encrypts: %v", err)
+	}
+	if len(out.Recipients[omemo.V2]) != 2 || len(out.Errors) != 0 {
+		t.Errorf("stranger's recipients %v (errors %v), want both devices over OMEMO 2", out.Recipients, out.Errors)
+	}
+}
+
+// xmlText encodes v (an element) as XML text.
+func xmlText(t *testing.T, v any) string {
+	t.Helper()
+	r, err := marshalReader(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	enc := xml.NewEncoder(&b)
+	if _, err := xmlstream.Copy(enc, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// noXMLNS drops the namespace declarations encoding/xml's decoder keeps as
+// attributes besides each element's namespace; an encoder writes the
+// namespace itself.
+var noXMLNS = xmlstream.RemoveAttr(func(_ xml.StartElement, a xml.Attr) bool {
+	return a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns")
+})
+
+// rawIQ sends the IQ written out in x on s (served) and returns the
+// response as XML text. It goes around the pubsub package, for setting up
+// what another client would have left on the server.
+func rawIQ(t *testing.T, s *xmpp.Session, x string) string {
+	t.Helper()
+	r := noXMLNS(xml.NewDecoder(strings.NewReader(x)))
+	resp, err := s.SendIQ(testCtx(t), r)
+	if err != nil {
+		t.Fatalf("send %s: %v", x, err)
+	}
+	defer resp.Close()
+	var b strings.Builder
+	enc := xml.NewEncoder(&b)
+	if _, err := xmlstream.Copy(enc, noXMLNS(resp)); err != nil {
+		t.Fatalf("read response to %s: %v", x, err)
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
