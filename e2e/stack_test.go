@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 
 // bridgeBin builds ./cmd/bridge (with -tags goolm) on first use. MXOMEMO_E2E_BRIDGE_BIN names a
 // prebuilt binary instead.
-func bridgeBin(t *testing.T) string {
+func bridgeBin(t testing.TB) string {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
@@ -76,7 +76,7 @@ const (
 // stack is one complete test environment: Prosody, Dendrite with the bridge's registration, the
 // bridge on one database, and a Matrix user.
 type stack struct {
-	t        *testing.T
+	t        testing.TB
 	backend  string
 	prosody  *testenv.Prosody
 	dendrite *testenv.Dendrite
@@ -87,7 +87,7 @@ type stack struct {
 
 // newStack starts the servers and the bridge for backend "sqlite" or "postgres"; everything stops
 // when t ends, and the bridge log is printed if t failed.
-func newStack(t *testing.T, backend string, opts ...func(*harness.BridgeConfig)) *stack {
+func newStack(t testing.TB, backend string, opts ...func(*harness.BridgeConfig)) *stack {
 	t.Helper()
 	bin := bridgeBin(t)
 	s := &stack{t: t, backend: backend}
@@ -139,7 +139,7 @@ func newStack(t *testing.T, backend string, opts ...func(*harness.BridgeConfig))
 }
 
 // matrixUser registers a Matrix user on the stack's Dendrite and starts syncing as it.
-func (s *stack) matrixUser(t *testing.T, localpart string) *harness.MatrixUser {
+func (s *stack) matrixUser(t testing.TB, localpart string) *harness.MatrixUser {
 	t.Helper()
 	uid, token := s.dendrite.RegisterUser(t, localpart, "matrix-"+localpart+"-pw")
 	u, err := harness.NewMatrixUser(s.dendrite.URL(), id.UserID(uid), token)
@@ -151,14 +151,14 @@ func (s *stack) matrixUser(t *testing.T, localpart string) *harness.MatrixUser {
 }
 
 // account creates an XMPP account and returns its bare JID and password.
-func (s *stack) account(t *testing.T, localpart string) (jid.JID, string) {
+func (s *stack) account(t testing.TB, localpart string) (jid.JID, string) {
 	t.Helper()
 	pw := localpart + "-secret"
 	return jid.MustParse(s.prosody.CreateAccount(t, localpart, pw)), pw
 }
 
 // peer logs in as account with the given resource.
-func (s *stack) peer(t *testing.T, account jid.JID, password, resource string) *harness.Peer {
+func (s *stack) peer(t testing.TB, account jid.JID, password, resource string) *harness.Peer {
 	t.Helper()
 	full, err := account.WithResource(resource)
 	if err != nil {
@@ -175,7 +175,7 @@ func (s *stack) peer(t *testing.T, account jid.JID, password, resource string) *
 }
 
 // login runs the bot's login flow for account in the user's management room.
-func (s *stack) login(t *testing.T, u *harness.MatrixUser, room id.RoomID, account jid.JID, password string) (harness.LoginResult, error) {
+func (s *stack) login(t testing.TB, u *harness.MatrixUser, room id.RoomID, account jid.JID, password string) (harness.LoginResult, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
 	defer cancel()
@@ -193,7 +193,7 @@ func (s *stack) ghost(contact jid.JID) id.UserID {
 
 // query runs a query on the bridge's database (read-only use) and returns the first column of
 // every row.
-func (s *stack) query(t *testing.T, q string, args ...any) []string {
+func (s *stack) query(t testing.TB, q string, args ...any) []string {
 	t.Helper()
 	driver, dsn := "sqlite3", "file:"+filepath.Join(s.cfg.Dir, "bridge.db")+"?mode=ro&_busy_timeout=5000"
 	if s.cfg.PostgresURI != "" {

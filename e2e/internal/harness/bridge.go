@@ -5,6 +5,7 @@ package harness
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -46,6 +47,8 @@ type BridgeConfig struct {
 	// token ("as_token:" secret); the registration gets a non-exclusive namespace for all local
 	// users so that the homeserver lets the appservice act as them.
 	DoublePuppet bool
+	// LogLevel is logging.min_level ("debug" when empty); benchmarks use "info", as production.
+	LogLevel string
 }
 
 // ConfigPath is Dir/config.yaml.
@@ -146,7 +149,7 @@ func WriteConfig(ctx context.Context, bin string, c *BridgeConfig) error {
 		"encryption.msc4190":               false,
 		"encryption.pickle_key":            randomHex(16),
 		"network.insecure_tls_hosts":       []any{},
-		"logging.min_level":                "debug",
+		"logging.min_level":                cmp.Or(c.LogLevel, "debug"),
 		"logging.writers":                  []any{map[string]any{"type": "stdout", "format": "pretty"}},
 		"bridge.bridge_status_notices":     "all",
 		"bridge.personal_filtering_spaces": false,
@@ -257,6 +260,16 @@ type Bridge struct {
 	log     *os.File
 	// Extra receives a copy of the log (e.g. the demo's terminal); may be nil.
 	Extra io.Writer
+}
+
+// PID is the running bridge's process id (0 when stopped), for reading its CPU time.
+func (b *Bridge) PID() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil || b.cmd.Process == nil {
+		return 0
+	}
+	return b.cmd.Process.Pid
 }
 
 // LogPath is Dir/bridge.log; every start appends to it.

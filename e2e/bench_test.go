@@ -1,0 +1,173 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
+	"github.com/mxomemo/xmpp-bridge/internal/testenv"
+	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+)
+
+// BenchmarkBridgeCPU is the bridge process's CPU time per bridged OMEMO message, each way, in
+// the default setup: Prosody, Dendrite, the bridge on SQLite with a Megolm-encrypted portal. The
+// contact is an OMEMO 2 device (our omemoxmpp client in this process); the Matrix side is
+// matrix-nio. b.N messages go each way after a warm-up; the bridge's utime+stime (from /proc,
+// every thread) over each burst, less its idle rate over the same wall time, divided by b.N,
+// is reported as cpu-µs/in-msg (XMPP → Matrix: stanza, OMEMO decrypt in the inbox transaction,
+// bridgev2, Megolm encrypt, HTTP to Dendrite) and cpu-µs/out-msg (Matrix → XMPP: Megolm
+// decrypt, bridgev2, OMEMO encrypt, stanza). The homeserver's and the peers' CPU is not counted.
+// Run with a fixed count: go test -tags 'goolm integration' -run '^$' -bench BridgeCPU -benchtime 300x ./e2e/
+func BenchmarkBridgeCPU(b *testing.B) {
+	s := newStack(b, "sqlite", func(c *harness.BridgeConfig) { c.EncryptionDefault, c.LogLevel = true, "info" })
+	alice, alicePW := s.account(b, "calice")
+	bob, bobPW := s.account(b, "cbob")
+	u := s.matrixUser(b, "mxcpu")
+	nio := testenv.StartMatrixPeer(b, s.dendrite, u.UserID().String(), "matrix-mxcpu-pw")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	mgmt, err := u.OpenManagementRoom(ctx, s.bot)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.login(b, u, mgmt, alice, alicePW); err != nil {
+		b.Fatal(err)
+	}
+	bobC := s.peer(b, bob, bobPW, "bench")
+	xc := omemoPeer(ctx, b, bobC, bob, alice)
+
+	send := func(text string) {
+		out, err := xc.Encrypt(ctx, alice, text)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := omemoxmpp.BuildMessage(stanza.Message{To: alice, Type: stanza.ChatMessage}, out)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := bobC.Session.Send(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Warm-up: the portal, the ghost, both OMEMO sessions and the Megolm session exist.
+	send("warm-up from xmpp")
+	room, err := u.FindRoomWith(ctx, s.ghost(bob), mgmt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	nio.WaitMessage(b, string(room), "warm-up from xmpp", stepTimeout)
+	cur := bobC.Cursor()
+	nio.Send(b, string(room), "warm-up from matrix")
+	cur = waitOMEMOFrom(ctx, b, bobC, alice, cur, 1)
+
+	pid := s.bridge.PID()
+	idle := idleCPURate(b, pid, 3*time.Second)
+	n := b.N
+	b.ResetTimer()
+
+	// XMPP → Matrix: the contact's messages are encrypted first, then sent in one burst.
+	start, cpu0 := time.Now(), procCPU(b, pid)
+	for i := range n {
+		send(fmt.Sprintf("in %d of %d", i+1, n))
+	}
+	nio.WaitMessage(b, string(room), fmt.Sprintf("in %d of %d", n, n), 5*time.Minute)
+	in := (procCPU(b, pid) - cpu0 - idle*time.Since(start).Seconds()) / float64(n)
+
+	// Matrix → XMPP: matrix-nio sends Megolm messages; each reaches the contact OMEMO-encrypted.
+	start, cpu0 = time.Now(), procCPU(b, pid)
+	for i := range n {
+		nio.Send(b, string(room), fmt.Sprintf("out %d of %d", i+1, n))
+	}
+	waitOMEMOFrom(ctx, b, bobC, alice, cur, n)
+	out := (procCPU(b, pid) - cpu0 - idle*time.Since(start).Seconds()) / float64(n)
+	b.StopTimer()
+
+	b.ReportMetric(in*1e6, "cpu-µs/in-msg")
+	b.ReportMetric(out*1e6, "cpu-µs/out-msg")
+	b.ReportMetric(idle*1e3, "idle-cpu-ms/s")
+}
+
+// omemoPeer gives the contact an OMEMO 2 device on its session and waits until it sees the
+// bridge's device in the account's device list.
+func omemoPeer(ctx context.Context, t testing.TB, p *harness.Peer, own, account jid.JID) *omemoxmpp.Client {
+	t.Helper()
+	store := omemo.NewMemoryStore()
+	m := omemo.NewManager(store, own.String(), omemo.Options{PreKeys: 20})
+	if err := m.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	xc, err := omemoxmpp.NewSession(m, store, p.Session, omemoxmpp.Options{Label: "bench", Versions: []omemo.Version{omemo.V2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xc.Announce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		set, err := xc.FetchDevices(ctx, account)
+		if err == nil && len(set) > 0 {
+			return xc
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no OMEMO device of %s: %v", account, err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// waitOMEMOFrom waits until p has received n more OMEMO messages with a payload from account
+// after cursor (heartbeats and key transports have none), and returns the new cursor.
+func waitOMEMOFrom(ctx context.Context, t testing.TB, p *harness.Peer, account jid.JID, cursor, n int) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	for got := 0; got < n; got++ {
+		_, next, err := p.WaitMessage(ctx, cursor, func(m harness.ReceivedMessage) bool {
+			return !m.Carbon && m.OMEMO != nil && m.OMEMO.Payload != nil && strings.HasPrefix(m.From, account.String()+"/")
+		})
+		if err != nil {
+			t.Fatalf("%d of %d OMEMO messages from %s: %v", got, n, account, err)
+		}
+		cursor = next
+	}
+	return cursor
+}
+
+// procCPU is the user+system CPU time of process pid (all its threads) in seconds.
+func procCPU(t testing.TB, pid int) float64 {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	utime, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("bad /proc/%d/stat: %q", pid, raw)
+	}
+	return (utime + stime) / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on every Linux architecture Go
+// runs on here.
+const clockTicks = 100
+
+// idleCPURate is the process's CPU seconds per wall second while nothing is bridged.
+func idleCPURate(t testing.TB, pid int, d time.Duration) float64 {
+	t.Helper()
+	start, cpu0 := time.Now(), procCPU(t, pid)
+	time.Sleep(d)
+	return (procCPU(t, pid) - cpu0) / time.Since(start).Seconds()
+}
