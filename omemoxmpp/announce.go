@@ -2,6 +2,7 @@ package omemoxmpp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -12,8 +13,10 @@ import (
 )
 
 // BundleMaxItems is pubsub#max_items of the OMEMO 2 bundles node, which holds
-// one item per device of the account. A number, because Prosody rejects
-// "max"; Prosody's default pep_max_items is 256.
+// one item per device of the account, for servers that refuse the "max"
+// keyword XEP-0384 asks for (Prosody's default pep_max_items is 256).
+// Where "max" is accepted it is used: the account's other OMEMO clients
+// publish with max_items=max and fail if the node says anything else.
 const BundleMaxItems = 256
 
 // ItemCurrent is the item id of device lists and of OMEMO 0.3 bundles.
@@ -58,7 +61,7 @@ func bundleLocation(v omemo.Version, device uint32) (node, id string, opts []pub
 	if v == omemo.V03 {
 		return node, ItemCurrent, opts
 	}
-	return node, strconv.FormatUint(uint64(device), 10), append(opts, pubsub.MaxItems(BundleMaxItems))
+	return node, strconv.FormatUint(uint64(device), 10), append(opts, pubsub.MaxItemsMax())
 }
 
 func (c *Client) publishBundle(ctx context.Context, v omemo.Version) error {
@@ -71,7 +74,18 @@ func (c *Client) publishBundle(ctx context.Context, v omemo.Version) error {
 		return fmt.Errorf("failed to marshal %s bundle: %w", v, err)
 	}
 	node, id, opts := bundleLocation(v, c.m.DeviceID())
-	if err := c.pep.Publish(ctx, node, id, payload, opts...); err != nil {
+	err = c.pep.Publish(ctx, node, id, payload, opts...)
+	var refused *pubsub.Error
+	if err != nil && v == omemo.V2 && errors.As(err, &refused) && !errors.Is(err, pubsub.ErrPreconditionNotMet) {
+		// A service without config-node-max refuses "max": take a number.
+		zerolog.Ctx(ctx).Debug().Err(err).Msg("Publishing the OMEMO 2 bundle with max_items=max failed, retrying with a number")
+		if payload, err = marshalReader(b); err != nil {
+			return fmt.Errorf("failed to marshal %s bundle: %w", v, err)
+		}
+		opts[len(opts)-1] = pubsub.MaxItems(BundleMaxItems)
+		err = c.pep.Publish(ctx, node, id, payload, opts...)
+	}
+	if err != nil {
 		return fmt.Errorf("failed to publish %s bundle: %w", v, err)
 	}
 	zerolog.Ctx(ctx).Debug().Str("omemo_version", v.String()).Uint32("device_id", c.m.DeviceID()).

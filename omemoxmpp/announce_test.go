@@ -31,8 +31,8 @@ func TestAnnounce(t *testing.T) {
 		}
 		max, hasMax := optionValue(c, "pubsub#max_items")
 		if c.node == omemo.NamespaceV2+":bundles" {
-			if n, err := strconv.Atoi(max); !hasMax || err != nil || n < 2 {
-				t.Errorf("OMEMO 2 bundles node max_items = %q, want a number ≥ 2", max)
+			if !hasMax || max != "max" {
+				t.Errorf("OMEMO 2 bundles node max_items = %q, want max (XEP-0384)", max)
 			}
 		} else if hasMax {
 			t.Errorf("unexpected max_items on %s", c.node)
@@ -150,5 +150,27 @@ func TestWithDevice(t *testing.T) {
 				t.Errorf("withDevice = %v, %v; want %v, %v", got, changed, tc.want, tc.changed)
 			}
 		})
+	}
+}
+
+// TestAnnounceWithoutConfigNodeMax: a service that refuses max_items=max
+// gets the OMEMO 2 bundle with a number instead; the announcement succeeds.
+func TestAnnounceWithoutConfigNodeMax(t *testing.T) {
+	srv := newFakeServer()
+	srv.refuseMax = true
+	a := newDevice(t, srv, "alice@example.org", Options{})
+	a.announce(t)
+	var bundles int
+	for _, c := range srv.calls() {
+		if c.node != omemo.NamespaceV2+":bundles" {
+			continue
+		}
+		bundles++
+		if max, _ := optionValue(c, "pubsub#max_items"); max != strconv.Itoa(BundleMaxItems) {
+			t.Errorf("fallback publish with max_items %q, want %d", max, BundleMaxItems)
+		}
+	}
+	if bundles != 1 {
+		t.Fatalf("%d OMEMO 2 bundles stored, want 1", bundles)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,9 @@ type fakeServer struct {
 	mu    sync.Mutex
 	nodes map[string]map[string]*fakeNode // owner → node
 	log   []publishCall
+	// refuseMax makes publishes with pubsub#max_items=max fail with
+	// bad-request, as on a service without config-node-max.
+	refuseMax bool
 }
 
 type fakeNode struct {
@@ -123,6 +127,11 @@ func (p *fakePEP) Publish(_ context.Context, node, id string, payload xml.TokenR
 	}
 	p.s.mu.Lock()
 	defer p.s.mu.Unlock()
+	for _, o := range options {
+		if p.s.refuseMax && o.Var == "pubsub#max_items" && slices.Contains(o.Values, "max") {
+			return &pubsub.Error{Stanza: stanza.Error{Type: stanza.Modify, Condition: stanza.BadRequest}}
+		}
+	}
 	n := p.s.nodeOf(p.owner, node)
 	n.options = options
 	n.set(it)

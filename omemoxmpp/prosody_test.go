@@ -468,7 +468,7 @@ func TestProsodyAnnounceReconfigures(t *testing.T) {
 		{omemo.V03.DeviceListNode(), ItemCurrent, `<list xmlns="eu.siacs.conversations.axolotl"><device id="` + fid + `"/></list>`, pubsub.AccessPresence, ""},
 		{omemo.V2.DeviceListNode(), ItemCurrent, `<devices xmlns="urn:xmpp:omemo:2"><device id="` + fid + `" label="Carol's phone"/></devices>`, pubsub.AccessWhitelist, ""},
 		{omemo.V2.BundleNode(foreign), fid, xmlText(t, phoneBundle), pubsub.AccessWhitelist,
-			`<field var="pubsub#max_items"><value>` + strconv.Itoa(BundleMaxItems) + `</value></field>`},
+			`<field var="pubsub#max_items"><value>max</value></field>`},
 	}
 	publish := func(node, item, payload, fields string) string {
 		return `<iq type="set"><pubsub xmlns="http://jabber.org/protocol/pubsub"><publish node="` + node + `"><item id="` + item + `">` + payload +
@@ -531,10 +531,17 @@ func TestProsodyAnnounceReconfigures(t *testing.T) {
 			t.Errorf("%s: access model %q after Announce, want open", node, v)
 		}
 		if node == omemo.V2.BundleNode(ours) {
-			if v, _ := cfg.Get("pubsub#max_items"); v != strconv.Itoa(BundleMaxItems) {
-				t.Errorf("%s: max_items %q after Announce, want %d", node, v, BundleMaxItems)
+			if v, _ := cfg.Get("pubsub#max_items"); v != "max" {
+				t.Errorf("%s: max_items %q after Announce, want max (XEP-0384)", node, v)
 			}
 		}
+	}
+	// The phone's client publishes its bundle again as Libervia (python-
+	// omemo) does, with max_items=max as its only publish-option and no
+	// fallback on precondition-not-met: the node we configured must match.
+	libervia := `<field var="pubsub#max_items"><value>max</value></field>`
+	if resp := rawIQ(t, s, publish(seeds[2].node, seeds[2].item, seeds[2].payload, libervia)); !strings.Contains(resp, `type="result"`) {
+		t.Errorf("the account's other OMEMO 2 client cannot publish its bundle after Announce: %s", resp)
 	}
 	// The stranger now reads both devices in both lists (labels kept) and
 	// both bundles.

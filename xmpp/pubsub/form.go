@@ -35,10 +35,17 @@ func AccessModel(model string) Field {
 	return Field{Var: fieldAccessModel, Values: []string{model}}
 }
 
-// MaxItems is the pubsub#max_items field. It takes a number because Prosody
-// rejects the "max" keyword.
+// MaxItems is the pubsub#max_items field with a number.
 func MaxItems(n int) Field {
 	return Field{Var: fieldMaxItems, Values: []string{strconv.Itoa(n)}}
+}
+
+// MaxItemsMax is the pubsub#max_items field with the keyword "max": as many
+// items as the service allows (XEP-0060 feature config-node-max; Prosody
+// since 0.12). OMEMO 2 clients publish their bundles with it, and publish-
+// options must match the node's configuration exactly.
+func MaxItemsMax() Field {
+	return Field{Var: fieldMaxItems, Values: []string{"max"}}
 }
 
 // PersistItems is the pubsub#persist_items field.
