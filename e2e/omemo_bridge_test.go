@@ -223,6 +223,37 @@ func TestOMEMOLibervia(t *testing.T) {
 	if n := sample(t, scrape(t, metricsBase), "xmpp_bridge_omemo_encrypt_seconds_count"); n < 1 {
 		t.Errorf("omemo_encrypt_seconds_count = %v after a reply, want >= 1", n)
 	}
+
+	// The user's own other OMEMO client (a second Libervia profile, on alice's account) writes
+	// to the contact: the sent carbon is encrypted for the bridge's device too, and shows up
+	// decrypted in the portal as the user's, never echoed back to XMPP.
+	own := l.AddProfile(t, alice.String(), alicePW)
+	l.Run(t, "ensure", own, lib.String())
+	l.Run(t, "ensure", own, alice.String())
+	for _, backend := range []string{"twomemo", "oldmemo"} {
+		text := uniq("omemo " + backend + " from the user's other client")
+		l.Run(t, "send", own, backend, lib.String(), text)
+		got := nio.WaitMessage(t, room, text, stepTimeout)
+		if !got.Encrypted || !got.Decrypted || got.Sender != s.ghost(alice).String() {
+			t.Fatalf("%s carbon: nio saw %+v, want the decrypted text from the user's own ghost %s", backend, got, s.ghost(alice))
+		}
+		l.Run(t, "wait-message", prof, lib.String(), alice.String(), text, "40")
+	}
+	barrier := uniq("barrier after own carbons")
+	nio.Send(t, room, barrier)
+	l.Run(t, "wait-message", prof, lib.String(), alice.String(), barrier, "40")
+	seen := map[string]int{}
+	for _, m := range l.History(t, prof, lib.String(), alice.String()) {
+		seen[m.Body]++
+	}
+	for body, n := range seen {
+		if strings.Contains(body, "from the user's other client") && n != 1 {
+			t.Errorf("Libervia has %q %d times: the bridge echoed the carbon", body, n)
+		}
+	}
+	if n := bad.countBodies(t, "Could not decrypt an OMEMO message from you"); n != 0 {
+		t.Errorf("%d decryption notices for the user's own OMEMO messages", n)
+	}
 }
 
 // waitNioContains waits until a message of room (as matrix-nio reads it) contains text.
