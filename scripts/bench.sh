@@ -1,8 +1,11 @@
 #!/bin/bash
 # Prints the performance figures the issues set targets for:
 #  - the OMEMO engine beside go.mau.fi/libsignal (OMEMO 0.3) in the same run, as ratios;
-#  - the bridge's CPU per bridged OMEMO message each way (homeserver excluded).
-# BENCHTIME (default 2s) and COUNT (default 3, the median is reported) tune the runs.
+#  - the bridge's CPU per bridged OMEMO message each way (homeserver excluded): the connector's
+#    own work in-process (stanza, OMEMO, inbox transaction on SQLite), and the whole bridge process
+#    in the real stack (Prosody, Dendrite, Megolm portal, matrix-nio; BenchmarkBridgeCPU in e2e/).
+# BENCHTIME (default 2s) and COUNT (default 3, the median is reported) tune the runs; MESSAGES
+# (default 300) is the number of messages each way in the whole-process run; E2E=0 skips it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -15,9 +18,17 @@ go test -tags goolm -run '^$' -bench 'SameChain|PingPong|SessionSetup|Encrypt10'
 	-benchtime "$benchtime" -count "$count" ./omemo/ >"$out"
 go test -tags goolm -run '^$' -bench 'OMEMOIncoming|OMEMOOutgoing' -benchmem \
 	-benchtime "$benchtime" -count "$count" ./bridge/ >>"$out"
+if [ "${E2E:-1}" != 0 ]; then
+	make -s deps dendrite >/dev/null
+	go test -tags 'goolm integration' -run '^$' -bench 'BridgeCPU' -benchtime "${MESSAGES:-300}x" -timeout 30m ./e2e/ >>"$out"
+fi
 
 # median ns/op (and allocs/op) per benchmark name
 awk '
+/^BenchmarkBridgeCPU/ {
+	for (i=2; i<=NF; i++) { if ($(i+1)=="cpu-µs/in-msg") wholeIn=$i; if ($(i+1)=="cpu-µs/out-msg") wholeOut=$i }
+	next
+}
 /^Benchmark/ {
 	name=$1; sub(/-[0-9]+$/, "", name)
 	for (i=2; i<=NF; i++) { if ($(i+1)=="ns/op") ns[name]=ns[name] " " $i; if ($(i+1)=="allocs/op") al[name]=$i; if ($(i+1)=="cpu-µs/op"||$(i+1)=="cpu-us/op") cpu[name]=cpu[name] " " $i }
@@ -44,5 +55,9 @@ END {
 		printf "%-26s %12.1f %8s", (k==1 ? "XMPP -> Matrix" : "Matrix -> XMPP"), median(ns[n])/1000, al[n]
 		if (n in cpu) printf "   cpu %.1f µs", median(cpu[n])
 		printf "\n"
+	}
+	if (wholeIn != "") {
+		printf "\n%-26s %12s   (Megolm portal on Dendrite, bot /sync mode; homeserver CPU not counted)\n", "whole bridge process", "cpu µs"
+		printf "%-26s %12.0f\n%-26s %12.0f\n", "XMPP -> Matrix", wholeIn, "Matrix -> XMPP", wholeOut
 	}
 }' "$out"
