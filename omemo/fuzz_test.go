@@ -178,11 +178,16 @@ func FuzzDecrypt(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, vb uint8, kex bool, data, iv, payload []byte) {
 		v := versionOf(vb)
-		recv := fx.receiver(t, v, !kex)
+		recv, store := fx.receiverStore(t, v, !kex)
 		enc := &Encrypted{Version: v, SenderDevice: fx.sender[v].Device, IV: iv, Payload: payload,
 			Keys: []EncryptedKey{{JID: fx.recvJID, Device: recv.DeviceID(), KeyExchange: kex, Data: data}}}
+		before := store.dump()
 		d, err := recv.Decrypt(context.Background(), enc, fx.sender[v].JID)
 		if err != nil {
+			// All or nothing: a failed decryption leaves no trace.
+			if store.dump() != before {
+				t.Fatalf("failed decryption (%v) changed the store", err)
+			}
 			return
 		}
 		if d.Plaintext != nil && !bytes.HasPrefix(d.Plaintext, []byte("fuzz message")) {
@@ -237,11 +242,18 @@ var fuzzEpoch = time.Unix(1_700_000_000, 0)
 
 // receiver returns a fresh Manager on a copy of the fixture's receiving store.
 func (fx *fuzzFixture) receiver(t *testing.T, v Version, withSession bool) *Manager {
-	m := NewManager(fx.stores[withSession][v].clone(), fx.recvJID, Options{PreKeys: 5, Now: func() time.Time { return fuzzEpoch }})
+	m, _ := fx.receiverStore(t, v, withSession)
+	return m
+}
+
+// receiverStore is receiver with its store, for checks on what decryption left in it.
+func (fx *fuzzFixture) receiverStore(t *testing.T, v Version, withSession bool) (*Manager, *MemoryStore) {
+	store := fx.stores[withSession][v].clone()
+	m := NewManager(store, fx.recvJID, Options{PreKeys: 5, Now: func() time.Time { return fuzzEpoch }})
 	if err := m.Setup(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return m
+	return m, store
 }
 
 // fuzzSeeds builds real messages, bundles and records deterministically.
