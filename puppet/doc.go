@@ -1,6 +1,8 @@
 // Package puppet maps XMPP contacts to bridgev2 ghosts: a contact's bare JID
 // is the ghost's network user ID (and an account's bare JID is its login ID),
-// and the ghost's name comes from the roster, falling back to the JID.
+// and the ghost's name comes from the roster, falling back to the JID. An
+// occupant of a group chat that hides real JIDs gets a ghost of its own,
+// keyed by its occupant JID (room@service/nick, see OccupantUserID).
 //
 // It imports only mellium's jid package and bridgev2's networkid; it must
 // never import the bridge package.

@@ -45,9 +45,46 @@ func parseBare(s string) (jid.JID, error) {
 	return j, nil
 }
 
-// ValidUserID reports whether id could have come from UserID.
+// occupantPrefix marks the ghost IDs of room occupants. ':' cannot occur
+// in a localpart and the rest contains '/', so no bare JID starts with it.
+const occupantPrefix = "muc:"
+
+// ErrNotOccupant is returned for IDs that are not an occupant's ghost ID.
+var ErrNotOccupant = errors.New("puppet: not a room occupant ID")
+
+// OccupantUserID is the ghost ID of the occupant room@service/nick of a
+// room that hides real JIDs: "muc:" plus the occupant JID. It stays the same
+// while the nick does, and ParseOccupantID gives the occupant JID back.
+// Occupants whose real JID the room shows get UserID of that JID instead,
+// the same ghost as in 1:1 chats.
+func OccupantUserID(occupant jid.JID) networkid.UserID {
+	return networkid.UserID(occupantPrefix + occupant.String())
+}
+
+// ParseOccupantID returns the occupant JID (room@service/nick) of an ID
+// made by OccupantUserID.
+func ParseOccupantID(id networkid.UserID) (jid.JID, error) {
+	rest, ok := strings.CutPrefix(string(id), occupantPrefix)
+	if !ok {
+		return jid.JID{}, fmt.Errorf("%w: %q", ErrNotOccupant, id)
+	}
+	j, err := jid.Parse(rest)
+	if err != nil {
+		return jid.JID{}, fmt.Errorf("%w: %q: %w", ErrNotOccupant, id, err)
+	}
+	if j.Localpart() == "" || j.Resourcepart() == "" || j.String() != rest {
+		return jid.JID{}, fmt.Errorf("%w: %q", ErrNotOccupant, id)
+	}
+	return j, nil
+}
+
+// ValidUserID reports whether id could have come from UserID or
+// OccupantUserID.
 func ValidUserID(id networkid.UserID) bool {
-	_, err := ParseUserID(id)
+	if _, err := ParseUserID(id); err == nil {
+		return true
+	}
+	_, err := ParseOccupantID(id)
 	return err == nil
 }
 

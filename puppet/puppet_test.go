@@ -70,3 +70,43 @@ func TestName(t *testing.T) {
 		}
 	}
 }
+
+func TestOccupantID(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want networkid.UserID
+	}{
+		{"room@conference.example.org/bob", "muc:room@conference.example.org/bob"},
+		{"Room@Conference.example.org/Bob the Builder", "muc:room@conference.example.org/Bob the Builder"},
+		{"room@conference.example.org/nick/with/slashes", "muc:room@conference.example.org/nick/with/slashes"},
+		{"room@conference.example.org/ünï ☃", "muc:room@conference.example.org/ünï ☃"},
+	} {
+		got := OccupantUserID(jid.MustParse(tc.in))
+		if got != tc.want {
+			t.Errorf("OccupantUserID(%q) = %q, want %q", tc.in, got, tc.want)
+			continue
+		}
+		back, err := ParseOccupantID(got)
+		if err != nil || OccupantUserID(back) != got {
+			t.Errorf("ParseOccupantID(%q) = %v, %v", got, back, err)
+		}
+		if !ValidUserID(got) {
+			t.Errorf("ValidUserID(%q) = false", got)
+		}
+		if _, err := ParseUserID(got); err == nil {
+			t.Errorf("ParseUserID accepts the occupant ID %q", got)
+		}
+	}
+	for _, id := range []networkid.UserID{
+		"bob@example.org",
+		"muc:room@conference.example.org",
+		"muc:conference.example.org/bob",
+		"muc:Room@conference.example.org/bob",
+		"muc:",
+		"room@conference.example.org/bob",
+	} {
+		if _, err := ParseOccupantID(id); !errors.Is(err, ErrNotOccupant) {
+			t.Errorf("ParseOccupantID(%q) err = %v, want ErrNotOccupant", id, err)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/xmltest"
 	"github.com/mxomemo/xmpp-bridge/xmpp/markers"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reactions"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
@@ -46,6 +47,9 @@ var seeds = []string{
 		`<feature var="f"/><x xmlns="jabber:x:data" type="result"><field var="FORM_TYPE" type="hidden"><value>t</value></field></x></query></iq>`,
 	`<iq xmlns="jabber:client" type="result"><query xmlns="http://jabber.org/protocol/muc#admin"><item affiliation="member" jid="a@b"/></query></iq>`,
 	`<presence xmlns="jabber:client"><x xmlns="http://jabber.org/protocol/muc#user"><item jid="a@b/c" affiliation="member"/><status code="110"/></x></presence>`,
+	`<message xmlns="jabber:client" from="r@m/n" type="groupchat"><subject>t</subject><stanza-id xmlns="urn:xmpp:sid:0" id="s" by="r@m"/>` +
+		`<delay xmlns="urn:xmpp:delay" stamp="2020-01-01T00:00:00Z"/><x xmlns="http://jabber.org/protocol/muc#user"><status code="104"/></x></message>`,
+	`<presence xmlns="jabber:client" from="r@m/n" type="error"><error type="cancel"><conflict xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></presence>`,
 }
 
 func FuzzParsers(f *testing.F) {
@@ -83,6 +87,8 @@ func FuzzParsers(f *testing.F) {
 		_, _, _ = eme.Parse(src())
 		_, _ = mucadmin.ParseAffiliations(src())
 		_, _, _ = mucadmin.ParseUser(src())
+		_, _ = mucroom.ParsePresence(src())
+		_, _ = mucroom.ParseMessage(src())
 		if st, err := stanzabuf.Read(src()); err == nil {
 			_, _ = sid.Extract(st.Reader())
 		}
