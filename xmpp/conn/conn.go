@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"mellium.im/sasl"
@@ -40,7 +41,29 @@ type Config struct {
 	// whose backend cannot do SCRAM. It is still only ever sent over TLS.
 	AllowPlain bool
 
+	// Resolver is used for the DNS SRV lookups (RFC 6120 _xmpp-client._tcp,
+	// XEP-0368 _xmpps-client._tcp) and for resolving host names. nil means
+	// net.DefaultResolver.
+	Resolver *net.Resolver
+
 	Timeout time.Duration
+
+	// tlsMaxVersion caps the TLS version (0: crypto/tls default); tests
+	// only, to reach the TLS 1.2 channel binding (tls-unique).
+	tlsMaxVersion uint16
+}
+
+// Info says how Dial authenticated, for logs and tests. Fields are empty
+// for the steps the connection did not reach.
+type Info struct {
+	// Offered is the server's list of SASL mechanisms, in its order.
+	Offered []string
+	// Mechanism is the SASL mechanism chosen from Offered, e.g.
+	// "SCRAM-SHA-256-PLUS".
+	Mechanism string
+	// ChannelBinding is the channel binding type a -PLUS mechanism used
+	// ("tls-exporter" on TLS 1.3, "tls-unique" on TLS 1.2), else "".
+	ChannelBinding string
 }
 
 // ParseJID parses and validates an account address: it must have a
@@ -113,6 +136,7 @@ func (c Config) tlsConfig(directTLS bool) *tls.Config {
 	cfg := &tls.Config{
 		ServerName: c.JID.Domainpart(),
 		MinVersion: tls.VersionTLS12,
+		MaxVersion: c.tlsMaxVersion,
 		// Only for an explicitly named host: the admin or user typed it.
 		InsecureSkipVerify: c.insecureHost(), //nolint:gosec
 	}
@@ -122,6 +146,10 @@ func (c Config) tlsConfig(directTLS bool) *tls.Config {
 	return cfg
 }
 
+// mechanisms is the client's SASL preference order: channel-bound SCRAM
+// first, then plain SCRAM, PLAIN last and only when allowed. The SASL
+// feature is only negotiated on a secured stream, so none of them is ever
+// used without TLS.
 func (c Config) mechanisms() []sasl.Mechanism {
 	m := []sasl.Mechanism{sasl.ScramSha256Plus, sasl.ScramSha1Plus, sasl.ScramSha256, sasl.ScramSha1}
 	if c.AllowPlain {
@@ -134,6 +162,19 @@ func (c Config) mechanisms() []sasl.Mechanism {
 // The caller serves and closes the returned session. Every error wraps one
 // of the package's sentinel errors.
 func Dial(ctx context.Context, c Config) (*xmpp.Session, error) {
+	s, _, err := DialInfo(ctx, c)
+	return s, err
+}
+
+// DialInfo is Dial that also reports the SASL negotiation (also when it
+// fails).
+func DialInfo(ctx context.Context, c Config) (*xmpp.Session, Info, error) {
+	var info Info
+	s, err := c.dialSession(ctx, &info)
+	return s, info, err
+}
+
+func (c Config) dialSession(ctx context.Context, info *Info) (*xmpp.Session, error) {
 	if c.JID.Localpart() == "" || c.JID.Domainpart() == "" {
 		return nil, fmt.Errorf("%w: %q", ErrBadJID, c.JID.String())
 	}
@@ -154,9 +195,42 @@ func Dial(ctx context.Context, c Config) (*xmpp.Session, error) {
 	if !isTLS {
 		features = append(features, startTLS(c.tlsConfig(false)))
 	}
-	features = append(features, saslFeature(c.Password, c.mechanisms()), xmpp.BindResource())
+	features = append(features, saslFeature(c.Password, recordMechanisms(info, c.mechanisms()), info), xmpp.BindResource())
 
+	// mellium wakes its reads when ctx ends by setting a past deadline and
+	// at once clearing it again, which races with the blocked read: a
+	// stalled server could hold Dial far beyond the timeout. So when ctx
+	// ends before the negotiation does, close the connection.
+	raw := netConn
+	if tc, ok := netConn.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	var (
+		mu                 sync.Mutex
+		negotiated, closed bool
+	)
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !negotiated {
+			closed = true
+			_ = raw.Close()
+		}
+	})
 	s, err := xmpp.NewClientSession(ctx, c.JID, netConn, features...)
+	mu.Lock()
+	negotiated = true
+	mu.Unlock()
+	stop()
+	if closed || (err != nil && ctx.Err() != nil) {
+		// Timed out (or cancelled) mid-negotiation, whatever error that
+		// surfaced as (%v: it must not add a second sentinel).
+		_ = netConn.Close()
+		if err == nil {
+			return nil, fmt.Errorf("%w: stream negotiation: %w", ErrUnreachable, ctx.Err())
+		}
+		return nil, fmt.Errorf("%w: stream negotiation: %w (%v)", ErrUnreachable, ctx.Err(), err)
+	}
 	if err != nil {
 		_ = netConn.Close()
 		return nil, classify(stageStream, err)
@@ -177,14 +251,16 @@ func Dial(ctx context.Context, c Config) (*xmpp.Session, error) {
 
 func (c Config) dial(ctx context.Context) (net.Conn, error) {
 	if addr := c.Addr(); addr != "" {
-		var d net.Dialer
+		d := net.Dialer{Resolver: c.Resolver}
 		if c.DirectTLS {
 			td := tls.Dialer{NetDialer: &d, Config: c.tlsConfig(true)}
 			return td.DialContext(ctx, "tcp", addr)
 		}
 		return d.DialContext(ctx, "tcp", addr)
 	}
-	d := dial.Dialer{TLSConfig: c.tlsConfig(true)}
+	// SRV lookup of _xmpps-client._tcp (direct TLS) and _xmpp-client._tcp
+	// (STARTTLS) with the A/AAAA fallbacks on ports 5223 and 5222.
+	d := dial.Dialer{Dialer: net.Dialer{Resolver: c.Resolver}, TLSConfig: c.tlsConfig(true)}
 	return d.Dial(ctx, "tcp", c.JID)
 }
 
@@ -210,11 +286,14 @@ func startTLS(cfg *tls.Config) xmpp.StreamFeature {
 }
 
 // saslFeature is mellium's SASL feature (which already requires a secured
-// stream) with its failures classified.
-func saslFeature(password string, mechs []sasl.Mechanism) xmpp.StreamFeature {
+// stream) with its failures classified and the server's offer recorded.
+func saslFeature(password string, mechs []sasl.Mechanism, info *Info) xmpp.StreamFeature {
 	f := xmpp.SASL("", password, mechs...)
 	negotiate := f.Negotiate
 	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+		if offered, ok := data.([]string); ok {
+			info.Offered = append([]string(nil), offered...)
+		}
 		mask, rw, err := negotiate(ctx, s, data)
 		if err != nil {
 			return mask, rw, classify(stageSASL, err)
@@ -222,4 +301,29 @@ func saslFeature(password string, mechs []sasl.Mechanism) xmpp.StreamFeature {
 		return mask, rw, nil
 	}
 	return f
+}
+
+// recordMechanisms wraps each mechanism so that the one mellium picks
+// records its name, and for SCRAM the channel binding type from the GS2
+// header of its first message, into info.
+func recordMechanisms(info *Info, mechs []sasl.Mechanism) []sasl.Mechanism {
+	out := make([]sasl.Mechanism, len(mechs))
+	for i, m := range mechs {
+		start := m.Start
+		name := m.Name
+		m.Start = func(n *sasl.Negotiator) (bool, []byte, interface{}, error) {
+			more, resp, cache, err := start(n)
+			info.Mechanism = name
+			info.ChannelBinding = ""
+			if strings.HasPrefix(name, "SCRAM-") {
+				// gs2-cbind-flag: "p=<cb-name>", "y" or "n".
+				if cb, ok := strings.CutPrefix(string(resp), "p="); ok {
+					info.ChannelBinding, _, _ = strings.Cut(cb, ",")
+				}
+			}
+			return more, resp, cache, err
+		}
+		out[i] = m
+	}
+	return out
 }

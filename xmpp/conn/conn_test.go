@@ -14,6 +14,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -56,6 +57,9 @@ func TestClassify(t *testing.T) {
 		{"sasl disabled", stageSASL, fakeSASLFailure{Condition: "account-disabled"}, ErrAuthFailed},
 		{"sasl no mechanism", stageSASL, errors.New("xmpp: no matching SASL mechanisms found"), ErrAuthFailed},
 		{"stream eof", stageStream, io.ErrUnexpectedEOF, ErrUnreachable},
+		{"stream timeout", stageStream, &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, ErrUnreachable},
+		{"starttls timeout", stageTLS, &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, ErrUnreachable},
+		{"sasl timeout", stageSASL, context.DeadlineExceeded, ErrUnreachable},
 		{"stream other", stageStream, errors.New("xmpp: features advertised out of order"), ErrStream},
 		{"already classified", stageStream, fmt.Errorf("%w: x", ErrWrongPassword), ErrWrongPassword},
 	} {
@@ -174,6 +178,42 @@ func listen(t *testing.T) (net.Listener, uint16) {
 	_, p, _ := net.SplitHostPort(l.Addr().String())
 	port, _ := strconv.Atoi(p)
 	return l, uint16(port)
+}
+
+// A server that accepts the connection and then says nothing: Dial gives
+// up at its timeout.
+func TestDialStalledServer(t *testing.T) {
+	l, port := listen(t)
+	release := make(chan struct{})
+	defer close(release)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		<-release
+		_ = c.Close()
+	}()
+	start := time.Now()
+	_, err := Dial(context.Background(), Config{JID: jid.MustParse("a@localhost"), Password: "x", Host: "127.0.0.1", Port: port, Timeout: time.Second})
+	if !errors.Is(err, ErrUnreachable) || errors.Is(err, ErrNoTLS) || errors.Is(err, ErrStream) {
+		t.Errorf("err = %v, want ErrUnreachable only", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Dial took %v with a 1s timeout", d)
+	}
+
+	// Cancelling the caller's context also ends a stalled negotiation.
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start = time.Now()
+	_, err = Dial(ctx, Config{JID: jid.MustParse("a@localhost"), Password: "x", Host: "127.0.0.1", Port: port, Timeout: time.Minute})
+	if !errors.Is(err, ErrUnreachable) || !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want ErrUnreachable (context canceled)", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Dial took %v after cancellation", d)
+	}
 }
 
 func TestDialUnreachable(t *testing.T) {

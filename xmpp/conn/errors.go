@@ -54,6 +54,10 @@ func classify(st stage, err error) error {
 	if isCertError(err) {
 		return fmt.Errorf("%w: %w", ErrCertificate, err)
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		// The server stopped answering (at any stage): Dial's timeout.
+		return fmt.Errorf("%w: %w", ErrUnreachable, err)
+	}
 	var recordErr tls.RecordHeaderError
 	if errors.As(err, &recordErr) {
 		// Direct TLS to a port that speaks plain XMPP (or something else).
