@@ -5,6 +5,8 @@ import (
 
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/event"
+
+	"github.com/mxomemo/xmpp-bridge/portal"
 )
 
 // GetCapabilities implements bridgev2.NetworkConnector.
@@ -44,7 +46,18 @@ var roomFeatures = &event.RoomFeatures{
 	TypingNotifications: true,
 }
 
+// groupFeatures is what a group chat supports today: plain text only
+// (corrections, replies, reactions, retractions and receipts are 1:1-only).
+var groupFeatures = &event.RoomFeatures{
+	ID:            "net.mxomemo.xmpp.capabilities.muc.2026_11_30.1",
+	Formatting:    roomFeatures.Formatting,
+	MaxTextLength: roomFeatures.MaxTextLength,
+}
+
 // GetCapabilities implements bridgev2.NetworkAPI.
-func (c *Client) GetCapabilities(ctx context.Context, portal *bridgev2.Portal) *event.RoomFeatures {
+func (c *Client) GetCapabilities(ctx context.Context, p *bridgev2.Portal) *event.RoomFeatures {
+	if chat, err := portal.Parse(p.PortalKey); err == nil && chat.Kind == portal.MUC {
+		return groupFeatures
+	}
 	return roomFeatures
 }

@@ -22,8 +22,8 @@ func (c *Client) GetChatInfo(ctx context.Context, p *bridgev2.Portal) (*bridgev2
 	if err != nil {
 		return nil, err
 	}
-	if chat.Kind != portal.DM {
-		return nil, fmt.Errorf("group chats are not bridged yet")
+	if chat.Kind == portal.MUC {
+		return c.mucChatInfoFor(chat.JID), nil
 	}
 	return c.dmChatInfo(chat.JID), nil
 }
@@ -93,6 +93,9 @@ func (c *Client) userInfo(contact jid.JID) *bridgev2.UserInfo {
 
 // GetUserInfo implements bridgev2.NetworkAPI.
 func (c *Client) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*bridgev2.UserInfo, error) {
+	if occ, err := puppet.ParseOccupantID(ghost.ID); err == nil {
+		return c.occupantInfo(occ.Bare(), occ.Resourcepart()), nil
+	}
 	contact, err := puppet.ParseUserID(ghost.ID)
 	if err != nil {
 		return nil, err

@@ -42,7 +42,7 @@ type Client struct {
 	done    chan struct{}
 	handoff *xmpp.Session
 
-	metaMu sync.Mutex // guards LastArchiveID in the login metadata
+	metaMu sync.Mutex // guards LastArchiveID and Rooms in the login metadata
 	mam    mamQueries
 
 	omemo omemoState // the login's OMEMO device (omemo.go)
@@ -50,6 +50,7 @@ type Client struct {
 	badCredentials atomic.Bool
 	incoming       chan *stanzabuf.Stanza
 	roster         rosterCache
+	mucs           *mucRooms // the group chats of the current session (mucstate.go)
 }
 
 var (
@@ -60,7 +61,7 @@ var (
 )
 
 func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
-	c := &Client{main: xc, login: login, roster: newRosterCache()}
+	c := &Client{main: xc, login: login, roster: newRosterCache(), mucs: newMUCRooms()}
 	if meta, ok := login.Metadata.(*UserLoginMetadata); ok {
 		if j, err := xconn.ParseJID(meta.JID); err == nil {
 			c.account = j
@@ -233,6 +234,7 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 		c.mu.Lock()
 		c.session = nil
 		c.mu.Unlock()
+		c.mucs.disconnected()
 	}()
 
 	served := make(chan error, 1)
@@ -245,6 +247,7 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 	}
 	log.Info().Msg("Connected to XMPP server")
 	c.sendState(status.BridgeState{StateEvent: status.StateConnected})
+	go c.rejoinRooms(ctx, s)
 
 	var tick <-chan time.Time
 	if iv := c.main.Config.pingInterval(); iv > 0 {

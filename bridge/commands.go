@@ -40,7 +40,7 @@ var (
 	errNeedsPortal   = errors.New("that command only works in a chat room")
 	errNeedsJID      = errors.New("name the contact's JID (or use the command in their chat)")
 	errBadDeviceID   = errors.New("a device id is a number, see `omemo devices`")
-	errNotDMForOMEMO = errors.New("OMEMO is only bridged in 1:1 chats")
+	errNotDMForOMEMO = errors.New("OMEMO is only bridged in 1:1 chats; OMEMO in group chats is not supported yet")
 )
 
 // parseOMEMOCommand parses the arguments of "omemo". chat is the contact of
@@ -150,6 +150,11 @@ func formatDevices(owner string, devices []deviceInfo) string {
 
 // commandHandlers are the connector's bot and portal commands.
 func (xc *Connector) commandHandlers() []commands.CommandHandler {
+	return append(xc.mucCommandHandlers(), xc.omemoCommandHandlers()...)
+}
+
+// omemoCommandHandlers are the OMEMO commands.
+func (xc *Connector) omemoCommandHandlers() []commands.CommandHandler {
 	return []commands.CommandHandler{
 		&commands.FullHandler{
 			Func: xc.cmdOMEMO,

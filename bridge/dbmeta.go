@@ -20,6 +20,9 @@ type UserLoginMetadata struct {
 	// LastArchiveID is the newest XEP-0313 archive id (stanza-id by the
 	// account) the bridge has seen; catch-up after a reconnect starts there.
 	LastArchiveID string `json:"last_archive_id,omitempty"`
+	// Rooms are the group chats the login joined with the join command;
+	// they are joined again after every reconnect (mucjoin.go).
+	Rooms []MUCRoom `json:"rooms,omitempty"`
 }
 
 // PortalMetadata is stored per portal.

@@ -54,13 +54,13 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	if err != nil {
 		return nil, err
 	}
-	if chat.Kind != portal.DM {
-		return nil, fmt.Errorf("%w: group chats are not bridged yet", bridgev2.ErrUnsupportedMessageType)
-	}
 	switch msg.Content.MsgType {
 	case event.MsgText, event.MsgNotice, event.MsgEmote:
 	default:
 		return nil, bridgev2.ErrUnsupportedMessageType
+	}
+	if chat.Kind == portal.MUC {
+		return c.handleMatrixGroupchat(ctx, msg, chat.JID)
 	}
 	out := &outgoingMessage{
 		To:   chat.JID,
@@ -142,7 +142,10 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 	if err != nil {
 		return err
 	}
-	if chat.Kind != portal.DM || target.Sender != c.account.String() {
+	if chat.Kind != portal.DM {
+		return fmt.Errorf("%w: corrections in group chats are not bridged yet", bridgev2.ErrEditTargetTooOld)
+	}
+	if target.Sender != c.account.String() {
 		return fmt.Errorf("%w: only your own messages can be corrected", bridgev2.ErrEditTargetTooOld)
 	}
 	out := &outgoingMessage{

@@ -62,7 +62,21 @@ func (c *Client) handler(ctx context.Context) xmpp.Handler {
 			}
 			return nil
 		case start.Name.Local == "presence" && stanza.Is(start.Name, stanza.NSClient):
-			return c.handlePresence(t, start)
+			if !c.fromRoom(*start) {
+				return c.handlePresence(t, start)
+			}
+			// Occupant presences go through the queue, in order with the
+			// room's messages.
+			st, err := stanzabuf.Read(xmlstream.MultiReader(xmlstream.Token(*start), t))
+			if err != nil {
+				c.login.Log.Warn().Err(err).Msg("Dropping unreadable group chat presence")
+				return nil
+			}
+			select {
+			case incoming <- st:
+			case <-ctx.Done():
+			}
+			return nil
 		}
 		return iqs.HandleXMPP(t, start)
 	})
@@ -75,6 +89,10 @@ func (c *Client) processIncoming(ctx context.Context, incoming <-chan *stanzabuf
 		case <-ctx.Done():
 			return
 		case st := <-incoming:
+			if st.Start().Name.Local == "presence" {
+				c.handleMUCPresence(ctx, st)
+				continue
+			}
 			c.handleMessage(ctx, st)
 		}
 	}
@@ -290,6 +308,10 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 	if c.handlePEPEvent(ctx, st) {
 		return
 	}
+	if attrValue(st.Start(), "type") == string(stanza.GroupChatMessage) {
+		c.handleGroupchat(ctx, st)
+		return
+	}
 	in, err := c.classify(st)
 	switch {
 	case errors.Is(err, carbons.ErrForged):
@@ -306,6 +328,12 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 		return
 	}
 	defer c.noteArchiveID(ctx, in.StanzaID)
+	if c.mucs.known(in.Peer) {
+		// Private messages of room occupants (and the room's own
+		// messages) would make a 1:1 portal with the room.
+		log.Debug().Stringer("room", in.Peer).Msg("Ignoring private message in a group chat, not bridged yet")
+		return
+	}
 	if in.Archived && in.FromMe && in.Replace != "" && c.sentCorrection(ctx, in) {
 		return
 	}

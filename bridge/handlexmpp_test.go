@@ -101,7 +101,7 @@ func TestParseIncoming(t *testing.T) {
 		xml:  `<message` + nsC + ` from="alice@example.org/laptop" type="chat" id="m9"><body>note</body></message>`,
 		want: want{peer: "alice@example.org", fromMe: true, id: "m9", body: "note"},
 	}, {
-		name:    "groupchat is not bridged yet",
+		name:    "groupchat never takes the 1:1 path (handleGroupchat has it)",
 		xml:     `<message` + nsC + ` from="room@muc.example.org/bob" type="groupchat" id="g1"><body>hi all</body></message>`,
 		wantErr: errIgnored,
 	}, {

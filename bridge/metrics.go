@@ -19,6 +19,11 @@ func (c *Client) countQueued(in *incomingMessage, res bridgev2.EventHandlingResu
 	if in.OMEMO != nil && in.OMEMO.Failed {
 		return
 	}
+	c.countResult(res)
+}
+
+// countResult records the outcome of queueing one message for Matrix.
+func (c *Client) countResult(res bridgev2.EventHandlingResult) {
 	switch {
 	case res.Success || res.Queued:
 		c.main.Metrics.MessageBridged(metrics.XMPPToMatrix, metrics.OutcomeOK)

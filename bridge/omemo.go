@@ -97,6 +97,7 @@ func capsInfo() caps.Info {
 		"urn:xmpp:reply:0",
 		"urn:xmpp:message-retract:1",
 		"urn:xmpp:eme:0",
+		"http://jabber.org/protocol/muc",
 		omemo.NamespaceV03,
 		omemo.NamespaceV2,
 	}

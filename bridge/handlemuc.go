@@ -1,0 +1,338 @@
+package bridge
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/random"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
+	"maunium.net/go/mautrix/event"
+	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/metrics"
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/portal"
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
+	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+)
+
+// omemoGroupNotice replaces the body of OMEMO messages in group chats.
+const omemoGroupNotice = "sent an OMEMO-encrypted message. OMEMO in group chats is not supported yet, so the bridge cannot show it."
+
+// handleMUCPresence applies a presence from one of the login's rooms and
+// tells bridgev2 what changed. It runs in the incoming queue, in order with
+// the room's messages.
+func (c *Client) handleMUCPresence(ctx context.Context, st *stanzabuf.Stanza) {
+	log := zerolog.Ctx(ctx)
+	p, err := mucroom.ParsePresence(st.Reader())
+	if err != nil {
+		log.Warn().Err(err).Msg("Dropping malformed group chat presence")
+		return
+	}
+	room, out, ok := c.mucs.applyPresence(p)
+	if !ok {
+		return
+	}
+	switch out.Change {
+	case changeSelfJoined:
+		c.queueRoomResync(room)
+	case changeSelfLeft:
+		log.Info().Stringer("room", room.JID).Ints("status", out.Status).Msg("We are no longer in the group chat")
+		if text := leftRoomText(out.Status); text != "" {
+			c.queueRoomNotice(room.JID, text)
+		}
+	case changeJoinFailed:
+		log.Debug().Stringer("room", room.JID).Msg("Group chat refused the join")
+	case changeOccupantJoined:
+		c.queueMemberChange(room, out.Occupant, event.MembershipJoin)
+	case changeOccupantLeft:
+		renamed := slices.Contains(out.Status, mucroom.StatusNickChanged) && !out.Occupant.RealJID.Equal(jid.JID{})
+		if id, _ := room.ghost(out.Occupant, c.account); !renamed && !room.hasGhost(id, "", c.account) {
+			// A nick change keeps a real-JID ghost; an occupant ghost is
+			// the old nick's and leaves, the new nick's joins.
+			c.queueMemberChange(room, out.Occupant, event.MembershipLeave)
+		}
+	}
+}
+
+// leftRoomText says why the room put us out (§7.2.8 status codes); ""
+// when we left ourselves.
+func leftRoomText(status []int) string {
+	has := func(code int) bool { return slices.Contains(status, code) }
+	switch {
+	case has(mucroom.StatusBanned):
+		return "You were banned from this group chat."
+	case has(mucroom.StatusKicked):
+		return "You were kicked from this group chat. The bridge rejoins it when it reconnects; `leave` forgets it."
+	case has(mucroom.StatusRemoved):
+		return "You were removed from this members-only group chat."
+	case has(mucroom.StatusShutdown):
+		return "The group chat service is shutting down; the bridge rejoins the room when it reconnects."
+	}
+	return ""
+}
+
+// mucKey is the portal of room for this login.
+func (c *Client) mucKey(room jid.JID) networkid.PortalKey {
+	return portal.MUCKey(room, c.login.ID, true)
+}
+
+// queueRoomResync creates the portal of a room we just joined, or brings
+// an existing one up to date with the full member list.
+func (c *Client) queueRoomResync(room mucRoom) {
+	c.login.QueueRemoteEvent(&simplevent.ChatResync{
+		EventMeta: simplevent.EventMeta{
+			Type:         bridgev2.RemoteEventChatResync,
+			PortalKey:    c.mucKey(room.JID),
+			CreatePortal: true,
+		},
+		ChatInfo: c.mucChatInfo(room),
+	})
+}
+
+// queueMemberChange bridges an occupant entering or leaving after our join.
+func (c *Client) queueMemberChange(room mucRoom, o occupant, membership event.Membership) {
+	member, ok := c.occupantMember(room, o, membership)
+	if !ok {
+		return
+	}
+	c.login.QueueRemoteEvent(&simplevent.ChatInfoChange{
+		EventMeta: simplevent.EventMeta{
+			Type:      bridgev2.RemoteEventChatInfoChange,
+			PortalKey: c.mucKey(room.JID),
+			Sender:    member.EventSender,
+			Timestamp: time.Now(),
+		},
+		ChatInfoChange: &bridgev2.ChatInfoChange{
+			MemberChanges: &bridgev2.ChatMemberList{MemberMap: bridgev2.ChatMemberMap{}.Set(member)},
+		},
+	})
+}
+
+// queueRoomNotice posts a notice from the bridge bot into the room's
+// portal, if there is one.
+func (c *Client) queueRoomNotice(room jid.JID, text string) {
+	c.login.QueueRemoteEvent(&simplevent.Message[string]{
+		EventMeta: simplevent.EventMeta{
+			Type:      bridgev2.RemoteEventMessage,
+			PortalKey: c.mucKey(room),
+			Timestamp: time.Now(),
+		},
+		Data: text,
+		ID:   MakeMessageID(room, jid.JID{}, "notice:"+random.String(16)),
+		ConvertMessageFunc: func(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, text string) (*bridgev2.ConvertedMessage, error) {
+			return &bridgev2.ConvertedMessage{Parts: []*bridgev2.ConvertedMessagePart{{
+				Type:    event.EventMessage,
+				Content: &event.MessageEventContent{MsgType: event.MsgNotice, Body: text},
+			}}}, nil
+		},
+	})
+}
+
+// gcKind is what a groupchat message is for the bridge.
+type gcKind int
+
+const (
+	gcIgnore  gcKind = iota
+	gcMessage        // text (or an OMEMO message we cannot read) from an occupant
+	gcSubject        // the room's subject changed
+)
+
+// groupchat is a classified groupchat message.
+type groupchat struct {
+	Kind   gcKind
+	Room   jid.JID
+	Nick   string
+	Sender bridgev2.EventSender
+	// ID is the bridgev2 message ID: the room's stanza-id when it stamps
+	// one, which is also what replies to groupchat messages name.
+	ID networkid.MessageID
+	// TxnID is, for our own messages, the id we sent it with: the room
+	// reflects it, and bridgev2 matches it to the pending Matrix message.
+	TxnID     networkid.TransactionID
+	OriginID  string
+	StanzaID  string
+	Body      string
+	Subject   string
+	Encrypted bool
+	Timestamp time.Time
+}
+
+// groupchatMessageID keys a groupchat message: by the room's stanza-id,
+// else by the sender's nick and id (rooms without XEP-0359 support).
+func groupchatMessageID(m mucroom.Message) networkid.MessageID {
+	room := m.From.Bare()
+	if m.StanzaID != "" {
+		return MakeMessageID(room, jid.JID{}, "sid:"+m.StanzaID)
+	}
+	id := m.ID
+	if id == "" {
+		id = m.OriginID
+	}
+	if id == "" {
+		h := sha256.Sum256([]byte(m.Nick() + "\x00" + m.Delay.UTC().Format(time.RFC3339Nano) + "\x00" + m.Body))
+		id = "hash:" + hex.EncodeToString(h[:16])
+	}
+	return MakeMessageID(room, jid.JID{}, "nick:"+m.Nick()+"/"+id)
+}
+
+// classifyGroupchat decides what a groupchat message from room is. It is
+// pure so that the rules can be tested without a server.
+func classifyGroupchat(m mucroom.Message, room mucRoom, account jid.JID, login networkid.UserLoginID, encrypted bool) groupchat {
+	g := groupchat{
+		Room: room.JID, Nick: m.Nick(), OriginID: m.OriginID, StanzaID: m.StanzaID,
+		Body: m.Body, Encrypted: encrypted, Timestamp: m.Delay,
+	}
+	switch {
+	case m.Subject != nil:
+		g.Kind, g.Subject = gcSubject, *m.Subject
+		if g.Nick != "" {
+			g.Sender = room.sender(g.Nick, account, login)
+		}
+		return g
+	case g.Nick == "":
+		// The room's own messages: status codes and service notices.
+		return g
+	case m.Body == "" && !encrypted:
+		// Chat states, markers and the like.
+		return g
+	}
+	g.Kind = gcMessage
+	g.Sender = room.sender(g.Nick, account, login)
+	g.ID = groupchatMessageID(m)
+	if g.Sender.IsFromMe {
+		txn := m.OriginID
+		if txn == "" {
+			txn = m.ID
+		}
+		g.TxnID = networkid.TransactionID(txn)
+	}
+	if encrypted {
+		g.Body = ""
+	}
+	return g
+}
+
+// handleGroupchat is the XMPP → Matrix path for type=groupchat messages.
+func (c *Client) handleGroupchat(ctx context.Context, st *stanzabuf.Stanza) {
+	log := zerolog.Ctx(ctx)
+	m, err := mucroom.ParseMessage(st.Reader())
+	if err != nil {
+		log.Warn().Err(err).Msg("Dropping malformed groupchat message")
+		return
+	}
+	room, ok := c.mucs.get(m.From)
+	if !ok {
+		log.Debug().Stringer("room", m.From.Bare()).Msg("Ignoring groupchat message from a room we are not in")
+		return
+	}
+	_, encErr := omemoxmpp.FindEncrypted(st.Reader())
+	encrypted := !errors.Is(encErr, omemoxmpp.ErrNotEncrypted)
+	g := classifyGroupchat(m, room, c.account, c.login.ID, encrypted)
+	switch g.Kind {
+	case gcSubject:
+		c.mucs.setSubject(room.JID, g.Subject)
+		if room.Joined {
+			c.queueTopic(g)
+		}
+	case gcMessage:
+		if g.Encrypted {
+			c.main.Metrics.MessageBridged(metrics.XMPPToMatrix, metrics.OutcomeUndecryptable)
+		}
+		c.queueGroupchat(g)
+	default:
+		log.Trace().Stringer("room", room.JID).Str("nick", g.Nick).Msg("Ignoring groupchat message without text")
+	}
+}
+
+// queueTopic bridges a subject change as the room topic. The bridge bot
+// sets it: ghosts have no power to change state in portal rooms, and
+// bridgev2 would only fall back to the bot after a refused request.
+func (c *Client) queueTopic(g groupchat) {
+	subject := g.Subject
+	c.login.QueueRemoteEvent(&simplevent.ChatInfoChange{
+		EventMeta: simplevent.EventMeta{
+			Type:      bridgev2.RemoteEventChatInfoChange,
+			PortalKey: c.mucKey(g.Room),
+			Timestamp: g.Timestamp,
+			LogContext: func(lc zerolog.Context) zerolog.Context {
+				return lc.Str("muc_nick", g.Nick)
+			},
+		},
+		ChatInfoChange: &bridgev2.ChatInfoChange{ChatInfo: &bridgev2.ChatInfo{Topic: &subject}},
+	})
+}
+
+func (c *Client) queueGroupchat(g groupchat) {
+	res := c.login.QueueRemoteEvent(&simplevent.Message[groupchat]{
+		EventMeta: simplevent.EventMeta{
+			Type:         bridgev2.RemoteEventMessage,
+			PortalKey:    c.mucKey(g.Room),
+			Sender:       g.Sender,
+			Timestamp:    g.Timestamp,
+			CreatePortal: true,
+			LogContext: func(lc zerolog.Context) zerolog.Context {
+				return lc.Str("muc_nick", g.Nick).Str("stanza_id", g.StanzaID)
+			},
+		},
+		Data:               g,
+		ID:                 g.ID,
+		TransactionID:      g.TxnID,
+		ConvertMessageFunc: c.convertGroupchat,
+	})
+	if !g.Encrypted {
+		// OMEMO messages were counted as undecryptable.
+		c.countResult(res)
+	}
+}
+
+// convertGroupchat builds the Matrix message of a groupchat message that
+// bridgev2 did not match to one it sent.
+func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, g groupchat) (*bridgev2.ConvertedMessage, error) {
+	if g.Sender.IsFromMe && strings.HasPrefix(string(g.TxnID), bridgeIDPrefix) {
+		// Sent by the bridge for a Matrix message whose pending entry is
+		// gone (a restart in between): it is in Matrix already.
+		return nil, bridgev2.ErrIgnoringRemoteEvent
+	}
+	content := matrixFromBody(g.Body)
+	if g.Encrypted {
+		content = &event.MessageEventContent{MsgType: event.MsgNotice, Body: g.Nick + " " + omemoGroupNotice}
+	}
+	return &bridgev2.ConvertedMessage{Parts: []*bridgev2.ConvertedMessagePart{{
+		Type:       event.EventMessage,
+		Content:    content,
+		DBMetadata: &MessageMetadata{OriginID: g.OriginID, StanzaID: g.StanzaID},
+	}}}, nil
+}
+
+// groupchatEcho completes the pending Matrix message when the room reflects
+// it: the reflection carries the room's stanza-id.
+func groupchatEcho(rm bridgev2.RemoteMessage, db *database.Message) (bool, error) {
+	if m, ok := rm.(*simplevent.Message[groupchat]); ok {
+		if meta, ok := db.Metadata.(*MessageMetadata); ok {
+			meta.StanzaID = m.Data.StanzaID
+		}
+	}
+	return true, nil
+}
+
+// fromRoom reports whether a stanza comes from one of the login's rooms.
+// It runs in mellium's Serve loop, for every presence.
+func (c *Client) fromRoom(start xml.StartElement) bool {
+	from := attrValue(start, "from")
+	if from == "" {
+		return false
+	}
+	j, err := jid.Parse(from)
+	return err == nil && c.mucs.known(j)
+}

@@ -1,0 +1,387 @@
+package bridge
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/puppet"
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
+)
+
+const (
+	testRoom  = "room@muc.example.org"
+	testLogin = networkid.UserLoginID("alice@example.org")
+	nsMUCUser = ` xmlns="http://jabber.org/protocol/muc#user"`
+)
+
+var testAccount = jid.MustParse("alice@example.org")
+
+func mustPresence(t *testing.T, s string) mucroom.Presence {
+	t.Helper()
+	p, err := mucroom.ParsePresence(tokens(t, s).Reader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func occupantPresence(nick, realJID, typ string, status ...int) string {
+	item := `<item affiliation="member" role="participant"`
+	if realJID != "" {
+		item += ` jid="` + realJID + `"`
+	}
+	item += `/>`
+	for _, s := range status {
+		item += fmt.Sprintf(`<status code="%d"/>`, s)
+	}
+	t := ""
+	if typ != "" {
+		t = ` type="` + typ + `"`
+	}
+	return `<presence` + nsC + ` from="` + testRoom + `/` + nick + `"` + t + `><x` + nsMUCUser + `>` + item + `</x></presence>`
+}
+
+// TestMUCPresenceSequence walks a join and the changes after it: occupants
+// before our own presence are the initial member list, after it they are
+// member changes; an error answers the pending join.
+func TestMUCPresenceSequence(t *testing.T) {
+	room := jid.MustParse(testRoom)
+	rs := newMUCRooms()
+	answer := rs.startJoin(room, "alice", mucroom.Info{Name: "The Room"})
+	if !rs.known(jid.MustParse(testRoom + "/bob")) {
+		t.Fatal("a room being joined is not known")
+	}
+	steps := []struct {
+		name       string
+		xml        string
+		change     mucChange
+		occupant   string
+		joined     bool
+		occupants  int
+		nick       string
+		answerNick string
+	}{
+		{"occupant before us", occupantPresence("bob", "bob@example.org/laptop", ""), changeNone, "", false, 1, "alice", ""},
+		{"anonymous occupant before us", occupantPresence("ghost", "", ""), changeNone, "", false, 2, "alice", ""},
+		{"our presence, nick rewritten", occupantPresence("Alice", "alice@example.org/bridge", "", 100, 110, 210), changeSelfJoined, "", true, 2, "Alice", "Alice"},
+		{"presence update of a known occupant", occupantPresence("bob", "bob@example.org/laptop", ""), changeNone, "", true, 2, "Alice", ""},
+		{"occupant joins after us", occupantPresence("carol", "carol@example.org/x", ""), changeOccupantJoined, "carol", true, 3, "Alice", ""},
+		{"occupant leaves", occupantPresence("ghost", "", "unavailable"), changeOccupantLeft, "ghost", true, 2, "Alice", ""},
+		{"unknown occupant leaves", occupantPresence("nobody", "", "unavailable"), changeNone, "", true, 2, "Alice", ""},
+		{"our nick change", `<presence` + nsC + ` from="` + testRoom + `/Alice" type="unavailable"><x` + nsMUCUser + `><item nick="alice2" role="participant"/>` +
+			`<status code="110"/><status code="303"/></x></presence>`, changeNone, "", true, 2, "alice2", ""},
+		{"our presence under the new nick", occupantPresence("alice2", "", "", 110), changeNone, "", true, 2, "alice2", ""},
+		{"we are kicked", occupantPresence("alice2", "", "unavailable", 110, 307), changeSelfLeft, "", false, 0, "alice2", ""},
+	}
+	for _, st := range steps {
+		got, out, ok := rs.applyPresence(mustPresence(t, st.xml))
+		if !ok {
+			t.Fatalf("%s: room not known", st.name)
+		}
+		if out.Change != st.change || out.Occupant.Nick != st.occupant {
+			t.Errorf("%s: change %v (%q), want %v (%q)", st.name, out.Change, out.Occupant.Nick, st.change, st.occupant)
+		}
+		if got.Joined != st.joined || len(got.Occupants) != st.occupants || got.Nick != st.nick {
+			t.Errorf("%s: joined=%t occupants=%d nick=%q, want %t %d %q", st.name, got.Joined, len(got.Occupants), got.Nick, st.joined, st.occupants, st.nick)
+		}
+		if st.answerNick != "" {
+			select {
+			case res := <-answer:
+				if res.Err != nil || res.Nick != st.answerNick {
+					t.Errorf("%s: join answer %+v", st.name, res)
+				}
+			default:
+				t.Errorf("%s: the pending join got no answer", st.name)
+			}
+		}
+	}
+	if r, _ := rs.get(room); !r.NonAnonymous || r.Info.Name != "The Room" {
+		t.Errorf("room state lost status 100 or the name: %+v", r)
+	}
+
+	// A refused join.
+	answer = rs.startJoin(room, "alice", mucroom.Info{})
+	_, out, _ := rs.applyPresence(mustPresence(t, `<presence`+nsC+` from="`+testRoom+`/alice" type="error"><error type="auth"><registration-required xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></presence>`))
+	if out.Change != changeJoinFailed {
+		t.Errorf("error presence: change %v", out.Change)
+	}
+	if res := <-answer; !errors.Is(res.Err, mucroom.ErrMembersOnly) {
+		t.Errorf("join answer %v, want ErrMembersOnly", res.Err)
+	}
+
+	// Presences of other rooms are not ours.
+	if _, _, ok := rs.applyPresence(mustPresence(t, `<presence`+nsC+` from="other@muc.example.org/x"/>`)); ok {
+		t.Error("presence from an unknown room was applied")
+	}
+	rs.disconnected()
+	if r, _ := rs.get(room); r.Joined || len(r.Occupants) != 0 {
+		t.Errorf("after a disconnect the room is %+v", r)
+	}
+}
+
+func TestOccupantGhosts(t *testing.T) {
+	room := &mucRoom{JID: jid.MustParse(testRoom), Nick: "alice", Occupants: map[string]occupant{
+		"bob":   {Nick: "bob", RealJID: jid.MustParse("bob@example.org")},
+		"anon":  {Nick: "anon"},
+		"phone": {Nick: "phone", RealJID: jid.MustParse("alice@example.org")},
+	}}
+	for _, tc := range []struct {
+		nick   string
+		want   networkid.UserID
+		fromMe bool
+	}{
+		{"bob", "bob@example.org", false},
+		{"anon", "muc:room@muc.example.org/anon", false},
+		{"stranger", "muc:room@muc.example.org/stranger", false},
+		{"alice", "alice@example.org", true},
+		{"phone", "alice@example.org", true}, // our account from another client, other nick
+	} {
+		s := room.sender(tc.nick, testAccount, testLogin)
+		if s.Sender != tc.want || s.IsFromMe != tc.fromMe || (tc.fromMe && s.SenderLogin != testLogin) {
+			t.Errorf("sender(%q) = %+v, want %s fromMe=%t", tc.nick, s, tc.want, tc.fromMe)
+		}
+		if !puppet.ValidUserID(s.Sender) {
+			t.Errorf("sender(%q) = %q is not a valid ghost ID", tc.nick, s.Sender)
+		}
+	}
+	room.Occupants["bob2"] = occupant{Nick: "bob2", RealJID: jid.MustParse("bob@example.org")}
+	if !room.hasGhost("bob@example.org", "bob", testAccount) || room.hasGhost("bob@example.org", "bob2", testAccount) == false {
+		t.Error("bob is in the room twice: leaving with one nick keeps the ghost")
+	}
+	delete(room.Occupants, "bob2")
+	if room.hasGhost("bob@example.org", "bob", testAccount) {
+		t.Error("hasGhost counts the occupant that leaves")
+	}
+}
+
+func TestClassifyGroupchat(t *testing.T) {
+	room := mucRoom{JID: jid.MustParse(testRoom), Nick: "alice", Joined: true, Occupants: map[string]occupant{
+		"bob":  {Nick: "bob", RealJID: jid.MustParse("bob@example.org")},
+		"anon": {Nick: "anon"},
+	}}
+	const sidRoom = `<stanza-id xmlns="urn:xmpp:sid:0" id="S1" by="` + testRoom + `"/>`
+	type want struct {
+		kind      gcKind
+		sender    networkid.UserID
+		fromMe    bool
+		id        networkid.MessageID
+		txn       networkid.TransactionID
+		body      string
+		subject   string
+		encrypted bool
+	}
+	for _, tc := range []struct {
+		name      string
+		xml       string
+		encrypted bool
+		want      want
+	}{{
+		name: "message from a non-anonymous occupant is their shared ghost",
+		xml:  `<message` + nsC + ` from="` + testRoom + `/bob" type="groupchat" id="b1"><body>hi all</body>` + sidRoom + `</message>`,
+		want: want{kind: gcMessage, sender: "bob@example.org", id: "room@muc.example.org//sid:S1", body: "hi all"},
+	}, {
+		name: "message from a hidden occupant is the occupant ghost",
+		xml:  `<message` + nsC + ` from="` + testRoom + `/anon" type="groupchat" id="a1"><body>boo</body>` + sidRoom + `</message>`,
+		want: want{kind: gcMessage, sender: "muc:room@muc.example.org/anon", id: "room@muc.example.org//sid:S1", body: "boo"},
+	}, {
+		name: "our reflected message carries its origin-id as the transaction",
+		xml: `<message` + nsC + ` from="` + testRoom + `/alice" type="groupchat" id="mxb-123"><body>mine</body>` +
+			`<origin-id xmlns="urn:xmpp:sid:0" id="mxb-123"/>` + sidRoom + `</message>`,
+		want: want{kind: gcMessage, sender: "alice@example.org", fromMe: true, id: "room@muc.example.org//sid:S1", txn: "mxb-123", body: "mine"},
+	}, {
+		name: "our message from another client without origin-id uses the id",
+		xml:  `<message` + nsC + ` from="` + testRoom + `/alice" type="groupchat" id="phone-1"><body>from phone</body></message>`,
+		want: want{kind: gcMessage, sender: "alice@example.org", fromMe: true, id: "room@muc.example.org//nick:alice/phone-1", txn: "phone-1", body: "from phone"},
+	}, {
+		name: "no stanza-id: keyed by nick and id",
+		xml:  `<message` + nsC + ` from="` + testRoom + `/bob" type="groupchat" id="b2"><body>old server</body></message>`,
+		want: want{kind: gcMessage, sender: "bob@example.org", id: "room@muc.example.org//nick:bob/b2", body: "old server"},
+	}, {
+		name: "stanza-id from someone else is not the key",
+		xml:  `<message` + nsC + ` from="` + testRoom + `/bob" type="groupchat" id="b3"><body>x</body><stanza-id xmlns="urn:xmpp:sid:0" id="F" by="bob@example.org"/></message>`,
+		want: want{kind: gcMessage, sender: "bob@example.org", id: "room@muc.example.org//nick:bob/b3", body: "x"},
+	}, {
+		name:      "OMEMO message: a notice, never the fallback body",
+		xml:       `<message` + nsC + ` from="` + testRoom + `/bob" type="groupchat" id="e1"><body>I sent you an OMEMO message</body>` + sidRoom + `</message>`,
+		encrypted: true,
+		want:      want{kind: gcMessage, sender: "bob@example.org", id: "room@muc.example.org//sid:S1", encrypted: true},
+	}, {
+		name: "subject change by an occupant",
+		xml:  `<message` + nsC + ` from="` + testRoom + `/bob" type="groupchat"><subject>Plans</subject></message>`,
+		want: want{kind: gcSubject, sender: "bob@example.org", subject: "Plans"},
+	}, {
+		name: "subject from the room itself",
+		xml:  `<message` + nsC + ` from="` + testRoom + `" type="groupchat"><subject/></message>`,
+		want: want{kind: gcSubject},
+	}, {
+		name: "room status message",
+		xml:  `<message` + nsC + ` from="` + testRoom + `" type="groupchat"><body>This room is now non-anonymous</body><x` + nsMUCUser + `><status code="172"/></x></message>`,
+		want: want{kind: gcIgnore, body: "This room is now non-anonymous"},
+	}, {
+		name: "chat state only",
+		xml:  `<message` + nsC + ` from="` + testRoom + `/bob" type="groupchat"><composing xmlns="http://jabber.org/protocol/chatstates"/></message>`,
+		want: want{kind: gcIgnore},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := mucroom.ParseMessage(tokens(t, tc.xml).Reader())
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := classifyGroupchat(m, room, testAccount, testLogin, tc.encrypted)
+			got := want{kind: g.Kind, sender: g.Sender.Sender, fromMe: g.Sender.IsFromMe, id: g.ID, txn: g.TxnID, body: g.Body, subject: g.Subject, encrypted: g.Encrypted}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("\nwant=%+v\n got=%+v", tc.want, got)
+			}
+			if g.Kind == gcMessage {
+				if _, err := ParseMessageID(g.ID); err != nil {
+					t.Errorf("message ID %q does not parse: %v", g.ID, err)
+				}
+			}
+		})
+	}
+}
+
+func TestConvertGroupchat(t *testing.T) {
+	c := &Client{}
+	for _, tc := range []struct {
+		name    string
+		g       groupchat
+		ignored bool
+		body    string
+		notice  bool
+	}{
+		{"text", groupchat{Nick: "bob", Body: "hello"}, false, "hello", false},
+		{"emote", groupchat{Nick: "bob", Body: "/me waves"}, false, "waves", false},
+		{"OMEMO", groupchat{Nick: "bob", Encrypted: true}, false, "bob " + omemoGroupNotice, true},
+		{"ours from before a restart", groupchat{Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "mxb-1", Body: "x"}, true, "", false},
+		{"ours from another client", groupchat{Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "phone-1", Body: "x"}, false, "x", false},
+	} {
+		conv, err := c.convertGroupchat(context.Background(), nil, nil, tc.g)
+		if tc.ignored {
+			if !errors.Is(err, bridgev2.ErrIgnoringRemoteEvent) {
+				t.Errorf("%s: err = %v, want ErrIgnoringRemoteEvent", tc.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		content := conv.Parts[0].Content
+		if content.Body != tc.body || (content.MsgType == "m.notice") != tc.notice {
+			t.Errorf("%s: content %+v", tc.name, content)
+		}
+	}
+}
+
+func TestGroupchatStanza(t *testing.T) {
+	out := &outgoingMessage{To: jid.MustParse(testRoom + "/someone"), Type: stanza.GroupChatMessage, ID: "mxb-abc", Body: "hi <all>"}
+	var buf strings.Builder
+	enc := xml.NewEncoder(&buf)
+	_, err := xmlstream.Copy(enc, groupchatStanza(out))
+	if err == nil {
+		err = enc.Flush()
+	}
+	got := buf.String()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `<message type="groupchat" to="room@muc.example.org" id="mxb-abc"><body>hi &lt;all&gt;</body>` +
+		`<origin-id xmlns="urn:xmpp:sid:0" id="mxb-abc"></origin-id><active xmlns="http://jabber.org/protocol/chatstates"></active></message>`
+	if got != want {
+		t.Errorf("wrong stanza:\nwant=%s\n got=%s", want, got)
+	}
+	// What we send parses back as our own message with the same transaction.
+	m, err := mucroom.ParseMessage(tokens(t, strings.Replace(got, `<message `, `<message xmlns="jabber:client" from="`+testRoom+`/alice" `, 1)).Reader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := classifyGroupchat(m, mucRoom{JID: jid.MustParse(testRoom), Nick: "alice"}, testAccount, testLogin, false)
+	if !g.Sender.IsFromMe || g.TxnID != "mxb-abc" {
+		t.Errorf("reflection classified as %+v", g)
+	}
+}
+
+func TestJoinLeaveCommands(t *testing.T) {
+	room := jid.MustParse(testRoom)
+	for _, tc := range []struct {
+		args []string
+		want mucCommand
+		err  bool
+	}{
+		{[]string{testRoom}, mucCommand{Room: room}, false},
+		{[]string{"xmpp:" + testRoom + "?join"}, mucCommand{Room: room}, false},
+		{[]string{"Room@MUC.example.org", "Alice W"}, mucCommand{Room: room, Nick: "Alice W"}, false},
+		{[]string{testRoom + "/nick"}, mucCommand{Room: room, Nick: "nick"}, false},
+		{[]string{"muc.example.org"}, mucCommand{}, true},
+		{[]string{"@bad"}, mucCommand{}, true},
+		{nil, mucCommand{}, true},
+		{[]string{testRoom, "a", "b"}, mucCommand{}, true},
+	} {
+		got, err := parseJoinCommand(tc.args)
+		if (err != nil) != tc.err || (!tc.err && (!got.Room.Equal(tc.want.Room) || got.Nick != tc.want.Nick)) {
+			t.Errorf("parseJoinCommand(%q) = %+v, %v", tc.args, got, err)
+		}
+	}
+	for _, tc := range []struct {
+		args   []string
+		inRoom jid.JID
+		want   mucCommand
+		err    bool
+	}{
+		{[]string{testRoom}, jid.JID{}, mucCommand{Room: room}, false},
+		{[]string{testRoom, "--delete"}, jid.JID{}, mucCommand{Room: room, Delete: true}, false},
+		{nil, room, mucCommand{Room: room}, false},
+		{[]string{"--delete"}, room, mucCommand{Room: room, Delete: true}, false},
+		{nil, jid.JID{}, mucCommand{}, true},
+	} {
+		got, err := parseLeaveCommand(tc.args, tc.inRoom)
+		if (err != nil) != tc.err || (!tc.err && (!got.Room.Equal(tc.want.Room) || got.Delete != tc.want.Delete)) {
+			t.Errorf("parseLeaveCommand(%q) = %+v, %v", tc.args, got, err)
+		}
+	}
+}
+
+func TestJoinErrorText(t *testing.T) {
+	room := jid.MustParse(testRoom)
+	se := func(c stanza.Condition) error { return mucroom.JoinError(stanza.Error{Condition: c}) }
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{se(stanza.ItemNotFound), "does not exist"},
+		{se(stanza.RegistrationRequired), "members-only"},
+		{se(stanza.Forbidden), "banned"},
+		{se(stanza.NotAuthorized), "password"},
+		{se(stanza.ServiceUnavailable), "full"},
+		{fmt.Errorf("%w: tried a, b", mucroom.ErrNickConflict), "taken"},
+		{se(stanza.NotAcceptable), "does not accept the nickname"},
+		{fmt.Errorf("%w: x", errNotARoom), "is not a group chat"},
+		{errNotConnected, "Not connected"},
+		{context.DeadlineExceeded, "did not answer"},
+		{errors.New("odd"), "Failed to join room@muc.example.org: odd"},
+	} {
+		if got := joinErrorText(room, "alice", tc.err); !strings.Contains(got, tc.want) {
+			t.Errorf("joinErrorText(%v) = %q, want it to contain %q", tc.err, got, tc.want)
+		}
+	}
+	if got := nickCandidates("alice"); !reflect.DeepEqual(got, []string{"alice", "alice_", "alice_2", "alice_3"}) {
+		t.Errorf("nickCandidates = %q", got)
+	}
+	for status, want := range map[int]string{mucroom.StatusBanned: "banned", mucroom.StatusKicked: "kicked", mucroom.StatusRemoved: "members-only", mucadmin.StatusSelf: ""} {
+		if got := leftRoomText([]int{mucadmin.StatusSelf, status}); !strings.Contains(got, want) || (want == "" && got != "") {
+			t.Errorf("leftRoomText(%d) = %q, want %q", status, got, want)
+		}
+	}
+}

@@ -1,0 +1,83 @@
+package bridge
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/event"
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/metrics"
+	"github.com/mxomemo/xmpp-bridge/puppet"
+	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
+	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
+)
+
+// Errors of the Matrix → group chat path, shown as message statuses.
+var (
+	errGroupOMEMO = errors.New("this group chat is marked OMEMO-encrypted, and OMEMO in group chats is not supported yet; nothing was sent")
+	errNotInRoom  = errors.New("the bridge is not in this group chat right now (reconnecting, or you left it); use `join` to enter it again")
+)
+
+// handleMatrixGroupchat sends a Matrix message to the room as a
+// type=groupchat message with our origin-id. The room reflects it to us
+// with its stanza-id; bridgev2 matches the reflection to this message by
+// the origin-id (the transaction ID) instead of bridging it back.
+func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.MatrixMessage, room jid.JID) (*bridgev2.MatrixMessageResponse, error) {
+	if meta, _ := msg.Portal.Metadata.(*PortalMetadata); meta != nil && meta.OMEMO {
+		// Never plaintext where the user expects encryption.
+		return nil, groupSendStatus(errGroupOMEMO)
+	}
+	r, ok := c.mucs.get(room)
+	if !ok || !r.Joined {
+		return nil, groupSendStatus(errNotInRoom)
+	}
+	s := c.currentSession()
+	if s == nil {
+		return nil, errNotConnected
+	}
+	out := &outgoingMessage{To: room.Bare(), Type: stanza.GroupChatMessage, ID: newMessageID(), Body: bodyFromMatrix(msg.Content)}
+	txn := networkid.TransactionID(out.ID)
+	db := &database.Message{
+		SenderID:  puppet.UserID(c.account),
+		Timestamp: time.Now(),
+		Metadata:  &MessageMetadata{OriginID: out.ID},
+	}
+	msg.AddPendingToSave(db, txn, groupchatEcho)
+	if err := s.Send(ctx, groupchatStanza(out)); err != nil {
+		msg.RemovePending(txn)
+		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)
+		return nil, fmt.Errorf("failed to send message to %s: %w", room, err)
+	}
+	c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeOK)
+	zerolog.Ctx(ctx).Debug().Str("xmpp_id", out.ID).Stringer("room", room).Msg("Sent groupchat message to XMPP")
+	return &bridgev2.MatrixMessageResponse{DB: db, Pending: true}, nil
+}
+
+// groupchatStanza is a plaintext groupchat message: the body, the
+// origin-id (also the id attribute) and an active chat state.
+func groupchatStanza(out *outgoingMessage) xml.TokenReader {
+	body := xmlstream.Wrap(xmlstream.Token(xml.CharData(out.Body)), xml.StartElement{Name: xml.Name{Local: "body"}})
+	msg := stanza.Message{To: out.To.Bare(), ID: out.ID, Type: stanza.GroupChatMessage}
+	return msg.Wrap(xmlstream.MultiReader(body, sid.OriginID{ID: out.ID}.TokenReader(), chatstates.Active.TokenReader()))
+}
+
+// groupSendStatus is the message status for a Matrix message that was not
+// sent to a group chat.
+func groupSendStatus(err error) error {
+	return bridgev2.WrapErrorInStatus(err).
+		WithStatus(event.MessageStatusFail).
+		WithErrorReason(event.MessageStatusGenericError).
+		WithMessage("Not sent: " + err.Error()).
+		WithIsCertain(true).
+		WithSendNotice(true)
+}
