@@ -10,7 +10,9 @@ import (
 	"testing"
 
 	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/event"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
@@ -279,7 +281,7 @@ func TestConvertGroupchat(t *testing.T) {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		content := conv.Parts[0].Content
-		if content.Body != tc.body || (content.MsgType == "m.notice") != tc.notice {
+		if content.Body != tc.body || (content.MsgType == event.MsgNotice) != tc.notice {
 			t.Errorf("%s: content %+v", tc.name, content)
 		}
 	}
@@ -383,5 +385,30 @@ func TestJoinErrorText(t *testing.T) {
 		if got := leftRoomText([]int{mucadmin.StatusSelf, status}); !strings.Contains(got, want) || (want == "" && got != "") {
 			t.Errorf("leftRoomText(%d) = %q, want %q", status, got, want)
 		}
+	}
+}
+
+// TestGroupchatSendRefusals: a room portal marked OMEMO (by
+// hand in the database, as nothing in the bridge marks one) refuses to send,
+// and so does a room we are not in.
+func TestGroupchatSendRefusals(t *testing.T) {
+	room := jid.MustParse(testRoom)
+	c := &Client{mucs: newMUCRooms(), account: testAccount}
+	send := func(meta *PortalMetadata) error {
+		msg := &bridgev2.MatrixMessage{MatrixEventBase: bridgev2.MatrixEventBase[*event.MessageEventContent]{
+			Content: &event.MessageEventContent{MsgType: event.MsgText, Body: "secret"},
+			Portal:  &bridgev2.Portal{Portal: &database.Portal{Metadata: meta}},
+		}}
+		_, err := c.handleMatrixGroupchat(context.Background(), msg, room)
+		return err
+	}
+	c.mucs.startJoin(room, "alice", mucroom.Info{})
+	c.mucs.applyPresence(mustPresence(t, occupantPresence("alice", "", "", 110)))
+	if err := send(&PortalMetadata{Kind: "muc", OMEMO: true}); !errors.Is(err, errGroupOMEMO) {
+		t.Errorf("send in an OMEMO-marked room: %v, want errGroupOMEMO", err)
+	}
+	c.mucs.disconnected()
+	if err := send(&PortalMetadata{Kind: "muc"}); !errors.Is(err, errNotInRoom) {
+		t.Errorf("send while not in the room: %v, want errNotInRoom", err)
 	}
 }
