@@ -25,7 +25,7 @@ func (xc *Connector) GetCapabilities() *bridgev2.NetworkGeneralCapabilities {
 // roomFeatures is what a 1:1 XMPP chat supports today: text, with Matrix
 // formatting flattened to a plain body (see bodyFromMatrix).
 var roomFeatures = &event.RoomFeatures{
-	ID: "net.mxomemo.xmpp.capabilities.2026_11_23.4",
+	ID: "net.mxomemo.xmpp.capabilities.2026_11_30.5",
 	Formatting: event.FormattingFeatureMap{
 		event.FmtBold:          event.CapLevelPartialSupport,
 		event.FmtItalic:        event.CapLevelPartialSupport,
@@ -37,6 +37,7 @@ var roomFeatures = &event.RoomFeatures{
 		event.FmtUnorderedList: event.CapLevelPartialSupport,
 		event.FmtOrderedList:   event.CapLevelPartialSupport,
 	},
+	File:                mediaFileFeatures,
 	MaxTextLength:       65536,
 	Edit:                event.CapLevelFullySupported,
 	Delete:              event.CapLevelFullySupported,
@@ -59,5 +60,5 @@ func (c *Client) GetCapabilities(ctx context.Context, p *bridgev2.Portal) *event
 	if chat, err := portal.Parse(p.PortalKey); err == nil && chat.Kind == portal.MUC {
 		return groupFeatures
 	}
-	return roomFeatures
+	return c.mediaFeatures(roomFeatures)
 }

@@ -23,6 +23,7 @@ type Config struct {
 	PingInterval        int            `yaml:"ping_interval"`
 	MaxReconnectDelay   int            `yaml:"max_reconnect_delay"`
 	DisplaynameTemplate string         `yaml:"displayname_template"`
+	MaxMediaSizeMB      int            `yaml:"max_media_size_mb"`
 	OMEMO               OMEMOConfig    `yaml:"omemo"`
 	Metrics             metrics.Config `yaml:"metrics"`
 
@@ -35,6 +36,7 @@ var (
 	ErrBadPingInterval        = errors.New("bridge: network.ping_interval must be 0 or at least 5 seconds")
 	ErrBadReconnectDelay      = errors.New("bridge: network.max_reconnect_delay must be at least 1 second")
 	ErrBadInsecureHost        = errors.New("bridge: network.insecure_tls_hosts entries must be plain host names")
+	ErrBadMaxMediaSize        = errors.New("bridge: network.max_media_size_mb must not be negative (0 means 100)")
 )
 
 // DisplaynameParams are the values displayname_template can use.
@@ -65,6 +67,9 @@ func (c *Config) Validate() error {
 		if h == "" || strings.ContainsAny(h, " /:@*") {
 			return fmt.Errorf("%w: %q", ErrBadInsecureHost, h)
 		}
+	}
+	if c.MaxMediaSizeMB < 0 {
+		return fmt.Errorf("%w (got %d)", ErrBadMaxMediaSize, c.MaxMediaSizeMB)
 	}
 	if err := c.OMEMO.validate(); err != nil {
 		return err
@@ -105,6 +110,7 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Int, "ping_interval")
 	helper.Copy(up.Int, "max_reconnect_delay")
 	helper.Copy(up.Str, "displayname_template")
+	helper.Copy(up.Int, "max_media_size_mb")
 	helper.Copy(up.Str, "omemo", "trust_policy")
 	helper.Copy(up.Str|up.Null, "omemo", "device_label")
 	metrics.UpgradeConfig(helper, "metrics")

@@ -90,6 +90,9 @@ func matrixFromBody(body string) *event.MessageEventContent {
 // convertIncoming builds the Matrix message for a received XMPP message.
 func (c *Client) convertIncoming(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, in *incomingMessage) (*bridgev2.ConvertedMessage, error) {
 	content := matrixFromBody(in.Body)
+	if f := incomingMedia(in); f != nil {
+		content = c.mediaContent(ctx, portal, intent, f)
+	}
 	c.omemoConvert(ctx, portal, in, content)
 	return &bridgev2.ConvertedMessage{
 		ReplyTo: c.replyTarget(ctx, portal, in),

@@ -38,6 +38,8 @@ type outgoingMessage struct {
 	Replace string
 	// ReplyTo names the message this one replies to.
 	ReplyTo *reply.Reply
+	// Media is set for a shared file (media.go).
+	Media *outgoingMedia
 }
 
 var (
@@ -56,6 +58,11 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	}
 	switch msg.Content.MsgType {
 	case event.MsgText, event.MsgNotice, event.MsgEmote:
+	case event.MsgImage, event.MsgVideo, event.MsgAudio, event.MsgFile:
+		if chat.Kind == portal.DM {
+			return c.handleMatrixMedia(ctx, msg, chat.JID)
+		}
+		return nil, bridgev2.ErrUnsupportedMessageType
 	default:
 		return nil, bridgev2.ErrUnsupportedMessageType
 	}

@@ -67,6 +67,9 @@ func (c *Client) wrapOutgoing(ctx context.Context, msg stanza.Message, out *outg
 	if err != nil {
 		return nil, err
 	}
+	if extra, err = mediaExtras(out, encrypted, extra); err != nil {
+		return nil, err
+	}
 	if !encrypted {
 		body := xmlstream.Wrap(xmlstream.Token(xml.CharData(out.Body)), xml.StartElement{Name: xml.Name{Local: "body"}})
 		return msg.Wrap(xmlstream.MultiReader(append([]xml.TokenReader{body}, extra...)...)), nil

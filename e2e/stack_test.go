@@ -89,9 +89,15 @@ type stack struct {
 // when t ends, and the bridge log is printed if t failed.
 func newStack(t testing.TB, backend string, opts ...func(*harness.BridgeConfig)) *stack {
 	t.Helper()
+	return newStackWith(t, backend, testenv.ProsodyOptions{}, opts...)
+}
+
+// newStackWith is newStack with Prosody options.
+func newStackWith(t testing.TB, backend string, popts testenv.ProsodyOptions, opts ...func(*harness.BridgeConfig)) *stack {
+	t.Helper()
 	bin := bridgeBin(t)
 	s := &stack{t: t, backend: backend}
-	s.prosody = testenv.StartProsody(t, testenv.ProsodyOptions{})
+	s.prosody = testenv.StartProsody(t, popts)
 	hsPort := testenv.FreePort(t)
 	s.cfg = &harness.BridgeConfig{
 		Dir:            t.TempDir(),

@@ -27,6 +27,9 @@ type ProsodyOptions struct {
 	StanzaDebug bool
 	// ExtraConfig is Lua appended to the global section of prosody.cfg.lua.
 	ExtraConfig string
+	// UploadHTTPS serves HTTP file share uploads and downloads over HTTPS (with the self-signed
+	// localhost certificate) on a port of their own: slots then name https://localhost:<port>/.
+	UploadHTTPS bool
 }
 
 // Prosody is a running Prosody 0.12 on 127.0.0.1 serving the virtual host "localhost" with
@@ -40,6 +43,7 @@ type Prosody struct {
 	c2sPort    int
 	tlsPort    int
 	httpPort   int
+	httpsPort  int
 	compPort   int
 	proc       *proc
 }
@@ -59,7 +63,8 @@ c2s_direct_tls_ports = { {{if .TLSPort}}{{.TLSPort}}{{end}} }
 s2s_ports = { }
 http_interfaces = { "127.0.0.1" }
 http_ports = { {{.HTTP}} }
-https_ports = { }
+https_ports = { {{if .HTTPS}}{{.HTTPS}}{{end}} }
+{{if .HTTPS}}https_ssl = { certificate = "{{.Dir}}/certs/localhost.crt"; key = "{{.Dir}}/certs/localhost.key"; }{{end}}
 component_interfaces = { "127.0.0.1" }
 component_ports = { {{if .Comp}}{{.Comp}}{{end}} }
 
@@ -97,7 +102,7 @@ Component "conference.localhost" "muc"
 
 Component "upload.localhost" "http_file_share"
   http_host = "localhost"
-  http_external_url = "http://localhost:{{.HTTP}}/"
+  http_external_url = "{{if .HTTPS}}https://localhost:{{.HTTPS}}/{{else}}http://localhost:{{.HTTP}}/{{end}}"
   http_file_share_size_limit = 10 * 1024 * 1024
   http_file_share_access = { "localhost" }
 {{if .Comp}}
@@ -151,7 +156,7 @@ func startProsody(dir string, opts ProsodyOptions) (*Prosody, error) {
 // start writes the config (with new ports when pickPorts) and starts the server.
 func (p *Prosody) start(bin string, pickPorts bool) error {
 	if pickPorts {
-		var ports [4]int
+		var ports [5]int
 		for i := range ports {
 			port, err := freePort()
 			if err != nil {
@@ -160,7 +165,10 @@ func (p *Prosody) start(bin string, pickPorts bool) error {
 			ports[i] = port
 		}
 		p.c2sPort, p.httpPort = ports[0], ports[1]
-		p.tlsPort, p.compPort = 0, 0
+		p.tlsPort, p.compPort, p.httpsPort = 0, 0, 0
+		if p.opts.UploadHTTPS {
+			p.httpsPort = ports[4]
+		}
 		if !p.opts.NoTLS {
 			p.tlsPort = ports[2]
 		}
@@ -170,7 +178,7 @@ func (p *Prosody) start(bin string, pickPorts bool) error {
 	}
 	var cfg bytes.Buffer
 	err := prosodyTmpl.Execute(&cfg, map[string]any{
-		"Dir": p.dir, "C2S": p.c2sPort, "TLSPort": p.tlsPort, "HTTP": p.httpPort, "Comp": p.compPort,
+		"Dir": p.dir, "C2S": p.c2sPort, "TLSPort": p.tlsPort, "HTTP": p.httpPort, "HTTPS": p.httpsPort, "Comp": p.compPort,
 		"CompSecret": p.opts.ComponentSecret, "NoTLS": p.opts.NoTLS, "RequireTLS": p.opts.RequireTLS,
 		"StanzaDebug": p.opts.StanzaDebug, "Debug": true, "Extra": p.opts.ExtraConfig,
 	})
@@ -186,7 +194,7 @@ func (p *Prosody) start(bin string, pickPorts bool) error {
 	}
 	p.proc = proc
 	err = proc.waitReady(15*time.Second, func() error {
-		for _, port := range []int{p.c2sPort, p.httpPort, p.tlsPort, p.compPort} {
+		for _, port := range []int{p.c2sPort, p.httpPort, p.tlsPort, p.compPort, p.httpsPort} {
 			if port == 0 {
 				continue
 			}
@@ -287,6 +295,18 @@ func (p *Prosody) UploadDomain() string { return "upload.localhost" }
 
 // HTTPURL is the base URL of Prosody's HTTP server (uploads are served below it).
 func (p *Prosody) HTTPURL() string { return "http://localhost:" + strconv.Itoa(p.httpPort) + "/" }
+
+// UploadURL is the base URL of uploaded files: https://localhost:<port>/ with UploadHTTPS,
+// otherwise HTTPURL.
+func (p *Prosody) UploadURL() string {
+	if p.httpsPort != 0 {
+		return "https://localhost:" + strconv.Itoa(p.httpsPort) + "/"
+	}
+	return p.HTTPURL()
+}
+
+// DataDir is the server's data directory (http_file_share keeps uploads below it).
+func (p *Prosody) DataDir() string { return filepath.Join(p.dir, "data") }
 
 // CertFile is the PEM self-signed certificate the server presents for localhost and *.localhost.
 func (p *Prosody) CertFile() string { return filepath.Join(p.dir, "certs", "localhost.crt") }

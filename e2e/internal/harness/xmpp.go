@@ -64,6 +64,8 @@ type ReceivedMessage struct {
 	ReactionsTo string
 	Reactions   []string
 	OriginID    string
+	// OOB is the URL of a XEP-0066 <x xmlns='jabber:x:oob'/> (shared files).
+	OOB string
 
 	// OMEMO is the message's <encrypted/> element (either namespace), also of a carbon's
 	// forwarded message, so that tests can replay or tamper with real peers' ciphertexts.
@@ -104,7 +106,10 @@ type inMsg struct {
 	Replace  *idAttr  `xml:"urn:xmpp:message-correct:0 replace"`
 	Retract  *idAttr  `xml:"urn:xmpp:message-retract:1 retract"`
 	Origin   *idAttr  `xml:"urn:xmpp:sid:0 origin-id"`
-	Reply    *struct {
+	OOB      *struct {
+		URL string `xml:"url"`
+	} `xml:"jabber:x:oob x"`
+	Reply *struct {
 		To string `xml:"to,attr"`
 		ID string `xml:"id,attr"`
 	} `xml:"urn:xmpp:reply:0 reply"`
@@ -195,6 +200,9 @@ func (p *Peer) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) err
 	}
 	if m.Origin != nil {
 		r.OriginID = m.Origin.ID
+	}
+	if m.OOB != nil {
+		r.OOB = m.OOB.URL
 	}
 	if m.Reply != nil {
 		r.ReplyTo, r.ReplyID = m.Reply.To, m.Reply.ID

@@ -1,0 +1,469 @@
+package bridge
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/event"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/metrics"
+	"github.com/mxomemo/xmpp-bridge/puppet"
+	"github.com/mxomemo/xmpp-bridge/xmpp/aesgcm"
+	"github.com/mxomemo/xmpp-bridge/xmpp/httpupload"
+	"github.com/mxomemo/xmpp-bridge/xmpp/oob"
+)
+
+// Files cross as links. Matrix -> XMPP: the bridge downloads the Matrix
+// media (bridgev2 decrypts it in encrypted rooms), uploads it to the
+// account's XEP-0363 service and sends the GET URL as the body plus an
+// XEP-0066 <x/> — or, in an OMEMO chat, encrypts the file first (XEP-0454)
+// and sends only the aesgcm:// link, inside the OMEMO-encrypted body. A
+// caption goes as a second text message. XMPP -> Matrix: a body that is
+// exactly its OOB URL, or an aesgcm:// link, is downloaded (at most
+// network.max_media_size_mb), decrypted for aesgcm, and uploaded to Matrix.
+
+// defaultMaxMediaMB is the download limit when the config names none.
+const defaultMaxMediaMB = 100
+
+// mediaTimeout bounds one upload or download.
+const mediaTimeout = 5 * time.Minute
+
+// Errors of the media path; the texts reach Matrix users.
+var (
+	errMediaChatChanged = errors.New("the chat's OMEMO encryption changed while the file was uploaded; send it again")
+	errMediaTooLarge    = errors.New("file too large")
+	errNotHTTPS         = errors.New("only https links are downloaded")
+)
+
+// outgoingMedia marks an outgoing message as a shared file.
+type outgoingMedia struct {
+	// OOB is the URL for the XEP-0066 element of a plaintext message.
+	OOB string
+	// Encrypted says the upload was made for an OMEMO chat (an aesgcm
+	// link); the message must then go out encrypted, and a plaintext
+	// upload must not.
+	Encrypted bool
+}
+
+// mediaExtras checks that a shared file goes out as it was uploaded and
+// adds the OOB element to a plaintext message. It never adds anything to
+// an encrypted one, where the element would reveal the link.
+func mediaExtras(out *outgoingMessage, encrypted bool, extra []xml.TokenReader) ([]xml.TokenReader, error) {
+	if out.Media == nil {
+		return extra, nil
+	}
+	if out.Media.Encrypted != encrypted {
+		return nil, mediaStatus(errMediaChatChanged, event.MessageStatusGenericError)
+	}
+	if !encrypted && out.Media.OOB != "" {
+		extra = append(extra, oob.Data{URL: out.Media.OOB}.TokenReader())
+	}
+	return extra, nil
+}
+
+// uploadServices caches each login's XEP-0363 service per XMPP session,
+// so that a reconnect looks again.
+var uploadServices sync.Map // *Client -> cachedService
+
+type cachedService struct {
+	session *xmpp.Session
+	svc     httpupload.Service
+}
+
+func (c *Client) uploadService(ctx context.Context, s *xmpp.Session) (httpupload.Service, error) {
+	if v, ok := uploadServices.Load(c); ok && v.(cachedService).session == s {
+		return v.(cachedService).svc, nil
+	}
+	svc, err := httpupload.Discover(ctx, s, c.account.Domain())
+	if err != nil {
+		return httpupload.Service{}, err
+	}
+	uploadServices.Store(c, cachedService{session: s, svc: svc})
+	return svc, nil
+}
+
+// knownUploadLimit is the cached max-file-size of the login's service, 0
+// if unknown.
+func (c *Client) knownUploadLimit() int64 {
+	if v, ok := uploadServices.Load(c); ok {
+		return v.(cachedService).svc.MaxSize
+	}
+	return 0
+}
+
+// mediaFeatures returns base with the upload service's size limit once it
+// is known.
+func (c *Client) mediaFeatures(base *event.RoomFeatures) *event.RoomFeatures {
+	limit := c.knownUploadLimit()
+	if limit <= 0 {
+		return base
+	}
+	f := base.Clone()
+	f.ID = base.ID + ".max" + strconv.FormatInt(limit, 10)
+	for _, ff := range f.File {
+		ff.MaxSize = limit
+	}
+	return f
+}
+
+// mediaFileFeatures are the Matrix file messages a 1:1 chat takes; a
+// caption is sent as a second message.
+var mediaFileFeatures = func() event.FileFeatureMap {
+	ff := func() *event.FileFeatures {
+		return &event.FileFeatures{
+			MimeTypes: map[string]event.CapabilitySupportLevel{"*/*": event.CapLevelFullySupported},
+			Caption:   event.CapLevelPartialSupport,
+		}
+	}
+	return event.FileFeatureMap{
+		event.MsgImage:      ff(),
+		event.MsgVideo:      ff(),
+		event.MsgAudio:      ff(),
+		event.MsgFile:       ff(),
+		event.CapMsgVoice:   ff(),
+		event.CapMsgGIF:     ff(),
+		event.CapMsgSticker: ff(),
+	}
+}()
+
+// insecureHost reports whether host is one the login or the config lets
+// the bridge reach without verifying its certificate, the same list the
+// XMPP connection uses.
+func (c *Client) insecureHost(host string) bool {
+	for _, h := range c.connConfig().InsecureTLSHosts {
+		if h = strings.TrimSpace(h); h != "" && strings.EqualFold(h, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// httpClient is the client for one https URL.
+func (c *Client) httpClient(rawURL string) (*http.Client, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("bad URL: %w", err)
+	}
+	if u.Scheme != "https" {
+		return nil, errNotHTTPS
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// Only for a host the admin or the user named, as for XMPP.
+		InsecureSkipVerify: c.insecureHost(u.Hostname()), //nolint:gosec
+	}
+	return &http.Client{Transport: tr, Timeout: mediaTimeout}, nil
+}
+
+// maxMediaSize is the download limit in bytes.
+func (c *Client) maxMediaSize() int64 {
+	mb := c.main.Config.MaxMediaSizeMB
+	if mb <= 0 {
+		mb = defaultMaxMediaMB
+	}
+	return int64(mb) << 20
+}
+
+func mediaStatus(err error, reason event.MessageStatusReason) error {
+	return bridgev2.WrapErrorInStatus(err).
+		WithStatus(event.MessageStatusFail).
+		WithErrorReason(reason).
+		WithMessage("Not sent: " + err.Error()).
+		WithIsCertain(true).
+		WithSendNotice(true)
+}
+
+// mediaFileName is the name the file goes out with.
+func mediaFileName(content *event.MessageEventContent) string {
+	name := content.FileName
+	if name == "" {
+		name = content.Body
+	}
+	name = path.Base(strings.ReplaceAll(name, "\\", "/"))
+	if name == "" || name == "." || name == "/" {
+		name = "file"
+	}
+	if content.Info != nil && path.Ext(name) == "" {
+		if exts, _ := mime.ExtensionsByType(content.Info.MimeType); len(exts) > 0 {
+			name += exts[0]
+		}
+	}
+	return name
+}
+
+// mediaCaption is the caption of a Matrix file message, "" if none.
+func mediaCaption(content *event.MessageEventContent) string {
+	if content.FileName != "" && content.Body != "" && content.Body != content.FileName {
+		return content.Body
+	}
+	return ""
+}
+
+// handleMatrixMedia is the Matrix -> XMPP path for a file message in a 1:1
+// chat.
+func (c *Client) handleMatrixMedia(ctx context.Context, msg *bridgev2.MatrixMessage, to jid.JID) (*bridgev2.MatrixMessageResponse, error) {
+	log := zerolog.Ctx(ctx)
+	s := c.currentSession()
+	if s == nil {
+		return nil, errNotConnected
+	}
+	out := &outgoingMessage{To: to, Type: stanza.ChatMessage, ID: newMessageID()}
+	encrypted, err := c.chatEncrypted(ctx, out)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := c.uploadService(ctx, s)
+	if err != nil {
+		log.Warn().Err(err).Msg("No HTTP File Upload service")
+		return nil, mediaStatus(fmt.Errorf("your XMPP server offers no file upload (XEP-0363): %w", err), event.MessageStatusUnsupported)
+	}
+	content := msg.Content
+	overhead := int64(0)
+	if encrypted {
+		overhead = aesgcm.TagSize
+	}
+	tooLarge := func(size int64) error {
+		return mediaStatus(fmt.Errorf("%w: %.1f MiB, your XMPP server's upload limit is %.1f MiB",
+			errMediaTooLarge, float64(size)/(1<<20), float64(svc.MaxSize)/(1<<20)), event.MessageStatusUnsupported)
+	}
+	if content.Info != nil && svc.MaxSize > 0 && int64(content.Info.Size)+overhead > svc.MaxSize {
+		return nil, tooLarge(int64(content.Info.Size))
+	}
+	uri := content.URL
+	if content.File != nil {
+		uri = content.File.URL
+	}
+	data, err := c.main.Bridge.Bot.DownloadMedia(ctx, uri, content.File)
+	if err != nil {
+		log.Warn().Err(err).Msg("Failed to download Matrix media")
+		return nil, bridgev2.ErrMediaDownloadFailed
+	}
+	if svc.MaxSize > 0 && int64(len(data))+overhead > svc.MaxSize {
+		return nil, tooLarge(int64(len(data)))
+	}
+	name := mediaFileName(content)
+	mimeType := ""
+	if content.Info != nil {
+		mimeType = content.Info.MimeType
+	}
+	var key aesgcm.Key
+	if encrypted {
+		// Never upload the plaintext of an encrypted chat.
+		data, key, err = aesgcm.Encrypt(data)
+		if err != nil {
+			return nil, err
+		}
+		mimeType = "application/octet-stream"
+	}
+	uctx, cancel := context.WithTimeout(ctx, mediaTimeout)
+	defer cancel()
+	slot, err := httpupload.RequestSlot(uctx, s, svc.JID, httpupload.Request{Filename: name, Size: int64(len(data)), ContentType: mimeType})
+	if errors.Is(err, httpupload.ErrTooLarge) {
+		return nil, tooLarge(int64(len(data)))
+	}
+	if err != nil {
+		log.Warn().Err(err).Msg("Failed to get an upload slot")
+		return nil, mediaStatus(fmt.Errorf("upload to your XMPP server failed: %w", err), event.MessageStatusNetworkError)
+	}
+	hc, err := c.httpClient(slot.PutURL)
+	if err == nil {
+		err = httpupload.Put(uctx, hc, slot, data, mimeType)
+	}
+	if err != nil {
+		log.Warn().Err(err).Msg("Failed to upload file")
+		return nil, mediaStatus(fmt.Errorf("upload to your XMPP server failed: %w", err), event.MessageStatusNetworkError)
+	}
+	out.Media = &outgoingMedia{Encrypted: encrypted}
+	if encrypted {
+		out.Body, err = aesgcm.Link(slot.GetURL, key)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		out.Body, out.Media.OOB = slot.GetURL, slot.GetURL
+	}
+	if err := c.sendMessage(ctx, out); err != nil {
+		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)
+		return nil, err
+	}
+	c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeOK)
+	if caption := mediaCaption(content); caption != "" {
+		capOut := &outgoingMessage{To: to, Type: stanza.ChatMessage, ID: newMessageID(), Body: caption}
+		if err := c.sendMessage(ctx, capOut); err != nil {
+			log.Warn().Err(err).Msg("Failed to send the caption of a file")
+		}
+	}
+	return &bridgev2.MatrixMessageResponse{
+		DB: &database.Message{
+			ID:        MakeMessageID(to, c.account, out.ID),
+			SenderID:  puppet.UserID(c.account),
+			Timestamp: time.Now(),
+			Metadata:  &MessageMetadata{OriginID: out.ID},
+		},
+	}, nil
+}
+
+// incomingFile is a file shared in an XMPP message.
+type incomingFile struct {
+	// URL is the https URL to fetch.
+	URL string
+	// Key is set for XEP-0454 links.
+	Key *aesgcm.Key
+	// Link is what the message carried (for aesgcm with the key: never
+	// show it).
+	Link string
+}
+
+// incomingMedia reports whether in shares a file: its body is exactly an
+// aesgcm:// link, or exactly the https URL of its OOB element.
+func incomingMedia(in *incomingMessage) *incomingFile {
+	if in.OMEMO != nil && in.OMEMO.Failed {
+		return nil
+	}
+	body := strings.TrimSpace(in.Body)
+	if body == "" || strings.ContainsAny(body, " \t\r\n") {
+		return nil
+	}
+	if aesgcm.IsLink(body) {
+		getURL, key, err := aesgcm.Parse(body)
+		if err != nil {
+			return nil
+		}
+		return &incomingFile{URL: getURL, Key: &key, Link: body}
+	}
+	if in.Raw == nil {
+		return nil
+	}
+	d, ok, err := oob.Parse(in.Raw.Reader())
+	if err != nil || !ok || d.URL != body {
+		return nil
+	}
+	if u, err := url.Parse(body); err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil
+	}
+	return &incomingFile{URL: body, Link: body}
+}
+
+// download fetches f, at most limit bytes, and decrypts it.
+func (c *Client) download(ctx context.Context, f *incomingFile, limit int64) ([]byte, error) {
+	hc, err := c.httpClient(f.URL)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, mediaTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.URL, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		// The error names the URL, which has no key (the fragment is not
+		// part of f.URL).
+		return nil, fmt.Errorf("download failed: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("download failed: HTTP %s", resp.Status)
+	}
+	max := limit
+	if f.Key != nil {
+		max += aesgcm.TagSize
+	}
+	if resp.ContentLength > max {
+		return nil, fmt.Errorf("%w: %.1f MiB, the bridge's limit is %.1f MiB", errMediaTooLarge, float64(resp.ContentLength)/(1<<20), float64(limit)/(1<<20))
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("download failed: %w", err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%w: more than the bridge's limit of %.1f MiB", errMediaTooLarge, float64(limit)/(1<<20))
+	}
+	if f.Key != nil {
+		return aesgcm.Open(*f.Key, data)
+	}
+	return data, nil
+}
+
+// detectMIME picks the file's type from its content, then its name.
+func detectMIME(data []byte, name string) string {
+	sniffed := http.DetectContentType(data)
+	generic := sniffed == "application/octet-stream" || strings.HasPrefix(sniffed, "text/plain")
+	if byExt := mime.TypeByExtension(path.Ext(name)); generic && byExt != "" {
+		return byExt
+	}
+	return sniffed
+}
+
+func msgTypeFor(mimeType string) event.MessageType {
+	switch {
+	case strings.HasPrefix(mimeType, "image/"):
+		return event.MsgImage
+	case strings.HasPrefix(mimeType, "video/"):
+		return event.MsgVideo
+	case strings.HasPrefix(mimeType, "audio/"):
+		return event.MsgAudio
+	}
+	return event.MsgFile
+}
+
+// fileNameFromURL is the last path segment of u.
+func fileNameFromURL(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "file"
+	}
+	name := path.Base(parsed.Path)
+	if name == "" || name == "." || name == "/" {
+		return "file"
+	}
+	return name
+}
+
+// mediaContent downloads f and uploads it to Matrix; on failure it returns
+// a notice instead (with the link for plain files, never with the key of
+// an aesgcm link).
+func (c *Client) mediaContent(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, f *incomingFile) *event.MessageEventContent {
+	log := zerolog.Ctx(ctx)
+	name := fileNameFromURL(f.URL)
+	data, err := c.download(ctx, f, c.maxMediaSize())
+	var content *event.MessageEventContent
+	if err == nil {
+		mimeType := detectMIME(data, name)
+		content = &event.MessageEventContent{
+			MsgType: msgTypeFor(mimeType),
+			Body:    name,
+			Info:    &event.FileInfo{MimeType: mimeType, Size: len(data)},
+		}
+		content.URL, content.File, err = intent.UploadMedia(ctx, portal.MXID, data, name, mimeType)
+	}
+	if err == nil {
+		return content
+	}
+	log.Warn().Err(err).Bool("aesgcm", f.Key != nil).Msg("Failed to bridge a file from XMPP")
+	text := "Failed to bridge a file from XMPP (" + err.Error() + "): " + f.Link
+	if f.Key != nil {
+		text = "Failed to bridge an encrypted file from XMPP (" + err.Error() + "). Open it in an XMPP client."
+	}
+	return &event.MessageEventContent{MsgType: event.MsgNotice, Body: text}
+}

@@ -1,0 +1,223 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/event"
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/xmpp/aesgcm"
+	"github.com/mxomemo/xmpp-bridge/xmpp/httpupload"
+	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+)
+
+func mediaMessage(t *testing.T, body, extra string) *incomingMessage {
+	t.Helper()
+	raw := `<message xmlns="jabber:client" from="bob@example.org/x" type="chat"><body>` + body + `</body>` + extra + `</message>`
+	st, err := stanzabuf.Read(xml.NewDecoder(strings.NewReader(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &incomingMessage{Body: body, Raw: st}
+}
+
+func TestIncomingMedia(t *testing.T) {
+	link := "aesgcm://up.example.org/a/b.jpg#" + strings.Repeat("ab", 12) + strings.Repeat("cd", 32)
+	oobOf := func(u string) string { return `<x xmlns="jabber:x:oob"><url>` + u + `</url></x>` }
+	for _, tc := range []struct {
+		name, body, extra string
+		omemo             *omemoIncoming
+		url               string
+		key               bool
+	}{
+		{name: "oob", body: "https://up.example.org/a/b.png", extra: oobOf("https://up.example.org/a/b.png"), url: "https://up.example.org/a/b.png"},
+		{name: "oob differs", body: "https://up.example.org/a/b.png", extra: oobOf("https://up.example.org/other.png")},
+		{name: "no oob", body: "https://up.example.org/a/b.png"},
+		{name: "text with oob", body: "look at this", extra: oobOf("https://up.example.org/a/b.png")},
+		{name: "http", body: "http://up.example.org/a", extra: oobOf("http://up.example.org/a")},
+		{name: "aesgcm", body: link, omemo: &omemoIncoming{Trusted: true}, url: "https://up.example.org/a/b.jpg", key: true},
+		{name: "aesgcm bad fragment", body: "aesgcm://up.example.org/a#00", omemo: &omemoIncoming{}},
+		{name: "aesgcm in text", body: "see " + link, omemo: &omemoIncoming{}},
+		{name: "failed decryption", body: link, omemo: &omemoIncoming{Failed: true}},
+	} {
+		in := mediaMessage(t, tc.body, tc.extra)
+		in.OMEMO = tc.omemo
+		f := incomingMedia(in)
+		switch {
+		case tc.url == "" && f != nil:
+			t.Errorf("%s: media %+v, want text", tc.name, f)
+		case tc.url != "" && f == nil:
+			t.Errorf("%s: text, want media", tc.name)
+		case f != nil && (f.URL != tc.url || (f.Key != nil) != tc.key):
+			t.Errorf("%s: %+v, want %s (key %t)", tc.name, f, tc.url, tc.key)
+		}
+	}
+}
+
+func TestMediaExtras(t *testing.T) {
+	encode := func(rs []xml.TokenReader) string {
+		var b strings.Builder
+		for _, r := range rs {
+			enc := xml.NewEncoder(&b)
+			if _, err := xmlstream.Copy(enc, r); err != nil {
+				t.Fatal(err)
+			}
+			if err := enc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return b.String()
+	}
+	plain := &outgoingMessage{Media: &outgoingMedia{OOB: "https://h/a"}}
+	extra, err := mediaExtras(plain, false, nil)
+	if err != nil || encode(extra) != `<x xmlns="jabber:x:oob"><url>https://h/a</url></x>` {
+		t.Fatalf("plaintext file: %q, %v", encode(extra), err)
+	}
+	if _, err := mediaExtras(plain, true, nil); !errors.Is(err, errMediaChatChanged) {
+		t.Errorf("plaintext upload in an encrypted chat: %v", err)
+	}
+	enc := &outgoingMessage{Media: &outgoingMedia{Encrypted: true}}
+	extra, err = mediaExtras(enc, true, nil)
+	if err != nil || len(extra) != 0 {
+		t.Fatalf("encrypted file: %d extras, %v", len(extra), err)
+	}
+	if _, err := mediaExtras(enc, false, nil); !errors.Is(err, errMediaChatChanged) {
+		t.Errorf("aesgcm link in a plaintext chat: %v", err)
+	}
+	if extra, err := mediaExtras(&outgoingMessage{}, true, nil); err != nil || len(extra) != 0 {
+		t.Errorf("text message: %d extras, %v", len(extra), err)
+	}
+}
+
+func TestMediaNames(t *testing.T) {
+	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+	for _, tc := range []struct {
+		data []byte
+		name string
+		mime string
+		typ  event.MessageType
+	}{
+		{png, "x.bin", "image/png", event.MsgImage},
+		{[]byte("plain words"), "notes.pdf", "application/pdf", event.MsgFile},
+		{[]byte{0, 1, 2, 3}, "song.mp3", "audio/mpeg", event.MsgAudio},
+		{[]byte{0, 1, 2, 3}, "noext", "application/octet-stream", event.MsgFile},
+	} {
+		got := detectMIME(tc.data, tc.name)
+		if got != tc.mime || msgTypeFor(got) != tc.typ {
+			t.Errorf("%s: %s %s, want %s %s", tc.name, got, msgTypeFor(got), tc.mime, tc.typ)
+		}
+	}
+	if n := fileNameFromURL("https://h/a/b%20c.png?x=1"); n != "b c.png" {
+		t.Errorf("fileNameFromURL: %q", n)
+	}
+	if n := fileNameFromURL("https://h/"); n != "file" {
+		t.Errorf("fileNameFromURL of a bare host: %q", n)
+	}
+	if n := mediaFileName(&event.MessageEventContent{Body: "../../etc/passwd"}); n != "passwd" {
+		t.Errorf("mediaFileName: %q", n)
+	}
+	if n := mediaFileName(&event.MessageEventContent{Body: "image", Info: &event.FileInfo{MimeType: "image/png"}}); n != "image.png" {
+		t.Errorf("mediaFileName without extension: %q", n)
+	}
+	if c := mediaCaption(&event.MessageEventContent{Body: "look", FileName: "a.png"}); c != "look" {
+		t.Errorf("caption: %q", c)
+	}
+	if c := mediaCaption(&event.MessageEventContent{Body: "a.png"}); c != "" {
+		t.Errorf("no caption: %q", c)
+	}
+}
+
+func mediaTestClient(insecureHost string, maxMB int) *Client {
+	login := &bridgev2.UserLogin{UserLogin: &database.UserLogin{Metadata: &UserLoginMetadata{InsecureTLSHost: insecureHost}}}
+	c := &Client{main: &Connector{}, login: login, account: jid.MustParse("alice@example.org")}
+	c.main.Config.MaxMediaSizeMB = maxMB
+	return c
+}
+
+func TestMediaDownload(t *testing.T) {
+	small := bytes.Repeat([]byte("a"), 1000)
+	big := bytes.Repeat([]byte("b"), 2<<20)
+	ct, key, err := aesgcm.Encrypt(small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/small":
+			_, _ = w.Write(small)
+		case "/enc":
+			_, _ = w.Write(ct)
+		case "/big":
+			// No Content-Length: the limit applies while reading.
+			w.(http.Flusher).Flush()
+			_, _ = w.Write(big)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer ts.Close()
+	ctx := context.Background()
+	trusted := mediaTestClient("127.0.0.1", 1)
+
+	got, err := trusted.download(ctx, &incomingFile{URL: ts.URL + "/small"}, trusted.maxMediaSize())
+	if err != nil || !bytes.Equal(got, small) {
+		t.Fatalf("small: %v", err)
+	}
+	got, err = trusted.download(ctx, &incomingFile{URL: ts.URL + "/enc", Key: &key}, trusted.maxMediaSize())
+	if err != nil || !bytes.Equal(got, small) {
+		t.Fatalf("aesgcm: %v", err)
+	}
+	wrong, _ := aesgcm.NewKey()
+	if _, err := trusted.download(ctx, &incomingFile{URL: ts.URL + "/enc", Key: &wrong}, trusted.maxMediaSize()); !errors.Is(err, aesgcm.ErrDecrypt) {
+		t.Errorf("wrong key: %v", err)
+	}
+	if _, err := trusted.download(ctx, &incomingFile{URL: ts.URL + "/big"}, trusted.maxMediaSize()); !errors.Is(err, errMediaTooLarge) {
+		t.Errorf("2 MiB with a 1 MiB limit: %v", err)
+	}
+	if _, err := trusted.download(ctx, &incomingFile{URL: ts.URL + "/missing"}, trusted.maxMediaSize()); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("missing: %v", err)
+	}
+	if _, err := trusted.download(ctx, &incomingFile{URL: strings.Replace(ts.URL, "https", "http", 1) + "/small"}, trusted.maxMediaSize()); !errors.Is(err, errNotHTTPS) {
+		t.Errorf("http: %v", err)
+	}
+	// Without the host in the login's or the config's list, a self-signed
+	// certificate is refused.
+	strict := mediaTestClient("", 0)
+	if _, err := strict.download(ctx, &incomingFile{URL: ts.URL + "/small"}, strict.maxMediaSize()); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("self-signed without insecure host: %v", err)
+	}
+	if strict.maxMediaSize() != defaultMaxMediaMB<<20 {
+		t.Errorf("default limit %d", strict.maxMediaSize())
+	}
+	strict.main.Config.InsecureTLSHosts = []string{"127.0.0.1"}
+	if _, err := strict.download(ctx, &incomingFile{URL: ts.URL + "/small"}, strict.maxMediaSize()); err != nil {
+		t.Errorf("host from the config: %v", err)
+	}
+}
+
+func TestMediaFeatures(t *testing.T) {
+	c := mediaTestClient("", 0)
+	if f := c.mediaFeatures(roomFeatures); f != roomFeatures {
+		t.Error("features changed without a known limit")
+	}
+	uploadServices.Store(c, cachedService{svc: uploadServiceForTest(5 << 20)})
+	defer uploadServices.Delete(c)
+	f := c.mediaFeatures(roomFeatures)
+	if f.ID == roomFeatures.ID || f.File[event.MsgImage].MaxSize != 5<<20 || roomFeatures.File[event.MsgImage].MaxSize != 0 {
+		t.Errorf("features with a 5 MiB limit: %s %+v", f.ID, f.File[event.MsgImage])
+	}
+}
+
+func uploadServiceForTest(max int64) httpupload.Service {
+	return httpupload.Service{JID: jid.MustParse("upload.example.org"), MaxSize: max}
+}

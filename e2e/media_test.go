@@ -1,0 +1,352 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
+	"github.com/mxomemo/xmpp-bridge/internal/testenv"
+	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/xmpp/aesgcm"
+	"github.com/mxomemo/xmpp-bridge/xmpp/httpupload"
+)
+
+// TestMedia shares files both ways through Prosody's HTTP file share, served over HTTPS with the
+// self-signed localhost certificate that the login names as its insecure host: in a plaintext
+// chat as an https link with XEP-0066, and in an OMEMO chat as an XEP-0454 aesgcm:// link inside
+// the encrypted body, whose plaintext never reaches the server.
+func TestMedia(t *testing.T) {
+	s := newStackWith(t, "sqlite", testenv.ProsodyOptions{UploadHTTPS: true})
+	alice, alicePW := s.account(t, "malice")
+	bob, bobPW := s.account(t, "mbob")
+	carol, carolPW := s.account(t, "mcarol")
+	u := s.matrixUser(t, "mxmedia")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	mgmt, err := u.OpenManagementRoom(ctx, s.bot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.login(t, u, mgmt, alice, alicePW); err != nil {
+		t.Fatal(err)
+	}
+	web := trustingClient(t, s.prosody.CertFile())
+
+	// The plaintext chat with bob.
+	bobC := s.peer(t, bob, bobPW, "media")
+	hello := uniq("hello from bob")
+	if err := bobC.SendChat(ctx, alice, "", "", hello); err != nil {
+		t.Fatal(err)
+	}
+	bobRoom := waitPortalMessage(ctx, t, s, u, mgmt, bob, hello)
+
+	t.Run("MatrixToXMPP", func(t *testing.T) {
+		img := pngBytes(t)
+		cur := bobC.Cursor()
+		sendMatrixFile(ctx, t, u, bobRoom, img, "pixel.png", "image/png", event.MsgImage)
+		m, _, err := bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool {
+			return !m.Carbon && strings.HasPrefix(m.From, alice.String()+"/") && m.Body != ""
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(m.Body, s.prosody.UploadURL()) || m.OOB != m.Body {
+			t.Fatalf("body %q, OOB %q: want the same %s… URL", m.Body, m.OOB, s.prosody.UploadURL())
+		}
+		if got := httpGet(ctx, t, web, m.Body); !bytes.Equal(got, img) {
+			t.Fatalf("downloaded %d bytes that differ from the %d uploaded", len(got), len(img))
+		}
+	})
+
+	t.Run("XMPPToMatrix", func(t *testing.T) {
+		data := randomBytes(t, 3000)
+		getURL := peerUpload(ctx, t, bobC, web, "report.pdf", "application/pdf", data)
+		cur := u.Cursor(bobRoom)
+		raw := fmt.Sprintf(`<message xmlns="jabber:client" type="chat" to="%s" id="%s"><body>%s</body>`+
+			`<x xmlns="jabber:x:oob"><url>%s</url></x></message>`, alice, uniq("f"), xmlEscape(getURL), xmlEscape(getURL))
+		if err := bobC.SendRaw(ctx, raw); err != nil {
+			t.Fatal(err)
+		}
+		evt := waitMatrixFile(ctx, t, u, bobRoom, cur, s.ghost(bob))
+		content := evt.Content.AsMessage()
+		if content.MsgType != event.MsgFile || content.Body != "report.pdf" || content.Info == nil || content.Info.Size != len(data) || content.Info.MimeType != "application/pdf" {
+			t.Errorf("content %+v info %+v", content, content.Info)
+		}
+		if got := matrixDownload(ctx, t, u, content); !bytes.Equal(got, data) {
+			t.Fatalf("Matrix has %d bytes that differ from the %d shared", len(got), len(data))
+		}
+	})
+
+	// The OMEMO chat with carol, whose device is our own omemoxmpp client.
+	carolC := s.peer(t, carol, carolPW, "media")
+	xc := omemoPeer(ctx, t, carolC, carol, alice)
+	sendOMEMO := func(text string) {
+		t.Helper()
+		out, err := xc.Encrypt(ctx, alice, text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := omemoxmpp.BuildMessage(stanza.Message{To: alice, Type: stanza.ChatMessage}, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := carolC.Session.Send(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hi := uniq("encrypted hello from carol")
+	sendOMEMO(hi)
+	carolRoom := waitPortalMessage(ctx, t, s, u, mgmt, carol, hi)
+
+	t.Run("OMEMOMatrixToXMPP", func(t *testing.T) {
+		secret := randomBytes(t, 4096)
+		cur := carolC.Cursor()
+		sendMatrixFile(ctx, t, u, carolRoom, secret, "secret.bin", "application/octet-stream", event.MsgFile)
+		m, _, err := carolC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool {
+			return !m.Carbon && strings.HasPrefix(m.From, alice.String()+"/") && m.OMEMO != nil && m.OMEMO.Payload != nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.OOB != "" || strings.Contains(m.Body, "https://") || strings.Contains(m.Body, "aesgcm://") {
+			t.Fatalf("the OMEMO message carries a link in plaintext: body %q, OOB %q", m.Body, m.OOB)
+		}
+		dec, err := xc.Decrypt(ctx, jid.MustParse(m.From), &omemoxmpp.Received{From: jid.MustParse(m.From), Elements: []*omemo.Encrypted{m.OMEMO}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		getURL, key, err := aesgcm.Parse(dec.Body)
+		if err != nil {
+			t.Fatalf("decrypted body %q: %v", dec.Body, err)
+		}
+		if !strings.HasPrefix(getURL, s.prosody.UploadURL()) {
+			t.Errorf("aesgcm link to %s, want %s…", getURL, s.prosody.UploadURL())
+		}
+		ct := httpGet(ctx, t, web, getURL)
+		got, err := aesgcm.Open(key, ct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, secret) {
+			t.Fatal("decrypted file differs from the Matrix upload")
+		}
+		assertNotOnServer(t, s.prosody, secret)
+	})
+
+	t.Run("OMEMOXMPPToMatrix", func(t *testing.T) {
+		secret := pngBytes(t)
+		ct, key, err := aesgcm.Encrypt(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		getURL := peerUpload(ctx, t, carolC, web, "photo.png", "application/octet-stream", ct)
+		link, err := aesgcm.Link(getURL, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur := u.Cursor(carolRoom)
+		sendOMEMO(link)
+		evt := waitMatrixFile(ctx, t, u, carolRoom, cur, s.ghost(carol))
+		content := evt.Content.AsMessage()
+		if content.MsgType != event.MsgImage || content.Info == nil || content.Info.MimeType != "image/png" || content.Info.Size != len(secret) {
+			t.Errorf("content %+v info %+v", content, content.Info)
+		}
+		if got := matrixDownload(ctx, t, u, content); !bytes.Equal(got, secret) {
+			t.Fatal("Matrix has a file that differs from the shared one")
+		}
+		assertNotOnServer(t, s.prosody, secret)
+
+		// A link whose key does not fit gives a notice without the key.
+		bad, _ := aesgcm.NewKey()
+		badLink, err := aesgcm.Link(getURL, bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur = u.Cursor(carolRoom)
+		sendOMEMO(badLink)
+		evt, _, err = u.WaitEvent(ctx, carolRoom, cur, func(e *event.Event) bool {
+			return e.Sender == s.ghost(carol) && e.Type == event.EventMessage
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		notice := evt.Content.AsMessage()
+		if notice.MsgType != event.MsgNotice || !strings.Contains(notice.Body, "Failed to bridge an encrypted file") || strings.Contains(notice.Body, bad.Fragment()) {
+			t.Errorf("wrong notice for a bad key: %s %q", notice.MsgType, notice.Body)
+		}
+	})
+}
+
+// trustingClient is an HTTP client that trusts only the test server's certificate.
+func trustingClient(t *testing.T, certFile string) *http.Client {
+	t.Helper()
+	pem, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("no certificate in " + certFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr, Timeout: stepTimeout}
+}
+
+func httpGet(ctx context.Context, t *testing.T, c *http.Client, u string) []byte {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v", u, resp.Status, err)
+	}
+	return data
+}
+
+// peerUpload uploads data with the peer's own XEP-0363 service and returns the GET URL.
+func peerUpload(ctx context.Context, t *testing.T, p *harness.Peer, web *http.Client, name, mimeType string, data []byte) string {
+	t.Helper()
+	svc, err := httpupload.Discover(ctx, p.Session, p.JID.Domain())
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot, err := httpupload.RequestSlot(ctx, p.Session, svc.JID, httpupload.Request{Filename: name, Size: int64(len(data)), ContentType: mimeType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := httpupload.Put(ctx, web, slot, data, mimeType); err != nil {
+		t.Fatal(err)
+	}
+	return slot.GetURL
+}
+
+// waitPortalMessage waits for the first message of contact and returns its portal.
+func waitPortalMessage(ctx context.Context, t *testing.T, s *stack, u *harness.MatrixUser, mgmt id.RoomID, contact jid.JID, body string) id.RoomID {
+	t.Helper()
+	room, err := u.FindRoomWith(ctx, s.ghost(contact), mgmt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := u.WaitEvent(ctx, room, 0, harness.IsMessage(s.ghost(contact), body)); err != nil {
+		t.Fatal(err)
+	}
+	return room
+}
+
+func sendMatrixFile(ctx context.Context, t *testing.T, u *harness.MatrixUser, room id.RoomID, data []byte, name, mimeType string, typ event.MessageType) {
+	t.Helper()
+	up, err := u.Client.UploadBytesWithName(ctx, data, mimeType, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = u.Client.SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{
+		MsgType: typ,
+		Body:    name,
+		URL:     up.ContentURI.CUString(),
+		Info:    &event.FileInfo{MimeType: mimeType, Size: len(data)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitMatrixFile(ctx context.Context, t *testing.T, u *harness.MatrixUser, room id.RoomID, cur int, sender id.UserID) *event.Event {
+	t.Helper()
+	evt, _, err := u.WaitEvent(ctx, room, cur, func(e *event.Event) bool {
+		return e.Sender == sender && e.Type == event.EventMessage
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evt
+}
+
+func matrixDownload(ctx context.Context, t *testing.T, u *harness.MatrixUser, content *event.MessageEventContent) []byte {
+	t.Helper()
+	uri := content.URL
+	if content.File != nil {
+		t.Fatal("the portal is not encrypted, yet the file is")
+	}
+	parsed, err := uri.Parse()
+	if err != nil {
+		t.Fatalf("content %+v: %v", content, err)
+	}
+	data, err := u.Client.DownloadBytes(ctx, parsed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// assertNotOnServer checks that no file Prosody stores (uploads included) holds plaintext.
+func assertNotOnServer(t *testing.T, p *testenv.Prosody, plaintext []byte) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(p.DataDir(), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		n++
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(data, plaintext[len(plaintext)-64:]) {
+			t.Errorf("the server's %s holds the plaintext of an OMEMO chat's file", path)
+		}
+		return nil
+	})
+	if err != nil || n == 0 {
+		t.Fatalf("walking %s: %d files, %v", p.DataDir(), n, err)
+	}
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// pngBytes is a valid PNG with random trailing bytes (after IEND), so each is unique.
+func pngBytes(t *testing.T) []byte {
+	t.Helper()
+	const onePixel = "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89" +
+		"\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82"
+	return append([]byte(onePixel), randomBytes(t, 256)...)
+}
+
+func xmlEscape(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
