@@ -169,10 +169,9 @@ func (xc *Connector) omemoCommandHandlers() []commands.CommandHandler {
 	}
 }
 
-// commandClient picks the login a command applies to: the portal's login
-// in a portal, else the user's default login.
+// commandClient picks the login an OMEMO command applies to and the 1:1
+// chat it was sent in, if any.
 func commandClient(ce *commands.Event) (*Client, jid.JID, error) {
-	var login *bridgev2.UserLogin
 	var chat jid.JID
 	if ce.Portal != nil {
 		p, err := portal.Parse(ce.Portal.PortalKey)
@@ -180,6 +179,16 @@ func commandClient(ce *commands.Event) (*Client, jid.JID, error) {
 			return nil, chat, errNotDMForOMEMO
 		}
 		chat = p.JID
+	}
+	c, err := commandLogin(ce)
+	return c, chat, err
+}
+
+// commandLogin is the login a command applies to: the portal's login in a
+// portal, else the user's default login.
+func commandLogin(ce *commands.Event) (*Client, error) {
+	var login *bridgev2.UserLogin
+	if ce.Portal != nil {
 		for _, l := range ce.User.GetUserLogins() {
 			if l.ID == ce.Portal.Receiver {
 				login = l
@@ -190,13 +199,13 @@ func commandClient(ce *commands.Event) (*Client, jid.JID, error) {
 		login = ce.User.GetDefaultLogin()
 	}
 	if login == nil {
-		return nil, chat, errors.New("you are not logged in")
+		return nil, errors.New("you are not logged in")
 	}
 	c, ok := login.Client.(*Client)
 	if !ok {
-		return nil, chat, errors.New("not an XMPP login")
+		return nil, errors.New("not an XMPP login")
 	}
-	return c, chat, nil
+	return c, nil
 }
 
 func (xc *Connector) cmdOMEMO(ce *commands.Event) {

@@ -150,28 +150,13 @@ func (xc *Connector) mucCommandHandlers() []commands.CommandHandler {
 // login in a portal, else the user's default login. inRoom is the portal's
 // room, if the command was sent in a group chat portal.
 func mucCommandClient(ce *commands.Event) (c *Client, inRoom jid.JID, err error) {
-	var login *bridgev2.UserLogin
 	if ce.Portal != nil {
 		if p, err := portal.Parse(ce.Portal.PortalKey); err == nil && p.Kind == portal.MUC {
 			inRoom = p.JID
 		}
-		for _, l := range ce.User.GetUserLogins() {
-			if l.ID == ce.Portal.Receiver {
-				login = l
-			}
-		}
 	}
-	if login == nil {
-		login = ce.User.GetDefaultLogin()
-	}
-	if login == nil {
-		return nil, inRoom, errors.New("you are not logged in")
-	}
-	c, ok := login.Client.(*Client)
-	if !ok {
-		return nil, inRoom, errors.New("not an XMPP login")
-	}
-	return c, inRoom, nil
+	c, err = commandLogin(ce)
+	return c, inRoom, err
 }
 
 func (xc *Connector) cmdJoin(ce *commands.Event) {
