@@ -40,7 +40,7 @@ var (
 	errNeedsPortal   = errors.New("that command only works in a chat room")
 	errNeedsJID      = errors.New("name the contact's JID (or use the command in their chat)")
 	errBadDeviceID   = errors.New("a device id is a number, see `omemo devices`")
-	errNotDMForOMEMO = errors.New("OMEMO is only bridged in 1:1 chats; OMEMO in group chats is not supported yet")
+	errNotDMForOMEMO = errors.New("this room is not an XMPP chat")
 )
 
 // parseOMEMOCommand parses the arguments of "omemo". chat is the contact of
@@ -169,19 +169,25 @@ func (xc *Connector) omemoCommandHandlers() []commands.CommandHandler {
 	}
 }
 
-// commandClient picks the login an OMEMO command applies to and the 1:1
-// chat it was sent in, if any.
-func commandClient(ce *commands.Event) (*Client, jid.JID, error) {
-	var chat jid.JID
+// commandClient picks the login an OMEMO command applies to and the chat
+// it was sent in, if any: the contact of a 1:1 chat, or the room of a group
+// chat.
+func commandClient(ce *commands.Event) (c *Client, chat, room jid.JID, err error) {
 	if ce.Portal != nil {
 		p, err := portal.Parse(ce.Portal.PortalKey)
-		if err != nil || p.Kind != portal.DM {
-			return nil, chat, errNotDMForOMEMO
+		switch {
+		case err != nil:
+			return nil, chat, room, errNotDMForOMEMO
+		case p.Kind == portal.DM:
+			chat = p.JID
+		case p.Kind == portal.MUC:
+			room = p.JID
+		default:
+			return nil, chat, room, errNotDMForOMEMO
 		}
-		chat = p.JID
 	}
-	c, err := commandLogin(ce)
-	return c, chat, err
+	c, err = commandLogin(ce)
+	return c, chat, room, err
 }
 
 // commandLogin is the login a command applies to: the portal's login in a
@@ -209,10 +215,16 @@ func commandLogin(ce *commands.Event) (*Client, error) {
 }
 
 func (xc *Connector) cmdOMEMO(ce *commands.Event) {
-	c, chat, err := commandClient(ce)
+	c, chat, room, err := commandClient(ce)
 	if err != nil {
 		ce.Reply("%s", err.Error())
 		return
+	}
+	if !room.Equal(jid.JID{}) && len(ce.Args) == 1 {
+		if action := strings.ToLower(ce.Args[0]); action == "on" || action == "off" || action == "status" {
+			c.cmdRoomOMEMO(ce, room, action)
+			return
+		}
 	}
 	cmd, err := parseOMEMOCommand(ce.Args, chat)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -19,15 +18,11 @@ import (
 	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp/jid"
 
-	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
-
-// omemoGroupNotice replaces the body of OMEMO messages in group chats.
-const omemoGroupNotice = "sent an OMEMO-encrypted message. OMEMO in group chats is not supported yet, so the bridge cannot show it."
 
 // handleMUCPresence applies a presence from one of the login's rooms and
 // tells bridgev2 what changed. It runs in the incoming queue, in order with
@@ -165,6 +160,9 @@ type groupchat struct {
 	Body      string
 	Subject   string
 	Encrypted bool
+	// OMEMO is what decryption said about an encrypted message
+	// (mucomemo.go); Body is then its plaintext or a notice.
+	OMEMO     *omemoIncoming
 	Timestamp time.Time
 }
 
@@ -246,8 +244,8 @@ func (c *Client) handleGroupchat(ctx context.Context, st *stanzabuf.Stanza) {
 			c.queueTopic(g)
 		}
 	case gcMessage:
-		if g.Encrypted {
-			c.main.Metrics.MessageBridged(metrics.XMPPToMatrix, metrics.OutcomeUndecryptable)
+		if g.Encrypted && !c.decryptGroupchat(ctx, st, &g, room) {
+			return
 		}
 		c.queueGroupchat(g)
 	default:
@@ -290,8 +288,8 @@ func (c *Client) queueGroupchat(g groupchat) {
 		TransactionID:      g.TxnID,
 		ConvertMessageFunc: c.convertGroupchat,
 	})
-	if !g.Encrypted {
-		// OMEMO messages were counted as undecryptable.
+	if !g.Encrypted || (g.OMEMO != nil && !g.OMEMO.Failed) {
+		// Undecryptable OMEMO messages were counted as such.
 		c.countResult(res)
 	}
 }
@@ -299,15 +297,18 @@ func (c *Client) queueGroupchat(g groupchat) {
 // convertGroupchat builds the Matrix message of a groupchat message that
 // bridgev2 did not match to one it sent.
 func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, g groupchat) (*bridgev2.ConvertedMessage, error) {
-	if g.Sender.IsFromMe && strings.HasPrefix(string(g.TxnID), bridgeIDPrefix) {
+	if isOwnReflection(g) {
 		// Sent by the bridge for a Matrix message whose pending entry is
 		// gone (a restart in between): it is in Matrix already.
 		return nil, bridgev2.ErrIgnoringRemoteEvent
 	}
-	content := matrixFromBody(g.Body)
-	if g.Encrypted {
-		content = &event.MessageEventContent{MsgType: event.MsgNotice, Body: g.Nick + " " + omemoGroupNotice}
+	if g.Encrypted && g.OMEMO == nil {
+		// Never the fallback body.
+		return nil, bridgev2.ErrIgnoringRemoteEvent
 	}
+	content := matrixFromBody(g.Body)
+	room, _ := c.mucs.get(g.Room)
+	c.convertOMEMO(ctx, p, g.OMEMO, content, groupOMEMOAllowed(room) == nil)
 	return &bridgev2.ConvertedMessage{Parts: []*bridgev2.ConvertedMessagePart{{
 		Type:       event.EventMessage,
 		Content:    content,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
@@ -16,6 +17,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
 
 // Incoming OMEMO messages and their atomicity.
@@ -57,6 +59,9 @@ const inboxRetention = 30 * 24 * time.Hour
 type inboxEntry struct {
 	MessageID string
 	Peer      string
+	// Sender is, in a group chat (Peer is the room), the real bare JID of
+	// the occupant who sent the message; "" in 1:1 chats.
+	Sender    string
 	FromMe    bool
 	Kind      inboxKind
 	Body      string
@@ -84,9 +89,9 @@ func (c *Client) inboxGet(ctx context.Context, messageID string) (*inboxEntry, e
 	var body sql.NullString
 	var kind, version int
 	var device, ts int64
-	err := c.main.DB.QueryRow(ctx, `SELECT message_id, peer, from_me, kind, body, xmpp_id, replace_id, version, device_id, trusted, timestamp
+	err := c.main.DB.QueryRow(ctx, `SELECT message_id, peer, sender, from_me, kind, body, xmpp_id, replace_id, version, device_id, trusted, timestamp
 		FROM omemo_inbox WHERE account=$1 AND message_id=$2`, string(c.login.ID), messageID).
-		Scan(&e.MessageID, &e.Peer, &e.FromMe, &kind, &body, &e.XMPPID, &e.Replace, &version, &device, &e.Trusted, &ts)
+		Scan(&e.MessageID, &e.Peer, &e.Sender, &e.FromMe, &kind, &body, &e.XMPPID, &e.Replace, &version, &device, &e.Trusted, &ts)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {
@@ -102,10 +107,10 @@ func (c *Client) inboxPut(ctx context.Context, e *inboxEntry) error {
 	if e.Kind != inboxEmpty {
 		body = sql.NullString{String: e.Body, Valid: true}
 	}
-	_, err := c.main.DB.Exec(ctx, `INSERT INTO omemo_inbox (account, message_id, peer, from_me, kind, body, xmpp_id, replace_id,
+	_, err := c.main.DB.Exec(ctx, `INSERT INTO omemo_inbox (account, message_id, peer, sender, from_me, kind, body, xmpp_id, replace_id,
 			version, device_id, trusted, timestamp, received)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		string(c.login.ID), e.MessageID, e.Peer, e.FromMe, int(e.Kind), body, e.XMPPID, e.Replace,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		string(c.login.ID), e.MessageID, e.Peer, e.Sender, e.FromMe, int(e.Kind), body, e.XMPPID, e.Replace,
 		int(e.Version), int64(e.Device), e.Trusted, e.Timestamp.UnixMilli(), time.Now().UnixMilli())
 	if err != nil {
 		return fmt.Errorf("failed to save OMEMO inbox entry: %w", err)
@@ -182,6 +187,10 @@ func (c *Client) requeuePending(ctx context.Context) {
 		if err != nil {
 			continue
 		}
+		if e.Sender != "" {
+			c.requeueGroupchat(ctx, peer, e)
+			continue
+		}
 		in := &incomingMessage{Peer: peer, FromMe: e.FromMe, Type: stanza.ChatMessage, XMPPID: e.XMPPID, Timestamp: e.Timestamp}
 		applyInbox(in, e)
 		zerolog.Ctx(ctx).Info().Str("message_id", id).Msg("Queueing OMEMO message decrypted before a restart")
@@ -193,16 +202,53 @@ func (c *Client) requeuePending(ctx context.Context) {
 
 // applyInbox puts a decryption result into in.
 func applyInbox(in *incomingMessage, e *inboxEntry) {
-	in.OMEMO = &omemoIncoming{Version: e.Version, Device: e.Device, Trusted: e.Trusted, Failed: e.Kind == inboxFailed}
+	in.applyOMEMO(inboxResult(e))
+}
+
+// inboxResult is what an inbox row says about its message.
+func inboxResult(e *inboxEntry) *omemoResult {
+	r := &omemoResult{Info: &omemoIncoming{Version: e.Version, Device: e.Device, Trusted: e.Trusted, Failed: e.Kind == inboxFailed}}
 	switch e.Kind {
 	case inboxText:
-		in.Body = e.Body
-		in.Replace = e.Replace
-	case inboxEmpty:
-		in.Body = ""
+		r.Body, r.Replace = e.Body, e.Replace
 	case inboxFailed:
-		in.Body, in.Replace = e.Body, ""
+		r.Body = e.Body
 	}
+	return r
+}
+
+// omemoJob is an incoming <encrypted/> message to decrypt, as the 1:1 and
+// the group chat paths both describe it.
+type omemoJob struct {
+	Raw *stanzabuf.Stanza
+	// Sender is the sender's real bare JID: the contact, our own account,
+	// or a room occupant's real JID.
+	Sender jid.JID
+	FromMe bool
+	// Peer is the chat: the contact's bare JID, or the room's.
+	Peer jid.JID
+	// Room is set for group chats (then Sender is kept in the inbox).
+	Room      bool
+	MessageID string
+	XMPPID    string
+	Replace   string
+	Timestamp time.Time
+}
+
+// omemoResult is what decryption gives for a message: its plaintext, or a
+// notice (Info.Failed), or nothing to show (Body "").
+type omemoResult struct {
+	Body    string
+	Replace string
+	Info    *omemoIncoming
+}
+
+// applyOMEMO puts a decryption result into in; nil leaves in unchanged.
+func (in *incomingMessage) applyOMEMO(r *omemoResult) {
+	if r == nil {
+		return
+	}
+	in.Body, in.Replace, in.OMEMO = r.Body, r.Replace, r.Info
 }
 
 // omemoDecrypt replaces the fallback body of an OMEMO message with its
@@ -213,35 +259,47 @@ func (c *Client) omemoDecrypt(ctx context.Context, in *incomingMessage) error {
 	if in.Raw == nil {
 		return nil
 	}
-	rcv, err := omemoxmpp.FindEncrypted(in.Raw.Reader())
-	if errors.Is(err, omemoxmpp.ErrNotEncrypted) {
-		return nil
-	}
 	_, senderJID := c.sender(in)
-	// Never the fallback body, whatever happens below.
-	in.Body = ""
+	r, err := c.decryptOMEMO(ctx, omemoJob{
+		Raw: in.Raw, Sender: senderJID, FromMe: in.FromMe, Peer: in.Peer,
+		MessageID: string(MakeMessageID(in.Peer, senderJID, in.XMPPID)),
+		XMPPID:    in.XMPPID, Replace: in.Replace, Timestamp: in.Timestamp,
+	})
 	if err != nil {
-		c.failIncoming(in, senderJID, 0, err)
-		return nil
+		return err
+	}
+	in.applyOMEMO(r)
+	return nil
+}
+
+// decryptOMEMO decrypts job in one transaction with its inbox row (see
+// above), or answers it from the inbox. It returns nil for messages without
+// <encrypted/>, and an error only for messages that must not be bridged at
+// all (replays). It never returns the fallback body.
+func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, error) {
+	rcv, err := omemoxmpp.FindEncrypted(job.Raw.Reader())
+	if errors.Is(err, omemoxmpp.ErrNotEncrypted) {
+		return nil, nil
+	}
+	if err != nil {
+		return c.failedOMEMO(job, 0, err), nil
 	}
 	device := rcv.Elements[0].SenderDevice
-	messageID := string(MakeMessageID(in.Peer, senderJID, in.XMPPID))
-	if in.FromMe {
+	if job.FromMe {
 		// Our own messages sent from Matrix come back from the archive;
 		// they were never encrypted for our own device.
-		if msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.login.ID, MakeMessageID(in.Peer, senderJID, in.XMPPID)); err == nil && msg != nil {
-			return nil
+		if msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.login.ID, networkid.MessageID(job.MessageID)); err == nil && msg != nil {
+			return &omemoResult{}, nil
 		}
 	}
 	xc := c.omemoClient()
 	if xc == nil {
-		c.failIncoming(in, senderJID, device, errOMEMOUnavailable)
-		return nil
+		return c.failedOMEMO(job, device, errOMEMOUnavailable), nil
 	}
-	if in.FromMe && device == xc.Manager().DeviceID() {
+	if job.FromMe && device == xc.Manager().DeviceID() {
 		// Sent by this very device (heartbeats, session resets, messages
 		// from Matrix), back from the archive: never for us to read.
-		return nil
+		return &omemoResult{}, nil
 	}
 	c.omemo.op.Lock()
 	defer c.omemo.op.Unlock()
@@ -252,27 +310,30 @@ func (c *Client) omemoDecrypt(ctx context.Context, in *incomingMessage) error {
 	)
 	err = c.main.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
 		var err error
-		if entry, err = c.inboxGet(ctx, messageID); err != nil || entry != nil {
+		if entry, err = c.inboxGet(ctx, job.MessageID); err != nil || entry != nil {
 			return err
 		}
 		start := time.Now()
-		msg, decErr = xc.Decrypt(ctx, senderJID, rcv)
+		msg, decErr = xc.Decrypt(ctx, job.Sender, rcv)
 		c.main.Metrics.ObserveDecrypt(time.Since(start))
 		if msg == nil {
 			// The engine left its state unchanged: nothing to record.
 			return nil
 		}
 		entry = &inboxEntry{
-			MessageID: messageID, Peer: in.Peer.Bare().String(), FromMe: in.FromMe,
-			XMPPID: in.XMPPID, Replace: in.Replace, Version: msg.Version, Device: msg.Sender.Device,
-			Trusted: msg.Trusted, Timestamp: in.Timestamp,
+			MessageID: job.MessageID, Peer: job.Peer.Bare().String(), FromMe: job.FromMe,
+			XMPPID: job.XMPPID, Replace: job.Replace, Version: msg.Version, Device: msg.Sender.Device,
+			Trusted: msg.Trusted, Timestamp: job.Timestamp,
+		}
+		if job.Room {
+			entry.Sender = job.Sender.Bare().String()
 		}
 		if entry.Timestamp.IsZero() {
 			entry.Timestamp = time.Now()
 		}
 		switch {
 		case decErr != nil:
-			entry.Kind, entry.Body = inboxFailed, decryptFailureNotice(senderJID.String(), msg.Sender.Device, in.FromMe, decErr)
+			entry.Kind, entry.Body = inboxFailed, decryptFailureNotice(job.Sender.String(), msg.Sender.Device, job.FromMe, decErr)
 		case msg.Empty || msg.Body == "":
 			entry.Kind = inboxEmpty
 		default:
@@ -280,32 +341,31 @@ func (c *Client) omemoDecrypt(ctx context.Context, in *incomingMessage) error {
 		}
 		return c.inboxPut(ctx, entry)
 	})
-	log := zerolog.Ctx(ctx).With().Str("xmpp_id", in.XMPPID).Uint32("omemo_device", device).Logger()
+	log := zerolog.Ctx(ctx).With().Str("xmpp_id", job.XMPPID).Uint32("omemo_device", device).Logger()
 	if err != nil {
 		log.Err(err).Msg("Failed to decrypt OMEMO message")
-		c.failIncoming(in, senderJID, device, err)
-		return nil
+		return c.failedOMEMO(job, device, err), nil
 	}
 	if entry == nil {
 		if errors.Is(decErr, omemo.ErrDuplicate) {
-			return fmt.Errorf("replayed OMEMO message: %w", decErr)
+			return nil, fmt.Errorf("replayed OMEMO message: %w", decErr)
 		}
 		log.Warn().Err(decErr).Msg("Failed to decrypt OMEMO message")
-		c.failIncoming(in, senderJID, device, decErr)
-		c.maybeResetSession(ctx, senderJID, device, rcv, decErr)
-		return nil
+		r := c.failedOMEMO(job, device, decErr)
+		c.maybeResetSession(ctx, job.Sender, device, rcv, decErr)
+		return r, nil
 	}
-	applyInbox(in, entry)
-	if in.OMEMO.Failed {
+	r := inboxResult(entry)
+	if r.Info.Failed {
 		c.main.Metrics.MessageBridged(metrics.XMPPToMatrix, metrics.OutcomeUndecryptable)
 	}
 	c.maybeSweep(ctx)
 	if msg != nil {
 		c.countOMEMOSessions(ctx)
-		c.maybeResetSession(ctx, senderJID, msg.Sender.Device, rcv, nil)
-		c.afterDecrypt(ctx, xc, senderJID, msg)
+		c.maybeResetSession(ctx, job.Sender, msg.Sender.Device, rcv, nil)
+		c.afterDecrypt(ctx, xc, job.Sender, msg)
 	}
-	return nil
+	return r, nil
 }
 
 // afterDecrypt does what a decrypted message asks for: a new bundle when a
@@ -385,10 +445,16 @@ var errOMEMOUnavailable = errors.New("OMEMO is not set up for this login")
 // failIncoming turns in into a notice about a message that could not be
 // decrypted.
 func (c *Client) failIncoming(in *incomingMessage, sender jid.JID, device uint32, err error) {
-	in.Body = decryptFailureNotice(sender.String(), device, in.FromMe, err)
-	in.Replace = ""
-	in.OMEMO = &omemoIncoming{Device: device, Failed: true}
+	in.applyOMEMO(c.failedOMEMO(omemoJob{Sender: sender, FromMe: in.FromMe}, device, err))
+}
+
+// failedOMEMO is the notice about a message that could not be decrypted.
+func (c *Client) failedOMEMO(job omemoJob, device uint32, err error) *omemoResult {
 	c.main.Metrics.MessageBridged(metrics.XMPPToMatrix, metrics.OutcomeUndecryptable)
+	return &omemoResult{
+		Body: decryptFailureNotice(job.Sender.String(), device, job.FromMe, err),
+		Info: &omemoIncoming{Device: device, Failed: true},
+	}
 }
 
 // sendEncrypted sends an OMEMO element set (a heartbeat or session reset).
@@ -410,23 +476,30 @@ func (c *Client) sendEncrypted(ctx context.Context, to jid.JID, out *omemoxmpp.O
 // failures are notices; messages from untrusted devices are marked, as are
 // plaintext messages in an encrypted chat.
 func (c *Client) omemoConvert(ctx context.Context, portal *bridgev2.Portal, in *incomingMessage, content *event.MessageEventContent) {
+	c.convertOMEMO(ctx, portal, in.OMEMO, content, true)
+}
+
+// convertOMEMO is omemoConvert for what OMEMO said about a message (nil:
+// plaintext). mayEncrypt is false in group chats that cannot be encrypted:
+// there an OMEMO message does not mark the portal.
+func (c *Client) convertOMEMO(ctx context.Context, portal *bridgev2.Portal, info *omemoIncoming, content *event.MessageEventContent, mayEncrypt bool) {
 	meta, _ := portal.Metadata.(*PortalMetadata)
-	if in.OMEMO == nil {
+	if info == nil {
 		if meta != nil && meta.OMEMO {
 			content.Body = unencryptedPrefix + content.Body
 		}
 		return
 	}
-	if in.OMEMO.Failed {
+	if info.Failed {
 		content.MsgType = event.MsgNotice
 		return
 	}
-	if meta != nil && markEncrypted(meta) {
+	if mayEncrypt && meta != nil && markEncrypted(meta) {
 		if err := portal.Save(ctx); err != nil {
 			zerolog.Ctx(ctx).Err(err).Msg("Failed to save portal after enabling OMEMO")
 		}
 	}
-	if !in.OMEMO.Trusted {
-		content.Body = untrustedPrefix(in.OMEMO.Device) + content.Body
+	if !info.Trusted {
+		content.Body = untrustedPrefix(info.Device) + content.Body
 	}
 }

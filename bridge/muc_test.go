@@ -61,7 +61,7 @@ func occupantPresence(nick, realJID, typ string, status ...int) string {
 func TestMUCPresenceSequence(t *testing.T) {
 	room := jid.MustParse(testRoom)
 	rs := newMUCRooms()
-	answer := rs.startJoin(room, "alice", mucroom.Info{Name: "The Room"})
+	answer := rs.startJoin(room, "alice", mucroom.Info{Name: "The Room"}, mucadmin.RoomInfo{})
 	if !rs.known(jid.MustParse(testRoom + "/bob")) {
 		t.Fatal("a room being joined is not known")
 	}
@@ -114,7 +114,7 @@ func TestMUCPresenceSequence(t *testing.T) {
 	}
 
 	// A refused join.
-	answer = rs.startJoin(room, "alice", mucroom.Info{})
+	answer = rs.startJoin(room, "alice", mucroom.Info{}, mucadmin.RoomInfo{})
 	_, out, _ := rs.applyPresence(mustPresence(t, `<presence`+nsC+` from="`+testRoom+`/alice" type="error"><error type="auth"><registration-required xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></presence>`))
 	if out.Change != changeJoinFailed {
 		t.Errorf("error presence: change %v", out.Change)
@@ -256,21 +256,30 @@ func TestClassifyGroupchat(t *testing.T) {
 }
 
 func TestConvertGroupchat(t *testing.T) {
-	c := &Client{}
+	c := &Client{mucs: newMUCRooms()}
+	room := jid.MustParse(testRoom)
+	failed := &omemoIncoming{Device: 7, Failed: true}
 	for _, tc := range []struct {
 		name    string
 		g       groupchat
+		omemo   bool // the portal is encrypted
 		ignored bool
 		body    string
 		notice  bool
 	}{
-		{"text", groupchat{Nick: "bob", Body: "hello"}, false, "hello", false},
-		{"emote", groupchat{Nick: "bob", Body: "/me waves"}, false, "waves", false},
-		{"OMEMO", groupchat{Nick: "bob", Encrypted: true}, false, "bob " + omemoGroupNotice, true},
-		{"ours from before a restart", groupchat{Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "mxb-1", Body: "x"}, true, "", false},
-		{"ours from another client", groupchat{Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "phone-1", Body: "x"}, false, "x", false},
+		{"text", groupchat{Nick: "bob", Body: "hello"}, false, false, "hello", false},
+		{"emote", groupchat{Nick: "bob", Body: "/me waves"}, false, false, "waves", false},
+		{"OMEMO never decrypted", groupchat{Nick: "bob", Encrypted: true, Body: "fallback"}, false, true, "", false},
+		{"OMEMO undecryptable", groupchat{Nick: "bob", Encrypted: true, Body: "bob " + hiddenJIDNotice, OMEMO: failed}, false, false, "bob " + hiddenJIDNotice, true},
+		{"OMEMO decrypted", groupchat{Nick: "bob", Encrypted: true, Body: "psst", OMEMO: &omemoIncoming{Device: 7, Trusted: true}}, true, false, "psst", false},
+		{"OMEMO from an untrusted device", groupchat{Nick: "bob", Encrypted: true, Body: "psst", OMEMO: &omemoIncoming{Device: 7}}, true, false, untrustedPrefix(7) + "psst", false},
+		{"plaintext in an encrypted room", groupchat{Nick: "bob", Body: "hi"}, true, false, unencryptedPrefix + "hi", false},
+		{"ours from before a restart", groupchat{Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "mxb-1", Body: "x"}, false, true, "", false},
+		{"ours from another client", groupchat{Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "phone-1", Body: "x"}, false, false, "x", false},
 	} {
-		conv, err := c.convertGroupchat(context.Background(), nil, nil, tc.g)
+		tc.g.Room = room
+		p := &bridgev2.Portal{Portal: &database.Portal{Metadata: &PortalMetadata{Kind: "muc", OMEMO: tc.omemo}}}
+		conv, err := c.convertGroupchat(context.Background(), p, nil, tc.g)
 		if tc.ignored {
 			if !errors.Is(err, bridgev2.ErrIgnoringRemoteEvent) {
 				t.Errorf("%s: err = %v, want ErrIgnoringRemoteEvent", tc.name, err)
@@ -388,9 +397,9 @@ func TestJoinErrorText(t *testing.T) {
 	}
 }
 
-// TestGroupchatSendRefusals: a room portal marked OMEMO (by
-// hand in the database, as nothing in the bridge marks one) refuses to send,
-// and so does a room we are not in.
+// TestGroupchatSendRefusals: a room portal marked OMEMO in a room that
+// cannot be encrypted refuses to send (see also
+// TestGroupchatOMEMOSendRefusals), and so does a room we are not in.
 func TestGroupchatSendRefusals(t *testing.T) {
 	room := jid.MustParse(testRoom)
 	c := &Client{mucs: newMUCRooms(), account: testAccount}
@@ -402,7 +411,7 @@ func TestGroupchatSendRefusals(t *testing.T) {
 		_, err := c.handleMatrixGroupchat(context.Background(), msg, room)
 		return err
 	}
-	c.mucs.startJoin(room, "alice", mucroom.Info{})
+	c.mucs.startJoin(room, "alice", mucroom.Info{}, mucadmin.RoomInfo{})
 	c.mucs.applyPresence(mustPresence(t, occupantPresence("alice", "", "", 110)))
 	if err := send(&PortalMetadata{Kind: "muc", OMEMO: true}); !errors.Is(err, errGroupOMEMO) {
 		t.Errorf("send in an OMEMO-marked room: %v, want errGroupOMEMO", err)

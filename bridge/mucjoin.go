@@ -16,6 +16,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 )
 
@@ -53,22 +54,22 @@ func (c *Client) defaultNick() string {
 
 // roomInfo asks the room for its disco#info before joining: it tells a
 // missing room from one that refuses us, without creating it, and gives the
-// room's name.
-func roomInfo(ctx context.Context, s *xmpp.Session, room jid.JID) (mucroom.Info, error) {
+// room's name and the features OMEMO depends on.
+func roomInfo(ctx context.Context, s *xmpp.Session, room jid.JID) (mucroom.Info, mucadmin.RoomInfo, error) {
 	info, err := disco.GetInfo(ctx, "", room, s)
 	var se stanza.Error
 	switch {
 	case errors.As(err, &se) && (se.Condition == stanza.ItemNotFound || se.Condition == stanza.RemoteServerNotFound):
-		return mucroom.Info{}, fmt.Errorf("%w: %w", mucroom.ErrNotFound, err)
+		return mucroom.Info{}, mucadmin.RoomInfo{}, fmt.Errorf("%w: %w", mucroom.ErrNotFound, err)
 	case err != nil:
 		// Some services hide rooms from disco; the join will tell.
 		zerolog.Ctx(ctx).Debug().Err(err).Stringer("room", room).Msg("Room disco#info failed, joining anyway")
-		return mucroom.Info{}, nil
+		return mucroom.Info{}, mucadmin.RoomInfo{}, nil
 	}
 	if !slices.ContainsFunc(info.Identity, func(id discoinfo.Identity) bool { return id.Category == "conference" }) && len(info.Identity) > 0 {
-		return mucroom.Info{}, fmt.Errorf("%w: %s is a %s/%s", errNotARoom, room, info.Identity[0].Category, info.Identity[0].Type)
+		return mucroom.Info{}, mucadmin.RoomInfo{}, fmt.Errorf("%w: %s is a %s/%s", errNotARoom, room, info.Identity[0].Category, info.Identity[0].Type)
 	}
-	return mucroom.InfoFrom(info), nil
+	return mucroom.InfoFrom(info), mucadmin.RoomInfoFrom(info), nil
 }
 
 // joinRoom enters room as nick, or as a variant of it while the nick is
@@ -81,7 +82,7 @@ func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string) (joinR
 	}
 	room = room.Bare()
 	log := zerolog.Ctx(ctx).With().Stringer("room", room).Logger()
-	info, err := roomInfo(ctx, s, room)
+	info, features, err := roomInfo(ctx, s, room)
 	if err != nil {
 		return joinResult{}, err
 	}
@@ -91,7 +92,7 @@ func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string) (joinR
 		if err != nil {
 			return joinResult{}, fmt.Errorf("%w: %q: %w", mucroom.ErrNickRejected, n, err)
 		}
-		answer := c.mucs.startJoin(room, n, info)
+		answer := c.mucs.startJoin(room, n, info, features)
 		join := mucroom.Join{Occupant: occ, ID: random.String(16), MaxStanzas: 0}
 		if err := s.Send(ctx, join.TokenReader()); err != nil {
 			c.mucs.remove(room)

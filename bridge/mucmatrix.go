@@ -24,28 +24,41 @@ import (
 
 // Errors of the Matrix → group chat path, shown as message statuses.
 var (
-	errGroupOMEMO = errors.New("this group chat is marked OMEMO-encrypted, and OMEMO in group chats is not supported yet; nothing was sent")
+	errGroupOMEMO = errors.New("this group chat is marked OMEMO-encrypted, but OMEMO cannot be used in it")
 	errNotInRoom  = errors.New("the bridge is not in this group chat right now (reconnecting, or you left it); use `join` to enter it again")
 )
 
 // handleMatrixGroupchat sends a Matrix message to the room as a
-// type=groupchat message with our origin-id. The room reflects it to us
-// with its stanza-id; bridgev2 matches the reflection to this message by
-// the origin-id (the transaction ID) instead of bridging it back.
+// type=groupchat message with our origin-id, OMEMO-encrypted when the
+// portal is. The room reflects it to us with its stanza-id; bridgev2
+// matches the reflection to this message by the origin-id (the transaction
+// ID) instead of bridging it back.
 func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.MatrixMessage, room jid.JID) (*bridgev2.MatrixMessageResponse, error) {
-	if meta, _ := msg.Portal.Metadata.(*PortalMetadata); meta != nil && meta.OMEMO {
-		// Never plaintext where the user expects encryption.
-		return nil, groupSendStatus(errGroupOMEMO)
-	}
 	r, ok := c.mucs.get(room)
 	if !ok || !r.Joined {
 		return nil, groupSendStatus(errNotInRoom)
+	}
+	encrypted := false
+	if meta, _ := msg.Portal.Metadata.(*PortalMetadata); meta != nil && meta.OMEMO {
+		if err := groupOMEMOAllowed(r); err != nil {
+			// Never plaintext where the user expects encryption.
+			return nil, groupSendStatus(fmt.Errorf("%w: %w; nothing was sent", errGroupOMEMO, err))
+		}
+		encrypted = true
 	}
 	s := c.currentSession()
 	if s == nil {
 		return nil, errNotConnected
 	}
 	out := &outgoingMessage{To: room.Bare(), Type: stanza.GroupChatMessage, ID: newMessageID(), Body: bodyFromMatrix(msg.Content)}
+	stanzaOut := groupchatStanza(out)
+	if encrypted {
+		var err error
+		if stanzaOut, err = c.encryptGroupchat(ctx, s, r, out); err != nil {
+			c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)
+			return nil, err
+		}
+	}
 	txn := networkid.TransactionID(out.ID)
 	db := &database.Message{
 		SenderID:  puppet.UserID(c.account),
@@ -53,13 +66,13 @@ func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.Matrix
 		Metadata:  &MessageMetadata{OriginID: out.ID},
 	}
 	msg.AddPendingToSave(db, txn, groupchatEcho)
-	if err := s.Send(ctx, groupchatStanza(out)); err != nil {
+	if err := s.Send(ctx, stanzaOut); err != nil {
 		msg.RemovePending(txn)
 		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)
 		return nil, fmt.Errorf("failed to send message to %s: %w", room, err)
 	}
 	c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeOK)
-	zerolog.Ctx(ctx).Debug().Str("xmpp_id", out.ID).Stringer("room", room).Msg("Sent groupchat message to XMPP")
+	zerolog.Ctx(ctx).Debug().Str("xmpp_id", out.ID).Stringer("room", room).Bool("omemo", encrypted).Msg("Sent groupchat message to XMPP")
 	return &bridgev2.MatrixMessageResponse{DB: db, Pending: true}, nil
 }
 
@@ -74,10 +87,15 @@ func groupchatStanza(out *outgoingMessage) xml.TokenReader {
 // groupSendStatus is the message status for a Matrix message that was not
 // sent to a group chat.
 func groupSendStatus(err error) error {
+	return groupSendStatusText(err, "Not sent: "+err.Error())
+}
+
+// groupSendStatusText is groupSendStatus with the text shown in Matrix.
+func groupSendStatusText(err error, text string) error {
 	return bridgev2.WrapErrorInStatus(err).
 		WithStatus(event.MessageStatusFail).
 		WithErrorReason(event.MessageStatusGenericError).
-		WithMessage("Not sent: " + err.Error()).
+		WithMessage(text).
 		WithIsCertain(true).
 		WithSendNotice(true)
 }

@@ -43,6 +43,9 @@ type mucRoom struct {
 	// Subject is the room's subject, once the room sent one.
 	Subject      *string
 	NonAnonymous bool
+	// Features is what the room's disco#info said before the join:
+	// anonymity and whether it is members-only (OMEMO needs both).
+	Features mucadmin.RoomInfo
 	// Joined is set once our own presence came back (the room then sent
 	// everyone already in it), and cleared when we are out of the room.
 	Joined    bool
@@ -146,7 +149,7 @@ func (rs *mucRooms) get(room jid.JID) (mucRoom, bool) {
 
 // startJoin prepares room for a join as nick and returns where the room's
 // answer will arrive.
-func (rs *mucRooms) startJoin(room jid.JID, nick string, info mucroom.Info) <-chan joinResult {
+func (rs *mucRooms) startJoin(room jid.JID, nick string, info mucroom.Info, features mucadmin.RoomInfo) <-chan joinResult {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	key := room.Bare().String()
@@ -155,7 +158,7 @@ func (rs *mucRooms) startJoin(room jid.JID, nick string, info mucroom.Info) <-ch
 		r = &mucRoom{JID: room.Bare()}
 		rs.rooms[key] = r
 	}
-	r.Nick, r.Info, r.Joined = nick, info, false
+	r.Nick, r.Info, r.Features, r.Joined = nick, info, features, false
 	r.Occupants = map[string]occupant{}
 	if info.Subject != "" && r.Subject == nil {
 		s := info.Subject

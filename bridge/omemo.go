@@ -70,6 +70,9 @@ type omemoState struct {
 	// maintaining is set while the daily key maintenance runs.
 	maintaining bool
 	lastSweep   time.Time // of the inbox (handleomemo.go)
+	// memberFetched is when group chat members' device lists were last
+	// fetched (mucomemo.go), by bare JID.
+	memberFetched map[string]time.Time
 
 	// op serialises the login's ratchet work. Decryption runs inside a
 	// database transaction (which on SQLite holds the write lock) and then

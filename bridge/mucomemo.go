@@ -1,0 +1,301 @@
+package bridge
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/commands"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/metrics"
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/puppet"
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
+	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
+	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+)
+
+// OMEMO in group chats (XEP-0384 "Group chats"). A message is encrypted for
+// every device of every member's real JID, so the bridge must know who the
+// members are: only rooms that show everyone's real JID (non-anonymous) and
+// let only members in (members-only) allow that. Whether a room portal is
+// encrypted lives in its metadata as for 1:1 chats (omemochat.go); it turns
+// on when a member sends OMEMO in such a room, or with `omemo on`.
+
+// Why a room cannot be OMEMO-encrypted.
+var (
+	errRoomHidesJIDs = errors.New("the room hides real JIDs (it is not non-anonymous), so the bridge cannot know whose devices to encrypt for")
+	errRoomOpen      = errors.New("the room is not members-only, so anyone could enter it without a key")
+)
+
+// roomShowsJIDs reports whether everyone in r sees the occupants' real
+// JIDs: our own presence said so (status 100), or the room's disco#info.
+func roomShowsJIDs(r mucRoom) bool {
+	return r.NonAnonymous || r.Features.Anonymity == mucadmin.NonAnonymous
+}
+
+// groupOMEMOAllowed says whether r may be OMEMO-encrypted, and if not why.
+func groupOMEMOAllowed(r mucRoom) error {
+	switch {
+	case !roomShowsJIDs(r):
+		return errRoomHidesJIDs
+	case !r.Features.MembersOnly:
+		return errRoomOpen
+	}
+	return nil
+}
+
+// groupRecipients is whom a message in r is encrypted for: the real bare
+// JIDs of the room's owners, admins and members (affs) and of the
+// occupants, each once, without our own account (whose other devices the
+// encryption adds anyway), sorted.
+func groupRecipients(affs []mucadmin.Item, r mucRoom, account jid.JID) []jid.JID {
+	seen := map[string]jid.JID{}
+	add := func(j jid.JID) {
+		if j.Equal(jid.JID{}) || j.Localpart() == "" {
+			return
+		}
+		if b := j.Bare(); !b.Equal(account.Bare()) {
+			seen[b.String()] = b
+		}
+	}
+	for _, it := range affs {
+		switch it.Affiliation {
+		case mucadmin.Owner, mucadmin.Admin, mucadmin.Member:
+			add(it.JID)
+		}
+	}
+	for _, o := range r.Occupants {
+		add(o.RealJID)
+	}
+	keys := make([]string, 0, len(seen))
+	for k := range seen {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]jid.JID, len(keys))
+	for i, k := range keys {
+		out[i] = seen[k]
+	}
+	return out
+}
+
+// roomRecipients asks the room for its affiliation lists (members of
+// members-only non-anonymous rooms may read them) and adds the occupants.
+// When the lists cannot be had, the occupants alone are the recipients.
+func (c *Client) roomRecipients(ctx context.Context, s *xmpp.Session, r mucRoom) []jid.JID {
+	affs, err := mucadmin.Members(ctx, s, r.JID)
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", r.JID).Msg("Failed to fetch the room's affiliation lists, encrypting for the occupants only")
+	}
+	return groupRecipients(affs, r, c.account)
+}
+
+// memberDevicesTTL is how long a member's fetched device lists are used
+// before they are fetched again: members who are not contacts send the
+// bridge no device-list notifications.
+const memberDevicesTTL = 10 * time.Minute
+
+// refreshMemberDevices fetches the device lists of members not fetched in
+// the last memberDevicesTTL.
+func (c *Client) refreshMemberDevices(ctx context.Context, xc *omemoxmpp.Client, members []jid.JID) {
+	for _, m := range members {
+		key := m.Bare().String()
+		c.omemo.mu.Lock()
+		if c.omemo.memberFetched == nil {
+			c.omemo.memberFetched = map[string]time.Time{}
+		}
+		due := time.Since(c.omemo.memberFetched[key]) >= memberDevicesTTL
+		if due {
+			c.omemo.memberFetched[key] = time.Now()
+		}
+		c.omemo.mu.Unlock()
+		if !due {
+			continue
+		}
+		if _, err := xc.FetchDevices(ctx, m); err != nil {
+			zerolog.Ctx(ctx).Debug().Err(err).Stringer("member", m).Msg("Failed to fetch a group chat member's OMEMO devices")
+		}
+	}
+}
+
+// encryptGroupchat builds the OMEMO groupchat message for out: encrypted
+// for every trusted device of the room's members and our own other
+// devices, with the origin-id (also the id attribute) outside the
+// encryption so the reflection matches. It never falls back to plaintext.
+func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r mucRoom, out *outgoingMessage) (xml.TokenReader, error) {
+	xc := c.omemoClient()
+	if xc == nil {
+		return nil, groupEncryptionStatus(errOMEMOUnavailable)
+	}
+	members := c.roomRecipients(ctx, s, r)
+	c.refreshMemberDevices(ctx, xc, members)
+	c.omemo.op.Lock()
+	start := time.Now()
+	enc, err := xc.EncryptGroup(ctx, r.JID, members, out.Body)
+	c.main.Metrics.ObserveEncrypt(time.Since(start))
+	c.omemo.op.Unlock()
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", r.JID).Int("members", len(members)).Msg("Not sending groupchat message: OMEMO encryption failed")
+		return nil, groupEncryptionStatus(err)
+	}
+	c.countOMEMOSessions(ctx)
+	if len(enc.Errors) > 0 {
+		zerolog.Ctx(ctx).Debug().Int("skipped_devices", len(enc.Errors)).Msg("Some OMEMO devices were skipped")
+	}
+	msg := stanza.Message{To: r.JID.Bare(), ID: out.ID, Type: stanza.GroupChatMessage}
+	return omemoxmpp.BuildMessage(msg, enc, sid.OriginID{ID: out.ID}.TokenReader())
+}
+
+// groupEncryptionStatus is the message status of a Matrix message that
+// could not be encrypted for a group chat.
+func groupEncryptionStatus(err error) error {
+	return groupSendStatusText(err, groupEncryptionFailureText(err))
+}
+
+// groupEncryptionFailureText says why a message was not sent in an
+// encrypted group chat.
+func groupEncryptionFailureText(err error) string {
+	const prefix = "Not sent: this group chat is OMEMO-encrypted and "
+	var devErr *omemoxmpp.DeviceError
+	switch {
+	case errors.Is(err, omemoxmpp.ErrNoDevices):
+		return prefix + "no member has an OMEMO device. Use `omemo off` in this room to send unencrypted messages."
+	case errors.As(err, &devErr):
+		return fmt.Sprintf(prefix+"none of the members' %d OMEMO device(s) is trusted or reachable. "+
+			"Check them with `omemo devices <member JID>` and trust or verify one.", len(devErr.Devices))
+	case errors.Is(err, omemoxmpp.ErrNoTrustedDevices):
+		return prefix + "no trusted OMEMO device of any member remains. Check them with `omemo devices <member JID>`."
+	case errors.Is(err, errOMEMOUnavailable):
+		return prefix + "the bridge's OMEMO device is not ready (not connected yet?)."
+	}
+	return prefix + "encryption failed: " + err.Error()
+}
+
+// hiddenJIDNotice is shown for an OMEMO message whose sender's real JID the
+// room hides: without it there is no session to decrypt with.
+const hiddenJIDNotice = "sent an OMEMO-encrypted message, but the bridge cannot decrypt it: the room hides real JIDs " +
+	"(OMEMO in group chats needs a non-anonymous, members-only room)."
+
+// isOwnReflection reports whether g is the room's reflection of a message
+// the bridge sent: never encrypted for our own device, and matched to the
+// pending Matrix message instead of bridged.
+func isOwnReflection(g groupchat) bool {
+	return g.Sender.IsFromMe && strings.HasPrefix(string(g.TxnID), bridgeIDPrefix)
+}
+
+// decryptGroupchat replaces g's (empty) body with the plaintext of its
+// <encrypted/> element, through the same inbox transaction as 1:1
+// messages, or with a notice. It reports false for messages that must not
+// be bridged (replays, key transports and heartbeats).
+func (c *Client) decryptGroupchat(ctx context.Context, st *stanzabuf.Stanza, g *groupchat, room mucRoom) bool {
+	if isOwnReflection(*g) {
+		return true
+	}
+	o := room.Occupants[g.Nick]
+	sender := o.RealJID.Bare()
+	if g.Sender.IsFromMe {
+		sender = c.account.Bare()
+	}
+	if !roomShowsJIDs(room) || sender.Equal(jid.JID{}) {
+		g.Body = g.Nick + " " + hiddenJIDNotice
+		g.OMEMO = &omemoIncoming{Failed: true}
+		c.main.Metrics.MessageBridged(metrics.XMPPToMatrix, metrics.OutcomeUndecryptable)
+		return true
+	}
+	xmppID := g.StanzaID
+	if xmppID == "" {
+		xmppID = g.OriginID
+	}
+	r, err := c.decryptOMEMO(ctx, omemoJob{
+		Raw: st, Sender: sender, FromMe: g.Sender.IsFromMe, Peer: room.JID, Room: true,
+		MessageID: string(g.ID), XMPPID: xmppID, Timestamp: g.Timestamp,
+	})
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", room.JID).Str("nick", g.Nick).Msg("Dropping groupchat OMEMO message")
+		return false
+	}
+	if r == nil || r.Body == "" {
+		return false
+	}
+	g.Body, g.OMEMO = r.Body, r.Info
+	return true
+}
+
+// requeueGroupchat queues again a group chat message decrypted before the
+// bridge stopped (see requeuePending).
+func (c *Client) requeueGroupchat(ctx context.Context, room jid.JID, e *inboxEntry) {
+	sender, err := jid.Parse(e.Sender)
+	if err != nil {
+		return
+	}
+	g := groupchat{
+		Kind: gcMessage, Room: room.Bare(), ID: networkid.MessageID(e.MessageID),
+		StanzaID: e.XMPPID, Timestamp: e.Timestamp, Encrypted: true,
+		Sender: bridgev2.EventSender{Sender: puppet.UserID(sender)},
+	}
+	if e.FromMe {
+		g.Sender = bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: puppet.UserID(c.account)}
+	}
+	r := inboxResult(e)
+	g.Body, g.OMEMO = r.Body, r.Info
+	if g.Body != "" {
+		zerolog.Ctx(ctx).Info().Str("message_id", e.MessageID).Msg("Queueing group chat OMEMO message decrypted before a restart")
+		c.queueGroupchat(g)
+	}
+}
+
+// cmdRoomOMEMO is `omemo on|off|status` in a group chat's portal.
+func (c *Client) cmdRoomOMEMO(ce *commands.Event, room jid.JID, action string) {
+	meta, ok := ce.Portal.Metadata.(*PortalMetadata)
+	if !ok {
+		ce.Reply("This room has no XMPP chat metadata.")
+		return
+	}
+	r, joined := c.mucs.get(room)
+	joined = joined && r.Joined
+	switch action {
+	case "on":
+		if !joined {
+			ce.Reply("%s", errNotInRoom.Error())
+			return
+		}
+		if err := groupOMEMOAllowed(r); err != nil {
+			ce.Reply("OMEMO cannot be used in this group chat: %s. OMEMO in group chats needs a non-anonymous, members-only room.", err.Error())
+			return
+		}
+		if xc := c.omemoClient(); xc != nil {
+			if s := c.currentSession(); s != nil {
+				c.refreshMemberDevices(ce.Ctx, xc, c.roomRecipients(ce.Ctx, s, r))
+			}
+		}
+		fallthrough
+	case "off":
+		if setEncrypted(meta, action == "on") {
+			if err := ce.Portal.Save(ce.Ctx); err != nil {
+				ce.Reply("Failed to save: %v", err)
+				return
+			}
+		}
+	}
+	text := encryptionStateText(meta)
+	if !meta.OMEMO && !meta.OMEMOOff {
+		text = "This group chat is not encrypted yet; it will be once a member sends an OMEMO message, or with `omemo on`."
+	}
+	if !meta.OMEMO && joined {
+		if err := groupOMEMOAllowed(r); err != nil {
+			text += " OMEMO cannot be used in this group chat: " + err.Error() + "."
+		}
+	}
+	ce.Reply("%s", text)
+}

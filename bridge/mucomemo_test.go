@@ -1,0 +1,169 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/event"
+	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/metrics"
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
+)
+
+func TestGroupOMEMOAllowed(t *testing.T) {
+	members := mucadmin.RoomInfo{Anonymity: mucadmin.NonAnonymous, MembersOnly: true}
+	for _, tc := range []struct {
+		name string
+		room mucRoom
+		want error
+	}{
+		{"non-anonymous members-only", mucRoom{Features: members}, nil},
+		{"status 100 and members-only", mucRoom{NonAnonymous: true, Features: mucadmin.RoomInfo{MembersOnly: true}}, nil},
+		{"semi-anonymous members-only", mucRoom{Features: mucadmin.RoomInfo{Anonymity: mucadmin.SemiAnonymous, MembersOnly: true}}, errRoomHidesJIDs},
+		{"unknown anonymity", mucRoom{Features: mucadmin.RoomInfo{MembersOnly: true}}, errRoomHidesJIDs},
+		{"non-anonymous open", mucRoom{NonAnonymous: true, Features: mucadmin.RoomInfo{Anonymity: mucadmin.NonAnonymous}}, errRoomOpen},
+		{"nothing known", mucRoom{}, errRoomHidesJIDs},
+	} {
+		if got := groupOMEMOAllowed(tc.room); !errors.Is(got, tc.want) || (tc.want == nil && got != nil) {
+			t.Errorf("%s: groupOMEMOAllowed = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestGroupRecipients(t *testing.T) {
+	affs := mucadmin.Merge(
+		[]mucadmin.Item{{JID: jid.MustParse("owner@example.org"), Affiliation: mucadmin.Owner}},
+		[]mucadmin.Item{{JID: jid.MustParse("admin@example.org/phone"), Affiliation: mucadmin.Admin}},
+		[]mucadmin.Item{
+			{JID: jid.MustParse("member@example.org"), Affiliation: mucadmin.Member},
+			{JID: testAccount, Affiliation: mucadmin.Member}, // ourselves
+			{JID: jid.MustParse("owner@example.org"), Affiliation: mucadmin.Member},
+		},
+		[]mucadmin.Item{{JID: jid.MustParse("outcast@example.org"), Affiliation: mucadmin.Outcast}},
+	)
+	room := mucRoom{Occupants: map[string]occupant{
+		"visitor": {Nick: "visitor", RealJID: jid.MustParse("guest@example.org/laptop")},
+		"owner":   {Nick: "owner", RealJID: jid.MustParse("owner@example.org")},
+		"hidden":  {Nick: "hidden"},
+		"me2":     {Nick: "me2", RealJID: jid.MustParse(testAccount.String() + "/phone")},
+		"service": {Nick: "service", RealJID: jid.MustParse("example.org")},
+	}}
+	var got []string
+	for _, j := range groupRecipients(affs, room, testAccount) {
+		got = append(got, j.String())
+	}
+	want := []string{"admin@example.org", "guest@example.org", "member@example.org", "owner@example.org"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("groupRecipients = %q, want %q", got, want)
+	}
+	if got := groupRecipients(nil, mucRoom{}, testAccount); len(got) != 0 {
+		t.Errorf("no members: %q", got)
+	}
+}
+
+const testEncrypted = `<encrypted xmlns="urn:xmpp:omemo:2"><header sid="4242"><keys jid="alice@example.org"><key rid="1">AAAA</key></keys></header><payload>AAAA</payload></encrypted>`
+
+// TestDecryptGroupchat: who an encrypted groupchat message is decrypted
+// as, and when it is not decrypted at all.
+func TestDecryptGroupchat(t *testing.T) {
+	m := metrics.NewWithRegistry(metrics.Config{}, prometheus.NewRegistry())
+	c := &Client{main: &Connector{Metrics: m}, account: testAccount, login: &bridgev2.UserLogin{UserLogin: &database.UserLogin{ID: testLogin}}}
+	shown := mucRoom{JID: jid.MustParse(testRoom), Nick: "alice", NonAnonymous: true, Occupants: map[string]occupant{
+		"bob": {Nick: "bob", RealJID: jid.MustParse("bob@example.org")},
+	}}
+	hidden := mucRoom{JID: jid.MustParse(testRoom), Nick: "alice", Occupants: map[string]occupant{"bob": {Nick: "bob"}}}
+	for _, tc := range []struct {
+		name   string
+		room   mucRoom
+		from   string
+		origin string
+		body   string // "" when untouched
+		show   bool
+	}{
+		// No OMEMO device in this test: the message is decrypted as bob
+		// and fails for that reason, with a notice naming his real JID.
+		{"non-anonymous", shown, "bob", "x-1", "Could not decrypt an OMEMO message from bob@example.org (device 4242)", true},
+		{"semi-anonymous", hidden, "bob", "x-1", "bob " + hiddenJIDNotice, true},
+		{"occupant unknown", shown, "carol", "x-1", "carol " + hiddenJIDNotice, true},
+		{"our reflection", shown, "alice", bridgeIDPrefix + "1", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := `<message xmlns="jabber:client" type="groupchat" from="` + testRoom + `/` + tc.from + `" id="` + tc.origin + `">` +
+				testEncrypted + `<body>fallback</body><origin-id xmlns="urn:xmpp:sid:0" id="` + tc.origin + `"/></message>`
+			st := tokens(t, raw)
+			msg, err := mucroom.ParseMessage(st.Reader())
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := classifyGroupchat(msg, tc.room, testAccount, testLogin, true)
+			show := c.decryptGroupchat(context.Background(), st, &g, tc.room)
+			if show != tc.show || !strings.HasPrefix(g.Body, tc.body) || (tc.body == "" && g.Body != "") {
+				t.Errorf("show=%v body=%q, want show=%v body %q…", show, g.Body, tc.show, tc.body)
+			}
+			if tc.body != "" && (g.OMEMO == nil || !g.OMEMO.Failed) {
+				t.Errorf("OMEMO = %+v, want a failure notice", g.OMEMO)
+			}
+			if tc.body == "" && !isOwnReflection(g) {
+				t.Errorf("our reflection %+v not recognised", g)
+			}
+		})
+	}
+}
+
+// TestGroupchatOMEMOSendRefusals: an OMEMO-marked room portal never sends
+// plaintext; where the room cannot be encrypted, it says why.
+func TestGroupchatOMEMOSendRefusals(t *testing.T) {
+	room := jid.MustParse(testRoom)
+	c := &Client{mucs: newMUCRooms(), account: testAccount}
+	send := func() error {
+		msg := &bridgev2.MatrixMessage{MatrixEventBase: bridgev2.MatrixEventBase[*event.MessageEventContent]{
+			Content: &event.MessageEventContent{MsgType: event.MsgText, Body: "secret"},
+			Portal:  &bridgev2.Portal{Portal: &database.Portal{Metadata: &PortalMetadata{Kind: "muc", OMEMO: true}}},
+		}}
+		_, err := c.handleMatrixGroupchat(context.Background(), msg, room)
+		return err
+	}
+	for _, tc := range []struct {
+		name     string
+		features mucadmin.RoomInfo
+		status   []int
+		want     error
+	}{
+		{"semi-anonymous", mucadmin.RoomInfo{Anonymity: mucadmin.SemiAnonymous, MembersOnly: true}, []int{110}, errRoomHidesJIDs},
+		{"open", mucadmin.RoomInfo{Anonymity: mucadmin.NonAnonymous}, []int{110, 100}, errRoomOpen},
+		// Allowed, but not connected: no plaintext either.
+		{"allowed", mucadmin.RoomInfo{Anonymity: mucadmin.NonAnonymous, MembersOnly: true}, []int{110, 100}, errNotConnected},
+	} {
+		c.mucs.startJoin(room, "alice", mucroom.Info{}, tc.features)
+		c.mucs.applyPresence(mustPresence(t, occupantPresence("alice", "", "", tc.status...)))
+		err := send()
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+		if tc.want != errNotConnected && !errors.Is(err, errGroupOMEMO) {
+			t.Errorf("%s: %v is not errGroupOMEMO", tc.name, err)
+		}
+	}
+}
+
+func TestGroupEncryptionFailureText(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{errOMEMOUnavailable, "not ready"},
+		{errors.New("boom"), "encryption failed: boom"},
+	} {
+		if got := groupEncryptionFailureText(tc.err); !strings.Contains(got, tc.want) || !strings.HasPrefix(got, "Not sent: this group chat is OMEMO-encrypted") {
+			t.Errorf("groupEncryptionFailureText(%v) = %q", tc.err, got)
+		}
+	}
+}
