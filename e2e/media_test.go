@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -35,7 +36,9 @@ import (
 // chat as an https link with XEP-0066, and in an OMEMO chat as an XEP-0454 aesgcm:// link inside
 // the encrypted body, whose plaintext never reaches the server.
 func TestMedia(t *testing.T) {
-	s := newStackWith(t, "sqlite", testenv.ProsodyOptions{UploadHTTPS: true})
+	s := newStackWith(t, "sqlite", testenv.ProsodyOptions{UploadHTTPS: true, UploadSizeLimit: 2 << 20}, func(c *harness.BridgeConfig) {
+		c.Network = map[string]any{"max_media_size_mb": 1}
+	})
 	alice, alicePW := s.account(t, "malice")
 	bob, bobPW := s.account(t, "mbob")
 	carol, carolPW := s.account(t, "mcarol")
@@ -93,6 +96,51 @@ func TestMedia(t *testing.T) {
 		}
 		if got := matrixDownload(ctx, t, u, content); !bytes.Equal(got, data) {
 			t.Fatalf("Matrix has %d bytes that differ from the %d shared", len(got), len(data))
+		}
+	})
+
+	t.Run("Limits", func(t *testing.T) {
+		// Larger than the upload service takes (2 MiB): a message status and notice in Matrix.
+		cur := u.Cursor(bobRoom)
+		bobCur := bobC.Cursor()
+		sendMatrixFile(ctx, t, u, bobRoom, randomBytes(t, 3<<20), "big.bin", "application/octet-stream", event.MsgFile)
+		// bridgev2 refuses it by the capabilities (the service's limit, known since the first
+		// upload), or the bridge by the service's disco#info.
+		sctx, scancel := stepCtx()
+		defer scancel()
+		evt, _, err := u.WaitEvent(sctx, bobRoom, cur, func(e *event.Event) bool {
+			b := harness.Body(e)
+			return e.Sender == s.bot && strings.Contains(b, "not bridged") && strings.Contains(b, "3.0 MiB") && strings.Contains(b, "2.0 MiB")
+		})
+		if err != nil {
+			t.Fatalf("no notice about the upload limit: %v", err)
+		}
+		t.Logf("notice: %s", harness.Body(evt))
+		// Without size info bridgev2 lets it through; the bridge checks the downloaded size.
+		cur = u.Cursor(bobRoom)
+		sendMatrixFile(ctx, t, u, bobRoom, randomBytes(t, 3<<20), "big.bin", "", event.MsgFile)
+		evt, _, err = u.WaitEvent(sctx, bobRoom, cur, func(e *event.Event) bool {
+			return e.Sender == s.bot && strings.Contains(harness.Body(e), "file too large: 3.0 MiB, your XMPP server's upload limit is 2.0 MiB")
+		})
+		if err != nil {
+			t.Fatalf("no notice about the upload limit for a file without size info: %v", err)
+		}
+		if n := len(bobC.Received()) - bobCur; n != 0 {
+			t.Errorf("the contact received %d messages for a file that was not sent", n)
+		}
+
+		// Larger than network.max_media_size_mb (1 MiB): a notice with the link.
+		getURL := peerUpload(ctx, t, bobC, web, "big.bin", "application/octet-stream", randomBytes(t, 1<<20+1000))
+		cur = u.Cursor(bobRoom)
+		raw := fmt.Sprintf(`<message xmlns="jabber:client" type="chat" to="%s" id="%s"><body>%s</body>`+
+			`<x xmlns="jabber:x:oob"><url>%s</url></x></message>`, alice, uniq("f"), xmlEscape(getURL), xmlEscape(getURL))
+		if err := bobC.SendRaw(ctx, raw); err != nil {
+			t.Fatal(err)
+		}
+		evt = waitMatrixFile(sctx, t, u, bobRoom, cur, s.ghost(bob))
+		notice := evt.Content.AsMessage()
+		if notice.MsgType != event.MsgNotice || !strings.Contains(notice.Body, "limit is 1.0 MiB") || !strings.Contains(notice.Body, getURL) {
+			t.Errorf("wrong notice for a file above the limit: %s %q", notice.MsgType, notice.Body)
 		}
 	})
 
@@ -260,18 +308,18 @@ func waitPortalMessage(ctx context.Context, t *testing.T, s *stack, u *harness.M
 	return room
 }
 
+// sendMatrixFile uploads data and sends it as a typ message; without mimeType it has no info.
 func sendMatrixFile(ctx context.Context, t *testing.T, u *harness.MatrixUser, room id.RoomID, data []byte, name, mimeType string, typ event.MessageType) {
 	t.Helper()
-	up, err := u.Client.UploadBytesWithName(ctx, data, mimeType, name)
+	up, err := u.Client.UploadBytesWithName(ctx, data, cmp.Or(mimeType, "application/octet-stream"), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = u.Client.SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{
-		MsgType: typ,
-		Body:    name,
-		URL:     up.ContentURI.CUString(),
-		Info:    &event.FileInfo{MimeType: mimeType, Size: len(data)},
-	})
+	content := &event.MessageEventContent{MsgType: typ, Body: name, URL: up.ContentURI.CUString()}
+	if mimeType != "" {
+		content.Info = &event.FileInfo{MimeType: mimeType, Size: len(data)}
+	}
+	_, err = u.Client.SendMessageEvent(ctx, room, event.EventMessage, content)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -30,6 +31,8 @@ type ProsodyOptions struct {
 	// UploadHTTPS serves HTTP file share uploads and downloads over HTTPS (with the self-signed
 	// localhost certificate) on a port of their own: slots then name https://localhost:<port>/.
 	UploadHTTPS bool
+	// UploadSizeLimit is http_file_share_size_limit in bytes (10 MiB when 0).
+	UploadSizeLimit int64
 }
 
 // Prosody is a running Prosody 0.12 on 127.0.0.1 serving the virtual host "localhost" with
@@ -103,7 +106,7 @@ Component "conference.localhost" "muc"
 Component "upload.localhost" "http_file_share"
   http_host = "localhost"
   http_external_url = "{{if .HTTPS}}https://localhost:{{.HTTPS}}/{{else}}http://localhost:{{.HTTP}}/{{end}}"
-  http_file_share_size_limit = 10 * 1024 * 1024
+  http_file_share_size_limit = {{.UploadLimit}}
   http_file_share_access = { "localhost" }
 {{if .Comp}}
 Component "component.localhost"
@@ -178,7 +181,7 @@ func (p *Prosody) start(bin string, pickPorts bool) error {
 	}
 	var cfg bytes.Buffer
 	err := prosodyTmpl.Execute(&cfg, map[string]any{
-		"Dir": p.dir, "C2S": p.c2sPort, "TLSPort": p.tlsPort, "HTTP": p.httpPort, "HTTPS": p.httpsPort, "Comp": p.compPort,
+		"Dir": p.dir, "C2S": p.c2sPort, "TLSPort": p.tlsPort, "HTTP": p.httpPort, "HTTPS": p.httpsPort, "UploadLimit": cmp.Or(p.opts.UploadSizeLimit, 10<<20), "Comp": p.compPort,
 		"CompSecret": p.opts.ComponentSecret, "NoTLS": p.opts.NoTLS, "RequireTLS": p.opts.RequireTLS,
 		"StanzaDebug": p.opts.StanzaDebug, "Debug": true, "Extra": p.opts.ExtraConfig,
 	})

@@ -49,6 +49,8 @@ type BridgeConfig struct {
 	DoublePuppet bool
 	// LogLevel is logging.min_level ("debug" when empty); benchmarks use "info", as production.
 	LogLevel string
+	// Network sets keys of the network section (dotted below it: "omemo.trust_policy").
+	Network map[string]any
 }
 
 // ConfigPath is Dir/config.yaml.
@@ -153,6 +155,9 @@ func WriteConfig(ctx context.Context, bin string, c *BridgeConfig) error {
 		"logging.writers":                  []any{map[string]any{"type": "stdout", "format": "pretty"}},
 		"bridge.bridge_status_notices":     "all",
 		"bridge.personal_filtering_spaces": false,
+	}
+	for path, v := range c.Network {
+		edits["network."+path] = v
 	}
 	for path, v := range edits {
 		if err := setPath(cfg, path, v); err != nil {
