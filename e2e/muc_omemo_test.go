@@ -1,0 +1,307 @@
+package e2e
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
+	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+)
+
+// TestMUCOMEMO bridges OMEMO in a group chat on real Prosody and Dendrite: bob owns a
+// members-only room that shows real JIDs, makes the bridged account alice a member and has an
+// OMEMO 2 device (our omemoxmpp client); his encrypted groupchat message arrives decrypted in the
+// portal from his ghost, and the Matrix reply goes out encrypted for his device, never as
+// plaintext. A room that hides real JIDs refuses `omemo on` and shows a notice for OMEMO messages.
+func TestMUCOMEMO(t *testing.T) {
+	mo := &mucOMEMOScenario{stack: newStack(t, "sqlite")}
+	var bobPW string
+	mo.alice, mo.alicePW = mo.account(t, "alice")
+	mo.bob, bobPW = mo.account(t, "bob")
+	mo.bobC = mo.peer(t, mo.bob, bobPW, "laptop")
+	mo.room = jid.MustParse("secret@" + mo.prosody.MUCDomain())
+	mo.anon = jid.MustParse("hush@" + mo.prosody.MUCDomain())
+	createRoom(t, mo.bobC, mo.room, "bob", map[string]string{
+		"muc#roomconfig_membersonly": "1",
+		"muc#roomconfig_whois":       "anyone",
+	})
+	setAffiliation(t, mo.bobC, mo.room, mo.alice, "member")
+	createRoom(t, mo.bobC, mo.anon, "bob", nil)
+	mo.user = mo.matrixUser(t, "mxmucomemo")
+
+	for _, st := range []step{
+		{"Login", mo.testLogin},
+		{"Join", mo.testJoin},
+		{"EncryptedMessageFromMember", mo.testIncoming},
+		{"EncryptedReplyFromMatrix", mo.testReply},
+		{"SemiAnonymousRoomRefuses", mo.testSemiAnonymous},
+	} {
+		t.Run(st.name, st.fn)
+	}
+}
+
+type mucOMEMOScenario struct {
+	*stack
+	user    *harness.MatrixUser
+	mgmt    id.RoomID
+	alice   jid.JID
+	alicePW string
+	bob     jid.JID
+	bobC    *harness.Peer
+	bobX    *omemoxmpp.Client
+	room    jid.JID // members-only, non-anonymous
+	anon    jid.JID // semi-anonymous
+	portal  id.RoomID
+}
+
+// setAffiliation gives account an affiliation in room (XEP-0045 §9.3), as the room's owner p.
+func setAffiliation(t *testing.T, p *harness.Peer, room, account jid.JID, aff string) {
+	t.Helper()
+	ctx, cancel := stepCtx()
+	defer cancel()
+	iq := fmt.Sprintf(`<iq xmlns="jabber:client" type="set" id="aff-%d" to=%q><query xmlns="http://jabber.org/protocol/muc#admin">`+
+		`<item affiliation=%q jid=%q/></query></iq>`, time.Now().UnixNano(), room.String(), aff, account.Bare().String())
+	sendIQResult(t, ctx, p, iq)
+}
+
+func (mo *mucOMEMOScenario) command(t *testing.T, room id.RoomID, text string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*stepTimeout)
+	defer cancel()
+	answer, err := mo.user.Command(ctx, room, mo.bot, text, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answer
+}
+
+func (mo *mucOMEMOScenario) testLogin(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
+	defer cancel()
+	room, err := mo.user.OpenManagementRoom(ctx, mo.bot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mo.mgmt = room
+	if _, err := mo.login(t, mo.user, room, mo.alice, mo.alicePW); err != nil {
+		t.Fatal(err)
+	}
+	// bob's OMEMO device, once the bridge's device of alice is announced.
+	mo.bobX = omemoPeer(ctx, t, mo.bobC, mo.bob, mo.alice)
+}
+
+func (mo *mucOMEMOScenario) needPortal(t *testing.T) {
+	t.Helper()
+	if mo.portal == "" || mo.bobX == nil {
+		t.Fatal("needs the login and the portal of Join, which failed")
+	}
+}
+
+func (mo *mucOMEMOScenario) testJoin(t *testing.T) {
+	if mo.bobX == nil {
+		t.Fatal("needs the login")
+	}
+	answer := mo.command(t, mo.mgmt, "join "+mo.room.String())
+	if want := "Joined " + mo.room.String() + " as alice"; !strings.Contains(answer, want) {
+		t.Fatalf("the bot said %q, want %q", answer, want)
+	}
+	ctx, cancel := stepCtx()
+	defer cancel()
+	room, err := mo.user.FindRoomWith(ctx, mo.ghost(mo.bob), mo.mgmt)
+	if err != nil {
+		t.Fatalf("no portal with bob's ghost: %v", err)
+	}
+	mo.portal = room
+}
+
+// sendGroupOMEMO sends body to room from p, encrypted with xc for the devices of members.
+func sendGroupOMEMO(t *testing.T, ctx context.Context, p *harness.Peer, xc *omemoxmpp.Client, room jid.JID, members []jid.JID, body string) {
+	t.Helper()
+	out, err := xc.EncryptGroup(ctx, room, members, body)
+	if err != nil {
+		t.Fatalf("encrypting for %s: %v", room, err)
+	}
+	r, err := omemoxmpp.BuildMessage(stanza.Message{To: room, Type: stanza.GroupChatMessage, ID: fmt.Sprintf("gco-%d", time.Now().UnixNano())}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Session.Send(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (mo *mucOMEMOScenario) testIncoming(t *testing.T) {
+	mo.needPortal(t)
+	ctx, cancel := stepCtx()
+	defer cancel()
+	body := uniq("encrypted hello to the room")
+	sendGroupOMEMO(t, ctx, mo.bobC, mo.bobX, mo.room, []jid.JID{mo.alice}, body)
+	evt, _, err := mo.user.WaitEvent(ctx, mo.portal, 0, harness.IsMessage(mo.ghost(mo.bob), body))
+	if err != nil {
+		t.Fatalf("bob's OMEMO message never appeared decrypted from his ghost: %v", err)
+	}
+	if msg := evt.Content.AsMessage(); msg.MsgType != event.MsgText {
+		t.Errorf("the decrypted message is a %s, want m.text", msg.MsgType)
+	}
+	if n := countBodies(t, mo.user, mo.portal, omemoxmpp.FallbackBody); n != 0 {
+		t.Errorf("the OMEMO fallback body reached the portal %d times", n)
+	}
+	// The member's OMEMO message made the portal encrypted.
+	if meta := mo.query(t, "SELECT metadata FROM portal WHERE mxid = ?", mo.portal.String()); len(meta) != 1 || !strings.Contains(meta[0], `"omemo":true`) {
+		t.Errorf("portal metadata after bob's OMEMO message: %q, want omemo on", meta)
+	}
+	if answer := mo.command(t, mo.portal, "!xmpp omemo status"); !strings.Contains(answer, "sent OMEMO-encrypted") {
+		t.Errorf("omemo status in the room portal: %q", answer)
+	}
+	// No plaintext is kept once bridgev2 has the message (the inbox row is cleared within a
+	// minute; here it only must not be the fallback).
+	if rows := mo.query(t, "SELECT sender FROM omemo_inbox WHERE peer = ?", mo.room.String()); len(rows) == 0 || rows[0] != mo.bob.String() {
+		t.Errorf("inbox rows of the room: %q, want one from %s", rows, mo.bob)
+	}
+}
+
+func (mo *mucOMEMOScenario) testReply(t *testing.T) {
+	mo.needPortal(t)
+	ctx, cancel := stepCtx()
+	defer cancel()
+	reply := uniq("encrypted reply from matrix to the room")
+	cur := mo.bobC.Cursor()
+	resp, err := mo.user.Client.SendText(ctx, mo.portal, reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	occ := mo.room.String() + "/alice"
+	m, _, err := mo.bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool {
+		return m.From == occ && m.OMEMO != nil && m.OMEMO.Payload != nil
+	})
+	if err != nil {
+		t.Fatalf("bob did not get an OMEMO groupchat message from alice: %v", err)
+	}
+	if m.Type != "groupchat" || m.OriginID == "" || m.OriginID != m.ID {
+		t.Errorf("bob got type %q, id %q, origin-id %q; want groupchat with id = origin-id", m.Type, m.ID, m.OriginID)
+	}
+	if m.Body != omemoxmpp.FallbackBody {
+		t.Errorf("the encrypted message's body is %q, want the fallback", m.Body)
+	}
+	dec, err := mo.bobX.Decrypt(ctx, mo.alice, &omemoxmpp.Received{Elements: []*omemo.Encrypted{m.OMEMO}})
+	if err != nil {
+		t.Fatalf("bob could not decrypt the reply: %v", err)
+	}
+	if dec.Body != reply {
+		t.Errorf("bob decrypted %q, want %q", dec.Body, reply)
+	}
+	// Not echoed back into Matrix, and never in plaintext in the room: bob's next OMEMO
+	// message is the barrier.
+	barrier := uniq("encrypted barrier after the reply")
+	sendGroupOMEMO(t, ctx, mo.bobC, mo.bobX, mo.room, []jid.JID{mo.alice}, barrier)
+	if _, _, err := mo.user.WaitEvent(ctx, mo.portal, 0, harness.IsMessage(mo.ghost(mo.bob), barrier)); err != nil {
+		t.Fatalf("barrier never appeared: %v", err)
+	}
+	if n := countBodies(t, mo.user, mo.portal, reply); n != 1 {
+		t.Errorf("the reply is %d times in the portal, want once (the room's reflection was bridged back)", n)
+	}
+	for _, got := range mo.bobC.Received() {
+		if strings.Contains(got.Body, reply) {
+			t.Errorf("the plaintext reached bob in a %s message from %s", got.Type, got.From)
+		}
+	}
+	// The room's archive (Prosody's muc_mam, internal storage) has the encrypted messages but
+	// never the plaintext.
+	var archived bool
+	err = filepath.WalkDir(mo.prosody.DataDir(), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(data), reply) {
+			t.Errorf("the plaintext of the reply is in Prosody's storage: %s", path)
+		}
+		archived = archived || (strings.Contains(path, "muc_log") && strings.Contains(string(data), "I sent you an OMEMO encrypted message"))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !archived {
+		t.Errorf("no encrypted message in the room archive under %s", mo.prosody.DataDir())
+	}
+	ids := mo.query(t, "SELECT id FROM message WHERE mxid = ?", resp.EventID.String())
+	if len(ids) != 1 || !strings.HasPrefix(ids[0], mo.room.String()+"//sid:") {
+		t.Errorf("message rows for the reply: %q, want one keyed by the room's stanza-id", ids)
+	}
+}
+
+func (mo *mucOMEMOScenario) testSemiAnonymous(t *testing.T) {
+	if mo.bobX == nil {
+		t.Fatal("needs the login")
+	}
+	answer := mo.command(t, mo.mgmt, "join "+mo.anon.String())
+	if !strings.Contains(answer, "Joined "+mo.anon.String()) {
+		t.Fatalf("the bot said %q", answer)
+	}
+	ctx, cancel := stepCtx()
+	defer cancel()
+	bobOcc := harness.GhostMXID("muc:"+mo.anon.String()+"/bob", "localhost")
+	room, err := mo.user.FindRoomWith(ctx, bobOcc, mo.mgmt, mo.portal)
+	if err != nil {
+		t.Fatalf("no portal with bob's occupant ghost %s: %v", bobOcc, err)
+	}
+	if answer := mo.command(t, room, "!xmpp omemo on"); !strings.Contains(answer, "hides real JIDs") {
+		t.Errorf("omemo on in a semi-anonymous room: %q", answer)
+	}
+	if meta := mo.query(t, "SELECT metadata FROM portal WHERE mxid = ?", room.String()); len(meta) != 1 || strings.Contains(meta[0], `"omemo":true`) {
+		t.Errorf("portal metadata after the refused omemo on: %q", meta)
+	}
+	sendGroupOMEMO(t, ctx, mo.bobC, mo.bobX, mo.anon, []jid.JID{mo.alice}, uniq("encrypted in a semi-anonymous room"))
+	evt, _, err := mo.user.WaitEvent(ctx, room, 0, func(evt *event.Event) bool {
+		return evt.Sender == bobOcc && strings.Contains(harness.Body(evt), "the room hides real JIDs")
+	})
+	if err != nil {
+		t.Fatalf("no notice for bob's OMEMO message in the semi-anonymous room: %v", err)
+	}
+	if msg := evt.Content.AsMessage(); msg.MsgType != event.MsgNotice {
+		t.Errorf("the notice is a %s, want m.notice", msg.MsgType)
+	}
+	// Plaintext still works there.
+	body := uniq("plain in the semi-anonymous room")
+	cur := mo.bobC.Cursor()
+	if _, err := mo.user.Client.SendText(ctx, room, body); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := mo.bobC.WaitMessage(ctx, cur, bodyIs(body)); err != nil {
+		t.Fatalf("bob did not get the plaintext message: %v", err)
+	}
+}
+
+// sendIQResult sends an IQ given as XML text and fails t unless the answer is a result.
+func sendIQResult(t *testing.T, ctx context.Context, p *harness.Peer, iq string) {
+	t.Helper()
+	resp, err := p.Session.SendIQ(ctx, xml.NewDecoder(strings.NewReader(iq)))
+	if err != nil {
+		t.Fatalf("IQ %s: %v", iq, err)
+	}
+	defer resp.Close()
+	tok, err := resp.Token()
+	if err != nil {
+		t.Fatalf("IQ %s: %v", iq, err)
+	}
+	if start, ok := tok.(xml.StartElement); !ok || attr(start, "type") != "result" {
+		t.Fatalf("IQ %s: answered %v", iq, tok)
+	}
+}
