@@ -124,8 +124,8 @@ func (c *Client) mediaFeatures(base *event.RoomFeatures) *event.RoomFeatures {
 	return f
 }
 
-// mediaFileFeatures are the Matrix file messages a 1:1 chat takes; a
-// caption is sent as a second message.
+// mediaFileFeatures are the Matrix file messages a 1:1 chat takes (not
+// stickers); a caption is sent as a second message.
 var mediaFileFeatures = func() event.FileFeatureMap {
 	ff := func() *event.FileFeatures {
 		return &event.FileFeatures{
@@ -134,13 +134,12 @@ var mediaFileFeatures = func() event.FileFeatureMap {
 		}
 	}
 	return event.FileFeatureMap{
-		event.MsgImage:      ff(),
-		event.MsgVideo:      ff(),
-		event.MsgAudio:      ff(),
-		event.MsgFile:       ff(),
-		event.CapMsgVoice:   ff(),
-		event.CapMsgGIF:     ff(),
-		event.CapMsgSticker: ff(),
+		event.MsgImage:    ff(),
+		event.MsgVideo:    ff(),
+		event.MsgAudio:    ff(),
+		event.MsgFile:     ff(),
+		event.CapMsgVoice: ff(),
+		event.CapMsgGIF:   ff(),
 	}
 }()
 
@@ -165,13 +164,30 @@ func (c *Client) httpClient(rawURL string) (*http.Client, error) {
 	if u.Scheme != "https" {
 		return nil, errNotHTTPS
 	}
+	insecure := c.insecureHost(u.Hostname())
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// Only for a host the admin or the user named, as for XMPP.
-		InsecureSkipVerify: c.insecureHost(u.Hostname()), //nolint:gosec
+		InsecureSkipVerify: insecure, //nolint:gosec
 	}
-	return &http.Client{Transport: tr, Timeout: mediaTimeout}, nil
+	return &http.Client{
+		Transport: tr,
+		Timeout:   mediaTimeout,
+		// The transport's TLS settings are those of the first host: a
+		// redirect must not carry them elsewhere, nor leave https.
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			switch {
+			case len(via) >= 5:
+				return errors.New("too many redirects")
+			case req.URL.Scheme != "https":
+				return errNotHTTPS
+			case insecure && !strings.EqualFold(req.URL.Hostname(), u.Hostname()):
+				return fmt.Errorf("redirect from %s to another host refused", u.Hostname())
+			}
+			return nil
+		},
+	}, nil
 }
 
 // maxMediaSize is the download limit in bytes.

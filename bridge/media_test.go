@@ -157,6 +157,12 @@ func TestMediaDownload(t *testing.T) {
 			_, _ = w.Write(small)
 		case "/enc":
 			_, _ = w.Write(ct)
+		case "/redirect-http":
+			http.Redirect(w, r, "http://127.0.0.1/small", http.StatusFound)
+		case "/redirect-host":
+			http.Redirect(w, r, "https://localhost"+r.Host[strings.LastIndexByte(r.Host, ':'):]+"/small", http.StatusFound)
+		case "/redirect":
+			http.Redirect(w, r, "/small", http.StatusFound)
 		case "/big":
 			// No Content-Length: the limit applies while reading.
 			w.(http.Flusher).Flush()
@@ -189,6 +195,15 @@ func TestMediaDownload(t *testing.T) {
 	}
 	if _, err := trusted.download(ctx, &incomingFile{URL: strings.Replace(ts.URL, "https", "http", 1) + "/small"}, trusted.maxMediaSize()); !errors.Is(err, errNotHTTPS) {
 		t.Errorf("http: %v", err)
+	}
+	if got, err := trusted.download(ctx, &incomingFile{URL: ts.URL + "/redirect"}, trusted.maxMediaSize()); err != nil || !bytes.Equal(got, small) {
+		t.Errorf("redirect on the same host: %v", err)
+	}
+	if _, err := trusted.download(ctx, &incomingFile{URL: ts.URL + "/redirect-http"}, trusted.maxMediaSize()); !errors.Is(err, errNotHTTPS) {
+		t.Errorf("redirect to http: %v", err)
+	}
+	if _, err := trusted.download(ctx, &incomingFile{URL: ts.URL + "/redirect-host"}, trusted.maxMediaSize()); err == nil || !strings.Contains(err.Error(), "another host") {
+		t.Errorf("redirect from an insecure host to another: %v", err)
 	}
 	// Without the host in the login's or the config's list, a self-signed
 	// certificate is refused.
