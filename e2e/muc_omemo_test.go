@@ -47,6 +47,7 @@ func TestMUCOMEMO(t *testing.T) {
 		{"Join", mo.testJoin},
 		{"EncryptedMessageFromMember", mo.testIncoming},
 		{"EncryptedReplyFromMatrix", mo.testReply},
+		{"NoTrustedDeviceNothingSent", mo.testNoTrustedDevice},
 		{"SemiAnonymousRoomRefuses", mo.testSemiAnonymous},
 	} {
 		t.Run(st.name, st.fn)
@@ -303,5 +304,62 @@ func sendIQResult(t *testing.T, ctx context.Context, p *harness.Peer, iq string)
 	}
 	if start, ok := tok.(xml.StartElement); !ok || attr(start, "type") != "result" {
 		t.Fatalf("IQ %s: answered %v", iq, tok)
+	}
+}
+
+// testNoTrustedDevice: with bob's only device distrusted, a Matrix message in the encrypted room
+// fails with a notice and reaches nobody, in plaintext or otherwise.
+func (mo *mucOMEMOScenario) testNoTrustedDevice(t *testing.T) {
+	mo.needPortal(t)
+	dev := fmt.Sprint(mo.bobX.Manager().DeviceID())
+	if answer := mo.command(t, mo.portal, "!xmpp omemo distrust "+mo.bob.String()+" "+dev); !strings.Contains(answer, "distrusted") {
+		t.Fatalf("omemo distrust: %q", answer)
+	}
+	ctx, cancel := stepCtx()
+	defer cancel()
+	cur := mo.bobC.Cursor()
+	body := uniq("must not leave without a trusted device")
+	if _, err := mo.user.Client.SendText(ctx, mo.portal, body); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := mo.user.WaitEvent(ctx, mo.portal, 0, harness.IsMessage("", "none of the members' 1 OMEMO device(s) is trusted")); err != nil {
+		t.Errorf("no failure notice for the message without a trusted device: %v", err)
+	}
+	if answer := mo.command(t, mo.portal, "!xmpp omemo trust "+mo.bob.String()+" "+dev); !strings.Contains(answer, "trusted") {
+		t.Fatalf("omemo trust: %q", answer)
+	}
+	// Trusted again, the next message goes out (encrypted): the barrier.
+	barrier := uniq("after trusting again")
+	if _, err := mo.user.Client.SendText(ctx, mo.portal, barrier); err != nil {
+		t.Fatal(err)
+	}
+	occ := mo.room.String() + "/alice"
+	got := 0
+	for next := cur; ; {
+		m, n, err := mo.bobC.WaitMessage(ctx, next, func(m harness.ReceivedMessage) bool { return m.From == occ })
+		if err != nil {
+			t.Fatalf("bob got nothing from alice after trusting again: %v", err)
+		}
+		next = n
+		got++
+		if strings.Contains(m.Body, body) {
+			t.Errorf("the refused message reached the room in plaintext")
+		}
+		if m.OMEMO == nil {
+			t.Fatalf("bob got a plaintext message from alice: %+v", m)
+		}
+		dec, err := mo.bobX.Decrypt(ctx, mo.alice, &omemoxmpp.Received{Elements: []*omemo.Encrypted{m.OMEMO}})
+		if err != nil {
+			t.Fatalf("bob could not decrypt: %v", err)
+		}
+		if dec.Body == body {
+			t.Errorf("the message sent while no device was trusted reached bob")
+		}
+		if dec.Body == barrier {
+			break
+		}
+	}
+	if got != 1 {
+		t.Errorf("bob got %d messages from alice, want only the barrier", got)
 	}
 }
