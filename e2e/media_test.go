@@ -398,3 +398,81 @@ func xmlEscape(s string) string {
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
 }
+
+// TestMediaEncryptedRoom shares files both ways through a Megolm-encrypted portal, read and
+// written by matrix-nio: the file from Matrix is an encrypted attachment that the bridge decrypts
+// before uploading it to XMPP, and the file from XMPP reaches Matrix as an encrypted attachment.
+func TestMediaEncryptedRoom(t *testing.T) {
+	s := newStackWith(t, "sqlite", testenv.ProsodyOptions{UploadHTTPS: true}, func(c *harness.BridgeConfig) {
+		c.EncryptionDefault = true
+	})
+	alice, alicePW := s.account(t, "ealice")
+	bob, bobPW := s.account(t, "ebob")
+	u := s.matrixUser(t, "mxemedia")
+	nio := testenv.StartMatrixPeer(t, s.dendrite, u.UserID().String(), "matrix-mxemedia-pw")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	mgmt, err := u.OpenManagementRoom(ctx, s.bot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.login(t, u, mgmt, alice, alicePW); err != nil {
+		t.Fatal(err)
+	}
+	web := trustingClient(t, s.prosody.CertFile())
+	bobC := s.peer(t, bob, bobPW, "media")
+	hello := uniq("hello from bob")
+	if err := bobC.SendChat(ctx, alice, "", "", hello); err != nil {
+		t.Fatal(err)
+	}
+	room, err := u.FindRoomWith(ctx, s.ghost(bob), mgmt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nio.WaitMessage(t, string(room), hello, stepTimeout)
+	if _, enc := nio.Messages(t, string(room)); !enc {
+		t.Fatal("the portal is not encrypted")
+	}
+
+	t.Run("MatrixToXMPP", func(t *testing.T) {
+		img := pngBytes(t)
+		cur := bobC.Cursor()
+		nio.SendFile(t, string(room), "pixel.png", "image/png", "m.image", img)
+		m, _, err := bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool {
+			return !m.Carbon && strings.HasPrefix(m.From, alice.String()+"/") && m.Body != ""
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(m.Body, s.prosody.UploadURL()) || m.OOB != m.Body {
+			t.Fatalf("body %q, OOB %q: want the same %s… URL", m.Body, m.OOB, s.prosody.UploadURL())
+		}
+		if got := httpGet(ctx, t, web, m.Body); !bytes.Equal(got, img) {
+			t.Fatalf("downloaded %d bytes that differ from the %d sent", len(got), len(img))
+		}
+	})
+
+	t.Run("XMPPToMatrix", func(t *testing.T) {
+		data := pngBytes(t)
+		getURL := peerUpload(ctx, t, bobC, web, "photo.png", "image/png", data)
+		raw := fmt.Sprintf(`<message xmlns="jabber:client" type="chat" to="%s" id="%s"><body>%s</body>`+
+			`<x xmlns="jabber:x:oob"><url>%s</url></x></message>`, alice, uniq("f"), xmlEscape(getURL), xmlEscape(getURL))
+		if err := bobC.SendRaw(ctx, raw); err != nil {
+			t.Fatal(err)
+		}
+		msg := nio.WaitMessage(t, string(room), "photo.png", stepTimeout)
+		if !msg.Encrypted || !msg.Decrypted {
+			t.Errorf("the file message is not Megolm-encrypted: %+v", msg)
+		}
+		f := nio.DownloadFile(t, string(room), msg.EventID)
+		if !f.EncryptedFile {
+			t.Error("the file is a plain attachment in an encrypted room")
+		}
+		if f.MsgType != "m.image" || f.MimeType != "image/png" {
+			t.Errorf("msgtype %q, mimetype %q", f.MsgType, f.MimeType)
+		}
+		if !bytes.Equal(f.Data, data) {
+			t.Fatalf("Matrix has %d bytes that differ from the %d shared", len(f.Data), len(data))
+		}
+	})
+}

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -176,6 +177,39 @@ func (m *MatrixPeer) Join(t TB, room string) {
 func (m *MatrixPeer) Send(t TB, room, text string) string {
 	t.Helper()
 	return fmt.Sprint(m.Do(t, map[string]any{"cmd": "send", "room": room, "text": text})["event_id"])
+}
+
+// SendFile uploads data (as an encrypted attachment in an encrypted room) and sends it as a
+// msgtype message named name; it returns the event ID.
+func (m *MatrixPeer) SendFile(t TB, room, name, mimeType, msgtype string, data []byte) string {
+	t.Helper()
+	return fmt.Sprint(m.Do(t, map[string]any{"cmd": "send-file", "room": room, "name": name, "mimetype": mimeType,
+		"msgtype": msgtype, "data": base64.StdEncoding.EncodeToString(data)})["event_id"])
+}
+
+// MatrixFile is a file message as matrix-nio downloaded (and decrypted) it.
+type MatrixFile struct {
+	Data []byte
+	// EncryptedFile is set when the event carried an encrypted attachment (a "file", not a "url").
+	EncryptedFile bool
+	Body          string
+	MsgType       string
+	MimeType      string
+}
+
+// DownloadFile downloads the file of a message event in room.
+func (m *MatrixPeer) DownloadFile(t TB, room, eventID string) MatrixFile {
+	t.Helper()
+	res := m.Do(t, map[string]any{"cmd": "download-file", "room": room, "event_id": eventID})
+	data, err := base64.StdEncoding.DecodeString(fmt.Sprint(res["data"]))
+	if err != nil {
+		t.Fatalf("testenv: bad file data: %v", err)
+	}
+	f := MatrixFile{Data: data, EncryptedFile: res["encrypted_file"] == true}
+	f.Body, _ = res["body"].(string)
+	f.MsgType, _ = res["msgtype"].(string)
+	f.MimeType, _ = res["mimetype"].(string)
+	return f
 }
 
 // Messages returns the room's latest messages, oldest first, and whether the room is encrypted.

@@ -18,6 +18,10 @@ Commands (each prints one JSON object; errors: {"error": ...} and exit 1):
            oldest first; waits up to S seconds (default 0) until a message with body TEXT, or N
            messages, is present; exit 1 on timeout (the JSON still lists what was seen)
   sync                                   -> {"rooms": [joined room ids]}
+  send-file ROOM (serve only: {"cmd":"send-file","room","name","mimetype","msgtype","data": base64})
+        -> {"event_id"}   (the file is encrypted as an attachment in encrypted rooms)
+  download-file (serve only: {"cmd":"download-file","room","event_id"})
+        -> {"data": base64, "encrypted_file": bool, "body", "msgtype", "mimetype"}
   serve                                  one JSON command per stdin line, e.g.
         {"cmd":"send","room":"!r:localhost","text":"hi"}; one JSON answer per line
 
@@ -25,12 +29,15 @@ Run with Debian's interpreter (/usr/bin/python3): a pyenv python3 lacks nio/olm.
 """
 import argparse
 import asyncio
+import base64
+import io
 import json
 import os
 import sys
 import time
 
-from nio import (AsyncClient, AsyncClientConfig, JoinError, LoginResponse, MegolmEvent,
+from nio.crypto.attachments import decrypt_attachment, encrypt_attachment
+from nio import (AsyncClient, DownloadError, UploadError, AsyncClientConfig, JoinError, LoginResponse, MegolmEvent,
                  RoomCreateError, RoomMessagesError, RoomSendError, SyncError)
 
 
@@ -105,7 +112,8 @@ async def read_room(c, room, limit):
         enc = isinstance(ev, MegolmEvent) or bool(getattr(ev, "decrypted", False)) or \
             (getattr(ev, "source", {}) or {}).get("type") == "m.room.encrypted"
         name = type(ev).__name__
-        if name.startswith("RoomMessage") or isinstance(ev, MegolmEvent) or name in ("UnknownEvent", "UnknownEncryptedEvent"):
+        # Decrypted attachments are RoomEncryptedImage, RoomEncryptedFile, …
+        if name.startswith(("RoomMessage", "RoomEncrypted")) or isinstance(ev, MegolmEvent) or name in ("UnknownEvent", "UnknownEncryptedEvent"):
             out.append(event_json(ev, enc))
     return out
 
@@ -140,6 +148,43 @@ async def cmd(c, name, args):
         if isinstance(r, RoomSendError):
             raise Fail(f"send failed: {r}")
         return {"event_id": r.event_id}
+    if name == "send-file":
+        await sync(c)
+        data = base64.b64decode(args["data"])
+        room_obj = c.rooms.get(args["room"])
+        encrypted = bool(room_obj and room_obj.encrypted)
+        payload, keys = (encrypt_attachment(data) if encrypted else (data, None))
+        up, _ = await c.upload(lambda *_: io.BytesIO(payload), "application/octet-stream" if encrypted else args["mimetype"],
+                               args["name"], filesize=len(payload))
+        if isinstance(up, UploadError):
+            raise Fail(f"upload failed: {up}")
+        content = {"msgtype": args["msgtype"], "body": args["name"],
+                   "info": {"mimetype": args["mimetype"], "size": len(data)}}
+        if encrypted:
+            content["file"] = dict(keys, url=up.content_uri)
+        else:
+            content["url"] = up.content_uri
+        r = await c.room_send(args["room"], "m.room.message", content, ignore_unverified_devices=True)
+        if isinstance(r, RoomSendError):
+            raise Fail(f"send failed: {r}")
+        return {"event_id": r.event_id}
+    if name == "download-file":
+        await sync(c)
+        r = await c.room_messages(args["room"], start=c.next_batch or "", limit=100)
+        if isinstance(r, RoomMessagesError):
+            raise Fail(f"messages failed: {r}")
+        ev = next((e for e in r.chunk if getattr(e, "event_id", None) == args["event_id"]), None)
+        if ev is None or not getattr(ev, "url", None):
+            raise Fail(f"no file event {args['event_id']} ({type(ev).__name__})")
+        dl = await c.download(mxc=ev.url)
+        if isinstance(dl, DownloadError):
+            raise Fail(f"download failed: {dl}")
+        data, enc = dl.body, hasattr(ev, "iv") and hasattr(ev, "key")
+        if enc:
+            data = decrypt_attachment(data, ev.key["k"], ev.hashes["sha256"], ev.iv)
+        src = (getattr(ev, "source", {}) or {}).get("content", {})
+        return {"data": base64.b64encode(data).decode(), "encrypted_file": enc, "body": getattr(ev, "body", None),
+                "msgtype": src.get("msgtype"), "mimetype": getattr(ev, "mimetype", None) or (src.get("info") or {}).get("mimetype")}
     if name == "read":
         room, wait = args["room"], float(args.get("wait") or 0)
         expect, count, limit = args.get("expect"), int(args.get("count") or 0), int(args.get("limit") or 50)
