@@ -119,7 +119,7 @@ func TestMedia(t *testing.T) {
 		// Without size info bridgev2 lets it through; the bridge checks the downloaded size.
 		cur = u.Cursor(bobRoom)
 		sendMatrixFile(ctx, t, u, bobRoom, randomBytes(t, 3<<20), "big.bin", "", event.MsgFile)
-		evt, _, err = u.WaitEvent(sctx, bobRoom, cur, func(e *event.Event) bool {
+		_, _, err = u.WaitEvent(sctx, bobRoom, cur, func(e *event.Event) bool {
 			return e.Sender == s.bot && strings.Contains(harness.Body(e), "file too large: 3.0 MiB, your XMPP server's upload limit is 2.0 MiB")
 		})
 		if err != nil {
