@@ -80,6 +80,37 @@ func TestMedia(t *testing.T) {
 		}
 	})
 
+	t.Run("Caption", func(t *testing.T) {
+		img := pngBytes(t)
+		up, err := u.Client.UploadBytesWithName(ctx, img, "image/png", "cap.png")
+		if err != nil {
+			t.Fatal(err)
+		}
+		caption := uniq("look at this")
+		cur := bobC.Cursor()
+		_, err = u.Client.SendMessageEvent(ctx, bobRoom, event.EventMessage, &event.MessageEventContent{
+			MsgType: event.MsgImage, Body: caption, FileName: "cap.png", URL: up.ContentURI.CUString(),
+			Info: &event.FileInfo{MimeType: "image/png", Size: len(img)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromAlice := func(m harness.ReceivedMessage) bool {
+			return !m.Carbon && strings.HasPrefix(m.From, alice.String()+"/") && m.Body != ""
+		}
+		file, next, err := bobC.WaitMessage(ctx, cur, fromAlice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, _, err := bobC.WaitMessage(ctx, next, fromAlice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if file.OOB == "" || file.OOB != file.Body || !strings.HasSuffix(file.Body, "/cap.png") || text.Body != caption || text.OOB != "" {
+			t.Fatalf("file %q (OOB %q) then %q, want the file cap.png then the caption %q", file.Body, file.OOB, text.Body, caption)
+		}
+	})
+
 	t.Run("XMPPToMatrix", func(t *testing.T) {
 		data := randomBytes(t, 3000)
 		getURL := peerUpload(ctx, t, bobC, web, "report.pdf", "application/pdf", data)
