@@ -166,6 +166,8 @@ func (c *Client) httpClient(rawURL string) (*http.Client, error) {
 	}
 	insecure := c.insecureHost(u.Hostname())
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil // the private-address check must see the real peer
+	tr.DialContext = c.mediaDialer()
 	tr.TLSClientConfig = &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// Only for a host the admin or the user named, as for XMPP.

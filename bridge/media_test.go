@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -205,12 +206,19 @@ func TestMediaDownload(t *testing.T) {
 	if _, err := trusted.download(ctx, &incomingFile{URL: ts.URL + "/redirect-host"}, trusted.maxMediaSize()); err == nil || !strings.Contains(err.Error(), "another host") {
 		t.Errorf("redirect from an insecure host to another: %v", err)
 	}
-	// Without the host in the login's or the config's list, a self-signed
-	// certificate is refused.
+	// A contact's link into a private network is refused (SSRF) ...
 	strict := mediaTestClient("", 0)
+	if _, err := strict.download(ctx, &incomingFile{URL: ts.URL + "/small"}, strict.maxMediaSize()); !errors.Is(err, errPrivateAddress) {
+		t.Errorf("loopback link from a contact: %v", err)
+	}
+	// ... unless it is the account's own server, whose self-signed
+	// certificate is still refused without the host in the login's or the
+	// config's list.
+	strict.account = jid.MustParse("alice@127.0.0.1")
 	if _, err := strict.download(ctx, &incomingFile{URL: ts.URL + "/small"}, strict.maxMediaSize()); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("self-signed without insecure host: %v", err)
 	}
+	strict.account = jid.MustParse("alice@example.org")
 	if strict.maxMediaSize() != defaultMaxMediaMB<<20 {
 		t.Errorf("default limit %d", strict.maxMediaSize())
 	}
@@ -235,4 +243,43 @@ func TestMediaFeatures(t *testing.T) {
 
 func uploadServiceForTest(max int64) httpupload.Service {
 	return httpupload.Service{JID: jid.MustParse("upload.example.org"), MaxSize: max}
+}
+
+func TestPublicOnly(t *testing.T) {
+	for _, tc := range []struct {
+		ip     string
+		public bool
+	}{
+		{"93.184.216.34", true},
+		{"2606:2800:220:1:248:1893:25c8:1946", true},
+		{"127.0.0.1", false},
+		{"::1", false},
+		{"10.1.2.3", false},
+		{"172.16.0.1", false},
+		{"192.168.1.1", false},
+		{"169.254.169.254", false}, // cloud metadata
+		{"100.64.0.1", false},
+		{"0.0.0.0", false},
+		{"::", false},
+		{"fd00::1", false},
+		{"fe80::1", false},
+		{"224.0.0.1", false},
+		{"::ffff:127.0.0.1", false},
+	} {
+		if got := publicOnly(netip.MustParseAddr(tc.ip)); got != tc.public {
+			t.Errorf("publicOnly(%s) = %v, want %v", tc.ip, got, tc.public)
+		}
+	}
+}
+
+func TestTrustedMediaHost(t *testing.T) {
+	c := mediaTestClient("xmpp.lan", 0)
+	for host, want := range map[string]bool{
+		"example.org": true, "upload.example.org": true, "EXAMPLE.ORG.": true,
+		"xmpp.lan": true, "evil-example.org": false, "example.org.evil.net": false, "10.0.0.1": false,
+	} {
+		if got := c.trustedMediaHost(host); got != want {
+			t.Errorf("trustedMediaHost(%q) = %v, want %v", host, got, want)
+		}
+	}
 }
