@@ -17,6 +17,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
+	"github.com/mxomemo/xmpp-bridge/internal/testenv"
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 )
@@ -361,5 +362,103 @@ func (mo *mucOMEMOScenario) testNoTrustedDevice(t *testing.T) {
 	}
 	if got != 1 {
 		t.Errorf("bob got %d messages from alice, want only the barrier", got)
+	}
+}
+
+// TestMUCOMEMOLibervia: OMEMO in a group chat with Libervia (python-omemo) as an independent
+// member. bob (a plain client) makes a persistent members-only room that shows real JIDs, makes
+// alice (the bridged account) and Libervia's account members and leaves it; `omemo on` in the
+// portal encrypts it, and a Matrix message goes out OMEMO 2-encrypted for Libervia's device,
+// which decrypts it. (Libervia 0.9 cannot send OMEMO to a group chat, a bug in its participant
+// list, and drops OMEMO 2 group messages after decrypting them, a bug in its SCE check; the
+// other direction is covered by TestMUCOMEMO with our own client.)
+func TestMUCOMEMOLibervia(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Libervia, Prosody, Dendrite and the bridge")
+	}
+	s := newStack(t, "sqlite")
+	alice, alicePW := s.account(t, "galice")
+	lib, libPW := s.account(t, "glib")
+	bob, bobPW := s.account(t, "gbob")
+	bobC := s.peer(t, bob, bobPW, "laptop")
+	room := jid.MustParse("lounge@" + s.prosody.MUCDomain())
+	createRoom(t, bobC, room, "bob", map[string]string{
+		"muc#roomconfig_membersonly":    "1",
+		"muc#roomconfig_whois":          "anyone",
+		"muc#roomconfig_persistentroom": "1",
+	})
+	setAffiliation(t, bobC, room, alice, "member")
+	setAffiliation(t, bobC, room, lib, "member")
+	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
+	defer cancel()
+	if err := bobC.SendRaw(ctx, fmt.Sprintf(`<presence xmlns="jabber:client" to="%s/bob" type="unavailable"/>`, room)); err != nil {
+		t.Fatal(err)
+	}
+
+	u := s.matrixUser(t, "mxgroupomemo")
+	mgmt, err := u.OpenManagementRoom(ctx, s.bot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.login(t, u, mgmt, alice, alicePW); err != nil {
+		t.Fatal(err)
+	}
+	// Libervia learns alice's device lists over PEP notifications, which need a presence
+	// subscription: a plain client of alice's account sets it up.
+	phone := s.peer(t, alice, alicePW, "phone")
+	l := testenv.StartLibervia(t, s.prosody)
+	prof := l.AddProfile(t, lib.String(), libPW)
+	if err := phone.SendRaw(ctx, fmt.Sprintf(`<presence to='%s' type='subscribe'/>`, lib)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	l.Run(t, "approve", prof, alice.String())
+	time.Sleep(500 * time.Millisecond)
+	if err := phone.SendRaw(ctx, fmt.Sprintf(`<presence to='%s' type='subscribed'/>`, lib)); err != nil {
+		t.Fatal(err)
+	}
+	l.Run(t, "ensure", prof, alice.String(), "urn:xmpp:omemo:2")
+	l.Run(t, "muc-join", prof, room.String(), "lib")
+
+	cmdCtx, cmdCancel := context.WithTimeout(context.Background(), 2*stepTimeout)
+	defer cmdCancel()
+	answer, err := u.Command(cmdCtx, mgmt, s.bot, "join "+room.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(answer, "Joined "+room.String()) {
+		t.Fatalf("the bot said %q", answer)
+	}
+	portal, err := u.FindRoomWith(cmdCtx, s.ghost(lib), mgmt)
+	if err != nil {
+		t.Fatalf("no portal with Libervia's ghost: %v", err)
+	}
+	if answer, err := u.Command(cmdCtx, portal, s.bot, "!xmpp omemo on", nil); err != nil || !strings.Contains(answer, "sent OMEMO-encrypted") {
+		t.Fatalf("omemo on in the members-only non-anonymous room: %q, %v", answer, err)
+	}
+
+	reply := uniq("omemo from matrix to libervia in the room")
+	if _, err := u.Client.SendText(cmdCtx, portal, reply); err != nil {
+		t.Fatal(err)
+	}
+	// Libervia 0.9 decrypts the message (python-twomemo: key exchange, ratchet, payload) and
+	// then drops it: its SCE check compares the envelope's <to/> (the room, as XEP-0384 asks for
+	// group chats) with the stanza's to attribute (its own JID), which never match in a room. So
+	// the evidence is its log of the decrypted envelope, not its history.
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		log := l.Run(t, "log")
+		if i := strings.Index(log, "Message decrypted: "); i >= 0 && strings.Contains(log[i:], "<body xmlns='jabber:client'>"+reply+"</body>") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Libervia never decrypted %q", reply)
+		}
+		time.Sleep(time.Second)
+	}
+	for _, m := range l.History(t, prof, lib.String(), room.String()) {
+		if strings.Contains(m.Body, reply) && !m.Encrypted {
+			t.Errorf("Libervia received the message unencrypted: %+v", m)
+		}
 	}
 }

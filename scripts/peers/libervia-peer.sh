@@ -18,6 +18,7 @@
 #                                        namespace given (default: both); restarts the backend if not
 #   devices PROFILE PEER_JID             print the OMEMO namespaces PROFILE stored for PEER_JID's devices
 #   send PROFILE twomemo|oldmemo TO_JID TEXT   send an OMEMO 2 / 0.3 message; exit 1 if Libervia refuses
+#   muc-join PROFILE ROOM NICK           join a group chat (waits until joined)
 #   history PROFILE OWN_JID PEER_JID [N] print the last N (default 20) messages with PEER_JID as JSON lines:
 #                                        {"from","to","body","timestamp","encrypted","type"}
 #   wait-message PROFILE OWN_JID PEER_JID TEXT [SECONDS]   wait until history has a message with body TEXT
@@ -27,6 +28,8 @@
 #  * reconnecting a profile inside a running backend leaves OMEMO with a stale client (bundle
 #    downloads then fail silently -> NoEligibleDevices): never reconnect, restart the backend instead
 #    (`ensure` does; `connect` refuses to reconnect);
+#  * sending OMEMO to a group chat fails in Libervia 0.9 (AttributeError: 'JID' object has no
+#    attribute 'jid' in the XEP-0384 plugin's participant list); receiving works;
 #  * the OMEMO 2 and 0.3 device-list notifications race and one namespace can be lost: `ensure`
 #    checks the stored namespaces and restarts the backend until all wanted ones are known.
 # Always runs Debian's /usr/bin/python3 (a pyenv python3 first on PATH lacks the Debian modules).
@@ -153,6 +156,12 @@ send)
 	out=$(printf '%s' "$4" | li message send -p "$1" -e "$2" "$3")
 	[ -z "$out" ] || echo "$out"
 	[[ $out != *"can't send"* && $out != *"rror"* ]] ;;
+muc-join)
+	need_backend
+	[ $# -eq 3 ] || { echo "usage: $0 muc-join PROFILE ROOM NICK" >&2; exit 2; }
+	out=$(li debug bridge method -p "$1" mucJoin "\"$2\"" "\"$3\"" '{}' "\"$1\"")
+	[ -z "$out" ] || echo "$out"
+	[[ $out != *"rror"* ]] ;;
 history)
 	need_backend
 	li debug bridge method -p "$1" historyGet "\"$2\"" "\"$3\"" "${4:-20}" True '{}' |
