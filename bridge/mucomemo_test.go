@@ -12,10 +12,15 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
+	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
+	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
 
 func TestGroupOMEMOAllowed(t *testing.T) {
@@ -165,5 +170,54 @@ func TestGroupEncryptionFailureText(t *testing.T) {
 		if got := groupEncryptionFailureText(tc.err); !strings.Contains(got, tc.want) || !strings.HasPrefix(got, "Not sent: this group chat is OMEMO-encrypted") {
 			t.Errorf("groupEncryptionFailureText(%v) = %q", tc.err, got)
 		}
+	}
+}
+
+// TestDecryptGroupchatInbox: bob's OMEMO 2 group message is decrypted as
+// his real JID through the inbox (the row keeps the room and the sender),
+// and the same stanza again is answered from the inbox.
+func TestDecryptGroupchatInbox(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	room := jid.MustParse("room@muc.localhost")
+	r := mucRoom{JID: room, Nick: "alice", NonAnonymous: true, Joined: true,
+		Features:  mucadmin.RoomInfo{Anonymity: mucadmin.NonAnonymous, MembersOnly: true},
+		Occupants: map[string]occupant{"bob": {Nick: "bob", RealJID: f.bob}}}
+	out, err := f.bobXC.EncryptGroup(ctx, room, []jid.JID{f.alice}, "hello room")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, _ := room.WithResource("bob")
+	msg, err := omemoxmpp.BuildMessage(stanza.Message{From: from, To: f.alice, ID: "g1", Type: stanza.GroupChatMessage}, out,
+		sid.StanzaID{ID: "arch-1", By: room}.TokenReader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := stanzabuf.Read(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		m, err := mucroom.ParseMessage(st.Reader())
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := classifyGroupchat(m, r, f.alice, f.c.login.ID, true)
+		if !f.c.decryptGroupchat(ctx, st, &g, r) {
+			t.Fatalf("round %d: not shown", i)
+		}
+		if g.Body != "hello room" || g.OMEMO == nil || g.OMEMO.Failed || !g.OMEMO.Trusted || g.Sender.Sender != puppet.UserID(f.bob) {
+			t.Errorf("round %d: body %q, OMEMO %+v, sender %s", i, g.Body, g.OMEMO, g.Sender.Sender)
+		}
+		if groupOMEMOAllowed(r) != nil {
+			t.Errorf("the room may not be encrypted")
+		}
+	}
+	var peer, sender string
+	if err := f.db.QueryRow(ctx, `SELECT peer, sender FROM omemo_inbox WHERE account='alice@localhost'`).Scan(&peer, &sender); err != nil {
+		t.Fatal(err)
+	}
+	if peer != room.String() || sender != f.bob.String() {
+		t.Errorf("inbox row peer=%q sender=%q", peer, sender)
 	}
 }
