@@ -48,6 +48,8 @@ func (c *Client) dmChatInfo(contact jid.JID) *bridgev2.ChatInfo {
 	return &bridgev2.ChatInfo{
 		Members: members,
 		Type:    ptr.Ptr(database.RoomTypeDM),
+		// History comes from the account's archive (backfill.go).
+		CanBackfill: true,
 		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
 			meta, ok := p.Metadata.(*PortalMetadata)
 			if !ok || meta.Kind == portal.DM.String() {

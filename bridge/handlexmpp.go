@@ -56,6 +56,9 @@ func (c *Client) handler(ctx context.Context) xmpp.Handler {
 				c.login.Log.Warn().Err(err).Msg("Dropping unreadable message stanza")
 				return nil
 			}
+			if c.collectBackfill(st) {
+				return nil
+			}
 			select {
 			case incoming <- st:
 			case <-ctx.Done():

@@ -50,6 +50,8 @@ const (
 	querySeed queryMode = iota + 1
 	// queryCatchUp bridges the results.
 	queryCatchUp
+	// queryBackfill collects the results for FetchMessages (backfill.go).
+	queryBackfill
 )
 
 // mamQueries remembers the queries of this client; results naming any
@@ -57,6 +59,8 @@ const (
 type mamQueries struct {
 	mu sync.Mutex
 	m  map[string]queryMode
+	// pages holds the results of running backfill queries.
+	pages map[string][]archived
 }
 
 func (q *mamQueries) add(mode queryMode) string {

@@ -45,8 +45,8 @@ func exampleConfigRequested(args []string) (path string, ok bool) {
 }
 
 // exampleConfig is mxmain's full example config with the network section of
-// our connector, and end-to-bridge encryption allowed and on by default
-// (OMEMO chats are bridged into encrypted rooms).
+// our connector, end-to-bridge encryption allowed and on by default (OMEMO
+// chats are bridged into encrypted rooms), and history backfill on.
 func exampleConfig(m *mxmain.BridgeMain) (string, error) {
 	tpl, err := template.New("example-config.yaml").Delims("$<<", ">>").Parse(mxmain.MatrixExampleConfigBase)
 	if err != nil {
@@ -62,7 +62,24 @@ func exampleConfig(m *mxmain.BridgeMain) (string, error) {
 	if err := tpl.Execute(&buf, m.Connector.GetName()); err != nil {
 		return "", fmt.Errorf("failed to render config template: %w", err)
 	}
-	return enableEncryption(buf.String())
+	cfg, err := enableEncryption(buf.String())
+	if err != nil {
+		return "", err
+	}
+	return enableBackfill(cfg)
+}
+
+var errBackfillTemplateChanged = errors.New("mxmain's backfill section changed; update enableBackfill")
+
+// enableBackfill turns on history backfill of new portals from the
+// account's archive (max_initial_messages stays at mxmain's 50); the
+// backward queue stays off, as standard homeservers cannot insert history.
+func enableBackfill(cfg string) (string, error) {
+	old := "\nbackfill:\n    # Whether to do backfilling at all.\n    enabled: false\n"
+	if strings.Count(cfg, old) != 1 {
+		return "", errBackfillTemplateChanged
+	}
+	return strings.Replace(cfg, old, "\nbackfill:\n    # Whether to do backfilling at all.\n    enabled: true\n", 1), nil
 }
 
 var errTemplateChanged = errors.New("mxmain's encryption section changed; update enableEncryption")

@@ -37,6 +37,13 @@ func TestExampleConfigContent(t *testing.T) {
 			Default bool `yaml:"default"`
 			Require bool `yaml:"require"`
 		} `yaml:"encryption"`
+		Backfill struct {
+			Enabled            bool `yaml:"enabled"`
+			MaxInitialMessages int  `yaml:"max_initial_messages"`
+			Queue              struct {
+				Enabled bool `yaml:"enabled"`
+			} `yaml:"queue"`
+		} `yaml:"backfill"`
 		AppService struct {
 			ID  string `yaml:"id"`
 			Bot struct {
@@ -50,6 +57,9 @@ func TestExampleConfigContent(t *testing.T) {
 	if !parsed.Encryption.Allow || !parsed.Encryption.Default || parsed.Encryption.Require {
 		t.Errorf("encryption = %+v, want allow and default on, require off", parsed.Encryption)
 	}
+	if b := parsed.Backfill; !b.Enabled || b.MaxInitialMessages <= 0 || b.Queue.Enabled {
+		t.Errorf("backfill = %+v, want enabled with initial messages, queue off", b)
+	}
 	if parsed.AppService.ID != "xmpp" || parsed.AppService.Bot.Username != "xmppbot" {
 		t.Errorf("appservice = %+v", parsed.AppService)
 	}
@@ -58,6 +68,12 @@ func TestExampleConfigContent(t *testing.T) {
 	}
 	if strings.Count(cfg, ": true\n") < 2 {
 		t.Error("no true values at all?")
+	}
+}
+
+func TestEnableBackfillRefusesUnknownTemplate(t *testing.T) {
+	if _, err := enableBackfill("backfill:\n    enabled: false\n"); err == nil {
+		t.Error("expected an error for an unknown backfill section")
 	}
 }
 
