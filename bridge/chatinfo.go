@@ -102,17 +102,17 @@ func (c *Client) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*bridg
 	if err != nil {
 		return nil, err
 	}
+	info := c.userInfo(contact)
+	info.Avatar = c.initialAvatar(ctx, ghost, contact)
 	if _, ok := c.roster.get(contact); !ok {
 		// Not in this login's roster (yet): keep a name another login's
 		// roster gave rather than falling back to the localpart.
 		if meta, ok := ghost.Metadata.(*GhostMetadata); ok && meta.RosterName != "" {
 			name := c.main.Config.FormatDisplayname(meta.RosterName, contact.String())
-			info := c.userInfo(contact)
 			info.Name = &name
-			return info, nil
 		}
 	}
-	return c.userInfo(contact), nil
+	return info, nil
 }
 
 // ResolveIdentifier implements bridgev2.IdentifierResolvingNetworkAPI: the

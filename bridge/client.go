@@ -50,7 +50,8 @@ type Client struct {
 	badCredentials atomic.Bool
 	incoming       chan *stanzabuf.Stanza
 	roster         rosterCache
-	mucs           *mucRooms // the group chats of the current session (mucstate.go)
+	avatars        avatarState // contacts' avatars looked at (avatar.go)
+	mucs           *mucRooms   // the group chats of the current session (mucstate.go)
 }
 
 var (

@@ -308,7 +308,7 @@ func fillIncoming(inner *stanzabuf.Stanza, account jid.JID, in *incomingMessage,
 // classify, decrypt, queue for bridgev2.
 func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 	log := zerolog.Ctx(ctx)
-	if c.handlePEPEvent(ctx, st) {
+	if c.handleAvatarEvent(ctx, st) || c.handlePEPEvent(ctx, st) {
 		return
 	}
 	if attrValue(st.Start(), "type") == string(stanza.GroupChatMessage) {

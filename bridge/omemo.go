@@ -17,6 +17,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemostore"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/xmpp/avatar"
 	"github.com/mxomemo/xmpp-bridge/xmpp/caps"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
@@ -87,7 +88,7 @@ const capsNode = "https://github.com/mxomemo/xmpp-bridge"
 
 // capsInfo is the disco#info the bridge advertises: with +notify for both
 // OMEMO device-list nodes, so the server pushes contacts' device lists (and
-// our own account's) to us.
+// our own account's) to us, and for avatar metadata.
 func capsInfo() caps.Info {
 	features := []string{
 		caps.NSInfo,
@@ -105,6 +106,8 @@ func capsInfo() caps.Info {
 		omemo.NamespaceV2,
 	}
 	features = append(features, omemoxmpp.NotifyFeatures...)
+	// Contacts' XEP-0084 avatar metadata, pushed like the device lists.
+	features = append(features, caps.Notify(avatar.NSMetadata))
 	return caps.Info{
 		Identities: []caps.Identity{{Category: "client", Type: "bot", Name: "Matrix bridge"}},
 		Features:   features,

@@ -15,6 +15,8 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
+	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmpp/vcardphoto"
 )
 
 // rosterCache is the login's roster (contact bare JID -> item) plus which
@@ -115,7 +117,9 @@ func (c *Client) syncGhosts(ctx context.Context, items []roster.Item) {
 			zerolog.Ctx(ctx).Err(err).Stringer("contact", item.JID).Msg("Failed to get ghost")
 			continue
 		}
-		ghost.UpdateInfo(ctx, c.userInfo(item.JID))
+		info := c.userInfo(item.JID)
+		info.Avatar = c.initialAvatar(ctx, ghost, item.JID)
+		ghost.UpdateInfo(ctx, info)
 	}
 }
 
@@ -138,6 +142,13 @@ func (c *Client) handlePresence(t xmlstream.TokenReadEncoder, start *xml.StartEl
 	switch p.Type {
 	case stanza.AvailablePresence:
 		c.roster.setOnline(p.From, true)
+		st, err := stanzabuf.Read(xmlstream.MultiReader(xmlstream.Token(*start), t))
+		if err != nil {
+			return nil
+		}
+		if u, ok, err := vcardphoto.ParseUpdate(st.Reader()); err == nil && ok {
+			c.handleAvatarUpdate(p.From, u)
+		}
 	case stanza.UnavailablePresence:
 		c.roster.setOnline(p.From, false)
 	case stanza.SubscribePresence:

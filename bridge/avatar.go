@@ -1,0 +1,263 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/puppet"
+	"github.com/mxomemo/xmpp-bridge/xmpp/avatar"
+	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
+	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmpp/vcardphoto"
+)
+
+// avatarTimeout bounds one avatar lookup (metadata, data or vCard round trips).
+const avatarTimeout = 30 * time.Second
+
+// avatarState remembers which contacts' avatars this login has looked at,
+// so that reconnects and repeated presences do not fetch them again.
+type avatarState struct {
+	// op serialises refreshes of the login: one contact at a time.
+	op sync.Mutex
+
+	mu sync.Mutex
+	// seen maps a contact's bare JID to the avatar id last handled for it
+	// ("" when it had none).
+	seen map[string]string
+}
+
+func (a *avatarState) lookup(contact jid.JID) (string, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	id, ok := a.seen[contact.Bare().String()]
+	return id, ok
+}
+
+func (a *avatarState) note(contact jid.JID, id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.seen == nil {
+		a.seen = map[string]string{}
+	}
+	a.seen[contact.Bare().String()] = id
+}
+
+// noAvatar is what a contact without any avatar gets: a removal, which is a
+// no-op for a ghost that never had one.
+var noAvatar = &bridgev2.Avatar{Remove: true}
+
+// contactAvatar looks up contact's avatar: XEP-0084 first, the vCard photo
+// when the contact has no XEP-0084 metadata. current is the ghost's avatar
+// id: when the contact's is the same, no image is downloaded. An error
+// means the avatar could not be read; the ghost's should then stay.
+func (c *Client) contactAvatar(ctx context.Context, s *xmpp.Session, contact jid.JID, current networkid.AvatarID) (*bridgev2.Avatar, error) {
+	items, err := pubsub.Items(ctx, s, contact.Bare(), avatar.NSMetadata, 1)
+	var se stanza.Error
+	switch {
+	case errors.As(err, &se):
+		// No node, or not allowed to see it: try the vCard.
+	case err != nil:
+		return nil, err
+	case len(items) > 0:
+		meta, err := avatar.ParseMetadata(items[len(items)-1])
+		if err != nil {
+			return nil, fmt.Errorf("failed to read avatar metadata of %s: %w", contact, err)
+		}
+		return c.avatarFromMetadata(ctx, s, contact, meta, current)
+	}
+	photo, err := vcardphoto.Fetch(ctx, s, contact)
+	if err != nil {
+		return nil, err
+	}
+	if len(photo.Data) == 0 {
+		return noAvatar, nil
+	}
+	data := photo.Data
+	return &bridgev2.Avatar{
+		ID:  networkid.AvatarID(photo.ID()),
+		Get: func(context.Context) ([]byte, error) { return data, nil },
+	}, nil
+}
+
+// avatarFromMetadata turns XEP-0084 metadata into a ghost avatar. A new
+// image is downloaded and checked here rather than in Get, so that a bad
+// one never replaces the ghost's current avatar.
+func (c *Client) avatarFromMetadata(ctx context.Context, s *xmpp.Session, contact jid.JID, meta avatar.Metadata, current networkid.AvatarID) (*bridgev2.Avatar, error) {
+	if len(meta.Infos) == 0 {
+		return noAvatar, nil
+	}
+	info, ok := meta.InData()
+	if !ok {
+		return nil, fmt.Errorf("avatar of %s is only hosted on the web, not fetched", contact)
+	}
+	id := networkid.AvatarID(info.ID)
+	get := func(ctx context.Context) ([]byte, error) {
+		return fetchAvatarData(ctx, s, contact, info)
+	}
+	if id == current {
+		// bridgev2 only calls Get if the earlier upload did not finish.
+		return &bridgev2.Avatar{ID: id, Get: get}, nil
+	}
+	data, err := get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &bridgev2.Avatar{ID: id, Get: func(context.Context) ([]byte, error) { return data, nil }}, nil
+}
+
+func fetchAvatarData(ctx context.Context, s *xmpp.Session, contact jid.JID, info avatar.Info) ([]byte, error) {
+	if info.Bytes > avatar.MaxSize {
+		return nil, fmt.Errorf("avatar %s of %s: %w (%d bytes advertised)", info.ID, contact, avatar.ErrTooLarge, info.Bytes)
+	}
+	items, err := pubsub.Items(ctx, s, contact.Bare(), avatar.NSData, 0, info.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, it := range items {
+		if it.ID == info.ID {
+			data, err := avatar.ParseData(it, info.ID)
+			if err != nil {
+				return nil, fmt.Errorf("avatar %s of %s: %w", info.ID, contact, err)
+			}
+			return data, nil
+		}
+	}
+	return nil, fmt.Errorf("avatar %s of %s is not in its data node", info.ID, contact)
+}
+
+// setGhostAvatar applies av to contact's ghost.
+func (c *Client) setGhostAvatar(ctx context.Context, contact jid.JID, av *bridgev2.Avatar) {
+	ghost, err := c.main.Bridge.GetGhostByID(ctx, puppet.UserID(contact))
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).Stringer("contact", contact).Msg("Failed to get ghost for avatar")
+		return
+	}
+	ghost.UpdateInfo(ctx, &bridgev2.UserInfo{Avatar: av})
+}
+
+// refreshAvatar looks up contact's avatar and applies it to the ghost
+// unless it is already there. meta is the metadata of a PEP notification,
+// nil to look it up; presenceHash is the XEP-0153 hash of a presence, which
+// when it is the ghost's avatar id already means there is nothing to do.
+// Failures are logged and leave the ghost as it was.
+func (c *Client) refreshAvatar(ctx context.Context, contact jid.JID, meta *avatar.Metadata, presenceHash *string) {
+	c.avatars.op.Lock()
+	defer c.avatars.op.Unlock()
+	s := c.currentSession()
+	if s == nil {
+		return
+	}
+	log := zerolog.Ctx(ctx).With().Stringer("contact", contact).Logger()
+	ctx, cancel := context.WithTimeout(log.WithContext(ctx), avatarTimeout)
+	defer cancel()
+	ghost, err := c.main.Bridge.GetGhostByID(ctx, puppet.UserID(contact))
+	if err != nil {
+		log.Err(err).Msg("Failed to get ghost for avatar")
+		return
+	}
+	if presenceHash != nil && *presenceHash == string(ghost.AvatarID) {
+		return
+	}
+	var av *bridgev2.Avatar
+	if meta != nil {
+		av, err = c.avatarFromMetadata(ctx, s, contact, *meta, ghost.AvatarID)
+	} else {
+		av, err = c.contactAvatar(ctx, s, contact, ghost.AvatarID)
+	}
+	if err != nil {
+		log.Warn().Err(err).Msg("Failed to get contact's avatar, keeping the old one")
+		return
+	}
+	c.avatars.note(contact, string(av.ID))
+	if av.ID == ghost.AvatarID && ghost.AvatarSet && (av.Remove || ghost.AvatarMXC != "") {
+		return
+	}
+	log.Debug().Str("avatar_id", string(av.ID)).Bool("remove", av.Remove).Msg("Updating ghost avatar")
+	ghost.UpdateInfo(ctx, &bridgev2.UserInfo{Avatar: av})
+}
+
+// initialAvatar is the avatar for GetUserInfo and roster syncs: looked up
+// only for ghosts that have none and only once per contact and process, so
+// that connecting does not fetch every contact's avatar again. Changes
+// later arrive as PEP notifications and presence updates.
+func (c *Client) initialAvatar(ctx context.Context, ghost *bridgev2.Ghost, contact jid.JID) *bridgev2.Avatar {
+	if ghost == nil || ghost.AvatarID != "" || contact.Equal(c.account) {
+		return nil
+	}
+	if _, ok := c.avatars.lookup(contact); ok {
+		return nil
+	}
+	s := c.currentSession()
+	if s == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, avatarTimeout)
+	defer cancel()
+	av, err := c.contactAvatar(ctx, s, contact, "")
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Stringer("contact", contact).Msg("Failed to get contact's avatar")
+		return nil
+	}
+	c.avatars.note(contact, string(av.ID))
+	if av.Remove {
+		return nil
+	}
+	return av
+}
+
+// handleAvatarEvent takes XEP-0084 metadata notifications and reports
+// whether st was one. The lookup runs on its own goroutine so that messages
+// do not wait for image downloads.
+func (c *Client) handleAvatarEvent(ctx context.Context, st *stanzabuf.Stanza) bool {
+	ev, err := pubsub.ParseEvent(st.Reader())
+	if err != nil || ev.Node != avatar.NSMetadata {
+		return false
+	}
+	log := zerolog.Ctx(ctx)
+	from := ev.From
+	if from.Equal(jid.JID{}) || from.Bare().Equal(c.account) {
+		return true // the user's own avatar is theirs to set in Matrix
+	}
+	if from.Resourcepart() != "" || from.Localpart() == "" || c.mucs.known(from) {
+		log.Debug().Stringer("from", from).Msg("Ignoring avatar notification not from a contact")
+		return true
+	}
+	var meta *avatar.Metadata
+	if len(ev.Items) > 0 && ev.Items[len(ev.Items)-1].HasPayload() {
+		m, err := avatar.ParseMetadata(ev.Items[len(ev.Items)-1])
+		if err != nil {
+			log.Warn().Err(err).Stringer("from", from).Msg("Ignoring malformed avatar metadata")
+			return true
+		}
+		meta = &m
+	}
+	// Without a payload (retraction, purge, id-only item) look it up.
+	go c.refreshAvatar(context.WithoutCancel(ctx), from, meta, nil)
+	return true
+}
+
+// handleAvatarUpdate takes the XEP-0153 element of a contact's presence
+// (read inside Serve, so the lookup goes to a goroutine): a hash not seen
+// before for the contact triggers a refresh.
+func (c *Client) handleAvatarUpdate(from jid.JID, u vcardphoto.Update) {
+	if !u.Ready || from.Localpart() == "" || from.Bare().Equal(c.account) || c.mucs.known(from.Bare()) {
+		return
+	}
+	if seen, ok := c.avatars.lookup(from); ok && seen == u.Hash {
+		return
+	}
+	c.avatars.note(from, u.Hash)
+	ctx := c.login.Log.With().Str("component", "xmpp").Logger().WithContext(context.Background())
+	hash := u.Hash
+	go c.refreshAvatar(ctx, from.Bare(), nil, &hash)
+}
