@@ -19,6 +19,9 @@ type historyMsg struct {
 	body   string
 	sender id.UserID
 	sent   time.Time
+	// notice is set for messages that must arrive as m.notice; notBody must not be in the portal.
+	notice  bool
+	notBody string
 }
 
 // TestBackfill: chats that happened before the login (in the account's archive on Prosody) appear
@@ -37,6 +40,7 @@ func TestBackfill(t *testing.T) {
 	sc.carolC = sc.peer(t, sc.carol, carolPW, "laptop")
 
 	bobHistory := sc.exchange(t, sc.bobC, sc.bob, "bob", 2)
+	bobHistory = append(bobHistory, sc.omemoHistory(t))
 	carolHistory := sc.exchange(t, sc.carolC, sc.carol, "carol", 1)
 
 	sc.user = sc.matrixUser(t, "mxuser")
@@ -155,6 +159,34 @@ func (sc *scenario) exchange(t *testing.T, peer *harness.Peer, contact jid.JID, 
 	return out
 }
 
+// omemoHistoryNotice is what the portal shows for an archived OMEMO message the bridge's device
+// cannot read (bridge/backfill.go).
+const omemoHistoryNotice = "[OMEMO message from before the bridge's device existed (not encrypted for it), its text cannot be shown]"
+
+// omemoHistory has bob send an OMEMO 0.3 message to alice before the login: encrypted for a device
+// of alice's phone, not for the bridge's (which does not exist yet). Backfill shows it as a notice,
+// never its fallback body.
+func (sc *scenario) omemoHistory(t *testing.T) historyMsg {
+	t.Helper()
+	ctx, cancel := stepCtx()
+	defer cancel()
+	fallback := uniq("I sent you an OMEMO encrypted message")
+	cur := sc.phone.Cursor()
+	sent := time.Now()
+	raw := fmt.Sprintf(`<message xmlns='jabber:client' to='%s' type='chat' id='omemo-hist-%d'>`+
+		`<encrypted xmlns='eu.siacs.conversations.axolotl'><header sid='4242'><key rid='31337'>AAAAAAAA</key>`+
+		`<iv>AAAAAAAAAAAAAAAA</iv></header><payload>AAAAAAAA</payload></encrypted>`+
+		`<store xmlns='urn:xmpp:hints'/><body>%s</body></message>`, sc.alice, time.Now().UnixNano(), fallback)
+	if err := sc.bobC.SendRaw(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sc.phone.WaitMessage(ctx, cur, bodyIs(fallback)); err != nil {
+		t.Fatalf("alice's phone did not get bob's OMEMO message: %v", err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	return historyMsg{body: omemoHistoryNotice, sender: sc.ghost(sc.bob), sent: sent, notice: true, notBody: fallback}
+}
+
 // waitHistory waits until every message of want is in room.
 func (sc *scenario) waitHistory(t *testing.T, room id.RoomID, want []historyMsg) {
 	t.Helper()
@@ -205,6 +237,12 @@ func (sc *scenario) checkPortal(t *testing.T, room id.RoomID, want []historyMsg)
 			if d := ts.Sub(m.sent); d < -2*time.Second || d > 3*time.Second {
 				t.Errorf("%q has origin_server_ts %s, sent at %s (off by %s)", m.body, ts.Format(time.RFC3339Nano), m.sent.Format(time.RFC3339Nano), d)
 			}
+		}
+		if m.notice && evt.Content.AsMessage().MsgType != event.MsgNotice {
+			t.Errorf("%q is a %s, want a notice", m.body, evt.Content.AsMessage().MsgType)
+		}
+		if m.notBody != "" && len(byBody[m.notBody]) > 0 {
+			t.Errorf("the fallback body %q of an OMEMO message reached the portal", m.notBody)
 		}
 		i := indexOf(order, m.body)
 		if i < pos {
