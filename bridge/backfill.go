@@ -55,6 +55,11 @@ const (
 // device cannot read.
 const omemoHistoryNotice = "[OMEMO message from before the bridge's device existed (not encrypted for it), its text cannot be shown]"
 
+// omemoSentNotice stands in for archived OMEMO messages the bridge sent
+// from Matrix (OMEMO never encrypts for the sending device) that are not in
+// the portal.
+const omemoSentNotice = "[OMEMO message sent from Matrix through the bridge, its text is not kept]"
+
 func (q *mamQueries) addBackfill() string {
 	id := q.add(queryBackfill)
 	q.mu.Lock()
@@ -293,6 +298,11 @@ func (c *Client) historyOMEMO(ctx context.Context, in *incomingMessage) bool {
 				// Ours to decrypt, in order, on the live path.
 				return false
 			}
+		}
+		if in.FromMe && rcv.Elements[0].SenderDevice == own {
+			in.Body, in.Replace, in.Reactions, in.Retract = omemoSentNotice, "", nil, ""
+			in.OMEMO = &omemoIncoming{Failed: true}
+			return true
 		}
 	}
 	in.Body, in.Replace, in.Reactions, in.Retract = omemoHistoryNotice, "", nil, ""

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/reactions"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
+	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
 
 func TestCollectBackfill(t *testing.T) {
@@ -119,5 +121,48 @@ func TestFoldHistory(t *testing.T) {
 	}
 	if entries[2].ReplyTo != entries[0].ID {
 		t.Errorf("reply target = %q, want %q", entries[2].ReplyTo, entries[0].ID)
+	}
+}
+
+// TestHistoryOMEMO: archived OMEMO messages are read from the inbox only; one the bridge's device
+// can still decrypt is left to the live path with the ratchet untouched, one without a key for it
+// becomes a notice.
+func TestHistoryOMEMO(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	history := func(st *stanzabuf.Stanza) (*incomingMessage, bool) {
+		t.Helper()
+		in, err := parseIncoming(st, f.alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Archived = true
+		return in, f.c.historyOMEMO(ctx, in)
+	}
+
+	decrypted := f.stanza(t, "m1", f.encrypt(t, f.bobXC, "decrypted live"))
+	in, err := f.receive(t, decrypted)
+	wantBody(t, in, err, "decrypted live")
+	if in, ok := history(decrypted); !ok || in.Body != "decrypted live" || in.OMEMO == nil || in.OMEMO.Failed {
+		t.Errorf("decrypted message: backfill = %v, %q (%+v)", ok, in.Body, in.OMEMO)
+	}
+
+	pending := f.stanza(t, "m2", f.encrypt(t, f.bobXC, "not decrypted yet"))
+	if in, ok := history(pending); ok {
+		t.Errorf("message for our device backfilled as %q, want it left to the live path", in.Body)
+	}
+	in, err = f.receive(t, pending)
+	wantBody(t, in, err, "not decrypted yet")
+
+	notForUs := tokens(t, `<message xmlns="jabber:client" from="bob@localhost/phone" to="alice@localhost" type="chat" id="m3">`+
+		`<encrypted xmlns="eu.siacs.conversations.axolotl"><header sid="4242"><key rid="31337">AAAAAAAA</key>`+
+		`<iv>AAAAAAAAAAAAAAAA</iv></header><payload>AAAAAAAA</payload></encrypted><body>fallback</body></message>`)
+	if in, ok := history(notForUs); !ok || in.Body != omemoHistoryNotice || in.OMEMO == nil || !in.OMEMO.Failed {
+		t.Errorf("message for another device: backfill = %v, %q (%+v), want the notice", ok, in.Body, in.OMEMO)
+	}
+
+	plain := tokens(t, `<message xmlns="jabber:client" from="bob@localhost/phone" to="alice@localhost" type="chat" id="m4"><body>plain</body></message>`)
+	if in, ok := history(plain); !ok || in.Body != "plain" || in.OMEMO != nil {
+		t.Errorf("plaintext message: backfill = %v, %q (%+v)", ok, in.Body, in.OMEMO)
 	}
 }
