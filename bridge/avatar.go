@@ -34,6 +34,25 @@ type avatarState struct {
 	// seen maps a contact's bare JID to the avatar id last handled for it
 	// ("" when it had none).
 	seen map[string]string
+	// bad maps a contact's bare JID to the id of an image that was refused
+	// (hash mismatch, too large, undecodable), so that repeated
+	// notifications of it are not downloaded again.
+	bad map[string]string
+}
+
+func (a *avatarState) refused(contact jid.JID, id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return id != "" && a.bad[contact.Bare().String()] == id
+}
+
+func (a *avatarState) refuse(contact jid.JID, id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.bad == nil {
+		a.bad = map[string]string{}
+	}
+	a.bad[contact.Bare().String()] = id
 }
 
 func (a *avatarState) lookup(contact jid.JID) (string, bool) {
@@ -115,9 +134,18 @@ func (c *Client) avatarFromMetadata(ctx context.Context, s *xmpp.Session, contac
 	return &bridgev2.Avatar{ID: id, Get: func(context.Context) ([]byte, error) { return data, nil }}, nil
 }
 
+// badImageError is an image that will not get better by fetching it again.
+type badImageError struct {
+	id  string
+	err error
+}
+
+func (e *badImageError) Error() string { return e.err.Error() }
+func (e *badImageError) Unwrap() error { return e.err }
+
 func fetchAvatarData(ctx context.Context, s *xmpp.Session, contact jid.JID, info avatar.Info) ([]byte, error) {
 	if info.Bytes > avatar.MaxSize {
-		return nil, fmt.Errorf("avatar %s of %s: %w (%d bytes advertised)", info.ID, contact, avatar.ErrTooLarge, info.Bytes)
+		return nil, &badImageError{id: info.ID, err: fmt.Errorf("avatar %s of %s: %w (%d bytes advertised)", info.ID, contact, avatar.ErrTooLarge, info.Bytes)}
 	}
 	items, err := pubsub.Items(ctx, s, contact.Bare(), avatar.NSData, 0, info.ID)
 	if err != nil {
@@ -127,7 +155,7 @@ func fetchAvatarData(ctx context.Context, s *xmpp.Session, contact jid.JID, info
 		if it.ID == info.ID {
 			data, err := avatar.ParseData(it, info.ID)
 			if err != nil {
-				return nil, fmt.Errorf("avatar %s of %s: %w", info.ID, contact, err)
+				return nil, &badImageError{id: info.ID, err: fmt.Errorf("avatar %s of %s: %w", info.ID, contact, err)}
 			}
 			return data, nil
 		}
@@ -135,22 +163,24 @@ func fetchAvatarData(ctx context.Context, s *xmpp.Session, contact jid.JID, info
 	return nil, fmt.Errorf("avatar %s of %s is not in its data node", info.ID, contact)
 }
 
-// setGhostAvatar applies av to contact's ghost.
-func (c *Client) setGhostAvatar(ctx context.Context, contact jid.JID, av *bridgev2.Avatar) {
-	ghost, err := c.main.Bridge.GetGhostByID(ctx, puppet.UserID(contact))
-	if err != nil {
-		zerolog.Ctx(ctx).Err(err).Stringer("contact", contact).Msg("Failed to get ghost for avatar")
-		return
-	}
-	ghost.UpdateInfo(ctx, &bridgev2.UserInfo{Avatar: av})
+// avatarRequest says why an avatar is looked up.
+type avatarRequest struct {
+	// meta is the metadata of a PEP notification; nil to look it up.
+	meta *avatar.Metadata
+	// presenceHash is the XEP-0153 hash of a presence: when it is the
+	// ghost's avatar id already, there is nothing to do.
+	presenceHash *string
+	// initial asks only for ghosts without an avatar, once per contact and
+	// process (GetUserInfo, roster syncs).
+	initial bool
 }
 
 // refreshAvatar looks up contact's avatar and applies it to the ghost
-// unless it is already there. meta is the metadata of a PEP notification,
-// nil to look it up; presenceHash is the XEP-0153 hash of a presence, which
-// when it is the ghost's avatar id already means there is nothing to do.
-// Failures are logged and leave the ghost as it was.
-func (c *Client) refreshAvatar(ctx context.Context, contact jid.JID, meta *avatar.Metadata, presenceHash *string) {
+// unless it is already there. Lookups of a login run one at a time and
+// re-read the ghost under the lock, so that a PEP push and a roster sync
+// arriving together upload the image once. Failures are logged and leave
+// the ghost as it was.
+func (c *Client) refreshAvatar(ctx context.Context, contact jid.JID, req avatarRequest) {
 	c.avatars.op.Lock()
 	defer c.avatars.op.Unlock()
 	s := c.currentSession()
@@ -165,17 +195,32 @@ func (c *Client) refreshAvatar(ctx context.Context, contact jid.JID, meta *avata
 		log.Err(err).Msg("Failed to get ghost for avatar")
 		return
 	}
-	if presenceHash != nil && *presenceHash == string(ghost.AvatarID) {
+	if req.initial {
+		if _, seen := c.avatars.lookup(contact); seen || ghost.AvatarID != "" {
+			return
+		}
+	}
+	if req.presenceHash != nil && *req.presenceHash == string(ghost.AvatarID) {
 		return
 	}
 	var av *bridgev2.Avatar
-	if meta != nil {
-		av, err = c.avatarFromMetadata(ctx, s, contact, *meta, ghost.AvatarID)
+	if req.meta != nil {
+		if info, ok := req.meta.InData(); ok && c.avatars.refused(contact, info.ID) {
+			return
+		}
+		av, err = c.avatarFromMetadata(ctx, s, contact, *req.meta, ghost.AvatarID)
 	} else {
 		av, err = c.contactAvatar(ctx, s, contact, ghost.AvatarID)
 	}
+	var badImage *badImageError
+	if errors.As(err, &badImage) {
+		c.avatars.refuse(contact, badImage.id)
+	}
 	if err != nil {
 		log.Warn().Err(err).Msg("Failed to get contact's avatar, keeping the old one")
+		if req.initial {
+			c.avatars.note(contact, "")
+		}
 		return
 	}
 	c.avatars.note(contact, string(av.ID))
@@ -186,33 +231,20 @@ func (c *Client) refreshAvatar(ctx context.Context, contact jid.JID, meta *avata
 	ghost.UpdateInfo(ctx, &bridgev2.UserInfo{Avatar: av})
 }
 
-// initialAvatar is the avatar for GetUserInfo and roster syncs: looked up
-// only for ghosts that have none and only once per contact and process, so
-// that connecting does not fetch every contact's avatar again. Changes
-// later arrive as PEP notifications and presence updates.
-func (c *Client) initialAvatar(ctx context.Context, ghost *bridgev2.Ghost, contact jid.JID) *bridgev2.Avatar {
-	if ghost == nil || ghost.AvatarID != "" || contact.Equal(c.account) {
-		return nil
+// initialAvatar starts the first lookup of the avatar of a ghost that has
+// none (GetUserInfo, roster syncs). It only starts it: GetUserInfo runs on
+// bridgev2's event path, which must not wait for image downloads, and the
+// ghost gets the avatar when the lookup ends. Changes after the first
+// lookup arrive as PEP notifications and presence hashes, so connecting
+// does not fetch every contact's avatar again.
+func (c *Client) initialAvatar(ctx context.Context, ghost *bridgev2.Ghost, contact jid.JID) {
+	if ghost == nil || ghost.AvatarID != "" || contact.Equal(c.account) || c.currentSession() == nil {
+		return
 	}
 	if _, ok := c.avatars.lookup(contact); ok {
-		return nil
+		return
 	}
-	s := c.currentSession()
-	if s == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, avatarTimeout)
-	defer cancel()
-	av, err := c.contactAvatar(ctx, s, contact, "")
-	if err != nil {
-		zerolog.Ctx(ctx).Warn().Err(err).Stringer("contact", contact).Msg("Failed to get contact's avatar")
-		return nil
-	}
-	c.avatars.note(contact, string(av.ID))
-	if av.Remove {
-		return nil
-	}
-	return av
+	go c.refreshAvatar(context.WithoutCancel(ctx), contact.Bare(), avatarRequest{initial: true})
 }
 
 // handleAvatarEvent takes XEP-0084 metadata notifications and reports
@@ -242,7 +274,7 @@ func (c *Client) handleAvatarEvent(ctx context.Context, st *stanzabuf.Stanza) bo
 		meta = &m
 	}
 	// Without a payload (retraction, purge, id-only item) look it up.
-	go c.refreshAvatar(context.WithoutCancel(ctx), from, meta, nil)
+	go c.refreshAvatar(context.WithoutCancel(ctx), from, avatarRequest{meta: meta})
 	return true
 }
 
@@ -259,5 +291,5 @@ func (c *Client) handleAvatarUpdate(from jid.JID, u vcardphoto.Update) {
 	c.avatars.note(from, u.Hash)
 	ctx := c.login.Log.With().Str("component", "xmpp").Logger().WithContext(context.Background())
 	hash := u.Hash
-	go c.refreshAvatar(ctx, from.Bare(), nil, &hash)
+	go c.refreshAvatar(ctx, from.Bare(), avatarRequest{presenceHash: &hash})
 }

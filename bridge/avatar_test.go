@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"mellium.im/xmpp/jid"
@@ -46,7 +47,20 @@ func TestEmptyMetadataRemoves(t *testing.T) {
 		t.Error("web-hosted avatar accepted")
 	}
 	_, err = fetchAvatarData(context.Background(), nil, jid.MustParse("carol@example.org"), avatar.Info{ID: "a", Bytes: avatar.MaxSize + 1})
-	if err == nil {
-		t.Error("oversized avatar fetched")
+	if !errors.Is(err, avatar.ErrTooLarge) {
+		t.Errorf("oversized avatar: %v", err)
+	}
+	var bad *badImageError
+	if !errors.As(err, &bad) || bad.id != "a" {
+		t.Errorf("oversized avatar not remembered as refused: %v", err)
+	}
+}
+
+func TestRefusedAvatar(t *testing.T) {
+	var a avatarState
+	carol := jid.MustParse("carol@example.org")
+	a.refuse(carol, "abc")
+	if !a.refused(carol, "abc") || a.refused(carol, "def") || a.refused(jid.MustParse("dave@example.org"), "abc") {
+		t.Error("refused images mixed up")
 	}
 }

@@ -103,7 +103,7 @@ func (c *Client) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*bridg
 		return nil, err
 	}
 	info := c.userInfo(contact)
-	info.Avatar = c.initialAvatar(ctx, ghost, contact)
+	c.initialAvatar(ctx, ghost, contact)
 	if _, ok := c.roster.get(contact); !ok {
 		// Not in this login's roster (yet): keep a name another login's
 		// roster gave rather than falling back to the localpart.

@@ -117,9 +117,8 @@ func (c *Client) syncGhosts(ctx context.Context, items []roster.Item) {
 			zerolog.Ctx(ctx).Err(err).Stringer("contact", item.JID).Msg("Failed to get ghost")
 			continue
 		}
-		info := c.userInfo(item.JID)
-		info.Avatar = c.initialAvatar(ctx, ghost, item.JID)
-		ghost.UpdateInfo(ctx, info)
+		ghost.UpdateInfo(ctx, c.userInfo(item.JID))
+		c.initialAvatar(ctx, ghost, item.JID)
 	}
 }
 
