@@ -6,6 +6,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/mxomemo/xmpp-bridge/xmpp/avatar"
 	"github.com/mxomemo/xmpp-bridge/xmpp/caps"
 	"github.com/mxomemo/xmpp-bridge/xmpp/carbons"
 	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
@@ -23,6 +24,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/retract"
 	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmpp/vcardphoto"
 )
 
 var seeds = []string{
@@ -50,6 +52,11 @@ var seeds = []string{
 	`<message xmlns="jabber:client" from="r@m/n" type="groupchat"><subject>t</subject><stanza-id xmlns="urn:xmpp:sid:0" id="s" by="r@m"/>` +
 		`<delay xmlns="urn:xmpp:delay" stamp="2020-01-01T00:00:00Z"/><x xmlns="http://jabber.org/protocol/muc#user"><status code="104"/></x></message>`,
 	`<presence xmlns="jabber:client" from="r@m/n" type="error"><error type="cancel"><conflict xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></presence>`,
+	`<message xmlns="jabber:client" from="a@b"><event xmlns="http://jabber.org/protocol/pubsub#event"><items node="urn:xmpp:avatar:metadata">` +
+		`<item id="6b5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e"><metadata xmlns="urn:xmpp:avatar:metadata"><info id="6b5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e" type="image/png" bytes="3"/></metadata></item></items></event></message>`,
+	`<iq xmlns="jabber:client" type="result"><pubsub xmlns="http://jabber.org/protocol/pubsub"><items node="urn:xmpp:avatar:data"><item id="i"><data xmlns="urn:xmpp:avatar:data">aGk=</data></item></items></pubsub></iq>`,
+	`<iq xmlns="jabber:client" type="result"><vCard xmlns="vcard-temp"><PHOTO><TYPE>image/png</TYPE><BINVAL>aGk=</BINVAL></PHOTO></vCard></iq>`,
+	`<presence xmlns="jabber:client" from="a@b/c"><x xmlns="vcard-temp:x:update"><photo>6b5e</photo></x></presence>`,
 }
 
 func FuzzParsers(f *testing.F) {
@@ -66,9 +73,18 @@ func FuzzParsers(f *testing.F) {
 		if ev, err := pubsub.ParseEvent(src()); err == nil {
 			for _, it := range ev.Items {
 				_, _ = it.Bytes()
+				if m, err := avatar.ParseMetadata(it); err == nil {
+					_, _ = m.InData()
+				}
 			}
 		}
-		_, _ = pubsub.ParseItems(src())
+		if items, err := pubsub.ParseItems(src()); err == nil {
+			for _, it := range items {
+				_, _ = avatar.ParseData(it, it.ID)
+			}
+		}
+		_, _ = vcardphoto.Parse(src())
+		_, _, _ = vcardphoto.ParseUpdate(src())
 		_, _ = pubsub.ParsePublishResult(src())
 		_, _ = pubsub.ParseConfig(src())
 		if info, err := caps.ParseInfo(src()); err == nil {
