@@ -47,12 +47,17 @@ var roomFeatures = &event.RoomFeatures{
 	TypingNotifications: true,
 }
 
-// groupFeatures is what a group chat supports today: plain text only
-// (corrections, replies, reactions, retractions and receipts are 1:1-only).
+// groupFeatures is what a group chat supports today: text with
+// corrections, replies, reactions and retractions of the user's own
+// messages (mucrefs.go); no files, receipts or typing yet.
 var groupFeatures = &event.RoomFeatures{
-	ID:            "net.mxomemo.xmpp.capabilities.muc.2026_11_30.1",
+	ID:            "net.mxomemo.xmpp.capabilities.muc.2026_11_30.2",
 	Formatting:    roomFeatures.Formatting,
 	MaxTextLength: roomFeatures.MaxTextLength,
+	Edit:          event.CapLevelFullySupported,
+	Delete:        event.CapLevelFullySupported,
+	Reply:         event.CapLevelFullySupported,
+	Reaction:      event.CapLevelFullySupported,
 }
 
 // GetCapabilities implements bridgev2.NetworkAPI.

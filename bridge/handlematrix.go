@@ -105,17 +105,7 @@ func (c *Client) sendMessage(ctx context.Context, out *outgoingMessage) error {
 		return errNotConnected
 	}
 	// The body is added by wrapOutgoing, plain or OMEMO-encrypted.
-	payload := []xml.TokenReader{
-		sid.OriginID{ID: out.ID}.TokenReader(),
-		markers.Markable{}.TokenReader(),
-		chatstates.Active.TokenReader(),
-	}
-	if out.Replace != "" {
-		payload = append(payload, correct.Replace{ID: out.Replace}.TokenReader())
-	}
-	if out.ReplyTo != nil {
-		payload = append(payload, out.ReplyTo.TokenReader())
-	}
+	payload := append([]xml.TokenReader{markers.Markable{}.TokenReader()}, out.payload()...)
 	msg := stanza.Message{To: out.To, ID: out.ID, Type: out.Type}
 	r, err := c.wrapOutgoing(ctx, msg, out, payload)
 	if err != nil {
@@ -126,6 +116,23 @@ func (c *Client) sendMessage(ctx context.Context, out *outgoingMessage) error {
 	}
 	zerolog.Ctx(ctx).Debug().Str("xmpp_id", out.ID).Msg("Sent message to XMPP")
 	return nil
+}
+
+// payload is what every outgoing message with a body carries besides the
+// body, in 1:1 chats and group chats: the origin-id, an active chat state
+// and the references to an earlier message.
+func (out *outgoingMessage) payload() []xml.TokenReader {
+	payload := []xml.TokenReader{
+		sid.OriginID{ID: out.ID}.TokenReader(),
+		chatstates.Active.TokenReader(),
+	}
+	if out.Replace != "" {
+		payload = append(payload, correct.Replace{ID: out.Replace}.TokenReader())
+	}
+	if out.ReplyTo != nil {
+		payload = append(payload, out.ReplyTo.TokenReader())
+	}
+	return payload
 }
 
 // sendSignal sends a bodyless message (chat state, marker): these carry no
@@ -149,8 +156,8 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 	if err != nil {
 		return err
 	}
-	if chat.Kind != portal.DM {
-		return fmt.Errorf("%w: corrections in group chats are not bridged yet", bridgev2.ErrEditTargetTooOld)
+	if chat.Kind == portal.MUC {
+		return c.sendGroupCorrection(ctx, msg, chat.JID)
 	}
 	if target.Sender != c.account.String() {
 		return fmt.Errorf("%w: only your own messages can be corrected", bridgev2.ErrEditTargetTooOld)
@@ -183,7 +190,10 @@ func (c *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.Ma
 	if err != nil {
 		return err
 	}
-	if chat.Kind != portal.DM || target.Sender != c.account.String() {
+	if chat.Kind == portal.MUC {
+		return c.sendGroupRetraction(ctx, chat.JID, msg.TargetMessage)
+	}
+	if target.Sender != c.account.String() {
 		return errors.New("only your own messages can be retracted on XMPP")
 	}
 	m := stanza.Message{To: chat.JID, ID: random.String(24), Type: stanza.ChatMessage}

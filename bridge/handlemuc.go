@@ -164,6 +164,9 @@ type groupchat struct {
 	// (mucomemo.go); Body is then its plaintext or a notice.
 	OMEMO     *omemoIncoming
 	Timestamp time.Time
+	// messageRefs are the message's references to an earlier one
+	// (mucrefs.go).
+	messageRefs
 }
 
 // groupchatMessageID keys a groupchat message: by the room's stanza-id,
@@ -186,10 +189,10 @@ func groupchatMessageID(m mucroom.Message) networkid.MessageID {
 
 // classifyGroupchat decides what a groupchat message from room is. It is
 // pure so that the rules can be tested without a server.
-func classifyGroupchat(m mucroom.Message, room mucRoom, account jid.JID, login networkid.UserLoginID, encrypted bool) groupchat {
+func classifyGroupchat(m mucroom.Message, room mucRoom, account jid.JID, login networkid.UserLoginID, encrypted bool, refs messageRefs) groupchat {
 	g := groupchat{
 		Room: room.JID, Nick: m.Nick(), OriginID: m.OriginID, StanzaID: m.StanzaID,
-		Body: m.Body, Encrypted: encrypted, Timestamp: m.Delay,
+		Body: m.Body, Encrypted: encrypted, Timestamp: m.Delay, messageRefs: refs,
 	}
 	switch {
 	case m.Subject != nil:
@@ -201,7 +204,7 @@ func classifyGroupchat(m mucroom.Message, room mucRoom, account jid.JID, login n
 	case g.Nick == "":
 		// The room's own messages: status codes and service notices.
 		return g
-	case m.Body == "" && !encrypted:
+	case m.Body == "" && !encrypted && refs.Reactions == nil && refs.Retract == "":
 		// Chat states, markers and the like.
 		return g
 	}
@@ -236,7 +239,11 @@ func (c *Client) handleGroupchat(ctx context.Context, st *stanzabuf.Stanza) {
 	}
 	_, encErr := omemoxmpp.FindEncrypted(st.Reader())
 	encrypted := !errors.Is(encErr, omemoxmpp.ErrNotEncrypted)
-	g := classifyGroupchat(m, room, c.account, c.login.ID, encrypted)
+	refs := parseRefs(st)
+	if refs.ReplyTo != nil {
+		m.Body = stripReplyFallback(st, m.Body)
+	}
+	g := classifyGroupchat(m, room, c.account, c.login.ID, encrypted, refs)
 	switch g.Kind {
 	case gcSubject:
 		c.mucs.setSubject(room.JID, g.Subject)
@@ -245,6 +252,9 @@ func (c *Client) handleGroupchat(ctx context.Context, st *stanzabuf.Stanza) {
 		}
 	case gcMessage:
 		if g.Encrypted && !c.decryptGroupchat(ctx, st, &g, room) {
+			return
+		}
+		if c.queueGroupRef(ctx, g) {
 			return
 		}
 		c.queueGroupchat(g)
@@ -309,11 +319,14 @@ func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, inten
 	content := matrixFromBody(g.Body)
 	room, _ := c.mucs.get(g.Room)
 	c.convertOMEMO(ctx, p, g.OMEMO, content, groupOMEMOAllowed(room) == nil)
-	return &bridgev2.ConvertedMessage{Parts: []*bridgev2.ConvertedMessagePart{{
-		Type:       event.EventMessage,
-		Content:    content,
-		DBMetadata: &MessageMetadata{OriginID: g.OriginID, StanzaID: g.StanzaID},
-	}}}, nil
+	return &bridgev2.ConvertedMessage{
+		ReplyTo: c.groupReplyTarget(ctx, g),
+		Parts: []*bridgev2.ConvertedMessagePart{{
+			Type:       event.EventMessage,
+			Content:    content,
+			DBMetadata: &MessageMetadata{OriginID: g.OriginID, StanzaID: g.StanzaID},
+		}},
+	}, nil
 }
 
 // groupchatEcho completes the pending Matrix message when the room reflects

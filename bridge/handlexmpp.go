@@ -120,15 +120,7 @@ type incomingMessage struct {
 	Body      string
 	Timestamp time.Time
 
-	// Replace is the id of the message this one corrects (XEP-0308).
-	Replace string
-	// Retract is the id of the message this one retracts (XEP-0424).
-	Retract string
-	// ReplyTo is the message this one replies to (XEP-0461); its To may
-	// be zero when the sender did not name the author.
-	ReplyTo *reply.Reply
-	// Reactions is the sender's full reaction set to one message (XEP-0444).
-	Reactions *reactions.Reactions
+	messageRefs
 	// ChatState is the XEP-0085 state, if any.
 	ChatState chatstates.State
 	// Markable and Markers are the XEP-0333 request and markers.
@@ -141,6 +133,58 @@ type incomingMessage struct {
 	// Raw is the (unwrapped) message, for payloads handled later in the
 	// pipeline such as OMEMO's <encrypted/>.
 	Raw *stanzabuf.Stanza
+}
+
+// messageRefs are the references of a message to an earlier one, the same
+// in 1:1 chats and group chats (only what the ids name differs).
+type messageRefs struct {
+	// Replace is the id of the message this one corrects (XEP-0308).
+	Replace string
+	// Retract is the id of the message this one retracts (XEP-0424).
+	Retract string
+	// ReplyTo is the message this one replies to (XEP-0461); its To may
+	// be zero when the sender did not name the author.
+	ReplyTo *reply.Reply
+	// Reactions is the sender's full reaction set to one message (XEP-0444).
+	Reactions *reactions.Reactions
+}
+
+// any reports whether the message refers to another one.
+func (r messageRefs) any() bool {
+	return r.Replace != "" || r.Retract != "" || r.ReplyTo != nil || r.Reactions != nil
+}
+
+// parseRefs reads the references of a message. Malformed ones are ignored,
+// so that a broken element cannot cost the user the message text.
+func parseRefs(st *stanzabuf.Stanza) messageRefs {
+	var refs messageRefs
+	if id, ok, err := correct.Parse(st.Reader()); err == nil && ok {
+		refs.Replace = id
+	}
+	if id, ok, err := retract.Parse(st.Reader()); err == nil && ok {
+		refs.Retract = id
+	}
+	if rep, ok, err := reply.Parse(st.Reader()); err == nil && ok {
+		refs.ReplyTo = &rep
+	}
+	if r, ok, err := reactions.Parse(st.Reader()); err == nil && ok {
+		refs.Reactions = &r
+	}
+	return refs
+}
+
+// stripReplyFallback removes the quote of a reply's body: Matrix shows the
+// reply relation, so the quoted fallback goes.
+func stripReplyFallback(st *stanzabuf.Stanza, body string) string {
+	if body == "" {
+		return body
+	}
+	if fbs, err := fallback.Parse(st.Reader()); err == nil {
+		if stripped, err := reply.Strip(body, fbs); err == nil {
+			return stripped
+		}
+	}
+	return body
 }
 
 // errIgnored marks stanzas that are valid but not bridged (yet).
@@ -210,18 +254,7 @@ func fillIncoming(inner *stanzabuf.Stanza, account jid.JID, in *incomingMessage,
 	if m, err := markers.Parse(inner.Reader()); err == nil {
 		in.Markable, in.Markers = m.Markable, m.Markers
 	}
-	if id, ok, err := correct.Parse(inner.Reader()); err == nil && ok {
-		in.Replace = id
-	}
-	if id, ok, err := retract.Parse(inner.Reader()); err == nil && ok {
-		in.Retract = id
-	}
-	if rep, ok, err := reply.Parse(inner.Reader()); err == nil && ok {
-		in.ReplyTo = &rep
-	}
-	if r, ok, err := reactions.Parse(inner.Reader()); err == nil && ok {
-		in.Reactions = &r
-	}
+	in.messageRefs = parseRefs(inner)
 	in.Type = f.Type
 	switch f.Type {
 	case stanza.ChatMessage, stanza.NormalMessage, "":
@@ -264,13 +297,8 @@ func fillIncoming(inner *stanzabuf.Stanza, account jid.JID, in *incomingMessage,
 			break
 		}
 	}
-	if in.ReplyTo != nil && in.Body != "" {
-		// Matrix shows the reply relation, so the quoted fallback goes.
-		if fbs, err := fallback.Parse(inner.Reader()); err == nil {
-			if stripped, err := reply.Strip(in.Body, fbs); err == nil {
-				in.Body = stripped
-			}
-		}
+	if in.ReplyTo != nil {
+		in.Body = stripReplyFallback(inner, in.Body)
 	}
 	in.OriginID = ids.OriginID
 	if in.StanzaID == "" {

@@ -241,7 +241,7 @@ func TestClassifyGroupchat(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g := classifyGroupchat(m, room, testAccount, testLogin, tc.encrypted)
+			g := classifyGroupchat(m, room, testAccount, testLogin, tc.encrypted, messageRefs{})
 			got := want{kind: g.Kind, sender: g.Sender.Sender, fromMe: g.Sender.IsFromMe, id: g.ID, txn: g.TxnID, body: g.Body, subject: g.Subject, encrypted: g.Encrypted}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("\nwant=%+v\n got=%+v", tc.want, got)
@@ -318,7 +318,7 @@ func TestGroupchatStanza(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := classifyGroupchat(m, mucRoom{JID: jid.MustParse(testRoom), Nick: "alice"}, testAccount, testLogin, false)
+	g := classifyGroupchat(m, mucRoom{JID: jid.MustParse(testRoom), Nick: "alice"}, testAccount, testLogin, false, messageRefs{})
 	if !g.Sender.IsFromMe || g.TxnID != "mxb-abc" {
 		t.Errorf("reflection classified as %+v", g)
 	}

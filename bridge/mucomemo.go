@@ -21,7 +21,6 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
-	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
 
@@ -154,7 +153,7 @@ func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r mucRoo
 		zerolog.Ctx(ctx).Debug().Int("skipped_devices", len(enc.Errors)).Msg("Some OMEMO devices were skipped")
 	}
 	msg := stanza.Message{To: r.JID.Bare(), ID: out.ID, Type: stanza.GroupChatMessage}
-	return omemoxmpp.BuildMessage(msg, enc, sid.OriginID{ID: out.ID}.TokenReader())
+	return omemoxmpp.BuildMessage(msg, enc, out.payload()...)
 }
 
 // groupEncryptionStatus is the message status of a Matrix message that

@@ -108,7 +108,7 @@ func TestDecryptGroupchat(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g := classifyGroupchat(msg, tc.room, testAccount, testLogin, true)
+			g := classifyGroupchat(msg, tc.room, testAccount, testLogin, true, messageRefs{})
 			show := c.decryptGroupchat(context.Background(), st, &g, tc.room)
 			if show != tc.show || !strings.HasPrefix(g.Body, tc.body) || (tc.body == "" && g.Body != "") {
 				t.Errorf("show=%v body=%q, want show=%v body %q…", show, g.Body, tc.show, tc.body)
@@ -202,7 +202,7 @@ func TestDecryptGroupchatInbox(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := classifyGroupchat(m, r, f.alice, f.c.login.ID, true)
+		g := classifyGroupchat(m, r, f.alice, f.c.login.ID, true, messageRefs{})
 		if !f.c.decryptGroupchat(ctx, st, &g, r) {
 			t.Fatalf("round %d: not shown", i)
 		}

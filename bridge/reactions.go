@@ -42,47 +42,59 @@ func (c *Client) findMessage(ctx context.Context, peer jid.JID, xmppID string, a
 	return ""
 }
 
-// lazyReactionSync resolves its target when bridgev2 handles it in the portal's event loop, after
-// the messages queued before it have been stored: a reaction that follows its message closely
-// (offline delivery, archive catch-up) would not find it at queue time.
-type lazyReactionSync struct {
-	simplevent.ReactionSync
+// lazyTarget resolves the target of an event when bridgev2 handles it in the portal's event loop,
+// after the messages queued before it have been stored: a reaction or correction that follows its
+// message closely (offline delivery, archive catch-up) would not find it at queue time.
+type lazyTarget struct {
 	once   sync.Once
+	id     networkid.MessageID
 	lookup func() networkid.MessageID
 }
 
-func (e *lazyReactionSync) GetTargetMessage() networkid.MessageID {
-	e.once.Do(func() { e.TargetMessage = e.lookup() })
-	return e.TargetMessage
+func (t *lazyTarget) resolve() networkid.MessageID {
+	t.once.Do(func() { t.id = t.lookup() })
+	return t.id
 }
 
-func (c *Client) queueReactions(ctx context.Context, in *incomingMessage, r reactions.Reactions) {
-	sender, _ := c.sender(in)
+type lazyReactionSync struct {
+	simplevent.ReactionSync
+	target *lazyTarget
+}
+
+func (e *lazyReactionSync) GetTargetMessage() networkid.MessageID { return e.target.resolve() }
+
+// reactionSync is the event for a sender's whole XEP-0444 reaction set, in
+// a 1:1 chat or a group chat.
+func reactionSync(meta simplevent.EventMeta, r reactions.Reactions, lookup func() networkid.MessageID) *lazyReactionSync {
 	user := &bridgev2.ReactionSyncUser{HasAllReactions: true}
 	for _, emoji := range r.Emojis {
 		user.Reactions = append(user.Reactions, &bridgev2.BackfillReaction{
-			Sender:    sender,
+			Sender:    meta.Sender,
 			EmojiID:   networkid.EmojiID(emoji),
 			Emoji:     emoji,
-			Timestamp: in.Timestamp,
+			Timestamp: meta.Timestamp,
 		})
 	}
-	log := zerolog.Ctx(ctx)
-	c.login.QueueRemoteEvent(&lazyReactionSync{
+	return &lazyReactionSync{
 		ReactionSync: simplevent.ReactionSync{
-			EventMeta: c.eventMeta(in, bridgev2.RemoteEventReactionSync),
+			EventMeta: meta,
 			Reactions: &bridgev2.ReactionSyncData{
-				Users: map[networkid.UserID]*bridgev2.ReactionSyncUser{sender.Sender: user},
+				Users: map[networkid.UserID]*bridgev2.ReactionSyncUser{meta.Sender.Sender: user},
 			},
 		},
-		lookup: func() networkid.MessageID {
-			target := c.findMessage(context.WithoutCancel(ctx), in.Peer, r.ID)
-			if target == "" {
-				log.Debug().Str("target_id", r.ID).Msg("Ignoring reactions to an unknown message")
-			}
-			return target
-		},
-	})
+		target: &lazyTarget{lookup: lookup},
+	}
+}
+
+func (c *Client) queueReactions(ctx context.Context, in *incomingMessage, r reactions.Reactions) {
+	log := zerolog.Ctx(ctx)
+	c.login.QueueRemoteEvent(reactionSync(c.eventMeta(in, bridgev2.RemoteEventReactionSync), r, func() networkid.MessageID {
+		target := c.findMessage(context.WithoutCancel(ctx), in.Peer, r.ID)
+		if target == "" {
+			log.Debug().Str("target_id", r.ID).Msg("Ignoring reactions to an unknown message")
+		}
+		return target
+	}))
 }
 
 // PreHandleMatrixReaction implements bridgev2.ReactionHandlingNetworkAPI.
@@ -132,12 +144,12 @@ func (c *Client) sendReactions(ctx context.Context, p *bridgev2.Portal, target n
 	if err != nil {
 		return err
 	}
-	if chat.Kind != portal.DM {
-		return fmt.Errorf("reactions in group chats are not bridged yet")
-	}
 	parsed, err := ParseMessageID(target)
 	if err != nil {
 		return err
+	}
+	if chat.Kind == portal.MUC {
+		return c.sendGroupReactions(ctx, chat.JID, target, emojis)
 	}
 	m := stanza.Message{To: chat.JID, ID: random.String(24), Type: stanza.ChatMessage}
 	return c.sendSignal(ctx, reactions.Message(m, reactions.Reactions{ID: parsed.ID, Emojis: emojis}))
