@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -154,8 +155,10 @@ type groupchat struct {
 	ID networkid.MessageID
 	// TxnID is, for our own messages, the id we sent it with: the room
 	// reflects it, and bridgev2 matches it to the pending Matrix message.
-	TxnID     networkid.TransactionID
-	OriginID  string
+	TxnID    networkid.TransactionID
+	OriginID string
+	// XMPPID is the id attribute the sender gave the message.
+	XMPPID    string
 	StanzaID  string
 	Body      string
 	Subject   string
@@ -191,7 +194,7 @@ func groupchatMessageID(m mucroom.Message) networkid.MessageID {
 // pure so that the rules can be tested without a server.
 func classifyGroupchat(m mucroom.Message, room mucRoom, account jid.JID, login networkid.UserLoginID, encrypted bool, refs messageRefs) groupchat {
 	g := groupchat{
-		Room: room.JID, Nick: m.Nick(), OriginID: m.OriginID, StanzaID: m.StanzaID,
+		Room: room.JID, Nick: m.Nick(), OriginID: m.OriginID, XMPPID: m.ID, StanzaID: m.StanzaID,
 		Body: m.Body, Encrypted: encrypted, Timestamp: m.Delay, messageRefs: refs,
 	}
 	switch {
@@ -322,9 +325,10 @@ func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, inten
 	return &bridgev2.ConvertedMessage{
 		ReplyTo: c.groupReplyTarget(ctx, g),
 		Parts: []*bridgev2.ConvertedMessagePart{{
-			Type:       event.EventMessage,
-			Content:    content,
-			DBMetadata: &MessageMetadata{OriginID: g.OriginID, StanzaID: g.StanzaID},
+			Type:    event.EventMessage,
+			Content: content,
+			// Corrections name the message by the id its sender gave it.
+			DBMetadata: &MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID},
 		}},
 	}, nil
 }

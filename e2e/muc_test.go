@@ -47,12 +47,15 @@ func TestMUC(t *testing.T) {
 	createRoom(t, mc.bobC, mc.closed, "bob", map[string]string{"muc#roomconfig_membersonly": "1"})
 	mc.user = mc.matrixUser(t, "mxmuc")
 
-	for _, st := range []step{
+	steps := []step{
 		{"Login", mc.testLogin},
 		{"JoinRefused", mc.testJoinRefused},
 		{"Join", mc.testJoin},
 		{"MessageFromOccupant", mc.testIncoming},
 		{"ReplyFromMatrixOnce", mc.testReply},
+	}
+	steps = append(steps, mc.featureSteps()...)
+	for _, st := range append(steps, []step{
 		{"SecondOccupantIsMember", mc.testSecondOccupant},
 		{"JoinAgainKeepsMembers", mc.testJoinAgain},
 		{"SubjectIsTopic", mc.testSubject},
@@ -60,7 +63,7 @@ func TestMUC(t *testing.T) {
 		{"AnonymousRoomAndNickConflict", mc.testAnonymousRoom},
 		{"RejoinAfterRestart", mc.testRejoin},
 		{"Leave", mc.testLeave},
-	} {
+	}...) {
 		t.Run(st.name, st.fn)
 	}
 }
