@@ -47,13 +47,14 @@ var roomFeatures = &event.RoomFeatures{
 	TypingNotifications: true,
 }
 
-// groupFeatures is what a group chat supports today: text with
+// groupFeatures is what a group chat supports today: text and files with
 // corrections, replies, reactions and retractions of the user's own
-// messages (mucrefs.go); no files, receipts or typing yet.
+// messages (mucrefs.go); no receipts or typing yet.
 var groupFeatures = &event.RoomFeatures{
-	ID:            "net.mxomemo.xmpp.capabilities.muc.2026_11_30.2",
+	ID:            "net.mxomemo.xmpp.capabilities.muc.2026_11_30.3",
 	Formatting:    roomFeatures.Formatting,
 	MaxTextLength: roomFeatures.MaxTextLength,
+	File:          mediaFileFeatures,
 	Edit:          event.CapLevelFullySupported,
 	Delete:        event.CapLevelFullySupported,
 	Reply:         event.CapLevelFullySupported,
@@ -63,7 +64,7 @@ var groupFeatures = &event.RoomFeatures{
 // GetCapabilities implements bridgev2.NetworkAPI.
 func (c *Client) GetCapabilities(ctx context.Context, p *bridgev2.Portal) *event.RoomFeatures {
 	if chat, err := portal.Parse(p.PortalKey); err == nil && chat.Kind == portal.MUC {
-		return groupFeatures
+		return c.mediaFeatures(groupFeatures)
 	}
 	return c.mediaFeatures(roomFeatures)
 }

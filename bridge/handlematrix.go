@@ -62,7 +62,6 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 		if chat.Kind == portal.DM {
 			return c.handleMatrixMedia(ctx, msg, chat.JID)
 		}
-		return nil, bridgev2.ErrUnsupportedMessageType
 	default:
 		return nil, bridgev2.ErrUnsupportedMessageType
 	}

@@ -170,6 +170,8 @@ type groupchat struct {
 	// messageRefs are the message's references to an earlier one
 	// (mucrefs.go).
 	messageRefs
+	// Raw is the stanza, for a shared file's OOB element.
+	Raw *stanzabuf.Stanza
 }
 
 // groupchatMessageID keys a groupchat message: by the room's stanza-id,
@@ -247,6 +249,7 @@ func (c *Client) handleGroupchat(ctx context.Context, st *stanzabuf.Stanza) {
 		m.Body = stripReplyFallback(st, m.Body)
 	}
 	g := classifyGroupchat(m, room, c.account, c.login.ID, encrypted, refs)
+	g.Raw = st
 	switch g.Kind {
 	case gcSubject:
 		c.mucs.setSubject(room.JID, g.Subject)
@@ -320,6 +323,9 @@ func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, inten
 		return nil, bridgev2.ErrIgnoringRemoteEvent
 	}
 	content := matrixFromBody(g.Body)
+	if f := sharedFile(g.Body, g.OMEMO, g.Raw); f != nil {
+		content = c.mediaContent(ctx, p, intent, f)
+	}
 	room, _ := c.mucs.get(g.Room)
 	c.convertOMEMO(ctx, p, g.OMEMO, content, groupOMEMOAllowed(room) == nil)
 	return &bridgev2.ConvertedMessage{

@@ -29,6 +29,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/aesgcm"
 	"github.com/mxomemo/xmpp-bridge/xmpp/httpupload"
 	"github.com/mxomemo/xmpp-bridge/xmpp/oob"
+	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
 
 // Files cross as links. Matrix -> XMPP: the bridge downloads the Matrix
@@ -239,7 +240,6 @@ func mediaCaption(content *event.MessageEventContent) string {
 // handleMatrixMedia is the Matrix -> XMPP path for a file message in a 1:1
 // chat.
 func (c *Client) handleMatrixMedia(ctx context.Context, msg *bridgev2.MatrixMessage, to jid.JID) (*bridgev2.MatrixMessageResponse, error) {
-	log := zerolog.Ctx(ctx)
 	s := c.currentSession()
 	if s == nil {
 		return nil, errNotConnected
@@ -249,12 +249,41 @@ func (c *Client) handleMatrixMedia(ctx context.Context, msg *bridgev2.MatrixMess
 	if err != nil {
 		return nil, err
 	}
+	if err := c.uploadMatrixMedia(ctx, s, msg.Content, encrypted, out); err != nil {
+		return nil, err
+	}
+	if err := c.sendMessage(ctx, out); err != nil {
+		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)
+		return nil, err
+	}
+	c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeOK)
+	if caption := mediaCaption(msg.Content); caption != "" {
+		capOut := &outgoingMessage{To: to, Type: stanza.ChatMessage, ID: newMessageID(), Body: caption}
+		if err := c.sendMessage(ctx, capOut); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to send the caption of a file")
+		}
+	}
+	return &bridgev2.MatrixMessageResponse{
+		DB: &database.Message{
+			ID:        MakeMessageID(to, c.account, out.ID),
+			SenderID:  puppet.UserID(c.account),
+			Timestamp: time.Now(),
+			Metadata:  &MessageMetadata{OriginID: out.ID},
+		},
+	}, nil
+}
+
+// uploadMatrixMedia downloads the file of a Matrix message and uploads it
+// to the account's XEP-0363 service, encrypted (XEP-0454) for an encrypted
+// chat, and sets out's body and media to share it. The same for 1:1 chats
+// and group chats.
+func (c *Client) uploadMatrixMedia(ctx context.Context, s *xmpp.Session, content *event.MessageEventContent, encrypted bool, out *outgoingMessage) error {
+	log := zerolog.Ctx(ctx)
 	svc, err := c.uploadService(ctx, s)
 	if err != nil {
 		log.Warn().Err(err).Msg("No HTTP File Upload service")
-		return nil, mediaStatus(fmt.Errorf("your XMPP server offers no file upload (XEP-0363): %w", err), event.MessageStatusUnsupported)
+		return mediaStatus(fmt.Errorf("your XMPP server offers no file upload (XEP-0363): %w", err), event.MessageStatusUnsupported)
 	}
-	content := msg.Content
 	overhead := int64(0)
 	if encrypted {
 		overhead = aesgcm.TagSize
@@ -264,7 +293,7 @@ func (c *Client) handleMatrixMedia(ctx context.Context, msg *bridgev2.MatrixMess
 			errMediaTooLarge, float64(size)/(1<<20), float64(svc.MaxSize)/(1<<20)), event.MessageStatusUnsupported)
 	}
 	if content.Info != nil && svc.MaxSize > 0 && int64(content.Info.Size)+overhead > svc.MaxSize {
-		return nil, tooLarge(int64(content.Info.Size))
+		return tooLarge(int64(content.Info.Size))
 	}
 	uri := content.URL
 	if content.File != nil {
@@ -273,10 +302,10 @@ func (c *Client) handleMatrixMedia(ctx context.Context, msg *bridgev2.MatrixMess
 	data, err := c.main.Bridge.Bot.DownloadMedia(ctx, uri, content.File)
 	if err != nil {
 		log.Warn().Err(err).Msg("Failed to download Matrix media")
-		return nil, bridgev2.ErrMediaDownloadFailed
+		return bridgev2.ErrMediaDownloadFailed
 	}
 	if svc.MaxSize > 0 && int64(len(data))+overhead > svc.MaxSize {
-		return nil, tooLarge(int64(len(data)))
+		return tooLarge(int64(len(data)))
 	}
 	name := mediaFileName(content)
 	mimeType := ""
@@ -288,7 +317,7 @@ func (c *Client) handleMatrixMedia(ctx context.Context, msg *bridgev2.MatrixMess
 		// Never upload the plaintext of an encrypted chat.
 		data, key, err = aesgcm.Encrypt(data)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		mimeType = "application/octet-stream"
 	}
@@ -296,11 +325,11 @@ func (c *Client) handleMatrixMedia(ctx context.Context, msg *bridgev2.MatrixMess
 	defer cancel()
 	slot, err := httpupload.RequestSlot(uctx, s, svc.JID, httpupload.Request{Filename: name, Size: int64(len(data)), ContentType: mimeType})
 	if errors.Is(err, httpupload.ErrTooLarge) {
-		return nil, tooLarge(int64(len(data)))
+		return tooLarge(int64(len(data)))
 	}
 	if err != nil {
 		log.Warn().Err(err).Msg("Failed to get an upload slot")
-		return nil, mediaStatus(fmt.Errorf("upload to your XMPP server failed: %w", err), event.MessageStatusNetworkError)
+		return mediaStatus(fmt.Errorf("upload to your XMPP server failed: %w", err), event.MessageStatusNetworkError)
 	}
 	hc, err := c.httpClient(slot.PutURL)
 	if err == nil {
@@ -308,36 +337,15 @@ func (c *Client) handleMatrixMedia(ctx context.Context, msg *bridgev2.MatrixMess
 	}
 	if err != nil {
 		log.Warn().Err(err).Msg("Failed to upload file")
-		return nil, mediaStatus(fmt.Errorf("upload to your XMPP server failed: %w", err), event.MessageStatusNetworkError)
+		return mediaStatus(fmt.Errorf("upload to your XMPP server failed: %w", err), event.MessageStatusNetworkError)
 	}
 	out.Media = &outgoingMedia{Encrypted: encrypted}
 	if encrypted {
 		out.Body, err = aesgcm.Link(slot.GetURL, key)
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		out.Body, out.Media.OOB = slot.GetURL, slot.GetURL
+		return err
 	}
-	if err := c.sendMessage(ctx, out); err != nil {
-		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)
-		return nil, err
-	}
-	c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeOK)
-	if caption := mediaCaption(content); caption != "" {
-		capOut := &outgoingMessage{To: to, Type: stanza.ChatMessage, ID: newMessageID(), Body: caption}
-		if err := c.sendMessage(ctx, capOut); err != nil {
-			log.Warn().Err(err).Msg("Failed to send the caption of a file")
-		}
-	}
-	return &bridgev2.MatrixMessageResponse{
-		DB: &database.Message{
-			ID:        MakeMessageID(to, c.account, out.ID),
-			SenderID:  puppet.UserID(c.account),
-			Timestamp: time.Now(),
-			Metadata:  &MessageMetadata{OriginID: out.ID},
-		},
-	}, nil
+	out.Body, out.Media.OOB = slot.GetURL, slot.GetURL
+	return nil
 }
 
 // incomingFile is a file shared in an XMPP message.
@@ -354,10 +362,16 @@ type incomingFile struct {
 // incomingMedia reports whether in shares a file: its body is exactly an
 // aesgcm:// link, or exactly the https URL of its OOB element.
 func incomingMedia(in *incomingMessage) *incomingFile {
-	if in.OMEMO != nil && in.OMEMO.Failed {
+	return sharedFile(in.Body, in.OMEMO, in.Raw)
+}
+
+// sharedFile is incomingMedia for a message with body, decrypted as info
+// says (nil for plaintext), in the stanza raw: 1:1 or groupchat.
+func sharedFile(body string, info *omemoIncoming, raw *stanzabuf.Stanza) *incomingFile {
+	if info != nil && info.Failed {
 		return nil
 	}
-	body := strings.TrimSpace(in.Body)
+	body = strings.TrimSpace(body)
 	if body == "" || strings.ContainsAny(body, " \t\r\n") {
 		return nil
 	}
@@ -368,10 +382,10 @@ func incomingMedia(in *incomingMessage) *incomingFile {
 		}
 		return &incomingFile{URL: getURL, Key: &key, Link: body}
 	}
-	if in.Raw == nil {
+	if raw == nil {
 		return nil
 	}
-	d, ok, err := oob.Parse(in.Raw.Reader())
+	d, ok, err := oob.Parse(raw.Reader())
 	if err != nil || !ok || d.URL != body {
 		return nil
 	}

@@ -300,7 +300,7 @@ func TestGroupchatStanza(t *testing.T) {
 	out := &outgoingMessage{To: jid.MustParse(testRoom + "/someone"), Type: stanza.GroupChatMessage, ID: "mxb-abc", Body: "hi <all>"}
 	var buf strings.Builder
 	enc := xml.NewEncoder(&buf)
-	_, err := xmlstream.Copy(enc, groupchatStanza(out))
+	_, err := xmlstream.Copy(enc, groupchatStanza(out, out.payload()))
 	if err == nil {
 		err = enc.Flush()
 	}

@@ -31,15 +31,32 @@ var (
 // type=groupchat message with our origin-id, OMEMO-encrypted when the
 // portal is. The room reflects it to us with its stanza-id; bridgev2
 // matches the reflection to this message by the origin-id (the transaction
-// ID) instead of bridging it back.
+// ID) instead of bridging it back. Files go through the account's upload
+// service like in 1:1 chats: a link and OOB in plaintext rooms, an aesgcm
+// link inside the OMEMO body in encrypted ones.
 func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.MatrixMessage, room jid.JID) (*bridgev2.MatrixMessageResponse, error) {
-	out := &outgoingMessage{To: room.Bare(), Type: stanza.GroupChatMessage, ID: newMessageID(), Body: bodyFromMatrix(msg.Content)}
-	if msg.ReplyTo != nil {
-		if r, ok := c.mucs.get(room); ok {
-			out.ReplyTo = groupReply(r, msg.ReplyTo, c.account)
-		}
+	r, encrypted, err := c.groupTarget(msg.Portal, room)
+	if err != nil {
+		return nil, err
 	}
-	s, stanzaOut, encrypted, err := c.groupchatOut(ctx, msg.Portal, room, out)
+	s := c.currentSession()
+	if s == nil {
+		return nil, errNotConnected
+	}
+	out := &outgoingMessage{To: room.Bare(), Type: stanza.GroupChatMessage, ID: newMessageID()}
+	caption := ""
+	if isMediaMessage(msg.Content.MsgType) {
+		if err := c.uploadMatrixMedia(ctx, s, msg.Content, encrypted, out); err != nil {
+			return nil, err
+		}
+		caption = mediaCaption(msg.Content)
+	} else {
+		out.Body = bodyFromMatrix(msg.Content)
+	}
+	if msg.ReplyTo != nil {
+		out.ReplyTo = groupReply(r, msg.ReplyTo, c.account)
+	}
+	stanzaOut, err := c.groupchatOut(ctx, s, r, encrypted, out)
 	if err != nil {
 		return nil, err
 	}
@@ -57,37 +74,61 @@ func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.Matrix
 	}
 	c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeOK)
 	zerolog.Ctx(ctx).Debug().Str("xmpp_id", out.ID).Stringer("room", room).Bool("omemo", encrypted).Msg("Sent groupchat message to XMPP")
+	if caption != "" {
+		// A second message; its reflection is ours and not bridged back.
+		capOut := &outgoingMessage{To: room.Bare(), Type: stanza.GroupChatMessage, ID: newMessageID(), Body: caption}
+		if st, err := c.groupchatOut(ctx, s, r, encrypted, capOut); err == nil {
+			err = s.Send(ctx, st)
+		}
+		if err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to send the caption of a file")
+		}
+	}
 	return &bridgev2.MatrixMessageResponse{DB: db, Pending: true}, nil
 }
 
-// groupchatOut builds the stanza of a message with a body for the room,
-// OMEMO-encrypted when the portal is (never plaintext then).
-func (c *Client) groupchatOut(ctx context.Context, p *bridgev2.Portal, room jid.JID, out *outgoingMessage) (*xmpp.Session, xml.TokenReader, bool, error) {
+// isMediaMessage reports whether a Matrix message type is a file.
+func isMediaMessage(t event.MessageType) bool {
+	switch t {
+	case event.MsgImage, event.MsgVideo, event.MsgAudio, event.MsgFile:
+		return true
+	}
+	return false
+}
+
+// groupTarget is the room a Matrix event goes to and whether it must be
+// OMEMO-encrypted; an error when we are not in it or the portal is
+// encrypted but the room cannot be (never plaintext then).
+func (c *Client) groupTarget(p *bridgev2.Portal, room jid.JID) (mucRoom, bool, error) {
 	r, ok := c.mucs.get(room)
 	if !ok || !r.Joined {
-		return nil, nil, false, groupSendStatus(errNotInRoom)
+		return r, false, groupSendStatus(errNotInRoom)
 	}
-	encrypted := false
 	if meta, _ := p.Metadata.(*PortalMetadata); meta != nil && meta.OMEMO {
 		if err := groupOMEMOAllowed(r); err != nil {
-			// Never plaintext where the user expects encryption.
-			return nil, nil, false, groupSendStatus(fmt.Errorf("%w: %w; nothing was sent", errGroupOMEMO, err))
+			return r, false, groupSendStatus(fmt.Errorf("%w: %w; nothing was sent", errGroupOMEMO, err))
 		}
-		encrypted = true
+		return r, true, nil
 	}
-	s := c.currentSession()
-	if s == nil {
-		return nil, nil, false, errNotConnected
+	return r, false, nil
+}
+
+// groupchatOut builds the stanza of a message with a body for room r,
+// OMEMO-encrypted when encrypted.
+func (c *Client) groupchatOut(ctx context.Context, s *xmpp.Session, r mucRoom, encrypted bool, out *outgoingMessage) (xml.TokenReader, error) {
+	payload, err := mediaExtras(out, encrypted, out.payload())
+	if err != nil {
+		return nil, err
 	}
 	if !encrypted {
-		return s, groupchatStanza(out), false, nil
+		return groupchatStanza(out, payload), nil
 	}
-	st, err := c.encryptGroupchat(ctx, s, r, out)
+	st, err := c.encryptGroupchat(ctx, s, r, out, payload)
 	if err != nil {
 		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)
-		return nil, nil, true, err
+		return nil, err
 	}
-	return s, st, true, nil
+	return st, nil
 }
 
 // sendGroupCorrection sends a XEP-0308 correction of the user's own
@@ -100,8 +141,16 @@ func (c *Client) sendGroupCorrection(ctx context.Context, msg *bridgev2.MatrixEd
 	if orig == "" {
 		return fmt.Errorf("%w: the message has no id to correct", bridgev2.ErrEditTargetTooOld)
 	}
+	r, encrypted, err := c.groupTarget(msg.Portal, room)
+	if err != nil {
+		return err
+	}
+	s := c.currentSession()
+	if s == nil {
+		return errNotConnected
+	}
 	out := &outgoingMessage{To: room.Bare(), Type: stanza.GroupChatMessage, ID: newMessageID(), Body: bodyFromMatrix(msg.Content), Replace: orig}
-	s, stanzaOut, _, err := c.groupchatOut(ctx, msg.Portal, room, out)
+	stanzaOut, err := c.groupchatOut(ctx, s, r, encrypted, out)
 	if err != nil {
 		return err
 	}
@@ -111,12 +160,13 @@ func (c *Client) sendGroupCorrection(ctx context.Context, msg *bridgev2.MatrixEd
 	return nil
 }
 
-// groupchatStanza is a plaintext groupchat message: the body, the
-// origin-id (also the id attribute) and an active chat state.
-func groupchatStanza(out *outgoingMessage) xml.TokenReader {
+// groupchatStanza is a plaintext groupchat message: the body and payload
+// (the origin-id, also the id attribute, an active chat state, references
+// and a file's OOB element).
+func groupchatStanza(out *outgoingMessage, payload []xml.TokenReader) xml.TokenReader {
 	body := xmlstream.Wrap(xmlstream.Token(xml.CharData(out.Body)), xml.StartElement{Name: xml.Name{Local: "body"}})
 	msg := stanza.Message{To: out.To.Bare(), ID: out.ID, Type: stanza.GroupChatMessage}
-	return msg.Wrap(xmlstream.MultiReader(append([]xml.TokenReader{body}, out.payload()...)...))
+	return msg.Wrap(xmlstream.MultiReader(append([]xml.TokenReader{body}, payload...)...))
 }
 
 // groupSendStatus is the message status for a Matrix message that was not

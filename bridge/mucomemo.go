@@ -132,7 +132,7 @@ func (c *Client) refreshMemberDevices(ctx context.Context, xc *omemoxmpp.Client,
 // for every trusted device of the room's members and our own other
 // devices, with the origin-id (also the id attribute) outside the
 // encryption so the reflection matches. It never falls back to plaintext.
-func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r mucRoom, out *outgoingMessage) (xml.TokenReader, error) {
+func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r mucRoom, out *outgoingMessage, payload []xml.TokenReader) (xml.TokenReader, error) {
 	xc := c.omemoClient()
 	if xc == nil {
 		return nil, groupEncryptionStatus(errOMEMOUnavailable)
@@ -153,7 +153,7 @@ func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r mucRoo
 		zerolog.Ctx(ctx).Debug().Int("skipped_devices", len(enc.Errors)).Msg("Some OMEMO devices were skipped")
 	}
 	msg := stanza.Message{To: r.JID.Bare(), ID: out.ID, Type: stanza.GroupChatMessage}
-	return omemoxmpp.BuildMessage(msg, enc, out.payload()...)
+	return omemoxmpp.BuildMessage(msg, enc, payload...)
 }
 
 // groupEncryptionStatus is the message status of a Matrix message that

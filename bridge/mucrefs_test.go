@@ -104,7 +104,7 @@ func TestGroupchatStanzaRefs(t *testing.T) {
 	}
 	var buf strings.Builder
 	enc := xml.NewEncoder(&buf)
-	if _, err := xmlstream.Copy(enc, groupchatStanza(out)); err != nil {
+	if _, err := xmlstream.Copy(enc, groupchatStanza(out, out.payload())); err != nil {
 		t.Fatal(err)
 	}
 	if err := enc.Flush(); err != nil {
@@ -151,5 +151,42 @@ func TestClassifyGroupchatRefs(t *testing.T) {
 	m, refs = parse(`<message xmlns="jabber:client" type="groupchat" from="` + testRoom + `/bob"><active xmlns="http://jabber.org/protocol/chatstates"/></message>`)
 	if g := classifyGroupchat(m, room, testAccount, testLogin, false, refs); g.Kind != gcIgnore {
 		t.Errorf("chat state classified as %+v", g)
+	}
+}
+
+func TestGroupchatMedia(t *testing.T) {
+	const link = "https://upload.example.org/abc/cat.png"
+	out := &outgoingMessage{To: jid.MustParse(testRoom), Type: stanza.GroupChatMessage, ID: "mxb-f", Body: link, Media: &outgoingMedia{OOB: link}}
+	payload, err := mediaExtras(out, false, out.payload())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	enc := xml.NewEncoder(&buf)
+	if _, err := xmlstream.Copy(enc, groupchatStanza(out, payload)); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := buf.String()
+	if !strings.Contains(got, `<x xmlns="jabber:x:oob"><url>`+link+`</url></x>`) || !strings.Contains(got, `type="groupchat"`) {
+		t.Errorf("plaintext room file without its OOB element:\n%s", got)
+	}
+	// What we send is what we recognise as a file from an occupant.
+	in := tokens(t, strings.Replace(got, `<message `, `<message xmlns="jabber:client" from="`+testRoom+`/bob" `, 1))
+	if f := sharedFile(link, nil, in); f == nil || f.URL != link || f.Key != nil {
+		t.Errorf("occupant's file read as %+v", f)
+	}
+	// A plaintext upload never goes into an encrypted room, nor an aesgcm one into a plaintext room.
+	if _, err := mediaExtras(out, true, nil); err == nil {
+		t.Error("plaintext upload accepted for an encrypted room")
+	}
+	enc2 := &outgoingMessage{Body: "aesgcm://x", Media: &outgoingMedia{Encrypted: true}}
+	if extra, err := mediaExtras(enc2, true, nil); err != nil || len(extra) != 0 {
+		t.Errorf("encrypted room file got extras %d (%v), want none", len(extra), err)
+	}
+	if _, err := mediaExtras(enc2, false, nil); err == nil {
+		t.Error("aesgcm upload accepted for a plaintext room")
 	}
 }
