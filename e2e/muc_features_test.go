@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"html"
 	"slices"
@@ -29,6 +30,59 @@ func (mc *mucScenario) featureSteps() []step {
 		{"ReplyToOccupantFromMatrix", mc.testReplyFromMatrix},
 		{"ReactionFromMatrix", mc.testReactionFromMatrix},
 		{"RedactionFromMatrix", mc.testRedactionFromMatrix},
+		{"FileFromMatrix", mc.testFileFromMatrix},
+		{"FileFromOccupant", mc.testFileFromOccupant},
+	}
+}
+
+// testFileFromMatrix: an image from Matrix reaches bob as the upload's https link with a XEP-0066
+// element (plaintext room), and is not bridged back when the room reflects it.
+func (mc *mucScenario) testFileFromMatrix(t *testing.T) {
+	mc.needPortal(t)
+	ctx, cancel := stepCtx()
+	defer cancel()
+	web := trustingClient(t, mc.prosody.CertFile())
+	img := pngBytes(t)
+	cur := mc.bobC.Cursor()
+	sendMatrixFile(ctx, t, mc.user, mc.portal, img, "room-pixel.png", "image/png", event.MsgImage)
+	m, _, err := mc.bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool { return m.From == mc.room.String()+"/alice" && m.Body != "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(m.Body, mc.prosody.UploadURL()) || m.OOB != m.Body || m.Type != "groupchat" {
+		t.Fatalf("%s body %q, OOB %q: want the same %s… URL in a groupchat message", m.Type, m.Body, m.OOB, mc.prosody.UploadURL())
+	}
+	if got := httpGet(ctx, t, web, m.Body); !bytes.Equal(got, img) {
+		t.Fatalf("downloaded %d bytes that differ from the %d uploaded", len(got), len(img))
+	}
+	barrier := uniq("barrier after the file")
+	sendGroupchat(t, ctx, mc.bobC, mc.room, barrier)
+	if _, _, err := mc.user.WaitEvent(ctx, mc.portal, 0, harness.IsMessage(mc.ghost(mc.bob), barrier)); err != nil {
+		t.Fatalf("barrier never appeared: %v", err)
+	}
+	if n := countBodies(t, mc.user, mc.portal, m.Body); n != 0 {
+		t.Errorf("the room's reflection of the file appeared as a link message (%d times)", n)
+	}
+}
+
+// testFileFromOccupant: bob shares a file (his own upload, link + OOB); it arrives in the portal
+// as a Matrix file from his ghost.
+func (mc *mucScenario) testFileFromOccupant(t *testing.T) {
+	mc.needPortal(t)
+	ctx, cancel := stepCtx()
+	defer cancel()
+	web := trustingClient(t, mc.prosody.CertFile())
+	data := randomBytes(t, 3000)
+	getURL := peerUpload(ctx, t, mc.bobC, web, "minutes.pdf", "application/pdf", data)
+	cur := mc.user.Cursor(mc.portal)
+	mc.sendRoomRaw(t, fmt.Sprintf(`<body>%s</body><x xmlns="jabber:x:oob"><url>%s</url></x>`, xmlEscape(getURL), xmlEscape(getURL)), uniq("gcfile"))
+	evt := waitMatrixFile(ctx, t, mc.user, mc.portal, cur, mc.ghost(mc.bob))
+	content := evt.Content.AsMessage()
+	if content.MsgType != event.MsgFile || content.Body != "minutes.pdf" || content.Info == nil || content.Info.Size != len(data) {
+		t.Fatalf("content %+v info %+v, want the file minutes.pdf", content, content.Info)
+	}
+	if got := matrixDownload(ctx, t, mc.user, content); !bytes.Equal(got, data) {
+		t.Fatalf("Matrix has %d bytes that differ from the %d shared", len(got), len(data))
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
+	"github.com/mxomemo/xmpp-bridge/internal/testenv"
 )
 
 // TestMUC bridges XEP-0045 group chats on real Prosody (conference.localhost) and Dendrite: a room
@@ -26,7 +27,8 @@ import (
 // occupant ghost where it hides them); messages cross both ways once; members, the subject and a
 // bridge restart follow. SQLite only: the database path is the 1:1 one.
 func TestMUC(t *testing.T) {
-	mc := &mucScenario{stack: newStack(t, "sqlite")}
+	// Prosody's HTTPS upload service for the files shared in the room.
+	mc := &mucScenario{stack: newStackWith(t, "sqlite", testenv.ProsodyOptions{UploadHTTPS: true})}
 	var bobPW, carolPW string
 	mc.alice, mc.alicePW = mc.account(t, "alice")
 	mc.bob, bobPW = mc.account(t, "bob")
