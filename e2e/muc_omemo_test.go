@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/internal/testenv"
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/xmpp/aesgcm"
 )
 
 // TestMUCOMEMO bridges OMEMO in a group chat on real Prosody and Dendrite: bob owns a
@@ -28,7 +30,8 @@ import (
 // portal from his ghost, and the Matrix reply goes out encrypted for his device, never as
 // plaintext. A room that hides real JIDs refuses `omemo on` and shows a notice for OMEMO messages.
 func TestMUCOMEMO(t *testing.T) {
-	mo := &mucOMEMOScenario{stack: newStack(t, "sqlite")}
+	// Prosody's HTTPS upload service for the encrypted files shared in the room.
+	mo := &mucOMEMOScenario{stack: newStackWith(t, "sqlite", testenv.ProsodyOptions{UploadHTTPS: true})}
 	var bobPW string
 	mo.alice, mo.alicePW = mo.account(t, "alice")
 	mo.bob, bobPW = mo.account(t, "bob")
@@ -48,6 +51,8 @@ func TestMUCOMEMO(t *testing.T) {
 		{"Join", mo.testJoin},
 		{"EncryptedMessageFromMember", mo.testIncoming},
 		{"EncryptedReplyFromMatrix", mo.testReply},
+		{"EncryptedFileFromMatrix", mo.testFileFromMatrix},
+		{"EncryptedFileFromMember", mo.testFileFromMember},
 		{"NoTrustedDeviceNothingSent", mo.testNoTrustedDevice},
 		{"SemiAnonymousRoomRefuses", mo.testSemiAnonymous},
 	} {
@@ -461,4 +466,75 @@ func TestMUCOMEMOLibervia(t *testing.T) {
 			t.Errorf("Libervia received the message unencrypted: %+v", m)
 		}
 	}
+}
+
+// testFileFromMatrix: a file from Matrix in the encrypted room goes up encrypted (XEP-0454) and
+// reaches bob only as an aesgcm link inside the OMEMO body: no link or OOB in plaintext, and the
+// file's plaintext is nowhere on the server.
+func (mo *mucOMEMOScenario) testFileFromMatrix(t *testing.T) {
+	mo.needPortal(t)
+	ctx, cancel := stepCtx()
+	defer cancel()
+	web := trustingClient(t, mo.prosody.CertFile())
+	secret := randomBytes(t, 4096)
+	cur := mo.bobC.Cursor()
+	sendMatrixFile(ctx, t, mo.user, mo.portal, secret, "room-secret.bin", "application/octet-stream", event.MsgFile)
+	occ := mo.room.String() + "/alice"
+	m, _, err := mo.bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool {
+		return m.From == occ && m.OMEMO != nil && m.OMEMO.Payload != nil
+	})
+	if err != nil {
+		t.Fatalf("bob did not get an OMEMO groupchat message from alice: %v", err)
+	}
+	if m.Type != "groupchat" || m.OOB != "" || strings.Contains(m.Body, "https://") || strings.Contains(m.Body, "aesgcm://") {
+		t.Fatalf("the %s OMEMO message carries a link in plaintext: body %q, OOB %q", m.Type, m.Body, m.OOB)
+	}
+	dec, err := mo.bobX.Decrypt(ctx, mo.alice, &omemoxmpp.Received{Elements: []*omemo.Encrypted{m.OMEMO}})
+	if err != nil {
+		t.Fatalf("bob could not decrypt the file message: %v", err)
+	}
+	getURL, key, err := aesgcm.Parse(dec.Body)
+	if err != nil {
+		t.Fatalf("decrypted body %q: %v", dec.Body, err)
+	}
+	got, err := aesgcm.Open(key, httpGet(ctx, t, web, getURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, secret) {
+		t.Fatal("decrypted file differs from the Matrix upload")
+	}
+	assertNotOnServer(t, mo.prosody, secret)
+}
+
+// testFileFromMember: bob shares an aesgcm link in an OMEMO groupchat message; the portal gets the
+// decrypted file from his ghost.
+func (mo *mucOMEMOScenario) testFileFromMember(t *testing.T) {
+	mo.needPortal(t)
+	ctx, cancel := stepCtx()
+	defer cancel()
+	web := trustingClient(t, mo.prosody.CertFile())
+	secret := pngBytes(t)
+	ct, key, err := aesgcm.Encrypt(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	getURL := peerUpload(ctx, t, mo.bobC, web, "room-photo.png", "application/octet-stream", ct)
+	link, err := aesgcm.Link(getURL, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := mo.user.Cursor(mo.portal)
+	sendGroupOMEMO(t, ctx, mo.bobC, mo.bobX, mo.room, []jid.JID{mo.alice}, link)
+	evt := waitMatrixFile(ctx, t, mo.user, mo.portal, cur, mo.ghost(mo.bob))
+	content := evt.Content.AsMessage()
+	if content.MsgType != event.MsgImage || content.Info == nil || content.Info.MimeType != "image/png" || content.Info.Size != len(secret) {
+		t.Fatalf("content %+v info %+v, want the decrypted image", content, content.Info)
+	}
+	if content.File == nil {
+		if got := matrixDownload(ctx, t, mo.user, content); !bytes.Equal(got, secret) {
+			t.Fatal("Matrix has a file that differs from the shared one")
+		}
+	}
+	assertNotOnServer(t, mo.prosody, secret)
 }
