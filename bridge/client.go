@@ -35,6 +35,10 @@ type Client struct {
 	main    *Connector
 	login   *bridgev2.UserLogin
 	account jid.JID // bare; the zero JID if the metadata is broken
+	// password is the unsealed XMPP password (credentials.go); credErr
+	// says why there is none. Neither changes after LoadUserLogin.
+	password string
+	credErr  error
 
 	mu      sync.Mutex
 	session *xmpp.Session
@@ -88,7 +92,7 @@ func (c *Client) connConfig() xconn.Config {
 	}
 	return xconn.Config{
 		JID:              c.account,
-		Password:         meta.Password,
+		Password:         c.password,
 		Host:             meta.Host,
 		Port:             meta.Port,
 		DirectTLS:        meta.DirectTLS,
@@ -110,6 +114,12 @@ func (c *Client) Connect(ctx context.Context) {
 		log.Error().Msg("Login metadata has no valid JID")
 		c.badCredentials.Store(true)
 		c.sendState(status.BridgeState{StateEvent: status.StateBadCredentials, Error: "xmpp-no-jid", Message: "The login has no valid XMPP address, please log in again"})
+		return
+	}
+	if c.credErr != nil {
+		log.Error().Err(c.credErr).Msg("Not connecting: the stored password cannot be read")
+		c.badCredentials.Store(true)
+		c.sendState(credentialState(c.credErr))
 		return
 	}
 	loopCtx, cancel := context.WithCancel(log.WithContext(context.Background()))

@@ -10,6 +10,7 @@ import (
 
 	up "go.mau.fi/util/configupgrade"
 
+	"github.com/mxomemo/xmpp-bridge/internal/credential"
 	"github.com/mxomemo/xmpp-bridge/metrics"
 )
 
@@ -26,8 +27,11 @@ type Config struct {
 	MaxMediaSizeMB      int            `yaml:"max_media_size_mb"`
 	OMEMO               OMEMOConfig    `yaml:"omemo"`
 	Metrics             metrics.Config `yaml:"metrics"`
+	// CredentialKey seals the stored XMPP passwords (internal/credential).
+	CredentialKey string `yaml:"credential_key"`
 
 	displaynameTemplate *template.Template
+	credentialKey       *credential.Key
 }
 
 // Config validation errors.
@@ -37,6 +41,7 @@ var (
 	ErrBadReconnectDelay      = errors.New("bridge: network.max_reconnect_delay must be at least 1 second")
 	ErrBadInsecureHost        = errors.New("bridge: network.insecure_tls_hosts entries must be plain host names")
 	ErrBadMaxMediaSize        = errors.New("bridge: network.max_media_size_mb must not be negative (0 means 100)")
+	ErrBadCredentialKey       = errors.New("bridge: network.credential_key must be 32 random bytes in base64 (\"generate\" makes one when the config is saved)")
 )
 
 // DisplaynameParams are the values displayname_template can use.
@@ -71,6 +76,11 @@ func (c *Config) Validate() error {
 	if c.MaxMediaSizeMB < 0 {
 		return fmt.Errorf("%w (got %d)", ErrBadMaxMediaSize, c.MaxMediaSizeMB)
 	}
+	key, err := credential.ParseKey(c.CredentialKey)
+	if err != nil {
+		// Never echo the value: it is a secret, and may be nearly right.
+		return ErrBadCredentialKey
+	}
 	if err := c.OMEMO.validate(); err != nil {
 		return err
 	}
@@ -78,6 +88,7 @@ func (c *Config) Validate() error {
 		return err
 	}
 	c.displaynameTemplate = tpl
+	c.credentialKey = key
 	return nil
 }
 
@@ -114,6 +125,17 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Str, "omemo", "trust_policy")
 	helper.Copy(up.Str|up.Null, "omemo", "device_label")
 	metrics.UpgradeConfig(helper, "metrics")
+	// Like bridgev2's pickle_key: the upgrader writes a new key into the
+	// config file, which must therefore be writable on the first start.
+	if key, ok := helper.Get(up.Str, "credential_key"); !ok || key == "" || key == "generate" {
+		generated, err := credential.GenerateKey()
+		if err != nil {
+			panic(err) // crypto/rand does not fail on supported systems
+		}
+		helper.Set(up.Str, generated, "credential_key")
+	} else {
+		helper.Copy(up.Str, "credential_key")
+	}
 }
 
 // GetConfig implements bridgev2.NetworkConnector.

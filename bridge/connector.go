@@ -87,6 +87,8 @@ func (xc *Connector) ValidateUserID(id networkid.UserID) bool {
 // LoadUserLogin implements bridgev2.NetworkConnector. It must not connect:
 // bridgev2 calls Connect later.
 func (xc *Connector) LoadUserLogin(ctx context.Context, login *bridgev2.UserLogin) error {
-	login.Client = newClient(xc, login)
+	c := newClient(xc, login)
+	c.unsealPassword(ctx)
+	login.Client = c
 	return nil
 }

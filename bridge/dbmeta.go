@@ -5,11 +5,16 @@ import (
 )
 
 // UserLoginMetadata is what a login needs to reconnect after a restart.
-// The password is stored because SCRAM needs it on every connection; the
-// bridge database must be protected accordingly, and it is never logged.
+// The password is stored because SCRAM needs it on every connection; it is
+// sealed with the config's credential_key (credentials.go) and never logged.
 type UserLoginMetadata struct {
-	JID      string `json:"jid"`
-	Password string `json:"password"`
+	JID string `json:"jid"`
+	// PasswordEnc is the sealed password (internal/credential), tied to
+	// the login ID.
+	PasswordEnc string `json:"password_enc,omitempty"`
+	// Password is the plaintext of rows from before passwords were sealed;
+	// loading such a row seals it and saves the row without it.
+	Password string `json:"password,omitempty"`
 	// Host and Port override DNS SRV lookup when set.
 	Host      string `json:"host,omitempty"`
 	Port      uint16 `json:"port,omitempty"`

@@ -128,13 +128,20 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 	if err != nil {
 		return nil, loginError(err, jid.JID{})
 	}
+	password := input[fieldPassword]
+	if password == "" {
+		return nil, bridgev2.RespError{ErrCode: "M_INVALID_PARAM", Err: "The password must not be empty.", StatusCode: http.StatusBadRequest}
+	}
+	loginID := puppet.LoginID(account)
+	// Only the sealed password is ever stored (credentials.go).
+	sealed, err := pl.main.sealPassword(password, loginID)
+	if err != nil {
+		return nil, fmt.Errorf("failed to encrypt the password: %w", err)
+	}
 	meta := &UserLoginMetadata{
 		JID:             account.String(),
-		Password:        input[fieldPassword],
+		PasswordEnc:     sealed,
 		InsecureTLSHost: input[fieldInsecureHost],
-	}
-	if meta.Password == "" {
-		return nil, bridgev2.RespError{ErrCode: "M_INVALID_PARAM", Err: "The password must not be empty.", StatusCode: http.StatusBadRequest}
 	}
 	if server := input[fieldServer]; !noneValue(server) {
 		meta.Host, meta.Port, meta.DirectTLS, err = xconn.ParseServer(server)
@@ -143,13 +150,12 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 		}
 	}
 	log := zerolog.Ctx(ctx).With().Str("action", "xmpp login").Stringer("jid", account).Logger()
-	probe := &Client{main: pl.main, account: account, login: &bridgev2.UserLogin{UserLogin: &database.UserLogin{Metadata: meta}}}
+	probe := &Client{main: pl.main, account: account, password: password, login: &bridgev2.UserLogin{UserLogin: &database.UserLogin{Metadata: meta}}}
 	session, err := xconn.Dial(ctx, probe.connConfig())
 	if err != nil {
 		log.Info().Err(err).Msg("XMPP login failed")
 		return nil, loginError(err, account)
 	}
-	loginID := puppet.LoginID(account)
 	// A login for the same account replaces the running client.
 	if existing := pl.main.Bridge.GetCachedUserLoginByID(loginID); existing != nil && existing.Client != nil {
 		existing.Client.Disconnect()

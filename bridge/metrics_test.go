@@ -27,7 +27,7 @@ func TestConfigValidateMetrics(t *testing.T) {
 		{"enabled without port", metrics.Config{Enabled: true, Listen: "127.0.0.1"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := Config{PingInterval: 60, MaxReconnectDelay: 300, DisplaynameTemplate: "{{.Name}}", Metrics: tc.m}
+			c := Config{PingInterval: 60, MaxReconnectDelay: 300, DisplaynameTemplate: "{{.Name}}", CredentialKey: testCredentialKey, Metrics: tc.m}
 			if err := c.Validate(); (err != nil) != tc.wantErr {
 				t.Fatalf("Validate() = %v, want error %v", err, tc.wantErr)
 			}

@@ -86,6 +86,7 @@ func runScenario(t *testing.T, backend string) {
 		{"CarbonFromOwnOtherClient", sc.testCarbon},
 		{"DuplicateStanzaBridgedOnce", sc.testDuplicate},
 		{"RestartReconnects", sc.testRestart},
+		{"CredentialsEncryptedAtRest", sc.testCredentialsAtRest},
 		{"OfflineMessageAfterRestart", sc.testOfflineAfterRestart},
 		{"ArchiveCatchUpAfterRestart", sc.testArchiveCatchUp},
 		{"NothingBridgedTwice", sc.testNothingTwice},

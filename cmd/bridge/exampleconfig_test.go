@@ -63,6 +63,11 @@ func TestExampleConfigContent(t *testing.T) {
 	if parsed.AppService.ID != "xmpp" || parsed.AppService.Bot.Username != "xmppbot" {
 		t.Errorf("appservice = %+v", parsed.AppService)
 	}
+	// The placeholder the upgrader replaces with a random key on the first start.
+	if parsed.Network.CredentialKey != "generate" {
+		t.Errorf("network.credential_key = %q, want \"generate\"", parsed.Network.CredentialKey)
+	}
+	parsed.Network.CredentialKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 	if err := parsed.Network.Validate(); err != nil {
 		t.Errorf("network section does not validate: %v", err)
 	}
