@@ -124,6 +124,12 @@ func (c *Client) replyTarget(ctx context.Context, portal *bridgev2.Portal, in *i
 
 // convertEdit builds the Matrix edit for a XEP-0308 correction.
 func (c *Client) convertEdit(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, in *incomingMessage) (*bridgev2.ConvertedEdit, error) {
+	return editFromBody(existing, in.Body)
+}
+
+// editFromBody is the Matrix edit of existing to the corrected body, in
+// 1:1 chats and group chats.
+func editFromBody(existing []*database.Message, body string) (*bridgev2.ConvertedEdit, error) {
 	if len(existing) == 0 {
 		return nil, fmt.Errorf("no message to correct")
 	}
@@ -131,7 +137,7 @@ func (c *Client) convertEdit(ctx context.Context, portal *bridgev2.Portal, inten
 		ModifiedParts: []*bridgev2.ConvertedEditPart{{
 			Part:    existing[0],
 			Type:    event.EventMessage,
-			Content: matrixFromBody(in.Body),
+			Content: matrixFromBody(body),
 		}},
 	}, nil
 }

@@ -149,11 +149,6 @@ type messageRefs struct {
 	Reactions *reactions.Reactions
 }
 
-// any reports whether the message refers to another one.
-func (r messageRefs) any() bool {
-	return r.Replace != "" || r.Retract != "" || r.ReplyTo != nil || r.Reactions != nil
-}
-
 // parseRefs reads the references of a message. Malformed ones are ignored,
 // so that a broken element cannot cost the user the message text.
 func parseRefs(st *stanzabuf.Stanza) messageRefs {

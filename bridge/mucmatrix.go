@@ -77,7 +77,8 @@ func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.Matrix
 	if caption != "" {
 		// A second message; its reflection is ours and not bridged back.
 		capOut := &outgoingMessage{To: room.Bare(), Type: stanza.GroupChatMessage, ID: newMessageID(), Body: caption}
-		if st, err := c.groupchatOut(ctx, s, r, encrypted, capOut); err == nil {
+		st, err := c.groupchatOut(ctx, s, r, encrypted, capOut)
+		if err == nil {
 			err = s.Send(ctx, st)
 		}
 		if err != nil {

@@ -10,7 +10,6 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
-	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
@@ -174,16 +173,7 @@ type lazyGroupEdit struct {
 func (e *lazyGroupEdit) GetTargetMessage() networkid.MessageID { return e.target.resolve() }
 
 func convertGroupEdit(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, g groupchat) (*bridgev2.ConvertedEdit, error) {
-	if len(existing) == 0 {
-		return nil, fmt.Errorf("no message to correct")
-	}
-	return &bridgev2.ConvertedEdit{
-		ModifiedParts: []*bridgev2.ConvertedEditPart{{
-			Part:    existing[0],
-			Type:    event.EventMessage,
-			Content: matrixFromBody(g.Body),
-		}},
-	}, nil
+	return editFromBody(existing, g.Body)
 }
 
 // groupReplyTarget finds the bridged message an XMPP reply in a room

@@ -110,19 +110,44 @@ func (sc *scenario) testCorrectionFromXMPP(t *testing.T) {
 	if err := sc.bobC.SendRaw(ctx, raw); err != nil {
 		t.Fatal(err)
 	}
-	evt, _, err := sc.user.WaitEvent(ctx, sc.bobRoom, 0, func(evt *event.Event) bool {
-		msg := evt.Content.AsMessage()
-		return evt.Type == event.EventMessage && msg.RelatesTo.GetReplaceID() == origEvt.ID
+	waitEditOf(t, sc.user, sc.bobRoom, origEvt.ID, sc.ghost(sc.bob), fixed)
+}
+
+// waitEditOf waits for sender's Matrix edit of orig to fixed, which must not also appear as a new
+// message.
+func waitEditOf(t *testing.T, u *harness.MatrixUser, room id.RoomID, orig id.EventID, sender id.UserID, fixed string) {
+	t.Helper()
+	ctx, cancel := stepCtx()
+	defer cancel()
+	evt, _, err := u.WaitEvent(ctx, room, 0, func(evt *event.Event) bool {
+		return evt.Type == event.EventMessage && evt.Content.AsMessage().RelatesTo.GetReplaceID() == orig
 	})
 	if err != nil {
-		t.Fatalf("no Matrix edit of %s: %v", origEvt.ID, err)
+		t.Fatalf("no Matrix edit of %s: %v", orig, err)
 	}
 	msg := evt.Content.AsMessage()
-	if evt.Sender != sc.ghost(sc.bob) || msg.NewContent == nil || msg.NewContent.Body != fixed {
-		t.Fatalf("edit from %s with new content %+v, want %q from bob's ghost", evt.Sender, msg.NewContent, fixed)
+	if evt.Sender != sender || msg.NewContent == nil || msg.NewContent.Body != fixed {
+		t.Fatalf("edit from %s with new content %+v, want %q from %s", evt.Sender, msg.NewContent, fixed, sender)
 	}
-	if n := countBodies(t, sc.user, sc.bobRoom, fixed); n != 0 {
+	if n := countBodies(t, u, room, fixed); n != 0 {
 		t.Errorf("the correction also appeared as a new message (%d times)", n)
+	}
+}
+
+// waitReactionOf waits for sender's 👍 reaction to orig.
+func waitReactionOf(t *testing.T, u *harness.MatrixUser, room id.RoomID, orig id.EventID, sender id.UserID) {
+	t.Helper()
+	ctx, cancel := stepCtx()
+	defer cancel()
+	evt, _, err := u.WaitEvent(ctx, room, 0, func(evt *event.Event) bool {
+		return evt.Type == event.EventReaction && evt.Content.AsReaction().RelatesTo.EventID == orig
+	})
+	if err != nil {
+		t.Fatalf("no reaction to %s: %v", orig, err)
+	}
+	// bridgev2 adds the emoji variation selector Matrix clients use (👍 -> 👍️).
+	if key := evt.Content.AsReaction().RelatesTo.Key; evt.Sender != sender || variationselector.Remove(key) != "👍" {
+		t.Fatalf("reaction %q from %s, want 👍 from %s", key, evt.Sender, sender)
 	}
 }
 
@@ -198,16 +223,7 @@ func (sc *scenario) testReactionFromXMPP(t *testing.T) {
 	if err := sc.bobC.SendRaw(ctx, raw); err != nil {
 		t.Fatal(err)
 	}
-	evt, _, err := sc.user.WaitEvent(ctx, sc.bobRoom, 0, func(evt *event.Event) bool {
-		return evt.Type == event.EventReaction && evt.Content.AsReaction().RelatesTo.EventID == origEvt.ID
-	})
-	if err != nil {
-		t.Fatalf("no reaction to %s: %v", origEvt.ID, err)
-	}
-	// bridgev2 adds the emoji variation selector Matrix clients use (👍 -> 👍️).
-	if key := evt.Content.AsReaction().RelatesTo.Key; evt.Sender != sc.ghost(sc.bob) || variationselector.Remove(key) != "👍" {
-		t.Fatalf("reaction %q from %s, want 👍 from bob's ghost", key, evt.Sender)
-	}
+	waitReactionOf(t, sc.user, sc.bobRoom, origEvt.ID, sc.ghost(sc.bob))
 }
 
 // testReactionInBurst sends a message and a reaction to it back to back, as offline delivery and

@@ -246,11 +246,7 @@ func (mc *mucScenario) testJoinAgain(t *testing.T) {
 	}
 	ctx, cancel := stepCtx()
 	defer cancel()
-	barrier := uniq("barrier after the second join")
-	sendGroupchat(t, ctx, mc.bobC, mc.room, barrier)
-	if _, _, err := mc.user.WaitEvent(ctx, mc.portal, 0, harness.IsMessage(mc.ghost(mc.bob), barrier)); err != nil {
-		t.Fatalf("barrier never appeared: %v", err)
-	}
+	mc.barrier(t, "barrier after the second join")
 	resp, err := mc.user.Client.JoinedMembers(ctx, mc.portal)
 	if err != nil {
 		t.Fatal(err)
@@ -333,11 +329,7 @@ func (mc *mucScenario) testReply(t *testing.T) {
 		t.Errorf("the reply has id %q and origin-id %q, want both the same", m.ID, m.OriginID)
 	}
 	// Not echoed back into Matrix: bob's next message is the barrier.
-	barrier := uniq("barrier after the reply")
-	sendGroupchat(t, ctx, mc.bobC, mc.room, barrier)
-	if _, _, err := mc.user.WaitEvent(ctx, mc.portal, 0, harness.IsMessage(mc.ghost(mc.bob), barrier)); err != nil {
-		t.Fatalf("barrier never appeared: %v", err)
-	}
+	mc.barrier(t, "barrier after the reply")
 	if n := countBodies(t, mc.user, mc.portal, body); n != 1 {
 		t.Errorf("the reply is %d times in the portal, want once (the room's reflection was bridged back)", n)
 	}
@@ -406,11 +398,7 @@ func (mc *mucScenario) testOMEMONotice(t *testing.T) {
 	if msg := evt.Content.AsMessage(); msg.MsgType != event.MsgNotice {
 		t.Errorf("the OMEMO notice is a %s, want m.notice", msg.MsgType)
 	}
-	barrier := uniq("barrier after OMEMO")
-	sendGroupchat(t, ctx, mc.bobC, mc.room, barrier)
-	if _, _, err := mc.user.WaitEvent(ctx, mc.portal, 0, harness.IsMessage(mc.ghost(mc.bob), barrier)); err != nil {
-		t.Fatalf("barrier never appeared: %v", err)
-	}
+	mc.barrier(t, "barrier after OMEMO")
 	if n := countBodies(t, mc.user, mc.portal, fallback); n != 0 {
 		t.Errorf("the OMEMO fallback body reached the portal %d times", n)
 	}
