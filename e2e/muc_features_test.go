@@ -287,3 +287,23 @@ func (mc *mucScenario) testRedactionFromMatrix(t *testing.T) {
 		t.Fatalf("bob got no retraction: %v", err)
 	}
 }
+
+// testCorrectionByOtherOccupant: carol sends a correction naming bob's message id; it must not edit
+// bob's message (corrections reach only the corrector's own messages).
+func (mc *mucScenario) testCorrectionByOtherOccupant(t *testing.T) {
+	orig, _, origEvt := mc.bobSaysInRoom(t, uniq("bob's own words"))
+	ctx, cancel := stepCtx()
+	defer cancel()
+	forged := uniq("carol rewrites bob")
+	raw := fmt.Sprintf(`<message xmlns="jabber:client" to=%q id=%q type="groupchat"><body>%s</body><replace xmlns="urn:xmpp:message-correct:0" id=%q/></message>`,
+		mc.room.String(), uniq("carolfix"), html.EscapeString(forged), orig)
+	if err := mc.carolC.SendRaw(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	mc.barrier(t, "barrier after carol's correction")
+	for _, evt := range mc.user.Timeline(mc.portal) {
+		if evt.Type == event.EventMessage && evt.Content.AsMessage().RelatesTo.GetReplaceID() == origEvt.ID {
+			t.Fatalf("carol's correction edited bob's message: %s from %s", evt.ID, evt.Sender)
+		}
+	}
+}

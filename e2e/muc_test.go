@@ -59,6 +59,7 @@ func TestMUC(t *testing.T) {
 	steps = append(steps, mc.featureSteps()...)
 	for _, st := range append(steps, []step{
 		{"SecondOccupantIsMember", mc.testSecondOccupant},
+		{"CorrectionByOtherOccupantIgnored", mc.testCorrectionByOtherOccupant},
 		{"JoinAgainKeepsMembers", mc.testJoinAgain},
 		{"SubjectIsTopic", mc.testSubject},
 		{"UndecryptableOMEMOGetsNotice", mc.testOMEMONotice},
