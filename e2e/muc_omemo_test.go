@@ -413,15 +413,7 @@ func TestMUCOMEMOLibervia(t *testing.T) {
 	phone := s.peer(t, alice, alicePW, "phone")
 	l := testenv.StartLibervia(t, s.prosody)
 	prof := l.AddProfile(t, lib.String(), libPW)
-	if err := phone.SendRaw(ctx, fmt.Sprintf(`<presence to='%s' type='subscribe'/>`, lib)); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(500 * time.Millisecond)
-	l.Run(t, "approve", prof, alice.String())
-	time.Sleep(500 * time.Millisecond)
-	if err := phone.SendRaw(ctx, fmt.Sprintf(`<presence to='%s' type='subscribed'/>`, lib)); err != nil {
-		t.Fatal(err)
-	}
+	subscribeLibervia(ctx, t, phone, l, prof, lib)
 	l.Run(t, "ensure", prof, alice.String(), "urn:xmpp:omemo:2")
 	l.Run(t, "muc-join", prof, room.String(), "lib")
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"mellium.im/xmpp/jid"
+
 	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
 	"github.com/mxomemo/xmpp-bridge/internal/testenv"
 )
@@ -42,15 +44,7 @@ func TestOMEMOLibervia(t *testing.T) {
 	phone := s.peer(t, alice, alicePW, "phone")
 	l := testenv.StartLibervia(t, s.prosody)
 	prof := l.AddProfile(t, lib.String(), libPW)
-	if err := phone.SendRaw(ctx, fmt.Sprintf(`<presence to='%s' type='subscribe'/>`, lib)); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(500 * time.Millisecond)
-	l.Run(t, "approve", prof, alice.String())
-	time.Sleep(500 * time.Millisecond)
-	if err := phone.SendRaw(ctx, fmt.Sprintf(`<presence to='%s' type='subscribed'/>`, lib)); err != nil {
-		t.Fatal(err)
-	}
+	subscribeLibervia(ctx, t, phone, l, prof, lib)
 	l.Run(t, "ensure", prof, alice.String())
 
 	// The bot tells the user the bridge's fingerprint.
@@ -253,6 +247,21 @@ func TestOMEMOLibervia(t *testing.T) {
 	}
 	if n := bad.countBodies(t, "Could not decrypt an OMEMO message from you"); n != 0 {
 		t.Errorf("%d decryption notices for the user's own OMEMO messages", n)
+	}
+}
+
+// subscribeLibervia makes the account of phone (a plain client) and Libervia's profile prof (the
+// contact lib) subscribe to each other's presence, which PEP notifications of device lists need.
+func subscribeLibervia(ctx context.Context, t *testing.T, phone *harness.Peer, l *testenv.LiberviaPeer, prof string, lib jid.JID) {
+	t.Helper()
+	if err := phone.SendRaw(ctx, fmt.Sprintf(`<presence to='%s' type='subscribe'/>`, lib)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	l.Run(t, "approve", prof, phone.JID.Bare().String())
+	time.Sleep(500 * time.Millisecond)
+	if err := phone.SendRaw(ctx, fmt.Sprintf(`<presence to='%s' type='subscribed'/>`, lib)); err != nil {
+		t.Fatal(err)
 	}
 }
 
