@@ -41,7 +41,13 @@ func (c *Client) handleMUCPresence(ctx context.Context, st *stanzabuf.Stanza) {
 	}
 	switch out.Change {
 	case changeSelfJoined:
-		c.queueRoomResync(room)
+		// The portal is synced when the subject arrives, or after a while
+		// from a room that sends none.
+		time.AfterFunc(mucSubjectWait, func() {
+			if room, ok := c.mucs.takeSync(room.JID); ok {
+				c.queueRoomResync(room)
+			}
+		})
 	case changeSelfLeft:
 		log.Info().Stringer("room", room.JID).Ints("status", out.Status).Msg("We are no longer in the group chat")
 		if text := leftRoomText(out.Status); text != "" {
@@ -253,7 +259,11 @@ func (c *Client) handleGroupchat(ctx context.Context, st *stanzabuf.Stanza) {
 	switch g.Kind {
 	case gcSubject:
 		c.mucs.setSubject(room.JID, g.Subject)
-		if room.Joined {
+		if synced, ok := c.mucs.takeSync(room.JID); ok {
+			// The end of our join: the portal gets the topic with the
+			// rest of the room's state.
+			c.queueRoomResync(synced)
+		} else if room.Joined {
 			c.queueTopic(g)
 		}
 	case gcMessage:
@@ -268,6 +278,10 @@ func (c *Client) handleGroupchat(ctx context.Context, st *stanzabuf.Stanza) {
 		log.Trace().Stringer("room", room.JID).Str("nick", g.Nick).Msg("Ignoring groupchat message without text")
 	}
 }
+
+// mucSubjectWait is how long after our own presence a room's portal waits
+// for the subject before it is synced without one.
+const mucSubjectWait = 3 * time.Second
 
 // queueTopic bridges a subject change as the room topic. The bridge bot
 // sets it: ghosts have no power to change state in portal rooms, and

@@ -53,6 +53,10 @@ type mucRoom struct {
 
 	joining chan joinResult // while a join waits for the room's answer
 	leaving chan struct{}   // while a leave waits for our unavailable presence
+	// syncPending is set from our own presence until the portal is synced:
+	// the room's subject, which ends the join (XEP-0045 §7.2.15), comes
+	// after our presence and belongs in that sync.
+	syncPending bool
 }
 
 // joinResult is the room's answer to a join.
@@ -188,6 +192,19 @@ func (rs *mucRooms) remove(room jid.JID) {
 	delete(rs.rooms, room.Bare().String())
 }
 
+// takeSync returns room's state if its portal sync after a join is still
+// pending, and marks it done; false if there is nothing to sync.
+func (rs *mucRooms) takeSync(room jid.JID) (mucRoom, bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	r, ok := rs.rooms[room.Bare().String()]
+	if !ok || !r.Joined || !r.syncPending {
+		return mucRoom{}, false
+	}
+	r.syncPending = false
+	return r.copy(), true
+}
+
 // setSubject records the room's subject; it reports whether room is known.
 func (rs *mucRooms) setSubject(room jid.JID, subject string) bool {
 	rs.mu.Lock()
@@ -291,6 +308,7 @@ func (rs *mucRooms) applySelf(r *mucRoom, p mucroom.Presence, out *presenceOutco
 			return
 		}
 		r.Joined = true
+		r.syncPending = true
 		out.Change = changeSelfJoined
 		if r.joining != nil {
 			r.joining <- joinResult{Nick: r.Nick, Created: p.User.HasStatus(mucroom.StatusRoomCreated)}
