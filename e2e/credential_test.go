@@ -3,11 +3,9 @@ package e2e
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -53,15 +51,7 @@ func (s *stack) exec(t testing.TB, q string, args ...any) {
 	if s.bridge.Running() {
 		t.Fatal("exec on the bridge's database while the bridge runs")
 	}
-	driver, dsn := "sqlite3", "file:"+filepath.Join(s.cfg.Dir, "bridge.db")+"?_busy_timeout=5000"
-	if s.cfg.PostgresURI != "" {
-		driver, dsn = "postgres", s.cfg.PostgresURI
-		q = pgPlaceholders(q)
-	}
-	db, err := sql.Open(driver, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, q := s.openDB(t, false, q)
 	defer db.Close()
 	ctx, cancel := stepCtx()
 	defer cancel()

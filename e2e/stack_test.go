@@ -201,15 +201,7 @@ func (s *stack) ghost(contact jid.JID) id.UserID {
 // every row.
 func (s *stack) query(t testing.TB, q string, args ...any) []string {
 	t.Helper()
-	driver, dsn := "sqlite3", "file:"+filepath.Join(s.cfg.Dir, "bridge.db")+"?mode=ro&_busy_timeout=5000"
-	if s.cfg.PostgresURI != "" {
-		driver, dsn = "postgres", s.cfg.PostgresURI
-		q = pgPlaceholders(q)
-	}
-	db, err := sql.Open(driver, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, q := s.openDB(t, true, q)
 	defer db.Close()
 	ctx, cancel := stepCtx()
 	defer cancel()
@@ -230,6 +222,26 @@ func (s *stack) query(t testing.TB, q string, args ...any) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// openDB opens the bridge's database (read-only for SQLite when ro) and rewrites q's
+// placeholders for its dialect.
+func (s *stack) openDB(t testing.TB, ro bool, q string) (*sql.DB, string) {
+	t.Helper()
+	dsn := "file:" + filepath.Join(s.cfg.Dir, "bridge.db") + "?_busy_timeout=5000"
+	if ro {
+		dsn += "&mode=ro"
+	}
+	driver := "sqlite3"
+	if s.cfg.PostgresURI != "" {
+		driver, dsn = "postgres", s.cfg.PostgresURI
+		q = pgPlaceholders(q)
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, q
 }
 
 // pgPlaceholders turns ? into $1, $2, … for PostgreSQL.
