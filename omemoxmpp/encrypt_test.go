@@ -379,8 +379,12 @@ func TestResetSession(t *testing.T) {
 				}
 				return out
 			}
-			if _, err := b.c.DecryptStanza(ctx, stanzaReader(t, "alice@example.org/r", send("one"))); err != nil {
+			if m, err := b.c.DecryptStanza(ctx, stanzaReader(t, "alice@example.org/r", send("one"))); err != nil {
 				t.Fatal(err)
+			} else if m.PreKeyConsumed {
+				if err := b.c.Republish(ctx); err != nil {
+					t.Fatal(err)
+				}
 			}
 			// bob loses his session state with alice (e.g. restored a backup):
 			// alice's next message cannot be decrypted.
@@ -403,6 +407,12 @@ func TestResetSession(t *testing.T) {
 			m, err := a.c.DecryptStanza(ctx, stanzaReader(t, "bob@example.org/r", rs))
 			if err != nil || !m.Empty || !m.PreKeyConsumed {
 				t.Fatalf("alice: %+v, %v", m, err)
+			}
+			// As the bridge does: the used prekey leaves the published
+			// bundles (shared by both versions), or the next subtest's
+			// reset may pick it and fail with an unknown prekey.
+			if err := a.c.Republish(ctx); err != nil {
+				t.Fatal(err)
 			}
 			m, err = b.c.DecryptStanza(ctx, stanzaReader(t, "alice@example.org/r", send("two")))
 			if err != nil || m.Body != "two" {
