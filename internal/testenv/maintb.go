@@ -28,7 +28,6 @@ type fatal struct{ msg string }
 
 func newMainTB(prefix string) *mainTB { return &mainTB{prefix: prefix} }
 
-
 func (m *mainTB) Helper() {}
 
 func (m *mainTB) TempDir() string {
