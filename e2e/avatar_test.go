@@ -57,13 +57,7 @@ func TestAvatar(t *testing.T) {
 	setVCardPhoto(ctx, t, carolC, carolA)
 
 	u := s.matrixUser(t, "mxuser")
-	mgmt, err := u.OpenManagementRoom(ctx, s.bot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.login(t, u, mgmt, alice, alicePW); err != nil {
-		t.Fatal(err)
-	}
+	mgmt := s.loginUser(ctx, t, u, alice, alicePW)
 
 	t.Run("PublishedBeforeLogin", func(t *testing.T) {
 		waitGhostAvatar(t, u, s.ghost(bob), bobA)

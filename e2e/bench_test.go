@@ -35,13 +35,7 @@ func BenchmarkBridgeCPU(b *testing.B) {
 	nio := testenv.StartMatrixPeer(b, s.dendrite, u.UserID().String(), "matrix-mxcpu-pw")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	mgmt, err := u.OpenManagementRoom(ctx, s.bot)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := s.login(b, u, mgmt, alice, alicePW); err != nil {
-		b.Fatal(err)
-	}
+	mgmt := s.loginUser(ctx, b, u, alice, alicePW)
 	bobC := s.peer(b, bob, bobPW, "bench")
 	xc := omemoPeer(ctx, b, bobC, bob, alice)
 

@@ -28,13 +28,7 @@ func testDoublePuppet(t *testing.T, backend string) {
 	u := s.matrixUser(t, "mxdp")
 	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
 	defer cancel()
-	mgmt, err := u.OpenManagementRoom(ctx, s.bot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.login(t, u, mgmt, alice, alicePW); err != nil {
-		t.Fatal(err)
-	}
+	mgmt := s.loginUser(ctx, t, u, alice, alicePW)
 
 	// The portal comes from bob's first message.
 	hello := uniq("hello alice")

@@ -34,13 +34,7 @@ func testEncryptedPortal(t *testing.T, backend string) {
 
 	ctx, cancel := stepCtx()
 	defer cancel()
-	mgmt, err := u.OpenManagementRoom(ctx, s.bot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.login(t, u, mgmt, alice, alicePW); err != nil {
-		t.Fatal(err)
-	}
+	mgmt := s.loginUser(ctx, t, u, alice, alicePW)
 
 	body := uniq("encrypted hello from bob")
 	if err := bobC.SendChat(ctx, alice, "", "", body); err != nil {

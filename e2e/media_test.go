@@ -45,13 +45,7 @@ func TestMedia(t *testing.T) {
 	u := s.matrixUser(t, "mxmedia")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	mgmt, err := u.OpenManagementRoom(ctx, s.bot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.login(t, u, mgmt, alice, alicePW); err != nil {
-		t.Fatal(err)
-	}
+	mgmt := s.loginUser(ctx, t, u, alice, alicePW)
 	web := trustingClient(t, s.prosody.CertFile())
 
 	// The plaintext chat with bob.
@@ -443,13 +437,7 @@ func TestMediaEncryptedRoom(t *testing.T) {
 	nio := testenv.StartMatrixPeer(t, s.dendrite, u.UserID().String(), "matrix-mxemedia-pw")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	mgmt, err := u.OpenManagementRoom(ctx, s.bot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.login(t, u, mgmt, alice, alicePW); err != nil {
-		t.Fatal(err)
-	}
+	mgmt := s.loginUser(ctx, t, u, alice, alicePW)
 	web := trustingClient(t, s.prosody.CertFile())
 	bobC := s.peer(t, bob, bobPW, "media")
 	hello := uniq("hello from bob")

@@ -52,13 +52,7 @@ func TestMetrics(t *testing.T) {
 	bob, bobPW := s.account(t, "bob")
 	bobC := s.peer(t, bob, bobPW, "laptop")
 	u := s.matrixUser(t, "mxmetrics")
-	mgmt, err := u.OpenManagementRoom(ctx, s.bot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.login(t, u, mgmt, alice, alicePW); err != nil {
-		t.Fatal(err)
-	}
+	mgmt := s.loginUser(ctx, t, u, alice, alicePW)
 
 	// XMPP -> Matrix.
 	hello := uniq("hello alice, count me")

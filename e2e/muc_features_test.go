@@ -13,7 +13,6 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
-	"github.com/mxomemo/xmpp-bridge/internal/testenv"
 )
 
 // Corrections, replies, reactions and retractions in the plaintext room, both ways: what names a
@@ -271,11 +270,7 @@ func (mc *mucScenario) testReactionFromMatrix(t *testing.T) {
 
 func (mc *mucScenario) testRedactionFromMatrix(t *testing.T) {
 	mc.needPortal(t)
-	if testenv.DendriteVersion == "v0.15.2" {
-		// Dendrite v0.15.2 never pushes m.room.redaction events to appservices (fixed by the
-		// unmerged element-hq/dendrite#3445), so the bridge cannot see this redaction here.
-		t.Skip("Dendrite v0.15.2 does not send redactions to appservices (element-hq/dendrite#3445)")
-	}
+	skipWithoutAppserviceRedactions(t)
 	evtID, _ := mc.userSaysInRoom(t, uniq("matrix regrets in the room"))
 	ctx, cancel := stepCtx()
 	defer cancel()

@@ -401,13 +401,7 @@ func TestMUCOMEMOLibervia(t *testing.T) {
 	}
 
 	u := s.matrixUser(t, "mxgroupomemo")
-	mgmt, err := u.OpenManagementRoom(ctx, s.bot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.login(t, u, mgmt, alice, alicePW); err != nil {
-		t.Fatal(err)
-	}
+	mgmt := s.loginUser(ctx, t, u, alice, alicePW)
 	// Libervia learns alice's device lists over PEP notifications, which need a presence
 	// subscription: a plain client of alice's account sets it up.
 	phone := s.peer(t, alice, alicePW, "phone")

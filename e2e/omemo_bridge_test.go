@@ -31,13 +31,7 @@ func TestOMEMOLibervia(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
 	defer cancel()
-	mgmt, err := u.OpenManagementRoom(ctx, s.bot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.login(t, u, mgmt, alice, alicePW); err != nil {
-		t.Fatal(err)
-	}
+	mgmt := s.loginUser(ctx, t, u, alice, alicePW)
 	// The bridge announces its device right after connecting; wait for it on PEP through a
 	// plain client of the same account, which also sets up the presence subscription with
 	// Libervia (PEP notifications need it).
@@ -296,13 +290,7 @@ func TestOMEMOProfanity(t *testing.T) {
 	nio := testenv.StartMatrixPeer(t, s.dendrite, u.UserID().String(), "matrix-mxprof-pw")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*loginTimeout)
 	defer cancel()
-	mgmt, err := u.OpenManagementRoom(ctx, s.bot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.login(t, u, mgmt, alice, alicePW); err != nil {
-		t.Fatal(err)
-	}
+	mgmt := s.loginUser(ctx, t, u, alice, alicePW)
 	phone := s.peer(t, alice, alicePW, "phone")
 	pp := testenv.StartProfanity(t, s.prosody)
 	pp.Run(t, "up", prof.Localpart(), profPW)

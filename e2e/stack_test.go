@@ -193,6 +193,20 @@ func (s *stack) login(t testing.TB, u *harness.MatrixUser, room id.RoomID, accou
 	})
 }
 
+// loginUser opens u's management room with the bot and logs u in to account there; it
+// returns the room.
+func (s *stack) loginUser(ctx context.Context, t testing.TB, u *harness.MatrixUser, account jid.JID, password string) id.RoomID {
+	t.Helper()
+	mgmt, err := u.OpenManagementRoom(ctx, s.bot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.login(t, u, mgmt, account, password); err != nil {
+		t.Fatal(err)
+	}
+	return mgmt
+}
+
 func (s *stack) ghost(contact jid.JID) id.UserID {
 	return harness.GhostMXID(contact.Bare().String(), "localhost")
 }
