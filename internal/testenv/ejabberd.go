@@ -483,3 +483,17 @@ func (e *Ejabberd) Log() string {
 	}
 	return strings.ToValidUTF8(string(b), "?")
 }
+
+// sharedEjabberd is the server SharedEjabberd started (guarded by shared's mutex).
+var sharedEjabberd *Ejabberd
+
+// SharedEjabberd returns an ejabberd started once for the test binary (see [Main]). Tests sharing
+// it should use distinct account names.
+func SharedEjabberd(t TB) *Ejabberd {
+	t.Helper()
+	shared.Lock()
+	defer shared.Unlock()
+	sharedStart(t, "Ejabberd", func(tb TB) { sharedEjabberd = StartEjabberd(tb, EjabberdOptions{}) })
+	logOnFailure(t, "ejabberd", sharedEjabberd.logPath)
+	return sharedEjabberd
+}
