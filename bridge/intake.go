@@ -30,7 +30,8 @@ import (
 // rows are replayed on start, before anything new in their room.
 //
 // The steps of one event: stored → answered → drained (given to bridgev2)
-// → sending/sent (our handler, around the XMPP send, see sendOnce) → done.
+// → sending → sent (our handler, around the XMPP send, see sendOnce) →
+// handled (bridgev2 stored its message row) → done.
 type intake struct {
 	store intakeStore
 	log   zerolog.Logger
@@ -133,9 +134,6 @@ func (in *intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// No 200: the homeserver sends the transaction again.
 		log.Err(err).Msg("Failed to store Matrix events, not answering the transaction")
 		mautrix.MUnknown.WithMessage("Failed to store events").Write(w)
-		return
-	}
-	if err := in.step("answer"); err != nil {
 		return
 	}
 	delete(txn, "events")
@@ -280,7 +278,7 @@ func (in *intake) handle(ctx context.Context, row *intakeRow) error {
 	if err := in.deliver(ctx, &evt); err != nil {
 		return err
 	}
-	if err := in.step("drained"); err != nil {
+	if err := in.step("handled"); err != nil {
 		return err
 	}
 	return in.store.setDone(ctx, row.EventID)
@@ -330,6 +328,9 @@ func (in *intake) sendOnce(ctx context.Context, evt id.EventID, xmppID string, s
 		zerolog.Ctx(ctx).Warn().Str("xmpp_id", xmppID).Msg("Matrix event may have been sent before a crash, sending it again under the same id")
 	}
 	if err := in.store.setSending(ctx, evt, xmppID); err != nil {
+		return false, err
+	}
+	if err := in.step("sending"); err != nil {
 		return false, err
 	}
 	if err := send(); err != nil {
