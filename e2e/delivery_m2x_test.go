@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,7 +24,9 @@ import (
 // queued in it), messages are sent while it is down (Dendrite flushes them as soon as the
 // appservice answers, before the XMPP login and the OMEMO device are up), and it is SIGKILLed
 // again just after it started sending a batch. Every Matrix message must reach the contact
-// exactly once and in order.
+// exactly once and in order. Last, the bridge starts while the XMPP server is down, is killed
+// with the flushed messages waiting for the login, and starts again: they arrive once the
+// server is back.
 func TestMatrixToXMPPDelivery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Prosody, Dendrite and the bridge")
@@ -118,6 +121,23 @@ func testMatrixToXMPPDelivery(t *testing.T, backend string) {
 	waitM2X(ctx, t, chats, alice, func(c *m2xChat) bool { return len(c.got) > len(c.sent)-10 })
 	killBridgeNow(t, s.bridge)
 	start()
+	// Started while the XMPP server is down: the flushed messages wait for the login, stored;
+	// killed there and started again, they are replayed and wait again until the server is back.
+	waitM2X(ctx, t, chats, alice, func(c *m2xChat) bool { return len(c.got) >= len(c.sent) })
+	killBridgeNow(t, s.bridge)
+	s.prosody.Stop()
+	sendBatch("xmppdown", 8)
+	start()
+	waitIntakePending(ctx, t, s, 2*8)
+	killBridgeNow(t, s.bridge)
+	start()
+	s.prosody.Restart(t)
+	// The contacts' connections died with the server; what the bridge sends now waits for them
+	// in the server's offline storage.
+	for _, c := range chats {
+		c.peer = s.peer(t, c.peer.JID.Bare(), map[string]string{"plain": bobPW, "omemo": carolPW}[c.name], "d2")
+		c.seen = 0
+	}
 	// A last message per chat: anything replayed comes before it, as order is kept.
 	sendBatch("last", 1)
 	waitM2X(ctx, t, chats, alice, func(c *m2xChat) bool {
@@ -139,6 +159,27 @@ func testMatrixToXMPPDelivery(t *testing.T, backend string) {
 	}
 	if n := s.bridge.CountLog("Replaying Matrix events stored before the last stop"); n == 0 {
 		t.Error("no replay of stored Matrix events after the kills: the test did not exercise the intake")
+	}
+}
+
+// waitIntakePending waits until the bridge has stored at least n Matrix events it has not
+// handled yet.
+func waitIntakePending(ctx context.Context, t *testing.T, s *stack, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		got := s.query(t, `SELECT COUNT(*) FROM matrix_intake WHERE state<3`)
+		if len(got) == 1 {
+			if k, err := strconv.Atoi(got[0]); err == nil && k >= n {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the bridge did not store %d pending Matrix events (has %v)", n, got)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
 
