@@ -56,6 +56,9 @@ type Client struct {
 	roster         rosterCache
 	avatars        avatarState // contacts' avatars looked at (avatar.go)
 	mucs           *mucRooms   // the group chats of the current session (mucstate.go)
+
+	// ready is set once a session is fully set up (ready.go).
+	ready readyGate
 }
 
 var (
@@ -251,6 +254,7 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 	c.session = s
 	c.mu.Unlock()
 	defer func() {
+		c.ready.set(false)
 		c.mu.Lock()
 		c.session = nil
 		c.mu.Unlock()
@@ -266,6 +270,7 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 		return err
 	}
 	log.Info().Msg("Connected to XMPP server")
+	c.ready.set(true)
 	c.sendState(status.BridgeState{StateEvent: status.StateConnected})
 	go c.rejoinRooms(ctx, s)
 

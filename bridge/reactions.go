@@ -144,6 +144,9 @@ func (c *Client) sendReactions(ctx context.Context, p *bridgev2.Portal, target n
 	if err != nil {
 		return err
 	}
+	if err := c.awaitReady(ctx); err != nil {
+		return err
+	}
 	parsed, err := ParseMessageID(target)
 	if err != nil {
 		return err
