@@ -64,6 +64,7 @@ type Client struct {
 	own      jid.JID
 	label    string
 	versions []omemo.Version
+	ann      announceState
 }
 
 // New returns a Client for m (on store, after m.Setup) that talks through pep.
