@@ -185,10 +185,13 @@ func (c *Client) omemoConnect(ctx context.Context, s *xmpp.Session) {
 	err = xc.Announce(ctx)
 	c.omemo.op.Unlock()
 	if err != nil {
+		// One version may be up: keep going with it, and retry the rest
+		// while the session lasts (omemoannounce.go), visibly.
 		log.Err(err).Msg("Failed to announce OMEMO device")
-		return
+		go c.retryAnnounce(context.WithoutCancel(ctx), s, xc)
+	} else {
+		log.Info().Uint32("omemo_device_id", m.DeviceID()).Msg("OMEMO device announced")
 	}
-	log.Info().Uint32("omemo_device_id", m.DeviceID()).Msg("OMEMO device announced")
 	c.requeuePending(ctx)
 	c.omemo.mu.Lock()
 	start := !c.omemo.maintaining
