@@ -75,6 +75,7 @@ const (
 
 // xmppServer is what the stack needs of its XMPP server: Prosody or ejabberd.
 type xmppServer interface {
+	testenv.XMPPServer
 	CreateAccount(t testenv.TB, localpart, password string) string
 	Addr() string
 	DirectTLSAddr() string
