@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"maunium.net/go/mautrix/id"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
@@ -78,6 +79,10 @@ func runOMEMOServers(t *testing.T, server string) {
 				t.Fatalf("the contact's OMEMO answer: %v", err)
 			}
 
+			if v == omemo.V2 {
+				envelopeStyles(ctx, t, s, u, room, peer, xc, contact, alice)
+			}
+
 			// A second device of the contact writes; the bridge did not know it (no pushes
 			// without a subscription) and must encrypt the next message for it as well.
 			tablet := s.peer(t, contact, contactPW, "tablet")
@@ -108,6 +113,52 @@ func runOMEMOServers(t *testing.T, server string) {
 				cur2 = tablet.Cursor()
 			}
 		})
+	}
+}
+
+// envelopeStyles sends OMEMO 2 messages whose SCE envelopes are written as other libraries
+// write them (ElementTree's ns0:/ns1: prefixes, which once decrypted to an empty body and
+// vanished) and one that holds nothing the bridge can show: the first appear with their text,
+// the last as a notice, none silently dropped.
+func envelopeStyles(ctx context.Context, t *testing.T, s *stack, u *harness.MatrixUser, room id.RoomID, p *harness.Peer, xc *omemoxmpp.Client, contact, account jid.JID) {
+	t.Helper()
+	set, err := xc.Devices(ctx, account)
+	if err != nil || len(set) == 0 {
+		t.Fatalf("the bridge's devices: %v, %v", set, err)
+	}
+	var bridgeDev uint32
+	for d := range set {
+		bridgeDev = d
+	}
+	send := func(envelope string) {
+		t.Helper()
+		enc, _, err := xc.Manager().Encrypt(ctx, omemo.V2, []byte(envelope), []omemo.Recipient{{Address: omemo.Address{JID: account.String(), Device: bridgeDev}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := omemoxmpp.BuildMessage(stanza.Message{To: account, Type: stanza.ChatMessage}, &omemoxmpp.Outgoing{Elements: []*omemo.Encrypted{enc}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Session.Send(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	etree := uniq("elementtree prefixes")
+	send(`<ns0:envelope xmlns:ns0="urn:xmpp:sce:1" xmlns:ns1="jabber:client"><ns0:content><ns1:body>` + etree +
+		`</ns1:body></ns0:content><ns0:rpad>abc</ns0:rpad><ns0:from jid="` + contact.String() + `" /></ns0:envelope>`)
+	if _, _, err := u.WaitEvent(ctx, room, 0, harness.IsMessage(s.ghost(contact), etree)); err != nil {
+		t.Fatalf("the ElementTree-style envelope: %v", err)
+	}
+	pretty := uniq("indented, with an affix")
+	send("<?xml version='1.0'?>\n<envelope xmlns='urn:xmpp:sce:1'>\n  <content>\n    <body xmlns='jabber:client'>" + pretty +
+		"</body>\n  </content>\n  <nonce xmlns='urn:example:affix'>1</nonce>\n  <from jid='" + contact.String() + "'/>\n</envelope>\n")
+	if _, _, err := u.WaitEvent(ctx, room, 0, harness.IsMessage(s.ghost(contact), pretty)); err != nil {
+		t.Fatalf("the indented envelope: %v", err)
+	}
+	send(`<envelope xmlns='urn:xmpp:sce:1'><content><reactions xmlns='urn:xmpp:reactions:0' id='x'><reaction>👍</reaction></reactions></content><from jid='` + contact.String() + `'/></envelope>`)
+	if _, _, err := u.WaitEvent(ctx, room, 0, harness.IsMessage("", "Could not show an OMEMO message")); err != nil {
+		t.Fatalf("no notice for an envelope without readable content: %v", err)
 	}
 }
 
