@@ -127,6 +127,7 @@ func (c *Client) Connect(ctx context.Context) {
 	c.done = make(chan struct{})
 	c.incoming = make(chan *stanzabuf.Stanza, 256)
 	go c.processIncoming(loopCtx, c.incoming)
+	go c.runOMEMOWorker(loopCtx)
 	go c.run(loopCtx, c.done)
 }
 
