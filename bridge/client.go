@@ -87,7 +87,7 @@ func (c *Client) meta() *UserLoginMetadata {
 func (c *Client) connConfig() xconn.Config {
 	meta := c.meta()
 	hosts := append([]string(nil), c.main.Config.InsecureTLSHosts...)
-	if meta.InsecureTLSHost != "" {
+	if loginInsecureHostOK(meta.InsecureTLSHost, c.account, meta.Host) {
 		hosts = append(hosts, meta.InsecureTLSHost)
 	}
 	return xconn.Config{
