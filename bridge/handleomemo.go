@@ -322,6 +322,10 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 			// The engine left its state unchanged: nothing to record.
 			return nil
 		}
+		if decErr == nil {
+			// The ratchet moved on; a misaddressed message is a notice.
+			decErr = checkSCETo(msg, job, c.account)
+		}
 		entry = &inboxEntry{
 			MessageID: job.MessageID, Peer: job.Peer.Bare().String(), FromMe: job.FromMe,
 			XMPPID: job.XMPPID, Replace: job.Replace, Version: msg.Version, Device: msg.Sender.Device,
