@@ -19,19 +19,19 @@ var ExampleConfig string
 
 // Config is the network section of the bridge config.
 type Config struct {
-	InsecureTLSHosts    []string       `yaml:"insecure_tls_hosts"`
+	InsecureTLSHosts []string `yaml:"insecure_tls_hosts"`
 	// MediaPrivateHosts may be downloaded from although they resolve to
 	// private addresses; MediaInsecureTLSHosts without a verified
 	// certificate. Admin settings only: no login can widen either.
-	MediaPrivateHosts     []string `yaml:"media_private_hosts"`
-	MediaInsecureTLSHosts []string `yaml:"media_insecure_tls_hosts"`
-	AllowPlainAuth      bool           `yaml:"allow_plain_auth"`
-	PingInterval        int            `yaml:"ping_interval"`
-	MaxReconnectDelay   int            `yaml:"max_reconnect_delay"`
-	DisplaynameTemplate string         `yaml:"displayname_template"`
-	MaxMediaSizeMB      int            `yaml:"max_media_size_mb"`
-	OMEMO               OMEMOConfig    `yaml:"omemo"`
-	Metrics             metrics.Config `yaml:"metrics"`
+	MediaPrivateHosts     []string       `yaml:"media_private_hosts"`
+	MediaInsecureTLSHosts []string       `yaml:"media_insecure_tls_hosts"`
+	AllowPlainAuth        bool           `yaml:"allow_plain_auth"`
+	PingInterval          int            `yaml:"ping_interval"`
+	MaxReconnectDelay     int            `yaml:"max_reconnect_delay"`
+	DisplaynameTemplate   string         `yaml:"displayname_template"`
+	MaxMediaSizeMB        int            `yaml:"max_media_size_mb"`
+	OMEMO                 OMEMOConfig    `yaml:"omemo"`
+	Metrics               metrics.Config `yaml:"metrics"`
 	// CredentialKey seals the stored XMPP passwords (internal/credential).
 	CredentialKey string `yaml:"credential_key"`
 
