@@ -90,7 +90,7 @@ func (c *Client) meta() *UserLoginMetadata {
 func (c *Client) connConfig() xconn.Config {
 	meta := c.meta()
 	hosts := append([]string(nil), c.main.Config.InsecureTLSHosts...)
-	if meta.InsecureTLSHost != "" {
+	if loginInsecureHostOK(meta.InsecureTLSHost, c.account, meta.Host) {
 		hosts = append(hosts, meta.InsecureTLSHost)
 	}
 	return xconn.Config{
@@ -130,6 +130,7 @@ func (c *Client) Connect(ctx context.Context) {
 	c.done = make(chan struct{})
 	c.incoming = make(chan *stanzabuf.Stanza, 256)
 	go c.processIncoming(loopCtx, c.incoming)
+	go c.runOMEMOWorker(loopCtx)
 	go c.run(loopCtx, c.done)
 }
 
