@@ -40,6 +40,7 @@ func (xc *Connector) Init(br *bridgev2.Bridge) {
 	if proc, ok := br.Commands.(*commands.Processor); ok {
 		proc.AddHandlers(xc.commandHandlers()...)
 	}
+	installEncryptGuard(br)
 }
 
 // Start implements bridgev2.NetworkConnector.
