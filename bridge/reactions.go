@@ -103,7 +103,7 @@ func (c *Client) PreHandleMatrixReaction(ctx context.Context, msg *bridgev2.Matr
 	// keeps one reaction from turning into two.
 	emoji := variationselector.Remove(msg.Content.RelatesTo.Key)
 	if emoji == "" || len(emoji) > reactions.MaxReactionLen {
-		return bridgev2.MatrixReactionPreResponse{}, fmt.Errorf("unsupported reaction %q", emoji)
+		return bridgev2.MatrixReactionPreResponse{}, refusal(fmt.Errorf("the reaction %q cannot be sent over XMPP (empty, or longer than %d bytes)", emoji, reactions.MaxReactionLen))
 	}
 	return bridgev2.MatrixReactionPreResponse{
 		SenderID:     puppet.UserID(c.account),
