@@ -40,6 +40,7 @@ var (
 // Init implements bridgev2.NetworkConnector.
 func (xc *Connector) Init(br *bridgev2.Bridge) {
 	xc.Bridge = br
+	installTxnTransport(br)
 	xc.DB = migrations.Child(br.DB.Database, dbutil.ZeroLogger(br.Log.With().Str("db_section", "xmpp").Logger()))
 	xc.setupIntake(br)
 	if proc, ok := br.Commands.(*commands.Processor); ok {
