@@ -200,8 +200,17 @@ func (c *Client) run(ctx context.Context, done chan struct{}) {
 		c.mu.Unlock()
 		if s == nil {
 			c.sendState(status.BridgeState{StateEvent: status.StateConnecting})
-			var err error
-			s, err = xconn.Dial(ctx, c.connConfig())
+			var (
+				err  error
+				info xconn.Info
+			)
+			s, info, err = xconn.DialInfo(ctx, c.connConfig())
+			if info.ChannelBindingRefused != "" {
+				// Logged in without channel binding after the server refused
+				// it (xmpp/conn/channelbinding.go says why that is safe enough).
+				log.Warn().Str("channel_binding", info.ChannelBindingRefused).Str("mechanism", info.Mechanism).
+					Msg("XMPP server refused SASL channel binding; logged in without it")
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return
