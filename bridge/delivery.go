@@ -77,15 +77,18 @@ func (c *Client) control(ctx context.Context, it inItem) {
 	}
 }
 
-// startCatchUp queues the start marker and runs a catch-up on s.
-// loopCtx lives as long as the incoming queue.
-func (c *Client) startCatchUp(loopCtx context.Context, s *xmpp.Session) {
+// startCatchUp queues the start marker of a catch-up and returns the
+// function that runs it on a session (in the background). loopCtx lives as
+// long as the incoming queue.
+func (c *Client) startCatchUp(loopCtx context.Context) func(s *xmpp.Session) {
 	seq := c.delivery.seq.Add(1)
 	c.control(loopCtx, inItem{ctl: ctlCatchUpStart, seq: seq})
-	go func() {
-		ok := c.catchUp(context.WithoutCancel(loopCtx), s)
-		c.control(loopCtx, inItem{ctl: ctlCatchUpDone, seq: seq, ok: ok})
-	}()
+	return func(s *xmpp.Session) {
+		go func() {
+			ok := c.catchUp(context.WithoutCancel(loopCtx), s)
+			c.control(loopCtx, inItem{ctl: ctlCatchUpDone, seq: seq, ok: ok})
+		}()
+	}
 }
 
 // handleItem is the incoming queue's step for one item.
@@ -93,6 +96,8 @@ func (c *Client) handleItem(ctx context.Context, it inItem) {
 	d := &c.delivery
 	switch it.ctl {
 	case ctlCatchUpStart:
+		// Messages still deferred by a catch-up that never finished (its
+		// session dropped) wait for this one.
 		d.wm.reset()
 		d.catchingUp = it.seq
 		return
@@ -238,7 +243,7 @@ func (c *Client) retryCatchUp() {
 		d.retryMu.Unlock()
 		if s := c.currentSession(); ok && s != nil {
 			zerolog.Ctx(loopCtx).Info().Msg("Catching up on the archive again after a message did not reach Matrix")
-			c.startCatchUp(loopCtx, s)
+			c.startCatchUp(loopCtx)(s)
 		}
 	}()
 }
