@@ -85,7 +85,7 @@ func (c *Client) startCatchUp(loopCtx context.Context) func(s *xmpp.Session) {
 	c.control(loopCtx, inItem{ctl: ctlCatchUpStart, seq: seq})
 	return func(s *xmpp.Session) {
 		go func() {
-			ok := c.catchUp(context.WithoutCancel(loopCtx), s)
+			ok := c.catchUp(context.WithoutCancel(loopCtx), s, seq)
 			c.control(loopCtx, inItem{ctl: ctlCatchUpDone, seq: seq, ok: ok})
 		}()
 	}
@@ -139,6 +139,21 @@ func (c *Client) handleStanza(ctx context.Context, st *stanzabuf.Stanza) {
 		return
 	}
 	c.handleMessage(ctx, st)
+}
+
+// trackable reports whether in's archive id goes into the watermark: live
+// messages (when the catch-up has reached the end of the archive), and
+// results of the running catch-up, whose pages are in archive order. Late
+// results of an earlier catch-up are not: their place in that order is
+// unknown.
+func (c *Client) trackable(in *incomingMessage) bool {
+	if in.StanzaID == "" {
+		return false
+	}
+	if !in.Archived {
+		return true
+	}
+	return in.catchUpSeq != 0 && in.catchUpSeq == c.delivery.catchingUp
 }
 
 // archiveTicket is one tracked archive id on its way to Matrix.

@@ -133,6 +133,8 @@ type incomingMessage struct {
 	// ticket tracks the message's archive id for the catch-up cursor
 	// (delivery.go); nil when untracked.
 	ticket *archiveTicket
+	// catchUpSeq is the catch-up an archive result belongs to.
+	catchUpSeq uint64
 }
 
 // messageRefs are the references of a message to an earlier one, the same
@@ -353,7 +355,7 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 		log.Warn().Err(err).Msg("Dropping malformed message")
 		return
 	}
-	if in.StanzaID != "" {
+	if c.trackable(in) {
 		in.ticket = c.ticket(in.StanzaID)
 		defer in.ticket.release(ctx)
 	}
@@ -414,7 +416,11 @@ func (c *Client) classify(st *stanzabuf.Stanza) (*incomingMessage, error) {
 	}
 	switch c.mam.mode(a.QueryID) {
 	case queryCatchUp:
-		return parseArchivedMessage(a, c.account)
+		in, err := parseArchivedMessage(a, c.account)
+		if in != nil {
+			in.catchUpSeq = c.mam.seq(a.QueryID)
+		}
+		return in, err
 	case querySeed:
 		return nil, fmt.Errorf("%w: history from before the login", errIgnored)
 	default:
