@@ -60,11 +60,23 @@ func TestKill(t *testing.T) {
 // streamCounts are the figures of one direction.
 type streamCounts struct {
 	sent, lost, duplicated, outOfOrder, undecryptable int
+	// examples names the first few numbers lost (-), duplicated (×2) and out of order (<).
+	examples []string
 }
 
 func (c streamCounts) String() string {
-	return fmt.Sprintf("sent %d, lost %d, duplicated %d, out of order %d, undecryptable %d",
-		c.sent, c.lost, c.duplicated, c.outOfOrder, c.undecryptable)
+	ex := ""
+	if len(c.examples) > 0 {
+		ex = " [" + strings.Join(c.examples, " ") + "]"
+	}
+	return fmt.Sprintf("sent %d, lost %d, duplicated %d, out of order %d, undecryptable %d%s",
+		c.sent, c.lost, c.duplicated, c.outOfOrder, c.undecryptable, ex)
+}
+
+func (c *streamCounts) example(format string, i int) {
+	if len(c.examples) < 12 {
+		c.examples = append(c.examples, fmt.Sprintf(format, i))
+	}
 }
 
 func (c streamCounts) clean() bool {
@@ -88,16 +100,19 @@ func countSeq(seq []int, sent int) streamCounts {
 		seen[i]++
 		if seen[i] > 1 {
 			c.duplicated++
+			c.example("%d×2", i)
 			continue
 		}
 		if i < maxSeen {
 			c.outOfOrder++
+			c.example("%d<", i)
 		}
 		maxSeen = max(maxSeen, i)
 	}
 	for i := range sent {
 		if seen[i] == 0 {
 			c.lost++
+			c.example("-%d", i)
 		}
 	}
 	return c
