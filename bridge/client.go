@@ -57,6 +57,9 @@ type Client struct {
 	roster         rosterCache
 	avatars        avatarState // contacts' avatars looked at (avatar.go)
 	mucs           *mucRooms   // the group chats of the current session (mucstate.go)
+
+	// ready is set once a session is fully set up (ready.go).
+	ready readyGate
 }
 
 var (
@@ -89,7 +92,7 @@ func (c *Client) meta() *UserLoginMetadata {
 func (c *Client) connConfig() xconn.Config {
 	meta := c.meta()
 	hosts := append([]string(nil), c.main.Config.InsecureTLSHosts...)
-	if meta.InsecureTLSHost != "" {
+	if loginInsecureHostOK(meta.InsecureTLSHost, c.account, meta.Host) {
 		hosts = append(hosts, meta.InsecureTLSHost)
 	}
 	return xconn.Config{
@@ -130,6 +133,7 @@ func (c *Client) Connect(ctx context.Context) {
 	c.incoming = make(chan inItem, 256)
 	c.loopCtx = loopCtx
 	go c.processIncoming(loopCtx, c.incoming)
+	go c.runOMEMOWorker(loopCtx)
 	go c.run(loopCtx, c.done)
 }
 
@@ -196,8 +200,17 @@ func (c *Client) run(ctx context.Context, done chan struct{}) {
 		c.mu.Unlock()
 		if s == nil {
 			c.sendState(status.BridgeState{StateEvent: status.StateConnecting})
-			var err error
-			s, err = xconn.Dial(ctx, c.connConfig())
+			var (
+				err  error
+				info xconn.Info
+			)
+			s, info, err = xconn.DialInfo(ctx, c.connConfig())
+			if info.ChannelBindingRefused != "" {
+				// Logged in without channel binding after the server refused
+				// it (xmpp/conn/channelbinding.go says why that is safe enough).
+				log.Warn().Str("channel_binding", info.ChannelBindingRefused).Str("mechanism", info.Mechanism).
+					Msg("XMPP server refused SASL channel binding; logged in without it")
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -245,6 +258,7 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 	c.session = s
 	c.mu.Unlock()
 	defer func() {
+		c.ready.set(false)
 		c.mu.Lock()
 		c.session = nil
 		c.mu.Unlock()
@@ -260,6 +274,7 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 		return err
 	}
 	log.Info().Msg("Connected to XMPP server")
+	c.ready.set(true)
 	c.sendState(status.BridgeState{StateEvent: status.StateConnected})
 	go c.rejoinRooms(ctx, s)
 

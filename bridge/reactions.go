@@ -106,7 +106,7 @@ func (c *Client) PreHandleMatrixReaction(ctx context.Context, msg *bridgev2.Matr
 	// keeps one reaction from turning into two.
 	emoji := variationselector.Remove(msg.Content.RelatesTo.Key)
 	if emoji == "" || len(emoji) > reactions.MaxReactionLen {
-		return bridgev2.MatrixReactionPreResponse{}, fmt.Errorf("unsupported reaction %q", emoji)
+		return bridgev2.MatrixReactionPreResponse{}, refusal(fmt.Errorf("the reaction %q cannot be sent over XMPP (empty, or longer than %d bytes)", emoji, reactions.MaxReactionLen))
 	}
 	return bridgev2.MatrixReactionPreResponse{
 		SenderID:     puppet.UserID(c.account),
@@ -145,6 +145,9 @@ func (c *Client) HandleMatrixReactionRemove(ctx context.Context, msg *bridgev2.M
 func (c *Client) sendReactions(ctx context.Context, p *bridgev2.Portal, target networkid.MessageID, emojis []string) error {
 	chat, err := portal.Parse(p.PortalKey)
 	if err != nil {
+		return err
+	}
+	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
 	parsed, err := ParseMessageID(target)
