@@ -85,6 +85,7 @@ func (c *Client) startCatchUp(loopCtx context.Context) func(s *xmpp.Session) {
 	c.control(loopCtx, inItem{ctl: ctlCatchUpStart, seq: seq})
 	return func(s *xmpp.Session) {
 		go func() {
+			c.sweepSending(loopCtx)
 			ok := c.catchUp(context.WithoutCancel(loopCtx), s, seq)
 			c.control(loopCtx, inItem{ctl: ctlCatchUpDone, seq: seq, ok: ok})
 		}()
@@ -208,7 +209,11 @@ func (t *archiveTicket) handOff(meta *simplevent.EventMeta, stored networkid.Mes
 		return
 	}
 	t.handed.Store(true)
-	meta.PostHandleFunc = func(ctx context.Context, _ *bridgev2.Portal) {
+	prev := meta.PostHandleFunc
+	meta.PostHandleFunc = func(ctx context.Context, portal *bridgev2.Portal) {
+		if prev != nil {
+			prev(ctx, portal)
+		}
 		ok := true
 		if stored != "" {
 			ok = t.c.messageStored(ctx, stored)

@@ -474,12 +474,21 @@ func (c *Client) queueIncoming(in *incomingMessage) {
 	meta.CreatePortal = true
 	id := MakeMessageID(in.Peer, senderJID, in.XMPPID)
 	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, string(id)) }
+	meta.PostHandleFunc = func(ctx context.Context, _ *bridgev2.Portal) {
+		if c.messageStored(ctx, id) {
+			c.clearSending(ctx, id)
+		}
+	}
 	in.ticket.handOff(&meta, id)
+	ts := in.Timestamp
+	if ts.IsZero() {
+		ts = time.Now()
+	}
 	res := c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
 		EventMeta:          meta,
 		Data:               in,
 		ID:                 id,
-		ConvertMessageFunc: c.convertIncoming,
+		ConvertMessageFunc: c.convertOnce(id, meta.Sender, ts, c.convertIncoming),
 	})
 	in.ticket.queued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), res)
 	c.countQueued(in, res)

@@ -23,10 +23,9 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 )
 
-// matrixToXMPPDurable says whether the Matrix -> XMPP counts are asserted. That direction needs
-// the durable appservice intake (issue 9, the other half); until it is in, the kill test reports
-// its counts without failing on them.
-const matrixToXMPPDurable = false
+// matrixToXMPPDurable says whether the Matrix -> XMPP counts are asserted (they are since the
+// durable appservice intake, bridge/intake.go).
+const matrixToXMPPDurable = true
 
 // killParams are the kill test's size: MXOMEMO_KILL_N messages each way (half OMEMO, half
 // plaintext), MXOMEMO_KILL_KILLS SIGKILLs; `make kill-test` runs the large one.
