@@ -35,7 +35,11 @@ func (c *Client) dmChatInfo(contact jid.JID) *bridgev2.ChatInfo {
 		IsFull:      true,
 		OtherUserID: other,
 		MemberMap: bridgev2.ChatMemberMap{
-			me: {EventSender: bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: me}, Membership: event.MembershipJoin},
+			// is_direct on the user's invite: clients list the portal as a direct chat
+			// (and add it to m.direct when the user accepts; with double puppeting
+			// bridgev2 writes m.direct itself).
+			me: {EventSender: bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: me}, Membership: event.MembershipJoin,
+				MemberEventExtra: map[string]any{"is_direct": true}},
 		},
 	}
 	if other != me {

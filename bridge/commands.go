@@ -151,7 +151,7 @@ func formatDevices(owner string, devices []deviceInfo) string {
 
 // commandHandlers are the connector's bot and portal commands.
 func (xc *Connector) commandHandlers() []commands.CommandHandler {
-	return append(xc.mucCommandHandlers(), xc.omemoCommandHandlers()...)
+	return append(append(xc.mucCommandHandlers(), xc.omemoCommandHandlers()...), unsupportedCommands()...)
 }
 
 // omemoCommandHandlers are the OMEMO commands.

@@ -28,6 +28,7 @@ type Config struct {
 	AllowPlainAuth        bool           `yaml:"allow_plain_auth"`
 	PingInterval          int            `yaml:"ping_interval"`
 	MaxReconnectDelay     int            `yaml:"max_reconnect_delay"`
+	SendWait              int            `yaml:"send_wait"`
 	DisplaynameTemplate   string         `yaml:"displayname_template"`
 	MaxMediaSizeMB        int            `yaml:"max_media_size_mb"`
 	OMEMO                 OMEMOConfig    `yaml:"omemo"`
@@ -44,6 +45,7 @@ var (
 	ErrBadDisplaynameTemplate = errors.New("bridge: network.displayname_template is invalid")
 	ErrBadPingInterval        = errors.New("bridge: network.ping_interval must be 0 or at least 5 seconds")
 	ErrBadReconnectDelay      = errors.New("bridge: network.max_reconnect_delay must be at least 1 second")
+	ErrBadSendWait            = errors.New("bridge: network.send_wait must not be negative (0 means 300)")
 	ErrBadInsecureHost        = errors.New("bridge: network.insecure_tls_hosts, media_private_hosts and media_insecure_tls_hosts entries must be plain host names")
 	ErrBadMaxMediaSize        = errors.New("bridge: network.max_media_size_mb must not be negative (0 means 100)")
 	ErrBadCredentialKey       = errors.New("bridge: network.credential_key must be 32 random bytes in base64 (\"generate\" makes one when the config is saved)")
@@ -72,6 +74,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxReconnectDelay < 1 {
 		return fmt.Errorf("%w (got %d)", ErrBadReconnectDelay, c.MaxReconnectDelay)
+	}
+	if c.SendWait < 0 {
+		return fmt.Errorf("%w (got %d)", ErrBadSendWait, c.SendWait)
 	}
 	for _, hosts := range [][]string{c.InsecureTLSHosts, c.MediaPrivateHosts, c.MediaInsecureTLSHosts} {
 		for _, h := range hosts {
@@ -122,6 +127,15 @@ func (c *Config) maxReconnectDelay() time.Duration {
 	return time.Duration(c.MaxReconnectDelay) * time.Second
 }
 
+// sendWait bounds how long a Matrix message waits for its login's XMPP
+// session (after a restart, while reconnecting) before it fails with a notice.
+func (c *Config) sendWait() time.Duration {
+	if c.SendWait < 1 {
+		return 5 * time.Minute
+	}
+	return time.Duration(c.SendWait) * time.Second
+}
+
 func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.List, "insecure_tls_hosts")
 	helper.Copy(up.List, "media_private_hosts")
@@ -129,6 +143,7 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Bool, "allow_plain_auth")
 	helper.Copy(up.Int, "ping_interval")
 	helper.Copy(up.Int, "max_reconnect_delay")
+	helper.Copy(up.Int, "send_wait")
 	helper.Copy(up.Str, "displayname_template")
 	helper.Copy(up.Int, "max_media_size_mb")
 	helper.Copy(up.Str, "omemo", "trust_policy")

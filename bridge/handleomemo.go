@@ -293,6 +293,11 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 		}
 	}
 	xc := c.omemoClient()
+	if xc != nil && payloadless(rcv) && !keyedFor(rcv, c.account, xc.Manager().DeviceID()) {
+		// Someone else's heartbeat or key transport (from the archive):
+		// nothing to show and no ratchet of ours to move.
+		return &omemoResult{}, nil
+	}
 	if xc == nil {
 		return c.failedOMEMO(job, device, errOMEMOUnavailable), nil
 	}

@@ -402,6 +402,26 @@ func (b *Bridge) Stop() error {
 	return early
 }
 
+// Kill sends SIGKILL to the bridge's process group and waits for it to exit: a crash at whatever
+// point the bridge is, with nothing flushed or closed.
+func (b *Bridge) Kill() {
+	b.mu.Lock()
+	cmd, exited, f := b.cmd, b.exited, b.log
+	b.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-exited
+	b.mu.Lock()
+	b.cmd = nil
+	b.mu.Unlock()
+	if f != nil {
+		fmt.Fprintf(f, "===== harness: killed bridge at %s =====\n", time.Now().UTC().Format(time.RFC3339Nano))
+		_ = f.Close()
+	}
+}
+
 // Log returns the whole bridge log.
 func (b *Bridge) Log() string {
 	raw, _ := os.ReadFile(b.LogPath())
