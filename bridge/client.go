@@ -21,7 +21,6 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
 
 // Client is one login's XMPP client; it implements bridgev2.NetworkAPI.
@@ -52,10 +51,15 @@ type Client struct {
 	omemo omemoState // the login's OMEMO device (omemo.go)
 
 	badCredentials atomic.Bool
-	incoming       chan *stanzabuf.Stanza
+	incoming       chan inItem
+	loopCtx        context.Context // of the incoming queue, set by Connect
+	delivery       deliveryState   // archive cursor and catch-up order (delivery.go)
 	roster         rosterCache
 	avatars        avatarState // contacts' avatars looked at (avatar.go)
 	mucs           *mucRooms   // the group chats of the current session (mucstate.go)
+
+	// ready is set once a session is fully set up (ready.go).
+	ready readyGate
 }
 
 var (
@@ -67,6 +71,7 @@ var (
 
 func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
 	c := &Client{main: xc, login: login, roster: newRosterCache(), mucs: newMUCRooms()}
+	c.delivery.wm = newWatermark()
 	if meta, ok := login.Metadata.(*UserLoginMetadata); ok {
 		if j, err := xconn.ParseJID(meta.JID); err == nil {
 			c.account = j
@@ -87,7 +92,7 @@ func (c *Client) meta() *UserLoginMetadata {
 func (c *Client) connConfig() xconn.Config {
 	meta := c.meta()
 	hosts := append([]string(nil), c.main.Config.InsecureTLSHosts...)
-	if meta.InsecureTLSHost != "" {
+	if loginInsecureHostOK(meta.InsecureTLSHost, c.account, meta.Host) {
 		hosts = append(hosts, meta.InsecureTLSHost)
 	}
 	return xconn.Config{
@@ -125,8 +130,10 @@ func (c *Client) Connect(ctx context.Context) {
 	loopCtx, cancel := context.WithCancel(log.WithContext(context.Background()))
 	c.cancel = cancel
 	c.done = make(chan struct{})
-	c.incoming = make(chan *stanzabuf.Stanza, 256)
+	c.incoming = make(chan inItem, 256)
+	c.loopCtx = loopCtx
 	go c.processIncoming(loopCtx, c.incoming)
+	go c.runOMEMOWorker(loopCtx)
 	go c.run(loopCtx, c.done)
 }
 
@@ -193,8 +200,17 @@ func (c *Client) run(ctx context.Context, done chan struct{}) {
 		c.mu.Unlock()
 		if s == nil {
 			c.sendState(status.BridgeState{StateEvent: status.StateConnecting})
-			var err error
-			s, err = xconn.Dial(ctx, c.connConfig())
+			var (
+				err  error
+				info xconn.Info
+			)
+			s, info, err = xconn.DialInfo(ctx, c.connConfig())
+			if info.ChannelBindingRefused != "" {
+				// Logged in without channel binding after the server refused
+				// it (xmpp/conn/channelbinding.go says why that is safe enough).
+				log.Warn().Str("channel_binding", info.ChannelBindingRefused).Str("mechanism", info.Mechanism).
+					Msg("XMPP server refused SASL channel binding; logged in without it")
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -242,6 +258,7 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 	c.session = s
 	c.mu.Unlock()
 	defer func() {
+		c.ready.set(false)
 		c.mu.Lock()
 		c.session = nil
 		c.mu.Unlock()
@@ -257,6 +274,7 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 		return err
 	}
 	log.Info().Msg("Connected to XMPP server")
+	c.ready.set(true)
 	c.sendState(status.BridgeState{StateEvent: status.StateConnected})
 	go c.rejoinRooms(ctx, s)
 
@@ -293,6 +311,12 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 // afterConnect prepares a fresh session: carbons on, roster loaded, then
 // initial presence (which makes the server deliver offline messages).
 func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
+	// The catch-up's start marker goes first in the queue, so that
+	// everything live from now on waits for its results (delivery.go).
+	c.mu.Lock()
+	loopCtx := c.loopCtx
+	c.mu.Unlock()
+	c.startCatchUp(loopCtx, s)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := mcarbons.Enable(ctx, s); err != nil {
@@ -308,7 +332,6 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	if err := s.Send(ctx, stanza.Presence{}.Wrap(capsElement())); err != nil {
 		return fmt.Errorf("failed to send initial presence: %w", err)
 	}
-	go c.catchUp(context.WithoutCancel(ctx), s)
 	return nil
 }
 

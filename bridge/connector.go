@@ -24,6 +24,10 @@ type Connector struct {
 	DB *dbutil.Database
 	// Metrics is nil (a no-op) unless network.metrics.enabled.
 	Metrics *metrics.Metrics
+
+	// intake makes Matrix events durable before they are acknowledged
+	// (intake.go); nil when bridgev2's appservice is not in use.
+	intake *intake
 }
 
 var (
@@ -36,7 +40,9 @@ var (
 // Init implements bridgev2.NetworkConnector.
 func (xc *Connector) Init(br *bridgev2.Bridge) {
 	xc.Bridge = br
+	installTxnTransport(br)
 	xc.DB = migrations.Child(br.DB.Database, dbutil.ZeroLogger(br.Log.With().Str("db_section", "xmpp").Logger()))
+	xc.setupIntake(br)
 	if proc, ok := br.Commands.(*commands.Processor); ok {
 		proc.AddHandlers(xc.commandHandlers()...)
 	}
@@ -53,6 +59,13 @@ func (xc *Connector) Start(ctx context.Context) error {
 		return err
 	}
 	xc.Metrics = m
+	if xc.intake != nil {
+		// Replays what the last run stored but did not finish; events wait
+		// in HandleMatrix* until their login is ready (ready.go).
+		if err := xc.intake.start(xc.Bridge.BackgroundCtx); err != nil {
+			return err
+		}
+	}
 	return xc.Metrics.Start(ctx)
 }
 

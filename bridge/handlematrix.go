@@ -12,6 +12,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
@@ -56,6 +57,9 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	if err != nil {
 		return nil, err
 	}
+	if err := c.awaitReady(ctx); err != nil {
+		return nil, err
+	}
 	switch msg.Content.MsgType {
 	case event.MsgText, event.MsgNotice, event.MsgEmote:
 	case event.MsgImage, event.MsgVideo, event.MsgAudio, event.MsgFile:
@@ -71,7 +75,7 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	out := &outgoingMessage{
 		To:   chat.JID,
 		Type: stanza.ChatMessage,
-		ID:   newMessageID(),
+		ID:   matrixMessageID(msg.Event),
 		Body: bodyFromMatrix(msg.Content),
 	}
 	if msg.ReplyTo != nil {
@@ -80,11 +84,16 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 			out.ReplyTo = &reply.Reply{To: author, ID: target.ID}
 		}
 	}
-	if err := c.sendMessage(ctx, out); err != nil {
+	already, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), out.ID, func() error {
+		return c.sendMessage(ctx, out)
+	})
+	if err != nil {
 		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)
 		return nil, err
 	}
-	c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeOK)
+	if !already {
+		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeOK)
+	}
 	return &bridgev2.MatrixMessageResponse{
 		DB: &database.Message{
 			ID:        MakeMessageID(chat.JID, c.account, out.ID),
@@ -99,6 +108,9 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 // OMEMO encryption plugs in: it will replace the body with an <encrypted/>
 // payload (plus a fallback body) for the recipient's devices.
 func (c *Client) sendMessage(ctx context.Context, out *outgoingMessage) error {
+	if err := c.awaitReady(ctx); err != nil {
+		return err
+	}
 	s := c.currentSession()
 	if s == nil {
 		return errNotConnected
@@ -151,6 +163,9 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 	if err != nil {
 		return err
 	}
+	if err := c.awaitReady(ctx); err != nil {
+		return err
+	}
 	target, err := ParseMessageID(msg.EditTarget.ID)
 	if err != nil {
 		return err
@@ -164,11 +179,13 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 	out := &outgoingMessage{
 		To:      chat.JID,
 		Type:    stanza.ChatMessage,
-		ID:      newMessageID(),
+		ID:      matrixMessageID(msg.Event),
 		Body:    bodyFromMatrix(msg.Content),
 		Replace: target.ID,
 	}
-	if err := c.sendMessage(ctx, out); err != nil {
+	if _, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), out.ID, func() error {
+		return c.sendMessage(ctx, out)
+	}); err != nil {
 		return err
 	}
 	// bridgev2 saves EditTarget after this returns.
@@ -185,6 +202,9 @@ func (c *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.Ma
 	if err != nil {
 		return err
 	}
+	if err := c.awaitReady(ctx); err != nil {
+		return err
+	}
 	target, err := ParseMessageID(msg.TargetMessage.ID)
 	if err != nil {
 		return err
@@ -195,8 +215,11 @@ func (c *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.Ma
 	if target.Sender != c.account.String() {
 		return refusal(errors.New("only your own messages can be retracted on XMPP"))
 	}
-	m := stanza.Message{To: chat.JID, ID: random.String(24), Type: stanza.ChatMessage}
-	return c.sendSignal(ctx, retract.Message(m, target.ID))
+	m := stanza.Message{To: chat.JID, ID: matrixMessageID(msg.Event), Type: stanza.ChatMessage}
+	_, err = c.main.intake.sendOnce(ctx, eventID(msg.Event), m.ID, func() error {
+		return c.sendSignal(ctx, retract.Message(m, target.ID))
+	})
+	return err
 }
 
 // HandleMatrixReadReceipt implements bridgev2.ReadReceiptHandlingNetworkAPI
@@ -243,3 +266,21 @@ func (c *Client) HandleMatrixTyping(ctx context.Context, msg *bridgev2.MatrixTyp
 const bridgeIDPrefix = "mxb-"
 
 func newMessageID() string { return bridgeIDPrefix + random.String(20) }
+
+// matrixMessageID is the XMPP id of the stanza sent for a Matrix event:
+// derived from the event ID (intakeXMPPID) so that a stanza sent again
+// after a crash is recognisably the same message; random for the rare
+// caller without an event.
+func matrixMessageID(evt *event.Event) string {
+	if evt == nil || evt.ID == "" {
+		return newMessageID()
+	}
+	return intakeXMPPID(evt.ID)
+}
+
+func eventID(evt *event.Event) id.EventID {
+	if evt == nil {
+		return ""
+	}
+	return evt.ID
+}

@@ -60,7 +60,7 @@ func (c *Client) handler(ctx context.Context) xmpp.Handler {
 				return nil
 			}
 			select {
-			case incoming <- st:
+			case incoming <- inItem{st: st}:
 			case <-ctx.Done():
 			}
 			return nil
@@ -76,7 +76,7 @@ func (c *Client) handler(ctx context.Context) xmpp.Handler {
 				return nil
 			}
 			select {
-			case incoming <- st:
+			case incoming <- inItem{st: st}:
 			case <-ctx.Done():
 			}
 			return nil
@@ -85,18 +85,14 @@ func (c *Client) handler(ctx context.Context) xmpp.Handler {
 	})
 }
 
-// processIncoming handles buffered message stanzas one at a time, in order.
-func (c *Client) processIncoming(ctx context.Context, incoming <-chan *stanzabuf.Stanza) {
+// processIncoming handles buffered stanzas one at a time, in order.
+func (c *Client) processIncoming(ctx context.Context, incoming <-chan inItem) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case st := <-incoming:
-			if st.Start().Name.Local == "presence" {
-				c.handleMUCPresence(ctx, st)
-				continue
-			}
-			c.handleMessage(ctx, st)
+		case it := <-incoming:
+			c.handleItem(ctx, it)
 		}
 	}
 }
@@ -133,6 +129,10 @@ type incomingMessage struct {
 	// Raw is the (unwrapped) message, for payloads handled later in the
 	// pipeline such as OMEMO's <encrypted/>.
 	Raw *stanzabuf.Stanza
+
+	// ticket tracks the message's archive id for the catch-up cursor
+	// (delivery.go); nil when untracked.
+	ticket *archiveTicket
 }
 
 // messageRefs are the references of a message to an earlier one, the same
@@ -353,7 +353,10 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 		log.Warn().Err(err).Msg("Dropping malformed message")
 		return
 	}
-	defer c.noteArchiveID(ctx, in.StanzaID)
+	if in.StanzaID != "" {
+		in.ticket = c.ticket(in.StanzaID)
+		defer in.ticket.release(ctx)
+	}
 	if c.mucs.known(in.Peer) {
 		// Private messages of room occupants (and the room's own
 		// messages) would make a 1:1 portal with the room.
@@ -463,12 +466,16 @@ func (c *Client) queueIncoming(in *incomingMessage) {
 	_, senderJID := c.sender(in)
 	meta := c.eventMeta(in, bridgev2.RemoteEventMessage)
 	meta.CreatePortal = true
+	id := MakeMessageID(in.Peer, senderJID, in.XMPPID)
+	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, string(id)) }
+	in.ticket.handOff(&meta, id)
 	res := c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
 		EventMeta:          meta,
 		Data:               in,
-		ID:                 MakeMessageID(in.Peer, senderJID, in.XMPPID),
+		ID:                 id,
 		ConvertMessageFunc: c.convertIncoming,
 	})
+	in.ticket.queued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), res)
 	c.countQueued(in, res)
 }
 
@@ -476,23 +483,31 @@ func (c *Client) queueIncoming(in *incomingMessage) {
 // sender, so a correction can only ever replace the sender's own message.
 func (c *Client) queueEdit(in *incomingMessage) {
 	_, senderJID := c.sender(in)
-	c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
-		EventMeta:       c.eventMeta(in, bridgev2.RemoteEventEdit),
+	meta := c.eventMeta(in, bridgev2.RemoteEventEdit)
+	id := MakeMessageID(in.Peer, senderJID, in.XMPPID)
+	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, "edit:"+string(id)) }
+	in.ticket.handOff(&meta, "")
+	res := c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
+		EventMeta:       meta,
 		Data:            in,
-		ID:              MakeMessageID(in.Peer, senderJID, in.XMPPID),
+		ID:              id,
 		TargetMessage:   MakeMessageID(in.Peer, senderJID, in.Replace),
 		ConvertEditFunc: c.convertEdit,
 	})
+	in.ticket.queued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), res)
 }
 
 // queueRetraction bridges a XEP-0424 retraction; like corrections it can only
 // reach the sender's own messages.
 func (c *Client) queueRetraction(in *incomingMessage) {
 	_, senderJID := c.sender(in)
-	c.login.QueueRemoteEvent(&simplevent.MessageRemove{
-		EventMeta:     c.eventMeta(in, bridgev2.RemoteEventMessageRemove),
+	meta := c.eventMeta(in, bridgev2.RemoteEventMessageRemove)
+	in.ticket.handOff(&meta, "")
+	res := c.login.QueueRemoteEvent(&simplevent.MessageRemove{
+		EventMeta:     meta,
 		TargetMessage: MakeMessageID(in.Peer, senderJID, in.Retract),
 	})
+	in.ticket.queued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), res)
 }
 
 // typingTimeout is how long a <composing/> lasts without a refresh; XEP-0085

@@ -117,6 +117,21 @@ func (pl *passwordLogin) Start(ctx context.Context) (*bridgev2.LoginStep, error)
 	}, nil
 }
 
+// errInsecureHostElsewhere refuses a self-signed host that is neither the
+// account's domain nor the server named at login: it would otherwise
+// switch off certificate checks for whatever else the name reaches.
+var errInsecureHostElsewhere = errors.New("the self-signed certificate host must be your JID's domain or the server you named")
+
+// loginInsecureHostOK reports whether a login's self-signed host h may
+// apply: it names the XMPP server of that login (its JID domain or the
+// configured server host), and nothing else.
+func loginInsecureHostOK(h string, account jid.JID, server string) bool {
+	if h == "" {
+		return false
+	}
+	return strings.EqualFold(h, account.Domainpart()) || (server != "" && strings.EqualFold(h, server))
+}
+
 // Cancel implements bridgev2.LoginProcess.
 func (pl *passwordLogin) Cancel() {}
 
@@ -148,6 +163,9 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 		if err != nil {
 			return nil, bridgev2.RespError{ErrCode: "M_INVALID_PARAM", Err: err.Error(), StatusCode: http.StatusBadRequest}
 		}
+	}
+	if meta.InsecureTLSHost != "" && !loginInsecureHostOK(meta.InsecureTLSHost, account, meta.Host) {
+		return nil, bridgev2.RespError{ErrCode: "M_INVALID_PARAM", Err: errInsecureHostElsewhere.Error(), StatusCode: http.StatusBadRequest}
 	}
 	log := zerolog.Ctx(ctx).With().Str("action", "xmpp login").Stringer("jid", account).Logger()
 	probe := &Client{main: pl.main, account: account, password: password, login: &bridgev2.UserLogin{UserLogin: &database.UserLogin{Metadata: meta}}}

@@ -21,9 +21,10 @@ import (
 // Catch-up after a reconnect: while the bridge was away, messages may have
 // gone only to the user's other clients (the server keeps offline messages
 // only when no client at all is online). The account's archive (XEP-0313)
-// has them; the bridge asks for everything after the last archive id it saw
-// and feeds the results through the normal message path, where bridgev2's
-// message IDs make anything already bridged a no-op.
+// has them; the bridge asks for everything after its cursor (a watermark of
+// what is stored on Matrix, see delivery.go and watermark.go) and feeds the
+// results through the normal message path, where bridgev2's message IDs
+// make anything already bridged a no-op.
 
 const (
 	nsMAM     = "urn:xmpp:mam:2"
@@ -31,7 +32,9 @@ const (
 	nsDelay   = "urn:xmpp:delay"
 
 	mamPageSize = 50
-	mamMaxPages = 20
+	// mamMaxPages bounds one catch-up; the cursor only moves over what was
+	// stored, so the next catch-up continues where this one stopped.
+	mamMaxPages = 200
 )
 
 // Errors for archive results.
@@ -167,8 +170,8 @@ func attrValue(start xml.StartElement, local string) string {
 	return ""
 }
 
-// noteArchiveID remembers the newest archive id seen, in the login
-// metadata, so that the next catch-up starts after it.
+// noteArchiveID saves the catch-up cursor in the login metadata: the
+// watermark (delivery.go), or the newest archive id at the first connect.
 func (c *Client) noteArchiveID(ctx context.Context, id string) {
 	if id == "" {
 		return
@@ -185,8 +188,10 @@ func (c *Client) noteArchiveID(ctx context.Context, id string) {
 	}
 }
 
-// catchUp pages through the archive after the last archive id.
-func (c *Client) catchUp(ctx context.Context, s *xmpp.Session) {
+// catchUp pages through the archive after the cursor; the results go
+// through the incoming queue. It reports whether it reached the end of the
+// archive.
+func (c *Client) catchUp(ctx context.Context, s *xmpp.Session) bool {
 	log := zerolog.Ctx(ctx).With().Str("action", "archive catch-up").Logger()
 	c.metaMu.Lock()
 	after := c.meta().LastArchiveID
@@ -196,23 +201,24 @@ func (c *Client) catchUp(ctx context.Context, s *xmpp.Session) {
 		res, err := history.Fetch(ctx, history.Query{ID: qid, Limit: 1, Last: true}, c.account, s)
 		if err != nil {
 			log.Warn().Err(err).Msg("Archive not available")
-			return
+			return false
 		}
 		c.noteArchiveID(ctx, res.Set.Last)
-		return
+		return true
 	}
 	for page := 0; page < mamMaxPages; page++ {
 		qid := c.mam.add(queryCatchUp)
 		res, err := history.Fetch(ctx, history.Query{ID: qid, Limit: mamPageSize, PageID: after}, c.account, s)
 		if err != nil {
 			log.Warn().Err(err).Str("after", after).Msg("Archive query failed")
-			return
+			return false
 		}
 		log.Debug().Int("page", page).Bool("complete", res.Complete).Str("last", res.Set.Last).Msg("Fetched archive page")
 		if res.Complete || res.Set.Last == "" || res.Set.Last == after {
-			return
+			return true
 		}
 		after = res.Set.Last
 	}
-	log.Warn().Msg("Stopped archive catch-up after too many pages")
+	log.Warn().Msg("Stopped archive catch-up after too many pages; the next one continues")
+	return false
 }

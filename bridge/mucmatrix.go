@@ -43,7 +43,7 @@ func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.Matrix
 	if s == nil {
 		return nil, errNotConnected
 	}
-	out := &outgoingMessage{To: room.Bare(), Type: stanza.GroupChatMessage, ID: newMessageID()}
+	out := &outgoingMessage{To: room.Bare(), Type: stanza.GroupChatMessage, ID: matrixMessageID(msg.Event)}
 	caption := ""
 	if isMediaMessage(msg.Content.MsgType) {
 		if err := c.uploadMatrixMedia(ctx, s, msg.Content, encrypted, out); err != nil {

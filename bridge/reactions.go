@@ -88,13 +88,16 @@ func reactionSync(meta simplevent.EventMeta, r reactions.Reactions, lookup func(
 
 func (c *Client) queueReactions(ctx context.Context, in *incomingMessage, r reactions.Reactions) {
 	log := zerolog.Ctx(ctx)
-	c.login.QueueRemoteEvent(reactionSync(c.eventMeta(in, bridgev2.RemoteEventReactionSync), r, func() networkid.MessageID {
+	meta := c.eventMeta(in, bridgev2.RemoteEventReactionSync)
+	in.ticket.handOff(&meta, "")
+	res := c.login.QueueRemoteEvent(reactionSync(meta, r, func() networkid.MessageID {
 		target := c.findMessage(context.WithoutCancel(ctx), in.Peer, r.ID)
 		if target == "" {
 			log.Debug().Str("target_id", r.ID).Msg("Ignoring reactions to an unknown message")
 		}
 		return target
 	}))
+	in.ticket.queued(ctx, res)
 }
 
 // PreHandleMatrixReaction implements bridgev2.ReactionHandlingNetworkAPI.
@@ -142,6 +145,9 @@ func (c *Client) HandleMatrixReactionRemove(ctx context.Context, msg *bridgev2.M
 func (c *Client) sendReactions(ctx context.Context, p *bridgev2.Portal, target networkid.MessageID, emojis []string) error {
 	chat, err := portal.Parse(p.PortalKey)
 	if err != nil {
+		return err
+	}
+	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
 	parsed, err := ParseMessageID(target)

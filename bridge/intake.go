@@ -1,0 +1,347 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/dbutil"
+	"go.mau.fi/util/exhttp"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// intake makes the Matrix → XMPP direction crash-safe. bridgev2's
+// appservice answers a transaction as soon as its events sit in memory, and
+// the homeserver never sends an answered transaction again, so a crash lost
+// whatever was still queued. The intake takes the transaction endpoint
+// over: the timeline events are written to matrix_intake (deduplicated by
+// event ID) before the 200, then handed to bridgev2 one at a time per room,
+// in order, and marked done only once bridgev2 has handled them. Undone
+// rows are replayed on start, before anything new in their room.
+//
+// The steps of one event: stored → answered → drained (given to bridgev2)
+// → sending → sent (our handler, around the XMPP send, see sendOnce) →
+// handled (bridgev2 stored its message row) → done.
+type intake struct {
+	store intakeStore
+	log   zerolog.Logger
+
+	// checkToken answers and returns false for a request not from our
+	// homeserver.
+	checkToken func(w http.ResponseWriter, r *http.Request) bool
+	// forward gets a transaction without its timeline events, for the
+	// appservice's own handling of ephemeral and to-device events.
+	forward http.Handler
+	// deliver hands one event to bridgev2 and returns once bridgev2 has
+	// handled it (its handlers returned, or it failed with a notice). An
+	// error means it could not be handed over (shutting down): the row
+	// stays and is replayed on the next start.
+	deliver func(ctx context.Context, evt *event.Event) error
+	// handled says whether bridgev2 already stored a message for the event
+	// (a replay after a crash between its database write and ours).
+	handled func(ctx context.Context, evt id.EventID) bool
+
+	// crash is a test hook: a non-nil error returned at a named step stops
+	// the intake there, as if the process died.
+	crash func(step string) error
+
+	ctx     context.Context
+	mu      sync.Mutex // orders seq with commits and guards workers
+	seq     int64
+	started bool
+	workers map[id.RoomID]chan struct{}
+	wg      sync.WaitGroup
+}
+
+func newIntake(db *dbutil.Database, log zerolog.Logger) *intake {
+	return &intake{store: intakeStore{db: db}, log: log, workers: map[id.RoomID]chan struct{}{}}
+}
+
+// start replays the rows left by the previous run and lets new ones drain.
+// Transactions received before start are stored and answered but wait.
+func (in *intake) start(ctx context.Context) error {
+	if err := in.store.prune(ctx); err != nil {
+		in.log.Warn().Err(err).Msg("Failed to prune the Matrix intake")
+	}
+	rooms, err := in.store.pendingRooms(ctx)
+	if err != nil {
+		return err
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.ctx = ctx
+	in.started = true
+	if len(rooms) > 0 {
+		in.log.Info().Int("rooms", len(rooms)).Msg("Replaying Matrix events stored before the last stop")
+	}
+	for _, room := range rooms {
+		in.wakeLocked(room)
+	}
+	return nil
+}
+
+// wait blocks until all room workers have stopped (after ctx ends).
+func (in *intake) wait() { in.wg.Wait() }
+
+// ServeHTTP handles PUT /_matrix/app/v1/transactions/{txnID}.
+func (in *intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if in.checkToken != nil && !in.checkToken(w, r) {
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil || len(body) == 0 {
+		mautrix.MNotJSON.WithMessage("Failed to read request body").Write(w)
+		return
+	}
+	log := in.log.With().Str("transaction_id", r.PathValue("txnID")).Logger()
+	var txn map[string]json.RawMessage
+	if err := json.Unmarshal(body, &txn); err != nil {
+		mautrix.MBadJSON.WithMessage("Failed to parse transaction content").Write(w)
+		return
+	}
+	var raw []json.RawMessage
+	if js, ok := txn["events"]; ok {
+		if err := json.Unmarshal(js, &raw); err != nil {
+			mautrix.MBadJSON.WithMessage("Failed to parse transaction events").Write(w)
+			return
+		}
+	}
+	evts := make([]intakeEvent, 0, len(raw))
+	for _, js := range raw {
+		var head struct {
+			ID     id.EventID `json:"event_id"`
+			RoomID id.RoomID  `json:"room_id"`
+		}
+		if err := json.Unmarshal(js, &head); err != nil || head.ID == "" || head.RoomID == "" {
+			// Not something that can be bridged or deduplicated; the
+			// appservice's own handler sees it.
+			log.Warn().Err(err).Msg("Transaction event without event or room ID, not stored")
+			continue
+		}
+		evts = append(evts, intakeEvent{EventID: head.ID, RoomID: head.RoomID, JSON: js})
+	}
+	if err := in.accept(r.Context(), evts); err != nil {
+		// No 200: the homeserver sends the transaction again.
+		log.Err(err).Msg("Failed to store Matrix events, not answering the transaction")
+		mautrix.MUnknown.WithMessage("Failed to store events").Write(w)
+		return
+	}
+	delete(txn, "events")
+	if len(txn) > 0 && in.forward != nil {
+		in.forwardRest(r, txn)
+	}
+	exhttp.WriteEmptyJSONResponse(w, http.StatusOK)
+	log.Debug().Int("events", len(evts)).Msg("Stored Matrix events of the transaction")
+}
+
+// accept stores the events and wakes their rooms' workers.
+func (in *intake) accept(ctx context.Context, evts []intakeEvent) error {
+	if len(evts) == 0 {
+		return nil
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.seq == 0 {
+		seq, err := in.store.maxSeq(ctx)
+		if err != nil {
+			return err
+		}
+		in.seq = seq
+	}
+	rooms, err := in.store.insert(ctx, evts, func() int64 { in.seq++; return in.seq })
+	if err != nil {
+		return err
+	}
+	if err := in.step("stored"); err != nil {
+		return err
+	}
+	if in.started {
+		for _, room := range rooms {
+			in.wakeLocked(room)
+		}
+	}
+	return nil
+}
+
+// forwardRest gives the appservice the parts of the transaction that are
+// not timeline events (ephemeral, to-device, device lists); they carry
+// nothing that must survive a crash.
+func (in *intake) forwardRest(r *http.Request, txn map[string]json.RawMessage) {
+	body, err := json.Marshal(txn)
+	if err != nil {
+		return
+	}
+	fw := r.Clone(r.Context())
+	fw.Body = io.NopCloser(bytes.NewReader(body))
+	fw.ContentLength = int64(len(body))
+	in.forward.ServeHTTP(discardResponse{header: http.Header{}}, fw)
+}
+
+type discardResponse struct{ header http.Header }
+
+func (d discardResponse) Header() http.Header         { return d.header }
+func (d discardResponse) Write(b []byte) (int, error) { return len(b), nil }
+func (d discardResponse) WriteHeader(int)             {}
+
+// wakeLocked makes sure a worker drains room. in.mu is held.
+func (in *intake) wakeLocked(room id.RoomID) {
+	if ch, ok := in.workers[room]; ok {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+		return
+	}
+	ch := make(chan struct{}, 1)
+	in.workers[room] = ch
+	in.wg.Add(1)
+	go in.drain(room, ch)
+}
+
+// drain hands the room's stored events to bridgev2 one at a time, oldest
+// first, until none is left.
+func (in *intake) drain(room id.RoomID, wake chan struct{}) {
+	defer in.wg.Done()
+	log := in.log.With().Stringer("room_id", room).Logger()
+	ctx := log.WithContext(in.ctx)
+	retry := time.Second
+	for {
+		row, err := in.store.next(ctx, room)
+		if err == nil && row != nil {
+			err = in.handle(ctx, row)
+		}
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, errIntakeCrash) {
+				in.forget(room)
+				return
+			}
+			log.Err(err).Dur("retry_in", retry).Msg("Failed to drain the Matrix intake, retrying")
+			select {
+			case <-ctx.Done():
+				in.forget(room)
+				return
+			case <-time.After(retry):
+			}
+			retry = min(2*retry, time.Minute)
+			continue
+		}
+		retry = time.Second
+		if row != nil {
+			continue
+		}
+		in.mu.Lock()
+		select {
+		case <-wake:
+			in.mu.Unlock()
+			continue
+		default:
+		}
+		delete(in.workers, room)
+		in.mu.Unlock()
+		return
+	}
+}
+
+func (in *intake) forget(room id.RoomID) {
+	in.mu.Lock()
+	delete(in.workers, room)
+	in.mu.Unlock()
+}
+
+// handle hands one row to bridgev2 and marks it done.
+func (in *intake) handle(ctx context.Context, row *intakeRow) error {
+	log := zerolog.Ctx(ctx).With().Stringer("event_id", row.EventID).Int64("intake_seq", row.Seq).Logger()
+	ctx = log.WithContext(ctx)
+	if row.State > intakeStored {
+		log.Info().Int("state", row.State).Msg("Replaying a Matrix event interrupted while it was being sent")
+	}
+	if in.handled != nil && in.handled(ctx, row.EventID) {
+		log.Debug().Msg("Matrix event already bridged, not handing it over again")
+		return in.store.setDone(ctx, row.EventID)
+	}
+	var evt event.Event
+	if err := json.Unmarshal(row.JSON, &evt); err != nil {
+		// It parsed as JSON when stored; nothing will make it deliverable.
+		log.Err(err).Msg("Stored Matrix event cannot be read, dropping it")
+		return in.store.setDone(ctx, row.EventID)
+	}
+	if err := in.deliver(ctx, &evt); err != nil {
+		return err
+	}
+	if err := in.step("handled"); err != nil {
+		return err
+	}
+	return in.store.setDone(ctx, row.EventID)
+}
+
+// errIntakeCrash is what the crash test hook returns.
+var errIntakeCrash = errors.New("intake: simulated crash")
+
+func (in *intake) step(name string) error {
+	if in.crash == nil {
+		return nil
+	}
+	return in.crash(name)
+}
+
+// intakeXMPPID is the XMPP message id (and origin-id) of the stanza sent for
+// a Matrix event. It is derived from the event ID, so a stanza sent again
+// after a crash carries the same id and receivers, the archive and our own
+// checks see one message.
+func intakeXMPPID(evt id.EventID) string {
+	sum := sha256.Sum256([]byte(evt))
+	return bridgeIDPrefix + hex.EncodeToString(sum[:10])
+}
+
+// sendOnce runs send for a Matrix event unless it was already sent before a
+// crash. It records "sending" before and "sent" after the send, in the
+// event's intake row; alreadySent is true when a replayed event was sent
+// in the previous run (the caller then only returns the ID mapping to
+// bridgev2). An event in "sending" state was interrupted between the send
+// and the record: it is sent again under the same id. Events that did not
+// come through the intake (no row) are simply sent.
+func (in *intake) sendOnce(ctx context.Context, evt id.EventID, xmppID string, send func() error) (alreadySent bool, err error) {
+	if in == nil || evt == "" {
+		return false, send()
+	}
+	state, _, err := in.store.state(ctx, evt)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case state < 0:
+		return false, send()
+	case state >= intakeSent:
+		zerolog.Ctx(ctx).Info().Str("xmpp_id", xmppID).Msg("Matrix event was sent to XMPP before a restart, not sending it again")
+		return true, nil
+	case state == intakeSending:
+		zerolog.Ctx(ctx).Warn().Str("xmpp_id", xmppID).Msg("Matrix event may have been sent before a crash, sending it again under the same id")
+	}
+	if err := in.store.setSending(ctx, evt, xmppID); err != nil {
+		return false, err
+	}
+	if err := in.step("sending"); err != nil {
+		return false, err
+	}
+	if err := send(); err != nil {
+		return false, err
+	}
+	if err := in.step("sent"); err != nil {
+		return false, err
+	}
+	if err := in.store.setSent(ctx, evt); err != nil {
+		// The stanza is out; a replay would send it again under the same id.
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to record a sent Matrix event")
+	}
+	return false, in.step("recorded")
+}

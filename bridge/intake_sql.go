@@ -1,0 +1,166 @@
+package bridge
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/id"
+)
+
+// States of a matrix_intake row (migrations/05-matrix-intake.sql).
+const (
+	intakeStored  = 0 // written, answered, not yet handed to bridgev2
+	intakeSending = 1 // our handler is sending it to XMPP under xmpp_id
+	intakeSent    = 2 // the XMPP send returned
+	intakeDone    = 3 // bridgev2 handled it; kept only to recognise resends
+)
+
+// intakeKeep is how long done rows stay to recognise a transaction the
+// homeserver sends again (it retries until it gets an answer).
+const intakeKeep = 7 * 24 * time.Hour
+
+// intakeRow is one stored Matrix event.
+type intakeRow struct {
+	EventID id.EventID
+	RoomID  id.RoomID
+	Seq     int64
+	JSON    []byte
+	State   int
+	XMPPID  string
+}
+
+// intakeEvent is one event of a transaction, as received.
+type intakeEvent struct {
+	EventID id.EventID
+	RoomID  id.RoomID
+	JSON    []byte
+}
+
+type intakeStore struct {
+	db *dbutil.Database
+}
+
+func (s intakeStore) maxSeq(ctx context.Context) (int64, error) {
+	var seq sql.NullInt64
+	if err := s.db.QueryRow(ctx, `SELECT MAX(seq) FROM matrix_intake`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("failed to read the intake sequence: %w", err)
+	}
+	return seq.Int64, nil
+}
+
+// insert writes the events of one transaction in one database transaction;
+// events already known (a transaction sent again) are left as they are.
+// It returns the rooms that got a new row.
+func (s intakeStore) insert(ctx context.Context, evts []intakeEvent, nextSeq func() int64) ([]id.RoomID, error) {
+	var rooms []id.RoomID
+	seen := map[id.RoomID]bool{}
+	now := time.Now().UnixMilli()
+	err := s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		for _, e := range evts {
+			res, err := s.db.Exec(ctx, `INSERT INTO matrix_intake (event_id, room_id, seq, event_json, state, xmpp_id, received)
+				VALUES ($1, $2, $3, $4, 0, '', $5) ON CONFLICT (event_id) DO NOTHING`,
+				e.EventID, e.RoomID, nextSeq(), string(e.JSON), now)
+			if err != nil {
+				return fmt.Errorf("failed to store event %s: %w", e.EventID, err)
+			}
+			if n, _ := res.RowsAffected(); n > 0 && !seen[e.RoomID] {
+				seen[e.RoomID] = true
+				rooms = append(rooms, e.RoomID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rooms, nil
+}
+
+// pendingRooms lists the rooms with events not yet done, for the replay at
+// start.
+func (s intakeStore) pendingRooms(ctx context.Context) ([]id.RoomID, error) {
+	rows, err := s.db.Query(ctx, `SELECT room_id, MIN(seq) FROM matrix_intake WHERE state<3 GROUP BY room_id ORDER BY MIN(seq)`)
+	if err != nil {
+		return nil, fmt.Errorf("failed to list rooms with pending Matrix events: %w", err)
+	}
+	defer rows.Close()
+	var rooms []id.RoomID
+	for rows.Next() {
+		var room id.RoomID
+		var seq int64
+		if err := rows.Scan(&room, &seq); err != nil {
+			return nil, fmt.Errorf("failed to read a room with pending Matrix events: %w", err)
+		}
+		rooms = append(rooms, room)
+	}
+	return rooms, rows.Err()
+}
+
+// next returns the oldest event of room not yet done, or nil.
+func (s intakeStore) next(ctx context.Context, room id.RoomID) (*intakeRow, error) {
+	var r intakeRow
+	var js sql.NullString
+	err := s.db.QueryRow(ctx, `SELECT event_id, room_id, seq, event_json, state, xmpp_id FROM matrix_intake
+		WHERE room_id=$1 AND state<3 ORDER BY seq LIMIT 1`, room).
+		Scan(&r.EventID, &r.RoomID, &r.Seq, &js, &r.State, &r.XMPPID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("failed to read the next Matrix event of %s: %w", room, err)
+	}
+	r.JSON = []byte(js.String)
+	return &r, nil
+}
+
+// state returns the state and XMPP id of an event, or -1 if the event did
+// not come through the intake.
+func (s intakeStore) state(ctx context.Context, evt id.EventID) (int, string, error) {
+	var state int
+	var xmppID string
+	err := s.db.QueryRow(ctx, `SELECT state, xmpp_id FROM matrix_intake WHERE event_id=$1`, evt).Scan(&state, &xmppID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return -1, "", nil
+	} else if err != nil {
+		return 0, "", fmt.Errorf("failed to read the intake state of %s: %w", evt, err)
+	}
+	return state, xmppID, nil
+}
+
+// setSending records, before the stanza leaves, which XMPP id it has.
+func (s intakeStore) setSending(ctx context.Context, evt id.EventID, xmppID string) error {
+	_, err := s.db.Exec(ctx, `UPDATE matrix_intake SET state=1, xmpp_id=$2 WHERE event_id=$1 AND state<1`, evt, xmppID)
+	if err != nil {
+		return fmt.Errorf("failed to mark %s as sending: %w", evt, err)
+	}
+	return nil
+}
+
+func (s intakeStore) setSent(ctx context.Context, evt id.EventID) error {
+	_, err := s.db.Exec(ctx, `UPDATE matrix_intake SET state=2 WHERE event_id=$1 AND state<2`, evt)
+	if err != nil {
+		return fmt.Errorf("failed to mark %s as sent: %w", evt, err)
+	}
+	return nil
+}
+
+// setDone drops the event's content and keeps its id for intakeKeep.
+func (s intakeStore) setDone(ctx context.Context, evt id.EventID) error {
+	_, err := s.db.Exec(ctx, `UPDATE matrix_intake SET state=3, event_json=NULL WHERE event_id=$1`, evt)
+	if err != nil {
+		return fmt.Errorf("failed to mark %s as done: %w", evt, err)
+	}
+	return nil
+}
+
+// prune forgets done rows older than intakeKeep.
+func (s intakeStore) prune(ctx context.Context) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM matrix_intake WHERE state=3 AND received<$1`, time.Now().Add(-intakeKeep).UnixMilli())
+	if err != nil {
+		return fmt.Errorf("failed to prune the Matrix intake: %w", err)
+	}
+	return nil
+}

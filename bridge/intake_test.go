@@ -1,0 +1,380 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/mxomemo/xmpp-bridge/internal/testenv"
+	"github.com/mxomemo/xmpp-bridge/migrations"
+)
+
+// intakeWorld plays the homeserver, bridgev2 and the XMPP server around
+// the intake, and can crash the process at one named step.
+type intakeWorld struct {
+	t  *testing.T
+	db *dbutil.Database
+
+	mu sync.Mutex
+	// wire is what reached the XMPP server: "room|xmpp id|body".
+	wire []string
+	// bridged are bridgev2's message rows (keyed by MXID).
+	bridged map[id.EventID]bool
+	crashAt string
+	dead    bool
+}
+
+func openIntakeDB(t *testing.T, dialect, uri string) *dbutil.Database {
+	t.Helper()
+	raw, err := dbutil.NewWithDialect(uri, dialect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = raw.Close() })
+	db := migrations.Child(raw, dbutil.ZeroLogger(zerolog.Nop()))
+	if err := db.Upgrade(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func (w *intakeWorld) crash(step string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.dead || step == w.crashAt {
+		w.dead = true
+		return errIntakeCrash
+	}
+	return nil
+}
+
+// newIntake is one run of the process; crashAt "" never crashes.
+func (w *intakeWorld) newIntake(crashAt string) *intake {
+	w.mu.Lock()
+	w.crashAt, w.dead = crashAt, false
+	w.mu.Unlock()
+	in := newIntake(w.db, zerolog.Nop())
+	in.crash = w.crash
+	in.handled = func(_ context.Context, evt id.EventID) bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.bridged[evt]
+	}
+	// deliver is bridgev2 calling our HandleMatrixMessage, then storing
+	// its message row.
+	in.deliver = func(ctx context.Context, evt *event.Event) error {
+		if err := w.crash("drained"); err != nil {
+			return err
+		}
+		xmppID := intakeXMPPID(evt.ID)
+		body := evt.Content.Raw["body"].(string)
+		if _, err := in.sendOnce(ctx, evt.ID, xmppID, func() error {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.wire = append(w.wire, fmt.Sprintf("%s|%s|%s", evt.RoomID, xmppID, body))
+			return nil
+		}); err != nil {
+			return err
+		}
+		w.mu.Lock()
+		w.bridged[evt.ID] = true
+		w.mu.Unlock()
+		return nil
+	}
+	return in
+}
+
+// transaction is what the homeserver sends: messages m0..m(n-1)
+// alternating between two rooms.
+func intakeTransaction(n int) []byte {
+	evts := make([]map[string]any, n)
+	for i := range evts {
+		evts[i] = map[string]any{
+			"event_id":         fmt.Sprintf("$m%d", i),
+			"room_id":          fmt.Sprintf("!room%d:localhost", i%2),
+			"sender":           "@alice:localhost",
+			"type":             "m.room.message",
+			"origin_server_ts": 1000 + i,
+			"content":          map[string]any{"msgtype": "m.text", "body": fmt.Sprintf("m%d", i)},
+		}
+	}
+	js, _ := json.Marshal(map[string]any{"events": evts})
+	return js
+}
+
+func put(in *intake, txnID string, body []byte) int {
+	req := httptest.NewRequest(http.MethodPut, "/_matrix/app/v1/transactions/"+txnID, strings.NewReader(string(body)))
+	req.SetPathValue("txnID", txnID)
+	rec := httptest.NewRecorder()
+	in.ServeHTTP(rec, req)
+	return rec.Code
+}
+
+// TestIntakeCrash kills the process between each pair of steps of the
+// Matrix → XMPP path and restarts it on the same database, with the
+// homeserver sending the transaction again when it got no answer (and once
+// more anyway, as a late retry): every message reaches XMPP once, in
+// order per room. A crash between the XMPP send and its record sends the
+// stanza again under the same id (the one case the receiver deduplicates).
+func TestIntakeCrash(t *testing.T) {
+	dbs := map[string]func(t *testing.T) *dbutil.Database{
+		"sqlite": func(t *testing.T) *dbutil.Database {
+			return openIntakeDB(t, "sqlite3-fk-wal", "file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate")
+		},
+		"postgres": func(t *testing.T) *dbutil.Database {
+			if testing.Short() {
+				t.Skip("starts PostgreSQL")
+			}
+			pg := testenv.StartPostgres(t)
+			return openIntakeDB(t, "postgres", pg.CreateDatabase(t, "bridgeintake"))
+		},
+	}
+	cases := []struct {
+		crashAt string
+		// started: the intake was draining when the transaction came.
+		started bool
+		// resent: the same stanza id twice on the wire.
+		resent bool
+	}{
+		{crashAt: "", started: true},
+		{crashAt: "stored", started: true},             // stored → answered
+		{crashAt: "never", started: false},             // answered → drained
+		{crashAt: "drained", started: true},            // drained → sending
+		{crashAt: "sending", started: true},            // sending recorded → sent
+		{crashAt: "sent", started: true, resent: true}, // sent → recorded
+		{crashAt: "recorded", started: true},           // recorded → handled by bridgev2
+		{crashAt: "handled", started: true},            // handled → done
+	}
+	for dbName, open := range dbs {
+		t.Run(dbName, func(t *testing.T) {
+			db := open(t)
+			for i, tc := range cases {
+				t.Run(fmt.Sprintf("crash_at_%s", tc.crashAt), func(t *testing.T) {
+					if _, err := db.Exec(context.Background(), `DELETE FROM matrix_intake`); err != nil {
+						t.Fatal(err)
+					}
+					w := &intakeWorld{t: t, db: db, bridged: map[id.EventID]bool{}}
+					const n = 6
+					txn := intakeTransaction(n)
+					txnID := fmt.Sprintf("t%d", i)
+
+					ctx1, cancel1 := context.WithCancel(context.Background())
+					first := w.newIntake(tc.crashAt)
+					if tc.started {
+						if err := first.start(ctx1); err != nil {
+							t.Fatal(err)
+						}
+					}
+					answered := put(first, txnID, txn) == http.StatusOK
+					first.wait()
+					cancel1()
+					if tc.crashAt == "stored" && answered {
+						t.Fatal("transaction answered although the process died before answering")
+					}
+					if tc.crashAt != "" && tc.crashAt != "never" && !w.dead {
+						t.Fatalf("the run never reached step %q", tc.crashAt)
+					}
+
+					ctx2, cancel2 := context.WithCancel(context.Background())
+					defer cancel2()
+					second := w.newIntake("")
+					if err := second.start(ctx2); err != nil {
+						t.Fatal(err)
+					}
+					if !answered {
+						if code := put(second, txnID, txn); code != http.StatusOK {
+							t.Fatalf("resent transaction answered %d", code)
+						}
+					}
+					second.wait()
+					// A late retry of the same transaction changes nothing.
+					if code := put(second, txnID+"-retry", txn); code != http.StatusOK {
+						t.Fatalf("late retry answered %d", code)
+					}
+					second.wait()
+
+					checkIntakeWire(t, w.wire, n, tc.resent)
+					var left int
+					if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM matrix_intake WHERE state<3 OR event_json IS NOT NULL`).Scan(&left); err != nil {
+						t.Fatal(err)
+					}
+					if left != 0 {
+						t.Errorf("%d intake rows not done after the restart", left)
+					}
+				})
+			}
+		})
+	}
+}
+
+// checkIntakeWire checks that each of the n messages reached XMPP once (or,
+// with resent, at most twice under one id), in order per room.
+func checkIntakeWire(t *testing.T, wire []string, n int, resent bool) {
+	t.Helper()
+	count := map[string]int{}
+	ids := map[string]string{}
+	last := map[string]int{}
+	for _, line := range wire {
+		parts := strings.SplitN(line, "|", 3)
+		room, xmppID, body := parts[0], parts[1], parts[2]
+		count[body]++
+		if prev, ok := ids[body]; ok && prev != xmppID {
+			t.Errorf("%s sent again under another id (%s, then %s)", body, prev, xmppID)
+		}
+		ids[body] = xmppID
+		var k int
+		_, _ = fmt.Sscanf(body, "m%d", &k)
+		if prev, ok := last[room]; ok && k < prev {
+			t.Errorf("%s out of order in %s after m%d", body, room, prev)
+		}
+		last[room] = k
+	}
+	dups := 0
+	for i := 0; i < n; i++ {
+		body := fmt.Sprintf("m%d", i)
+		switch c := count[body]; {
+		case c == 0:
+			t.Errorf("%s lost", body)
+		case c > 1:
+			dups += c - 1
+		}
+	}
+	if !resent && dups > 0 {
+		t.Errorf("%d duplicates on the wire: %q", dups, wire)
+	}
+	if resent && dups != 1 {
+		t.Errorf("want exactly the one interrupted message sent again under its id, got %d duplicates: %q", dups, wire)
+	}
+}
+
+// TestIntakeOrderWhileDraining sends transactions while earlier ones are
+// still being handed over: the room worker takes them in arrival order.
+func TestIntakeOrderWhileDraining(t *testing.T) {
+	db := openIntakeDB(t, "sqlite3-fk-wal", "file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate")
+	w := &intakeWorld{t: t, db: db, bridged: map[id.EventID]bool{}}
+	in := w.newIntake("")
+	slow := in.deliver
+	in.deliver = func(ctx context.Context, evt *event.Event) error {
+		time.Sleep(2 * time.Millisecond)
+		return slow(ctx, evt)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := in.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	all := intakeTransaction(n)
+	var parsed struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	if err := json.Unmarshal(all, &parsed); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i += 4 {
+		js, _ := json.Marshal(map[string]any{"events": parsed.Events[i : i+4]})
+		if code := put(in, fmt.Sprintf("t%d", i), js); code != http.StatusOK {
+			t.Fatalf("transaction %d answered %d", i, code)
+		}
+	}
+	in.wait()
+	checkIntakeWire(t, w.wire, n, false)
+}
+
+// TestIntakeTransactionHandling checks the endpoint itself: the server
+// token is required, a storage failure leaves the transaction unanswered,
+// and what is not a timeline event goes on to the appservice.
+func TestIntakeTransactionHandling(t *testing.T) {
+	db := openIntakeDB(t, "sqlite3-fk-wal", "file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate")
+	in := newIntake(db, zerolog.Nop())
+	in.checkToken = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Header.Get("Authorization") != "Bearer hs" {
+			w.WriteHeader(http.StatusForbidden)
+			return false
+		}
+		return true
+	}
+	var forwarded []string
+	in.forward = http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		var body map[string]json.RawMessage
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		for k := range body {
+			forwarded = append(forwarded, k)
+		}
+	})
+	send := func(token string, body string) int {
+		req := httptest.NewRequest(http.MethodPut, "/_matrix/app/v1/transactions/x", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		in.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	evt := `{"events":[{"event_id":"$a","room_id":"!r:localhost","type":"m.room.message","sender":"@u:localhost","content":{"body":"a"}}],"de.sorunome.msc2409.ephemeral":[]}`
+	if code := send("wrong", evt); code != http.StatusForbidden {
+		t.Errorf("wrong token answered %d", code)
+	}
+	if code := send("hs", `{"events":`); code == http.StatusOK {
+		t.Error("broken JSON answered 200")
+	}
+	if _, err := db.Exec(context.Background(), `CREATE TRIGGER intake_full BEFORE INSERT ON matrix_intake BEGIN SELECT RAISE(ABORT, 'disk full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if code := send("hs", evt); code == http.StatusOK {
+		t.Error("transaction answered 200 although its events could not be stored")
+	}
+	if _, err := db.Exec(context.Background(), `DROP TRIGGER intake_full`); err != nil {
+		t.Fatal(err)
+	}
+	if code := send("hs", evt); code != http.StatusOK {
+		t.Errorf("transaction answered %d", code)
+	}
+	state, _, err := in.store.state(context.Background(), "$a")
+	if err != nil || state != intakeStored {
+		t.Errorf("event state %d, %v; want stored", state, err)
+	}
+	if len(forwarded) != 1 || forwarded[0] != "de.sorunome.msc2409.ephemeral" {
+		t.Errorf("forwarded %q, want only the ephemeral part", forwarded)
+	}
+}
+
+// TestReadyGate: a message waits for the login, and past the bound fails
+// with a status that bridgev2 shows as a notice.
+func TestReadyGate(t *testing.T) {
+	var g readyGate
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		g.set(true)
+	}()
+	if err := g.wait(context.Background(), time.Minute); err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	g.set(false)
+	err := g.wait(context.Background(), 30*time.Millisecond)
+	if !errors.Is(err, errLoginNotReady) {
+		t.Fatalf("wait past the bound: %v", err)
+	}
+	st := bridgev2.WrapErrorInStatus(notReadyStatus(err, 30*time.Millisecond))
+	if !st.SendNotice || st.Message == "" || !errors.Is(st.InternalError, errLoginNotReady) {
+		t.Errorf("status %+v: want a notice with a message", st)
+	}
+	// sendOnce without an intake row just sends.
+	var in *intake
+	sent := 0
+	if already, err := in.sendOnce(context.Background(), "$x", "id", func() error { sent++; return nil }); err != nil || already || sent != 1 {
+		t.Errorf("sendOnce without intake: already=%v err=%v sent=%d", already, err, sent)
+	}
+}
