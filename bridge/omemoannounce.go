@@ -85,10 +85,10 @@ func (c *Client) retryAnnounce(ctx context.Context, s *xmpp.Session, xc *omemoxm
 		if !sleep(ctx, delay) || c.currentSession() != s {
 			return
 		}
+		// Not under the ratchet lock, as in omemoConnect: publishing waits
+		// on the server.
 		stepCtx, cancel := context.WithTimeout(ctx, time.Minute)
-		c.omemo.op.Lock()
 		err := xc.Announce(stepCtx)
-		c.omemo.op.Unlock()
 		cancel()
 		if c.currentSession() != s {
 			return

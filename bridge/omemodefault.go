@@ -37,8 +37,8 @@ func deviceFetchKey(login string, contact jid.JID) string {
 }
 
 // refreshDevices fetches contact's device lists when they were not fetched
-// in deviceListMaxAge; on failure the stored lists stay in use. Call with
-// c.omemo.op held.
+// in deviceListMaxAge; on failure the stored lists stay in use. Not under
+// the ratchet lock: it waits on the contact's server (as Prepare does).
 func (c *Client) refreshDevices(ctx context.Context, xc *omemoxmpp.Client, contact jid.JID) omemoxmpp.DeviceSet {
 	key := deviceFetchKey(string(c.login.ID), contact)
 	if t, ok := deviceFetches.Load(key); ok && time.Since(t.(time.Time)) < deviceListMaxAge {
@@ -73,8 +73,6 @@ func (c *Client) learnSenderDevice(ctx context.Context, sender jid.JID, device u
 		return
 	}
 	c.forgetDeviceFetch(sender)
-	c.omemo.op.Lock()
-	defer c.omemo.op.Unlock()
 	c.refreshDevices(ctx, xc, sender)
 }
 
@@ -87,9 +85,7 @@ func (c *Client) encryptByDefault(ctx context.Context, p *bridgev2.Portal, meta 
 		// OMEMO is not up for this login (yet): do not guess.
 		return false, fmt.Errorf("failed to check whether %s uses OMEMO: %w", contact.Bare(), errOMEMOUnavailable)
 	}
-	c.omemo.op.Lock()
 	set := c.refreshDevices(ctx, xc, contact)
-	c.omemo.op.Unlock()
 	if len(set) > 0 {
 		markEncrypted(meta)
 		if err := p.Save(ctx); err != nil {
