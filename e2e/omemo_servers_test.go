@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +44,50 @@ func runOMEMOServers(t *testing.T, server string) {
 	defer cancel()
 	mgmt := s.loginUser(ctx, t, u, alice, alicePW)
 
+	t.Run("PlaintextContactThenUndecryptable", func(t *testing.T) {
+		// A contact without OMEMO devices: the chat goes out unencrypted, and the room is told.
+		contact, contactPW := s.account(t, "splain")
+		peer := s.peer(t, contact, contactPW, "phone")
+		room := startChat(ctx, t, s, u, mgmt, contact)
+		plain := uniq("plaintext to a contact without OMEMO")
+		cur := peer.Cursor()
+		if _, err := u.Client.SendText(ctx, room, plain); err != nil {
+			t.Fatal(err)
+		}
+		sctx, scancel := stepCtx()
+		defer scancel()
+		if _, _, err := peer.WaitMessage(sctx, cur, bodyIs(plain)); err != nil {
+			t.Fatalf("the plaintext message: %v", err)
+		}
+		if _, _, err := u.WaitEvent(sctx, room, 0, harness.IsMessage(s.bot, "NOT encrypted")); err != nil {
+			t.Fatalf("no \"not encrypted\" notice: %v", err)
+		}
+		// The contact sends OMEMO the bridge cannot decrypt (for another device): a notice, and
+		// the chat is encrypted from now on; with no device to encrypt for, the next Matrix
+		// message is refused, never sent in plaintext.
+		if err := peer.SendRaw(sctx, `<message xmlns="jabber:client" type="chat" to="`+alice.String()+`" id="`+uniq("u")+`">`+
+			`<encrypted xmlns="urn:xmpp:omemo:2"><header sid="4242"><keys jid="`+alice.String()+`"><key rid="999">AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=</key></keys></header>`+
+			`<payload>AAAAAAAAAAAAAAAA</payload></encrypted><body>fallback</body></message>`); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := u.WaitEvent(sctx, room, 0, harness.IsMessage("", "Could not decrypt an OMEMO message")); err != nil {
+			t.Fatalf("no notice for the undecryptable message: %v", err)
+		}
+		secret := uniq("must not go out in plaintext")
+		cur = peer.Cursor()
+		if _, err := u.Client.SendText(ctx, room, secret); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := u.WaitEvent(sctx, room, 0, harness.IsMessage("", "Not sent: this chat is OMEMO-encrypted")); err != nil {
+			t.Fatalf("no refusal notice: %v", err)
+		}
+		for _, m := range peer.Received()[cur:] {
+			if strings.Contains(m.Body, secret) {
+				t.Fatalf("sent in plaintext after the contact's OMEMO message: %+v", m)
+			}
+		}
+	})
+
 	for _, v := range []omemo.Version{omemo.V2, omemo.V03} {
 		t.Run("OMEMO"+v.String(), func(t *testing.T) {
 			contact, contactPW := s.account(t, "scontact"+strings.ReplaceAll(v.String(), ".", ""))
@@ -50,14 +95,7 @@ func runOMEMOServers(t *testing.T, server string) {
 			xc := versionPeer(ctx, t, peer, contact, alice, v)
 
 			// The Matrix user starts the chat and writes first.
-			got, err := u.Command(ctx, mgmt, s.bot, "start-chat "+contact.String(), nil)
-			if err != nil || !strings.HasPrefix(got, "Created chat with") {
-				t.Fatalf("start-chat: %q, %v", got, err)
-			}
-			room, err := u.FindRoomWith(ctx, s.ghost(contact), mgmt)
-			if err != nil {
-				t.Fatal(err)
-			}
+			room := startChat(ctx, t, s, u, mgmt, contact)
 			first := uniq("first message, encrypted by default")
 			cur := peer.Cursor()
 			if _, err := u.Client.SendText(ctx, room, first); err != nil {
@@ -113,6 +151,37 @@ func runOMEMOServers(t *testing.T, server string) {
 				cur2 = tablet.Cursor()
 			}
 		})
+	}
+}
+
+// startChatRoomRE finds the portal's room ID in start-chat's answer (a matrix.to link).
+var startChatRoomRE = regexp.MustCompile(`(![A-Za-z0-9]+:[A-Za-z0-9.\-]+)`)
+
+// startChat runs start-chat for contact and joins the portal it names (the invite may reach
+// the user's sync late on a loaded machine; joining by ID does not wait for it).
+func startChat(ctx context.Context, t *testing.T, s *stack, u *harness.MatrixUser, mgmt id.RoomID, contact jid.JID) id.RoomID {
+	t.Helper()
+	got, err := u.Command(ctx, mgmt, s.bot, "start-chat "+contact.String(), nil)
+	if err != nil || !strings.HasPrefix(got, "Created chat with") {
+		t.Fatalf("start-chat: %q, %v", got, err)
+	}
+	m := startChatRoomRE.FindString(got)
+	if m == "" {
+		t.Fatalf("no room in the start-chat answer %q", got)
+	}
+	room := id.RoomID(m)
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := u.Client.JoinRoomByID(jctx, room)
+		cancel()
+		if err == nil {
+			return room
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("joining the portal %s: %v", room, err)
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
 }
 
