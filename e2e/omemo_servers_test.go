@@ -26,7 +26,9 @@ import (
 //   - the contact's OMEMO messages appear decrypted in the portal, and the Matrix replies go
 //     out encrypted;
 //   - a contact's new device is learnt when a message comes from it, and the next Matrix
-//     message reaches it too.
+//     message reaches it too;
+//   - a new device that only announces itself is learnt through the bridge's subscription to
+//     the contact's device lists (XEP-0060, taken when the chat started).
 func TestOMEMOServers(t *testing.T) {
 	for _, server := range []string{"prosody", "ejabberd"} {
 		t.Run(server, func(t *testing.T) {
@@ -149,6 +151,30 @@ func runOMEMOServers(t *testing.T, server string) {
 					t.Fatalf("the new device never got a Matrix message it could decrypt: %q, %v", body, err)
 				}
 				cur2 = tablet.Cursor()
+			}
+
+			// A third device only announces itself and does not write: the bridge's
+			// subscription to the contact's device lists (taken when the chat started, no
+			// presence subscription) brings the change, and a Matrix message reaches it.
+			desk := s.peer(t, contact, contactPW, "desk")
+			xc3 := versionPeer(ctx, t, desk, contact, alice, v)
+			later := uniq("for the silent new device")
+			cur3 := desk.Cursor()
+			deadline = time.Now().Add(stepTimeout)
+			for {
+				if _, err := u.Client.SendText(ctx, room, later); err != nil {
+					t.Fatal(err)
+				}
+				wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+				body, err := tryDecrypt(wctx, desk, xc3, alice, cur3)
+				wcancel()
+				if err == nil && body == later {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("a device that only announced itself never got a Matrix message: %q, %v", body, err)
+				}
+				cur3 = desk.Cursor()
 			}
 		})
 	}
