@@ -318,7 +318,8 @@ func (xc *Connector) cmdOMEMO(ce *commands.Event) {
 		if meta == nil {
 			meta = &PortalMetadata{}
 		}
-		ce.Reply("%s", encryptionStateText(meta))
+		// Both hops first (chatstatus.go), then what the commands change.
+		ce.Reply("%s\n\n%s", hopsTextOf(ctx, c, ce.Portal, meta, cmd.JID), encryptionStateText(meta))
 	}
 }
 
