@@ -313,11 +313,13 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 // initial presence (which makes the server deliver offline messages).
 func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	// The catch-up's start marker goes first in the queue, so that
-	// everything live from now on waits for its results (delivery.go).
+	// everything live from now on waits for its results (delivery.go);
+	// the archive is asked once OMEMO is up, so that its results can be
+	// decrypted.
 	c.mu.Lock()
 	loopCtx := c.loopCtx
 	c.mu.Unlock()
-	c.startCatchUp(loopCtx, s)
+	runCatchUp := c.startCatchUp(loopCtx)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := mcarbons.Enable(ctx, s); err != nil {
@@ -333,6 +335,7 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	if err := s.Send(ctx, stanza.Presence{}.Wrap(capsElement())); err != nil {
 		return fmt.Errorf("failed to send initial presence: %w", err)
 	}
+	runCatchUp(s)
 	return nil
 }
 

@@ -62,6 +62,8 @@ const (
 type mamQueries struct {
 	mu sync.Mutex
 	m  map[string]queryMode
+	// seqs names the catch-up (delivery.go) each catch-up query is part of.
+	seqs map[string]uint64
 	// pages holds the results of running backfill queries.
 	pages map[string][]archived
 }
@@ -75,6 +77,25 @@ func (q *mamQueries) add(mode queryMode) string {
 	}
 	q.m[id] = mode
 	return id
+}
+
+// addCatchUp is add(queryCatchUp) for catch-up seq.
+func (q *mamQueries) addCatchUp(seq uint64) string {
+	id := q.add(queryCatchUp)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.seqs == nil {
+		q.seqs = map[string]uint64{}
+	}
+	q.seqs[id] = seq
+	return id
+}
+
+// seq is the catch-up query id belongs to (0: none).
+func (q *mamQueries) seq(id string) uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.seqs[id]
 }
 
 func (q *mamQueries) mode(id string) queryMode {
@@ -191,7 +212,7 @@ func (c *Client) noteArchiveID(ctx context.Context, id string) {
 // catchUp pages through the archive after the cursor; the results go
 // through the incoming queue. It reports whether it reached the end of the
 // archive.
-func (c *Client) catchUp(ctx context.Context, s *xmpp.Session) bool {
+func (c *Client) catchUp(ctx context.Context, s *xmpp.Session, seq uint64) bool {
 	log := zerolog.Ctx(ctx).With().Str("action", "archive catch-up").Logger()
 	c.metaMu.Lock()
 	after := c.meta().LastArchiveID
@@ -207,7 +228,7 @@ func (c *Client) catchUp(ctx context.Context, s *xmpp.Session) bool {
 		return true
 	}
 	for page := 0; page < mamMaxPages; page++ {
-		qid := c.mam.add(queryCatchUp)
+		qid := c.mam.addCatchUp(seq)
 		res, err := history.Fetch(ctx, history.Query{ID: qid, Limit: mamPageSize, PageID: after}, c.account, s)
 		if err != nil {
 			log.Warn().Err(err).Str("after", after).Msg("Archive query failed")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/matrix"
 )
@@ -96,7 +97,10 @@ func (t txnTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return t.next.RoundTrip(req)
 	}
-	parts[n-1] = seed.txnID(eventType, parts[n-1])
+	orig := parts[n-1]
+	parts[n-1] = seed.txnID(eventType, orig)
+	zerolog.Ctx(req.Context()).Debug().Str("txn_id", parts[n-1]).Str("random_txn_id", orig).
+		Msg("Using the remote message's Matrix transaction id")
 	r := req.Clone(req.Context())
 	u := *req.URL
 	u.RawPath = strings.Join(parts, "/")
