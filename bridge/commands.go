@@ -312,7 +312,7 @@ func (xc *Connector) cmdOMEMO(ce *commands.Event) {
 				return
 			}
 		}
-		ce.Reply("%s", encryptionStateText(meta))
+		ce.Reply("%s\n\n%s", hopsTextOf(ctx, c, ce.Portal, meta, cmd.JID), encryptionStateText(meta))
 	case "status":
 		meta, _ := ce.Portal.Metadata.(*PortalMetadata)
 		if meta == nil {
