@@ -7,6 +7,8 @@ GO        ?= /usr/local/go/bin/go
 TAGS      ?= goolm
 GOFLAGS_T := -tags $(TAGS)
 FUZZTIME  ?= 10s
+# Bounds minimising a new input, which otherwise may take the whole FUZZTIME.
+FUZZMINIMIZETIME ?= 5s
 TESTFLAGS ?= -timeout 30m
 BENCHFLAGS ?= -benchmem -run '^$$'
 PKGS      ?= ./...
@@ -58,7 +60,7 @@ fuzz-short:
 			grep -qs '^func Fuzz' "$$d"/*_test.go && echo "$$p"; done); do \
 		for f in $$($(GO) test $(GOFLAGS_T) -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 			echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-			$(GO) test $(GOFLAGS_T) -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/fuzz-$$$$.log 2>&1 \
+			$(GO) test $(GOFLAGS_T) -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg >/tmp/fuzz-$$$$.log 2>&1 \
 				|| { cat /tmp/fuzz-$$$$.log; rm -f /tmp/fuzz-$$$$.log; exit 1; }; \
 		done; \
 	done; rm -f /tmp/fuzz-$$$$.log

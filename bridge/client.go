@@ -56,6 +56,7 @@ type Client struct {
 	delivery       deliveryState   // archive cursor and catch-up order (delivery.go)
 	roster         rosterCache
 	avatars        avatarState // contacts' avatars looked at (avatar.go)
+	nicks          nickState   // contacts' own names looked up (contactname.go)
 	mucs           *mucRooms   // the group chats of the current session (mucstate.go)
 
 	// ready is set once a session is fully set up (ready.go).

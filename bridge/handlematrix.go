@@ -174,7 +174,7 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 		return c.sendGroupCorrection(ctx, msg, chat.JID)
 	}
 	if target.Sender != c.account.String() {
-		return refusal(fmt.Errorf("%w: only your own messages can be corrected", bridgev2.ErrEditTargetTooOld))
+		return refusal(errors.New("only your own messages can be corrected on XMPP"))
 	}
 	out := &outgoingMessage{
 		To:      chat.JID,

@@ -321,7 +321,13 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 			return err
 		}
 		start := time.Now()
-		msg, decErr = xc.Decrypt(ctx, job.Sender, rcv)
+		decCtx := ctx
+		if job.Room {
+			// The room service asserts the sender's real JID: trust a
+			// device blindly only if that JID published it.
+			decCtx = omemo.ListedOnly(ctx)
+		}
+		msg, decErr = xc.Decrypt(decCtx, job.Sender, rcv)
 		c.main.Metrics.ObserveDecrypt(time.Since(start))
 		if msg == nil {
 			// The engine left its state unchanged: nothing to record.
@@ -376,6 +382,7 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 		c.countOMEMOSessions(ctx)
 		c.maybeResetSession(ctx, job.Sender, msg.Sender.Device, rcv, nil)
 		c.afterDecrypt(ctx, xc, job.Sender, msg)
+		c.afterTrust(ctx, job, msg)
 	}
 	return r, nil
 }

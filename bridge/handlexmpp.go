@@ -372,6 +372,8 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 		log.Debug().Str("xmpp_id", in.XMPPID).Msg("Not bridging back an archived message the bridge sent")
 		return
 	}
+	// Before the message, so that a contact outside the roster has its name in the portal.
+	c.messageNick(ctx, in)
 	if err := c.decryptIncoming(ctx, in); err != nil {
 		log.Warn().Err(err).Str("xmpp_id", in.XMPPID).Msg("Failed to decrypt message")
 		return

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"time"
 
@@ -48,6 +49,8 @@ const (
 	taskHeartbeat
 	taskRepublish
 	taskOwnList
+	taskFetchDevices
+	taskKeyChanged
 )
 
 // omemoTask is one piece of OMEMO network work.
@@ -57,6 +60,10 @@ type omemoTask struct {
 	device  uint32
 	version omemo.Version
 	ownList *omemoxmpp.DeviceListUpdate
+	// For taskKeyChanged: the new key's fingerprint and the chat.
+	fingerprint string
+	room        bool
+	chat        jid.JID
 }
 
 // omemoWorker is the queue and the rate limits; zero value is not usable
@@ -88,11 +95,12 @@ func (w *omemoWorker) admit(t omemoTask) bool {
 		w.republish = true
 		return true
 	}
-	if t.kind == taskOwnList {
+	if t.kind == taskOwnList || t.kind == taskKeyChanged {
+		// Our own list, and at most one notice per key ever.
 		return true
 	}
 	now := time.Now()
-	key := t.peer.Bare().String()
+	key := t.limitKey()
 	recent := w.perJID[key][:0]
 	for _, at := range w.perJID[key] {
 		if now.Sub(at) < omemoPerJIDWindow {
@@ -116,6 +124,12 @@ func (w *omemoWorker) admit(t omemoTask) bool {
 	}
 	w.perJID[key] = append(recent, now)
 	return true
+}
+
+// limitKey is what the per-JID limit counts t under: one budget per kind
+// of work, so that frequent device-list fetches do not use up resets.
+func (t omemoTask) limitKey() string {
+	return strconv.Itoa(int(t.kind)) + "|" + t.peer.Bare().String()
 }
 
 // take waits for a global token.
@@ -235,6 +249,12 @@ func (c *Client) runOMEMOTask(ctx context.Context, t omemoTask) {
 		if err := xc.Republish(ctx); err != nil {
 			log.Warn().Err(err).Msg("Failed to republish OMEMO bundle after a prekey was used")
 		}
+	case taskFetchDevices:
+		if _, err := xc.FetchDevices(ctx, t.peer); err != nil {
+			log.Debug().Err(err).Stringer("jid", t.peer).Msg("Failed to fetch OMEMO devices of an untrusted sender")
+		}
+	case taskKeyChanged:
+		c.sendKeyChangeNotice(ctx, t)
 	case taskOwnList:
 		republished, err := xc.HandleDeviceListUpdate(ctx, t.ownList)
 		if err != nil {

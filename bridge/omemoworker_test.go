@@ -187,12 +187,40 @@ func TestOMEMOSilentPEP(t *testing.T) {
 	}
 	w := f.c.omemoWorker()
 	w.mu.Lock()
-	n := len(w.perJID["flood@silent.example"])
+	n := len(w.perJID[omemoTask{kind: taskReset, peer: jid.MustParse("flood@silent.example")}.limitKey()])
 	w.mu.Unlock()
 	if n == 0 || n > omemoPerJIDMax {
 		t.Errorf("%d resets admitted after a flood from one JID, want 1 to %d", n, omemoPerJIDMax)
 	}
 	if !strings.Contains(res.in.Body, mallory) {
 		t.Errorf("notice %q does not name the sender", res.in.Body)
+	}
+}
+
+// TestKeyChangeNotice: a changed identity key on a known device is never
+// silent: a notice naming the device, the new fingerprint and the command
+// is queued.
+func TestKeyChangeNotice(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	msg := &omemoxmpp.Message{Version: omemo.V2, Sender: omemo.Address{JID: f.bob.String(), Device: 77},
+		KeyChanged: true, Fingerprint: "0123abcd", Trusted: false}
+	f.c.afterTrust(ctx, omemoJob{Sender: f.bob, Peer: f.bob}, msg)
+	w := f.c.omemoWorker()
+	var got *omemoTask
+	for len(w.queue) > 0 {
+		task := <-w.queue
+		if task.kind == taskKeyChanged {
+			got = &task
+		}
+	}
+	if got == nil || !got.peer.Equal(f.bob) || got.device != 77 || got.fingerprint != "0123abcd" {
+		t.Fatalf("queued key change task %+v", got)
+	}
+	text := keyChangeNotice(got.peer.String(), got.device, got.fingerprint)
+	for _, want := range []string{"bob@localhost", "device 77", "0123abcd", "omemo trust bob@localhost 77"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("notice %q lacks %q", text, want)
+		}
 	}
 }

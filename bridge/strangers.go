@@ -28,7 +28,8 @@ func (c *Client) deviceListWanted(ctx context.Context, j jid.JID) bool {
 	if known, err := c.knownDevices(ctx, j); err == nil && known != nil {
 		return true
 	}
-	p, err := c.main.Bridge.GetExistingPortalByKey(ctx, portal.DMKey(j, c.login.ID))
+	// The table, not bridgev2's cache: this only asks whether it exists.
+	p, err := c.main.Bridge.DB.Portal.GetByKey(ctx, portal.DMKey(j, c.login.ID))
 	return err == nil && p != nil
 }
 

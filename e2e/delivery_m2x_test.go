@@ -67,7 +67,7 @@ func testMatrixToXMPPDelivery(t *testing.T, backend string) {
 	if err := bobC.SendChat(ctx, alice, "", "", hi); err != nil {
 		t.Fatal(err)
 	}
-	bobRoom := waitPortalMessage(ctx, t, s, u, mgmt, bob, hi)
+	bobRoom := findPortal(ctx, t, s, u, mgmt, bob, hi)
 
 	carolC := s.peer(t, carol, carolPW, "d")
 	xc := omemoPeer(ctx, t, carolC, carol, alice)
@@ -83,7 +83,7 @@ func testMatrixToXMPPDelivery(t *testing.T, backend string) {
 	if err := carolC.Session.Send(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	carolRoom := waitPortalMessage(ctx, t, s, u, mgmt, carol, hi)
+	carolRoom := findPortal(ctx, t, s, u, mgmt, carol, hi)
 
 	chats := []*m2xChat{
 		{name: "plain", room: bobRoom, peer: bobC, seen: bobC.Cursor(), ids: map[string]string{}},
@@ -159,6 +159,46 @@ func testMatrixToXMPPDelivery(t *testing.T, backend string) {
 	}
 	if n := s.bridge.CountLog("Replaying Matrix events stored before the last stop"); n == 0 {
 		t.Error("no replay of stored Matrix events after the kills: the test did not exercise the intake")
+	}
+}
+
+// findPortal waits until the user is joined, on the server, to a room with contact's ghost that
+// holds body, and returns it. It asks the server rather than the user's /sync: the portal's first
+// message can come before the user's join, and the sync of a newly joined room may not show it.
+func findPortal(ctx context.Context, t *testing.T, s *stack, u *harness.MatrixUser, mgmt id.RoomID, contact jid.JID, body string) id.RoomID {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for {
+		joined, err := u.Client.JoinedRooms(ctx)
+		if err == nil {
+			for _, room := range joined.JoinedRooms {
+				if room == mgmt {
+					continue
+				}
+				members, err := u.Client.JoinedMembers(ctx, room)
+				if err != nil {
+					continue
+				}
+				if _, ok := members.Joined[s.ghost(contact)]; !ok {
+					continue
+				}
+				msgs, err := u.RoomMessages(ctx, room)
+				if err != nil {
+					continue
+				}
+				for _, evt := range msgs {
+					if harness.Body(evt) == body {
+						return room
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no portal with %s holding %q: %v", contact, body, err)
+		case <-time.After(300 * time.Millisecond):
+		}
 	}
 }
 

@@ -38,6 +38,9 @@ type Message struct {
 	// Manager's policy. Flag messages from untrusted devices.
 	Trust   omemo.TrustLevel
 	Trusted bool
+	// KeyChanged: the sender device's identity key is new for a device id
+	// that had another one; tell the user (it is not trusted blindly).
+	KeyChanged bool
 	// Fingerprint is the sender device's identity key as clients show it.
 	Fingerprint string
 	// PreKeyConsumed: call Client.Republish.
@@ -152,6 +155,7 @@ func (c *Client) Decrypt(ctx context.Context, sender jid.JID, rcv *Received) (*M
 		Empty:          dec.Plaintext == nil,
 		Trust:          dec.Trust,
 		Trusted:        dec.Trusted,
+		KeyChanged:     dec.KeyChanged,
 		PreKeyConsumed: dec.PreKeyConsumed,
 		SendHeartbeat:  dec.SendHeartbeat,
 	}

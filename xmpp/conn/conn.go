@@ -166,6 +166,9 @@ func (c Config) tlsConfig(directTLS bool) *tls.Config {
 // used without TLS.
 func (c Config) mechanisms() []sasl.Mechanism {
 	m := []sasl.Mechanism{sasl.ScramSha256Plus, sasl.ScramSha1Plus, sasl.ScramSha256, sasl.ScramSha1}
+	for i := range m {
+		m[i] = boundIterations(m[i])
+	}
 	if c.AllowPlain {
 		m = append(m, sasl.Plain)
 	}
