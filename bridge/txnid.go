@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -51,9 +52,16 @@ import (
 type txnSeedKey struct{}
 
 // txnSeed is the deterministic transaction id source of one remote event.
+// It is armed by the event's own conversion (convertOnce): what bridgev2
+// sends under the same context before that, such as the forward backfill
+// of a portal the event creates, keeps its random ids; otherwise a
+// backfilled message could take the id that the event's own send would
+// reuse after a crash, and the homeserver would answer that send with the
+// backfilled event.
 type txnSeed struct {
-	base string
-	mu   sync.Mutex
+	base  string
+	armed atomic.Bool
+	mu    sync.Mutex
 	n    map[string]int    // sends so far per event type
 	seen map[string]string // original transaction id -> ours (retries)
 }
@@ -62,6 +70,13 @@ type txnSeed struct {
 // derived from base (a bridgev2 message id, unique per sender).
 func withTxnSeed(ctx context.Context, base string) context.Context {
 	return context.WithValue(ctx, txnSeedKey{}, &txnSeed{base: base, n: map[string]int{}, seen: map[string]string{}})
+}
+
+// armTxnSeed arms the seed of ctx, if any: the event's own sends follow.
+func armTxnSeed(ctx context.Context) {
+	if seed, _ := ctx.Value(txnSeedKey{}).(*txnSeed); seed != nil {
+		seed.armed.Store(true)
+	}
 }
 
 func (s *txnSeed) txnID(eventType, orig string) string {
@@ -86,7 +101,7 @@ var _ http.RoundTripper = txnTransport{}
 // RoundTrip implements http.RoundTripper.
 func (t txnTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	seed, _ := req.Context().Value(txnSeedKey{}).(*txnSeed)
-	if seed == nil || req.Method != http.MethodPut {
+	if seed == nil || !seed.armed.Load() || req.Method != http.MethodPut {
 		return t.next.RoundTrip(req)
 	}
 	path := req.URL.EscapedPath()
