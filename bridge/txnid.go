@@ -62,8 +62,8 @@ type txnSeed struct {
 	base  string
 	armed atomic.Bool
 	mu    sync.Mutex
-	n    map[string]int    // sends so far per event type
-	seen map[string]string // original transaction id -> ours (retries)
+	n     map[string]int    // sends so far per event type
+	seen  map[string]string // original transaction id -> ours (retries)
 }
 
 // withTxnSeed makes the Matrix sends made under ctx use transaction ids
