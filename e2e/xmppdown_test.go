@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"mellium.im/xmpp/ping"
 )
 
 // TestBridgeStartsWhileXMPPDown: the bridge is stopped, the contact sends while it is down, the
@@ -35,6 +37,10 @@ func TestBridgeStartsWhileXMPPDown(t *testing.T) {
 		if err := carolC.SendChat(ctx, alice, msgID(body), "", body); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A ping's answer means the server has handled (stored) the messages before it.
+	if err := ping.Send(ctx, carolC.Session, carol.Domain()); err != nil {
+		t.Fatal(err)
 	}
 	carolC.Close()
 	s.prosody.Stop()
