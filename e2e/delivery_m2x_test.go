@@ -272,6 +272,10 @@ func readM2X(ctx context.Context, t *testing.T, c *m2xChat, account jid.JID) {
 		}
 		body := m.Body
 		if c.xc != nil {
+			if m.OMEMO == nil && m.Body != "" {
+				t.Errorf("%s: the OMEMO contact got a plaintext message: %q", c.name, m.Body)
+				continue
+			}
 			if m.OMEMO == nil || m.OMEMO.Payload == nil {
 				// Heartbeats and key transports carry no message.
 				continue
