@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
@@ -108,25 +109,20 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 // OMEMO encryption plugs in: it will replace the body with an <encrypted/>
 // payload (plus a fallback body) for the recipient's devices.
 func (c *Client) sendMessage(ctx context.Context, out *outgoingMessage) error {
-	if err := c.awaitReady(ctx); err != nil {
-		return err
-	}
-	s := c.currentSession()
-	if s == nil {
-		return errNotConnected
-	}
-	// The body is added by wrapOutgoing, plain or OMEMO-encrypted.
-	payload := append([]xml.TokenReader{markers.Markable{}.TokenReader()}, out.payload()...)
-	msg := stanza.Message{To: out.To, ID: out.ID, Type: out.Type}
-	r, err := c.wrapOutgoing(ctx, msg, out, payload)
-	if err != nil {
-		return err
-	}
-	if err := s.Send(ctx, r); err != nil {
-		return fmt.Errorf("failed to send message to %s: %w", out.To, err)
-	}
-	zerolog.Ctx(ctx).Debug().Str("xmpp_id", out.ID).Msg("Sent message to XMPP")
-	return nil
+	return c.withSession(ctx, func(s *xmpp.Session) error {
+		// The body is added by wrapOutgoing, plain or OMEMO-encrypted.
+		payload := append([]xml.TokenReader{markers.Markable{}.TokenReader()}, out.payload()...)
+		msg := stanza.Message{To: out.To, ID: out.ID, Type: out.Type}
+		r, err := c.wrapOutgoing(ctx, msg, out, payload)
+		if err != nil {
+			return err
+		}
+		if err := s.Send(ctx, r); err != nil {
+			return fmt.Errorf("%w: failed to send message to %s: %w", errSessionLost, out.To, err)
+		}
+		zerolog.Ctx(ctx).Debug().Str("xmpp_id", out.ID).Msg("Sent message to XMPP")
+		return nil
+	})
 }
 
 // payload is what every outgoing message with a body carries besides the
@@ -217,7 +213,12 @@ func (c *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.Ma
 	}
 	m := stanza.Message{To: chat.JID, ID: matrixMessageID(msg.Event), Type: stanza.ChatMessage}
 	_, err = c.main.intake.sendOnce(ctx, eventID(msg.Event), m.ID, func() error {
-		return c.sendSignal(ctx, retract.Message(m, target.ID))
+		return c.withSession(ctx, func(s *xmpp.Session) error {
+			if err := s.Send(ctx, retract.Message(m, target.ID)); err != nil {
+				return fmt.Errorf("%w: failed to send retraction: %w", errSessionLost, err)
+			}
+			return nil
+		})
 	})
 	return err
 }

@@ -35,6 +35,9 @@ import (
 type intake struct {
 	store intakeStore
 	log   zerolog.Logger
+	// handlerLog is the base logger of the context events are handed to
+	// bridgev2 with, so its logs do not look like the intake's own.
+	handlerLog zerolog.Logger
 
 	// checkToken answers and returns false for a request not from our
 	// homeserver.
@@ -64,7 +67,7 @@ type intake struct {
 }
 
 func newIntake(db *dbutil.Database, log zerolog.Logger) *intake {
-	return &intake{store: intakeStore{db: db}, log: log, workers: map[id.RoomID]chan struct{}{}}
+	return &intake{store: intakeStore{db: db}, log: log, handlerLog: log, workers: map[id.RoomID]chan struct{}{}}
 }
 
 // start replays the rows left by the previous run and lets new ones drain.
@@ -213,7 +216,7 @@ func (in *intake) wakeLocked(room id.RoomID) {
 func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 	defer in.wg.Done()
 	log := in.log.With().Stringer("room_id", room).Logger()
-	ctx := log.WithContext(in.ctx)
+	ctx := in.handlerLog.With().Stringer("room_id", room).Logger().WithContext(in.ctx)
 	retry := time.Second
 	for {
 		row, err := in.store.next(ctx, room)
@@ -260,8 +263,8 @@ func (in *intake) forget(room id.RoomID) {
 
 // handle hands one row to bridgev2 and marks it done.
 func (in *intake) handle(ctx context.Context, row *intakeRow) error {
-	log := zerolog.Ctx(ctx).With().Stringer("event_id", row.EventID).Int64("intake_seq", row.Seq).Logger()
-	ctx = log.WithContext(ctx)
+	ctx = zerolog.Ctx(ctx).With().Stringer("event_id", row.EventID).Logger().WithContext(ctx)
+	log := in.log.With().Stringer("room_id", row.RoomID).Stringer("event_id", row.EventID).Int64("intake_seq", row.Seq).Logger()
 	if row.State > intakeStored {
 		log.Info().Int("state", row.State).Msg("Replaying a Matrix event interrupted while it was being sent")
 	}
