@@ -7,6 +7,8 @@ GO        ?= /usr/local/go/bin/go
 TAGS      ?= goolm
 GOFLAGS_T := -tags $(TAGS)
 FUZZTIME  ?= 10s
+# Bounds minimising a new input, which otherwise may take the whole FUZZTIME.
+FUZZMINIMIZETIME ?= 5s
 TESTFLAGS ?= -timeout 30m
 BENCHFLAGS ?= -benchmem -run '^$$'
 PKGS      ?= ./...
@@ -14,7 +16,7 @@ PKGS      ?= ./...
 export PATH := /usr/local/go/bin:$(PATH)
 export CGO_ENABLED := 1
 
-.PHONY: all build deps dendrite vet tidy-check staticcheck test check test-only bench-report fuzz-short bench demo docker-test docker-lint firstrun-test testenv-up testenv-down clean
+.PHONY: all build deps dendrite vet tidy-check staticcheck test check test-only bench-report kill-test fuzz-short bench demo docker-test docker-lint firstrun-test testenv-up testenv-down clean
 
 all: build
 
@@ -58,7 +60,7 @@ fuzz-short:
 			grep -qs '^func Fuzz' "$$d"/*_test.go && echo "$$p"; done); do \
 		for f in $$($(GO) test $(GOFLAGS_T) -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 			echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-			$(GO) test $(GOFLAGS_T) -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/fuzz-$$$$.log 2>&1 \
+			$(GO) test $(GOFLAGS_T) -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg >/tmp/fuzz-$$$$.log 2>&1 \
 				|| { cat /tmp/fuzz-$$$$.log; rm -f /tmp/fuzz-$$$$.log; exit 1; }; \
 		done; \
 	done; rm -f /tmp/fuzz-$$$$.log
@@ -66,6 +68,17 @@ fuzz-short:
 # Figures against the issues' targets (engine vs libsignal ratios, bridge CPU per message).
 bench-report:
 	scripts/bench.sh
+
+# The large kill test (docs/delivery.md): KILL_N messages each way, KILL_KILLS SIGKILLs of the bridge,
+# SQLite and PostgreSQL; prints the lost / duplicated / out-of-order counts per direction.
+KILL_N     ?= 1000
+KILL_KILLS ?= 20
+kill-test: deps dendrite
+	@out=$$(mktemp); status=0; \
+	MXOMEMO_KILL_N=$(KILL_N) MXOMEMO_KILL_KILLS=$(KILL_KILLS) $(GO) test $(GOFLAGS_T) -count 1 -timeout 90m -v \
+		-run '^TestKill$$' ./e2e/ >$$out 2>&1 || status=$$?; \
+	grep -E 'KILL TEST|: sent [0-9]+, lost|not exactly once|^(--- |ok|FAIL|PASS)' $$out; \
+	echo "full log: $$out"; exit $$status
 
 bench:
 	$(GO) test $(GOFLAGS_T) $(BENCHFLAGS) -bench . $(PKGS)

@@ -38,6 +38,9 @@ type avatarState struct {
 	// (hash mismatch, too large, undecodable), so that repeated
 	// notifications of it are not downloaded again.
 	bad map[string]string
+	// pending and running: the lookup queue (avatarqueue.go).
+	pending map[string]avatarRequest
+	running bool
 }
 
 func (a *avatarState) refused(contact jid.JID, id string) bool {
@@ -244,7 +247,7 @@ func (c *Client) initialAvatar(ctx context.Context, ghost *bridgev2.Ghost, conta
 	if _, ok := c.avatars.lookup(contact); ok {
 		return
 	}
-	go c.refreshAvatar(context.WithoutCancel(ctx), contact.Bare(), avatarRequest{initial: true})
+	c.queueAvatar(ctx, contact.Bare(), avatarRequest{initial: true})
 }
 
 // handleAvatarEvent takes XEP-0084 metadata notifications and reports
@@ -260,7 +263,7 @@ func (c *Client) handleAvatarEvent(ctx context.Context, st *stanzabuf.Stanza) bo
 	if from.Equal(jid.JID{}) || from.Bare().Equal(c.account) {
 		return true // the user's own avatar is theirs to set in Matrix
 	}
-	if from.Resourcepart() != "" || from.Localpart() == "" || c.mucs.known(from) {
+	if from.Resourcepart() != "" || from.Localpart() == "" || c.mucs.known(from) || !c.avatarWanted(ctx, from) {
 		log.Debug().Stringer("from", from).Msg("Ignoring avatar notification not from a contact")
 		return true
 	}
@@ -274,7 +277,7 @@ func (c *Client) handleAvatarEvent(ctx context.Context, st *stanzabuf.Stanza) bo
 		meta = &m
 	}
 	// Without a payload (retraction, purge, id-only item) look it up.
-	go c.refreshAvatar(context.WithoutCancel(ctx), from, avatarRequest{meta: meta})
+	c.queueAvatar(ctx, from, avatarRequest{meta: meta})
 	return true
 }
 
@@ -288,8 +291,11 @@ func (c *Client) handleAvatarUpdate(from jid.JID, u vcardphoto.Update) {
 	if seen, ok := c.avatars.lookup(from); ok && seen == u.Hash {
 		return
 	}
-	c.avatars.note(from, u.Hash)
 	ctx := c.login.Log.With().Str("component", "xmpp").Logger().WithContext(context.Background())
+	if !c.avatarWanted(ctx, from) {
+		return
+	}
+	c.avatars.note(from, u.Hash)
 	hash := u.Hash
-	go c.refreshAvatar(ctx, from.Bare(), avatarRequest{presenceHash: &hash})
+	c.queueAvatar(ctx, from.Bare(), avatarRequest{presenceHash: &hash})
 }

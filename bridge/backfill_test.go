@@ -161,6 +161,27 @@ func TestHistoryOMEMO(t *testing.T) {
 		t.Errorf("message for another device: backfill = %v, %q (%+v), want the notice", ok, in.Body, in.OMEMO)
 	}
 
+	// Heartbeats and key transports carry no message: the bridge's own (from alice's account, to
+	// bob), and bob's to another device of alice, in either OMEMO version.
+	for _, hb := range []string{
+		`<message xmlns="jabber:client" from="alice@localhost/bridge" to="bob@localhost" type="chat" id="hb1">` +
+			`<encrypted xmlns="eu.siacs.conversations.axolotl"><header sid="4242"><key rid="777">AAAAAAAA</key>` +
+			`<iv>AAAAAAAAAAAAAAAA</iv></header></encrypted><store xmlns="urn:xmpp:hints"/></message>`,
+		`<message xmlns="jabber:client" from="alice@localhost/bridge" to="bob@localhost" type="chat" id="hb2">` +
+			`<encrypted xmlns="urn:xmpp:omemo:2"><header sid="4242"><keys jid="bob@localhost"><key rid="777">AAAAAAAA</key></keys>` +
+			`</header></encrypted><store xmlns="urn:xmpp:hints"/></message>`,
+		`<message xmlns="jabber:client" from="bob@localhost/phone" to="alice@localhost" type="chat" id="hb3">` +
+			`<encrypted xmlns="urn:xmpp:omemo:2"><header sid="777"><keys jid="alice@localhost"><key rid="31337">AAAAAAAA</key></keys>` +
+			`</header></encrypted><store xmlns="urn:xmpp:hints"/></message>`,
+	} {
+		if in, ok := history(tokens(t, hb)); ok {
+			t.Errorf("OMEMO element without payload backfilled as %q: %s", in.Body, hb)
+		}
+		if in, err := f.receive(t, tokens(t, hb)); err != nil || in.Body != "" {
+			t.Errorf("OMEMO element without payload caught up as %q (%v): %s", in.Body, err, hb)
+		}
+	}
+
 	plain := tokens(t, `<message xmlns="jabber:client" from="bob@localhost/phone" to="alice@localhost" type="chat" id="m4"><body>plain</body></message>`)
 	if in, ok := history(plain); !ok || in.Body != "plain" || in.OMEMO != nil {
 		t.Errorf("plaintext message: backfill = %v, %q (%+v)", ok, in.Body, in.OMEMO)

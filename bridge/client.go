@@ -21,7 +21,6 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
 
 // Client is one login's XMPP client; it implements bridgev2.NetworkAPI.
@@ -52,9 +51,12 @@ type Client struct {
 	omemo omemoState // the login's OMEMO device (omemo.go)
 
 	badCredentials atomic.Bool
-	incoming       chan *stanzabuf.Stanza
+	incoming       chan inItem
+	loopCtx        context.Context // of the incoming queue, set by Connect
+	delivery       deliveryState   // archive cursor and catch-up order (delivery.go)
 	roster         rosterCache
 	avatars        avatarState // contacts' avatars looked at (avatar.go)
+	nicks          nickState   // contacts' own names looked up (contactname.go)
 	mucs           *mucRooms   // the group chats of the current session (mucstate.go)
 
 	// ready is set once a session is fully set up (ready.go).
@@ -70,6 +72,7 @@ var (
 
 func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
 	c := &Client{main: xc, login: login, roster: newRosterCache(), mucs: newMUCRooms()}
+	c.delivery.wm = newWatermark()
 	if meta, ok := login.Metadata.(*UserLoginMetadata); ok {
 		if j, err := xconn.ParseJID(meta.JID); err == nil {
 			c.account = j
@@ -90,7 +93,7 @@ func (c *Client) meta() *UserLoginMetadata {
 func (c *Client) connConfig() xconn.Config {
 	meta := c.meta()
 	hosts := append([]string(nil), c.main.Config.InsecureTLSHosts...)
-	if meta.InsecureTLSHost != "" {
+	if loginInsecureHostOK(meta.InsecureTLSHost, c.account, meta.Host) {
 		hosts = append(hosts, meta.InsecureTLSHost)
 	}
 	return xconn.Config{
@@ -128,8 +131,10 @@ func (c *Client) Connect(ctx context.Context) {
 	loopCtx, cancel := context.WithCancel(log.WithContext(context.Background()))
 	c.cancel = cancel
 	c.done = make(chan struct{})
-	c.incoming = make(chan *stanzabuf.Stanza, 256)
+	c.incoming = make(chan inItem, 256)
+	c.loopCtx = loopCtx
 	go c.processIncoming(loopCtx, c.incoming)
+	go c.runOMEMOWorker(loopCtx)
 	go c.run(loopCtx, c.done)
 }
 
@@ -196,8 +201,17 @@ func (c *Client) run(ctx context.Context, done chan struct{}) {
 		c.mu.Unlock()
 		if s == nil {
 			c.sendState(status.BridgeState{StateEvent: status.StateConnecting})
-			var err error
-			s, err = xconn.Dial(ctx, c.connConfig())
+			var (
+				err  error
+				info xconn.Info
+			)
+			s, info, err = xconn.DialInfo(ctx, c.connConfig())
+			if info.ChannelBindingRefused != "" {
+				// Logged in without channel binding after the server refused
+				// it (xmpp/conn/channelbinding.go says why that is safe enough).
+				log.Warn().Str("channel_binding", info.ChannelBindingRefused).Str("mechanism", info.Mechanism).
+					Msg("XMPP server refused SASL channel binding; logged in without it")
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -298,6 +312,14 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 // afterConnect prepares a fresh session: carbons on, roster loaded, then
 // initial presence (which makes the server deliver offline messages).
 func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
+	// The catch-up's start marker goes first in the queue, so that
+	// everything live from now on waits for its results (delivery.go);
+	// the archive is asked once OMEMO is up, so that its results can be
+	// decrypted.
+	c.mu.Lock()
+	loopCtx := c.loopCtx
+	c.mu.Unlock()
+	runCatchUp := c.startCatchUp(loopCtx)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := mcarbons.Enable(ctx, s); err != nil {
@@ -313,7 +335,7 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	if err := s.Send(ctx, stanza.Presence{}.Wrap(capsElement())); err != nil {
 		return fmt.Errorf("failed to send initial presence: %w", err)
 	}
-	go c.catchUp(context.WithoutCancel(ctx), s)
+	runCatchUp(s)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/commands"
+	"maunium.net/go/mautrix/id"
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
@@ -150,7 +151,7 @@ func formatDevices(owner string, devices []deviceInfo) string {
 
 // commandHandlers are the connector's bot and portal commands.
 func (xc *Connector) commandHandlers() []commands.CommandHandler {
-	return append(xc.mucCommandHandlers(), xc.omemoCommandHandlers()...)
+	return append(append(xc.mucCommandHandlers(), xc.omemoCommandHandlers()...), unsupportedCommands()...)
 }
 
 // omemoCommandHandlers are the OMEMO commands.
@@ -190,28 +191,66 @@ func commandClient(ce *commands.Event) (c *Client, chat, room jid.JID, err error
 	return c, chat, room, err
 }
 
-// commandLogin is the login a command applies to: the portal's login in a
-// portal, else the user's default login.
+// errNotYourPortal: a command about a chat sent in a portal that belongs to
+// another Matrix user's login (one who was invited into it, for example).
+var errNotYourPortal = errors.New("this chat belongs to another Matrix user's XMPP login: only that user (or a bridge admin) can run commands about it here")
+
+// commandLogin is the login a command applies to: in a portal, the
+// portal's login, and only for the Matrix user who owns it (or a bridge
+// admin, as bridgev2's permissions define one); outside portals the user's
+// default login.
 func commandLogin(ce *commands.Event) (*Client, error) {
-	var login *bridgev2.UserLogin
+	var inPortal []*bridgev2.UserLogin
 	if ce.Portal != nil {
-		for _, l := range ce.User.GetUserLogins() {
-			if l.ID == ce.Portal.Receiver {
-				login = l
+		var err error
+		if inPortal, err = ce.Bridge.GetUserLoginsInPortal(ce.Ctx, ce.Portal.PortalKey); err != nil {
+			return nil, fmt.Errorf("failed to look up the chat's logins: %w", err)
+		}
+		if p, err := portal.Parse(ce.Portal.PortalKey); err == nil && p.Kind == portal.MUC && p.Login == "" {
+			// A room portal shared by the logins in the room: the user's
+			// logins that are in it count even before bridgev2 linked them.
+			for _, l := range ce.User.GetUserLogins() {
+				if c, ok := l.Client.(*Client); ok && c.mucs.known(p.JID) {
+					inPortal = append(inPortal, l)
+				}
 			}
 		}
 	}
-	if login == nil {
-		login = ce.User.GetDefaultLogin()
-	}
-	if login == nil {
-		return nil, errors.New("you are not logged in")
+	login, err := pickCommandLogin(ce.User.MXID, ce.User.Permissions.Admin, ce.Portal != nil, inPortal, ce.User.GetDefaultLogin())
+	if err != nil {
+		return nil, err
 	}
 	c, ok := login.Client.(*Client)
 	if !ok {
 		return nil, errors.New("not an XMPP login")
 	}
 	return c, nil
+}
+
+// pickCommandLogin decides commandLogin: inPortal are the logins of the
+// portal the command was sent in (inAPortal), def the user's default login.
+// A user's own default login never applies to someone else's portal:
+// "omemo off" would otherwise change the other user's chat.
+func pickCommandLogin(user id.UserID, admin, inAPortal bool, inPortal []*bridgev2.UserLogin, def *bridgev2.UserLogin) (*bridgev2.UserLogin, error) {
+	if !inAPortal {
+		if def == nil {
+			return nil, errors.New("you are not logged in")
+		}
+		return def, nil
+	}
+	for _, l := range inPortal {
+		if l != nil && l.UserLogin != nil && l.UserMXID == user {
+			return l, nil
+		}
+	}
+	if admin {
+		for _, l := range inPortal {
+			if l != nil && l.UserLogin != nil {
+				return l, nil
+			}
+		}
+	}
+	return nil, errNotYourPortal
 }
 
 func (xc *Connector) cmdOMEMO(ce *commands.Event) {

@@ -19,15 +19,20 @@ var ExampleConfig string
 
 // Config is the network section of the bridge config.
 type Config struct {
-	InsecureTLSHosts    []string       `yaml:"insecure_tls_hosts"`
-	AllowPlainAuth      bool           `yaml:"allow_plain_auth"`
-	PingInterval        int            `yaml:"ping_interval"`
-	MaxReconnectDelay   int            `yaml:"max_reconnect_delay"`
-	SendWait            int            `yaml:"send_wait"`
-	DisplaynameTemplate string         `yaml:"displayname_template"`
-	MaxMediaSizeMB      int            `yaml:"max_media_size_mb"`
-	OMEMO               OMEMOConfig    `yaml:"omemo"`
-	Metrics             metrics.Config `yaml:"metrics"`
+	InsecureTLSHosts []string `yaml:"insecure_tls_hosts"`
+	// MediaPrivateHosts may be downloaded from although they resolve to
+	// private addresses; MediaInsecureTLSHosts without a verified
+	// certificate. Admin settings only: no login can widen either.
+	MediaPrivateHosts     []string       `yaml:"media_private_hosts"`
+	MediaInsecureTLSHosts []string       `yaml:"media_insecure_tls_hosts"`
+	AllowPlainAuth        bool           `yaml:"allow_plain_auth"`
+	PingInterval          int            `yaml:"ping_interval"`
+	MaxReconnectDelay     int            `yaml:"max_reconnect_delay"`
+	SendWait              int            `yaml:"send_wait"`
+	DisplaynameTemplate   string         `yaml:"displayname_template"`
+	MaxMediaSizeMB        int            `yaml:"max_media_size_mb"`
+	OMEMO                 OMEMOConfig    `yaml:"omemo"`
+	Metrics               metrics.Config `yaml:"metrics"`
 	// CredentialKey seals the stored XMPP passwords (internal/credential).
 	CredentialKey string `yaml:"credential_key"`
 
@@ -41,7 +46,7 @@ var (
 	ErrBadPingInterval        = errors.New("bridge: network.ping_interval must be 0 or at least 5 seconds")
 	ErrBadReconnectDelay      = errors.New("bridge: network.max_reconnect_delay must be at least 1 second")
 	ErrBadSendWait            = errors.New("bridge: network.send_wait must not be negative (0 means 300)")
-	ErrBadInsecureHost        = errors.New("bridge: network.insecure_tls_hosts entries must be plain host names")
+	ErrBadInsecureHost        = errors.New("bridge: network.insecure_tls_hosts, media_private_hosts and media_insecure_tls_hosts entries must be plain host names")
 	ErrBadMaxMediaSize        = errors.New("bridge: network.max_media_size_mb must not be negative (0 means 100)")
 	ErrBadCredentialKey       = errors.New("bridge: network.credential_key must be 32 random bytes in base64 (\"generate\" makes one when the config is saved)")
 )
@@ -73,9 +78,11 @@ func (c *Config) Validate() error {
 	if c.SendWait < 0 {
 		return fmt.Errorf("%w (got %d)", ErrBadSendWait, c.SendWait)
 	}
-	for _, h := range c.InsecureTLSHosts {
-		if h == "" || strings.ContainsAny(h, " /:@*") {
-			return fmt.Errorf("%w: %q", ErrBadInsecureHost, h)
+	for _, hosts := range [][]string{c.InsecureTLSHosts, c.MediaPrivateHosts, c.MediaInsecureTLSHosts} {
+		for _, h := range hosts {
+			if h == "" || strings.ContainsAny(h, " /:@*") {
+				return fmt.Errorf("%w: %q", ErrBadInsecureHost, h)
+			}
 		}
 	}
 	if c.MaxMediaSizeMB < 0 {
@@ -131,6 +138,8 @@ func (c *Config) sendWait() time.Duration {
 
 func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.List, "insecure_tls_hosts")
+	helper.Copy(up.List, "media_private_hosts")
+	helper.Copy(up.List, "media_insecure_tls_hosts")
 	helper.Copy(up.Bool, "allow_plain_auth")
 	helper.Copy(up.Int, "ping_interval")
 	helper.Copy(up.Int, "max_reconnect_delay")

@@ -40,11 +40,13 @@ var (
 // Init implements bridgev2.NetworkConnector.
 func (xc *Connector) Init(br *bridgev2.Bridge) {
 	xc.Bridge = br
+	installTxnTransport(br)
 	xc.DB = migrations.Child(br.DB.Database, dbutil.ZeroLogger(br.Log.With().Str("db_section", "xmpp").Logger()))
 	xc.setupIntake(br)
 	if proc, ok := br.Commands.(*commands.Processor); ok {
 		proc.AddHandlers(xc.commandHandlers()...)
 	}
+	installEncryptGuard(br)
 }
 
 // Start implements bridgev2.NetworkConnector.
@@ -77,7 +79,9 @@ func (xc *Connector) Stop() {
 // GetName implements bridgev2.NetworkConnector.
 func (xc *Connector) GetName() bridgev2.BridgeName {
 	return bridgev2.BridgeName{
-		DisplayName:          "XMPP",
+		// Read in bridgev2's texts: "Hello, I'm a Jabber/XMPP bridge bot", "Jabber/XMPP
+		// bridge management room", the bot device "Jabber/XMPP bridge".
+		DisplayName:          "Jabber/XMPP",
 		NetworkURL:           "https://xmpp.org",
 		NetworkID:            "xmpp",
 		BeeperBridgeType:     "github.com/mxomemo/xmpp-bridge",

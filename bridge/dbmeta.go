@@ -45,6 +45,9 @@ type PortalMetadata struct {
 type GhostMetadata struct {
 	// RosterName is the name the login's roster last gave the contact.
 	RosterName string `json:"roster_name,omitempty"`
+	// Nick is the name the contact gives itself (XEP-0172 nick, vCard NICKNAME/FN): the
+	// ghost's name when no roster names the contact (contactname.go).
+	Nick string `json:"nick,omitempty"`
 }
 
 // MessageMetadata keeps the XEP-0359 ids of a bridged message besides the

@@ -170,7 +170,7 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 		return c.sendGroupCorrection(ctx, msg, chat.JID)
 	}
 	if target.Sender != c.account.String() {
-		return fmt.Errorf("%w: only your own messages can be corrected", bridgev2.ErrEditTargetTooOld)
+		return refusal(errors.New("only your own messages can be corrected on XMPP"))
 	}
 	out := &outgoingMessage{
 		To:      chat.JID,
@@ -209,7 +209,7 @@ func (c *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.Ma
 		return c.sendGroupRetraction(ctx, chat.JID, msg.TargetMessage)
 	}
 	if target.Sender != c.account.String() {
-		return errors.New("only your own messages can be retracted on XMPP")
+		return refusal(errors.New("only your own messages can be retracted on XMPP"))
 	}
 	m := stanza.Message{To: chat.JID, ID: matrixMessageID(msg.Event), Type: stanza.ChatMessage}
 	_, err = c.main.intake.sendOnce(ctx, eventID(msg.Event), m.ID, func() error {

@@ -293,6 +293,11 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 		}
 	}
 	xc := c.omemoClient()
+	if xc != nil && payloadless(rcv) && !keyedFor(rcv, c.account, xc.Manager().DeviceID()) {
+		// Someone else's heartbeat or key transport (from the archive):
+		// nothing to show and no ratchet of ours to move.
+		return &omemoResult{}, nil
+	}
 	if xc == nil {
 		return c.failedOMEMO(job, device, errOMEMOUnavailable), nil
 	}
@@ -301,24 +306,36 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 		// from Matrix), back from the archive: never for us to read.
 		return &omemoResult{}, nil
 	}
-	c.omemo.op.Lock()
-	defer c.omemo.op.Unlock()
 	var (
 		entry  *inboxEntry
 		msg    *omemoxmpp.Message
 		decErr error
 	)
+	// The ratchet lock covers the local ratchet step only: whatever the
+	// result asks of the network (a reset, a republish, a heartbeat) is
+	// queued for the OMEMO worker (omemoworker.go).
+	c.omemo.op.Lock()
 	err = c.main.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
 		var err error
 		if entry, err = c.inboxGet(ctx, job.MessageID); err != nil || entry != nil {
 			return err
 		}
 		start := time.Now()
-		msg, decErr = xc.Decrypt(ctx, job.Sender, rcv)
+		decCtx := ctx
+		if job.Room {
+			// The room service asserts the sender's real JID: trust a
+			// device blindly only if that JID published it.
+			decCtx = omemo.ListedOnly(ctx)
+		}
+		msg, decErr = xc.Decrypt(decCtx, job.Sender, rcv)
 		c.main.Metrics.ObserveDecrypt(time.Since(start))
 		if msg == nil {
 			// The engine left its state unchanged: nothing to record.
 			return nil
+		}
+		if decErr == nil {
+			// The ratchet moved on; a misaddressed message is a notice.
+			decErr = checkSCETo(msg, job, c.account)
 		}
 		entry = &inboxEntry{
 			MessageID: job.MessageID, Peer: job.Peer.Bare().String(), FromMe: job.FromMe,
@@ -341,6 +358,7 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 		}
 		return c.inboxPut(ctx, entry)
 	})
+	c.omemo.op.Unlock()
 	log := zerolog.Ctx(ctx).With().Str("xmpp_id", job.XMPPID).Uint32("omemo_device", device).Logger()
 	if err != nil {
 		log.Err(err).Msg("Failed to decrypt OMEMO message")
@@ -364,29 +382,19 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 		c.countOMEMOSessions(ctx)
 		c.maybeResetSession(ctx, job.Sender, msg.Sender.Device, rcv, nil)
 		c.afterDecrypt(ctx, xc, job.Sender, msg)
+		c.afterTrust(ctx, job, msg)
 	}
 	return r, nil
 }
 
-// afterDecrypt does what a decrypted message asks for: a new bundle when a
-// one-time prekey was used, a heartbeat so the sender's ratchet moves on.
-func (c *Client) afterDecrypt(ctx context.Context, xc *omemoxmpp.Client, sender jid.JID, msg *omemoxmpp.Message) {
-	log := zerolog.Ctx(ctx)
+// afterDecrypt queues what a decrypted message asks for: a new bundle when
+// a one-time prekey was used, a heartbeat so the sender's ratchet moves on.
+func (c *Client) afterDecrypt(ctx context.Context, _ *omemoxmpp.Client, sender jid.JID, msg *omemoxmpp.Message) {
 	if msg.PreKeyConsumed {
-		if err := xc.Republish(ctx); err != nil {
-			log.Warn().Err(err).Msg("Failed to republish OMEMO bundle after a prekey was used")
-		}
+		c.omemoEnqueue(ctx, omemoTask{kind: taskRepublish})
 	}
 	if msg.SendHeartbeat {
-		out, err := xc.EncryptEmpty(ctx, sender, msg.Sender.Device, msg.Version)
-		if err == nil {
-			err = c.sendEncrypted(ctx, sender, out)
-		}
-		if err != nil {
-			log.Warn().Err(err).Msg("Failed to send OMEMO heartbeat")
-		} else {
-			log.Debug().Uint32("omemo_device", msg.Sender.Device).Str("omemo_version", msg.Version.String()).Msg("Sent OMEMO heartbeat")
-		}
+		c.omemoEnqueue(ctx, omemoTask{kind: taskHeartbeat, peer: sender.Bare(), device: msg.Sender.Device, version: msg.Version})
 	}
 }
 
@@ -398,7 +406,7 @@ const sessionResetInterval = 10 * time.Minute
 // injected) message must not cost a working session.
 const badMACResetThreshold = 3
 
-// maybeResetSession starts a new session with a device whose messages we
+// maybeResetSession queues a new session with a device whose messages we
 // cannot decrypt for lack of a (working) session, at most once per
 // interval, so its next message can be read.
 func (c *Client) maybeResetSession(ctx context.Context, sender jid.JID, device uint32, rcv *omemoxmpp.Received, err error) {
@@ -411,6 +419,12 @@ func (c *Client) maybeResetSession(ctx context.Context, sender jid.JID, device u
 	if c.omemo.badMACs == nil {
 		c.omemo.badMACs = map[omemo.Address]int{}
 		c.omemo.resets = map[omemo.Address]time.Time{}
+	}
+	if !pruneResetState(c.omemo.resets, c.omemo.badMACs) {
+		// Within one interval more devices failed than we keep track of:
+		// a flood, not a contact with a broken session.
+		c.omemo.mu.Unlock()
+		return
 	}
 	reset := false
 	switch {
@@ -429,14 +443,26 @@ func (c *Client) maybeResetSession(ctx context.Context, sender jid.JID, device u
 	c.omemo.resets[addr] = time.Now()
 	delete(c.omemo.badMACs, addr)
 	c.omemo.mu.Unlock()
-	v := rcv.Elements[0].Version
-	out, rerr := xc.ResetSession(ctx, sender, device, v)
-	if rerr == nil {
-		rerr = c.sendEncrypted(ctx, sender, out)
+	c.omemoEnqueue(ctx, omemoTask{kind: taskReset, peer: sender.Bare(), device: device, version: rcv.Elements[0].Version})
+}
+
+// pruneResetState keeps the reset bookkeeping bounded: resets older than
+// the interval no longer limit anything, and past omemoStateMax devices
+// (strangers inventing device ids) the failure counts start over. It
+// reports false when the resets of the last interval alone fill the map.
+func pruneResetState(resets map[omemo.Address]time.Time, badMACs map[omemo.Address]int) bool {
+	if len(badMACs) >= omemoStateMax {
+		clear(badMACs)
 	}
-	if rerr != nil {
-		zerolog.Ctx(ctx).Warn().Err(rerr).Stringer("device", addr).Msg("Failed to reset OMEMO session")
+	if len(resets) < omemoStateMax {
+		return true
 	}
+	for a, at := range resets {
+		if time.Since(at) >= sessionResetInterval {
+			delete(resets, a)
+		}
+	}
+	return len(resets) < omemoStateMax
 }
 
 // errOMEMOUnavailable: the login's device could not be set up.

@@ -60,7 +60,7 @@ func (c *Client) handler(ctx context.Context) xmpp.Handler {
 				return nil
 			}
 			select {
-			case incoming <- st:
+			case incoming <- inItem{st: st}:
 			case <-ctx.Done():
 			}
 			return nil
@@ -76,7 +76,7 @@ func (c *Client) handler(ctx context.Context) xmpp.Handler {
 				return nil
 			}
 			select {
-			case incoming <- st:
+			case incoming <- inItem{st: st}:
 			case <-ctx.Done():
 			}
 			return nil
@@ -85,18 +85,14 @@ func (c *Client) handler(ctx context.Context) xmpp.Handler {
 	})
 }
 
-// processIncoming handles buffered message stanzas one at a time, in order.
-func (c *Client) processIncoming(ctx context.Context, incoming <-chan *stanzabuf.Stanza) {
+// processIncoming handles buffered stanzas one at a time, in order.
+func (c *Client) processIncoming(ctx context.Context, incoming <-chan inItem) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case st := <-incoming:
-			if st.Start().Name.Local == "presence" {
-				c.handleMUCPresence(ctx, st)
-				continue
-			}
-			c.handleMessage(ctx, st)
+		case it := <-incoming:
+			c.handleItem(ctx, it)
 		}
 	}
 }
@@ -133,6 +129,12 @@ type incomingMessage struct {
 	// Raw is the (unwrapped) message, for payloads handled later in the
 	// pipeline such as OMEMO's <encrypted/>.
 	Raw *stanzabuf.Stanza
+
+	// ticket tracks the message's archive id for the catch-up cursor
+	// (delivery.go); nil when untracked.
+	ticket *archiveTicket
+	// catchUpSeq is the catch-up an archive result belongs to.
+	catchUpSeq uint64
 }
 
 // messageRefs are the references of a message to an earlier one, the same
@@ -353,7 +355,10 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 		log.Warn().Err(err).Msg("Dropping malformed message")
 		return
 	}
-	defer c.noteArchiveID(ctx, in.StanzaID)
+	if c.trackable(in) {
+		in.ticket = c.ticket(in.StanzaID)
+		defer in.ticket.release(ctx)
+	}
 	if c.mucs.known(in.Peer) {
 		// Private messages of room occupants (and the room's own
 		// messages) would make a 1:1 portal with the room.
@@ -367,6 +372,8 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 		log.Debug().Str("xmpp_id", in.XMPPID).Msg("Not bridging back an archived message the bridge sent")
 		return
 	}
+	// Before the message, so that a contact outside the roster has its name in the portal.
+	c.messageNick(ctx, in)
 	if err := c.decryptIncoming(ctx, in); err != nil {
 		log.Warn().Err(err).Str("xmpp_id", in.XMPPID).Msg("Failed to decrypt message")
 		return
@@ -411,7 +418,11 @@ func (c *Client) classify(st *stanzabuf.Stanza) (*incomingMessage, error) {
 	}
 	switch c.mam.mode(a.QueryID) {
 	case queryCatchUp:
-		return parseArchivedMessage(a, c.account)
+		in, err := parseArchivedMessage(a, c.account)
+		if in != nil {
+			in.catchUpSeq = c.mam.seq(a.QueryID)
+		}
+		return in, err
 	case querySeed:
 		return nil, fmt.Errorf("%w: history from before the login", errIgnored)
 	default:
@@ -463,12 +474,25 @@ func (c *Client) queueIncoming(in *incomingMessage) {
 	_, senderJID := c.sender(in)
 	meta := c.eventMeta(in, bridgev2.RemoteEventMessage)
 	meta.CreatePortal = true
+	id := MakeMessageID(in.Peer, senderJID, in.XMPPID)
+	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, string(id)) }
+	meta.PostHandleFunc = func(ctx context.Context, _ *bridgev2.Portal) {
+		if c.messageStored(ctx, id) {
+			c.clearSending(ctx, id)
+		}
+	}
+	in.ticket.handOff(&meta, id)
+	ts := in.Timestamp
+	if ts.IsZero() {
+		ts = time.Now()
+	}
 	res := c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
 		EventMeta:          meta,
 		Data:               in,
-		ID:                 MakeMessageID(in.Peer, senderJID, in.XMPPID),
-		ConvertMessageFunc: c.convertIncoming,
+		ID:                 id,
+		ConvertMessageFunc: c.convertOnce(id, meta.Sender, ts, c.convertIncoming),
 	})
+	in.ticket.queued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), res)
 	c.countQueued(in, res)
 }
 
@@ -476,23 +500,31 @@ func (c *Client) queueIncoming(in *incomingMessage) {
 // sender, so a correction can only ever replace the sender's own message.
 func (c *Client) queueEdit(in *incomingMessage) {
 	_, senderJID := c.sender(in)
-	c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
-		EventMeta:       c.eventMeta(in, bridgev2.RemoteEventEdit),
+	meta := c.eventMeta(in, bridgev2.RemoteEventEdit)
+	id := MakeMessageID(in.Peer, senderJID, in.XMPPID)
+	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, "edit:"+string(id)) }
+	in.ticket.handOff(&meta, "")
+	res := c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
+		EventMeta:       meta,
 		Data:            in,
-		ID:              MakeMessageID(in.Peer, senderJID, in.XMPPID),
+		ID:              id,
 		TargetMessage:   MakeMessageID(in.Peer, senderJID, in.Replace),
 		ConvertEditFunc: c.convertEdit,
 	})
+	in.ticket.queued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), res)
 }
 
 // queueRetraction bridges a XEP-0424 retraction; like corrections it can only
 // reach the sender's own messages.
 func (c *Client) queueRetraction(in *incomingMessage) {
 	_, senderJID := c.sender(in)
-	c.login.QueueRemoteEvent(&simplevent.MessageRemove{
-		EventMeta:     c.eventMeta(in, bridgev2.RemoteEventMessageRemove),
+	meta := c.eventMeta(in, bridgev2.RemoteEventMessageRemove)
+	in.ticket.handOff(&meta, "")
+	res := c.login.QueueRemoteEvent(&simplevent.MessageRemove{
+		EventMeta:     meta,
 		TargetMessage: MakeMessageID(in.Peer, senderJID, in.Retract),
 	})
+	in.ticket.queued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), res)
 }
 
 // typingTimeout is how long a <composing/> lasts without a refresh; XEP-0085

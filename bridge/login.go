@@ -63,9 +63,10 @@ func noneValue(s string) bool {
 // Start implements bridgev2.LoginProcess.
 func (pl *passwordLogin) Start(ctx context.Context) (*bridgev2.LoginStep, error) {
 	return &bridgev2.LoginStep{
-		Type:         bridgev2.LoginStepTypeUserInput,
-		StepID:       "net.mxomemo.xmpp.login.password",
-		Instructions: "Enter your XMPP account details. The password is stored by the bridge so that it can reconnect.",
+		Type:   bridgev2.LoginStepTypeUserInput,
+		StepID: "net.mxomemo.xmpp.login.password",
+		Instructions: "Enter your XMPP account details. The password is stored by the bridge so that it can reconnect." +
+			pl.main.passwordRoomWarning(ctx, pl.user),
 		UserInputParams: &bridgev2.LoginUserInputParams{
 			Fields: []bridgev2.LoginInputDataField{{
 				Type:        bridgev2.LoginInputFieldTypeUsername,
@@ -117,6 +118,21 @@ func (pl *passwordLogin) Start(ctx context.Context) (*bridgev2.LoginStep, error)
 	}, nil
 }
 
+// errInsecureHostElsewhere refuses a self-signed host that is neither the
+// account's domain nor the server named at login: it would otherwise
+// switch off certificate checks for whatever else the name reaches.
+var errInsecureHostElsewhere = errors.New("the self-signed certificate host must be your JID's domain or the server you named")
+
+// loginInsecureHostOK reports whether a login's self-signed host h may
+// apply: it names the XMPP server of that login (its JID domain or the
+// configured server host), and nothing else.
+func loginInsecureHostOK(h string, account jid.JID, server string) bool {
+	if h == "" {
+		return false
+	}
+	return strings.EqualFold(h, account.Domainpart()) || (server != "" && strings.EqualFold(h, server))
+}
+
 // Cancel implements bridgev2.LoginProcess.
 func (pl *passwordLogin) Cancel() {}
 
@@ -129,6 +145,8 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 		return nil, loginError(err, jid.JID{})
 	}
 	password := input[fieldPassword]
+	// bridgev2 has tried to redact the password message (and only logged a failure).
+	pl.main.checkPasswordRedacted(ctx, pl.user, password)
 	if password == "" {
 		return nil, bridgev2.RespError{ErrCode: "M_INVALID_PARAM", Err: "The password must not be empty.", StatusCode: http.StatusBadRequest}
 	}
@@ -148,6 +166,9 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 		if err != nil {
 			return nil, bridgev2.RespError{ErrCode: "M_INVALID_PARAM", Err: err.Error(), StatusCode: http.StatusBadRequest}
 		}
+	}
+	if meta.InsecureTLSHost != "" && !loginInsecureHostOK(meta.InsecureTLSHost, account, meta.Host) {
+		return nil, bridgev2.RespError{ErrCode: "M_INVALID_PARAM", Err: errInsecureHostElsewhere.Error(), StatusCode: http.StatusBadRequest}
 	}
 	log := zerolog.Ctx(ctx).With().Str("action", "xmpp login").Stringer("jid", account).Logger()
 	probe := &Client{main: pl.main, account: account, password: password, login: &bridgev2.UserLogin{UserLogin: &database.UserLogin{Metadata: meta}}}

@@ -21,9 +21,10 @@ import (
 // Catch-up after a reconnect: while the bridge was away, messages may have
 // gone only to the user's other clients (the server keeps offline messages
 // only when no client at all is online). The account's archive (XEP-0313)
-// has them; the bridge asks for everything after the last archive id it saw
-// and feeds the results through the normal message path, where bridgev2's
-// message IDs make anything already bridged a no-op.
+// has them; the bridge asks for everything after its cursor (a watermark of
+// what is stored on Matrix, see delivery.go and watermark.go) and feeds the
+// results through the normal message path, where bridgev2's message IDs
+// make anything already bridged a no-op.
 
 const (
 	nsMAM     = "urn:xmpp:mam:2"
@@ -31,7 +32,9 @@ const (
 	nsDelay   = "urn:xmpp:delay"
 
 	mamPageSize = 50
-	mamMaxPages = 20
+	// mamMaxPages bounds one catch-up; the cursor only moves over what was
+	// stored, so the next catch-up continues where this one stopped.
+	mamMaxPages = 200
 )
 
 // Errors for archive results.
@@ -59,6 +62,8 @@ const (
 type mamQueries struct {
 	mu sync.Mutex
 	m  map[string]queryMode
+	// seqs names the catch-up (delivery.go) each catch-up query is part of.
+	seqs map[string]uint64
 	// pages holds the results of running backfill queries.
 	pages map[string][]archived
 }
@@ -72,6 +77,25 @@ func (q *mamQueries) add(mode queryMode) string {
 	}
 	q.m[id] = mode
 	return id
+}
+
+// addCatchUp is add(queryCatchUp) for catch-up seq.
+func (q *mamQueries) addCatchUp(seq uint64) string {
+	id := q.add(queryCatchUp)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.seqs == nil {
+		q.seqs = map[string]uint64{}
+	}
+	q.seqs[id] = seq
+	return id
+}
+
+// seq is the catch-up query id belongs to (0: none).
+func (q *mamQueries) seq(id string) uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.seqs[id]
 }
 
 func (q *mamQueries) mode(id string) queryMode {
@@ -167,8 +191,8 @@ func attrValue(start xml.StartElement, local string) string {
 	return ""
 }
 
-// noteArchiveID remembers the newest archive id seen, in the login
-// metadata, so that the next catch-up starts after it.
+// noteArchiveID saves the catch-up cursor in the login metadata: the
+// watermark (delivery.go), or the newest archive id at the first connect.
 func (c *Client) noteArchiveID(ctx context.Context, id string) {
 	if id == "" {
 		return
@@ -185,8 +209,10 @@ func (c *Client) noteArchiveID(ctx context.Context, id string) {
 	}
 }
 
-// catchUp pages through the archive after the last archive id.
-func (c *Client) catchUp(ctx context.Context, s *xmpp.Session) {
+// catchUp pages through the archive after the cursor; the results go
+// through the incoming queue. It reports whether it reached the end of the
+// archive.
+func (c *Client) catchUp(ctx context.Context, s *xmpp.Session, seq uint64) bool {
 	log := zerolog.Ctx(ctx).With().Str("action", "archive catch-up").Logger()
 	c.metaMu.Lock()
 	after := c.meta().LastArchiveID
@@ -196,23 +222,24 @@ func (c *Client) catchUp(ctx context.Context, s *xmpp.Session) {
 		res, err := history.Fetch(ctx, history.Query{ID: qid, Limit: 1, Last: true}, c.account, s)
 		if err != nil {
 			log.Warn().Err(err).Msg("Archive not available")
-			return
+			return false
 		}
 		c.noteArchiveID(ctx, res.Set.Last)
-		return
+		return true
 	}
 	for page := 0; page < mamMaxPages; page++ {
-		qid := c.mam.add(queryCatchUp)
+		qid := c.mam.addCatchUp(seq)
 		res, err := history.Fetch(ctx, history.Query{ID: qid, Limit: mamPageSize, PageID: after}, c.account, s)
 		if err != nil {
 			log.Warn().Err(err).Str("after", after).Msg("Archive query failed")
-			return
+			return false
 		}
 		log.Debug().Int("page", page).Bool("complete", res.Complete).Str("last", res.Set.Last).Msg("Fetched archive page")
 		if res.Complete || res.Set.Last == "" || res.Set.Last == after {
-			return
+			return true
 		}
 		after = res.Set.Last
 	}
-	log.Warn().Msg("Stopped archive catch-up after too many pages")
+	log.Warn().Msg("Stopped archive catch-up after too many pages; the next one continues")
+	return false
 }

@@ -144,16 +144,12 @@ var mediaFileFeatures = func() event.FileFeatureMap {
 	}
 }()
 
-// insecureHost reports whether host is one the login or the config lets
-// the bridge reach without verifying its certificate, the same list the
-// XMPP connection uses.
+// insecureHost reports whether the admin lets the bridge reach media on
+// host without verifying its certificate (network.insecure_tls_hosts or
+// media_insecure_tls_hosts). The login's own self-signed host applies to
+// its XMPP connection only.
 func (c *Client) insecureHost(host string) bool {
-	for _, h := range c.connConfig().InsecureTLSHosts {
-		if h = strings.TrimSpace(h); h != "" && strings.EqualFold(h, host) {
-			return true
-		}
-	}
-	return false
+	return hostListed(c.main.Config.InsecureTLSHosts, host) || hostListed(c.main.Config.MediaInsecureTLSHosts, host)
 }
 
 // httpClient is the client for one https URL.

@@ -174,7 +174,10 @@ func TestMediaDownload(t *testing.T) {
 	}))
 	defer ts.Close()
 	ctx := context.Background()
-	trusted := mediaTestClient("127.0.0.1", 1)
+	// The admin lists the test server (on loopback, self-signed).
+	trusted := mediaTestClient("", 1)
+	trusted.main.Config.MediaPrivateHosts = []string{"127.0.0.1"}
+	trusted.main.Config.MediaInsecureTLSHosts = []string{"127.0.0.1"}
 
 	got, err := trusted.download(ctx, &incomingFile{URL: ts.URL + "/small"}, trusted.maxMediaSize())
 	if err != nil || !bytes.Equal(got, small) {
@@ -211,14 +214,19 @@ func TestMediaDownload(t *testing.T) {
 	if _, err := strict.download(ctx, &incomingFile{URL: ts.URL + "/small"}, strict.maxMediaSize()); !errors.Is(err, errPrivateAddress) {
 		t.Errorf("loopback link from a contact: %v", err)
 	}
-	// ... unless it is the account's own server, whose self-signed
-	// certificate is still refused without the host in the login's or the
-	// config's list.
-	strict.account = jid.MustParse("alice@127.0.0.1")
+	// ... also when the user who logged in chose the name: their account's
+	// domain and their login's self-signed host exempt nothing for media.
+	self := mediaTestClient("127.0.0.1", 0)
+	self.account = jid.MustParse("alice@127.0.0.1")
+	if _, err := self.download(ctx, &incomingFile{URL: ts.URL + "/small"}, self.maxMediaSize()); !errors.Is(err, errPrivateAddress) {
+		t.Errorf("loopback link with the login's own domain and insecure host: %v", err)
+	}
+	// Exempt from the private-address guard by the admin, the self-signed
+	// certificate is still refused without a TLS exemption.
+	strict.main.Config.MediaPrivateHosts = []string{"127.0.0.1"}
 	if _, err := strict.download(ctx, &incomingFile{URL: ts.URL + "/small"}, strict.maxMediaSize()); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("self-signed without insecure host: %v", err)
 	}
-	strict.account = jid.MustParse("alice@example.org")
 	if strict.maxMediaSize() != defaultMaxMediaMB<<20 {
 		t.Errorf("default limit %d", strict.maxMediaSize())
 	}
@@ -265,6 +273,21 @@ func TestPublicOnly(t *testing.T) {
 		{"fe80::1", false},
 		{"224.0.0.1", false},
 		{"::ffff:127.0.0.1", false},
+		{"64:ff9b::7f00:1", false},                      // NAT64 of 127.0.0.1
+		{"64:ff9b::a9fe:a9fe", false},                   // NAT64 of 169.254.169.254
+		{"64:ff9b:1::a00:1", false},                     // local-use NAT64
+		{"2002:7f00:1::1", false},                       // 6to4 of 127.0.0.1
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", false}, // Teredo
+		{"::127.0.0.1", false},                          // IPv4-compatible
+		{"::a9fe:a9fe", false},                          // IPv4-compatible 169.254.169.254
+		{"198.18.0.1", false},
+		{"198.19.255.254", false},
+		{"192.0.0.8", false},
+		{"240.0.0.1", false},
+		{"255.255.255.255", false},
+		{"0.1.2.3", false},
+		{"2a00:1450:4001:80b::200e", true},
+		{"198.20.0.1", true},
 	} {
 		if got := publicOnly(netip.MustParseAddr(tc.ip)); got != tc.public {
 			t.Errorf("publicOnly(%s) = %v, want %v", tc.ip, got, tc.public)
@@ -273,10 +296,16 @@ func TestPublicOnly(t *testing.T) {
 }
 
 func TestTrustedMediaHost(t *testing.T) {
+	// Only the admin's list counts: not the account's domain (alice's is
+	// example.org), not the login's self-signed host, not the admin's TLS
+	// exemptions.
 	c := mediaTestClient("xmpp.lan", 0)
+	c.main.Config.MediaPrivateHosts = []string{"upload.lan", "Files.Example.net."}
+	c.main.Config.InsecureTLSHosts = []string{"selfsigned.lan"}
 	for host, want := range map[string]bool{
-		"example.org": true, "upload.example.org": true, "EXAMPLE.ORG.": true,
-		"xmpp.lan": true, "evil-example.org": false, "example.org.evil.net": false, "10.0.0.1": false,
+		"upload.lan": true, "UPLOAD.LAN.": true, "files.example.net": true,
+		"example.org": false, "upload.example.org": false, "xmpp.lan": false, "selfsigned.lan": false,
+		"evil-upload.lan": false, "upload.lan.evil.net": false, "10.0.0.1": false,
 	} {
 		if got := c.trustedMediaHost(host); got != want {
 			t.Errorf("trustedMediaHost(%q) = %v, want %v", host, got, want)

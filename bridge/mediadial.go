@@ -16,26 +16,62 @@ import (
 // services next to it (SSRF).
 var errPrivateAddress = errors.New("the link points to a private network address")
 
+// nonPublic are the special-purpose ranges (IANA registries) that
+// IsGlobalUnicast lets through, and the IPv6 ranges that embed an IPv4
+// address a gateway would reach for us (NAT64, 6to4, Teredo, IPv4-
+// compatible): a public-looking IPv6 address must not lead to 127.0.0.1.
+var nonPublic = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"),   // shared address space (CGNAT)
+	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
+	netip.MustParsePrefix("192.0.2.0/24"),    // documentation
+	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
+	netip.MustParsePrefix("198.51.100.0/24"), // documentation
+	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
+	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, broadcast
+	netip.MustParsePrefix("::/96"),           // IPv4-compatible IPv6
+	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64 well-known prefix
+	netip.MustParsePrefix("64:ff9b:1::/48"),  // NAT64 local use
+	netip.MustParsePrefix("2001::/32"),       // Teredo
+	netip.MustParsePrefix("2001:db8::/32"),   // documentation
+	netip.MustParsePrefix("2002::/16"),       // 6to4
+}
+
 // publicOnly reports whether ip may be reached for any host: not loopback,
-// private (RFC 1918, ULA), link-local, shared (CGNAT), unspecified or
-// multicast.
+// private (RFC 1918, ULA), link-local, unspecified, multicast, nor any of
+// nonPublic.
 func publicOnly(ip netip.Addr) bool {
 	ip = ip.Unmap()
-	return ip.IsValid() && ip.IsGlobalUnicast() && !ip.IsPrivate() &&
-		!netip.MustParsePrefix("100.64.0.0/10").Contains(ip)
+	if !ip.IsValid() || !ip.IsGlobalUnicast() || ip.IsPrivate() {
+		return false
+	}
+	for _, p := range nonPublic {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
 }
 
 // trustedMediaHost reports whether host may resolve to a private address:
-// the account's own server and its subdomains (an upload service on the
-// user's LAN) and the hosts the login or the config exempt from certificate
-// checks.
+// only the hosts the admin lists in network.media_private_hosts. Neither
+// the account's domain nor the host a user names at login counts: both
+// are chosen by whoever logs in, and a name of theirs pointing at
+// 169.254.169.254 would read the bridge's network into Matrix.
 func (c *Client) trustedMediaHost(host string) bool {
+	return hostListed(c.main.Config.MediaPrivateHosts, host)
+}
+
+// hostListed reports whether host is in hosts (case and a final dot
+// ignored).
+func hostListed(hosts []string, host string) bool {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	domain := strings.ToLower(c.account.Domainpart())
-	if domain != "" && (host == domain || strings.HasSuffix(host, "."+domain)) {
-		return true
+	for _, h := range hosts {
+		if h = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), "."); h != "" && h == host {
+			return true
+		}
 	}
-	return c.insecureHost(host)
+	return false
 }
 
 // mediaDialer dials for media downloads, refusing private addresses for

@@ -56,6 +56,9 @@ func (c *Client) defaultNick() string {
 // missing room from one that refuses us, without creating it, and gives the
 // room's name and the features OMEMO depends on.
 func roomInfo(ctx context.Context, s *xmpp.Session, room jid.JID) (mucroom.Info, mucadmin.RoomInfo, error) {
+	// A room service that never answers must not hold the join forever.
+	ctx, cancel := context.WithTimeout(ctx, iqTimeout)
+	defer cancel()
 	info, err := disco.GetInfo(ctx, "", room, s)
 	var se stanza.Error
 	switch {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -105,9 +106,22 @@ func (c *Client) roomRecipients(ctx context.Context, s *xmpp.Session, r mucRoom)
 // bridge no device-list notifications.
 const memberDevicesTTL = 10 * time.Minute
 
+// memberFetchBudget bounds refreshMemberDevices as a whole, and
+// memberFetchParallel is how many lists it fetches at once: members on
+// servers that do not answer must not hold a message for minutes.
+const (
+	memberFetchBudget   = 20 * time.Second
+	memberFetchParallel = 4
+)
+
 // refreshMemberDevices fetches the device lists of members not fetched in
 // the last memberDevicesTTL.
 func (c *Client) refreshMemberDevices(ctx context.Context, xc *omemoxmpp.Client, members []jid.JID) {
+	ctx, cancel := context.WithTimeout(ctx, memberFetchBudget)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sema := make(chan struct{}, memberFetchParallel)
 	for _, m := range members {
 		key := m.Bare().String()
 		c.omemo.mu.Lock()
@@ -122,9 +136,14 @@ func (c *Client) refreshMemberDevices(ctx context.Context, xc *omemoxmpp.Client,
 		if !due {
 			continue
 		}
-		if _, err := xc.FetchDevices(ctx, m); err != nil {
-			zerolog.Ctx(ctx).Debug().Err(err).Stringer("member", m).Msg("Failed to fetch a group chat member's OMEMO devices")
-		}
+		sema <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sema; wg.Done() }()
+			if _, err := xc.FetchDevices(ctx, m); err != nil {
+				zerolog.Ctx(ctx).Debug().Err(err).Stringer("member", m).Msg("Failed to fetch a group chat member's OMEMO devices")
+			}
+		}()
 	}
 }
 
@@ -139,9 +158,11 @@ func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r mucRoo
 	}
 	members := c.roomRecipients(ctx, s, r)
 	c.refreshMemberDevices(ctx, xc, members)
+	// Network first, the ratchet lock for the encryption alone.
+	p := xc.PrepareGroup(ctx, r.JID, members)
 	c.omemo.op.Lock()
 	start := time.Now()
-	enc, err := xc.EncryptGroup(ctx, r.JID, members, out.Body)
+	enc, err := xc.EncryptPrepared(ctx, p, out.Body)
 	c.main.Metrics.ObserveEncrypt(time.Since(start))
 	c.omemo.op.Unlock()
 	if err != nil {

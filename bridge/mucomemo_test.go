@@ -15,6 +15,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
+	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
@@ -187,6 +188,11 @@ func TestDecryptGroupchatInbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A member's device is trusted blindly once the member's own list
+	// names it (fetched as for any member).
+	if _, err := f.c.omemoClient().FetchDevices(ctx, f.bob); err != nil {
+		t.Fatal(err)
+	}
 	from, _ := room.WithResource("bob")
 	msg, err := omemoxmpp.BuildMessage(stanza.Message{From: from, To: f.alice, ID: "g1", Type: stanza.GroupChatMessage}, out,
 		sid.StanzaID{ID: "arch-1", By: room}.TokenReader())
@@ -219,5 +225,57 @@ func TestDecryptGroupchatInbox(t *testing.T) {
 	}
 	if peer != room.String() || sender != f.bob.String() {
 		t.Errorf("inbox row peer=%q sender=%q", peer, sender)
+	}
+}
+
+// TestGroupchatUnlistedDevice: in a non-anonymous room the room service
+// asserts the occupants' real JIDs. A session from a device the named JID
+// never published is not trusted blindly under that JID (the message is
+// marked), and the JID's list is fetched for the next messages.
+func TestGroupchatUnlistedDevice(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	room := jid.MustParse("room@muc.localhost")
+	r := mucRoom{JID: room, Nick: "alice", NonAnonymous: true, Joined: true,
+		Features:  mucadmin.RoomInfo{Anonymity: mucadmin.NonAnonymous, MembersOnly: true},
+		Occupants: map[string]occupant{"bob": {Nick: "bob", RealJID: f.bob}}}
+	// Bob's published list, as the bridge knows it, has another device:
+	// the room claims a device of bob's that bob never listed.
+	if err := f.c.omemoStore().PutDeviceList(ctx, omemo.V2, f.bob.String(), []omemo.Device{{ID: 4711}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.bobXC.EncryptGroup(ctx, room, []jid.JID{f.alice}, "who am I")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, _ := room.WithResource("bob")
+	msg, err := omemoxmpp.BuildMessage(stanza.Message{From: from, To: f.alice, ID: "u1", Type: stanza.GroupChatMessage}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := stanzabuf.Read(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mucroom.ParseMessage(st.Reader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := classifyGroupchat(m, r, f.alice, f.c.login.ID, true, messageRefs{})
+	if !f.c.decryptGroupchat(ctx, st, &g, r) {
+		t.Fatal("not shown")
+	}
+	if g.Body != "who am I" || g.OMEMO == nil || g.OMEMO.Trusted {
+		t.Fatalf("body %q, OMEMO %+v: an unlisted device asserted by the room is trusted", g.Body, g.OMEMO)
+	}
+	// The follow-up fetch of bob's real list is queued.
+	w := f.c.omemoWorker()
+	fetch := false
+	for len(w.queue) > 0 {
+		task := <-w.queue
+		fetch = fetch || (task.kind == taskFetchDevices && task.peer.Equal(f.bob))
+	}
+	if !fetch {
+		t.Error("no device list fetch queued for the untrusted sender")
 	}
 }

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -219,7 +220,7 @@ func groupReply(r mucRoom, target *database.Message, account jid.JID) *reply.Rep
 // only those can be corrected or retracted.
 func (c *Client) ownGroupMessage(target *database.Message) error {
 	if target.SenderID != puppet.UserID(c.account) {
-		return fmt.Errorf("%w: only your own messages can be changed on XMPP", bridgev2.ErrEditTargetTooOld)
+		return refusal(errors.New("only your own messages can be changed on XMPP"))
 	}
 	return nil
 }
@@ -233,7 +234,7 @@ func (c *Client) sendGroupReactions(ctx context.Context, room jid.JID, target ne
 	}
 	id := groupStanzaID(msg)
 	if id == "" {
-		return fmt.Errorf("the room gave this message no stanza-id, so it cannot be reacted to")
+		return refusal(errors.New("the room gave this message no stanza-id, so it cannot be reacted to"))
 	}
 	m := stanza.Message{To: room.Bare(), ID: newMessageID(), Type: stanza.GroupChatMessage}
 	return c.sendSignal(ctx, reactions.Message(m, reactions.Reactions{ID: id, Emojis: emojis}))
@@ -247,7 +248,7 @@ func (c *Client) sendGroupRetraction(ctx context.Context, room jid.JID, target *
 	}
 	id := groupStanzaID(target)
 	if id == "" {
-		return fmt.Errorf("the room gave this message no stanza-id, so it cannot be retracted")
+		return refusal(errors.New("the room gave this message no stanza-id, so it cannot be retracted"))
 	}
 	m := stanza.Message{To: room.Bare(), ID: newMessageID(), Type: stanza.GroupChatMessage}
 	return c.sendSignal(ctx, retract.Message(m, id))

@@ -74,6 +74,10 @@ type omemoState struct {
 	// memberFetched is when group chat members' device lists were last
 	// fetched (mucomemo.go), by bare JID.
 	memberFetched map[string]time.Time
+	// worker runs the login's OMEMO network work (omemoworker.go).
+	worker *omemoWorker
+	// misses remembers failed bundle fetches across sessions.
+	misses *omemoxmpp.Misses
 
 	// op serialises the login's ratchet work. Decryption runs inside a
 	// database transaction (which on SQLite holds the write lock) and then
@@ -173,7 +177,13 @@ func (c *Client) omemoConnect(ctx context.Context, s *xmpp.Session) {
 	if err := m.Setup(ctx); err != nil {
 		log.Err(err).Msg("Failed to maintain OMEMO keys")
 	}
-	xc, err := omemoxmpp.NewSession(m, c.omemoStore(), s, omemoxmpp.Options{Label: c.main.Config.OMEMO.label()})
+	c.omemo.mu.Lock()
+	if c.omemo.misses == nil {
+		c.omemo.misses = omemoxmpp.NewMisses(0, 0)
+	}
+	misses := c.omemo.misses
+	c.omemo.mu.Unlock()
+	xc, err := omemoxmpp.NewSession(m, c.omemoStore(), s, omemoxmpp.Options{Label: c.main.Config.OMEMO.label(), Misses: misses})
 	if err != nil {
 		log.Err(err).Msg("Failed to start OMEMO client")
 		return
@@ -181,10 +191,9 @@ func (c *Client) omemoConnect(ctx context.Context, s *xmpp.Session) {
 	c.omemo.mu.Lock()
 	c.omemo.xc = xc
 	c.omemo.mu.Unlock()
-	c.omemo.op.Lock()
-	err = xc.Announce(ctx)
-	c.omemo.op.Unlock()
-	if err != nil {
+	// Not under the ratchet lock: publishing waits on the server. A prekey
+	// used meanwhile makes the decryption queue a republish.
+	if err = xc.Announce(ctx); err != nil {
 		log.Err(err).Msg("Failed to announce OMEMO device")
 		return
 	}
@@ -224,10 +233,10 @@ func (c *Client) omemoMaintain(ctx context.Context) {
 		stepCtx, cancel := context.WithTimeout(ctx, time.Minute)
 		c.omemo.op.Lock()
 		err := m.Setup(stepCtx)
+		c.omemo.op.Unlock()
 		if err == nil {
 			err = xc.Announce(stepCtx)
 		}
-		c.omemo.op.Unlock()
 		cancel()
 		if err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("OMEMO key maintenance failed")
@@ -247,8 +256,6 @@ func (c *Client) omemoUnannounce(ctx context.Context) {
 	defer cancel()
 	log := zerolog.Ctx(ctx)
 	own := xc.Manager().DeviceID()
-	c.omemo.op.Lock()
-	defer c.omemo.op.Unlock()
 	if _, err := xc.FetchDevices(ctx, c.account); err != nil {
 		log.Warn().Err(err).Msg("Failed to fetch own OMEMO device lists before logout")
 		return
@@ -329,16 +336,23 @@ func (c *Client) handlePEPEvent(ctx context.Context, st *stanzabuf.Stanza) bool 
 	if !own {
 		before, _ = c.knownDevices(ctx, upd.JID)
 	}
-	c.omemo.op.Lock()
-	republished, err := xc.HandleDeviceListUpdate(ctx, upd)
-	c.omemo.op.Unlock()
-	if err != nil {
+	if own {
+		// Putting our device back in the list publishes: not in the
+		// incoming loop.
+		c.omemoEnqueue(ctx, omemoTask{kind: taskOwnList, ownList: upd})
+		return true
+	}
+	if !c.deviceListWanted(ctx, upd.JID) {
+		log.Debug().Stringer("jid", upd.JID).Msg("Ignoring OMEMO device list of a stranger")
+		return true
+	}
+	if _, err := xc.HandleDeviceListUpdate(ctx, upd); err != nil {
 		log.Warn().Err(err).Stringer("jid", upd.JID).Msg("Failed to handle OMEMO device list update")
 		return true
 	}
 	log.Debug().Stringer("jid", upd.JID).Str("omemo_version", upd.Version.String()).
-		Int("devices", len(upd.Devices)).Bool("republished", republished).Msg("OMEMO device list update")
-	if !own && before != nil {
+		Int("devices", len(upd.Devices)).Msg("OMEMO device list update")
+	if before != nil {
 		after, _ := c.knownDevices(ctx, upd.JID)
 		c.noticeDeviceChange(ctx, upd.JID, before, after)
 	}

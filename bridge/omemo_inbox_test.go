@@ -519,6 +519,7 @@ func TestOMEMORepublishAfterPreKey(t *testing.T) {
 	}
 	in, err := f.receive(t, f.stanza(t, "k1", kex))
 	wantBody(t, in, err, "first, with a key exchange")
+	f.c.drainOMEMOWork(ctx)
 	if f.srv.publishCount(alice) == pubs {
 		t.Fatal("nothing published after a prekey was used")
 	}
@@ -556,6 +557,7 @@ func TestOMEMORepublishAfterPreKey(t *testing.T) {
 	}
 	in, err = f.receive(t, f.stanza(t, "k2", repeat))
 	wantBody(t, in, err, "second, same key exchange")
+	f.c.drainOMEMOWork(ctx)
 	if n := f.srv.publishCount(alice); n != pubs {
 		t.Errorf("%d publishes after a repeated key exchange, want none", n-pubs)
 	}
@@ -581,6 +583,7 @@ func TestOMEMORepublishAfterPreKey(t *testing.T) {
 	}
 	in, err = f.receive(t, f.stanza(t, "k3", plain))
 	wantBody(t, in, err, "third, no key exchange")
+	f.c.drainOMEMOWork(ctx)
 	if n := f.srv.publishCount(alice); n != pubs {
 		t.Errorf("%d publishes after a normal message, want none", n-pubs)
 	}

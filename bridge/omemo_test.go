@@ -125,12 +125,13 @@ func TestDecryptFailureNotice(t *testing.T) {
 		{omemo.ErrUnknownPreKey, false, 7, []string{"no OMEMO session"}},
 		{omemo.ErrTooManySkipped, false, 7, []string{"too many messages"}},
 		{omemo.ErrEnvelope, false, 7, []string{"envelope is invalid"}},
+		{fmt.Errorf("%w ({urn:xmpp:reactions:0}reactions)", omemoxmpp.ErrUnreadableContent), false, 7, []string{"Could not show", "decrypted but holds no text", "({urn:xmpp:reactions:0}reactions)."}},
 		{fmt.Errorf("%w: bad", omemoxmpp.ErrMalformed), false, 0, []string{"an unknown device", "malformed"}},
 		{errOMEMOUnavailable, false, 7, []string{"not set up"}},
 		{errors.New("boom"), true, 9, []string{"you (bob@example.org, from another client)", "device 9", "internal error"}},
 	} {
 		got := decryptFailureNotice("bob@example.org", tc.device, tc.fromMe, tc.err)
-		if !strings.HasPrefix(got, "Could not decrypt an OMEMO message from ") {
+		if !strings.HasPrefix(got, "Could not decrypt an OMEMO message from ") && !strings.HasPrefix(got, "Could not show an OMEMO message from ") {
 			t.Errorf("%v: %q", tc.err, got)
 		}
 		for _, w := range tc.want {

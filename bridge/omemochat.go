@@ -78,20 +78,14 @@ func (c *Client) wrapOutgoing(ctx context.Context, msg stanza.Message, out *outg
 	if xc == nil {
 		return nil, encryptionStatus(errOMEMOUnavailable)
 	}
-	c.omemo.op.Lock()
-	start := time.Now()
-	enc, err := xc.Encrypt(ctx, out.To, out.Body)
-	c.main.Metrics.ObserveEncrypt(time.Since(start))
+	enc, err := c.encryptChat(ctx, xc, out)
 	if errors.Is(err, omemoxmpp.ErrNoDevices) {
 		// A list stored empty is not fetched again by Encrypt, and contacts
 		// without a presence subscription send no notifications: look again.
 		if _, ferr := xc.FetchDevices(ctx, out.To); ferr == nil {
-			start = time.Now()
-			enc, err = xc.Encrypt(ctx, out.To, out.Body)
-			c.main.Metrics.ObserveEncrypt(time.Since(start))
+			enc, err = c.encryptChat(ctx, xc, out)
 		}
 	}
-	c.omemo.op.Unlock()
 	if err == nil {
 		c.countOMEMOSessions(ctx)
 	}
@@ -103,6 +97,20 @@ func (c *Client) wrapOutgoing(ctx context.Context, msg stanza.Message, out *outg
 		zerolog.Ctx(ctx).Debug().Int("skipped_devices", len(enc.Errors)).Msg("Some OMEMO devices were skipped")
 	}
 	return omemoxmpp.BuildMessage(msg, enc, extra...)
+}
+
+// encryptChat encrypts out for its contact: device lists and bundles are
+// fetched first, and the ratchet lock is held for the encryption alone, so
+// that a contact's server that does not answer delays this message only,
+// not the login's other chats or its incoming messages.
+func (c *Client) encryptChat(ctx context.Context, xc *omemoxmpp.Client, out *outgoingMessage) (*omemoxmpp.Outgoing, error) {
+	p := xc.Prepare(ctx, out.To)
+	c.omemo.op.Lock()
+	defer c.omemo.op.Unlock()
+	start := time.Now()
+	enc, err := xc.EncryptPrepared(ctx, p, out.Body)
+	c.main.Metrics.ObserveEncrypt(time.Since(start))
+	return enc, err
 }
 
 // encryptionStatus is the message status bridgev2 shows in Matrix for a

@@ -88,13 +88,16 @@ func reactionSync(meta simplevent.EventMeta, r reactions.Reactions, lookup func(
 
 func (c *Client) queueReactions(ctx context.Context, in *incomingMessage, r reactions.Reactions) {
 	log := zerolog.Ctx(ctx)
-	c.login.QueueRemoteEvent(reactionSync(c.eventMeta(in, bridgev2.RemoteEventReactionSync), r, func() networkid.MessageID {
+	meta := c.eventMeta(in, bridgev2.RemoteEventReactionSync)
+	in.ticket.handOff(&meta, "")
+	res := c.login.QueueRemoteEvent(reactionSync(meta, r, func() networkid.MessageID {
 		target := c.findMessage(context.WithoutCancel(ctx), in.Peer, r.ID)
 		if target == "" {
 			log.Debug().Str("target_id", r.ID).Msg("Ignoring reactions to an unknown message")
 		}
 		return target
 	}))
+	in.ticket.queued(ctx, res)
 }
 
 // PreHandleMatrixReaction implements bridgev2.ReactionHandlingNetworkAPI.
@@ -103,7 +106,7 @@ func (c *Client) PreHandleMatrixReaction(ctx context.Context, msg *bridgev2.Matr
 	// keeps one reaction from turning into two.
 	emoji := variationselector.Remove(msg.Content.RelatesTo.Key)
 	if emoji == "" || len(emoji) > reactions.MaxReactionLen {
-		return bridgev2.MatrixReactionPreResponse{}, fmt.Errorf("unsupported reaction %q", emoji)
+		return bridgev2.MatrixReactionPreResponse{}, refusal(fmt.Errorf("the reaction %q cannot be sent over XMPP (empty, or longer than %d bytes)", emoji, reactions.MaxReactionLen))
 	}
 	return bridgev2.MatrixReactionPreResponse{
 		SenderID:     puppet.UserID(c.account),

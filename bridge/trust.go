@@ -35,8 +35,15 @@ func decryptFailureNotice(sender string, device uint32, fromMe bool, err error) 
 	if device != 0 {
 		dev = fmt.Sprintf("device %d", device)
 	}
+	verb := "decrypt"
 	var why string
 	switch {
+	case errors.Is(err, omemoxmpp.ErrUnreadableContent):
+		// Decrypted: the sender wrote something; name what it was.
+		verb, why = "show", "it was decrypted but holds no text the bridge understands"
+		if i := strings.LastIndex(err.Error(), " ("); i >= 0 {
+			why += err.Error()[i:]
+		}
 	case errors.Is(err, omemo.ErrNotForThisDevice):
 		why = "it was not encrypted for the bridge's device; the sending client may not know it yet"
 	case errors.Is(err, omemo.ErrBadMAC):
@@ -45,6 +52,8 @@ func decryptFailureNotice(sender string, device uint32, fromMe bool, err error) 
 		why = "the bridge has no OMEMO session with that device; a new session was offered, please resend"
 	case errors.Is(err, omemo.ErrTooManySkipped):
 		why = "too many messages from that device were lost before it"
+	case errors.Is(err, errSCEMisaddressed):
+		why = err.Error() + "; it is not shown here"
 	case errors.Is(err, omemo.ErrEnvelope):
 		why = "its encrypted envelope is invalid"
 	case errors.Is(err, omemo.ErrMalformed), errors.Is(err, omemoxmpp.ErrMalformed):
@@ -54,7 +63,7 @@ func decryptFailureNotice(sender string, device uint32, fromMe bool, err error) 
 	default:
 		why = "of an internal error"
 	}
-	return fmt.Sprintf("Could not decrypt an OMEMO message from %s (%s): %s.", who, dev, why)
+	return fmt.Sprintf("Could not %s an OMEMO message from %s (%s): %s.", verb, who, dev, why)
 }
 
 // deviceChangeNotice describes how a contact's device set changed; "" when

@@ -143,6 +143,11 @@ type Options struct {
 	Rand io.Reader
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// ListedOnly limits blind trust (PolicyBTBV) to devices in the
+	// sender's stored device list (Store.DeviceList, either version): a
+	// session from a device its account never published (asserted by a
+	// room service, say) stays undecided.
+	ListedOnly bool
 }
 
 // Decrypted is the result of Manager.Decrypt.
@@ -162,6 +167,10 @@ type Decrypted struct {
 	// Trust is the stored level; Trusted applies the policy to it.
 	Trust   TrustLevel
 	Trusted bool
+	// KeyChanged is set the first time an identity key is seen for a
+	// device id that had another one: that key is never trusted blindly,
+	// and the user must be told.
+	KeyChanged bool
 	// NewSession is set when this message started (or replaced) a session.
 	NewSession bool
 	// PreKeyConsumed is set when a one-time prekey was used up: the caller

@@ -62,7 +62,7 @@ func (m *Manager) Decrypt(ctx context.Context, enc *Encrypted, senderJID string)
 	}
 
 	// Everything checked: persist.
-	out.Trust, out.Trusted, out.IdentityKey, err = m.trust(ctx, v, addr, s.theirIK[:], true)
+	out.Trust, out.Trusted, out.IdentityKey, out.KeyChanged, err = m.trustRecord(ctx, v, addr, s.theirIK[:], true)
 	if err != nil {
 		return nil, err
 	}

@@ -370,7 +370,7 @@ func (m *Manager) encryptFor(ctx context.Context, k *kdf, v Version, r Recipient
 // checkTrust records a first-seen identity per policy and fails with
 // ErrUntrusted unless the identity may be encrypted for.
 func (m *Manager) checkTrust(ctx context.Context, v Version, addr Address, ik []byte) error {
-	level, trusted, _, err := m.trust(ctx, v, addr, ik, true)
+	level, trusted, _, _, err := m.trustRecord(ctx, v, addr, ik, true)
 	if err != nil {
 		return err
 	}
@@ -380,25 +380,43 @@ func (m *Manager) checkTrust(ctx context.Context, v Version, addr Address, ik []
 	return nil
 }
 
-// trust looks up the trust of (addr, ik), recording a first-seen identity
-// when record is set. It returns the stored level and the effective trust.
-func (m *Manager) trust(ctx context.Context, v Version, addr Address, ik []byte, record bool) (TrustLevel, bool, []byte, error) {
+// trustRecord looks up the trust of (addr, ik), recording a first-seen
+// identity when record is set. It returns the stored level, the effective
+// trust, and whether ik is new for a device id that had another key.
+//
+// Blind trust (PolicyBTBV) needs: no verified device of the JID, no other
+// key ever seen for this device id (a changed key is never trusted
+// silently), and with ListedOnly the device in the JID's device list.
+// These are checked each time, so an undecided key becomes blindly trusted
+// once its device is listed, and never while another key of its device id
+// is on record.
+func (m *Manager) trustRecord(ctx context.Context, v Version, addr Address, ik []byte, record bool) (TrustLevel, bool, []byte, bool, error) {
 	curve, err := CurveIdentityKey(v, ik)
 	if err != nil {
-		return 0, false, nil, err
+		return 0, false, nil, false, err
 	}
 	recs, err := m.store.TrustRecords(ctx, addr.JID)
 	if err != nil {
-		return 0, false, nil, &storeError{fmt.Errorf("failed to load trust of %s: %w", addr.JID, err)}
+		return 0, false, nil, false, &storeError{fmt.Errorf("failed to load trust of %s: %w", addr.JID, err)}
 	}
-	verified := false
+	verified, changed := false, false
 	found := -1
 	for i, r := range recs {
 		if r.Level == TrustVerified {
 			verified = true
 		}
-		if r.Device == addr.Device && bytes.Equal(r.IdentityKey, curve) {
-			found = i
+		if r.Device == addr.Device {
+			if bytes.Equal(r.IdentityKey, curve) {
+				found = i
+			} else {
+				changed = true
+			}
+		}
+	}
+	blind := m.opts.Policy == PolicyBTBV && !verified && !changed
+	if blind && (m.opts.ListedOnly || listedOnly(ctx)) {
+		if blind, err = m.listed(ctx, addr); err != nil {
+			return 0, false, nil, false, err
 		}
 	}
 	var level TrustLevel
@@ -406,18 +424,50 @@ func (m *Manager) trust(ctx context.Context, v Version, addr Address, ik []byte,
 		level = recs[found].Level
 	} else {
 		level = TrustUndecided
-		if m.opts.Policy == PolicyBTBV && !verified {
+		if blind {
 			level = TrustTrusted
 		}
 		if record {
 			if err := m.store.PutTrust(ctx, TrustRecord{JID: addr.JID, Device: addr.Device, IdentityKey: curve, Level: level}); err != nil {
-				return 0, false, nil, &storeError{fmt.Errorf("failed to store trust of %s: %w", addr, err)}
+				return 0, false, nil, false, &storeError{fmt.Errorf("failed to store trust of %s: %w", addr, err)}
 			}
 		}
 	}
-	trusted := level == TrustTrusted || level == TrustVerified ||
-		(level == TrustUndecided && m.opts.Policy == PolicyBTBV && !verified)
-	return level, trusted, curve, nil
+	trusted := level == TrustTrusted || level == TrustVerified || (level == TrustUndecided && blind)
+	return level, trusted, curve, changed && found < 0, nil
+}
+
+type listedOnlyKey struct{}
+
+// ListedOnly returns ctx under which Decrypt trusts blindly only devices
+// in the sender's stored device list, as Options.ListedOnly does for every
+// call: for messages whose sender JID a third party asserts (a room
+// service naming an occupant's real JID), where a device that JID never
+// published must not be trusted under it.
+func ListedOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, listedOnlyKey{}, true)
+}
+
+func listedOnly(ctx context.Context) bool {
+	on, _ := ctx.Value(listedOnlyKey{}).(bool)
+	return on
+}
+
+// listed reports whether addr's device is in its JID's stored device list
+// of either version.
+func (m *Manager) listed(ctx context.Context, addr Address) (bool, error) {
+	for _, v := range []Version{V2, V03} {
+		list, err := m.store.DeviceList(ctx, v, addr.JID)
+		if err != nil {
+			return false, &storeError{fmt.Errorf("failed to load device list of %s: %w", addr.JID, err)}
+		}
+		for _, d := range list {
+			if d.ID == addr.Device {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // SetTrust stores the trust level of a device's identity key (in v's wire
@@ -439,7 +489,7 @@ func (m *Manager) SetTrust(ctx context.Context, v Version, addr Address, identit
 // Trust returns the stored trust level of a device's identity key and
 // whether it is trusted for sending under the Manager's policy.
 func (m *Manager) Trust(ctx context.Context, v Version, addr Address, identityKey []byte) (level TrustLevel, trusted bool, err error) {
-	level, trusted, _, err = m.trust(ctx, v, addr, identityKey, false)
+	level, trusted, _, _, err = m.trustRecord(ctx, v, addr, identityKey, false)
 	return level, trusted, err
 }
 

@@ -110,53 +110,6 @@ func checkInnerXML(content []byte) error {
 	}
 }
 
-type xmlEnvelope struct {
-	XMLName xml.Name `xml:"urn:xmpp:sce:1 envelope"`
-	Content *struct {
-		Inner []byte `xml:",innerxml"`
-	} `xml:"content"`
-	RPad string `xml:"rpad"`
-	Time *struct {
-		Stamp string `xml:"stamp,attr"`
-	} `xml:"time"`
-	To *struct {
-		JID string `xml:"jid,attr"`
-	} `xml:"to"`
-	From *struct {
-		JID string `xml:"jid,attr"`
-	} `xml:"from"`
-}
-
-// ParseEnvelope parses an SCE envelope and checks that its <from/> names the
-// same bare JID as sender (the stanza's sender); pass "" to skip the check.
-func ParseEnvelope(data []byte, sender string) (*Envelope, error) {
-	var raw xmlEnvelope
-	if err := xml.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrEnvelope, err)
-	}
-	if raw.Content == nil {
-		return nil, fmt.Errorf("%w: no content", ErrEnvelope)
-	}
-	if raw.From == nil || raw.From.JID == "" {
-		return nil, fmt.Errorf("%w: no from", ErrEnvelope)
-	}
-	e := &Envelope{Content: raw.Content.Inner, From: raw.From.JID, RPad: raw.RPad}
-	if raw.To != nil {
-		e.To = raw.To.JID
-	}
-	if raw.Time != nil && raw.Time.Stamp != "" {
-		t, err := time.Parse(time.RFC3339, raw.Time.Stamp)
-		if err != nil {
-			return nil, fmt.Errorf("%w: bad time stamp", ErrEnvelope)
-		}
-		e.Time = t
-	}
-	if sender != "" && !strings.EqualFold(bareJID(sender), bareJID(e.From)) {
-		return nil, fmt.Errorf("%w: from %q does not match sender %q", ErrEnvelope, e.From, sender)
-	}
-	return e, nil
-}
-
 func bareJID(j string) string {
 	if i := strings.IndexByte(j, '/'); i >= 0 {
 		return j[:i]

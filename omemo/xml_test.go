@@ -238,7 +238,9 @@ func TestEnvelope(t *testing.T) {
 		`<envelope xmlns='urn:xmpp:sce:1'><content/></envelope>`,
 		`<envelope xmlns='urn:xmpp:sce:1'><from jid='a@b'/></envelope>`,
 		`<envelope xmlns='urn:xmpp:other'><content/><from jid='a@b'/></envelope>`,
-		`<envelope xmlns='urn:xmpp:sce:1'><content/><from jid='a@b'/><time stamp='yesterday'/></envelope>`,
+		`<envelope xmlns='urn:xmpp:sce:1'><content/><content/><from jid='a@b'/></envelope>`,
+		`<envelope xmlns='urn:xmpp:sce:1'><content/><from jid='a@b'/><from jid='c@d'/></envelope>`,
+		`<envelope xmlns='urn:xmpp:sce:1'><content/><from jid='a@b'/></envelope><envelope/>`,
 		`<envelope xmlns='urn:xmpp:sce:1'><content>`,
 	} {
 		if _, err := ParseEnvelope([]byte(bad), ""); !errors.Is(err, ErrEnvelope) {

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"time"
 
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
@@ -51,6 +52,12 @@ type Options struct {
 	Label string
 	// Versions are the versions we announce and encrypt with; default both.
 	Versions []omemo.Version
+	// Misses is the negative cache of failed bundle fetches; share one per
+	// account across sessions. Nil: the client makes its own.
+	Misses *Misses
+	// FetchBudget bounds the bundle fetches of one Prepare together;
+	// default PrepareBudget.
+	FetchBudget time.Duration
 }
 
 // Client is one account's OMEMO device on XMPP: a Manager (set up), its
@@ -64,6 +71,8 @@ type Client struct {
 	own      jid.JID
 	label    string
 	versions []omemo.Version
+	misses   *Misses
+	budget   time.Duration
 }
 
 // New returns a Client for m (on store, after m.Setup) that talks through pep.
@@ -84,7 +93,15 @@ func New(m *omemo.Manager, store omemo.Store, pep PEP, opts Options) (*Client, e
 			return nil, fmt.Errorf("%w: version %d", errInvalidVersion, int(v))
 		}
 	}
-	return &Client{m: m, store: store, pep: pep, own: own.Bare(), label: opts.Label, versions: vs}, nil
+	misses := opts.Misses
+	if misses == nil {
+		misses = NewMisses(0, 0)
+	}
+	budget := opts.FetchBudget
+	if budget <= 0 {
+		budget = PrepareBudget
+	}
+	return &Client{m: m, store: store, pep: pep, own: own.Bare(), label: opts.Label, versions: vs, misses: misses, budget: budget}, nil
 }
 
 // NewSession is New with SessionPEP{s}.

@@ -1,7 +1,6 @@
 package omemoxmpp
 
 import (
-	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -39,6 +38,9 @@ type Message struct {
 	// Manager's policy. Flag messages from untrusted devices.
 	Trust   omemo.TrustLevel
 	Trusted bool
+	// KeyChanged: the sender device's identity key is new for a device id
+	// that had another one; tell the user (it is not trusted blindly).
+	KeyChanged bool
 	// Fingerprint is the sender device's identity key as clients show it.
 	Fingerprint string
 	// PreKeyConsumed: call Client.Republish.
@@ -153,6 +155,7 @@ func (c *Client) Decrypt(ctx context.Context, sender jid.JID, rcv *Received) (*M
 		Empty:          dec.Plaintext == nil,
 		Trust:          dec.Trust,
 		Trusted:        dec.Trusted,
+		KeyChanged:     dec.KeyChanged,
 		PreKeyConsumed: dec.PreKeyConsumed,
 		SendHeartbeat:  dec.SendHeartbeat,
 	}
@@ -171,7 +174,7 @@ func (c *Client) Decrypt(ctx context.Context, sender jid.JID, rcv *Received) (*M
 		return out, err
 	}
 	out.Content, out.To = env.Content, env.To
-	if out.Body, err = envelopeBody(env.Content); err != nil {
+	if out.Body, err = readContent(env.Content); err != nil {
 		return out, err
 	}
 	return out, nil
@@ -185,48 +188,4 @@ func (c *Client) DecryptStanza(ctx context.Context, r xml.TokenReader) (*Message
 		return nil, err
 	}
 	return c.Decrypt(ctx, rcv.From, rcv)
-}
-
-// envelopeBody returns the text of the first jabber:client <body/> in an
-// SCE <content/>, preferring one without xml:lang. No body is "".
-func envelopeBody(content []byte) (string, error) {
-	d := xml.NewDecoder(io.MultiReader(strings.NewReader("<c xmlns='"+stanza.NSClient+"'>"), bytes.NewReader(content), strings.NewReader("</c>")))
-	if _, err := d.Token(); err != nil {
-		return "", fmt.Errorf("%w: content: %w", omemo.ErrEnvelope, err)
-	}
-	var (
-		body       string
-		found      bool
-		chosenLang bool
-	)
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return "", fmt.Errorf("%w: content: %w", omemo.ErrEnvelope, err)
-		}
-		switch s := tok.(type) {
-		case xml.EndElement:
-			return body, nil
-		case xml.StartElement:
-			if s.Name.Local != "body" || s.Name.Space != stanza.NSClient {
-				if err := d.Skip(); err != nil {
-					return "", fmt.Errorf("%w: content: %w", omemo.ErrEnvelope, err)
-				}
-				continue
-			}
-			var text string
-			if err := d.DecodeElement(&text, &s); err != nil {
-				return "", fmt.Errorf("%w: body: %w", omemo.ErrEnvelope, err)
-			}
-			hasLang := false
-			for _, a := range s.Attr {
-				if a.Name.Local == "lang" {
-					hasLang = true
-				}
-			}
-			if !found || (chosenLang && !hasLang) {
-				body, chosenLang, found = text, hasLang, true
-			}
-		}
-	}
 }

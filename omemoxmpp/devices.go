@@ -149,8 +149,27 @@ func (c *Client) Devices(ctx context.Context, owner jid.JID) (DeviceSet, error) 
 }
 
 // FetchBundle fetches the bundle of device of the bare JID owner for v.
-// ErrNoBundle when it is not published (or not readable).
+// ErrNoBundle when it is not published (or not readable). A fetch that
+// failed is not repeated for a while: ErrRecentlyFailed (wrapping the
+// first error) until the negative cache forgets it.
 func (c *Client) FetchBundle(ctx context.Context, owner jid.JID, device uint32, v omemo.Version) (*omemo.Bundle, error) {
+	addr := omemo.Address{JID: owner.Bare().String(), Device: device}
+	if err := c.misses.check(addr, v); err != nil {
+		return nil, err
+	}
+	b, err := c.fetchBundle(ctx, owner, device, v)
+	switch {
+	case err == nil:
+		c.misses.forget(addr, v)
+	case errors.Is(err, context.Canceled):
+		// Our own caller gave up: says nothing about the peer.
+	default:
+		c.misses.add(addr, v, err)
+	}
+	return b, err
+}
+
+func (c *Client) fetchBundle(ctx context.Context, owner jid.JID, device uint32, v omemo.Version) (*omemo.Bundle, error) {
 	if !v.Valid() {
 		return nil, errInvalidVersion
 	}
@@ -260,6 +279,10 @@ func (c *Client) HandleDeviceListUpdate(ctx context.Context, upd *DeviceListUpda
 	}
 	if err := c.store.PutDeviceList(ctx, upd.Version, upd.JID.Bare().String(), upd.Devices); err != nil {
 		return false, fmt.Errorf("failed to store %s device list of %s: %w", upd.Version, upd.JID, err)
+	}
+	// A republished list may come with bundles that failed before.
+	for _, d := range upd.Devices {
+		c.misses.forget(omemo.Address{JID: upd.JID.Bare().String(), Device: d.ID}, upd.Version)
 	}
 	return false, nil
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/rs/zerolog"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
@@ -77,9 +76,10 @@ func plan(targets []target, own string, ownDevs DeviceSet, ownDevice uint32) []p
 // When no device of the contact could be encrypted for, it fails with a
 // *DeviceError (errors.Is ErrNoTrustedDevices), or ErrNoDevices when the
 // contact has no device at all; never send such a message in plaintext.
+// It is Prepare followed by EncryptPrepared: callers that serialise their
+// ratchet work should call those two and lock around the second only.
 func (c *Client) Encrypt(ctx context.Context, to jid.JID, body string) (*Outgoing, error) {
-	to = to.Bare()
-	return c.encrypt(ctx, []jid.JID{to}, &body, "", to.String())
+	return c.EncryptPrepared(ctx, c.Prepare(ctx, to), body)
 }
 
 // EncryptGroup encrypts body for a group chat (a non-anonymous MUC): for
@@ -87,19 +87,9 @@ func (c *Client) Encrypt(ctx context.Context, to jid.JID, body string) (*Outgoin
 // The OMEMO 2 envelope names room in <to/>, as XEP-0420 asks for groups.
 // It fails like Encrypt when no member's device could be encrypted for;
 // members that were missed are in Outgoing.Errors (or have no devices).
+// It is PrepareGroup followed by EncryptPrepared.
 func (c *Client) EncryptGroup(ctx context.Context, room jid.JID, members []jid.JID, body string) (*Outgoing, error) {
-	seen := map[string]bool{c.own.String(): true}
-	var to []jid.JID
-	for _, m := range members {
-		if b := m.Bare(); !seen[b.String()] {
-			seen[b.String()] = true
-			to = append(to, b)
-		}
-	}
-	if len(to) == 0 {
-		return nil, fmt.Errorf("%w: no member in %s", ErrNoDevices, room.Bare())
-	}
-	return c.encrypt(ctx, to, &body, room.Bare().String(), room.Bare().String())
+	return c.EncryptPrepared(ctx, c.PrepareGroup(ctx, room, members), body)
 }
 
 // EncryptEmpty builds an empty OMEMO message (no payload) for the given
@@ -121,6 +111,21 @@ func (c *Client) EncryptEmpty(ctx context.Context, to jid.JID, device uint32, v 
 	return &Outgoing{Elements: []*omemo.Encrypted{enc}, Recipients: map[omemo.Version][]omemo.Address{v: {addr}}}, nil
 }
 
+// Heartbeat is EncryptEmpty over an existing session only: it does no
+// network round trip, and fails with omemo.ErrNoSession when there is no
+// session with the device.
+func (c *Client) Heartbeat(ctx context.Context, to jid.JID, device uint32, v omemo.Version) (*Outgoing, error) {
+	addr := omemo.Address{JID: to.Bare().String(), Device: device}
+	has, err := c.m.HasSession(ctx, v, addr)
+	if err != nil {
+		return nil, fmt.Errorf("failed to look up session with %s: %w", addr, err)
+	}
+	if !has {
+		return nil, fmt.Errorf("%w: %s", omemo.ErrNoSession, addr)
+	}
+	return c.EncryptEmpty(ctx, to, device, v)
+}
+
 // recipient returns addr as a Recipient, with its bundle fetched when there
 // is no session yet.
 func (c *Client) recipient(ctx context.Context, addr omemo.Address, v omemo.Version) (omemo.Recipient, error) {
@@ -140,55 +145,34 @@ func (c *Client) recipient(ctx context.Context, addr omemo.Address, v omemo.Vers
 	return r, err
 }
 
-// encrypt encrypts body (nil: an empty message) for the devices of to and
-// our own other devices. envTo is the OMEMO 2 envelope's <to/> ("" for
-// 1:1); name is what errors call the conversation.
-func (c *Client) encrypt(ctx context.Context, to []jid.JID, body *string, envTo, name string) (*Outgoing, error) {
-	own := c.own.String()
-	var (
-		targets []target
-		lastErr error
-	)
-	for _, j := range to {
-		devs, err := c.Devices(ctx, j)
-		if err != nil {
-			lastErr = err
-			zerolog.Ctx(ctx).Warn().Err(err).Stringer("jid", j).Msg("Failed to get OMEMO devices")
-			if len(devs) == 0 {
-				continue
-			}
-		}
-		targets = append(targets, target{jid: j.String(), devs: devs})
+// encrypt encrypts body (nil: an empty message) for what p prepared. It
+// does no network round trip.
+func (c *Client) encrypt(ctx context.Context, p *Prepared, body *string) (*Outgoing, error) {
+	if p.err != nil {
+		return nil, p.err
 	}
-	var ownDevs DeviceSet
-	if len(to) != 1 || to[0].String() != own {
-		var err error
-		if ownDevs, err = c.Devices(ctx, c.own); err != nil {
-			// Our other devices miss this message; the contact still gets it.
-			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to get own OMEMO devices")
-		}
-	}
-	recipients := plan(targets, own, ownDevs, c.m.DeviceID())
+	targets, envTo, name := p.targets, p.envTo, p.name
+	recipients := plan(targets, c.own.String(), p.ownDevs, c.m.DeviceID())
 	hasContact := false
 	for _, p := range recipients {
 		hasContact = hasContact || p.contact
 	}
 	if !hasContact {
-		if lastErr != nil && len(to) == 1 {
-			return nil, lastErr
+		if p.lastErr != nil && p.single {
+			return nil, p.lastErr
 		}
 		return nil, fmt.Errorf("%w: %s", ErrNoDevices, name)
 	}
 
 	out := &Outgoing{Recipients: map[omemo.Version][]omemo.Address{}, Errors: map[omemo.Address]error{}}
 	byVersion := map[omemo.Version][]omemo.Recipient{}
-	for _, p := range recipients {
-		r, err := c.recipient(ctx, p.addr, p.v)
+	for _, pl := range recipients {
+		r, err := p.recipient(ctx, c.m, pl.addr, pl.v)
 		if err != nil {
-			out.Errors[p.addr] = err
+			out.Errors[pl.addr] = err
 			continue
 		}
-		byVersion[p.v] = append(byVersion[p.v], r)
+		byVersion[pl.v] = append(byVersion[pl.v], r)
 	}
 	contacts := map[string]bool{}
 	for _, t := range targets {
@@ -268,13 +252,20 @@ func (c *Client) plaintext(v omemo.Version, body, to string) ([]byte, error) {
 // bundle (send it with BuildMessage). Use it, rate-limited, when a peer's
 // messages keep failing with omemo.ErrNoSession or omemo.ErrBadMAC.
 func (c *Client) ResetSession(ctx context.Context, peer jid.JID, device uint32, v omemo.Version) (*Outgoing, error) {
-	addr := omemo.Address{JID: peer.Bare().String(), Device: device}
 	// Fetch first so that a missing bundle does not leave us without any
 	// session.
 	b, err := c.FetchBundle(ctx, peer, device, v)
 	if err != nil {
 		return nil, err
 	}
+	return c.ResetWith(ctx, peer, device, v, b)
+}
+
+// ResetWith is ResetSession with the device's bundle b already fetched
+// (FetchBundle, outside the caller's ratchet lock): it does no network
+// round trip.
+func (c *Client) ResetWith(ctx context.Context, peer jid.JID, device uint32, v omemo.Version, b *omemo.Bundle) (*Outgoing, error) {
+	addr := omemo.Address{JID: peer.Bare().String(), Device: device}
 	if err := c.m.DeleteSession(ctx, v, addr); err != nil {
 		return nil, fmt.Errorf("failed to delete session with %s: %w", addr, err)
 	}

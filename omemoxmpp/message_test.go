@@ -164,29 +164,41 @@ func TestFindEncrypted(t *testing.T) {
 	}
 }
 
-func TestEnvelopeBody(t *testing.T) {
+func TestReadContent(t *testing.T) {
 	for _, tc := range []struct {
 		name, in, want string
 		bad            bool
+		unreadable     bool
 	}{
-		{"body", `<body xmlns='jabber:client'>hi &amp; bye</body>`, "hi & bye", false},
-		{"default namespace", `<body>hi</body>`, "hi", false},
-		{"with other elements", `<reply xmlns='urn:xmpp:reply:0' id='1'/><body xmlns='jabber:client'>re</body>`, "re", false},
-		{"prefer no lang", `<body xml:lang='de'>hallo</body><body>hello</body>`, "hello", false},
-		{"first of langs", `<body xml:lang='de'>hallo</body><body xml:lang='fr'>salut</body>`, "hallo", false},
-		{"foreign body", `<body xmlns='urn:example'>x</body>`, "", false},
-		{"none", ``, "", false},
-		{"broken", `<body>`, "", true},
+		{"body", `<body xmlns='jabber:client'>hi &amp; bye</body>`, "hi & bye", false, false},
+		{"default namespace", `<body>hi</body>`, "hi", false, false},
+		{"no namespace", `<body xmlns=''>hi</body>`, "hi", false, false},
+		{"sce namespace", `<body xmlns='urn:xmpp:sce:1'>hi</body>`, "hi", false, false},
+		{"with other elements", `<reply xmlns='urn:xmpp:reply:0' id='1'/><body xmlns='jabber:client'>re</body>`, "re", false, false},
+		{"prefer no lang", `<body xml:lang='de'>hallo</body><body>hello</body>`, "hello", false, false},
+		{"first of langs", `<body xml:lang='de'>hallo</body><body xml:lang='fr'>salut</body>`, "hallo", false, false},
+		{"oob url only", `<x xmlns='jabber:x:oob'><url> https://h/f.png </url></x>`, "https://h/f.png", false, false},
+		{"foreign body", `<body xmlns='urn:example'>x</body>`, "", false, true},
+		{"xhtml only", `<html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'>x</body></html>`, "", false, true},
+		{"reaction", `<reactions xmlns='urn:xmpp:reactions:0' id='1'><reaction>👍</reaction></reactions>`, "", false, true},
+		{"chat state", `<active xmlns='http://jabber.org/protocol/chatstates'/>`, "", false, false},
+		{"key transport (Libervia)", `<encrypted xmlns='eu.siacs.conversations.axolotl'><header sid='1'/></encrypted>`, "", false, false},
+		{"empty body", `<body xmlns='jabber:client'/>`, "", false, false},
+		{"whitespace", "\n  \n", "", false, false},
+		{"none", ``, "", false, false},
+		{"broken", `<body>`, "", true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := envelopeBody([]byte(tc.in))
-			if tc.bad {
+			got, err := readContent([]byte(tc.in))
+			switch {
+			case tc.bad || tc.unreadable:
 				if !errors.Is(err, omemo.ErrEnvelope) {
 					t.Fatalf("err = %v, want ErrEnvelope", err)
 				}
-				return
-			}
-			if err != nil || got != tc.want {
+				if errors.Is(err, ErrUnreadableContent) != tc.unreadable {
+					t.Errorf("err = %v, unreadable %v", err, tc.unreadable)
+				}
+			case err != nil || got != tc.want:
 				t.Errorf("got %q, %v; want %q", got, err, tc.want)
 			}
 		})

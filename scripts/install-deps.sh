@@ -11,6 +11,8 @@ set -euo pipefail
 PKGS=(
 	# XMPP server (lua-unbound silences Prosody's DNS warning)
 	prosody prosody-modules lua-unbound
+	# second XMPP server (internal/testenv/ejabberd.go); its service is stopped below
+	ejabberd
 	# PostgreSQL 15 binaries for throwaway clusters (the packaged cluster need not run)
 	postgresql
 	# TLS cert generation, HTTP probes
@@ -69,9 +71,16 @@ start=$(date +%s)
 # The Debian packages start system services (prosody, postgresql cluster) that the tests do not
 # use; they listen on the default ports. Stop the ones that were not running before, leave
 # anything else alone.
-for svc in prosody; do
+for svc in prosody ejabberd; do
 	if [[ " ${missing[*]} " == *" $svc "* ]] && command -v service >/dev/null; then
 		"${SUDO[@]}" service "$svc" stop >/dev/null 2>&1 || true
 	fi
 done
+# The ejabberd service starts epmd on 0.0.0.0:4369; the tests run ejabberd without epmd
+# (ERL_DIST_PORT). Stop an epmd the install left behind with no node registered.
+if [[ " ${missing[*]} " == *" ejabberd "* ]] && command -v epmd >/dev/null; then
+	if ! epmd -names 2>/dev/null | grep -q '^name '; then
+		"${SUDO[@]}" epmd -kill >/dev/null 2>&1 || true
+	fi
+fi
 echo "install-deps: done in $(($(date +%s) - start)) s"

@@ -46,7 +46,8 @@ func exampleConfigRequested(args []string) (path string, ok bool) {
 
 // exampleConfig is mxmain's full example config with the network section of
 // our connector, end-to-bridge encryption allowed and on by default (OMEMO
-// chats are bridged into encrypted rooms), and history backfill on.
+// chats are bridged into encrypted rooms) with a cross-signed bot device, and
+// history backfill on.
 func exampleConfig(m *mxmain.BridgeMain) (string, error) {
 	tpl, err := template.New("example-config.yaml").Delims("$<<", ">>").Parse(mxmain.MatrixExampleConfigBase)
 	if err != nil {
@@ -90,7 +91,9 @@ func enableEncryption(cfg string) (string, error) {
 		return "", errTemplateChanged
 	}
 	head, section := cfg[:start], cfg[start:]
-	for _, key := range []string{"allow", "default"} {
+	// self_sign: the bot's device is cross-signed on first start, so that clients that only
+	// trust cross-signed devices (Element's "exclude insecure devices") read and share keys.
+	for _, key := range []string{"allow", "default", "self_sign"} {
 		old := "\n    " + key + ": false\n"
 		if !strings.Contains(section, old) {
 			return "", errTemplateChanged

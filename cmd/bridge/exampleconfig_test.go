@@ -33,9 +33,10 @@ func TestExampleConfigContent(t *testing.T) {
 	var parsed struct {
 		Network    bridge.Config `yaml:"network"`
 		Encryption struct {
-			Allow   bool `yaml:"allow"`
-			Default bool `yaml:"default"`
-			Require bool `yaml:"require"`
+			Allow    bool `yaml:"allow"`
+			Default  bool `yaml:"default"`
+			Require  bool `yaml:"require"`
+			SelfSign bool `yaml:"self_sign"`
 		} `yaml:"encryption"`
 		Backfill struct {
 			Enabled            bool `yaml:"enabled"`
@@ -54,8 +55,8 @@ func TestExampleConfigContent(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(cfg), &parsed); err != nil {
 		t.Fatalf("example config is not valid YAML: %v", err)
 	}
-	if !parsed.Encryption.Allow || !parsed.Encryption.Default || parsed.Encryption.Require {
-		t.Errorf("encryption = %+v, want allow and default on, require off", parsed.Encryption)
+	if e := parsed.Encryption; !e.Allow || !e.Default || e.Require || !e.SelfSign {
+		t.Errorf("encryption = %+v, want allow, default and self_sign on, require off", e)
 	}
 	if b := parsed.Backfill; !b.Enabled || b.MaxInitialMessages <= 0 || b.Queue.Enabled {
 		t.Errorf("backfill = %+v, want enabled with initial messages, queue off", b)
@@ -86,11 +87,11 @@ func TestEnableEncryptionRefusesUnknownTemplate(t *testing.T) {
 	if _, err := enableEncryption("bridge:\n    allow: false\n"); err == nil {
 		t.Error("expected an error without an encryption section")
 	}
-	got, err := enableEncryption("x:\n    allow: false\nencryption:\n    allow: false\n    default: false\n")
+	got, err := enableEncryption("x:\n    allow: false\nencryption:\n    allow: false\n    default: false\n    self_sign: false\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != "x:\n    allow: false\nencryption:\n    allow: true\n    default: true\n" {
+	if got != "x:\n    allow: false\nencryption:\n    allow: true\n    default: true\n    self_sign: true\n" {
 		t.Errorf("got %q", got)
 	}
 }

@@ -87,6 +87,11 @@ type proc struct {
 }
 
 func startProc(name, logPath, dir string, env []string, argv ...string) (*proc, error) {
+	return startProcAs(name, logPath, dir, env, nil, argv...)
+}
+
+// startProcAs is startProc running as another user when cred is not nil.
+func startProcAs(name, logPath, dir string, env []string, cred *syscall.Credential, argv ...string) (*proc, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open %s log: %w", name, err)
@@ -96,7 +101,7 @@ func startProc(name, logPath, dir string, env []string, argv ...string) (*proc, 
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("failed to start %s: %w", name, err)

@@ -13,6 +13,16 @@ Commands (each prints one JSON object; errors: {"error": ...} and exit 1):
   join ROOM                              -> {"room_id"}
   invites                                -> {"rooms": [room ids we are invited to]}
   send ROOM TEXT                         -> {"event_id"}              (Megolm in encrypted rooms)
+        serve only: "content" (raw content) and "type" (default m.room.message) send any event;
+        "strict": true shares the room key only with verified devices (see trust-cross-signed)
+        and fails if a member has another device
+  trust-cross-signed (serve only: {"cmd":"trust-cross-signed","user": UID})
+        -> {"devices": {device_id: bool}}  reads /keys/query and marks verified exactly the devices
+           of UID signed by UID's self-signing key, itself signed by UID's master key: the client of
+           a user who accepts keys only from cross-signed devices; read reports "verified" per
+           message (sent by a verified device; never for ghosts,
+           whose messages the bot's device encrypts) and "key_device_verified" (the room key came
+           from a device marked verified, of "key_device_user")
   read ROOM [--wait S] [--expect TEXT] [--count N] [--limit L]
         -> {"room_id","encrypted","messages":[{event_id,sender,type,body,msgtype,encrypted,decrypted,ts}]}
            oldest first; waits up to S seconds (default 0) until a message with body TEXT, or N
@@ -36,7 +46,11 @@ import os
 import sys
 import time
 
+import aiohttp
+import olm
+
 from nio.crypto.attachments import decrypt_attachment, encrypt_attachment
+from nio.exceptions import OlmUnverifiedDeviceError
 from nio import (AsyncClient, DownloadError, UploadError, AsyncClientConfig, JoinError, LoginResponse, MegolmEvent,
                  RoomCreateError, RoomMessagesError, RoomSendError, SyncError)
 
@@ -84,7 +98,68 @@ async def sync(c, timeout_ms=0):
     return r
 
 
-def event_json(ev, encrypted):
+def canonical(obj):
+    obj = {k: v for k, v in obj.items() if k not in ("signatures", "unsigned")}
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def signed_by(obj, user, key_id, key):
+    sig = ((obj.get("signatures") or {}).get(user) or {}).get("ed25519:" + key_id)
+    if not sig:
+        return False
+    try:
+        olm.ed25519_verify(key, canonical(obj), sig)
+        return True
+    except olm.OlmVerifyError:
+        return False
+
+
+def only_key(k):
+    (key_id, key), = k["keys"].items()
+    return key_id.split(":", 1)[1], key
+
+
+async def trust_cross_signed(c, user):
+    await sync(c)
+    async with aiohttp.ClientSession() as s:
+        async with s.post(c.homeserver + "/_matrix/client/v3/keys/query", json={"device_keys": {user: []}},
+                          headers={"Authorization": "Bearer " + c.access_token}) as r:
+            q = await r.json()
+    master, ssk = (q.get("master_keys") or {}).get(user), (q.get("self_signing_keys") or {}).get(user)
+    chain = None
+    if master and ssk:
+        mk_id, mk = only_key(master)
+        if signed_by(ssk, user, mk_id, mk):
+            chain = only_key(ssk)
+    # sync() above queried the keys of users nio shares encrypted rooms with.
+    out = {}
+    for dev_id, dk in ((q.get("device_keys") or {}).get(user) or {}).items():
+        ok = chain is not None and signed_by(dk, user, chain[0], chain[1])
+        out[dev_id] = ok
+        dev = c.device_store[user].get(dev_id) if user in c.device_store.users else None
+        if dev is not None:
+            if ok:
+                c.verify_device(dev)
+            else:
+                c.unverify_device(dev)
+    return out
+
+
+def key_device(c, ev):
+    """The device that sent the room key of a decrypted event (by its curve25519 key), as
+    (user, verified): bridged messages of ghosts are encrypted by the bot's device, so nio's own
+    per-sender "verified" is never set for them."""
+    key = getattr(ev, "sender_key", None)
+    if not key or c is None:
+        return None, False
+    for user in c.device_store.users:
+        for dev in c.device_store.active_user_devices(user):
+            if dev.curve25519 == key:
+                return user, c.olm.is_device_verified(dev)
+    return None, False
+
+
+def event_json(ev, encrypted, c=None):
     src = getattr(ev, "source", {}) or {}
     content = src.get("content", {}) if not encrypted else {}
     return {
@@ -97,6 +172,9 @@ def event_json(ev, encrypted):
         "encrypted": encrypted,
         "decrypted": encrypted and not isinstance(ev, MegolmEvent),
         "ts": ev.server_timestamp,
+        "verified": bool(getattr(ev, "verified", False)),
+        "key_device_user": key_device(c, ev)[0] if encrypted else None,
+        "key_device_verified": key_device(c, ev)[1] if encrypted else False,
         "content": content if content else None,
     }
 
@@ -114,7 +192,7 @@ async def read_room(c, room, limit):
         name = type(ev).__name__
         # Decrypted attachments are RoomEncryptedImage, RoomEncryptedFile, …
         if name.startswith(("RoomMessage", "RoomEncrypted")) or isinstance(ev, MegolmEvent) or name in ("UnknownEvent", "UnknownEncryptedEvent"):
-            out.append(event_json(ev, enc))
+            out.append(event_json(ev, enc, c))
     return out
 
 
@@ -130,7 +208,8 @@ async def cmd(c, name, args):
     if name == "create-room":
         initial = [] if args.get("plain") else [{"type": "m.room.encryption", "state_key": "",
                                                  "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]
-        r = await c.room_create(name=args.get("name"), invite=args.get("invite") or [], initial_state=initial)
+        r = await c.room_create(name=args.get("name"), invite=args.get("invite") or [], initial_state=initial,
+                                is_direct=bool(args.get("direct")))
         if isinstance(r, RoomCreateError):
             raise Fail(f"create room failed: {r}")
         await sync(c)
@@ -143,11 +222,17 @@ async def cmd(c, name, args):
         return {"room_id": r.room_id}
     if name == "send":
         await sync(c)
-        content = {"msgtype": args.get("msgtype") or "m.text", "body": args["text"]}
-        r = await c.room_send(args["room"], "m.room.message", content, ignore_unverified_devices=True)
+        content = args.get("content") or {"msgtype": args.get("msgtype") or "m.text", "body": args["text"]}
+        try:
+            r = await c.room_send(args["room"], args.get("type") or "m.room.message", content,
+                                  ignore_unverified_devices=not args.get("strict"))
+        except OlmUnverifiedDeviceError as e:
+            raise Fail(f"refused to share the room key with an unverified device: {e}")
         if isinstance(r, RoomSendError):
             raise Fail(f"send failed: {r}")
         return {"event_id": r.event_id}
+    if name == "trust-cross-signed":
+        return {"devices": await trust_cross_signed(c, args["user"])}
     if name == "send-file":
         await sync(c)
         data = base64.b64decode(args["data"])

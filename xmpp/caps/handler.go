@@ -13,6 +13,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/iqresp"
+	"github.com/mxomemo/xmpp-bridge/xmpp/internal/iqwait"
 )
 
 // Response returns the answer to a disco#info get iq whose <query/> had
@@ -80,6 +81,8 @@ func ParseInfo(r xml.TokenReader) (Info, error) {
 // Fetch asks to for the disco#info behind caps c and verifies it against
 // c.Ver, so that it can be cached under c.Ver.
 func Fetch(ctx context.Context, s *xmpp.Session, to jid.JID, c Caps) (Info, error) {
+	ctx, cancel := iqwait.Context(ctx)
+	defer cancel()
 	resp, err := s.SendIQ(ctx, InfoIQ(to, c.Node+"#"+c.Ver))
 	if err != nil {
 		return Info{}, fmt.Errorf("failed to query disco#info of %s: %w", to, err)

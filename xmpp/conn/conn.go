@@ -3,6 +3,7 @@ package conn
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -51,6 +52,12 @@ type Config struct {
 	// tlsMaxVersion caps the TLS version (0: crypto/tls default); tests
 	// only, to reach the TLS 1.2 channel binding (tls-unique).
 	tlsMaxVersion uint16
+	// noChannelBinding leaves out the -PLUS mechanisms: the retry after a
+	// refused channel binding.
+	noChannelBinding bool
+	// forceChannelBinding uses -PLUS whenever offered, XEP-0440 or not;
+	// tests only, to reach a server's refusal of tls-exporter.
+	forceChannelBinding bool
 }
 
 // Info says how Dial authenticated, for logs and tests. Fields are empty
@@ -64,6 +71,13 @@ type Info struct {
 	// ChannelBinding is the channel binding type a -PLUS mechanism used
 	// ("tls-exporter" on TLS 1.3, "tls-unique" on TLS 1.2), else "".
 	ChannelBinding string
+	// ChannelBindingTypes is what the server announced through XEP-0440
+	// (sasl-channel-binding); nil when it announced nothing.
+	ChannelBindingTypes []string
+	// ChannelBindingRefused is the channel binding type of a -PLUS attempt
+	// the server refused, after which Dial logged in without channel
+	// binding (see channelbinding.go); "" when that did not happen.
+	ChannelBindingRefused string
 }
 
 // ParseJID parses and validates an account address: it must have a
@@ -152,6 +166,9 @@ func (c Config) tlsConfig(directTLS bool) *tls.Config {
 // used without TLS.
 func (c Config) mechanisms() []sasl.Mechanism {
 	m := []sasl.Mechanism{sasl.ScramSha256Plus, sasl.ScramSha1Plus, sasl.ScramSha256, sasl.ScramSha1}
+	for i := range m {
+		m[i] = boundIterations(m[i])
+	}
 	if c.AllowPlain {
 		m = append(m, sasl.Plain)
 	}
@@ -171,7 +188,28 @@ func Dial(ctx context.Context, c Config) (*xmpp.Session, error) {
 func DialInfo(ctx context.Context, c Config) (*xmpp.Session, Info, error) {
 	var info Info
 	s, err := c.dialSession(ctx, &info)
-	return s, info, err
+	if err == nil || !channelBindingRefusal(&info, err) || ctx.Err() != nil {
+		return s, info, err
+	}
+	// A -PLUS attempt failed: the server may have refused the binding, not
+	// the password (servers say not-authorized to both). Try once without;
+	// only if that fails too is the password wrong.
+	refused := info.ChannelBinding
+	retry := c
+	retry.noChannelBinding = true
+	var info2 Info
+	s, err2 := retry.dialSession(ctx, &info2)
+	info2.ChannelBindingRefused = refused
+	if err2 == nil {
+		cbRefusedHosts.Store(c.cbKey(), struct{}{})
+		return s, info2, nil
+	}
+	if errors.Is(err2, ErrWrongPassword) || errors.Is(err2, ErrAuthFailed) {
+		return nil, info2, err2
+	}
+	// The retry did not get as far as SASL (network, TLS): report the
+	// first failure's class only when it cannot be a binding refusal.
+	return nil, info2, fmt.Errorf("%w (after the server refused %s channel binding: %s)", err2, refused, strings.TrimSpace(saslText(err)))
 }
 
 func (c Config) dialSession(ctx context.Context, info *Info) (*xmpp.Session, error) {
@@ -195,7 +233,12 @@ func (c Config) dialSession(ctx context.Context, info *Info) (*xmpp.Session, err
 	if !isTLS {
 		features = append(features, startTLS(c.tlsConfig(false)))
 	}
-	features = append(features, saslFeature(c.Password, recordMechanisms(info, c.mechanisms()), info), xmpp.BindResource())
+	_, refusedHere := cbRefusedHosts.Load(c.cbKey())
+	noCB := c.noChannelBinding || refusedHere
+	offer := &cbOffer{}
+	features = append(features, cbFeature(offer),
+		saslFeature(c.Password, recordMechanisms(info, c.mechanisms()), info, offer, noCB, c.forceChannelBinding && !noCB),
+		xmpp.BindResource())
 
 	// mellium wakes its reads when ctx ends by setting a past deadline and
 	// at once clearing it again, which races with the blocked read: a
@@ -286,13 +329,27 @@ func startTLS(cfg *tls.Config) xmpp.StreamFeature {
 }
 
 // saslFeature is mellium's SASL feature (which already requires a secured
-// stream) with its failures classified and the server's offer recorded.
-func saslFeature(password string, mechs []sasl.Mechanism, info *Info) xmpp.StreamFeature {
+// stream) with its failures classified, the server's offer recorded and
+// the -PLUS mechanisms left out where channel binding is not to be used
+// (see channelbinding.go).
+func saslFeature(password string, mechs []sasl.Mechanism, info *Info, offer *cbOffer, noCB, forceCB bool) xmpp.StreamFeature {
 	f := xmpp.SASL("", password, mechs...)
 	negotiate := f.Negotiate
 	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data interface{}) (xmpp.SessionState, io.ReadWriter, error) {
 		if offered, ok := data.([]string); ok {
 			info.Offered = append([]string(nil), offered...)
+			if offer.announced {
+				info.ChannelBindingTypes = append([]string{}, offer.types...)
+			}
+			if !forceCB && !useChannelBinding(s.ConnectionState().Version, *offer, noCB) {
+				plain := withoutPlus(offered)
+				if len(plain) == 0 && noCB {
+					return 0, nil, fmt.Errorf("%w: the server offers only channel-bound mechanisms (%s) and refused the channel binding", ErrAuthFailed, strings.Join(offered, ", "))
+				}
+				if len(plain) > 0 || noCB {
+					data = plain
+				}
+			}
 		}
 		mask, rw, err := negotiate(ctx, s, data)
 		if err != nil {

@@ -67,6 +67,9 @@ func classify(st stage, err error) error {
 	case stageSASL:
 		switch cond := saslCondition(err); cond {
 		case "not-authorized", "credentials-expired":
+			if text := strings.TrimSpace(saslText(err)); text != "" {
+				return fmt.Errorf("%w (%s: %s)", ErrWrongPassword, cond, text)
+			}
 			return fmt.Errorf("%w (%s)", ErrWrongPassword, cond)
 		case "":
 			return fmt.Errorf("%w: %w", ErrAuthFailed, err)

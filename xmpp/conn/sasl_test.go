@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"net"
 	"regexp"
 	"slices"
 	"strings"
@@ -37,25 +38,27 @@ func TestMechanismOrder(t *testing.T) {
 
 var authRE = regexp.MustCompile(`<auth\b[^>]*\bmechanism=["']([^"']+)["'][^>]*>([^<]*)</auth>`)
 
-// fakeSASLServer is a direct-TLS XMPP server that offers mechs, reads the
-// client's <auth/> (reported on the channel, "" if none came) and refuses
-// it with not-authorized.
-func fakeSASLServer(t *testing.T, mechs []string) (port uint16, auth <-chan [2]string) {
+// fakeSASLServer is a direct-TLS XMPP server that offers mechs (and the
+// XEP-0440 channel binding types cbTypes unless nil), reads the client's
+// <auth/> on each connection (reported on the channel, "" if none came) and
+// refuses it with not-authorized: with the text "Invalid channel binding"
+// for a -PLUS mechanism, as ejabberd does.
+func fakeSASLServer(t *testing.T, mechs, cbTypes []string) (port uint16, auth <-chan [2]string) {
 	t.Helper()
 	cert := selfSigned(t)
 	l, port := listen(t)
-	ch := make(chan [2]string, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			ch <- [2]string{}
-			return
-		}
+	ch := make(chan [2]string, 8)
+	serve := func(c net.Conn) {
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
-		var got [2]string
-		defer func() { ch <- got }()
+		// Reported before the answer, so that a retry's <auth/> comes after.
+		reported := false
+		defer func() {
+			if !reported {
+				ch <- [2]string{}
+			}
+		}()
 		if readUntil(tc, regexp.MustCompile(`<stream:stream\b[^>]*>`)) == nil {
 			return
 		}
@@ -63,13 +66,35 @@ func fakeSASLServer(t *testing.T, mechs []string) (port uint16, auth <-chan [2]s
 		for _, m := range mechs {
 			features.WriteString("<mechanism>" + m + "</mechanism>")
 		}
+		cb := ""
+		if cbTypes != nil {
+			cb = "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>"
+			for _, ty := range cbTypes {
+				cb += "<channel-binding type='" + ty + "'/>"
+			}
+			cb += "</sasl-channel-binding>"
+		}
 		_, _ = io.WriteString(tc, `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='x' from='localhost' version='1.0'>`+
-			`<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>`+features.String()+`</mechanisms></stream:features>`)
+			`<stream:features>`+cb+`<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>`+features.String()+`</mechanisms></stream:features>`)
 		if m := readUntil(tc, authRE); m != nil {
-			got = [2]string{m[1], m[2]}
-			_, _ = io.WriteString(tc, `<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>`)
+			ch <- [2]string{m[1], m[2]}
+			reported = true
+			text := ""
+			if strings.HasSuffix(m[1], "-PLUS") {
+				text = "<text xml:lang='en'>Invalid channel binding</text>"
+			}
+			_, _ = io.WriteString(tc, `<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/>`+text+`</failure>`)
 		}
 		_, _ = io.WriteString(tc, `</stream:stream>`)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go serve(c)
+		}
 	}()
 	return port, ch
 }
@@ -91,28 +116,39 @@ func readUntil(r io.Reader, re *regexp.Regexp) []string {
 	}
 }
 
-// What the client picks from what a (TLS) server offers, as seen on the
-// wire and as reported by DialInfo.
+// What the client picks from what a (TLS 1.3) server offers, as seen on
+// the wire and as reported by DialInfo: -PLUS only with a channel binding
+// type announced through XEP-0440 that fits the TLS version; a refused
+// -PLUS attempt is retried once without channel binding, and only a second
+// refusal says "wrong password".
 func TestSASLMechanismChoice(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		offered []string
-		plain   bool
-		want    string // "" for no <auth/> at all
-		wantCB  string
-		wantErr error
+		name      string
+		offered   []string
+		cbTypes   []string
+		plain     bool
+		want      []string // the <auth/> mechanisms sent, one per connection; "" for none
+		wantCB    string   // the binding of the first attempt
+		wantErr   error
+		wantTypes []string
 	}{
-		{"scram-sha-256 over sha-1 and plain", []string{"PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"}, false, "SCRAM-SHA-256", "", ErrWrongPassword},
-		{"scram-sha-1 only", []string{"SCRAM-SHA-1", "PLAIN"}, false, "SCRAM-SHA-1", "", ErrWrongPassword},
-		{"plus preferred", []string{"SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS"}, false, "SCRAM-SHA-1-PLUS", "tls-exporter", ErrWrongPassword},
-		{"sha-256-plus first", []string{"SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS", "PLAIN"}, true, "SCRAM-SHA-256-PLUS", "tls-exporter", ErrWrongPassword},
-		{"scram preferred over allowed plain", []string{"PLAIN", "SCRAM-SHA-1"}, true, "SCRAM-SHA-1", "", ErrWrongPassword},
-		{"plain only, not allowed", []string{"PLAIN"}, false, "", "", ErrAuthFailed},
-		{"plain only, allowed", []string{"PLAIN"}, true, "PLAIN", "", ErrWrongPassword},
-		{"nothing usable", []string{"DIGEST-MD5", "X-OAUTH2"}, true, "", "", ErrAuthFailed},
+		{name: "scram-sha-256 over sha-1 and plain", offered: []string{"PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"}, want: []string{"SCRAM-SHA-256"}, wantErr: ErrWrongPassword},
+		{name: "scram-sha-1 only", offered: []string{"SCRAM-SHA-1", "PLAIN"}, want: []string{"SCRAM-SHA-1"}, wantErr: ErrWrongPassword},
+		{name: "plus without xep-0440 on tls 1.3 not used", offered: []string{"SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS"}, want: []string{"SCRAM-SHA-256"}, wantErr: ErrWrongPassword},
+		{name: "plus with tls-exporter announced", offered: []string{"SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS"}, cbTypes: []string{"tls-server-end-point", "tls-exporter"},
+			want: []string{"SCRAM-SHA-1-PLUS", "SCRAM-SHA-256"}, wantCB: "tls-exporter", wantErr: ErrWrongPassword, wantTypes: []string{"tls-server-end-point", "tls-exporter"}},
+		{name: "sha-256-plus first", offered: []string{"SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS", "PLAIN"}, cbTypes: []string{"tls-exporter"}, plain: true,
+			want: []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"}, wantCB: "tls-exporter", wantErr: ErrWrongPassword, wantTypes: []string{"tls-exporter"}},
+		{name: "announced types that do not fit tls 1.3", offered: []string{"SCRAM-SHA-1", "SCRAM-SHA-1-PLUS"}, cbTypes: []string{"tls-unique", "tls-server-end-point"},
+			want: []string{"SCRAM-SHA-1"}, wantErr: ErrWrongPassword, wantTypes: []string{"tls-unique", "tls-server-end-point"}},
+		{name: "only plus offered, no xep-0440", offered: []string{"SCRAM-SHA-1-PLUS"}, want: []string{"SCRAM-SHA-1-PLUS", ""}, wantCB: "tls-exporter", wantErr: ErrAuthFailed},
+		{name: "scram preferred over allowed plain", offered: []string{"PLAIN", "SCRAM-SHA-1"}, plain: true, want: []string{"SCRAM-SHA-1"}, wantErr: ErrWrongPassword},
+		{name: "plain only, not allowed", offered: []string{"PLAIN"}, want: []string{""}, wantErr: ErrAuthFailed},
+		{name: "plain only, allowed", offered: []string{"PLAIN"}, plain: true, want: []string{"PLAIN"}, wantErr: ErrWrongPassword},
+		{name: "nothing usable", offered: []string{"DIGEST-MD5", "X-OAUTH2"}, plain: true, want: []string{""}, wantErr: ErrAuthFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			port, auth := fakeSASLServer(t, tc.offered)
+			port, auth := fakeSASLServer(t, tc.offered, tc.cbTypes)
 			_, info, err := DialInfo(context.Background(), Config{
 				JID: jid.MustParse("a@localhost"), Password: "pw", AllowPlain: tc.plain,
 				Host: "127.0.0.1", Port: port, DirectTLS: true, InsecureTLSHosts: []string{"localhost"},
@@ -121,25 +157,49 @@ func TestSASLMechanismChoice(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) {
 				t.Errorf("err = %v, want %v", err, tc.wantErr)
 			}
-			got := <-auth
-			if got[0] != tc.want {
-				t.Errorf("client sent <auth mechanism=%q>, want %q", got[0], tc.want)
+			var sent [][2]string
+			for range tc.want {
+				select {
+				case a := <-auth:
+					sent = append(sent, a)
+				case <-time.After(10 * time.Second):
+					t.Fatalf("%d connections, want %d", len(sent), len(tc.want))
+				}
 			}
-			if info.Mechanism != tc.want || info.ChannelBinding != tc.wantCB || !slices.Equal(info.Offered, tc.offered) {
-				t.Errorf("info = %+v, want mechanism %q, channel binding %q, offered %q", info, tc.want, tc.wantCB, tc.offered)
+			select {
+			case a := <-auth:
+				t.Errorf("one connection too many, with <auth mechanism=%q>", a[0])
+			case <-time.After(100 * time.Millisecond):
 			}
-			if strings.HasPrefix(tc.want, "SCRAM-") {
-				first, err := base64.StdEncoding.DecodeString(got[1])
+			var names []string
+			for _, a := range sent {
+				names = append(names, a[0])
+			}
+			if !slices.Equal(names, tc.want) {
+				t.Errorf("client sent <auth/> with %q, want %q", names, tc.want)
+			}
+			wantMech, wantRefused := tc.want[len(tc.want)-1], ""
+			if len(tc.want) > 1 {
+				wantRefused = tc.wantCB
+			}
+			if info.Mechanism != wantMech || info.ChannelBindingRefused != wantRefused || !slices.Equal(info.Offered, tc.offered) || !slices.Equal(info.ChannelBindingTypes, tc.wantTypes) {
+				t.Errorf("info = %+v, want mechanism %q, refused %q, offered %q, types %q", info, wantMech, wantRefused, tc.offered, tc.wantTypes)
+			}
+			for i, a := range sent {
+				if !strings.HasPrefix(a[0], "SCRAM-") {
+					continue
+				}
+				first, err := base64.StdEncoding.DecodeString(a[1])
 				if err != nil {
 					t.Fatal(err)
 				}
 				// The GS2 header says which channel binding the client uses.
 				wantGS2 := "n,,"
-				if tc.wantCB != "" {
+				if i == 0 && tc.wantCB != "" {
 					wantGS2 = "p=" + tc.wantCB + ",,"
 				}
 				if !strings.HasPrefix(string(first), wantGS2) {
-					t.Errorf("client-first-message %q, want GS2 header %q", first, wantGS2)
+					t.Errorf("client-first-message %d %q, want GS2 header %q", i, first, wantGS2)
 				}
 			}
 		})

@@ -16,6 +16,8 @@ import (
 	"mellium.im/xmpp/disco/items"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/xmpp/internal/iqwait"
 )
 
 // Service is an upload service found by Discover.
@@ -57,6 +59,9 @@ func ServiceFromInfo(j jid.JID, info disco.Info) (Service, bool) {
 // its disco#items.
 func Discover(ctx context.Context, s *xmpp.Session, server jid.JID) (Service, error) {
 	server = server.Domain()
+	// One bound for the whole discovery (a few round trips).
+	ctx, cancel := iqwait.WithMax(ctx, 2*iqwait.Default)
+	defer cancel()
 	info, err := disco.GetInfo(ctx, "", server, s)
 	if err == nil {
 		if svc, ok := ServiceFromInfo(server, info); ok {
@@ -90,6 +95,8 @@ func RequestSlot(ctx context.Context, s *xmpp.Session, service jid.JID, req Requ
 	if req.Filename == "" || req.Size <= 0 {
 		return Slot{}, ErrBadRequest
 	}
+	ctx, cancel := iqwait.Context(ctx)
+	defer cancel()
 	var slot Slot
 	err := s.UnmarshalIQElement(ctx, req.TokenReader(), stanza.IQ{Type: stanza.GetIQ, To: service}, &slot)
 	var se stanza.Error

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/iqresp"
+	"github.com/mxomemo/xmpp-bridge/xmpp/internal/iqwait"
 )
 
 // Namespaces of XEP-0045 used here.
@@ -132,6 +133,8 @@ func ParseAffiliations(r xml.TokenReader) ([]Item, error) {
 
 // Affiliations sends AffiliationsIQ on s and parses the result.
 func Affiliations(ctx context.Context, s *xmpp.Session, room jid.JID, aff Affiliation) ([]Item, error) {
+	ctx, cancel := iqwait.Context(ctx)
+	defer cancel()
 	resp, err := s.SendIQ(ctx, AffiliationsIQ(room, aff))
 	if err != nil {
 		return nil, fmt.Errorf("failed to query %s list of %s: %w", aff, room, err)

@@ -13,6 +13,8 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/muc"
 	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/xmpp/internal/iqwait"
 )
 
 // Join is the presence that enters a room (§7.2.1).
@@ -95,6 +97,8 @@ func JoinError(e stanza.Error) error {
 // MakeInstant accepts the default configuration of a room we just created
 // (status 201), which unlocks it for others (§10.1.2).
 func MakeInstant(ctx context.Context, s *xmpp.Session, room jid.JID) error {
+	ctx, cancel := iqwait.Context(ctx)
+	defer cancel()
 	if err := muc.SetConfig(ctx, room.Bare(), form.New(), s); err != nil {
 		return fmt.Errorf("failed to configure %s as an instant room: %w", room.Bare(), err)
 	}

@@ -11,6 +11,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/iqresp"
+	"github.com/mxomemo/xmpp-bridge/xmpp/internal/iqwait"
 )
 
 // Namespaces used by this package.
@@ -36,6 +37,8 @@ func nodeAttr(node string) xml.Attr {
 
 // roundTrip sends req and hands the response to parse.
 func roundTrip(ctx context.Context, s *xmpp.Session, req xml.TokenReader, parse func(xml.TokenReader) error) error {
+	ctx, cancel := iqwait.Context(ctx)
+	defer cancel()
 	resp, err := s.SendIQ(ctx, req)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/avatar"
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/iqresp"
+	"github.com/mxomemo/xmpp-bridge/xmpp/internal/iqwait"
 )
 
 // Namespaces of XEP-0054 and XEP-0153.
@@ -105,6 +106,8 @@ func Parse(r xml.TokenReader) (Photo, error) {
 
 // Fetch sends GetIQ on s and parses the result.
 func Fetch(ctx context.Context, s *xmpp.Session, to jid.JID) (Photo, error) {
+	ctx, cancel := iqwait.Context(ctx)
+	defer cancel()
 	resp, err := s.SendIQ(ctx, GetIQ(to.Bare()))
 	if err != nil {
 		return Photo{}, fmt.Errorf("failed to fetch vCard of %s: %w", to, err)

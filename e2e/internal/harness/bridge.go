@@ -134,23 +134,27 @@ func WriteConfig(ctx context.Context, bin string, c *BridgeConfig) error {
 		dbType = "postgres"
 	}
 	edits := map[string]any{
-		"homeserver.address":               c.HomeserverURL,
-		"homeserver.domain":                c.Domain,
-		"appservice.address":               c.AppserviceURL(),
-		"appservice.hostname":              "127.0.0.1",
-		"appservice.port":                  c.AppservicePort,
-		"database.type":                    dbType,
-		"database.uri":                     c.DatabaseURI(),
-		"bridge.permissions":               map[string]any{"*": "relay", c.Domain: "user"},
-		"double_puppet.servers":            map[string]any{},
-		"double_puppet.secrets":            map[string]any{},
-		"provisioning.shared_secret":       c.ProvisioningSecret,
-		"encryption.allow":                 c.Encryption,
-		"encryption.default":               c.EncryptionDefault,
-		"encryption.appservice":            false,
-		"encryption.msc4190":               false,
-		"encryption.pickle_key":            randomHex(16),
-		"network.insecure_tls_hosts":       []any{},
+		"homeserver.address":         c.HomeserverURL,
+		"homeserver.domain":          c.Domain,
+		"appservice.address":         c.AppserviceURL(),
+		"appservice.hostname":        "127.0.0.1",
+		"appservice.port":            c.AppservicePort,
+		"database.type":              dbType,
+		"database.uri":               c.DatabaseURI(),
+		"bridge.permissions":         map[string]any{"*": "relay", c.Domain: "user"},
+		"double_puppet.servers":      map[string]any{},
+		"double_puppet.secrets":      map[string]any{},
+		"provisioning.shared_secret": c.ProvisioningSecret,
+		"encryption.allow":           c.Encryption,
+		"encryption.default":         c.EncryptionDefault,
+		"encryption.appservice":      false,
+		"encryption.msc4190":         false,
+		"encryption.pickle_key":      randomHex(16),
+		"network.insecure_tls_hosts": []any{},
+		// The test servers' upload services are on loopback with
+		// self-signed certificates: only the admin may allow that for media.
+		"network.media_private_hosts":      []any{"localhost"},
+		"network.media_insecure_tls_hosts": []any{"localhost"},
 		"logging.min_level":                cmp.Or(c.LogLevel, "debug"),
 		"logging.writers":                  []any{map[string]any{"type": "stdout", "format": "pretty"}},
 		"bridge.bridge_status_notices":     "all",
@@ -396,6 +400,26 @@ func (b *Bridge) Stop() error {
 		_ = f.Close()
 	}
 	return early
+}
+
+// Kill sends SIGKILL to the bridge's process group and waits for it to exit: a crash at whatever
+// point the bridge is, with nothing flushed or closed.
+func (b *Bridge) Kill() {
+	b.mu.Lock()
+	cmd, exited, f := b.cmd, b.exited, b.log
+	b.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-exited
+	b.mu.Lock()
+	b.cmd = nil
+	b.mu.Unlock()
+	if f != nil {
+		fmt.Fprintf(f, "===== harness: killed bridge at %s =====\n", time.Now().UTC().Format(time.RFC3339Nano))
+		_ = f.Close()
+	}
 }
 
 // Log returns the whole bridge log.

@@ -18,7 +18,7 @@ Commands:
   bundle      {version} -> {device_id, bundle (xml), device_list (xml), node}
   set_devices {jid, version, xml | ids}           feed a device list (PEP item payload)
   set_bundle  {jid, version, device_id, xml}      make a bundle downloadable
-  encrypt     {to: jid | [jid], version, plaintext, envelope?, raw_b64?, hold?, iv_len? (0.3)}
+  encrypt     {to: jid | [jid], version, plaintext, envelope?, style?, raw_b64?, hold?, iv_len? (0.3)}
               -> {xml, key_material, sce?} (0.3: plaintext is the body; 2: wrapped in an XEP-0420
               envelope unless envelope (verbatim XML) or raw_b64 (verbatim bytes) is given).
               With hold=true the xml is kept back and only {held: n} returned.
@@ -237,14 +237,28 @@ def iv_length(n: Optional[int]):
         mod.secrets = original
 
 
-def sce_envelope(body: str, own_jid: str, to: List[str]) -> bytes:
+def sce_envelope(body: str, own_jid: str, to: List[str], style: str = "") -> bytes:
+    """style: "" writes default namespaces where they change (as clients put it on the wire);
+    "etree" is ElementTree's own serialiser (ns0:/ns1: prefixes, declared on the root);
+    "etree-pretty" adds indentation; "affix" adds affix elements of another namespace and an
+    unknown SCE affix."""
     env = ET.Element(f"{{{NS_SCE}}}envelope")
+    if style == "affix":
+        ET.SubElement(ET.SubElement(env, f"{{{NS_SCE}}}future-affix"), "{urn:example:x}x").text = "?"
     content = ET.SubElement(env, f"{{{NS_SCE}}}content")
     ET.SubElement(content, f"{{{NS_CLIENT}}}body").text = body
     ET.SubElement(env, f"{{{NS_SCE}}}rpad").text = b64(secrets.token_bytes(secrets.randbelow(16) + 1))
+    if style == "affix":
+        ET.SubElement(env, "{urn:example:affix}nonce").text = "1"
     if len(to) == 1:
         ET.SubElement(env, f"{{{NS_SCE}}}to", attrib={"jid": to[0]})
     ET.SubElement(env, f"{{{NS_SCE}}}from", attrib={"jid": own_jid})
+    if style in ("etree", "etree-pretty"):
+        if style == "etree-pretty":
+            ET.indent(env, space="  ")
+        return ET.tostring(env, encoding="utf-8", xml_declaration=(style == "etree-pretty"))
+    if style not in ("", "affix"):
+        raise PeerError(f"unknown envelope style {style!r}")
     return to_xml(env).encode("utf-8")
 
 
@@ -353,7 +367,7 @@ class Peer:
         elif "envelope" in req:
             plaintext = req["envelope"].encode("utf-8")
         elif ns == NS_TWO:
-            plaintext = sce_envelope(req["plaintext"], world.own_jid, to)
+            plaintext = sce_envelope(req["plaintext"], world.own_jid, to, req.get("style", ""))
             sce = True
         else:
             plaintext = req["plaintext"].encode("utf-8")

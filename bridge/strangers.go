@@ -1,0 +1,49 @@
+package bridge
+
+import (
+	"context"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/portal"
+)
+
+// What strangers can make the bridge store. Any account on the federated
+// network can send us PEP notifications (a server forwards those of
+// accounts we never subscribed to); storing each would let a stranger grow
+// the database without bound. Device lists are kept only of the JIDs the
+// login has something to do with: roster contacts, chat peers (a DM
+// portal exists), members of the rooms it is in, and JIDs whose list it
+// already holds (fetched when they messaged us or when we sent to them).
+
+// deviceListWanted reports whether a device list of j may be stored.
+func (c *Client) deviceListWanted(ctx context.Context, j jid.JID) bool {
+	j = j.Bare()
+	if _, ok := c.roster.get(j); ok {
+		return true
+	}
+	if c.mucs.hasMember(j) {
+		return true
+	}
+	if known, err := c.knownDevices(ctx, j); err == nil && known != nil {
+		return true
+	}
+	// The table, not bridgev2's cache: this only asks whether it exists.
+	p, err := c.main.Bridge.DB.Portal.GetByKey(ctx, portal.DMKey(j, c.login.ID))
+	return err == nil && p != nil
+}
+
+// hasMember reports whether j (bare) is an occupant, by real JID, of one
+// of the rooms.
+func (rs *mucRooms) hasMember(j jid.JID) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for _, r := range rs.rooms {
+		for _, o := range r.Occupants {
+			if o.RealJID.Bare().Equal(j) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,131 @@
+package bridge
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/matrix"
+)
+
+// Deterministic Matrix transaction ids for messages from XMPP.
+//
+// bridgev2 sends a remote message to Matrix first and stores its message row
+// after; the send uses a random transaction id. If the process dies between
+// the two, the message is handled again after the restart (the archive
+// cursor has not passed it, or the OMEMO inbox still holds it) and a second
+// Matrix event would appear. Homeservers answer a repeated transaction id on
+// PUT /rooms/{room}/send/{type}/{txnId} with the event of the first request:
+//
+//   - Dendrite v0.15.2 (internal/transactions): in memory, keyed by access
+//     token, transaction id and the path up to the event type; for an
+//     appservice masquerading with ?user_id= the token is the appservice's,
+//     so the key does not include the user. Entries live 30 to 60 minutes
+//     and are lost when Dendrite restarts.
+//   - Synapse (rest/client/transactions.py): in memory, keyed by the request
+//     path (room, event type, transaction id) and the appservice id, also
+//     not the user; 30 to 60 minutes, lost on restart. Its persistent
+//     event_txn_id tables are only for requests with a device id, which
+//     appservice requests without MSC3202 device masquerading do not have.
+//
+// bridgev2 has no hook for the transaction id, but it passes the remote
+// event's context (simplevent's MutateContextFunc) down to the HTTP request.
+// So the remote message's id goes into that context, and a wrapper around
+// the appservice's HTTP transport replaces the random transaction id of that
+// event's sends with one derived from the message id, the event type and
+// the order of the send within the event (a message may have several
+// parts). The id includes the sender, so two ghosts cannot collide under
+// the appservice-wide keys above. A retry of the same request keeps the id
+// it was given first.
+
+type txnSeedKey struct{}
+
+// txnSeed is the deterministic transaction id source of one remote event.
+type txnSeed struct {
+	base string
+	mu   sync.Mutex
+	n    map[string]int    // sends so far per event type
+	seen map[string]string // original transaction id -> ours (retries)
+}
+
+// withTxnSeed makes the Matrix sends made under ctx use transaction ids
+// derived from base (a bridgev2 message id, unique per sender).
+func withTxnSeed(ctx context.Context, base string) context.Context {
+	return context.WithValue(ctx, txnSeedKey{}, &txnSeed{base: base, n: map[string]int{}, seen: map[string]string{}})
+}
+
+func (s *txnSeed) txnID(eventType, orig string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id, ok := s.seen[orig]; ok {
+		return id
+	}
+	i := s.n[eventType]
+	s.n[eventType] = i + 1
+	h := sha256.Sum256([]byte(s.base + "\x00" + eventType + "\x00" + strconv.Itoa(i)))
+	id := "mxomemo." + base64.RawURLEncoding.EncodeToString(h[:18])
+	s.seen[orig] = id
+	return id
+}
+
+// txnTransport rewrites the transaction ids of sends made under a txnSeed.
+type txnTransport struct{ next http.RoundTripper }
+
+var _ http.RoundTripper = txnTransport{}
+
+// RoundTrip implements http.RoundTripper.
+func (t txnTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	seed, _ := req.Context().Value(txnSeedKey{}).(*txnSeed)
+	if seed == nil || req.Method != http.MethodPut {
+		return t.next.RoundTrip(req)
+	}
+	path := req.URL.EscapedPath()
+	parts := strings.Split(path, "/")
+	// .../rooms/{roomId}/send/{eventType}/{txnId}
+	n := len(parts)
+	if n < 5 || parts[n-3] != "send" || parts[n-5] != "rooms" {
+		return t.next.RoundTrip(req)
+	}
+	eventType, err := url.PathUnescape(parts[n-2])
+	if err != nil {
+		return t.next.RoundTrip(req)
+	}
+	orig := parts[n-1]
+	parts[n-1] = seed.txnID(eventType, orig)
+	zerolog.Ctx(req.Context()).Debug().Str("txn_id", parts[n-1]).Str("random_txn_id", orig).
+		Msg("Using the remote message's Matrix transaction id")
+	r := req.Clone(req.Context())
+	u := *req.URL
+	u.RawPath = strings.Join(parts, "/")
+	u.Path, err = url.PathUnescape(u.RawPath)
+	if err != nil {
+		return t.next.RoundTrip(req)
+	}
+	r.URL = &u
+	return t.next.RoundTrip(r)
+}
+
+// installTxnTransport wraps the appservice's HTTP transport (shared by the
+// bot and every ghost's client).
+func installTxnTransport(br *bridgev2.Bridge) {
+	mc, ok := br.Matrix.(*matrix.Connector)
+	if !ok || mc.AS == nil || mc.AS.HTTPClient == nil {
+		br.Log.Warn().Msg("Cannot set deterministic Matrix transaction ids: not the appservice connector")
+		return
+	}
+	if _, done := mc.AS.HTTPClient.Transport.(txnTransport); done {
+		return
+	}
+	next := mc.AS.HTTPClient.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	mc.AS.HTTPClient.Transport = txnTransport{next: next}
+}

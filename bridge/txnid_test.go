@@ -1,0 +1,71 @@
+package bridge
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestTxnTransport(t *testing.T) {
+	var mu sync.Mutex
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.EscapedPath())
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	client := &http.Client{Transport: txnTransport{next: http.DefaultTransport}}
+	put := func(ctx context.Context, path string) string {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, srv.URL+path, strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		return paths[len(paths)-1]
+	}
+	const send = "/_matrix/client/v3/rooms/%21room%3Alocalhost/send/m.room.message/"
+	txn := func(p string) string { return p[strings.LastIndexByte(p, '/')+1:] }
+
+	first := withTxnSeed(context.Background(), "bob@localhost\x00m1")
+	a := put(first, send+"random1")
+	b := put(first, send+"random2")
+	retry := put(first, send+"random1")
+	// After a restart the same remote message is handled again, with new random ids.
+	again := withTxnSeed(context.Background(), "bob@localhost\x00m1")
+	a2 := put(again, send+"random3")
+	b2 := put(again, send+"random4")
+	other := put(withTxnSeed(context.Background(), "bob@localhost\x00m2"), send+"random5")
+	enc := put(withTxnSeed(context.Background(), "bob@localhost\x00m1"), "/_matrix/client/v3/rooms/%21room%3Alocalhost/send/m.room.encrypted/random6")
+	plain := put(context.Background(), send+"random7")
+	state := put(first, "/_matrix/client/v3/rooms/%21room%3Alocalhost/state/m.room.name/")
+
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"the room and event type are kept", strings.HasPrefix(a, send) && strings.HasPrefix(enc, "/_matrix/client/v3/rooms/%21room%3Alocalhost/send/m.room.encrypted/")},
+		{"the id is replaced", strings.HasPrefix(txn(a), "mxomemo.")},
+		{"parts of one message differ", txn(a) != txn(b)},
+		{"a retry keeps its id", txn(retry) == txn(a)},
+		{"the same message after a restart gets the same ids", txn(a2) == txn(a) && txn(b2) == txn(b)},
+		{"another message gets another id", txn(other) != txn(a)},
+		{"sends without a seed keep their random id", txn(plain) == "random7"},
+		{"other requests are untouched", strings.HasSuffix(state, "/state/m.room.name/")},
+	}
+	for _, tc := range tests {
+		if !tc.ok {
+			t.Errorf("%s: paths %q", tc.name, paths)
+		}
+	}
+}

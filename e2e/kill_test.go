@@ -1,0 +1,512 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
+	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+)
+
+// matrixToXMPPDurable says whether the Matrix -> XMPP counts are asserted (they are since the
+// durable appservice intake, bridge/intake.go).
+const matrixToXMPPDurable = true
+
+// killParams are the kill test's size: MXOMEMO_KILL_N messages each way (half OMEMO, half
+// plaintext), MXOMEMO_KILL_KILLS SIGKILLs; `make kill-test` runs the large one.
+type killParams struct {
+	n, kills int
+	interval time.Duration // between two messages of one sender
+}
+
+func killSize(t *testing.T) killParams {
+	p := killParams{n: 200, kills: 5, interval: 120 * time.Millisecond}
+	if v, err := strconv.Atoi(os.Getenv("MXOMEMO_KILL_N")); err == nil && v >= 4 {
+		p.n = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("MXOMEMO_KILL_KILLS")); err == nil && v >= 1 {
+		p.kills = v
+	}
+	return p
+}
+
+// TestKill is the kill test: the bridge is SIGKILLed at random moments (up 2–8 s, down 0–3 s)
+// while, at the same time, bob (an OMEMO 2 device: our omemoxmpp client) and carol (plaintext)
+// send to alice, and alice's Matrix user sends into both portals. Both keep sending while the
+// bridge is down. Afterwards every message must be in Matrix (the user's /sync timeline, plus
+// /messages) and at the contacts exactly once, in order.
+func TestKill(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { runKill(t, backend, killSize(t)) })
+	}
+}
+
+// streamCounts are the figures of one direction.
+type streamCounts struct {
+	sent, lost, duplicated, outOfOrder, undecryptable int
+	// examples names the first few numbers lost (-), duplicated (×2) and out of order (<).
+	examples []string
+}
+
+func (c streamCounts) String() string {
+	ex := ""
+	if len(c.examples) > 0 {
+		ex = " [" + strings.Join(c.examples, " ") + "]"
+	}
+	return fmt.Sprintf("sent %d, lost %d, duplicated %d, out of order %d, undecryptable %d%s",
+		c.sent, c.lost, c.duplicated, c.outOfOrder, c.undecryptable, ex)
+}
+
+func (c *streamCounts) example(format string, i int) {
+	if len(c.examples) < 12 {
+		c.examples = append(c.examples, fmt.Sprintf(format, i))
+	}
+}
+
+func (c streamCounts) clean() bool {
+	return c.lost == 0 && c.duplicated == 0 && c.outOfOrder == 0 && c.undecryptable == 0
+}
+
+func (c *streamCounts) add(o streamCounts) {
+	c.sent += o.sent
+	c.lost += o.lost
+	c.duplicated += o.duplicated
+	c.outOfOrder += o.outOfOrder
+	c.undecryptable += o.undecryptable
+}
+
+// countSeq counts a received sequence of message numbers 0..sent-1 of one sender.
+func countSeq(seq []int, sent int) streamCounts {
+	c := streamCounts{sent: sent}
+	seen := map[int]int{}
+	maxSeen := -1
+	for _, i := range seq {
+		seen[i]++
+		if seen[i] > 1 {
+			c.duplicated++
+			c.example("%d×2", i)
+			continue
+		}
+		if i < maxSeen {
+			c.outOfOrder++
+			c.example("%d<", i)
+		}
+		maxSeen = max(maxSeen, i)
+	}
+	for i := range sent {
+		if seen[i] == 0 {
+			c.lost++
+			c.example("-%d", i)
+		}
+	}
+	return c
+}
+
+// fault is one kind of failure the delivery test injects.
+type fault struct {
+	name string
+	do   func(ctx context.Context, t *testing.T, s *stack, r *rand.Rand)
+}
+
+// restartBridge starts the bridge again after down time.
+func restartBridge(ctx context.Context, t *testing.T, s *stack, what string) {
+	t.Helper()
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := s.bridge.Start(startCtx); err != nil {
+		t.Fatalf("restarting the bridge after %s: %v", what, err)
+	}
+}
+
+// sigkill: SIGKILL, down 0–3 s, start.
+var sigkill = fault{"SIGKILL", func(ctx context.Context, t *testing.T, s *stack, r *rand.Rand) {
+	s.bridge.Kill()
+	time.Sleep(time.Duration(r.Int64N(int64(3 * time.Second))))
+	restartBridge(ctx, t, s, "SIGKILL")
+}}
+
+func runKill(t *testing.T, backend string, p killParams) { runFaults(t, backend, p, sigkill) }
+
+// runFaults runs the two-way stream with p.kills faults f.
+func runFaults(t *testing.T, backend string, p killParams, f fault) {
+	s := newStack(t, backend)
+	alice, alicePW := s.account(t, "kalice")
+	bob, bobPW := s.account(t, "kbob")
+	carol, carolPW := s.account(t, "kcarol")
+	u := s.matrixUser(t, "mxkill")
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	mgmt := s.loginUser(ctx, t, u, alice, alicePW)
+	bobC := s.peer(t, bob, bobPW, "phone")
+	carolC := s.peer(t, carol, carolPW, "laptop")
+	xc := omemoPeer(ctx, t, bobC, bob, alice)
+
+	var sendMu sync.Mutex // bob's OMEMO client: one encryption or decryption at a time
+	sendBob := func(ctx context.Context, text string) error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		out, err := xc.Encrypt(ctx, alice, text)
+		if err != nil {
+			return err
+		}
+		// Real clients give every message an id, as the test does.
+		r, err := omemoxmpp.BuildMessage(stanza.Message{To: alice, Type: stanza.ChatMessage, ID: msgID(text)}, out)
+		if err != nil {
+			return err
+		}
+		return bobC.Session.Send(ctx, r)
+	}
+	sendCarol := func(ctx context.Context, text string) error {
+		return carolC.SendChat(ctx, alice, msgID(text), "", text)
+	}
+
+	// Warm-up: both portals exist, both OMEMO sessions are up.
+	if err := sendBob(ctx, "warm-up from bob"); err != nil {
+		t.Fatal(err)
+	}
+	bobRoom := waitRoomWith(ctx, t, u, s.ghost(bob), "warm-up from bob", mgmt)
+	if err := sendCarol(ctx, "warm-up from carol"); err != nil {
+		t.Fatal(err)
+	}
+	carolRoom := waitRoomWith(ctx, t, u, s.ghost(carol), "warm-up from carol", mgmt, bobRoom)
+	for _, r := range []struct {
+		room  id.RoomID
+		peer  *harness.Peer
+		omemo bool
+	}{{bobRoom, bobC, true}, {carolRoom, carolC, false}} {
+		cur := r.peer.Cursor()
+		if _, err := u.Client.SendText(ctx, r.room, "warm-up from matrix"); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := r.peer.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool {
+			return !m.Carbon && (m.OMEMO != nil && m.OMEMO.Payload != nil) == r.omemo && (r.omemo || m.Body == "warm-up from matrix")
+		}); err != nil {
+			t.Fatalf("warm-up from Matrix: %v", err)
+		}
+	}
+	carolCur := carolC.Cursor()
+	bobTL, carolTL := u.Cursor(bobRoom), u.Cursor(carolRoom)
+
+	run := fmt.Sprintf("k%d", time.Now().UnixNano()%1e6)
+	half := p.n / 2
+	body := func(stream string, i int) string { return fmt.Sprintf("%s %s %05d", run, stream, i) }
+
+	var wg sync.WaitGroup
+	var failMu sync.Mutex
+	var failures []string
+	fail := func(f string, args ...any) {
+		failMu.Lock()
+		failures = append(failures, fmt.Sprintf(f, args...))
+		failMu.Unlock()
+	}
+	sender := func(stream string, send func(context.Context, string) error) {
+		defer wg.Done()
+		for i := range half {
+			// A send may fail while a server is busy; retry rather than skip a number.
+			var err error
+			for attempt := 0; attempt < 20; attempt++ {
+				if err = send(ctx, body(stream, i)); err == nil {
+					break
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+			if err != nil {
+				fail("%s: sending %d: %v", stream, i, err)
+				return
+			}
+			time.Sleep(p.interval)
+		}
+	}
+	wg.Add(4)
+	go sender("bob", sendBob)
+	go sender("carol", sendCarol)
+	go sender("mx-bob", func(ctx context.Context, text string) error {
+		_, err := u.Client.SendText(ctx, bobRoom, text)
+		return err
+	})
+	go sender("mx-carol", func(ctx context.Context, text string) error {
+		_, err := u.Client.SendText(ctx, carolRoom, text)
+		return err
+	})
+	sendersDone := make(chan struct{})
+	go func() { wg.Wait(); close(sendersDone) }()
+
+	// The faults, at random moments while the senders run.
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
+	kills := 0
+	for kills < p.kills {
+		time.Sleep(2*time.Second + time.Duration(r.Int64N(int64(6*time.Second))))
+		f.do(ctx, t, s, r)
+		kills++
+	}
+	<-sendersDone
+	failMu.Lock()
+	for _, f := range failures {
+		t.Error(f)
+	}
+	failMu.Unlock()
+
+	// Wait until every message arrived or nothing moved for a while.
+	matrixSeq := func(room id.RoomID, from int, sender id.UserID, stream string) []int {
+		return matrixNumbers(ctx, t, u, room, from, sender, run+" "+stream+" ")
+	}
+	var m2xBob []int
+	var undecryptable int
+	xmppSeqs := func() ([]int, []int) {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		var und int
+		m2xBob, und = decryptNumbers(ctx, xc, bobC, 0, alice, run+" mx-bob ")
+		undecryptable = und
+		return m2xBob, peerNumbers(carolC, carolCur, run+" mx-carol ")
+	}
+	deadline, lastProgress, lastTotal := time.Now().Add(15*time.Minute), time.Now(), -1
+	var x2mSince time.Time
+	for {
+		b := matrixSeq(bobRoom, bobTL, s.ghost(bob), "bob")
+		c := matrixSeq(carolRoom, carolTL, s.ghost(carol), "carol")
+		mb, mc := xmppSeqs()
+		total := len(b) + len(c) + len(mb) + len(mc)
+		if total != lastTotal {
+			lastTotal, lastProgress = total, time.Now()
+		}
+		x2mDone := countSeq(b, half).lost == 0 && countSeq(c, half).lost == 0
+		m2xDone := countSeq(mb, half).lost == 0 && countSeq(mc, half).lost == 0
+		if x2mDone && x2mSince.IsZero() {
+			x2mSince = time.Now()
+		}
+		// While Matrix -> XMPP is not asserted, its stragglers get a minute after XMPP -> Matrix is
+		// complete, not the full no-progress wait.
+		m2xGaveUp := !matrixToXMPPDurable && !x2mSince.IsZero() && time.Since(x2mSince) > time.Minute
+		if (x2mDone && (m2xDone || m2xGaveUp)) || time.Now().After(deadline) || time.Since(lastProgress) > 3*time.Minute {
+			break
+		}
+		time.Sleep(3 * time.Second)
+	}
+	// A last look after a quiet period, so that late duplicates are counted too.
+	time.Sleep(5 * time.Second)
+	var x2m, m2x streamCounts
+	perStream := map[string]streamCounts{
+		"bob (OMEMO) -> Matrix":   countSeq(matrixSeq(bobRoom, bobTL, s.ghost(bob), "bob"), half),
+		"carol (plain) -> Matrix": countSeq(matrixSeq(carolRoom, carolTL, s.ghost(carol), "carol"), half),
+	}
+	x2m.add(perStream["bob (OMEMO) -> Matrix"])
+	x2m.add(perStream["carol (plain) -> Matrix"])
+	mb, mc := xmppSeqs()
+	perStream["Matrix -> bob (OMEMO)"] = countSeq(mb, half)
+	perStream["Matrix -> carol (plain)"] = countSeq(mc, half)
+	bobM2X := perStream["Matrix -> bob (OMEMO)"]
+	bobM2X.undecryptable = undecryptable
+	perStream["Matrix -> bob (OMEMO)"] = bobM2X
+	m2x.add(bobM2X)
+	m2x.add(perStream["Matrix -> carol (plain)"])
+	for name, c := range perStream {
+		t.Logf("%s: %s", name, c)
+	}
+	t.Logf("KILL TEST %s: %d × %s; XMPP -> Matrix: %s; Matrix -> XMPP: %s", backend, kills, f.name, x2m, m2x)
+	if !x2m.clean() {
+		t.Errorf("XMPP -> Matrix not exactly once in order: %s", x2m)
+	}
+	if !m2x.clean() {
+		if matrixToXMPPDurable {
+			t.Errorf("Matrix -> XMPP not exactly once in order: %s", m2x)
+		} else {
+			t.Logf("Matrix -> XMPP not exactly once in order (not asserted until the durable intake is in): %s", m2x)
+		}
+	}
+}
+
+// msgID is the stanza id for a test message: its text, made an id.
+func msgID(text string) string { return strings.ReplaceAll(text, " ", "-") }
+
+// waitRoomWith waits for body from ghost and returns the room it is in.
+func waitRoomWith(ctx context.Context, t *testing.T, u *harness.MatrixUser, ghost id.UserID, body string, except ...id.RoomID) id.RoomID {
+	t.Helper()
+	room, err := u.FindRoomWith(ctx, ghost, except...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := stepCtx()
+	defer cancel()
+	if _, _, err := u.WaitEvent(wctx, room, 0, harness.IsMessage(ghost, body)); err != nil {
+		t.Fatalf("%q never appeared: %v", body, err)
+	}
+	return room
+}
+
+var numberRE = regexp.MustCompile(`(\d+)$`)
+
+// matrixNumbers is the sequence of message numbers with prefix from sender in room: the user's
+// /sync timeline after from, in order, plus any event only /messages has (Dendrite's /sync
+// timelines can be limited); an event counts once by its id.
+func matrixNumbers(ctx context.Context, t *testing.T, u *harness.MatrixUser, room id.RoomID, from int, sender id.UserID, prefix string) []int {
+	var seq []int
+	seen := map[id.EventID]bool{}
+	take := func(evt *event.Event) {
+		if seen[evt.ID] || evt.Sender != sender || evt.Type != event.EventMessage {
+			return
+		}
+		seen[evt.ID] = true
+		b := harness.Body(evt)
+		if !strings.HasPrefix(b, prefix) {
+			return
+		}
+		if m := numberRE.FindStringSubmatch(b); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			seq = append(seq, n)
+		}
+	}
+	tl := u.Timeline(room)
+	if from < len(tl) {
+		for _, evt := range tl[from:] {
+			take(evt)
+		}
+	}
+	mctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	msgs, err := u.RoomMessages(mctx, room)
+	if err != nil {
+		t.Logf("reading %s with /messages: %v", room, err)
+	}
+	for _, evt := range msgs {
+		take(evt)
+	}
+	return seq
+}
+
+// peerNumbers is the sequence of message numbers with prefix p received (not carbons).
+func peerNumbers(p *harness.Peer, from int, prefix string) []int {
+	var seq []int
+	rcv := p.Received()
+	for _, m := range rcv[min(from, len(rcv)):] {
+		if m.Carbon || !strings.HasPrefix(m.Body, prefix) {
+			continue
+		}
+		if n := numberRE.FindStringSubmatch(m.Body); n != nil {
+			i, _ := strconv.Atoi(n[1])
+			seq = append(seq, i)
+		}
+	}
+	return seq
+}
+
+// decrypted caches bob's decryptions: a message can be decrypted once only.
+var (
+	decryptedMu sync.Mutex
+	decrypted   = map[*omemoxmpp.Client]*decryptCache{}
+)
+
+type decryptCache struct {
+	next   int
+	bodies []string
+	failed int
+}
+
+// decryptNumbers decrypts, in order, the OMEMO messages p received from account after from (once
+// each, remembered between calls) and returns the numbers of those with prefix and how many
+// could not be decrypted.
+func decryptNumbers(ctx context.Context, xc *omemoxmpp.Client, p *harness.Peer, from int, account jid.JID, prefix string) ([]int, int) {
+	decryptedMu.Lock()
+	dc := decrypted[xc]
+	if dc == nil {
+		dc = &decryptCache{next: from}
+		decrypted[xc] = dc
+	}
+	decryptedMu.Unlock()
+	rcv := p.Received()
+	for ; dc.next < len(rcv); dc.next++ {
+		m := rcv[dc.next]
+		if m.Carbon || m.OMEMO == nil || !strings.HasPrefix(m.From, account.String()+"/") {
+			continue
+		}
+		msg, err := xc.Decrypt(ctx, account, &omemoxmpp.Received{Elements: []*omemo.Encrypted{m.OMEMO}})
+		switch {
+		case err != nil:
+			if m.OMEMO.Payload != nil {
+				dc.failed++
+			}
+		case !msg.Empty:
+			dc.bodies = append(dc.bodies, msg.Body)
+		}
+	}
+	var seq []int
+	for _, b := range dc.bodies {
+		if !strings.HasPrefix(b, prefix) {
+			continue
+		}
+		if n := numberRE.FindStringSubmatch(b); n != nil {
+			i, _ := strconv.Atoi(n[1])
+			seq = append(seq, i)
+		}
+	}
+	return seq, dc.failed
+}
+
+// TestDeliveryFaults is the kill test's stream (smaller) under the other faults, on SQLite:
+// SIGTERM, the homeserver restarting, and the bridge's XMPP TCP connection torn down without a
+// stream close (ss -K: the bridge gets a connection abort, the server a reset; whatever the
+// server had written to the socket is lost in flight, as with a dropped link).
+func TestDeliveryFaults(t *testing.T) {
+	p := killParams{n: 80, kills: 3, interval: 120 * time.Millisecond}
+	faults := []fault{
+		{"SIGTERM", func(ctx context.Context, t *testing.T, s *stack, r *rand.Rand) {
+			if err := s.bridge.Stop(); err != nil {
+				t.Errorf("stopping the bridge: %v", err)
+			}
+			time.Sleep(time.Duration(r.Int64N(int64(3 * time.Second))))
+			restartBridge(ctx, t, s, "SIGTERM")
+		}},
+		{"homeserver restart", func(ctx context.Context, t *testing.T, s *stack, r *rand.Rand) {
+			s.dendrite.Restart(t)
+		}},
+		{"XMPP TCP drop", func(ctx context.Context, t *testing.T, s *stack, r *rand.Rand) {
+			dropXMPPConn(t, s.bridge.PID(), s.prosody.Port())
+		}},
+	}
+	for _, f := range faults {
+		t.Run(strings.ReplaceAll(f.name, " ", "_"), func(t *testing.T) { runFaults(t, "sqlite", p, f) })
+	}
+}
+
+// dropXMPPConn destroys the TCP connections of process pid to the XMPP server's port.
+func dropXMPPConn(t *testing.T, pid, port int) {
+	t.Helper()
+	out, err := exec.Command("ss", "-tnpH", "state", "established", "dport", "= :"+strconv.Itoa(port)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ss: %v: %s", err, out)
+	}
+	n := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		if !strings.Contains(line, "pid="+strconv.Itoa(pid)+",") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 4 {
+			continue
+		}
+		local := f[2]
+		lport := local[strings.LastIndexByte(local, ':')+1:]
+		if out, err := exec.Command("ss", "-K", "-tn", "sport", "= :"+lport, "dport", "= :"+strconv.Itoa(port)).CombinedOutput(); err != nil {
+			t.Fatalf("ss -K: %v: %s", err, out)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Logf("no XMPP connection of the bridge to drop (it may be reconnecting)")
+	}
+}
