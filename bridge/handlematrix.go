@@ -87,7 +87,7 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	}
 	already, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), out.ID, func() error {
 		return c.sendMessage(ctx, out)
-	})
+	}, c.archivedCheck(ctx, out))
 	if err != nil {
 		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)
 		return nil, err
@@ -181,7 +181,7 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 	}
 	if _, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), out.ID, func() error {
 		return c.sendMessage(ctx, out)
-	}); err != nil {
+	}, c.archivedCheck(ctx, out)); err != nil {
 		return err
 	}
 	// bridgev2 saves EditTarget after this returns.
@@ -219,7 +219,7 @@ func (c *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.Ma
 			}
 			return nil
 		})
-	})
+	}, nil) // retractions carry no body: servers do not archive them
 	return err
 }
 
