@@ -27,7 +27,7 @@ func (c *Client) inOwnArchive(ctx context.Context, contact jid.JID, xmppID strin
 	if s == nil {
 		return false, errNotConnected
 	}
-	q := history.Query{With: contact.Bare(), Start: since.Add(-time.Minute)}
+	q := history.Query{With: contact.Bare(), Start: since.Add(-10 * time.Minute)} // margin for clock skew with the server
 	for page := 0; page < intakeArchivePages; page++ {
 		q.Limit = 100
 		got, res, err := c.fetchArchivePage(ctx, s, q)

@@ -180,11 +180,12 @@ func testMatrixToXMPPDelivery(t *testing.T, backend string) {
 			}
 		}
 	}
-	if n := s.bridge.CountLog("was sent to XMPP before a crash (found in the archive)"); n != len(chats) {
-		t.Errorf("%d interrupted sends found in the archive, want %d", n, len(chats))
+	// At least the interrupted sends made by hand; a kill can make more.
+	if n := s.bridge.CountLog("was sent to XMPP before a crash (found in the archive)"); n < len(chats) {
+		t.Errorf("%d interrupted sends found in the archive, want at least %d", n, len(chats))
 	}
-	if n := s.bridge.CountLog("Matrix event interrupted before it reached the server"); n != len(chats) {
-		t.Errorf("%d interrupted sends not in the archive, want %d", n, len(chats))
+	if n := s.bridge.CountLog("Matrix event interrupted before it reached the server"); n < len(chats) {
+		t.Errorf("%d interrupted sends not in the archive, want at least %d", n, len(chats))
 	}
 	if n := s.bridge.CountLog("Replaying Matrix events stored before the last stop"); n == 0 {
 		t.Error("no replay of stored Matrix events after the kills: the test did not exercise the intake")
