@@ -276,7 +276,7 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 	}
 	log.Info().Msg("Connected to XMPP server")
 	c.ready.set(true)
-	c.sendState(status.BridgeState{StateEvent: status.StateConnected})
+	c.sendState(c.connectedState())
 	go c.rejoinRooms(ctx, s)
 
 	var tick <-chan time.Time

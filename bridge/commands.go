@@ -318,7 +318,7 @@ func (xc *Connector) cmdOMEMO(ce *commands.Event) {
 		if meta == nil {
 			meta = &PortalMetadata{}
 		}
-		ce.Reply("%s", encryptionStateText(meta))
+		ce.Reply("%s\n\n%s", encryptionStateText(meta), c.announceStatusText())
 	}
 }
 
