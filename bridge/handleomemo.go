@@ -526,6 +526,7 @@ func (c *Client) convertOMEMO(ctx context.Context, portal *bridgev2.Portal, info
 		if err := portal.Save(ctx); err != nil {
 			zerolog.Ctx(ctx).Err(err).Msg("Failed to save portal after enabling OMEMO")
 		}
+		c.noticeXMPPHop(ctx, portal, omemoTurnedOnText(isGroupMeta(meta)))
 	}
 	if info.Failed {
 		content.MsgType = event.MsgNotice
