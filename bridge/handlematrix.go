@@ -105,9 +105,9 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	}, nil
 }
 
-// sendMessage is the one place where a message leaves for XMPP, and where
-// OMEMO encryption plugs in: it will replace the body with an <encrypted/>
-// payload (plus a fallback body) for the recipient's devices.
+// sendMessage is the one place where a 1:1 message leaves for XMPP;
+// wrapOutgoing (omemochat.go) adds the body, plain or as an OMEMO
+// <encrypted/> payload with a fallback body, as the portal decides.
 func (c *Client) sendMessage(ctx context.Context, out *outgoingMessage) error {
 	return c.withSession(ctx, func(s *xmpp.Session) error {
 		// The body is added by wrapOutgoing, plain or OMEMO-encrypted.
