@@ -39,6 +39,10 @@ type PortalMetadata struct {
 	// OMEMOOff when the user turned encryption off explicitly.
 	OMEMO    bool `json:"omemo,omitempty"`
 	OMEMOOff bool `json:"omemo_off,omitempty"`
+	// PlainNoticed is set once the room was told that messages go out
+	// unencrypted because the contact publishes no OMEMO device
+	// (omemodefault.go).
+	PlainNoticed bool `json:"plain_noticed,omitempty"`
 }
 
 // GhostMetadata is stored per ghost.
