@@ -174,8 +174,20 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 		log.Info().Err(err).Msg("XMPP login failed")
 		return nil, loginError(err, account)
 	}
-	// A login for the same account replaces the running client.
-	if existing := pl.main.Bridge.GetCachedUserLoginByID(loginID); existing != nil && existing.Client != nil {
+	// A login for the same account replaces the running client; another
+	// Matrix user's login is forgotten with its OMEMO device (takeover.go).
+	existing, err := pl.main.Bridge.GetExistingUserLoginByID(ctx, loginID)
+	if err != nil {
+		_ = session.Close()
+		_ = session.Conn().Close()
+		return nil, fmt.Errorf("failed to look up existing login: %w", err)
+	}
+	if err := pl.main.forgetOtherUsersLogin(ctx, existing, loginID, pl.user.MXID); err != nil {
+		_ = session.Close()
+		_ = session.Conn().Close()
+		return nil, err
+	}
+	if existing != nil && existing.Client != nil {
 		existing.Client.Disconnect()
 	}
 	ul, err := pl.user.NewLogin(ctx, &database.UserLogin{
