@@ -16,7 +16,7 @@ PKGS      ?= ./...
 export PATH := /usr/local/go/bin:$(PATH)
 export CGO_ENABLED := 1
 
-.PHONY: all build deps dendrite vet tidy-check staticcheck test check test-only bench-report fuzz-short bench demo docker-test docker-lint firstrun-test testenv-up testenv-down clean
+.PHONY: all build deps dendrite vet tidy-check staticcheck test check test-only bench-report kill-test fuzz-short bench demo docker-test docker-lint firstrun-test testenv-up testenv-down clean
 
 all: build
 
@@ -68,6 +68,17 @@ fuzz-short:
 # Figures against the issues' targets (engine vs libsignal ratios, bridge CPU per message).
 bench-report:
 	scripts/bench.sh
+
+# The large kill test (docs/delivery.md): KILL_N messages each way, KILL_KILLS SIGKILLs of the bridge,
+# SQLite and PostgreSQL; prints the lost / duplicated / out-of-order counts per direction.
+KILL_N     ?= 1000
+KILL_KILLS ?= 20
+kill-test: deps dendrite
+	@out=$$(mktemp); status=0; \
+	MXOMEMO_KILL_N=$(KILL_N) MXOMEMO_KILL_KILLS=$(KILL_KILLS) $(GO) test $(GOFLAGS_T) -count 1 -timeout 90m -v \
+		-run '^TestKill$$' ./e2e/ >$$out 2>&1 || status=$$?; \
+	grep -E 'KILL TEST|: sent [0-9]+, lost|not exactly once|^(--- |ok|FAIL|PASS)' $$out; \
+	echo "full log: $$out"; exit $$status
 
 bench:
 	$(GO) test $(GOFLAGS_T) $(BENCHFLAGS) -bench . $(PKGS)

@@ -111,9 +111,16 @@ func (c *Client) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*bridg
 	if _, ok := c.roster.get(contact); !ok {
 		// Not in this login's roster (yet): keep a name another login's
 		// roster gave rather than falling back to the localpart.
-		if meta, ok := ghost.Metadata.(*GhostMetadata); ok && meta.RosterName != "" {
+		meta, _ := ghost.Metadata.(*GhostMetadata)
+		switch {
+		case meta != nil && meta.RosterName != "":
 			name := c.main.Config.FormatDisplayname(meta.RosterName, contact.String())
 			info.Name = &name
+		case meta != nil && meta.Nick != "":
+			// The name the contact gives itself (contactname.go).
+			info.Name = c.nickInfo(contact, meta.Nick).Name
+		default:
+			c.startNickLookup(ctx, contact)
 		}
 	}
 	return info, nil
@@ -140,10 +147,25 @@ func (c *Client) resolve(ctx context.Context, contact jid.JID, createChat bool) 
 	if err != nil {
 		return nil, fmt.Errorf("failed to get ghost for %s: %w", contact, err)
 	}
+	info := c.sharedGhostInfo(contact)
+	if c.rosterless(contact, ghost) {
+		// Not in any roster: the contact's own name (XEP-0172 / vCard), else its localpart,
+		// rather than no name at all.
+		n := ""
+		if meta, ok := ghost.Metadata.(*GhostMetadata); ok {
+			n = meta.Nick
+		}
+		if n == "" {
+			n = c.lookupNick(ctx, contact)
+		}
+		named := c.nickInfo(contact, n)
+		info.Name, info.ExtraUpdates = named.Name, named.ExtraUpdates
+	}
+	c.initialAvatar(ctx, ghost, contact)
 	resp := &bridgev2.ResolveIdentifierResponse{
 		Ghost:    ghost,
 		UserID:   userID,
-		UserInfo: c.sharedGhostInfo(contact),
+		UserInfo: info,
 	}
 	if createChat {
 		resp.Chat = &bridgev2.CreateChatResponse{

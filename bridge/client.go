@@ -28,8 +28,8 @@ import (
 // A connection goroutine (run) dials, serves and redials with backoff until
 // Disconnect. Incoming message stanzas are copied out of mellium's Serve
 // loop into a queue that one processing goroutine drains, because handlers
-// running inside Serve must not send anything on the session (and OMEMO
-// decryption will need to).
+// running inside Serve must not send anything on the session, and OMEMO
+// decryption, the catch-up and Matrix sends all do.
 type Client struct {
 	main    *Connector
 	login   *bridgev2.UserLogin
@@ -56,6 +56,7 @@ type Client struct {
 	delivery       deliveryState   // archive cursor and catch-up order (delivery.go)
 	roster         rosterCache
 	avatars        avatarState // contacts' avatars looked at (avatar.go)
+	nicks          nickState   // contacts' own names looked up (contactname.go)
 	mucs           *mucRooms   // the group chats of the current session (mucstate.go)
 
 	// ready is set once a session is fully set up (ready.go).
@@ -275,7 +276,7 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 	}
 	log.Info().Msg("Connected to XMPP server")
 	c.ready.set(true)
-	c.sendState(status.BridgeState{StateEvent: status.StateConnected})
+	c.sendState(c.connectedState())
 	go c.rejoinRooms(ctx, s)
 
 	var tick <-chan time.Time
@@ -312,11 +313,13 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 // initial presence (which makes the server deliver offline messages).
 func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	// The catch-up's start marker goes first in the queue, so that
-	// everything live from now on waits for its results (delivery.go).
+	// everything live from now on waits for its results (delivery.go);
+	// the archive is asked once OMEMO is up, so that its results can be
+	// decrypted.
 	c.mu.Lock()
 	loopCtx := c.loopCtx
 	c.mu.Unlock()
-	c.startCatchUp(loopCtx, s)
+	runCatchUp := c.startCatchUp(loopCtx)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := mcarbons.Enable(ctx, s); err != nil {
@@ -332,6 +335,7 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	if err := s.Send(ctx, stanza.Presence{}.Wrap(capsElement())); err != nil {
 		return fmt.Errorf("failed to send initial presence: %w", err)
 	}
+	runCatchUp(s)
 	return nil
 }
 

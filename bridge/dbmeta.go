@@ -39,12 +39,19 @@ type PortalMetadata struct {
 	// OMEMOOff when the user turned encryption off explicitly.
 	OMEMO    bool `json:"omemo,omitempty"`
 	OMEMOOff bool `json:"omemo_off,omitempty"`
+	// PlainNoticed is set once the room was told that messages go out
+	// unencrypted because the contact publishes no OMEMO device
+	// (omemodefault.go).
+	PlainNoticed bool `json:"plain_noticed,omitempty"`
 }
 
 // GhostMetadata is stored per ghost.
 type GhostMetadata struct {
 	// RosterName is the name the login's roster last gave the contact.
 	RosterName string `json:"roster_name,omitempty"`
+	// Nick is the name the contact gives itself (XEP-0172 nick, vCard NICKNAME/FN): the
+	// ghost's name when no roster names the contact (contactname.go).
+	Nick string `json:"nick,omitempty"`
 }
 
 // MessageMetadata keeps the XEP-0359 ids of a bridged message besides the

@@ -32,9 +32,9 @@ import (
 type ctlKind uint8
 
 const (
-	ctlNone ctlKind = iota
-	// ctlCatchUpStart: a catch-up starts; defer live messages.
-	ctlCatchUpStart
+	// ctlCatchUpStart: a catch-up starts; defer live messages. (The zero
+	// value is a stanza.)
+	ctlCatchUpStart ctlKind = iota + 1
 	// ctlCatchUpDone: all of the catch-up's results are before this item
 	// in the queue.
 	ctlCatchUpDone
@@ -77,15 +77,19 @@ func (c *Client) control(ctx context.Context, it inItem) {
 	}
 }
 
-// startCatchUp queues the start marker and runs a catch-up on s.
-// loopCtx lives as long as the incoming queue.
-func (c *Client) startCatchUp(loopCtx context.Context, s *xmpp.Session) {
+// startCatchUp queues the start marker of a catch-up and returns the
+// function that runs it on a session (in the background). loopCtx lives as
+// long as the incoming queue.
+func (c *Client) startCatchUp(loopCtx context.Context) func(s *xmpp.Session) {
 	seq := c.delivery.seq.Add(1)
 	c.control(loopCtx, inItem{ctl: ctlCatchUpStart, seq: seq})
-	go func() {
-		ok := c.catchUp(context.WithoutCancel(loopCtx), s)
-		c.control(loopCtx, inItem{ctl: ctlCatchUpDone, seq: seq, ok: ok})
-	}()
+	return func(s *xmpp.Session) {
+		go func() {
+			c.sweepSending(loopCtx)
+			ok := c.catchUp(context.WithoutCancel(loopCtx), s, seq)
+			c.control(loopCtx, inItem{ctl: ctlCatchUpDone, seq: seq, ok: ok})
+		}()
+	}
 }
 
 // handleItem is the incoming queue's step for one item.
@@ -93,6 +97,8 @@ func (c *Client) handleItem(ctx context.Context, it inItem) {
 	d := &c.delivery
 	switch it.ctl {
 	case ctlCatchUpStart:
+		// Messages still deferred by a catch-up that never finished (its
+		// session dropped) wait for this one.
 		d.wm.reset()
 		d.catchingUp = it.seq
 		return
@@ -134,6 +140,21 @@ func (c *Client) handleStanza(ctx context.Context, st *stanzabuf.Stanza) {
 		return
 	}
 	c.handleMessage(ctx, st)
+}
+
+// trackable reports whether in's archive id goes into the watermark: live
+// messages (when the catch-up has reached the end of the archive), and
+// results of the running catch-up, whose pages are in archive order. Late
+// results of an earlier catch-up are not: their place in that order is
+// unknown.
+func (c *Client) trackable(in *incomingMessage) bool {
+	if in.StanzaID == "" {
+		return false
+	}
+	if !in.Archived {
+		return true
+	}
+	return in.catchUpSeq != 0 && in.catchUpSeq == c.delivery.catchingUp
 }
 
 // archiveTicket is one tracked archive id on its way to Matrix.
@@ -188,7 +209,11 @@ func (t *archiveTicket) handOff(meta *simplevent.EventMeta, stored networkid.Mes
 		return
 	}
 	t.handed.Store(true)
-	meta.PostHandleFunc = func(ctx context.Context, _ *bridgev2.Portal) {
+	prev := meta.PostHandleFunc
+	meta.PostHandleFunc = func(ctx context.Context, portal *bridgev2.Portal) {
+		if prev != nil {
+			prev(ctx, portal)
+		}
 		ok := true
 		if stored != "" {
 			ok = t.c.messageStored(ctx, stored)
@@ -238,7 +263,7 @@ func (c *Client) retryCatchUp() {
 		d.retryMu.Unlock()
 		if s := c.currentSession(); ok && s != nil {
 			zerolog.Ctx(loopCtx).Info().Msg("Catching up on the archive again after a message did not reach Matrix")
-			c.startCatchUp(loopCtx, s)
+			c.startCatchUp(loopCtx)(s)
 		}
 	}()
 }

@@ -373,6 +373,11 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 		c.maybeResetSession(ctx, job.Sender, device, rcv, decErr)
 		return r, nil
 	}
+	if msg != nil {
+		// A device the sender's lists do not name: fetch them, so the
+		// reply reaches it (omemodefault.go).
+		go c.learnSenderDevice(context.WithoutCancel(ctx), job.Sender.Bare(), msg.Sender.Device)
+	}
 	r := inboxResult(entry)
 	if r.Info.Failed {
 		c.main.Metrics.MessageBridged(metrics.XMPPToMatrix, metrics.OutcomeUndecryptable)
@@ -516,14 +521,16 @@ func (c *Client) convertOMEMO(ctx context.Context, portal *bridgev2.Portal, info
 		}
 		return
 	}
-	if info.Failed {
-		content.MsgType = event.MsgNotice
-		return
-	}
+	// Decryptable or not, the contact writes OMEMO: so does the bridge.
 	if mayEncrypt && meta != nil && markEncrypted(meta) {
 		if err := portal.Save(ctx); err != nil {
 			zerolog.Ctx(ctx).Err(err).Msg("Failed to save portal after enabling OMEMO")
 		}
+		c.noticeXMPPHop(ctx, portal, omemoTurnedOnText(isGroupMeta(meta)))
+	}
+	if info.Failed {
+		content.MsgType = event.MsgNotice
+		return
 	}
 	if !info.Trusted {
 		content.Body = untrustedPrefix(info.Device) + content.Body

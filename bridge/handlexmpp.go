@@ -133,6 +133,8 @@ type incomingMessage struct {
 	// ticket tracks the message's archive id for the catch-up cursor
 	// (delivery.go); nil when untracked.
 	ticket *archiveTicket
+	// catchUpSeq is the catch-up an archive result belongs to.
+	catchUpSeq uint64
 }
 
 // messageRefs are the references of a message to an earlier one, the same
@@ -353,7 +355,7 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 		log.Warn().Err(err).Msg("Dropping malformed message")
 		return
 	}
-	if in.StanzaID != "" {
+	if c.trackable(in) {
 		in.ticket = c.ticket(in.StanzaID)
 		defer in.ticket.release(ctx)
 	}
@@ -370,6 +372,8 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 		log.Debug().Str("xmpp_id", in.XMPPID).Msg("Not bridging back an archived message the bridge sent")
 		return
 	}
+	// Before the message, so that a contact outside the roster has its name in the portal.
+	c.messageNick(ctx, in)
 	if err := c.decryptIncoming(ctx, in); err != nil {
 		log.Warn().Err(err).Str("xmpp_id", in.XMPPID).Msg("Failed to decrypt message")
 		return
@@ -414,7 +418,11 @@ func (c *Client) classify(st *stanzabuf.Stanza) (*incomingMessage, error) {
 	}
 	switch c.mam.mode(a.QueryID) {
 	case queryCatchUp:
-		return parseArchivedMessage(a, c.account)
+		in, err := parseArchivedMessage(a, c.account)
+		if in != nil {
+			in.catchUpSeq = c.mam.seq(a.QueryID)
+		}
+		return in, err
 	case querySeed:
 		return nil, fmt.Errorf("%w: history from before the login", errIgnored)
 	default:
@@ -468,12 +476,21 @@ func (c *Client) queueIncoming(in *incomingMessage) {
 	meta.CreatePortal = true
 	id := MakeMessageID(in.Peer, senderJID, in.XMPPID)
 	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, string(id)) }
+	meta.PostHandleFunc = func(ctx context.Context, _ *bridgev2.Portal) {
+		if c.messageStored(ctx, id) {
+			c.clearSending(ctx, id)
+		}
+	}
 	in.ticket.handOff(&meta, id)
+	ts := in.Timestamp
+	if ts.IsZero() {
+		ts = time.Now()
+	}
 	res := c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
 		EventMeta:          meta,
 		Data:               in,
 		ID:                 id,
-		ConvertMessageFunc: c.convertIncoming,
+		ConvertMessageFunc: c.convertOnce(id, meta.Sender, ts, c.convertIncoming),
 	})
 	in.ticket.queued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), res)
 	c.countQueued(in, res)

@@ -63,9 +63,10 @@ func noneValue(s string) bool {
 // Start implements bridgev2.LoginProcess.
 func (pl *passwordLogin) Start(ctx context.Context) (*bridgev2.LoginStep, error) {
 	return &bridgev2.LoginStep{
-		Type:         bridgev2.LoginStepTypeUserInput,
-		StepID:       "net.mxomemo.xmpp.login.password",
-		Instructions: "Enter your XMPP account details. The password is stored by the bridge so that it can reconnect.",
+		Type:   bridgev2.LoginStepTypeUserInput,
+		StepID: "net.mxomemo.xmpp.login.password",
+		Instructions: "Enter your XMPP account details. The password is stored by the bridge so that it can reconnect." +
+			pl.main.passwordRoomWarning(ctx, pl.user),
 		UserInputParams: &bridgev2.LoginUserInputParams{
 			Fields: []bridgev2.LoginInputDataField{{
 				Type:        bridgev2.LoginInputFieldTypeUsername,
@@ -144,6 +145,8 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 		return nil, loginError(err, jid.JID{})
 	}
 	password := input[fieldPassword]
+	// bridgev2 has tried to redact the password message (and only logged a failure).
+	pl.main.checkPasswordRedacted(ctx, pl.user, password)
 	if password == "" {
 		return nil, bridgev2.RespError{ErrCode: "M_INVALID_PARAM", Err: "The password must not be empty.", StatusCode: http.StatusBadRequest}
 	}

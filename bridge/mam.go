@@ -35,6 +35,9 @@ const (
 	// mamMaxPages bounds one catch-up; the cursor only moves over what was
 	// stored, so the next catch-up continues where this one stopped.
 	mamMaxPages = 200
+	// mamQueryTimeout bounds one page: live messages wait for the
+	// catch-up, so a server that never answers must not hold them.
+	mamQueryTimeout = time.Minute
 )
 
 // Errors for archive results.
@@ -62,6 +65,8 @@ const (
 type mamQueries struct {
 	mu sync.Mutex
 	m  map[string]queryMode
+	// seqs names the catch-up (delivery.go) each catch-up query is part of.
+	seqs map[string]uint64
 	// pages holds the results of running backfill queries.
 	pages map[string][]archived
 }
@@ -75,6 +80,25 @@ func (q *mamQueries) add(mode queryMode) string {
 	}
 	q.m[id] = mode
 	return id
+}
+
+// addCatchUp is add(queryCatchUp) for catch-up seq.
+func (q *mamQueries) addCatchUp(seq uint64) string {
+	id := q.add(queryCatchUp)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.seqs == nil {
+		q.seqs = map[string]uint64{}
+	}
+	q.seqs[id] = seq
+	return id
+}
+
+// seq is the catch-up query id belongs to (0: none).
+func (q *mamQueries) seq(id string) uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.seqs[id]
 }
 
 func (q *mamQueries) mode(id string) queryMode {
@@ -191,14 +215,16 @@ func (c *Client) noteArchiveID(ctx context.Context, id string) {
 // catchUp pages through the archive after the cursor; the results go
 // through the incoming queue. It reports whether it reached the end of the
 // archive.
-func (c *Client) catchUp(ctx context.Context, s *xmpp.Session) bool {
+func (c *Client) catchUp(ctx context.Context, s *xmpp.Session, seq uint64) bool {
 	log := zerolog.Ctx(ctx).With().Str("action", "archive catch-up").Logger()
 	c.metaMu.Lock()
 	after := c.meta().LastArchiveID
 	c.metaMu.Unlock()
 	if after == "" {
 		qid := c.mam.add(querySeed)
-		res, err := history.Fetch(ctx, history.Query{ID: qid, Limit: 1, Last: true}, c.account, s)
+		qctx, cancel := context.WithTimeout(ctx, mamQueryTimeout)
+		res, err := history.Fetch(qctx, history.Query{ID: qid, Limit: 1, Last: true}, c.account, s)
+		cancel()
 		if err != nil {
 			log.Warn().Err(err).Msg("Archive not available")
 			return false
@@ -207,8 +233,10 @@ func (c *Client) catchUp(ctx context.Context, s *xmpp.Session) bool {
 		return true
 	}
 	for page := 0; page < mamMaxPages; page++ {
-		qid := c.mam.add(queryCatchUp)
-		res, err := history.Fetch(ctx, history.Query{ID: qid, Limit: mamPageSize, PageID: after}, c.account, s)
+		qid := c.mam.addCatchUp(seq)
+		qctx, cancel := context.WithTimeout(ctx, mamQueryTimeout)
+		res, err := history.Fetch(qctx, history.Query{ID: qid, Limit: mamPageSize, PageID: after}, c.account, s)
+		cancel()
 		if err != nil {
 			log.Warn().Err(err).Str("after", after).Msg("Archive query failed")
 			return false

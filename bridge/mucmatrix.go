@@ -140,7 +140,7 @@ func (c *Client) sendGroupCorrection(ctx context.Context, msg *bridgev2.MatrixEd
 	}
 	orig := groupOriginID(msg.EditTarget)
 	if orig == "" {
-		return refusal(fmt.Errorf("%w: the message has no id to correct", bridgev2.ErrEditTargetTooOld))
+		return refusal(errors.New("the message has no id to correct"))
 	}
 	r, encrypted, err := c.groupTarget(msg.Portal, room)
 	if err != nil {

@@ -220,7 +220,7 @@ func groupReply(r mucRoom, target *database.Message, account jid.JID) *reply.Rep
 // only those can be corrected or retracted.
 func (c *Client) ownGroupMessage(target *database.Message) error {
 	if target.SenderID != puppet.UserID(c.account) {
-		return refusal(fmt.Errorf("%w: only your own messages can be changed on XMPP", bridgev2.ErrEditTargetTooOld))
+		return refusal(errors.New("only your own messages can be changed on XMPP"))
 	}
 	return nil
 }

@@ -4,12 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/matrix"
 )
@@ -96,7 +100,10 @@ func (t txnTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return t.next.RoundTrip(req)
 	}
-	parts[n-1] = seed.txnID(eventType, parts[n-1])
+	orig := parts[n-1]
+	parts[n-1] = seed.txnID(eventType, orig)
+	zerolog.Ctx(req.Context()).Debug().Str("txn_id", parts[n-1]).Str("random_txn_id", orig).
+		Msg("Using the remote message's Matrix transaction id")
 	r := req.Clone(req.Context())
 	u := *req.URL
 	u.RawPath = strings.Join(parts, "/")
@@ -105,7 +112,44 @@ func (t txnTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.next.RoundTrip(req)
 	}
 	r.URL = &u
-	return t.next.RoundTrip(r)
+	return t.sendRetrying(r)
+}
+
+// sendRetryMax bounds how long a message send is retried while the
+// homeserver is unreachable or failing.
+const sendRetryMax = 3 * time.Minute
+
+// sendRetrying sends r, retrying connection errors and server errors with
+// backoff for up to sendRetryMax. The transaction id is the message's own,
+// so a retry of a send that did arrive returns the first event; and while
+// it retries, the portal's later messages wait, which keeps the chat's
+// order (bridgev2 moves on to the next message once a send has failed).
+func (t txnTransport) sendRetrying(r *http.Request) (*http.Response, error) {
+	start, delay := time.Now(), time.Second
+	for {
+		resp, err := t.next.RoundTrip(r)
+		retry := err != nil || resp.StatusCode >= 500
+		if !retry || r.GetBody == nil || time.Since(start)+delay > sendRetryMax || r.Context().Err() != nil {
+			return resp, err
+		}
+		if resp != nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+		zerolog.Ctx(r.Context()).Warn().Err(err).Dur("retry_in", delay).Msg("Message send to the homeserver failed, retrying")
+		select {
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 15*time.Second)
+		body, berr := r.GetBody()
+		if berr != nil {
+			return nil, fmt.Errorf("failed to rewind the request body: %w", berr)
+		}
+		r = r.Clone(r.Context())
+		r.Body = body
+	}
 }
 
 // installTxnTransport wraps the appservice's HTTP transport (shared by the

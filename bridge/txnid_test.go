@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -67,5 +68,37 @@ func TestTxnTransport(t *testing.T) {
 		if !tc.ok {
 			t.Errorf("%s: paths %q", tc.name, paths)
 		}
+	}
+}
+
+// TestTxnTransportRetries: a message send that meets a failing homeserver is retried, with the
+// same transaction id and body, until it goes through.
+func TestTxnTransportRetries(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, r.URL.EscapedPath()+" "+string(b))
+		n := len(seen)
+		mu.Unlock()
+		if n < 3 {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	}))
+	defer srv.Close()
+	client := &http.Client{Transport: txnTransport{next: http.DefaultTransport}}
+	ctx := withTxnSeed(context.Background(), "bob@localhost\x00m1")
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, srv.URL+"/_matrix/client/v3/rooms/%21r%3Ax/send/m.room.message/random1", strings.NewReader(`{"body":"hi"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(seen) != 3 || seen[0] != seen[2] || !strings.HasSuffix(seen[0], ` {"body":"hi"}`) {
+		t.Fatalf("status %d after %q", resp.StatusCode, seen)
 	}
 }

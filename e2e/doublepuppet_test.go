@@ -2,7 +2,11 @@ package e2e
 
 import (
 	"context"
+	"slices"
 	"testing"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
 )
@@ -41,6 +45,15 @@ func testDoublePuppet(t *testing.T, backend string) {
 	}
 	if _, _, err := u.WaitEvent(ctx, room, 0, harness.IsMessage(s.ghost(bob), hello)); err != nil {
 		t.Fatal(err)
+	}
+	// A DM portal is a direct chat in the user's own account data (bridgev2 writes m.direct
+	// through the double puppet, matrix.sync_direct_chat_list).
+	var direct map[id.UserID][]id.RoomID
+	if err := u.Client.GetAccountData(ctx, event.AccountDataDirectChats.Type, &direct); err != nil {
+		t.Fatalf("no m.direct account data: %v", err)
+	}
+	if !slices.Contains(direct[s.ghost(bob)], room) {
+		t.Errorf("m.direct = %v, want %s under %s", direct, room, s.ghost(bob))
 	}
 
 	body := uniq("from alice's phone, double puppeted")

@@ -266,6 +266,20 @@ func (d *Dendrite) start(bin string) error {
 	return nil
 }
 
+// Restart stops the server and starts it again on the same port with the same data, e.g. to test
+// what a bridge does while its homeserver is away.
+func (d *Dendrite) Restart(t TB) {
+	t.Helper()
+	d.Stop()
+	bin, err := DendriteBinDir()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	if err := d.start(bin); err != nil {
+		t.Fatalf("testenv: dendrite restart: %v\n--- dendrite log ---\n%s", err, tail(d.logPath, logTail))
+	}
+}
+
 // Stop stops the server. The cleanup calls it.
 func (d *Dendrite) Stop() {
 	if d.proc != nil {

@@ -63,7 +63,14 @@ type MatrixMessage struct {
 	FormattedBody string `json:"formatted_body"`
 	Encrypted     bool   `json:"encrypted"`
 	Decrypted     bool   `json:"decrypted"`
-	TS            int64  `json:"ts"`
+	// Verified: decrypted with a room key from a device the peer marked verified
+	// (trust-cross-signed).
+	Verified bool `json:"verified"`
+	// KeyDeviceVerified: the room key came from a device the peer marked verified (of
+	// KeyDeviceUser): for bridged messages, the bot's device.
+	KeyDeviceVerified bool   `json:"key_device_verified"`
+	KeyDeviceUser     string `json:"key_device_user"`
+	TS                int64  `json:"ts"`
 }
 
 // StartMatrixPeer logs userID in on d with a new device and keeps the client running until t ends.
@@ -287,8 +294,19 @@ type LiberviaMessage struct {
 	Encrypted bool    `json:"encrypted"`
 }
 
+// XMPPServer is the c2s address of a test XMPP server (Prosody or ejabberd), for the peers.
+type XMPPServer interface {
+	Host() string
+	Port() int
+}
+
+var (
+	_ XMPPServer = (*Prosody)(nil)
+	_ XMPPServer = (*Ejabberd)(nil)
+)
+
 // StartLibervia starts a backend for p's accounts; it is stopped and removed when t ends.
-func StartLibervia(t TB, p *Prosody) *LiberviaPeer {
+func StartLibervia(t TB, p XMPPServer) *LiberviaPeer {
 	t.Helper()
 	dir := shortTempDir(t, "lv-")
 	l := &LiberviaPeer{script: Script(t, "peers/libervia-peer.sh"), env: []string{

@@ -20,7 +20,9 @@ Commands (each prints one JSON object; errors: {"error": ...} and exit 1):
         -> {"devices": {device_id: bool}}  reads /keys/query and marks verified exactly the devices
            of UID signed by UID's self-signing key, itself signed by UID's master key: the client of
            a user who accepts keys only from cross-signed devices; read reports "verified" per
-           message (sent by a verified device)
+           message (sent by a verified device; never for ghosts,
+           whose messages the bot's device encrypts) and "key_device_verified" (the room key came
+           from a device marked verified, of "key_device_user")
   read ROOM [--wait S] [--expect TEXT] [--count N] [--limit L]
         -> {"room_id","encrypted","messages":[{event_id,sender,type,body,msgtype,encrypted,decrypted,ts}]}
            oldest first; waits up to S seconds (default 0) until a message with body TEXT, or N
@@ -129,7 +131,7 @@ async def trust_cross_signed(c, user):
         mk_id, mk = only_key(master)
         if signed_by(ssk, user, mk_id, mk):
             chain = only_key(ssk)
-    await c.keys_query()
+    # sync() above queried the keys of users nio shares encrypted rooms with.
     out = {}
     for dev_id, dk in ((q.get("device_keys") or {}).get(user) or {}).items():
         ok = chain is not None and signed_by(dk, user, chain[0], chain[1])
@@ -143,7 +145,21 @@ async def trust_cross_signed(c, user):
     return out
 
 
-def event_json(ev, encrypted):
+def key_device(c, ev):
+    """The device that sent the room key of a decrypted event (by its curve25519 key), as
+    (user, verified): bridged messages of ghosts are encrypted by the bot's device, so nio's own
+    per-sender "verified" is never set for them."""
+    key = getattr(ev, "sender_key", None)
+    if not key or c is None:
+        return None, False
+    for user in c.device_store.users:
+        for dev in c.device_store.active_user_devices(user):
+            if dev.curve25519 == key:
+                return user, c.olm.is_device_verified(dev)
+    return None, False
+
+
+def event_json(ev, encrypted, c=None):
     src = getattr(ev, "source", {}) or {}
     content = src.get("content", {}) if not encrypted else {}
     return {
@@ -157,6 +173,8 @@ def event_json(ev, encrypted):
         "decrypted": encrypted and not isinstance(ev, MegolmEvent),
         "ts": ev.server_timestamp,
         "verified": bool(getattr(ev, "verified", False)),
+        "key_device_user": key_device(c, ev)[0] if encrypted else None,
+        "key_device_verified": key_device(c, ev)[1] if encrypted else False,
         "content": content if content else None,
     }
 
@@ -174,7 +192,7 @@ async def read_room(c, room, limit):
         name = type(ev).__name__
         # Decrypted attachments are RoomEncryptedImage, RoomEncryptedFile, …
         if name.startswith(("RoomMessage", "RoomEncrypted")) or isinstance(ev, MegolmEvent) or name in ("UnknownEvent", "UnknownEncryptedEvent"):
-            out.append(event_json(ev, enc))
+            out.append(event_json(ev, enc, c))
     return out
 
 

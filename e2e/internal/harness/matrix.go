@@ -18,6 +18,9 @@ import (
 // timeline event per room in order, and joins the rooms it is invited to.
 type MatrixUser struct {
 	Client *mautrix.Client
+	// JoinDelay is how long the user waits before accepting an invite, as a person would
+	// (0: at once). Set it before the first invite.
+	JoinDelay time.Duration
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -97,6 +100,10 @@ func (u *MatrixUser) onEvent(ctx context.Context, evt *event.Event) {
 }
 
 func (u *MatrixUser) join(room id.RoomID) {
+	u.mu.Lock()
+	delay := u.JoinDelay
+	u.mu.Unlock()
+	time.Sleep(delay)
 	for attempt := 0; attempt < 20; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_, err := u.Client.JoinRoomByID(ctx, room)

@@ -1,0 +1,166 @@
+package bridge
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/matrix"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// A crash during the Matrix send of a message from XMPP.
+//
+// The deterministic transaction id (txnid.go) makes a resend return the
+// first event, but Dendrite only records a transaction once its request
+// completes: when the process dies while the request is in flight, the
+// event can be in the room and the transaction forgotten. So the bridge
+// keeps a durable "sending" mark (delivery_sending) from the conversion
+// until bridgev2 stored the message, and puts a marker of the remote
+// message into the event content. A message converted again while its mark
+// exists is looked for in the room (the sender ghost's recent events); if
+// it is there, bridgev2 gets the message row for that event and nothing is
+// sent again.
+
+// remoteMarkerKey is the content field naming the remote message.
+const remoteMarkerKey = "net.mxomemo.remote"
+
+// remoteMarker is the marker of a message id (a hash: ids name JIDs).
+func remoteMarker(id networkid.MessageID) string {
+	h := sha256.Sum256([]byte(id))
+	return base64.RawURLEncoding.EncodeToString(h[:18])
+}
+
+// sendingLookBack is how many of the ghost's latest events are looked at.
+const sendingLookBack = 50
+
+// sendingRetention: marks older than this are dropped.
+const sendingRetention = 24 * time.Hour
+
+// convertOnce wraps a conversion of a message from XMPP with the sending
+// mark and the recovery check.
+func (c *Client) convertOnce(id networkid.MessageID, sender bridgev2.EventSender, ts time.Time,
+	convert func(context.Context, *bridgev2.Portal, bridgev2.MatrixAPI, *incomingMessage) (*bridgev2.ConvertedMessage, error),
+) func(context.Context, *bridgev2.Portal, bridgev2.MatrixAPI, *incomingMessage) (*bridgev2.ConvertedMessage, error) {
+	return func(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, in *incomingMessage) (*bridgev2.ConvertedMessage, error) {
+		log := zerolog.Ctx(ctx)
+		marked, err := c.sendingMarked(ctx, id)
+		if err != nil {
+			log.Err(err).Msg("Failed to read the sending mark")
+		}
+		if marked {
+			evtID, err := c.findSent(ctx, portal.MXID, intent.GetMXID(), remoteMarker(id))
+			if err != nil {
+				log.Warn().Err(err).Msg("Failed to look for a message sent before a crash; sending it (again)")
+			} else if evtID != "" {
+				log.Info().Stringer("event_id", evtID).Msg("Message was sent before a crash; storing it without sending again")
+				if err := c.main.Bridge.DB.Message.Insert(ctx, &database.Message{
+					ID: id, MXID: evtID, Room: portal.PortalKey, SenderID: sender.Sender,
+					SenderMXID: intent.GetMXID(), Timestamp: ts, Metadata: &MessageMetadata{},
+				}); err != nil {
+					return nil, fmt.Errorf("failed to store a message sent before a crash: %w", err)
+				}
+				c.clearSending(ctx, id)
+				return nil, bridgev2.ErrIgnoringRemoteEvent
+			}
+		}
+		conv, err := convert(ctx, portal, intent, in)
+		if err != nil || conv == nil || len(conv.Parts) == 0 {
+			return conv, err
+		}
+		part := conv.Parts[0]
+		if part.Extra == nil {
+			part.Extra = map[string]any{}
+		}
+		part.Extra[remoteMarkerKey] = remoteMarker(id)
+		if !marked {
+			if err := c.markSending(ctx, id, portal.MXID); err != nil {
+				// Without the mark a crash during the send could show the
+				// message twice; not sending it would lose it.
+				log.Err(err).Msg("Failed to record the sending mark")
+			}
+		}
+		return conv, nil
+	}
+}
+
+func (c *Client) sendingMarked(ctx context.Context, msgID networkid.MessageID) (bool, error) {
+	var started int64
+	err := c.main.DB.QueryRow(ctx, `SELECT started FROM delivery_sending WHERE account=$1 AND message_id=$2`,
+		string(c.login.ID), string(msgID)).Scan(&started)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("failed to read sending mark: %w", err)
+	}
+	return true, nil
+}
+
+func (c *Client) markSending(ctx context.Context, msgID networkid.MessageID, room id.RoomID) error {
+	_, err := c.main.DB.Exec(ctx, `INSERT INTO delivery_sending (account, message_id, room_id, started) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (account, message_id) DO NOTHING`, string(c.login.ID), string(msgID), room.String(), time.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("failed to record sending mark: %w", err)
+	}
+	return nil
+}
+
+func (c *Client) clearSending(ctx context.Context, msgID networkid.MessageID) {
+	if _, err := c.main.DB.Exec(ctx, `DELETE FROM delivery_sending WHERE account=$1 AND message_id=$2`,
+		string(c.login.ID), string(msgID)); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to clear sending mark")
+	}
+}
+
+// sweepSending drops old marks (of messages that never got stored).
+func (c *Client) sweepSending(ctx context.Context) {
+	if _, err := c.main.DB.Exec(ctx, `DELETE FROM delivery_sending WHERE account=$1 AND started<$2`,
+		string(c.login.ID), time.Now().Add(-sendingRetention).UnixMilli()); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to clean up sending marks")
+	}
+}
+
+// findSent looks for the event with marker among sender's latest events in
+// room, as the bridge bot (decrypting encrypted ones with the bridge's own
+// Megolm sessions).
+func (c *Client) findSent(ctx context.Context, room id.RoomID, sender id.UserID, marker string) (id.EventID, error) {
+	mc, ok := c.main.Bridge.Matrix.(*matrix.Connector)
+	if !ok || mc.Bot == nil {
+		return "", errors.New("not the appservice connector")
+	}
+	filter := &mautrix.FilterPart{Senders: []id.UserID{sender}, Types: []event.Type{event.EventMessage, event.EventEncrypted, event.EventSticker}}
+	resp, err := mc.Bot.Messages(ctx, room, "", "", mautrix.DirectionBackward, filter, sendingLookBack)
+	if err != nil {
+		return "", fmt.Errorf("failed to read the room: %w", err)
+	}
+	for _, evt := range resp.Chunk {
+		if evt.Sender != sender {
+			continue
+		}
+		if evt.Type == event.EventEncrypted && mc.Crypto != nil {
+			evt.RoomID = room
+			if err := evt.Content.ParseRaw(evt.Type); err != nil {
+				continue
+			}
+			dec, err := mc.Crypto.Decrypt(ctx, evt)
+			if err != nil {
+				continue
+			}
+			evt = dec
+		}
+		if m, _ := evt.Content.Raw[remoteMarkerKey].(string); m == marker {
+			return evt.ID, nil
+		}
+	}
+	return "", nil
+}
