@@ -151,14 +151,8 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 		return nil, bridgev2.RespError{ErrCode: "M_INVALID_PARAM", Err: "The password must not be empty.", StatusCode: http.StatusBadRequest}
 	}
 	loginID := puppet.LoginID(account)
-	// Only the sealed password is ever stored (credentials.go).
-	sealed, err := pl.main.sealPassword(password, loginID)
-	if err != nil {
-		return nil, fmt.Errorf("failed to encrypt the password: %w", err)
-	}
 	meta := &UserLoginMetadata{
 		JID:             account.String(),
-		PasswordEnc:     sealed,
 		InsecureTLSHost: input[fieldInsecureHost],
 	}
 	if server := input[fieldServer]; !noneValue(server) {
@@ -166,6 +160,11 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 		if err != nil {
 			return nil, bridgev2.RespError{ErrCode: "M_INVALID_PARAM", Err: err.Error(), StatusCode: http.StatusBadRequest}
 		}
+	}
+	// Only the sealed password is ever stored, bound to where it may be
+	// sent (credentials.go).
+	if meta.PasswordEnc, err = pl.main.sealPassword(password, loginID, meta); err != nil {
+		return nil, fmt.Errorf("failed to encrypt the password: %w", err)
 	}
 	if meta.InsecureTLSHost != "" && !loginInsecureHostOK(meta.InsecureTLSHost, account, meta.Host) {
 		return nil, bridgev2.RespError{ErrCode: "M_INVALID_PARAM", Err: errInsecureHostElsewhere.Error(), StatusCode: http.StatusBadRequest}
