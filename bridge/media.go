@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/xml"
@@ -391,14 +392,21 @@ func sharedFile(body string, info *omemoIncoming, raw *stanzabuf.Stanza) *incomi
 	return &incomingFile{URL: body, Link: body}
 }
 
-// download fetches f, at most limit bytes, and decrypts it.
-func (c *Client) download(ctx context.Context, f *incomingFile, limit int64) ([]byte, error) {
+// Downloads are streamed: the body goes (decrypted, for aesgcm links)
+// straight into the file bridgev2 uploads to Matrix, never whole into
+// memory; only the first bytes are kept, to tell the file's type.
+
+// sniffSize is how much of a file detectMIME looks at.
+const sniffSize = 512
+
+// openDownload starts the download of f and checks what can be checked
+// before the body: the status and the announced size against limit.
+// Callers close the body.
+func (c *Client) openDownload(ctx context.Context, f *incomingFile, limit int64) (*http.Response, error) {
 	hc, err := c.httpClient(f.URL)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, mediaTimeout)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.URL, nil)
 	if err != nil {
 		return nil, err
@@ -409,28 +417,125 @@ func (c *Client) download(ctx context.Context, f *incomingFile, limit int64) ([]
 		// part of f.URL).
 		return nil, fmt.Errorf("download failed: %w", err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		_ = resp.Body.Close()
 		return nil, fmt.Errorf("download failed: HTTP %s", resp.Status)
 	}
-	max := limit
-	if f.Key != nil {
-		max += aesgcm.TagSize
-	}
-	if resp.ContentLength > max {
+	if resp.ContentLength > wireLimit(f, limit) {
+		_ = resp.Body.Close()
 		return nil, fmt.Errorf("%w: %.1f MiB, the bridge's limit is %.1f MiB", errMediaTooLarge, float64(resp.ContentLength)/(1<<20), float64(limit)/(1<<20))
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("download failed: %w", err)
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%w: more than the bridge's limit of %.1f MiB", errMediaTooLarge, float64(limit)/(1<<20))
-	}
+	return resp, nil
+}
+
+// wireLimit is how many bytes f may have on the wire for limit bytes of
+// file.
+func wireLimit(f *incomingFile, limit int64) int64 {
 	if f.Key != nil {
-		return aesgcm.Open(*f.Key, data)
+		return limit + aesgcm.TagSize
 	}
-	return data, nil
+	return limit
+}
+
+// copyMedia writes the file from body (decrypted for aesgcm links) to w,
+// failing past limit bytes; it returns the file's size and its first bytes.
+// On error, what was written to w must be thrown away: an aesgcm file is
+// authenticated only at its end.
+func copyMedia(w io.Writer, body io.Reader, f *incomingFile, limit int64) (int64, []byte, error) {
+	head := &headWriter{}
+	out := io.MultiWriter(w, head)
+	var dec *aesgcm.Decrypter
+	if f.Key != nil {
+		var err error
+		if dec, err = aesgcm.NewDecrypter(*f.Key, out); err != nil {
+			return 0, nil, err
+		}
+		out = dec
+	}
+	max := wireLimit(f, limit)
+	n, err := io.Copy(out, io.LimitReader(body, max+1))
+	if err != nil {
+		return 0, nil, fmt.Errorf("download failed: %w", err)
+	}
+	if n > max {
+		return 0, nil, fmt.Errorf("%w: more than the bridge's limit of %.1f MiB", errMediaTooLarge, float64(limit)/(1<<20))
+	}
+	if dec != nil {
+		if err := dec.Close(); err != nil {
+			return 0, nil, err
+		}
+		n -= aesgcm.TagSize
+	}
+	return n, head.b, nil
+}
+
+// headWriter keeps the first sniffSize bytes written to it.
+type headWriter struct{ b []byte }
+
+func (h *headWriter) Write(p []byte) (int, error) {
+	if room := sniffSize - len(h.b); room > 0 {
+		h.b = append(h.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// download fetches f, at most limit bytes, and decrypts it, into memory
+// (for tests and small lookups; files to Matrix go through mediaContent).
+func (c *Client) download(ctx context.Context, f *incomingFile, limit int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, mediaTimeout)
+	defer cancel()
+	resp, err := c.openDownload(ctx, f, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	if _, _, err := copyMedia(&buf, resp.Body, f, limit); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// streamMedia downloads f straight into the file bridgev2 uploads to the
+// portal (a temporary file, never the whole file in memory).
+func (c *Client) streamMedia(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, f *incomingFile, name string) (*event.MessageEventContent, error) {
+	ctx, cancel := context.WithTimeout(ctx, mediaTimeout)
+	defer cancel()
+	limit := c.maxMediaSize()
+	resp, err := c.openDownload(ctx, f, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var (
+		size     int64
+		mimeType string
+	)
+	hint := int64(0)
+	if resp.ContentLength > 0 {
+		hint = resp.ContentLength
+		if f.Key != nil {
+			hint = max(0, hint-aesgcm.TagSize)
+		}
+	}
+	mxc, file, err := intent.UploadMediaStream(ctx, portal.MXID, hint, true, func(w io.Writer) (*bridgev2.FileStreamResult, error) {
+		n, head, err := copyMedia(w, resp.Body, f, limit)
+		if err != nil {
+			return nil, err
+		}
+		size, mimeType = n, detectMIME(head, name)
+		return &bridgev2.FileStreamResult{FileName: name, MimeType: mimeType}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &event.MessageEventContent{
+		MsgType: msgTypeFor(mimeType),
+		Body:    name,
+		URL:     mxc,
+		File:    file,
+		Info:    &event.FileInfo{MimeType: mimeType, Size: int(size)},
+	}, nil
 }
 
 // detectMIME picks the file's type from its content, then its name.
@@ -474,17 +579,7 @@ func fileNameFromURL(u string) string {
 func (c *Client) mediaContent(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, f *incomingFile) *event.MessageEventContent {
 	log := zerolog.Ctx(ctx)
 	name := fileNameFromURL(f.URL)
-	data, err := c.download(ctx, f, c.maxMediaSize())
-	var content *event.MessageEventContent
-	if err == nil {
-		mimeType := detectMIME(data, name)
-		content = &event.MessageEventContent{
-			MsgType: msgTypeFor(mimeType),
-			Body:    name,
-			Info:    &event.FileInfo{MimeType: mimeType, Size: len(data)},
-		}
-		content.URL, content.File, err = intent.UploadMedia(ctx, portal.MXID, data, name, mimeType)
-	}
+	content, err := c.streamMedia(ctx, portal, intent, f, name)
 	if err == nil {
 		return content
 	}
