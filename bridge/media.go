@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -296,45 +297,68 @@ func (c *Client) uploadMatrixMedia(ctx context.Context, s *xmpp.Session, content
 	if content.File != nil {
 		uri = content.File.URL
 	}
-	data, err := c.main.Bridge.Bot.DownloadMedia(ctx, uri, content.File)
-	if err != nil {
-		log.Warn().Err(err).Msg("Failed to download Matrix media")
-		return bridgev2.ErrMediaDownloadFailed
-	}
-	if svc.MaxSize > 0 && int64(len(data))+overhead > svc.MaxSize {
-		return tooLarge(int64(len(data)))
-	}
 	name := mediaFileName(content)
 	mimeType := ""
 	if content.Info != nil {
 		mimeType = content.Info.MimeType
 	}
-	var key aesgcm.Key
-	if encrypted {
-		// Never upload the plaintext of an encrypted chat.
-		data, key, err = aesgcm.Encrypt(data)
+	var (
+		key    aesgcm.Key
+		slot   httpupload.Slot
+		status error // what the user is told, set inside the callback
+	)
+	// Through files, never whole in memory: bridgev2 downloads (and
+	// decrypts) the Matrix file to a temporary file, which is encrypted
+	// into another one for an encrypted chat, and uploaded from there.
+	err = c.main.Bridge.Bot.DownloadMediaToFile(ctx, uri, content.File, false, func(f *os.File) error {
+		st, err := f.Stat()
 		if err != nil {
 			return err
 		}
-		mimeType = "application/octet-stream"
-	}
-	uctx, cancel := context.WithTimeout(ctx, mediaTimeout)
-	defer cancel()
-	slot, err := httpupload.RequestSlot(uctx, s, svc.JID, httpupload.Request{Filename: name, Size: int64(len(data)), ContentType: mimeType})
-	if errors.Is(err, httpupload.ErrTooLarge) {
-		return tooLarge(int64(len(data)))
+		size := st.Size()
+		if svc.MaxSize > 0 && size+overhead > svc.MaxSize {
+			status = tooLarge(size)
+			return status
+		}
+		var body io.Reader = f
+		if encrypted {
+			// Never upload the plaintext of an encrypted chat.
+			tmp, err := encryptToTemp(f, &key)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = tmp.Close(); _ = os.Remove(tmp.Name()) }()
+			body, size, mimeType = tmp, size+aesgcm.TagSize, "application/octet-stream"
+		}
+		uctx, cancel := context.WithTimeout(ctx, mediaTimeout)
+		defer cancel()
+		slot, err = httpupload.RequestSlot(uctx, s, svc.JID, httpupload.Request{Filename: name, Size: size, ContentType: mimeType})
+		if errors.Is(err, httpupload.ErrTooLarge) {
+			status = tooLarge(size)
+			return status
+		}
+		if err != nil {
+			log.Warn().Err(err).Msg("Failed to get an upload slot")
+			status = mediaStatus(fmt.Errorf("upload to your XMPP server failed: %w", err), event.MessageStatusNetworkError)
+			return status
+		}
+		hc, err := c.httpClient(slot.PutURL)
+		if err == nil {
+			err = httpupload.PutReader(uctx, hc, slot, body, size, mimeType)
+		}
+		if err != nil {
+			log.Warn().Err(err).Msg("Failed to upload file")
+			status = mediaStatus(fmt.Errorf("upload to your XMPP server failed: %w", err), event.MessageStatusNetworkError)
+			return status
+		}
+		return nil
+	})
+	if status != nil {
+		return status
 	}
 	if err != nil {
-		log.Warn().Err(err).Msg("Failed to get an upload slot")
-		return mediaStatus(fmt.Errorf("upload to your XMPP server failed: %w", err), event.MessageStatusNetworkError)
-	}
-	hc, err := c.httpClient(slot.PutURL)
-	if err == nil {
-		err = httpupload.Put(uctx, hc, slot, data, mimeType)
-	}
-	if err != nil {
-		log.Warn().Err(err).Msg("Failed to upload file")
-		return mediaStatus(fmt.Errorf("upload to your XMPP server failed: %w", err), event.MessageStatusNetworkError)
+		log.Warn().Err(err).Msg("Failed to download Matrix media")
+		return bridgev2.ErrMediaDownloadFailed
 	}
 	out.Media = &outgoingMedia{Encrypted: encrypted}
 	if encrypted {
@@ -343,6 +367,39 @@ func (c *Client) uploadMatrixMedia(ctx context.Context, s *xmpp.Session, content
 	}
 	out.Body, out.Media.OOB = slot.GetURL, slot.GetURL
 	return nil
+}
+
+// encryptToTemp encrypts f under a fresh key (set in key) into a temporary
+// file, rewound; the caller removes it.
+func encryptToTemp(f io.Reader, key *aesgcm.Key) (*os.File, error) {
+	k, err := aesgcm.NewKey()
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp("", "xmpp-upload-*")
+	if err != nil {
+		return nil, fmt.Errorf("failed to create temp file: %w", err)
+	}
+	fail := func(err error) (*os.File, error) {
+		_ = tmp.Close()
+		_ = os.Remove(tmp.Name())
+		return nil, err
+	}
+	enc, err := aesgcm.NewEncrypter(k, tmp)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := io.Copy(enc, f); err != nil {
+		return fail(fmt.Errorf("failed to encrypt file: %w", err))
+	}
+	if err := enc.Close(); err != nil {
+		return fail(err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return fail(err)
+	}
+	*key = k
+	return tmp, nil
 }
 
 // incomingFile is a file shared in an XMPP message.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 
 	"maunium.net/go/mautrix/bridgev2"
@@ -110,5 +111,26 @@ func TestMediaStreamed(t *testing.T) {
 				t.Errorf("%d writes for a 3 MiB file: not streamed", intent.writes)
 			}
 		})
+	}
+}
+
+// TestEncryptToTemp: a file for an encrypted chat is encrypted through a
+// temporary file into exactly what aesgcm.Seal gives.
+func TestEncryptToTemp(t *testing.T) {
+	plain := make([]byte, 1<<20+3)
+	_, _ = rand.Read(plain)
+	var key aesgcm.Key
+	tmp, err := encryptToTemp(bytes.NewReader(plain), &key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tmp.Close(); _ = os.Remove(tmp.Name()) }()
+	got, err := io.ReadAll(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := aesgcm.Open(key, got)
+	if err != nil || !bytes.Equal(back, plain) {
+		t.Fatalf("round trip: %v", err)
 	}
 }

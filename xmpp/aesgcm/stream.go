@@ -20,12 +20,18 @@ import (
 // Decrypter decrypts ciphertext written to it (the tag last, as the file
 // is uploaded) into w. Close verifies the tag.
 type Decrypter struct {
-	w       io.Writer
+	gcmStream
+	w    io.Writer
+	held []byte // the last up to TagSize bytes: possibly the tag
+}
+
+// gcmStream is the state both directions share: the CTR keystream and the
+// GHASH of the ciphertext.
+type gcmStream struct {
 	block   cipher.Block
 	counter [16]byte
 	ekj0    [16]byte
 	ghash   ghash
-	held    []byte // the last up to TagSize bytes: possibly the tag
 	ks      [16]byte
 	ksUsed  int
 	partial []byte // ciphertext bytes not yet a whole GHASH block
@@ -35,6 +41,49 @@ type Decrypter struct {
 
 // NewDecrypter returns a Decrypter for k writing plaintext to w.
 func NewDecrypter(k Key, w io.Writer) (*Decrypter, error) {
+	g, err := newGCMStream(k)
+	if err != nil {
+		return nil, err
+	}
+	return &Decrypter{gcmStream: *g, w: w}, nil
+}
+
+// Encrypter encrypts plaintext written to it into w; Close writes the tag.
+// The result is what Seal gives for the whole plaintext.
+type Encrypter struct {
+	gcmStream
+	w io.Writer
+}
+
+// NewEncrypter returns an Encrypter for k writing the file to w.
+func NewEncrypter(k Key, w io.Writer) (*Encrypter, error) {
+	g, err := newGCMStream(k)
+	if err != nil {
+		return nil, err
+	}
+	return &Encrypter{gcmStream: *g, w: w}, nil
+}
+
+// Write implements io.Writer.
+func (e *Encrypter) Write(p []byte) (int, error) {
+	ct := e.xor(p)
+	e.hash(ct)
+	if _, err := e.w.Write(ct); err != nil {
+		return 0, fmt.Errorf("aesgcm: %w", err)
+	}
+	return len(p), nil
+}
+
+// Close writes the tag.
+func (e *Encrypter) Close() error {
+	tag := e.tag()
+	if _, err := e.w.Write(tag[:]); err != nil {
+		return fmt.Errorf("aesgcm: %w", err)
+	}
+	return nil
+}
+
+func newGCMStream(k Key) (*gcmStream, error) {
 	if len(k.Key) != KeySize {
 		return nil, fmt.Errorf("%w: key of %d bytes", ErrBadFragment, len(k.Key))
 	}
@@ -45,7 +94,7 @@ func NewDecrypter(k Key, w io.Writer) (*Decrypter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("aesgcm: %w", err)
 	}
-	d := &Decrypter{w: w, block: block, ksUsed: 16}
+	d := &gcmStream{block: block, ksUsed: 16}
 	var h [16]byte
 	block.Encrypt(h[:], h[:])
 	d.ghash.init(h)
@@ -89,29 +138,51 @@ func (d *Decrypter) Write(p []byte) (int, error) {
 
 // decrypt hashes and decrypts ciphertext ct into w.
 func (d *Decrypter) decrypt(ct []byte) error {
-	d.n += uint64(len(ct))
-	// GHASH in whole blocks; the rest waits for more.
-	d.partial = append(d.partial, ct...)
-	whole := len(d.partial) &^ 15
-	d.ghash.update(d.partial[:whole])
-	d.partial = append(d.partial[:0], d.partial[whole:]...)
-	if cap(d.buf) < len(ct) {
-		d.buf = make([]byte, len(ct))
-	}
-	out := d.buf[:len(ct)]
-	for i := range ct {
-		if d.ksUsed == 16 {
-			d.block.Encrypt(d.ks[:], d.counter[:])
-			inc32(&d.counter)
-			d.ksUsed = 0
-		}
-		out[i] = ct[i] ^ d.ks[d.ksUsed]
-		d.ksUsed++
-	}
-	if _, err := d.w.Write(out); err != nil {
+	d.hash(ct)
+	if _, err := d.w.Write(d.xor(ct)); err != nil {
 		return fmt.Errorf("aesgcm: %w", err)
 	}
 	return nil
+}
+
+// hash adds ciphertext to GHASH, in whole blocks (the rest waits).
+func (g *gcmStream) hash(ct []byte) {
+	g.n += uint64(len(ct))
+	g.partial = append(g.partial, ct...)
+	whole := len(g.partial) &^ 15
+	g.ghash.update(g.partial[:whole])
+	g.partial = append(g.partial[:0], g.partial[whole:]...)
+}
+
+// xor applies the keystream to p, into a buffer reused by the next call.
+func (g *gcmStream) xor(p []byte) []byte {
+	if cap(g.buf) < len(p) {
+		g.buf = make([]byte, len(p))
+	}
+	out := g.buf[:len(p)]
+	for i := range p {
+		if g.ksUsed == 16 {
+			g.block.Encrypt(g.ks[:], g.counter[:])
+			inc32(&g.counter)
+			g.ksUsed = 0
+		}
+		out[i] = p[i] ^ g.ks[g.ksUsed]
+		g.ksUsed++
+	}
+	return out
+}
+
+// tag finishes GHASH and returns the tag.
+func (g *gcmStream) tag() [16]byte {
+	g.ghash.update(g.partial) // zero-padded by update
+	var lens [16]byte
+	binary.BigEndian.PutUint64(lens[8:], g.n*8)
+	g.ghash.update(lens[:])
+	s := g.ghash.sum()
+	for i := range s {
+		s[i] ^= g.ekj0[i]
+	}
+	return s
 }
 
 // Close checks the tag. ErrShort when fewer than TagSize bytes were
@@ -121,14 +192,7 @@ func (d *Decrypter) Close() error {
 	if len(d.held) < TagSize {
 		return fmt.Errorf("%w (%d bytes)", ErrShort, uint64(len(d.held))+d.n)
 	}
-	d.ghash.update(d.partial) // zero-padded by update
-	var lens [16]byte
-	binary.BigEndian.PutUint64(lens[8:], d.n*8)
-	d.ghash.update(lens[:])
-	s := d.ghash.sum()
-	for i := range s {
-		s[i] ^= d.ekj0[i]
-	}
+	s := d.tag()
 	if subtle.ConstantTimeCompare(s[:], d.held) != 1 {
 		return ErrDecrypt
 	}

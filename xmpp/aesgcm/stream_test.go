@@ -77,3 +77,35 @@ func BenchmarkDecrypter(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestEncrypterMatchesSeal: streaming encryption gives what Seal gives.
+func TestEncrypterMatchesSeal(t *testing.T) {
+	for _, ivSize := range []int{IVSize, LegacyIVSize} {
+		for _, size := range []int{0, 1, 15, 16, 17, 100, 4096, 65537} {
+			for _, chunk := range []int{1, 13, 4096} {
+				k := Key{IV: make([]byte, ivSize), Key: make([]byte, KeySize)}
+				_, _ = rand.Read(k.IV)
+				_, _ = rand.Read(k.Key)
+				plain := make([]byte, size)
+				_, _ = rand.Read(plain)
+				want, err := Seal(k, plain)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out bytes.Buffer
+				e, err := NewEncrypter(k, &out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := 0; i < len(plain); i += chunk {
+					if _, err := e.Write(plain[i:min(len(plain), i+chunk)]); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := e.Close(); err != nil || !bytes.Equal(out.Bytes(), want) {
+					t.Fatalf("iv %d size %d chunk %d: %v, equal %v", ivSize, size, chunk, err, bytes.Equal(out.Bytes(), want))
+				}
+			}
+		}
+	}
+}
