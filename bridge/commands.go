@@ -318,8 +318,9 @@ func (xc *Connector) cmdOMEMO(ce *commands.Event) {
 		if meta == nil {
 			meta = &PortalMetadata{}
 		}
-		// Both hops first (chatstatus.go), then what the commands change.
-		ce.Reply("%s\n\n%s", hopsTextOf(ctx, c, ce.Portal, meta, cmd.JID), encryptionStateText(meta))
+		// Both hops first (chatstatus.go), then what the commands change and
+		// the state of our own device's announcement.
+		ce.Reply("%s\n\n%s\n\n%s", hopsTextOf(ctx, c, ce.Portal, meta, cmd.JID), encryptionStateText(meta), c.announceStatusText())
 	}
 }
 

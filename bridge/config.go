@@ -148,6 +148,7 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Int, "max_media_size_mb")
 	helper.Copy(up.Str, "omemo", "trust_policy")
 	helper.Copy(up.Str|up.Null, "omemo", "device_label")
+	helper.Copy(up.Bool, "omemo", "default")
 	metrics.UpgradeConfig(helper, "metrics")
 	// Like bridgev2's pickle_key: the upgrader writes a new key into the
 	// config file, which must therefore be writable on the first start.

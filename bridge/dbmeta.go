@@ -39,6 +39,10 @@ type PortalMetadata struct {
 	// OMEMOOff when the user turned encryption off explicitly.
 	OMEMO    bool `json:"omemo,omitempty"`
 	OMEMOOff bool `json:"omemo_off,omitempty"`
+	// PlainNoticed is set once the room was told that messages go out
+	// unencrypted because the contact publishes no OMEMO device
+	// (omemodefault.go).
+	PlainNoticed bool `json:"plain_noticed,omitempty"`
 }
 
 // GhostMetadata is stored per ghost.
@@ -62,6 +66,9 @@ type MessageMetadata struct {
 	// CorrectionIDs are the ids of XEP-0308 corrections the bridge sent for
 	// this message, so that the archive's copies are not bridged back.
 	CorrectionIDs []string `json:"correction_ids,omitempty"`
+	// OccupantID is the XEP-0421 id the room stamped on a groupchat
+	// message (occupantid.go).
+	OccupantID string `json:"occupant_id,omitempty"`
 }
 
 // GetDBMetaTypes implements bridgev2.NetworkConnector.

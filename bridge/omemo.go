@@ -30,7 +30,15 @@ type OMEMOConfig struct {
 	TrustPolicy string `yaml:"trust_policy"`
 	// DeviceLabel is the label of the bridge's device in OMEMO 2 lists.
 	DeviceLabel string `yaml:"device_label"`
+	// Default encrypts a 1:1 chat from its first message when the contact
+	// publishes OMEMO devices (as Conversations, Dino and Gajim do); nil
+	// means on. Off: chats are encrypted once the contact sends OMEMO, or
+	// by `omemo on`.
+	Default *bool `yaml:"default"`
 }
+
+// byDefault reports whether chats are encrypted by default.
+func (oc *OMEMOConfig) byDefault() bool { return oc.Default == nil || *oc.Default }
 
 // ErrBadTrustPolicy is returned by Validate for an unknown trust policy.
 var ErrBadTrustPolicy = errors.New("bridge: network.omemo.trust_policy must be btbv or manual")
@@ -194,10 +202,13 @@ func (c *Client) omemoConnect(ctx context.Context, s *xmpp.Session) {
 	// Not under the ratchet lock: publishing waits on the server. A prekey
 	// used meanwhile makes the decryption queue a republish.
 	if err = xc.Announce(ctx); err != nil {
+		// One version may be up: keep going with it, and retry the rest
+		// while the session lasts (omemoannounce.go), visibly.
 		log.Err(err).Msg("Failed to announce OMEMO device")
-		return
+		go c.retryAnnounce(context.WithoutCancel(ctx), s, xc)
+	} else {
+		log.Info().Uint32("omemo_device_id", m.DeviceID()).Msg("OMEMO device announced")
 	}
-	log.Info().Uint32("omemo_device_id", m.DeviceID()).Msg("OMEMO device announced")
 	c.requeuePending(ctx)
 	c.omemo.mu.Lock()
 	start := !c.omemo.maintaining

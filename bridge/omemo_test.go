@@ -249,3 +249,29 @@ func TestDeviceListXML(t *testing.T) {
 		}
 	}
 }
+
+func TestAnnounceFailureText(t *testing.T) {
+	refused := errors.New("pubsub: resource-constraint: Unknown field")
+	for _, tc := range []struct {
+		name string
+		st   map[omemo.Version]omemoxmpp.AnnounceResult
+		want []string // "" entries: want no text
+	}{
+		{"none tried", nil, nil},
+		{"both up", map[omemo.Version]omemoxmpp.AnnounceResult{omemo.V2: {}, omemo.V03: {}}, nil},
+		{"2 refused", map[omemo.Version]omemoxmpp.AnnounceResult{omemo.V2: {Err: refused}, omemo.V03: {}},
+			[]string{"OMEMO 2 (pubsub: resource-constraint: Unknown field)", "keeps retrying"}},
+		{"both refused", map[omemo.Version]omemoxmpp.AnnounceResult{omemo.V2: {Err: refused}, omemo.V03: {Err: refused}},
+			[]string{"OMEMO 2 (", "; OMEMO 0.3 ("}},
+	} {
+		got := announceFailureText(tc.st)
+		if (got == "") != (len(tc.want) == 0) {
+			t.Errorf("%s: %q", tc.name, got)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: %q lacks %q", tc.name, got, w)
+			}
+		}
+	}
+}

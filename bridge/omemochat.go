@@ -54,7 +54,13 @@ func (c *Client) chatEncrypted(ctx context.Context, out *outgoingMessage) (bool,
 		return false, nil
 	}
 	meta, _ := p.Metadata.(*PortalMetadata)
-	return meta != nil && meta.OMEMO, nil
+	if meta == nil {
+		return false, nil
+	}
+	if !meta.OMEMO && !meta.OMEMOOff && c.main.Config.OMEMO.byDefault() {
+		return c.encryptByDefault(ctx, p, meta, out.To)
+	}
+	return meta.OMEMO, nil
 }
 
 // wrapOutgoing builds the stanza of an outgoing message: the plain body, or
@@ -78,6 +84,9 @@ func (c *Client) wrapOutgoing(ctx context.Context, msg stanza.Message, out *outg
 	if xc == nil {
 		return nil, encryptionStatus(errOMEMOUnavailable)
 	}
+	// A contact's new device is learnt here even without a presence
+	// subscription (no device-list pushes then): see omemodefault.go.
+	c.refreshDevices(ctx, xc, out.To)
 	enc, err := c.encryptChat(ctx, xc, out)
 	if errors.Is(err, omemoxmpp.ErrNoDevices) {
 		// A list stored empty is not fetched again by Encrypt, and contacts

@@ -12,17 +12,25 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
+	"github.com/mxomemo/xmpp-bridge/internal/testenv"
 )
 
 // TestBridge runs the 1:1 plaintext scenarios of the foundation issue against real Prosody and
 // Dendrite servers, once with the bridge on SQLite and once on PostgreSQL. The steps of one
 // backend share its servers and build on each other, so they run in order; a step whose
 // prerequisite failed fails at once instead of timing out.
+//
+// The same scenario runs on ejabberd as well (with SQLite): login (SASL as ejabberd offers it),
+// 1:1 messages both ways, carbons, restarts, server restart and a password change there.
 func TestBridge(t *testing.T) {
-	for _, backend := range []string{"sqlite", "postgres"} {
-		t.Run(backend, func(t *testing.T) {
+	for _, tc := range []struct{ name, server, backend string }{
+		{"sqlite", "prosody", "sqlite"},
+		{"postgres", "prosody", "postgres"},
+		{"ejabberd", "ejabberd", "sqlite"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			runScenario(t, backend)
+			runScenario(t, tc.server, tc.backend)
 		})
 	}
 }
@@ -56,8 +64,8 @@ type scenario struct {
 
 const bobRosterName = "Bob Builder"
 
-func runScenario(t *testing.T, backend string) {
-	sc := &scenario{stack: newStack(t, backend)}
+func runScenario(t *testing.T, server, backend string) {
+	sc := &scenario{stack: newStackOn(t, server, backend, testenv.ProsodyOptions{})}
 	sc.alice, sc.alicePW = sc.account(t, "alice")
 	var carolPW, davePW string
 	sc.bob, sc.bobPW = sc.account(t, "bob")
@@ -136,6 +144,16 @@ func (sc *scenario) testLogin(t *testing.T) {
 		t.Fatalf("bot said %q, want %q", res.Answer, want)
 	}
 	sc.loggedIn = true
+	// The bridge's session is available once its presence reaches alice's other client. A message
+	// sent to alice's bare JID before that reaches the other client only (ejabberd delivers to
+	// available resources, and sends no carbon to a resource without presence), and the first
+	// login's archive catch-up starts after it.
+	if _, err := sc.phone.WaitPresence(ctx, 0, func(p harness.ReceivedPresence) bool {
+		from, err := jid.Parse(p.From)
+		return err == nil && p.Type == "" && from.Bare().Equal(sc.alice) && !from.Equal(sc.phone.JID)
+	}); err != nil {
+		t.Errorf("the bridge's presence never reached alice's other client: %v", err)
+	}
 	// The login is stored in the database under test, so that it survives restarts.
 	if ids := sc.query(t, "SELECT id FROM user_login WHERE user_mxid = ?", sc.user.UserID().String()); !slices.Equal(ids, []string{sc.alice.String()}) {
 		t.Errorf("user_login rows in the %s database = %v, want [%s]", sc.backend, ids, sc.alice)

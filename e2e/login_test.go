@@ -24,7 +24,7 @@ func (sc *scenario) testLoginErrors(t *testing.T) {
 	}
 	noTLS := testenv.StartProsody(t, testenv.ProsodyOptions{NoTLS: true})
 	plain := jid.MustParse(noTLS.CreateAccount(t, "plain", "plain-secret"))
-	good := harness.LoginInput{JID: sc.alice.String(), Password: sc.alicePW, Server: sc.prosody.Addr(), InsecureHost: "localhost"}
+	good := harness.LoginInput{JID: sc.alice.String(), Password: sc.alicePW, Server: sc.xmpp.Addr(), InsecureHost: "localhost"}
 	cases := []struct {
 		name string
 		edit func(*harness.LoginInput)
@@ -70,9 +70,9 @@ func (sc *scenario) testLoginErrors(t *testing.T) {
 
 // testDirectTLS logs in over XEP-0368 direct TLS (tls://host:port) instead of STARTTLS.
 func (sc *scenario) testDirectTLS(t *testing.T) {
-	addr := sc.prosody.DirectTLSAddr()
+	addr := sc.xmpp.DirectTLSAddr()
 	if addr == "" {
-		t.Fatal("the test Prosody has no direct TLS port")
+		t.Fatal("the test XMPP server has no direct TLS port")
 	}
 	u := sc.matrixUser(t, "mxdirecttls")
 	heidi, heidiPW := sc.account(t, "heidi")
@@ -114,6 +114,7 @@ func (sc *scenario) testSecondLogin(t *testing.T) {
 	erin, erinPW := sc.account(t, "erin")
 	frank, frankPW := sc.account(t, "frank")
 	frankC := sc.peer(t, frank, frankPW, "laptop")
+	mgmtCur := sc.user.Cursor(sc.mgmt)
 	res, err := sc.login(t, sc.user, sc.mgmt, erin, erinPW)
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +124,11 @@ func (sc *scenario) testSecondLogin(t *testing.T) {
 	}
 	ctx, cancel := stepCtx()
 	defer cancel()
+	// The new login's session is available (presence sent) once it reports CONNECTED: a
+	// message sent before that would be the first login's archive catch-up's to find.
+	if _, _, err := sc.user.WaitEvent(ctx, sc.mgmt, mgmtCur, harness.StateNotice(erin.String(), "CONNECTED")); err != nil {
+		t.Errorf("no CONNECTED state notice for %s: %v", erin, err)
+	}
 	list, err := sc.user.Command(ctx, sc.mgmt, sc.bot, "list-logins", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -190,7 +190,7 @@ func (sc *scenario) testServerRestart(t *testing.T) {
 	// The XMPP server goes away and comes back on the same port: every session drops, and the
 	// bridge must reconnect with its backoff, by itself, and say so in the management room.
 	mgmtCur := sc.user.Cursor(sc.mgmt)
-	sc.prosody.Restart(t)
+	sc.xmpp.Restart(t)
 	sc.bobC = sc.peer(t, sc.bob, sc.bobPW, "laptop2")
 	watcher := sc.peer(t, sc.alice, sc.alicePW, "watcher")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -239,7 +239,7 @@ func (sc *scenario) testBadCredentials(t *testing.T) {
 	}
 	// The password changes on the server (registering the account again overwrites it) ...
 	newPW := "changed-" + gracePW
-	sc.prosody.CreateAccount(t, "grace", newPW)
+	sc.setPassword(t, "grace", newPW)
 	check := sc.peer(t, grace, newPW, "check")
 	check.Close()
 	// ... so the stored one no longer works when the bridge reconnects after a restart.

@@ -73,12 +73,35 @@ const (
 	loginTimeout = 60 * time.Second
 )
 
-// stack is one complete test environment: Prosody, Dendrite with the bridge's registration, the
-// bridge on one database, and a Matrix user.
+// xmppServer is what the stack needs of its XMPP server: Prosody or ejabberd.
+type xmppServer interface {
+	testenv.XMPPServer
+	CreateAccount(t testenv.TB, localpart, password string) string
+	Addr() string
+	DirectTLSAddr() string
+	CertFile() string
+	Domain() string
+	MUCDomain() string
+	Restart(t testenv.TB)
+}
+
+var (
+	_ xmppServer = (*testenv.Prosody)(nil)
+	_ xmppServer = (*testenv.Ejabberd)(nil)
+)
+
+// stack is one complete test environment: an XMPP server (Prosody, or ejabberd for the scenarios
+// that run on both), Dendrite with the bridge's registration, the bridge on one database, and a
+// Matrix user.
 type stack struct {
-	t        testing.TB
-	backend  string
+	t       testing.TB
+	backend string
+	// server is "prosody" or "ejabberd"; xmpp is that server. prosody is set on Prosody only,
+	// for the tests that need more of it.
+	server   string
+	xmpp     xmppServer
 	prosody  *testenv.Prosody
+	ejabberd *testenv.Ejabberd
 	dendrite *testenv.Dendrite
 	cfg      *harness.BridgeConfig
 	bridge   *harness.Bridge
@@ -95,9 +118,25 @@ func newStack(t testing.TB, backend string, opts ...func(*harness.BridgeConfig))
 // newStackWith is newStack with Prosody options.
 func newStackWith(t testing.TB, backend string, popts testenv.ProsodyOptions, opts ...func(*harness.BridgeConfig)) *stack {
 	t.Helper()
+	return newStackOn(t, "prosody", backend, popts, opts...)
+}
+
+// newStackOn is newStack on the XMPP server named by server: "prosody" (with popts) or
+// "ejabberd" (Debian's ejabberd, configured as shipped where it matters).
+func newStackOn(t testing.TB, server, backend string, popts testenv.ProsodyOptions, opts ...func(*harness.BridgeConfig)) *stack {
+	t.Helper()
 	bin := bridgeBin(t)
-	s := &stack{t: t, backend: backend}
-	s.prosody = testenv.StartProsody(t, popts)
+	s := &stack{t: t, backend: backend, server: server}
+	switch server {
+	case "prosody":
+		s.prosody = testenv.StartProsody(t, popts)
+		s.xmpp = s.prosody
+	case "ejabberd":
+		s.ejabberd = testenv.StartEjabberd(t, testenv.EjabberdOptions{})
+		s.xmpp = s.ejabberd
+	default:
+		t.Fatalf("unknown XMPP server %q", server)
+	}
 	hsPort := testenv.FreePort(t)
 	s.cfg = &harness.BridgeConfig{
 		Dir:            t.TempDir(),
@@ -160,7 +199,18 @@ func (s *stack) matrixUser(t testing.TB, localpart string) *harness.MatrixUser {
 func (s *stack) account(t testing.TB, localpart string) (jid.JID, string) {
 	t.Helper()
 	pw := localpart + "-secret"
-	return jid.MustParse(s.prosody.CreateAccount(t, localpart, pw)), pw
+	return jid.MustParse(s.xmpp.CreateAccount(t, localpart, pw)), pw
+}
+
+// setPassword changes an account's password on the server.
+func (s *stack) setPassword(t testing.TB, localpart, pw string) {
+	t.Helper()
+	if s.ejabberd != nil {
+		s.ejabberd.SetPassword(t, localpart, pw)
+		return
+	}
+	// Prosody: registering the account again overwrites the password.
+	s.prosody.CreateAccount(t, localpart, pw)
 }
 
 // peer logs in as account with the given resource.
@@ -172,7 +222,7 @@ func (s *stack) peer(t testing.TB, account jid.JID, password, resource string) *
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
 	defer cancel()
-	p, err := harness.DialPeer(ctx, s.prosody.Addr(), s.prosody.CertFile(), full, password)
+	p, err := harness.DialPeer(ctx, s.xmpp.Addr(), s.xmpp.CertFile(), full, password)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +238,7 @@ func (s *stack) login(t testing.TB, u *harness.MatrixUser, room id.RoomID, accou
 	return u.Login(ctx, room, s.bot, harness.LoginInput{
 		JID:          account.String(),
 		Password:     password,
-		Server:       s.prosody.Addr(),
+		Server:       s.xmpp.Addr(),
 		InsecureHost: "localhost",
 	})
 }

@@ -22,35 +22,49 @@ const BundleMaxItems = 256
 // ItemCurrent is the item id of device lists and of OMEMO 0.3 bundles.
 const ItemCurrent = "current"
 
-// Announce publishes our bundles, then makes sure our device id is in our
-// device lists (other devices are kept), for every version of the client.
-// Call it after each connect (and after Manager.Setup rotated keys).
+// Announce publishes our bundle, then makes sure our device id is in our
+// device list (other devices are kept), for every version of the client,
+// each version on its own: a server that refuses one version's bundle
+// still gets the other version announced. A version's device list never
+// gets our device before its bundle is published (contacts would find a
+// device they cannot start a session with). Call it after each connect
+// (and after Manager.Setup rotated keys); it returns the failures of the
+// versions that could not be announced (errors.Join), and AnnounceStatus
+// tells them apart.
 func (c *Client) Announce(ctx context.Context) error {
-	if err := c.Republish(ctx, c.versions...); err != nil {
-		return err
+	// All bundles first, then the lists of the versions whose bundle is
+	// up: a contact never finds our device without a bundle behind it.
+	errs := make([]error, len(c.versions))
+	for i, v := range c.versions {
+		errs[i] = c.publishBundle(ctx, v)
 	}
-	for _, v := range c.versions {
-		if _, err := c.ensureOwnDeviceList(ctx, v, nil); err != nil {
-			return err
+	for i, v := range c.versions {
+		if errs[i] == nil {
+			_, errs[i] = c.ensureOwnDeviceList(ctx, v, nil)
+		}
+		c.ann.set(v, errs[i])
+		if errs[i] != nil {
+			errs[i] = fmt.Errorf("OMEMO %s: %w", v, errs[i])
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Republish publishes our current bundle for each version in vs (all of the
-// client's versions when vs is empty). Call it when a one-time prekey was
-// consumed (Message.PreKeyConsumed): the prekeys are shared by both
-// versions, so republish both.
+// client's versions when vs is empty), each on its own. Call it when a
+// one-time prekey was consumed (Message.PreKeyConsumed): the prekeys are
+// shared by both versions, so republish both.
 func (c *Client) Republish(ctx context.Context, vs ...omemo.Version) error {
 	if len(vs) == 0 {
 		vs = c.versions
 	}
+	var errs []error
 	for _, v := range vs {
 		if err := c.publishBundle(ctx, v); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // bundleLocation returns the node, item id and publish-options of our
@@ -69,25 +83,22 @@ func (c *Client) publishBundle(ctx context.Context, v omemo.Version) error {
 	if err != nil {
 		return fmt.Errorf("failed to build %s bundle: %w", v, err)
 	}
-	payload, err := marshalReader(b)
-	if err != nil {
-		return fmt.Errorf("failed to marshal %s bundle: %w", v, err)
-	}
 	node, id, opts := bundleLocation(v, c.m.DeviceID())
-	err = c.pep.Publish(ctx, node, id, payload, opts...)
-	var refused *pubsub.Error
-	if err != nil && v == omemo.V2 && errors.As(err, &refused) && !errors.Is(err, pubsub.ErrPreconditionNotMet) {
-		// A service without config-node-max refuses "max": take a number.
-		zerolog.Ctx(ctx).Debug().Err(err).Msg("Publishing the OMEMO 2 bundle with max_items=max failed, retrying with a number")
-		if payload, err = marshalReader(b); err != nil {
+	publish := func(opts []pubsub.Field) error {
+		payload, err := marshalReader(b)
+		if err != nil {
 			return fmt.Errorf("failed to marshal %s bundle: %w", v, err)
 		}
-		opts[len(opts)-1] = pubsub.MaxItems(BundleMaxItems)
-		err = c.pep.Publish(ctx, node, id, payload, opts...)
+		return c.pep.Publish(ctx, node, id, payload, opts...)
+	}
+	err = publish(opts)
+	if err != nil && v == omemo.V2 {
+		err = c.publishBundleFallbacks(ctx, node, publish, err)
 	}
 	if err != nil {
 		return fmt.Errorf("failed to publish %s bundle: %w", v, err)
 	}
+	c.ann.setBundled(v)
 	zerolog.Ctx(ctx).Debug().Str("omemo_version", v.String()).Uint32("device_id", c.m.DeviceID()).
 		Int("prekeys", len(b.PreKeys)).Msg("Published OMEMO bundle")
 	return nil
@@ -98,6 +109,17 @@ func (c *Client) publishBundle(ctx context.Context, v omemo.Version) error {
 // result. When known is nil the list is fetched first; otherwise known is the
 // list just received (a PEP notification). It reports whether it published.
 func (c *Client) ensureOwnDeviceList(ctx context.Context, v omemo.Version, known []omemo.Device) (bool, error) {
+	if !c.ann.bundled(v) {
+		// No bundle of ours is published for v on this connection: keep
+		// the list as it is rather than list a device nobody can reach.
+		if known == nil {
+			return false, nil
+		}
+		if err := c.store.PutDeviceList(ctx, v, c.own.String(), known); err != nil {
+			return false, fmt.Errorf("failed to store own %s device list: %w", v, err)
+		}
+		return false, nil
+	}
 	devices := known
 	if devices == nil {
 		var err error

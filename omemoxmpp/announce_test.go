@@ -174,3 +174,65 @@ func TestAnnounceWithoutConfigNodeMax(t *testing.T) {
 		t.Fatalf("%d OMEMO 2 bundles stored, want 1", bundles)
 	}
 }
+
+// A service that refuses pubsub#max_items in publish-options altogether
+// (ejabberd 23.01): the OMEMO 2 bundle is published without it.
+func TestAnnounceWithoutMaxItems(t *testing.T) {
+	srv := newFakeServer()
+	srv.refuseMaxItems = true
+	a := newDevice(t, srv, "alice@example.org", Options{})
+	a.announce(t)
+	ids := strconv.FormatUint(uint64(a.m.DeviceID()), 10)
+	if srv.itemXML("alice@example.org", omemo.V2.BundleNode(a.m.DeviceID()), ids) == "" {
+		t.Fatal("OMEMO 2 bundle not published")
+	}
+	if l2 := srv.itemXML("alice@example.org", omemo.V2.DeviceListNode(), "current"); !strings.Contains(l2, `id="`+ids+`"`) {
+		t.Errorf("OMEMO 2 list without our device: %s", l2)
+	}
+}
+
+// One version's bundle refused: the other version is announced all the
+// same, the refused version's list never gets our device (not from
+// Announce, not when our own list comes back in a notification), and the
+// failure is reported for that version only.
+func TestAnnounceVersionsIndependent(t *testing.T) {
+	for _, refused := range []omemo.Version{omemo.V2, omemo.V03} {
+		t.Run(refused.String(), func(t *testing.T) {
+			srv := newFakeServer()
+			a := newDevice(t, srv, "alice@example.org", Options{})
+			srv.refuseNodes = map[string]bool{refused.BundleNode(a.m.DeviceID()): true}
+			err := a.c.Announce(context.Background())
+			if err == nil || !strings.Contains(err.Error(), "OMEMO "+refused.String()+":") {
+				t.Fatalf("Announce = %v, want the %s failure", err, refused)
+			}
+			other := omemo.V2
+			if refused == omemo.V2 {
+				other = omemo.V03
+			}
+			st := a.c.AnnounceStatus()
+			if st[refused].Err == nil || st[other].Err != nil {
+				t.Errorf("status %+v", st)
+			}
+			ids := strconv.FormatUint(uint64(a.m.DeviceID()), 10)
+			if l := srv.itemXML("alice@example.org", other.DeviceListNode(), "current"); !strings.Contains(l, `id="`+ids+`"`) {
+				t.Errorf("%s list without our device: %s", other, l)
+			}
+			if l := srv.itemXML("alice@example.org", refused.DeviceListNode(), "current"); strings.Contains(l, `id="`+ids+`"`) {
+				t.Errorf("%s list has our device without a bundle: %s", refused, l)
+			}
+			republished, err := a.c.HandleDeviceListUpdate(context.Background(), &DeviceListUpdate{
+				JID: jid.MustParse("alice@example.org"), Version: refused, Devices: []omemo.Device{{ID: 42}}})
+			if err != nil || republished {
+				t.Errorf("own %s list pushed: republished %v, %v", refused, republished, err)
+			}
+			// Once the server accepts it, the next announcement (the retry) lists it.
+			srv.refuseNodes = nil
+			if err := a.c.Announce(context.Background()); err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+			if l := srv.itemXML("alice@example.org", refused.DeviceListNode(), "current"); !strings.Contains(l, `id="`+ids+`"`) {
+				t.Errorf("after the retry, %s list without our device: %s", refused, l)
+			}
+		})
+	}
+}

@@ -73,6 +73,7 @@ type Client struct {
 	versions []omemo.Version
 	misses   *Misses
 	budget   time.Duration
+	ann      announceState
 }
 
 // New returns a Client for m (on store, after m.Setup) that talks through pep.

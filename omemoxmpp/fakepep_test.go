@@ -26,6 +26,11 @@ type fakeServer struct {
 	// refuseMax makes publishes with pubsub#max_items=max fail with
 	// bad-request, as on a service without config-node-max.
 	refuseMax bool
+	// refuseMaxItems makes publishes with any pubsub#max_items fail with
+	// resource-constraint, as on ejabberd 23.01 ("Unknown field").
+	refuseMaxItems bool
+	// refuseNodes makes every publish to these nodes fail with forbidden.
+	refuseNodes map[string]bool
 }
 
 type fakeNode struct {
@@ -131,6 +136,12 @@ func (p *fakePEP) Publish(_ context.Context, node, id string, payload xml.TokenR
 		if p.s.refuseMax && o.Var == "pubsub#max_items" && slices.Contains(o.Values, "max") {
 			return &pubsub.Error{Stanza: stanza.Error{Type: stanza.Modify, Condition: stanza.BadRequest}}
 		}
+		if p.s.refuseMaxItems && o.Var == "pubsub#max_items" {
+			return &pubsub.Error{Stanza: stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint}}
+		}
+	}
+	if p.s.refuseNodes[node] {
+		return &pubsub.Error{Stanza: stanza.Error{Type: stanza.Auth, Condition: stanza.Forbidden}}
 	}
 	n := p.s.nodeOf(p.owner, node)
 	n.options = options

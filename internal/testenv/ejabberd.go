@@ -138,6 +138,7 @@ shaper_rules:
   max_user_offline_messages: 5000
 modules:
   mod_adhoc: {}
+  mod_admin_extra: {}
   mod_blocking: {}
   mod_bosh: {}
   mod_caps: {}
@@ -496,4 +497,12 @@ func SharedEjabberd(t TB) *Ejabberd {
 	sharedStart(t, "Ejabberd", func(tb TB) { sharedEjabberd = StartEjabberd(tb, EjabberdOptions{}) })
 	logOnFailure(t, "ejabberd", sharedEjabberd.logPath)
 	return sharedEjabberd
+}
+
+// SetPassword changes the password of localpart@localhost.
+func (e *Ejabberd) SetPassword(t TB, localpart, password string) {
+	t.Helper()
+	if _, err := e.Ctl("change_password", localpart, e.Domain(), password); err != nil {
+		t.Fatalf("testenv: failed to change the password of %s@%s: %v", localpart, e.Domain(), err)
+	}
 }

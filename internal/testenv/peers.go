@@ -294,8 +294,19 @@ type LiberviaMessage struct {
 	Encrypted bool    `json:"encrypted"`
 }
 
+// XMPPServer is the c2s address of a test XMPP server (Prosody or ejabberd), for the peers.
+type XMPPServer interface {
+	Host() string
+	Port() int
+}
+
+var (
+	_ XMPPServer = (*Prosody)(nil)
+	_ XMPPServer = (*Ejabberd)(nil)
+)
+
 // StartLibervia starts a backend for p's accounts; it is stopped and removed when t ends.
-func StartLibervia(t TB, p *Prosody) *LiberviaPeer {
+func StartLibervia(t TB, p XMPPServer) *LiberviaPeer {
 	t.Helper()
 	dir := shortTempDir(t, "lv-")
 	l := &LiberviaPeer{script: Script(t, "peers/libervia-peer.sh"), env: []string{

@@ -1,0 +1,104 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2/status"
+	"mellium.im/xmpp"
+
+	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+)
+
+// stateOMEMONotAnnounced is the bridge state error of a login that is
+// connected but whose OMEMO device could not be announced (for one version
+// or both): contacts cannot encrypt to the bridge, and the user must know.
+const stateOMEMONotAnnounced status.BridgeStateErrorCode = "xmpp-omemo-not-announced"
+
+// announceRetryDelays are the waits between announcement attempts while a
+// session lasts; the last one repeats.
+var announceRetryDelays = []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute}
+
+// announceFailureText says which versions are not announced, and why.
+func announceFailureText(st map[omemo.Version]omemoxmpp.AnnounceResult) string {
+	var failed []string
+	for _, v := range []omemo.Version{omemo.V2, omemo.V03} {
+		if r, ok := st[v]; ok && r.Err != nil {
+			failed = append(failed, fmt.Sprintf("OMEMO %s (%v)", v, r.Err))
+		}
+	}
+	if len(failed) == 0 {
+		return ""
+	}
+	return "The XMPP server refused to publish the bridge's OMEMO device for " + strings.Join(failed, "; ") +
+		": contacts cannot send encrypted messages to the bridge with that version. The bridge keeps retrying."
+}
+
+// announceStatusText is the line `omemo status` adds about our device.
+func (c *Client) announceStatusText() string {
+	xc := c.omemoClient()
+	if xc == nil {
+		return "The bridge's OMEMO device is not set up for this login yet."
+	}
+	st := xc.AnnounceStatus()
+	if text := announceFailureText(st); text != "" {
+		return text
+	}
+	var ok []string
+	for _, v := range []omemo.Version{omemo.V2, omemo.V03} {
+		if r, found := st[v]; found && r.Err == nil {
+			ok = append(ok, v.String())
+		}
+	}
+	if len(ok) == 0 {
+		return fmt.Sprintf("The bridge's OMEMO device %d has not been announced yet.", xc.Manager().DeviceID())
+	}
+	slices.Sort(ok)
+	return fmt.Sprintf("The bridge's OMEMO device %d is announced (OMEMO %s).", xc.Manager().DeviceID(), strings.Join(ok, " and "))
+}
+
+// connectedState is the CONNECTED bridge state, carrying the OMEMO
+// announcement failure when there is one.
+func (c *Client) connectedState() status.BridgeState {
+	st := status.BridgeState{StateEvent: status.StateConnected}
+	if xc := c.omemoClient(); xc != nil {
+		if text := announceFailureText(xc.AnnounceStatus()); text != "" {
+			st.Error, st.Message = stateOMEMONotAnnounced, text
+		}
+	}
+	return st
+}
+
+// retryAnnounce announces again, with growing waits, for as long as s is
+// the login's session and some version is not announced. The login's
+// CONNECTED state carries the failure (connectedState) until a retry
+// succeeds.
+func (c *Client) retryAnnounce(ctx context.Context, s *xmpp.Session, xc *omemoxmpp.Client) {
+	log := zerolog.Ctx(ctx)
+	for attempt := 0; ; attempt++ {
+		delay := announceRetryDelays[min(attempt, len(announceRetryDelays)-1)]
+		if !sleep(ctx, delay) || c.currentSession() != s {
+			return
+		}
+		// Not under the ratchet lock, as in omemoConnect: publishing waits
+		// on the server.
+		stepCtx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := xc.Announce(stepCtx)
+		cancel()
+		if c.currentSession() != s {
+			return
+		}
+		c.sendState(c.connectedState())
+		if err == nil {
+			log.Info().Uint32("omemo_device_id", xc.Manager().DeviceID()).Msg("OMEMO device announced after a retry")
+			c.requeuePending(ctx)
+			return
+		}
+		log.Warn().Err(err).Msg("OMEMO announcement failed again")
+	}
+}
