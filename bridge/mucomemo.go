@@ -323,5 +323,6 @@ func (c *Client) cmdRoomOMEMO(ce *commands.Event, room jid.JID, action string) {
 			text += " OMEMO cannot be used in this group chat: " + err.Error() + "."
 		}
 	}
-	ce.Reply("%s", text)
+	// Both hops, as in 1:1 chats (chatstatus.go).
+	ce.Reply("%s\n%s\n\n%s", c.matrixHopText(ce.Ctx, ce.Portal), groupXMPPHopText(meta), text)
 }
