@@ -22,9 +22,10 @@ func (xc *Connector) GetCapabilities() *bridgev2.NetworkGeneralCapabilities {
 	}
 }
 
-// roomFeatures is what a 1:1 XMPP chat supports today: text, with Matrix
-// formatting flattened to a plain body (see bodyFromMatrix).
-var roomFeatures = &event.RoomFeatures{
+// dmFeatures is what a 1:1 XMPP chat supports: text (Matrix formatting
+// flattened to a plain body, see bodyFromMatrix), files, corrections,
+// retractions, replies, reactions, read markers and typing.
+var dmFeatures = &event.RoomFeatures{
 	ID: "net.mxomemo.xmpp.capabilities.2026_11_30.5",
 	Formatting: event.FormattingFeatureMap{
 		event.FmtBold:          event.CapLevelPartialSupport,
@@ -52,8 +53,8 @@ var roomFeatures = &event.RoomFeatures{
 // messages (mucrefs.go); no receipts or typing yet.
 var groupFeatures = &event.RoomFeatures{
 	ID:            "net.mxomemo.xmpp.capabilities.muc.2026_11_30.3",
-	Formatting:    roomFeatures.Formatting,
-	MaxTextLength: roomFeatures.MaxTextLength,
+	Formatting:    dmFeatures.Formatting,
+	MaxTextLength: dmFeatures.MaxTextLength,
 	File:          mediaFileFeatures,
 	Edit:          event.CapLevelFullySupported,
 	Delete:        event.CapLevelFullySupported,
@@ -66,5 +67,5 @@ func (c *Client) GetCapabilities(ctx context.Context, p *bridgev2.Portal) *event
 	if chat, err := portal.Parse(p.PortalKey); err == nil && chat.Kind == portal.MUC {
 		return c.mediaFeatures(groupFeatures)
 	}
-	return c.mediaFeatures(roomFeatures)
+	return c.mediaFeatures(dmFeatures)
 }

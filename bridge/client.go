@@ -28,8 +28,8 @@ import (
 // A connection goroutine (run) dials, serves and redials with backoff until
 // Disconnect. Incoming message stanzas are copied out of mellium's Serve
 // loop into a queue that one processing goroutine drains, because handlers
-// running inside Serve must not send anything on the session (and OMEMO
-// decryption will need to).
+// running inside Serve must not send anything on the session, and OMEMO
+// decryption, the catch-up and Matrix sends all do.
 type Client struct {
 	main    *Connector
 	login   *bridgev2.UserLogin

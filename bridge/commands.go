@@ -312,13 +312,15 @@ func (xc *Connector) cmdOMEMO(ce *commands.Event) {
 				return
 			}
 		}
-		ce.Reply("%s", encryptionStateText(meta))
+		ce.Reply("%s\n\n%s", hopsTextOf(ctx, c, ce.Portal, meta, cmd.JID), encryptionStateText(meta))
 	case "status":
 		meta, _ := ce.Portal.Metadata.(*PortalMetadata)
 		if meta == nil {
 			meta = &PortalMetadata{}
 		}
-		ce.Reply("%s\n\n%s", encryptionStateText(meta), c.announceStatusText())
+		// Both hops first (chatstatus.go), then what the commands change and
+		// the state of our own device's announcement.
+		ce.Reply("%s\n\n%s\n\n%s", hopsTextOf(ctx, c, ce.Portal, meta, cmd.JID), encryptionStateText(meta), c.announceStatusText())
 	}
 }
 

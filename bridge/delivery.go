@@ -32,9 +32,9 @@ import (
 type ctlKind uint8
 
 const (
-	ctlNone ctlKind = iota
-	// ctlCatchUpStart: a catch-up starts; defer live messages.
-	ctlCatchUpStart
+	// ctlCatchUpStart: a catch-up starts; defer live messages. (The zero
+	// value is a stanza.)
+	ctlCatchUpStart ctlKind = iota + 1
 	// ctlCatchUpDone: all of the catch-up's results are before this item
 	// in the queue.
 	ctlCatchUpDone

@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
@@ -86,7 +87,7 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	}
 	already, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), out.ID, func() error {
 		return c.sendMessage(ctx, out)
-	})
+	}, c.archivedCheck(ctx, out))
 	if err != nil {
 		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)
 		return nil, err
@@ -104,29 +105,24 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	}, nil
 }
 
-// sendMessage is the one place where a message leaves for XMPP, and where
-// OMEMO encryption plugs in: it will replace the body with an <encrypted/>
-// payload (plus a fallback body) for the recipient's devices.
+// sendMessage is the one place where a 1:1 message leaves for XMPP;
+// wrapOutgoing (omemochat.go) adds the body, plain or as an OMEMO
+// <encrypted/> payload with a fallback body, as the portal decides.
 func (c *Client) sendMessage(ctx context.Context, out *outgoingMessage) error {
-	if err := c.awaitReady(ctx); err != nil {
-		return err
-	}
-	s := c.currentSession()
-	if s == nil {
-		return errNotConnected
-	}
-	// The body is added by wrapOutgoing, plain or OMEMO-encrypted.
-	payload := append([]xml.TokenReader{markers.Markable{}.TokenReader()}, out.payload()...)
-	msg := stanza.Message{To: out.To, ID: out.ID, Type: out.Type}
-	r, err := c.wrapOutgoing(ctx, msg, out, payload)
-	if err != nil {
-		return err
-	}
-	if err := s.Send(ctx, r); err != nil {
-		return fmt.Errorf("failed to send message to %s: %w", out.To, err)
-	}
-	zerolog.Ctx(ctx).Debug().Str("xmpp_id", out.ID).Msg("Sent message to XMPP")
-	return nil
+	return c.withSession(ctx, func(s *xmpp.Session) error {
+		// The body is added by wrapOutgoing, plain or OMEMO-encrypted.
+		payload := append([]xml.TokenReader{markers.Markable{}.TokenReader()}, out.payload()...)
+		msg := stanza.Message{To: out.To, ID: out.ID, Type: out.Type}
+		r, err := c.wrapOutgoing(ctx, msg, out, payload)
+		if err != nil {
+			return err
+		}
+		if err := s.Send(ctx, r); err != nil {
+			return fmt.Errorf("%w: failed to send message to %s: %w", errSessionLost, out.To, err)
+		}
+		zerolog.Ctx(ctx).Debug().Str("xmpp_id", out.ID).Msg("Sent message to XMPP")
+		return nil
+	})
 }
 
 // payload is what every outgoing message with a body carries besides the
@@ -185,7 +181,7 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 	}
 	if _, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), out.ID, func() error {
 		return c.sendMessage(ctx, out)
-	}); err != nil {
+	}, c.archivedCheck(ctx, out)); err != nil {
 		return err
 	}
 	// bridgev2 saves EditTarget after this returns.
@@ -217,8 +213,13 @@ func (c *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.Ma
 	}
 	m := stanza.Message{To: chat.JID, ID: matrixMessageID(msg.Event), Type: stanza.ChatMessage}
 	_, err = c.main.intake.sendOnce(ctx, eventID(msg.Event), m.ID, func() error {
-		return c.sendSignal(ctx, retract.Message(m, target.ID))
-	})
+		return c.withSession(ctx, func(s *xmpp.Session) error {
+			if err := s.Send(ctx, retract.Message(m, target.ID)); err != nil {
+				return fmt.Errorf("%w: failed to send retraction: %w", errSessionLost, err)
+			}
+			return nil
+		})
+	}, nil) // retractions carry no body: servers do not archive them
 	return err
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
@@ -509,9 +510,19 @@ func (c *Client) queueEdit(in *incomingMessage) {
 		Data:            in,
 		ID:              id,
 		TargetMessage:   MakeMessageID(in.Peer, senderJID, in.Replace),
-		ConvertEditFunc: c.convertEdit,
+		ConvertEditFunc: c.convertEditArmed,
 	})
 	in.ticket.queued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), res)
+}
+
+// convertEditArmed is convertEdit that arms the edit's deterministic
+// transaction id (txnid.go).
+func (c *Client) convertEditArmed(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, in *incomingMessage) (*bridgev2.ConvertedEdit, error) {
+	conv, err := c.convertEdit(ctx, portal, intent, existing, in)
+	if err == nil {
+		armTxnSeed(ctx)
+	}
+	return conv, err
 }
 
 // queueRetraction bridges a XEP-0424 retraction; like corrections it can only

@@ -35,6 +35,9 @@ import (
 type intake struct {
 	store intakeStore
 	log   zerolog.Logger
+	// handlerLog is the base logger of the context events are handed to
+	// bridgev2 with, so its logs do not look like the intake's own.
+	handlerLog zerolog.Logger
 
 	// checkToken answers and returns false for a request not from our
 	// homeserver.
@@ -64,7 +67,7 @@ type intake struct {
 }
 
 func newIntake(db *dbutil.Database, log zerolog.Logger) *intake {
-	return &intake{store: intakeStore{db: db}, log: log, workers: map[id.RoomID]chan struct{}{}}
+	return &intake{store: intakeStore{db: db}, log: log, handlerLog: log, workers: map[id.RoomID]chan struct{}{}}
 }
 
 // start replays the rows left by the previous run and lets new ones drain.
@@ -213,7 +216,7 @@ func (in *intake) wakeLocked(room id.RoomID) {
 func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 	defer in.wg.Done()
 	log := in.log.With().Stringer("room_id", room).Logger()
-	ctx := log.WithContext(in.ctx)
+	ctx := in.handlerLog.With().Stringer("room_id", room).Logger().WithContext(in.ctx)
 	retry := time.Second
 	for {
 		row, err := in.store.next(ctx, room)
@@ -260,8 +263,8 @@ func (in *intake) forget(room id.RoomID) {
 
 // handle hands one row to bridgev2 and marks it done.
 func (in *intake) handle(ctx context.Context, row *intakeRow) error {
-	log := zerolog.Ctx(ctx).With().Stringer("event_id", row.EventID).Int64("intake_seq", row.Seq).Logger()
-	ctx = log.WithContext(ctx)
+	ctx = zerolog.Ctx(ctx).With().Stringer("event_id", row.EventID).Logger().WithContext(ctx)
+	log := in.log.With().Stringer("room_id", row.RoomID).Stringer("event_id", row.EventID).Int64("intake_seq", row.Seq).Logger()
 	if row.State > intakeStored {
 		log.Info().Int("state", row.State).Msg("Replaying a Matrix event interrupted while it was being sent")
 	}
@@ -308,13 +311,15 @@ func intakeXMPPID(evt id.EventID) string {
 // event's intake row; alreadySent is true when a replayed event was sent
 // in the previous run (the caller then only returns the ID mapping to
 // bridgev2). An event in "sending" state was interrupted between the send
-// and the record: it is sent again under the same id. Events that did not
-// come through the intake (no row) are simply sent.
-func (in *intake) sendOnce(ctx context.Context, evt id.EventID, xmppID string, send func() error) (alreadySent bool, err error) {
+// and the record: sentBefore (when given) looks for it in the account's
+// archive, and it is sent again, under the same id, only if it is not
+// there. Events that did not come through the intake (no row) are simply
+// sent.
+func (in *intake) sendOnce(ctx context.Context, evt id.EventID, xmppID string, send func() error, sentBefore func(since time.Time) (bool, error)) (alreadySent bool, err error) {
 	if in == nil || evt == "" {
 		return false, send()
 	}
-	state, _, err := in.store.state(ctx, evt)
+	state, received, err := in.store.state(ctx, evt)
 	if err != nil {
 		return false, err
 	}
@@ -324,6 +329,19 @@ func (in *intake) sendOnce(ctx context.Context, evt id.EventID, xmppID string, s
 	case state >= intakeSent:
 		zerolog.Ctx(ctx).Info().Str("xmpp_id", xmppID).Msg("Matrix event was sent to XMPP before a restart, not sending it again")
 		return true, nil
+	case state == intakeSending && sentBefore != nil:
+		found, err := sentBefore(received)
+		if err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Str("xmpp_id", xmppID).Msg("Could not look for an interrupted send in the archive, sending it again under the same id")
+		} else if found {
+			zerolog.Ctx(ctx).Info().Str("xmpp_id", xmppID).Msg("Matrix event was sent to XMPP before a crash (found in the archive), not sending it again")
+			if err := in.store.setSent(ctx, evt); err != nil {
+				return false, err
+			}
+			return true, nil
+		} else {
+			zerolog.Ctx(ctx).Info().Str("xmpp_id", xmppID).Msg("Matrix event interrupted before it reached the server, sending it")
+		}
 	case state == intakeSending:
 		zerolog.Ctx(ctx).Warn().Str("xmpp_id", xmppID).Msg("Matrix event may have been sent before a crash, sending it again under the same id")
 	}

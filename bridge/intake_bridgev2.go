@@ -34,6 +34,7 @@ func (xc *Connector) setupIntake(br *bridgev2.Bridge) {
 		return
 	}
 	in := newIntake(xc.DB, br.Log.With().Str("component", "matrix_intake").Logger())
+	in.handlerLog = br.Log
 	in.checkToken = mc.AS.CheckServerToken
 	inner := mc.AS.Router
 	in.forward = inner

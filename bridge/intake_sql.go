@@ -116,18 +116,18 @@ func (s intakeStore) next(ctx context.Context, room id.RoomID) (*intakeRow, erro
 	return &r, nil
 }
 
-// state returns the state and XMPP id of an event, or -1 if the event did
-// not come through the intake.
-func (s intakeStore) state(ctx context.Context, evt id.EventID) (int, string, error) {
+// state returns the state of an event and when it was stored, or -1 if
+// the event did not come through the intake.
+func (s intakeStore) state(ctx context.Context, evt id.EventID) (int, time.Time, error) {
 	var state int
-	var xmppID string
-	err := s.db.QueryRow(ctx, `SELECT state, xmpp_id FROM matrix_intake WHERE event_id=$1`, evt).Scan(&state, &xmppID)
+	var received int64
+	err := s.db.QueryRow(ctx, `SELECT state, received FROM matrix_intake WHERE event_id=$1`, evt).Scan(&state, &received)
 	if errors.Is(err, sql.ErrNoRows) {
-		return -1, "", nil
+		return -1, time.Time{}, nil
 	} else if err != nil {
-		return 0, "", fmt.Errorf("failed to read the intake state of %s: %w", evt, err)
+		return 0, time.Time{}, fmt.Errorf("failed to read the intake state of %s: %w", evt, err)
 	}
-	return state, xmppID, nil
+	return state, time.UnixMilli(received), nil
 }
 
 // setSending records, before the stanza leaves, which XMPP id it has.

@@ -36,6 +36,27 @@ type intakeWorld struct {
 	bridged map[id.EventID]bool
 	crashAt string
 	dead    bool
+	// archive makes the server's archive answer for interrupted sends
+	// (what reached the wire is archived); without it there is none.
+	archive bool
+}
+
+// archiveCheck is sendOnce's archive look-up for xmppID, or nil without
+// an archive.
+func (w *intakeWorld) archiveCheck(xmppID string) func(time.Time) (bool, error) {
+	if !w.archive {
+		return nil
+	}
+	return func(time.Time) (bool, error) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for _, line := range w.wire {
+			if strings.Contains(line, "|"+xmppID+"|") {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
 }
 
 func openIntakeDB(t *testing.T, dialect, uri string) *dbutil.Database {
@@ -87,7 +108,7 @@ func (w *intakeWorld) newIntake(crashAt string) *intake {
 			defer w.mu.Unlock()
 			w.wire = append(w.wire, fmt.Sprintf("%s|%s|%s", evt.RoomID, xmppID, body))
 			return nil
-		}); err != nil {
+		}, w.archiveCheck(xmppID)); err != nil {
 			return err
 		}
 		w.mu.Lock()
@@ -149,25 +170,33 @@ func TestIntakeCrash(t *testing.T) {
 		started bool
 		// resent: the same stanza id twice on the wire.
 		resent bool
+		// archive: the server archive is looked at for interrupted sends.
+		archive bool
 	}{
 		{crashAt: "", started: true},
-		{crashAt: "stored", started: true},             // stored → answered
-		{crashAt: "never", started: false},             // answered → drained
-		{crashAt: "drained", started: true},            // drained → sending
-		{crashAt: "sending", started: true},            // sending recorded → sent
-		{crashAt: "sent", started: true, resent: true}, // sent → recorded
-		{crashAt: "recorded", started: true},           // recorded → handled by bridgev2
-		{crashAt: "handled", started: true},            // handled → done
+		{crashAt: "stored", started: true},                 // stored → answered
+		{crashAt: "never", started: false},                 // answered → drained
+		{crashAt: "drained", started: true},                // drained → sending
+		{crashAt: "sending", started: true},                // sending recorded → sent
+		{crashAt: "sent", started: true, resent: true},     // sent → recorded, no archive
+		{crashAt: "sent", started: true, archive: true},    // sent → recorded, found in the archive
+		{crashAt: "sending", started: true, archive: true}, // not in the archive: sent
+		{crashAt: "recorded", started: true},               // recorded → handled by bridgev2
+		{crashAt: "handled", started: true},                // handled → done
 	}
 	for dbName, open := range dbs {
 		t.Run(dbName, func(t *testing.T) {
 			db := open(t)
 			for i, tc := range cases {
-				t.Run(fmt.Sprintf("crash_at_%s", tc.crashAt), func(t *testing.T) {
+				name := "crash_at_" + tc.crashAt
+				if tc.archive {
+					name += "_archive"
+				}
+				t.Run(name, func(t *testing.T) {
 					if _, err := db.Exec(context.Background(), `DELETE FROM matrix_intake`); err != nil {
 						t.Fatal(err)
 					}
-					w := &intakeWorld{t: t, db: db, bridged: map[id.EventID]bool{}}
+					w := &intakeWorld{t: t, db: db, bridged: map[id.EventID]bool{}, archive: tc.archive}
 					const n = 6
 					txn := intakeTransaction(n)
 					txnID := fmt.Sprintf("t%d", i)
@@ -374,7 +403,7 @@ func TestReadyGate(t *testing.T) {
 	// sendOnce without an intake row just sends.
 	var in *intake
 	sent := 0
-	if already, err := in.sendOnce(context.Background(), "$x", "id", func() error { sent++; return nil }); err != nil || already || sent != 1 {
+	if already, err := in.sendOnce(context.Background(), "$x", "id", func() error { sent++; return nil }, nil); err != nil || already || sent != 1 {
 		t.Errorf("sendOnce without intake: already=%v err=%v sent=%d", already, err, sent)
 	}
 }

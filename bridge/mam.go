@@ -35,6 +35,9 @@ const (
 	// mamMaxPages bounds one catch-up; the cursor only moves over what was
 	// stored, so the next catch-up continues where this one stopped.
 	mamMaxPages = 200
+	// mamQueryTimeout bounds one page: live messages wait for the
+	// catch-up, so a server that never answers must not hold them.
+	mamQueryTimeout = time.Minute
 )
 
 // Errors for archive results.
@@ -219,7 +222,9 @@ func (c *Client) catchUp(ctx context.Context, s *xmpp.Session, seq uint64) bool 
 	c.metaMu.Unlock()
 	if after == "" {
 		qid := c.mam.add(querySeed)
-		res, err := history.Fetch(ctx, history.Query{ID: qid, Limit: 1, Last: true}, c.account, s)
+		qctx, cancel := context.WithTimeout(ctx, mamQueryTimeout)
+		res, err := history.Fetch(qctx, history.Query{ID: qid, Limit: 1, Last: true}, c.account, s)
+		cancel()
 		if err != nil {
 			log.Warn().Err(err).Msg("Archive not available")
 			return false
@@ -229,7 +234,9 @@ func (c *Client) catchUp(ctx context.Context, s *xmpp.Session, seq uint64) bool 
 	}
 	for page := 0; page < mamMaxPages; page++ {
 		qid := c.mam.addCatchUp(seq)
-		res, err := history.Fetch(ctx, history.Query{ID: qid, Limit: mamPageSize, PageID: after}, c.account, s)
+		qctx, cancel := context.WithTimeout(ctx, mamQueryTimeout)
+		res, err := history.Fetch(qctx, history.Query{ID: qid, Limit: mamPageSize, PageID: after}, c.account, s)
+		cancel()
 		if err != nil {
 			log.Warn().Err(err).Str("after", after).Msg("Archive query failed")
 			return false

@@ -238,13 +238,13 @@ func TestMediaDownload(t *testing.T) {
 
 func TestMediaFeatures(t *testing.T) {
 	c := mediaTestClient("", 0)
-	if f := c.mediaFeatures(roomFeatures); f != roomFeatures {
+	if f := c.mediaFeatures(dmFeatures); f != dmFeatures {
 		t.Error("features changed without a known limit")
 	}
 	uploadServices.Store(c, cachedService{svc: uploadServiceForTest(5 << 20)})
 	defer uploadServices.Delete(c)
-	f := c.mediaFeatures(roomFeatures)
-	if f.ID == roomFeatures.ID || f.File[event.MsgImage].MaxSize != 5<<20 || roomFeatures.File[event.MsgImage].MaxSize != 0 {
+	f := c.mediaFeatures(dmFeatures)
+	if f.ID == dmFeatures.ID || f.File[event.MsgImage].MaxSize != 5<<20 || dmFeatures.File[event.MsgImage].MaxSize != 0 {
 		t.Errorf("features with a 5 MiB limit: %s %+v", f.ID, f.File[event.MsgImage])
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/event"
+	"mellium.im/xmpp"
 )
 
 // readyGate says whether a login's XMPP session is fully set up (connected,
@@ -85,6 +86,47 @@ func (c *Client) awaitReady(ctx context.Context) error {
 		return notReadyStatus(err, limit)
 	}
 	return nil
+}
+
+// errSessionLost marks a send that failed because the XMPP session went
+// away under it; withSession then waits for the next session and sends
+// again.
+var errSessionLost = errors.New("bridge: the XMPP session was lost while sending")
+
+// withSession runs send on a ready session: it waits for one (after a
+// restart, while reconnecting) and, when the session is lost during the
+// send, for the next one, in all for at most network.send_wait. The stanza
+// keeps its id, so one that did get out before the loss is recognised as
+// the same message. Past the bound the error is a status with a notice.
+func (c *Client) withSession(ctx context.Context, send func(s *xmpp.Session) error) error {
+	limit := c.main.Config.sendWait()
+	deadline := time.Now().Add(limit)
+	var lastErr error
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return notReadyStatus(fmt.Errorf("%w: %w", errLoginNotReady, lastErr), limit)
+		}
+		if err := c.ready.wait(ctx, left); err != nil {
+			return notReadyStatus(err, limit)
+		}
+		if s := c.currentSession(); s != nil {
+			err := send(s)
+			if !errors.Is(err, errSessionLost) {
+				return err
+			}
+			lastErr = err
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("XMPP session lost while sending, sending again on the next one")
+		} else {
+			lastErr = errNotConnected
+		}
+		// The session is going down but the gate may not know yet.
+		select {
+		case <-ctx.Done():
+			return notReadyStatus(fmt.Errorf("%w: %w", errLoginNotReady, ctx.Err()), limit)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // notReadyStatus is the message status (with a notice in the room) of a

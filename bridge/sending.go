@@ -78,6 +78,7 @@ func (c *Client) convertOnce(id networkid.MessageID, sender bridgev2.EventSender
 		if err != nil || conv == nil || len(conv.Parts) == 0 {
 			return conv, err
 		}
+		armTxnSeed(ctx)
 		part := conv.Parts[0]
 		if part.Extra == nil {
 			part.Extra = map[string]any{}

@@ -4,11 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
@@ -48,17 +52,31 @@ import (
 type txnSeedKey struct{}
 
 // txnSeed is the deterministic transaction id source of one remote event.
+// It is armed by the event's own conversion (convertOnce): what bridgev2
+// sends under the same context before that, such as the forward backfill
+// of a portal the event creates, keeps its random ids; otherwise a
+// backfilled message could take the id that the event's own send would
+// reuse after a crash, and the homeserver would answer that send with the
+// backfilled event.
 type txnSeed struct {
-	base string
-	mu   sync.Mutex
-	n    map[string]int    // sends so far per event type
-	seen map[string]string // original transaction id -> ours (retries)
+	base  string
+	armed atomic.Bool
+	mu    sync.Mutex
+	n     map[string]int    // sends so far per event type
+	seen  map[string]string // original transaction id -> ours (retries)
 }
 
 // withTxnSeed makes the Matrix sends made under ctx use transaction ids
 // derived from base (a bridgev2 message id, unique per sender).
 func withTxnSeed(ctx context.Context, base string) context.Context {
 	return context.WithValue(ctx, txnSeedKey{}, &txnSeed{base: base, n: map[string]int{}, seen: map[string]string{}})
+}
+
+// armTxnSeed arms the seed of ctx, if any: the event's own sends follow.
+func armTxnSeed(ctx context.Context) {
+	if seed, _ := ctx.Value(txnSeedKey{}).(*txnSeed); seed != nil {
+		seed.armed.Store(true)
+	}
 }
 
 func (s *txnSeed) txnID(eventType, orig string) string {
@@ -83,7 +101,7 @@ var _ http.RoundTripper = txnTransport{}
 // RoundTrip implements http.RoundTripper.
 func (t txnTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	seed, _ := req.Context().Value(txnSeedKey{}).(*txnSeed)
-	if seed == nil || req.Method != http.MethodPut {
+	if seed == nil || !seed.armed.Load() || req.Method != http.MethodPut {
 		return t.next.RoundTrip(req)
 	}
 	path := req.URL.EscapedPath()
@@ -109,7 +127,44 @@ func (t txnTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.next.RoundTrip(req)
 	}
 	r.URL = &u
-	return t.next.RoundTrip(r)
+	return t.sendRetrying(r)
+}
+
+// sendRetryMax bounds how long a message send is retried while the
+// homeserver is unreachable or failing.
+const sendRetryMax = 3 * time.Minute
+
+// sendRetrying sends r, retrying connection errors and server errors with
+// backoff for up to sendRetryMax. The transaction id is the message's own,
+// so a retry of a send that did arrive returns the first event; and while
+// it retries, the portal's later messages wait, which keeps the chat's
+// order (bridgev2 moves on to the next message once a send has failed).
+func (t txnTransport) sendRetrying(r *http.Request) (*http.Response, error) {
+	start, delay := time.Now(), time.Second
+	for {
+		resp, err := t.next.RoundTrip(r)
+		retry := err != nil || resp.StatusCode >= 500
+		if !retry || r.GetBody == nil || time.Since(start)+delay > sendRetryMax || r.Context().Err() != nil {
+			return resp, err
+		}
+		if resp != nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+		zerolog.Ctx(r.Context()).Warn().Err(err).Dur("retry_in", delay).Msg("Message send to the homeserver failed, retrying")
+		select {
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 15*time.Second)
+		body, berr := r.GetBody()
+		if berr != nil {
+			return nil, fmt.Errorf("failed to rewind the request body: %w", berr)
+		}
+		r = r.Clone(r.Context())
+		r.Body = body
+	}
 }
 
 // installTxnTransport wraps the appservice's HTTP transport (shared by the

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -38,15 +39,24 @@ func TestTxnTransport(t *testing.T) {
 	txn := func(p string) string { return p[strings.LastIndexByte(p, '/')+1:] }
 
 	first := withTxnSeed(context.Background(), "bob@localhost\x00m1")
+	// Sends before the event's own conversion (backfill of a new portal) are not the event's.
+	backfill := put(first, send+"random0")
+	armTxnSeed(first)
 	a := put(first, send+"random1")
 	b := put(first, send+"random2")
 	retry := put(first, send+"random1")
 	// After a restart the same remote message is handled again, with new random ids.
 	again := withTxnSeed(context.Background(), "bob@localhost\x00m1")
+	armTxnSeed(again)
 	a2 := put(again, send+"random3")
 	b2 := put(again, send+"random4")
-	other := put(withTxnSeed(context.Background(), "bob@localhost\x00m2"), send+"random5")
-	enc := put(withTxnSeed(context.Background(), "bob@localhost\x00m1"), "/_matrix/client/v3/rooms/%21room%3Alocalhost/send/m.room.encrypted/random6")
+	armed := func(base string) context.Context {
+		ctx := withTxnSeed(context.Background(), base)
+		armTxnSeed(ctx)
+		return ctx
+	}
+	other := put(armed("bob@localhost\x00m2"), send+"random5")
+	enc := put(armed("bob@localhost\x00m1"), "/_matrix/client/v3/rooms/%21room%3Alocalhost/send/m.room.encrypted/random6")
 	plain := put(context.Background(), send+"random7")
 	state := put(first, "/_matrix/client/v3/rooms/%21room%3Alocalhost/state/m.room.name/")
 
@@ -56,6 +66,7 @@ func TestTxnTransport(t *testing.T) {
 	}{
 		{"the room and event type are kept", strings.HasPrefix(a, send) && strings.HasPrefix(enc, "/_matrix/client/v3/rooms/%21room%3Alocalhost/send/m.room.encrypted/")},
 		{"the id is replaced", strings.HasPrefix(txn(a), "mxomemo.")},
+		{"sends before the conversion keep their random id", txn(backfill) == "random0"},
 		{"parts of one message differ", txn(a) != txn(b)},
 		{"a retry keeps its id", txn(retry) == txn(a)},
 		{"the same message after a restart gets the same ids", txn(a2) == txn(a) && txn(b2) == txn(b)},
@@ -67,5 +78,38 @@ func TestTxnTransport(t *testing.T) {
 		if !tc.ok {
 			t.Errorf("%s: paths %q", tc.name, paths)
 		}
+	}
+}
+
+// TestTxnTransportRetries: a message send that meets a failing homeserver is retried, with the
+// same transaction id and body, until it goes through.
+func TestTxnTransportRetries(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, r.URL.EscapedPath()+" "+string(b))
+		n := len(seen)
+		mu.Unlock()
+		if n < 3 {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	}))
+	defer srv.Close()
+	client := &http.Client{Transport: txnTransport{next: http.DefaultTransport}}
+	ctx := withTxnSeed(context.Background(), "bob@localhost\x00m1")
+	armTxnSeed(ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, srv.URL+"/_matrix/client/v3/rooms/%21r%3Ax/send/m.room.message/random1", strings.NewReader(`{"body":"hi"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(seen) != 3 || seen[0] != seen[2] || !strings.HasSuffix(seen[0], ` {"body":"hi"}`) {
+		t.Fatalf("status %d after %q", resp.StatusCode, seen)
 	}
 }

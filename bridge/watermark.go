@@ -119,11 +119,3 @@ func (w *watermark) settle(gen uint64, id string, ok bool) (string, bool) {
 	w.ids = w.ids[n:]
 	return last, true
 }
-
-// failed reports whether an id failed in this session (the cursor cannot
-// pass it until the next catch-up).
-func (w *watermark) failed() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.ids) > 0 && w.state[w.ids[0]] == wmFailed
-}

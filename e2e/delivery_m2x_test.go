@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -43,8 +44,9 @@ type m2xChat struct {
 	peer *harness.Peer
 	// xc decrypts for the OMEMO contact; nil for the plaintext one.
 	xc *omemoxmpp.Client
-	// sent are the bodies sent from Matrix, in order.
-	sent []string
+	// sent are the bodies sent from Matrix, in order, and events their event IDs.
+	sent   []string
+	events []id.EventID
 	// got are the bodies received from the bridge, in order, and seen how
 	// far the peer's received messages were read.
 	got  []string
@@ -94,10 +96,12 @@ func testMatrixToXMPPDelivery(t *testing.T, backend string) {
 		for i := range n {
 			for _, c := range chats {
 				body := fmt.Sprintf("%s %s %03d", c.name, label, i)
-				if _, err := u.Client.SendText(ctx, c.room, body); err != nil {
+				resp, err := u.Client.SendText(ctx, c.room, body)
+				if err != nil {
 					t.Fatalf("sending %q: %v", body, err)
 				}
 				c.sent = append(c.sent, body)
+				c.events = append(c.events, resp.EventID)
 			}
 		}
 	}
@@ -138,6 +142,25 @@ func testMatrixToXMPPDelivery(t *testing.T, backend string) {
 		c.peer = s.peer(t, c.peer.JID.Bare(), map[string]string{"plain": bobPW, "omemo": carolPW}[c.name], "d2")
 		c.seen = 0
 	}
+	// A crash between the XMPP send and its record, made by hand on the stopped bridge's
+	// database: an event already delivered goes back to "sending" (and out of bridgev2's message
+	// table), and a new one is stored as "sending" before it was ever sent. On start the bridge
+	// looks in the account's archive: the first is there and is not sent again, the second is
+	// not and is sent.
+	waitM2X(ctx, t, chats, alice, func(c *m2xChat) bool { return len(c.got) >= len(c.sent) })
+	killBridgeNow(t, s.bridge)
+	for _, c := range chats {
+		interruptedSend(ctx, t, s, u, c, c.events[len(c.events)-1], false)
+		body := fmt.Sprintf("%s interrupted 000", c.name)
+		resp, err := u.Client.SendText(ctx, c.room, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.sent = append(c.sent, body)
+		c.events = append(c.events, resp.EventID)
+		interruptedSend(ctx, t, s, u, c, resp.EventID, true)
+	}
+	start()
 	// A last message per chat: anything replayed comes before it, as order is kept.
 	sendBatch("last", 1)
 	waitM2X(ctx, t, chats, alice, func(c *m2xChat) bool {
@@ -156,6 +179,13 @@ func testMatrixToXMPPDelivery(t *testing.T, backend string) {
 				t.Errorf("%s: %q came with id %q, not the bridge's id for its event", c.name, body, xmppID)
 			}
 		}
+	}
+	// At least the interrupted sends made by hand; a kill can make more.
+	if n := s.bridge.CountLog("was sent to XMPP before a crash (found in the archive)"); n < len(chats) {
+		t.Errorf("%d interrupted sends found in the archive, want at least %d", n, len(chats))
+	}
+	if n := s.bridge.CountLog("Matrix event interrupted before it reached the server"); n < len(chats) {
+		t.Errorf("%d interrupted sends not in the archive, want at least %d", n, len(chats))
 	}
 	if n := s.bridge.CountLog("Replaying Matrix events stored before the last stop"); n == 0 {
 		t.Error("no replay of stored Matrix events after the kills: the test did not exercise the intake")
@@ -200,6 +230,36 @@ func findPortal(ctx context.Context, t *testing.T, s *stack, u *harness.MatrixUs
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
+}
+
+// interruptedSend puts evt into the state a crash between its XMPP send and the record of it
+// leaves: "sending" in the bridge's intake, not in bridgev2's message table. With insert the
+// row is new (the event reached the homeserver while the bridge was down).
+func interruptedSend(ctx context.Context, t *testing.T, s *stack, u *harness.MatrixUser, c *m2xChat, evt id.EventID, insert bool) {
+	t.Helper()
+	full, err := u.Client.GetEvent(ctx, c.room, evt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := json.Marshal(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		db, q := s.openDB(t, false, q)
+		defer db.Close()
+		if _, err := db.ExecContext(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if insert {
+		exec(`INSERT INTO matrix_intake (event_id, room_id, seq, event_json, state, xmpp_id, received)
+			SELECT ?, ?, MAX(seq)+1, ?, 1, '', ? FROM matrix_intake`, evt.String(), c.room.String(), string(js), time.Now().UnixMilli())
+		return
+	}
+	exec(`UPDATE matrix_intake SET state=1, event_json=? WHERE event_id=?`, string(js), evt.String())
+	exec(`DELETE FROM message WHERE mxid=?`, evt.String())
 }
 
 // waitIntakePending waits until the bridge has stored at least n Matrix events it has not
@@ -272,6 +332,10 @@ func readM2X(ctx context.Context, t *testing.T, c *m2xChat, account jid.JID) {
 		}
 		body := m.Body
 		if c.xc != nil {
+			if m.OMEMO == nil && m.Body != "" {
+				t.Errorf("%s: the OMEMO contact got a plaintext message: %q", c.name, m.Body)
+				continue
+			}
 			if m.OMEMO == nil || m.OMEMO.Payload == nil {
 				// Heartbeats and key transports carry no message.
 				continue

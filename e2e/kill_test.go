@@ -193,7 +193,9 @@ func runFaults(t *testing.T, backend string, p killParams, f fault) {
 		if _, err := u.Client.SendText(ctx, r.room, "warm-up from matrix"); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := r.peer.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool {
+		wctx, cancel := context.WithTimeout(ctx, stepTimeout)
+		defer cancel()
+		if _, _, err := r.peer.WaitMessage(wctx, cur, func(m harness.ReceivedMessage) bool {
 			return !m.Carbon && (m.OMEMO != nil && m.OMEMO.Payload != nil) == r.omemo && (r.omemo || m.Body == "warm-up from matrix")
 		}); err != nil {
 			t.Fatalf("warm-up from Matrix: %v", err)
@@ -337,12 +339,12 @@ func msgID(text string) string { return strings.ReplaceAll(text, " ", "-") }
 // waitRoomWith waits for body from ghost and returns the room it is in.
 func waitRoomWith(ctx context.Context, t *testing.T, u *harness.MatrixUser, ghost id.UserID, body string, except ...id.RoomID) id.RoomID {
 	t.Helper()
-	room, err := u.FindRoomWith(ctx, ghost, except...)
+	wctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	room, err := u.FindRoomWith(wctx, ghost, except...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wctx, cancel := stepCtx()
-	defer cancel()
 	if _, _, err := u.WaitEvent(wctx, room, 0, harness.IsMessage(ghost, body)); err != nil {
 		t.Fatalf("%q never appeared: %v", body, err)
 	}

@@ -299,6 +299,10 @@ func (mc *mucScenario) testJoin(t *testing.T) {
 	if ids := mc.query(t, "SELECT room_type FROM portal WHERE mxid = ?", room.String()); len(ids) != 1 || ids[0] != "" {
 		t.Errorf("portal room_type = %q, want the default (group)", ids)
 	}
+	// Not a direct chat for Matrix clients either.
+	if inv := memberEvent(t, mc.user, room, mc.user.UserID(), event.MembershipInvite); inv == nil || inv.Content.Raw["is_direct"] == true {
+		t.Errorf("the group portal's invite of the user: %+v, want one without is_direct", inv)
+	}
 	// Remembered for reconnects.
 	if meta := mc.query(t, "SELECT metadata FROM user_login WHERE id = ?", mc.alice.String()); len(meta) != 1 || !strings.Contains(meta[0], mc.room.String()) {
 		t.Errorf("the login metadata does not remember the room: %q", meta)

@@ -9,5 +9,7 @@
 //
 // The bridge shares the GET URL with XEP-0066 (package oob) in plaintext
 // chats and as an XEP-0454 aesgcm:// link (package aesgcm) in OMEMO chats.
-// mellium.im/xmpp has no HTTP File Upload.
+// mellium.im/xmpp/upload encodes the slot request (used here); this package
+// adds service discovery with max-file-size, a stricter slot (https URLs
+// only, header values without line breaks), bounded waits and the PUT.
 package httpupload // import "github.com/mxomemo/xmpp-bridge/xmpp/httpupload"

@@ -3,9 +3,9 @@ package httpupload
 import (
 	"encoding/xml"
 	"errors"
-	"strconv"
 
 	"mellium.im/xmlstream"
+	"mellium.im/xmpp/upload"
 )
 
 // NS is the namespace of XEP-0363 (also the disco#info feature and the
@@ -27,16 +27,10 @@ type Request struct {
 	ContentType string
 }
 
-// TokenReader implements xmlstream.Marshaler.
+// TokenReader implements xmlstream.Marshaler with mellium's encoding of the
+// same element (sizes beyond int are not a concern on 64-bit platforms).
 func (r Request) TokenReader() xml.TokenReader {
-	attrs := []xml.Attr{
-		{Name: xml.Name{Local: "filename"}, Value: r.Filename},
-		{Name: xml.Name{Local: "size"}, Value: strconv.FormatInt(r.Size, 10)},
-	}
-	if r.ContentType != "" {
-		attrs = append(attrs, xml.Attr{Name: xml.Name{Local: "content-type"}, Value: r.ContentType})
-	}
-	return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: NS, Local: "request"}, Attr: attrs})
+	return upload.File{Name: r.Filename, Size: int(r.Size), Type: r.ContentType}.TokenReader()
 }
 
 // WriteXML implements xmlstream.WriterTo.

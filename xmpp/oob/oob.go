@@ -6,12 +6,13 @@ import (
 	"fmt"
 
 	"mellium.im/xmlstream"
+	moob "mellium.im/xmpp/oob"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
 )
 
 // NS is the namespace of the XEP-0066 message element.
-const NS = "jabber:x:oob"
+const NS = moob.NS
 
 // ErrMissingURL is returned for an <x/> without a URL.
 var ErrMissingURL = errors.New("oob: x without url")
@@ -22,15 +23,10 @@ type Data struct {
 	Desc string
 }
 
-// TokenReader implements xmlstream.Marshaler.
+// TokenReader implements xmlstream.Marshaler with mellium's encoding of the
+// same element.
 func (d Data) TokenReader() xml.TokenReader {
-	inner := []xml.TokenReader{
-		xmlstream.Wrap(xmlstream.Token(xml.CharData(d.URL)), xml.StartElement{Name: xml.Name{Local: "url"}}),
-	}
-	if d.Desc != "" {
-		inner = append(inner, xmlstream.Wrap(xmlstream.Token(xml.CharData(d.Desc)), xml.StartElement{Name: xml.Name{Local: "desc"}}))
-	}
-	return xmlstream.Wrap(xmlstream.MultiReader(inner...), xml.StartElement{Name: xml.Name{Space: NS, Local: "x"}})
+	return moob.Data{URL: d.URL, Desc: d.Desc}.TokenReader()
 }
 
 // WriteXML implements xmlstream.WriterTo.

@@ -1,0 +1,58 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+	"mellium.im/xmpp/history"
+	"mellium.im/xmpp/jid"
+)
+
+// intakeArchivePages bounds the archive pages read to find an interrupted
+// send (100 messages each).
+const intakeArchivePages = 5
+
+// inOwnArchive reports whether the account's archive (XEP-0313) holds a
+// message with id xmppID that we sent to contact since since. The server
+// archives what it routed, so a stanza that got out before a crash is
+// there; one that died in the socket is not. It is asked only on recovery,
+// for an event recorded as "sending" but not "sent".
+func (c *Client) inOwnArchive(ctx context.Context, contact jid.JID, xmppID string, since time.Time) (bool, error) {
+	if err := c.awaitReady(ctx); err != nil {
+		return false, err
+	}
+	s := c.currentSession()
+	if s == nil {
+		return false, errNotConnected
+	}
+	q := history.Query{With: contact.Bare(), Start: since.Add(-10 * time.Minute)} // margin for clock skew with the server
+	for page := 0; page < intakeArchivePages; page++ {
+		q.Limit = 100
+		got, res, err := c.fetchArchivePage(ctx, s, q)
+		if err != nil {
+			return false, fmt.Errorf("failed to query the archive for %s: %w", xmppID, err)
+		}
+		for _, a := range got {
+			start := a.Message.Start()
+			from, err := jid.Parse(attrValue(start, "from"))
+			if err == nil && from.Bare().Equal(c.account) && attrValue(start, "id") == xmppID {
+				zerolog.Ctx(ctx).Debug().Str("xmpp_id", xmppID).Str("archive_id", a.ArchiveID).Msg("Interrupted send found in the archive")
+				return true, nil
+			}
+		}
+		if res.Complete || len(got) == 0 || res.Set.Last == "" || res.Set.Last == q.PageID {
+			return false, nil
+		}
+		q.PageID = res.Set.Last
+	}
+	return false, nil
+}
+
+// archivedCheck is sendOnce's look at the archive for out.
+func (c *Client) archivedCheck(ctx context.Context, out *outgoingMessage) func(time.Time) (bool, error) {
+	return func(since time.Time) (bool, error) {
+		return c.inOwnArchive(ctx, out.To, out.ID, since)
+	}
+}
