@@ -53,6 +53,11 @@ type intake struct {
 	// handled says whether bridgev2 already stored a message for the event
 	// (a replay after a crash between its database write and ours).
 	handled func(ctx context.Context, evt id.EventID) bool
+	// stored runs after the events of a transaction are committed and
+	// before the answer, as the appservice updates its state store on
+	// receipt: bridgev2 reads room state (membership, encryption) from it
+	// while it handles earlier events, which must not wait for the drain.
+	stored func(ctx context.Context, evts []intakeEvent)
 
 	// crash is a test hook: a non-nil error returned at a named step stops
 	// the intake there, as if the process died.
@@ -138,6 +143,9 @@ func (in *intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Err(err).Msg("Failed to store Matrix events, not answering the transaction")
 		mautrix.MUnknown.WithMessage("Failed to store events").Write(w)
 		return
+	}
+	if in.stored != nil {
+		in.stored(log.WithContext(r.Context()), evts)
 	}
 	delete(txn, "events")
 	if len(txn) > 0 && in.forward != nil {
