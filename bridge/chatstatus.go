@@ -78,6 +78,17 @@ func plural(n int, one, many string) string {
 	return many
 }
 
+// groupXMPPHopText says how the XMPP hop of a group chat is protected.
+func groupXMPPHopText(meta *PortalMetadata) string {
+	switch {
+	case meta.OMEMO:
+		return "XMPP: OMEMO to the devices of the room's members (members-only, non-anonymous room)"
+	case meta.OMEMOOff:
+		return "XMPP: not encrypted (OMEMO is off in this group chat; the room's server can read it)"
+	}
+	return "XMPP: not encrypted (the room's server can read it)"
+}
+
 // hopsText is the two-line status of a 1:1 chat.
 func (c *Client) hopsText(ctx context.Context, p *bridgev2.Portal, meta *PortalMetadata, contact jid.JID) string {
 	return c.matrixHopText(ctx, p) + "\n" + c.xmppHopText(ctx, meta, contact)

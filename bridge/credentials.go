@@ -3,6 +3,8 @@ package bridge
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2/networkid"
@@ -11,9 +13,20 @@ import (
 	"github.com/mxomemo/xmpp-bridge/internal/credential"
 )
 
+// sealAD is what a sealed password is bound to: the login, and where the
+// password is sent (server host, port, direct TLS, the self-signed host).
+// Someone who can write the database but does not have the key cannot
+// point a login's stored password at a server of theirs: the seal no
+// longer opens.
+func sealAD(loginID networkid.UserLoginID, meta *UserLoginMetadata) string {
+	return strings.Join([]string{string(loginID), "host=" + strings.ToLower(meta.Host),
+		"port=" + strconv.Itoa(int(meta.Port)), "direct_tls=" + strconv.FormatBool(meta.DirectTLS),
+		"insecure_host=" + strings.ToLower(meta.InsecureTLSHost)}, "\x00")
+}
+
 // sealPassword encrypts a login's password for its metadata.
-func (xc *Connector) sealPassword(password string, loginID networkid.UserLoginID) (string, error) {
-	return xc.Config.credentialKey.Seal(password, string(loginID))
+func (xc *Connector) sealPassword(password string, loginID networkid.UserLoginID, meta *UserLoginMetadata) (string, error) {
+	return xc.Config.credentialKey.Seal(password, sealAD(loginID, meta))
 }
 
 // unsealPassword reads the login's password into c.password, or the reason
@@ -24,7 +37,7 @@ func (xc *Connector) sealPassword(password string, loginID networkid.UserLoginID
 func (c *Client) unsealPassword(ctx context.Context) {
 	log := zerolog.Ctx(ctx).With().Str("component", "credentials").Logger()
 	meta := c.meta()
-	password, reseal, err := credential.Password(c.main.Config.credentialKey, meta.PasswordEnc, meta.Password, string(c.login.ID))
+	password, reseal, err := openPassword(c.main.Config.credentialKey, c.login.ID, meta)
 	if err != nil {
 		// The error names the kind of failure only, never key or password.
 		log.Error().Err(err).Msg("Cannot read the stored XMPP password")
@@ -36,7 +49,7 @@ func (c *Client) unsealPassword(ctx context.Context) {
 	if !reseal {
 		return
 	}
-	sealed, err := c.main.sealPassword(password, c.login.ID)
+	sealed, err := c.main.sealPassword(password, c.login.ID, meta)
 	if err != nil {
 		log.Warn().Err(err).Msg("Cannot encrypt the plaintext XMPP password of an old login, leaving it as it is")
 		return
@@ -51,6 +64,19 @@ func (c *Client) unsealPassword(ctx context.Context) {
 		return
 	}
 	log.Info().Msg("Encrypted the plaintext XMPP password of an old login")
+}
+
+// openPassword reads the password of a login's metadata; reseal says it
+// must be sealed again (a plaintext row, or a seal of an older version that
+// bound the login ID only, accepted this once).
+func openPassword(key *credential.Key, loginID networkid.UserLoginID, meta *UserLoginMetadata) (password string, reseal bool, err error) {
+	password, reseal, err = credential.Password(key, meta.PasswordEnc, meta.Password, sealAD(loginID, meta))
+	if errors.Is(err, credential.ErrTampered) {
+		if p, lerr := key.Open(meta.PasswordEnc, string(loginID)); lerr == nil {
+			return p, true, nil
+		}
+	}
+	return password, reseal, err
 }
 
 // credentialState is the bridge state of a login whose password cannot be

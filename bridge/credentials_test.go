@@ -41,7 +41,7 @@ func TestStoredPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	const pw = "hunter2-secret"
-	sealed, err := xc.sealPassword(pw, "alice@example.org")
+	sealed, err := xc.sealPassword(pw, "alice@example.org", &UserLoginMetadata{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,5 +98,66 @@ func TestStoredPassword(t *testing.T) {
 				t.Error("the stored password was changed although it could not be read")
 			}
 		})
+	}
+}
+
+// TestSealBindsServer: the sealed password opens only with the connection
+// settings it was stored with, so a database writer cannot send it to
+// another server; a seal of an older version (login ID only) is accepted
+// once and sealed again with the settings.
+func TestSealBindsServer(t *testing.T) {
+	xc := credentialConnector(t, testCredentialKey)
+	const pw = "hunter2-secret"
+	const id = networkid.UserLoginID("alice@example.org")
+	stored := UserLoginMetadata{JID: "alice@example.org", Host: "xmpp.example.org", Port: 5222}
+	sealed, err := xc.sealPassword(pw, id, &stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*UserLoginMetadata)
+		ok     bool
+	}{
+		{"as stored", func(*UserLoginMetadata) {}, true},
+		{"host case", func(m *UserLoginMetadata) { m.Host = "XMPP.example.org" }, true},
+		{"another host", func(m *UserLoginMetadata) { m.Host = "evil.example.net" }, false},
+		{"another port", func(m *UserLoginMetadata) { m.Port = 5223 }, false},
+		{"direct TLS switched", func(m *UserLoginMetadata) { m.DirectTLS = true }, false},
+		{"self-signed host added", func(m *UserLoginMetadata) { m.InsecureTLSHost = "xmpp.example.org" }, false},
+		{"server removed (SRV lookup instead)", func(m *UserLoginMetadata) { m.Host, m.Port = "", 0 }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			meta := stored
+			meta.PasswordEnc = sealed
+			tc.change(&meta)
+			c := loadTestClient(xc, id, &meta)
+			if got := c.connConfig().Password == pw; got != tc.ok {
+				t.Fatalf("password available = %v, want %v (credErr %v)", got, tc.ok, c.credErr)
+			}
+			if !tc.ok && !errors.Is(c.credErr, credential.ErrTampered) {
+				t.Errorf("credErr = %v, want ErrTampered", c.credErr)
+			}
+		})
+	}
+
+	// A seal from before: bound to the login ID only.
+	old, err := xc.Config.credentialKey.Seal(pw, string(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := stored
+	meta.PasswordEnc = old
+	got, reseal, err := openPassword(xc.Config.credentialKey, id, &meta)
+	if err != nil || got != pw || !reseal {
+		t.Fatalf("old seal: %q, reseal %v, %v; want the password, to be sealed again", got, reseal, err)
+	}
+	if meta.PasswordEnc, err = xc.sealPassword(pw, id, &meta); err != nil {
+		t.Fatal(err)
+	}
+	moved := meta
+	moved.Host = "evil.example.net"
+	if _, _, err := openPassword(xc.Config.credentialKey, id, &moved); !errors.Is(err, credential.ErrTampered) {
+		t.Errorf("the resealed password with another host: %v", err)
 	}
 }

@@ -66,6 +66,9 @@ type MessageMetadata struct {
 	// CorrectionIDs are the ids of XEP-0308 corrections the bridge sent for
 	// this message, so that the archive's copies are not bridged back.
 	CorrectionIDs []string `json:"correction_ids,omitempty"`
+	// OccupantID is the XEP-0421 id the room stamped on a groupchat
+	// message (occupantid.go).
+	OccupantID string `json:"occupant_id,omitempty"`
 }
 
 // GetDBMetaTypes implements bridgev2.NetworkConnector.

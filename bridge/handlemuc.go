@@ -169,6 +169,8 @@ type groupchat struct {
 	Body      string
 	Subject   string
 	Encrypted bool
+	// OccupantID is the room's XEP-0421 id of the sender (occupantid.go).
+	OccupantID string
 	// OMEMO is what decryption said about an encrypted message
 	// (mucomemo.go); Body is then its plaintext or a notice.
 	OMEMO     *omemoIncoming
@@ -256,6 +258,7 @@ func (c *Client) handleGroupchat(ctx context.Context, st *stanzabuf.Stanza) {
 	}
 	g := classifyGroupchat(m, room, c.account, c.login.ID, encrypted, refs)
 	g.Raw = st
+	g.OccupantID = roomOccupantID(room, st)
 	switch g.Kind {
 	case gcSubject:
 		c.mucs.setSubject(room.JID, g.Subject)
@@ -348,7 +351,7 @@ func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, inten
 			Type:    event.EventMessage,
 			Content: content,
 			// Corrections name the message by the id its sender gave it.
-			DBMetadata: &MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID},
+			DBMetadata: &MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID, OccupantID: g.OccupantID},
 		}},
 	}, nil
 }

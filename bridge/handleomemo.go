@@ -233,6 +233,10 @@ type omemoJob struct {
 	XMPPID    string
 	Replace   string
 	Timestamp time.Time
+	// Fallback is set for reactions and retractions: their body is only a
+	// fallback for old clients, never kept as text nor queued as a chat
+	// message again.
+	Fallback bool
 }
 
 // omemoResult is what decryption gives for a message: its plaintext, or a
@@ -264,6 +268,7 @@ func (c *Client) omemoDecrypt(ctx context.Context, in *incomingMessage) error {
 		Raw: in.Raw, Sender: senderJID, FromMe: in.FromMe, Peer: in.Peer,
 		MessageID: string(MakeMessageID(in.Peer, senderJID, in.XMPPID)),
 		XMPPID:    in.XMPPID, Replace: in.Replace, Timestamp: in.Timestamp,
+		Fallback: in.Reactions != nil || in.Retract != "",
 	})
 	if err != nil {
 		return err
@@ -349,6 +354,8 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 			entry.Timestamp = time.Now()
 		}
 		switch {
+		case job.Fallback:
+			entry.Kind = inboxEmpty
 		case decErr != nil:
 			entry.Kind, entry.Body = inboxFailed, decryptFailureNotice(job.Sender.String(), msg.Sender.Device, job.FromMe, decErr)
 		case msg.Empty || msg.Body == "":

@@ -151,14 +151,8 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 		return nil, bridgev2.RespError{ErrCode: "M_INVALID_PARAM", Err: "The password must not be empty.", StatusCode: http.StatusBadRequest}
 	}
 	loginID := puppet.LoginID(account)
-	// Only the sealed password is ever stored (credentials.go).
-	sealed, err := pl.main.sealPassword(password, loginID)
-	if err != nil {
-		return nil, fmt.Errorf("failed to encrypt the password: %w", err)
-	}
 	meta := &UserLoginMetadata{
 		JID:             account.String(),
-		PasswordEnc:     sealed,
 		InsecureTLSHost: input[fieldInsecureHost],
 	}
 	if server := input[fieldServer]; !noneValue(server) {
@@ -166,6 +160,11 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 		if err != nil {
 			return nil, bridgev2.RespError{ErrCode: "M_INVALID_PARAM", Err: err.Error(), StatusCode: http.StatusBadRequest}
 		}
+	}
+	// Only the sealed password is ever stored, bound to where it may be
+	// sent (credentials.go).
+	if meta.PasswordEnc, err = pl.main.sealPassword(password, loginID, meta); err != nil {
+		return nil, fmt.Errorf("failed to encrypt the password: %w", err)
 	}
 	if meta.InsecureTLSHost != "" && !loginInsecureHostOK(meta.InsecureTLSHost, account, meta.Host) {
 		return nil, bridgev2.RespError{ErrCode: "M_INVALID_PARAM", Err: errInsecureHostElsewhere.Error(), StatusCode: http.StatusBadRequest}
@@ -177,8 +176,20 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 		log.Info().Err(err).Msg("XMPP login failed")
 		return nil, loginError(err, account)
 	}
-	// A login for the same account replaces the running client.
-	if existing := pl.main.Bridge.GetCachedUserLoginByID(loginID); existing != nil && existing.Client != nil {
+	// A login for the same account replaces the running client; another
+	// Matrix user's login is forgotten with its OMEMO device (takeover.go).
+	existing, err := pl.main.Bridge.GetExistingUserLoginByID(ctx, loginID)
+	if err != nil {
+		_ = session.Close()
+		_ = session.Conn().Close()
+		return nil, fmt.Errorf("failed to look up existing login: %w", err)
+	}
+	if err := pl.main.forgetOtherUsersLogin(ctx, existing, loginID, pl.user.MXID); err != nil {
+		_ = session.Close()
+		_ = session.Conn().Close()
+		return nil, err
+	}
+	if existing != nil && existing.Client != nil {
 		existing.Client.Disconnect()
 	}
 	ul, err := pl.user.NewLogin(ctx, &database.UserLogin{

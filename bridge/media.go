@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/xml"
@@ -10,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -295,45 +297,68 @@ func (c *Client) uploadMatrixMedia(ctx context.Context, s *xmpp.Session, content
 	if content.File != nil {
 		uri = content.File.URL
 	}
-	data, err := c.main.Bridge.Bot.DownloadMedia(ctx, uri, content.File)
-	if err != nil {
-		log.Warn().Err(err).Msg("Failed to download Matrix media")
-		return bridgev2.ErrMediaDownloadFailed
-	}
-	if svc.MaxSize > 0 && int64(len(data))+overhead > svc.MaxSize {
-		return tooLarge(int64(len(data)))
-	}
 	name := mediaFileName(content)
 	mimeType := ""
 	if content.Info != nil {
 		mimeType = content.Info.MimeType
 	}
-	var key aesgcm.Key
-	if encrypted {
-		// Never upload the plaintext of an encrypted chat.
-		data, key, err = aesgcm.Encrypt(data)
+	var (
+		key    aesgcm.Key
+		slot   httpupload.Slot
+		status error // what the user is told, set inside the callback
+	)
+	// Through files, never whole in memory: bridgev2 downloads (and
+	// decrypts) the Matrix file to a temporary file, which is encrypted
+	// into another one for an encrypted chat, and uploaded from there.
+	err = c.main.Bridge.Bot.DownloadMediaToFile(ctx, uri, content.File, false, func(f *os.File) error {
+		st, err := f.Stat()
 		if err != nil {
 			return err
 		}
-		mimeType = "application/octet-stream"
-	}
-	uctx, cancel := context.WithTimeout(ctx, mediaTimeout)
-	defer cancel()
-	slot, err := httpupload.RequestSlot(uctx, s, svc.JID, httpupload.Request{Filename: name, Size: int64(len(data)), ContentType: mimeType})
-	if errors.Is(err, httpupload.ErrTooLarge) {
-		return tooLarge(int64(len(data)))
+		size := st.Size()
+		if svc.MaxSize > 0 && size+overhead > svc.MaxSize {
+			status = tooLarge(size)
+			return status
+		}
+		var body io.Reader = f
+		if encrypted {
+			// Never upload the plaintext of an encrypted chat.
+			tmp, err := encryptToTemp(f, &key)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = tmp.Close(); _ = os.Remove(tmp.Name()) }()
+			body, size, mimeType = tmp, size+aesgcm.TagSize, "application/octet-stream"
+		}
+		uctx, cancel := context.WithTimeout(ctx, mediaTimeout)
+		defer cancel()
+		slot, err = httpupload.RequestSlot(uctx, s, svc.JID, httpupload.Request{Filename: name, Size: size, ContentType: mimeType})
+		if errors.Is(err, httpupload.ErrTooLarge) {
+			status = tooLarge(size)
+			return status
+		}
+		if err != nil {
+			log.Warn().Err(err).Msg("Failed to get an upload slot")
+			status = mediaStatus(fmt.Errorf("upload to your XMPP server failed: %w", err), event.MessageStatusNetworkError)
+			return status
+		}
+		hc, err := c.httpClient(slot.PutURL)
+		if err == nil {
+			err = httpupload.PutReader(uctx, hc, slot, body, size, mimeType)
+		}
+		if err != nil {
+			log.Warn().Err(err).Msg("Failed to upload file")
+			status = mediaStatus(fmt.Errorf("upload to your XMPP server failed: %w", err), event.MessageStatusNetworkError)
+			return status
+		}
+		return nil
+	})
+	if status != nil {
+		return status
 	}
 	if err != nil {
-		log.Warn().Err(err).Msg("Failed to get an upload slot")
-		return mediaStatus(fmt.Errorf("upload to your XMPP server failed: %w", err), event.MessageStatusNetworkError)
-	}
-	hc, err := c.httpClient(slot.PutURL)
-	if err == nil {
-		err = httpupload.Put(uctx, hc, slot, data, mimeType)
-	}
-	if err != nil {
-		log.Warn().Err(err).Msg("Failed to upload file")
-		return mediaStatus(fmt.Errorf("upload to your XMPP server failed: %w", err), event.MessageStatusNetworkError)
+		log.Warn().Err(err).Msg("Failed to download Matrix media")
+		return bridgev2.ErrMediaDownloadFailed
 	}
 	out.Media = &outgoingMedia{Encrypted: encrypted}
 	if encrypted {
@@ -342,6 +367,39 @@ func (c *Client) uploadMatrixMedia(ctx context.Context, s *xmpp.Session, content
 	}
 	out.Body, out.Media.OOB = slot.GetURL, slot.GetURL
 	return nil
+}
+
+// encryptToTemp encrypts f under a fresh key (set in key) into a temporary
+// file, rewound; the caller removes it.
+func encryptToTemp(f io.Reader, key *aesgcm.Key) (*os.File, error) {
+	k, err := aesgcm.NewKey()
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp("", "xmpp-upload-*")
+	if err != nil {
+		return nil, fmt.Errorf("failed to create temp file: %w", err)
+	}
+	fail := func(err error) (*os.File, error) {
+		_ = tmp.Close()
+		_ = os.Remove(tmp.Name())
+		return nil, err
+	}
+	enc, err := aesgcm.NewEncrypter(k, tmp)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := io.Copy(enc, f); err != nil {
+		return fail(fmt.Errorf("failed to encrypt file: %w", err))
+	}
+	if err := enc.Close(); err != nil {
+		return fail(err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return fail(err)
+	}
+	*key = k
+	return tmp, nil
 }
 
 // incomingFile is a file shared in an XMPP message.
@@ -391,14 +449,21 @@ func sharedFile(body string, info *omemoIncoming, raw *stanzabuf.Stanza) *incomi
 	return &incomingFile{URL: body, Link: body}
 }
 
-// download fetches f, at most limit bytes, and decrypts it.
-func (c *Client) download(ctx context.Context, f *incomingFile, limit int64) ([]byte, error) {
+// Downloads are streamed: the body goes (decrypted, for aesgcm links)
+// straight into the file bridgev2 uploads to Matrix, never whole into
+// memory; only the first bytes are kept, to tell the file's type.
+
+// sniffSize is how much of a file detectMIME looks at.
+const sniffSize = 512
+
+// openDownload starts the download of f and checks what can be checked
+// before the body: the status and the announced size against limit.
+// Callers close the body.
+func (c *Client) openDownload(ctx context.Context, f *incomingFile, limit int64) (*http.Response, error) {
 	hc, err := c.httpClient(f.URL)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, mediaTimeout)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.URL, nil)
 	if err != nil {
 		return nil, err
@@ -409,28 +474,125 @@ func (c *Client) download(ctx context.Context, f *incomingFile, limit int64) ([]
 		// part of f.URL).
 		return nil, fmt.Errorf("download failed: %w", err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		_ = resp.Body.Close()
 		return nil, fmt.Errorf("download failed: HTTP %s", resp.Status)
 	}
-	max := limit
-	if f.Key != nil {
-		max += aesgcm.TagSize
-	}
-	if resp.ContentLength > max {
+	if resp.ContentLength > wireLimit(f, limit) {
+		_ = resp.Body.Close()
 		return nil, fmt.Errorf("%w: %.1f MiB, the bridge's limit is %.1f MiB", errMediaTooLarge, float64(resp.ContentLength)/(1<<20), float64(limit)/(1<<20))
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("download failed: %w", err)
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%w: more than the bridge's limit of %.1f MiB", errMediaTooLarge, float64(limit)/(1<<20))
-	}
+	return resp, nil
+}
+
+// wireLimit is how many bytes f may have on the wire for limit bytes of
+// file.
+func wireLimit(f *incomingFile, limit int64) int64 {
 	if f.Key != nil {
-		return aesgcm.Open(*f.Key, data)
+		return limit + aesgcm.TagSize
 	}
-	return data, nil
+	return limit
+}
+
+// copyMedia writes the file from body (decrypted for aesgcm links) to w,
+// failing past limit bytes; it returns the file's size and its first bytes.
+// On error, what was written to w must be thrown away: an aesgcm file is
+// authenticated only at its end.
+func copyMedia(w io.Writer, body io.Reader, f *incomingFile, limit int64) (int64, []byte, error) {
+	head := &headWriter{}
+	out := io.MultiWriter(w, head)
+	var dec *aesgcm.Decrypter
+	if f.Key != nil {
+		var err error
+		if dec, err = aesgcm.NewDecrypter(*f.Key, out); err != nil {
+			return 0, nil, err
+		}
+		out = dec
+	}
+	max := wireLimit(f, limit)
+	n, err := io.Copy(out, io.LimitReader(body, max+1))
+	if err != nil {
+		return 0, nil, fmt.Errorf("download failed: %w", err)
+	}
+	if n > max {
+		return 0, nil, fmt.Errorf("%w: more than the bridge's limit of %.1f MiB", errMediaTooLarge, float64(limit)/(1<<20))
+	}
+	if dec != nil {
+		if err := dec.Close(); err != nil {
+			return 0, nil, err
+		}
+		n -= aesgcm.TagSize
+	}
+	return n, head.b, nil
+}
+
+// headWriter keeps the first sniffSize bytes written to it.
+type headWriter struct{ b []byte }
+
+func (h *headWriter) Write(p []byte) (int, error) {
+	if room := sniffSize - len(h.b); room > 0 {
+		h.b = append(h.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// download fetches f, at most limit bytes, and decrypts it, into memory
+// (for tests and small lookups; files to Matrix go through mediaContent).
+func (c *Client) download(ctx context.Context, f *incomingFile, limit int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, mediaTimeout)
+	defer cancel()
+	resp, err := c.openDownload(ctx, f, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	if _, _, err := copyMedia(&buf, resp.Body, f, limit); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// streamMedia downloads f straight into the file bridgev2 uploads to the
+// portal (a temporary file, never the whole file in memory).
+func (c *Client) streamMedia(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, f *incomingFile, name string) (*event.MessageEventContent, error) {
+	ctx, cancel := context.WithTimeout(ctx, mediaTimeout)
+	defer cancel()
+	limit := c.maxMediaSize()
+	resp, err := c.openDownload(ctx, f, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var (
+		size     int64
+		mimeType string
+	)
+	hint := int64(0)
+	if resp.ContentLength > 0 {
+		hint = resp.ContentLength
+		if f.Key != nil {
+			hint = max(0, hint-aesgcm.TagSize)
+		}
+	}
+	mxc, file, err := intent.UploadMediaStream(ctx, portal.MXID, hint, true, func(w io.Writer) (*bridgev2.FileStreamResult, error) {
+		n, head, err := copyMedia(w, resp.Body, f, limit)
+		if err != nil {
+			return nil, err
+		}
+		size, mimeType = n, detectMIME(head, name)
+		return &bridgev2.FileStreamResult{FileName: name, MimeType: mimeType}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &event.MessageEventContent{
+		MsgType: msgTypeFor(mimeType),
+		Body:    name,
+		URL:     mxc,
+		File:    file,
+		Info:    &event.FileInfo{MimeType: mimeType, Size: int(size)},
+	}, nil
 }
 
 // detectMIME picks the file's type from its content, then its name.
@@ -474,17 +636,7 @@ func fileNameFromURL(u string) string {
 func (c *Client) mediaContent(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, f *incomingFile) *event.MessageEventContent {
 	log := zerolog.Ctx(ctx)
 	name := fileNameFromURL(f.URL)
-	data, err := c.download(ctx, f, c.maxMediaSize())
-	var content *event.MessageEventContent
-	if err == nil {
-		mimeType := detectMIME(data, name)
-		content = &event.MessageEventContent{
-			MsgType: msgTypeFor(mimeType),
-			Body:    name,
-			Info:    &event.FileInfo{MimeType: mimeType, Size: len(data)},
-		}
-		content.URL, content.File, err = intent.UploadMedia(ctx, portal.MXID, data, name, mimeType)
-	}
+	content, err := c.streamMedia(ctx, portal, intent, f, name)
 	if err == nil {
 		return content
 	}

@@ -240,10 +240,16 @@ func (c *Client) decryptGroupchat(ctx context.Context, st *stanzabuf.Stanza, g *
 	r, err := c.decryptOMEMO(ctx, omemoJob{
 		Raw: st, Sender: sender, FromMe: g.Sender.IsFromMe, Peer: room.JID, Room: true,
 		MessageID: string(g.ID), XMPPID: xmppID, Timestamp: g.Timestamp,
+		Fallback: g.Reactions != nil || g.Retract != "",
 	})
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", room.JID).Str("nick", g.Nick).Msg("Dropping groupchat OMEMO message")
 		return false
+	}
+	if g.Reactions != nil || g.Retract != "" {
+		// The reference is outside the encryption; the body was a fallback.
+		g.Body, g.OMEMO = "", nil
+		return true
 	}
 	if r == nil || r.Body == "" {
 		return false
@@ -317,5 +323,6 @@ func (c *Client) cmdRoomOMEMO(ce *commands.Event, room jid.JID, action string) {
 			text += " OMEMO cannot be used in this group chat: " + err.Error() + "."
 		}
 	}
-	ce.Reply("%s", text)
+	// Both hops, as in 1:1 chats (chatstatus.go).
+	ce.Reply("%s\n%s\n\n%s", c.matrixHopText(ce.Ctx, ce.Portal), groupXMPPHopText(meta), text)
 }

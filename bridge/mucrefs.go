@@ -124,6 +124,10 @@ func (c *Client) queueGroupRef(ctx context.Context, g groupchat) bool {
 	lookup := func(id string, byStanzaID bool, sender networkid.UserID) func() networkid.MessageID {
 		return func() networkid.MessageID {
 			target := c.findGroupMessage(ctx, g.Room, id, byStanzaID, sender)
+			if target != "" && sender != "" && !c.sameOccupant(ctx, target, g.OccupantID) {
+				log.Warn().Str("target_id", id).Str("muc_nick", g.Nick).Msg("Ignoring a correction or retraction from another occupant with the same nick")
+				target = ""
+			}
 			if target == "" {
 				log.Debug().Str("target_id", id).Str("muc_nick", g.Nick).Msg("Ignoring a reference to an unknown groupchat message")
 			}

@@ -174,11 +174,7 @@ func (c *Client) listDevices(ctx context.Context, owner jid.JID) ([]deviceInfo, 
 			continue
 		}
 		d := deviceInfo{ID: id, Versions: set[id]}
-		for _, r := range recs {
-			if r.Device == id {
-				d.IdentityKey = r.IdentityKey // the last record: the newest key seen
-			}
-		}
+		d.IdentityKey = identityInUse(ctx, m, omemo.Address{JID: owner.Bare().String(), Device: id}, recs)
 		if d.IdentityKey == nil {
 			v := set.Preferred(id)
 			b, err := xc.FetchBundle(ctx, owner, id, v)
@@ -201,6 +197,30 @@ func (c *Client) listDevices(ctx context.Context, owner jid.JID) ([]deviceInfo, 
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// identityInUse is the identity key a trust command about addr must name:
+// the key of the current session with the device (OMEMO 2 first), else
+// the only key on record; nil when that is ambiguous or unknown (the
+// published bundle then decides). Never a record picked by key order: a
+// device id seen with two keys would get the other key trusted.
+func identityInUse(ctx context.Context, m *omemo.Manager, addr omemo.Address, recs []omemo.TrustRecord) []byte {
+	for _, v := range []omemo.Version{omemo.V2, omemo.V03} {
+		if k, err := m.SessionIdentityKey(ctx, v, addr); err == nil && k != nil {
+			return k
+		}
+	}
+	var key []byte
+	for _, r := range recs {
+		if r.Device != addr.Device {
+			continue
+		}
+		if key != nil {
+			return nil
+		}
+		key = r.IdentityKey
+	}
+	return key
 }
 
 // Errors of the trust commands.

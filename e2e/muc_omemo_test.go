@@ -170,7 +170,8 @@ func (mo *mucOMEMOScenario) testIncoming(t *testing.T) {
 	if meta := mo.query(t, "SELECT metadata FROM portal WHERE mxid = ?", mo.portal.String()); len(meta) != 1 || !strings.Contains(meta[0], `"omemo":true`) {
 		t.Errorf("portal metadata after bob's OMEMO message: %q, want omemo on", meta)
 	}
-	if answer := mo.command(t, mo.portal, "!xmpp omemo status"); !strings.Contains(answer, "sent OMEMO-encrypted") {
+	if answer := mo.command(t, mo.portal, "!xmpp omemo status"); !strings.Contains(answer, "sent OMEMO-encrypted") ||
+		!strings.Contains(answer, "Matrix: ") || !strings.Contains(answer, "XMPP: OMEMO to the devices of the room's members") {
 		t.Errorf("omemo status in the room portal: %q", answer)
 	}
 	// No plaintext is kept once bridgev2 has the message (the inbox row is cleared within a

@@ -69,6 +69,11 @@ func (m *Manager) Decrypt(ctx context.Context, enc *Encrypted, senderJID string)
 	if err := m.store.PutSession(ctx, v, addr, rec.bytes()); err != nil {
 		return nil, fmt.Errorf("failed to store session with %s: %w", addr, err)
 	}
+	if out.NewSession {
+		if err := m.putBaseKey(ctx, v, addr, s.baseKey[:]); err != nil {
+			return nil, err
+		}
+	}
 	if out.PreKeyConsumed {
 		if err := m.store.RemovePreKey(ctx, usedPreKey); err != nil {
 			return nil, fmt.Errorf("failed to remove used prekey: %w", err)
@@ -166,6 +171,13 @@ func (m *Manager) decryptKeyExchange(ctx context.Context, k *kdf, v Version, rec
 		}
 		rec.set(i, s)
 		return s, plain, 0, nil
+	}
+	if !kx.hasPK {
+		// Without a one-time prekey nothing else stops a replay once the
+		// session it started is gone.
+		if err := m.seenBaseKey(ctx, v, out.Sender, kx.ek[:]); err != nil {
+			return nil, nil, 0, err
+		}
 	}
 	spk, err := m.store.SignedPreKey(ctx, kx.spkID)
 	if err != nil {

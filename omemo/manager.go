@@ -81,6 +81,9 @@ func (m *Manager) Setup(ctx context.Context) error {
 	if _, err := m.refillPreKeys(ctx); err != nil {
 		return err
 	}
+	if err := m.pruneBaseKeys(ctx); err != nil {
+		return err
+	}
 	return m.store.PutIdentity(ctx, m.identity)
 }
 

@@ -16,6 +16,7 @@ type MemoryStore struct {
 	sessions      map[sessionKey][]byte
 	deviceLists   map[deviceListKey][]Device
 	trust         map[string][]TrustRecord
+	baseKeys      baseKeyMem
 }
 
 type sessionKey struct {

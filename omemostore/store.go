@@ -30,7 +30,7 @@ func New(db *dbutil.Database, account string) *Store {
 // deleted, so a later login of the same account gets a fresh device.
 func (s *Store) Delete(ctx context.Context) error {
 	return s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
-		for _, table := range []string{"omemo_identity", "omemo_prekey", "omemo_signed_prekey", "omemo_session", "omemo_device_list", "omemo_trust"} {
+		for _, table := range []string{"omemo_identity", "omemo_prekey", "omemo_signed_prekey", "omemo_session", "omemo_device_list", "omemo_trust", "omemo_base_key"} {
 			if _, err := s.db.Exec(ctx, "DELETE FROM "+table+" WHERE account=$1", s.account); err != nil {
 				return fmt.Errorf("failed to delete from %s: %w", table, err)
 			}

@@ -521,6 +521,12 @@ else
 	if [[ $E2BE == *"allow:true"* ]]; then
 		grep -q "Logged in as bridge bot" "$WORK/d-bridge.log" || fail "end-to-bridge encryption did not log the bot's device in on Dendrite"
 		E2BE_NOTE="(bot device logged in, /sync mode)"
+		# encryption.self_sign (on in the example config): cross-signed on the first start.
+		if grep -q '^    self_sign: true' "$DDATA/config.yaml"; then
+			grep -q "Generated new recovery key and self-signed bot device" "$WORK/d-bridge.log" ||
+				fail "encryption.self_sign is on but the bot's device was not cross-signed on Dendrite"
+			E2BE_NOTE="(bot device logged in, /sync mode, cross-signed)"
+		fi
 	fi
 	kill -TERM "$BRIDGE_PID"
 	rc=0

@@ -114,11 +114,17 @@ func RequestSlot(ctx context.Context, s *xmpp.Session, service jid.JID, req Requ
 
 // Put uploads data to the slot with client.
 func Put(ctx context.Context, client *http.Client, slot Slot, data []byte, contentType string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, slot.PutURL, bytes.NewReader(data))
+	return PutReader(ctx, client, slot, bytes.NewReader(data), int64(len(data)), contentType)
+}
+
+// PutReader uploads size bytes read from body to the slot with client, so
+// that a large file need not be in memory.
+func PutReader(ctx context.Context, client *http.Client, slot Slot, body io.Reader, size int64, contentType string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, slot.PutURL, io.NopCloser(body))
 	if err != nil {
 		return fmt.Errorf("httpupload: bad put URL: %w", err)
 	}
-	req.ContentLength = int64(len(data))
+	req.ContentLength = size
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}

@@ -19,7 +19,10 @@ import (
 type MatrixUser struct {
 	Client *mautrix.Client
 	// JoinDelay is how long the user waits before accepting an invite, as a person would
-	// (0: at once). Set it before the first invite.
+	// (DefaultJoinDelay unless changed before the first invite). Joining at once races
+	// bridgev2 on Dendrite: a portal's user may be invited twice within milliseconds (bridgev2's
+	// own "ensure invited", then the member sync's invite with is_direct), and a join between
+	// the two can lose to the second invite in state resolution, leaving the user invited.
 	JoinDelay time.Duration
 
 	cancel context.CancelFunc
@@ -33,6 +36,9 @@ type MatrixUser struct {
 	syncErr  error
 }
 
+// DefaultJoinDelay is the pause before a MatrixUser accepts an invite.
+const DefaultJoinDelay = 500 * time.Millisecond
+
 // NewMatrixUser starts syncing as userID.
 func NewMatrixUser(homeserverURL string, userID id.UserID, accessToken string) (*MatrixUser, error) {
 	cli, err := mautrix.NewClient(homeserverURL, userID, accessToken)
@@ -40,12 +46,13 @@ func NewMatrixUser(homeserverURL string, userID id.UserID, accessToken string) (
 		return nil, err
 	}
 	u := &MatrixUser{
-		Client:   cli,
-		changed:  make(chan struct{}),
-		timeline: map[id.RoomID][]*event.Event{},
-		joined:   map[id.RoomID]bool{},
-		invited:  map[id.RoomID]id.UserID{},
-		done:     make(chan struct{}),
+		Client:    cli,
+		JoinDelay: DefaultJoinDelay,
+		changed:   make(chan struct{}),
+		timeline:  map[id.RoomID][]*event.Event{},
+		joined:    map[id.RoomID]bool{},
+		invited:   map[id.RoomID]id.UserID{},
+		done:      make(chan struct{}),
 	}
 	syncer := mautrix.NewDefaultSyncer()
 	syncer.FilterJSON = &mautrix.Filter{Room: &mautrix.RoomFilter{Timeline: &mautrix.FilterPart{Limit: 200}}}
