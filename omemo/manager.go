@@ -30,6 +30,8 @@ type Manager struct {
 	mu       sync.Mutex
 	identity *Identity
 	keys     *identityKeys
+	// records caches decoded session records (see sessioncache.go).
+	records map[cacheKey]*cachedRecord
 }
 
 // NewManager returns a Manager for ownJID (a bare JID) on store. Call Setup
@@ -315,17 +317,14 @@ func isStoreError(err error) bool {
 }
 
 func (m *Manager) encryptFor(ctx context.Context, k *kdf, v Version, r Recipient, km []byte) ([]byte, bool, error) {
-	raw, err := m.store.Session(ctx, v, r.Address)
+	e, err := m.loadRecord(ctx, v, r.Address)
 	if err != nil {
-		return nil, false, &storeError{fmt.Errorf("failed to load session with %s: %w", r.Address, err)}
+		return nil, false, err
 	}
-	var rec *record
+	rec := &e.rec
 	var s *session
-	if raw != nil {
-		if rec, err = parseRecord(raw); err == nil {
-			s, err = unmarshalSession(rec.sessions[0])
-		}
-		if err != nil {
+	if len(rec.sessions) > 0 {
+		if s, err = rec.session(0); err != nil {
 			return nil, false, fmt.Errorf("failed to load session with %s: %w", r.Address, err)
 		}
 	}
@@ -354,7 +353,6 @@ func (m *Manager) encryptFor(ctx context.Context, k *kdf, v Version, r Recipient
 		if s, err = initiate(k, m.keys, b, opk, m.identity.DeviceID, m.opts.Rand); err != nil {
 			return nil, false, fmt.Errorf("failed to start session with %s: %w", r.Address, err)
 		}
-		rec = &record{}
 		rec.push(s)
 	} else if err := m.checkTrust(ctx, v, r.Address, s.theirIK[:]); err != nil {
 		return nil, false, err
@@ -364,8 +362,8 @@ func (m *Manager) encryptFor(ctx context.Context, k *kdf, v Version, r Recipient
 		return nil, false, err
 	}
 	rec.set(0, s)
-	if err := m.store.PutSession(ctx, v, r.Address, rec.bytes()); err != nil {
-		return nil, false, &storeError{fmt.Errorf("failed to store session with %s: %w", r.Address, err)}
+	if err := m.storeRecord(ctx, v, r.Address, e); err != nil {
+		return nil, false, err
 	}
 	return data, kex, nil
 }
@@ -513,5 +511,6 @@ func (m *Manager) HasSession(ctx context.Context, v Version, addr Address) (bool
 func (m *Manager) DeleteSession(ctx context.Context, v Version, addr Address) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.forgetRecord(v, addr)
 	return m.store.RemoveSession(ctx, v, addr)
 }
