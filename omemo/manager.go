@@ -32,6 +32,9 @@ type Manager struct {
 	keys     *identityKeys
 	// records caches decoded session records (see sessioncache.go).
 	records map[cacheKey]*cachedRecord
+	// bundles caches verified signed prekeys (see bundlecache.go); our
+	// identity is part of what it holds, so Setup empties it.
+	bundles map[bundleKey]*verifiedSPK
 }
 
 // NewManager returns a Manager for ownJID (a bare JID) on store. Call Setup
@@ -77,6 +80,7 @@ func (m *Manager) Setup(ctx context.Context) error {
 		return err
 	}
 	m.identity, m.keys = id, keys
+	m.bundles, m.records = nil, nil
 	if err := m.maintainSignedPreKeys(ctx); err != nil {
 		return err
 	}
@@ -336,7 +340,8 @@ func (m *Manager) encryptFor(ctx context.Context, k *kdf, v Version, r Recipient
 		if b.Version != v {
 			return nil, false, malformed("bundle version")
 		}
-		if err := verifyBundle(b); err != nil {
+		spk, err := m.verifiedBundle(b)
+		if err != nil {
 			return nil, false, fmt.Errorf("bundle of %s: %w", r.Address, err)
 		}
 		if len(b.PreKeys) == 0 {
@@ -350,7 +355,7 @@ func (m *Manager) encryptFor(ctx context.Context, k *kdf, v Version, r Recipient
 			return nil, false, fmt.Errorf("failed to read randomness: %w", err)
 		}
 		opk := &b.PreKeys[int(binary.BigEndian.Uint16(idx[:]))%len(b.PreKeys)]
-		if s, err = initiate(k, m.keys, b, opk, m.identity.DeviceID, m.opts.Rand); err != nil {
+		if s, err = initiate(k, m.keys, b, spk, opk, m.identity.DeviceID, m.opts.Rand); err != nil {
 			return nil, false, fmt.Errorf("failed to start session with %s: %w", r.Address, err)
 		}
 		rec.push(s)

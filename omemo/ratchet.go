@@ -124,8 +124,9 @@ func verifyBundle(b *Bundle) error {
 	return nil
 }
 
-// initiate starts a session from a verified bundle using one-time prekey opk.
-func initiate(k *kdf, our *identityKeys, b *Bundle, opk *BundlePreKey, regID uint32, rnd io.Reader) (*session, error) {
+// initiate starts a session from bundle b, whose signed prekey v verified,
+// using one-time prekey opk.
+func initiate(k *kdf, our *identityKeys, b *Bundle, v *verifiedSPK, opk *BundlePreKey, regID uint32, rnd io.Reader) (*session, error) {
 	p := profileFor(b.Version)
 	s := &session{p: p, initiator: true, ourIK: our.wire(b.Version), pending: true, spkID: b.SignedPreKeyID, regID: regID}
 	copy(s.theirIK[:], b.IdentityKey)
@@ -133,8 +134,8 @@ func initiate(k *kdf, our *identityKeys, b *Bundle, opk *BundlePreKey, regID uin
 	if err != nil {
 		return nil, err
 	}
-	var spk, opkKey [32]byte
-	copy(spk[:], b.SignedPreKey)
+	var opkKey [32]byte
+	spk := v.spk
 	if len(opk.Key) != 32 {
 		return nil, malformed("prekey length")
 	}
@@ -145,9 +146,9 @@ func initiate(k *kdf, our *identityKeys, b *Bundle, opk *BundlePreKey, regID uin
 		return nil, err
 	}
 	s.baseKey = ek.pub
-	var dh1, dh2, dh3, dh4 [32]byte
+	var dh2, dh3, dh4 [32]byte
+	dh1 := v.dh1 // DH(IK_ours, SPK_theirs), computed once per signed prekey
 	if err := firstErr(
-		x25519(&dh1, &our.curvePriv, &spk),
 		x25519(&dh2, &ek.priv, &ikCurve),
 		x25519(&dh3, &ek.priv, &spk),
 		x25519(&dh4, &ek.priv, &opkKey),
