@@ -376,7 +376,8 @@ func (m *Manager) encryptFor(ctx context.Context, k *kdf, v Version, r Recipient
 // checkTrust records a first-seen identity per policy and fails with
 // ErrUntrusted unless the identity may be encrypted for.
 func (m *Manager) checkTrust(ctx context.Context, v Version, addr Address, ik []byte) error {
-	level, trusted, _, _, err := m.trustRecord(ctx, v, addr, ik, true)
+	var curve [32]byte
+	level, trusted, _, _, err := m.trustRecordInto(ctx, v, addr, ik, true, &curve)
 	if err != nil {
 		return err
 	}
@@ -397,7 +398,19 @@ func (m *Manager) checkTrust(ctx context.Context, v Version, addr Address, ik []
 // once its device is listed, and never while another key of its device id
 // is on record.
 func (m *Manager) trustRecord(ctx context.Context, v Version, addr Address, ik []byte, record bool) (TrustLevel, bool, []byte, bool, error) {
-	curve, err := CurveIdentityKey(v, ik)
+	return m.trustRecordInto(ctx, v, addr, ik, record, nil)
+}
+
+// trustRecordInto is trustRecord with the Curve25519 key returned in
+// curveBuf's storage when it has room (the send path needs none of it).
+func (m *Manager) trustRecordInto(ctx context.Context, v Version, addr Address, ik []byte, record bool, curveBuf *[32]byte) (TrustLevel, bool, []byte, bool, error) {
+	var curve []byte
+	var err error
+	if curveBuf != nil {
+		curve, err = curveIdentityKey(curveBuf[:0], v, ik)
+	} else {
+		curve, err = curveIdentityKey(nil, v, ik)
+	}
 	if err != nil {
 		return 0, false, nil, false, err
 	}
@@ -434,7 +447,7 @@ func (m *Manager) trustRecord(ctx context.Context, v Version, addr Address, ik [
 			level = TrustTrusted
 		}
 		if record {
-			if err := m.store.PutTrust(ctx, TrustRecord{JID: addr.JID, Device: addr.Device, IdentityKey: curve, Level: level}); err != nil {
+			if err := m.store.PutTrust(ctx, TrustRecord{JID: addr.JID, Device: addr.Device, IdentityKey: bytes.Clone(curve), Level: level}); err != nil {
 				return 0, false, nil, false, &storeError{fmt.Errorf("failed to store trust of %s: %w", addr, err)}
 			}
 		}

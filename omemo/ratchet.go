@@ -237,19 +237,22 @@ func (s *session) encrypt(k *kdf, plain []byte) ([]byte, bool, error) {
 	m := ratchetMessage{dh: s.dhs.pub, n: s.send.n, pn: s.pn}
 	s.send.n++
 	keys := k.messageKeys(s.p, &mk)
-	m.ciphertext = cbcEncrypt(keys[:32], keys[64:80], plain)
+	ctLen := cbcLen(len(plain))
 	var adBuf [66]byte
 	ad := s.ad(&adBuf, true)
 	var mac [32]byte
 	var out []byte
 	if s.p.version == V03 {
-		out = make([]byte, 0, 1+48+len(m.ciphertext)+16)
+		// The ciphertext is written in place after its field header.
+		out = make([]byte, 0, 1+48+ctLen+16)
 		out = append(out, version03)
-		out = appendRatchetMessage(out, V03, &m)
+		out = appendRatchetHead(out, V03, &m, ctLen)
+		out = cbcAppend(out, keys[:32], keys[64:80], plain)
 		k.hmac(&mac, keys[32:64], ad, out)
 		out = append(out, mac[:s.p.macLen]...)
 	} else {
-		msg := appendRatchetMessage(make([]byte, 0, 48+len(m.ciphertext)), V2, &m)
+		msg := appendRatchetHead(make([]byte, 0, 48+ctLen), V2, &m, ctLen)
+		msg = cbcAppend(msg, keys[:32], keys[64:80], plain)
 		k.hmac(&mac, keys[32:64], ad, msg)
 		out = appendAuthenticated(make([]byte, 0, len(msg)+24), mac[:s.p.macLen], msg)
 	}
@@ -285,11 +288,11 @@ func (s *session) decrypt(k *kdf, raw []byte, rnd io.Reader) ([]byte, error) {
 		}
 		macd = msgBytes
 	}
-	m, err := parseRatchetMessage(s.p.version, msgBytes)
-	if err != nil {
+	var m ratchetMessage
+	if err := parseRatchetMessageInto(s.p.version, msgBytes, &m); err != nil {
 		return nil, err
 	}
-	mk, err := s.messageKey(k, m, rnd)
+	mk, err := s.messageKey(k, &m, rnd)
 	if err != nil {
 		return nil, err
 	}

@@ -20,13 +20,14 @@ const maxCachedRecords = 32
 // as before: the cached session is used only when the bytes the Store
 // returns equal raw. A write the caller's transaction rolled back, a record
 // changed or removed behind the Manager, a restored backup: all differ, miss
-// and parse afresh. An entry is taken out of the cache while a call uses it
-// and put back only after that call stored the record, so a failed call
-// (whose session state is undefined and whose record is not stored) leaves
-// no entry.
+// and parse afresh. An entry is invalid from the moment a call loads it
+// until that call stored the record, so a failed call (whose session state
+// is undefined and whose record is not stored) leaves nothing to reuse.
 type cachedRecord struct {
 	raw   []byte
 	owned bool // raw is our buffer (written by us), not the Store's
+	// valid: rec.cur is sessions[0] of raw, decoded, and unchanged since.
+	valid bool
 	// spare is the buffer the next record is built in; raw stays intact
 	// until the new one is stored.
 	spare []byte
@@ -40,30 +41,41 @@ type cacheKey struct {
 
 // loadRecord loads the record of addr, reusing the decoded current session
 // when the stored bytes are those it was decoded from. The returned entry
-// is out of the cache until storeRecord puts it back. A nil record from the
-// Store gives an empty record.
+// is not reused by another call until storeRecord stored it. A nil record
+// from the Store gives an empty record.
 func (m *Manager) loadRecord(ctx context.Context, v Version, addr Address) (*cachedRecord, error) {
 	key := cacheKey{v, addr}
 	e := m.records[key]
-	if e != nil {
-		delete(m.records, key)
+	if e == nil {
+		if len(m.records) >= maxCachedRecords {
+			for k := range m.records {
+				delete(m.records, k)
+				break
+			}
+		}
+		if m.records == nil {
+			m.records = make(map[cacheKey]*cachedRecord)
+		}
+		e = &cachedRecord{}
+		m.records[key] = e
 	}
+	// Until storeRecord succeeds the entry holds nothing to reuse: this
+	// call may change the decoded session and then fail.
+	valid := e.valid
+	e.valid = false
 	raw, err := m.store.Session(ctx, v, addr)
 	if err != nil {
 		return nil, &storeError{fmt.Errorf("failed to load session with %s: %w", addr, err)}
 	}
-	if e != nil && raw != nil && e.rec.cur != nil && bytes.Equal(raw, e.raw) {
+	if valid && raw != nil && bytes.Equal(raw, e.raw) {
 		return e, nil
 	}
-	if e == nil {
-		e = &cachedRecord{}
-	} else if e.owned && e.spare == nil {
+	if e.owned && e.spare == nil {
 		e.spare = e.raw[:0]
 	}
 	e.raw, e.owned = raw, false
-	e.rec.cur, e.rec.live = nil, nil
 	if raw == nil {
-		e.rec.sessions = e.rec.sessions[:0]
+		e.rec = record{sessions: e.rec.sessions[:0]}
 		return e, nil
 	}
 	if err := e.rec.parse(raw); err != nil {
@@ -72,7 +84,8 @@ func (m *Manager) loadRecord(ctx context.Context, v Version, addr Address) (*cac
 	return e, nil
 }
 
-// storeRecord writes e's record and, when that succeeded, caches it.
+// storeRecord writes e's record and, when that succeeded, keeps it for the
+// next call.
 func (m *Manager) storeRecord(ctx context.Context, v Version, addr Address, e *cachedRecord) error {
 	out := e.rec.appendTo(e.spare[:0])
 	if err := m.store.PutSession(ctx, v, addr, out); err != nil {
@@ -93,19 +106,9 @@ func (m *Manager) storeRecord(ctx context.Context, v Version, addr Address, e *c
 		panic(err) // we just built it
 	}
 	e.rec.cur = cur
-	if cur == nil {
-		return nil // the next use decodes the current session
-	}
-	if len(m.records) >= maxCachedRecords {
-		for k := range m.records {
-			delete(m.records, k)
-			break
-		}
-	}
-	if m.records == nil {
-		m.records = make(map[cacheKey]*cachedRecord)
-	}
-	m.records[cacheKey{v, addr}] = e
+	// Without the current session decoded there is nothing to save; the
+	// next use parses.
+	e.valid = cur != nil
 	return nil
 }
 
