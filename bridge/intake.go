@@ -53,6 +53,11 @@ type intake struct {
 	// handled says whether bridgev2 already stored a message for the event
 	// (a replay after a crash between its database write and ours).
 	handled func(ctx context.Context, evt id.EventID) bool
+	// stored runs after the events of a transaction are committed and
+	// before the answer, as the appservice updates its state store on
+	// receipt: bridgev2 reads room state (membership, encryption) from it
+	// while it handles earlier events, which must not wait for the drain.
+	stored func(ctx context.Context, evts []intakeEvent)
 
 	// crash is a test hook: a non-nil error returned at a named step stops
 	// the intake there, as if the process died.
@@ -120,6 +125,7 @@ func (in *intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	evts := make([]intakeEvent, 0, len(raw))
+	var rest []json.RawMessage
 	for _, js := range raw {
 		var head struct {
 			ID     id.EventID `json:"event_id"`
@@ -129,6 +135,7 @@ func (in *intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// Not something that can be bridged or deduplicated; the
 			// appservice's own handler sees it.
 			log.Warn().Err(err).Msg("Transaction event without event or room ID, not stored")
+			rest = append(rest, js)
 			continue
 		}
 		evts = append(evts, intakeEvent{EventID: head.ID, RoomID: head.RoomID, JSON: js})
@@ -139,7 +146,13 @@ func (in *intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		mautrix.MUnknown.WithMessage("Failed to store events").Write(w)
 		return
 	}
+	if in.stored != nil {
+		in.stored(log.WithContext(r.Context()), evts)
+	}
 	delete(txn, "events")
+	if len(rest) > 0 {
+		txn["events"], _ = json.Marshal(rest)
+	}
 	if len(txn) > 0 && in.forward != nil {
 		in.forwardRest(r, txn)
 	}

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -38,6 +39,9 @@ func (xc *Connector) setupIntake(br *bridgev2.Bridge) {
 	in.checkToken = mc.AS.CheckServerToken
 	inner := mc.AS.Router
 	in.forward = inner
+	in.stored = func(ctx context.Context, evts []intakeEvent) {
+		updateStateStore(ctx, mc.AS, evts)
+	}
 	in.deliver = func(ctx context.Context, evt *event.Event) error {
 		return deliverToBridge(ctx, br, mc, evt)
 	}
@@ -77,7 +81,8 @@ func deliverToBridge(ctx context.Context, br *bridgev2.Bridge, mc *matrix.Connec
 }
 
 // prepareEvent does what the appservice does to a timeline event between
-// the transaction and its handlers.
+// the transaction and its handlers (the state store was updated on
+// receipt, see updateStateStore).
 func prepareEvent(ctx context.Context, as *appservice.AppService, evt *event.Event) {
 	evt.Mautrix.ReceivedAt = time.Now()
 	if evt.StateKey != nil {
@@ -90,8 +95,20 @@ func prepareEvent(ctx context.Context, as *appservice.AppService, evt *event.Eve
 	if err := evt.Content.ParseRaw(evt.Type); err != nil {
 		zerolog.Ctx(ctx).Debug().Err(err).Str("event_type", evt.Type.Type).Msg("Content of stored event not parsed")
 	}
-	if evt.Type.IsState() {
-		mautrix.UpdateStateStore(ctx, as.StateStore, evt)
+}
+
+// updateStateStore applies the state events of a transaction to the
+// appservice's state store on receipt, in order, as the appservice does;
+// the drain does not apply them again (it would put older state back over
+// newer).
+func updateStateStore(ctx context.Context, as *appservice.AppService, evts []intakeEvent) {
+	for _, e := range evts {
+		var evt event.Event
+		if err := json.Unmarshal(e.JSON, &evt); err != nil || evt.StateKey == nil {
+			continue
+		}
+		prepareEvent(ctx, as, &evt)
+		mautrix.UpdateStateStore(ctx, as.StateStore, &evt)
 	}
 }
 

@@ -29,8 +29,9 @@ import (
 const deviceListMaxAge = 10 * time.Minute
 
 // deviceFetches is when each login last fetched each contact's lists
-// (key: login id and bare JID).
-var deviceFetches sync.Map
+// (key: login id and bare JID); deviceSubscriptions holds the contacts each
+// login asked the server to push the lists of.
+var deviceFetches, deviceSubscriptions sync.Map
 
 func deviceFetchKey(login string, contact jid.JID) string {
 	return login + "\x00" + contact.Bare().String()
@@ -44,6 +45,17 @@ func (c *Client) refreshDevices(ctx context.Context, xc *omemoxmpp.Client, conta
 	if t, ok := deviceFetches.Load(key); ok && time.Since(t.(time.Time)) < deviceListMaxAge {
 		set, _ := xc.Devices(ctx, contact)
 		return set
+	}
+	if _, done := deviceSubscriptions.LoadOrStore(key, true); !done {
+		// Pushes without a presence subscription, where the server allows
+		// a stranger's subscription; the fetches above stay the fallback.
+		go func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if err := xc.SubscribeDevices(sctx, contact); err != nil {
+				zerolog.Ctx(ctx).Debug().Err(err).Stringer("contact", contact).Msg("Server refused a subscription to the contact's OMEMO device lists")
+			}
+		}()
 	}
 	set, err := xc.FetchDevices(ctx, contact)
 	if err != nil {

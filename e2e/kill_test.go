@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -341,14 +342,50 @@ func waitRoomWith(ctx context.Context, t *testing.T, u *harness.MatrixUser, ghos
 	t.Helper()
 	wctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
-	room, err := u.FindRoomWith(wctx, ghost, except...)
+	room, err := findRoomOnServer(wctx, u, ghost, except...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := u.WaitEvent(wctx, room, 0, harness.IsMessage(ghost, body)); err != nil {
-		t.Fatalf("%q never appeared: %v", body, err)
+	// The sync timeline, or /messages for a room the sync may have missed.
+	for {
+		ok := slices.ContainsFunc(u.Timeline(room), harness.IsMessage(ghost, body))
+		if !ok {
+			msgs, _ := u.RoomMessages(wctx, room)
+			ok = slices.ContainsFunc(msgs, harness.IsMessage(ghost, body))
+		}
+		if ok {
+			return room
+		}
+		select {
+		case <-wctx.Done():
+			t.Fatalf("%q never appeared in %s", body, room)
+		case <-time.After(300 * time.Millisecond):
+		}
 	}
-	return room
+}
+
+// findRoomOnServer is FindRoomWith from the server's list of the user's joined rooms rather than
+// the user's /sync (on Dendrite a portal joined during login can be missing from the synced list).
+func findRoomOnServer(ctx context.Context, u *harness.MatrixUser, member id.UserID, except ...id.RoomID) (id.RoomID, error) {
+	for {
+		if resp, err := u.Client.JoinedRooms(ctx); err == nil {
+			for _, room := range resp.JoinedRooms {
+				if slices.Contains(except, room) {
+					continue
+				}
+				if m, err := u.Client.JoinedMembers(ctx, room); err == nil {
+					if _, ok := m.Joined[member]; ok {
+						return room, nil
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("no joined room with %s: %w", member, ctx.Err())
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
 }
 
 var numberRE = regexp.MustCompile(`(\d+)$`)

@@ -35,8 +35,20 @@ import (
 // self-signed localhost certificate that the login names as its insecure host: in a plaintext
 // chat as an https link with XEP-0066, and in an OMEMO chat as an XEP-0454 aesgcm:// link inside
 // the encrypted body, whose plaintext never reaches the server.
+//
+// It runs on Prosody and on ejabberd (its HTTP upload, served over HTTPS with the self-signed
+// certificate).
 func TestMedia(t *testing.T) {
-	s := newStackWith(t, "sqlite", testenv.ProsodyOptions{UploadHTTPS: true, UploadSizeLimit: 2 << 20}, func(c *harness.BridgeConfig) {
+	for _, server := range []string{"prosody", "ejabberd"} {
+		t.Run(server, func(t *testing.T) {
+			t.Parallel()
+			runMedia(t, server)
+		})
+	}
+}
+
+func runMedia(t *testing.T, server string) {
+	s := newStackOn(t, server, "sqlite", testenv.ProsodyOptions{UploadHTTPS: true, UploadSizeLimit: 2 << 20}, func(c *harness.BridgeConfig) {
 		c.Network = map[string]any{"max_media_size_mb": 1}
 	})
 	alice, alicePW := s.account(t, "malice")
@@ -46,7 +58,7 @@ func TestMedia(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	mgmt := s.loginUser(ctx, t, u, alice, alicePW)
-	web := trustingClient(t, s.prosody.CertFile())
+	web := trustingClient(t, s.xmpp.CertFile())
 
 	// The plaintext chat with bob.
 	bobC := s.peer(t, bob, bobPW, "media")
@@ -66,8 +78,8 @@ func TestMedia(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(m.Body, s.prosody.UploadURL()) || m.OOB != m.Body {
-			t.Fatalf("body %q, OOB %q: want the same %s… URL", m.Body, m.OOB, s.prosody.UploadURL())
+		if !strings.HasPrefix(m.Body, s.uploadURL()) || m.OOB != m.Body {
+			t.Fatalf("body %q, OOB %q: want the same %s… URL", m.Body, m.OOB, s.uploadURL())
 		}
 		if got := httpGet(ctx, t, web, m.Body); !bytes.Equal(got, img) {
 			t.Fatalf("downloaded %d bytes that differ from the %d uploaded", len(got), len(img))
@@ -211,8 +223,8 @@ func TestMedia(t *testing.T) {
 		if err != nil {
 			t.Fatalf("decrypted body %q: %v", dec.Body, err)
 		}
-		if !strings.HasPrefix(getURL, s.prosody.UploadURL()) {
-			t.Errorf("aesgcm link to %s, want %s…", getURL, s.prosody.UploadURL())
+		if !strings.HasPrefix(getURL, s.uploadURL()) {
+			t.Errorf("aesgcm link to %s, want %s…", getURL, s.uploadURL())
 		}
 		ct := httpGet(ctx, t, web, getURL)
 		got, err := aesgcm.Open(key, ct)
@@ -222,7 +234,7 @@ func TestMedia(t *testing.T) {
 		if !bytes.Equal(got, secret) {
 			t.Fatal("decrypted file differs from the Matrix upload")
 		}
-		assertNotOnServer(t, s.prosody, secret)
+		assertNotOnServer(t, s.serverDir(), secret)
 	})
 
 	t.Run("OMEMOXMPPToMatrix", func(t *testing.T) {
@@ -246,7 +258,7 @@ func TestMedia(t *testing.T) {
 		if got := matrixDownload(ctx, t, u, content); !bytes.Equal(got, secret) {
 			t.Fatal("Matrix has a file that differs from the shared one")
 		}
-		assertNotOnServer(t, s.prosody, secret)
+		assertNotOnServer(t, s.serverDir(), secret)
 
 		// A link whose key does not fit gives a notice without the key.
 		bad, _ := aesgcm.NewKey()
@@ -378,11 +390,12 @@ func matrixDownload(ctx context.Context, t *testing.T, u *harness.MatrixUser, co
 	return data
 }
 
-// assertNotOnServer checks that no file Prosody stores (uploads included) holds plaintext.
-func assertNotOnServer(t *testing.T, p *testenv.Prosody, plaintext []byte) {
+// assertNotOnServer checks that no file the server stores under dir (uploads included) holds
+// plaintext.
+func assertNotOnServer(t *testing.T, dir string, plaintext []byte) {
 	t.Helper()
 	n := 0
-	err := filepath.WalkDir(p.DataDir(), func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -397,7 +410,7 @@ func assertNotOnServer(t *testing.T, p *testenv.Prosody, plaintext []byte) {
 		return nil
 	})
 	if err != nil || n == 0 {
-		t.Fatalf("walking %s: %d files, %v", p.DataDir(), n, err)
+		t.Fatalf("walking %s: %d files, %v", dir, n, err)
 	}
 }
 

@@ -39,7 +39,7 @@ func (mc *mucScenario) testFileFromMatrix(t *testing.T) {
 	mc.needPortal(t)
 	ctx, cancel := stepCtx()
 	defer cancel()
-	web := trustingClient(t, mc.prosody.CertFile())
+	web := trustingClient(t, mc.xmpp.CertFile())
 	img := pngBytes(t)
 	cur := mc.bobC.Cursor()
 	sendMatrixFile(ctx, t, mc.user, mc.portal, img, "room-pixel.png", "image/png", event.MsgImage)
@@ -47,8 +47,8 @@ func (mc *mucScenario) testFileFromMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(m.Body, mc.prosody.UploadURL()) || m.OOB != m.Body || m.Type != "groupchat" {
-		t.Fatalf("%s body %q, OOB %q: want the same %s… URL in a groupchat message", m.Type, m.Body, m.OOB, mc.prosody.UploadURL())
+	if !strings.HasPrefix(m.Body, mc.uploadURL()) || m.OOB != m.Body || m.Type != "groupchat" {
+		t.Fatalf("%s body %q, OOB %q: want the same %s… URL in a groupchat message", m.Type, m.Body, m.OOB, mc.uploadURL())
 	}
 	if got := httpGet(ctx, t, web, m.Body); !bytes.Equal(got, img) {
 		t.Fatalf("downloaded %d bytes that differ from the %d uploaded", len(got), len(img))
@@ -65,7 +65,7 @@ func (mc *mucScenario) testFileFromOccupant(t *testing.T) {
 	mc.needPortal(t)
 	ctx, cancel := stepCtx()
 	defer cancel()
-	web := trustingClient(t, mc.prosody.CertFile())
+	web := trustingClient(t, mc.xmpp.CertFile())
 	data := randomBytes(t, 3000)
 	getURL := peerUpload(ctx, t, mc.bobC, web, "minutes.pdf", "application/pdf", data)
 	cur := mc.user.Cursor(mc.portal)

@@ -491,7 +491,7 @@ func (mo *mucOMEMOScenario) testFileFromMatrix(t *testing.T) {
 	if !bytes.Equal(got, secret) {
 		t.Fatal("decrypted file differs from the Matrix upload")
 	}
-	assertNotOnServer(t, mo.prosody, secret)
+	assertNotOnServer(t, mo.prosody.DataDir(), secret)
 }
 
 // testFileFromMember: bob shares an aesgcm link in an OMEMO groupchat message; the portal gets the
@@ -523,5 +523,5 @@ func (mo *mucOMEMOScenario) testFileFromMember(t *testing.T) {
 			t.Fatal("Matrix has a file that differs from the shared one")
 		}
 	}
-	assertNotOnServer(t, mo.prosody, secret)
+	assertNotOnServer(t, mo.prosody.DataDir(), secret)
 }

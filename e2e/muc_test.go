@@ -26,17 +26,28 @@ import (
 // login; occupants are ghosts (the shared contact ghost where the room shows real JIDs, an
 // occupant ghost where it hides them); messages cross both ways once; members, the subject and a
 // bridge restart follow. SQLite only: the database path is the 1:1 one.
+//
+// It runs on Prosody (with its HTTPS upload service) and on ejabberd (MUC and HTTP upload as
+// Debian configures them).
 func TestMUC(t *testing.T) {
-	// Prosody's HTTPS upload service for the files shared in the room.
-	mc := &mucScenario{stack: newStackWith(t, "sqlite", testenv.ProsodyOptions{UploadHTTPS: true})}
+	for _, server := range []string{"prosody", "ejabberd"} {
+		t.Run(server, func(t *testing.T) {
+			t.Parallel()
+			runMUC(t, server)
+		})
+	}
+}
+
+func runMUC(t *testing.T, server string) {
+	mc := &mucScenario{stack: newStackOn(t, server, "sqlite", testenv.ProsodyOptions{UploadHTTPS: true})}
 	var bobPW, carolPW string
 	mc.alice, mc.alicePW = mc.account(t, "alice")
 	mc.bob, bobPW = mc.account(t, "bob")
 	mc.carol, carolPW = mc.account(t, "carol")
 	mc.bobC = mc.peer(t, mc.bob, bobPW, "laptop")
 	mc.carolC = mc.peer(t, mc.carol, carolPW, "laptop")
-	mc.room = jid.MustParse("plans@" + mc.prosody.MUCDomain())
-	mc.anon = jid.MustParse("whispers@" + mc.prosody.MUCDomain())
+	mc.room = jid.MustParse("plans@" + mc.xmpp.MUCDomain())
+	mc.anon = jid.MustParse("whispers@" + mc.xmpp.MUCDomain())
 	// bob owns both rooms: plans shows real JIDs to everyone and has a name and a subject;
 	// whispers keeps Prosody's default (real JIDs for moderators only).
 	createRoom(t, mc.bobC, mc.room, "bob", map[string]string{
@@ -45,7 +56,7 @@ func TestMUC(t *testing.T) {
 	})
 	setSubject(t, mc.bobC, mc.room, mucSubject)
 	createRoom(t, mc.bobC, mc.anon, "bob", nil)
-	mc.closed = jid.MustParse("members@" + mc.prosody.MUCDomain())
+	mc.closed = jid.MustParse("members@" + mc.xmpp.MUCDomain())
 	createRoom(t, mc.bobC, mc.closed, "bob", map[string]string{"muc#roomconfig_membersonly": "1"})
 	mc.user = mc.matrixUser(t, "mxmuc")
 
@@ -217,7 +228,7 @@ func (mc *mucScenario) testJoinRefused(t *testing.T) {
 	if !mc.loggedIn {
 		t.Fatal("needs the login")
 	}
-	missing := "nosuchroom@" + mc.prosody.MUCDomain()
+	missing := "nosuchroom@" + mc.xmpp.MUCDomain()
 	if answer := mc.command(t, "join "+missing, nil); !strings.Contains(answer, "does not exist") {
 		t.Errorf("join of a missing room: the bot said %q", answer)
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,9 @@ import (
 //   - the contact's OMEMO messages appear decrypted in the portal, and the Matrix replies go
 //     out encrypted;
 //   - a contact's new device is learnt when a message comes from it, and the next Matrix
-//     message reaches it too.
+//     message reaches it too;
+//   - a new device that only announces itself is learnt through the bridge's subscription to
+//     the contact's device lists (XEP-0060, taken when the chat started).
 func TestOMEMOServers(t *testing.T) {
 	for _, server := range []string{"prosody", "ejabberd"} {
 		t.Run(server, func(t *testing.T) {
@@ -43,6 +46,50 @@ func runOMEMOServers(t *testing.T, server string) {
 	defer cancel()
 	mgmt := s.loginUser(ctx, t, u, alice, alicePW)
 
+	t.Run("PlaintextContactThenUndecryptable", func(t *testing.T) {
+		// A contact without OMEMO devices: the chat goes out unencrypted, and the room is told.
+		contact, contactPW := s.account(t, "splain")
+		peer := s.peer(t, contact, contactPW, "phone")
+		room := startChat(ctx, t, s, u, mgmt, contact)
+		plain := uniq("plaintext to a contact without OMEMO")
+		cur := peer.Cursor()
+		if _, err := u.Client.SendText(ctx, room, plain); err != nil {
+			t.Fatal(err)
+		}
+		sctx, scancel := stepCtx()
+		defer scancel()
+		if _, _, err := peer.WaitMessage(sctx, cur, bodyIs(plain)); err != nil {
+			t.Fatalf("the plaintext message: %v", err)
+		}
+		if _, _, err := u.WaitEvent(sctx, room, 0, harness.IsMessage(s.bot, "NOT encrypted")); err != nil {
+			t.Fatalf("no \"not encrypted\" notice: %v", err)
+		}
+		// The contact sends OMEMO the bridge cannot decrypt (for another device): a notice, and
+		// the chat is encrypted from now on; with no device to encrypt for, the next Matrix
+		// message is refused, never sent in plaintext.
+		if err := peer.SendRaw(sctx, `<message xmlns="jabber:client" type="chat" to="`+alice.String()+`" id="`+uniq("u")+`">`+
+			`<encrypted xmlns="urn:xmpp:omemo:2"><header sid="4242"><keys jid="`+alice.String()+`"><key rid="999">AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=</key></keys></header>`+
+			`<payload>AAAAAAAAAAAAAAAA</payload></encrypted><body>fallback</body></message>`); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := u.WaitEvent(sctx, room, 0, harness.IsMessage("", "Could not decrypt an OMEMO message")); err != nil {
+			t.Fatalf("no notice for the undecryptable message: %v", err)
+		}
+		secret := uniq("must not go out in plaintext")
+		cur = peer.Cursor()
+		if _, err := u.Client.SendText(ctx, room, secret); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := u.WaitEvent(sctx, room, 0, harness.IsMessage("", "Not sent: this chat is OMEMO-encrypted")); err != nil {
+			t.Fatalf("no refusal notice: %v", err)
+		}
+		for _, m := range peer.Received()[cur:] {
+			if strings.Contains(m.Body, secret) {
+				t.Fatalf("sent in plaintext after the contact's OMEMO message: %+v", m)
+			}
+		}
+	})
+
 	for _, v := range []omemo.Version{omemo.V2, omemo.V03} {
 		t.Run("OMEMO"+v.String(), func(t *testing.T) {
 			contact, contactPW := s.account(t, "scontact"+strings.ReplaceAll(v.String(), ".", ""))
@@ -50,14 +97,7 @@ func runOMEMOServers(t *testing.T, server string) {
 			xc := versionPeer(ctx, t, peer, contact, alice, v)
 
 			// The Matrix user starts the chat and writes first.
-			got, err := u.Command(ctx, mgmt, s.bot, "start-chat "+contact.String(), nil)
-			if err != nil || !strings.HasPrefix(got, "Created chat with") {
-				t.Fatalf("start-chat: %q, %v", got, err)
-			}
-			room, err := u.FindRoomWith(ctx, s.ghost(contact), mgmt)
-			if err != nil {
-				t.Fatal(err)
-			}
+			room := startChat(ctx, t, s, u, mgmt, contact)
 			first := uniq("first message, encrypted by default")
 			cur := peer.Cursor()
 			if _, err := u.Client.SendText(ctx, room, first); err != nil {
@@ -112,7 +152,62 @@ func runOMEMOServers(t *testing.T, server string) {
 				}
 				cur2 = tablet.Cursor()
 			}
+
+			// A third device only announces itself and does not write: the bridge's
+			// subscription to the contact's device lists (taken when the chat started, no
+			// presence subscription) brings the change, and a Matrix message reaches it.
+			desk := s.peer(t, contact, contactPW, "desk")
+			xc3 := versionPeer(ctx, t, desk, contact, alice, v)
+			later := uniq("for the silent new device")
+			cur3 := desk.Cursor()
+			deadline = time.Now().Add(stepTimeout)
+			for {
+				if _, err := u.Client.SendText(ctx, room, later); err != nil {
+					t.Fatal(err)
+				}
+				wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+				body, err := tryDecrypt(wctx, desk, xc3, alice, cur3)
+				wcancel()
+				if err == nil && body == later {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("a device that only announced itself never got a Matrix message: %q, %v", body, err)
+				}
+				cur3 = desk.Cursor()
+			}
 		})
+	}
+}
+
+// startChatRoomRE finds the portal's room ID in start-chat's answer (a matrix.to link).
+var startChatRoomRE = regexp.MustCompile(`(![A-Za-z0-9]+:[A-Za-z0-9.\-]+)`)
+
+// startChat runs start-chat for contact and joins the portal it names (the invite may reach
+// the user's sync late on a loaded machine; joining by ID does not wait for it).
+func startChat(ctx context.Context, t *testing.T, s *stack, u *harness.MatrixUser, mgmt id.RoomID, contact jid.JID) id.RoomID {
+	t.Helper()
+	got, err := u.Command(ctx, mgmt, s.bot, "start-chat "+contact.String(), nil)
+	if err != nil || !strings.HasPrefix(got, "Created chat with") {
+		t.Fatalf("start-chat: %q, %v", got, err)
+	}
+	m := startChatRoomRE.FindString(got)
+	if m == "" {
+		t.Fatalf("no room in the start-chat answer %q", got)
+	}
+	room := id.RoomID(m)
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := u.Client.JoinRoomByID(jctx, room)
+		cancel()
+		if err == nil {
+			return room
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("joining the portal %s: %v", room, err)
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
 }
 

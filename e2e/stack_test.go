@@ -122,7 +122,8 @@ func newStackWith(t testing.TB, backend string, popts testenv.ProsodyOptions, op
 }
 
 // newStackOn is newStack on the XMPP server named by server: "prosody" (with popts) or
-// "ejabberd" (Debian's ejabberd, configured as shipped where it matters).
+// "ejabberd" (Debian's ejabberd, configured as shipped where it matters; of popts only the
+// upload size limit applies).
 func newStackOn(t testing.TB, server, backend string, popts testenv.ProsodyOptions, opts ...func(*harness.BridgeConfig)) *stack {
 	t.Helper()
 	bin := bridgeBin(t)
@@ -132,7 +133,7 @@ func newStackOn(t testing.TB, server, backend string, popts testenv.ProsodyOptio
 		s.prosody = testenv.StartProsody(t, popts)
 		s.xmpp = s.prosody
 	case "ejabberd":
-		s.ejabberd = testenv.StartEjabberd(t, testenv.EjabberdOptions{})
+		s.ejabberd = testenv.StartEjabberd(t, testenv.EjabberdOptions{UploadMaxSize: popts.UploadSizeLimit})
 		s.xmpp = s.ejabberd
 	default:
 		t.Fatalf("unknown XMPP server %q", server)
@@ -202,6 +203,22 @@ func (s *stack) account(t testing.TB, localpart string) (jid.JID, string) {
 	return jid.MustParse(s.xmpp.CreateAccount(t, localpart, pw)), pw
 }
 
+// uploadURL is the base URL of the files the server's HTTP upload service stores.
+func (s *stack) uploadURL() string {
+	if s.ejabberd != nil {
+		return s.ejabberd.HTTPURL() + "upload/"
+	}
+	return s.prosody.UploadURL()
+}
+
+// serverDir is where the server keeps its data, uploads included.
+func (s *stack) serverDir() string {
+	if s.ejabberd != nil {
+		return s.ejabberd.Dir()
+	}
+	return s.prosody.DataDir()
+}
+
 // setPassword changes an account's password on the server.
 func (s *stack) setPassword(t testing.TB, localpart, pw string) {
 	t.Helper()
@@ -251,8 +268,15 @@ func (s *stack) loginUser(ctx context.Context, t testing.TB, u *harness.MatrixUs
 	if err != nil {
 		t.Fatal(err)
 	}
+	cur := u.Cursor(mgmt)
 	if _, err := s.login(t, u, mgmt, account, password); err != nil {
 		t.Fatal(err)
+	}
+	// The login's session is available (presence sent) once it reports CONNECTED. A message to
+	// the account before that goes to its other clients only, or, on ejabberd, nowhere near
+	// the bridge (no carbon for a resource without presence).
+	if _, _, err := u.WaitEvent(ctx, mgmt, cur, harness.StateNotice(account.String(), "CONNECTED")); err != nil {
+		t.Fatalf("no CONNECTED state notice for %s: %v", account, err)
 	}
 	return mgmt
 }

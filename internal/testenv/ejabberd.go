@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,6 +28,8 @@ type EjabberdOptions struct {
 	ComponentSecret string
 	// ExtraConfig is YAML appended at the top level of ejabberd.yml (keys not set by the template).
 	ExtraConfig string
+	// UploadMaxSize is mod_http_upload's max_size in bytes (10 MiB when 0).
+	UploadMaxSize int64
 }
 
 // Ejabberd is a running ejabberd (Debian 23.01) on 127.0.0.1 serving the virtual host "localhost",
@@ -86,6 +89,8 @@ listen:
   - port: {{.HTTP}}
     ip: "127.0.0.1"
     module: ejabberd_http
+    tls: true
+    protocol_options: 'TLS_OPTIONS'
     request_handlers:
       /upload: mod_http_upload
       /bosh: mod_bosh
@@ -146,9 +151,9 @@ modules:
   mod_client_state: {}
   mod_disco: {}
   mod_http_upload:
-    put_url: "http://localhost:{{.HTTP}}/upload"
+    put_url: "https://localhost:{{.HTTP}}/upload"
     docroot: "{{.Dir}}/upload"
-    max_size: 10485760
+    max_size: {{.UploadMax}}
   mod_last: {}
   mod_mam:
     assume_mam_usage: true
@@ -276,7 +281,7 @@ func (e *Ejabberd) start(ctl string, pickPorts bool) error {
 	vars := map[string]any{
 		"Dir": e.dir, "C2S": e.c2sPort, "TLS": e.tlsPort, "HTTP": e.httpPort, "Comp": e.compPort,
 		"CompSecret": e.opts.ComponentSecret, "Extra": e.opts.ExtraConfig,
-		"Node": "ejabberd@localhost", "Dist": e.distPort,
+		"Node": "ejabberd@localhost", "Dist": e.distPort, "UploadMax": cmp.Or(e.opts.UploadMaxSize, 10<<20),
 	}
 	var cfg, ctlCfg bytes.Buffer
 	if err := ejabberdTmpl.Execute(&cfg, vars); err != nil {
@@ -467,8 +472,9 @@ func (e *Ejabberd) MUCDomain() string { return "conference.localhost" }
 // UploadDomain is the HTTP upload (XEP-0363) service: "upload.localhost".
 func (e *Ejabberd) UploadDomain() string { return "upload.localhost" }
 
-// HTTPURL is the base URL of ejabberd's HTTP listener (uploads are below /upload/).
-func (e *Ejabberd) HTTPURL() string { return "http://localhost:" + strconv.Itoa(e.httpPort) + "/" }
+// HTTPURL is the base URL of ejabberd's HTTP listener, HTTPS with the self-signed certificate
+// (uploads are below /upload/: XEP-0363 clients want https slots).
+func (e *Ejabberd) HTTPURL() string { return "https://localhost:" + strconv.Itoa(e.httpPort) + "/" }
 
 // CertFile is the PEM self-signed certificate the server presents for localhost and *.localhost.
 func (e *Ejabberd) CertFile() string { return filepath.Join(e.dir, "certs", "localhost.crt") }

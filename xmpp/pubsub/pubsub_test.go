@@ -69,6 +69,10 @@ func TestRequests(t *testing.T) {
 		name: "retract quietly",
 		req:  pubsub.RetractIQ(jid.JID{}, "n", "i", false),
 		want: `<iq type="set"><pubsub xmlns="http://jabber.org/protocol/pubsub"><retract node="n"><item id="i"></item></retract></pubsub></iq>`,
+	}, {
+		name: "subscribe",
+		req:  pubsub.SubscribeIQ(jid.MustParse("bob@example.org"), "n", jid.MustParse("alice@example.org")),
+		want: `<iq type="set" to="bob@example.org"><pubsub xmlns="http://jabber.org/protocol/pubsub"><subscribe node="n" jid="alice@example.org"></subscribe></pubsub></iq>`,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := xmltest.Encode(tc.req)
