@@ -55,7 +55,7 @@ func (c *Client) dmChatInfo(contact jid.JID) *bridgev2.ChatInfo {
 		// History comes from the account's archive (backfill.go).
 		CanBackfill: true,
 		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
-			meta, ok := p.Metadata.(*PortalMetadata)
+			meta, ok := p.Metadata.(*portal.Metadata)
 			if !ok || meta.Kind == portal.DM.String() {
 				return false
 			}
@@ -87,7 +87,7 @@ func (c *Client) userInfo(contact jid.JID) *bridgev2.UserInfo {
 		Name:        &name,
 		IsBot:       ptr.Ptr(false),
 		ExtraUpdates: func(ctx context.Context, g *bridgev2.Ghost) bool {
-			meta, ok := g.Metadata.(*GhostMetadata)
+			meta, ok := g.Metadata.(*puppet.Metadata)
 			if !ok || rosterName == "" || meta.RosterName == rosterName {
 				return false
 			}
@@ -111,7 +111,7 @@ func (c *Client) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*bridg
 	if _, ok := c.roster.get(contact); !ok {
 		// Not in this login's roster (yet): keep a name another login's
 		// roster gave rather than falling back to the localpart.
-		meta, _ := ghost.Metadata.(*GhostMetadata)
+		meta, _ := ghost.Metadata.(*puppet.Metadata)
 		switch {
 		case meta != nil && meta.RosterName != "":
 			name := c.main.Config.FormatDisplayname(meta.RosterName, contact.String())
@@ -152,7 +152,7 @@ func (c *Client) resolve(ctx context.Context, contact jid.JID, createChat bool) 
 		// Not in any roster: the contact's own name (XEP-0172 / vCard), else its localpart,
 		// rather than no name at all.
 		n := ""
-		if meta, ok := ghost.Metadata.(*GhostMetadata); ok {
+		if meta, ok := ghost.Metadata.(*puppet.Metadata); ok {
 			n = meta.Nick
 		}
 		if n == "" {

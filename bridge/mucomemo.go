@@ -20,6 +20,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
@@ -283,7 +284,7 @@ func (c *Client) requeueGroupchat(ctx context.Context, room jid.JID, e *inboxEnt
 
 // cmdRoomOMEMO is `omemo on|off|status` in a group chat's portal.
 func (c *Client) cmdRoomOMEMO(ce *commands.Event, room jid.JID, action string) {
-	meta, ok := ce.Portal.Metadata.(*PortalMetadata)
+	meta, ok := ce.Portal.Metadata.(*portal.Metadata)
 	if !ok {
 		ce.Reply("This room has no XMPP chat metadata.")
 		return

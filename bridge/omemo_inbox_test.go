@@ -25,6 +25,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
+	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
@@ -422,14 +423,14 @@ func TestOMEMOInboxSweep(t *testing.T) {
 	}
 	bdb := f.c.main.Bridge.DB
 	key := portal.DMKey(f.bob, f.c.login.ID)
-	if err := bdb.Portal.Insert(ctx, &database.Portal{PortalKey: key, MXID: "!room:localhost", Metadata: &PortalMetadata{}}); err != nil {
+	if err := bdb.Portal.Insert(ctx, &database.Portal{PortalKey: key, MXID: "!room:localhost", Metadata: &portal.Metadata{}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := bdb.Ghost.Insert(ctx, &database.Ghost{ID: "bob", Metadata: &GhostMetadata{}}); err != nil {
+	if err := bdb.Ghost.Insert(ctx, &database.Ghost{ID: "bob", Metadata: &puppet.Metadata{}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := bdb.Message.Insert(ctx, &database.Message{
-		ID: MakeMessageID(f.bob, f.bob, "s1"), MXID: "$s1", Room: key, SenderID: "bob", Timestamp: time.Now(), Metadata: &MessageMetadata{},
+		ID: portal.MakeMessageID(f.bob, f.bob, "s1"), MXID: "$s1", Room: key, SenderID: "bob", Timestamp: time.Now(), Metadata: &portal.MessageMetadata{},
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/portal"
 )
 
 // Device discovery that does not depend on a presence subscription: the
@@ -91,7 +92,7 @@ func (c *Client) learnSenderDevice(ctx context.Context, sender jid.JID, device u
 // encryptByDefault decides for a 1:1 chat that is neither on nor off
 // (omemo.default): encrypted when the contact publishes OMEMO devices, and
 // the chat is marked so; otherwise plaintext, and the room is told once.
-func (c *Client) encryptByDefault(ctx context.Context, p *bridgev2.Portal, meta *PortalMetadata, contact jid.JID) (bool, error) {
+func (c *Client) encryptByDefault(ctx context.Context, p *bridgev2.Portal, meta *portal.Metadata, contact jid.JID) (bool, error) {
 	xc := c.omemoClient()
 	if xc == nil {
 		// OMEMO is not up for this login (yet): do not guess.
