@@ -49,8 +49,5 @@ func (xc *Connector) deleteLoginState(ctx context.Context, loginID networkid.Use
 	if err := omemostore.New(xc.DB, string(loginID)).Delete(ctx); err != nil {
 		return fmt.Errorf("failed to delete OMEMO state: %w", err)
 	}
-	if _, err := xc.DB.Exec(ctx, `DELETE FROM omemo_inbox WHERE account=$1`, string(loginID)); err != nil {
-		return fmt.Errorf("failed to delete OMEMO inbox: %w", err)
-	}
-	return nil
+	return deleteInbox(ctx, xc.DB, loginID)
 }
