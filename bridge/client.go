@@ -81,6 +81,22 @@ func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
 	return c
 }
 
+// backgroundCtx is the context of work the login starts on its own
+// (connection loop, ghost and avatar updates): bridgev2's BackgroundCtx,
+// cancelled when the bridge stops, with the login's logger.
+func (c *Client) backgroundCtx() context.Context {
+	return c.login.Log.WithContext(c.main.backgroundCtx())
+}
+
+// backgroundCtx is bridgev2's BackgroundCtx; unit tests that build a
+// Connector without a started bridge get a context that is never cancelled.
+func (xc *Connector) backgroundCtx() context.Context {
+	if xc.Bridge != nil && xc.Bridge.BackgroundCtx != nil {
+		return xc.Bridge.BackgroundCtx
+	}
+	return context.TODO()
+}
+
 func (c *Client) meta() *UserLoginMetadata {
 	meta, _ := c.login.Metadata.(*UserLoginMetadata)
 	if meta == nil {
@@ -128,7 +144,7 @@ func (c *Client) Connect(ctx context.Context) {
 		c.sendState(credentialState(c.credErr))
 		return
 	}
-	loopCtx, cancel := context.WithCancel(log.WithContext(context.Background()))
+	loopCtx, cancel := context.WithCancel(log.WithContext(c.main.backgroundCtx()))
 	c.cancel = cancel
 	c.done = make(chan struct{})
 	c.incoming = make(chan inItem, 256)

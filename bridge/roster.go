@@ -126,7 +126,7 @@ func (c *Client) syncGhosts(ctx context.Context, items []roster.Item) {
 // the ghost update to a goroutine.
 func (c *Client) handleRosterPush(ver string, item roster.Item) error {
 	c.roster.set(item)
-	ctx := c.login.Log.WithContext(context.Background())
+	ctx := c.backgroundCtx()
 	go c.syncGhosts(ctx, []roster.Item{item})
 	return nil
 }
