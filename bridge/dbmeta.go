@@ -30,7 +30,7 @@ type UserLoginMetadata struct {
 	LastArchiveID string `json:"last_archive_id,omitempty"`
 	// Rooms are the group chats the login joined with the join command;
 	// they are joined again after every reconnect (mucjoin.go).
-	Rooms []MUCRoom `json:"rooms,omitempty"`
+	Rooms []SavedRoom `json:"rooms,omitempty"`
 }
 
 // PortalMetadata and MessageMetadata are portal's, GhostMetadata is puppet's;
