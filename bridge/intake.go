@@ -125,6 +125,7 @@ func (in *intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	evts := make([]intakeEvent, 0, len(raw))
+	var rest []json.RawMessage
 	for _, js := range raw {
 		var head struct {
 			ID     id.EventID `json:"event_id"`
@@ -134,6 +135,7 @@ func (in *intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// Not something that can be bridged or deduplicated; the
 			// appservice's own handler sees it.
 			log.Warn().Err(err).Msg("Transaction event without event or room ID, not stored")
+			rest = append(rest, js)
 			continue
 		}
 		evts = append(evts, intakeEvent{EventID: head.ID, RoomID: head.RoomID, JSON: js})
@@ -148,6 +150,9 @@ func (in *intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		in.stored(log.WithContext(r.Context()), evts)
 	}
 	delete(txn, "events")
+	if len(rest) > 0 {
+		txn["events"], _ = json.Marshal(rest)
+	}
 	if len(txn) > 0 && in.forward != nil {
 		in.forwardRest(r, txn)
 	}

@@ -378,6 +378,14 @@ func TestIntakeTransactionHandling(t *testing.T) {
 	if len(forwarded) != 1 || forwarded[0] != "de.sorunome.msc2409.ephemeral" {
 		t.Errorf("forwarded %q, want only the ephemeral part", forwarded)
 	}
+	// An event that cannot be keyed is not stored but still reaches the appservice.
+	forwarded = nil
+	if code := send("hs", `{"events":[{"type":"m.room.message","content":{}}]}`); code != http.StatusOK {
+		t.Errorf("transaction with an unkeyed event answered %d", code)
+	}
+	if len(forwarded) != 1 || forwarded[0] != "events" {
+		t.Errorf("forwarded %q, want the unkeyed event", forwarded)
+	}
 }
 
 // TestReadyGate: a message waits for the login, and past the bound fails
