@@ -293,11 +293,11 @@ func (c *Client) historyOMEMO(ctx context.Context, in *incomingMessage) bool {
 			applyInbox(in, e)
 			return e.Kind != inboxEmpty && in.Body != ""
 		}
-		xc := c.omemoClient()
-		if xc == nil {
+		oc := c.omemoClient()
+		if oc == nil {
 			return false
 		}
-		own := xc.Manager().DeviceID()
+		own := oc.Manager().DeviceID()
 		for _, el := range rcv.Elements {
 			if el.KeyFor(c.account.String(), own) != nil {
 				// Ours to decrypt, in order, on the live path.

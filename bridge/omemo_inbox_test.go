@@ -134,14 +134,14 @@ func newInboxFixtureOn(t testing.TB, dialect, uri string, opts ...func(*Config))
 	if err != nil {
 		t.Fatal(err)
 	}
-	xc, err := omemoxmpp.New(m, f.c.omemoStore(), accountPEP{srv, "alice@localhost"}, omemoxmpp.Options{})
+	oc, err := omemoxmpp.New(m, f.c.omemoStore(), accountPEP{srv, "alice@localhost"}, omemoxmpp.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := xc.Announce(ctx); err != nil {
+	if err := oc.Announce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.c.omemo.xc = xc
+	f.c.omemo.xc = oc
 
 	bobStore := omemo.NewMemoryStore()
 	bm := omemo.NewManager(bobStore, "bob@localhost", omemo.Options{PreKeys: 25})
@@ -185,9 +185,9 @@ func (f *inboxFixture) receive(t testing.TB, st *stanzabuf.Stanza) (*incomingMes
 	return in, f.c.omemoDecrypt(context.Background(), in)
 }
 
-func (f *inboxFixture) encrypt(t testing.TB, xc *omemoxmpp.Client, body string) *omemoxmpp.Outgoing {
+func (f *inboxFixture) encrypt(t testing.TB, oc *omemoxmpp.Client, body string) *omemoxmpp.Outgoing {
 	t.Helper()
-	out, err := xc.Encrypt(context.Background(), f.alice, body)
+	out, err := oc.Encrypt(context.Background(), f.alice, body)
 	if err != nil {
 		t.Fatal(err)
 	}
