@@ -110,16 +110,16 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 			return &omemoResult{}, nil
 		}
 	}
-	xc := c.omemoClient()
-	if xc != nil && payloadless(rcv) && !keyedFor(rcv, c.account, xc.Manager().DeviceID()) {
+	oc := c.omemoClient()
+	if oc != nil && payloadless(rcv) && !keyedFor(rcv, c.account, oc.Manager().DeviceID()) {
 		// Someone else's heartbeat or key transport (from the archive):
 		// nothing to show and no ratchet of ours to move.
 		return &omemoResult{}, nil
 	}
-	if xc == nil {
+	if oc == nil {
 		return c.failedOMEMO(job, device, errOMEMOUnavailable), nil
 	}
-	if job.FromMe && device == xc.Manager().DeviceID() {
+	if job.FromMe && device == oc.Manager().DeviceID() {
 		// Sent by this very device (heartbeats, session resets, messages
 		// from Matrix), back from the archive: never for us to read.
 		return &omemoResult{}, nil
@@ -145,7 +145,7 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 			// device blindly only if that JID published it.
 			decCtx = omemo.ListedOnly(ctx)
 		}
-		msg, decErr = xc.Decrypt(decCtx, job.Sender, rcv)
+		msg, decErr = oc.Decrypt(decCtx, job.Sender, rcv)
 		c.main.Metrics.ObserveDecrypt(time.Since(start))
 		if msg == nil {
 			// The engine left its state unchanged: nothing to record.
@@ -206,7 +206,7 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 	if msg != nil {
 		c.countOMEMOSessions(ctx)
 		c.maybeResetSession(ctx, job.Sender, msg.Sender.Device, rcv, nil)
-		c.afterDecrypt(ctx, xc, job.Sender, msg)
+		c.afterDecrypt(ctx, oc, job.Sender, msg)
 		c.afterTrust(ctx, job, msg)
 	}
 	return r, nil
@@ -235,8 +235,8 @@ const badMACResetThreshold = 3
 // cannot decrypt for lack of a (working) session, at most once per
 // interval, so its next message can be read.
 func (c *Client) maybeResetSession(ctx context.Context, sender jid.JID, device uint32, rcv *omemoxmpp.Received, err error) {
-	xc := c.omemoClient()
-	if xc == nil || device == 0 {
+	oc := c.omemoClient()
+	if oc == nil || device == 0 {
 		return
 	}
 	addr := omemo.Address{JID: sender.Bare().String(), Device: device}

@@ -141,7 +141,7 @@ func newInboxFixtureOn(t testing.TB, dialect, uri string, opts ...func(*Config))
 	if err := oc.Announce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.c.omemo.xc = oc
+	f.c.omemo.oc = oc
 
 	bobStore := omemo.NewMemoryStore()
 	bm := omemo.NewManager(bobStore, "bob@localhost", omemo.Options{PreKeys: 25})

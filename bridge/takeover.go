@@ -38,7 +38,7 @@ func (xc *Connector) forgetOtherUsersLogin(ctx context.Context, existing *bridge
 		c.omemoUnannounce(ctx)
 		c.Disconnect()
 		c.omemo.mu.Lock()
-		c.omemo.manager, c.omemo.xc = nil, nil
+		c.omemo.manager, c.omemo.oc = nil, nil
 		c.omemo.mu.Unlock()
 	}
 	return xc.deleteLoginState(ctx, loginID)

@@ -3,6 +3,7 @@ package omemoxmpp
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"testing"
 
 	"mellium.im/xmlstream"
@@ -37,5 +38,35 @@ func TestDeviceListXML(t *testing.T) {
 	}
 	if _, err := DeviceListXML(&omemo.DeviceList{}); err == nil {
 		t.Error("device list without version marshalled")
+	}
+}
+
+// TestDeviceListXMLRoundTrip: what is published parses back to the same
+// devices, labels with markup characters included.
+func TestDeviceListXMLRoundTrip(t *testing.T) {
+	for _, v := range []omemo.Version{omemo.V03, omemo.V2} {
+		in := &omemo.DeviceList{Version: v, Devices: []omemo.Device{{ID: 1}, {ID: 4242}}}
+		if v == omemo.V2 {
+			in.Devices[1].Label = "phone <&>"
+		}
+		r, err := DeviceListXML(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		enc := xml.NewEncoder(&b)
+		if _, err := xmlstream.Copy(enc, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := enc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		var out omemo.DeviceList
+		if err := xml.Unmarshal(b.Bytes(), &out); err != nil {
+			t.Fatalf("%s: %v in %s", v, err, b.String())
+		}
+		if out.Version != v || fmt.Sprint(out.Devices) != fmt.Sprint(in.Devices) {
+			t.Errorf("%s: %s parsed as %+v", v, b.String(), out)
+		}
 	}
 }
