@@ -70,7 +70,7 @@ func (c *Client) dmChatInfo(contact jid.JID) *bridgev2.ChatInfo {
 // contact leaves the name alone (GetUserInfo fills it in when the ghost has none yet).
 func (c *Client) sharedGhostInfo(contact jid.JID) *bridgev2.UserInfo {
 	info := c.userInfo(contact)
-	if _, ok := c.roster.get(contact); !ok {
+	if _, ok := c.roster.Get(contact); !ok {
 		info.Name = nil
 	}
 	return info
@@ -78,7 +78,7 @@ func (c *Client) sharedGhostInfo(contact jid.JID) *bridgev2.UserInfo {
 
 // userInfo is the ghost info of contact as this login's roster names it.
 func (c *Client) userInfo(contact jid.JID) *bridgev2.UserInfo {
-	item, _ := c.roster.get(contact)
+	item, _ := c.roster.Get(contact)
 	bare := contact.Bare().String()
 	name := c.main.Config.FormatDisplayname(puppet.Name(item.Name, contact), bare)
 	rosterName := item.Name
@@ -108,7 +108,7 @@ func (c *Client) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*bridg
 	}
 	info := c.userInfo(contact)
 	c.initialAvatar(ctx, ghost, contact)
-	if _, ok := c.roster.get(contact); !ok {
+	if _, ok := c.roster.Get(contact); !ok {
 		// Not in this login's roster (yet): keep a name another login's
 		// roster gave rather than falling back to the localpart.
 		meta, _ := ghost.Metadata.(*puppet.Metadata)
@@ -178,7 +178,7 @@ func (c *Client) resolve(ctx context.Context, contact jid.JID, createChat bool) 
 
 // GetContactList implements bridgev2.ContactListingNetworkAPI from the roster.
 func (c *Client) GetContactList(ctx context.Context) ([]*bridgev2.ResolveIdentifierResponse, error) {
-	items := c.roster.list()
+	items := c.roster.List()
 	out := make([]*bridgev2.ResolveIdentifierResponse, 0, len(items))
 	for _, item := range items {
 		if item.JID.Localpart() == "" {

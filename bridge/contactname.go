@@ -60,7 +60,7 @@ func (c *Client) lookupNick(ctx context.Context, contact jid.JID) string {
 // rosterless reports whether no roster (of this login, or another's as remembered in the
 // ghost) names the contact, so that its own name may be used.
 func (c *Client) rosterless(contact jid.JID, ghost *bridgev2.Ghost) bool {
-	if _, ok := c.roster.get(contact); ok {
+	if _, ok := c.roster.Get(contact); ok {
 		return false
 	}
 	meta, _ := ghost.Metadata.(*puppet.Metadata)
