@@ -43,7 +43,7 @@ func (xc *Connector) forgetOtherUsersLogin(ctx context.Context, existing *bridge
 		c.omemoUnannounce(ctx)
 		c.Disconnect()
 		c.omemo.mu.Lock()
-		c.omemo.manager, c.omemo.xc = nil, nil
+		c.omemo.manager, c.omemo.oc = nil, nil
 		c.omemo.mu.Unlock()
 	}
 	return xc.deleteLoginState(ctx, loginID)
@@ -54,8 +54,5 @@ func (xc *Connector) deleteLoginState(ctx context.Context, loginID networkid.Use
 	if err := omemostore.New(xc.DB, string(loginID)).Delete(ctx); err != nil {
 		return fmt.Errorf("failed to delete OMEMO state: %w", err)
 	}
-	if _, err := xc.DB.Exec(ctx, `DELETE FROM omemo_inbox WHERE account=$1`, string(loginID)); err != nil {
-		return fmt.Errorf("failed to delete OMEMO inbox: %w", err)
-	}
-	return nil
+	return deleteInbox(ctx, xc.DB, loginID)
 }

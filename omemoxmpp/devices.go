@@ -12,6 +12,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/xmpp/caps"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 // NotifyFeatures are the disco#info features (XEP-0115 +notify) that make
@@ -230,7 +231,7 @@ var ErrNotDeviceList = errors.New("omemoxmpp: not a device list notification")
 // account: a notification without from, or from our bare JID, is about our
 // own list. A notification from a full JID (not a PEP service) is refused.
 func ParseDeviceListEvent(r xml.TokenReader, own jid.JID) (*DeviceListUpdate, error) {
-	ev, err := pubsub.ParseEvent(&closer{r: r})
+	ev, err := pubsub.ParseEvent(xmltok.CloseOpen(r))
 	if errors.Is(err, pubsub.ErrNoEvent) {
 		return nil, ErrNotDeviceList
 	}
