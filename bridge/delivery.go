@@ -38,6 +38,10 @@ const (
 	// ctlCatchUpDone: all of the catch-up's results are before this item
 	// in the queue.
 	ctlCatchUpDone
+	// ctlRoomCatchUpStart and ctlRoomCatchUpDone are the same for one
+	// room's archive (mucarchive.go).
+	ctlRoomCatchUpStart
+	ctlRoomCatchUpDone
 )
 
 // inItem is one entry of the incoming queue: a stanza, or a control item.
@@ -46,6 +50,8 @@ type inItem struct {
 	ctl ctlKind
 	seq uint64 // of the catch-up, for control items
 	ok  bool   // ctlCatchUpDone: the catch-up reached the end of the archive
+	// room is the bare JID of the room, for the room control items.
+	room string
 }
 
 // deliveryState is owned by the incoming queue's goroutine, except for the
@@ -54,6 +60,8 @@ type deliveryState struct {
 	wm         *watermark
 	catchingUp uint64 // the running catch-up's seq, 0 when none
 	deferred   []*stanzabuf.Stanza
+	// rooms is each joined room's archive state (mucarchive.go).
+	rooms map[string]*roomDelivery
 
 	seq atomic.Uint64 // catch-ups started
 
@@ -102,6 +110,9 @@ func (c *Client) handleItem(ctx context.Context, it inItem) {
 		d.wm.reset()
 		d.catchingUp = it.seq
 		return
+	case ctlRoomCatchUpStart, ctlRoomCatchUpDone:
+		c.handleRoomControl(ctx, it)
+		return
 	case ctlCatchUpDone:
 		if it.seq != d.catchingUp {
 			return
@@ -115,6 +126,9 @@ func (c *Client) handleItem(ctx context.Context, it inItem) {
 		for _, st := range deferred {
 			c.handleStanza(ctx, st)
 		}
+		return
+	}
+	if c.deferRoomMessage(it.st) {
 		return
 	}
 	if d.catchingUp != 0 && deferrable(it.st) {
@@ -160,10 +174,13 @@ func (c *Client) trackable(in *incomingMessage) bool {
 // archiveTicket is one tracked archive id on its way to Matrix.
 type archiveTicket struct {
 	c      *Client
+	wm     *watermark
 	gen    uint64
 	id     string
 	once   sync.Once
 	handed atomic.Bool
+	// room is set for a room's archive id (mucarchive.go).
+	room string
 }
 
 // ticket tracks archive id (the next in archive order); nil when it is not
@@ -173,7 +190,7 @@ func (c *Client) ticket(id string) *archiveTicket {
 	if !ok {
 		return nil
 	}
-	return &archiveTicket{c: c, gen: gen, id: id}
+	return &archiveTicket{c: c, wm: c.delivery.wm, gen: gen, id: id}
 }
 
 // settle records the outcome once and moves the cursor if it can.
@@ -182,7 +199,17 @@ func (t *archiveTicket) settle(ctx context.Context, ok bool) {
 		return
 	}
 	t.once.Do(func() {
-		if cur, moved := t.c.delivery.wm.settle(t.gen, t.id, ok); moved {
+		cur, moved := t.wm.settle(t.gen, t.id, ok)
+		if t.room != "" {
+			if moved {
+				t.c.noteRoomArchiveID(ctx, t.room, cur)
+			}
+			if !ok {
+				zerolog.Ctx(ctx).Warn().Str("archive_id", t.id).Str("room", t.room).Msg("Group chat message not stored on Matrix; the room's archive cursor waits for the next join")
+			}
+			return
+		}
+		if moved {
 			t.c.noteArchiveID(ctx, cur)
 		}
 		if ok {

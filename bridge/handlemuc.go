@@ -180,6 +180,8 @@ type groupchat struct {
 	messageRefs
 	// Raw is the stanza, for a shared file's OOB element.
 	Raw *stanzabuf.Stanza
+	// ticket settles the message's stanza-id in the room's watermark.
+	ticket *archiveTicket
 }
 
 // groupchatMessageID keys a groupchat message: by the room's stanza-id,
@@ -245,6 +247,13 @@ func (c *Client) handleGroupchat(ctx context.Context, st *stanzabuf.Stanza) {
 		log.Warn().Err(err).Msg("Dropping malformed groupchat message")
 		return
 	}
+	c.processGroupchat(ctx, st, m, 0)
+}
+
+// processGroupchat bridges a groupchat message, live or (catchUpSeq != 0)
+// from the room's archive.
+func (c *Client) processGroupchat(ctx context.Context, st *stanzabuf.Stanza, m mucroom.Message, catchUpSeq uint64) {
+	log := zerolog.Ctx(ctx)
 	room, ok := c.mucs.get(m.From)
 	if !ok {
 		log.Debug().Stringer("room", m.From.Bare()).Msg("Ignoring groupchat message from a room we are not in")
@@ -259,6 +268,12 @@ func (c *Client) handleGroupchat(ctx context.Context, st *stanzabuf.Stanza) {
 	g := classifyGroupchat(m, room, c.account, c.login.ID, encrypted, refs)
 	g.Raw = st
 	g.OccupantID = roomOccupantID(room, st)
+	// The room's watermark (mucarchive.go) moves over this stanza-id once
+	// bridgev2 stored the message, or at once when nothing is queued.
+	if g.Kind != gcSubject {
+		g.ticket = c.roomTicket(room.JID, m.StanzaID, catchUpSeq)
+		defer g.ticket.release(ctx)
+	}
 	switch g.Kind {
 	case gcSubject:
 		c.mucs.setSubject(room.JID, g.Subject)
@@ -305,22 +320,47 @@ func (c *Client) queueTopic(g groupchat) {
 }
 
 func (c *Client) queueGroupchat(g groupchat) {
-	res := c.login.QueueRemoteEvent(&simplevent.Message[groupchat]{
-		EventMeta: simplevent.EventMeta{
-			Type:         bridgev2.RemoteEventMessage,
-			PortalKey:    c.mucKey(g.Room),
-			Sender:       g.Sender,
-			Timestamp:    g.Timestamp,
-			CreatePortal: true,
-			LogContext: func(lc zerolog.Context) zerolog.Context {
-				return lc.Str("muc_nick", g.Nick).Str("stanza_id", g.StanzaID)
-			},
+	meta := simplevent.EventMeta{
+		Type:         bridgev2.RemoteEventMessage,
+		PortalKey:    c.mucKey(g.Room),
+		Sender:       g.Sender,
+		Timestamp:    g.Timestamp,
+		CreatePortal: true,
+		LogContext: func(lc zerolog.Context) zerolog.Context {
+			return lc.Str("muc_nick", g.Nick).Str("stanza_id", g.StanzaID)
 		},
+	}
+	stored := g.ID
+	if isOwnReflection(g) || (g.Encrypted && g.OMEMO == nil) {
+		// Nothing to store (convertGroupchat ignores it, or bridgev2
+		// matches it to the Matrix event it came from).
+		stored = ""
+	}
+	// The same exactly-once sending as 1:1 messages (txnid.go, sending.go):
+	// a transaction id derived from the message id (the room's stanza-id
+	// names it), and the sending mark checked against the room after a
+	// crash between the Matrix send and bridgev2's row.
+	id := g.ID
+	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, string(id)) }
+	meta.PostHandleFunc = func(ctx context.Context, _ *bridgev2.Portal) {
+		if c.messageStored(ctx, id) {
+			c.clearSending(ctx, id)
+		}
+	}
+	g.ticket.handOff(&meta, stored)
+	ts := g.Timestamp
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	recovered := &portal.MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID, OccupantID: g.OccupantID}
+	res := c.login.QueueRemoteEvent(&simplevent.Message[groupchat]{
+		EventMeta:          meta,
 		Data:               g,
 		ID:                 g.ID,
 		TransactionID:      g.TxnID,
-		ConvertMessageFunc: c.convertGroupchat,
+		ConvertMessageFunc: convertOnce(c, id, meta.Sender, ts, recovered, c.convertGroupchat),
 	})
+	g.ticket.queued(c.backgroundCtx(), res)
 	if !g.Encrypted || (g.OMEMO != nil && !g.OMEMO.Failed) {
 		// Undecryptable OMEMO messages were counted as such.
 		c.countResult(res)

@@ -341,6 +341,9 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 		c.handleGroupchat(ctx, st)
 		return
 	}
+	if c.handleRoomArchived(ctx, st) {
+		return
+	}
 	in, err := c.classify(st)
 	switch {
 	case errors.Is(err, carbons.ErrForged):
@@ -491,7 +494,7 @@ func (c *Client) queueIncoming(in *incomingMessage) {
 		EventMeta:          meta,
 		Data:               in,
 		ID:                 id,
-		ConvertMessageFunc: c.convertOnce(id, meta.Sender, ts, c.convertIncoming),
+		ConvertMessageFunc: convertOnce(c, id, meta.Sender, ts, nil, c.convertIncoming),
 	})
 	in.ticket.queued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), res)
 	c.countQueued(in, res)

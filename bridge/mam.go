@@ -69,6 +69,8 @@ type mamQueries struct {
 	seqs map[string]uint64
 	// pages holds the results of running backfill queries.
 	pages map[string][]archived
+	// rooms names the room each room catch-up query asks (mucarchive.go).
+	rooms map[string]string
 }
 
 func (q *mamQueries) add(mode queryMode) string {

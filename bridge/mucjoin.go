@@ -26,6 +26,9 @@ type SavedRoom struct {
 	JID string `json:"jid"`
 	// Nick is the nick asked for; the room may have given us a variant.
 	Nick string `json:"nick,omitempty"`
+	// LastArchiveID is the room's archive watermark (mucarchive.go): the
+	// room's stanza-id up to which every message is stored on Matrix.
+	LastArchiveID string `json:"last_archive_id,omitempty"`
 }
 
 const (
@@ -90,6 +93,15 @@ func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string) (joinR
 	if err != nil {
 		return joinResult{}, err
 	}
+	// Live messages of the room wait until its archive has been caught
+	// up on (mucarchive.go).
+	done := c.startRoomCatchUp(room)
+	joined := false
+	defer func() {
+		if !joined {
+			done(nil, false)
+		}
+	}()
 	candidates := nickCandidates(nick)
 	for _, n := range candidates {
 		occ, err := room.WithResource(n)
@@ -119,6 +131,8 @@ func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string) (joinR
 			}
 		}
 		log.Info().Str("nick", res.Nick).Msg("Joined group chat")
+		joined = true
+		done(s, slices.Contains(features.Features, nsMAM))
 		return res, nil
 	}
 	c.mucs.remove(room)
@@ -185,10 +199,10 @@ func (c *Client) rememberRoom(ctx context.Context, room jid.JID, nick string) er
 	switch {
 	case i < 0:
 		meta.Rooms = append(meta.Rooms, entry)
-	case meta.Rooms[i] == entry:
+	case meta.Rooms[i].Nick == entry.Nick:
 		return nil
 	default:
-		meta.Rooms[i] = entry
+		meta.Rooms[i].Nick = entry.Nick
 	}
 	if err := c.login.Save(ctx); err != nil {
 		return fmt.Errorf("failed to save joined room %s: %w", room, err)

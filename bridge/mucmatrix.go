@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -36,6 +37,7 @@ var (
 // service like in 1:1 chats: a link and OOB in plaintext rooms, an aesgcm
 // link inside the OMEMO body in encrypted ones.
 func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.MatrixMessage, room jid.JID) (*bridgev2.MatrixMessageResponse, error) {
+	c.awaitRoomJoined(ctx, room)
 	r, encrypted, err := c.groupTarget(msg.Portal, room)
 	if err != nil {
 		return nil, err
@@ -98,6 +100,37 @@ func isMediaMessage(t event.MessageType) bool {
 	return false
 }
 
+// awaitRoomJoined lets a Matrix event for a saved room wait while the room
+// is being joined again: after a (re)connect the saved rooms are rejoined in
+// the background once the session is ready, and the homeserver's flushed
+// queue would otherwise fail (and lose) them with errNotInRoom. The wait is
+// bounded by network.send_wait; a room the user left is not waited for.
+func (c *Client) awaitRoomJoined(ctx context.Context, room jid.JID) {
+	if c.login == nil || c.main == nil || !c.isSavedRoom(room) {
+		return
+	}
+	deadline := time.Now().Add(c.main.Config.sendWait())
+	logged := false
+	for time.Now().Before(deadline) {
+		if r, ok := c.mucs.get(room); ok && r.Joined {
+			return
+		}
+		if !logged {
+			zerolog.Ctx(ctx).Debug().Stringer("room", room).Msg("Waiting for the group chat to be joined again before sending")
+			logged = true
+		}
+		if !sleep(ctx, 250*time.Millisecond) {
+			return
+		}
+	}
+}
+
+// isSavedRoom reports whether room is one the login stays in.
+func (c *Client) isSavedRoom(room jid.JID) bool {
+	key := room.Bare().String()
+	return slices.ContainsFunc(c.savedRooms(), func(r SavedRoom) bool { return r.JID == key })
+}
+
 // groupTarget is the room a Matrix event goes to and whether it must be
 // OMEMO-encrypted; an error when we are not in it or the portal is
 // encrypted but the room cannot be (never plaintext then).
@@ -143,6 +176,7 @@ func (c *Client) sendGroupCorrection(ctx context.Context, msg *bridgev2.MatrixEd
 	if orig == "" {
 		return refusal(errors.New("the message has no id to correct"))
 	}
+	c.awaitRoomJoined(ctx, room)
 	r, encrypted, err := c.groupTarget(msg.Portal, room)
 	if err != nil {
 		return err

@@ -47,12 +47,16 @@ const sendingLookBack = 50
 // sendingRetention: marks older than this are dropped.
 const sendingRetention = 24 * time.Hour
 
-// convertOnce wraps a conversion of a message from XMPP with the sending
-// mark and the recovery check.
-func (c *Client) convertOnce(id networkid.MessageID, sender bridgev2.EventSender, ts time.Time,
-	convert func(context.Context, *bridgev2.Portal, bridgev2.MatrixAPI, *incomingMessage) (*bridgev2.ConvertedMessage, error),
-) func(context.Context, *bridgev2.Portal, bridgev2.MatrixAPI, *incomingMessage) (*bridgev2.ConvertedMessage, error) {
-	return func(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, in *incomingMessage) (*bridgev2.ConvertedMessage, error) {
+// convertOnce wraps a conversion of a message from XMPP (1:1 or group
+// chat) with the sending mark and the recovery check; recovered is the
+// metadata of the message row stored for a message found in the room.
+func convertOnce[T any](c *Client, id networkid.MessageID, sender bridgev2.EventSender, ts time.Time, recovered *MessageMetadata,
+	convert func(context.Context, *bridgev2.Portal, bridgev2.MatrixAPI, T) (*bridgev2.ConvertedMessage, error),
+) func(context.Context, *bridgev2.Portal, bridgev2.MatrixAPI, T) (*bridgev2.ConvertedMessage, error) {
+	if recovered == nil {
+		recovered = &MessageMetadata{}
+	}
+	return func(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, in T) (*bridgev2.ConvertedMessage, error) {
 		log := zerolog.Ctx(ctx)
 		marked, err := c.sendingMarked(ctx, id)
 		if err != nil {
@@ -66,7 +70,7 @@ func (c *Client) convertOnce(id networkid.MessageID, sender bridgev2.EventSender
 				log.Info().Stringer("event_id", evtID).Msg("Message was sent before a crash; storing it without sending again")
 				if err := c.main.Bridge.DB.Message.Insert(ctx, &database.Message{
 					ID: id, MXID: evtID, Room: portal.PortalKey, SenderID: sender.Sender,
-					SenderMXID: intent.GetMXID(), Timestamp: ts, Metadata: &MessageMetadata{},
+					SenderMXID: intent.GetMXID(), Timestamp: ts, Metadata: recovered,
 				}); err != nil {
 					return nil, fmt.Errorf("failed to store a message sent before a crash: %w", err)
 				}

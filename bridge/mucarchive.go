@@ -1,0 +1,253 @@
+package bridge
+
+import (
+	"context"
+	"time"
+
+	"github.com/rs/zerolog"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/history"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
+	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+)
+
+// Group chat catch-up (see docs/delivery.md): a room's messages are
+// archived by the room (XEP-0313 on the room JID), not by the account, and
+// the bridge joins without MUC history. Each saved room keeps its own
+// watermark (SavedRoom.LastArchiveID), the room's stanza-id up to which
+// every message is stored on Matrix, moved by the same rules as the
+// account's (watermark.go). On every join the room's archive is asked for
+// what came after it; live messages of the room wait until the last page
+// has been handled, so that the portal gets them in the room's order. A
+// message seen both in the archive and live has the same bridgev2 message
+// id (the room's stanza-id) and is bridged once.
+
+// queryRoomCatchUp bridges the results of a room's archive.
+const queryRoomCatchUp queryMode = 100
+
+// roomDelivery is one room's catch-up state, owned by the incoming queue's
+// goroutine (the watermark locks itself).
+type roomDelivery struct {
+	wm         *watermark
+	catchingUp uint64
+	deferred   []*stanzabuf.Stanza
+}
+
+// addRoomCatchUp registers a query of room's archive for catch-up seq.
+func (q *mamQueries) addRoomCatchUp(room jid.JID, seq uint64) string {
+	id := q.addCatchUp(seq)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.m[id] = queryRoomCatchUp
+	if q.rooms == nil {
+		q.rooms = map[string]string{}
+	}
+	q.rooms[id] = room.Bare().String()
+	return id
+}
+
+// room is the room whose archive query id asks.
+func (q *mamQueries) room(id string) string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.rooms[id]
+}
+
+// startRoomCatchUp queues the start marker of room's catch-up (before the
+// join presence, so that the room's live messages wait behind it) and
+// returns what ends it: with the joined session, the catch-up runs in the
+// background; with none (the join failed), the room's cursor stays.
+func (c *Client) startRoomCatchUp(room jid.JID) func(s *xmpp.Session, mam bool) {
+	c.mu.Lock()
+	loopCtx := c.loopCtx
+	c.mu.Unlock()
+	if loopCtx == nil {
+		return func(*xmpp.Session, bool) {}
+	}
+	key := room.Bare().String()
+	seq := c.delivery.seq.Add(1)
+	c.control(loopCtx, inItem{ctl: ctlRoomCatchUpStart, seq: seq, room: key})
+	return func(s *xmpp.Session, mam bool) {
+		if s == nil {
+			c.control(loopCtx, inItem{ctl: ctlRoomCatchUpDone, seq: seq, room: key})
+			return
+		}
+		go func() {
+			ok := c.roomCatchUp(context.WithoutCancel(loopCtx), s, room.Bare(), seq, mam)
+			c.control(loopCtx, inItem{ctl: ctlRoomCatchUpDone, seq: seq, room: key, ok: ok})
+		}()
+	}
+}
+
+// roomState is room's catch-up state (incoming queue's goroutine only).
+func (c *Client) roomState(room string) *roomDelivery {
+	d := &c.delivery
+	if d.rooms == nil {
+		d.rooms = map[string]*roomDelivery{}
+	}
+	rd, ok := d.rooms[room]
+	if !ok {
+		rd = &roomDelivery{wm: newWatermark()}
+		d.rooms[room] = rd
+	}
+	return rd
+}
+
+// handleRoomControl is handleItem for the room control items.
+func (c *Client) handleRoomControl(ctx context.Context, it inItem) {
+	rd := c.roomState(it.room)
+	if it.ctl == ctlRoomCatchUpStart {
+		rd.wm.reset()
+		rd.catchingUp = it.seq
+		return
+	}
+	if it.seq != rd.catchingUp {
+		return
+	}
+	rd.catchingUp = 0
+	if !it.ok {
+		rd.wm.stop()
+	}
+	deferred := rd.deferred
+	rd.deferred = nil
+	for _, st := range deferred {
+		c.handleStanza(ctx, st)
+	}
+}
+
+// deferRoomMessage holds a live groupchat message while its room's
+// catch-up runs.
+func (c *Client) deferRoomMessage(st *stanzabuf.Stanza) bool {
+	if st == nil || st.Start().Name.Local != "message" || attrValue(st.Start(), "type") != string(stanza.GroupChatMessage) {
+		return false
+	}
+	from, err := jid.Parse(attrValue(st.Start(), "from"))
+	if err != nil {
+		return false
+	}
+	rd, ok := c.delivery.rooms[from.Bare().String()]
+	if !ok || rd.catchingUp == 0 {
+		return false
+	}
+	rd.deferred = append(rd.deferred, st)
+	return true
+}
+
+// roomCursor is room's saved watermark.
+func (c *Client) roomCursor(room jid.JID) string {
+	key := room.Bare().String()
+	for _, r := range c.savedRooms() {
+		if r.JID == key {
+			return r.LastArchiveID
+		}
+	}
+	return ""
+}
+
+// noteRoomArchiveID saves room's watermark in the login metadata.
+func (c *Client) noteRoomArchiveID(ctx context.Context, room, id string) {
+	c.metaMu.Lock()
+	defer c.metaMu.Unlock()
+	meta := c.meta()
+	for i := range meta.Rooms {
+		if meta.Rooms[i].JID != room {
+			continue
+		}
+		if meta.Rooms[i].LastArchiveID == id {
+			return
+		}
+		meta.Rooms[i].LastArchiveID = id
+		if err := c.login.Save(ctx); err != nil {
+			zerolog.Ctx(ctx).Err(err).Str("room", room).Msg("Failed to save the room's archive cursor")
+		}
+		return
+	}
+}
+
+// roomCatchUp pages through room's archive after its cursor; the results go
+// through the incoming queue. It reports whether it reached the end (or had
+// nothing to do: a room without an archive, or no cursor yet, which the
+// live messages from this join on set).
+func (c *Client) roomCatchUp(ctx context.Context, s *xmpp.Session, room jid.JID, seq uint64, mam bool) bool {
+	log := zerolog.Ctx(ctx).With().Str("action", "room archive catch-up").Stringer("room", room).Logger()
+	after := c.roomCursor(room)
+	if !mam || after == "" {
+		return true
+	}
+	for page := 0; page < mamMaxPages; page++ {
+		qid := c.mam.addRoomCatchUp(room, seq)
+		qctx, cancel := context.WithTimeout(ctx, mamQueryTimeout)
+		res, err := history.Fetch(qctx, history.Query{ID: qid, Limit: mamPageSize, PageID: after}, room, s)
+		cancel()
+		if err != nil {
+			log.Warn().Err(err).Str("after", after).Msg("Room archive query failed")
+			return false
+		}
+		log.Debug().Int("page", page).Bool("complete", res.Complete).Str("last", res.Set.Last).Msg("Fetched room archive page")
+		if res.Complete || res.Set.Last == "" || res.Set.Last == after {
+			return true
+		}
+		after = res.Set.Last
+	}
+	log.Warn().Msg("Stopped room archive catch-up after too many pages; the next join continues")
+	return false
+}
+
+// handleRoomArchived handles a result of a room archive query; it reports
+// whether st was one.
+func (c *Client) handleRoomArchived(ctx context.Context, st *stanzabuf.Stanza) bool {
+	a, err := parseArchived(st)
+	if err != nil || c.mam.mode(a.QueryID) != queryRoomCatchUp {
+		return false
+	}
+	log := zerolog.Ctx(ctx)
+	room := c.mam.room(a.QueryID)
+	if from := attrValue(st.Start(), "from"); from != room {
+		log.Warn().Str("from", from).Str("room", room).Msg("Dropping forged room archive result")
+		return true
+	}
+	m, err := mucroom.ParseMessage(a.Message.Reader())
+	if err != nil {
+		log.Warn().Err(err).Msg("Dropping malformed room archive result")
+		return true
+	}
+	if m.From.Bare().String() != room {
+		log.Warn().Stringer("from", m.From).Str("room", room).Msg("Dropping room archive result from elsewhere")
+		return true
+	}
+	// The archive id is the room's stanza-id (XEP-0313 §5.1.2), which
+	// keys the live copy too.
+	m.StanzaID = a.ArchiveID
+	if m.Delay.IsZero() {
+		m.Delay = a.Stamp
+	}
+	if m.Delay.IsZero() {
+		m.Delay = time.Now()
+	}
+	c.processGroupchat(ctx, a.Message, m, c.mam.seq(a.QueryID))
+	return true
+}
+
+// roomTicket tracks a groupchat message's stanza-id in its room's
+// watermark: live messages (the room's catch-up is over) and results of the
+// room's running catch-up.
+func (c *Client) roomTicket(room jid.JID, stanzaID string, catchUpSeq uint64) *archiveTicket {
+	if stanzaID == "" {
+		return nil
+	}
+	rd, ok := c.delivery.rooms[room.Bare().String()]
+	if !ok {
+		return nil
+	}
+	if catchUpSeq != 0 && catchUpSeq != rd.catchingUp {
+		return nil
+	}
+	gen, ok := rd.wm.track(stanzaID)
+	if !ok {
+		return nil
+	}
+	return &archiveTicket{c: c, wm: rd.wm, gen: gen, id: stanzaID, room: room.Bare().String()}
+}
