@@ -110,7 +110,14 @@ func (c *Client) collectBackfill(st *stanzabuf.Stanza) bool {
 	if err != nil || c.mam.mode(a.QueryID) != queryBackfill {
 		return false
 	}
-	if from := attrValue(st.Start(), "from"); from != "" && from != c.account.String() {
+	from := attrValue(st.Start(), "from")
+	if room := c.mam.room(a.QueryID); room != "" {
+		// A query of a room's archive (mucarchive.go): only the room answers.
+		if from != room {
+			c.login.Log.Warn().Str("from", from).Str("room", room).Msg("Dropping forged room archive result")
+			return true
+		}
+	} else if from != "" && from != c.account.String() {
 		c.login.Log.Warn().Str("from", from).Msg("Dropping forged archive result")
 		return true
 	}

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -250,4 +251,59 @@ func (c *Client) roomTicket(room jid.JID, stanzaID string, catchUpSeq uint64) *a
 		return nil
 	}
 	return &archiveTicket{c: c, wm: rd.wm, gen: gen, id: stanzaID, room: room.Bare().String()}
+}
+
+// addRoomBackfill registers a collected query (backfill.go) of room's
+// archive.
+func (q *mamQueries) addRoomBackfill(room jid.JID) string {
+	id := q.addBackfill()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.rooms == nil {
+		q.rooms = map[string]string{}
+	}
+	q.rooms[id] = room.Bare().String()
+	return id
+}
+
+// inRoomArchive reports whether room's archive holds a message we sent
+// with id (or origin-id) xmppID since since: the Matrix → XMPP intake asks
+// it for an event recorded as "sending" but not "sent" (a crash between the
+// send and the record), as inOwnArchive does for 1:1 chats.
+func (c *Client) inRoomArchive(ctx context.Context, room jid.JID, xmppID string, since time.Time) (bool, error) {
+	if err := c.awaitReady(ctx); err != nil {
+		return false, err
+	}
+	s := c.currentSession()
+	if s == nil {
+		return false, errNotConnected
+	}
+	r, _ := c.mucs.get(room)
+	q := history.Query{Start: since.Add(-10 * time.Minute), Limit: 100} // margin for clock skew with the server
+	for page := 0; page < intakeArchivePages; page++ {
+		q.ID = c.mam.addRoomBackfill(room)
+		qctx, cancel := context.WithTimeout(ctx, backfillQueryTimeout)
+		res, err := history.Fetch(qctx, q, room.Bare(), s)
+		cancel()
+		got := c.mam.finish(q.ID)
+		if err != nil {
+			return false, fmt.Errorf("failed to query the archive of %s for %s: %w", room, xmppID, err)
+		}
+		for _, a := range got {
+			m, err := mucroom.ParseMessage(a.Message.Reader())
+			if err != nil || (m.ID != xmppID && m.OriginID != xmppID) {
+				continue
+			}
+			if r.Nick != "" && m.Nick() != r.Nick {
+				continue
+			}
+			zerolog.Ctx(ctx).Debug().Str("xmpp_id", xmppID).Str("archive_id", a.ArchiveID).Msg("Interrupted group chat send found in the room's archive")
+			return true, nil
+		}
+		if res.Complete || len(got) == 0 || res.Set.Last == "" || res.Set.Last == q.PageID {
+			return false, nil
+		}
+		q.PageID = res.Set.Last
+	}
+	return false, nil
 }

@@ -70,10 +70,23 @@ func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.Matrix
 		Metadata:  &portal.MessageMetadata{OriginID: out.ID},
 	}
 	msg.AddPendingToSave(db, txn, groupchatEcho)
-	if err := s.Send(ctx, stanzaOut); err != nil {
+	// The intake's sent record (intake.go): a replayed event that was sent
+	// before a crash is not sent again; one cut between the send and the
+	// record is looked for in the room's archive first. Its reflection
+	// (live, or from the room's catch-up) completes the pending message.
+	already, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), out.ID, func() error {
+		if err := s.Send(ctx, stanzaOut); err != nil {
+			return fmt.Errorf("failed to send message to %s: %w", room, err)
+		}
+		return nil
+	}, func(since time.Time) (bool, error) { return c.inRoomArchive(ctx, room, out.ID, since) })
+	if err != nil {
 		msg.RemovePending(txn)
 		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)
-		return nil, fmt.Errorf("failed to send message to %s: %w", room, err)
+		return nil, err
+	}
+	if already {
+		return &bridgev2.MatrixMessageResponse{DB: db, Pending: true}, nil
 	}
 	c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeOK)
 	zerolog.Ctx(ctx).Debug().Str("xmpp_id", out.ID).Stringer("room", room).Bool("omemo", encrypted).Msg("Sent groupchat message to XMPP")
