@@ -23,6 +23,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // handleMUCPresence applies a presence from one of the login's rooms and
@@ -175,9 +176,9 @@ type groupchat struct {
 	// (mucomemo.go); Body is then its plaintext or a notice.
 	OMEMO     *omemoIncoming
 	Timestamp time.Time
-	// messageRefs are the message's references to an earlier one
+	// Refs are the message's references to an earlier one
 	// (mucrefs.go).
-	messageRefs
+	xmppclient.Refs
 	// Raw is the stanza, for a shared file's OOB element.
 	Raw *stanzabuf.Stanza
 }
@@ -202,10 +203,10 @@ func groupchatMessageID(m mucroom.Message) networkid.MessageID {
 
 // classifyGroupchat decides what a groupchat message from room is. It is
 // pure so that the rules can be tested without a server.
-func classifyGroupchat(m mucroom.Message, room mucRoom, account jid.JID, login networkid.UserLoginID, encrypted bool, refs messageRefs) groupchat {
+func classifyGroupchat(m mucroom.Message, room mucRoom, account jid.JID, login networkid.UserLoginID, encrypted bool, refs xmppclient.Refs) groupchat {
 	g := groupchat{
 		Room: room.JID, Nick: m.Nick(), OriginID: m.OriginID, XMPPID: m.ID, StanzaID: m.StanzaID,
-		Body: m.Body, Encrypted: encrypted, Timestamp: m.Delay, messageRefs: refs,
+		Body: m.Body, Encrypted: encrypted, Timestamp: m.Delay, Refs: refs,
 	}
 	switch {
 	case m.Subject != nil:
@@ -252,9 +253,9 @@ func (c *Client) handleGroupchat(ctx context.Context, st *stanzabuf.Stanza) {
 	}
 	_, encErr := omemoxmpp.FindEncrypted(st.Reader())
 	encrypted := !errors.Is(encErr, omemoxmpp.ErrNotEncrypted)
-	refs := parseRefs(st)
+	refs := xmppclient.ParseRefs(st)
 	if refs.ReplyTo != nil {
-		m.Body = stripReplyFallback(st, m.Body)
+		m.Body = xmppclient.StripReplyFallback(st, m.Body)
 	}
 	g := classifyGroupchat(m, room, c.account, c.login.ID, encrypted, refs)
 	g.Raw = st

@@ -21,6 +21,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 const (
@@ -242,7 +243,7 @@ func TestClassifyGroupchat(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g := classifyGroupchat(m, room, testAccount, testLogin, tc.encrypted, messageRefs{})
+			g := classifyGroupchat(m, room, testAccount, testLogin, tc.encrypted, xmppclient.Refs{})
 			got := want{kind: g.Kind, sender: g.Sender.Sender, fromMe: g.Sender.IsFromMe, id: g.ID, txn: g.TxnID, body: g.Body, subject: g.Subject, encrypted: g.Encrypted}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("\nwant=%+v\n got=%+v", tc.want, got)
@@ -319,7 +320,7 @@ func TestGroupchatStanza(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := classifyGroupchat(m, mucRoom{JID: jid.MustParse(testRoom), Nick: "alice"}, testAccount, testLogin, false, messageRefs{})
+	g := classifyGroupchat(m, mucRoom{JID: jid.MustParse(testRoom), Nick: "alice"}, testAccount, testLogin, false, xmppclient.Refs{})
 	if !g.Sender.IsFromMe || g.TxnID != "mxb-abc" {
 		t.Errorf("reflection classified as %+v", g)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 func TestGroupOMEMOAllowed(t *testing.T) {
@@ -110,7 +111,7 @@ func TestDecryptGroupchat(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g := classifyGroupchat(msg, tc.room, testAccount, testLogin, true, messageRefs{})
+			g := classifyGroupchat(msg, tc.room, testAccount, testLogin, true, xmppclient.Refs{})
 			show := c.decryptGroupchat(context.Background(), st, &g, tc.room)
 			if show != tc.show || !strings.HasPrefix(g.Body, tc.body) || (tc.body == "" && g.Body != "") {
 				t.Errorf("show=%v body=%q, want show=%v body %q…", show, g.Body, tc.show, tc.body)
@@ -209,7 +210,7 @@ func TestDecryptGroupchatInbox(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := classifyGroupchat(m, r, f.alice, f.c.login.ID, true, messageRefs{})
+		g := classifyGroupchat(m, r, f.alice, f.c.login.ID, true, xmppclient.Refs{})
 		if !f.c.decryptGroupchat(ctx, st, &g, r) {
 			t.Fatalf("round %d: not shown", i)
 		}
@@ -262,7 +263,7 @@ func TestGroupchatUnlistedDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := classifyGroupchat(m, r, f.alice, f.c.login.ID, true, messageRefs{})
+	g := classifyGroupchat(m, r, f.alice, f.c.login.ID, true, xmppclient.Refs{})
 	if !f.c.decryptGroupchat(ctx, st, &g, r) {
 		t.Fatal("not shown")
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 func TestGroupRefIDs(t *testing.T) {
@@ -125,13 +126,13 @@ func TestGroupchatStanzaRefs(t *testing.T) {
 
 func TestClassifyGroupchatRefs(t *testing.T) {
 	room := mucRoom{JID: jid.MustParse(testRoom), Nick: "alice", Occupants: map[string]occupant{"bob": {Nick: "bob"}}}
-	parse := func(raw string) (mucroom.Message, messageRefs) {
+	parse := func(raw string) (mucroom.Message, xmppclient.Refs) {
 		st := tokens(t, raw)
 		m, err := mucroom.ParseMessage(st.Reader())
 		if err != nil {
 			t.Fatal(err)
 		}
-		return m, parseRefs(st)
+		return m, xmppclient.ParseRefs(st)
 	}
 	// A reaction has no body but is bridged.
 	m, refs := parse(`<message xmlns="jabber:client" type="groupchat" from="` + testRoom + `/bob" id="r1">` +
