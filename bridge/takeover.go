@@ -27,8 +27,13 @@ func takeover(existing *bridgev2.UserLogin, user id.UserID) bool {
 
 // forgetOtherUsersLogin deletes the OMEMO device (after removing it from the
 // account's device lists, when it is connected) and the inbox of loginID
-// when existing belongs to another Matrix user than user.
+// when existing belongs to another Matrix user than user. Without an
+// existing login, state left under loginID is an orphan (a login deleted
+// without a remote logout) and is deleted too: a new login starts clean.
 func (xc *Connector) forgetOtherUsersLogin(ctx context.Context, existing *bridgev2.UserLogin, loginID networkid.UserLoginID, user id.UserID) error {
+	if existing == nil {
+		return xc.deleteLoginState(ctx, loginID)
+	}
 	if !takeover(existing, user) {
 		return nil
 	}

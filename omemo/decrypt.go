@@ -25,16 +25,11 @@ func (m *Manager) Decrypt(ctx context.Context, enc *Encrypted, senderJID string)
 		return nil, ErrNotForThisDevice
 	}
 	addr := Address{JID: senderJID, Device: enc.SenderDevice}
-	raw, err := m.store.Session(ctx, v, addr)
+	e, err := m.loadRecord(ctx, v, addr)
 	if err != nil {
-		return nil, fmt.Errorf("failed to load session with %s: %w", addr, err)
+		return nil, err
 	}
-	rec := &record{}
-	if raw != nil {
-		if rec, err = parseRecord(raw); err != nil {
-			return nil, fmt.Errorf("failed to load session with %s: %w", addr, err)
-		}
-	}
+	rec := &e.rec
 	k := getKDF()
 	defer putKDF(k)
 	out := &Decrypted{Version: v, Sender: addr}
@@ -66,8 +61,8 @@ func (m *Manager) Decrypt(ctx context.Context, enc *Encrypted, senderJID string)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.store.PutSession(ctx, v, addr, rec.bytes()); err != nil {
-		return nil, fmt.Errorf("failed to store session with %s: %w", addr, err)
+	if err := m.storeRecord(ctx, v, addr, e); err != nil {
+		return nil, err
 	}
 	if out.NewSession {
 		if err := m.putBaseKey(ctx, v, addr, s.baseKey[:]); err != nil {
@@ -97,8 +92,8 @@ func (m *Manager) decryptMessage(k *kdf, v Version, rec *record, data []byte) (*
 		return nil, nil, ErrNoSession
 	}
 	var firstErr error
-	for i, raw := range rec.sessions {
-		s, err := unmarshalSession(raw)
+	for i := range rec.sessions {
+		s, err := rec.session(i)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -157,8 +152,8 @@ func (m *Manager) decryptKeyExchange(ctx context.Context, k *kdf, v Version, rec
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	for i, raw := range rec.sessions {
-		s, err := unmarshalSession(raw)
+	for i := range rec.sessions {
+		s, err := rec.session(i)
 		if err != nil {
 			return nil, nil, 0, err
 		}

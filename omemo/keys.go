@@ -160,18 +160,27 @@ func curveToEd(u []byte, sign byte) ([]byte, error) {
 // CurveIdentityKey converts an identity key in v's wire form (32 bytes, or
 // 33 with the 0x05 prefix for V03) to its Curve25519 form.
 func CurveIdentityKey(v Version, key []byte) ([]byte, error) {
+	return curveIdentityKey(nil, v, key)
+}
+
+// curveIdentityKey is CurveIdentityKey appending to dst.
+func curveIdentityKey(dst []byte, v Version, key []byte) ([]byte, error) {
 	switch v {
 	case V03:
 		k, err := untype(key)
 		if err != nil {
 			return nil, err
 		}
-		return append([]byte(nil), k...), nil
+		return append(dst, k...), nil
 	case V2:
 		if len(key) != 32 {
 			return nil, fmt.Errorf("%w: identity key length %d", ErrMalformed, len(key))
 		}
-		return edToCurve(key)
+		var p edwards25519.Point
+		if _, err := p.SetBytes(key); err != nil {
+			return nil, fmt.Errorf("%w: invalid Ed25519 key", ErrMalformed)
+		}
+		return append(dst, p.BytesMontgomery()...), nil
 	}
 	return nil, fmt.Errorf("%w: invalid version", ErrMalformed)
 }

@@ -30,6 +30,11 @@ type Manager struct {
 	mu       sync.Mutex
 	identity *Identity
 	keys     *identityKeys
+	// records caches decoded session records (see sessioncache.go).
+	records map[cacheKey]*cachedRecord
+	// bundles caches verified signed prekeys (see bundlecache.go); our
+	// identity is part of what it holds, so Setup empties it.
+	bundles map[bundleKey]*verifiedSPK
 }
 
 // NewManager returns a Manager for ownJID (a bare JID) on store. Call Setup
@@ -75,6 +80,7 @@ func (m *Manager) Setup(ctx context.Context) error {
 		return err
 	}
 	m.identity, m.keys = id, keys
+	m.bundles, m.records = nil, nil
 	if err := m.maintainSignedPreKeys(ctx); err != nil {
 		return err
 	}
@@ -315,17 +321,14 @@ func isStoreError(err error) bool {
 }
 
 func (m *Manager) encryptFor(ctx context.Context, k *kdf, v Version, r Recipient, km []byte) ([]byte, bool, error) {
-	raw, err := m.store.Session(ctx, v, r.Address)
+	e, err := m.loadRecord(ctx, v, r.Address)
 	if err != nil {
-		return nil, false, &storeError{fmt.Errorf("failed to load session with %s: %w", r.Address, err)}
+		return nil, false, err
 	}
-	var rec *record
+	rec := &e.rec
 	var s *session
-	if raw != nil {
-		if rec, err = parseRecord(raw); err == nil {
-			s, err = unmarshalSession(rec.sessions[0])
-		}
-		if err != nil {
+	if len(rec.sessions) > 0 {
+		if s, err = rec.session(0); err != nil {
 			return nil, false, fmt.Errorf("failed to load session with %s: %w", r.Address, err)
 		}
 	}
@@ -337,7 +340,8 @@ func (m *Manager) encryptFor(ctx context.Context, k *kdf, v Version, r Recipient
 		if b.Version != v {
 			return nil, false, malformed("bundle version")
 		}
-		if err := verifyBundle(b); err != nil {
+		spk, err := m.verifiedBundle(b)
+		if err != nil {
 			return nil, false, fmt.Errorf("bundle of %s: %w", r.Address, err)
 		}
 		if len(b.PreKeys) == 0 {
@@ -351,10 +355,9 @@ func (m *Manager) encryptFor(ctx context.Context, k *kdf, v Version, r Recipient
 			return nil, false, fmt.Errorf("failed to read randomness: %w", err)
 		}
 		opk := &b.PreKeys[int(binary.BigEndian.Uint16(idx[:]))%len(b.PreKeys)]
-		if s, err = initiate(k, m.keys, b, opk, m.identity.DeviceID, m.opts.Rand); err != nil {
+		if s, err = initiate(k, m.keys, b, spk, opk, m.identity.DeviceID, m.opts.Rand); err != nil {
 			return nil, false, fmt.Errorf("failed to start session with %s: %w", r.Address, err)
 		}
-		rec = &record{}
 		rec.push(s)
 	} else if err := m.checkTrust(ctx, v, r.Address, s.theirIK[:]); err != nil {
 		return nil, false, err
@@ -364,8 +367,8 @@ func (m *Manager) encryptFor(ctx context.Context, k *kdf, v Version, r Recipient
 		return nil, false, err
 	}
 	rec.set(0, s)
-	if err := m.store.PutSession(ctx, v, r.Address, rec.bytes()); err != nil {
-		return nil, false, &storeError{fmt.Errorf("failed to store session with %s: %w", r.Address, err)}
+	if err := m.storeRecord(ctx, v, r.Address, e); err != nil {
+		return nil, false, err
 	}
 	return data, kex, nil
 }
@@ -373,7 +376,8 @@ func (m *Manager) encryptFor(ctx context.Context, k *kdf, v Version, r Recipient
 // checkTrust records a first-seen identity per policy and fails with
 // ErrUntrusted unless the identity may be encrypted for.
 func (m *Manager) checkTrust(ctx context.Context, v Version, addr Address, ik []byte) error {
-	level, trusted, _, _, err := m.trustRecord(ctx, v, addr, ik, true)
+	var curve [32]byte
+	level, trusted, _, _, err := m.trustRecordInto(ctx, v, addr, ik, true, &curve)
 	if err != nil {
 		return err
 	}
@@ -394,7 +398,19 @@ func (m *Manager) checkTrust(ctx context.Context, v Version, addr Address, ik []
 // once its device is listed, and never while another key of its device id
 // is on record.
 func (m *Manager) trustRecord(ctx context.Context, v Version, addr Address, ik []byte, record bool) (TrustLevel, bool, []byte, bool, error) {
-	curve, err := CurveIdentityKey(v, ik)
+	return m.trustRecordInto(ctx, v, addr, ik, record, nil)
+}
+
+// trustRecordInto is trustRecord with the Curve25519 key returned in
+// curveBuf's storage when it has room (the send path needs none of it).
+func (m *Manager) trustRecordInto(ctx context.Context, v Version, addr Address, ik []byte, record bool, curveBuf *[32]byte) (TrustLevel, bool, []byte, bool, error) {
+	var curve []byte
+	var err error
+	if curveBuf != nil {
+		curve, err = curveIdentityKey(curveBuf[:0], v, ik)
+	} else {
+		curve, err = curveIdentityKey(nil, v, ik)
+	}
 	if err != nil {
 		return 0, false, nil, false, err
 	}
@@ -431,7 +447,7 @@ func (m *Manager) trustRecord(ctx context.Context, v Version, addr Address, ik [
 			level = TrustTrusted
 		}
 		if record {
-			if err := m.store.PutTrust(ctx, TrustRecord{JID: addr.JID, Device: addr.Device, IdentityKey: curve, Level: level}); err != nil {
+			if err := m.store.PutTrust(ctx, TrustRecord{JID: addr.JID, Device: addr.Device, IdentityKey: bytes.Clone(curve), Level: level}); err != nil {
 				return 0, false, nil, false, &storeError{fmt.Errorf("failed to store trust of %s: %w", addr, err)}
 			}
 		}
@@ -513,5 +529,6 @@ func (m *Manager) HasSession(ctx context.Context, v Version, addr Address) (bool
 func (m *Manager) DeleteSession(ctx context.Context, v Version, addr Address) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.forgetRecord(v, addr)
 	return m.store.RemoveSession(ctx, v, addr)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"crypto/ed25519"
 	"crypto/hmac"
+	"crypto/subtle"
 	"fmt"
 	"io"
 )
@@ -15,18 +16,36 @@ func ed25519Verify(pub, msg, sig []byte) bool {
 
 // cbcEncrypt encrypts plain with AES-256-CBC and PKCS#7 padding.
 func cbcEncrypt(key, iv, plain []byte) []byte {
+	return cbcAppend(make([]byte, 0, cbcLen(len(plain))), key, iv, plain)
+}
+
+// cbcLen is the AES-CBC/PKCS#7 ciphertext length of n plaintext bytes.
+func cbcLen(n int) int { return n + aes.BlockSize - n%aes.BlockSize }
+
+// cbcAppend appends the AES-256-CBC/PKCS#7 encryption of plain to dst. The
+// chaining is done here block by block rather than by cipher's CBC mode,
+// which costs an allocation per message for the few blocks of key material.
+func cbcAppend(dst, key, iv, plain []byte) []byte {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		panic(err) // key is always 32 bytes
 	}
-	pad := aes.BlockSize - len(plain)%aes.BlockSize
-	out := make([]byte, len(plain)+pad)
-	copy(out, plain)
-	for i := len(plain); i < len(out); i++ {
-		out[i] = byte(pad)
+	at := len(dst)
+	n := cbcLen(len(plain))
+	pad := byte(n - len(plain))
+	dst = append(dst, plain...)
+	for range pad {
+		dst = append(dst, pad)
 	}
-	cipher.NewCBCEncrypter(block, iv).CryptBlocks(out, out)
-	return out
+	out := dst[at:]
+	prev := iv[:aes.BlockSize]
+	for i := 0; i < n; i += aes.BlockSize {
+		b := out[i : i+aes.BlockSize]
+		subtle.XORBytes(b, b, prev)
+		block.Encrypt(b, b)
+		prev = b
+	}
+	return dst
 }
 
 // cbcDecrypt reverses cbcEncrypt. It runs after the MAC check, so a padding
@@ -40,7 +59,17 @@ func cbcDecrypt(key, iv, ct []byte) ([]byte, error) {
 		return nil, err
 	}
 	out := make([]byte, len(ct))
-	cipher.NewCBCDecrypter(block, iv).CryptBlocks(out, ct)
+	if len(ct) > 4*aes.BlockSize {
+		cipher.NewCBCDecrypter(block, iv).CryptBlocks(out, ct)
+	} else {
+		// Key material: a few blocks, not worth the mode's allocation.
+		prev := iv[:aes.BlockSize]
+		for i := 0; i < len(ct); i += aes.BlockSize {
+			block.Decrypt(out[i:i+aes.BlockSize], ct[i:i+aes.BlockSize])
+			subtle.XORBytes(out[i:i+aes.BlockSize], out[i:i+aes.BlockSize], prev)
+			prev = ct[i : i+aes.BlockSize]
+		}
+	}
 	pad := int(out[len(out)-1])
 	if pad == 0 || pad > aes.BlockSize {
 		return nil, malformed("padding")
@@ -125,7 +154,13 @@ func openPayload(k *kdf, v Version, keyMaterial, iv, payload []byte) ([]byte, er
 			sealed = make([]byte, 0, len(payload)+16)
 			sealed = append(append(sealed, payload...), tag...)
 		}
-		plain, err := gcm.Open(sealed[:0:0], iv, sealed, nil)
+		// Opened in place when sealed is our own copy; the caller's
+		// payload is never written.
+		dst := sealed[:0:0]
+		if tag != nil {
+			dst = sealed[:0]
+		}
+		plain, err := gcm.Open(dst, iv, sealed, nil)
 		if err != nil {
 			return nil, fmt.Errorf("%w: payload", ErrBadMAC)
 		}

@@ -124,6 +124,12 @@ func msgFields(v Version) (dh, n, pn protowire.Number) {
 // appendRatchetMessage encodes m without version byte or MAC. All fields
 // are written even when zero: twomemo declares them required.
 func appendRatchetMessage(dst []byte, v Version, m *ratchetMessage) []byte {
+	return append(appendRatchetHead(dst, v, m, len(m.ciphertext)), m.ciphertext...)
+}
+
+// appendRatchetHead encodes m up to and including the ciphertext's tag and
+// length ctLen, so the ciphertext can be written straight after it.
+func appendRatchetHead(dst []byte, v Version, m *ratchetMessage, ctLen int) []byte {
 	fdh, fn, fpn := msgFields(v)
 	if v == V03 {
 		dst = appendPubKey(dst, v, fdh, &m.dh)
@@ -134,53 +140,63 @@ func appendRatchetMessage(dst []byte, v Version, m *ratchetMessage) []byte {
 		dst = appendUint(dst, fpn, m.pn)
 		dst = appendPubKey(dst, v, fdh, &m.dh)
 	}
-	return appendBytes(dst, 4, m.ciphertext)
+	dst = protowire.AppendTag(dst, 4, protowire.BytesType)
+	return protowire.AppendVarint(dst, uint64(ctLen))
 }
 
 func parseRatchetMessage(v Version, buf []byte) (*ratchetMessage, error) {
+	var m ratchetMessage
+	if err := parseRatchetMessageInto(v, buf, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// parseRatchetMessageInto is parseRatchetMessage into m, off the heap.
+func parseRatchetMessageInto(v Version, buf []byte, m *ratchetMessage) error {
 	if len(buf) > maxProtoSize {
-		return nil, malformed("message too large")
+		return malformed("message too large")
 	}
 	fdh, fn, fpn := msgFields(v)
-	var m ratchetMessage
+	*m = ratchetMessage{}
 	var seen uint8
 	for len(buf) > 0 {
 		num, typ, val, b, n, err := protoField(buf)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		buf = buf[n:]
 		switch num {
 		case fdh:
 			if err := wantType(typ, protowire.BytesType); err != nil {
-				return nil, err
+				return err
 			}
 			if err := pubKey(v, b, &m.dh); err != nil {
-				return nil, err
+				return err
 			}
 			seen |= 1
 		case fn:
 			if err := wantType(typ, protowire.VarintType); err != nil {
-				return nil, err
+				return err
 			}
 			if m.n, err = u32(val); err != nil {
-				return nil, err
+				return err
 			}
 			seen |= 2
 		case fpn:
 			if err := wantType(typ, protowire.VarintType); err != nil {
-				return nil, err
+				return err
 			}
 			if m.pn, err = u32(val); err != nil {
-				return nil, err
+				return err
 			}
 			seen |= 4
 		case 4:
 			if err := wantType(typ, protowire.BytesType); err != nil {
-				return nil, err
+				return err
 			}
 			if len(b) > maxCipher {
-				return nil, malformed("ciphertext too large")
+				return malformed("ciphertext too large")
 			}
 			m.ciphertext = b
 			seen |= 8
@@ -188,9 +204,9 @@ func parseRatchetMessage(v Version, buf []byte) (*ratchetMessage, error) {
 	}
 	// libsignal omits zero counters; twomemo always writes them.
 	if seen&1 == 0 || seen&8 == 0 {
-		return nil, malformed("incomplete message")
+		return malformed("incomplete message")
 	}
-	return &m, nil
+	return nil
 }
 
 // appendAuthenticated encodes OMEMOAuthenticatedMessage (V2).

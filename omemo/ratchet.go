@@ -124,8 +124,9 @@ func verifyBundle(b *Bundle) error {
 	return nil
 }
 
-// initiate starts a session from a verified bundle using one-time prekey opk.
-func initiate(k *kdf, our *identityKeys, b *Bundle, opk *BundlePreKey, regID uint32, rnd io.Reader) (*session, error) {
+// initiate starts a session from bundle b, whose signed prekey v verified,
+// using one-time prekey opk.
+func initiate(k *kdf, our *identityKeys, b *Bundle, v *verifiedSPK, opk *BundlePreKey, regID uint32, rnd io.Reader) (*session, error) {
 	p := profileFor(b.Version)
 	s := &session{p: p, initiator: true, ourIK: our.wire(b.Version), pending: true, spkID: b.SignedPreKeyID, regID: regID}
 	copy(s.theirIK[:], b.IdentityKey)
@@ -133,8 +134,8 @@ func initiate(k *kdf, our *identityKeys, b *Bundle, opk *BundlePreKey, regID uin
 	if err != nil {
 		return nil, err
 	}
-	var spk, opkKey [32]byte
-	copy(spk[:], b.SignedPreKey)
+	var opkKey [32]byte
+	spk := v.spk
 	if len(opk.Key) != 32 {
 		return nil, malformed("prekey length")
 	}
@@ -145,9 +146,9 @@ func initiate(k *kdf, our *identityKeys, b *Bundle, opk *BundlePreKey, regID uin
 		return nil, err
 	}
 	s.baseKey = ek.pub
-	var dh1, dh2, dh3, dh4 [32]byte
+	var dh2, dh3, dh4 [32]byte
+	dh1 := v.dh1 // DH(IK_ours, SPK_theirs), computed once per signed prekey
 	if err := firstErr(
-		x25519(&dh1, &our.curvePriv, &spk),
 		x25519(&dh2, &ek.priv, &ikCurve),
 		x25519(&dh3, &ek.priv, &spk),
 		x25519(&dh4, &ek.priv, &opkKey),
@@ -236,19 +237,22 @@ func (s *session) encrypt(k *kdf, plain []byte) ([]byte, bool, error) {
 	m := ratchetMessage{dh: s.dhs.pub, n: s.send.n, pn: s.pn}
 	s.send.n++
 	keys := k.messageKeys(s.p, &mk)
-	m.ciphertext = cbcEncrypt(keys[:32], keys[64:80], plain)
+	ctLen := cbcLen(len(plain))
 	var adBuf [66]byte
 	ad := s.ad(&adBuf, true)
 	var mac [32]byte
 	var out []byte
 	if s.p.version == V03 {
-		out = make([]byte, 0, 1+48+len(m.ciphertext)+16)
+		// The ciphertext is written in place after its field header.
+		out = make([]byte, 0, 1+48+ctLen+16)
 		out = append(out, version03)
-		out = appendRatchetMessage(out, V03, &m)
+		out = appendRatchetHead(out, V03, &m, ctLen)
+		out = cbcAppend(out, keys[:32], keys[64:80], plain)
 		k.hmac(&mac, keys[32:64], ad, out)
 		out = append(out, mac[:s.p.macLen]...)
 	} else {
-		msg := appendRatchetMessage(make([]byte, 0, 48+len(m.ciphertext)), V2, &m)
+		msg := appendRatchetHead(make([]byte, 0, 48+ctLen), V2, &m, ctLen)
+		msg = cbcAppend(msg, keys[:32], keys[64:80], plain)
 		k.hmac(&mac, keys[32:64], ad, msg)
 		out = appendAuthenticated(make([]byte, 0, len(msg)+24), mac[:s.p.macLen], msg)
 	}
@@ -284,11 +288,11 @@ func (s *session) decrypt(k *kdf, raw []byte, rnd io.Reader) ([]byte, error) {
 		}
 		macd = msgBytes
 	}
-	m, err := parseRatchetMessage(s.p.version, msgBytes)
-	if err != nil {
+	var m ratchetMessage
+	if err := parseRatchetMessageInto(s.p.version, msgBytes, &m); err != nil {
 		return nil, err
 	}
-	mk, err := s.messageKey(k, m, rnd)
+	mk, err := s.messageKey(k, &m, rnd)
 	if err != nil {
 		return nil, err
 	}

@@ -21,29 +21,14 @@ type record struct {
 	// is serialized straight into the record's bytes.
 	live    *session
 	liveIdx int
+	// cur, when set, is sessions[0] already decoded (see sessionCache.go).
+	cur *session
 }
 
 func parseRecord(b []byte) (*record, error) {
-	if len(b) < 2 || b[0] != recordFormat {
-		return nil, malformed("session record")
-	}
-	n := int(b[1])
-	b = b[2:]
-	r := &record{sessions: make([][]byte, 0, n+1)}
-	for range n {
-		if len(b) < 4 {
-			return nil, malformed("session record")
-		}
-		l := binary.BigEndian.Uint32(b)
-		b = b[4:]
-		if uint64(l) > uint64(len(b)) {
-			return nil, malformed("session record")
-		}
-		r.sessions = append(r.sessions, b[:l:l])
-		b = b[l:]
-	}
-	if len(b) != 0 {
-		return nil, malformed("session record")
+	r := &record{}
+	if err := r.parse(b); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -56,14 +41,18 @@ func (r *record) set(i int, s *session) {
 
 // push makes s the current session and archives the previous ones.
 func (r *record) push(s *session) {
-	r.sessions = append([][]byte{nil}, r.sessions...)
+	r.sessions = append(r.sessions, nil)
+	copy(r.sessions[1:], r.sessions)
 	if len(r.sessions) > maxArchived+1 {
 		r.sessions = r.sessions[:maxArchived+1]
 	}
 	r.set(0, s)
 }
 
-func (r *record) bytes() []byte {
+func (r *record) bytes() []byte { return r.appendTo(nil) }
+
+// appendTo appends the record to out, growing it once if needed.
+func (r *record) appendTo(out []byte) []byte {
 	size := 2
 	for _, s := range r.sessions {
 		size += 4 + len(s)
@@ -71,9 +60,10 @@ func (r *record) bytes() []byte {
 	if r.live != nil {
 		size += r.live.size()
 	}
-	out := make([]byte, 2, size)
-	out[0] = recordFormat
-	out[1] = byte(len(r.sessions))
+	if cap(out)-len(out) < size {
+		out = append(make([]byte, 0, len(out)+size), out...)
+	}
+	out = append(out, recordFormat, byte(len(r.sessions)))
 	for i, s := range r.sessions {
 		if r.live != nil && i == r.liveIdx {
 			at := len(out)

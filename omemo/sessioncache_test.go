@@ -1,0 +1,105 @@
+package omemo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+// The Manager's decoded-session cache must follow the Store, which stays
+// the source of truth: a record put back (a rolled-back transaction, a
+// restored backup) or removed behind the Manager's back is what counts, and
+// a failed call leaves nothing cached.
+func TestSessionCacheFollowsStore(t *testing.T) {
+	ctx := context.Background()
+	for _, v := range []Version{V03, V2} {
+		t.Run(v.String(), func(t *testing.T) {
+			a := newPeer(t, "alice@example.org", Options{})
+			b := newPeer(t, "bob@example.org", Options{})
+			recv(t, b, a, send(t, a, b, v, "hi", true))
+			recv(t, a, b, send(t, b, a, v, "hi", false))
+			for i := range 3 { // warm both caches
+				recv(t, b, a, send(t, a, b, v, fmt.Sprint("warm ", i), false))
+			}
+
+			// Receiver rolled back: the same message decrypts again.
+			before, _ := b.s.Session(ctx, v, a.addr())
+			before = bytes.Clone(before)
+			e := send(t, a, b, v, "once", false)
+			recv(t, b, a, e)
+			if err := b.s.PutSession(ctx, v, a.addr(), before); err != nil {
+				t.Fatal(err)
+			}
+			if d, err := b.m.Decrypt(ctx, e, a.jid); err != nil || string(d.Plaintext) != "once" {
+				t.Fatalf("after rollback: %v", err)
+			}
+			if _, err := b.m.Decrypt(ctx, e, a.jid); !errors.Is(err, ErrDuplicate) {
+				t.Fatalf("replay: %v", err)
+			}
+
+			// Sender rolled back: the next message reuses the counter and
+			// still decrypts (the receiver kept the key it skipped past).
+			sent, _ := a.s.Session(ctx, v, b.addr())
+			sent = bytes.Clone(sent)
+			e1 := send(t, a, b, v, "first", false)
+			if err := a.s.PutSession(ctx, v, b.addr(), sent); err != nil {
+				t.Fatal(err)
+			}
+			e2 := send(t, a, b, v, "second", false)
+			if d := recv(t, b, a, e2); string(d.Plaintext) != "second" {
+				t.Fatalf("after sender rollback: %q", d.Plaintext)
+			}
+			if _, err := b.m.Decrypt(ctx, e1, a.jid); !errors.Is(err, ErrDuplicate) {
+				t.Fatalf("reused counter: %v", err)
+			}
+
+			// A failed decryption that advanced the ratchet in memory (bad
+			// payload after a good key) changes nothing: the message after
+			// it decrypts, and the store is untouched.
+			stored, _ := b.s.Session(ctx, v, a.addr())
+			stored = bytes.Clone(stored)
+			bad := send(t, a, b, v, "tampered", false)
+			bad.Payload[0] ^= 1
+			if _, err := b.m.Decrypt(ctx, bad, a.jid); err == nil {
+				t.Fatal("tampered payload decrypted")
+			}
+			if got, _ := b.s.Session(ctx, v, a.addr()); !bytes.Equal(got, stored) {
+				t.Fatal("failed decryption changed the stored session")
+			}
+			bad.Payload[0] ^= 1
+			if d := recv(t, b, a, bad); string(d.Plaintext) != "tampered" {
+				t.Fatalf("after failure: %q", d.Plaintext)
+			}
+
+			// Removed behind the Manager: no session, from either side.
+			if err := b.s.RemoveSession(ctx, v, a.addr()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.m.Decrypt(ctx, send(t, a, b, v, "gone", false), a.jid); !errors.Is(err, ErrNoSession) {
+				t.Fatalf("removed session: %v", err)
+			}
+			if err := a.s.RemoveSession(ctx, v, b.addr()); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := a.m.Encrypt(ctx, v, []byte("x"), []Recipient{{Address: b.addr()}}); !errors.Is(err, ErrNoRecipients) {
+				t.Fatalf("encrypt without session: %v", err)
+			}
+		})
+	}
+}
+
+// The cache stays bounded however many devices a Manager talks to.
+func TestSessionCacheBounded(t *testing.T) {
+	a := newPeer(t, "alice@example.org", Options{PreKeys: 5})
+	for i := range maxCachedRecords + 8 {
+		c := newPeer(t, fmt.Sprintf("c%d@example.org", i), Options{PreKeys: 5})
+		recv(t, c, a, send(t, a, c, V2, "hi", true))
+		recv(t, a, c, send(t, c, a, V2, "hi", false))
+		recv(t, a, c, send(t, c, a, V2, "again", false))
+	}
+	if n := len(a.m.records); n > maxCachedRecords {
+		t.Fatalf("%d cached records", n)
+	}
+}
