@@ -142,45 +142,22 @@ func (c *Client) queueRoomNotice(room jid.JID, text string) {
 	})
 }
 
-// gcKind is what a groupchat message is for the bridge.
-type gcKind int
-
-const (
-	gcIgnore  gcKind = iota
-	gcMessage        // text (or an OMEMO message we cannot read) from an occupant
-	gcSubject        // the room's subject changed
-)
-
-// groupchat is a classified groupchat message.
+// groupchat is a classified groupchat message (xmppclient.Groupchat) with
+// who sent it on the Matrix side and its bridgev2 IDs.
 type groupchat struct {
-	Kind   gcKind
-	Room   jid.JID
-	Nick   string
+	xmppclient.Groupchat
 	Sender bridgev2.EventSender
 	// ID is the bridgev2 message ID: the room's stanza-id when it stamps
 	// one, which is also what replies to groupchat messages name.
 	ID networkid.MessageID
 	// TxnID is, for our own messages, the id we sent it with: the room
 	// reflects it, and bridgev2 matches it to the pending Matrix message.
-	TxnID    networkid.TransactionID
-	OriginID string
-	// XMPPID is the id attribute the sender gave the message.
-	XMPPID    string
-	StanzaID  string
-	Body      string
-	Subject   string
-	Encrypted bool
+	TxnID networkid.TransactionID
 	// OccupantID is the room's XEP-0421 id of the sender (occupantid.go).
 	OccupantID string
 	// OMEMO is what decryption said about an encrypted message
 	// (mucomemo.go); Body is then its plaintext or a notice.
-	OMEMO     *omemoIncoming
-	Timestamp time.Time
-	// Refs are the message's references to an earlier one
-	// (mucrefs.go).
-	xmppclient.Refs
-	// Raw is the stanza, for a shared file's OOB element.
-	Raw *stanzabuf.Stanza
+	OMEMO *omemoIncoming
 }
 
 // groupchatMessageID keys a groupchat message: by the room's stanza-id,
@@ -201,39 +178,25 @@ func groupchatMessageID(m mucroom.Message) networkid.MessageID {
 	return portal.MakeMessageID(room, jid.JID{}, "nick:"+m.Nick()+"/"+id)
 }
 
-// classifyGroupchat decides what a groupchat message from room is. It is
-// pure so that the rules can be tested without a server.
+// classifyGroupchat classifies a groupchat message from room
+// (xmppclient.ClassifyGroupchat) and names its sender and IDs.
 func classifyGroupchat(m mucroom.Message, room mucRoom, account jid.JID, login networkid.UserLoginID, encrypted bool, refs xmppclient.Refs) groupchat {
-	g := groupchat{
-		Room: room.JID, Nick: m.Nick(), OriginID: m.OriginID, XMPPID: m.ID, StanzaID: m.StanzaID,
-		Body: m.Body, Encrypted: encrypted, Timestamp: m.Delay, Refs: refs,
-	}
-	switch {
-	case m.Subject != nil:
-		g.Kind, g.Subject = gcSubject, *m.Subject
+	g := groupchat{Groupchat: xmppclient.ClassifyGroupchat(m, room.JID, encrypted, refs)}
+	switch g.Kind {
+	case xmppclient.GroupchatSubject:
 		if g.Nick != "" {
 			g.Sender = room.sender(g.Nick, account, login)
 		}
-		return g
-	case g.Nick == "":
-		// The room's own messages: status codes and service notices.
-		return g
-	case m.Body == "" && !encrypted && refs.Reactions == nil && refs.Retract == "":
-		// Chat states, markers and the like.
-		return g
-	}
-	g.Kind = gcMessage
-	g.Sender = room.sender(g.Nick, account, login)
-	g.ID = groupchatMessageID(m)
-	if g.Sender.IsFromMe {
-		txn := m.OriginID
-		if txn == "" {
-			txn = m.ID
+	case xmppclient.GroupchatMessage:
+		g.Sender = room.sender(g.Nick, account, login)
+		g.ID = groupchatMessageID(m)
+		if g.Sender.IsFromMe {
+			txn := m.OriginID
+			if txn == "" {
+				txn = m.ID
+			}
+			g.TxnID = networkid.TransactionID(txn)
 		}
-		g.TxnID = networkid.TransactionID(txn)
-	}
-	if encrypted {
-		g.Body = ""
 	}
 	return g
 }
@@ -261,7 +224,7 @@ func (c *Client) handleGroupchat(ctx context.Context, st *stanzabuf.Stanza) {
 	g.Raw = st
 	g.OccupantID = roomOccupantID(room, st)
 	switch g.Kind {
-	case gcSubject:
+	case xmppclient.GroupchatSubject:
 		c.mucs.setSubject(room.JID, g.Subject)
 		if synced, ok := c.mucs.takeSync(room.JID); ok {
 			// The end of our join: the portal gets the topic with the
@@ -270,7 +233,7 @@ func (c *Client) handleGroupchat(ctx context.Context, st *stanzabuf.Stanza) {
 		} else if room.Joined {
 			c.queueTopic(g)
 		}
-	case gcMessage:
+	case xmppclient.GroupchatMessage:
 		if g.Encrypted && !c.decryptGroupchat(ctx, st, &g, room) {
 			return
 		}

@@ -177,7 +177,7 @@ func TestClassifyGroupchat(t *testing.T) {
 	}}
 	const sidRoom = `<stanza-id xmlns="urn:xmpp:sid:0" id="S1" by="` + testRoom + `"/>`
 	type want struct {
-		kind      gcKind
+		kind      xmppclient.GroupchatKind
 		sender    networkid.UserID
 		fromMe    bool
 		id        networkid.MessageID
@@ -194,49 +194,49 @@ func TestClassifyGroupchat(t *testing.T) {
 	}{{
 		name: "message from a non-anonymous occupant is their shared ghost",
 		xml:  `<message` + nsC + ` from="` + testRoom + `/bob" type="groupchat" id="b1"><body>hi all</body>` + sidRoom + `</message>`,
-		want: want{kind: gcMessage, sender: "bob@example.org", id: "room@muc.example.org//sid:S1", body: "hi all"},
+		want: want{kind: xmppclient.GroupchatMessage, sender: "bob@example.org", id: "room@muc.example.org//sid:S1", body: "hi all"},
 	}, {
 		name: "message from a hidden occupant is the occupant ghost",
 		xml:  `<message` + nsC + ` from="` + testRoom + `/anon" type="groupchat" id="a1"><body>boo</body>` + sidRoom + `</message>`,
-		want: want{kind: gcMessage, sender: "muc:room@muc.example.org/anon", id: "room@muc.example.org//sid:S1", body: "boo"},
+		want: want{kind: xmppclient.GroupchatMessage, sender: "muc:room@muc.example.org/anon", id: "room@muc.example.org//sid:S1", body: "boo"},
 	}, {
 		name: "our reflected message carries its origin-id as the transaction",
 		xml: `<message` + nsC + ` from="` + testRoom + `/alice" type="groupchat" id="mxb-123"><body>mine</body>` +
 			`<origin-id xmlns="urn:xmpp:sid:0" id="mxb-123"/>` + sidRoom + `</message>`,
-		want: want{kind: gcMessage, sender: "alice@example.org", fromMe: true, id: "room@muc.example.org//sid:S1", txn: "mxb-123", body: "mine"},
+		want: want{kind: xmppclient.GroupchatMessage, sender: "alice@example.org", fromMe: true, id: "room@muc.example.org//sid:S1", txn: "mxb-123", body: "mine"},
 	}, {
 		name: "our message from another client without origin-id uses the id",
 		xml:  `<message` + nsC + ` from="` + testRoom + `/alice" type="groupchat" id="phone-1"><body>from phone</body></message>`,
-		want: want{kind: gcMessage, sender: "alice@example.org", fromMe: true, id: "room@muc.example.org//nick:alice/phone-1", txn: "phone-1", body: "from phone"},
+		want: want{kind: xmppclient.GroupchatMessage, sender: "alice@example.org", fromMe: true, id: "room@muc.example.org//nick:alice/phone-1", txn: "phone-1", body: "from phone"},
 	}, {
 		name: "no stanza-id: keyed by nick and id",
 		xml:  `<message` + nsC + ` from="` + testRoom + `/bob" type="groupchat" id="b2"><body>old server</body></message>`,
-		want: want{kind: gcMessage, sender: "bob@example.org", id: "room@muc.example.org//nick:bob/b2", body: "old server"},
+		want: want{kind: xmppclient.GroupchatMessage, sender: "bob@example.org", id: "room@muc.example.org//nick:bob/b2", body: "old server"},
 	}, {
 		name: "stanza-id from someone else is not the key",
 		xml:  `<message` + nsC + ` from="` + testRoom + `/bob" type="groupchat" id="b3"><body>x</body><stanza-id xmlns="urn:xmpp:sid:0" id="F" by="bob@example.org"/></message>`,
-		want: want{kind: gcMessage, sender: "bob@example.org", id: "room@muc.example.org//nick:bob/b3", body: "x"},
+		want: want{kind: xmppclient.GroupchatMessage, sender: "bob@example.org", id: "room@muc.example.org//nick:bob/b3", body: "x"},
 	}, {
 		name:      "OMEMO message: a notice, never the fallback body",
 		xml:       `<message` + nsC + ` from="` + testRoom + `/bob" type="groupchat" id="e1"><body>I sent you an OMEMO message</body>` + sidRoom + `</message>`,
 		encrypted: true,
-		want:      want{kind: gcMessage, sender: "bob@example.org", id: "room@muc.example.org//sid:S1", encrypted: true},
+		want:      want{kind: xmppclient.GroupchatMessage, sender: "bob@example.org", id: "room@muc.example.org//sid:S1", encrypted: true},
 	}, {
 		name: "subject change by an occupant",
 		xml:  `<message` + nsC + ` from="` + testRoom + `/bob" type="groupchat"><subject>Plans</subject></message>`,
-		want: want{kind: gcSubject, sender: "bob@example.org", subject: "Plans"},
+		want: want{kind: xmppclient.GroupchatSubject, sender: "bob@example.org", subject: "Plans"},
 	}, {
 		name: "subject from the room itself",
 		xml:  `<message` + nsC + ` from="` + testRoom + `" type="groupchat"><subject/></message>`,
-		want: want{kind: gcSubject},
+		want: want{kind: xmppclient.GroupchatSubject},
 	}, {
 		name: "room status message",
 		xml:  `<message` + nsC + ` from="` + testRoom + `" type="groupchat"><body>This room is now non-anonymous</body><x` + nsMUCUser + `><status code="172"/></x></message>`,
-		want: want{kind: gcIgnore, body: "This room is now non-anonymous"},
+		want: want{kind: xmppclient.GroupchatIgnore, body: "This room is now non-anonymous"},
 	}, {
 		name: "chat state only",
 		xml:  `<message` + nsC + ` from="` + testRoom + `/bob" type="groupchat"><composing xmlns="http://jabber.org/protocol/chatstates"/></message>`,
-		want: want{kind: gcIgnore},
+		want: want{kind: xmppclient.GroupchatIgnore},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := mucroom.ParseMessage(tokens(t, tc.xml).Reader())
@@ -248,7 +248,7 @@ func TestClassifyGroupchat(t *testing.T) {
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("\nwant=%+v\n got=%+v", tc.want, got)
 			}
-			if g.Kind == gcMessage {
+			if g.Kind == xmppclient.GroupchatMessage {
 				if _, err := portal.ParseMessageID(g.ID); err != nil {
 					t.Errorf("message ID %q does not parse: %v", g.ID, err)
 				}
@@ -269,15 +269,15 @@ func TestConvertGroupchat(t *testing.T) {
 		body    string
 		notice  bool
 	}{
-		{"text", groupchat{Nick: "bob", Body: "hello"}, false, false, "hello", false},
-		{"emote", groupchat{Nick: "bob", Body: "/me waves"}, false, false, "waves", false},
-		{"OMEMO never decrypted", groupchat{Nick: "bob", Encrypted: true, Body: "fallback"}, false, true, "", false},
-		{"OMEMO undecryptable", groupchat{Nick: "bob", Encrypted: true, Body: "bob " + hiddenJIDNotice, OMEMO: failed}, false, false, "bob " + hiddenJIDNotice, true},
-		{"OMEMO decrypted", groupchat{Nick: "bob", Encrypted: true, Body: "psst", OMEMO: &omemoIncoming{Device: 7, Trusted: true}}, true, false, "psst", false},
-		{"OMEMO from an untrusted device", groupchat{Nick: "bob", Encrypted: true, Body: "psst", OMEMO: &omemoIncoming{Device: 7}}, true, false, untrustedPrefix(7) + "psst", false},
-		{"plaintext in an encrypted room", groupchat{Nick: "bob", Body: "hi"}, true, false, unencryptedPrefix + "hi", false},
-		{"ours from before a restart", groupchat{Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "mxb-1", Body: "x"}, false, true, "", false},
-		{"ours from another client", groupchat{Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "phone-1", Body: "x"}, false, false, "x", false},
+		{"text", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Body: "hello"}}, false, false, "hello", false},
+		{"emote", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Body: "/me waves"}}, false, false, "waves", false},
+		{"OMEMO never decrypted", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Encrypted: true, Body: "fallback"}}, false, true, "", false},
+		{"OMEMO undecryptable", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Encrypted: true, Body: "bob " + hiddenJIDNotice}, OMEMO: failed}, false, false, "bob " + hiddenJIDNotice, true},
+		{"OMEMO decrypted", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Encrypted: true, Body: "psst"}, OMEMO: &omemoIncoming{Device: 7, Trusted: true}}, true, false, "psst", false},
+		{"OMEMO from an untrusted device", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Encrypted: true, Body: "psst"}, OMEMO: &omemoIncoming{Device: 7}}, true, false, untrustedPrefix(7) + "psst", false},
+		{"plaintext in an encrypted room", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Body: "hi"}}, true, false, unencryptedPrefix + "hi", false},
+		{"ours from before a restart", groupchat{Groupchat: xmppclient.Groupchat{Body: "x"}, Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "mxb-1"}, false, true, "", false},
+		{"ours from another client", groupchat{Groupchat: xmppclient.Groupchat{Body: "x"}, Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "phone-1"}, false, false, "x", false},
 	} {
 		tc.g.Room = room
 		p := &bridgev2.Portal{Portal: &database.Portal{Metadata: &portal.Metadata{Kind: "muc", OMEMO: tc.omemo}}}

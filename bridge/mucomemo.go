@@ -24,6 +24,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // OMEMO in group chats (XEP-0384 "Group chats"). A message is encrypted for
@@ -267,8 +268,11 @@ func (c *Client) requeueGroupchat(ctx context.Context, room jid.JID, e *inboxEnt
 		return
 	}
 	g := groupchat{
-		Kind: gcMessage, Room: room.Bare(), ID: networkid.MessageID(e.MessageID),
-		StanzaID: e.XMPPID, Timestamp: e.Timestamp, Encrypted: true,
+		Groupchat: xmppclient.Groupchat{
+			Kind: xmppclient.GroupchatMessage, Room: room.Bare(),
+			StanzaID: e.XMPPID, Timestamp: e.Timestamp, Encrypted: true,
+		},
+		ID:     networkid.MessageID(e.MessageID),
 		Sender: bridgev2.EventSender{Sender: puppet.UserID(sender)},
 	}
 	if e.FromMe {
