@@ -27,6 +27,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
+	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/aesgcm"
 	"github.com/mxomemo/xmpp-bridge/xmpp/httpupload"
@@ -263,10 +264,10 @@ func (c *Client) handleMatrixMedia(ctx context.Context, msg *bridgev2.MatrixMess
 	}
 	return &bridgev2.MatrixMessageResponse{
 		DB: &database.Message{
-			ID:        MakeMessageID(to, c.account, out.ID),
+			ID:        portal.MakeMessageID(to, c.account, out.ID),
 			SenderID:  puppet.UserID(c.account),
 			Timestamp: time.Now(),
-			Metadata:  &MessageMetadata{OriginID: out.ID},
+			Metadata:  &portal.MessageMetadata{OriginID: out.ID},
 		},
 	}, nil
 }
