@@ -2,8 +2,9 @@
 // bridge package: the parts of the protocol client that know nothing of
 // bridgev2 or Matrix. Today it holds the reconnect backoff (backoff.go), the
 // roster and presence cache (roster.go), the reading of 1:1 message stanzas
-// into a typed Message (message.go) and the classification of groupchat
-// messages (groupchat.go); the connection loop, routing, archive,
+// into a typed Message (message.go), the classification of groupchat
+// messages (groupchat.go) and the avatar fetch (avatar.go: XEP-0084
+// metadata and data); the connection loop, routing, archive,
 // rooms and OMEMO orchestration still live in bridge/ and move here in later
 // steps (docs/architecture.md, "Where it is going").
 //
