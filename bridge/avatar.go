@@ -228,7 +228,7 @@ func (c *Client) handleAvatarEvent(ctx context.Context, st *stanzabuf.Stanza) bo
 	if from.Equal(jid.JID{}) || from.Bare().Equal(c.account) {
 		return true // the user's own avatar is theirs to set in Matrix
 	}
-	if from.Resourcepart() != "" || from.Localpart() == "" || c.mucs.known(from) || !c.avatarWanted(ctx, from) {
+	if from.Resourcepart() != "" || from.Localpart() == "" || c.mucs.Known(from) || !c.avatarWanted(ctx, from) {
 		log.Debug().Stringer("from", from).Msg("Ignoring avatar notification not from a contact")
 		return true
 	}
@@ -250,7 +250,7 @@ func (c *Client) handleAvatarEvent(ctx context.Context, st *stanzabuf.Stanza) bo
 // (read inside Serve, so the lookup goes to a goroutine): a hash not seen
 // before for the contact triggers a refresh.
 func (c *Client) handleAvatarUpdate(from jid.JID, u vcardphoto.Update) {
-	if !u.Ready || from.Localpart() == "" || from.Bare().Equal(c.account) || c.mucs.known(from.Bare()) {
+	if !u.Ready || from.Localpart() == "" || from.Bare().Equal(c.account) || c.mucs.Known(from.Bare()) {
 		return
 	}
 	if seen, ok := c.avatars.lookup(from); ok && seen == u.Hash {

@@ -36,31 +36,31 @@ func (c *Client) handleMUCPresence(ctx context.Context, st *stanzabuf.Stanza) {
 		log.Warn().Err(err).Msg("Dropping malformed group chat presence")
 		return
 	}
-	room, out, ok := c.mucs.applyPresence(p)
+	room, out, ok := c.mucs.ApplyPresence(p)
 	if !ok {
 		return
 	}
 	switch out.Change {
-	case changeSelfJoined:
+	case xmppclient.ChangeSelfJoined:
 		// The portal is synced when the subject arrives, or after a while
 		// from a room that sends none.
 		time.AfterFunc(mucSubjectWait, func() {
-			if room, ok := c.mucs.takeSync(room.JID); ok {
+			if room, ok := c.mucs.TakeSync(room.JID); ok {
 				c.queueRoomResync(room)
 			}
 		})
-	case changeSelfLeft:
+	case xmppclient.ChangeSelfLeft:
 		log.Info().Stringer("room", room.JID).Ints("status", out.Status).Msg("We are no longer in the group chat")
 		if text := leftRoomText(out.Status); text != "" {
 			c.queueRoomNotice(room.JID, text)
 		}
-	case changeJoinFailed:
+	case xmppclient.ChangeJoinFailed:
 		log.Debug().Stringer("room", room.JID).Msg("Group chat refused the join")
-	case changeOccupantJoined:
+	case xmppclient.ChangeOccupantJoined:
 		c.queueMemberChange(room, out.Occupant, event.MembershipJoin)
-	case changeOccupantLeft:
+	case xmppclient.ChangeOccupantLeft:
 		renamed := slices.Contains(out.Status, mucroom.StatusNickChanged) && !out.Occupant.RealJID.Equal(jid.JID{})
-		if id, _ := room.ghost(out.Occupant, c.account); !renamed && !room.hasGhost(id, "", c.account) {
+		if id, _ := roomGhost(room, out.Occupant, c.account); !renamed && !roomHasGhost(room, id, "", c.account) {
 			// A nick change keeps a real-JID ghost; an occupant ghost is
 			// the old nick's and leaves, the new nick's joins.
 			c.queueMemberChange(room, out.Occupant, event.MembershipLeave)
@@ -92,7 +92,7 @@ func (c *Client) mucKey(room jid.JID) networkid.PortalKey {
 
 // queueRoomResync creates the portal of a room we just joined, or brings
 // an existing one up to date with the full member list.
-func (c *Client) queueRoomResync(room mucRoom) {
+func (c *Client) queueRoomResync(room xmppclient.Room) {
 	c.login.QueueRemoteEvent(&simplevent.ChatResync{
 		EventMeta: simplevent.EventMeta{
 			Type:         bridgev2.RemoteEventChatResync,
@@ -104,7 +104,7 @@ func (c *Client) queueRoomResync(room mucRoom) {
 }
 
 // queueMemberChange bridges an occupant entering or leaving after our join.
-func (c *Client) queueMemberChange(room mucRoom, o occupant, membership event.Membership) {
+func (c *Client) queueMemberChange(room xmppclient.Room, o xmppclient.Occupant, membership event.Membership) {
 	member, ok := c.occupantMember(room, o, membership)
 	if !ok {
 		return
@@ -180,15 +180,15 @@ func groupchatMessageID(m mucroom.Message) networkid.MessageID {
 
 // classifyGroupchat classifies a groupchat message from room
 // (xmppclient.ClassifyGroupchat) and names its sender and IDs.
-func classifyGroupchat(m mucroom.Message, room mucRoom, account jid.JID, login networkid.UserLoginID, encrypted bool, refs xmppclient.Refs) groupchat {
+func classifyGroupchat(m mucroom.Message, room xmppclient.Room, account jid.JID, login networkid.UserLoginID, encrypted bool, refs xmppclient.Refs) groupchat {
 	g := groupchat{Groupchat: xmppclient.ClassifyGroupchat(m, room.JID, encrypted, refs)}
 	switch g.Kind {
 	case xmppclient.GroupchatSubject:
 		if g.Nick != "" {
-			g.Sender = room.sender(g.Nick, account, login)
+			g.Sender = roomSender(room, g.Nick, account, login)
 		}
 	case xmppclient.GroupchatMessage:
-		g.Sender = room.sender(g.Nick, account, login)
+		g.Sender = roomSender(room, g.Nick, account, login)
 		g.ID = groupchatMessageID(m)
 		if g.Sender.IsFromMe {
 			txn := m.OriginID
@@ -209,7 +209,7 @@ func (c *Client) handleGroupchat(ctx context.Context, st *stanzabuf.Stanza) {
 		log.Warn().Err(err).Msg("Dropping malformed groupchat message")
 		return
 	}
-	room, ok := c.mucs.get(m.From)
+	room, ok := c.mucs.Get(m.From)
 	if !ok {
 		log.Debug().Stringer("room", m.From.Bare()).Msg("Ignoring groupchat message from a room we are not in")
 		return
@@ -225,8 +225,8 @@ func (c *Client) handleGroupchat(ctx context.Context, st *stanzabuf.Stanza) {
 	g.OccupantID = roomOccupantID(room, st)
 	switch g.Kind {
 	case xmppclient.GroupchatSubject:
-		c.mucs.setSubject(room.JID, g.Subject)
-		if synced, ok := c.mucs.takeSync(room.JID); ok {
+		c.mucs.SetSubject(room.JID, g.Subject)
+		if synced, ok := c.mucs.TakeSync(room.JID); ok {
 			// The end of our join: the portal gets the topic with the
 			// rest of the room's state.
 			c.queueRoomResync(synced)
@@ -307,7 +307,7 @@ func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, inten
 	if f := sharedFile(g.Body, g.OMEMO, g.Raw); f != nil {
 		content = c.mediaContent(ctx, p, intent, f)
 	}
-	room, _ := c.mucs.get(g.Room)
+	room, _ := c.mucs.Get(g.Room)
 	c.convertOMEMO(ctx, p, g.OMEMO, content, groupOMEMOAllowed(room) == nil)
 	return &bridgev2.ConvertedMessage{
 		ReplyTo: c.groupReplyTarget(ctx, g),
@@ -339,5 +339,5 @@ func (c *Client) fromRoom(start xml.StartElement) bool {
 		return false
 	}
 	j, err := jid.Parse(from)
-	return err == nil && c.mucs.known(j)
+	return err == nil && c.mucs.Known(j)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // omemoIncoming is what OMEMO says about an incoming message, for the
@@ -313,7 +314,7 @@ func (c *Client) failedOMEMO(job omemoJob, device uint32, err error) *omemoResul
 func (c *Client) sendEncrypted(ctx context.Context, to jid.JID, out *omemoxmpp.Outgoing) error {
 	s := c.currentSession()
 	if s == nil {
-		return errNotConnected
+		return xmppclient.ErrNotConnected
 	}
 	r, err := omemoxmpp.BuildMessage(stanza.Message{To: to.Bare(), Type: stanza.ChatMessage}, out)
 	if err != nil {

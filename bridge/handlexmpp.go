@@ -155,7 +155,7 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 		in.ticket = c.ticket(in.StanzaID)
 		defer in.ticket.release(ctx)
 	}
-	if c.mucs.known(in.Peer) {
+	if c.mucs.Known(in.Peer) {
 		// Private messages of room occupants (and the room's own
 		// messages) would make a 1:1 portal with the room.
 		log.Debug().Stringer("room", in.Peer).Msg("Ignoring private message in a group chat, not bridged yet")

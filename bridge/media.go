@@ -33,6 +33,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/httpupload"
 	"github.com/mxomemo/xmpp-bridge/xmpp/oob"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // Files cross as links. Matrix -> XMPP: the bridge downloads the Matrix
@@ -241,7 +242,7 @@ func mediaCaption(content *event.MessageEventContent) string {
 func (c *Client) handleMatrixMedia(ctx context.Context, msg *bridgev2.MatrixMessage, to jid.JID) (*bridgev2.MatrixMessageResponse, error) {
 	s := c.currentSession()
 	if s == nil {
-		return nil, errNotConnected
+		return nil, xmppclient.ErrNotConnected
 	}
 	out := &outgoingMessage{To: to, Type: stanza.ChatMessage, ID: newMessageID()}
 	encrypted, err := c.chatEncrypted(ctx, out)

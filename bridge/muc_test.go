@@ -57,86 +57,8 @@ func occupantPresence(nick, realJID, typ string, status ...int) string {
 	return `<presence` + nsC + ` from="` + testRoom + `/` + nick + `"` + t + `><x` + nsMUCUser + `>` + item + `</x></presence>`
 }
 
-// TestMUCPresenceSequence walks a join and the changes after it: occupants
-// before our own presence are the initial member list, after it they are
-// member changes; an error answers the pending join.
-func TestMUCPresenceSequence(t *testing.T) {
-	room := jid.MustParse(testRoom)
-	rs := newMUCRooms()
-	answer := rs.startJoin(room, "alice", mucroom.Info{Name: "The Room"}, mucadmin.RoomInfo{})
-	if !rs.known(jid.MustParse(testRoom + "/bob")) {
-		t.Fatal("a room being joined is not known")
-	}
-	steps := []struct {
-		name       string
-		xml        string
-		change     mucChange
-		occupant   string
-		joined     bool
-		occupants  int
-		nick       string
-		answerNick string
-	}{
-		{"occupant before us", occupantPresence("bob", "bob@example.org/laptop", ""), changeNone, "", false, 1, "alice", ""},
-		{"anonymous occupant before us", occupantPresence("ghost", "", ""), changeNone, "", false, 2, "alice", ""},
-		{"our presence, nick rewritten", occupantPresence("Alice", "alice@example.org/bridge", "", 100, 110, 210), changeSelfJoined, "", true, 2, "Alice", "Alice"},
-		{"presence update of a known occupant", occupantPresence("bob", "bob@example.org/laptop", ""), changeNone, "", true, 2, "Alice", ""},
-		{"occupant joins after us", occupantPresence("carol", "carol@example.org/x", ""), changeOccupantJoined, "carol", true, 3, "Alice", ""},
-		{"occupant leaves", occupantPresence("ghost", "", "unavailable"), changeOccupantLeft, "ghost", true, 2, "Alice", ""},
-		{"unknown occupant leaves", occupantPresence("nobody", "", "unavailable"), changeNone, "", true, 2, "Alice", ""},
-		{"our nick change", `<presence` + nsC + ` from="` + testRoom + `/Alice" type="unavailable"><x` + nsMUCUser + `><item nick="alice2" role="participant"/>` +
-			`<status code="110"/><status code="303"/></x></presence>`, changeNone, "", true, 2, "alice2", ""},
-		{"our presence under the new nick", occupantPresence("alice2", "", "", 110), changeNone, "", true, 2, "alice2", ""},
-		{"we are kicked", occupantPresence("alice2", "", "unavailable", 110, 307), changeSelfLeft, "", false, 0, "alice2", ""},
-	}
-	for _, st := range steps {
-		got, out, ok := rs.applyPresence(mustPresence(t, st.xml))
-		if !ok {
-			t.Fatalf("%s: room not known", st.name)
-		}
-		if out.Change != st.change || out.Occupant.Nick != st.occupant {
-			t.Errorf("%s: change %v (%q), want %v (%q)", st.name, out.Change, out.Occupant.Nick, st.change, st.occupant)
-		}
-		if got.Joined != st.joined || len(got.Occupants) != st.occupants || got.Nick != st.nick {
-			t.Errorf("%s: joined=%t occupants=%d nick=%q, want %t %d %q", st.name, got.Joined, len(got.Occupants), got.Nick, st.joined, st.occupants, st.nick)
-		}
-		if st.answerNick != "" {
-			select {
-			case res := <-answer:
-				if res.Err != nil || res.Nick != st.answerNick {
-					t.Errorf("%s: join answer %+v", st.name, res)
-				}
-			default:
-				t.Errorf("%s: the pending join got no answer", st.name)
-			}
-		}
-	}
-	if r, _ := rs.get(room); !r.NonAnonymous || r.Info.Name != "The Room" {
-		t.Errorf("room state lost status 100 or the name: %+v", r)
-	}
-
-	// A refused join.
-	answer = rs.startJoin(room, "alice", mucroom.Info{}, mucadmin.RoomInfo{})
-	_, out, _ := rs.applyPresence(mustPresence(t, `<presence`+nsC+` from="`+testRoom+`/alice" type="error"><error type="auth"><registration-required xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></presence>`))
-	if out.Change != changeJoinFailed {
-		t.Errorf("error presence: change %v", out.Change)
-	}
-	if res := <-answer; !errors.Is(res.Err, mucroom.ErrMembersOnly) {
-		t.Errorf("join answer %v, want ErrMembersOnly", res.Err)
-	}
-
-	// Presences of other rooms are not ours.
-	if _, _, ok := rs.applyPresence(mustPresence(t, `<presence`+nsC+` from="other@muc.example.org/x"/>`)); ok {
-		t.Error("presence from an unknown room was applied")
-	}
-	rs.disconnected()
-	if r, _ := rs.get(room); r.Joined || len(r.Occupants) != 0 {
-		t.Errorf("after a disconnect the room is %+v", r)
-	}
-}
-
 func TestOccupantGhosts(t *testing.T) {
-	room := &mucRoom{JID: jid.MustParse(testRoom), Nick: "alice", Occupants: map[string]occupant{
+	room := &xmppclient.Room{JID: jid.MustParse(testRoom), Nick: "alice", Occupants: map[string]xmppclient.Occupant{
 		"bob":   {Nick: "bob", RealJID: jid.MustParse("bob@example.org")},
 		"anon":  {Nick: "anon"},
 		"phone": {Nick: "phone", RealJID: jid.MustParse("alice@example.org")},
@@ -152,7 +74,7 @@ func TestOccupantGhosts(t *testing.T) {
 		{"alice", "alice@example.org", true},
 		{"phone", "alice@example.org", true}, // our account from another client, other nick
 	} {
-		s := room.sender(tc.nick, testAccount, testLogin)
+		s := roomSender(*room, tc.nick, testAccount, testLogin)
 		if s.Sender != tc.want || s.IsFromMe != tc.fromMe || (tc.fromMe && s.SenderLogin != testLogin) {
 			t.Errorf("sender(%q) = %+v, want %s fromMe=%t", tc.nick, s, tc.want, tc.fromMe)
 		}
@@ -160,18 +82,18 @@ func TestOccupantGhosts(t *testing.T) {
 			t.Errorf("sender(%q) = %q is not a valid ghost ID", tc.nick, s.Sender)
 		}
 	}
-	room.Occupants["bob2"] = occupant{Nick: "bob2", RealJID: jid.MustParse("bob@example.org")}
-	if !room.hasGhost("bob@example.org", "bob", testAccount) || room.hasGhost("bob@example.org", "bob2", testAccount) == false {
+	room.Occupants["bob2"] = xmppclient.Occupant{Nick: "bob2", RealJID: jid.MustParse("bob@example.org")}
+	if !roomHasGhost(*room, "bob@example.org", "bob", testAccount) || roomHasGhost(*room, "bob@example.org", "bob2", testAccount) == false {
 		t.Error("bob is in the room twice: leaving with one nick keeps the ghost")
 	}
 	delete(room.Occupants, "bob2")
-	if room.hasGhost("bob@example.org", "bob", testAccount) {
+	if roomHasGhost(*room, "bob@example.org", "bob", testAccount) {
 		t.Error("hasGhost counts the occupant that leaves")
 	}
 }
 
 func TestClassifyGroupchat(t *testing.T) {
-	room := mucRoom{JID: jid.MustParse(testRoom), Nick: "alice", Joined: true, Occupants: map[string]occupant{
+	room := xmppclient.Room{JID: jid.MustParse(testRoom), Nick: "alice", Joined: true, Occupants: map[string]xmppclient.Occupant{
 		"bob":  {Nick: "bob", RealJID: jid.MustParse("bob@example.org")},
 		"anon": {Nick: "anon"},
 	}}
@@ -258,7 +180,7 @@ func TestClassifyGroupchat(t *testing.T) {
 }
 
 func TestConvertGroupchat(t *testing.T) {
-	c := &Client{mucs: newMUCRooms()}
+	c := &Client{mucs: xmppclient.NewRooms()}
 	room := jid.MustParse(testRoom)
 	failed := &omemoIncoming{Device: 7, Failed: true}
 	for _, tc := range []struct {
@@ -320,7 +242,7 @@ func TestGroupchatStanza(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := classifyGroupchat(m, mucRoom{JID: jid.MustParse(testRoom), Nick: "alice"}, testAccount, testLogin, false, xmppclient.Refs{})
+	g := classifyGroupchat(m, xmppclient.Room{JID: jid.MustParse(testRoom), Nick: "alice"}, testAccount, testLogin, false, xmppclient.Refs{})
 	if !g.Sender.IsFromMe || g.TxnID != "mxb-abc" {
 		t.Errorf("reflection classified as %+v", g)
 	}
@@ -381,7 +303,7 @@ func TestJoinErrorText(t *testing.T) {
 		{fmt.Errorf("%w: tried a, b", mucroom.ErrNickConflict), "taken"},
 		{se(stanza.NotAcceptable), "does not accept the nickname"},
 		{fmt.Errorf("%w: x", errNotARoom), "is not a group chat"},
-		{errNotConnected, "Not connected"},
+		{xmppclient.ErrNotConnected, "Not connected"},
 		{context.DeadlineExceeded, "did not answer"},
 		{errors.New("odd"), "Failed to join room@muc.example.org: odd"},
 	} {
@@ -404,7 +326,7 @@ func TestJoinErrorText(t *testing.T) {
 // TestGroupchatOMEMOSendRefusals), and so does a room we are not in.
 func TestGroupchatSendRefusals(t *testing.T) {
 	room := jid.MustParse(testRoom)
-	c := &Client{mucs: newMUCRooms(), account: testAccount}
+	c := &Client{mucs: xmppclient.NewRooms(), account: testAccount}
 	send := func(meta *portal.Metadata) error {
 		msg := &bridgev2.MatrixMessage{MatrixEventBase: bridgev2.MatrixEventBase[*event.MessageEventContent]{
 			Content: &event.MessageEventContent{MsgType: event.MsgText, Body: "secret"},
@@ -413,12 +335,12 @@ func TestGroupchatSendRefusals(t *testing.T) {
 		_, err := c.handleMatrixGroupchat(context.Background(), msg, room)
 		return err
 	}
-	c.mucs.startJoin(room, "alice", mucroom.Info{}, mucadmin.RoomInfo{})
-	c.mucs.applyPresence(mustPresence(t, occupantPresence("alice", "", "", 110)))
+	c.mucs.StartJoin(room, "alice", mucroom.Info{}, mucadmin.RoomInfo{})
+	c.mucs.ApplyPresence(mustPresence(t, occupantPresence("alice", "", "", 110)))
 	if err := send(&portal.Metadata{Kind: "muc", OMEMO: true}); !errors.Is(err, errGroupOMEMO) {
 		t.Errorf("send in an OMEMO-marked room: %v, want errGroupOMEMO", err)
 	}
-	c.mucs.disconnected()
+	c.mucs.Disconnected()
 	if err := send(&portal.Metadata{Kind: "muc"}); !errors.Is(err, errNotInRoom) {
 		t.Errorf("send while not in the room: %v, want errNotInRoom", err)
 	}

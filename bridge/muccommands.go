@@ -14,6 +14,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // HelpSectionGroups groups the group chat commands in help.
@@ -112,7 +113,7 @@ func joinErrorText(room jid.JID, nick string, err error) string {
 		return fmt.Sprintf("%s does not accept the nickname %q; try `join %s <another nick>`.", room, nick, room)
 	case errors.Is(err, mucroom.ErrNickConflict):
 		return fmt.Sprintf("The nickname %q and its variants are taken in %s; try `join %s <another nick>`.", nick, room, room)
-	case errors.Is(err, errNotConnected):
+	case errors.Is(err, xmppclient.ErrNotConnected):
 		return "Not connected to the XMPP server right now; try again once the bridge has reconnected."
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("%s did not answer in time.", room)
@@ -175,7 +176,7 @@ func (xc *Connector) cmdJoin(ce *commands.Event) {
 	}
 	ctx, cancel := context.WithTimeout(ce.Ctx, 2*mucJoinTimeout)
 	defer cancel()
-	if r, ok := c.mucs.get(cmd.Room); ok && r.Joined {
+	if r, ok := c.mucs.Get(cmd.Room); ok && r.Joined {
 		// Joining again would reset what we know of the room; bring the
 		// portal back instead (the user may have left the Matrix room).
 		c.queueRoomResync(r)
@@ -207,7 +208,7 @@ func (xc *Connector) cmdLeave(ce *commands.Event) {
 		ce.Reply("%s", err.Error())
 		return
 	}
-	_, joined := c.mucs.get(cmd.Room)
+	_, joined := c.mucs.Get(cmd.Room)
 	saved := false
 	for _, r := range c.savedRooms() {
 		saved = saved || r.JID == cmd.Room.String()

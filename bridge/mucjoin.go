@@ -18,10 +18,11 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // SavedRoom is a room the login stays in across restarts, as stored in the
-// login metadata; mucRoom (mucstate.go) is the live state of a joined room.
+// login metadata; xmppclient.Room (mucstate.go) is the live state of a joined room.
 type SavedRoom struct {
 	JID string `json:"jid"`
 	// Nick is the nick asked for; the room may have given us a variant.
@@ -79,28 +80,28 @@ func roomInfo(ctx context.Context, s *xmpp.Session, room jid.JID) (mucroom.Info,
 // joinRoom enters room as nick, or as a variant of it while the nick is
 // taken, and waits until the room has sent its occupants. The portal is
 // created or resynced from our own presence (handlemuc.go).
-func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string) (joinResult, error) {
+func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string) (xmppclient.JoinResult, error) {
 	s := c.currentSession()
 	if s == nil {
-		return joinResult{}, errNotConnected
+		return xmppclient.JoinResult{}, xmppclient.ErrNotConnected
 	}
 	room = room.Bare()
 	log := zerolog.Ctx(ctx).With().Stringer("room", room).Logger()
 	info, features, err := roomInfo(ctx, s, room)
 	if err != nil {
-		return joinResult{}, err
+		return xmppclient.JoinResult{}, err
 	}
 	candidates := nickCandidates(nick)
 	for _, n := range candidates {
 		occ, err := room.WithResource(n)
 		if err != nil {
-			return joinResult{}, fmt.Errorf("%w: %q: %w", mucroom.ErrNickRejected, n, err)
+			return xmppclient.JoinResult{}, fmt.Errorf("%w: %q: %w", mucroom.ErrNickRejected, n, err)
 		}
-		answer := c.mucs.startJoin(room, n, info, features)
+		answer := c.mucs.StartJoin(room, n, info, features)
 		join := mucroom.Join{Occupant: occ, ID: random.String(16), MaxStanzas: 0}
 		if err := s.Send(ctx, join.TokenReader()); err != nil {
-			c.mucs.remove(room)
-			return joinResult{}, fmt.Errorf("failed to send join presence to %s: %w", room, err)
+			c.mucs.Remove(room)
+			return xmppclient.JoinResult{}, fmt.Errorf("failed to send join presence to %s: %w", room, err)
 		}
 		res, err := waitJoin(ctx, answer)
 		if errors.Is(err, mucroom.ErrNickConflict) {
@@ -108,8 +109,8 @@ func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string) (joinR
 			continue
 		}
 		if err != nil {
-			c.mucs.remove(room)
-			return joinResult{}, err
+			c.mucs.Remove(room)
+			return xmppclient.JoinResult{}, err
 		}
 		if res.Created {
 			// Our disco#info said the room existed; someone removed it in
@@ -121,20 +122,20 @@ func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string) (joinR
 		log.Info().Str("nick", res.Nick).Msg("Joined group chat")
 		return res, nil
 	}
-	c.mucs.remove(room)
-	return joinResult{}, fmt.Errorf("%w: tried %s", mucroom.ErrNickConflict, strings.Join(candidates, ", "))
+	c.mucs.Remove(room)
+	return xmppclient.JoinResult{}, fmt.Errorf("%w: tried %s", mucroom.ErrNickConflict, strings.Join(candidates, ", "))
 }
 
-func waitJoin(ctx context.Context, answer <-chan joinResult) (joinResult, error) {
+func waitJoin(ctx context.Context, answer <-chan xmppclient.JoinResult) (xmppclient.JoinResult, error) {
 	t := time.NewTimer(mucJoinTimeout)
 	defer t.Stop()
 	select {
 	case res := <-answer:
 		return res, res.Err
 	case <-t.C:
-		return joinResult{}, fmt.Errorf("the room did not answer the join in %v: %w", mucJoinTimeout, context.DeadlineExceeded)
+		return xmppclient.JoinResult{}, fmt.Errorf("the room did not answer the join in %v: %w", mucJoinTimeout, context.DeadlineExceeded)
 	case <-ctx.Done():
-		return joinResult{}, ctx.Err()
+		return xmppclient.JoinResult{}, ctx.Err()
 	}
 }
 
@@ -142,12 +143,12 @@ func waitJoin(ctx context.Context, answer <-chan joinResult) (joinResult, error)
 // metadata, so that it is not rejoined.
 func (c *Client) leaveRoom(ctx context.Context, room jid.JID) error {
 	room = room.Bare()
-	defer c.mucs.remove(room)
+	defer c.mucs.Remove(room)
 	if err := c.forgetRoom(ctx, room); err != nil {
 		return err
 	}
 	s := c.currentSession()
-	nick, done := c.mucs.startLeave(room)
+	nick, done := c.mucs.StartLeave(room)
 	if s == nil || done == nil {
 		return nil
 	}

@@ -69,9 +69,9 @@ func TestMatchGroupRef(t *testing.T) {
 }
 
 func TestGroupReply(t *testing.T) {
-	room := mucRoom{
+	room := xmppclient.Room{
 		JID: jid.MustParse(testRoom), Nick: "alice",
-		Occupants: map[string]occupant{
+		Occupants: map[string]xmppclient.Occupant{
 			"bob":   {Nick: "bob", RealJID: jid.MustParse("bob@example.org")},
 			"anon":  {Nick: "anon"},
 			"alice": {Nick: "alice"},
@@ -125,7 +125,7 @@ func TestGroupchatStanzaRefs(t *testing.T) {
 }
 
 func TestClassifyGroupchatRefs(t *testing.T) {
-	room := mucRoom{JID: jid.MustParse(testRoom), Nick: "alice", Occupants: map[string]occupant{"bob": {Nick: "bob"}}}
+	room := xmppclient.Room{JID: jid.MustParse(testRoom), Nick: "alice", Occupants: map[string]xmppclient.Occupant{"bob": {Nick: "bob"}}}
 	parse := func(raw string) (mucroom.Message, xmppclient.Refs) {
 		st := tokens(t, raw)
 		m, err := mucroom.ParseMessage(st.Reader())
