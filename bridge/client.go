@@ -57,7 +57,7 @@ type Client struct {
 	roster         *xmppclient.Roster
 	avatars        avatarState       // contacts' avatars looked at (avatar.go)
 	nicks          nickState         // contacts' own names looked up (contactname.go)
-	mucs           *xmppclient.Rooms // the group chats of the current session (mucstate.go)
+	mucs           *xmppclient.Rooms // the group chats of the current session
 
 	// ready is set once a session is fully set up (ready.go).
 	ready readyGate

@@ -22,7 +22,7 @@ import (
 )
 
 // SavedRoom is a room the login stays in across restarts, as stored in the
-// login metadata; xmppclient.Room (mucstate.go) is the live state of a joined room.
+// login metadata; xmppclient.Room is the live state of a joined room.
 type SavedRoom struct {
 	JID string `json:"jid"`
 	// Nick is the nick asked for; the room may have given us a variant.
