@@ -97,7 +97,7 @@ func joinErrorText(room jid.JID, nick string, err error) string {
 	switch {
 	case errors.Is(err, mucroom.ErrNotFound):
 		return fmt.Sprintf("The group chat %s does not exist. Check the address, or create the room from an XMPP client first.", room)
-	case errors.Is(err, errNotARoom):
+	case errors.Is(err, xmppclient.ErrNotARoom):
 		return fmt.Sprintf("%s is not a group chat (%v).", room, err)
 	case errors.Is(err, mucroom.ErrMembersOnly):
 		return fmt.Sprintf("%s is members-only and you are not a member. Ask an admin of the room to add you.", room)
@@ -174,7 +174,7 @@ func (xc *Connector) cmdJoin(ce *commands.Event) {
 	if cmd.Nick == "" {
 		cmd.Nick = c.defaultNick()
 	}
-	ctx, cancel := context.WithTimeout(ce.Ctx, 2*mucJoinTimeout)
+	ctx, cancel := context.WithTimeout(ce.Ctx, 2*xmppclient.JoinTimeout)
 	defer cancel()
 	if r, ok := c.mucs.Get(cmd.Room); ok && r.Joined {
 		// Joining again would reset what we know of the room; bring the
@@ -217,7 +217,7 @@ func (xc *Connector) cmdLeave(ce *commands.Event) {
 		ce.Reply("%s is not one of your group chats.", cmd.Room)
 		return
 	}
-	ctx, cancel := context.WithTimeout(ce.Ctx, 2*mucLeaveTimeout)
+	ctx, cancel := context.WithTimeout(ce.Ctx, 2*xmppclient.LeaveTimeout)
 	defer cancel()
 	if err := c.leaveRoom(ctx, cmd.Room); err != nil {
 		ce.Reply("Failed to leave %s: %v", cmd.Room, err)

@@ -4,9 +4,10 @@
 // roster and presence cache (roster.go), the reading of 1:1 message stanzas
 // into a typed Message (message.go), the classification of groupchat
 // messages (groupchat.go), the live state of the login's rooms (rooms.go:
-// occupants, our nick, joins and leaves from presences) and the avatar fetch
-// (avatar.go: XEP-0084 metadata and data); the connection loop, routing,
-// archive, room joins and OMEMO orchestration still live in bridge/ and move here in later
+// occupants, our nick, joins and leaves from presences), joining and leaving
+// rooms (roomjoin.go) and the avatar fetch (avatar.go: XEP-0084 metadata and
+// data); the connection loop, routing, archive and OMEMO orchestration
+// still live in bridge/ and move here in later
 // steps (docs/architecture.md, "Where it is going").
 //
 // It may import mellium, our xmpp/* stanza packages and omemo*; it must

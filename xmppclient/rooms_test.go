@@ -118,3 +118,11 @@ func TestMUCPresenceSequence(t *testing.T) {
 		t.Errorf("after a disconnect the room is %+v", r)
 	}
 }
+
+func TestNickCandidates(t *testing.T) {
+	got := NickCandidates("alice")
+	want := []string{"alice", "alice_", "alice_2", "alice_3"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("NickCandidates = %q, want %q", got, want)
+	}
+}
