@@ -291,7 +291,7 @@ func (c *Client) handleAvatarUpdate(from jid.JID, u vcardphoto.Update) {
 	if seen, ok := c.avatars.lookup(from); ok && seen == u.Hash {
 		return
 	}
-	ctx := c.login.Log.With().Str("component", "xmpp").Logger().WithContext(context.Background())
+	ctx := c.login.Log.With().Str("component", "xmpp").Logger().WithContext(c.main.backgroundCtx())
 	if !c.avatarWanted(ctx, from) {
 		return
 	}

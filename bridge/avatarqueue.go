@@ -68,7 +68,7 @@ func (c *Client) runAvatarQueue(ctx context.Context) {
 // avatarWanted reports whether contact's avatar may be looked up: a roster
 // contact, or someone with a ghost already (a stranger who messaged us).
 func (c *Client) avatarWanted(ctx context.Context, contact jid.JID) bool {
-	if _, ok := c.roster.get(contact.Bare()); ok {
+	if _, ok := c.roster.Get(contact.Bare()); ok {
 		return true
 	}
 	// The table, not bridgev2's cache (which would make the ghost).

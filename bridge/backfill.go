@@ -284,7 +284,7 @@ func (c *Client) historyOMEMO(ctx context.Context, in *incomingMessage) bool {
 		return false
 	}
 	if err == nil {
-		e, ierr := c.inboxGet(ctx, string(MakeMessageID(in.Peer, senderJID, in.XMPPID)))
+		e, ierr := c.inboxGet(ctx, string(portal.MakeMessageID(in.Peer, senderJID, in.XMPPID)))
 		if ierr != nil {
 			zerolog.Ctx(ctx).Warn().Err(ierr).Msg("Failed to look up archived OMEMO message in the inbox")
 			return false
@@ -293,11 +293,11 @@ func (c *Client) historyOMEMO(ctx context.Context, in *incomingMessage) bool {
 			applyInbox(in, e)
 			return e.Kind != inboxEmpty && in.Body != ""
 		}
-		xc := c.omemoClient()
-		if xc == nil {
+		oc := c.omemoClient()
+		if oc == nil {
 			return false
 		}
-		own := xc.Manager().DeviceID()
+		own := oc.Manager().DeviceID()
 		for _, el := range rcv.Elements {
 			if el.KeyFor(c.account.String(), own) != nil {
 				// Ours to decrypt, in order, on the live path.
@@ -368,7 +368,7 @@ func foldHistory(ins []*incomingMessage, account jid.JID) []*historyEntry {
 	}
 	find := func(in *incomingMessage, id string) *historyEntry {
 		for _, author := range []jid.JID{in.Peer, account} {
-			if e := byID[MakeMessageID(in.Peer, author, id)]; e != nil {
+			if e := byID[portal.MakeMessageID(in.Peer, author, id)]; e != nil {
 				return e
 			}
 		}
@@ -387,19 +387,19 @@ func foldHistory(ins []*incomingMessage, account jid.JID) []*historyEntry {
 				target.Reactions = append(target.Reactions, historyReactions{In: in, Emojis: in.Reactions.Emojis})
 			}
 		case in.Retract != "":
-			id := MakeMessageID(in.Peer, sender, in.Retract)
+			id := portal.MakeMessageID(in.Peer, sender, in.Retract)
 			if e := byID[id]; e != nil {
 				e.In = nil
 			}
 		case in.Body == "":
 		case in.Replace != "":
-			if e := byID[MakeMessageID(in.Peer, sender, in.Replace)]; e != nil && e.In != nil {
+			if e := byID[portal.MakeMessageID(in.Peer, sender, in.Replace)]; e != nil && e.In != nil {
 				corrected := *e.In
 				corrected.Body, corrected.OMEMO = in.Body, in.OMEMO
 				e.In = &corrected
 			}
 		default:
-			e := &historyEntry{In: in, ID: MakeMessageID(in.Peer, sender, in.XMPPID)}
+			e := &historyEntry{In: in, ID: portal.MakeMessageID(in.Peer, sender, in.XMPPID)}
 			if byID[e.ID] != nil {
 				continue
 			}
@@ -437,7 +437,7 @@ func slicesDeleteSender(rs []historyReactions, sender, account jid.JID) []histor
 
 // messageStanzaID is the archive id kept with a bridged message.
 func messageStanzaID(msg *database.Message) string {
-	if meta, ok := msg.Metadata.(*MessageMetadata); ok {
+	if meta, ok := msg.Metadata.(*portal.MessageMetadata); ok {
 		return meta.StanzaID
 	}
 	return ""

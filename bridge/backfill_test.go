@@ -9,6 +9,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 	"mellium.im/xmpp/jid"
 
+	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reactions"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
@@ -48,8 +49,8 @@ func TestCollectBackfill(t *testing.T) {
 func TestArchiveQuery(t *testing.T) {
 	bob := jid.MustParse("bob@example.org")
 	ts := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
-	withID := &database.Message{Timestamp: ts, Metadata: &MessageMetadata{StanzaID: "arch-3"}}
-	noID := &database.Message{Timestamp: ts, Metadata: &MessageMetadata{}}
+	withID := &database.Message{Timestamp: ts, Metadata: &portal.MessageMetadata{StanzaID: "arch-3"}}
+	noID := &database.Message{Timestamp: ts, Metadata: &portal.MessageMetadata{}}
 	for _, tc := range []struct {
 		name   string
 		params bridgev2.FetchMessagesParams

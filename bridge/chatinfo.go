@@ -55,7 +55,7 @@ func (c *Client) dmChatInfo(contact jid.JID) *bridgev2.ChatInfo {
 		// History comes from the account's archive (backfill.go).
 		CanBackfill: true,
 		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
-			meta, ok := p.Metadata.(*PortalMetadata)
+			meta, ok := p.Metadata.(*portal.Metadata)
 			if !ok || meta.Kind == portal.DM.String() {
 				return false
 			}
@@ -70,7 +70,7 @@ func (c *Client) dmChatInfo(contact jid.JID) *bridgev2.ChatInfo {
 // contact leaves the name alone (GetUserInfo fills it in when the ghost has none yet).
 func (c *Client) sharedGhostInfo(contact jid.JID) *bridgev2.UserInfo {
 	info := c.userInfo(contact)
-	if _, ok := c.roster.get(contact); !ok {
+	if _, ok := c.roster.Get(contact); !ok {
 		info.Name = nil
 	}
 	return info
@@ -78,7 +78,7 @@ func (c *Client) sharedGhostInfo(contact jid.JID) *bridgev2.UserInfo {
 
 // userInfo is the ghost info of contact as this login's roster names it.
 func (c *Client) userInfo(contact jid.JID) *bridgev2.UserInfo {
-	item, _ := c.roster.get(contact)
+	item, _ := c.roster.Get(contact)
 	bare := contact.Bare().String()
 	name := c.main.Config.FormatDisplayname(puppet.Name(item.Name, contact), bare)
 	rosterName := item.Name
@@ -87,7 +87,7 @@ func (c *Client) userInfo(contact jid.JID) *bridgev2.UserInfo {
 		Name:        &name,
 		IsBot:       ptr.Ptr(false),
 		ExtraUpdates: func(ctx context.Context, g *bridgev2.Ghost) bool {
-			meta, ok := g.Metadata.(*GhostMetadata)
+			meta, ok := g.Metadata.(*puppet.Metadata)
 			if !ok || rosterName == "" || meta.RosterName == rosterName {
 				return false
 			}
@@ -108,10 +108,10 @@ func (c *Client) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*bridg
 	}
 	info := c.userInfo(contact)
 	c.initialAvatar(ctx, ghost, contact)
-	if _, ok := c.roster.get(contact); !ok {
+	if _, ok := c.roster.Get(contact); !ok {
 		// Not in this login's roster (yet): keep a name another login's
 		// roster gave rather than falling back to the localpart.
-		meta, _ := ghost.Metadata.(*GhostMetadata)
+		meta, _ := ghost.Metadata.(*puppet.Metadata)
 		switch {
 		case meta != nil && meta.RosterName != "":
 			name := c.main.Config.FormatDisplayname(meta.RosterName, contact.String())
@@ -152,7 +152,7 @@ func (c *Client) resolve(ctx context.Context, contact jid.JID, createChat bool) 
 		// Not in any roster: the contact's own name (XEP-0172 / vCard), else its localpart,
 		// rather than no name at all.
 		n := ""
-		if meta, ok := ghost.Metadata.(*GhostMetadata); ok {
+		if meta, ok := ghost.Metadata.(*puppet.Metadata); ok {
 			n = meta.Nick
 		}
 		if n == "" {
@@ -178,7 +178,7 @@ func (c *Client) resolve(ctx context.Context, contact jid.JID, createChat bool) 
 
 // GetContactList implements bridgev2.ContactListingNetworkAPI from the roster.
 func (c *Client) GetContactList(ctx context.Context) ([]*bridgev2.ResolveIdentifierResponse, error) {
-	items := c.roster.list()
+	items := c.roster.List()
 	out := make([]*bridgev2.ResolveIdentifierResponse, 0, len(items))
 	for _, item := range items {
 		if item.JID.Localpart() == "" {

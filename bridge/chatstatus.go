@@ -37,7 +37,7 @@ func (c *Client) matrixHopText(ctx context.Context, p *bridgev2.Portal) string {
 
 // xmppHopText says how the XMPP hop to contact is protected, counting the devices an OMEMO
 // message would be encrypted for (the contact's trusted devices and the user's own other ones).
-func (c *Client) xmppHopText(ctx context.Context, meta *PortalMetadata, contact jid.JID) string {
+func (c *Client) xmppHopText(ctx context.Context, meta *portal.Metadata, contact jid.JID) string {
 	switch {
 	case meta.OMEMOOff:
 		return "XMPP: not encrypted (OMEMO is off in this chat; the XMPP servers can read it)"
@@ -79,7 +79,7 @@ func plural(n int, one, many string) string {
 }
 
 // groupXMPPHopText says how the XMPP hop of a group chat is protected.
-func groupXMPPHopText(meta *PortalMetadata) string {
+func groupXMPPHopText(meta *portal.Metadata) string {
 	switch {
 	case meta.OMEMO:
 		return "XMPP: OMEMO to the devices of the room's members (members-only, non-anonymous room)"
@@ -90,7 +90,7 @@ func groupXMPPHopText(meta *PortalMetadata) string {
 }
 
 // hopsText is the two-line status of a 1:1 chat.
-func (c *Client) hopsText(ctx context.Context, p *bridgev2.Portal, meta *PortalMetadata, contact jid.JID) string {
+func (c *Client) hopsText(ctx context.Context, p *bridgev2.Portal, meta *portal.Metadata, contact jid.JID) string {
 	return c.matrixHopText(ctx, p) + "\n" + c.xmppHopText(ctx, meta, contact)
 }
 
@@ -119,10 +119,10 @@ func omemoTurnedOnText(group bool) string {
 }
 
 // isGroupMeta reports whether the portal metadata is of a group chat.
-func isGroupMeta(meta *PortalMetadata) bool { return meta.Kind == portal.MUC.String() }
+func isGroupMeta(meta *portal.Metadata) bool { return meta.Kind == portal.MUC.String() }
 
 // hopsTextOf is hopsText for a command's portal, "" when it has no 1:1 chat.
-func hopsTextOf(ctx context.Context, c *Client, p *bridgev2.Portal, meta *PortalMetadata, contact jid.JID) string {
+func hopsTextOf(ctx context.Context, c *Client, p *bridgev2.Portal, meta *portal.Metadata, contact jid.JID) string {
 	if p == nil || meta == nil || contact.Equal(jid.JID{}) {
 		return ""
 	}

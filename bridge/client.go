@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // Client is one login's XMPP client; it implements bridgev2.NetworkAPI.
@@ -54,7 +54,7 @@ type Client struct {
 	incoming       chan inItem
 	loopCtx        context.Context // of the incoming queue, set by Connect
 	delivery       deliveryState   // archive cursor and catch-up order (delivery.go)
-	roster         rosterCache
+	roster         *xmppclient.Roster
 	avatars        avatarState // contacts' avatars looked at (avatar.go)
 	nicks          nickState   // contacts' own names looked up (contactname.go)
 	mucs           *mucRooms   // the group chats of the current session (mucstate.go)
@@ -71,7 +71,7 @@ var (
 )
 
 func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
-	c := &Client{main: xc, login: login, roster: newRosterCache(), mucs: newMUCRooms()}
+	c := &Client{main: xc, login: login, roster: xmppclient.NewRoster(), mucs: newMUCRooms()}
 	c.delivery.wm = newWatermark()
 	if meta, ok := login.Metadata.(*UserLoginMetadata); ok {
 		if j, err := xconn.ParseJID(meta.JID); err == nil {
@@ -79,6 +79,22 @@ func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
 		}
 	}
 	return c
+}
+
+// backgroundCtx is the context of work the login starts on its own
+// (connection loop, ghost and avatar updates): bridgev2's BackgroundCtx,
+// cancelled when the bridge stops, with the login's logger.
+func (c *Client) backgroundCtx() context.Context {
+	return c.login.Log.WithContext(c.main.backgroundCtx())
+}
+
+// backgroundCtx is bridgev2's BackgroundCtx; unit tests that build a
+// Connector without a started bridge get a context that is never cancelled.
+func (xc *Connector) backgroundCtx() context.Context {
+	if xc.Bridge != nil && xc.Bridge.BackgroundCtx != nil {
+		return xc.Bridge.BackgroundCtx
+	}
+	return context.TODO()
 }
 
 func (c *Client) meta() *UserLoginMetadata {
@@ -128,7 +144,7 @@ func (c *Client) Connect(ctx context.Context) {
 		c.sendState(credentialState(c.credErr))
 		return
 	}
-	loopCtx, cancel := context.WithCancel(log.WithContext(context.Background()))
+	loopCtx, cancel := context.WithCancel(log.WithContext(c.main.backgroundCtx()))
 	c.cancel = cancel
 	c.done = make(chan struct{})
 	c.incoming = make(chan inItem, 256)
@@ -193,7 +209,7 @@ var errNotConnected = errors.New("bridge: not connected to the XMPP server")
 func (c *Client) run(ctx context.Context, done chan struct{}) {
 	defer close(done)
 	log := zerolog.Ctx(ctx)
-	bo := backoff{min: 2 * time.Second, max: c.main.Config.maxReconnectDelay()}
+	bo := xmppclient.Backoff{Min: 2 * time.Second, Max: c.main.Config.maxReconnectDelay()}
 	for {
 		c.mu.Lock()
 		s := c.handoff
@@ -222,7 +238,7 @@ func (c *Client) run(ctx context.Context, done chan struct{}) {
 					c.sendState(status.BridgeState{StateEvent: status.StateBadCredentials, Error: stateErrorCode(err), Message: userMessage(err, c.account)})
 					return
 				}
-				delay := bo.next()
+				delay := bo.Next()
 				log.Warn().Err(err).Dur("retry_in", delay).Msg("Failed to connect to XMPP server")
 				c.sendState(status.BridgeState{StateEvent: status.StateTransientDisconnect, Error: stateErrorCode(err), Message: userMessage(err, c.account)})
 				c.main.Metrics.XMPPReconnect()
@@ -239,9 +255,9 @@ func (c *Client) run(ctx context.Context, done chan struct{}) {
 			return
 		}
 		if time.Since(started) > time.Minute {
-			bo.reset()
+			bo.Reset()
 		}
-		delay := bo.next()
+		delay := bo.Next()
 		log.Warn().Err(err).Dur("retry_in", delay).Msg("XMPP connection lost")
 		c.sendState(status.BridgeState{StateEvent: status.StateTransientDisconnect, Error: "xmpp-connection-lost", Message: "Connection to the XMPP server was lost, reconnecting"})
 		c.main.Metrics.XMPPReconnect()
@@ -360,27 +376,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
-
-// backoff is exponential with full jitter in the upper half.
-type backoff struct {
-	min, max time.Duration
-	cur      time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur *= 2
-	}
-	if b.cur > b.max {
-		b.cur = b.max
-	}
-	half := b.cur / 2
-	return half + rand.N(half+1)
-}
-
-func (b *backoff) reset() { b.cur = 0 }
 
 // sendState reports a login state to bridgev2 and to the metrics.
 func (c *Client) sendState(st status.BridgeState) {

@@ -5,28 +5,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"mellium.im/xmpp/jid"
 
 	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
 )
-
-func TestBackoff(t *testing.T) {
-	b := backoff{min: 2 * time.Second, max: 30 * time.Second}
-	ceilings := []time.Duration{2, 4, 8, 16, 30, 30}
-	for i, ceil := range ceilings {
-		ceil *= time.Second
-		d := b.next()
-		if d < ceil/2 || d > ceil {
-			t.Fatalf("step %d: %v not in [%v, %v]", i, d, ceil/2, ceil)
-		}
-	}
-	b.reset()
-	if d := b.next(); d > 2*time.Second {
-		t.Fatalf("after reset: %v", d)
-	}
-}
 
 func TestLoginErrors(t *testing.T) {
 	account := jid.MustParse("alice@example.org")

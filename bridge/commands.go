@@ -296,7 +296,7 @@ func (xc *Connector) cmdOMEMO(ce *commands.Event) {
 		}
 		ce.Reply("Device %d of %s (`%s`) is now %s.", d.ID, cmd.JID, d.Fingerprint, d.Level)
 	case "on", "off":
-		meta, ok := ce.Portal.Metadata.(*PortalMetadata)
+		meta, ok := ce.Portal.Metadata.(*portal.Metadata)
 		if !ok {
 			ce.Reply("This room has no XMPP chat metadata.")
 			return
@@ -314,9 +314,9 @@ func (xc *Connector) cmdOMEMO(ce *commands.Event) {
 		}
 		ce.Reply("%s\n\n%s", hopsTextOf(ctx, c, ce.Portal, meta, cmd.JID), encryptionStateText(meta))
 	case "status":
-		meta, _ := ce.Portal.Metadata.(*PortalMetadata)
+		meta, _ := ce.Portal.Metadata.(*portal.Metadata)
 		if meta == nil {
-			meta = &PortalMetadata{}
+			meta = &portal.Metadata{}
 		}
 		// Both hops first (chatstatus.go), then what the commands change and
 		// the state of our own device's announcement.
@@ -325,7 +325,7 @@ func (xc *Connector) cmdOMEMO(ce *commands.Event) {
 }
 
 // encryptionStateText describes a chat's OMEMO state.
-func encryptionStateText(meta *PortalMetadata) string {
+func encryptionStateText(meta *portal.Metadata) string {
 	switch {
 	case meta.OMEMO:
 		return "Messages in this chat are sent OMEMO-encrypted (never as plaintext). `omemo off` turns that off."

@@ -60,10 +60,10 @@ func (c *Client) lookupNick(ctx context.Context, contact jid.JID) string {
 // rosterless reports whether no roster (of this login, or another's as remembered in the
 // ghost) names the contact, so that its own name may be used.
 func (c *Client) rosterless(contact jid.JID, ghost *bridgev2.Ghost) bool {
-	if _, ok := c.roster.get(contact); ok {
+	if _, ok := c.roster.Get(contact); ok {
 		return false
 	}
-	meta, _ := ghost.Metadata.(*GhostMetadata)
+	meta, _ := ghost.Metadata.(*puppet.Metadata)
 	return meta == nil || meta.RosterName == ""
 }
 
@@ -73,7 +73,7 @@ func (c *Client) nickInfo(contact jid.JID, n string) *bridgev2.UserInfo {
 	return &bridgev2.UserInfo{
 		Name: &name,
 		ExtraUpdates: func(ctx context.Context, g *bridgev2.Ghost) bool {
-			meta, ok := g.Metadata.(*GhostMetadata)
+			meta, ok := g.Metadata.(*puppet.Metadata)
 			if !ok || n == "" || meta.Nick == n {
 				return false
 			}
@@ -97,7 +97,7 @@ func (c *Client) applyNick(ctx context.Context, contact jid.JID, n string) {
 	if !c.rosterless(contact, ghost) {
 		return
 	}
-	if meta, ok := ghost.Metadata.(*GhostMetadata); ok && meta.Nick == n && ghost.NameSet {
+	if meta, ok := ghost.Metadata.(*puppet.Metadata); ok && meta.Nick == n && ghost.NameSet {
 		return
 	}
 	ghost.UpdateInfo(ctx, c.nickInfo(contact, n))

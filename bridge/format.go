@@ -11,6 +11,8 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/format"
 	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/portal"
 )
 
 // XMPP bodies are plain text. Matrix HTML is flattened into the conventions
@@ -88,19 +90,19 @@ func matrixFromBody(body string) *event.MessageEventContent {
 }
 
 // convertIncoming builds the Matrix message for a received XMPP message.
-func (c *Client) convertIncoming(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, in *incomingMessage) (*bridgev2.ConvertedMessage, error) {
+func (c *Client) convertIncoming(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, in *incomingMessage) (*bridgev2.ConvertedMessage, error) {
 	content := matrixFromBody(in.Body)
 	if f := incomingMedia(in); f != nil {
-		content = c.mediaContent(ctx, portal, intent, f)
+		content = c.mediaContent(ctx, p, intent, f)
 	}
-	c.omemoConvert(ctx, portal, in, content)
+	c.omemoConvert(ctx, p, in, content)
 	return &bridgev2.ConvertedMessage{
-		ReplyTo: c.replyTarget(ctx, portal, in),
+		ReplyTo: c.replyTarget(ctx, p, in),
 		Parts: []*bridgev2.ConvertedMessagePart{{
 			ID:         "",
 			Type:       event.EventMessage,
 			Content:    content,
-			DBMetadata: &MessageMetadata{OriginID: in.OriginID, StanzaID: in.StanzaID, Markable: in.Markable},
+			DBMetadata: &portal.MessageMetadata{OriginID: in.OriginID, StanzaID: in.StanzaID, Markable: in.Markable},
 		}},
 	}, nil
 }
@@ -108,7 +110,7 @@ func (c *Client) convertIncoming(ctx context.Context, portal *bridgev2.Portal, i
 // replyTarget finds the bridged message an XMPP reply points at. The reply's
 // to names the author; when it is missing either side of the chat may have
 // written the message.
-func (c *Client) replyTarget(ctx context.Context, portal *bridgev2.Portal, in *incomingMessage) *networkid.MessageOptionalPartID {
+func (c *Client) replyTarget(ctx context.Context, _ *bridgev2.Portal, in *incomingMessage) *networkid.MessageOptionalPartID {
 	if in.ReplyTo == nil {
 		return nil
 	}
@@ -123,7 +125,7 @@ func (c *Client) replyTarget(ctx context.Context, portal *bridgev2.Portal, in *i
 }
 
 // convertEdit builds the Matrix edit for a XEP-0308 correction.
-func (c *Client) convertEdit(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, in *incomingMessage) (*bridgev2.ConvertedEdit, error) {
+func (c *Client) convertEdit(ctx context.Context, _ *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, in *incomingMessage) (*bridgev2.ConvertedEdit, error) {
 	return editFromBody(existing, in.Body)
 }
 

@@ -80,7 +80,7 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 		Body: bodyFromMatrix(msg.Content),
 	}
 	if msg.ReplyTo != nil {
-		if target, err := ParseMessageID(msg.ReplyTo.ID); err == nil {
+		if target, err := portal.ParseMessageID(msg.ReplyTo.ID); err == nil {
 			author, _ := jid.Parse(target.Sender)
 			out.ReplyTo = &reply.Reply{To: author, ID: target.ID}
 		}
@@ -97,10 +97,10 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	}
 	return &bridgev2.MatrixMessageResponse{
 		DB: &database.Message{
-			ID:        MakeMessageID(chat.JID, c.account, out.ID),
+			ID:        portal.MakeMessageID(chat.JID, c.account, out.ID),
 			SenderID:  puppet.UserID(c.account),
 			Timestamp: time.Now(),
-			Metadata:  &MessageMetadata{OriginID: out.ID},
+			Metadata:  &portal.MessageMetadata{OriginID: out.ID},
 		},
 	}, nil
 }
@@ -162,7 +162,7 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
-	target, err := ParseMessageID(msg.EditTarget.ID)
+	target, err := portal.ParseMessageID(msg.EditTarget.ID)
 	if err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 		return err
 	}
 	// bridgev2 saves EditTarget after this returns.
-	if meta, ok := msg.EditTarget.Metadata.(*MessageMetadata); ok {
+	if meta, ok := msg.EditTarget.Metadata.(*portal.MessageMetadata); ok {
 		meta.CorrectionIDs = append(meta.CorrectionIDs, out.ID)
 	}
 	return nil
@@ -201,7 +201,7 @@ func (c *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.Ma
 	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
-	target, err := ParseMessageID(msg.TargetMessage.ID)
+	target, err := portal.ParseMessageID(msg.TargetMessage.ID)
 	if err != nil {
 		return err
 	}
@@ -230,7 +230,7 @@ func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.Matr
 	if msg.ExactMessage == nil {
 		return nil
 	}
-	meta, ok := msg.ExactMessage.Metadata.(*MessageMetadata)
+	meta, ok := msg.ExactMessage.Metadata.(*portal.MessageMetadata)
 	if !ok || !meta.Markable {
 		return nil
 	}
@@ -238,7 +238,7 @@ func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.Matr
 	if err != nil || chat.Kind != portal.DM {
 		return err
 	}
-	target, err := ParseMessageID(msg.ExactMessage.ID)
+	target, err := portal.ParseMessageID(msg.ExactMessage.ID)
 	if err != nil || target.Sender != chat.JID.String() {
 		return err
 	}

@@ -131,7 +131,7 @@ func (c *Client) queueRoomNotice(room jid.JID, text string) {
 			Timestamp: time.Now(),
 		},
 		Data: text,
-		ID:   MakeMessageID(room, jid.JID{}, "notice:"+random.String(16)),
+		ID:   portal.MakeMessageID(room, jid.JID{}, "notice:"+random.String(16)),
 		ConvertMessageFunc: func(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, text string) (*bridgev2.ConvertedMessage, error) {
 			return &bridgev2.ConvertedMessage{Parts: []*bridgev2.ConvertedMessagePart{{
 				Type:    event.EventMessage,
@@ -187,7 +187,7 @@ type groupchat struct {
 func groupchatMessageID(m mucroom.Message) networkid.MessageID {
 	room := m.From.Bare()
 	if m.StanzaID != "" {
-		return MakeMessageID(room, jid.JID{}, "sid:"+m.StanzaID)
+		return portal.MakeMessageID(room, jid.JID{}, "sid:"+m.StanzaID)
 	}
 	id := m.ID
 	if id == "" {
@@ -197,7 +197,7 @@ func groupchatMessageID(m mucroom.Message) networkid.MessageID {
 		h := sha256.Sum256([]byte(m.Nick() + "\x00" + m.Delay.UTC().Format(time.RFC3339Nano) + "\x00" + m.Body))
 		id = "hash:" + hex.EncodeToString(h[:16])
 	}
-	return MakeMessageID(room, jid.JID{}, "nick:"+m.Nick()+"/"+id)
+	return portal.MakeMessageID(room, jid.JID{}, "nick:"+m.Nick()+"/"+id)
 }
 
 // classifyGroupchat decides what a groupchat message from room is. It is
@@ -351,7 +351,7 @@ func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, inten
 			Type:    event.EventMessage,
 			Content: content,
 			// Corrections name the message by the id its sender gave it.
-			DBMetadata: &MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID, OccupantID: g.OccupantID},
+			DBMetadata: &portal.MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID, OccupantID: g.OccupantID},
 		}},
 	}, nil
 }
@@ -360,7 +360,7 @@ func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, inten
 // it: the reflection carries the room's stanza-id.
 func groupchatEcho(rm bridgev2.RemoteMessage, db *database.Message) (bool, error) {
 	if m, ok := rm.(*simplevent.Message[groupchat]); ok {
-		if meta, ok := db.Metadata.(*MessageMetadata); ok {
+		if meta, ok := db.Metadata.(*portal.MessageMetadata); ok {
 			meta.StanzaID = m.Data.StanzaID
 		}
 	}

@@ -434,12 +434,12 @@ func (c *Client) classify(st *stanzabuf.Stanza) (*incomingMessage, error) {
 // sentCorrection reports whether an archived correction from us is one the
 // bridge itself sent from Matrix.
 func (c *Client) sentCorrection(ctx context.Context, in *incomingMessage) bool {
-	target := MakeMessageID(in.Peer, c.account, in.Replace)
+	target := portal.MakeMessageID(in.Peer, c.account, in.Replace)
 	msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.login.ID, target)
 	if err != nil || msg == nil {
 		return false
 	}
-	meta, ok := msg.Metadata.(*MessageMetadata)
+	meta, ok := msg.Metadata.(*portal.MessageMetadata)
 	return ok && slices.Contains(meta.CorrectionIDs, in.XMPPID)
 }
 
@@ -475,7 +475,7 @@ func (c *Client) queueIncoming(in *incomingMessage) {
 	_, senderJID := c.sender(in)
 	meta := c.eventMeta(in, bridgev2.RemoteEventMessage)
 	meta.CreatePortal = true
-	id := MakeMessageID(in.Peer, senderJID, in.XMPPID)
+	id := portal.MakeMessageID(in.Peer, senderJID, in.XMPPID)
 	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, string(id)) }
 	meta.PostHandleFunc = func(ctx context.Context, _ *bridgev2.Portal) {
 		if c.messageStored(ctx, id) {
@@ -502,14 +502,14 @@ func (c *Client) queueIncoming(in *incomingMessage) {
 func (c *Client) queueEdit(in *incomingMessage) {
 	_, senderJID := c.sender(in)
 	meta := c.eventMeta(in, bridgev2.RemoteEventEdit)
-	id := MakeMessageID(in.Peer, senderJID, in.XMPPID)
+	id := portal.MakeMessageID(in.Peer, senderJID, in.XMPPID)
 	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, "edit:"+string(id)) }
 	in.ticket.handOff(&meta, "")
 	res := c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
 		EventMeta:       meta,
 		Data:            in,
 		ID:              id,
-		TargetMessage:   MakeMessageID(in.Peer, senderJID, in.Replace),
+		TargetMessage:   portal.MakeMessageID(in.Peer, senderJID, in.Replace),
 		ConvertEditFunc: c.convertEditArmed,
 	})
 	in.ticket.queued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), res)
@@ -533,7 +533,7 @@ func (c *Client) queueRetraction(in *incomingMessage) {
 	in.ticket.handOff(&meta, "")
 	res := c.login.QueueRemoteEvent(&simplevent.MessageRemove{
 		EventMeta:     meta,
-		TargetMessage: MakeMessageID(in.Peer, senderJID, in.Retract),
+		TargetMessage: portal.MakeMessageID(in.Peer, senderJID, in.Retract),
 	})
 	in.ticket.queued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), res)
 }
@@ -557,9 +557,9 @@ func (c *Client) queueTyping(in *incomingMessage) {
 // marks our message read; from our other client (a sent carbon) it marks the
 // contact's message read by the user.
 func (c *Client) queueReadMarker(in *incomingMessage, id string) {
-	target := MakeMessageID(in.Peer, c.account, id)
+	target := portal.MakeMessageID(in.Peer, c.account, id)
 	if in.FromMe {
-		target = MakeMessageID(in.Peer, in.Peer, id)
+		target = portal.MakeMessageID(in.Peer, in.Peer, id)
 	}
 	c.login.QueueRemoteEvent(&simplevent.Receipt{
 		EventMeta:  c.eventMeta(in, bridgev2.RemoteEventReadReceipt),

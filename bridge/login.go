@@ -209,7 +209,7 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 	client.mu.Lock()
 	client.handoff = session
 	client.mu.Unlock()
-	client.Connect(ul.Log.WithContext(context.Background()))
+	client.Connect(client.backgroundCtx())
 	log.Info().Msg("XMPP login succeeded")
 	return &bridgev2.LoginStep{
 		Type:         bridgev2.LoginStepTypeComplete,

@@ -17,6 +17,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
@@ -247,7 +248,7 @@ func TestClassifyGroupchat(t *testing.T) {
 				t.Errorf("\nwant=%+v\n got=%+v", tc.want, got)
 			}
 			if g.Kind == gcMessage {
-				if _, err := ParseMessageID(g.ID); err != nil {
+				if _, err := portal.ParseMessageID(g.ID); err != nil {
 					t.Errorf("message ID %q does not parse: %v", g.ID, err)
 				}
 			}
@@ -278,7 +279,7 @@ func TestConvertGroupchat(t *testing.T) {
 		{"ours from another client", groupchat{Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "phone-1", Body: "x"}, false, false, "x", false},
 	} {
 		tc.g.Room = room
-		p := &bridgev2.Portal{Portal: &database.Portal{Metadata: &PortalMetadata{Kind: "muc", OMEMO: tc.omemo}}}
+		p := &bridgev2.Portal{Portal: &database.Portal{Metadata: &portal.Metadata{Kind: "muc", OMEMO: tc.omemo}}}
 		conv, err := c.convertGroupchat(context.Background(), p, nil, tc.g)
 		if tc.ignored {
 			if !errors.Is(err, bridgev2.ErrIgnoringRemoteEvent) {
@@ -403,7 +404,7 @@ func TestJoinErrorText(t *testing.T) {
 func TestGroupchatSendRefusals(t *testing.T) {
 	room := jid.MustParse(testRoom)
 	c := &Client{mucs: newMUCRooms(), account: testAccount}
-	send := func(meta *PortalMetadata) error {
+	send := func(meta *portal.Metadata) error {
 		msg := &bridgev2.MatrixMessage{MatrixEventBase: bridgev2.MatrixEventBase[*event.MessageEventContent]{
 			Content: &event.MessageEventContent{MsgType: event.MsgText, Body: "secret"},
 			Portal:  &bridgev2.Portal{Portal: &database.Portal{Metadata: meta}},
@@ -413,11 +414,11 @@ func TestGroupchatSendRefusals(t *testing.T) {
 	}
 	c.mucs.startJoin(room, "alice", mucroom.Info{}, mucadmin.RoomInfo{})
 	c.mucs.applyPresence(mustPresence(t, occupantPresence("alice", "", "", 110)))
-	if err := send(&PortalMetadata{Kind: "muc", OMEMO: true}); !errors.Is(err, errGroupOMEMO) {
+	if err := send(&portal.Metadata{Kind: "muc", OMEMO: true}); !errors.Is(err, errGroupOMEMO) {
 		t.Errorf("send in an OMEMO-marked room: %v, want errGroupOMEMO", err)
 	}
 	c.mucs.disconnected()
-	if err := send(&PortalMetadata{Kind: "muc"}); !errors.Is(err, errNotInRoom) {
+	if err := send(&portal.Metadata{Kind: "muc"}); !errors.Is(err, errNotInRoom) {
 		t.Errorf("send while not in the room: %v, want errNotInRoom", err)
 	}
 }

@@ -24,7 +24,7 @@ func (c *Client) mucChatInfo(room mucRoom) *bridgev2.ChatInfo {
 		Topic: room.Subject,
 		Type:  ptr.Ptr(database.RoomTypeDefault),
 		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
-			meta, ok := p.Metadata.(*PortalMetadata)
+			meta, ok := p.Metadata.(*portal.Metadata)
 			if !ok || meta.Kind == portal.MUC.String() {
 				return false
 			}

@@ -20,8 +20,9 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 )
 
-// MUCRoom is a room the login stays in across restarts.
-type MUCRoom struct {
+// SavedRoom is a room the login stays in across restarts, as stored in the
+// login metadata; mucRoom (mucstate.go) is the live state of a joined room.
+type SavedRoom struct {
 	JID string `json:"jid"`
 	// Nick is the nick asked for; the room may have given us a variant.
 	Nick string `json:"nick,omitempty"`
@@ -167,7 +168,7 @@ func (c *Client) leaveRoom(ctx context.Context, room jid.JID) error {
 }
 
 // savedRooms are the rooms to be in, from the login metadata.
-func (c *Client) savedRooms() []MUCRoom {
+func (c *Client) savedRooms() []SavedRoom {
 	c.metaMu.Lock()
 	defer c.metaMu.Unlock()
 	return slices.Clone(c.meta().Rooms)
@@ -179,8 +180,8 @@ func (c *Client) rememberRoom(ctx context.Context, room jid.JID, nick string) er
 	c.metaMu.Lock()
 	defer c.metaMu.Unlock()
 	meta := c.meta()
-	entry := MUCRoom{JID: room.Bare().String(), Nick: nick}
-	i := slices.IndexFunc(meta.Rooms, func(r MUCRoom) bool { return r.JID == entry.JID })
+	entry := SavedRoom{JID: room.Bare().String(), Nick: nick}
+	i := slices.IndexFunc(meta.Rooms, func(r SavedRoom) bool { return r.JID == entry.JID })
 	switch {
 	case i < 0:
 		meta.Rooms = append(meta.Rooms, entry)
@@ -202,7 +203,7 @@ func (c *Client) forgetRoom(ctx context.Context, room jid.JID) error {
 	meta := c.meta()
 	key := room.Bare().String()
 	n := len(meta.Rooms)
-	meta.Rooms = slices.DeleteFunc(meta.Rooms, func(r MUCRoom) bool { return r.JID == key })
+	meta.Rooms = slices.DeleteFunc(meta.Rooms, func(r SavedRoom) bool { return r.JID == key })
 	if len(meta.Rooms) == n {
 		return nil
 	}

@@ -18,6 +18,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
+	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 )
 
@@ -64,7 +65,7 @@ func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.Matrix
 	db := &database.Message{
 		SenderID:  puppet.UserID(c.account),
 		Timestamp: time.Now(),
-		Metadata:  &MessageMetadata{OriginID: out.ID},
+		Metadata:  &portal.MessageMetadata{OriginID: out.ID},
 	}
 	msg.AddPendingToSave(db, txn, groupchatEcho)
 	if err := s.Send(ctx, stanzaOut); err != nil {
@@ -105,7 +106,7 @@ func (c *Client) groupTarget(p *bridgev2.Portal, room jid.JID) (mucRoom, bool, e
 	if !ok || !r.Joined {
 		return r, false, groupSendStatus(errNotInRoom)
 	}
-	if meta, _ := p.Metadata.(*PortalMetadata); meta != nil && meta.OMEMO {
+	if meta, _ := p.Metadata.(*portal.Metadata); meta != nil && meta.OMEMO {
 		if err := groupOMEMOAllowed(r); err != nil {
 			return r, false, groupSendStatus(fmt.Errorf("%w: %w; nothing was sent", errGroupOMEMO, err))
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
@@ -116,7 +117,7 @@ const (
 
 // refreshMemberDevices fetches the device lists of members not fetched in
 // the last memberDevicesTTL.
-func (c *Client) refreshMemberDevices(ctx context.Context, xc *omemoxmpp.Client, members []jid.JID) {
+func (c *Client) refreshMemberDevices(ctx context.Context, oc *omemoxmpp.Client, members []jid.JID) {
 	ctx, cancel := context.WithTimeout(ctx, memberFetchBudget)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -140,7 +141,7 @@ func (c *Client) refreshMemberDevices(ctx context.Context, xc *omemoxmpp.Client,
 		wg.Add(1)
 		go func() {
 			defer func() { <-sema; wg.Done() }()
-			if _, err := xc.FetchDevices(ctx, m); err != nil {
+			if _, err := oc.FetchDevices(ctx, m); err != nil {
 				zerolog.Ctx(ctx).Debug().Err(err).Stringer("member", m).Msg("Failed to fetch a group chat member's OMEMO devices")
 			}
 		}()
@@ -152,17 +153,17 @@ func (c *Client) refreshMemberDevices(ctx context.Context, xc *omemoxmpp.Client,
 // devices, with the origin-id (also the id attribute) outside the
 // encryption so the reflection matches. It never falls back to plaintext.
 func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r mucRoom, out *outgoingMessage, payload []xml.TokenReader) (xml.TokenReader, error) {
-	xc := c.omemoClient()
-	if xc == nil {
+	oc := c.omemoClient()
+	if oc == nil {
 		return nil, groupEncryptionStatus(errOMEMOUnavailable)
 	}
 	members := c.roomRecipients(ctx, s, r)
-	c.refreshMemberDevices(ctx, xc, members)
+	c.refreshMemberDevices(ctx, oc, members)
 	// Network first, the ratchet lock for the encryption alone.
-	p := xc.PrepareGroup(ctx, r.JID, members)
+	p := oc.PrepareGroup(ctx, r.JID, members)
 	c.omemo.op.Lock()
 	start := time.Now()
-	enc, err := xc.EncryptPrepared(ctx, p, out.Body)
+	enc, err := oc.EncryptPrepared(ctx, p, out.Body)
 	c.main.Metrics.ObserveEncrypt(time.Since(start))
 	c.omemo.op.Unlock()
 	if err != nil {
@@ -283,7 +284,7 @@ func (c *Client) requeueGroupchat(ctx context.Context, room jid.JID, e *inboxEnt
 
 // cmdRoomOMEMO is `omemo on|off|status` in a group chat's portal.
 func (c *Client) cmdRoomOMEMO(ce *commands.Event, room jid.JID, action string) {
-	meta, ok := ce.Portal.Metadata.(*PortalMetadata)
+	meta, ok := ce.Portal.Metadata.(*portal.Metadata)
 	if !ok {
 		ce.Reply("This room has no XMPP chat metadata.")
 		return
@@ -300,9 +301,9 @@ func (c *Client) cmdRoomOMEMO(ce *commands.Event, room jid.JID, action string) {
 			ce.Reply("OMEMO cannot be used in this group chat: %s. OMEMO in group chats needs a non-anonymous, members-only room.", err.Error())
 			return
 		}
-		if xc := c.omemoClient(); xc != nil {
+		if oc := c.omemoClient(); oc != nil {
 			if s := c.currentSession(); s != nil {
-				c.refreshMemberDevices(ce.Ctx, xc, c.roomRecipients(ce.Ctx, s, r))
+				c.refreshMemberDevices(ce.Ctx, oc, c.roomRecipients(ce.Ctx, s, r))
 			}
 		}
 		fallthrough

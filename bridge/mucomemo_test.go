@@ -17,6 +17,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
@@ -132,7 +133,7 @@ func TestGroupchatOMEMOSendRefusals(t *testing.T) {
 	send := func() error {
 		msg := &bridgev2.MatrixMessage{MatrixEventBase: bridgev2.MatrixEventBase[*event.MessageEventContent]{
 			Content: &event.MessageEventContent{MsgType: event.MsgText, Body: "secret"},
-			Portal:  &bridgev2.Portal{Portal: &database.Portal{Metadata: &PortalMetadata{Kind: "muc", OMEMO: true}}},
+			Portal:  &bridgev2.Portal{Portal: &database.Portal{Metadata: &portal.Metadata{Kind: "muc", OMEMO: true}}},
 		}}
 		_, err := c.handleMatrixGroupchat(context.Background(), msg, room)
 		return err

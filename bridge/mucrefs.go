@@ -14,6 +14,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reactions"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
@@ -25,7 +26,7 @@ import (
 //     use the stanza-id the room stamped, which is also the key of the
 //     bridged message (groupchatMessageID);
 //   - corrections (XEP-0308) use the id the sender gave the message (its
-//     origin-id), kept in MessageMetadata and looked up among the portal's
+//     origin-id), kept in portal.MessageMetadata and looked up among the portal's
 //     recent messages, only among the corrector's own.
 
 // groupRefWindow is how many of a portal's latest messages a correction's
@@ -38,10 +39,10 @@ const sidPrefix = "sid:"
 // groupStanzaID is the room's stanza-id of a bridged groupchat message, ""
 // when the room stamped none.
 func groupStanzaID(msg *database.Message) string {
-	if p, err := ParseMessageID(msg.ID); err == nil && strings.HasPrefix(p.ID, sidPrefix) {
+	if p, err := portal.ParseMessageID(msg.ID); err == nil && strings.HasPrefix(p.ID, sidPrefix) {
 		return strings.TrimPrefix(p.ID, sidPrefix)
 	}
-	if meta, ok := msg.Metadata.(*MessageMetadata); ok {
+	if meta, ok := msg.Metadata.(*portal.MessageMetadata); ok {
 		return meta.StanzaID
 	}
 	return ""
@@ -49,10 +50,10 @@ func groupStanzaID(msg *database.Message) string {
 
 // groupOriginID is the id the sender gave a bridged groupchat message.
 func groupOriginID(msg *database.Message) string {
-	if meta, ok := msg.Metadata.(*MessageMetadata); ok && meta.OriginID != "" {
+	if meta, ok := msg.Metadata.(*portal.MessageMetadata); ok && meta.OriginID != "" {
 		return meta.OriginID
 	}
-	if p, err := ParseMessageID(msg.ID); err == nil && strings.HasPrefix(p.ID, "nick:") {
+	if p, err := portal.ParseMessageID(msg.ID); err == nil && strings.HasPrefix(p.ID, "nick:") {
 		if _, id, ok := strings.Cut(strings.TrimPrefix(p.ID, "nick:"), "/"); ok {
 			return id
 		}
@@ -81,7 +82,7 @@ func (c *Client) findGroupMessage(ctx context.Context, room jid.JID, id string, 
 	}
 	db := c.main.Bridge.DB.Message
 	if byStanzaID {
-		key := MakeMessageID(room, jid.JID{}, sidPrefix+id)
+		key := portal.MakeMessageID(room, jid.JID{}, sidPrefix+id)
 		if msg, err := db.GetFirstPartByID(ctx, c.login.ID, key); err == nil && msg != nil {
 			if sender == "" || msg.SenderID == sender {
 				return key

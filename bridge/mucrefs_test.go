@@ -11,6 +11,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
@@ -18,8 +19,8 @@ import (
 
 func TestGroupRefIDs(t *testing.T) {
 	room := jid.MustParse(testRoom)
-	bySID := &database.Message{ID: MakeMessageID(room, jid.JID{}, "sid:S1"), Metadata: &MessageMetadata{OriginID: "o1", StanzaID: "S1"}}
-	byNick := &database.Message{ID: MakeMessageID(room, jid.JID{}, "nick:bob/m7"), Metadata: &MessageMetadata{}}
+	bySID := &database.Message{ID: portal.MakeMessageID(room, jid.JID{}, "sid:S1"), Metadata: &portal.MessageMetadata{OriginID: "o1", StanzaID: "S1"}}
+	byNick := &database.Message{ID: portal.MakeMessageID(room, jid.JID{}, "nick:bob/m7"), Metadata: &portal.MessageMetadata{}}
 	if got := groupStanzaID(bySID); got != "S1" {
 		t.Errorf("stanza-id = %q", got)
 	}
@@ -39,7 +40,7 @@ func TestMatchGroupRef(t *testing.T) {
 	bob := puppet.OccupantUserID(jid.MustParse(testRoom + "/bob"))
 	eve := puppet.OccupantUserID(jid.MustParse(testRoom + "/eve"))
 	msg := func(sid string, sender networkid.UserID, origin string) *database.Message {
-		return &database.Message{ID: MakeMessageID(room, jid.JID{}, "sid:"+sid), SenderID: sender, Metadata: &MessageMetadata{OriginID: origin, StanzaID: sid}}
+		return &database.Message{ID: portal.MakeMessageID(room, jid.JID{}, "sid:"+sid), SenderID: sender, Metadata: &portal.MessageMetadata{OriginID: origin, StanzaID: sid}}
 	}
 	msgs := []*database.Message{msg("1", bob, "x"), msg("2", eve, "y"), msg("3", bob, "z")}
 	for _, tc := range []struct {
@@ -76,7 +77,7 @@ func TestGroupReply(t *testing.T) {
 		},
 	}
 	target := func(sender networkid.UserID) *database.Message {
-		return &database.Message{ID: MakeMessageID(room.JID, jid.JID{}, "sid:S9"), SenderID: sender, Metadata: &MessageMetadata{StanzaID: "S9"}}
+		return &database.Message{ID: portal.MakeMessageID(room.JID, jid.JID{}, "sid:S9"), SenderID: sender, Metadata: &portal.MessageMetadata{StanzaID: "S9"}}
 	}
 	for _, tc := range []struct {
 		sender networkid.UserID
@@ -92,7 +93,7 @@ func TestGroupReply(t *testing.T) {
 			t.Errorf("reply to %s = %+v, want id S9 to %q", tc.sender, rep, tc.to)
 		}
 	}
-	if rep := groupReply(room, &database.Message{ID: MakeMessageID(room.JID, jid.JID{}, "nick:bob/1"), Metadata: &MessageMetadata{}}, testAccount); rep != nil {
+	if rep := groupReply(room, &database.Message{ID: portal.MakeMessageID(room.JID, jid.JID{}, "nick:bob/1"), Metadata: &portal.MessageMetadata{}}, testAccount); rep != nil {
 		t.Errorf("reply without a stanza-id = %+v", rep)
 	}
 }

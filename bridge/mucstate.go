@@ -34,7 +34,8 @@ type occupant struct {
 	Role        string
 }
 
-// mucRoom is one room of the login.
+// mucRoom is the live state of one room of the login (SavedRoom is what is
+// stored to join it again).
 type mucRoom struct {
 	JID jid.JID // bare
 	// Nick is ours in the room.

@@ -6,6 +6,7 @@ import (
 
 	"maunium.net/go/mautrix/bridgev2/networkid"
 
+	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/xmpp/occupantid"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
@@ -39,11 +40,11 @@ func (c *Client) sameOccupant(ctx context.Context, target networkid.MessageID, o
 	if err != nil || msg == nil {
 		return false
 	}
-	meta, _ := msg.Metadata.(*MessageMetadata)
+	meta, _ := msg.Metadata.(*portal.MessageMetadata)
 	return occupantMatches(meta, occupant)
 }
 
 // occupantMatches is sameOccupant for the original's metadata.
-func occupantMatches(meta *MessageMetadata, occupant string) bool {
+func occupantMatches(meta *portal.MessageMetadata, occupant string) bool {
 	return meta == nil || meta.OccupantID == "" || meta.OccupantID == occupant
 }

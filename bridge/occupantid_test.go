@@ -12,6 +12,7 @@ import (
 	"maunium.net/go/mautrix/id"
 	"mellium.im/xmpp/jid"
 
+	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmpp/occupantid"
@@ -48,16 +49,16 @@ func TestOccupantIDGuardsCorrections(t *testing.T) {
 
 	ghost := puppet.OccupantUserID(jid.MustParse("anon@muc.localhost/alex"))
 	key := f.c.mucKey(room)
-	if err := f.c.main.Bridge.DB.Portal.Insert(ctx, &database.Portal{PortalKey: key, MXID: "!anon:localhost", Metadata: &PortalMetadata{}}); err != nil {
+	if err := f.c.main.Bridge.DB.Portal.Insert(ctx, &database.Portal{PortalKey: key, MXID: "!anon:localhost", Metadata: &portal.Metadata{}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.c.main.Bridge.DB.Ghost.Insert(ctx, &database.Ghost{ID: ghost, Metadata: &GhostMetadata{}}); err != nil {
+	if err := f.c.main.Bridge.DB.Ghost.Insert(ctx, &database.Ghost{ID: ghost, Metadata: &puppet.Metadata{}}); err != nil {
 		t.Fatal(err)
 	}
 	insert := func(mid, occ string) networkid.MessageID {
 		t.Helper()
 		msg := &database.Message{ID: networkid.MessageID(mid), MXID: id.EventID("$" + mid), Room: key, SenderID: ghost,
-			Timestamp: time.Now(), Metadata: &MessageMetadata{OriginID: mid, OccupantID: occ}}
+			Timestamp: time.Now(), Metadata: &portal.MessageMetadata{OriginID: mid, OccupantID: occ}}
 		if err := f.c.main.Bridge.DB.Message.Insert(ctx, msg); err != nil {
 			t.Fatal(err)
 		}

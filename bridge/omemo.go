@@ -5,12 +5,10 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 
@@ -73,7 +71,7 @@ type omemoState struct {
 	mu      sync.Mutex
 	store   *omemostore.Store
 	manager *omemo.Manager
-	xc      *omemoxmpp.Client           // nil until the first session set it up
+	oc      *omemoxmpp.Client           // nil until the first session set it up
 	resets  map[omemo.Address]time.Time // last session reset per device
 	badMACs map[omemo.Address]int       // authentication failures in a row
 	// maintaining is set while the daily key maintenance runs.
@@ -166,7 +164,7 @@ func (c *Client) omemoManager(ctx context.Context) (*omemo.Manager, error) {
 func (c *Client) omemoClient() *omemoxmpp.Client {
 	c.omemo.mu.Lock()
 	defer c.omemo.mu.Unlock()
-	return c.omemo.xc
+	return c.omemo.oc
 }
 
 // omemoConnect prepares our device on a fresh session: keys maintained
@@ -191,21 +189,21 @@ func (c *Client) omemoConnect(ctx context.Context, s *xmpp.Session) {
 	}
 	misses := c.omemo.misses
 	c.omemo.mu.Unlock()
-	xc, err := omemoxmpp.NewSession(m, c.omemoStore(), s, omemoxmpp.Options{Label: c.main.Config.OMEMO.label(), Misses: misses})
+	oc, err := omemoxmpp.NewSession(m, c.omemoStore(), s, omemoxmpp.Options{Label: c.main.Config.OMEMO.label(), Misses: misses})
 	if err != nil {
 		log.Err(err).Msg("Failed to start OMEMO client")
 		return
 	}
 	c.omemo.mu.Lock()
-	c.omemo.xc = xc
+	c.omemo.oc = oc
 	c.omemo.mu.Unlock()
 	// Not under the ratchet lock: publishing waits on the server. A prekey
 	// used meanwhile makes the decryption queue a republish.
-	if err = xc.Announce(ctx); err != nil {
+	if err = oc.Announce(ctx); err != nil {
 		// One version may be up: keep going with it, and retry the rest
 		// while the session lasts (omemoannounce.go), visibly.
 		log.Err(err).Msg("Failed to announce OMEMO device")
-		go c.retryAnnounce(context.WithoutCancel(ctx), s, xc)
+		go c.retryAnnounce(context.WithoutCancel(ctx), s, oc)
 	} else {
 		log.Info().Uint32("omemo_device_id", m.DeviceID()).Msg("OMEMO device announced")
 	}
@@ -215,7 +213,7 @@ func (c *Client) omemoConnect(ctx context.Context, s *xmpp.Session) {
 	c.omemo.maintaining = true
 	c.omemo.mu.Unlock()
 	if start {
-		go c.omemoMaintain(log.WithContext(context.Background()))
+		go c.omemoMaintain(log.WithContext(c.main.backgroundCtx()))
 	}
 }
 
@@ -230,7 +228,7 @@ func (c *Client) omemoMaintain(ctx context.Context) {
 	defer t.Stop()
 	for range t.C {
 		c.omemo.mu.Lock()
-		m, xc := c.omemo.manager, c.omemo.xc
+		m, oc := c.omemo.manager, c.omemo.oc
 		if m == nil {
 			c.omemo.maintaining = false
 		}
@@ -238,7 +236,7 @@ func (c *Client) omemoMaintain(ctx context.Context) {
 		if m == nil {
 			return
 		}
-		if xc == nil || c.currentSession() == nil {
+		if oc == nil || c.currentSession() == nil {
 			continue
 		}
 		stepCtx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -246,7 +244,7 @@ func (c *Client) omemoMaintain(ctx context.Context) {
 		err := m.Setup(stepCtx)
 		c.omemo.op.Unlock()
 		if err == nil {
-			err = xc.Announce(stepCtx)
+			err = oc.Announce(stepCtx)
 		}
 		cancel()
 		if err != nil {
@@ -259,15 +257,15 @@ func (c *Client) omemoMaintain(ctx context.Context) {
 // before a logout, so that contacts stop encrypting for a device that will
 // no longer exist. The account's other devices stay listed.
 func (c *Client) omemoUnannounce(ctx context.Context) {
-	s, xc := c.currentSession(), c.omemoClient()
-	if s == nil || xc == nil {
+	s, oc := c.currentSession(), c.omemoClient()
+	if s == nil || oc == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	log := zerolog.Ctx(ctx)
-	own := xc.Manager().DeviceID()
-	if _, err := xc.FetchDevices(ctx, c.account); err != nil {
+	own := oc.Manager().DeviceID()
+	if _, err := oc.FetchDevices(ctx, c.account); err != nil {
 		log.Warn().Err(err).Msg("Failed to fetch own OMEMO device lists before logout")
 		return
 	}
@@ -285,31 +283,15 @@ func (c *Client) omemoUnannounce(ctx context.Context) {
 		if len(list.Devices) == len(stored) {
 			continue
 		}
-		_, err = pubsub.PublishReconfigure(ctx, s, v.DeviceListNode(), omemoxmpp.ItemCurrent,
-			deviceListXML(list), pubsub.AccessModel(pubsub.AccessOpen))
+		payload, err := omemoxmpp.DeviceListXML(list)
+		if err == nil {
+			_, err = pubsub.PublishReconfigure(ctx, s, v.DeviceListNode(), omemoxmpp.ItemCurrent,
+				payload, pubsub.AccessModel(pubsub.AccessOpen))
+		}
 		if err != nil {
 			log.Warn().Err(err).Str("omemo_version", v.String()).Msg("Failed to remove our device from the OMEMO device list")
 		}
 	}
-}
-
-// deviceListXML is a device list element (<list/> for 0.3, <devices/> with
-// labels for 2) as tokens.
-func deviceListXML(l *omemo.DeviceList) xml.TokenReader {
-	ns := l.Version.Namespace()
-	outer := "list"
-	if l.Version == omemo.V2 {
-		outer = "devices"
-	}
-	var kids []xml.TokenReader
-	for _, d := range l.Devices {
-		attrs := []xml.Attr{{Name: xml.Name{Local: "id"}, Value: strconv.FormatUint(uint64(d.ID), 10)}}
-		if l.Version == omemo.V2 && d.Label != "" {
-			attrs = append(attrs, xml.Attr{Name: xml.Name{Local: "label"}, Value: d.Label})
-		}
-		kids = append(kids, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: ns, Local: "device"}, Attr: attrs}))
-	}
-	return xmlstream.Wrap(xmlstream.MultiReader(kids...), xml.StartElement{Name: xml.Name{Space: ns, Local: outer}})
 }
 
 // omemoDelete forgets the login's OMEMO device (keys, sessions, trust,
@@ -318,11 +300,11 @@ func (c *Client) omemoDelete(ctx context.Context) {
 	if err := c.omemoStore().Delete(ctx); err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to delete OMEMO state")
 	}
-	if _, err := c.main.DB.Exec(ctx, `DELETE FROM omemo_inbox WHERE account=$1`, string(c.login.ID)); err != nil {
+	if err := deleteInbox(ctx, c.main.DB, c.login.ID); err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to delete OMEMO inbox")
 	}
 	c.omemo.mu.Lock()
-	c.omemo.manager, c.omemo.xc = nil, nil
+	c.omemo.manager, c.omemo.oc = nil, nil
 	c.omemo.mu.Unlock()
 }
 
@@ -338,8 +320,8 @@ func (c *Client) handlePEPEvent(ctx context.Context, st *stanzabuf.Stanza) bool 
 		log.Warn().Err(err).Msg("Ignoring malformed OMEMO device list notification")
 		return true
 	}
-	xc := c.omemoClient()
-	if xc == nil {
+	oc := c.omemoClient()
+	if oc == nil {
 		return true
 	}
 	own := upd.JID.Bare().Equal(c.account.Bare())
@@ -357,7 +339,7 @@ func (c *Client) handlePEPEvent(ctx context.Context, st *stanzabuf.Stanza) bool 
 		log.Debug().Stringer("jid", upd.JID).Msg("Ignoring OMEMO device list of a stranger")
 		return true
 	}
-	if _, err := xc.HandleDeviceListUpdate(ctx, upd); err != nil {
+	if _, err := oc.HandleDeviceListUpdate(ctx, upd); err != nil {
 		log.Warn().Err(err).Stringer("jid", upd.JID).Msg("Failed to handle OMEMO device list update")
 		return true
 	}

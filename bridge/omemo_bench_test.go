@@ -49,16 +49,16 @@ func BenchmarkOMEMOIncoming(b *testing.B) {
 // device and build and serialise the stanza.
 func BenchmarkOMEMOOutgoing(b *testing.B) {
 	f := newInboxFixture(b)
-	xc := f.c.omemoClient()
+	oc := f.c.omemoClient()
 	ctx := context.Background()
-	if _, err := xc.Encrypt(ctx, f.bob, "warm up"); err != nil {
+	if _, err := oc.Encrypt(ctx, f.bob, "warm up"); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	defer reportCPU(b)()
 	for i := 0; i < b.N; i++ {
-		out, err := xc.Encrypt(ctx, f.bob, "a message of ordinary length, about sixty characters")
+		out, err := oc.Encrypt(ctx, f.bob, "a message of ordinary length, about sixty characters")
 		if err != nil {
 			b.Fatal(err)
 		}

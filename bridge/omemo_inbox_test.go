@@ -25,6 +25,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
+	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
@@ -133,14 +134,14 @@ func newInboxFixtureOn(t testing.TB, dialect, uri string, opts ...func(*Config))
 	if err != nil {
 		t.Fatal(err)
 	}
-	xc, err := omemoxmpp.New(m, f.c.omemoStore(), accountPEP{srv, "alice@localhost"}, omemoxmpp.Options{})
+	oc, err := omemoxmpp.New(m, f.c.omemoStore(), accountPEP{srv, "alice@localhost"}, omemoxmpp.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := xc.Announce(ctx); err != nil {
+	if err := oc.Announce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.c.omemo.xc = xc
+	f.c.omemo.oc = oc
 
 	bobStore := omemo.NewMemoryStore()
 	bm := omemo.NewManager(bobStore, "bob@localhost", omemo.Options{PreKeys: 25})
@@ -184,9 +185,9 @@ func (f *inboxFixture) receive(t testing.TB, st *stanzabuf.Stanza) (*incomingMes
 	return in, f.c.omemoDecrypt(context.Background(), in)
 }
 
-func (f *inboxFixture) encrypt(t testing.TB, xc *omemoxmpp.Client, body string) *omemoxmpp.Outgoing {
+func (f *inboxFixture) encrypt(t testing.TB, oc *omemoxmpp.Client, body string) *omemoxmpp.Outgoing {
 	t.Helper()
-	out, err := xc.Encrypt(context.Background(), f.alice, body)
+	out, err := oc.Encrypt(context.Background(), f.alice, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,14 +423,14 @@ func TestOMEMOInboxSweep(t *testing.T) {
 	}
 	bdb := f.c.main.Bridge.DB
 	key := portal.DMKey(f.bob, f.c.login.ID)
-	if err := bdb.Portal.Insert(ctx, &database.Portal{PortalKey: key, MXID: "!room:localhost", Metadata: &PortalMetadata{}}); err != nil {
+	if err := bdb.Portal.Insert(ctx, &database.Portal{PortalKey: key, MXID: "!room:localhost", Metadata: &portal.Metadata{}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := bdb.Ghost.Insert(ctx, &database.Ghost{ID: "bob", Metadata: &GhostMetadata{}}); err != nil {
+	if err := bdb.Ghost.Insert(ctx, &database.Ghost{ID: "bob", Metadata: &puppet.Metadata{}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := bdb.Message.Insert(ctx, &database.Message{
-		ID: MakeMessageID(f.bob, f.bob, "s1"), MXID: "$s1", Room: key, SenderID: "bob", Timestamp: time.Now(), Metadata: &MessageMetadata{},
+		ID: portal.MakeMessageID(f.bob, f.bob, "s1"), MXID: "$s1", Room: key, SenderID: "bob", Timestamp: time.Now(), Metadata: &portal.MessageMetadata{},
 	}); err != nil {
 		t.Fatal(err)
 	}

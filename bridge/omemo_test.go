@@ -1,13 +1,11 @@
 package bridge
 
 import (
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
@@ -223,30 +221,6 @@ func TestOMEMOConfig(t *testing.T) {
 	}
 	if normalizeFingerprint("0A1B2C3D 4e5f:6a7b") != "0a1b2c3d4e5f6a7b" {
 		t.Error("normalizeFingerprint")
-	}
-}
-
-func TestDeviceListXML(t *testing.T) {
-	for _, v := range []omemo.Version{omemo.V03, omemo.V2} {
-		in := &omemo.DeviceList{Version: v, Devices: []omemo.Device{{ID: 1}, {ID: 4242}}}
-		if v == omemo.V2 {
-			in.Devices[1].Label = "phone <&>"
-		}
-		var b strings.Builder
-		enc := xml.NewEncoder(&b)
-		if _, err := xmlstream.Copy(enc, deviceListXML(in)); err != nil {
-			t.Fatal(err)
-		}
-		if err := enc.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		var out omemo.DeviceList
-		if err := xml.Unmarshal([]byte(b.String()), &out); err != nil {
-			t.Fatalf("%s: %v in %s", v, err, b.String())
-		}
-		if out.Version != v || fmt.Sprint(out.Devices) != fmt.Sprint(in.Devices) {
-			t.Errorf("%s: %s parsed as %+v", v, b.String(), out)
-		}
 	}
 }
 

@@ -41,11 +41,11 @@ func announceFailureText(st map[omemo.Version]omemoxmpp.AnnounceResult) string {
 
 // announceStatusText is the line `omemo status` adds about our device.
 func (c *Client) announceStatusText() string {
-	xc := c.omemoClient()
-	if xc == nil {
+	oc := c.omemoClient()
+	if oc == nil {
 		return "The bridge's OMEMO device is not set up for this login yet."
 	}
-	st := xc.AnnounceStatus()
+	st := oc.AnnounceStatus()
 	if text := announceFailureText(st); text != "" {
 		return text
 	}
@@ -56,18 +56,18 @@ func (c *Client) announceStatusText() string {
 		}
 	}
 	if len(ok) == 0 {
-		return fmt.Sprintf("The bridge's OMEMO device %d has not been announced yet.", xc.Manager().DeviceID())
+		return fmt.Sprintf("The bridge's OMEMO device %d has not been announced yet.", oc.Manager().DeviceID())
 	}
 	slices.Sort(ok)
-	return fmt.Sprintf("The bridge's OMEMO device %d is announced (OMEMO %s).", xc.Manager().DeviceID(), strings.Join(ok, " and "))
+	return fmt.Sprintf("The bridge's OMEMO device %d is announced (OMEMO %s).", oc.Manager().DeviceID(), strings.Join(ok, " and "))
 }
 
 // connectedState is the CONNECTED bridge state, carrying the OMEMO
 // announcement failure when there is one.
 func (c *Client) connectedState() status.BridgeState {
 	st := status.BridgeState{StateEvent: status.StateConnected}
-	if xc := c.omemoClient(); xc != nil {
-		if text := announceFailureText(xc.AnnounceStatus()); text != "" {
+	if oc := c.omemoClient(); oc != nil {
+		if text := announceFailureText(oc.AnnounceStatus()); text != "" {
 			st.Error, st.Message = stateOMEMONotAnnounced, text
 		}
 	}
@@ -78,7 +78,7 @@ func (c *Client) connectedState() status.BridgeState {
 // the login's session and some version is not announced. The login's
 // CONNECTED state carries the failure (connectedState) until a retry
 // succeeds.
-func (c *Client) retryAnnounce(ctx context.Context, s *xmpp.Session, xc *omemoxmpp.Client) {
+func (c *Client) retryAnnounce(ctx context.Context, s *xmpp.Session, oc *omemoxmpp.Client) {
 	log := zerolog.Ctx(ctx)
 	for attempt := 0; ; attempt++ {
 		delay := announceRetryDelays[min(attempt, len(announceRetryDelays)-1)]
@@ -88,14 +88,14 @@ func (c *Client) retryAnnounce(ctx context.Context, s *xmpp.Session, xc *omemoxm
 		// Not under the ratchet lock, as in omemoConnect: publishing waits
 		// on the server.
 		stepCtx, cancel := context.WithTimeout(ctx, time.Minute)
-		err := xc.Announce(stepCtx)
+		err := oc.Announce(stepCtx)
 		cancel()
 		if c.currentSession() != s {
 			return
 		}
 		c.sendState(c.connectedState())
 		if err == nil {
-			log.Info().Uint32("omemo_device_id", xc.Manager().DeviceID()).Msg("OMEMO device announced after a retry")
+			log.Info().Uint32("omemo_device_id", oc.Manager().DeviceID()).Msg("OMEMO device announced after a retry")
 			c.requeuePending(ctx)
 			return
 		}

@@ -80,19 +80,19 @@ func (c *Client) wrapOutgoing(ctx context.Context, msg stanza.Message, out *outg
 		body := xmlstream.Wrap(xmlstream.Token(xml.CharData(out.Body)), xml.StartElement{Name: xml.Name{Local: "body"}})
 		return msg.Wrap(xmlstream.MultiReader(append([]xml.TokenReader{body}, extra...)...)), nil
 	}
-	xc := c.omemoClient()
-	if xc == nil {
+	oc := c.omemoClient()
+	if oc == nil {
 		return nil, encryptionStatus(errOMEMOUnavailable)
 	}
 	// A contact's new device is learnt here even without a presence
 	// subscription (no device-list pushes then): see omemodefault.go.
-	c.refreshDevices(ctx, xc, out.To)
-	enc, err := c.encryptChat(ctx, xc, out)
+	c.refreshDevices(ctx, oc, out.To)
+	enc, err := c.encryptChat(ctx, oc, out)
 	if errors.Is(err, omemoxmpp.ErrNoDevices) {
 		// A list stored empty is not fetched again by Encrypt, and contacts
 		// without a presence subscription send no notifications: look again.
-		if _, ferr := xc.FetchDevices(ctx, out.To); ferr == nil {
-			enc, err = c.encryptChat(ctx, xc, out)
+		if _, ferr := oc.FetchDevices(ctx, out.To); ferr == nil {
+			enc, err = c.encryptChat(ctx, oc, out)
 		}
 	}
 	if err == nil {
@@ -112,12 +112,12 @@ func (c *Client) wrapOutgoing(ctx context.Context, msg stanza.Message, out *outg
 // fetched first, and the ratchet lock is held for the encryption alone, so
 // that a contact's server that does not answer delays this message only,
 // not the login's other chats or its incoming messages.
-func (c *Client) encryptChat(ctx context.Context, xc *omemoxmpp.Client, out *outgoingMessage) (*omemoxmpp.Outgoing, error) {
-	p := xc.Prepare(ctx, out.To)
+func (c *Client) encryptChat(ctx context.Context, oc *omemoxmpp.Client, out *outgoingMessage) (*omemoxmpp.Outgoing, error) {
+	p := oc.Prepare(ctx, out.To)
 	c.omemo.op.Lock()
 	defer c.omemo.op.Unlock()
 	start := time.Now()
-	enc, err := xc.EncryptPrepared(ctx, p, out.Body)
+	enc, err := oc.EncryptPrepared(ctx, p, out.Body)
 	c.main.Metrics.ObserveEncrypt(time.Since(start))
 	return enc, err
 }

@@ -12,6 +12,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/portal"
 )
 
 // Device discovery that does not depend on a presence subscription: the
@@ -40,10 +41,10 @@ func deviceFetchKey(login string, contact jid.JID) string {
 // refreshDevices fetches contact's device lists when they were not fetched
 // in deviceListMaxAge; on failure the stored lists stay in use. Not under
 // the ratchet lock: it waits on the contact's server (as Prepare does).
-func (c *Client) refreshDevices(ctx context.Context, xc *omemoxmpp.Client, contact jid.JID) omemoxmpp.DeviceSet {
+func (c *Client) refreshDevices(ctx context.Context, oc *omemoxmpp.Client, contact jid.JID) omemoxmpp.DeviceSet {
 	key := deviceFetchKey(string(c.login.ID), contact)
 	if t, ok := deviceFetches.Load(key); ok && time.Since(t.(time.Time)) < deviceListMaxAge {
-		set, _ := xc.Devices(ctx, contact)
+		set, _ := oc.Devices(ctx, contact)
 		return set
 	}
 	if _, done := deviceSubscriptions.LoadOrStore(key, true); !done {
@@ -52,12 +53,12 @@ func (c *Client) refreshDevices(ctx context.Context, xc *omemoxmpp.Client, conta
 		go func() {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			defer cancel()
-			if err := xc.SubscribeDevices(sctx, contact); err != nil {
+			if err := oc.SubscribeDevices(sctx, contact); err != nil {
 				zerolog.Ctx(ctx).Debug().Err(err).Stringer("contact", contact).Msg("Server refused a subscription to the contact's OMEMO device lists")
 			}
 		}()
 	}
-	set, err := xc.FetchDevices(ctx, contact)
+	set, err := oc.FetchDevices(ctx, contact)
 	if err != nil {
 		zerolog.Ctx(ctx).Debug().Err(err).Stringer("contact", contact).Msg("Failed to fetch OMEMO device lists; using the stored ones")
 		return set
@@ -76,28 +77,28 @@ func (c *Client) forgetDeviceFetch(contact jid.JID) {
 // from a device they do not list (the push that would have told us did
 // not come), so the reply is encrypted for it too.
 func (c *Client) learnSenderDevice(ctx context.Context, sender jid.JID, device uint32) {
-	xc := c.omemoClient()
-	if xc == nil || device == 0 {
+	oc := c.omemoClient()
+	if oc == nil || device == 0 {
 		return
 	}
-	set, err := xc.Devices(ctx, sender)
+	set, err := oc.Devices(ctx, sender)
 	if err == nil && len(set[device]) > 0 {
 		return
 	}
 	c.forgetDeviceFetch(sender)
-	c.refreshDevices(ctx, xc, sender)
+	c.refreshDevices(ctx, oc, sender)
 }
 
 // encryptByDefault decides for a 1:1 chat that is neither on nor off
 // (omemo.default): encrypted when the contact publishes OMEMO devices, and
 // the chat is marked so; otherwise plaintext, and the room is told once.
-func (c *Client) encryptByDefault(ctx context.Context, p *bridgev2.Portal, meta *PortalMetadata, contact jid.JID) (bool, error) {
-	xc := c.omemoClient()
-	if xc == nil {
+func (c *Client) encryptByDefault(ctx context.Context, p *bridgev2.Portal, meta *portal.Metadata, contact jid.JID) (bool, error) {
+	oc := c.omemoClient()
+	if oc == nil {
 		// OMEMO is not up for this login (yet): do not guess.
 		return false, fmt.Errorf("failed to check whether %s uses OMEMO: %w", contact.Bare(), errOMEMOUnavailable)
 	}
-	set := c.refreshDevices(ctx, xc, contact)
+	set := c.refreshDevices(ctx, oc, contact)
 	if len(set) > 0 {
 		markEncrypted(meta)
 		if err := p.Save(ctx); err != nil {

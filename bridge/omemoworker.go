@@ -210,19 +210,19 @@ func (c *Client) runOMEMOWorker(ctx context.Context) {
 
 func (c *Client) runOMEMOTask(ctx context.Context, t omemoTask) {
 	log := zerolog.Ctx(ctx)
-	xc := c.omemoClient()
-	if xc == nil {
+	oc := c.omemoClient()
+	if oc == nil {
 		return
 	}
 	switch t.kind {
 	case taskReset:
 		addr := omemo.Address{JID: t.peer.Bare().String(), Device: t.device}
 		// The bundle is fetched without the ratchet lock.
-		b, err := xc.FetchBundle(ctx, t.peer, t.device, t.version)
+		b, err := oc.FetchBundle(ctx, t.peer, t.device, t.version)
 		var out *omemoxmpp.Outgoing
 		if err == nil {
 			c.omemo.op.Lock()
-			out, err = xc.ResetWith(ctx, t.peer, t.device, t.version, b)
+			out, err = oc.ResetWith(ctx, t.peer, t.device, t.version, b)
 			c.omemo.op.Unlock()
 		}
 		if err == nil {
@@ -235,7 +235,7 @@ func (c *Client) runOMEMOTask(ctx context.Context, t omemoTask) {
 		log.Info().Stringer("device", addr).Msg("Reset OMEMO session")
 	case taskHeartbeat:
 		c.omemo.op.Lock()
-		out, err := xc.Heartbeat(ctx, t.peer, t.device, t.version)
+		out, err := oc.Heartbeat(ctx, t.peer, t.device, t.version)
 		c.omemo.op.Unlock()
 		if err == nil {
 			err = c.sendEncrypted(ctx, t.peer, out)
@@ -246,17 +246,17 @@ func (c *Client) runOMEMOTask(ctx context.Context, t omemoTask) {
 		}
 		log.Debug().Uint32("omemo_device", t.device).Str("omemo_version", t.version.String()).Msg("Sent OMEMO heartbeat")
 	case taskRepublish:
-		if err := xc.Republish(ctx); err != nil {
+		if err := oc.Republish(ctx); err != nil {
 			log.Warn().Err(err).Msg("Failed to republish OMEMO bundle after a prekey was used")
 		}
 	case taskFetchDevices:
-		if _, err := xc.FetchDevices(ctx, t.peer); err != nil {
+		if _, err := oc.FetchDevices(ctx, t.peer); err != nil {
 			log.Debug().Err(err).Stringer("jid", t.peer).Msg("Failed to fetch OMEMO devices of an untrusted sender")
 		}
 	case taskKeyChanged:
 		c.sendKeyChangeNotice(ctx, t)
 	case taskOwnList:
-		republished, err := xc.HandleDeviceListUpdate(ctx, t.ownList)
+		republished, err := oc.HandleDeviceListUpdate(ctx, t.ownList)
 		if err != nil {
 			log.Warn().Err(err).Msg("Failed to handle own OMEMO device list update")
 			return

@@ -83,11 +83,11 @@ func TestOMEMOSilentPEP(t *testing.T) {
 	const mallory = "mallory@silent.example"
 	asked := make(chan string, 16)
 	m := f.c.omemoClient().Manager()
-	xc, err := omemoxmpp.New(m, f.c.omemoStore(), silentPEP{PEP: accountPEP{f.srv, "alice@localhost"}, silent: mallory, asked: asked}, omemoxmpp.Options{})
+	oc, err := omemoxmpp.New(m, f.c.omemoStore(), silentPEP{PEP: accountPEP{f.srv, "alice@localhost"}, silent: mallory, asked: asked}, omemoxmpp.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.c.omemo.xc = xc
+	f.c.omemo.oc = oc
 	workerCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	go f.c.runOMEMOWorker(workerCtx)
@@ -128,7 +128,7 @@ func TestOMEMOSilentPEP(t *testing.T) {
 	if err != nil || in.Body != "hello" {
 		t.Fatalf("first message from mallory: %q, %v", in.Body, err)
 	}
-	hb, err := xc.EncryptEmpty(ctx, malloryJID, mm.DeviceID(), omemo.V2)
+	hb, err := oc.EncryptEmpty(ctx, malloryJID, mm.DeviceID(), omemo.V2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestOMEMOSilentPEP(t *testing.T) {
 		wantBody(t, res.in, res.err, body)
 	}
 	enc := within(t, 10*time.Second, "encrypted send to bob", func() error {
-		_, err := f.c.encryptChat(ctx, xc, &outgoingMessage{To: f.bob, Body: "to bob"})
+		_, err := f.c.encryptChat(ctx, oc, &outgoingMessage{To: f.bob, Body: "to bob"})
 		return err
 	})
 	if enc != nil {

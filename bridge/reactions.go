@@ -33,7 +33,7 @@ func (c *Client) findMessage(ctx context.Context, peer jid.JID, xmppID string, a
 		authors = []jid.JID{peer, c.account}
 	}
 	for _, author := range authors {
-		id := MakeMessageID(peer, author, xmppID)
+		id := portal.MakeMessageID(peer, author, xmppID)
 		msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.login.ID, id)
 		if err == nil && msg != nil {
 			return id
@@ -150,7 +150,7 @@ func (c *Client) sendReactions(ctx context.Context, p *bridgev2.Portal, target n
 	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
-	parsed, err := ParseMessageID(target)
+	parsed, err := portal.ParseMessageID(target)
 	if err != nil {
 		return err
 	}

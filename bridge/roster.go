@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
-	"sort"
-	"sync"
 
 	"github.com/rs/zerolog"
 	"mellium.im/xmlstream"
@@ -19,75 +17,6 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/vcardphoto"
 )
 
-// rosterCache is the login's roster (contact bare JID -> item) plus which
-// resources of each contact are online.
-type rosterCache struct {
-	mu     sync.RWMutex
-	items  map[string]roster.Item
-	online map[string]map[string]struct{}
-}
-
-func newRosterCache() rosterCache {
-	return rosterCache{items: map[string]roster.Item{}, online: map[string]map[string]struct{}{}}
-}
-
-func (r *rosterCache) get(j jid.JID) (roster.Item, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	item, ok := r.items[j.Bare().String()]
-	return item, ok
-}
-
-func (r *rosterCache) set(item roster.Item) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	key := item.JID.Bare().String()
-	if item.Subscription == "remove" {
-		delete(r.items, key)
-		return
-	}
-	r.items[key] = item
-}
-
-func (r *rosterCache) replace(items []roster.Item) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.items = make(map[string]roster.Item, len(items))
-	for _, item := range items {
-		r.items[item.JID.Bare().String()] = item
-	}
-}
-
-func (r *rosterCache) list() []roster.Item {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	out := make([]roster.Item, 0, len(r.items))
-	for _, item := range r.items {
-		out = append(out, item)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].JID.String() < out[j].JID.String() })
-	return out
-}
-
-func (r *rosterCache) setOnline(from jid.JID, available bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	key := from.Bare().String()
-	res := r.online[key]
-	if available {
-		if res == nil {
-			res = map[string]struct{}{}
-			r.online[key] = res
-		}
-		res[from.Resourcepart()] = struct{}{}
-	} else if res != nil {
-		delete(res, from.Resourcepart())
-		if len(res) == 0 {
-			delete(r.online, key)
-		}
-	}
-}
-
 // fetchRoster loads the roster and brings every contact's ghost up to date.
 func (c *Client) fetchRoster(ctx context.Context, s *xmpp.Session) error {
 	iter := roster.Fetch(ctx, s)
@@ -100,7 +29,7 @@ func (c *Client) fetchRoster(ctx context.Context, s *xmpp.Session) error {
 	if err != nil {
 		return fmt.Errorf("failed to fetch roster: %w", err)
 	}
-	c.roster.replace(items)
+	c.roster.Replace(items)
 	zerolog.Ctx(ctx).Debug().Int("contacts", len(items)).Msg("Fetched roster")
 	go c.syncGhosts(context.WithoutCancel(ctx), items)
 	return nil
@@ -125,8 +54,8 @@ func (c *Client) syncGhosts(ctx context.Context, items []roster.Item) {
 // handleRosterPush runs inside Serve: it only updates the cache and leaves
 // the ghost update to a goroutine.
 func (c *Client) handleRosterPush(ver string, item roster.Item) error {
-	c.roster.set(item)
-	ctx := c.login.Log.WithContext(context.Background())
+	c.roster.Set(item)
+	ctx := c.backgroundCtx()
 	go c.syncGhosts(ctx, []roster.Item{item})
 	return nil
 }
@@ -140,7 +69,7 @@ func (c *Client) handlePresence(t xmlstream.TokenReadEncoder, start *xml.StartEl
 	}
 	switch p.Type {
 	case stanza.AvailablePresence:
-		c.roster.setOnline(p.From, true)
+		c.roster.SetOnline(p.From, true)
 		st, err := stanzabuf.Read(xmlstream.MultiReader(xmlstream.Token(*start), t))
 		if err != nil {
 			return nil
@@ -149,7 +78,7 @@ func (c *Client) handlePresence(t xmlstream.TokenReadEncoder, start *xml.StartEl
 			c.handleAvatarUpdate(p.From, u)
 		}
 	case stanza.UnavailablePresence:
-		c.roster.setOnline(p.From, false)
+		c.roster.SetOnline(p.From, false)
 	case stanza.SubscribePresence:
 		c.login.Log.Info().Stringer("from", p.From.Bare()).Msg("Contact asked to see our presence; answer it from an XMPP client")
 	}

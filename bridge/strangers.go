@@ -19,7 +19,7 @@ import (
 // deviceListWanted reports whether a device list of j may be stored.
 func (c *Client) deviceListWanted(ctx context.Context, j jid.JID) bool {
 	j = j.Bare()
-	if _, ok := c.roster.get(j); ok {
+	if _, ok := c.roster.Get(j); ok {
 		return true
 	}
 	if c.mucs.hasMember(j) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 func pepNotification(t *testing.T, from, node, item string) *stanzabuf.Stanza {
@@ -31,10 +32,10 @@ func pepNotification(t *testing.T, from, node, item string) *stanzabuf.Stanza {
 // ghost; a roster contact's still count.
 func TestStrangerFlood(t *testing.T) {
 	f := newInboxFixture(t)
-	f.c.mucs, f.c.roster = newMUCRooms(), newRosterCache()
+	f.c.mucs, f.c.roster = newMUCRooms(), xmppclient.NewRoster()
 	ctx := context.Background()
 	contact := jid.MustParse("carol@localhost")
-	f.c.roster.set(roster.Item{JID: contact, Subscription: "both"})
+	f.c.roster.Set(roster.Item{JID: contact, Subscription: "both"})
 	goroutines := runtime.NumGoroutine()
 	const devList = `<item id='current'><devices xmlns='urn:xmpp:omemo:2'><device id='1'/><device id='2'/></devices></item>`
 	const avatarMeta = `<item id='0123456789abcdef0123456789abcdef01234567'><metadata xmlns='urn:xmpp:avatar:metadata'>` +

@@ -27,8 +27,13 @@ func takeover(existing *bridgev2.UserLogin, user id.UserID) bool {
 
 // forgetOtherUsersLogin deletes the OMEMO device (after removing it from the
 // account's device lists, when it is connected) and the inbox of loginID
-// when existing belongs to another Matrix user than user.
+// when existing belongs to another Matrix user than user. Without an
+// existing login, state left under loginID is an orphan (a login deleted
+// without a remote logout) and is deleted too: a new login starts clean.
 func (xc *Connector) forgetOtherUsersLogin(ctx context.Context, existing *bridgev2.UserLogin, loginID networkid.UserLoginID, user id.UserID) error {
+	if existing == nil {
+		return xc.deleteLoginState(ctx, loginID)
+	}
 	if !takeover(existing, user) {
 		return nil
 	}
@@ -38,7 +43,7 @@ func (xc *Connector) forgetOtherUsersLogin(ctx context.Context, existing *bridge
 		c.omemoUnannounce(ctx)
 		c.Disconnect()
 		c.omemo.mu.Lock()
-		c.omemo.manager, c.omemo.xc = nil, nil
+		c.omemo.manager, c.omemo.oc = nil, nil
 		c.omemo.mu.Unlock()
 	}
 	return xc.deleteLoginState(ctx, loginID)
@@ -49,8 +54,5 @@ func (xc *Connector) deleteLoginState(ctx context.Context, loginID networkid.Use
 	if err := omemostore.New(xc.DB, string(loginID)).Delete(ctx); err != nil {
 		return fmt.Errorf("failed to delete OMEMO state: %w", err)
 	}
-	if _, err := xc.DB.Exec(ctx, `DELETE FROM omemo_inbox WHERE account=$1`, string(loginID)); err != nil {
-		return fmt.Errorf("failed to delete OMEMO inbox: %w", err)
-	}
-	return nil
+	return deleteInbox(ctx, xc.DB, loginID)
 }

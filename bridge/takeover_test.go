@@ -53,4 +53,19 @@ func TestTakeoverForgetsOMEMO(t *testing.T) {
 	if f.c.omemoClient() != nil {
 		t.Error("the taken-over client still holds its OMEMO device")
 	}
+
+	// State left by a login deleted without a remote logout is an orphan:
+	// a new login of the account starts without it.
+	if _, err := f.c.omemoManager(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if count("omemo_identity") == 0 {
+		t.Fatal("no identity to orphan")
+	}
+	if err := f.c.main.forgetOtherUsersLogin(ctx, nil, existing.ID, id.UserID("@third:hs")); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("omemo_identity"); n != 0 {
+		t.Errorf("orphaned OMEMO identity inherited by a new login (%d rows)", n)
+	}
 }

@@ -150,12 +150,12 @@ type deviceInfo struct {
 // listDevices returns the devices of owner (fetched fresh) with their
 // identity keys: from the trust records, else from their bundles.
 func (c *Client) listDevices(ctx context.Context, owner jid.JID) ([]deviceInfo, error) {
-	xc := c.omemoClient()
-	if xc == nil {
+	oc := c.omemoClient()
+	if oc == nil {
 		return nil, errOMEMOUnavailable
 	}
-	m := xc.Manager()
-	set, err := xc.FetchDevices(ctx, owner)
+	m := oc.Manager()
+	set, err := oc.FetchDevices(ctx, owner)
 	if err != nil && len(set) == 0 {
 		return nil, err
 	}
@@ -177,7 +177,7 @@ func (c *Client) listDevices(ctx context.Context, owner jid.JID) ([]deviceInfo, 
 		d.IdentityKey = identityInUse(ctx, m, omemo.Address{JID: owner.Bare().String(), Device: id}, recs)
 		if d.IdentityKey == nil {
 			v := set.Preferred(id)
-			b, err := xc.FetchBundle(ctx, owner, id, v)
+			b, err := oc.FetchBundle(ctx, owner, id, v)
 			if err != nil {
 				d.Err = err
 				out = append(out, d)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/portal"
 )
 
 // TestOMEMOTrustCommands runs the trust operations behind the commands
@@ -69,7 +70,7 @@ func TestOMEMOManualTrust(t *testing.T) {
 	}
 	content := matrixFromBody(in.Body)
 	// Already encrypted, so the hook has nothing to save.
-	f.c.omemoConvert(ctx, &bridgev2.Portal{Portal: &database.Portal{Metadata: &PortalMetadata{OMEMO: true}}}, in, content)
+	f.c.omemoConvert(ctx, &bridgev2.Portal{Portal: &database.Portal{Metadata: &portal.Metadata{OMEMO: true}}}, in, content)
 	if !strings.HasPrefix(content.Body, untrustedPrefix(in.OMEMO.Device)) {
 		t.Errorf("untrusted message shown as %q", content.Body)
 	}

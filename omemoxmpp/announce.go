@@ -130,9 +130,9 @@ func (c *Client) ensureOwnDeviceList(ctx context.Context, v omemo.Version, known
 	}
 	merged, changed := withDevice(devices, omemo.Device{ID: c.m.DeviceID(), Label: c.label}, v)
 	if changed {
-		payload, err := marshalReader(&omemo.DeviceList{Version: v, Devices: merged})
+		payload, err := DeviceListXML(&omemo.DeviceList{Version: v, Devices: merged})
 		if err != nil {
-			return false, fmt.Errorf("failed to marshal %s device list: %w", v, err)
+			return false, err
 		}
 		if err := c.pep.Publish(ctx, v.DeviceListNode(), ItemCurrent, payload, pubsub.AccessModel(pubsub.AccessOpen)); err != nil {
 			return false, fmt.Errorf("failed to publish %s device list: %w", v, err)

@@ -11,6 +11,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/xmpp/eme"
 )
 
 // ErrUnreadableContent: an OMEMO 2 message decrypted, but its envelope's
@@ -28,7 +29,7 @@ var silentNamespaces = []string{
 	"urn:xmpp:chat-markers:0",
 	"urn:xmpp:hints",
 	"urn:xmpp:sid:0",
-	"urn:xmpp:eme:0",
+	eme.NS,
 	"urn:xmpp:fallback:0",
 	"urn:xmpp:reply:0",
 	"urn:xmpp:message-correct:0",

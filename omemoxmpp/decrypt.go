@@ -12,6 +12,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 // Message is a decrypted OMEMO message.
@@ -75,7 +76,7 @@ func FindEncrypted(r xml.TokenReader) (*Received, error) {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	out := &Received{From: msg.From}
-	d := xml.NewTokenDecoder(newReplay(toks))
+	d := xml.NewTokenDecoder(xmltok.Replay(toks))
 	if _, err := d.Token(); err != nil { // <message>
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}

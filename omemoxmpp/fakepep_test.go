@@ -16,6 +16,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 // fakeServer is an in-memory PEP service for many accounts.
@@ -126,7 +127,7 @@ func (p *fakePEP) Publish(_ context.Context, node, id string, payload xml.TokenR
 			break
 		}
 	}
-	it, err := pubsub.NewItem(id, newReplay(buf))
+	it, err := pubsub.NewItem(id, xmltok.Replay(buf))
 	if err != nil {
 		return err
 	}
@@ -146,7 +147,7 @@ func (p *fakePEP) Publish(_ context.Context, node, id string, payload xml.TokenR
 	n := p.s.nodeOf(p.owner, node)
 	n.options = options
 	n.set(it)
-	p.s.log = append(p.s.log, publishCall{owner: p.owner, node: node, id: id, options: options, payload: encode(newReplay(buf))})
+	p.s.log = append(p.s.log, publishCall{owner: p.owner, node: node, id: id, options: options, payload: encode(xmltok.Replay(buf))})
 	return nil
 }
 

@@ -8,25 +8,18 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/xmpp/eme"
 	"github.com/mxomemo/xmpp-bridge/xmpp/hints"
 )
-
-// NSEME is the namespace of XEP-0380: Explicit Message Encryption.
-const NSEME = "urn:xmpp:eme:0"
 
 // FallbackBody is the plaintext <body/> of an encrypted message, for
 // clients that do not speak OMEMO.
 const FallbackBody = "I sent you an OMEMO encrypted message but your client doesn't seem to support that."
 
-// EME returns the <encryption xmlns='urn:xmpp:eme:0'/> element for v.
+// EME returns the <encryption xmlns='urn:xmpp:eme:0'/> element for v, named
+// "OMEMO" for clients that do not know the namespace.
 func EME(v omemo.Version) xml.TokenReader {
-	return xmlstream.Wrap(nil, xml.StartElement{
-		Name: xml.Name{Space: NSEME, Local: "encryption"},
-		Attr: []xml.Attr{
-			{Name: xml.Name{Local: "namespace"}, Value: v.Namespace()},
-			{Name: xml.Name{Local: "name"}, Value: "OMEMO"},
-		},
-	})
+	return eme.Encryption{Namespace: v.Namespace(), Name: "OMEMO"}.TokenReader()
 }
 
 // BuildMessage returns msg (type, to, id as the caller sets them; type chat

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 func xmlReader(s string) xml.TokenReader { return xml.NewDecoder(strings.NewReader(s)) }
@@ -33,7 +34,7 @@ func truncated(t *testing.T, s string) xml.TokenReader {
 	if _, ok := toks[len(toks)-1].(xml.EndElement); !ok {
 		t.Fatal("input does not end with an end element")
 	}
-	return newReplay(toks[:len(toks)-1])
+	return xmltok.Replay(toks[:len(toks)-1])
 }
 
 func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }

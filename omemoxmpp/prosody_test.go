@@ -25,6 +25,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/carbons"
 	"github.com/mxomemo/xmpp-bridge/xmpp/conn"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -172,7 +173,7 @@ func (p *peer) receive(t *testing.T) *Message {
 	t.Helper()
 	select {
 	case toks := <-p.msgs:
-		return p.decrypt(t, newReplay(toks))
+		return p.decrypt(t, xmltok.Replay(toks))
 	case <-time.After(15 * time.Second):
 		t.Fatalf("%s: timed out waiting for a message", p.name)
 	}
@@ -212,7 +213,7 @@ func (p *peer) waitDevices(t *testing.T, owner jid.JID, ok func(DeviceSet) bool)
 		}
 		select {
 		case toks := <-p.events:
-			upd, err := p.c.HandleDeviceListEvent(testCtx(t), newReplay(toks))
+			upd, err := p.c.HandleDeviceListEvent(testCtx(t), xmltok.Replay(toks))
 			if err != nil {
 				t.Logf("%s: event: %v", p.name, err)
 				continue

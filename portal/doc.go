@@ -7,6 +7,10 @@
 // localpart), so the two kinds never collide. Whether MUC portals are shared
 // between logins is the caller's choice.
 //
+// It also holds the message ID codec (messageid.go: chat, sender and XMPP id
+// in one bridgev2 message ID) and the typed metadata bridgev2 stores per
+// portal and per message (metadata.go).
+//
 // It imports only mellium's jid package and bridgev2's networkid; it must
 // never import the bridge package.
 package portal // import "github.com/mxomemo/xmpp-bridge/portal"

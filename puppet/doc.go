@@ -4,6 +4,9 @@
 // occupant of a group chat that hides real JIDs gets a ghost of its own,
 // keyed by its occupant JID (room@service/nick, see OccupantUserID).
 //
+// Metadata (metadata.go) is what bridgev2 stores per ghost: the names the
+// roster and the contact gave.
+//
 // It imports only mellium's jid package and bridgev2's networkid; it must
 // never import the bridge package.
 package puppet // import "github.com/mxomemo/xmpp-bridge/puppet"

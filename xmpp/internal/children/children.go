@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 // ErrNotElement is returned when the reader does not start with an element.
@@ -22,7 +24,7 @@ type Func func(d *xml.Decoder, start xml.StartElement) (consumed bool, err error
 // r (normally a stanza) and returns that element's start.
 // Character data, comments and processing instructions around it are ignored.
 func Each(r xml.TokenReader, f Func) (xml.StartElement, error) {
-	d := xml.NewTokenDecoder(&closer{r: r})
+	d := xml.NewTokenDecoder(xmltok.CloseOpen(r))
 	var outer xml.StartElement
 	for {
 		tok, err := d.Token()
@@ -61,45 +63,4 @@ func Each(r xml.TokenReader, f Func) (xml.StartElement, error) {
 			}
 		}
 	}
-}
-
-// closer ends elements left open when r runs out: readers cut from a larger
-// stream (as mellium's muxer hands out) may stop before the stanza's end
-// element, which encoding/xml would report as a syntax error.
-type closer struct {
-	r     xml.TokenReader
-	open  []xml.Name
-	ended bool
-}
-
-func (c *closer) Token() (xml.Token, error) {
-	if c.ended {
-		return c.pop()
-	}
-	tok, err := c.r.Token()
-	switch t := tok.(type) {
-	case xml.StartElement:
-		c.open = append(c.open, t.Name)
-	case xml.EndElement:
-		if len(c.open) > 0 {
-			c.open = c.open[:len(c.open)-1]
-		}
-	}
-	if err == io.EOF {
-		c.ended = true
-		if tok != nil {
-			return tok, nil
-		}
-		return c.pop()
-	}
-	return tok, err
-}
-
-func (c *closer) pop() (xml.Token, error) {
-	if len(c.open) == 0 {
-		return nil, io.EOF
-	}
-	n := c.open[len(c.open)-1]
-	c.open = c.open[:len(c.open)-1]
-	return xml.EndElement{Name: n}, nil
 }

@@ -55,7 +55,7 @@ func TestEach(t *testing.T) {
 	}
 }
 
-func TestCaptureReplay(t *testing.T) {
+func TestCaptureReplayWrappers(t *testing.T) {
 	d := xml.NewDecoder(strings.NewReader(`<a xmlns="urn:x"><b y="1">text</b><c/></a>`))
 	tok, _ := d.Token()
 	toks, err := children.Capture(d, tok.(xml.StartElement))

@@ -1,0 +1,45 @@
+package portal
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"mellium.im/xmpp/jid"
+)
+
+// ErrBadMessageID is returned for message IDs not made by MakeMessageID.
+var ErrBadMessageID = errors.New("portal: not an XMPP message ID")
+
+// MakeMessageID builds the bridgev2 message ID of an XMPP message.
+//
+// bridgev2 keeps message IDs unique per login, not per portal, and the id
+// attribute of a message is chosen by its sender, so the chat and the sender
+// are part of the ID: a contact can never collide with (or overwrite) a
+// message in another chat or one of ours. chat and sender are bare JIDs,
+// which contain no '/'; sender is empty for MUC messages keyed by the room's
+// stanza-id.
+func MakeMessageID(chat, sender jid.JID, xmppID string) networkid.MessageID {
+	s := ""
+	if !sender.Equal(jid.JID{}) {
+		s = sender.Bare().String()
+	}
+	return networkid.MessageID(chat.Bare().String() + "/" + s + "/" + xmppID)
+}
+
+// ParsedMessageID is a message ID taken apart.
+type ParsedMessageID struct {
+	Chat   string
+	Sender string
+	ID     string
+}
+
+// ParseMessageID takes apart an ID made by MakeMessageID.
+func ParseMessageID(id networkid.MessageID) (ParsedMessageID, error) {
+	parts := strings.SplitN(string(id), "/", 3)
+	if len(parts) != 3 || parts[0] == "" || parts[2] == "" {
+		return ParsedMessageID{}, fmt.Errorf("%w: %q", ErrBadMessageID, id)
+	}
+	return ParsedMessageID{Chat: parts[0], Sender: parts[1], ID: parts[2]}, nil
+}

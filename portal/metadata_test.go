@@ -1,0 +1,31 @@
+package portal
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// The metadata is bridgev2's database JSON: a renamed tag would silently
+// drop what existing rows hold.
+func TestMetadataJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"portal", Metadata{Kind: "dm", OMEMO: true, OMEMOOff: true, PlainNoticed: true},
+			`{"kind":"dm","omemo":true,"omemo_off":true,"plain_noticed":true}`},
+		{"portal empty", Metadata{}, `{}`},
+		{"message", MessageMetadata{OriginID: "o", StanzaID: "s", Markable: true, CorrectionIDs: []string{"c"}, OccupantID: "x"},
+			`{"origin_id":"o","stanza_id":"s","markable":true,"correction_ids":["c"],"occupant_id":"x"}`},
+		{"message empty", MessageMetadata{}, `{}`},
+	} {
+		got, err := json.Marshal(tc.v)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if string(got) != tc.want {
+			t.Errorf("%s: got %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
