@@ -112,6 +112,7 @@ func (c *Client) FetchDevices(ctx context.Context, owner jid.JID) (DeviceSet, er
 	for _, v := range c.versions {
 		devices, err := c.fetchDeviceList(ctx, owner.String(), v)
 		if err == nil {
+			c.forgetNewDevices(ctx, owner, v, devices)
 			err = c.store.PutDeviceList(ctx, v, owner.String(), devices)
 			if err != nil {
 				err = fmt.Errorf("failed to store %s device list of %s: %w", v, owner, err)
@@ -125,6 +126,27 @@ func (c *Client) FetchDevices(ctx context.Context, owner jid.JID) (DeviceSet, er
 		set.add(v, devices)
 	}
 	return set, firstErr
+}
+
+// forgetNewDevices drops the failed bundle fetches of devices that a fetched
+// list names and the stored one did not (a list we could not read before,
+// or a device announced since): their bundles may be readable now. Devices
+// already known keep their entries, so refetching a list does not undo
+// the negative cache of a server that never answers.
+func (c *Client) forgetNewDevices(ctx context.Context, owner jid.JID, v omemo.Version, devices []omemo.Device) {
+	stored, err := c.store.DeviceList(ctx, v, owner.String())
+	if err != nil {
+		return
+	}
+	known := make(map[uint32]bool, len(stored))
+	for _, d := range stored {
+		known[d.ID] = true
+	}
+	for _, d := range devices {
+		if !known[d.ID] {
+			c.misses.forget(omemo.Address{JID: owner.String(), Device: d.ID}, v)
+		}
+	}
 }
 
 // Devices returns the stored device lists of owner, fetching them when no

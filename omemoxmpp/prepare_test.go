@@ -148,3 +148,43 @@ func TestPrepareBoundsFetches(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchDevicesForgetsNewDevices: a failed bundle fetch is remembered,
+// but a fetched device list that names a device the stored list did not
+// (a list we could not read before, or a device announced since) lets its
+// bundle be asked for again; a device already known keeps its entry.
+func TestFetchDevicesForgetsNewDevices(t *testing.T) {
+	ctx := context.Background()
+	srv := newFakeServer()
+	alice := newDevice(t, srv, "alice@example.org", Options{})
+	carol := newDevice(t, srv, "carol@example.org", Options{})
+	carolJID := jid.MustParse(carol.jid)
+	id := carol.m.DeviceID()
+
+	if _, err := alice.c.FetchBundle(ctx, carolJID, id, omemo.V2); err == nil {
+		t.Fatal("fetched a bundle that is not published")
+	}
+	if _, err := alice.c.FetchBundle(ctx, carolJID, id, omemo.V2); !errors.Is(err, ErrRecentlyFailed) {
+		t.Fatalf("second fetch: %v, want ErrRecentlyFailed", err)
+	}
+	carol.announce(t)
+	if _, err := alice.c.FetchDevices(ctx, carolJID); err != nil {
+		t.Fatalf("fetch devices: %v", err)
+	}
+	if _, err := alice.c.FetchBundle(ctx, carolJID, id, omemo.V2); err != nil {
+		t.Fatalf("bundle of a newly listed device: %v", err)
+	}
+
+	// A known device whose bundle disappears stays in the negative cache
+	// across a refetch of an unchanged list.
+	srv.nodeOf(carol.jid, omemo.V03.BundleNode(id)).items = nil
+	if _, err := alice.c.FetchBundle(ctx, carolJID, id, omemo.V03); err == nil {
+		t.Fatal("fetched a removed bundle")
+	}
+	if _, err := alice.c.FetchDevices(ctx, carolJID); err != nil {
+		t.Fatalf("fetch devices again: %v", err)
+	}
+	if _, err := alice.c.FetchBundle(ctx, carolJID, id, omemo.V03); !errors.Is(err, ErrRecentlyFailed) {
+		t.Fatalf("known device after an unchanged list: %v, want ErrRecentlyFailed", err)
+	}
+}
