@@ -28,6 +28,9 @@ const DendriteVersion = "v0.15.2"
 type DendriteOptions struct {
 	// Registration is the path of an appservice registration YAML (e.g. the bridge's). Optional.
 	Registration string
+	// Registrations are more registrations (several bridge instances on one homeserver, each
+	// with its own namespace), loaded after Registration.
+	Registrations []string
 	// ServerName defaults to "localhost".
 	ServerName string
 	// RoomVersion is room_server.default_room_version; default "10".
@@ -73,7 +76,7 @@ global:
   cache:
     max_size_estimated: 64mb
 app_service_api:
-  config_files: [{{if .Registration}}"{{.Registration}}"{{end}}]
+  config_files: [{{range $i, $r := .Registrations}}{{if $i}}, {{end}}"{{$r}}"{{end}}]
 client_api:
   registration_disabled: false
   registration_shared_secret: {{.Secret}}
@@ -195,18 +198,24 @@ func startDendrite(dir string, opts DendriteOptions) (*Dendrite, error) {
 	if opts.RoomVersion == "" {
 		opts.RoomVersion = "10"
 	}
-	if opts.Registration != "" {
-		if opts.Registration, err = filepath.Abs(opts.Registration); err != nil {
+	var regs []string
+	for _, r := range append([]string{opts.Registration}, opts.Registrations...) {
+		if r == "" {
+			continue
+		}
+		abs, err := filepath.Abs(r)
+		if err != nil {
 			return nil, err
 		}
-		if _, err := os.Stat(opts.Registration); err != nil {
+		if _, err := os.Stat(abs); err != nil {
 			return nil, fmt.Errorf("appservice registration: %w", err)
 		}
+		regs = append(regs, abs)
 	}
 	d := &Dendrite{opts: opts, dir: dir, logPath: filepath.Join(dir, "dendrite.log")}
 	var cfg bytes.Buffer
 	if err := dendriteTmpl.Execute(&cfg, map[string]any{
-		"ServerName": opts.ServerName, "RoomVersion": opts.RoomVersion, "Registration": opts.Registration,
+		"ServerName": opts.ServerName, "RoomVersion": opts.RoomVersion, "Registrations": regs,
 		"Secret": DendriteSharedSecret, "Postgres": opts.PostgresURI,
 	}); err != nil {
 		return nil, fmt.Errorf("failed to render config: %w", err)
