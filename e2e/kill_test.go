@@ -385,6 +385,12 @@ func runFaults(t *testing.T, backend string, p killParams, f fault) {
 	}
 	t.Logf("KILL TEST %s: %d × %s; XMPP -> Matrix: %s; Matrix -> XMPP: %s; lost by the homeserver (never handed to the bridge): %d %v",
 		backend, kills, f.name, x2m, m2x, len(hsLost), hsLost)
+	// Why an XMPP message reached Matrix late, if one did: a send retried until the homeserver
+	// was back keeps the order; one bridgev2 gave up on is sent again by the catch-up, later.
+	t.Logf("bridge log: %d homeserver send retries, %d sends given up, %d messages not stored (the catch-up sends them again)",
+		s.bridge.CountLog("Message send to the homeserver failed, retrying"),
+		s.bridge.CountLog("Failed to send message part to Matrix"),
+		s.bridge.CountLog("Message not stored on Matrix"))
 	if !x2m.clean() {
 		t.Errorf("XMPP -> Matrix not exactly once in order: %s", x2m)
 	}
@@ -478,9 +484,12 @@ func findRoomOnServer(ctx context.Context, u *harness.MatrixUser, member id.User
 
 var numberRE = regexp.MustCompile(`(\d+)$`)
 
-// matrixNumbers is the sequence of message numbers with prefix from sender in room: the user's
-// /sync timeline after from, in order, plus any event only /messages has (Dendrite's /sync
-// timelines can be limited); an event counts once by its id.
+// matrixNumbers is the sequence of message numbers with prefix from sender in room, in the room's
+// order: /messages (the server's topological order, what a client shows when it reads the room),
+// plus any event only the user's /sync timeline after from has (Dendrite's /sync timelines can be
+// limited), after them; an event counts once by its id. The /sync timeline alone is not the
+// room's order: after a homeserver restart Dendrite's /sync can leave out events and a later
+// read brings them, which made in-order messages look out of order.
 func matrixNumbers(ctx context.Context, t *testing.T, u *harness.MatrixUser, room id.RoomID, from int, sender id.UserID, prefix string) []int {
 	var seq []int
 	seen := map[id.EventID]bool{}
@@ -498,12 +507,6 @@ func matrixNumbers(ctx context.Context, t *testing.T, u *harness.MatrixUser, roo
 			seq = append(seq, n)
 		}
 	}
-	tl := u.Timeline(room)
-	if from < len(tl) {
-		for _, evt := range tl[from:] {
-			take(evt)
-		}
-	}
 	mctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	msgs, err := u.RoomMessages(mctx, room)
@@ -512,6 +515,12 @@ func matrixNumbers(ctx context.Context, t *testing.T, u *harness.MatrixUser, roo
 	}
 	for _, evt := range msgs {
 		take(evt)
+	}
+	tl := u.Timeline(room)
+	if from < len(tl) {
+		for _, evt := range tl[from:] {
+			take(evt)
+		}
 	}
 	return seq
 }
