@@ -398,8 +398,9 @@ func runFaults(t *testing.T, backend string, p killParams, f fault) {
 		backend, kills, f.name, x2m, m2x, len(hsLost), hsLost)
 	// Why an XMPP message reached Matrix late, if one did: a send retried until the homeserver
 	// was back keeps the order; one bridgev2 gave up on is sent again by the catch-up, later.
-	t.Logf("bridge log: %d homeserver send retries, %d sends given up, %d messages not stored (the catch-up sends them again)",
+	t.Logf("bridge log: %d homeserver send retries, %d retried sends given up, %d sends failed in bridgev2, %d messages not stored (the catch-up sends them again)",
 		s.bridge.CountLog("Message send to the homeserver failed, retrying"),
+		s.bridge.CountLog("Message send to the homeserver failed, giving up"),
 		s.bridge.CountLog("Failed to send message part to Matrix"),
 		s.bridge.CountLog("Message not stored on Matrix"))
 	if !x2m.clean() {
