@@ -329,6 +329,21 @@ func (d *Dendrite) Log() string {
 	return strings.ToValidUTF8(string(b), "?")
 }
 
+// CountLog counts the server log's lines that contain every one of substrings.
+func (d *Dendrite) CountLog(substrings ...string) int {
+	n := 0
+	for _, line := range strings.Split(d.Log(), "\n") {
+		ok := true
+		for _, sub := range substrings {
+			ok = ok && strings.Contains(line, sub)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
 // RegisterUser creates a user with the shared-secret registration API and returns its user ID
 // and an access token (of a new device).
 func (d *Dendrite) RegisterUser(t TB, localpart, password string) (userID, accessToken string) {
