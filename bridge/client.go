@@ -333,6 +333,7 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	loopCtx := c.loopCtx
 	c.mu.Unlock()
 	runCatchUp := c.startCatchUp(loopCtx)
+	holdBeforePresence(ctx)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := mcarbons.Enable(ctx, s); err != nil {

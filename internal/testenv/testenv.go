@@ -126,16 +126,19 @@ func (p *proc) exited() (bool, error) {
 }
 
 // stop sends SIGTERM to the process group and SIGKILL after the grace period.
-func (p *proc) stop(grace time.Duration) {
+// It reports whether the process had to be SIGKILLed.
+func (p *proc) stop(grace time.Duration) (killed bool) {
 	if done, _ := p.exited(); done {
-		return
+		return false
 	}
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case <-p.done:
+		return false
 	case <-time.After(grace):
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.done
+		return true
 	}
 }
 
