@@ -9,14 +9,14 @@ GOFLAGS_T := -tags $(TAGS)
 FUZZTIME  ?= 10s
 # Bounds minimising a new input, which otherwise may take the whole FUZZTIME.
 FUZZMINIMIZETIME ?= 5s
-TESTFLAGS ?= -timeout 30m
+TESTFLAGS ?= -timeout 40m
 BENCHFLAGS ?= -benchmem -run '^$$'
 PKGS      ?= ./...
 
 export PATH := /usr/local/go/bin:$(PATH)
 export CGO_ENABLED := 1
 
-.PHONY: all build deps dendrite vet tidy-check staticcheck test check test-only bench-report kill-test fuzz-short bench demo docker-test docker-lint firstrun-test testenv-up testenv-down clean
+.PHONY: all build deps dendrite vet tidy-check staticcheck test check test-only bench-report bench-scale bench-sink kill-test fuzz-short bench demo docker-test docker-lint firstrun-test testenv-up testenv-down clean
 
 all: build
 
@@ -68,6 +68,30 @@ fuzz-short:
 # Figures against the issues' targets (engine vs libsignal ratios, bridge CPU per message).
 bench-report:
 	scripts/bench.sh
+
+# Idle logins at scale (docs/scaling.md): logs SCALE_N accounts in through the provisioning API
+# (real Prosody and Dendrite, bridge on SQLite) and prints RSS, heap, goroutines, threads, fds, idle
+# CPU and login time per step, with a linear fit extrapolated to 10 000 logins. Not in `make test`.
+SCALE_N    ?= 50,200,500,1000,2000
+SCALE_IDLE ?= 30s
+bench-scale: deps dendrite
+	@out=$$(mktemp); status=0; \
+	MXOMEMO_SCALE_N=$(SCALE_N) MXOMEMO_SCALE_IDLE=$(SCALE_IDLE) $(GO) test $(GOFLAGS_T) -count 1 -timeout 90m \
+		-run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x ./e2e/ >$$out 2>&1 || status=$$?; \
+	grep -E '^SCALE|^BenchmarkScale|^(--- |ok|FAIL|PASS)|scale_bench_test' $$out; \
+	[ $$status = 0 ] || tail -50 $$out; rm -f $$out; exit $$status
+
+# The bridge's own ceiling (plaintext 1:1, SQLite): the real binary and Prosody with a MINIMAL
+# APPSERVICE SINK (e2e/internal/assink) instead of a homeserver; msg/s and latency p50/p99 per
+# direction at SINK_RATE msg/s and for a burst of SINK_N messages. Not in `make test`.
+SINK_N    ?= 2000
+SINK_RATE ?= 200
+bench-sink: deps
+	@out=$$(mktemp); status=0; \
+	MXOMEMO_SINK_N=$(SINK_N) MXOMEMO_SINK_RATE=$(SINK_RATE) $(GO) test $(GOFLAGS_T) -count 1 -timeout 30m \
+		-run '^$$' -bench '^BenchmarkSinkThroughput$$' -benchtime 1x ./e2e/ >$$out 2>&1 || status=$$?; \
+	grep -E '^SINK|^BenchmarkSink|^(--- |ok|FAIL|PASS)|sink_bench_test' $$out; \
+	[ $$status = 0 ] || tail -50 $$out; rm -f $$out; exit $$status
 
 # The large kill test (docs/delivery.md): KILL_N messages each way, KILL_KILLS SIGKILLs of the bridge,
 # SQLite and PostgreSQL; prints the lost / duplicated / out-of-order counts per direction.

@@ -41,14 +41,6 @@ type UserLoginMetadata struct {
 	Rooms []SavedRoom `json:"rooms,omitempty"`
 }
 
-// PortalMetadata and MessageMetadata are portal's, GhostMetadata is puppet's;
-// the aliases keep call sites in files still being reworked elsewhere as
-// they were.
-type (
-	PortalMetadata  = portal.Metadata
-	MessageMetadata = portal.MessageMetadata
-)
-
 // GetDBMetaTypes implements bridgev2.NetworkConnector.
 func (xc *Connector) GetDBMetaTypes() database.MetaTypes {
 	return database.MetaTypes{

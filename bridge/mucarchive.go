@@ -13,6 +13,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // Group chat catch-up (see docs/delivery.md): a room's messages are
@@ -276,9 +277,9 @@ func (c *Client) inRoomArchive(ctx context.Context, room jid.JID, xmppID string,
 	}
 	s := c.currentSession()
 	if s == nil {
-		return false, errNotConnected
+		return false, xmppclient.ErrNotConnected
 	}
-	r, _ := c.mucs.get(room)
+	r, _ := c.mucs.Get(room)
 	q := history.Query{Start: since.Add(-10 * time.Minute), Limit: 100} // margin for clock skew with the server
 	for page := 0; page < intakeArchivePages; page++ {
 		q.ID = c.mam.addRoomBackfill(room)

@@ -28,6 +28,9 @@ const DendriteVersion = "v0.15.2"
 type DendriteOptions struct {
 	// Registration is the path of an appservice registration YAML (e.g. the bridge's). Optional.
 	Registration string
+	// Registrations are more registrations (several bridge instances on one homeserver, each
+	// with its own namespace), loaded after Registration.
+	Registrations []string
 	// ServerName defaults to "localhost".
 	ServerName string
 	// RoomVersion is room_server.default_room_version; default "10".
@@ -73,7 +76,7 @@ global:
   cache:
     max_size_estimated: 64mb
 app_service_api:
-  config_files: [{{if .Registration}}"{{.Registration}}"{{end}}]
+  config_files: [{{range $i, $r := .Registrations}}{{if $i}}, {{end}}"{{$r}}"{{end}}]
 client_api:
   registration_disabled: false
   registration_shared_secret: {{.Secret}}
@@ -195,18 +198,24 @@ func startDendrite(dir string, opts DendriteOptions) (*Dendrite, error) {
 	if opts.RoomVersion == "" {
 		opts.RoomVersion = "10"
 	}
-	if opts.Registration != "" {
-		if opts.Registration, err = filepath.Abs(opts.Registration); err != nil {
+	var regs []string
+	for _, r := range append([]string{opts.Registration}, opts.Registrations...) {
+		if r == "" {
+			continue
+		}
+		abs, err := filepath.Abs(r)
+		if err != nil {
 			return nil, err
 		}
-		if _, err := os.Stat(opts.Registration); err != nil {
+		if _, err := os.Stat(abs); err != nil {
 			return nil, fmt.Errorf("appservice registration: %w", err)
 		}
+		regs = append(regs, abs)
 	}
 	d := &Dendrite{opts: opts, dir: dir, logPath: filepath.Join(dir, "dendrite.log")}
 	var cfg bytes.Buffer
 	if err := dendriteTmpl.Execute(&cfg, map[string]any{
-		"ServerName": opts.ServerName, "RoomVersion": opts.RoomVersion, "Registration": opts.Registration,
+		"ServerName": opts.ServerName, "RoomVersion": opts.RoomVersion, "Registrations": regs,
 		"Secret": DendriteSharedSecret, "Postgres": opts.PostgresURI,
 	}); err != nil {
 		return nil, fmt.Errorf("failed to render config: %w", err)
@@ -266,11 +275,26 @@ func (d *Dendrite) start(bin string) error {
 	return nil
 }
 
-// Restart stops the server and starts it again on the same port with the same data, e.g. to test
-// what a bridge does while its homeserver is away.
+// restartGrace is how long Restart lets Dendrite shut down after SIGTERM. The fault a restart
+// stands for is a homeserver restarted by its admin, not a crash: a SIGKILL mid-write can lose
+// events its embedded NATS JetStream (which feeds the appservice) had accepted but not yet
+// synced, which would be the homeserver's loss, not the bridge's. On a loaded machine Dendrite
+// can take more than a few seconds to stop.
+const restartGrace = 30 * time.Second
+
+// Restart stops the server gracefully (SIGTERM, SIGKILL only after restartGrace; a SIGKILL is
+// logged) and starts it again on the same port with the same data, e.g. to test what a bridge
+// does while its homeserver is away.
 func (d *Dendrite) Restart(t TB) {
 	t.Helper()
-	d.Stop()
+	if d.proc != nil {
+		start := time.Now()
+		if d.proc.stop(restartGrace) {
+			t.Logf("testenv: dendrite did not stop within %s of SIGTERM and was SIGKILLed", restartGrace)
+		} else {
+			t.Logf("testenv: dendrite stopped %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+		}
+	}
 	bin, err := DendriteBinDir()
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
@@ -303,6 +327,21 @@ func (d *Dendrite) Dir() string { return d.dir }
 func (d *Dendrite) Log() string {
 	b, _ := os.ReadFile(d.logPath)
 	return strings.ToValidUTF8(string(b), "?")
+}
+
+// CountLog counts the server log's lines that contain every one of substrings.
+func (d *Dendrite) CountLog(substrings ...string) int {
+	n := 0
+	for _, line := range strings.Split(d.Log(), "\n") {
+		ok := true
+		for _, sub := range substrings {
+			ok = ok && strings.Contains(line, sub)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
 }
 
 // RegisterUser creates a user with the shared-secret registration API and returns its user ID

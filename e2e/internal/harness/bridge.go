@@ -51,6 +51,10 @@ type BridgeConfig struct {
 	LogLevel string
 	// Network sets keys of the network section (dotted below it: "omemo.trust_policy").
 	Network map[string]any
+	// Set sets any key of the config (dotted from the top: "appservice.bot.username"), after
+	// the harness's own edits; several instances on one homeserver differ here (appservice id,
+	// bot, ghost template, ports).
+	Set map[string]any
 }
 
 // ConfigPath is Dir/config.yaml.
@@ -162,6 +166,9 @@ func WriteConfig(ctx context.Context, bin string, c *BridgeConfig) error {
 	}
 	for path, v := range c.Network {
 		edits["network."+path] = v
+	}
+	for path, v := range c.Set {
+		edits[path] = v
 	}
 	for path, v := range edits {
 		if err := setPath(cfg, path, v); err != nil {

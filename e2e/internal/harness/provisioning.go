@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -45,4 +46,63 @@ func Contacts(ctx context.Context, c *BridgeConfig, user id.UserID, loginID stri
 		return nil, fmt.Errorf("contacts: %w: %s", err, body)
 	}
 	return out.Contacts, nil
+}
+
+// ProvisionLogin logs user in to an XMPP account through the provisioning API's password flow
+// (POST /v3/login/start/password, then the user_input step), authenticating with the shared
+// secret as an integration would, and returns the new login's ID.
+func ProvisionLogin(ctx context.Context, c *BridgeConfig, user id.UserID, in LoginInput) (string, error) {
+	q := "?" + url.Values{"user_id": {user.String()}}.Encode()
+	var start struct {
+		LoginID string `json:"login_id"`
+		Type    string `json:"type"`
+		StepID  string `json:"step_id"`
+	}
+	if err := provisionPost(ctx, c, "/v3/login/start/password"+q, map[string]string{}, &start); err != nil {
+		return "", fmt.Errorf("login start: %w", err)
+	}
+	if start.Type != "user_input" {
+		return "", fmt.Errorf("login start: step type %q, want user_input", start.Type)
+	}
+	var done struct {
+		Type     string `json:"type"`
+		Complete struct {
+			UserLoginID string `json:"user_login_id"`
+		} `json:"complete"`
+	}
+	fields := map[string]string{"jid": in.JID, "password": in.Password, "server": in.Server, "insecure_tls_host": in.InsecureHost}
+	path := "/v3/login/step/" + url.PathEscape(start.LoginID) + "/" + url.PathEscape(start.StepID) + "/user_input" + q
+	if err := provisionPost(ctx, c, path, fields, &done); err != nil {
+		return "", fmt.Errorf("login step: %w", err)
+	}
+	if done.Type != "complete" || done.Complete.UserLoginID == "" {
+		return "", fmt.Errorf("login step: type %q without a login ID", done.Type)
+	}
+	return done.Complete.UserLoginID, nil
+}
+
+func provisionPost(ctx context.Context, c *BridgeConfig, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.AppserviceURL()+"/_matrix/provision"+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.ProvisioningSecret)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, raw)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("%w: %s", err, raw)
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"mellium.im/sasl"
 	"mellium.im/xmlstream"
@@ -52,6 +53,8 @@ type ReceivedMessage struct {
 	Body     string
 	// Carbon is set for XEP-0280 carbon copies (the body is then the forwarded one's).
 	Carbon bool
+	// At is when the peer read the stanza (for latency figures).
+	At time.Time
 	// CarbonSent is set for copies of messages another client of the account sent.
 	CarbonSent bool
 
@@ -223,6 +226,7 @@ func (p *Peer) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) err
 		f := m.Received.Forwarded.Message
 		r = ReceivedMessage{From: f.From, To: f.To, ID: f.ID, Type: f.Type, Body: f.Body, Carbon: true, OMEMO: f.encrypted()}
 	}
+	r.At = time.Now()
 	p.mu.Lock()
 	p.received = append(p.received, r)
 	close(p.changed)
