@@ -31,6 +31,10 @@ import (
 // running inside Serve must not send anything on the session, and OMEMO
 // decryption, the catch-up and Matrix sends all do.
 type Client struct {
+	// rejoining is set while the saved rooms are not yet joined again on
+	// the current session (mucjoin.go): Matrix messages for them wait.
+	rejoining atomic.Bool
+
 	main    *Connector
 	login   *bridgev2.UserLogin
 	account jid.JID // bare; the zero JID if the metadata is broken
@@ -73,6 +77,7 @@ var (
 func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
 	c := &Client{main: xc, login: login, roster: xmppclient.NewRoster(), mucs: xmppclient.NewRooms()}
 	c.delivery.wm = newWatermark()
+	c.rejoining.Store(true)
 	if meta, ok := login.Metadata.(*UserLoginMetadata); ok {
 		if j, err := xconn.ParseJID(meta.JID); err == nil {
 			c.account = j
@@ -272,6 +277,7 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 	c.session = s
 	c.mu.Unlock()
 	defer func() {
+		c.rejoining.Store(true)
 		c.ready.set(false)
 		c.mu.Lock()
 		c.session = nil

@@ -115,6 +115,11 @@ func (c *Client) forgetRoom(ctx context.Context, room jid.JID) error {
 // that refuses us gets a notice in its portal; it stays saved, so a
 // passing problem does not lose it.
 func (c *Client) rejoinRooms(ctx context.Context, s *xmpp.Session) {
+	defer func() {
+		if c.currentSession() == s {
+			c.rejoining.Store(false)
+		}
+	}()
 	for _, saved := range c.savedRooms() {
 		if ctx.Err() != nil || c.currentSession() != s {
 			return

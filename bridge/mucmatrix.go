@@ -118,7 +118,8 @@ func isMediaMessage(t event.MessageType) bool {
 // is being joined again: after a (re)connect the saved rooms are rejoined in
 // the background once the session is ready, and the homeserver's flushed
 // queue would otherwise fail (and lose) them with errNotInRoom. The wait is
-// bounded by network.send_wait; a room the user left is not waited for.
+// bounded by network.send_wait, and ends when the rejoin is over; a room
+// the user left is not waited for.
 func (c *Client) awaitRoomJoined(ctx context.Context, room jid.JID) {
 	if c.login == nil || c.main == nil || !c.isSavedRoom(room) {
 		return
@@ -127,6 +128,11 @@ func (c *Client) awaitRoomJoined(ctx context.Context, room jid.JID) {
 	logged := false
 	for time.Now().Before(deadline) {
 		if r, ok := c.mucs.Get(room); ok && r.Joined {
+			return
+		}
+		if ready, _ := c.ready.state(); ready && !c.rejoining.Load() {
+			// The rejoin is over and did not get us in (kicked, banned,
+			// refused): the caller's notice says so now.
 			return
 		}
 		if !logged {
