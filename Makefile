@@ -9,7 +9,7 @@ GOFLAGS_T := -tags $(TAGS)
 FUZZTIME  ?= 10s
 # Bounds minimising a new input, which otherwise may take the whole FUZZTIME.
 FUZZMINIMIZETIME ?= 5s
-TESTFLAGS ?= -timeout 30m
+TESTFLAGS ?= -timeout 40m
 BENCHFLAGS ?= -benchmem -run '^$$'
 PKGS      ?= ./...
 

@@ -12,13 +12,13 @@ import (
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/avatar"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmpp/vcardphoto"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // avatarTimeout bounds one avatar lookup (metadata, data or vCard round trips).
@@ -83,20 +83,14 @@ var noAvatar = &bridgev2.Avatar{Remove: true}
 // id: when the contact's is the same, no image is downloaded. An error
 // means the avatar could not be read; the ghost's should then stay.
 func (c *Client) contactAvatar(ctx context.Context, s *xmpp.Session, contact jid.JID, current networkid.AvatarID) (*bridgev2.Avatar, error) {
-	items, err := pubsub.Items(ctx, s, contact.Bare(), avatar.NSMetadata, 1)
-	var se stanza.Error
-	switch {
-	case errors.As(err, &se):
-		// No node, or not allowed to see it: try the vCard.
-	case err != nil:
+	meta, ok, err := xmppclient.FetchAvatarMetadata(ctx, s, contact)
+	if err != nil {
 		return nil, err
-	case len(items) > 0:
-		meta, err := avatar.ParseMetadata(items[len(items)-1])
-		if err != nil {
-			return nil, fmt.Errorf("failed to read avatar metadata of %s: %w", contact, err)
-		}
+	}
+	if ok {
 		return c.avatarFromMetadata(ctx, s, contact, meta, current)
 	}
+	// No XEP-0084 avatar, no node, or not allowed to see it: try the vCard.
 	photo, err := vcardphoto.Fetch(ctx, s, contact)
 	if err != nil {
 		return nil, err
@@ -124,7 +118,7 @@ func (c *Client) avatarFromMetadata(ctx context.Context, s *xmpp.Session, contac
 	}
 	id := networkid.AvatarID(info.ID)
 	get := func(ctx context.Context) ([]byte, error) {
-		return fetchAvatarData(ctx, s, contact, info)
+		return xmppclient.FetchAvatarData(ctx, s, contact, info)
 	}
 	if id == current {
 		// bridgev2 only calls Get if the earlier upload did not finish.
@@ -135,35 +129,6 @@ func (c *Client) avatarFromMetadata(ctx context.Context, s *xmpp.Session, contac
 		return nil, err
 	}
 	return &bridgev2.Avatar{ID: id, Get: func(context.Context) ([]byte, error) { return data, nil }}, nil
-}
-
-// badImageError is an image that will not get better by fetching it again.
-type badImageError struct {
-	id  string
-	err error
-}
-
-func (e *badImageError) Error() string { return e.err.Error() }
-func (e *badImageError) Unwrap() error { return e.err }
-
-func fetchAvatarData(ctx context.Context, s *xmpp.Session, contact jid.JID, info avatar.Info) ([]byte, error) {
-	if info.Bytes > avatar.MaxSize {
-		return nil, &badImageError{id: info.ID, err: fmt.Errorf("avatar %s of %s: %w (%d bytes advertised)", info.ID, contact, avatar.ErrTooLarge, info.Bytes)}
-	}
-	items, err := pubsub.Items(ctx, s, contact.Bare(), avatar.NSData, 0, info.ID)
-	if err != nil {
-		return nil, err
-	}
-	for _, it := range items {
-		if it.ID == info.ID {
-			data, err := avatar.ParseData(it, info.ID)
-			if err != nil {
-				return nil, &badImageError{id: info.ID, err: fmt.Errorf("avatar %s of %s: %w", info.ID, contact, err)}
-			}
-			return data, nil
-		}
-	}
-	return nil, fmt.Errorf("avatar %s of %s is not in its data node", info.ID, contact)
 }
 
 // avatarRequest says why an avatar is looked up.
@@ -215,9 +180,9 @@ func (c *Client) refreshAvatar(ctx context.Context, contact jid.JID, req avatarR
 	} else {
 		av, err = c.contactAvatar(ctx, s, contact, ghost.AvatarID)
 	}
-	var badImage *badImageError
+	var badImage *xmppclient.BadImageError
 	if errors.As(err, &badImage) {
-		c.avatars.refuse(contact, badImage.id)
+		c.avatars.refuse(contact, badImage.ID)
 	}
 	if err != nil {
 		log.Warn().Err(err).Msg("Failed to get contact's avatar, keeping the old one")
@@ -263,7 +228,7 @@ func (c *Client) handleAvatarEvent(ctx context.Context, st *stanzabuf.Stanza) bo
 	if from.Equal(jid.JID{}) || from.Bare().Equal(c.account) {
 		return true // the user's own avatar is theirs to set in Matrix
 	}
-	if from.Resourcepart() != "" || from.Localpart() == "" || c.mucs.known(from) || !c.avatarWanted(ctx, from) {
+	if from.Resourcepart() != "" || from.Localpart() == "" || c.mucs.Known(from) || !c.avatarWanted(ctx, from) {
 		log.Debug().Stringer("from", from).Msg("Ignoring avatar notification not from a contact")
 		return true
 	}
@@ -285,7 +250,7 @@ func (c *Client) handleAvatarEvent(ctx context.Context, st *stanzabuf.Stanza) bo
 // (read inside Serve, so the lookup goes to a goroutine): a hash not seen
 // before for the contact triggers a refresh.
 func (c *Client) handleAvatarUpdate(from jid.JID, u vcardphoto.Update) {
-	if !u.Ready || from.Localpart() == "" || from.Bare().Equal(c.account) || c.mucs.known(from.Bare()) {
+	if !u.Ready || from.Localpart() == "" || from.Bare().Equal(c.account) || c.mucs.Known(from.Bare()) {
 		return
 	}
 	if seen, ok := c.avatars.lookup(from); ok && seen == u.Hash {

@@ -17,6 +17,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // History backfill of 1:1 chats from the account's own archive (XEP-0313),
@@ -169,7 +170,7 @@ func (c *Client) FetchMessages(ctx context.Context, p bridgev2.FetchMessagesPara
 	}
 	s := c.currentSession()
 	if s == nil {
-		return nil, errNotConnected
+		return nil, xmppclient.ErrNotConnected
 	}
 	log := zerolog.Ctx(ctx).With().Str("action", "archive backfill").Stringer("contact", chat.JID).Logger()
 	ctx = log.WithContext(ctx)

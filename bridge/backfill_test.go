@@ -13,6 +13,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/reactions"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 func TestCollectBackfill(t *testing.T) {
@@ -76,7 +77,7 @@ func TestArchiveQuery(t *testing.T) {
 func TestFoldHistory(t *testing.T) {
 	alice, bob := jid.MustParse("alice@example.org"), jid.MustParse("bob@example.org")
 	msg := func(fromMe bool, id, body string) *incomingMessage {
-		return &incomingMessage{Peer: bob, FromMe: fromMe, XMPPID: id, Body: body, Archived: true}
+		return &incomingMessage{Message: xmppclient.Message{Peer: bob, FromMe: fromMe, XMPPID: id, Body: body, Archived: true}}
 	}
 	correction := msg(false, "c1", "hello, corrected")
 	correction.Replace = "m1"

@@ -55,9 +55,9 @@ type Client struct {
 	loopCtx        context.Context // of the incoming queue, set by Connect
 	delivery       deliveryState   // archive cursor and catch-up order (delivery.go)
 	roster         *xmppclient.Roster
-	avatars        avatarState // contacts' avatars looked at (avatar.go)
-	nicks          nickState   // contacts' own names looked up (contactname.go)
-	mucs           *mucRooms   // the group chats of the current session (mucstate.go)
+	avatars        avatarState       // contacts' avatars looked at (avatar.go)
+	nicks          nickState         // contacts' own names looked up (contactname.go)
+	mucs           *xmppclient.Rooms // the group chats of the current session
 
 	// ready is set once a session is fully set up (ready.go).
 	ready readyGate
@@ -71,7 +71,7 @@ var (
 )
 
 func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
-	c := &Client{main: xc, login: login, roster: xmppclient.NewRoster(), mucs: newMUCRooms()}
+	c := &Client{main: xc, login: login, roster: xmppclient.NewRoster(), mucs: xmppclient.NewRooms()}
 	c.delivery.wm = newWatermark()
 	if meta, ok := login.Metadata.(*UserLoginMetadata); ok {
 		if j, err := xconn.ParseJID(meta.JID); err == nil {
@@ -202,9 +202,6 @@ func (c *Client) currentSession() *xmpp.Session {
 	return c.session
 }
 
-// errNotConnected is returned when sending while the connection is down.
-var errNotConnected = errors.New("bridge: not connected to the XMPP server")
-
 // run keeps the login connected until ctx is cancelled.
 func (c *Client) run(ctx context.Context, done chan struct{}) {
 	defer close(done)
@@ -279,7 +276,7 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 		c.mu.Lock()
 		c.session = nil
 		c.mu.Unlock()
-		c.mucs.disconnected()
+		c.mucs.Disconnected()
 	}()
 
 	served := make(chan error, 1)
@@ -336,6 +333,7 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	loopCtx := c.loopCtx
 	c.mu.Unlock()
 	runCatchUp := c.startCatchUp(loopCtx)
+	holdBeforePresence(ctx)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := mcarbons.Enable(ctx, s); err != nil {

@@ -210,7 +210,7 @@ func commandLogin(ce *commands.Event) (*Client, error) {
 			// A room portal shared by the logins in the room: the user's
 			// logins that are in it count even before bridgev2 linked them.
 			for _, l := range ce.User.GetUserLogins() {
-				if c, ok := l.Client.(*Client); ok && c.mucs.known(p.JID) {
+				if c, ok := l.Client.(*Client); ok && c.mucs.Known(p.JID) {
 					inPortal = append(inPortal, l)
 				}
 			}

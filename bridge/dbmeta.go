@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"time"
+
 	"maunium.net/go/mautrix/bridgev2/database"
 
 	"github.com/mxomemo/xmpp-bridge/portal"
@@ -28,18 +30,16 @@ type UserLoginMetadata struct {
 	// LastArchiveID is the newest XEP-0313 archive id (stanza-id by the
 	// account) the bridge has seen; catch-up after a reconnect starts there.
 	LastArchiveID string `json:"last_archive_id,omitempty"`
+	// ArchiveSince is when the login began, taken before its XMPP session
+	// was bound. While LastArchiveID is empty, catch-up asks the archive
+	// for everything since then (mam.go): a message that reached the server
+	// between the bind and the initial presence went to no client of the
+	// bridge (no carbon, no offline copy while another resource is online).
+	ArchiveSince time.Time `json:"archive_since,omitzero"`
 	// Rooms are the group chats the login joined with the join command;
 	// they are joined again after every reconnect (mucjoin.go).
 	Rooms []SavedRoom `json:"rooms,omitempty"`
 }
-
-// PortalMetadata and MessageMetadata are portal's, GhostMetadata is puppet's;
-// the aliases keep call sites in files still being reworked elsewhere as
-// they were.
-type (
-	PortalMetadata  = portal.Metadata
-	MessageMetadata = portal.MessageMetadata
-)
 
 // GetDBMetaTypes implements bridgev2.NetworkConnector.
 func (xc *Connector) GetDBMetaTypes() database.MetaTypes {

@@ -1,6 +1,10 @@
 package bridge
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
+)
 
 // TestDeferrable: while a catch-up runs, live 1:1 messages wait for it; group chat traffic, our
 // own archive results and presences do not.
@@ -31,10 +35,10 @@ func TestTrackable(t *testing.T) {
 		in   incomingMessage
 		want bool
 	}{
-		{"live with archive id", incomingMessage{StanzaID: "a1"}, true},
+		{"live with archive id", incomingMessage{Message: xmppclient.Message{StanzaID: "a1"}}, true},
 		{"live without archive id", incomingMessage{}, false},
-		{"result of the running catch-up", incomingMessage{StanzaID: "a1", Archived: true, catchUpSeq: 2}, true},
-		{"late result of an earlier catch-up", incomingMessage{StanzaID: "a1", Archived: true, catchUpSeq: 1}, false},
+		{"result of the running catch-up", incomingMessage{Message: xmppclient.Message{StanzaID: "a1", Archived: true}, catchUpSeq: 2}, true},
+		{"late result of an earlier catch-up", incomingMessage{Message: xmppclient.Message{StanzaID: "a1", Archived: true}, catchUpSeq: 1}, false},
 	}
 	for _, tc := range tests {
 		if got := c.trackable(&tc.in); got != tc.want {

@@ -26,6 +26,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
 	"github.com/mxomemo/xmpp-bridge/xmpp/retract"
 	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // outgoingMessage is a message on its way to XMPP, before encryption.
@@ -147,7 +148,7 @@ func (out *outgoingMessage) payload() []xml.TokenReader {
 func (c *Client) sendSignal(ctx context.Context, r xml.TokenReader) error {
 	s := c.currentSession()
 	if s == nil {
-		return errNotConnected
+		return xmppclient.ErrNotConnected
 	}
 	return s.Send(ctx, r)
 }

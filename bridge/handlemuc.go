@@ -23,6 +23,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // handleMUCPresence applies a presence from one of the login's rooms and
@@ -35,31 +36,31 @@ func (c *Client) handleMUCPresence(ctx context.Context, st *stanzabuf.Stanza) {
 		log.Warn().Err(err).Msg("Dropping malformed group chat presence")
 		return
 	}
-	room, out, ok := c.mucs.applyPresence(p)
+	room, out, ok := c.mucs.ApplyPresence(p)
 	if !ok {
 		return
 	}
 	switch out.Change {
-	case changeSelfJoined:
+	case xmppclient.ChangeSelfJoined:
 		// The portal is synced when the subject arrives, or after a while
 		// from a room that sends none.
 		time.AfterFunc(mucSubjectWait, func() {
-			if room, ok := c.mucs.takeSync(room.JID); ok {
+			if room, ok := c.mucs.TakeSync(room.JID); ok {
 				c.queueRoomResync(room)
 			}
 		})
-	case changeSelfLeft:
+	case xmppclient.ChangeSelfLeft:
 		log.Info().Stringer("room", room.JID).Ints("status", out.Status).Msg("We are no longer in the group chat")
 		if text := leftRoomText(out.Status); text != "" {
 			c.queueRoomNotice(room.JID, text)
 		}
-	case changeJoinFailed:
+	case xmppclient.ChangeJoinFailed:
 		log.Debug().Stringer("room", room.JID).Msg("Group chat refused the join")
-	case changeOccupantJoined:
+	case xmppclient.ChangeOccupantJoined:
 		c.queueMemberChange(room, out.Occupant, event.MembershipJoin)
-	case changeOccupantLeft:
+	case xmppclient.ChangeOccupantLeft:
 		renamed := slices.Contains(out.Status, mucroom.StatusNickChanged) && !out.Occupant.RealJID.Equal(jid.JID{})
-		if id, _ := room.ghost(out.Occupant, c.account); !renamed && !room.hasGhost(id, "", c.account) {
+		if id, _ := roomGhost(room, out.Occupant, c.account); !renamed && !roomHasGhost(room, id, "", c.account) {
 			// A nick change keeps a real-JID ghost; an occupant ghost is
 			// the old nick's and leaves, the new nick's joins.
 			c.queueMemberChange(room, out.Occupant, event.MembershipLeave)
@@ -91,7 +92,7 @@ func (c *Client) mucKey(room jid.JID) networkid.PortalKey {
 
 // queueRoomResync creates the portal of a room we just joined, or brings
 // an existing one up to date with the full member list.
-func (c *Client) queueRoomResync(room mucRoom) {
+func (c *Client) queueRoomResync(room xmppclient.Room) {
 	c.login.QueueRemoteEvent(&simplevent.ChatResync{
 		EventMeta: simplevent.EventMeta{
 			Type:         bridgev2.RemoteEventChatResync,
@@ -103,7 +104,7 @@ func (c *Client) queueRoomResync(room mucRoom) {
 }
 
 // queueMemberChange bridges an occupant entering or leaving after our join.
-func (c *Client) queueMemberChange(room mucRoom, o occupant, membership event.Membership) {
+func (c *Client) queueMemberChange(room xmppclient.Room, o xmppclient.Occupant, membership event.Membership) {
 	member, ok := c.occupantMember(room, o, membership)
 	if !ok {
 		return
@@ -141,45 +142,22 @@ func (c *Client) queueRoomNotice(room jid.JID, text string) {
 	})
 }
 
-// gcKind is what a groupchat message is for the bridge.
-type gcKind int
-
-const (
-	gcIgnore  gcKind = iota
-	gcMessage        // text (or an OMEMO message we cannot read) from an occupant
-	gcSubject        // the room's subject changed
-)
-
-// groupchat is a classified groupchat message.
+// groupchat is a classified groupchat message (xmppclient.Groupchat) with
+// who sent it on the Matrix side and its bridgev2 IDs.
 type groupchat struct {
-	Kind   gcKind
-	Room   jid.JID
-	Nick   string
+	xmppclient.Groupchat
 	Sender bridgev2.EventSender
 	// ID is the bridgev2 message ID: the room's stanza-id when it stamps
 	// one, which is also what replies to groupchat messages name.
 	ID networkid.MessageID
 	// TxnID is, for our own messages, the id we sent it with: the room
 	// reflects it, and bridgev2 matches it to the pending Matrix message.
-	TxnID    networkid.TransactionID
-	OriginID string
-	// XMPPID is the id attribute the sender gave the message.
-	XMPPID    string
-	StanzaID  string
-	Body      string
-	Subject   string
-	Encrypted bool
+	TxnID networkid.TransactionID
 	// OccupantID is the room's XEP-0421 id of the sender (occupantid.go).
 	OccupantID string
 	// OMEMO is what decryption said about an encrypted message
 	// (mucomemo.go); Body is then its plaintext or a notice.
-	OMEMO     *omemoIncoming
-	Timestamp time.Time
-	// messageRefs are the message's references to an earlier one
-	// (mucrefs.go).
-	messageRefs
-	// Raw is the stanza, for a shared file's OOB element.
-	Raw *stanzabuf.Stanza
+	OMEMO *omemoIncoming
 }
 
 // groupchatMessageID keys a groupchat message: by the room's stanza-id,
@@ -200,39 +178,25 @@ func groupchatMessageID(m mucroom.Message) networkid.MessageID {
 	return portal.MakeMessageID(room, jid.JID{}, "nick:"+m.Nick()+"/"+id)
 }
 
-// classifyGroupchat decides what a groupchat message from room is. It is
-// pure so that the rules can be tested without a server.
-func classifyGroupchat(m mucroom.Message, room mucRoom, account jid.JID, login networkid.UserLoginID, encrypted bool, refs messageRefs) groupchat {
-	g := groupchat{
-		Room: room.JID, Nick: m.Nick(), OriginID: m.OriginID, XMPPID: m.ID, StanzaID: m.StanzaID,
-		Body: m.Body, Encrypted: encrypted, Timestamp: m.Delay, messageRefs: refs,
-	}
-	switch {
-	case m.Subject != nil:
-		g.Kind, g.Subject = gcSubject, *m.Subject
+// classifyGroupchat classifies a groupchat message from room
+// (xmppclient.ClassifyGroupchat) and names its sender and IDs.
+func classifyGroupchat(m mucroom.Message, room xmppclient.Room, account jid.JID, login networkid.UserLoginID, encrypted bool, refs xmppclient.Refs) groupchat {
+	g := groupchat{Groupchat: xmppclient.ClassifyGroupchat(m, room.JID, encrypted, refs)}
+	switch g.Kind {
+	case xmppclient.GroupchatSubject:
 		if g.Nick != "" {
-			g.Sender = room.sender(g.Nick, account, login)
+			g.Sender = roomSender(room, g.Nick, account, login)
 		}
-		return g
-	case g.Nick == "":
-		// The room's own messages: status codes and service notices.
-		return g
-	case m.Body == "" && !encrypted && refs.Reactions == nil && refs.Retract == "":
-		// Chat states, markers and the like.
-		return g
-	}
-	g.Kind = gcMessage
-	g.Sender = room.sender(g.Nick, account, login)
-	g.ID = groupchatMessageID(m)
-	if g.Sender.IsFromMe {
-		txn := m.OriginID
-		if txn == "" {
-			txn = m.ID
+	case xmppclient.GroupchatMessage:
+		g.Sender = roomSender(room, g.Nick, account, login)
+		g.ID = groupchatMessageID(m)
+		if g.Sender.IsFromMe {
+			txn := m.OriginID
+			if txn == "" {
+				txn = m.ID
+			}
+			g.TxnID = networkid.TransactionID(txn)
 		}
-		g.TxnID = networkid.TransactionID(txn)
-	}
-	if encrypted {
-		g.Body = ""
 	}
 	return g
 }
@@ -245,31 +209,31 @@ func (c *Client) handleGroupchat(ctx context.Context, st *stanzabuf.Stanza) {
 		log.Warn().Err(err).Msg("Dropping malformed groupchat message")
 		return
 	}
-	room, ok := c.mucs.get(m.From)
+	room, ok := c.mucs.Get(m.From)
 	if !ok {
 		log.Debug().Stringer("room", m.From.Bare()).Msg("Ignoring groupchat message from a room we are not in")
 		return
 	}
 	_, encErr := omemoxmpp.FindEncrypted(st.Reader())
 	encrypted := !errors.Is(encErr, omemoxmpp.ErrNotEncrypted)
-	refs := parseRefs(st)
+	refs := xmppclient.ParseRefs(st)
 	if refs.ReplyTo != nil {
-		m.Body = stripReplyFallback(st, m.Body)
+		m.Body = xmppclient.StripReplyFallback(st, m.Body)
 	}
 	g := classifyGroupchat(m, room, c.account, c.login.ID, encrypted, refs)
 	g.Raw = st
 	g.OccupantID = roomOccupantID(room, st)
 	switch g.Kind {
-	case gcSubject:
-		c.mucs.setSubject(room.JID, g.Subject)
-		if synced, ok := c.mucs.takeSync(room.JID); ok {
+	case xmppclient.GroupchatSubject:
+		c.mucs.SetSubject(room.JID, g.Subject)
+		if synced, ok := c.mucs.TakeSync(room.JID); ok {
 			// The end of our join: the portal gets the topic with the
 			// rest of the room's state.
 			c.queueRoomResync(synced)
 		} else if room.Joined {
 			c.queueTopic(g)
 		}
-	case gcMessage:
+	case xmppclient.GroupchatMessage:
 		if g.Encrypted && !c.decryptGroupchat(ctx, st, &g, room) {
 			return
 		}
@@ -343,7 +307,7 @@ func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, inten
 	if f := sharedFile(g.Body, g.OMEMO, g.Raw); f != nil {
 		content = c.mediaContent(ctx, p, intent, f)
 	}
-	room, _ := c.mucs.get(g.Room)
+	room, _ := c.mucs.Get(g.Room)
 	c.convertOMEMO(ctx, p, g.OMEMO, content, groupOMEMOAllowed(room) == nil)
 	return &bridgev2.ConvertedMessage{
 		ReplyTo: c.groupReplyTarget(ctx, g),
@@ -375,5 +339,5 @@ func (c *Client) fromRoom(start xml.StartElement) bool {
 		return false
 	}
 	j, err := jid.Parse(from)
-	return err == nil && c.mucs.known(j)
+	return err == nil && c.mucs.Known(j)
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // omemoIncoming is what OMEMO says about an incoming message, for the
@@ -79,7 +81,7 @@ func (c *Client) omemoDecrypt(ctx context.Context, in *incomingMessage) error {
 	_, senderJID := c.sender(in)
 	r, err := c.decryptOMEMO(ctx, omemoJob{
 		Raw: in.Raw, Sender: senderJID, FromMe: in.FromMe, Peer: in.Peer,
-		MessageID: string(MakeMessageID(in.Peer, senderJID, in.XMPPID)),
+		MessageID: string(portal.MakeMessageID(in.Peer, senderJID, in.XMPPID)),
 		XMPPID:    in.XMPPID, Replace: in.Replace, Timestamp: in.Timestamp,
 		Fallback: in.Reactions != nil || in.Retract != "",
 	})
@@ -312,7 +314,7 @@ func (c *Client) failedOMEMO(job omemoJob, device uint32, err error) *omemoResul
 func (c *Client) sendEncrypted(ctx context.Context, to jid.JID, out *omemoxmpp.Outgoing) error {
 	s := c.currentSession()
 	if s == nil {
-		return errNotConnected
+		return xmppclient.ErrNotConnected
 	}
 	r, err := omemoxmpp.BuildMessage(stanza.Message{To: to.Bare(), Type: stanza.ChatMessage}, out)
 	if err != nil {
@@ -326,15 +328,15 @@ func (c *Client) sendEncrypted(ctx context.Context, to jid.JID, out *omemoxmpp.O
 // encrypted when the contact (or the user's other client) uses OMEMO;
 // failures are notices; messages from untrusted devices are marked, as are
 // plaintext messages in an encrypted chat.
-func (c *Client) omemoConvert(ctx context.Context, portal *bridgev2.Portal, in *incomingMessage, content *event.MessageEventContent) {
-	c.convertOMEMO(ctx, portal, in.OMEMO, content, true)
+func (c *Client) omemoConvert(ctx context.Context, p *bridgev2.Portal, in *incomingMessage, content *event.MessageEventContent) {
+	c.convertOMEMO(ctx, p, in.OMEMO, content, true)
 }
 
 // convertOMEMO is omemoConvert for what OMEMO said about a message (nil:
 // plaintext). mayEncrypt is false in group chats that cannot be encrypted:
 // there an OMEMO message does not mark the portal.
-func (c *Client) convertOMEMO(ctx context.Context, portal *bridgev2.Portal, info *omemoIncoming, content *event.MessageEventContent, mayEncrypt bool) {
-	meta, _ := portal.Metadata.(*PortalMetadata)
+func (c *Client) convertOMEMO(ctx context.Context, p *bridgev2.Portal, info *omemoIncoming, content *event.MessageEventContent, mayEncrypt bool) {
+	meta, _ := p.Metadata.(*portal.Metadata)
 	if info == nil {
 		if meta != nil && meta.OMEMO {
 			content.Body = unencryptedPrefix + content.Body
@@ -343,10 +345,10 @@ func (c *Client) convertOMEMO(ctx context.Context, portal *bridgev2.Portal, info
 	}
 	// Decryptable or not, the contact writes OMEMO: so does the bridge.
 	if mayEncrypt && meta != nil && markEncrypted(meta) {
-		if err := portal.Save(ctx); err != nil {
+		if err := p.Save(ctx); err != nil {
 			zerolog.Ctx(ctx).Err(err).Msg("Failed to save portal after enabling OMEMO")
 		}
-		c.noticeXMPPHop(ctx, portal, omemoTurnedOnText(isGroupMeta(meta)))
+		c.noticeXMPPHop(ctx, p, omemoTurnedOnText(isGroupMeta(meta)))
 	}
 	if info.Failed {
 		content.MsgType = event.MsgNotice

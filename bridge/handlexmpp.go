@@ -2,8 +2,6 @@ package bridge
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -28,14 +26,9 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/caps"
 	"github.com/mxomemo/xmpp-bridge/xmpp/carbons"
 	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
-	"github.com/mxomemo/xmpp-bridge/xmpp/correct"
-	"github.com/mxomemo/xmpp-bridge/xmpp/fallback"
 	"github.com/mxomemo/xmpp-bridge/xmpp/markers"
-	"github.com/mxomemo/xmpp-bridge/xmpp/reactions"
-	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
-	"github.com/mxomemo/xmpp-bridge/xmpp/retract"
-	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // handler routes stanzas read by mellium's Serve loop. It runs inside that
@@ -98,38 +91,13 @@ func (c *Client) processIncoming(ctx context.Context, incoming <-chan inItem) {
 	}
 }
 
-// incomingMessage is a 1:1 message as the bridge sees it, after carbons have
-// been unwrapped and checked.
+// incomingMessage is a 1:1 message as the connector queues it: the client's
+// typed message plus what decryption and delivery add.
 type incomingMessage struct {
-	// Peer is the contact's bare JID: the chat the message belongs to.
-	Peer jid.JID
-	// FromMe is set for messages our account sent from another client.
-	FromMe bool
-	// Carbon is set when the message arrived as a carbon copy.
-	Carbon bool
-	// Archived is set for results of our archive catch-up.
-	Archived bool
-
-	Type      stanza.MessageType
-	XMPPID    string
-	OriginID  string
-	StanzaID  string
-	Body      string
-	Timestamp time.Time
-
-	messageRefs
-	// ChatState is the XEP-0085 state, if any.
-	ChatState chatstates.State
-	// Markable and Markers are the XEP-0333 request and markers.
-	Markable bool
-	Markers  []markers.Marker
+	xmppclient.Message
 
 	// OMEMO is set by decryption for OMEMO messages (see handleomemo.go).
 	OMEMO *omemoIncoming
-
-	// Raw is the (unwrapped) message, for payloads handled later in the
-	// pipeline such as OMEMO's <encrypted/>.
-	Raw *stanzabuf.Stanza
 
 	// ticket tracks the message's archive id for the catch-up cursor
 	// (delivery.go); nil when untracked.
@@ -138,196 +106,23 @@ type incomingMessage struct {
 	catchUpSeq uint64
 }
 
-// messageRefs are the references of a message to an earlier one, the same
-// in 1:1 chats and group chats (only what the ids name differs).
-type messageRefs struct {
-	// Replace is the id of the message this one corrects (XEP-0308).
-	Replace string
-	// Retract is the id of the message this one retracts (XEP-0424).
-	Retract string
-	// ReplyTo is the message this one replies to (XEP-0461); its To may
-	// be zero when the sender did not name the author.
-	ReplyTo *reply.Reply
-	// Reactions is the sender's full reaction set to one message (XEP-0444).
-	Reactions *reactions.Reactions
-}
-
-// parseRefs reads the references of a message. Malformed ones are ignored,
-// so that a broken element cannot cost the user the message text.
-func parseRefs(st *stanzabuf.Stanza) messageRefs {
-	var refs messageRefs
-	if id, ok, err := correct.Parse(st.Reader()); err == nil && ok {
-		refs.Replace = id
-	}
-	if id, ok, err := retract.Parse(st.Reader()); err == nil && ok {
-		refs.Retract = id
-	}
-	if rep, ok, err := reply.Parse(st.Reader()); err == nil && ok {
-		refs.ReplyTo = &rep
-	}
-	if r, ok, err := reactions.Parse(st.Reader()); err == nil && ok {
-		refs.Reactions = &r
-	}
-	return refs
-}
-
-// stripReplyFallback removes the quote of a reply's body: Matrix shows the
-// reply relation, so the quoted fallback goes.
-func stripReplyFallback(st *stanzabuf.Stanza, body string) string {
-	if body == "" {
-		return body
-	}
-	if fbs, err := fallback.Parse(st.Reader()); err == nil {
-		if stripped, err := reply.Strip(body, fbs); err == nil {
-			return stripped
-		}
-	}
-	return body
-}
-
-// errIgnored marks stanzas that are valid but not bridged (yet).
-var errIgnored = errors.New("not bridged")
-
-type messageFields struct {
-	XMLName xml.Name           `xml:"message"`
-	ID      string             `xml:"id,attr"`
-	From    jid.JID            `xml:"from,attr"`
-	To      jid.JID            `xml:"to,attr"`
-	Type    stanza.MessageType `xml:"type,attr"`
-	Bodies  []struct {
-		Lang string `xml:"http://www.w3.org/XML/1998/namespace lang,attr"`
-		Text string `xml:",chardata"`
-	} `xml:"body"`
-	Delay *struct {
-		Stamp time.Time `xml:"stamp,attr"`
-	} `xml:"urn:xmpp:delay delay"`
-}
-
-// parseIncoming classifies one message stanza received by account. It is
-// pure so that the carbon and id rules can be tested without a server.
+// parseIncoming reads one message stanza received by account
+// (xmppclient.ParseMessage) into the connector's queue item.
 func parseIncoming(st *stanzabuf.Stanza, account jid.JID) (*incomingMessage, error) {
-	account = account.Bare()
-	inner := st
-	in := &incomingMessage{}
-	var carbonDelay time.Time
-	c, err := carbons.Parse(st.Reader(), account)
-	switch {
-	case err == nil:
-		in.Carbon, in.FromMe = true, c.Sent
-		inner, err = stanzabuf.Read(c.Inner())
-		if err != nil {
-			return nil, fmt.Errorf("failed to read carbon: %w", err)
-		}
-		carbonDelay = c.Delay.Time
-	case errors.Is(err, carbons.ErrNotCarbon):
-	default:
-		// Forged or malformed carbons are dropped, never bridged.
-		return nil, err
-	}
-	return fillIncoming(inner, account, in, carbonDelay)
-}
-
-// parseArchivedMessage classifies an archive result of our own archive.
-func parseArchivedMessage(a archived, account jid.JID) (*incomingMessage, error) {
-	in := &incomingMessage{Archived: true, StanzaID: a.ArchiveID}
-	return fillIncoming(a.Message, account.Bare(), in, a.Stamp)
-}
-
-// fillIncoming reads an (unwrapped) message into in. defaultTime is the
-// time of the wrapper (carbon or archive), used when the message has none.
-func fillIncoming(inner *stanzabuf.Stanza, account jid.JID, in *incomingMessage, defaultTime time.Time) (*incomingMessage, error) {
-	in.Raw = inner
-
-	var f messageFields
-	if err := inner.Decode(&f); err != nil {
-		return nil, fmt.Errorf("failed to decode message: %w", err)
-	}
-	ids, err := sid.Extract(inner.Reader())
+	m, err := xmppclient.ParseMessage(st, account)
 	if err != nil {
 		return nil, err
 	}
-	// The optional extensions below are ignored when malformed, so that a
-	// broken chat state cannot cost the user the message text.
-	in.ChatState, _ = chatstates.Parse(inner.Reader())
-	if m, err := markers.Parse(inner.Reader()); err == nil {
-		in.Markable, in.Markers = m.Markable, m.Markers
-	}
-	in.messageRefs = parseRefs(inner)
-	in.Type = f.Type
-	switch f.Type {
-	case stanza.ChatMessage, stanza.NormalMessage, "":
-	default:
-		return nil, fmt.Errorf("%w: %s message", errIgnored, f.Type)
-	}
+	return &incomingMessage{Message: *m}, nil
+}
 
-	switch {
-	case in.Archived:
-		// Our archive holds what we sent (from one of our resources) and
-		// what we received.
-		if f.From.Bare().Equal(account) {
-			in.FromMe, in.Peer = true, f.To.Bare()
-		} else {
-			in.Peer = f.From.Bare()
-		}
-	case in.FromMe:
-		in.Peer = f.To.Bare()
-	case in.Carbon:
-		in.Peer = f.From.Bare()
-	case f.From.Equal(jid.JID{}):
-		// mellium blanks a from of our own bare JID; nothing but carbons
-		// should come from there.
-		return nil, fmt.Errorf("%w: message without sender", errIgnored)
-	case f.From.Bare().Equal(account):
-		// Sent by another of our clients to our own account.
-		in.Peer, in.FromMe = account, true
-	default:
-		in.Peer = f.From.Bare()
+// parseArchivedMessage reads an archive result of our own archive.
+func parseArchivedMessage(a archived, account jid.JID) (*incomingMessage, error) {
+	m, err := xmppclient.ParseArchived(a.Message, a.ArchiveID, a.Stamp, account)
+	if err != nil {
+		return nil, err
 	}
-	if in.Peer.Equal(jid.JID{}) {
-		return nil, fmt.Errorf("%w: no peer", errIgnored)
-	}
-
-	for _, b := range f.Bodies {
-		if in.Body == "" || b.Lang == "" {
-			in.Body = b.Text
-		}
-		if b.Lang == "" {
-			break
-		}
-	}
-	if in.ReplyTo != nil {
-		in.Body = stripReplyFallback(inner, in.Body)
-	}
-	in.OriginID = ids.OriginID
-	if in.StanzaID == "" {
-		in.StanzaID, _ = ids.StanzaIDBy(account)
-	}
-	in.XMPPID = f.ID
-	if in.XMPPID == "" {
-		in.XMPPID = in.OriginID
-	}
-	if in.XMPPID == "" && in.StanzaID != "" {
-		in.XMPPID = "sid:" + in.StanzaID
-	}
-	if in.XMPPID == "" {
-		// Last resort for clients that send no id: the same stanza seen
-		// twice (offline delivery, then a carbon) still hashes the same.
-		h := sha256.New()
-		enc := xml.NewEncoder(h)
-		r := inner.Reader()
-		for t, err := r.Token(); err == nil; t, err = r.Token() {
-			_ = enc.EncodeToken(t)
-		}
-		_ = enc.Flush()
-		in.XMPPID = "hash:" + hex.EncodeToString(h.Sum(nil))[:32]
-	}
-	switch {
-	case f.Delay != nil && !f.Delay.Stamp.IsZero():
-		in.Timestamp = f.Delay.Stamp
-	case !defaultTime.IsZero():
-		in.Timestamp = defaultTime
-	}
-	return in, nil
+	return &incomingMessage{Message: *m}, nil
 }
 
 // handleMessage is the XMPP -> Matrix path for one message stanza:
@@ -349,7 +144,7 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 	case errors.Is(err, errForgedArchived), errors.Is(err, errUnknownQuery):
 		log.Warn().Err(err).Msg("Dropping forged archive result")
 		return
-	case errors.Is(err, errIgnored):
+	case errors.Is(err, xmppclient.ErrIgnored):
 		log.Trace().Err(err).Msg("Ignoring message")
 		return
 	case err != nil:
@@ -360,7 +155,7 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 		in.ticket = c.ticket(in.StanzaID)
 		defer in.ticket.release(ctx)
 	}
-	if c.mucs.known(in.Peer) {
+	if c.mucs.Known(in.Peer) {
 		// Private messages of room occupants (and the room's own
 		// messages) would make a 1:1 portal with the room.
 		log.Debug().Stringer("room", in.Peer).Msg("Ignoring private message in a group chat, not bridged yet")
@@ -425,7 +220,7 @@ func (c *Client) classify(st *stanzabuf.Stanza) (*incomingMessage, error) {
 		}
 		return in, err
 	case querySeed:
-		return nil, fmt.Errorf("%w: history from before the login", errIgnored)
+		return nil, fmt.Errorf("%w: history from before the login", xmppclient.ErrIgnored)
 	default:
 		return nil, fmt.Errorf("%w: %q", errUnknownQuery, a.QueryID)
 	}

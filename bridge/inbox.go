@@ -14,6 +14,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // The OMEMO inbox (omemo_inbox, migrations/03-omemo-inbox.sql and
@@ -178,7 +179,7 @@ func (c *Client) requeuePending(ctx context.Context) {
 			c.requeueGroupchat(ctx, peer, e)
 			continue
 		}
-		in := &incomingMessage{Peer: peer, FromMe: e.FromMe, Type: stanza.ChatMessage, XMPPID: e.XMPPID, Timestamp: e.Timestamp}
+		in := &incomingMessage{Message: xmppclient.Message{Peer: peer, FromMe: e.FromMe, Type: stanza.ChatMessage, XMPPID: e.XMPPID, Timestamp: e.Timestamp}}
 		applyInbox(in, e)
 		zerolog.Ctx(ctx).Info().Str("message_id", id).Msg("Queueing OMEMO message decrypted before a restart")
 		if in.Body != "" {

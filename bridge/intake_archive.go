@@ -8,6 +8,8 @@ import (
 	"github.com/rs/zerolog"
 	"mellium.im/xmpp/history"
 	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // intakeArchivePages bounds the archive pages read to find an interrupted
@@ -25,7 +27,7 @@ func (c *Client) inOwnArchive(ctx context.Context, contact jid.JID, xmppID strin
 	}
 	s := c.currentSession()
 	if s == nil {
-		return false, errNotConnected
+		return false, xmppclient.ErrNotConnected
 	}
 	q := history.Query{With: contact.Bare(), Start: since.Add(-10 * time.Minute)} // margin for clock skew with the server
 	for page := 0; page < intakeArchivePages; page++ {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
@@ -170,6 +171,11 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 		return nil, bridgev2.RespError{ErrCode: "M_INVALID_PARAM", Err: errInsecureHostElsewhere.Error(), StatusCode: http.StatusBadRequest}
 	}
 	log := zerolog.Ctx(ctx).With().Str("action", "xmpp login").Stringer("jid", account).Logger()
+	// Taken before the bind, so that the first catch-up cannot start after
+	// a message that reached the server before the login's presence. The
+	// archive's times have whole seconds (history.Query's start, and some
+	// servers' storage), hence the second subtracted.
+	meta.ArchiveSince = time.Now().UTC().Truncate(time.Second).Add(-time.Second)
 	probe := &Client{main: pl.main, account: account, password: password, login: &bridgev2.UserLogin{UserLogin: &database.UserLogin{Metadata: meta}}}
 	session, err := xconn.Dial(ctx, probe.connConfig())
 	if err != nil {

@@ -218,9 +218,10 @@ func (c *Client) noteArchiveID(ctx context.Context, id string) {
 func (c *Client) catchUp(ctx context.Context, s *xmpp.Session, seq uint64) bool {
 	log := zerolog.Ctx(ctx).With().Str("action", "archive catch-up").Logger()
 	c.metaMu.Lock()
-	after := c.meta().LastArchiveID
+	after, since := c.meta().LastArchiveID, c.meta().ArchiveSince
 	c.metaMu.Unlock()
-	if after == "" {
+	if after == "" && since.IsZero() {
+		// A login from before ArchiveSince existed: start from now.
 		qid := c.mam.add(querySeed)
 		qctx, cancel := context.WithTimeout(ctx, mamQueryTimeout)
 		res, err := history.Fetch(qctx, history.Query{ID: qid, Limit: 1, Last: true}, c.account, s)
@@ -232,10 +233,17 @@ func (c *Client) catchUp(ctx context.Context, s *xmpp.Session, seq uint64) bool 
 		c.noteArchiveID(ctx, res.Set.Last)
 		return true
 	}
+	fromSince := after == ""
 	for page := 0; page < mamMaxPages; page++ {
 		qid := c.mam.addCatchUp(seq)
 		qctx, cancel := context.WithTimeout(ctx, mamQueryTimeout)
-		res, err := history.Fetch(qctx, history.Query{ID: qid, Limit: mamPageSize, PageID: after}, c.account, s)
+		// A new login's first catch-up (no cursor yet) takes everything
+		// since the login began; Start stays on every page, after moves.
+		q := history.Query{ID: qid, Limit: mamPageSize, PageID: after}
+		if fromSince {
+			q.Start = since
+		}
+		res, err := history.Fetch(qctx, q, c.account, s)
 		cancel()
 		if err != nil {
 			log.Warn().Err(err).Str("after", after).Msg("Archive query failed")

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 func archiveResult(from, queryID, inner string) string {
@@ -51,7 +53,7 @@ func TestClassifyArchived(t *testing.T) {
 		{"from contact", archiveResult("", catchUp, fromBob), nil, false, "m1"},
 		{"from own other client", archiveResult("", catchUp, fromMe), nil, true, "m2"},
 		{"own bare from", archiveResult("alice@example.org", catchUp, fromBob), nil, false, "m1"},
-		{"seed query is not bridged", archiveResult("", seed, fromBob), errIgnored, false, ""},
+		{"seed query is not bridged", archiveResult("", seed, fromBob), xmppclient.ErrIgnored, false, ""},
 		{"unknown query", archiveResult("", "guessed", fromBob), errUnknownQuery, false, ""},
 		{"injected by a contact", archiveResult("mallory@example.org/x", catchUp, fromBob), errForgedArchived, false, ""},
 	} {

@@ -27,11 +27,13 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
+	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/aesgcm"
 	"github.com/mxomemo/xmpp-bridge/xmpp/httpupload"
 	"github.com/mxomemo/xmpp-bridge/xmpp/oob"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // Files cross as links. Matrix -> XMPP: the bridge downloads the Matrix
@@ -240,7 +242,7 @@ func mediaCaption(content *event.MessageEventContent) string {
 func (c *Client) handleMatrixMedia(ctx context.Context, msg *bridgev2.MatrixMessage, to jid.JID) (*bridgev2.MatrixMessageResponse, error) {
 	s := c.currentSession()
 	if s == nil {
-		return nil, errNotConnected
+		return nil, xmppclient.ErrNotConnected
 	}
 	out := &outgoingMessage{To: to, Type: stanza.ChatMessage, ID: newMessageID()}
 	encrypted, err := c.chatEncrypted(ctx, out)
@@ -263,10 +265,10 @@ func (c *Client) handleMatrixMedia(ctx context.Context, msg *bridgev2.MatrixMess
 	}
 	return &bridgev2.MatrixMessageResponse{
 		DB: &database.Message{
-			ID:        MakeMessageID(to, c.account, out.ID),
+			ID:        portal.MakeMessageID(to, c.account, out.ID),
 			SenderID:  puppet.UserID(c.account),
 			Timestamp: time.Now(),
-			Metadata:  &MessageMetadata{OriginID: out.ID},
+			Metadata:  &portal.MessageMetadata{OriginID: out.ID},
 		},
 	}, nil
 }

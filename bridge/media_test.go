@@ -20,6 +20,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/aesgcm"
 	"github.com/mxomemo/xmpp-bridge/xmpp/httpupload"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 func mediaMessage(t *testing.T, body, extra string) *incomingMessage {
@@ -29,7 +30,7 @@ func mediaMessage(t *testing.T, body, extra string) *incomingMessage {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &incomingMessage{Body: body, Raw: st}
+	return &incomingMessage{Message: xmppclient.Message{Body: body, Raw: st}}
 }
 
 func TestIncomingMedia(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 const (
@@ -56,86 +57,8 @@ func occupantPresence(nick, realJID, typ string, status ...int) string {
 	return `<presence` + nsC + ` from="` + testRoom + `/` + nick + `"` + t + `><x` + nsMUCUser + `>` + item + `</x></presence>`
 }
 
-// TestMUCPresenceSequence walks a join and the changes after it: occupants
-// before our own presence are the initial member list, after it they are
-// member changes; an error answers the pending join.
-func TestMUCPresenceSequence(t *testing.T) {
-	room := jid.MustParse(testRoom)
-	rs := newMUCRooms()
-	answer := rs.startJoin(room, "alice", mucroom.Info{Name: "The Room"}, mucadmin.RoomInfo{})
-	if !rs.known(jid.MustParse(testRoom + "/bob")) {
-		t.Fatal("a room being joined is not known")
-	}
-	steps := []struct {
-		name       string
-		xml        string
-		change     mucChange
-		occupant   string
-		joined     bool
-		occupants  int
-		nick       string
-		answerNick string
-	}{
-		{"occupant before us", occupantPresence("bob", "bob@example.org/laptop", ""), changeNone, "", false, 1, "alice", ""},
-		{"anonymous occupant before us", occupantPresence("ghost", "", ""), changeNone, "", false, 2, "alice", ""},
-		{"our presence, nick rewritten", occupantPresence("Alice", "alice@example.org/bridge", "", 100, 110, 210), changeSelfJoined, "", true, 2, "Alice", "Alice"},
-		{"presence update of a known occupant", occupantPresence("bob", "bob@example.org/laptop", ""), changeNone, "", true, 2, "Alice", ""},
-		{"occupant joins after us", occupantPresence("carol", "carol@example.org/x", ""), changeOccupantJoined, "carol", true, 3, "Alice", ""},
-		{"occupant leaves", occupantPresence("ghost", "", "unavailable"), changeOccupantLeft, "ghost", true, 2, "Alice", ""},
-		{"unknown occupant leaves", occupantPresence("nobody", "", "unavailable"), changeNone, "", true, 2, "Alice", ""},
-		{"our nick change", `<presence` + nsC + ` from="` + testRoom + `/Alice" type="unavailable"><x` + nsMUCUser + `><item nick="alice2" role="participant"/>` +
-			`<status code="110"/><status code="303"/></x></presence>`, changeNone, "", true, 2, "alice2", ""},
-		{"our presence under the new nick", occupantPresence("alice2", "", "", 110), changeNone, "", true, 2, "alice2", ""},
-		{"we are kicked", occupantPresence("alice2", "", "unavailable", 110, 307), changeSelfLeft, "", false, 0, "alice2", ""},
-	}
-	for _, st := range steps {
-		got, out, ok := rs.applyPresence(mustPresence(t, st.xml))
-		if !ok {
-			t.Fatalf("%s: room not known", st.name)
-		}
-		if out.Change != st.change || out.Occupant.Nick != st.occupant {
-			t.Errorf("%s: change %v (%q), want %v (%q)", st.name, out.Change, out.Occupant.Nick, st.change, st.occupant)
-		}
-		if got.Joined != st.joined || len(got.Occupants) != st.occupants || got.Nick != st.nick {
-			t.Errorf("%s: joined=%t occupants=%d nick=%q, want %t %d %q", st.name, got.Joined, len(got.Occupants), got.Nick, st.joined, st.occupants, st.nick)
-		}
-		if st.answerNick != "" {
-			select {
-			case res := <-answer:
-				if res.Err != nil || res.Nick != st.answerNick {
-					t.Errorf("%s: join answer %+v", st.name, res)
-				}
-			default:
-				t.Errorf("%s: the pending join got no answer", st.name)
-			}
-		}
-	}
-	if r, _ := rs.get(room); !r.NonAnonymous || r.Info.Name != "The Room" {
-		t.Errorf("room state lost status 100 or the name: %+v", r)
-	}
-
-	// A refused join.
-	answer = rs.startJoin(room, "alice", mucroom.Info{}, mucadmin.RoomInfo{})
-	_, out, _ := rs.applyPresence(mustPresence(t, `<presence`+nsC+` from="`+testRoom+`/alice" type="error"><error type="auth"><registration-required xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></presence>`))
-	if out.Change != changeJoinFailed {
-		t.Errorf("error presence: change %v", out.Change)
-	}
-	if res := <-answer; !errors.Is(res.Err, mucroom.ErrMembersOnly) {
-		t.Errorf("join answer %v, want ErrMembersOnly", res.Err)
-	}
-
-	// Presences of other rooms are not ours.
-	if _, _, ok := rs.applyPresence(mustPresence(t, `<presence`+nsC+` from="other@muc.example.org/x"/>`)); ok {
-		t.Error("presence from an unknown room was applied")
-	}
-	rs.disconnected()
-	if r, _ := rs.get(room); r.Joined || len(r.Occupants) != 0 {
-		t.Errorf("after a disconnect the room is %+v", r)
-	}
-}
-
 func TestOccupantGhosts(t *testing.T) {
-	room := &mucRoom{JID: jid.MustParse(testRoom), Nick: "alice", Occupants: map[string]occupant{
+	room := &xmppclient.Room{JID: jid.MustParse(testRoom), Nick: "alice", Occupants: map[string]xmppclient.Occupant{
 		"bob":   {Nick: "bob", RealJID: jid.MustParse("bob@example.org")},
 		"anon":  {Nick: "anon"},
 		"phone": {Nick: "phone", RealJID: jid.MustParse("alice@example.org")},
@@ -151,7 +74,7 @@ func TestOccupantGhosts(t *testing.T) {
 		{"alice", "alice@example.org", true},
 		{"phone", "alice@example.org", true}, // our account from another client, other nick
 	} {
-		s := room.sender(tc.nick, testAccount, testLogin)
+		s := roomSender(*room, tc.nick, testAccount, testLogin)
 		if s.Sender != tc.want || s.IsFromMe != tc.fromMe || (tc.fromMe && s.SenderLogin != testLogin) {
 			t.Errorf("sender(%q) = %+v, want %s fromMe=%t", tc.nick, s, tc.want, tc.fromMe)
 		}
@@ -159,24 +82,24 @@ func TestOccupantGhosts(t *testing.T) {
 			t.Errorf("sender(%q) = %q is not a valid ghost ID", tc.nick, s.Sender)
 		}
 	}
-	room.Occupants["bob2"] = occupant{Nick: "bob2", RealJID: jid.MustParse("bob@example.org")}
-	if !room.hasGhost("bob@example.org", "bob", testAccount) || room.hasGhost("bob@example.org", "bob2", testAccount) == false {
+	room.Occupants["bob2"] = xmppclient.Occupant{Nick: "bob2", RealJID: jid.MustParse("bob@example.org")}
+	if !roomHasGhost(*room, "bob@example.org", "bob", testAccount) || roomHasGhost(*room, "bob@example.org", "bob2", testAccount) == false {
 		t.Error("bob is in the room twice: leaving with one nick keeps the ghost")
 	}
 	delete(room.Occupants, "bob2")
-	if room.hasGhost("bob@example.org", "bob", testAccount) {
+	if roomHasGhost(*room, "bob@example.org", "bob", testAccount) {
 		t.Error("hasGhost counts the occupant that leaves")
 	}
 }
 
 func TestClassifyGroupchat(t *testing.T) {
-	room := mucRoom{JID: jid.MustParse(testRoom), Nick: "alice", Joined: true, Occupants: map[string]occupant{
+	room := xmppclient.Room{JID: jid.MustParse(testRoom), Nick: "alice", Joined: true, Occupants: map[string]xmppclient.Occupant{
 		"bob":  {Nick: "bob", RealJID: jid.MustParse("bob@example.org")},
 		"anon": {Nick: "anon"},
 	}}
 	const sidRoom = `<stanza-id xmlns="urn:xmpp:sid:0" id="S1" by="` + testRoom + `"/>`
 	type want struct {
-		kind      gcKind
+		kind      xmppclient.GroupchatKind
 		sender    networkid.UserID
 		fromMe    bool
 		id        networkid.MessageID
@@ -193,61 +116,61 @@ func TestClassifyGroupchat(t *testing.T) {
 	}{{
 		name: "message from a non-anonymous occupant is their shared ghost",
 		xml:  `<message` + nsC + ` from="` + testRoom + `/bob" type="groupchat" id="b1"><body>hi all</body>` + sidRoom + `</message>`,
-		want: want{kind: gcMessage, sender: "bob@example.org", id: "room@muc.example.org//sid:S1", body: "hi all"},
+		want: want{kind: xmppclient.GroupchatMessage, sender: "bob@example.org", id: "room@muc.example.org//sid:S1", body: "hi all"},
 	}, {
 		name: "message from a hidden occupant is the occupant ghost",
 		xml:  `<message` + nsC + ` from="` + testRoom + `/anon" type="groupchat" id="a1"><body>boo</body>` + sidRoom + `</message>`,
-		want: want{kind: gcMessage, sender: "muc:room@muc.example.org/anon", id: "room@muc.example.org//sid:S1", body: "boo"},
+		want: want{kind: xmppclient.GroupchatMessage, sender: "muc:room@muc.example.org/anon", id: "room@muc.example.org//sid:S1", body: "boo"},
 	}, {
 		name: "our reflected message carries its origin-id as the transaction",
 		xml: `<message` + nsC + ` from="` + testRoom + `/alice" type="groupchat" id="mxb-123"><body>mine</body>` +
 			`<origin-id xmlns="urn:xmpp:sid:0" id="mxb-123"/>` + sidRoom + `</message>`,
-		want: want{kind: gcMessage, sender: "alice@example.org", fromMe: true, id: "room@muc.example.org//sid:S1", txn: "mxb-123", body: "mine"},
+		want: want{kind: xmppclient.GroupchatMessage, sender: "alice@example.org", fromMe: true, id: "room@muc.example.org//sid:S1", txn: "mxb-123", body: "mine"},
 	}, {
 		name: "our message from another client without origin-id uses the id",
 		xml:  `<message` + nsC + ` from="` + testRoom + `/alice" type="groupchat" id="phone-1"><body>from phone</body></message>`,
-		want: want{kind: gcMessage, sender: "alice@example.org", fromMe: true, id: "room@muc.example.org//nick:alice/phone-1", txn: "phone-1", body: "from phone"},
+		want: want{kind: xmppclient.GroupchatMessage, sender: "alice@example.org", fromMe: true, id: "room@muc.example.org//nick:alice/phone-1", txn: "phone-1", body: "from phone"},
 	}, {
 		name: "no stanza-id: keyed by nick and id",
 		xml:  `<message` + nsC + ` from="` + testRoom + `/bob" type="groupchat" id="b2"><body>old server</body></message>`,
-		want: want{kind: gcMessage, sender: "bob@example.org", id: "room@muc.example.org//nick:bob/b2", body: "old server"},
+		want: want{kind: xmppclient.GroupchatMessage, sender: "bob@example.org", id: "room@muc.example.org//nick:bob/b2", body: "old server"},
 	}, {
 		name: "stanza-id from someone else is not the key",
 		xml:  `<message` + nsC + ` from="` + testRoom + `/bob" type="groupchat" id="b3"><body>x</body><stanza-id xmlns="urn:xmpp:sid:0" id="F" by="bob@example.org"/></message>`,
-		want: want{kind: gcMessage, sender: "bob@example.org", id: "room@muc.example.org//nick:bob/b3", body: "x"},
+		want: want{kind: xmppclient.GroupchatMessage, sender: "bob@example.org", id: "room@muc.example.org//nick:bob/b3", body: "x"},
 	}, {
 		name:      "OMEMO message: a notice, never the fallback body",
 		xml:       `<message` + nsC + ` from="` + testRoom + `/bob" type="groupchat" id="e1"><body>I sent you an OMEMO message</body>` + sidRoom + `</message>`,
 		encrypted: true,
-		want:      want{kind: gcMessage, sender: "bob@example.org", id: "room@muc.example.org//sid:S1", encrypted: true},
+		want:      want{kind: xmppclient.GroupchatMessage, sender: "bob@example.org", id: "room@muc.example.org//sid:S1", encrypted: true},
 	}, {
 		name: "subject change by an occupant",
 		xml:  `<message` + nsC + ` from="` + testRoom + `/bob" type="groupchat"><subject>Plans</subject></message>`,
-		want: want{kind: gcSubject, sender: "bob@example.org", subject: "Plans"},
+		want: want{kind: xmppclient.GroupchatSubject, sender: "bob@example.org", subject: "Plans"},
 	}, {
 		name: "subject from the room itself",
 		xml:  `<message` + nsC + ` from="` + testRoom + `" type="groupchat"><subject/></message>`,
-		want: want{kind: gcSubject},
+		want: want{kind: xmppclient.GroupchatSubject},
 	}, {
 		name: "room status message",
 		xml:  `<message` + nsC + ` from="` + testRoom + `" type="groupchat"><body>This room is now non-anonymous</body><x` + nsMUCUser + `><status code="172"/></x></message>`,
-		want: want{kind: gcIgnore, body: "This room is now non-anonymous"},
+		want: want{kind: xmppclient.GroupchatIgnore, body: "This room is now non-anonymous"},
 	}, {
 		name: "chat state only",
 		xml:  `<message` + nsC + ` from="` + testRoom + `/bob" type="groupchat"><composing xmlns="http://jabber.org/protocol/chatstates"/></message>`,
-		want: want{kind: gcIgnore},
+		want: want{kind: xmppclient.GroupchatIgnore},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := mucroom.ParseMessage(tokens(t, tc.xml).Reader())
 			if err != nil {
 				t.Fatal(err)
 			}
-			g := classifyGroupchat(m, room, testAccount, testLogin, tc.encrypted, messageRefs{})
+			g := classifyGroupchat(m, room, testAccount, testLogin, tc.encrypted, xmppclient.Refs{})
 			got := want{kind: g.Kind, sender: g.Sender.Sender, fromMe: g.Sender.IsFromMe, id: g.ID, txn: g.TxnID, body: g.Body, subject: g.Subject, encrypted: g.Encrypted}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("\nwant=%+v\n got=%+v", tc.want, got)
 			}
-			if g.Kind == gcMessage {
+			if g.Kind == xmppclient.GroupchatMessage {
 				if _, err := portal.ParseMessageID(g.ID); err != nil {
 					t.Errorf("message ID %q does not parse: %v", g.ID, err)
 				}
@@ -257,7 +180,7 @@ func TestClassifyGroupchat(t *testing.T) {
 }
 
 func TestConvertGroupchat(t *testing.T) {
-	c := &Client{mucs: newMUCRooms()}
+	c := &Client{mucs: xmppclient.NewRooms()}
 	room := jid.MustParse(testRoom)
 	failed := &omemoIncoming{Device: 7, Failed: true}
 	for _, tc := range []struct {
@@ -268,15 +191,15 @@ func TestConvertGroupchat(t *testing.T) {
 		body    string
 		notice  bool
 	}{
-		{"text", groupchat{Nick: "bob", Body: "hello"}, false, false, "hello", false},
-		{"emote", groupchat{Nick: "bob", Body: "/me waves"}, false, false, "waves", false},
-		{"OMEMO never decrypted", groupchat{Nick: "bob", Encrypted: true, Body: "fallback"}, false, true, "", false},
-		{"OMEMO undecryptable", groupchat{Nick: "bob", Encrypted: true, Body: "bob " + hiddenJIDNotice, OMEMO: failed}, false, false, "bob " + hiddenJIDNotice, true},
-		{"OMEMO decrypted", groupchat{Nick: "bob", Encrypted: true, Body: "psst", OMEMO: &omemoIncoming{Device: 7, Trusted: true}}, true, false, "psst", false},
-		{"OMEMO from an untrusted device", groupchat{Nick: "bob", Encrypted: true, Body: "psst", OMEMO: &omemoIncoming{Device: 7}}, true, false, untrustedPrefix(7) + "psst", false},
-		{"plaintext in an encrypted room", groupchat{Nick: "bob", Body: "hi"}, true, false, unencryptedPrefix + "hi", false},
-		{"ours from before a restart", groupchat{Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "mxb-1", Body: "x"}, false, true, "", false},
-		{"ours from another client", groupchat{Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "phone-1", Body: "x"}, false, false, "x", false},
+		{"text", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Body: "hello"}}, false, false, "hello", false},
+		{"emote", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Body: "/me waves"}}, false, false, "waves", false},
+		{"OMEMO never decrypted", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Encrypted: true, Body: "fallback"}}, false, true, "", false},
+		{"OMEMO undecryptable", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Encrypted: true, Body: "bob " + hiddenJIDNotice}, OMEMO: failed}, false, false, "bob " + hiddenJIDNotice, true},
+		{"OMEMO decrypted", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Encrypted: true, Body: "psst"}, OMEMO: &omemoIncoming{Device: 7, Trusted: true}}, true, false, "psst", false},
+		{"OMEMO from an untrusted device", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Encrypted: true, Body: "psst"}, OMEMO: &omemoIncoming{Device: 7}}, true, false, untrustedPrefix(7) + "psst", false},
+		{"plaintext in an encrypted room", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Body: "hi"}}, true, false, unencryptedPrefix + "hi", false},
+		{"ours from before a restart", groupchat{Groupchat: xmppclient.Groupchat{Body: "x"}, Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "mxb-1"}, false, true, "", false},
+		{"ours from another client", groupchat{Groupchat: xmppclient.Groupchat{Body: "x"}, Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "phone-1"}, false, false, "x", false},
 	} {
 		tc.g.Room = room
 		p := &bridgev2.Portal{Portal: &database.Portal{Metadata: &portal.Metadata{Kind: "muc", OMEMO: tc.omemo}}}
@@ -319,7 +242,7 @@ func TestGroupchatStanza(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := classifyGroupchat(m, mucRoom{JID: jid.MustParse(testRoom), Nick: "alice"}, testAccount, testLogin, false, messageRefs{})
+	g := classifyGroupchat(m, xmppclient.Room{JID: jid.MustParse(testRoom), Nick: "alice"}, testAccount, testLogin, false, xmppclient.Refs{})
 	if !g.Sender.IsFromMe || g.TxnID != "mxb-abc" {
 		t.Errorf("reflection classified as %+v", g)
 	}
@@ -379,17 +302,14 @@ func TestJoinErrorText(t *testing.T) {
 		{se(stanza.ServiceUnavailable), "full"},
 		{fmt.Errorf("%w: tried a, b", mucroom.ErrNickConflict), "taken"},
 		{se(stanza.NotAcceptable), "does not accept the nickname"},
-		{fmt.Errorf("%w: x", errNotARoom), "is not a group chat"},
-		{errNotConnected, "Not connected"},
+		{fmt.Errorf("%w: x", xmppclient.ErrNotARoom), "is not a group chat"},
+		{xmppclient.ErrNotConnected, "Not connected"},
 		{context.DeadlineExceeded, "did not answer"},
 		{errors.New("odd"), "Failed to join room@muc.example.org: odd"},
 	} {
 		if got := joinErrorText(room, "alice", tc.err); !strings.Contains(got, tc.want) {
 			t.Errorf("joinErrorText(%v) = %q, want it to contain %q", tc.err, got, tc.want)
 		}
-	}
-	if got := nickCandidates("alice"); !reflect.DeepEqual(got, []string{"alice", "alice_", "alice_2", "alice_3"}) {
-		t.Errorf("nickCandidates = %q", got)
 	}
 	for status, want := range map[int]string{mucroom.StatusBanned: "banned", mucroom.StatusKicked: "kicked", mucroom.StatusRemoved: "members-only", mucadmin.StatusSelf: ""} {
 		if got := leftRoomText([]int{mucadmin.StatusSelf, status}); !strings.Contains(got, want) || (want == "" && got != "") {
@@ -403,7 +323,7 @@ func TestJoinErrorText(t *testing.T) {
 // TestGroupchatOMEMOSendRefusals), and so does a room we are not in.
 func TestGroupchatSendRefusals(t *testing.T) {
 	room := jid.MustParse(testRoom)
-	c := &Client{mucs: newMUCRooms(), account: testAccount}
+	c := &Client{mucs: xmppclient.NewRooms(), account: testAccount}
 	send := func(meta *portal.Metadata) error {
 		msg := &bridgev2.MatrixMessage{MatrixEventBase: bridgev2.MatrixEventBase[*event.MessageEventContent]{
 			Content: &event.MessageEventContent{MsgType: event.MsgText, Body: "secret"},
@@ -412,12 +332,12 @@ func TestGroupchatSendRefusals(t *testing.T) {
 		_, err := c.handleMatrixGroupchat(context.Background(), msg, room)
 		return err
 	}
-	c.mucs.startJoin(room, "alice", mucroom.Info{}, mucadmin.RoomInfo{})
-	c.mucs.applyPresence(mustPresence(t, occupantPresence("alice", "", "", 110)))
+	c.mucs.StartJoin(room, "alice", mucroom.Info{}, mucadmin.RoomInfo{})
+	c.mucs.ApplyPresence(mustPresence(t, occupantPresence("alice", "", "", 110)))
 	if err := send(&portal.Metadata{Kind: "muc", OMEMO: true}); !errors.Is(err, errGroupOMEMO) {
 		t.Errorf("send in an OMEMO-marked room: %v, want errGroupOMEMO", err)
 	}
-	c.mucs.disconnected()
+	c.mucs.Disconnected()
 	if err := send(&portal.Metadata{Kind: "muc"}); !errors.Is(err, errNotInRoom) {
 		t.Errorf("send while not in the room: %v, want errNotInRoom", err)
 	}

@@ -12,12 +12,13 @@ import (
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // mucChatInfo is the portal info of a room: its name (disco#info, else its
 // localpart), its subject as the topic, and while we are in it the full
 // member list from the occupants' presences.
-func (c *Client) mucChatInfo(room mucRoom) *bridgev2.ChatInfo {
+func (c *Client) mucChatInfo(room xmppclient.Room) *bridgev2.ChatInfo {
 	name := mucroom.Name(room.Info, room.JID)
 	info := &bridgev2.ChatInfo{
 		Name:  &name,
@@ -40,7 +41,7 @@ func (c *Client) mucChatInfo(room mucRoom) *bridgev2.ChatInfo {
 
 // mucMembers is the member list of a room we are in: us and every
 // occupant, one ghost per real JID where the room shows real JIDs.
-func (c *Client) mucMembers(room mucRoom) *bridgev2.ChatMemberList {
+func (c *Client) mucMembers(room xmppclient.Room) *bridgev2.ChatMemberList {
 	me := puppet.UserID(c.account)
 	members := &bridgev2.ChatMemberList{
 		IsFull: true,
@@ -59,8 +60,8 @@ func (c *Client) mucMembers(room mucRoom) *bridgev2.ChatMemberList {
 
 // occupantMember is occupant o as a portal member; ok is false for
 // ourselves from another client.
-func (c *Client) occupantMember(room mucRoom, o occupant, membership event.Membership) (bridgev2.ChatMember, bool) {
-	id, fromMe := room.ghost(o, c.account)
+func (c *Client) occupantMember(room xmppclient.Room, o xmppclient.Occupant, membership event.Membership) (bridgev2.ChatMember, bool) {
+	id, fromMe := roomGhost(room, o, c.account)
 	if fromMe || id == "" {
 		return bridgev2.ChatMember{}, false
 	}
@@ -93,8 +94,8 @@ func (c *Client) occupantInfo(room jid.JID, nick string) *bridgev2.UserInfo {
 // mucChatInfoFor is GetChatInfo for a room portal: what the session knows,
 // or just the name while we are not in the room.
 func (c *Client) mucChatInfoFor(room jid.JID) *bridgev2.ChatInfo {
-	if r, ok := c.mucs.get(room); ok {
+	if r, ok := c.mucs.Get(room); ok {
 		return c.mucChatInfo(r)
 	}
-	return c.mucChatInfo(mucRoom{JID: room.Bare()})
+	return c.mucChatInfo(xmppclient.Room{JID: room.Bare()})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // HelpSectionGroups groups the group chat commands in help.
@@ -96,7 +97,7 @@ func joinErrorText(room jid.JID, nick string, err error) string {
 	switch {
 	case errors.Is(err, mucroom.ErrNotFound):
 		return fmt.Sprintf("The group chat %s does not exist. Check the address, or create the room from an XMPP client first.", room)
-	case errors.Is(err, errNotARoom):
+	case errors.Is(err, xmppclient.ErrNotARoom):
 		return fmt.Sprintf("%s is not a group chat (%v).", room, err)
 	case errors.Is(err, mucroom.ErrMembersOnly):
 		return fmt.Sprintf("%s is members-only and you are not a member. Ask an admin of the room to add you.", room)
@@ -112,7 +113,7 @@ func joinErrorText(room jid.JID, nick string, err error) string {
 		return fmt.Sprintf("%s does not accept the nickname %q; try `join %s <another nick>`.", room, nick, room)
 	case errors.Is(err, mucroom.ErrNickConflict):
 		return fmt.Sprintf("The nickname %q and its variants are taken in %s; try `join %s <another nick>`.", nick, room, room)
-	case errors.Is(err, errNotConnected):
+	case errors.Is(err, xmppclient.ErrNotConnected):
 		return "Not connected to the XMPP server right now; try again once the bridge has reconnected."
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("%s did not answer in time.", room)
@@ -173,9 +174,9 @@ func (xc *Connector) cmdJoin(ce *commands.Event) {
 	if cmd.Nick == "" {
 		cmd.Nick = c.defaultNick()
 	}
-	ctx, cancel := context.WithTimeout(ce.Ctx, 2*mucJoinTimeout)
+	ctx, cancel := context.WithTimeout(ce.Ctx, 2*xmppclient.JoinTimeout)
 	defer cancel()
-	if r, ok := c.mucs.get(cmd.Room); ok && r.Joined {
+	if r, ok := c.mucs.Get(cmd.Room); ok && r.Joined {
 		// Joining again would reset what we know of the room; bring the
 		// portal back instead (the user may have left the Matrix room).
 		c.queueRoomResync(r)
@@ -207,7 +208,7 @@ func (xc *Connector) cmdLeave(ce *commands.Event) {
 		ce.Reply("%s", err.Error())
 		return
 	}
-	_, joined := c.mucs.get(cmd.Room)
+	_, joined := c.mucs.Get(cmd.Room)
 	saved := false
 	for _, r := range c.savedRooms() {
 		saved = saved || r.JID == cmd.Room.String()
@@ -216,7 +217,7 @@ func (xc *Connector) cmdLeave(ce *commands.Event) {
 		ce.Reply("%s is not one of your group chats.", cmd.Room)
 		return
 	}
-	ctx, cancel := context.WithTimeout(ce.Ctx, 2*mucLeaveTimeout)
+	ctx, cancel := context.WithTimeout(ce.Ctx, 2*xmppclient.LeaveTimeout)
 	defer cancel()
 	if err := c.leaveRoom(ctx, cmd.Room); err != nil {
 		ce.Reply("Failed to leave %s: %v", cmd.Room, err)

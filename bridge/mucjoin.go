@@ -2,46 +2,22 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"strings"
-	"time"
 
 	"github.com/rs/zerolog"
-	"go.mau.fi/util/random"
 	"mellium.im/xmpp"
-	"mellium.im/xmpp/disco"
-	discoinfo "mellium.im/xmpp/disco/info"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
-	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
-	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // SavedRoom is a room the login stays in across restarts, as stored in the
-// login metadata; mucRoom (mucstate.go) is the live state of a joined room.
+// login metadata; xmppclient.Room is the live state of a joined room.
 type SavedRoom struct {
 	JID string `json:"jid"`
 	// Nick is the nick asked for; the room may have given us a variant.
 	Nick string `json:"nick,omitempty"`
-}
-
-const (
-	// mucJoinTimeout bounds the wait for the room's answer to a join.
-	mucJoinTimeout = 30 * time.Second
-	// mucLeaveTimeout bounds the wait for our unavailable presence.
-	mucLeaveTimeout = 10 * time.Second
-)
-
-// errNotARoom: the JID answers disco#info as something else than a room.
-var errNotARoom = errors.New("not a group chat")
-
-// nickCandidates are the nicks a join tries in turn while the room says
-// the nick is taken (409 conflict).
-func nickCandidates(nick string) []string {
-	return []string{nick, nick + "_", nick + "_2", nick + "_3"}
 }
 
 // defaultNick is the nick when the user names none: the account's
@@ -53,118 +29,27 @@ func (c *Client) defaultNick() string {
 	return "matrix"
 }
 
-// roomInfo asks the room for its disco#info before joining: it tells a
-// missing room from one that refuses us, without creating it, and gives the
-// room's name and the features OMEMO depends on.
-func roomInfo(ctx context.Context, s *xmpp.Session, room jid.JID) (mucroom.Info, mucadmin.RoomInfo, error) {
-	// A room service that never answers must not hold the join forever.
-	ctx, cancel := context.WithTimeout(ctx, iqTimeout)
-	defer cancel()
-	info, err := disco.GetInfo(ctx, "", room, s)
-	var se stanza.Error
-	switch {
-	case errors.As(err, &se) && (se.Condition == stanza.ItemNotFound || se.Condition == stanza.RemoteServerNotFound):
-		return mucroom.Info{}, mucadmin.RoomInfo{}, fmt.Errorf("%w: %w", mucroom.ErrNotFound, err)
-	case err != nil:
-		// Some services hide rooms from disco; the join will tell.
-		zerolog.Ctx(ctx).Debug().Err(err).Stringer("room", room).Msg("Room disco#info failed, joining anyway")
-		return mucroom.Info{}, mucadmin.RoomInfo{}, nil
-	}
-	if !slices.ContainsFunc(info.Identity, func(id discoinfo.Identity) bool { return id.Category == "conference" }) && len(info.Identity) > 0 {
-		return mucroom.Info{}, mucadmin.RoomInfo{}, fmt.Errorf("%w: %s is a %s/%s", errNotARoom, room, info.Identity[0].Category, info.Identity[0].Type)
-	}
-	return mucroom.InfoFrom(info), mucadmin.RoomInfoFrom(info), nil
-}
-
 // joinRoom enters room as nick, or as a variant of it while the nick is
-// taken, and waits until the room has sent its occupants. The portal is
-// created or resynced from our own presence (handlemuc.go).
-func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string) (joinResult, error) {
+// taken, and waits until the room has sent its occupants
+// (xmppclient.Rooms.Join). The portal is created or resynced from our own
+// presence (handlemuc.go).
+func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string) (xmppclient.JoinResult, error) {
 	s := c.currentSession()
 	if s == nil {
-		return joinResult{}, errNotConnected
+		return xmppclient.JoinResult{}, xmppclient.ErrNotConnected
 	}
-	room = room.Bare()
-	log := zerolog.Ctx(ctx).With().Stringer("room", room).Logger()
-	info, features, err := roomInfo(ctx, s, room)
-	if err != nil {
-		return joinResult{}, err
-	}
-	candidates := nickCandidates(nick)
-	for _, n := range candidates {
-		occ, err := room.WithResource(n)
-		if err != nil {
-			return joinResult{}, fmt.Errorf("%w: %q: %w", mucroom.ErrNickRejected, n, err)
-		}
-		answer := c.mucs.startJoin(room, n, info, features)
-		join := mucroom.Join{Occupant: occ, ID: random.String(16), MaxStanzas: 0}
-		if err := s.Send(ctx, join.TokenReader()); err != nil {
-			c.mucs.remove(room)
-			return joinResult{}, fmt.Errorf("failed to send join presence to %s: %w", room, err)
-		}
-		res, err := waitJoin(ctx, answer)
-		if errors.Is(err, mucroom.ErrNickConflict) {
-			log.Info().Str("nick", n).Msg("Nick taken in group chat, trying another")
-			continue
-		}
-		if err != nil {
-			c.mucs.remove(room)
-			return joinResult{}, err
-		}
-		if res.Created {
-			// Our disco#info said the room existed; someone removed it in
-			// between. An instant room at least is not left locked.
-			if err := mucroom.MakeInstant(ctx, s, room); err != nil {
-				log.Warn().Err(err).Msg("Failed to unlock the room we created")
-			}
-		}
-		log.Info().Str("nick", res.Nick).Msg("Joined group chat")
-		return res, nil
-	}
-	c.mucs.remove(room)
-	return joinResult{}, fmt.Errorf("%w: tried %s", mucroom.ErrNickConflict, strings.Join(candidates, ", "))
-}
-
-func waitJoin(ctx context.Context, answer <-chan joinResult) (joinResult, error) {
-	t := time.NewTimer(mucJoinTimeout)
-	defer t.Stop()
-	select {
-	case res := <-answer:
-		return res, res.Err
-	case <-t.C:
-		return joinResult{}, fmt.Errorf("the room did not answer the join in %v: %w", mucJoinTimeout, context.DeadlineExceeded)
-	case <-ctx.Done():
-		return joinResult{}, ctx.Err()
-	}
+	return c.mucs.Join(ctx, s, room, nick)
 }
 
 // leaveRoom exits room (when connected) and forgets it, also in the login
 // metadata, so that it is not rejoined.
 func (c *Client) leaveRoom(ctx context.Context, room jid.JID) error {
 	room = room.Bare()
-	defer c.mucs.remove(room)
 	if err := c.forgetRoom(ctx, room); err != nil {
+		c.mucs.Remove(room)
 		return err
 	}
-	s := c.currentSession()
-	nick, done := c.mucs.startLeave(room)
-	if s == nil || done == nil {
-		return nil
-	}
-	occ, err := room.WithResource(nick)
-	if err != nil {
-		return fmt.Errorf("failed to leave %s: %w", room, err)
-	}
-	if err := s.Send(ctx, mucroom.Leave(occ, random.String(16), "")); err != nil {
-		return fmt.Errorf("failed to send leave presence to %s: %w", room, err)
-	}
-	select {
-	case <-done:
-	case <-time.After(mucLeaveTimeout):
-		zerolog.Ctx(ctx).Warn().Stringer("room", room).Msg("The room did not confirm that we left")
-	case <-ctx.Done():
-	}
-	return nil
+	return c.mucs.Leave(ctx, c.currentSession(), room)
 }
 
 // savedRooms are the rooms to be in, from the login metadata.
@@ -229,7 +114,7 @@ func (c *Client) rejoinRooms(ctx context.Context, s *xmpp.Session) {
 		if nick == "" {
 			nick = c.defaultNick()
 		}
-		joinCtx, cancel := context.WithTimeout(ctx, 2*mucJoinTimeout)
+		joinCtx, cancel := context.WithTimeout(ctx, 2*xmppclient.JoinTimeout)
 		_, err = c.joinRoom(joinCtx, room, nick)
 		cancel()
 		if err != nil && ctx.Err() == nil {

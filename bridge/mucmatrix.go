@@ -20,6 +20,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // Errors of the Matrix → group chat path, shown as message statuses.
@@ -42,7 +43,7 @@ func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.Matrix
 	}
 	s := c.currentSession()
 	if s == nil {
-		return nil, errNotConnected
+		return nil, xmppclient.ErrNotConnected
 	}
 	out := &outgoingMessage{To: room.Bare(), Type: stanza.GroupChatMessage, ID: matrixMessageID(msg.Event)}
 	caption := ""
@@ -101,8 +102,8 @@ func isMediaMessage(t event.MessageType) bool {
 // groupTarget is the room a Matrix event goes to and whether it must be
 // OMEMO-encrypted; an error when we are not in it or the portal is
 // encrypted but the room cannot be (never plaintext then).
-func (c *Client) groupTarget(p *bridgev2.Portal, room jid.JID) (mucRoom, bool, error) {
-	r, ok := c.mucs.get(room)
+func (c *Client) groupTarget(p *bridgev2.Portal, room jid.JID) (xmppclient.Room, bool, error) {
+	r, ok := c.mucs.Get(room)
 	if !ok || !r.Joined {
 		return r, false, groupSendStatus(errNotInRoom)
 	}
@@ -117,7 +118,7 @@ func (c *Client) groupTarget(p *bridgev2.Portal, room jid.JID) (mucRoom, bool, e
 
 // groupchatOut builds the stanza of a message with a body for room r,
 // OMEMO-encrypted when encrypted.
-func (c *Client) groupchatOut(ctx context.Context, s *xmpp.Session, r mucRoom, encrypted bool, out *outgoingMessage) (xml.TokenReader, error) {
+func (c *Client) groupchatOut(ctx context.Context, s *xmpp.Session, r xmppclient.Room, encrypted bool, out *outgoingMessage) (xml.TokenReader, error) {
 	payload, err := mediaExtras(out, encrypted, out.payload())
 	if err != nil {
 		return nil, err
@@ -149,7 +150,7 @@ func (c *Client) sendGroupCorrection(ctx context.Context, msg *bridgev2.MatrixEd
 	}
 	s := c.currentSession()
 	if s == nil {
-		return errNotConnected
+		return xmppclient.ErrNotConnected
 	}
 	out := &outgoingMessage{To: room.Bare(), Type: stanza.GroupChatMessage, ID: newMessageID(), Body: bodyFromMatrix(msg.Content), Replace: orig}
 	stanzaOut, err := c.groupchatOut(ctx, s, r, encrypted, out)

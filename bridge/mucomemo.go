@@ -24,6 +24,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // OMEMO in group chats (XEP-0384 "Group chats"). A message is encrypted for
@@ -41,12 +42,12 @@ var (
 
 // roomShowsJIDs reports whether everyone in r sees the occupants' real
 // JIDs: our own presence said so (status 100), or the room's disco#info.
-func roomShowsJIDs(r mucRoom) bool {
+func roomShowsJIDs(r xmppclient.Room) bool {
 	return r.NonAnonymous || r.Features.Anonymity == mucadmin.NonAnonymous
 }
 
 // groupOMEMOAllowed says whether r may be OMEMO-encrypted, and if not why.
-func groupOMEMOAllowed(r mucRoom) error {
+func groupOMEMOAllowed(r xmppclient.Room) error {
 	switch {
 	case !roomShowsJIDs(r):
 		return errRoomHidesJIDs
@@ -60,7 +61,7 @@ func groupOMEMOAllowed(r mucRoom) error {
 // JIDs of the room's owners, admins and members (affs) and of the
 // occupants, each once, without our own account (whose other devices the
 // encryption adds anyway), sorted.
-func groupRecipients(affs []mucadmin.Item, r mucRoom, account jid.JID) []jid.JID {
+func groupRecipients(affs []mucadmin.Item, r xmppclient.Room, account jid.JID) []jid.JID {
 	seen := map[string]jid.JID{}
 	add := func(j jid.JID) {
 		if j.Equal(jid.JID{}) || j.Localpart() == "" {
@@ -94,7 +95,7 @@ func groupRecipients(affs []mucadmin.Item, r mucRoom, account jid.JID) []jid.JID
 // roomRecipients asks the room for its affiliation lists (members of
 // members-only non-anonymous rooms may read them) and adds the occupants.
 // When the lists cannot be had, the occupants alone are the recipients.
-func (c *Client) roomRecipients(ctx context.Context, s *xmpp.Session, r mucRoom) []jid.JID {
+func (c *Client) roomRecipients(ctx context.Context, s *xmpp.Session, r xmppclient.Room) []jid.JID {
 	affs, err := mucadmin.Members(ctx, s, r.JID)
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", r.JID).Msg("Failed to fetch the room's affiliation lists, encrypting for the occupants only")
@@ -152,7 +153,7 @@ func (c *Client) refreshMemberDevices(ctx context.Context, oc *omemoxmpp.Client,
 // for every trusted device of the room's members and our own other
 // devices, with the origin-id (also the id attribute) outside the
 // encryption so the reflection matches. It never falls back to plaintext.
-func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r mucRoom, out *outgoingMessage, payload []xml.TokenReader) (xml.TokenReader, error) {
+func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r xmppclient.Room, out *outgoingMessage, payload []xml.TokenReader) (xml.TokenReader, error) {
 	oc := c.omemoClient()
 	if oc == nil {
 		return nil, groupEncryptionStatus(errOMEMOUnavailable)
@@ -219,7 +220,7 @@ func isOwnReflection(g groupchat) bool {
 // <encrypted/> element, through the same inbox transaction as 1:1
 // messages, or with a notice. It reports false for messages that must not
 // be bridged (replays, key transports and heartbeats).
-func (c *Client) decryptGroupchat(ctx context.Context, st *stanzabuf.Stanza, g *groupchat, room mucRoom) bool {
+func (c *Client) decryptGroupchat(ctx context.Context, st *stanzabuf.Stanza, g *groupchat, room xmppclient.Room) bool {
 	if isOwnReflection(*g) {
 		return true
 	}
@@ -267,8 +268,11 @@ func (c *Client) requeueGroupchat(ctx context.Context, room jid.JID, e *inboxEnt
 		return
 	}
 	g := groupchat{
-		Kind: gcMessage, Room: room.Bare(), ID: networkid.MessageID(e.MessageID),
-		StanzaID: e.XMPPID, Timestamp: e.Timestamp, Encrypted: true,
+		Groupchat: xmppclient.Groupchat{
+			Kind: xmppclient.GroupchatMessage, Room: room.Bare(),
+			StanzaID: e.XMPPID, Timestamp: e.Timestamp, Encrypted: true,
+		},
+		ID:     networkid.MessageID(e.MessageID),
 		Sender: bridgev2.EventSender{Sender: puppet.UserID(sender)},
 	}
 	if e.FromMe {
@@ -289,7 +293,7 @@ func (c *Client) cmdRoomOMEMO(ce *commands.Event, room jid.JID, action string) {
 		ce.Reply("This room has no XMPP chat metadata.")
 		return
 	}
-	r, joined := c.mucs.get(room)
+	r, joined := c.mucs.Get(room)
 	joined = joined && r.Joined
 	switch action {
 	case "on":

@@ -23,21 +23,22 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 func TestGroupOMEMOAllowed(t *testing.T) {
 	members := mucadmin.RoomInfo{Anonymity: mucadmin.NonAnonymous, MembersOnly: true}
 	for _, tc := range []struct {
 		name string
-		room mucRoom
+		room xmppclient.Room
 		want error
 	}{
-		{"non-anonymous members-only", mucRoom{Features: members}, nil},
-		{"status 100 and members-only", mucRoom{NonAnonymous: true, Features: mucadmin.RoomInfo{MembersOnly: true}}, nil},
-		{"semi-anonymous members-only", mucRoom{Features: mucadmin.RoomInfo{Anonymity: mucadmin.SemiAnonymous, MembersOnly: true}}, errRoomHidesJIDs},
-		{"unknown anonymity", mucRoom{Features: mucadmin.RoomInfo{MembersOnly: true}}, errRoomHidesJIDs},
-		{"non-anonymous open", mucRoom{NonAnonymous: true, Features: mucadmin.RoomInfo{Anonymity: mucadmin.NonAnonymous}}, errRoomOpen},
-		{"nothing known", mucRoom{}, errRoomHidesJIDs},
+		{"non-anonymous members-only", xmppclient.Room{Features: members}, nil},
+		{"status 100 and members-only", xmppclient.Room{NonAnonymous: true, Features: mucadmin.RoomInfo{MembersOnly: true}}, nil},
+		{"semi-anonymous members-only", xmppclient.Room{Features: mucadmin.RoomInfo{Anonymity: mucadmin.SemiAnonymous, MembersOnly: true}}, errRoomHidesJIDs},
+		{"unknown anonymity", xmppclient.Room{Features: mucadmin.RoomInfo{MembersOnly: true}}, errRoomHidesJIDs},
+		{"non-anonymous open", xmppclient.Room{NonAnonymous: true, Features: mucadmin.RoomInfo{Anonymity: mucadmin.NonAnonymous}}, errRoomOpen},
+		{"nothing known", xmppclient.Room{}, errRoomHidesJIDs},
 	} {
 		if got := groupOMEMOAllowed(tc.room); !errors.Is(got, tc.want) || (tc.want == nil && got != nil) {
 			t.Errorf("%s: groupOMEMOAllowed = %v, want %v", tc.name, got, tc.want)
@@ -56,7 +57,7 @@ func TestGroupRecipients(t *testing.T) {
 		},
 		[]mucadmin.Item{{JID: jid.MustParse("outcast@example.org"), Affiliation: mucadmin.Outcast}},
 	)
-	room := mucRoom{Occupants: map[string]occupant{
+	room := xmppclient.Room{Occupants: map[string]xmppclient.Occupant{
 		"visitor": {Nick: "visitor", RealJID: jid.MustParse("guest@example.org/laptop")},
 		"owner":   {Nick: "owner", RealJID: jid.MustParse("owner@example.org")},
 		"hidden":  {Nick: "hidden"},
@@ -71,7 +72,7 @@ func TestGroupRecipients(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("groupRecipients = %q, want %q", got, want)
 	}
-	if got := groupRecipients(nil, mucRoom{}, testAccount); len(got) != 0 {
+	if got := groupRecipients(nil, xmppclient.Room{}, testAccount); len(got) != 0 {
 		t.Errorf("no members: %q", got)
 	}
 }
@@ -83,13 +84,13 @@ const testEncrypted = `<encrypted xmlns="urn:xmpp:omemo:2"><header sid="4242"><k
 func TestDecryptGroupchat(t *testing.T) {
 	m := metrics.NewWithRegistry(metrics.Config{}, prometheus.NewRegistry())
 	c := &Client{main: &Connector{Metrics: m}, account: testAccount, login: &bridgev2.UserLogin{UserLogin: &database.UserLogin{ID: testLogin}}}
-	shown := mucRoom{JID: jid.MustParse(testRoom), Nick: "alice", NonAnonymous: true, Occupants: map[string]occupant{
+	shown := xmppclient.Room{JID: jid.MustParse(testRoom), Nick: "alice", NonAnonymous: true, Occupants: map[string]xmppclient.Occupant{
 		"bob": {Nick: "bob", RealJID: jid.MustParse("bob@example.org")},
 	}}
-	hidden := mucRoom{JID: jid.MustParse(testRoom), Nick: "alice", Occupants: map[string]occupant{"bob": {Nick: "bob"}}}
+	hidden := xmppclient.Room{JID: jid.MustParse(testRoom), Nick: "alice", Occupants: map[string]xmppclient.Occupant{"bob": {Nick: "bob"}}}
 	for _, tc := range []struct {
 		name   string
-		room   mucRoom
+		room   xmppclient.Room
 		from   string
 		origin string
 		body   string // "" when untouched
@@ -110,7 +111,7 @@ func TestDecryptGroupchat(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g := classifyGroupchat(msg, tc.room, testAccount, testLogin, true, messageRefs{})
+			g := classifyGroupchat(msg, tc.room, testAccount, testLogin, true, xmppclient.Refs{})
 			show := c.decryptGroupchat(context.Background(), st, &g, tc.room)
 			if show != tc.show || !strings.HasPrefix(g.Body, tc.body) || (tc.body == "" && g.Body != "") {
 				t.Errorf("show=%v body=%q, want show=%v body %q…", show, g.Body, tc.show, tc.body)
@@ -129,7 +130,7 @@ func TestDecryptGroupchat(t *testing.T) {
 // plaintext; where the room cannot be encrypted, it says why.
 func TestGroupchatOMEMOSendRefusals(t *testing.T) {
 	room := jid.MustParse(testRoom)
-	c := &Client{mucs: newMUCRooms(), account: testAccount}
+	c := &Client{mucs: xmppclient.NewRooms(), account: testAccount}
 	send := func() error {
 		msg := &bridgev2.MatrixMessage{MatrixEventBase: bridgev2.MatrixEventBase[*event.MessageEventContent]{
 			Content: &event.MessageEventContent{MsgType: event.MsgText, Body: "secret"},
@@ -147,15 +148,15 @@ func TestGroupchatOMEMOSendRefusals(t *testing.T) {
 		{"semi-anonymous", mucadmin.RoomInfo{Anonymity: mucadmin.SemiAnonymous, MembersOnly: true}, []int{110}, errRoomHidesJIDs},
 		{"open", mucadmin.RoomInfo{Anonymity: mucadmin.NonAnonymous}, []int{110, 100}, errRoomOpen},
 		// Allowed, but not connected: no plaintext either.
-		{"allowed", mucadmin.RoomInfo{Anonymity: mucadmin.NonAnonymous, MembersOnly: true}, []int{110, 100}, errNotConnected},
+		{"allowed", mucadmin.RoomInfo{Anonymity: mucadmin.NonAnonymous, MembersOnly: true}, []int{110, 100}, xmppclient.ErrNotConnected},
 	} {
-		c.mucs.startJoin(room, "alice", mucroom.Info{}, tc.features)
-		c.mucs.applyPresence(mustPresence(t, occupantPresence("alice", "", "", tc.status...)))
+		c.mucs.StartJoin(room, "alice", mucroom.Info{}, tc.features)
+		c.mucs.ApplyPresence(mustPresence(t, occupantPresence("alice", "", "", tc.status...)))
 		err := send()
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
-		if tc.want != errNotConnected && !errors.Is(err, errGroupOMEMO) {
+		if tc.want != xmppclient.ErrNotConnected && !errors.Is(err, errGroupOMEMO) {
 			t.Errorf("%s: %v is not errGroupOMEMO", tc.name, err)
 		}
 	}
@@ -182,9 +183,9 @@ func TestDecryptGroupchatInbox(t *testing.T) {
 	f := newInboxFixture(t)
 	ctx := context.Background()
 	room := jid.MustParse("room@muc.localhost")
-	r := mucRoom{JID: room, Nick: "alice", NonAnonymous: true, Joined: true,
+	r := xmppclient.Room{JID: room, Nick: "alice", NonAnonymous: true, Joined: true,
 		Features:  mucadmin.RoomInfo{Anonymity: mucadmin.NonAnonymous, MembersOnly: true},
-		Occupants: map[string]occupant{"bob": {Nick: "bob", RealJID: f.bob}}}
+		Occupants: map[string]xmppclient.Occupant{"bob": {Nick: "bob", RealJID: f.bob}}}
 	out, err := f.bobXC.EncryptGroup(ctx, room, []jid.JID{f.alice}, "hello room")
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +210,7 @@ func TestDecryptGroupchatInbox(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := classifyGroupchat(m, r, f.alice, f.c.login.ID, true, messageRefs{})
+		g := classifyGroupchat(m, r, f.alice, f.c.login.ID, true, xmppclient.Refs{})
 		if !f.c.decryptGroupchat(ctx, st, &g, r) {
 			t.Fatalf("round %d: not shown", i)
 		}
@@ -237,9 +238,9 @@ func TestGroupchatUnlistedDevice(t *testing.T) {
 	f := newInboxFixture(t)
 	ctx := context.Background()
 	room := jid.MustParse("room@muc.localhost")
-	r := mucRoom{JID: room, Nick: "alice", NonAnonymous: true, Joined: true,
+	r := xmppclient.Room{JID: room, Nick: "alice", NonAnonymous: true, Joined: true,
 		Features:  mucadmin.RoomInfo{Anonymity: mucadmin.NonAnonymous, MembersOnly: true},
-		Occupants: map[string]occupant{"bob": {Nick: "bob", RealJID: f.bob}}}
+		Occupants: map[string]xmppclient.Occupant{"bob": {Nick: "bob", RealJID: f.bob}}}
 	// Bob's published list, as the bridge knows it, has another device:
 	// the room claims a device of bob's that bob never listed.
 	if err := f.c.omemoStore().PutDeviceList(ctx, omemo.V2, f.bob.String(), []omemo.Device{{ID: 4711}}); err != nil {
@@ -262,7 +263,7 @@ func TestGroupchatUnlistedDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := classifyGroupchat(m, r, f.alice, f.c.login.ID, true, messageRefs{})
+	g := classifyGroupchat(m, r, f.alice, f.c.login.ID, true, xmppclient.Refs{})
 	if !f.c.decryptGroupchat(ctx, st, &g, r) {
 		t.Fatal("not shown")
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/reactions"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
 	"github.com/mxomemo/xmpp-bridge/xmpp/retract"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // References in group chats name messages in two ways:
@@ -196,7 +197,7 @@ func (c *Client) groupReplyTarget(ctx context.Context, g groupchat) *networkid.M
 
 // groupReply is the XEP-0461 reply to target in room r: the room's
 // stanza-id, and the occupant JID of its author when it is in the room.
-func groupReply(r mucRoom, target *database.Message, account jid.JID) *reply.Reply {
+func groupReply(r xmppclient.Room, target *database.Message, account jid.JID) *reply.Reply {
 	id := groupStanzaID(target)
 	if id == "" {
 		return nil
@@ -207,7 +208,7 @@ func groupReply(r mucRoom, target *database.Message, account jid.JID) *reply.Rep
 		nick = r.Nick
 	} else {
 		for n, o := range r.Occupants {
-			if g, _ := r.ghost(o, account); g == target.SenderID {
+			if g, _ := roomGhost(r, o, account); g == target.SenderID {
 				nick = n
 				break
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 func TestGroupRefIDs(t *testing.T) {
@@ -68,9 +69,9 @@ func TestMatchGroupRef(t *testing.T) {
 }
 
 func TestGroupReply(t *testing.T) {
-	room := mucRoom{
+	room := xmppclient.Room{
 		JID: jid.MustParse(testRoom), Nick: "alice",
-		Occupants: map[string]occupant{
+		Occupants: map[string]xmppclient.Occupant{
 			"bob":   {Nick: "bob", RealJID: jid.MustParse("bob@example.org")},
 			"anon":  {Nick: "anon"},
 			"alice": {Nick: "alice"},
@@ -124,33 +125,33 @@ func TestGroupchatStanzaRefs(t *testing.T) {
 }
 
 func TestClassifyGroupchatRefs(t *testing.T) {
-	room := mucRoom{JID: jid.MustParse(testRoom), Nick: "alice", Occupants: map[string]occupant{"bob": {Nick: "bob"}}}
-	parse := func(raw string) (mucroom.Message, messageRefs) {
+	room := xmppclient.Room{JID: jid.MustParse(testRoom), Nick: "alice", Occupants: map[string]xmppclient.Occupant{"bob": {Nick: "bob"}}}
+	parse := func(raw string) (mucroom.Message, xmppclient.Refs) {
 		st := tokens(t, raw)
 		m, err := mucroom.ParseMessage(st.Reader())
 		if err != nil {
 			t.Fatal(err)
 		}
-		return m, parseRefs(st)
+		return m, xmppclient.ParseRefs(st)
 	}
 	// A reaction has no body but is bridged.
 	m, refs := parse(`<message xmlns="jabber:client" type="groupchat" from="` + testRoom + `/bob" id="r1">` +
 		`<reactions xmlns="urn:xmpp:reactions:0" id="S1"><reaction>👍</reaction></reactions>` +
 		`<stanza-id xmlns="urn:xmpp:sid:0" by="` + testRoom + `" id="S2"/></message>`)
 	g := classifyGroupchat(m, room, testAccount, testLogin, false, refs)
-	if g.Kind != gcMessage || g.Reactions == nil || g.Reactions.ID != "S1" {
+	if g.Kind != xmppclient.GroupchatMessage || g.Reactions == nil || g.Reactions.ID != "S1" {
 		t.Errorf("reaction classified as %+v", g)
 	}
 	// The room's reflection of our own retraction is not bridged back.
 	m, refs = parse(`<message xmlns="jabber:client" type="groupchat" from="` + testRoom + `/alice" id="mxb-9">` +
 		`<retract xmlns="urn:xmpp:message-retract:1" id="S1"/></message>`)
 	g = classifyGroupchat(m, room, testAccount, testLogin, false, refs)
-	if g.Kind != gcMessage || g.Retract != "S1" || !isOwnReflection(g) {
+	if g.Kind != xmppclient.GroupchatMessage || g.Retract != "S1" || !isOwnReflection(g) {
 		t.Errorf("own retraction classified as %+v", g)
 	}
 	// A chat state alone still is not.
 	m, refs = parse(`<message xmlns="jabber:client" type="groupchat" from="` + testRoom + `/bob"><active xmlns="http://jabber.org/protocol/chatstates"/></message>`)
-	if g := classifyGroupchat(m, room, testAccount, testLogin, false, refs); g.Kind != gcIgnore {
+	if g := classifyGroupchat(m, room, testAccount, testLogin, false, refs); g.Kind != xmppclient.GroupchatIgnore {
 		t.Errorf("chat state classified as %+v", g)
 	}
 }

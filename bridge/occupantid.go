@@ -9,6 +9,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/xmpp/occupantid"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // In rooms that hide real JIDs an occupant is known by nick only, and a
@@ -21,7 +22,7 @@ import (
 // roomOccupantID is the occupant id the room stamped on st; "" when the
 // room does not announce the feature (then the element could come from
 // the sender and means nothing) or the stanza has none.
-func roomOccupantID(r mucRoom, st *stanzabuf.Stanza) string {
+func roomOccupantID(r xmppclient.Room, st *stanzabuf.Stanza) string {
 	if !slices.Contains(r.Features.Features, occupantid.NS) {
 		return ""
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmpp/occupantid"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // TestOccupantIDGuardsCorrections: in a room that hides real JIDs and
@@ -38,8 +39,8 @@ func TestOccupantIDGuardsCorrections(t *testing.T) {
 		}
 		return st
 	}
-	withFeature := mucRoom{JID: room, Features: mucadmin.RoomInfo{Anonymity: mucadmin.SemiAnonymous, Features: []string{occupantid.NS}}}
-	without := mucRoom{JID: room, Features: mucadmin.RoomInfo{Anonymity: mucadmin.SemiAnonymous}}
+	withFeature := xmppclient.Room{JID: room, Features: mucadmin.RoomInfo{Anonymity: mucadmin.SemiAnonymous, Features: []string{occupantid.NS}}}
+	without := xmppclient.Room{JID: room, Features: mucadmin.RoomInfo{Anonymity: mucadmin.SemiAnonymous}}
 	if got := roomOccupantID(withFeature, stanza("first-alex")); got != "first-alex" {
 		t.Errorf("occupant id in a room with the feature: %q", got)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/portal"
 )
 
 func TestParseOMEMOCommand(t *testing.T) {
@@ -74,20 +75,20 @@ func TestTrustLevelOf(t *testing.T) {
 func TestEncryptedChatDecision(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
-		meta     PortalMetadata
+		meta     portal.Metadata
 		incoming bool  // OMEMO arrived
 		command  *bool // omemo on/off
-		want     PortalMetadata
+		want     portal.Metadata
 		changed  bool
 	}{
-		{"new chat, contact uses OMEMO", PortalMetadata{}, true, nil, PortalMetadata{OMEMO: true}, true},
-		{"already encrypted", PortalMetadata{OMEMO: true}, true, nil, PortalMetadata{OMEMO: true}, false},
-		{"user turned it off", PortalMetadata{OMEMOOff: true}, true, nil, PortalMetadata{OMEMOOff: true}, false},
-		{"omemo on", PortalMetadata{}, false, ptrBool(true), PortalMetadata{OMEMO: true}, true},
-		{"omemo on after off", PortalMetadata{OMEMOOff: true}, false, ptrBool(true), PortalMetadata{OMEMO: true}, true},
-		{"omemo off", PortalMetadata{OMEMO: true}, false, ptrBool(false), PortalMetadata{OMEMOOff: true}, true},
-		{"omemo off twice", PortalMetadata{OMEMOOff: true}, false, ptrBool(false), PortalMetadata{OMEMOOff: true}, false},
-		{"omemo off on a new chat", PortalMetadata{}, false, ptrBool(false), PortalMetadata{OMEMOOff: true}, true},
+		{"new chat, contact uses OMEMO", portal.Metadata{}, true, nil, portal.Metadata{OMEMO: true}, true},
+		{"already encrypted", portal.Metadata{OMEMO: true}, true, nil, portal.Metadata{OMEMO: true}, false},
+		{"user turned it off", portal.Metadata{OMEMOOff: true}, true, nil, portal.Metadata{OMEMOOff: true}, false},
+		{"omemo on", portal.Metadata{}, false, ptrBool(true), portal.Metadata{OMEMO: true}, true},
+		{"omemo on after off", portal.Metadata{OMEMOOff: true}, false, ptrBool(true), portal.Metadata{OMEMO: true}, true},
+		{"omemo off", portal.Metadata{OMEMO: true}, false, ptrBool(false), portal.Metadata{OMEMOOff: true}, true},
+		{"omemo off twice", portal.Metadata{OMEMOOff: true}, false, ptrBool(false), portal.Metadata{OMEMOOff: true}, false},
+		{"omemo off on a new chat", portal.Metadata{}, false, ptrBool(false), portal.Metadata{OMEMOOff: true}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := tc.meta
@@ -103,7 +104,7 @@ func TestEncryptedChatDecision(t *testing.T) {
 			}
 		})
 	}
-	if !strings.Contains(encryptionStateText(&PortalMetadata{OMEMO: true}), "never as plaintext") {
+	if !strings.Contains(encryptionStateText(&portal.Metadata{OMEMO: true}), "never as plaintext") {
 		t.Error("state text of an encrypted chat")
 	}
 }

@@ -25,7 +25,7 @@ import (
 
 // markEncrypted records that OMEMO was used in the chat; it reports whether
 // meta changed.
-func markEncrypted(meta *PortalMetadata) bool {
+func markEncrypted(meta *portal.Metadata) bool {
 	if meta.OMEMO || meta.OMEMOOff {
 		return false
 	}
@@ -35,7 +35,7 @@ func markEncrypted(meta *PortalMetadata) bool {
 
 // setEncrypted applies the omemo on/off command; it reports whether meta
 // changed.
-func setEncrypted(meta *PortalMetadata, on bool) bool {
+func setEncrypted(meta *portal.Metadata, on bool) bool {
 	if meta.OMEMO == on && meta.OMEMOOff == !on {
 		return false
 	}
@@ -53,7 +53,7 @@ func (c *Client) chatEncrypted(ctx context.Context, out *outgoingMessage) (bool,
 	if p == nil {
 		return false, nil
 	}
-	meta, _ := p.Metadata.(*PortalMetadata)
+	meta, _ := p.Metadata.(*portal.Metadata)
 	if meta == nil {
 		return false, nil
 	}

@@ -22,10 +22,6 @@ import (
 // is rate-limited per bare JID and overall, and what does not fit is
 // dropped: a later message asks again.
 
-// iqTimeout bounds the bridge's own IQ round trips that mellium's packages
-// make without one (disco, roster, MUC configuration).
-const iqTimeout = 30 * time.Second
-
 const (
 	// omemoQueueSize bounds the queued OMEMO network work of a login.
 	omemoQueueSize = 64

@@ -11,6 +11,8 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp"
+
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // readyGate says whether a login's XMPP session is fully set up (connected,
@@ -118,7 +120,7 @@ func (c *Client) withSession(ctx context.Context, send func(s *xmpp.Session) err
 			lastErr = err
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("XMPP session lost while sending, sending again on the next one")
 		} else {
-			lastErr = errNotConnected
+			lastErr = xmppclient.ErrNotConnected
 		}
 		// The session is going down but the gate may not know yet.
 		select {

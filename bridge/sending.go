@@ -17,6 +17,8 @@ import (
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/mxomemo/xmpp-bridge/portal"
 )
 
 // A crash during the Matrix send of a message from XMPP.
@@ -52,21 +54,21 @@ const sendingRetention = 24 * time.Hour
 func (c *Client) convertOnce(id networkid.MessageID, sender bridgev2.EventSender, ts time.Time,
 	convert func(context.Context, *bridgev2.Portal, bridgev2.MatrixAPI, *incomingMessage) (*bridgev2.ConvertedMessage, error),
 ) func(context.Context, *bridgev2.Portal, bridgev2.MatrixAPI, *incomingMessage) (*bridgev2.ConvertedMessage, error) {
-	return func(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, in *incomingMessage) (*bridgev2.ConvertedMessage, error) {
+	return func(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, in *incomingMessage) (*bridgev2.ConvertedMessage, error) {
 		log := zerolog.Ctx(ctx)
 		marked, err := c.sendingMarked(ctx, id)
 		if err != nil {
 			log.Err(err).Msg("Failed to read the sending mark")
 		}
 		if marked {
-			evtID, err := c.findSent(ctx, portal.MXID, intent.GetMXID(), remoteMarker(id))
+			evtID, err := c.findSent(ctx, p.MXID, intent.GetMXID(), remoteMarker(id))
 			if err != nil {
 				log.Warn().Err(err).Msg("Failed to look for a message sent before a crash; sending it (again)")
 			} else if evtID != "" {
 				log.Info().Stringer("event_id", evtID).Msg("Message was sent before a crash; storing it without sending again")
 				if err := c.main.Bridge.DB.Message.Insert(ctx, &database.Message{
-					ID: id, MXID: evtID, Room: portal.PortalKey, SenderID: sender.Sender,
-					SenderMXID: intent.GetMXID(), Timestamp: ts, Metadata: &MessageMetadata{},
+					ID: id, MXID: evtID, Room: p.PortalKey, SenderID: sender.Sender,
+					SenderMXID: intent.GetMXID(), Timestamp: ts, Metadata: &portal.MessageMetadata{},
 				}); err != nil {
 					return nil, fmt.Errorf("failed to store a message sent before a crash: %w", err)
 				}
@@ -74,7 +76,7 @@ func (c *Client) convertOnce(id networkid.MessageID, sender bridgev2.EventSender
 				return nil, bridgev2.ErrIgnoringRemoteEvent
 			}
 		}
-		conv, err := convert(ctx, portal, intent, in)
+		conv, err := convert(ctx, p, intent, in)
 		if err != nil || conv == nil || len(conv.Parts) == 0 {
 			return conv, err
 		}
@@ -85,7 +87,7 @@ func (c *Client) convertOnce(id networkid.MessageID, sender bridgev2.EventSender
 		}
 		part.Extra[remoteMarkerKey] = remoteMarker(id)
 		if !marked {
-			if err := c.markSending(ctx, id, portal.MXID); err != nil {
+			if err := c.markSending(ctx, id, p.MXID); err != nil {
 				// Without the mark a crash during the send could show the
 				// message twice; not sending it would lose it.
 				log.Err(err).Msg("Failed to record the sending mark")

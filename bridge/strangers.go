@@ -22,7 +22,7 @@ func (c *Client) deviceListWanted(ctx context.Context, j jid.JID) bool {
 	if _, ok := c.roster.Get(j); ok {
 		return true
 	}
-	if c.mucs.hasMember(j) {
+	if c.mucs.HasMember(j) {
 		return true
 	}
 	if known, err := c.knownDevices(ctx, j); err == nil && known != nil {
@@ -31,19 +31,4 @@ func (c *Client) deviceListWanted(ctx context.Context, j jid.JID) bool {
 	// The table, not bridgev2's cache: this only asks whether it exists.
 	p, err := c.main.Bridge.DB.Portal.GetByKey(ctx, portal.DMKey(j, c.login.ID))
 	return err == nil && p != nil
-}
-
-// hasMember reports whether j (bare) is an occupant, by real JID, of one
-// of the rooms.
-func (rs *mucRooms) hasMember(j jid.JID) bool {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	for _, r := range rs.rooms {
-		for _, o := range r.Occupants {
-			if o.RealJID.Bare().Equal(j) {
-				return true
-			}
-		}
-	}
-	return false
 }

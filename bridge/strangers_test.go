@@ -32,7 +32,7 @@ func pepNotification(t *testing.T, from, node, item string) *stanzabuf.Stanza {
 // ghost; a roster contact's still count.
 func TestStrangerFlood(t *testing.T) {
 	f := newInboxFixture(t)
-	f.c.mucs, f.c.roster = newMUCRooms(), xmppclient.NewRoster()
+	f.c.mucs, f.c.roster = xmppclient.NewRooms(), xmppclient.NewRoster()
 	ctx := context.Background()
 	contact := jid.MustParse("carol@localhost")
 	f.c.roster.Set(roster.Item{JID: contact, Subscription: "both"})

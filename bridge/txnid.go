@@ -143,15 +143,27 @@ func (t txnTransport) sendRetrying(r *http.Request) (*http.Response, error) {
 	start, delay := time.Now(), time.Second
 	for {
 		resp, err := t.next.RoundTrip(r)
-		retry := err != nil || resp.StatusCode >= 500
-		if !retry || r.GetBody == nil || time.Since(start)+delay > sendRetryMax || r.Context().Err() != nil {
+		retry := homeserverAway(resp, err)
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		if !retry {
+			return resp, err
+		}
+		if r.GetBody == nil || time.Since(start)+delay > sendRetryMax || r.Context().Err() != nil {
+			// Logged so that a message sent later by the catch-up (out of
+			// its chat's order) can be traced to its cause.
+			zerolog.Ctx(r.Context()).Warn().Err(err).Int("status", status).Dur("tried_for", time.Since(start)).
+				Msg("Message send to the homeserver failed, giving up")
 			return resp, err
 		}
 		if resp != nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			_ = resp.Body.Close()
 		}
-		zerolog.Ctx(r.Context()).Warn().Err(err).Dur("retry_in", delay).Msg("Message send to the homeserver failed, retrying")
+		zerolog.Ctx(r.Context()).Warn().Err(err).Int("status", status).Dur("retry_in", delay).
+			Msg("Message send to the homeserver failed, retrying")
 		select {
 		case <-r.Context().Done():
 			return nil, r.Context().Err()
@@ -165,6 +177,19 @@ func (t txnTransport) sendRetrying(r *http.Request) (*http.Response, error) {
 		r = r.Clone(r.Context())
 		r.Body = body
 	}
+}
+
+// homeserverAway says whether a send's outcome means the homeserver is
+// away or overloaded rather than refusing the message: any transport error
+// (connection refused or reset, EOF, a timeout: the homeserver stopping or
+// starting), a server error (500 while it shuts down, 502/503/504 from a
+// proxy in front of it) or 429 (rate limited: the same request succeeds
+// later). Other 4xx answers would fail again the same way.
+func homeserverAway(resp *http.Response, err error) bool {
+	if err != nil {
+		return true
+	}
+	return resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
 }
 
 // installTxnTransport wraps the appservice's HTTP transport (shared by the

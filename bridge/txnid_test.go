@@ -5,9 +5,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestTxnTransport(t *testing.T) {
@@ -111,5 +113,69 @@ func TestTxnTransportRetries(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || len(seen) != 3 || seen[0] != seen[2] || !strings.HasSuffix(seen[0], ` {"body":"hi"}`) {
 		t.Fatalf("status %d after %q", resp.StatusCode, seen)
+	}
+}
+
+// TestHomeserverAway checks which send outcomes are retried: what a homeserver restart or a proxy
+// in front of it produces, and not the answers that would fail the same way again.
+func TestHomeserverAway(t *testing.T) {
+	// A port nothing listens on: connection refused.
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+	// A server that closes the connection without answering: EOF.
+	hangup := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer hangup.Close()
+	// A server slower than the client's timeout.
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer slow.Close()
+	status := func(code int) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(code) }))
+	}
+	cases := []struct {
+		name string
+		url  string
+		away bool
+	}{
+		{"connection refused", closedURL, true},
+		{"EOF", hangup.URL, true},
+		{"timeout", slow.URL, true},
+		{"500", "500", true},
+		{"502", "502", true},
+		{"503", "503", true},
+		{"504", "504", true},
+		{"429", "429", true},
+		{"200", "200", false},
+		{"400", "400", false},
+		{"403", "403", false},
+		{"404", "404", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			url := c.url
+			if code, err := strconv.Atoi(c.url); err == nil {
+				srv := status(code)
+				defer srv.Close()
+				url = srv.URL
+			}
+			client := &http.Client{Timeout: 500 * time.Millisecond}
+			resp, err := client.Get(url)
+			if resp != nil {
+				defer resp.Body.Close()
+			}
+			if got := homeserverAway(resp, err); got != c.away {
+				t.Errorf("homeserverAway = %v, want %v (response %v, error %v)", got, c.away, resp, err)
+			}
+		})
 	}
 }

@@ -32,7 +32,12 @@ func (m *Manager) Decrypt(ctx context.Context, enc *Encrypted, senderJID string)
 	rec := &e.rec
 	k := getKDF()
 	defer putKDF(k)
-	out := &Decrypted{Version: v, Sender: addr}
+	// The result and its identity key share one allocation.
+	res := &struct {
+		d  Decrypted
+		ik [32]byte
+	}{d: Decrypted{Version: v, Sender: addr}}
+	out := &res.d
 	var s *session
 	var keyMaterial []byte
 	var usedPreKey uint32
@@ -57,7 +62,7 @@ func (m *Manager) Decrypt(ctx context.Context, enc *Encrypted, senderJID string)
 	}
 
 	// Everything checked: persist.
-	out.Trust, out.Trusted, out.IdentityKey, out.KeyChanged, err = m.trustRecord(ctx, v, addr, s.theirIK[:], true)
+	out.Trust, out.Trusted, out.IdentityKey, out.KeyChanged, err = m.trustRecordInto(ctx, v, addr, s.theirIK[:], true, &res.ik)
 	if err != nil {
 		return nil, err
 	}

@@ -276,7 +276,17 @@ func (m *Manager) Encrypt(ctx context.Context, v Version, plaintext []byte, reci
 	if err != nil {
 		return nil, nil, err
 	}
-	enc = &Encrypted{Version: v, SenderDevice: m.identity.DeviceID, IV: iv, Payload: payload, Keys: make([]EncryptedKey, 0, len(recipients))}
+	// One recipient (the common case) shares the result's allocation.
+	res := &struct {
+		e    Encrypted
+		keys [1]EncryptedKey
+	}{e: Encrypted{Version: v, SenderDevice: m.identity.DeviceID, IV: iv, Payload: payload}}
+	enc = &res.e
+	if len(recipients) <= 1 {
+		enc.Keys = res.keys[:0:1]
+	} else {
+		enc.Keys = make([]EncryptedKey, 0, len(recipients))
+	}
 	for _, r := range recipients {
 		if r.JID == m.ownJID && r.Device == m.identity.DeviceID {
 			continue

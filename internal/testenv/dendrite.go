@@ -275,11 +275,26 @@ func (d *Dendrite) start(bin string) error {
 	return nil
 }
 
-// Restart stops the server and starts it again on the same port with the same data, e.g. to test
-// what a bridge does while its homeserver is away.
+// restartGrace is how long Restart lets Dendrite shut down after SIGTERM. The fault a restart
+// stands for is a homeserver restarted by its admin, not a crash: a SIGKILL mid-write can lose
+// events its embedded NATS JetStream (which feeds the appservice) had accepted but not yet
+// synced, which would be the homeserver's loss, not the bridge's. On a loaded machine Dendrite
+// can take more than a few seconds to stop.
+const restartGrace = 30 * time.Second
+
+// Restart stops the server gracefully (SIGTERM, SIGKILL only after restartGrace; a SIGKILL is
+// logged) and starts it again on the same port with the same data, e.g. to test what a bridge
+// does while its homeserver is away.
 func (d *Dendrite) Restart(t TB) {
 	t.Helper()
-	d.Stop()
+	if d.proc != nil {
+		start := time.Now()
+		if d.proc.stop(restartGrace) {
+			t.Logf("testenv: dendrite did not stop within %s of SIGTERM and was SIGKILLed", restartGrace)
+		} else {
+			t.Logf("testenv: dendrite stopped %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+		}
+	}
 	bin, err := DendriteBinDir()
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
@@ -312,6 +327,21 @@ func (d *Dendrite) Dir() string { return d.dir }
 func (d *Dendrite) Log() string {
 	b, _ := os.ReadFile(d.logPath)
 	return strings.ToValidUTF8(string(b), "?")
+}
+
+// CountLog counts the server log's lines that contain every one of substrings.
+func (d *Dendrite) CountLog(substrings ...string) int {
+	n := 0
+	for _, line := range strings.Split(d.Log(), "\n") {
+		ok := true
+		for _, sub := range substrings {
+			ok = ok && strings.Contains(line, sub)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
 }
 
 // RegisterUser creates a user with the shared-secret registration API and returns its user ID
