@@ -551,9 +551,8 @@ var numberRE = regexp.MustCompile(`(\d+)$`)
 // matrixNumbers is the sequence of message numbers with prefix from sender in room, in the room's
 // order: /messages (the server's topological order, what a client shows when it reads the room),
 // plus any event only the user's /sync timeline after from has (Dendrite's /sync timelines can be
-// limited), after them; an event counts once by its id. The /sync timeline alone is not the
-// room's order: after a homeserver restart Dendrite's /sync can leave out events and a later
-// read brings them, which made in-order messages look out of order.
+// limited), after them; an event counts once by its id. The /sync timeline alone is the order in
+// which the user's sync loop got the events (with /messages-only ones appended), not the room's.
 func matrixNumbers(ctx context.Context, t *testing.T, u *harness.MatrixUser, room id.RoomID, from int, sender id.UserID, prefix string) []int {
 	var seq []int
 	seen := map[id.EventID]bool{}
