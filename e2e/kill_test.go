@@ -348,9 +348,9 @@ func runFaults(t *testing.T, backend string, p killParams, f fault) {
 		// While Matrix -> XMPP is not asserted, its stragglers get a minute after XMPP -> Matrix is
 		// complete, not the full no-progress wait.
 		m2xGaveUp := !matrixToXMPPDurable && !x2mSince.IsZero() && time.Since(x2mSince) > time.Minute
-		// Matrix messages the bridge never received, with nothing else moving for 30 s: the
-		// homeserver lost them (counted below); waiting the full 3 minutes would not bring them.
-		m2xHomeserverLost := !m2xDone && time.Since(lastProgress) > 30*time.Second &&
+		// Matrix messages the bridge never received, with nothing else moving for 90 s (longer
+		// than a JetStream redelivery, 30 s by default): the homeserver lost them (counted below).
+		m2xHomeserverLost := !m2xDone && time.Since(lastProgress) > 90*time.Second &&
 			neverReceived("mx-bob", mb) && neverReceived("mx-carol", mc)
 		if (x2mDone && (m2xDone || m2xGaveUp || m2xHomeserverLost)) || time.Now().After(deadline) || time.Since(lastProgress) > 3*time.Minute {
 			break
@@ -447,6 +447,14 @@ func runFaults(t *testing.T, backend string, p killParams, f fault) {
 		t.Logf("dendrite log: %d \"SendEvents failed\" (%d context canceled), %d \"failed to produce OutputAppserviceEvent\", %d \"Unable to get membership for room\"",
 			s.dendrite.CountLog("SendEvents failed"), s.dendrite.CountLog("SendEvents failed", "context canceled"),
 			s.dendrite.CountLog("failed to produce OutputAppserviceEvent"), s.dendrite.CountLog("Unable to get membership for room"))
+		var errs []string
+		for _, line := range strings.Split(s.dendrite.Log(), "\n") {
+			if strings.Contains(line, "level=error") || (strings.Contains(line, "level=warning") && !strings.Contains(line, "IMPORTANT") &&
+				!strings.Contains(line, "Open registration") && !strings.Contains(line, "payloads over")) {
+				errs = append(errs, line)
+			}
+		}
+		t.Logf("dendrite's errors and warnings (last 40 of %d):\n%s", len(errs), strings.Join(errs[max(0, len(errs)-40):], "\n"))
 	}
 	// Why an XMPP message reached Matrix late, if one did: a send retried until the homeserver
 	// was back keeps the order; one bridgev2 gave up on is sent again by the catch-up, later.
