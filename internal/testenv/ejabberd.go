@@ -249,28 +249,16 @@ func startEjabberd(dir string, opts EjabberdOptions) (*Ejabberd, error) {
 	if err := writeSelfSigned(e.CertFile(), filepath.Join(dir, "certs", "localhost.key"), "localhost"); err != nil {
 		return nil, err
 	}
-	for attempt := 0; ; attempt++ {
-		err = e.start(ctl, true)
-		if err == nil {
-			return e, nil
-		}
-		if !errors.Is(err, errPortInUse) || attempt == 2 {
-			return e, fmt.Errorf("%v\n--- ejabberd log (%s) ---\n%s", err, e.logPath, tail(e.logPath, logTail))
-		}
-	}
+	return e, startRetrying("ejabberd", e.logPath, func() error { return e.start(ctl, true) })
 }
 
 // start writes the configs (with new ports when pickPorts), hands the directory to the ejabberd
 // user and runs ejabberd in the foreground as that user.
 func (e *Ejabberd) start(ctl string, pickPorts bool) error {
 	if pickPorts {
-		var ports [5]int
-		for i := range ports {
-			port, err := freePort()
-			if err != nil {
-				return err
-			}
-			ports[i] = port
+		ports, err := freePorts(5)
+		if err != nil {
+			return err
 		}
 		e.c2sPort, e.tlsPort, e.httpPort, e.distPort = ports[0], ports[1], ports[2], ports[3]
 		e.compPort = 0

@@ -3,7 +3,6 @@ package testenv
 import (
 	"bytes"
 	"cmp"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -145,27 +144,15 @@ func startProsody(dir string, opts ProsodyOptions) (*Prosody, error) {
 	if err := writeSelfSigned(p.CertFile(), filepath.Join(p.dir, "certs", "localhost.key"), "localhost"); err != nil {
 		return nil, err
 	}
-	for attempt := 0; ; attempt++ {
-		err = p.start(bin, true)
-		if err == nil {
-			return p, nil
-		}
-		if !errors.Is(err, errPortInUse) || attempt == 2 {
-			return p, fmt.Errorf("%v\n--- prosody log (%s) ---\n%s", err, p.logPath, tail(p.logPath, logTail))
-		}
-	}
+	return p, startRetrying("prosody", p.logPath, func() error { return p.start(bin, true) })
 }
 
 // start writes the config (with new ports when pickPorts) and starts the server.
 func (p *Prosody) start(bin string, pickPorts bool) error {
 	if pickPorts {
-		var ports [5]int
-		for i := range ports {
-			port, err := freePort()
-			if err != nil {
-				return err
-			}
-			ports[i] = port
+		ports, err := freePorts(5)
+		if err != nil {
+			return err
 		}
 		p.c2sPort, p.httpPort = ports[0], ports[1]
 		p.tlsPort, p.compPort, p.httpsPort = 0, 0, 0

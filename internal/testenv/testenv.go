@@ -160,6 +160,34 @@ func (p *proc) waitReady(timeout time.Duration, check func() error) error {
 	}
 }
 
+// startRetrying runs start up to three times while it fails on a port that
+// another process took between picking and binding (errPortInUse); any other
+// failure, or the third, is returned with the tail of the server's log.
+func startRetrying(name, logPath string, start func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := start()
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, errPortInUse) || attempt == 2 {
+			return fmt.Errorf("%v\n--- %s log (%s) ---\n%s", err, name, logPath, tail(logPath, logTail))
+		}
+	}
+}
+
+// freePorts picks n TCP ports on 127.0.0.1 that were free a moment ago.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, n)
+	for i := range ports {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = port
+	}
+	return ports, nil
+}
+
 // errPortInUse marks startup failures worth a retry with other ports: free-picked ports can be
 // taken by another process between picking and binding.
 var errPortInUse = errors.New("testenv: port in use")
