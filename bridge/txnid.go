@@ -1,9 +1,11 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -143,7 +145,7 @@ func (t txnTransport) sendRetrying(r *http.Request) (*http.Response, error) {
 	start, delay := time.Now(), time.Second
 	for {
 		resp, err := t.next.RoundTrip(r)
-		retry := homeserverAway(resp, err)
+		retry := homeserverAway(resp, err) || (time.Since(start) < forbiddenRetryMax && shutdownForbidden(resp))
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode
@@ -190,6 +192,39 @@ func homeserverAway(resp *http.Response, err error) bool {
 		return true
 	}
 	return resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
+}
+
+// forbiddenRetryMax bounds the retries of shutdownForbidden answers: long
+// enough to get past a homeserver's shutdown (the next attempts then meet a
+// refused connection, which is retried as the homeserver away), short
+// enough that a ghost that really is not registered does not hold its
+// portal's queue for the full sendRetryMax.
+var forbiddenRetryMax = 30 * time.Second
+
+// shutdownForbidden says whether resp is Dendrite's answer to a masquerading
+// appservice request whose user lookup failed: Dendrite v0.15.2
+// (userapi/internal/user_api.go) turns any database error of that lookup,
+// including the "context canceled" of every request in flight while it
+// shuts down, into 403 M_FORBIDDEN "appservice has not registered this
+// user". Seen in TestDeliveryFaults/homeserver_restart: not retried, the
+// message was left to the catch-up and reached Matrix after the chat's
+// later messages. The body is read and put back for the caller.
+func shutdownForbidden(resp *http.Response) bool {
+	if resp == nil || resp.StatusCode != http.StatusForbidden || resp.Body == nil {
+		return false
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return false
+	}
+	var merr struct {
+		ErrCode string `json:"errcode"`
+		Err     string `json:"error"`
+	}
+	return json.Unmarshal(body, &merr) == nil && merr.ErrCode == "M_FORBIDDEN" &&
+		strings.Contains(merr.Err, "appservice has not registered this user")
 }
 
 // installTxnTransport wraps the appservice's HTTP transport (shared by the

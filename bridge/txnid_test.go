@@ -179,3 +179,58 @@ func TestHomeserverAway(t *testing.T) {
 		})
 	}
 }
+
+// TestTxnTransportShutdownForbidden: Dendrite's 403 "appservice has not registered this user"
+// while it shuts down is retried, for a while only; other 403s are not.
+func TestTxnTransportShutdownForbidden(t *testing.T) {
+	defer func(d time.Duration) { forbiddenRetryMax = d }(forbiddenRetryMax)
+	forbiddenRetryMax = 2 * time.Second
+	const notRegistered = `{"errcode":"M_FORBIDDEN","error":"appservice has not registered this user"}`
+	cases := []struct {
+		name      string
+		forbidden int    // how many first requests get 403 with body
+		body      string // of the 403
+		requests  int
+		status    int
+	}{
+		{"shutdown 403 then 200", 1, notRegistered, 2, http.StatusOK},
+		{"shutdown 403 that lasts", 100, notRegistered, 3, http.StatusForbidden}, // at 0, 1 and 3 s,
+		{"other 403", 100, `{"errcode":"M_FORBIDDEN","error":"You are not invited to this room."}`, 1, http.StatusForbidden},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var mu sync.Mutex
+			n := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				n++
+				k := n
+				mu.Unlock()
+				if k <= c.forbidden {
+					w.WriteHeader(http.StatusForbidden)
+					_, _ = io.WriteString(w, c.body)
+				}
+			}))
+			defer srv.Close()
+			client := &http.Client{Transport: txnTransport{next: http.DefaultTransport}}
+			ctx := withTxnSeed(context.Background(), "bob@localhost\x00m1")
+			armTxnSeed(ctx)
+			req, err := http.NewRequestWithContext(ctx, http.MethodPut, srv.URL+"/_matrix/client/v3/rooms/%21r%3Ax/send/m.room.message/random1", strings.NewReader(`{"body":"hi"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status || n != c.requests {
+				t.Fatalf("status %d after %d requests, want %d after %d", resp.StatusCode, n, c.status, c.requests)
+			}
+			if c.status == http.StatusForbidden && string(body) != c.body {
+				t.Errorf("the caller got body %q, want %q", body, c.body)
+			}
+		})
+	}
+}
