@@ -409,19 +409,27 @@ func runFaults(t *testing.T, backend string, p killParams, f fault) {
 		"bob (OMEMO) -> Matrix":   x2mCount("bob", matrixSeq(bobRoom, bobTL, s.ghost(bob), "bob")),
 		"carol (plain) -> Matrix": x2mCount("carol", matrixSeq(carolRoom, carolTL, s.ghost(carol), "carol")),
 	}
-	x2m.add(perStream["bob (OMEMO) -> Matrix"])
-	x2m.add(perStream["carol (plain) -> Matrix"])
-	// For the record: the order in which the user's /sync brought them, where it differs.
+	// Order: the bridge sends a chat's messages one at a time, each after the last was answered,
+	// so the order in which the homeserver accepted them is its stream order, which the user's
+	// /sync brings. That is what is asserted. Dendrite's /messages (topological order) once put
+	// one message of 200 out of place after a SIGKILL while /sync had them all in order: a
+	// difference is logged, not counted.
 	for _, x := range []struct {
 		name, stream string
 		room         id.RoomID
 		from         int
 		ghost        id.UserID
 	}{{"bob (OMEMO) -> Matrix", "bob", bobRoom, bobTL, s.ghost(bob)}, {"carol (plain) -> Matrix", "carol", carolRoom, carolTL, s.ghost(carol)}} {
-		if c := countSeq(syncNumbers(u, x.room, x.from, x.ghost, run+" "+x.stream+" "), half); c.outOfOrder != perStream[x.name].outOfOrder {
-			t.Logf("%s in /sync's order (not asserted): %s", x.name, c)
+		c := perStream[x.name]
+		sync := countSeq(syncNumbers(u, x.room, x.from, x.ghost, run+" "+x.stream+" "), half)
+		if sync.outOfOrder != c.outOfOrder {
+			t.Logf("%s: out of order in /messages' order %d, in /sync's (asserted) %d: %s", x.name, c.outOfOrder, sync.outOfOrder, sync)
 		}
+		c.outOfOrder = sync.outOfOrder
+		perStream[x.name] = c
 	}
+	x2m.add(perStream["bob (OMEMO) -> Matrix"])
+	x2m.add(perStream["carol (plain) -> Matrix"])
 	mb, mc := xmppSeqs()
 	// A Matrix message missing at the contact is the bridge's loss only if the bridge received it
 	// (its intake has the event); one the homeserver never handed over is the homeserver's, and
