@@ -270,7 +270,13 @@ func testOMEMOInbox(t *testing.T, f *inboxFixture, failOn, failOff string) {
 	in, err = f.receive(t, second)
 	wantBody(t, in, err, "second")
 
-	// OMEMO 0.3 with Conversations-style whitespace padding.
+	// OMEMO 0.3 with Conversations-style whitespace padding: bob's 0.3
+	// client starts a session from our bundle. m1 used one of its one-time
+	// prekeys; the bridge's OMEMO worker republishes the bundle without it
+	// (here nothing runs the worker: run its queue). Without that, bob's
+	// client picks the used prekey from the old bundle one time in 100 and
+	// gets the notice (TestOMEMOStaleBundlePreKey).
+	f.c.drainOMEMOWork(ctx)
 	in, err = f.receive(t, f.stanza(t, "m3", f.encrypt(t, f.bob03XC, "  padded 0.3 \n\t ")))
 	wantBody(t, in, err, "padded 0.3")
 	if in.OMEMO.Version != omemo.V03 {
@@ -326,6 +332,86 @@ func testOMEMOInbox(t *testing.T, f *inboxFixture, failOn, failOff string) {
 	}
 	if n != 5 { // m1 (once), m2, m3, m5, m7; m4 and m6 failed without a ratchet step
 		t.Errorf("%d inbox rows, want 5", n)
+	}
+}
+
+// TestOMEMOStaleBundlePreKey: a contact that fetched our bundle before the
+// OMEMO worker republished it (after a key exchange used one of its
+// one-time prekeys) may start a session on that used prekey. The bridge
+// must not accept a one-time prekey twice: the message gets the notice and
+// a new session is offered. Once the worker republished, the bundle no
+// longer offers the prekey and a key exchange from it decrypts. This is
+// the rare failure TestOMEMOInbox saw when its 0.3 client fetched our
+// bundle with nothing running the worker's republish.
+func TestOMEMOStaleBundlePreKey(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	dev := f.c.omemoClient().Manager().DeviceID()
+	alice := omemo.Address{JID: f.alice.String(), Device: dev}
+	stale, err := f.bob03XC.FetchBundle(ctx, f.alice, dev, omemo.V03)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// bob's OMEMO 2 client uses one of our prekeys.
+	in, err := f.receive(t, f.stanza(t, "s1", f.encrypt(t, f.bobXC, "first")))
+	wantBody(t, in, err, "first")
+	var used []omemo.BundlePreKey
+	for _, pk := range stale.PreKeys {
+		k, err := f.c.omemoStore().PreKey(ctx, pk.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == nil {
+			used = append(used, pk)
+		}
+	}
+	if len(used) != 1 {
+		t.Fatalf("%d prekeys of the bundle used, want 1", len(used))
+	}
+
+	// bob's 0.3 client, on the bundle it fetched before, picks that prekey.
+	stale.PreKeys = used
+	if _, err := f.bob03XC.ResetWith(ctx, f.alice, dev, omemo.V03, stale); err != nil {
+		t.Fatal(err)
+	}
+	onUsed := f.encrypt(t, f.bob03XC, "on a used prekey")
+	if k := onUsed.Elements[0].KeyFor(alice.JID, dev); k == nil || !k.KeyExchange {
+		t.Fatal("bob's 0.3 message is no key exchange for the bridge")
+	}
+	in, err = f.receive(t, f.stanza(t, "s2", onUsed))
+	wantNotice(t, in, err, "no OMEMO session")
+	reset := false
+	w := f.c.omemoWorker()
+	queued := len(w.queue)
+	for range queued {
+		task := <-w.queue
+		reset = reset || (task.kind == taskReset && task.device == f.bob03XC.Manager().DeviceID() && task.version == omemo.V03)
+		w.queue <- task
+	}
+	if !reset {
+		t.Error("no new session offered for a key exchange on a used prekey")
+	}
+
+	// The worker republishes; bob's 0.3 client starts over from the new
+	// bundle, which no longer offers the used prekey.
+	f.c.drainOMEMOWork(ctx)
+	fresh, err := f.bob03XC.FetchBundle(ctx, f.alice, dev, omemo.V03)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pk := range fresh.PreKeys {
+		if pk.ID == used[0].ID {
+			t.Fatalf("republished bundle still offers the used prekey %d", pk.ID)
+		}
+	}
+	if _, err := f.bob03XC.ResetWith(ctx, f.alice, dev, omemo.V03, fresh); err != nil {
+		t.Fatal(err)
+	}
+	in, err = f.receive(t, f.stanza(t, "s3", f.encrypt(t, f.bob03XC, "after the republish")))
+	wantBody(t, in, err, "after the republish")
+	if in.OMEMO.Version != omemo.V03 {
+		t.Errorf("version %v", in.OMEMO.Version)
 	}
 }
 
