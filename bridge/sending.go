@@ -60,23 +60,11 @@ func convertOnce[T any](c *Client, id networkid.MessageID, sender bridgev2.Event
 	}
 	return func(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, in T) (*bridgev2.ConvertedMessage, error) {
 		log := zerolog.Ctx(ctx)
-		marked, started, err := c.sendingMarked(ctx, id)
+		marked, err := c.sendingMarked(ctx, id)
 		if err != nil {
 			log.Err(err).Msg("Failed to read the sending mark")
 		}
 		if marked {
-			// The send the mark stands for may still be completing on the
-			// homeserver (a request whose client died is not dropped), and
-			// what completed may not be readable yet: look only once the
-			// mark is old enough.
-			if wait := settleWait(started, time.Now()); wait > 0 {
-				log.Debug().Dur("wait", wait).Msg("Waiting for a send cut by a crash to settle before looking for it")
-				select {
-				case <-ctx.Done():
-					return nil, ctx.Err()
-				case <-time.After(wait):
-				}
-			}
 			evtID, err := c.findSent(ctx, p.MXID, intent.GetMXID(), remoteMarker(id))
 			if err != nil {
 				log.Warn().Err(err).Msg("Failed to look for a message sent before a crash; sending it (again)")
@@ -113,26 +101,16 @@ func convertOnce[T any](c *Client, id networkid.MessageID, sender bridgev2.Event
 	}
 }
 
-// sendingSettle is how old a sending mark must be before the room is
-// looked at for the event it stands for.
-const sendingSettle = 10 * time.Second
-
-// settleWait is how long to wait, at now, before looking for the event of
-// a mark written at started.
-func settleWait(started, now time.Time) time.Duration {
-	return min(sendingSettle, max(0, sendingSettle-now.Sub(started)))
-}
-
-func (c *Client) sendingMarked(ctx context.Context, msgID networkid.MessageID) (bool, time.Time, error) {
+func (c *Client) sendingMarked(ctx context.Context, msgID networkid.MessageID) (bool, error) {
 	var started int64
 	err := c.main.DB.QueryRow(ctx, `SELECT started FROM delivery_sending WHERE account=$1 AND message_id=$2`,
 		string(c.login.ID), string(msgID)).Scan(&started)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, time.Time{}, nil
+		return false, nil
 	} else if err != nil {
-		return false, time.Time{}, fmt.Errorf("failed to read sending mark: %w", err)
+		return false, fmt.Errorf("failed to read sending mark: %w", err)
 	}
-	return true, time.UnixMilli(started), nil
+	return true, nil
 }
 
 func (c *Client) markSending(ctx context.Context, msgID networkid.MessageID, room id.RoomID) error {
