@@ -11,9 +11,9 @@ import (
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/iqresp"
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/iqwait"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 // Response returns the answer to a disco#info get iq whose <query/> had
@@ -71,7 +71,7 @@ func ParseInfo(r xml.TokenReader) (Info, error) {
 		s := k[0].(xml.StartElement)
 		if s.Name.Space == NSInfo && s.Name.Local == "query" {
 			var i Info
-			err := xml.NewTokenDecoder(children.Replay(k)).Decode(&i)
+			err := xml.NewTokenDecoder(xmltok.Replay(k)).Decode(&i)
 			return i, err
 		}
 	}

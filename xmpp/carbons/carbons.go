@@ -12,6 +12,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 // NS is the namespace of XEP-0280 version 2.
@@ -44,7 +45,7 @@ type Carbon struct {
 // Inner returns a new reader over the whole forwarded message, starting with
 // its <message> start element. It can be called any number of times.
 func (c Carbon) Inner() xml.TokenReader {
-	return children.Replay(c.tokens)
+	return xmltok.Replay(c.tokens)
 }
 
 // Parse reads a message stanza from r and unwraps it if it is a carbon for
@@ -149,7 +150,7 @@ func parseForwarded(d *xml.Decoder, c *Carbon) error {
 				if err != nil {
 					return fmt.Errorf("%w: bad forwarded message: %w", ErrMalformed, err)
 				}
-				toks, err := children.Capture(d, t)
+				toks, err := xmltok.Capture(d, t)
 				if err != nil {
 					return fmt.Errorf("%w: %w", ErrMalformed, err)
 				}

@@ -14,6 +14,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/iqresp"
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/iqwait"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 // Namespaces of XEP-0045 used here.
@@ -108,7 +109,7 @@ func ParseAffiliations(r xml.TokenReader) ([]Item, error) {
 			continue
 		}
 		found = true
-		_, err := children.Each(children.Replay(k), func(d *xml.Decoder, start xml.StartElement) (bool, error) {
+		_, err := children.Each(xmltok.Replay(k), func(d *xml.Decoder, start xml.StartElement) (bool, error) {
 			if start.Name.Space != NSAdmin || start.Name.Local != "item" {
 				return false, nil
 			}

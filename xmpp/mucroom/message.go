@@ -12,6 +12,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 // ErrNotGroupchat is returned by ParseMessage for other stanzas.
@@ -109,7 +110,7 @@ func ParseMessage(r xml.TokenReader) (Message, error) {
 			if m.HasUser {
 				return false, fmt.Errorf("%w: more than one muc#user element", mucadmin.ErrMalformed)
 			}
-			toks, err := children.Capture(d, start)
+			toks, err := xmltok.Capture(d, start)
 			if err != nil {
 				return true, err
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 // Status codes of occupant presences besides mucadmin's (§15.6.2).
@@ -68,7 +69,7 @@ func ParsePresence(r xml.TokenReader) (Presence, error) {
 			if userTok != nil {
 				return false, fmt.Errorf("%w: more than one muc#user element", mucadmin.ErrMalformed)
 			}
-			toks, err := children.Capture(d, start)
+			toks, err := xmltok.Capture(d, start)
 			userTok = toks
 			return true, err
 		case start.Name.Local == "error" && p.Error == nil:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/iqresp"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 func configure(node string, payload xml.TokenReader) xml.TokenReader {
@@ -56,7 +57,7 @@ func ParseConfig(r xml.TokenReader) (Form, error) {
 		form  Form
 		found bool
 	)
-	_, err = children.Each(children.Replay(toks), func(d *xml.Decoder, start xml.StartElement) (bool, error) {
+	_, err = children.Each(xmltok.Replay(toks), func(d *xml.Decoder, start xml.StartElement) (bool, error) {
 		if start.Name.Space != NSOwner || start.Name.Local != "configure" {
 			return false, nil
 		}

@@ -7,7 +7,7 @@ import (
 
 	"mellium.im/xmpp/stanza"
 
-	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 // ErrMalformed is returned for responses and notifications that do not
@@ -76,10 +76,10 @@ func parseError(toks []xml.Token) error {
 			} `xml:",any"`
 		}
 	)
-	if err := xml.NewTokenDecoder(children.Replay(toks)).Decode(&e.Stanza); err != nil {
+	if err := xml.NewTokenDecoder(xmltok.Replay(toks)).Decode(&e.Stanza); err != nil {
 		return fmt.Errorf("%w: bad error element: %w", ErrMalformed, err)
 	}
-	if err := xml.NewTokenDecoder(children.Replay(toks)).Decode(&raw); err != nil {
+	if err := xml.NewTokenDecoder(xmltok.Replay(toks)).Decode(&raw); err != nil {
 		return fmt.Errorf("%w: bad error element: %w", ErrMalformed, err)
 	}
 	for _, c := range raw.Conds {

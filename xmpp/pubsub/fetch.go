@@ -12,6 +12,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 // ItemsIQ returns an IQ get that retrieves items of node at to (the zero
@@ -50,7 +51,7 @@ func ParseItems(r xml.TokenReader) ([]Item, error) {
 		items    []Item
 		sawItems bool
 	)
-	_, err = children.Each(children.Replay(toks), func(d *xml.Decoder, start xml.StartElement) (bool, error) {
+	_, err = children.Each(xmltok.Replay(toks), func(d *xml.Decoder, start xml.StartElement) (bool, error) {
 		if start.Name.Space != NS || start.Name.Local != "items" {
 			return false, nil
 		}

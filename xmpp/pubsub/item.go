@@ -7,7 +7,7 @@ import (
 
 	"mellium.im/xmlstream"
 
-	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 // Item is one pubsub item as received in a result or a notification.
@@ -31,7 +31,7 @@ func (i Item) Payload() xml.TokenReader {
 	if len(i.payload) == 0 {
 		return nil
 	}
-	return children.Replay(i.payload)
+	return xmltok.Replay(i.payload)
 }
 
 // Decode decodes the payload into v.
@@ -39,7 +39,7 @@ func (i Item) Decode(v any) error {
 	if len(i.payload) == 0 {
 		return fmt.Errorf("%w: item %q has no payload", ErrMalformed, i.ID)
 	}
-	return xml.NewTokenDecoder(children.Replay(i.payload)).Decode(v)
+	return xml.NewTokenDecoder(xmltok.Replay(i.payload)).Decode(v)
 }
 
 // Bytes returns the payload as XML text, for parsers that take bytes (such
@@ -50,7 +50,7 @@ func (i Item) Bytes() ([]byte, error) {
 	}
 	var b bytes.Buffer
 	e := xml.NewEncoder(&b)
-	if _, err := xmlstream.Copy(e, children.Replay(i.payload)); err != nil {
+	if _, err := xmlstream.Copy(e, xmltok.Replay(i.payload)); err != nil {
 		return nil, fmt.Errorf("failed to encode item %q: %w", i.ID, err)
 	}
 	if err := e.Flush(); err != nil {
@@ -73,7 +73,7 @@ func NewItem(id string, payload xml.TokenReader) (Item, error) {
 			return it, fmt.Errorf("failed to read item payload: %w", err)
 		}
 		if s, ok := tok.(xml.StartElement); ok {
-			it.payload, err = children.Capture(d, s)
+			it.payload, err = xmltok.Capture(d, s)
 			return it, err
 		}
 	}
@@ -95,7 +95,7 @@ func parseItem(d *xml.Decoder, start xml.StartElement) (Item, error) {
 			if it.payload != nil {
 				return it, fmt.Errorf("%w: item %q has more than one payload", ErrMalformed, it.ID)
 			}
-			if it.payload, err = children.Capture(d, t); err != nil {
+			if it.payload, err = xmltok.Capture(d, t); err != nil {
 				return it, fmt.Errorf("%w: %w", ErrMalformed, err)
 			}
 		}

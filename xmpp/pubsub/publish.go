@@ -11,7 +11,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 // PublishIQ returns an IQ set that publishes payload (one element; nil for
@@ -53,7 +53,7 @@ func ParsePublishResult(r xml.TokenReader) (string, error) {
 			} `xml:"item"`
 		} `xml:"publish"`
 	}
-	if err := xml.NewTokenDecoder(children.Replay(toks)).Decode(&resp); err != nil {
+	if err := xml.NewTokenDecoder(xmltok.Replay(toks)).Decode(&resp); err != nil {
 		return "", fmt.Errorf("%w: bad publish result: %w", ErrMalformed, err)
 	}
 	return resp.Publish.Item.ID, nil
@@ -95,7 +95,7 @@ func PublishReconfigure(ctx context.Context, s *xmpp.Session, node, id string, p
 		if toks == nil {
 			return nil
 		}
-		return children.Replay(toks)
+		return xmltok.Replay(toks)
 	}
 	got, err := Publish(ctx, s, jid.JID{}, node, id, replay(), options...)
 	if !errors.Is(err, ErrPreconditionNotMet) {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 // ErrNoStanza is returned when the reader holds no element.
@@ -35,7 +35,7 @@ func Read(r xml.TokenReader) (*Stanza, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			toks, err := children.Capture(d, t)
+			toks, err := xmltok.Capture(d, t)
 			if err != nil {
 				return nil, err
 			}
@@ -56,7 +56,7 @@ func (s *Stanza) Start() xml.StartElement {
 
 // Reader returns a new reader over the whole stanza.
 func (s *Stanza) Reader() xml.TokenReader {
-	return children.Replay(s.tokens)
+	return xmltok.Replay(s.tokens)
 }
 
 // Decode decodes the stanza into v.

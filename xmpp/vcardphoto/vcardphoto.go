@@ -17,6 +17,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/iqresp"
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/iqwait"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 // Namespaces of XEP-0054 and XEP-0153.
@@ -89,7 +90,7 @@ func Parse(r xml.TokenReader) (Photo, error) {
 			continue
 		}
 		var v rawVCard
-		if err := xml.NewTokenDecoder(children.Replay(k)).Decode(&v); err != nil {
+		if err := xml.NewTokenDecoder(xmltok.Replay(k)).Decode(&v); err != nil {
 			return Photo{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 		if v.Photo == nil || strings.TrimSpace(v.Photo.BinVal) == "" {

@@ -54,32 +54,3 @@ func TestEach(t *testing.T) {
 		t.Error("malformed XML accepted")
 	}
 }
-
-func TestCaptureReplayWrappers(t *testing.T) {
-	d := xml.NewDecoder(strings.NewReader(`<a xmlns="urn:x"><b y="1">text</b><c/></a>`))
-	tok, _ := d.Token()
-	toks, err := children.Capture(d, tok.(xml.StartElement))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 2; i++ {
-		var v struct {
-			XMLName xml.Name `xml:"urn:x a"`
-			B       struct {
-				Y    string `xml:"y,attr"`
-				Text string `xml:",chardata"`
-			} `xml:"b"`
-		}
-		if err := xml.NewTokenDecoder(children.Replay(toks)).Decode(&v); err != nil {
-			t.Fatalf("replay %d: %v", i, err)
-		}
-		if v.B.Y != "1" || v.B.Text != "text" {
-			t.Errorf("replay %d: wrong value %+v", i, v)
-		}
-	}
-	d = xml.NewDecoder(strings.NewReader(`<a><b>`))
-	tok, _ = d.Token()
-	if _, err := children.Capture(d, tok.(xml.StartElement)); err == nil {
-		t.Error("truncated element captured without error")
-	}
-}

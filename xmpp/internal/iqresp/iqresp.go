@@ -11,6 +11,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 // ErrNotResult is returned for a response that is neither result nor error.
@@ -22,7 +23,7 @@ type ErrorFunc func(errTokens []xml.Token) error
 // StanzaError is the default ErrorFunc: it returns a stanza.Error.
 func StanzaError(toks []xml.Token) error {
 	var se stanza.Error
-	if err := xml.NewTokenDecoder(children.Replay(toks)).Decode(&se); err != nil {
+	if err := xml.NewTokenDecoder(xmltok.Replay(toks)).Decode(&se); err != nil {
 		return fmt.Errorf("failed to decode error response: %w", err)
 	}
 	return se
@@ -34,7 +35,7 @@ func StanzaError(toks []xml.Token) error {
 func Read(r xml.TokenReader, onError ErrorFunc) ([][]xml.Token, error) {
 	var kids [][]xml.Token
 	start, err := children.Each(r, func(d *xml.Decoder, start xml.StartElement) (bool, error) {
-		toks, err := children.Capture(d, start)
+		toks, err := xmltok.Capture(d, start)
 		kids = append(kids, toks)
 		return true, err
 	})

@@ -17,7 +17,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/internal/testenv"
 	"github.com/mxomemo/xmpp-bridge/xmpp/conn"
-	"github.com/mxomemo/xmpp-bridge/xmpp/internal/children"
+	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -67,11 +67,11 @@ func raw(t *testing.T, s string) xml.TokenReader {
 	if err != nil {
 		t.Fatal(err)
 	}
-	toks, err := children.Capture(d, tok.(xml.StartElement))
+	toks, err := xmltok.Capture(d, tok.(xml.StartElement))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return children.Replay(toks)
+	return xmltok.Replay(toks)
 }
 
 func wait[T any](t *testing.T, ch <-chan T, what string) T {
