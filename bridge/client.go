@@ -20,6 +20,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
+	"github.com/mxomemo/xmpp-bridge/xmpp/sm"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -65,6 +66,8 @@ type Client struct {
 
 	// ready is set once a session is fully set up (ready.go).
 	ready readyGate
+
+	sm *sm.Manager // XEP-0198 across the login's connections (streammgmt.go)
 }
 
 var (
@@ -75,7 +78,7 @@ var (
 )
 
 func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
-	c := &Client{main: xc, login: login, roster: xmppclient.NewRoster(), mucs: xmppclient.NewRooms()}
+	c := &Client{main: xc, login: login, roster: xmppclient.NewRoster(), mucs: xmppclient.NewRooms(), sm: sm.New(sm.Options{})}
 	c.delivery.wm = newWatermark()
 	c.rejoining.Store(true)
 	if meta, ok := login.Metadata.(*UserLoginMetadata); ok {
@@ -125,6 +128,7 @@ func (c *Client) connConfig() xconn.Config {
 		DirectTLS:        meta.DirectTLS,
 		InsecureTLSHosts: hosts,
 		AllowPlain:       c.main.Config.AllowPlainAuth,
+		SM:               c.sm,
 	}
 }
 
@@ -286,7 +290,8 @@ func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
 	}()
 
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(c.handler(ctx)) }()
+	go func() { served <- s.Serve(c.sm.Handler(c.handler(ctx))) }()
+	defer c.smSession(ctx, s)()
 
 	if err := c.afterConnect(ctx, s); err != nil {
 		log.Err(err).Msg("Session setup failed")
@@ -356,6 +361,7 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 		return fmt.Errorf("failed to send initial presence: %w", err)
 	}
 	runCatchUp(s)
+	c.resendUnacked(ctx, s)
 	return nil
 }
 

@@ -130,8 +130,13 @@ func (m *Manager) Wrap(c net.Conn) net.Conn {
 	return newConn(m, c, gen)
 }
 
-// LastResult is what the last negotiation did.
+// LastResult is what the last negotiation did. The methods the
+// application calls around a session (LastResult, Handler, Run, TakeLost,
+// AckErrors) accept a nil Manager: no stream management.
 func (m *Manager) LastResult() Result {
+	if m == nil {
+		return Result{}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.result
@@ -151,6 +156,9 @@ func (m *Manager) Stats() Stats {
 // could not be resumed and that its server never acknowledged: they may or
 // may not have reached it.
 func (m *Manager) TakeLost() []Stanza {
+	if m == nil {
+		return nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	l := m.lost
@@ -248,7 +256,7 @@ func (m *Manager) outbound(gen uint64, e element) {
 	if !e.isStanza() || !m.outOn {
 		return
 	}
-	st := Stanza{Raw: e.Raw, Name: e.Start.Name.Local}
+	st := Stanza{Raw: e.Raw, Name: e.Start.Name.Local, Written: time.Now()}
 	st.ID, _ = attrValue(e.Start, "id")
 	st.To, _ = attrValue(e.Start, "to")
 	st.Type, _ = attrValue(e.Start, "type")
@@ -271,6 +279,9 @@ func (m *Manager) outbound(gen uint64, e element) {
 // after another, so all of them have been), and stream management elements
 // are not passed on.
 func (m *Manager) Handler(h xmpp.Handler) xmpp.Handler {
+	if m == nil {
+		return h
+	}
 	return xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 		if start.Name.Space != NS {
 			return h.HandleXMPP(t, start)
@@ -295,6 +306,10 @@ func (m *Manager) Handler(h xmpp.Handler) xmpp.Handler {
 // one: after AckEvery stanzas, and every AckInterval. It returns when ctx
 // ends or a request cannot be written.
 func (m *Manager) Run(ctx context.Context, s *xmpp.Session) error {
+	if m == nil {
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	t := time.NewTicker(m.opts.AckInterval)
 	defer t.Stop()
 	for {
@@ -455,6 +470,9 @@ func (m *Manager) resume(ctx context.Context, s *xmpp.Session) (ok bool, err err
 // AckErrors returns and forgets the acknowledgements that did not match
 // the queue, for logging.
 func (m *Manager) AckErrors() []error {
+	if m == nil {
+		return nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e := m.ackErrors

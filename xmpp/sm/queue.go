@@ -1,6 +1,9 @@
 package sm
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Stanza is an outbound stanza as written: its bytes (a complete element,
 // namespace declared on it) and what the caller needs to decide about
@@ -11,6 +14,8 @@ type Stanza struct {
 	ID   string
 	To   string
 	Type string
+	// Written is when its last byte was written.
+	Written time.Time
 }
 
 // queue holds the stanzas written since the last acknowledgement, oldest
