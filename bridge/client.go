@@ -78,7 +78,7 @@ var (
 )
 
 func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
-	c := &Client{main: xc, login: login, roster: xmppclient.NewRoster(), mucs: xmppclient.NewRooms(), sm: sm.New(sm.Options{})}
+	c := &Client{main: xc, login: login, roster: xmppclient.NewRoster(), mucs: xmppclient.NewRooms(), sm: newStreamManager()}
 	c.delivery.wm = newWatermark()
 	c.rejoining.Store(true)
 	if meta, ok := login.Metadata.(*UserLoginMetadata); ok {

@@ -176,7 +176,8 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 	// archive's times have whole seconds (history.Query's start, and some
 	// servers' storage), hence the second subtracted.
 	meta.ArchiveSince = time.Now().UTC().Truncate(time.Second).Add(-time.Second)
-	probe := &Client{main: pl.main, account: account, password: password, login: &bridgev2.UserLogin{UserLogin: &database.UserLogin{Metadata: meta}}}
+	probe := &Client{main: pl.main, account: account, password: password, login: &bridgev2.UserLogin{UserLogin: &database.UserLogin{Metadata: meta}},
+		sm: newStreamManager()}
 	session, err := xconn.Dial(ctx, probe.connConfig())
 	if err != nil {
 		log.Info().Err(err).Msg("XMPP login failed")
@@ -214,6 +215,7 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 	client := ul.Client.(*Client)
 	client.mu.Lock()
 	client.handoff = session
+	client.sm = probe.sm // the handed-over session's stream management
 	client.mu.Unlock()
 	client.Connect(client.backgroundCtx())
 	log.Info().Msg("XMPP login succeeded")

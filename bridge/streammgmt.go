@@ -37,6 +37,11 @@ import (
 // the login is ready, so that the Matrix → XMPP intake's next messages come
 // after them.
 
+// newStreamManager is a login's stream management (one per Client, kept
+// across its connections; the login probe's goes to the Client with the
+// session it hands over).
+func newStreamManager() *sm.Manager { return sm.New(sm.Options{}) }
+
 // smSession starts stream management's work for a served session and
 // reports how it began; the returned function stops it.
 func (c *Client) smSession(ctx context.Context, s *xmpp.Session) (stop func()) {
