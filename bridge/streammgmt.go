@@ -49,7 +49,7 @@ func (c *Client) smSession(ctx context.Context, s *xmpp.Session) (stop func()) {
 	r := c.sm.LastResult()
 	switch {
 	case r.Resumed:
-		log.Info().Int("resent", r.Resent).Msg("XMPP stream resumed")
+		log.Info().Int("resent", r.Resent).Uint32("h_in", r.InH).Uint32("h_out", r.ServerH).Msg("XMPP stream resumed")
 		c.main.Metrics.XMPPStream(metrics.StreamResumed)
 	case r.ResumeFailed:
 		log.Warn().Str("condition", r.Condition).Msg("XMPP stream resumption refused; bound a new session")

@@ -48,6 +48,9 @@ type Result struct {
 	// Acked of ours.
 	Resumed bool
 	Resent  int
+	// InH is the count of the server's stanzas we had handled (sent in
+	// <resume/>); ServerH the server's count of ours (its <resumed/>).
+	InH, ServerH uint32
 	// ResumeFailed: a resumption was refused (then a fresh bind followed);
 	// Condition is the server's reason.
 	ResumeFailed bool
@@ -431,6 +434,7 @@ func (m *Manager) resume(ctx context.Context, s *xmpp.Session) (ok bool, err err
 		m.outOn, m.inOn = true, true
 		m.stats.Resumed++
 		m.result.Resumed, m.result.Resent = true, len(pending)
+		m.result.InH, m.result.ServerH = req.H, res.H
 		if ackErr != nil {
 			m.stats.BadAcks++
 			m.ackErrors = append(m.ackErrors, ackErr)
