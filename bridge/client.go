@@ -59,9 +59,10 @@ type Client struct {
 	loopCtx        context.Context // of the incoming queue, set by Connect
 	delivery       deliveryState   // archive cursor and catch-up order (delivery.go)
 	roster         *xmppclient.Roster
-	avatars        avatarState       // contacts' avatars looked at (avatar.go)
-	nicks          nickState         // contacts' own names looked up (contactname.go)
-	mucs           *xmppclient.Rooms // the group chats of the current session
+	avatars        avatarState        // contacts' avatars looked at (avatar.go)
+	nicks          nickState          // contacts' own names looked up (contactname.go)
+	mucs           *xmppclient.Rooms  // the group chats of the current session
+	uploads        xmppclient.Uploads // the XEP-0363 service of the current session
 
 	// ready is set once a session is fully set up (ready.go).
 	ready readyGate
