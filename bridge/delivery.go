@@ -14,6 +14,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // XMPP -> Matrix delivery across restarts (see docs/delivery.md).
@@ -284,7 +285,7 @@ func (c *Client) retryCatchUp() {
 		c.mu.Lock()
 		loopCtx := c.loopCtx
 		c.mu.Unlock()
-		ok := loopCtx != nil && sleep(loopCtx, delay)
+		ok := loopCtx != nil && xmppclient.Sleep(loopCtx, delay)
 		d.retryMu.Lock()
 		d.retrying = false
 		d.retryMu.Unlock()

@@ -140,7 +140,7 @@ func (c *Client) awaitRoomJoined(ctx context.Context, room jid.JID) {
 			zerolog.Ctx(ctx).Debug().Stringer("room", room).Msg("Waiting for the group chat to be joined again before sending")
 			logged = true
 		}
-		if !sleep(ctx, 250*time.Millisecond) {
+		if !xmppclient.Sleep(ctx, 250*time.Millisecond) {
 			return
 		}
 	}
