@@ -142,11 +142,11 @@ func (c *Client) handleItem(ctx context.Context, it inItem) {
 // deferrable: live 1:1 messages wait for the catch-up; group chat traffic
 // and our own archive results do not.
 func deferrable(st *stanzabuf.Stanza) bool {
-	if st.Start().Name.Local != "message" || attrValue(st.Start(), "type") == string(stanza.GroupChatMessage) {
+	if st.Start().Name.Local != "message" || xmppclient.AttrValue(st.Start(), "type") == string(stanza.GroupChatMessage) {
 		return false
 	}
-	_, err := parseArchived(st)
-	return err == errNotArchived
+	_, err := xmppclient.UnwrapArchived(st)
+	return err == xmppclient.ErrNotArchived
 }
 
 func (c *Client) handleStanza(ctx context.Context, st *stanzabuf.Stanza) {

@@ -376,7 +376,7 @@ func groupchatEcho(rm bridgev2.RemoteMessage, db *database.Message) (bool, error
 // fromRoom reports whether a stanza comes from one of the login's rooms.
 // It runs in mellium's Serve loop, for every presence.
 func (c *Client) fromRoom(start xml.StartElement) bool {
-	from := attrValue(start, "from")
+	from := xmppclient.AttrValue(start, "from")
 	if from == "" {
 		return false
 	}
