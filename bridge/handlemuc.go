@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/xml"
 	"errors"
 	"slices"
 	"time"
@@ -371,15 +370,4 @@ func groupchatEcho(rm bridgev2.RemoteMessage, db *database.Message) (bool, error
 		}
 	}
 	return true, nil
-}
-
-// fromRoom reports whether a stanza comes from one of the login's rooms.
-// It runs in mellium's Serve loop, for every presence.
-func (c *Client) fromRoom(start xml.StartElement) bool {
-	from := xmppclient.AttrValue(start, "from")
-	if from == "" {
-		return false
-	}
-	j, err := jid.Parse(from)
-	return err == nil && c.mucs.Known(j)
 }

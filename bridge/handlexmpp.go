@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,17 +12,10 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
-	"mellium.im/xmlstream"
-	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/mux"
-	"mellium.im/xmpp/ping"
-	"mellium.im/xmpp/roster"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
-	"github.com/mxomemo/xmpp-bridge/xmpp/caps"
 	"github.com/mxomemo/xmpp-bridge/xmpp/carbons"
 	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
 	"github.com/mxomemo/xmpp-bridge/xmpp/markers"
@@ -31,62 +23,31 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
-// handler routes stanzas read by mellium's Serve loop. It runs inside that
-// loop, so nothing here may send on the session. Messages and presences are
-// taken whole (mellium's mux would split them by child element); IQs go
-// through the mux, which answers unknown ones with service-unavailable.
-func (c *Client) handler(ctx context.Context) xmpp.Handler {
-	incoming := c.incoming
-	iqs := mux.New(stanza.NSClient,
-		roster.Handle(roster.Handler{Push: c.handleRosterPush}),
-		ping.Handle(),
-		caps.Handle(capsNode, capsInfo()),
-	)
-	return xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-		switch {
-		case start.Name.Local == "message" && stanza.Is(start.Name, stanza.NSClient):
-			st, err := stanzabuf.Read(xmlstream.MultiReader(xmlstream.Token(*start), t))
-			if err != nil {
-				c.login.Log.Warn().Err(err).Msg("Dropping unreadable message stanza")
-				return nil
-			}
-			if c.collectBackfill(st) {
-				return nil
-			}
-			select {
-			case incoming <- inItem{st: st}:
-			case <-ctx.Done():
-			}
-			return nil
-		case start.Name.Local == "presence" && stanza.Is(start.Name, stanza.NSClient):
-			if !c.fromRoom(*start) {
-				return c.handlePresence(t, start)
-			}
-			// Occupant presences go through the queue, in order with the
-			// room's messages.
-			st, err := stanzabuf.Read(xmlstream.MultiReader(xmlstream.Token(*start), t))
-			if err != nil {
-				c.login.Log.Warn().Err(err).Msg("Dropping unreadable group chat presence")
-				return nil
-			}
-			select {
-			case incoming <- inItem{st: st}:
-			case <-ctx.Done():
-			}
-			return nil
-		}
-		return iqs.HandleXMPP(t, start)
-	})
+// router is the login's xmppclient.Router: where a stanza enters. It
+// classifies each message once and puts it on the login's ordered stream
+// (drained by processIncoming); results of backfill queries are taken out
+// for their caller (backfill.go).
+func (c *Client) router() *xmppclient.Router {
+	return &xmppclient.Router{
+		Rooms:      c.mucs,
+		Roster:     c.roster,
+		RosterPush: c.handleRosterPush,
+		AvatarHash: c.handleAvatarUpdate,
+		Intercept:  c.collectBackfill,
+		Queue: func(ctx context.Context, in xmppclient.Inbound) {
+			c.stream.Put(ctx, xmppclient.Event{In: in})
+		},
+	}
 }
 
-// processIncoming handles buffered stanzas one at a time, in order.
-func (c *Client) processIncoming(ctx context.Context, incoming <-chan inItem) {
+// processIncoming handles the stream's events one at a time, in order.
+func (c *Client) processIncoming(ctx context.Context, events <-chan xmppclient.Event) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case it := <-incoming:
-			c.handleItem(ctx, it)
+		case ev := <-events:
+			c.handleEvent(ctx, ev)
 		}
 	}
 }
@@ -127,19 +88,27 @@ func parseArchivedMessage(a xmppclient.Archived, account jid.JID) (*incomingMess
 
 // handleMessage is the XMPP -> Matrix path for one message stanza:
 // classify, decrypt, queue for bridgev2.
-func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
+func (c *Client) handleMessage(ctx context.Context, inb xmppclient.Inbound) {
 	log := zerolog.Ctx(ctx)
-	if c.handleAvatarEvent(ctx, st) || c.handlePEPEvent(ctx, st) {
+	switch inb.Kind {
+	case xmppclient.KindPubSub:
+		if inb.Err != nil {
+			log.Warn().Err(inb.Err).Msg("Ignoring malformed pubsub notification")
+			return
+		}
+		if c.handleAvatarEvent(ctx, inb.Event) || c.handlePEPEvent(ctx, inb.Event) {
+			return
+		}
+		// Another node: read on as a message (it carries nothing bridged).
+	case xmppclient.KindGroupchat:
+		c.handleGroupchat(ctx, inb.Stanza)
 		return
+	case xmppclient.KindArchived:
+		if c.handleRoomArchived(ctx, inb) {
+			return
+		}
 	}
-	if xmppclient.AttrValue(st.Start(), "type") == string(stanza.GroupChatMessage) {
-		c.handleGroupchat(ctx, st)
-		return
-	}
-	if c.handleRoomArchived(ctx, st) {
-		return
-	}
-	in, err := c.classify(st)
+	in, err := c.classify(inb)
 	switch {
 	case errors.Is(err, carbons.ErrForged):
 		log.Warn().Err(err).Msg("Dropping forged carbon")
@@ -200,16 +169,16 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 	}
 }
 
-// classify unwraps one message stanza: an archive result of one of our
-// queries, a carbon, or a plain message.
-func (c *Client) classify(st *stanzabuf.Stanza) (*incomingMessage, error) {
-	a, err := xmppclient.UnwrapArchived(st)
+// classify reads one message the router classified: an archive result of
+// one of our queries, or a plain message or carbon.
+func (c *Client) classify(inb xmppclient.Inbound) (*incomingMessage, error) {
 	switch {
-	case errors.Is(err, xmppclient.ErrNotArchived):
-		return parseIncoming(st, c.account)
-	case err != nil:
-		return nil, err
+	case inb.Kind != xmppclient.KindArchived:
+		return parseIncoming(inb.Stanza, c.account)
+	case inb.Err != nil:
+		return nil, inb.Err
 	}
+	a, st := inb.Archived, inb.Stanza
 	// mellium blanks a from of our own bare JID; anything else is someone
 	// trying to inject history.
 	if from := xmppclient.AttrValue(st.Start(), "from"); from != "" && from != c.account.String() {
