@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rs/zerolog"
 	"go.mau.fi/util/random"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
@@ -22,29 +21,11 @@ import (
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
-	"github.com/mxomemo/xmpp-bridge/xmpp/correct"
 	"github.com/mxomemo/xmpp-bridge/xmpp/markers"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
 	"github.com/mxomemo/xmpp-bridge/xmpp/retract"
-	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
-
-// outgoingMessage is a message on its way to XMPP, before encryption.
-type outgoingMessage struct {
-	To   jid.JID
-	Type stanza.MessageType
-	// ID is both the id attribute and the origin-id, so that replies,
-	// receipts and corrections from any client point back to it.
-	ID   string
-	Body string
-	// Replace is the id of our earlier message this one corrects.
-	Replace string
-	// ReplyTo names the message this one replies to.
-	ReplyTo *reply.Reply
-	// Media is set for a shared file (media.go).
-	Media *outgoingMedia
-}
 
 var (
 	_ bridgev2.EditHandlingNetworkAPI        = (*Client)(nil)
@@ -75,7 +56,7 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	if chat.Kind == portal.MUC {
 		return c.handleMatrixGroupchat(ctx, msg, chat.JID)
 	}
-	out := &outgoingMessage{
+	out := &xmppclient.Outgoing{
 		To:   chat.JID,
 		Type: stanza.ChatMessage,
 		ID:   matrixMessageID(msg.Event),
@@ -88,7 +69,7 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 		}
 	}
 	already, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), out.ID, func() error {
-		return c.sendMessage(ctx, out)
+		return c.Send(ctx, dmTarget(msg.Portal), out)
 	}, c.archivedCheck(ctx, out))
 	if err != nil {
 		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)
@@ -107,45 +88,9 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	}, nil
 }
 
-// sendMessage is the one place where a 1:1 message leaves for XMPP;
-// wrapOutgoing (omemochat.go) adds the body, plain or as an OMEMO
-// <encrypted/> payload with a fallback body, as the portal decides.
-func (c *Client) sendMessage(ctx context.Context, out *outgoingMessage) error {
-	return c.withSession(ctx, func(s *xmpp.Session) error {
-		// The body is added by wrapOutgoing, plain or OMEMO-encrypted.
-		payload := append([]xml.TokenReader{markers.Markable{}.TokenReader()}, out.payload()...)
-		msg := stanza.Message{To: out.To, ID: out.ID, Type: out.Type}
-		r, err := c.wrapOutgoing(ctx, msg, out, payload)
-		if err != nil {
-			return err
-		}
-		if err := s.Send(ctx, r); err != nil {
-			return fmt.Errorf("%w: failed to send message to %s: %w", errSessionLost, out.To, err)
-		}
-		zerolog.Ctx(ctx).Debug().Str("xmpp_id", out.ID).Msg("Sent message to XMPP")
-		return nil
-	})
-}
-
-// payload is what every outgoing message with a body carries besides the
-// body, in 1:1 chats and group chats: the origin-id, an active chat state
-// and the references to an earlier message.
-func (out *outgoingMessage) payload() []xml.TokenReader {
-	payload := []xml.TokenReader{
-		sid.OriginID{ID: out.ID}.TokenReader(),
-		chatstates.Active.TokenReader(),
-	}
-	if out.Replace != "" {
-		payload = append(payload, correct.Replace{ID: out.Replace}.TokenReader())
-	}
-	if out.ReplyTo != nil {
-		payload = append(payload, out.ReplyTo.TokenReader())
-	}
-	return payload
-}
-
-// sendSignal sends a bodyless message (chat state, marker): these carry no
-// content, so they bypass sendMessage and its encryption.
+// sendSignal sends a bodyless message (chat state, marker, reactions,
+// retraction): these carry no content, so they bypass Send and its
+// encryption.
 func (c *Client) sendSignal(ctx context.Context, r xml.TokenReader) error {
 	s := c.currentSession()
 	if s == nil {
@@ -174,7 +119,7 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 	if target.Sender != c.account.String() {
 		return refusal(errors.New("only your own messages can be corrected on XMPP"))
 	}
-	out := &outgoingMessage{
+	out := &xmppclient.Outgoing{
 		To:      chat.JID,
 		Type:    stanza.ChatMessage,
 		ID:      matrixMessageID(msg.Event),
@@ -182,7 +127,7 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 		Replace: target.ID,
 	}
 	if _, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), out.ID, func() error {
-		return c.sendMessage(ctx, out)
+		return c.Send(ctx, dmTarget(msg.Portal), out)
 	}, c.archivedCheck(ctx, out)); err != nil {
 		return err
 	}

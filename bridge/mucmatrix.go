@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,8 +12,6 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
-	"mellium.im/xmlstream"
-	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
@@ -48,7 +45,7 @@ func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.Matrix
 	if s == nil {
 		return nil, xmppclient.ErrNotConnected
 	}
-	out := &outgoingMessage{To: room.Bare(), Type: stanza.GroupChatMessage, ID: matrixMessageID(msg.Event)}
+	out := &xmppclient.Outgoing{To: room.Bare(), Type: stanza.GroupChatMessage, ID: matrixMessageID(msg.Event)}
 	caption := ""
 	if isMediaMessage(msg.Content.MsgType) {
 		if err := c.uploadMatrixMedia(ctx, s, msg.Content, encrypted, out); err != nil {
@@ -61,10 +58,7 @@ func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.Matrix
 	if msg.ReplyTo != nil {
 		out.ReplyTo = groupReply(r, msg.ReplyTo, c.account)
 	}
-	stanzaOut, err := c.groupchatOut(ctx, s, r, encrypted, out)
-	if err != nil {
-		return nil, err
-	}
+	target := sendTarget{portal: msg.Portal, room: &r, session: s, encrypted: encrypted}
 	txn := networkid.TransactionID(out.ID)
 	db := &database.Message{
 		SenderID:  puppet.UserID(c.account),
@@ -77,10 +71,7 @@ func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.Matrix
 	// record is looked for in the room's archive first. Its reflection
 	// (live, or from the room's catch-up) completes the pending message.
 	already, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), out.ID, func() error {
-		if err := s.Send(ctx, stanzaOut); err != nil {
-			return fmt.Errorf("failed to send message to %s: %w", room, err)
-		}
-		return nil
+		return c.Send(ctx, target, out)
 	}, func(since time.Time) (bool, error) { return c.inRoomArchive(ctx, room, out.ID, since) })
 	if err != nil {
 		msg.RemovePending(txn)
@@ -91,15 +82,10 @@ func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.Matrix
 		return &bridgev2.MatrixMessageResponse{DB: db, Pending: true}, nil
 	}
 	c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeOK)
-	zerolog.Ctx(ctx).Debug().Str("xmpp_id", out.ID).Stringer("room", room).Bool("omemo", encrypted).Msg("Sent groupchat message to XMPP")
 	if caption != "" {
 		// A second message; its reflection is ours and not bridged back.
-		capOut := &outgoingMessage{To: room.Bare(), Type: stanza.GroupChatMessage, ID: newMessageID(), Body: caption}
-		st, err := c.groupchatOut(ctx, s, r, encrypted, capOut)
-		if err == nil {
-			err = s.Send(ctx, st)
-		}
-		if err != nil {
+		capOut := &xmppclient.Outgoing{To: room.Bare(), Type: stanza.GroupChatMessage, ID: newMessageID(), Body: caption}
+		if err := c.Send(ctx, target, capOut); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to send the caption of a file")
 		}
 	}
@@ -169,24 +155,6 @@ func (c *Client) groupTarget(p *bridgev2.Portal, room jid.JID) (xmppclient.Room,
 	return r, false, nil
 }
 
-// groupchatOut builds the stanza of a message with a body for room r,
-// OMEMO-encrypted when encrypted.
-func (c *Client) groupchatOut(ctx context.Context, s *xmpp.Session, r xmppclient.Room, encrypted bool, out *outgoingMessage) (xml.TokenReader, error) {
-	payload, err := mediaExtras(out, encrypted, out.payload())
-	if err != nil {
-		return nil, err
-	}
-	if !encrypted {
-		return groupchatStanza(out, payload), nil
-	}
-	st, err := c.encryptGroupchat(ctx, s, r, out, payload)
-	if err != nil {
-		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)
-		return nil, err
-	}
-	return st, nil
-}
-
 // sendGroupCorrection sends a XEP-0308 correction of the user's own
 // groupchat message, naming it by the id we sent it with.
 func (c *Client) sendGroupCorrection(ctx context.Context, msg *bridgev2.MatrixEdit, room jid.JID) error {
@@ -206,24 +174,8 @@ func (c *Client) sendGroupCorrection(ctx context.Context, msg *bridgev2.MatrixEd
 	if s == nil {
 		return xmppclient.ErrNotConnected
 	}
-	out := &outgoingMessage{To: room.Bare(), Type: stanza.GroupChatMessage, ID: newMessageID(), Body: msgconv.BodyFromMatrix(ctx, msg.Content), Replace: orig}
-	stanzaOut, err := c.groupchatOut(ctx, s, r, encrypted, out)
-	if err != nil {
-		return err
-	}
-	if err := s.Send(ctx, stanzaOut); err != nil {
-		return fmt.Errorf("failed to send correction to %s: %w", room, err)
-	}
-	return nil
-}
-
-// groupchatStanza is a plaintext groupchat message: the body and payload
-// (the origin-id, also the id attribute, an active chat state, references
-// and a file's OOB element).
-func groupchatStanza(out *outgoingMessage, payload []xml.TokenReader) xml.TokenReader {
-	body := xmlstream.Wrap(xmlstream.Token(xml.CharData(out.Body)), xml.StartElement{Name: xml.Name{Local: "body"}})
-	msg := stanza.Message{To: out.To.Bare(), ID: out.ID, Type: stanza.GroupChatMessage}
-	return msg.Wrap(xmlstream.MultiReader(append([]xml.TokenReader{body}, payload...)...))
+	out := &xmppclient.Outgoing{To: room.Bare(), Type: stanza.GroupChatMessage, ID: newMessageID(), Body: msgconv.BodyFromMatrix(ctx, msg.Content), Replace: orig}
+	return c.Send(ctx, sendTarget{portal: msg.Portal, room: &r, session: s, encrypted: encrypted}, out)
 }
 
 // groupSendStatus is the message status for a Matrix message that was not

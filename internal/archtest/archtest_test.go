@@ -63,7 +63,6 @@ var bridgeXMLLeft = map[string]bool{
 	"mucomemo.go":     true,
 	"mucrefs.go":      true,
 	"occupantid.go":   true,
-	"omemochat.go":    true,
 	"reactions.go":    true,
 }
 
