@@ -22,15 +22,15 @@ import (
 // it runs, live 1:1 messages (offline delivery, carbons, new messages) wait
 // in c.deferred and are handled after its last page, so that a chat's
 // messages reach bridgev2 in archive order. Archive ids are tracked in
-// that order by the watermark (watermark.go); each is settled when bridgev2
-// has handled what we queued for it (PostHandle), and for messages only if
+// that order by a cursor (xmppclient/cursor.go); each message's Ack is done
+// when bridgev2 has handled what we queued for it (PostHandle), and for messages only if
 // bridgev2 stored it. A message that was not stored stops the cursor and a
 // new catch-up is tried a little later.
 
 // deliveryState is owned by the incoming queue's goroutine, except for the
 // fields noted.
 type deliveryState struct {
-	wm         *watermark
+	wm         *xmppclient.Cursor
 	catchingUp uint64 // the running catch-up's seq, 0 when none
 	deferred   []xmppclient.Inbound
 	// rooms is each joined room's archive state (mucarchive.go).
@@ -77,7 +77,7 @@ func (c *Client) handleEvent(ctx context.Context, ev xmppclient.Event) {
 	case xmppclient.MarkCatchUpStart:
 		// Messages still deferred by a catch-up that never finished (its
 		// session dropped) wait for this one.
-		d.wm.reset()
+		d.wm.Reset()
 		d.catchingUp = ev.Seq
 		return
 	case xmppclient.MarkRoomCatchUpStart, xmppclient.MarkRoomCatchUpDone:
@@ -89,7 +89,7 @@ func (c *Client) handleEvent(ctx context.Context, ev xmppclient.Event) {
 		}
 		d.catchingUp = 0
 		if !ev.OK {
-			d.wm.stop()
+			d.wm.Stop()
 		}
 		deferred := d.deferred
 		d.deferred = nil
@@ -138,71 +138,36 @@ func (c *Client) trackable(in *incomingMessage) bool {
 	return in.catchUpSeq != 0 && in.catchUpSeq == c.delivery.catchingUp
 }
 
-// archiveTicket is one tracked archive id on its way to Matrix.
-type archiveTicket struct {
-	c      *Client
-	wm     *watermark
-	gen    uint64
-	id     string
-	once   sync.Once
-	handed atomic.Bool
-	// room is set for a room's archive id (mucarchive.go).
-	room string
+// ticket tracks archive id (the next in archive order) in the account's
+// cursor; nil when it is not to be tracked. The connector acknowledges it
+// (xmppclient.Ack.Done) once bridgev2 has handled the message.
+func (c *Client) ticket(id string) *xmppclient.Ack {
+	return c.delivery.wm.Track(id, c.accountSettled)
 }
 
-// ticket tracks archive id (the next in archive order); nil when it is not
-// to be tracked.
-func (c *Client) ticket(id string) *archiveTicket {
-	gen, ok := c.delivery.wm.track(id)
-	if !ok {
-		return nil
+// accountSettled is told the outcome of an Ack of the account's cursor:
+// the cursor is saved when it moved; a message not stored on Matrix
+// schedules a new catch-up.
+func (c *Client) accountSettled(ctx context.Context, id, cur string, moved, stored bool) {
+	if moved {
+		c.noteArchiveID(ctx, cur)
 	}
-	return &archiveTicket{c: c, wm: c.delivery.wm, gen: gen, id: id}
-}
-
-// settle records the outcome once and moves the cursor if it can.
-func (t *archiveTicket) settle(ctx context.Context, ok bool) {
-	if t == nil {
+	if stored {
+		c.catchUpSucceeded()
 		return
 	}
-	t.once.Do(func() {
-		cur, moved := t.wm.settle(t.gen, t.id, ok)
-		if t.room != "" {
-			if moved {
-				t.c.noteRoomArchiveID(ctx, t.room, cur)
-			}
-			if !ok {
-				zerolog.Ctx(ctx).Warn().Str("archive_id", t.id).Str("room", t.room).Msg("Group chat message not stored on Matrix; the room's archive cursor waits for the next join")
-			}
-			return
-		}
-		if moved {
-			t.c.noteArchiveID(ctx, cur)
-		}
-		if ok {
-			t.c.catchUpSucceeded()
-		} else {
-			zerolog.Ctx(ctx).Warn().Str("archive_id", t.id).Msg("Message not stored on Matrix; the archive cursor waits for a new catch-up")
-			t.c.retryCatchUp()
-		}
-	})
+	zerolog.Ctx(ctx).Warn().Str("archive_id", id).Msg("Message not stored on Matrix; the archive cursor waits for a new catch-up")
+	c.retryCatchUp()
 }
 
-// release settles a ticket that was not handed to bridgev2: whatever the
-// message needed is done.
-func (t *archiveTicket) release(ctx context.Context) {
-	if t != nil && !t.handed.Load() {
-		t.settle(ctx, true)
-	}
-}
-
-// handOff makes bridgev2 settle the ticket when it has handled the event;
-// for a message (stored != "") only if its row exists then.
-func (t *archiveTicket) handOff(meta *simplevent.EventMeta, stored networkid.MessageID) {
-	if t == nil {
+// ackAfterHandling makes bridgev2 acknowledge a when it has handled the
+// event: for a message (stored != "") as stored only if its row exists
+// then.
+func (c *Client) ackAfterHandling(a *xmppclient.Ack, meta *simplevent.EventMeta, stored networkid.MessageID) {
+	if a == nil {
 		return
 	}
-	t.handed.Store(true)
+	a.HandOff()
 	prev := meta.PostHandleFunc
 	meta.PostHandleFunc = func(ctx context.Context, portal *bridgev2.Portal) {
 		if prev != nil {
@@ -210,17 +175,17 @@ func (t *archiveTicket) handOff(meta *simplevent.EventMeta, stored networkid.Mes
 		}
 		ok := true
 		if stored != "" {
-			ok = t.c.messageStored(ctx, stored)
+			ok = c.messageStored(ctx, stored)
 		}
-		t.settle(ctx, ok)
+		a.Done(ctx, ok)
 	}
 }
 
-// queued settles a handed-off ticket whose event bridgev2 did not queue
-// (then PostHandle may never run).
-func (t *archiveTicket) queued(ctx context.Context, res bridgev2.EventHandlingResult) {
-	if t != nil && !res.Queued {
-		t.settle(ctx, res.Success || res.Ignored)
+// ackUnqueued acknowledges a handed-off message whose event bridgev2 did
+// not queue (then PostHandle may never run).
+func ackUnqueued(ctx context.Context, a *xmppclient.Ack, res bridgev2.EventHandlingResult) {
+	if !res.Queued {
+		a.Done(ctx, res.Success || res.Ignored)
 	}
 }
 

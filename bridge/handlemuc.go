@@ -158,9 +158,9 @@ type groupchat struct {
 	// OMEMO is what decryption said about an encrypted message
 	// (mucomemo.go); Body is then its plaintext or a notice.
 	OMEMO *omemoIncoming
-	// ticket settles the message's stanza-id in the room's watermark
+	// ack acknowledges the message's stanza-id in the room's cursor
 	// (mucarchive.go).
-	ticket *archiveTicket
+	ack *xmppclient.Ack
 }
 
 // groupchatMessageID keys a groupchat message: by the room's stanza-id,
@@ -236,8 +236,8 @@ func (c *Client) processGroupchat(ctx context.Context, st *stanzabuf.Stanza, m m
 	// The room's watermark (mucarchive.go) moves over this stanza-id once
 	// bridgev2 stored the message, or at once when nothing is queued.
 	if g.Kind != xmppclient.GroupchatSubject {
-		g.ticket = c.roomTicket(room.JID, m.StanzaID, catchUpSeq)
-		defer g.ticket.release(ctx)
+		g.ack = c.roomTicket(room.JID, m.StanzaID, catchUpSeq)
+		defer g.ack.Release(ctx)
 	}
 	switch g.Kind {
 	case xmppclient.GroupchatSubject:
@@ -312,7 +312,7 @@ func (c *Client) queueGroupchat(g groupchat) {
 			c.clearSending(ctx, id)
 		}
 	}
-	g.ticket.handOff(&meta, stored)
+	c.ackAfterHandling(g.ack, &meta, stored)
 	ts := g.Timestamp
 	if ts.IsZero() {
 		ts = time.Now()
@@ -325,7 +325,7 @@ func (c *Client) queueGroupchat(g groupchat) {
 		TransactionID:      g.TxnID,
 		ConvertMessageFunc: convertOnce(c, id, meta.Sender, ts, recovered, c.convertGroupchat),
 	})
-	g.ticket.queued(c.backgroundCtx(), res)
+	ackUnqueued(c.backgroundCtx(), g.ack, res)
 	if !g.Encrypted || (g.OMEMO != nil && !g.OMEMO.Failed) {
 		// Undecryptable OMEMO messages were counted as such.
 		c.countResult(res)

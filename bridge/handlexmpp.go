@@ -60,9 +60,9 @@ type incomingMessage struct {
 	// OMEMO is set by decryption for OMEMO messages (see handleomemo.go).
 	OMEMO *omemoIncoming
 
-	// ticket tracks the message's archive id for the catch-up cursor
-	// (delivery.go); nil when untracked.
-	ticket *archiveTicket
+	// ack acknowledges the message's archive id in the catch-up cursor
+	// once bridgev2 handled it (delivery.go); nil when untracked.
+	ack *xmppclient.Ack
 	// catchUpSeq is the catch-up an archive result belongs to.
 	catchUpSeq uint64
 }
@@ -124,8 +124,8 @@ func (c *Client) handleMessage(ctx context.Context, inb xmppclient.Inbound) {
 		return
 	}
 	if c.trackable(in) {
-		in.ticket = c.ticket(in.StanzaID)
-		defer in.ticket.release(ctx)
+		in.ack = c.ticket(in.StanzaID)
+		defer in.ack.Release(ctx)
 	}
 	if c.mucs.Known(in.Peer) {
 		// Private messages of room occupants (and the room's own
@@ -249,7 +249,7 @@ func (c *Client) queueIncoming(in *incomingMessage) {
 			c.clearSending(ctx, id)
 		}
 	}
-	in.ticket.handOff(&meta, id)
+	c.ackAfterHandling(in.ack, &meta, id)
 	ts := in.Timestamp
 	if ts.IsZero() {
 		ts = time.Now()
@@ -260,7 +260,7 @@ func (c *Client) queueIncoming(in *incomingMessage) {
 		ID:                 id,
 		ConvertMessageFunc: convertOnce(c, id, meta.Sender, ts, nil, c.convertIncoming),
 	})
-	in.ticket.queued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), res)
+	ackUnqueued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), in.ack, res)
 	c.countQueued(in, res)
 }
 
@@ -271,7 +271,7 @@ func (c *Client) queueEdit(in *incomingMessage) {
 	meta := c.eventMeta(in, bridgev2.RemoteEventEdit)
 	id := portal.MakeMessageID(in.Peer, senderJID, in.XMPPID)
 	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, "edit:"+string(id)) }
-	in.ticket.handOff(&meta, "")
+	c.ackAfterHandling(in.ack, &meta, "")
 	res := c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
 		EventMeta:       meta,
 		Data:            in,
@@ -279,7 +279,7 @@ func (c *Client) queueEdit(in *incomingMessage) {
 		TargetMessage:   portal.MakeMessageID(in.Peer, senderJID, in.Replace),
 		ConvertEditFunc: c.convertEditArmed,
 	})
-	in.ticket.queued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), res)
+	ackUnqueued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), in.ack, res)
 }
 
 // convertEditArmed is convertEdit that arms the edit's deterministic
@@ -297,12 +297,12 @@ func (c *Client) convertEditArmed(ctx context.Context, portal *bridgev2.Portal, 
 func (c *Client) queueRetraction(in *incomingMessage) {
 	_, senderJID := c.sender(in)
 	meta := c.eventMeta(in, bridgev2.RemoteEventMessageRemove)
-	in.ticket.handOff(&meta, "")
+	c.ackAfterHandling(in.ack, &meta, "")
 	res := c.login.QueueRemoteEvent(&simplevent.MessageRemove{
 		EventMeta:     meta,
 		TargetMessage: portal.MakeMessageID(in.Peer, senderJID, in.Retract),
 	})
-	in.ticket.queued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), res)
+	ackUnqueued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), in.ack, res)
 }
 
 // typingTimeout is how long a <composing/> lasts without a refresh; XEP-0085

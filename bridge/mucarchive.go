@@ -19,7 +19,7 @@ import (
 // the bridge joins without MUC history. Each saved room keeps its own
 // watermark (SavedRoom.LastArchiveID), the room's stanza-id up to which
 // every message is stored on Matrix, moved by the same rules as the
-// account's (watermark.go). On every join the room's archive is asked for
+// account's (xmppclient/cursor.go). On every join the room's archive is asked for
 // what came after it; live messages of the room wait until the last page
 // has been handled, so that the portal gets them in the room's order. A
 // message seen both in the archive and live has the same bridgev2 message
@@ -31,7 +31,7 @@ const queryRoomCatchUp queryMode = 100
 // roomDelivery is one room's catch-up state, owned by the incoming queue's
 // goroutine (the watermark locks itself).
 type roomDelivery struct {
-	wm         *watermark
+	wm         *xmppclient.Cursor
 	catchingUp uint64
 	deferred   []xmppclient.Inbound
 }
@@ -90,7 +90,7 @@ func (c *Client) roomState(room string) *roomDelivery {
 	}
 	rd, ok := d.rooms[room]
 	if !ok {
-		rd = &roomDelivery{wm: newWatermark()}
+		rd = &roomDelivery{wm: xmppclient.NewCursor()}
 		d.rooms[room] = rd
 	}
 	return rd
@@ -100,7 +100,7 @@ func (c *Client) roomState(room string) *roomDelivery {
 func (c *Client) handleRoomMark(ctx context.Context, ev xmppclient.Event) {
 	rd := c.roomState(ev.Room)
 	if ev.Mark == xmppclient.MarkRoomCatchUpStart {
-		rd.wm.reset()
+		rd.wm.Reset()
 		rd.catchingUp = ev.Seq
 		return
 	}
@@ -109,7 +109,7 @@ func (c *Client) handleRoomMark(ctx context.Context, ev xmppclient.Event) {
 	}
 	rd.catchingUp = 0
 	if !ev.OK {
-		rd.wm.stop()
+		rd.wm.Stop()
 	}
 	deferred := rd.deferred
 	rd.deferred = nil
@@ -234,7 +234,7 @@ func (c *Client) handleRoomArchived(ctx context.Context, in xmppclient.Inbound) 
 // roomTicket tracks a groupchat message's stanza-id in its room's
 // watermark: live messages (the room's catch-up is over) and results of the
 // room's running catch-up.
-func (c *Client) roomTicket(room jid.JID, stanzaID string, catchUpSeq uint64) *archiveTicket {
+func (c *Client) roomTicket(room jid.JID, stanzaID string, catchUpSeq uint64) *xmppclient.Ack {
 	if stanzaID == "" {
 		return nil
 	}
@@ -245,11 +245,15 @@ func (c *Client) roomTicket(room jid.JID, stanzaID string, catchUpSeq uint64) *a
 	if catchUpSeq != 0 && catchUpSeq != rd.catchingUp {
 		return nil
 	}
-	gen, ok := rd.wm.track(stanzaID)
-	if !ok {
-		return nil
-	}
-	return &archiveTicket{c: c, wm: rd.wm, gen: gen, id: stanzaID, room: room.Bare().String()}
+	key := room.Bare().String()
+	return rd.wm.Track(stanzaID, func(ctx context.Context, id, cur string, moved, stored bool) {
+		if moved {
+			c.noteRoomArchiveID(ctx, key, cur)
+		}
+		if !stored {
+			zerolog.Ctx(ctx).Warn().Str("archive_id", id).Str("room", key).Msg("Group chat message not stored on Matrix; the room's archive cursor waits for the next join")
+		}
+	})
 }
 
 // addRoomBackfill registers a collected query (backfill.go) of room's

@@ -45,7 +45,7 @@ func TestRoomCatchUpDefersAndTracks(t *testing.T) {
 	if tk := c.roomTicket(room, "s1", 4); tk != nil {
 		t.Error("a late result of an earlier catch-up was tracked")
 	}
-	if tk := c.roomTicket(room, "s1", 5); tk == nil || tk.room != room.String() {
+	if tk := c.roomTicket(room, "s1", 5); tk == nil || tk.Cursor() != c.delivery.rooms[room.String()].wm {
 		t.Errorf("a result of the running catch-up was not tracked for the room: %+v", tk)
 	}
 	if tk := c.roomTicket(room, "", 5); tk != nil {
