@@ -117,7 +117,7 @@ func deferrable(in xmppclient.Inbound) bool {
 // handleInbound routes one stanza by the kind the router found.
 func (c *Client) handleInbound(ctx context.Context, in xmppclient.Inbound) {
 	if in.Kind == xmppclient.KindRoomPresence {
-		c.handleMUCPresence(ctx, in.Stanza)
+		c.handleMUCPresence(ctx, in)
 		return
 	}
 	c.handleMessage(ctx, in)

@@ -25,7 +25,7 @@ type sendTarget struct {
 	// from its metadata at each attempt (omemochat.go).
 	portal *bridgev2.Portal
 	// room is set for a group chat: its members' devices are the
-	// recipients, encrypted was decided by groupTarget (mucmatrix.go), and
+	// recipients, encrypted was decided by groupTarget (handlematrix.go), and
 	// the message goes on session, the one the room was joined on.
 	room      *xmppclient.Room
 	session   *xmpp.Session

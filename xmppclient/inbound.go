@@ -7,6 +7,7 @@ import (
 
 	"mellium.im/xmpp/stanza"
 
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
@@ -40,7 +41,10 @@ type Inbound struct {
 	Archived Archived
 	// Event is the notification of a KindPubSub stanza.
 	Event pubsub.Event
-	// Err is set when the archive result or notification is malformed;
+	// Presence is the occupant presence of a KindRoomPresence stanza.
+	Presence mucroom.Presence
+	// Err is set when the archive result, notification or presence is
+	// malformed;
 	// the stanza is then dropped with it.
 	Err error
 }
@@ -53,6 +57,7 @@ func Classify(st *stanzabuf.Stanza) Inbound {
 	start := st.Start()
 	if start.Name.Local == "presence" {
 		in.Kind = KindRoomPresence
+		in.Presence, in.Err = mucroom.ParsePresence(st.Reader())
 		return in
 	}
 	event, result := topLevel(st)

@@ -54,16 +54,16 @@ var xmlImports = []string{
 var bridgeXMLLeft = map[string]bool{
 	"client.go":       true,
 	"handlematrix.go": true,
-	"handlemuc.go":    true,
-	"handleomemo.go":  true,
-	"handlexmpp.go":   true,
-	"inbox.go":        true,
-	"media.go":        true,
-	"mucmatrix.go":    true,
-	"mucomemo.go":     true,
-	"mucrefs.go":      true,
-	"occupantid.go":   true,
-	"reactions.go":    true,
+
+	"handleomemo.go": true,
+	"handlexmpp.go":  true,
+	"inbox.go":       true,
+	"media.go":       true,
+
+	"mucomemo.go":   true,
+	"mucrefs.go":    true,
+	"occupantid.go": true,
+	"reactions.go":  true,
 }
 
 type goFile struct {
