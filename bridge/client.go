@@ -78,6 +78,7 @@ var (
 func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
 	c := &Client{main: xc, login: login, roster: xmppclient.NewRoster(), mucs: xmppclient.NewRooms()}
 	c.delivery.wm = xmppclient.NewCursor()
+	c.omemo.ratchet.ObserveEncrypt = func(d time.Duration) { c.main.Metrics.ObserveEncrypt(d) }
 	c.rejoining.Store(true)
 	if meta, ok := login.Metadata.(*UserLoginMetadata); ok {
 		if j, err := xconn.ParseJID(meta.JID); err == nil {

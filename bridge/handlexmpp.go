@@ -65,7 +65,7 @@ func (c *Client) processIncoming(ctx context.Context, events <-chan xmppclient.E
 type incomingMessage struct {
 	xmppclient.Message
 
-	// OMEMO is set by decryption for OMEMO messages (see handleomemo.go).
+	// OMEMO is set by decryption for OMEMO messages (see decrypt.go).
 	OMEMO *omemoIncoming
 
 	// ack acknowledges the message's archive id in the catch-up cursor

@@ -160,11 +160,7 @@ func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r xmppcl
 	c.refreshMemberDevices(ctx, oc, members)
 	// Network first, the ratchet lock for the encryption alone.
 	p := oc.PrepareGroup(ctx, r.JID, members)
-	c.omemo.op.Lock()
-	start := time.Now()
-	enc, err := oc.EncryptPrepared(ctx, p, out.Body)
-	c.main.Metrics.ObserveEncrypt(time.Since(start))
-	c.omemo.op.Unlock()
+	enc, err := c.omemo.ratchet.Encrypt(ctx, oc, p, out.Body)
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", r.JID).Int("members", len(members)).Msg("Not sending groupchat message: OMEMO encryption failed")
 		return nil, groupEncryptionStatus(err)

@@ -55,10 +55,10 @@ var bridgeXMLLeft = map[string]bool{
 	"client.go":       true,
 	"handlematrix.go": true,
 
-	"handleomemo.go": true,
-	"handlexmpp.go":  true,
-	"inbox.go":       true,
-	"media.go":       true,
+	"decrypt.go":    true,
+	"handlexmpp.go": true,
+	"inbox.go":      true,
+	"media.go":      true,
 
 	"mucomemo.go":   true,
 	"mucrefs.go":    true,

@@ -134,53 +134,53 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 	// The ratchet lock covers the local ratchet step only: whatever the
 	// result asks of the network (a reset, a republish, a heartbeat) is
 	// queued for the OMEMO worker (omemoworker.go).
-	c.omemo.op.Lock()
-	err = c.main.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
-		var err error
-		if entry, err = c.inboxGet(ctx, job.MessageID); err != nil || entry != nil {
-			return err
-		}
-		start := time.Now()
-		decCtx := ctx
-		if job.Room {
-			// The room service asserts the sender's real JID: trust a
-			// device blindly only if that JID published it.
-			decCtx = omemo.ListedOnly(ctx)
-		}
-		msg, decErr = oc.Decrypt(decCtx, job.Sender, rcv)
-		c.main.Metrics.ObserveDecrypt(time.Since(start))
-		if msg == nil {
-			// The engine left its state unchanged: nothing to record.
-			return nil
-		}
-		if decErr == nil {
-			// The ratchet moved on; a misaddressed message is a notice.
-			decErr = checkSCETo(msg, job, c.account)
-		}
-		entry = &inboxEntry{
-			MessageID: job.MessageID, Peer: job.Peer.Bare().String(), FromMe: job.FromMe,
-			XMPPID: job.XMPPID, Replace: job.Replace, Version: msg.Version, Device: msg.Sender.Device,
-			Trusted: msg.Trusted, Timestamp: job.Timestamp,
-		}
-		if job.Room {
-			entry.Sender = job.Sender.Bare().String()
-		}
-		if entry.Timestamp.IsZero() {
-			entry.Timestamp = time.Now()
-		}
-		switch {
-		case job.Fallback:
-			entry.Kind = inboxEmpty
-		case decErr != nil:
-			entry.Kind, entry.Body = inboxFailed, decryptFailureNotice(job.Sender.String(), msg.Sender.Device, job.FromMe, decErr)
-		case msg.Empty || msg.Body == "":
-			entry.Kind = inboxEmpty
-		default:
-			entry.Kind, entry.Body = inboxText, msg.Body
-		}
-		return c.inboxPut(ctx, entry)
+	err = c.omemo.ratchet.Decrypt(func() error {
+		return c.main.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+			var err error
+			if entry, err = c.inboxGet(ctx, job.MessageID); err != nil || entry != nil {
+				return err
+			}
+			start := time.Now()
+			decCtx := ctx
+			if job.Room {
+				// The room service asserts the sender's real JID: trust a
+				// device blindly only if that JID published it.
+				decCtx = omemo.ListedOnly(ctx)
+			}
+			msg, decErr = oc.Decrypt(decCtx, job.Sender, rcv)
+			c.main.Metrics.ObserveDecrypt(time.Since(start))
+			if msg == nil {
+				// The engine left its state unchanged: nothing to record.
+				return nil
+			}
+			if decErr == nil {
+				// The ratchet moved on; a misaddressed message is a notice.
+				decErr = checkSCETo(msg, job, c.account)
+			}
+			entry = &inboxEntry{
+				MessageID: job.MessageID, Peer: job.Peer.Bare().String(), FromMe: job.FromMe,
+				XMPPID: job.XMPPID, Replace: job.Replace, Version: msg.Version, Device: msg.Sender.Device,
+				Trusted: msg.Trusted, Timestamp: job.Timestamp,
+			}
+			if job.Room {
+				entry.Sender = job.Sender.Bare().String()
+			}
+			if entry.Timestamp.IsZero() {
+				entry.Timestamp = time.Now()
+			}
+			switch {
+			case job.Fallback:
+				entry.Kind = inboxEmpty
+			case decErr != nil:
+				entry.Kind, entry.Body = inboxFailed, decryptFailureNotice(job.Sender.String(), msg.Sender.Device, job.FromMe, decErr)
+			case msg.Empty || msg.Body == "":
+				entry.Kind = inboxEmpty
+			default:
+				entry.Kind, entry.Body = inboxText, msg.Body
+			}
+			return c.inboxPut(ctx, entry)
+		})
 	})
-	c.omemo.op.Unlock()
 	log := zerolog.Ctx(ctx).With().Str("xmpp_id", job.XMPPID).Uint32("omemo_device", device).Logger()
 	if err != nil {
 		log.Err(err).Msg("Failed to decrypt OMEMO message")
