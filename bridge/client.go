@@ -14,7 +14,6 @@ import (
 	"mellium.im/xmpp"
 	mcarbons "mellium.im/xmpp/carbons"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
@@ -286,7 +285,7 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	// OMEMO first: the presence's caps (+notify) make the server push
 	// device lists, which need the OMEMO client.
 	c.omemoConnect(ctx, s)
-	if err := s.Send(ctx, stanza.Presence{}.Wrap(xmppclient.CapsElement())); err != nil {
+	if err := s.Send(ctx, xmppclient.InitialPresence()); err != nil {
 		return fmt.Errorf("failed to send initial presence: %w", err)
 	}
 	runCatchUp(s)

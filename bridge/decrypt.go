@@ -11,7 +11,6 @@ import (
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/omemo"
@@ -312,15 +311,7 @@ func (c *Client) failedOMEMO(job omemoJob, device uint32, err error) *omemoResul
 
 // sendEncrypted sends an OMEMO element set (a heartbeat or session reset).
 func (c *Client) sendEncrypted(ctx context.Context, to jid.JID, out *omemoxmpp.Outgoing) error {
-	s := c.currentSession()
-	if s == nil {
-		return xmppclient.ErrNotConnected
-	}
-	r, err := omemoxmpp.BuildMessage(stanza.Message{To: to.Bare(), Type: stanza.ChatMessage}, out)
-	if err != nil {
-		return err
-	}
-	return s.Send(ctx, r)
+	return c.sendSignal(ctx, xmppclient.Signal{To: to, KeyTransport: out})
 }
 
 // omemoConvert adjusts the Matrix message of an incoming message to what

@@ -14,7 +14,6 @@ import (
 	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/msgconv"
@@ -82,7 +81,7 @@ func (c *Client) handleMatrixMedia(ctx context.Context, msg *bridgev2.MatrixMess
 	if s == nil {
 		return nil, xmppclient.ErrNotConnected
 	}
-	out := &xmppclient.Outgoing{To: to, Type: stanza.ChatMessage, ID: newMessageID()}
+	out := &xmppclient.Outgoing{To: to, ID: newMessageID()}
 	encrypted, err := c.chatEncrypted(ctx, msg.Portal, to)
 	if err != nil {
 		return nil, err
@@ -96,7 +95,7 @@ func (c *Client) handleMatrixMedia(ctx context.Context, msg *bridgev2.MatrixMess
 	}
 	c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeOK)
 	if caption := msgconv.Caption(msg.Content); caption != "" {
-		capOut := &xmppclient.Outgoing{To: to, Type: stanza.ChatMessage, ID: newMessageID(), Body: caption}
+		capOut := &xmppclient.Outgoing{To: to, ID: newMessageID(), Body: caption}
 		if err := c.Send(ctx, dmTarget(msg.Portal), capOut); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to send the caption of a file")
 		}
