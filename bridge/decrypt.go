@@ -16,7 +16,6 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -34,7 +33,9 @@ type omemoIncoming struct {
 // omemoJob is an incoming <encrypted/> message to decrypt, as the 1:1 and
 // the group chat paths both describe it.
 type omemoJob struct {
-	Raw *stanzabuf.Stanza
+	// Encrypted is the message's <encrypted/> element(s), or why there
+	// are none (omemoxmpp.ErrNotEncrypted: a plaintext message).
+	Encrypted func() (*omemoxmpp.Received, error)
 	// Sender is the sender's real bare JID: the contact, our own account,
 	// or a room occupant's real JID.
 	Sender jid.JID
@@ -74,12 +75,10 @@ func (in *incomingMessage) applyOMEMO(r *omemoResult) {
 // <encrypted/> pass unchanged. It returns an error only for messages that
 // must not be bridged at all (replays).
 func (c *Client) omemoDecrypt(ctx context.Context, in *incomingMessage) error {
-	if in.Raw == nil {
-		return nil
-	}
+
 	_, senderJID := c.sender(in)
 	r, err := c.decryptOMEMO(ctx, omemoJob{
-		Raw: in.Raw, Sender: senderJID, FromMe: in.FromMe, Peer: in.Peer,
+		Encrypted: in.Message.OMEMO, Sender: senderJID, FromMe: in.FromMe, Peer: in.Peer,
 		MessageID: string(portal.MakeMessageID(in.Peer, senderJID, in.XMPPID)),
 		XMPPID:    in.XMPPID, Replace: in.Replace, Timestamp: in.Timestamp,
 		Fallback: in.Reactions != nil || in.Retract != "",
@@ -96,7 +95,7 @@ func (c *Client) omemoDecrypt(ctx context.Context, in *incomingMessage) error {
 // <encrypted/>, and an error only for messages that must not be bridged at
 // all (replays). It never returns the fallback body.
 func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, error) {
-	rcv, err := omemoxmpp.FindEncrypted(job.Raw.Reader())
+	rcv, err := job.Encrypted()
 	if errors.Is(err, omemoxmpp.ErrNotEncrypted) {
 		return nil, nil
 	}

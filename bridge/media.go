@@ -21,7 +21,6 @@ import (
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/aesgcm"
 	"github.com/mxomemo/xmpp-bridge/xmpp/httpupload"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -201,16 +200,16 @@ func (c *Client) uploadMatrixMedia(ctx context.Context, s *xmpp.Session, content
 // incomingMedia reports whether in shares a file (xmppclient.SharedFile);
 // never for an OMEMO message that failed to decrypt.
 func incomingMedia(in *incomingMessage) *xmppclient.File {
-	return sharedFile(in.Body, in.OMEMO, in.Raw)
+	return sharedFile(&in.Message, in.Body, in.OMEMO)
 }
 
-// sharedFile is incomingMedia for a 1:1 or groupchat message with body,
+// sharedFile is incomingMedia for a 1:1 or groupchat message m with body,
 // decrypted as info says (nil for plaintext).
-func sharedFile(body string, info *omemoIncoming, raw *stanzabuf.Stanza) *xmppclient.File {
+func sharedFile(m interface{ SharedFile(string) *xmppclient.File }, body string, info *omemoIncoming) *xmppclient.File {
 	if info != nil && info.Failed {
 		return nil
 	}
-	return xmppclient.SharedFile(body, raw)
+	return m.SharedFile(body)
 }
 
 // streamMedia downloads f straight into the file bridgev2 uploads to the

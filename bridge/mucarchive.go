@@ -227,7 +227,7 @@ func (c *Client) handleRoomArchived(ctx context.Context, in xmppclient.Inbound) 
 	if m.Delay.IsZero() {
 		m.Delay = time.Now()
 	}
-	c.processGroupchat(ctx, a.Message, m, c.mam.seq(a.QueryID))
+	c.processGroupchat(ctx, xmppclient.RoomMessage{Raw: a.Message, Message: m}, c.mam.seq(a.QueryID))
 	return true
 }
 

@@ -21,7 +21,6 @@ import (
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -213,7 +212,7 @@ func isOwnReflection(g groupchat) bool {
 // <encrypted/> element, through the same inbox transaction as 1:1
 // messages, or with a notice. It reports false for messages that must not
 // be bridged (replays, key transports and heartbeats).
-func (c *Client) decryptGroupchat(ctx context.Context, st *stanzabuf.Stanza, g *groupchat, room xmppclient.Room) bool {
+func (c *Client) decryptGroupchat(ctx context.Context, g *groupchat, room xmppclient.Room) bool {
 	if isOwnReflection(*g) {
 		return true
 	}
@@ -233,7 +232,7 @@ func (c *Client) decryptGroupchat(ctx context.Context, st *stanzabuf.Stanza, g *
 		xmppID = g.OriginID
 	}
 	r, err := c.decryptOMEMO(ctx, omemoJob{
-		Raw: st, Sender: sender, FromMe: g.Sender.IsFromMe, Peer: room.JID, Room: true,
+		Encrypted: g.Groupchat.OMEMO, Sender: sender, FromMe: g.Sender.IsFromMe, Peer: room.JID, Room: true,
 		MessageID: string(g.ID), XMPPID: xmppID, Timestamp: g.Timestamp,
 		Fallback: g.Reactions != nil || g.Retract != "",
 	})

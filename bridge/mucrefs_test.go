@@ -150,7 +150,7 @@ func TestGroupchatMedia(t *testing.T) {
 	}
 	// What we send is what we recognise as a file from an occupant.
 	in := tokens(t, strings.Replace(got, `<message `, `<message xmlns="jabber:client" from="`+testRoom+`/bob" `, 1))
-	if f := sharedFile(link, nil, in); f == nil || f.URL != link || f.Key != nil {
+	if f := xmppclient.SharedFile(link, in); f == nil || f.URL != link || f.Key != nil {
 		t.Errorf("occupant's file read as %+v", f)
 	}
 	// A plaintext upload never goes into an encrypted room, nor an aesgcm one into a plaintext room.

@@ -41,6 +41,8 @@ type Inbound struct {
 	Archived Archived
 	// Event is the notification of a KindPubSub stanza.
 	Event pubsub.Event
+	// Room is the parsed message of a KindGroupchat stanza.
+	Room RoomMessage
 	// Presence is the occupant presence of a KindRoomPresence stanza.
 	Presence mucroom.Presence
 	// Err is set when the archive result, notification or presence is
@@ -67,6 +69,8 @@ func Classify(st *stanzabuf.Stanza) Inbound {
 		in.Event, in.Err = pubsub.ParseEvent(st.Reader())
 	case AttrValue(start, "type") == string(stanza.GroupChatMessage):
 		in.Kind = KindGroupchat
+		in.Room.Raw = st
+		in.Room.Message, in.Err = mucroom.ParseMessage(st.Reader())
 	case result:
 		in.Kind = KindArchived
 		in.Archived, in.Err = UnwrapArchived(st)
