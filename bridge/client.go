@@ -49,7 +49,7 @@ type Client struct {
 	done   chan struct{}
 
 	metaMu sync.Mutex // guards LastArchiveID and Rooms in the login metadata
-	mam    mamQueries
+	mam    xmppclient.Queries
 
 	omemo omemoState // the login's OMEMO device (omemo.go)
 

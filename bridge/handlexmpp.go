@@ -184,14 +184,14 @@ func (c *Client) classify(inb xmppclient.Inbound) (*incomingMessage, error) {
 	if from := xmppclient.AttrValue(st.Start(), "from"); from != "" && from != c.account.String() {
 		return nil, fmt.Errorf("%w: from %s", errForgedArchived, from)
 	}
-	switch c.mam.mode(a.QueryID) {
-	case queryCatchUp:
+	switch c.mam.Mode(a.QueryID) {
+	case xmppclient.QueryCatchUp:
 		in, err := parseArchivedMessage(a, c.account)
 		if in != nil {
-			in.catchUpSeq = c.mam.seq(a.QueryID)
+			in.catchUpSeq = c.mam.Seq(a.QueryID)
 		}
 		return in, err
-	case querySeed:
+	case xmppclient.QuerySeed:
 		return nil, fmt.Errorf("%w: history from before the login", xmppclient.ErrIgnored)
 	default:
 		return nil, fmt.Errorf("%w: %q", errUnknownQuery, a.QueryID)
