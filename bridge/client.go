@@ -12,7 +12,6 @@ import (
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/status"
 	"mellium.im/xmpp"
-	mcarbons "mellium.im/xmpp/carbons"
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
@@ -275,7 +274,7 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	holdBeforePresence(ctx)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := mcarbons.Enable(ctx, s); err != nil {
+	if err := xmppclient.EnableCarbons(ctx, s); err != nil {
 		// Not fatal: without carbons only messages from other clients are missed.
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to enable carbons")
 	}
@@ -285,7 +284,7 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	// OMEMO first: the presence's caps (+notify) make the server push
 	// device lists, which need the OMEMO client.
 	c.omemoConnect(ctx, s)
-	if err := s.Send(ctx, xmppclient.InitialPresence()); err != nil {
+	if err := xmppclient.SendInitialPresence(ctx, s); err != nil {
 		return fmt.Errorf("failed to send initial presence: %w", err)
 	}
 	runCatchUp(s)

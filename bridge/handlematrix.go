@@ -94,11 +94,7 @@ func (c *Client) sendSignal(ctx context.Context, sig xmppclient.Signal) error {
 	if s == nil {
 		return xmppclient.ErrNotConnected
 	}
-	r, err := sig.Stanza()
-	if err != nil {
-		return err
-	}
-	return s.Send(ctx, r)
+	return xmppclient.SendSignal(ctx, s, sig)
 }
 
 // HandleMatrixEdit implements bridgev2.EditHandlingNetworkAPI with a
@@ -162,14 +158,11 @@ func (c *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.Ma
 	sig := xmppclient.Signal{To: chat.JID, ID: matrixMessageID(msg.Event), Retract: target.ID}
 	_, err = c.main.intake.sendOnce(ctx, eventID(msg.Event), sig.ID, func() error {
 		return c.withSession(ctx, func(s *xmpp.Session) error {
-			r, err := sig.Stanza()
-			if err != nil {
-				return err
-			}
-			if err := s.Send(ctx, r); err != nil {
+			err := xmppclient.SendSignal(ctx, s, sig)
+			if errors.Is(err, xmppclient.ErrSend) {
 				return fmt.Errorf("%w: failed to send retraction: %w", errSessionLost, err)
 			}
-			return nil
+			return err
 		})
 	}, nil) // retractions carry no body: servers do not archive them
 	return err
