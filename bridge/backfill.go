@@ -71,7 +71,7 @@ func (c *Client) collectBackfill(in xmppclient.Inbound) bool {
 	if c.mam.Mode(a.QueryID) != xmppclient.QueryBackfill {
 		return false
 	}
-	from := xmppclient.AttrValue(in.Stanza.Start(), "from")
+	from := in.From
 	if room := c.mam.Room(a.QueryID); room != "" {
 		// A query of a room's archive (mucarchive.go): only the room answers.
 		if from != room {
@@ -234,7 +234,7 @@ func (c *Client) backfillMessages(ctx context.Context, p *bridgev2.Portal, conta
 // historyOMEMO puts what is known about an archived OMEMO message into in
 // (see the top of this file); false when it is not to be backfilled.
 func (c *Client) historyOMEMO(ctx context.Context, in *incomingMessage) bool {
-	rcv, err := omemoxmpp.FindEncrypted(in.Raw.Reader())
+	rcv, err := in.Message.OMEMO()
 	if errors.Is(err, omemoxmpp.ErrNotEncrypted) {
 		return true
 	}

@@ -122,7 +122,7 @@ func (c *Client) messageNick(ctx context.Context, in *incomingMessage) {
 	if in == nil || in.FromMe || in.Archived || in.Raw == nil {
 		return
 	}
-	if n := nick.FromStanza(in.Raw.Reader()); n != "" {
+	if n := in.Message.Nick(); n != "" {
 		c.applyNick(ctx, in.Peer, n)
 	}
 }

@@ -178,10 +178,10 @@ func (c *Client) classify(inb xmppclient.Inbound) (*incomingMessage, error) {
 	case inb.Err != nil:
 		return nil, inb.Err
 	}
-	a, st := inb.Archived, inb.Stanza
+	a := inb.Archived
 	// mellium blanks a from of our own bare JID; anything else is someone
 	// trying to inject history.
-	if from := xmppclient.AttrValue(st.Start(), "from"); from != "" && from != c.account.String() {
+	if from := inb.From; from != "" && from != c.account.String() {
 		return nil, fmt.Errorf("%w: from %s", errForgedArchived, from)
 	}
 	switch c.mam.Mode(a.QueryID) {

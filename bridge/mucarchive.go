@@ -10,7 +10,6 @@ import (
 	"mellium.im/xmpp/history"
 	"mellium.im/xmpp/jid"
 
-	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -162,17 +161,18 @@ func (c *Client) roomCatchUp(ctx context.Context, s *xmpp.Session, room jid.JID,
 // handleRoomArchived handles a result of a room archive query; it reports
 // whether st was one.
 func (c *Client) handleRoomArchived(ctx context.Context, in xmppclient.Inbound) bool {
-	a, st := in.Archived, in.Stanza
+	a := in.Archived
 	if in.Err != nil || c.mam.Mode(a.QueryID) != xmppclient.QueryRoomCatchUp {
 		return false
 	}
 	log := zerolog.Ctx(ctx)
 	room := c.mam.Room(a.QueryID)
-	if from := xmppclient.AttrValue(st.Start(), "from"); from != room {
+	if from := in.From; from != room {
 		log.Warn().Str("from", from).Str("room", room).Msg("Dropping forged room archive result")
 		return true
 	}
-	m, err := mucroom.ParseMessage(a.Message.Reader())
+	rm, err := a.RoomMessage()
+	m := rm.Message
 	if err != nil {
 		log.Warn().Err(err).Msg("Dropping malformed room archive result")
 		return true
@@ -190,7 +190,7 @@ func (c *Client) handleRoomArchived(ctx context.Context, in xmppclient.Inbound) 
 	if m.Delay.IsZero() {
 		m.Delay = time.Now()
 	}
-	c.processGroupchat(ctx, xmppclient.RoomMessage{Raw: a.Message, Message: m}, c.mam.Seq(a.QueryID))
+	c.processGroupchat(ctx, xmppclient.RoomMessage{Raw: rm.Raw, Message: m}, c.mam.Seq(a.QueryID))
 	return true
 }
 
@@ -240,7 +240,8 @@ func (c *Client) inRoomArchive(ctx context.Context, room jid.JID, xmppID string,
 			return false, fmt.Errorf("failed to query the archive of %s for %s: %w", room, xmppID, err)
 		}
 		for _, a := range got {
-			m, err := mucroom.ParseMessage(a.Message.Reader())
+			rm, err := a.RoomMessage()
+			m := rm.Message
 			if err != nil || (m.ID != xmppID && m.OriginID != xmppID) {
 				continue
 			}

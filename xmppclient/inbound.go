@@ -37,6 +37,9 @@ const (
 type Inbound struct {
 	Kind   Kind
 	Stanza *stanzabuf.Stanza
+	// From is the stanza's from attribute as sent ("" when the server
+	// left it out: our own bare JID).
+	From string
 	// Archived is the unwrapped result of a KindArchived stanza.
 	Archived Archived
 	// Event is the notification of a KindPubSub stanza.
@@ -55,8 +58,8 @@ type Inbound struct {
 // the one parse its kind needs (an archive result unwrapped, a pubsub
 // notification read).
 func Classify(st *stanzabuf.Stanza) Inbound {
-	in := Inbound{Stanza: st}
 	start := st.Start()
+	in := Inbound{Stanza: st, From: AttrValue(start, "from")}
 	if start.Name.Local == "presence" {
 		in.Kind = KindRoomPresence
 		in.Presence, in.Err = mucroom.ParsePresence(st.Reader())
