@@ -214,35 +214,7 @@ func (c *Client) omemoUnannounce(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	log := zerolog.Ctx(ctx)
-	own := oc.Manager().DeviceID()
-	if _, err := oc.FetchDevices(ctx, c.account); err != nil {
-		log.Warn().Err(err).Msg("Failed to fetch own OMEMO device lists before logout")
-		return
-	}
-	for _, v := range []omemo.Version{omemo.V2, omemo.V03} {
-		stored, err := c.omemoStore().DeviceList(ctx, v, c.account.Bare().String())
-		if err != nil || stored == nil {
-			continue
-		}
-		list := &omemo.DeviceList{Version: v}
-		for _, d := range stored {
-			if d.ID != own {
-				list.Devices = append(list.Devices, d)
-			}
-		}
-		if len(list.Devices) == len(stored) {
-			continue
-		}
-		payload, err := omemoxmpp.DeviceListXML(list)
-		if err == nil {
-			_, err = pubsub.PublishReconfigure(ctx, s, v.DeviceListNode(), omemoxmpp.ItemCurrent,
-				payload, pubsub.AccessModel(pubsub.AccessOpen))
-		}
-		if err != nil {
-			log.Warn().Err(err).Str("omemo_version", v.String()).Msg("Failed to remove our device from the OMEMO device list")
-		}
-	}
+	xmppclient.Unannounce(ctx, s, oc, c.account, c.omemoStore())
 }
 
 // omemoDelete forgets the login's OMEMO device (keys, sessions, trust,
