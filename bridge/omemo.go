@@ -16,6 +16,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemostore"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/xmpp/avatar"
+	"github.com/mxomemo/xmpp-bridge/xmpp/bookmarks"
 	"github.com/mxomemo/xmpp-bridge/xmpp/caps"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
@@ -118,6 +119,9 @@ func capsInfo() caps.Info {
 	features = append(features, omemoxmpp.NotifyFeatures...)
 	// Contacts' XEP-0084 avatar metadata, pushed like the device lists.
 	features = append(features, caps.Notify(avatar.NSMetadata))
+	// The user's group chat bookmarks (XEP-0402), to join rooms bookmarked
+	// on other clients.
+	features = append(features, caps.Notify(bookmarks.NS))
 	return caps.Info{
 		Identities: []caps.Identity{{Category: "client", Type: "bot", Name: "Matrix bridge"}},
 		Features:   features,
