@@ -30,10 +30,12 @@ var bookmarkJoins sync.Map // login ID + room -> struct{}
 // the saved rooms are joined anyway.
 func (c *Client) syncBookmarks(ctx context.Context, s *xmpp.Session) {
 	log := zerolog.Ctx(ctx)
-	marks, err := xmppclient.FetchBookmarks(ctx, s, xmppclient.BookmarksCompat(ctx, s))
+	compat := xmppclient.BookmarksCompat(ctx, s)
+	marks, err := xmppclient.FetchBookmarks(ctx, s, compat)
 	if err != nil {
 		log.Warn().Err(err).Msg("Failed to read (some) group chat bookmarks")
 	}
+	log.Debug().Bool("xep0048_synced_by_server", compat).Int("bookmarks", len(marks)).Msg("Read group chat bookmarks")
 	saved := map[string]bool{}
 	for _, r := range c.savedRooms() {
 		saved[r.JID] = true
