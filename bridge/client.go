@@ -62,6 +62,7 @@ type Client struct {
 	avatars        avatarState       // contacts' avatars looked at (avatar.go)
 	nicks          nickState         // contacts' own names looked up (contactname.go)
 	mucs           *xmppclient.Rooms // the group chats of the current session
+	invites        inviteState       // unanswered group chat invitations (mucinvites.go)
 
 	// ready is set once a session is fully set up (ready.go).
 	ready readyGate

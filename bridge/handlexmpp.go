@@ -129,7 +129,7 @@ func parseArchivedMessage(a archived, account jid.JID) (*incomingMessage, error)
 // classify, decrypt, queue for bridgev2.
 func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 	log := zerolog.Ctx(ctx)
-	if c.handleAvatarEvent(ctx, st) || c.handlePEPEvent(ctx, st) || c.handleBookmarkEvent(ctx, st) {
+	if c.handleAvatarEvent(ctx, st) || c.handlePEPEvent(ctx, st) || c.handleBookmarkEvent(ctx, st) || c.handleInvite(ctx, st) {
 		return
 	}
 	if attrValue(st.Start(), "type") == string(stanza.GroupChatMessage) {
