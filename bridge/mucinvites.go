@@ -2,8 +2,10 @@ package bridge
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
@@ -63,14 +66,20 @@ func (s *inviteState) take(room jid.JID) (pendingInvite, bool) {
 	return p, ok
 }
 
-// inviteAllowed reports whether an invitation from inviter may become a
-// Matrix invite: from a roster contact or the account itself. Anyone can
-// send an invitation; strangers' would be Matrix invite spam.
-func (c *Client) inviteAllowed(inviter jid.JID) bool {
-	if inviter.Bare().Equal(c.account.Bare()) {
+// inviteAllowed reports whether an invitation may become a Matrix invite:
+// from a roster contact or the account itself. Anyone can send a direct
+// invitation; strangers' would be Matrix invite spam. A mediated invitation
+// from an inviter the room hides (its occupant JID, as Prosody gives it in
+// rooms that do not show real JIDs) cannot be told apart and is let
+// through: the room vouches that one of its occupants sent it.
+func (c *Client) inviteAllowed(inv mucinvite.Invite) bool {
+	if inv.From.Bare().Equal(c.account.Bare()) {
 		return true
 	}
-	_, ok := c.roster.Get(inviter.Bare())
+	if inv.Kind == mucinvite.Mediated && inv.From.Bare().Equal(inv.Room) && inv.From.Resourcepart() != "" {
+		return true
+	}
+	_, ok := c.roster.Get(inv.From.Bare())
 	return ok
 }
 
@@ -78,6 +87,9 @@ func (c *Client) inviteAllowed(inviter jid.JID) bool {
 // one.
 func (c *Client) handleInvite(ctx context.Context, st *stanzabuf.Stanza) bool {
 	log := zerolog.Ctx(ctx)
+	if c.handleInviteRefused(ctx, st) {
+		return true
+	}
 	inv, err := mucinvite.Parse(st.Reader())
 	switch {
 	case errors.Is(err, mucinvite.ErrNoInvite):
@@ -89,14 +101,14 @@ func (c *Client) handleInvite(ctx context.Context, st *stanzabuf.Stanza) bool {
 	l := log.With().Stringer("room", inv.Room).Stringer("from", inv.From).Logger()
 	log = &l
 	if inv.Kind == mucinvite.Declined {
-		text := fmt.Sprintf("%s declined your invitation.", inv.From.Bare())
+		text := fmt.Sprintf("%s declined your invitation.", inviterName(inv))
 		if inv.Reason != "" {
-			text = fmt.Sprintf("%s declined your invitation: %s", inv.From.Bare(), inv.Reason)
+			text = fmt.Sprintf("%s declined your invitation: %s", inviterName(inv), inv.Reason)
 		}
 		c.queueRoomNotice(inv.Room, text)
 		return true
 	}
-	if !c.inviteAllowed(inv.From) {
+	if !c.inviteAllowed(inv) {
 		log.Info().Msg("Ignoring group chat invitation from someone not in the roster")
 		return true
 	}
@@ -104,7 +116,7 @@ func (c *Client) handleInvite(ctx context.Context, st *stanzabuf.Stanza) bool {
 		log.Debug().Msg("Invited to a group chat we are in")
 		return true
 	}
-	log.Info().Int("kind", int(inv.Kind)).Msg("Invited to a group chat")
+	log.Info().Stringer("kind", inv.Kind).Msg("Invited to a group chat")
 	c.invites.put(inv)
 	c.queueInvitePortal(inv)
 	return true
@@ -115,14 +127,14 @@ func (c *Client) handleInvite(ctx context.Context, st *stanzabuf.Stanza) bool {
 func (c *Client) queueInvitePortal(inv mucinvite.Invite) {
 	me := puppet.UserID(c.account)
 	name := inv.Room.Localpart()
-	topic := fmt.Sprintf("Invitation from %s to %s: accept to join the group chat", inv.From.Bare(), inv.Room)
+	topic := fmt.Sprintf("Invitation from %s to %s: accept to join the group chat", inviterName(inv), inv.Room)
 	if inv.Reason != "" {
 		topic += " (" + inv.Reason + ")"
 	}
 	members := &bridgev2.ChatMemberList{MemberMap: bridgev2.ChatMemberMap{
 		me: {EventSender: bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: me}, Membership: event.MembershipInvite},
 	}}
-	if inviter := inv.From.Bare(); !inviter.Equal(c.account.Bare()) {
+	if inviter := inv.From.Bare(); !inviter.Equal(c.account.Bare()) && !inviter.Equal(inv.Room) && !inviter.Equal(jid.JID{}) {
 		members.MemberMap.Set(bridgev2.ChatMember{
 			EventSender: bridgev2.EventSender{Sender: puppet.UserID(inviter)},
 			Membership:  event.MembershipJoin,
@@ -170,7 +182,11 @@ func (c *Client) HandleMatrixMembership(ctx context.Context, msg *bridgev2.Matri
 	switch {
 	case self && (msg.Type == bridgev2.AcceptInvite || msg.Type == bridgev2.Join):
 		c.acceptInvite(room)
-	case self && msg.Type == bridgev2.RejectInvite:
+	case self && msg.Type.To == event.MembershipLeave:
+		// Rejecting the invite. Dendrite leaves prev_content out of the
+		// events it sends to appservices, so bridgev2 may call it a leave
+		// from "leave": the pending invitation says what it was (a join
+		// would have taken it).
 		c.declineInvite(ctx, room, msg.Content.Reason)
 	case msg.Type == bridgev2.Invite:
 		ghost, ok := msg.Target.(*bridgev2.Ghost)
@@ -238,7 +254,7 @@ func (c *Client) declineInvite(ctx context.Context, room jid.JID, reason string)
 	if s == nil {
 		return
 	}
-	if err := s.Send(ctx, mucinvite.Decline(room, inv.From, "mxb-inv-"+random.String(12), reason)); err != nil {
+	if err := s.Send(ctx, mucinvite.Decline(room, inv.From, inviteIDPrefix+random.String(12), reason)); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", room).Msg("Failed to decline invitation")
 	}
 }
@@ -253,9 +269,53 @@ func (c *Client) sendMediatedInvite(ctx context.Context, room, contact jid.JID, 
 	if s == nil {
 		return xmppclient.ErrNotConnected
 	}
-	if err := s.Send(ctx, mucinvite.MediatedInvite(room, contact, "mxb-inv-"+random.String(12), reason)); err != nil {
+	if err := s.Send(ctx, mucinvite.MediatedInvite(room, contact, inviteIDPrefix+random.String(12), reason)); err != nil {
 		return fmt.Errorf("failed to send the invitation to %s: %w", contact, err)
 	}
 	zerolog.Ctx(ctx).Info().Stringer("room", room).Stringer("contact", contact).Msg("Sent mediated group chat invitation")
 	return nil
+}
+
+// inviterName is who sent an invitation, as the user knows them: the
+// bare JID, or the nick in the room when the room hides the real JID.
+func inviterName(inv mucinvite.Invite) string {
+	if inv.From.Bare().Equal(inv.Room) && inv.From.Resourcepart() != "" {
+		return fmt.Sprintf("%s (in %s)", inv.From.Resourcepart(), inv.Room)
+	}
+	return inv.From.Bare().String()
+}
+
+// inviteIDPrefix marks the ids of the invitations the bridge sends, so
+// that the room's error answer can be told to the user.
+const inviteIDPrefix = "mxb-inv-"
+
+// handleInviteRefused turns a room's error answer to our mediated
+// invitation into a notice in its portal (ejabberd's rooms refuse
+// invitations from occupants unless configured to allow them).
+func (c *Client) handleInviteRefused(ctx context.Context, st *stanzabuf.Stanza) bool {
+	start := st.Start()
+	if attrValue(start, "type") != string(stanza.ErrorMessage) || !strings.HasPrefix(attrValue(start, "id"), inviteIDPrefix) {
+		return false
+	}
+	var msg struct {
+		From  string       `xml:"from,attr"`
+		Error stanza.Error `xml:"error"`
+	}
+	if err := xml.NewTokenDecoder(st.Reader()).Decode(&msg); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Unreadable error answer to an invitation")
+		return true
+	}
+	room, err := jid.Parse(msg.From)
+	if err != nil {
+		return true
+	}
+	why := string(msg.Error.Condition)
+	for _, t := range msg.Error.Text {
+		if t != "" {
+			why += ": " + t
+			break
+		}
+	}
+	c.queueRoomNotice(room.Bare(), "The group chat refused the invitation ("+why+").")
+	return true
 }

@@ -33,6 +33,18 @@ const (
 	Declined                 // XEP-0045 §7.8.2: the invitee declined our invitation
 )
 
+func (k Kind) String() string {
+	switch k {
+	case Direct:
+		return "direct"
+	case Mediated:
+		return "mediated"
+	case Declined:
+		return "declined"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
 // Invite is an invitation (or decline) read from a message.
 type Invite struct {
 	Kind Kind

@@ -1,0 +1,196 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
+	"github.com/mxomemo/xmpp-bridge/internal/testenv"
+)
+
+// TestInvitations shows group chat invitations on real Prosody and ejabberd with Dendrite:
+//   - a direct invitation (XEP-0249) from a roster contact becomes the room's portal with the
+//     Matrix user invited; accepting the Matrix invite joins the XMPP room;
+//   - a mediated invitation (XEP-0045 §7.8.2) through a members-only room does the same (the
+//     room made alice a member on the owner's invitation);
+//   - an invitation from someone outside the roster makes no portal;
+//   - the Matrix user inviting a contact's ghost into a room portal sends the contact a mediated
+//     invitation from the room;
+//   - rejecting a mediated invitation's Matrix invite (with bridge_matrix_leave on) declines it
+//     through the room.
+func TestInvitations(t *testing.T) {
+	for _, server := range []string{"prosody", "ejabberd"} {
+		t.Run(server, func(t *testing.T) {
+			t.Parallel()
+			runInvitations(t, server)
+		})
+	}
+}
+
+func runInvitations(t *testing.T, server string) {
+	s := newStackOn(t, server, "sqlite", testenv.ProsodyOptions{}, func(c *harness.BridgeConfig) {
+		c.Set = map[string]any{"bridge.bridge_matrix_leave": true}
+	})
+	alice, alicePW := s.account(t, "alice")
+	bob, bobPW := s.account(t, "bob")
+	carol, carolPW := s.account(t, "carol")
+	bobC := s.peer(t, bob, bobPW, "laptop")
+	carolC := s.peer(t, carol, carolPW, "laptop")
+	phone := s.peer(t, alice, alicePW, "phone")
+	muc := s.xmpp.MUCDomain()
+	open := jid.MustParse("openinvite@" + muc)
+	closed := jid.MustParse("closedinvite@" + muc)
+	strangers := jid.MustParse("strangers@" + muc)
+	declined := jid.MustParse("declined@" + muc)
+	barrier := jid.MustParse("barrier@" + muc)
+	// Occupants may invite (ejabberd's default forbids it).
+	createRoom(t, bobC, open, "bob", map[string]string{"muc#roomconfig_persistentroom": "1", "muc#roomconfig_allowinvites": "1"})
+	createRoom(t, bobC, closed, "bob", map[string]string{"muc#roomconfig_persistentroom": "1", "muc#roomconfig_membersonly": "1"})
+	createRoom(t, bobC, declined, "bob", map[string]string{"muc#roomconfig_persistentroom": "1", "muc#roomconfig_membersonly": "1"})
+	createRoom(t, bobC, barrier, "bob", map[string]string{"muc#roomconfig_persistentroom": "1"})
+	createRoom(t, carolC, strangers, "carol", map[string]string{"muc#roomconfig_persistentroom": "1"})
+	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
+	defer cancel()
+	// bob is a contact of alice's; carol is not.
+	if err := phone.SetRosterName(ctx, bob, "Bob"); err != nil {
+		t.Fatal(err)
+	}
+	user := s.matrixUser(t, "mxinv")
+	s.loginUser(ctx, t, user, alice, alicePW)
+	bs := &bookmarkScenario{stack: s, user: user, alice: alice, bobC: bobC, phone: phone}
+
+	var openPortal id.RoomID
+	t.Run("DirectInvitationJoins", func(t *testing.T) {
+		cur := bobC.PresenceCursor()
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="inv-%d"><x xmlns="jabber:x:conference" jid=%q reason="plans for Saturday"/></message>`,
+			alice.String(), time.Now().UnixNano(), open.String()))
+		start := time.Now()
+		openPortal = bs.waitPortal(t, open)
+		bs.waitOccupant(t, cur, open, "")
+		t.Logf("direct invitation -> Matrix invite accepted -> in the room: %v", time.Since(start).Round(time.Millisecond))
+		// The inviter's ghost is in the portal.
+		ctx, cancel := stepCtx()
+		defer cancel()
+		if _, err := user.FindRoomWith(ctx, s.ghost(bob)); err != nil {
+			t.Errorf("bob's ghost is in no room: %v", err)
+		}
+	})
+	t.Run("MediatedInvitationJoinsMembersOnly", func(t *testing.T) {
+		cur := bobC.PresenceCursor()
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="minv-%d"><x xmlns="http://jabber.org/protocol/muc#user"><invite to=%q><reason>members only</reason></invite></x></message>`,
+			closed.String(), time.Now().UnixNano(), alice.String()))
+		bs.waitPortal(t, closed)
+		bs.waitOccupant(t, cur, closed, "")
+	})
+	t.Run("StrangersInvitationIgnored", func(t *testing.T) {
+		sendRaw(t, carolC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="sinv-%d"><x xmlns="jabber:x:conference" jid=%q/></message>`,
+			alice.String(), time.Now().UnixNano(), strangers.String()))
+		// Barrier: bob's next invitation is handled after carol's.
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="inv-%d"><x xmlns="jabber:x:conference" jid=%q/></message>`,
+			alice.String(), time.Now().UnixNano(), barrier.String()))
+		waitBridgeLog(t, s, "Invited to a group chat", barrier.String())
+		if got := s.query(t, "SELECT mxid FROM portal WHERE id = ?", "muc:"+strangers.String()); len(got) != 0 {
+			t.Errorf("a stranger's invitation made a portal: %q", got)
+		}
+	})
+	t.Run("InviteGhostSendsMediatedInvitation", func(t *testing.T) {
+		if openPortal == "" {
+			t.Fatal("needs the portal of DirectInvitationJoins")
+		}
+		// carol's ghost exists once she has written to alice.
+		ctx, cancel := stepCtx()
+		defer cancel()
+		if err := carolC.SendChat(ctx, alice, fmt.Sprintf("hi-%d", time.Now().UnixNano()), "", "hello alice"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := user.FindRoomWith(ctx, s.ghost(carol)); err != nil {
+			t.Fatalf("carol's ghost never appeared: %v", err)
+		}
+		cur := carolC.Cursor()
+		if _, err := user.Client.InviteUser(ctx, openPortal, &mautrix.ReqInviteUser{UserID: s.ghost(carol), Reason: "join us"}); err != nil {
+			t.Fatal(err)
+		}
+		m, _, err := carolC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool { return m.From == open.String() && m.Invite })
+		if err != nil {
+			t.Fatalf("carol got no invitation from %s: %v", open, err)
+		}
+		if !strings.Contains(m.InviteFrom, "alice") {
+			t.Errorf("the invitation is from %q, want alice (her JID or her occupant)", m.InviteFrom)
+		}
+	})
+	t.Run("RejectDeclinesMediated", func(t *testing.T) {
+		// The harness user accepts invites after JoinDelay: this one is rejected first.
+		user.SetJoinDelay(time.Hour)
+		defer user.SetJoinDelay(harness.DefaultJoinDelay)
+		cur := bobC.Cursor()
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="minv-%d"><x xmlns="http://jabber.org/protocol/muc#user"><invite to=%q/></x></message>`,
+			declined.String(), time.Now().UnixNano(), alice.String()))
+		waitBridgeLog(t, s, "Invited to a group chat", declined.String(), "kind=mediated")
+		ctx, cancel := stepCtx()
+		defer cancel()
+		var portal id.RoomID
+		for portal == "" || !user.Invited(portal) {
+			if got := s.query(t, "SELECT mxid FROM portal WHERE id = ? AND mxid IS NOT NULL", "muc:"+declined.String()); len(got) == 1 {
+				portal = id.RoomID(got[0])
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("the user was not invited to a portal of the declined room (%q)", portal)
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+		if _, err := user.Client.LeaveRoom(ctx, portal); err != nil {
+			t.Fatal(err)
+		}
+		m, _, err := bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool { return m.From == declined.String() && m.Decline })
+		if err != nil {
+			t.Fatalf("bob got no decline through %s: %v", declined, err)
+		}
+		if !strings.Contains(m.DeclineFrom, "alice") {
+			t.Errorf("the decline is from %q, want alice", m.DeclineFrom)
+		}
+		// alice did not join the room.
+		if n := s.bridge.CountLog("Joined the group chat of an accepted invitation", declined.String()); n != 0 {
+			t.Errorf("the bridge joined the declined room")
+		}
+	})
+}
+
+func sendRaw(t *testing.T, p *harness.Peer, raw string) {
+	t.Helper()
+	ctx, cancel := stepCtx()
+	defer cancel()
+	if err := p.SendRaw(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitBridgeLog waits until one line of the bridge log holds all of substrings.
+func waitBridgeLog(t *testing.T, s *stack, substrings ...string) {
+	t.Helper()
+	ctx, cancel := stepCtx()
+	defer cancel()
+	for {
+		for _, line := range strings.Split(s.bridge.Log(), "\n") {
+			all := true
+			for _, sub := range substrings {
+				all = all && strings.Contains(line, sub)
+			}
+			if all {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no bridge log line with %q", substrings)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
