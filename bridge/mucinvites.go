@@ -294,7 +294,7 @@ const inviteIDPrefix = "mxb-inv-"
 // invitations from occupants unless configured to allow them).
 func (c *Client) handleInviteRefused(ctx context.Context, st *stanzabuf.Stanza) bool {
 	start := st.Start()
-	if attrValue(start, "type") != string(stanza.ErrorMessage) || !strings.HasPrefix(attrValue(start, "id"), inviteIDPrefix) {
+	if xmppclient.AttrValue(start, "type") != string(stanza.ErrorMessage) || !strings.HasPrefix(xmppclient.AttrValue(start, "id"), inviteIDPrefix) {
 		return false
 	}
 	var msg struct {

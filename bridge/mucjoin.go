@@ -57,7 +57,7 @@ func (c *Client) joinOnSession(ctx context.Context, s *xmpp.Session, room jid.JI
 		return res, err
 	}
 	r, _ := c.mucs.Get(room)
-	done(s, slices.Contains(r.Features.Features, nsMAM))
+	done(s, slices.Contains(r.Features.Features, xmppclient.NSMAM))
 	return res, nil
 }
 
