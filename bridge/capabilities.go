@@ -19,6 +19,7 @@ func (xc *Connector) GetCapabilities() *bridgev2.NetworkGeneralCapabilities {
 				LookupUsername: true,
 				ContactList:    true,
 			},
+			GroupCreation: groupCreation(),
 		},
 	}
 }
