@@ -3,12 +3,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
+	"mellium.im/xmpp/disco"
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
@@ -24,7 +26,10 @@ import (
 //   - the Matrix user inviting a contact's ghost into a room portal sends the contact a mediated
 //     invitation from the room;
 //   - rejecting a mediated invitation's Matrix invite (with bridge_matrix_leave on) declines it
-//     through the room.
+//     through the room;
+//   - create_group through the provisioning API makes a members-only, non-anonymous, persistent
+//     room on the account's MUC service with its name, the chosen contact a member who gets a
+//     mediated invitation and can enter, while someone else cannot; its portal is the Matrix room.
 func TestInvitations(t *testing.T) {
 	for _, server := range []string{"prosody", "ejabberd"} {
 		t.Run(server, func(t *testing.T) {
@@ -159,6 +164,90 @@ func runInvitations(t *testing.T, server string) {
 		// alice did not join the room.
 		if n := s.bridge.CountLog("Joined the group chat of an accepted invitation", declined.String()); n != 0 {
 			t.Errorf("the bridge joined the declined room")
+		}
+	})
+	t.Run("CreateGroup", func(t *testing.T) {
+		ctx, cancel := stepCtx()
+		defer cancel()
+		cur := bobC.Cursor()
+		start := time.Now()
+		room, portalID, failed, err := harness.CreateGroup(ctx, s.cfg, user.UserID(), alice.String(), "room", map[string]any{
+			"participants": []string{bob.String()},
+			"name":         map[string]string{"name": "Trip planning"},
+			"topic":        map[string]string{"topic": "where to go"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("create_group answered in %v: room %s, portal %s, failed %v", time.Since(start).Round(time.Millisecond), room, portalID, failed)
+		if room == "" || len(failed) != 0 || !strings.HasPrefix(portalID, "muc:trip-planning-") || !strings.HasSuffix(portalID, "@"+muc) {
+			t.Fatalf("create_group: room %q, portal %q, failed %v", room, portalID, failed)
+		}
+		created := jid.MustParse(strings.TrimPrefix(portalID, "muc:"))
+		info, err := disco.GetInfo(ctx, "", created, carolC.Session)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var features []string
+		for _, f := range info.Features {
+			features = append(features, f.Var)
+		}
+		for _, want := range []string{"muc_membersonly", "muc_nonanonymous", "muc_persistent"} {
+			if !slices.Contains(features, want) {
+				t.Errorf("the created room lacks %s: %v", want, features)
+			}
+		}
+		// bob, chosen as member, is invited through the room and may enter.
+		m, _, err := bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool { return m.From == created.String() && m.Invite })
+		if err != nil {
+			t.Fatalf("bob got no invitation to %s: %v", created, err)
+		}
+		t.Logf("bob's invitation: %q", m.Body)
+		joinRoomAs(t, ctx, bobC, created, "bob")
+		if _, err := user.FindRoomWith(ctx, s.ghost(bob)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := user.Client.JoinedMembers(ctx, room)
+		for err == nil {
+			if _, ok := resp.Joined[s.ghost(bob)]; ok {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("bob's ghost never joined the created group's portal %s", room)
+			case <-time.After(300 * time.Millisecond):
+			}
+			resp, err = user.Client.JoinedMembers(ctx, room)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		// carol is not a member.
+		pcur := carolC.PresenceCursor()
+		sendRaw(t, carolC, fmt.Sprintf(`<presence xmlns="jabber:client" to="%s/carol"><x xmlns="http://jabber.org/protocol/muc"/></presence>`, created))
+		pr, err := carolC.WaitPresence(ctx, pcur, func(p harness.ReceivedPresence) bool { return strings.HasPrefix(p.From, created.String()) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pr.Type != "error" {
+			t.Errorf("carol, not a member, entered the created room: %+v", pr)
+		}
+		// A message crosses both ways.
+		body := uniq("hello in the new group")
+		sendGroupchat(t, ctx, bobC, created, body)
+		if _, _, err := user.WaitEvent(ctx, room, 0, harness.IsMessage(s.ghost(bob), body)); err != nil {
+			t.Fatalf("bob's message did not reach the portal: %v", err)
+		}
+		// OMEMO-capable: the bridge lets the portal be encrypted.
+		answer, err := user.Command(ctx, room, s.bot, "!xmpp omemo on", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(answer, "hides real JIDs") || strings.Contains(answer, "not members-only") {
+			t.Errorf("omemo on in the created group: %q", answer)
+		}
+		if meta := s.query(t, "SELECT metadata FROM portal WHERE mxid = ?", room.String()); len(meta) != 1 || !strings.Contains(meta[0], `"omemo":true`) {
+			t.Errorf("portal metadata after omemo on: %q (the bot said %q)", meta, answer)
 		}
 	})
 }
