@@ -158,10 +158,16 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 		in.ticket = c.ticket(in.StanzaID)
 		defer in.ticket.release(ctx)
 	}
+	if occ, ok := c.privateOccupant(in); ok {
+		// A private message with a room occupant: its own portal
+		// (mucprivate.go), never a 1:1 chat with the room.
+		c.queuePrivate(ctx, in, occ)
+		return
+	}
 	if c.mucs.Known(in.Peer) {
-		// Private messages of room occupants (and the room's own
-		// messages) would make a 1:1 portal with the room.
-		log.Debug().Stringer("room", in.Peer).Msg("Ignoring private message in a group chat, not bridged yet")
+		// The room's own non-groupchat messages would make a 1:1 portal
+		// with the room.
+		log.Debug().Stringer("room", in.Peer).Msg("Ignoring a group chat's own message")
 		return
 	}
 	if in.Archived && in.FromMe && in.Replace != "" && c.sentCorrection(ctx, in) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 	"mellium.im/xmpp/disco"
 	"mellium.im/xmpp/jid"
@@ -17,7 +18,8 @@ import (
 	"github.com/mxomemo/xmpp-bridge/internal/testenv"
 )
 
-// TestInvitations shows group chat invitations on real Prosody and ejabberd with Dendrite:
+// TestInvitations shows group chat invitations, private messages with occupants and group
+// creation on real Prosody and ejabberd with Dendrite:
 //   - a direct invitation (XEP-0249) from a roster contact becomes the room's portal with the
 //     Matrix user invited; accepting the Matrix invite joins the XMPP room;
 //   - a mediated invitation (XEP-0045 §7.8.2) through a members-only room does the same (the
@@ -27,6 +29,9 @@ import (
 //     invitation from the room;
 //   - rejecting a mediated invitation's Matrix invite (with bridge_matrix_leave on) declines it
 //     through the room;
+//   - a private message from an occupant (XEP-0045 §7.5) gets a portal of its own, named as
+//     private with the nick and the room, from the occupant's ghost; the Matrix reply reaches
+//     the occupant as a private message from alice's occupant; nothing reaches the room portal;
 //   - create_group through the provisioning API makes a members-only, non-anonymous, persistent
 //     room on the account's MUC service with its name, the chosen contact a member who gets a
 //     mediated invitation and can enter, while someone else cannot; its portal is the Matrix room.
@@ -164,6 +169,59 @@ func runInvitations(t *testing.T, server string) {
 		// alice did not join the room.
 		if n := s.bridge.CountLog("Joined the group chat of an accepted invitation", declined.String()); n != 0 {
 			t.Errorf("the bridge joined the declined room")
+		}
+	})
+	t.Run("PrivateMessagesWithOccupant", func(t *testing.T) {
+		if openPortal == "" {
+			t.Fatal("needs the room of DirectInvitationJoins")
+		}
+		ctx, cancel := stepCtx()
+		defer cancel()
+		body := uniq("psst, only for you")
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" type="chat" to="%s/alice" id="pm-%d"><body>%s</body><x xmlns="http://jabber.org/protocol/muc#user"/></message>`,
+			open, time.Now().UnixNano(), body))
+		occGhost := harness.GhostMXID("muc:"+open.String()+"/bob", "localhost")
+		var pm id.RoomID
+		for pm == "" {
+			if got := s.query(t, "SELECT mxid FROM portal WHERE id = ? AND mxid IS NOT NULL", "pm:"+open.String()+"/bob"); len(got) == 1 {
+				pm = id.RoomID(got[0])
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatal("no private portal for bob's occupant")
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+		evt, _, err := user.WaitEvent(ctx, pm, 0, harness.IsMessage("", body))
+		if err != nil {
+			t.Fatalf("the private message never reached its portal: %v", err)
+		}
+		if evt.Sender != occGhost {
+			t.Errorf("the private message came from %s, want the occupant ghost %s", evt.Sender, occGhost)
+		}
+		var name event.RoomNameEventContent
+		waitState(t, user, pm, event.StateRoomName, "", &name, func() bool { return name.Name == "bob (private, "+open.String()+")" })
+		// Not in the room's portal, and no 1:1 portal with the room.
+		if n := countBodies(t, user, openPortal, body); n != 0 {
+			t.Errorf("the private message reached the room's portal %d times", n)
+		}
+		if got := s.query(t, "SELECT id FROM portal WHERE id = ?", open.String()); len(got) != 0 {
+			t.Errorf("a 1:1 portal with the room exists: %q", got)
+		}
+		reply := uniq("private reply from matrix")
+		cur := bobC.Cursor()
+		if _, err := user.Client.SendText(ctx, pm, reply); err != nil {
+			t.Fatal(err)
+		}
+		m, _, err := bobC.WaitMessage(ctx, cur, bodyIs(reply))
+		if err != nil {
+			t.Fatalf("bob did not get the private reply: %v", err)
+		}
+		if want := open.String() + "/alice"; m.From != want || m.Type != "chat" {
+			t.Errorf("bob got the private reply from %q as %q, want chat from %s", m.From, m.Type, want)
+		}
+		if n := countBodies(t, user, openPortal, reply); n != 0 {
+			t.Errorf("the private reply reached the room's portal %d times", n)
 		}
 	})
 	t.Run("CreateGroup", func(t *testing.T) {
