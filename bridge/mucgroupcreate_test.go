@@ -18,7 +18,7 @@ func TestRoomLocalpart(t *testing.T) {
 			t.Errorf("roomLocalpart(%q) = %q, want %s + 8 random", tc.name, got, tc.prefix)
 		}
 	}
-	if roomLocalpart("x") == roomLocalpart("x") {
+	if a, b := roomLocalpart("x"), roomLocalpart("x"); a == b {
 		t.Error("two rooms of one name got the same address")
 	}
 }
