@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -115,10 +114,31 @@ func (c *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreatePa
 	if topic != "" {
 		config = append(config, mucroom.ConfigField{Var: mucroom.FieldDescription, Value: topic})
 	}
+	key := c.mucKey(room)
+	var bound *bridgev2.Portal
+	if params.RoomID != "" {
+		// create-group in an existing Matrix room bridges that room. It is
+		// bound before the join: the room's answer to it syncs the portal
+		// (handlemuc.go), which would otherwise make a Matrix room of its own.
+		p, err := c.main.Bridge.GetPortalByKey(ctx, key)
+		if err != nil {
+			return nil, fmt.Errorf("failed to get the portal of %s: %w", room, err)
+		}
+		err = p.UpdateMatrixRoomID(ctx, params.RoomID, bridgev2.UpdateMatrixRoomIDParams{FailIfMXIDSet: true, ChatInfoSource: c.login})
+		if err != nil {
+			return nil, fmt.Errorf("failed to bridge the Matrix room to %s: %w", room, err)
+		}
+		bound = p
+	}
 	nick := c.defaultNick()
 	done := c.startRoomCatchUp(room)
 	if _, err := c.mucs.Create(ctx, s, room, nick, config); err != nil {
 		done(nil, false)
+		if bound != nil {
+			if rerr := bound.RemoveMXID(ctx); rerr != nil {
+				log.Err(rerr).Msg("Failed to unbind the Matrix room from the room that was not created")
+			}
+		}
 		return nil, fmt.Errorf("failed to create %s: %w", room, err)
 	}
 	r, _ := c.mucs.Get(room)
@@ -149,24 +169,9 @@ func (c *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreatePa
 		}
 	}
 	r, _ = c.mucs.Get(room)
-	info := c.mucChatInfo(r)
-	resp := &bridgev2.CreateChatResponse{PortalKey: c.mucKey(room), PortalInfo: info}
+	resp := &bridgev2.CreateChatResponse{PortalKey: key, PortalInfo: c.mucChatInfo(r), Portal: bound}
 	if len(failed) > 0 {
 		resp.FailedParticipants = failed
-	}
-	if params.RoomID != "" {
-		// create-group in an existing Matrix room bridges that room.
-		p, err := c.main.Bridge.GetPortalByKey(ctx, resp.PortalKey)
-		if err != nil {
-			return nil, fmt.Errorf("failed to get the portal of %s: %w", room, err)
-		}
-		err = p.UpdateMatrixRoomID(ctx, params.RoomID, bridgev2.UpdateMatrixRoomIDParams{
-			FailIfMXIDSet: true, ChatInfo: info, ChatInfoSource: c.login,
-		})
-		if err != nil && !errors.Is(err, bridgev2.ErrRoomAlreadyExists) {
-			return nil, fmt.Errorf("failed to bridge the Matrix room to %s: %w", room, err)
-		}
-		resp.Portal = p
 	}
 	return resp, nil
 }

@@ -32,6 +32,8 @@ import (
 //   - a private message from an occupant (XEP-0045 §7.5) gets a portal of its own, named as
 //     private with the nick and the room, from the occupant's ghost; the Matrix reply reaches
 //     the occupant as a private message from alice's occupant; nothing reaches the room portal;
+//   - bridgev2's create-group command in a Matrix room with a contact's ghost makes that room the
+//     portal of a new group chat (the contact invited; messages cross both ways);
 //   - create_group through the provisioning API makes a members-only, non-anonymous, persistent
 //     room on the account's MUC service with its name, the chosen contact a member who gets a
 //     mediated invitation and can enter, while someone else cannot; its portal is the Matrix room.
@@ -306,6 +308,64 @@ func runInvitations(t *testing.T, server string) {
 		}
 		if meta := s.query(t, "SELECT metadata FROM portal WHERE mxid = ?", room.String()); len(meta) != 1 || !strings.Contains(meta[0], `"omemo":true`) {
 			t.Errorf("portal metadata after omemo on: %q (the bot said %q)", meta, answer)
+		}
+	})
+	t.Run("CreateGroupCommand", func(t *testing.T) {
+		// bridgev2's create-group in a Matrix room with a contact's ghost in it: that room becomes
+		// the portal of a new XMPP group chat.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*stepTimeout)
+		defer cancel()
+		resp, err := user.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+			Preset: "private_chat",
+			Name:   "Matrix-made group",
+			Invite: []id.UserID{s.bot, s.ghost(bob)},
+			PowerLevelOverride: &event.PowerLevelsEventContent{Users: map[id.UserID]int{
+				user.UserID(): 100, s.bot: 100,
+			}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			members, err := user.Client.JoinedMembers(ctx, resp.RoomID)
+			if err == nil {
+				if _, ok := members.Joined[s.bot]; ok {
+					break
+				}
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatal("the bot never joined the Matrix room")
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+		cur := bobC.Cursor()
+		answer, err := user.Command(ctx, resp.RoomID, s.bot, "!xmpp create-group", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("create-group answered %q", answer)
+		ids := s.query(t, "SELECT id FROM portal WHERE mxid = ?", resp.RoomID.String())
+		if len(ids) != 1 || !strings.HasPrefix(ids[0], "muc:matrix-made-group-") {
+			t.Fatalf("portal of the Matrix room: %q (the bot said %q)", ids, answer)
+		}
+		created := jid.MustParse(strings.TrimPrefix(ids[0], "muc:"))
+		if _, _, err := bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool { return m.From == created.String() && m.Invite }); err != nil {
+			t.Fatalf("bob got no invitation to %s: %v", created, err)
+		}
+		joinRoomAs(t, ctx, bobC, created, "bob")
+		body := uniq("hello in the matrix-made group")
+		sendGroupchat(t, ctx, bobC, created, body)
+		if _, _, err := user.WaitEvent(ctx, resp.RoomID, 0, harness.IsMessage(s.ghost(bob), body)); err != nil {
+			t.Fatalf("bob's message did not reach the Matrix room: %v", err)
+		}
+		reply := uniq("matrix answer in the matrix-made group")
+		mcur := bobC.Cursor()
+		if _, err := user.Client.SendText(ctx, resp.RoomID, reply); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := bobC.WaitMessage(ctx, mcur, bodyIs(reply)); err != nil {
+			t.Fatalf("the Matrix message did not reach the group: %v", err)
 		}
 	})
 }
