@@ -183,11 +183,14 @@ func (c *Client) HandleMatrixMembership(ctx context.Context, msg *bridgev2.Matri
 	case self && (msg.Type == bridgev2.AcceptInvite || msg.Type == bridgev2.Join):
 		c.acceptInvite(room)
 	case self && msg.Type.To == event.MembershipLeave:
-		// Rejecting the invite. Dendrite leaves prev_content out of the
-		// events it sends to appservices, so bridgev2 may call it a leave
-		// from "leave": the pending invitation says what it was (a join
-		// would have taken it).
-		c.declineInvite(ctx, room, msg.Content.Reason)
+		// Rejecting the invite, or leaving the portal (bridgev2 passes
+		// these on only with bridge_matrix_leave). Dendrite leaves
+		// prev_content out of the events it sends to appservices, so
+		// bridgev2 may call either a leave from "leave": the pending
+		// invitation says which it was (a join would have taken it).
+		if !c.declineInvite(ctx, room, msg.Content.Reason) {
+			c.leaveFromMatrix(ctx, room)
+		}
 	case msg.Type == bridgev2.Invite:
 		ghost, ok := msg.Target.(*bridgev2.Ghost)
 		if !ok {
@@ -245,18 +248,49 @@ func (c *Client) acceptInvite(room jid.JID) {
 
 // declineInvite answers a rejected invite: a mediated invitation is
 // declined through the room; a direct one has no decline (XEP-0249).
-func (c *Client) declineInvite(ctx context.Context, room jid.JID, reason string) {
+// It reports whether there was an invitation to answer.
+func (c *Client) declineInvite(ctx context.Context, room jid.JID, reason string) bool {
 	inv, ok := c.invites.take(room)
-	if !ok || inv.Kind != mucinvite.Mediated || inv.From.Equal(jid.JID{}) {
-		return
+	if !ok {
+		return false
+	}
+	if inv.Kind != mucinvite.Mediated || inv.From.Equal(jid.JID{}) {
+		return true
 	}
 	s := c.currentSession()
 	if s == nil {
-		return
+		return true
 	}
 	if err := s.Send(ctx, mucinvite.Decline(room, inv.From, inviteIDPrefix+random.String(12), reason)); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", room).Msg("Failed to decline invitation")
 	}
+	return true
+}
+
+// leaveFromMatrix leaves the XMPP room after the user left its portal,
+// and clears its bookmark's autojoin, as the leave command does.
+func (c *Client) leaveFromMatrix(ctx context.Context, room jid.JID) {
+	_, joined := c.mucs.Get(room)
+	saved := false
+	for _, r := range c.savedRooms() {
+		saved = saved || r.JID == room.String()
+	}
+	if !joined && !saved {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(c.backgroundCtx(), 2*xmppclient.LeaveTimeout+2*xmppclient.IQTimeout)
+		defer cancel()
+		log := zerolog.Ctx(ctx).With().Stringer("room", room).Logger()
+		if err := c.leaveRoom(ctx, room); err != nil {
+			log.Warn().Err(err).Msg("Failed to leave the group chat whose portal the user left")
+			return
+		}
+		if err := c.setBookmark(ctx, room, "", false); err != nil && !errors.Is(err, xmppclient.ErrNotConnected) {
+			log.Warn().Err(err).Msg("Failed to clear autojoin of the group chat the user left")
+		}
+		log.Info().Msg("Left the group chat: the user left its portal")
+	}()
 }
 
 // sendMediatedInvite asks room to invite contact (XEP-0045 §7.8.2); the

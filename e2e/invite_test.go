@@ -24,6 +24,8 @@ import (
 //     Matrix user invited; accepting the Matrix invite joins the XMPP room;
 //   - a mediated invitation (XEP-0045 §7.8.2) through a members-only room does the same (the
 //     room made alice a member on the owner's invitation);
+//   - leaving a room's portal on Matrix (with bridge_matrix_leave on) leaves the XMPP room and
+//     clears the bookmark's autojoin;
 //   - an invitation from someone outside the roster makes no portal;
 //   - the Matrix user inviting a contact's ghost into a room portal sends the contact a mediated
 //     invitation from the room;
@@ -100,6 +102,24 @@ func runInvitations(t *testing.T, server string) {
 			closed.String(), time.Now().UnixNano(), alice.String()))
 		bs.waitPortal(t, closed)
 		bs.waitOccupant(t, cur, closed, "")
+	})
+	t.Run("MatrixLeaveLeavesRoom", func(t *testing.T) {
+		// With bridge_matrix_leave on, leaving the portal leaves the XMPP room and clears the
+		// bookmark's autojoin (accepting the invitation bookmarked it).
+		bs.waitBookmark(t, closed, true)
+		ctx, cancel := stepCtx()
+		defer cancel()
+		got := s.query(t, "SELECT mxid FROM portal WHERE id = ?", "muc:"+closed.String())
+		if len(got) != 1 {
+			t.Fatalf("no portal of %s", closed)
+		}
+		cur := bobC.PresenceCursor()
+		if _, err := user.Client.LeaveRoom(ctx, id.RoomID(got[0])); err != nil {
+			t.Fatal(err)
+		}
+		bs.waitOccupant(t, cur, closed, "unavailable")
+		bs.waitBookmark(t, closed, false)
+		bs.waitNoSavedRoom(t, closed)
 	})
 	t.Run("StrangersInvitationIgnored", func(t *testing.T) {
 		sendRaw(t, carolC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="sinv-%d"><x xmlns="jabber:x:conference" jid=%q/></message>`,
