@@ -11,7 +11,6 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/bookmarks"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -61,10 +60,9 @@ func (c *Client) syncBookmarks(ctx context.Context, s *xmpp.Session) {
 // handleBookmarkEvent handles a XEP-0402 notification and reports whether
 // st was one. Only notifications of the account's own node count: anyone
 // else's bookmarks say nothing about our rooms.
-func (c *Client) handleBookmarkEvent(ctx context.Context, st *stanzabuf.Stanza) bool {
+func (c *Client) handleBookmarkEvent(ctx context.Context, ev pubsub.Event) bool {
 	log := zerolog.Ctx(ctx)
-	ev, err := pubsub.ParseEvent(st.Reader())
-	if err != nil || ev.Node != bookmarks.NS {
+	if ev.Node != bookmarks.NS {
 		return false
 	}
 	if !ev.From.Equal(jid.JID{}) && !ev.From.Bare().Equal(c.account.Bare()) {

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/xml"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,13 +10,10 @@ import (
 	"go.mau.fi/util/random"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
-	"github.com/mxomemo/xmpp-bridge/xmpp/mucinvite"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
@@ -158,13 +154,12 @@ func (c *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreatePa
 		members = nil
 	}
 	for _, m := range members {
-		if err := s.Send(ctx, mucinvite.MediatedInvite(room, m, inviteIDPrefix+random.String(12), name)); err != nil {
+		if err := xmppclient.SendInvite(ctx, s, room, m, inviteIDPrefix+random.String(12), name); err != nil {
 			failed[puppet.UserID(m)] = &bridgev2.CreateChatFailedParticipant{Reason: fmt.Sprintf("member, but the invitation was not sent: %v", err)}
 		}
 	}
 	if topic != "" {
-		subject := stanza.Message{To: room, Type: stanza.GroupChatMessage}.Wrap(subjectElement(topic))
-		if err := s.Send(ctx, subject); err != nil {
+		if err := xmppclient.SetSubject(ctx, s, room, topic); err != nil {
 			log.Warn().Err(err).Msg("Failed to set the new room's subject")
 		}
 	}
@@ -174,10 +169,4 @@ func (c *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreatePa
 		resp.FailedParticipants = failed
 	}
 	return resp, nil
-}
-
-// subjectElement is <subject>text</subject>, which sets the room's subject
-// when its owner sends it (XEP-0045 §8.1).
-func subjectElement(text string) xml.TokenReader {
-	return xmlstream.Wrap(xmlstream.Token(xml.CharData(text)), xml.StartElement{Name: xml.Name{Local: "subject"}})
 }

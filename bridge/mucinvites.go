@@ -2,10 +2,8 @@ package bridge
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,12 +15,10 @@ import (
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucinvite"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -85,12 +81,17 @@ func (c *Client) inviteAllowed(inv mucinvite.Invite) bool {
 
 // handleInvite handles an invitation or decline and reports whether st was
 // one.
-func (c *Client) handleInvite(ctx context.Context, st *stanzabuf.Stanza) bool {
+func (c *Client) handleInvite(ctx context.Context, inb xmppclient.Inbound) bool {
 	log := zerolog.Ctx(ctx)
-	if c.handleInviteRefused(ctx, st) {
+	if refusal, ok := xmppclient.ParseRefusal(inb.Stanza, inviteIDPrefix); ok {
+		// ejabberd's rooms refuse invitations from occupants unless
+		// configured to allow them.
+		if !refusal.Room.Equal(jid.JID{}) {
+			c.queueRoomNotice(refusal.Room, "The group chat refused the invitation ("+refusal.Reason+").")
+		}
 		return true
 	}
-	inv, err := mucinvite.Parse(st.Reader())
+	inv, err := xmppclient.ParseInvite(inb.Stanza)
 	switch {
 	case errors.Is(err, mucinvite.ErrNoInvite):
 		return false
@@ -261,7 +262,7 @@ func (c *Client) declineInvite(ctx context.Context, room jid.JID, reason string)
 	if s == nil {
 		return true
 	}
-	if err := s.Send(ctx, mucinvite.Decline(room, inv.From, inviteIDPrefix+random.String(12), reason)); err != nil {
+	if err := xmppclient.SendDecline(ctx, s, room, inv.From, inviteIDPrefix+random.String(12), reason); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", room).Msg("Failed to decline invitation")
 	}
 	return true
@@ -303,8 +304,8 @@ func (c *Client) sendMediatedInvite(ctx context.Context, room, contact jid.JID, 
 	if s == nil {
 		return xmppclient.ErrNotConnected
 	}
-	if err := s.Send(ctx, mucinvite.MediatedInvite(room, contact, inviteIDPrefix+random.String(12), reason)); err != nil {
-		return fmt.Errorf("failed to send the invitation to %s: %w", contact, err)
+	if err := xmppclient.SendInvite(ctx, s, room, contact, inviteIDPrefix+random.String(12), reason); err != nil {
+		return err
 	}
 	zerolog.Ctx(ctx).Info().Stringer("room", room).Stringer("contact", contact).Msg("Sent mediated group chat invitation")
 	return nil
@@ -322,34 +323,3 @@ func inviterName(inv mucinvite.Invite) string {
 // inviteIDPrefix marks the ids of the invitations the bridge sends, so
 // that the room's error answer can be told to the user.
 const inviteIDPrefix = "mxb-inv-"
-
-// handleInviteRefused turns a room's error answer to our mediated
-// invitation into a notice in its portal (ejabberd's rooms refuse
-// invitations from occupants unless configured to allow them).
-func (c *Client) handleInviteRefused(ctx context.Context, st *stanzabuf.Stanza) bool {
-	start := st.Start()
-	if xmppclient.AttrValue(start, "type") != string(stanza.ErrorMessage) || !strings.HasPrefix(xmppclient.AttrValue(start, "id"), inviteIDPrefix) {
-		return false
-	}
-	var msg struct {
-		From  string       `xml:"from,attr"`
-		Error stanza.Error `xml:"error"`
-	}
-	if err := xml.NewTokenDecoder(st.Reader()).Decode(&msg); err != nil {
-		zerolog.Ctx(ctx).Warn().Err(err).Msg("Unreadable error answer to an invitation")
-		return true
-	}
-	room, err := jid.Parse(msg.From)
-	if err != nil {
-		return true
-	}
-	why := string(msg.Error.Condition)
-	for _, t := range msg.Error.Text {
-		if t != "" {
-			why += ": " + t
-			break
-		}
-	}
-	c.queueRoomNotice(room.Bare(), "The group chat refused the invitation ("+why+").")
-	return true
-}

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"time"
@@ -13,18 +12,14 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/msgconv"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
-	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
-	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -47,26 +42,9 @@ var pmFeatures = &event.RoomFeatures{
 }
 
 // privateOccupant reports whether in is a private message with a room
-// occupant and returns the occupant's JID: the peer (from, or to for our
-// own messages from other clients) is a full JID of a room the login is in
-// or the message carries the muc#user marker.
+// occupant and returns the occupant (xmppclient.PrivateOccupant).
 func (c *Client) privateOccupant(in *incomingMessage) (jid.JID, bool) {
-	if in.Raw == nil {
-		return jid.JID{}, false
-	}
-	attr := "from"
-	if in.FromMe {
-		attr = "to"
-	}
-	occ, err := jid.Parse(xmppclient.AttrValue(in.Raw.Start(), attr))
-	if err != nil || occ.Localpart() == "" || occ.Resourcepart() == "" {
-		return jid.JID{}, false
-	}
-	if c.mucs.Known(occ.Bare()) {
-		return occ, true
-	}
-	_, marked, err := mucadmin.ParseUser(in.Raw.Reader())
-	return occ, err == nil && marked
+	return xmppclient.PrivateOccupant(in.Raw, in.FromMe, c.mucs)
 }
 
 // queuePrivate bridges a private message of an occupant (or ours to one,
@@ -142,12 +120,6 @@ func (c *Client) pmChatInfo(occ jid.JID) *bridgev2.ChatInfo {
 	}
 }
 
-// privateMarker is the empty muc#user <x/> that marks a private message
-// sent through a room (XEP-0045 §7.5).
-func privateMarker() xml.TokenReader {
-	return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: mucadmin.NSUser, Local: "x"}})
-}
-
 // handleMatrixPrivate sends a Matrix text message of a private portal to
 // the occupant, in plaintext as the portal's topic says.
 func (c *Client) handleMatrixPrivate(ctx context.Context, msg *bridgev2.MatrixMessage, occ jid.JID) (*bridgev2.MatrixMessageResponse, error) {
@@ -160,14 +132,8 @@ func (c *Client) handleMatrixPrivate(ctx context.Context, msg *bridgev2.MatrixMe
 	body := msgconv.BodyFromMatrix(ctx, msg.Content)
 	already, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), xmppID, func() error {
 		return c.withSession(ctx, func(s *xmpp.Session) error {
-			m := stanza.Message{To: occ, ID: xmppID, Type: stanza.ChatMessage}
-			r := m.Wrap(xmlstream.MultiReader(
-				xmlstream.Wrap(xmlstream.Token(xml.CharData(body)), xml.StartElement{Name: xml.Name{Local: "body"}}),
-				sid.OriginID{ID: xmppID}.TokenReader(),
-				privateMarker(),
-			))
-			if err := s.Send(ctx, r); err != nil {
-				return fmt.Errorf("%w: failed to send private message to %s: %w", errSessionLost, occ, err)
+			if err := xmppclient.SendPrivate(ctx, s, occ, xmppID, body); err != nil {
+				return fmt.Errorf("%w: %w", errSessionLost, err)
 			}
 			return nil
 		})
