@@ -43,6 +43,9 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	if err := c.awaitReady(ctx); err != nil {
 		return nil, err
 	}
+	if chat.Kind == portal.PM {
+		return c.handleMatrixPrivate(ctx, msg, chat.JID)
+	}
 	switch msg.Content.MsgType {
 	case event.MsgText, event.MsgNotice, event.MsgEmote:
 	case event.MsgImage, event.MsgVideo, event.MsgAudio, event.MsgFile:
@@ -104,6 +107,9 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 	if err != nil {
 		return err
 	}
+	if chat.Kind == portal.PM {
+		return refusal(errPMUnsupported)
+	}
 	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
@@ -141,6 +147,9 @@ func (c *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.Ma
 	chat, err := portal.Parse(msg.Portal.PortalKey)
 	if err != nil {
 		return err
+	}
+	if chat.Kind == portal.PM {
+		return refusal(errPMUnsupported)
 	}
 	if err := c.awaitReady(ctx); err != nil {
 		return err

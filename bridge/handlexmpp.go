@@ -92,10 +92,14 @@ func (c *Client) handleMessage(ctx context.Context, inb xmppclient.Inbound) {
 			log.Warn().Err(inb.Err).Msg("Ignoring malformed pubsub notification")
 			return
 		}
-		if c.handleAvatarEvent(ctx, inb.Event) || c.handlePEPEvent(ctx, inb.Event) {
+		if c.handleAvatarEvent(ctx, inb.Event) || c.handlePEPEvent(ctx, inb.Event) || c.handleBookmarkEvent(ctx, inb.Event) {
 			return
 		}
 		// Another node: read on as a message (it carries nothing bridged).
+	case xmppclient.KindChat:
+		if c.handleInvite(ctx, inb) {
+			return
+		}
 	case xmppclient.KindGroupchat:
 		c.handleGroupchat(ctx, inb)
 		return
@@ -123,10 +127,16 @@ func (c *Client) handleMessage(ctx context.Context, inb xmppclient.Inbound) {
 		in.ack = c.ticket(in.StanzaID)
 		defer in.ack.Release(ctx)
 	}
+	if occ, ok := c.privateOccupant(in); ok {
+		// A private message with a room occupant: its own portal
+		// (mucprivate.go), never a 1:1 chat with the room.
+		c.queuePrivate(ctx, in, occ)
+		return
+	}
 	if c.mucs.Known(in.Peer) {
-		// Private messages of room occupants (and the room's own
-		// messages) would make a 1:1 portal with the room.
-		log.Debug().Stringer("room", in.Peer).Msg("Ignoring private message in a group chat, not bridged yet")
+		// The room's own non-groupchat messages would make a 1:1 portal
+		// with the room.
+		log.Debug().Stringer("room", in.Peer).Msg("Ignoring a group chat's own message")
 		return
 	}
 	if in.Archived && in.FromMe && in.Replace != "" && c.sentCorrection(ctx, in) {

@@ -99,6 +99,9 @@ func (c *Client) sendReactions(ctx context.Context, p *bridgev2.Portal, target n
 	if err != nil {
 		return err
 	}
+	if chat.Kind == portal.PM {
+		return refusal(errPMUnsupported)
+	}
 	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
