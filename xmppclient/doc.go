@@ -7,7 +7,9 @@
 // (queries.go, archive.go), the roster and presence cache (roster.go),
 // 1:1 message stanzas read into a typed Message (message.go), groupchat
 // messages read and classified (groupchat.go), the rooms' live state and
-// joins (rooms.go, roomjoin.go), avatars (avatar.go), media transfer
+// joins (rooms.go, roomjoin.go), bookmarks (bookmarks.go), invitations
+// and private messages with occupants (invites.go), room creation
+// (roomcreate.go), avatars (avatar.go), media transfer
 // (mediafetch.go, mediaupload.go, mediadial.go), outgoing messages and
 // signals (outgoing.go, signal.go, session.go), our caps (caps.go) and the
 // OMEMO ratchet lock (ratchet.go).
