@@ -12,6 +12,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
+	"github.com/mxomemo/xmpp-bridge/xmpp/nick"
 )
 
 // What one session is asked and sent, so that the connector makes no
@@ -78,4 +79,16 @@ func SendSignal(ctx context.Context, s *xmpp.Session, sig Signal) error {
 		return fmt.Errorf("%w: %w", ErrSend, err)
 	}
 	return nil
+}
+
+// LookupNick asks contact's server for the XEP-0172 nick the contact
+// publishes; "" for none.
+func LookupNick(ctx context.Context, s *xmpp.Session, contact jid.JID) (string, error) {
+	return nick.Lookup(ctx, s, contact)
+}
+
+// SetRoomMembers makes members the room's members (XEP-0045 §9.3), as
+// its owner.
+func SetRoomMembers(ctx context.Context, s *xmpp.Session, room jid.JID, members ...jid.JID) error {
+	return mucadmin.SetAffiliations(ctx, s, room, mucadmin.Member, members...)
 }
