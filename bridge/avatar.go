@@ -16,7 +16,6 @@ import (
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/avatar"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmpp/vcardphoto"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
@@ -91,7 +90,7 @@ func (c *Client) contactAvatar(ctx context.Context, s *xmpp.Session, contact jid
 		return c.avatarFromMetadata(ctx, s, contact, meta, current)
 	}
 	// No XEP-0084 avatar, no node, or not allowed to see it: try the vCard.
-	photo, err := vcardphoto.Fetch(ctx, s, contact)
+	photo, err := xmppclient.FetchVCardPhoto(ctx, s, contact)
 	if err != nil {
 		return nil, err
 	}
@@ -218,9 +217,8 @@ func (c *Client) initialAvatar(ctx context.Context, ghost *bridgev2.Ghost, conta
 // handleAvatarEvent takes XEP-0084 metadata notifications and reports
 // whether st was one. The lookup runs on its own goroutine so that messages
 // do not wait for image downloads.
-func (c *Client) handleAvatarEvent(ctx context.Context, st *stanzabuf.Stanza) bool {
-	ev, err := pubsub.ParseEvent(st.Reader())
-	if err != nil || ev.Node != avatar.NSMetadata {
+func (c *Client) handleAvatarEvent(ctx context.Context, ev pubsub.Event) bool {
+	if ev.Node != avatar.NSMetadata {
 		return false
 	}
 	log := zerolog.Ctx(ctx)

@@ -19,11 +19,11 @@ import (
 func TestCollectBackfill(t *testing.T) {
 	c := &Client{account: jid.MustParse("alice@example.org"), login: &bridgev2.UserLogin{}}
 	msg := `<message xmlns="jabber:client" from="bob@example.org/phone" to="alice@example.org" type="chat" id="m1"><body>old</body></message>`
-	if c.collectBackfill(tokens(t, archiveResult("", "none", msg))) {
+	if c.collectBackfill(xmppclient.Classify(tokens(t, archiveResult("", "none", msg)))) {
 		t.Fatal("collected without a running backfill query")
 	}
-	bf := c.mam.addBackfill()
-	catchUp := c.mam.add(queryCatchUp)
+	bf := c.mam.AddBackfill()
+	catchUp := c.mam.Add(xmppclient.QueryCatchUp)
 	for _, tc := range []struct {
 		name     string
 		xml      string
@@ -34,15 +34,15 @@ func TestCollectBackfill(t *testing.T) {
 		{"live message goes to the queue", msg, false},
 		{"forged backfill result is dropped", archiveResult("mallory@example.org/x", bf, msg), true},
 	} {
-		if got := c.collectBackfill(tokens(t, tc.xml)); got != tc.consumed {
+		if got := c.collectBackfill(xmppclient.Classify(tokens(t, tc.xml))); got != tc.consumed {
 			t.Errorf("%s: consumed = %v, want %v", tc.name, got, tc.consumed)
 		}
 	}
-	got := c.mam.finish(bf)
+	got := c.mam.Finish(bf)
 	if len(got) != 1 || got[0].ArchiveID != "arch-7" {
 		t.Fatalf("collected %+v, want the one genuine result", got)
 	}
-	if c.mam.collecting() || c.mam.mode(bf) != 0 {
+	if c.mam.Collecting() || c.mam.Mode(bf) != 0 {
 		t.Error("query still known after finish")
 	}
 }

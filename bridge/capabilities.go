@@ -6,6 +6,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/event"
 
+	"github.com/mxomemo/xmpp-bridge/msgconv"
 	"github.com/mxomemo/xmpp-bridge/portal"
 )
 
@@ -18,12 +19,13 @@ func (xc *Connector) GetCapabilities() *bridgev2.NetworkGeneralCapabilities {
 				LookupUsername: true,
 				ContactList:    true,
 			},
+			GroupCreation: groupCreation(),
 		},
 	}
 }
 
 // dmFeatures is what a 1:1 XMPP chat supports: text (Matrix formatting
-// flattened to a plain body, see bodyFromMatrix), files, corrections,
+// flattened to a plain body, see msgconv.BodyFromMatrix), files, corrections,
 // retractions, replies, reactions, read markers and typing.
 var dmFeatures = &event.RoomFeatures{
 	ID: "net.mxomemo.xmpp.capabilities.2026_11_30.5",
@@ -38,7 +40,7 @@ var dmFeatures = &event.RoomFeatures{
 		event.FmtUnorderedList: event.CapLevelPartialSupport,
 		event.FmtOrderedList:   event.CapLevelPartialSupport,
 	},
-	File:                mediaFileFeatures,
+	File:                msgconv.FileFeatures,
 	MaxTextLength:       65536,
 	Edit:                event.CapLevelFullySupported,
 	Delete:              event.CapLevelFullySupported,
@@ -55,7 +57,7 @@ var groupFeatures = &event.RoomFeatures{
 	ID:            "net.mxomemo.xmpp.capabilities.muc.2026_11_30.3",
 	Formatting:    dmFeatures.Formatting,
 	MaxTextLength: dmFeatures.MaxTextLength,
-	File:          mediaFileFeatures,
+	File:          msgconv.FileFeatures,
 	Edit:          event.CapLevelFullySupported,
 	Delete:        event.CapLevelFullySupported,
 	Reply:         event.CapLevelFullySupported,
@@ -64,8 +66,12 @@ var groupFeatures = &event.RoomFeatures{
 
 // GetCapabilities implements bridgev2.NetworkAPI.
 func (c *Client) GetCapabilities(ctx context.Context, p *bridgev2.Portal) *event.RoomFeatures {
-	if chat, err := portal.Parse(p.PortalKey); err == nil && chat.Kind == portal.MUC {
+	chat, err := portal.Parse(p.PortalKey)
+	switch {
+	case err == nil && chat.Kind == portal.MUC:
 		return c.mediaFeatures(groupFeatures)
+	case err == nil && chat.Kind == portal.PM:
+		return pmFeatures
 	}
 	return c.mediaFeatures(dmFeatures)
 }

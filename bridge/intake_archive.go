@@ -44,9 +44,8 @@ func (c *Client) ownArchiveHas(ctx context.Context, s *xmpp.Session, contact jid
 			return false, fmt.Errorf("failed to query the archive for %s: %w", xmppID, err)
 		}
 		for _, a := range got {
-			start := a.Message.Start()
-			from, err := jid.Parse(attrValue(start, "from"))
-			if err == nil && from.Bare().Equal(c.account) && attrValue(start, "id") == xmppID {
+			from, err := jid.Parse(a.From())
+			if err == nil && from.Bare().Equal(c.account) && a.ID() == xmppID {
 				zerolog.Ctx(ctx).Debug().Str("xmpp_id", xmppID).Str("archive_id", a.ArchiveID).Msg("Interrupted send found in the archive")
 				return true, nil
 			}
@@ -60,7 +59,7 @@ func (c *Client) ownArchiveHas(ctx context.Context, s *xmpp.Session, contact jid
 }
 
 // archivedCheck is sendOnce's look at the archive for out.
-func (c *Client) archivedCheck(ctx context.Context, out *outgoingMessage) func(time.Time) (bool, error) {
+func (c *Client) archivedCheck(ctx context.Context, out *xmppclient.Outgoing) func(time.Time) (bool, error) {
 	return func(since time.Time) (bool, error) {
 		return c.inOwnArchive(ctx, out.To, out.ID, since)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // LoginFlowPassword is the only login flow: JID and password.
@@ -176,9 +177,8 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 	// archive's times have whole seconds (history.Query's start, and some
 	// servers' storage), hence the second subtracted.
 	meta.ArchiveSince = time.Now().UTC().Truncate(time.Second).Add(-time.Second)
-	probe := &Client{main: pl.main, account: account, password: password, login: &bridgev2.UserLogin{UserLogin: &database.UserLogin{Metadata: meta}},
-		sm: newStreamManager()}
-	session, err := xconn.Dial(ctx, probe.connConfig())
+	probe := &Client{main: pl.main, account: account, password: password, login: &bridgev2.UserLogin{UserLogin: &database.UserLogin{Metadata: meta}}}
+	session, err := xmppclient.DialLogin(ctx, probe.connConfig())
 	if err != nil {
 		log.Info().Err(err).Msg("XMPP login failed")
 		return nil, loginError(err, account)
@@ -213,10 +213,7 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 		return nil, fmt.Errorf("failed to save login: %w", err)
 	}
 	client := ul.Client.(*Client)
-	client.mu.Lock()
-	client.handoff = session
-	client.sm = probe.sm // the handed-over session's stream management
-	client.mu.Unlock()
+	client.conn.HandOff(session)
 	client.Connect(client.backgroundCtx())
 	log.Info().Msg("XMPP login succeeded")
 	return &bridgev2.LoginStep{

@@ -9,10 +9,7 @@ import (
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/history"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
-	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -21,41 +18,18 @@ import (
 // the bridge joins without MUC history. Each saved room keeps its own
 // watermark (SavedRoom.LastArchiveID), the room's stanza-id up to which
 // every message is stored on Matrix, moved by the same rules as the
-// account's (watermark.go). On every join the room's archive is asked for
+// account's (xmppclient/cursor.go). On every join the room's archive is asked for
 // what came after it; live messages of the room wait until the last page
 // has been handled, so that the portal gets them in the room's order. A
 // message seen both in the archive and live has the same bridgev2 message
 // id (the room's stanza-id) and is bridged once.
 
-// queryRoomCatchUp bridges the results of a room's archive.
-const queryRoomCatchUp queryMode = 100
-
 // roomDelivery is one room's catch-up state, owned by the incoming queue's
 // goroutine (the watermark locks itself).
 type roomDelivery struct {
-	wm         *watermark
+	wm         *xmppclient.Cursor
 	catchingUp uint64
-	deferred   []*stanzabuf.Stanza
-}
-
-// addRoomCatchUp registers a query of room's archive for catch-up seq.
-func (q *mamQueries) addRoomCatchUp(room jid.JID, seq uint64) string {
-	id := q.addCatchUp(seq)
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.m[id] = queryRoomCatchUp
-	if q.rooms == nil {
-		q.rooms = map[string]string{}
-	}
-	q.rooms[id] = room.Bare().String()
-	return id
-}
-
-// room is the room whose archive query id asks.
-func (q *mamQueries) room(id string) string {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.rooms[id]
+	deferred   []xmppclient.Inbound
 }
 
 // startRoomCatchUp queues the start marker of room's catch-up (before the
@@ -71,15 +45,15 @@ func (c *Client) startRoomCatchUp(room jid.JID) func(s *xmpp.Session, mam bool) 
 	}
 	key := room.Bare().String()
 	seq := c.delivery.seq.Add(1)
-	c.control(loopCtx, inItem{ctl: ctlRoomCatchUpStart, seq: seq, room: key})
+	c.mark(loopCtx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpStart, Seq: seq, Room: key})
 	return func(s *xmpp.Session, mam bool) {
 		if s == nil {
-			c.control(loopCtx, inItem{ctl: ctlRoomCatchUpDone, seq: seq, room: key})
+			c.mark(loopCtx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpDone, Seq: seq, Room: key})
 			return
 		}
 		go func() {
 			ok := c.roomCatchUp(context.WithoutCancel(loopCtx), s, room.Bare(), seq, mam)
-			c.control(loopCtx, inItem{ctl: ctlRoomCatchUpDone, seq: seq, room: key, ok: ok})
+			c.mark(loopCtx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpDone, Seq: seq, Room: key, OK: ok})
 		}()
 	}
 }
@@ -92,41 +66,41 @@ func (c *Client) roomState(room string) *roomDelivery {
 	}
 	rd, ok := d.rooms[room]
 	if !ok {
-		rd = &roomDelivery{wm: newWatermark()}
+		rd = &roomDelivery{wm: xmppclient.NewCursor()}
 		d.rooms[room] = rd
 	}
 	return rd
 }
 
-// handleRoomControl is handleItem for the room control items.
-func (c *Client) handleRoomControl(ctx context.Context, it inItem) {
-	rd := c.roomState(it.room)
-	if it.ctl == ctlRoomCatchUpStart {
-		rd.wm.reset()
-		rd.catchingUp = it.seq
+// handleRoomMark is handleEvent for the room marks.
+func (c *Client) handleRoomMark(ctx context.Context, ev xmppclient.Event) {
+	rd := c.roomState(ev.Room)
+	if ev.Mark == xmppclient.MarkRoomCatchUpStart {
+		rd.wm.Reset()
+		rd.catchingUp = ev.Seq
 		return
 	}
-	if it.seq != rd.catchingUp {
+	if ev.Seq != rd.catchingUp {
 		return
 	}
 	rd.catchingUp = 0
-	if !it.ok {
-		rd.wm.stop()
+	if !ev.OK {
+		rd.wm.Stop()
 	}
 	deferred := rd.deferred
 	rd.deferred = nil
-	for _, st := range deferred {
-		c.handleStanza(ctx, st)
+	for _, in := range deferred {
+		c.handleInbound(ctx, in)
 	}
 }
 
 // deferRoomMessage holds a live groupchat message while its room's
 // catch-up runs.
-func (c *Client) deferRoomMessage(st *stanzabuf.Stanza) bool {
-	if st == nil || st.Start().Name.Local != "message" || attrValue(st.Start(), "type") != string(stanza.GroupChatMessage) {
+func (c *Client) deferRoomMessage(in xmppclient.Inbound) bool {
+	if in.Kind != xmppclient.KindGroupchat {
 		return false
 	}
-	from, err := jid.Parse(attrValue(st.Start(), "from"))
+	from, err := jid.Parse(xmppclient.AttrValue(in.Stanza.Start(), "from"))
 	if err != nil {
 		return false
 	}
@@ -134,7 +108,7 @@ func (c *Client) deferRoomMessage(st *stanzabuf.Stanza) bool {
 	if !ok || rd.catchingUp == 0 {
 		return false
 	}
-	rd.deferred = append(rd.deferred, st)
+	rd.deferred = append(rd.deferred, in)
 	return true
 }
 
@@ -179,39 +153,26 @@ func (c *Client) roomCatchUp(ctx context.Context, s *xmpp.Session, room jid.JID,
 	if !mam || after == "" {
 		return true
 	}
-	for page := 0; page < mamMaxPages; page++ {
-		qid := c.mam.addRoomCatchUp(room, seq)
-		qctx, cancel := context.WithTimeout(ctx, mamQueryTimeout)
-		res, err := history.Fetch(qctx, history.Query{ID: qid, Limit: mamPageSize, PageID: after}, room, s)
-		cancel()
-		if err != nil {
-			log.Warn().Err(err).Str("after", after).Msg("Room archive query failed")
-			return false
-		}
-		log.Debug().Int("page", page).Bool("complete", res.Complete).Str("last", res.Set.Last).Msg("Fetched room archive page")
-		if res.Complete || res.Set.Last == "" || res.Set.Last == after {
-			return true
-		}
-		after = res.Set.Last
-	}
-	log.Warn().Msg("Stopped room archive catch-up after too many pages; the next join continues")
-	return false
+	ctx = log.WithContext(ctx)
+	return xmppclient.CatchUp(ctx, s, room, after, time.Time{}, func() string { return c.mam.AddRoomCatchUp(room, seq) },
+		mamPageSize, mamMaxPages, mamQueryTimeout)
 }
 
 // handleRoomArchived handles a result of a room archive query; it reports
 // whether st was one.
-func (c *Client) handleRoomArchived(ctx context.Context, st *stanzabuf.Stanza) bool {
-	a, err := parseArchived(st)
-	if err != nil || c.mam.mode(a.QueryID) != queryRoomCatchUp {
+func (c *Client) handleRoomArchived(ctx context.Context, in xmppclient.Inbound) bool {
+	a := in.Archived
+	if in.Err != nil || c.mam.Mode(a.QueryID) != xmppclient.QueryRoomCatchUp {
 		return false
 	}
 	log := zerolog.Ctx(ctx)
-	room := c.mam.room(a.QueryID)
-	if from := attrValue(st.Start(), "from"); from != room {
+	room := c.mam.Room(a.QueryID)
+	if from := in.From; from != room {
 		log.Warn().Str("from", from).Str("room", room).Msg("Dropping forged room archive result")
 		return true
 	}
-	m, err := mucroom.ParseMessage(a.Message.Reader())
+	rm, err := a.RoomMessage()
+	m := rm.Message
 	if err != nil {
 		log.Warn().Err(err).Msg("Dropping malformed room archive result")
 		return true
@@ -229,14 +190,14 @@ func (c *Client) handleRoomArchived(ctx context.Context, st *stanzabuf.Stanza) b
 	if m.Delay.IsZero() {
 		m.Delay = time.Now()
 	}
-	c.processGroupchat(ctx, a.Message, m, c.mam.seq(a.QueryID))
+	c.processGroupchat(ctx, xmppclient.RoomMessage{Raw: rm.Raw, Message: m}, c.mam.Seq(a.QueryID))
 	return true
 }
 
 // roomTicket tracks a groupchat message's stanza-id in its room's
 // watermark: live messages (the room's catch-up is over) and results of the
 // room's running catch-up.
-func (c *Client) roomTicket(room jid.JID, stanzaID string, catchUpSeq uint64) *archiveTicket {
+func (c *Client) roomTicket(room jid.JID, stanzaID string, catchUpSeq uint64) *xmppclient.Ack {
 	if stanzaID == "" {
 		return nil
 	}
@@ -247,24 +208,15 @@ func (c *Client) roomTicket(room jid.JID, stanzaID string, catchUpSeq uint64) *a
 	if catchUpSeq != 0 && catchUpSeq != rd.catchingUp {
 		return nil
 	}
-	gen, ok := rd.wm.track(stanzaID)
-	if !ok {
-		return nil
-	}
-	return &archiveTicket{c: c, wm: rd.wm, gen: gen, id: stanzaID, room: room.Bare().String()}
-}
-
-// addRoomBackfill registers a collected query (backfill.go) of room's
-// archive.
-func (q *mamQueries) addRoomBackfill(room jid.JID) string {
-	id := q.addBackfill()
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.rooms == nil {
-		q.rooms = map[string]string{}
-	}
-	q.rooms[id] = room.Bare().String()
-	return id
+	key := room.Bare().String()
+	return rd.wm.Track(stanzaID, func(ctx context.Context, id, cur string, moved, stored bool) {
+		if moved {
+			c.noteRoomArchiveID(ctx, key, cur)
+		}
+		if !stored {
+			zerolog.Ctx(ctx).Warn().Str("archive_id", id).Str("room", key).Msg("Group chat message not stored on Matrix; the room's archive cursor waits for the next join")
+		}
+	})
 }
 
 // inRoomArchive reports whether room's archive holds a message we sent
@@ -288,16 +240,14 @@ func (c *Client) roomArchiveHas(ctx context.Context, s *xmpp.Session, room jid.J
 	r, _ := c.mucs.Get(room)
 	q := history.Query{Start: since.Add(-10 * time.Minute), Limit: 100} // margin for clock skew with the server
 	for page := 0; page < intakeArchivePages; page++ {
-		q.ID = c.mam.addRoomBackfill(room)
-		qctx, cancel := context.WithTimeout(ctx, backfillQueryTimeout)
-		res, err := history.Fetch(qctx, q, room.Bare(), s)
-		cancel()
-		got := c.mam.finish(q.ID)
+		q.ID = c.mam.AddRoomBackfill(room)
+		got, res, err := c.mam.Collected(ctx, s, q, room.Bare(), backfillQueryTimeout)
 		if err != nil {
 			return false, fmt.Errorf("failed to query the archive of %s for %s: %w", room, xmppID, err)
 		}
 		for _, a := range got {
-			m, err := mucroom.ParseMessage(a.Message.Reader())
+			rm, err := a.RoomMessage()
+			m := rm.Message
 			if err != nil || (m.ID != xmppID && m.OriginID != xmppID) {
 				continue
 			}

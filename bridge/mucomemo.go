@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,14 +15,12 @@ import (
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -96,7 +93,7 @@ func groupRecipients(affs []mucadmin.Item, r xmppclient.Room, account jid.JID) [
 // members-only non-anonymous rooms may read them) and adds the occupants.
 // When the lists cannot be had, the occupants alone are the recipients.
 func (c *Client) roomRecipients(ctx context.Context, s *xmpp.Session, r xmppclient.Room) []jid.JID {
-	affs, err := mucadmin.Members(ctx, s, r.JID)
+	affs, err := xmppclient.RoomMembers(ctx, s, r.JID)
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", r.JID).Msg("Failed to fetch the room's affiliation lists, encrypting for the occupants only")
 	}
@@ -149,11 +146,11 @@ func (c *Client) refreshMemberDevices(ctx context.Context, oc *omemoxmpp.Client,
 	}
 }
 
-// encryptGroupchat builds the OMEMO groupchat message for out: encrypted
-// for every trusted device of the room's members and our own other
-// devices, with the origin-id (also the id attribute) outside the
-// encryption so the reflection matches. It never falls back to plaintext.
-func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r xmppclient.Room, out *outgoingMessage, payload []xml.TokenReader) (xml.TokenReader, error) {
+// encryptGroupchat encrypts out for every trusted device of the room's
+// members and our own other devices (Send builds the stanza around it,
+// with the origin-id outside the encryption so the reflection matches). It
+// never falls back to plaintext.
+func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r xmppclient.Room, out *xmppclient.Outgoing) (*omemoxmpp.Outgoing, error) {
 	oc := c.omemoClient()
 	if oc == nil {
 		return nil, groupEncryptionStatus(errOMEMOUnavailable)
@@ -162,11 +159,7 @@ func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r xmppcl
 	c.refreshMemberDevices(ctx, oc, members)
 	// Network first, the ratchet lock for the encryption alone.
 	p := oc.PrepareGroup(ctx, r.JID, members)
-	c.omemo.op.Lock()
-	start := time.Now()
-	enc, err := oc.EncryptPrepared(ctx, p, out.Body)
-	c.main.Metrics.ObserveEncrypt(time.Since(start))
-	c.omemo.op.Unlock()
+	enc, err := c.omemo.ratchet.Encrypt(ctx, oc, p, out.Body)
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", r.JID).Int("members", len(members)).Msg("Not sending groupchat message: OMEMO encryption failed")
 		return nil, groupEncryptionStatus(err)
@@ -175,8 +168,7 @@ func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r xmppcl
 	if len(enc.Errors) > 0 {
 		zerolog.Ctx(ctx).Debug().Int("skipped_devices", len(enc.Errors)).Msg("Some OMEMO devices were skipped")
 	}
-	msg := stanza.Message{To: r.JID.Bare(), ID: out.ID, Type: stanza.GroupChatMessage}
-	return omemoxmpp.BuildMessage(msg, enc, payload...)
+	return enc, nil
 }
 
 // groupEncryptionStatus is the message status of a Matrix message that
@@ -220,7 +212,7 @@ func isOwnReflection(g groupchat) bool {
 // <encrypted/> element, through the same inbox transaction as 1:1
 // messages, or with a notice. It reports false for messages that must not
 // be bridged (replays, key transports and heartbeats).
-func (c *Client) decryptGroupchat(ctx context.Context, st *stanzabuf.Stanza, g *groupchat, room xmppclient.Room) bool {
+func (c *Client) decryptGroupchat(ctx context.Context, g *groupchat, room xmppclient.Room) bool {
 	if isOwnReflection(*g) {
 		return true
 	}
@@ -240,7 +232,7 @@ func (c *Client) decryptGroupchat(ctx context.Context, st *stanzabuf.Stanza, g *
 		xmppID = g.OriginID
 	}
 	r, err := c.decryptOMEMO(ctx, omemoJob{
-		Raw: st, Sender: sender, FromMe: g.Sender.IsFromMe, Peer: room.JID, Room: true,
+		Encrypted: g.Groupchat.OMEMO, Sender: sender, FromMe: g.Sender.IsFromMe, Peer: room.JID, Room: true,
 		MessageID: string(g.ID), XMPPID: xmppID, Timestamp: g.Timestamp,
 		Fallback: g.Reactions != nil || g.Retract != "",
 	})
