@@ -21,10 +21,11 @@ import (
 
 // Client is one login's XMPP client; it implements bridgev2.NetworkAPI.
 //
-// A connection goroutine (run) dials, serves and redials with backoff until
-// Disconnect. Incoming message stanzas are copied out of mellium's Serve
-// loop into a queue that one processing goroutine drains, because handlers
-// running inside Serve must not send anything on the session, and OMEMO
+// Its connection loop is xmppclient.Conn (dial, serve, redial with backoff
+// until Disconnect). The router (handlexmpp.go) puts every message out of
+// mellium's Serve loop onto the login's ordered stream (xmppclient.Stream),
+// which one goroutine drains (processIncoming), because handlers running
+// inside Serve must not send anything on the session, and OMEMO
 // decryption, the catch-up and Matrix sends all do.
 type Client struct {
 	// rejoining is set while the saved rooms are not yet joined again on

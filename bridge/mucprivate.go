@@ -12,7 +12,6 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
-	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
@@ -129,14 +128,9 @@ func (c *Client) handleMatrixPrivate(ctx context.Context, msg *bridgev2.MatrixMe
 		return nil, errPMUnsupported
 	}
 	xmppID := matrixMessageID(msg.Event)
-	body := msgconv.BodyFromMatrix(ctx, msg.Content)
+	out := &xmppclient.Outgoing{To: occ, Private: true, ID: xmppID, Body: msgconv.BodyFromMatrix(ctx, msg.Content)}
 	already, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), xmppID, func() error {
-		return c.withSession(ctx, func(s *xmpp.Session) error {
-			if err := xmppclient.SendPrivate(ctx, s, occ, xmppID, body); err != nil {
-				return fmt.Errorf("%w: %w", errSessionLost, err)
-			}
-			return nil
-		})
+		return c.Send(ctx, sendTarget{portal: msg.Portal, private: true}, out)
 	}, nil)
 	if err != nil {
 		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)
