@@ -16,7 +16,6 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/msgconv"
-	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
@@ -54,7 +53,7 @@ func (c *Client) queuePrivate(ctx context.Context, in *incomingMessage, occ jid.
 		return
 	}
 	body := in.Body
-	if _, err := omemoxmpp.FindEncrypted(in.Raw.Reader()); err == nil {
+	if _, err := in.Message.OMEMO(); err == nil {
 		// The body is only the OMEMO fallback text.
 		body = "sent an OMEMO-encrypted private message; private messages through a group chat are not decrypted by the bridge"
 	}
