@@ -221,7 +221,7 @@ func TestConvertGroupchat(t *testing.T) {
 }
 
 func TestGroupchatStanza(t *testing.T) {
-	out := &xmppclient.Outgoing{To: jid.MustParse(testRoom + "/someone"), Type: stanza.GroupChatMessage, ID: "mxb-abc", Body: "hi <all>"}
+	out := &xmppclient.Outgoing{To: jid.MustParse(testRoom + "/someone"), Room: true, ID: "mxb-abc", Body: "hi <all>"}
 	var buf strings.Builder
 	enc := xml.NewEncoder(&buf)
 	st, err := out.Stanza(nil)

@@ -13,7 +13,6 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
-	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
@@ -146,7 +145,7 @@ func (c *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreatePa
 	if err := c.setBookmark(ctx, room, nick, true); err != nil {
 		log.Warn().Err(err).Stringer("room", room).Msg("Failed to bookmark the created room")
 	}
-	if err := mucadmin.SetAffiliations(ctx, s, room, mucadmin.Member, members...); err != nil {
+	if err := xmppclient.SetRoomMembers(ctx, s, room, members...); err != nil {
 		// Without membership the invitations below cannot be used.
 		for _, m := range members {
 			failed[puppet.UserID(m)] = &bridgev2.CreateChatFailedParticipant{Reason: fmt.Sprintf("could not be made a member: %v", err)}

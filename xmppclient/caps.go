@@ -3,6 +3,8 @@ package xmppclient
 import (
 	"encoding/xml"
 
+	"mellium.im/xmpp/stanza"
+
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/xmpp/avatar"
@@ -43,6 +45,12 @@ func CapsInfo() caps.Info {
 		Identities: []caps.Identity{{Category: "client", Type: "bot", Name: "Matrix bridge"}},
 		Features:   features,
 	}
+}
+
+// InitialPresence is the presence that makes the session available (and
+// the server deliver offline messages), with our caps.
+func InitialPresence() xml.TokenReader {
+	return stanza.Presence{}.Wrap(CapsElement())
 }
 
 // CapsElement is the <c/> for our presence, or nil if the info is broken
