@@ -90,6 +90,7 @@ func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
 		MaxReconnectDelay: xc.Config.maxReconnectDelay(),
 		PingInterval:      xc.Config.pingInterval(),
 		Handler:           func(ctx context.Context) xmpp.Handler { return c.router().Handler(ctx) },
+		InArchive:         c.unackedInArchive,
 	}, connHooks{c})
 	return c
 }

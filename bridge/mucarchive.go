@@ -231,6 +231,12 @@ func (c *Client) inRoomArchive(ctx context.Context, room jid.JID, xmppID string,
 	if s == nil {
 		return false, xmppclient.ErrNotConnected
 	}
+	return c.roomArchiveHas(ctx, s, room, xmppID, since)
+}
+
+// roomArchiveHas is inRoomArchive on s, without waiting for the login to
+// be ready (stream management asks it while the session is set up).
+func (c *Client) roomArchiveHas(ctx context.Context, s *xmpp.Session, room jid.JID, xmppID string, since time.Time) (bool, error) {
 	r, _ := c.mucs.Get(room)
 	q := history.Query{Start: since.Add(-10 * time.Minute), Limit: 100} // margin for clock skew with the server
 	for page := 0; page < intakeArchivePages; page++ {
