@@ -250,6 +250,10 @@ func (c *Client) processGroupchat(ctx context.Context, st *stanzabuf.Stanza, m m
 			c.queueTopic(g)
 		}
 	case xmppclient.GroupchatMessage:
+		if idlessHistory(m, catchUpSeq) {
+			log.Debug().Stringer("room", room.JID).Str("nick", g.Nick).Msg("Skipping a history message without an id (it may have been bridged already)")
+			return
+		}
 		if g.Encrypted && !c.decryptGroupchat(ctx, st, &g, room) {
 			return
 		}

@@ -183,13 +183,14 @@ func (xc *Connector) cmdJoin(ce *commands.Event) {
 		ce.Reply("You are already in %s as %s; the bridge invites you to its Matrix room again.", cmd.Room, r.Nick)
 		return
 	}
-	res, err := c.joinRoom(ctx, cmd.Room, cmd.Nick)
+	joinedAt := time.Now()
+	res, err := c.joinRoom(ctx, cmd.Room, cmd.Nick, xmppclient.JoinOptions{})
 	if err != nil {
 		ce.Log.Info().Err(err).Stringer("room", cmd.Room).Msg("Join command failed")
 		ce.Reply("%s", joinErrorText(cmd.Room, cmd.Nick, err))
 		return
 	}
-	if err := c.rememberRoom(ctx, cmd.Room, cmd.Nick); err != nil {
+	if err := c.rememberRoom(ctx, cmd.Room, cmd.Nick, joinedAt); err != nil {
 		ce.Log.Err(err).Msg("Failed to remember joined room")
 		ce.Reply("Joined %s as %s, but failed to remember it for reconnects: %v", cmd.Room, res.Nick, err)
 		return
