@@ -16,7 +16,6 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -66,7 +65,7 @@ func (q *mamQueries) addBackfill() string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.pages == nil {
-		q.pages = map[string][]archived{}
+		q.pages = map[string][]xmppclient.Archived{}
 	}
 	q.pages[id] = nil
 	return id
@@ -74,7 +73,7 @@ func (q *mamQueries) addBackfill() string {
 
 // collect keeps a result of a running backfill query; false when a is not
 // one.
-func (q *mamQueries) collect(a archived) bool {
+func (q *mamQueries) collect(a xmppclient.Archived) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if _, ok := q.pages[a.QueryID]; !ok || q.m[a.QueryID] != queryBackfill {
@@ -91,7 +90,7 @@ func (q *mamQueries) collecting() bool {
 }
 
 // finish ends a backfill query and returns its results in archive order.
-func (q *mamQueries) finish(id string) []archived {
+func (q *mamQueries) finish(id string) []xmppclient.Archived {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	res := q.pages[id]
@@ -103,15 +102,15 @@ func (q *mamQueries) finish(id string) []archived {
 // collectBackfill takes the results of our backfill queries out of the
 // stream; it runs in the Serve loop, so the query's <fin/> (read after
 // them) finds them all collected. It reports whether st was consumed.
-func (c *Client) collectBackfill(st *stanzabuf.Stanza) bool {
-	if !c.mam.collecting() {
+func (c *Client) collectBackfill(in xmppclient.Inbound) bool {
+	if !c.mam.collecting() || in.Kind != xmppclient.KindArchived || in.Err != nil {
 		return false
 	}
-	a, err := parseArchived(st)
-	if err != nil || c.mam.mode(a.QueryID) != queryBackfill {
+	a := in.Archived
+	if c.mam.mode(a.QueryID) != queryBackfill {
 		return false
 	}
-	from := attrValue(st.Start(), "from")
+	from := xmppclient.AttrValue(in.Stanza.Start(), "from")
 	if room := c.mam.room(a.QueryID); room != "" {
 		// A query of a room's archive (mucarchive.go): only the room answers.
 		if from != room {
@@ -126,7 +125,7 @@ func (c *Client) collectBackfill(st *stanzabuf.Stanza) bool {
 }
 
 // fetchArchivePage runs one archive query with its own query id.
-func (c *Client) fetchArchivePage(ctx context.Context, s *xmpp.Session, q history.Query) ([]archived, history.Result, error) {
+func (c *Client) fetchArchivePage(ctx context.Context, s *xmpp.Session, q history.Query) ([]xmppclient.Archived, history.Result, error) {
 	q.ID = c.mam.addBackfill()
 	ctx, cancel := context.WithTimeout(ctx, backfillQueryTimeout)
 	defer cancel()
@@ -186,7 +185,7 @@ func (c *Client) FetchMessages(ctx context.Context, p bridgev2.FetchMessagesPara
 		want = backfillDefaultCount
 	}
 	q := archiveQuery(chat.JID, p)
-	var all []archived
+	var all []xmppclient.Archived
 	complete := false
 	for page := 0; page < backfillMaxPages && len(all) < want; page++ {
 		q.Limit = uint64(want - len(all))
@@ -227,7 +226,7 @@ func (c *Client) FetchMessages(ctx context.Context, p bridgev2.FetchMessagesPara
 
 // backfillMessages turns archive results into bridgev2 backfill messages,
 // oldest first.
-func (c *Client) backfillMessages(ctx context.Context, p *bridgev2.Portal, contact jid.JID, results []archived) []*bridgev2.BackfillMessage {
+func (c *Client) backfillMessages(ctx context.Context, p *bridgev2.Portal, contact jid.JID, results []xmppclient.Archived) []*bridgev2.BackfillMessage {
 	log := zerolog.Ctx(ctx)
 	ins := make([]*incomingMessage, 0, len(results))
 	for _, a := range results {

@@ -40,7 +40,7 @@ func (c *Client) defaultNick() string {
 // joinRoom enters room as nick, or as a variant of it while the nick is
 // taken, and waits until the room has sent its occupants
 // (xmppclient.Rooms.Join). The portal is created or resynced from our own
-// presence (handlemuc.go).
+// presence (chatinfo.go).
 func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string, opts xmppclient.JoinOptions) (xmppclient.JoinResult, error) {
 	s := c.currentSession()
 	if s == nil {
@@ -55,7 +55,7 @@ func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string, opts x
 		return res, err
 	}
 	r, _ := c.mucs.Get(room)
-	done(s, slices.Contains(r.Features.Features, nsMAM))
+	done(s, slices.Contains(r.Features.Features, xmppclient.NSMAM))
 	return res, nil
 }
 

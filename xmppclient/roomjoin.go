@@ -70,10 +70,6 @@ func roomInfo(ctx context.Context, s *xmpp.Session, room jid.JID) (mucroom.Info,
 	return mucroom.InfoFrom(info), mucadmin.RoomInfoFrom(info), nil
 }
 
-// nsMAM is the message archive (XEP-0313) feature a room lists when it
-// keeps one.
-const nsMAM = "urn:xmpp:mam:2"
-
 // JoinOptions are what a join asks of the room beyond the nick.
 type JoinOptions struct {
 	// HistoryWithoutArchive, when above 0, asks a room whose disco#info

@@ -1,18 +1,14 @@
-package bridge
+package msgconv
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"strings"
 
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
-	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/format"
-	"mellium.im/xmpp/jid"
-
-	"github.com/mxomemo/xmpp-bridge/portal"
 )
 
 // XMPP bodies are plain text. Matrix HTML is flattened into the conventions
@@ -65,11 +61,12 @@ func wrapStyle(marker, s string) string {
 	return lead + marker + trimmed + marker + trail
 }
 
-// bodyFromMatrix converts a Matrix text message to an XMPP body.
-func bodyFromMatrix(content *event.MessageEventContent) string {
+// BodyFromMatrix converts a Matrix text message to an XMPP body. ctx is
+// only handed to mautrix's HTML parser (its converters here use none of it).
+func BodyFromMatrix(ctx context.Context, content *event.MessageEventContent) string {
 	var body string
 	if content.Format == event.FormatHTML && content.FormattedBody != "" {
-		body = htmlToBody.Parse(content.FormattedBody, format.NewContext(context.Background()))
+		body = htmlToBody.Parse(content.FormattedBody, format.NewContext(ctx))
 	} else {
 		body = content.Body
 	}
@@ -80,66 +77,29 @@ func bodyFromMatrix(content *event.MessageEventContent) string {
 	return body
 }
 
-// matrixFromBody converts an XMPP body to Matrix content. "/me " is the
+// MatrixFromBody converts an XMPP body to Matrix content. "/me " is the
 // XEP-0245 action convention.
-func matrixFromBody(body string) *event.MessageEventContent {
+func MatrixFromBody(body string) *event.MessageEventContent {
 	if rest, ok := strings.CutPrefix(body, "/me "); ok {
 		return &event.MessageEventContent{MsgType: event.MsgEmote, Body: rest}
 	}
 	return &event.MessageEventContent{MsgType: event.MsgText, Body: body}
 }
 
-// convertIncoming builds the Matrix message for a received XMPP message.
-func (c *Client) convertIncoming(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, in *incomingMessage) (*bridgev2.ConvertedMessage, error) {
-	content := matrixFromBody(in.Body)
-	if f := incomingMedia(in); f != nil {
-		content = c.mediaContent(ctx, p, intent, f)
-	}
-	c.omemoConvert(ctx, p, in, content)
-	return &bridgev2.ConvertedMessage{
-		ReplyTo: c.replyTarget(ctx, p, in),
-		Parts: []*bridgev2.ConvertedMessagePart{{
-			ID:         "",
-			Type:       event.EventMessage,
-			Content:    content,
-			DBMetadata: &portal.MessageMetadata{OriginID: in.OriginID, StanzaID: in.StanzaID, Markable: in.Markable},
-		}},
-	}, nil
-}
+// errNoTarget: a correction whose message bridgev2 did not find.
+var errNoTarget = errors.New("no message to correct")
 
-// replyTarget finds the bridged message an XMPP reply points at. The reply's
-// to names the author; when it is missing either side of the chat may have
-// written the message.
-func (c *Client) replyTarget(ctx context.Context, _ *bridgev2.Portal, in *incomingMessage) *networkid.MessageOptionalPartID {
-	if in.ReplyTo == nil {
-		return nil
-	}
-	var authors []jid.JID
-	if to := in.ReplyTo.To.Bare(); !to.Equal(jid.JID{}) {
-		authors = []jid.JID{to}
-	}
-	if id := c.findMessage(ctx, in.Peer, in.ReplyTo.ID, authors...); id != "" {
-		return &networkid.MessageOptionalPartID{MessageID: id}
-	}
-	return nil
-}
-
-// convertEdit builds the Matrix edit for a XEP-0308 correction.
-func (c *Client) convertEdit(ctx context.Context, _ *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, in *incomingMessage) (*bridgev2.ConvertedEdit, error) {
-	return editFromBody(existing, in.Body)
-}
-
-// editFromBody is the Matrix edit of existing to the corrected body, in
-// 1:1 chats and group chats.
-func editFromBody(existing []*database.Message, body string) (*bridgev2.ConvertedEdit, error) {
+// EditFromBody is the Matrix edit of existing to the corrected body
+// (XEP-0308), in 1:1 chats and group chats.
+func EditFromBody(existing []*database.Message, body string) (*bridgev2.ConvertedEdit, error) {
 	if len(existing) == 0 {
-		return nil, fmt.Errorf("no message to correct")
+		return nil, errNoTarget
 	}
 	return &bridgev2.ConvertedEdit{
 		ModifiedParts: []*bridgev2.ConvertedEditPart{{
 			Part:    existing[0],
 			Type:    event.EventMessage,
-			Content: matrixFromBody(body),
+			Content: MatrixFromBody(body),
 		}},
 	}, nil
 }
