@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -191,8 +192,7 @@ func peerNumbersByID(p *harness.Peer, from int, prefix string) ([]int, int) {
 		}
 		seen = append(seen, key)
 		if n := numberRE.FindStringSubmatch(m.Body); n != nil {
-			var i int
-			fmt.Sscan(n[1], &i)
+			i, _ := strconv.Atoi(n[1])
 			seq = append(seq, i)
 		}
 	}
