@@ -19,6 +19,8 @@ type SavedRoom struct {
 	JID string `json:"jid"`
 	// Nick is the nick asked for; the room may have given us a variant.
 	Nick string `json:"nick,omitempty"`
+	// PasswordEnc is the room's password, sealed (mucpassword.go).
+	PasswordEnc string `json:"password_enc,omitempty"`
 	// LastArchiveID is the room's archive watermark (mucarchive.go): the
 	// room's stanza-id up to which every message is stored on Matrix.
 	LastArchiveID string `json:"last_archive_id,omitempty"`
@@ -46,6 +48,14 @@ func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string, opts x
 	if s == nil {
 		return xmppclient.JoinResult{}, xmppclient.ErrNotConnected
 	}
+	if opts.Password == "" {
+		opts.Password = c.roomPassword(ctx, room)
+	}
+	return c.joinOnSession(ctx, s, room, nick, opts)
+}
+
+// joinOnSession is joinRoom on s with opts as they are.
+func (c *Client) joinOnSession(ctx context.Context, s *xmpp.Session, room jid.JID, nick string, opts xmppclient.JoinOptions) (xmppclient.JoinResult, error) {
 	// Live messages of the room wait until its archive has been caught
 	// up on (mucarchive.go).
 	done := c.startRoomCatchUp(room)
@@ -78,8 +88,13 @@ func (c *Client) savedRooms() []SavedRoom {
 }
 
 // rememberRoom stores room in the login metadata so that it is rejoined
-// after a reconnect or restart; joinedAt is when the join began.
-func (c *Client) rememberRoom(ctx context.Context, room jid.JID, nick string, joinedAt time.Time) error {
+// after a reconnect or restart. The first time, it also records when the
+// join began (now if the room is not being joined yet).
+func (c *Client) rememberRoom(ctx context.Context, room jid.JID, nick string) error {
+	joinedAt := time.Now()
+	if r, ok := c.mucs.Get(room); ok && !r.JoinStarted.IsZero() {
+		joinedAt = r.JoinStarted
+	}
 	c.metaMu.Lock()
 	defer c.metaMu.Unlock()
 	meta := c.meta()
@@ -128,6 +143,9 @@ func (c *Client) rejoinRooms(ctx context.Context, s *xmpp.Session) {
 			c.rejoining.Store(false)
 		}
 	}()
+	// Rooms bookmarked with autojoin on other clients are joined with the
+	// saved ones.
+	c.syncBookmarks(ctx, s)
 	for _, saved := range c.savedRooms() {
 		if ctx.Err() != nil || c.currentSession() != s {
 			return

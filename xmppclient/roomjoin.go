@@ -72,6 +72,9 @@ func roomInfo(ctx context.Context, s *xmpp.Session, room jid.JID) (mucroom.Info,
 
 // JoinOptions are what a join asks of the room beyond the nick.
 type JoinOptions struct {
+	// Password is the room's password ("" for none); a wrong or missing
+	// one ends in mucroom.ErrPassword.
+	Password string
 	// HistoryWithoutArchive, when above 0, asks a room whose disco#info
 	// lists no message archive (XEP-0313) for up to that many messages of
 	// its discussion history (§7.2.15) received since HistorySince (if
@@ -89,6 +92,12 @@ func (rs *Rooms) Join(ctx context.Context, s *xmpp.Session, room jid.JID, nick s
 	return rs.JoinWith(ctx, s, room, nick, JoinOptions{})
 }
 
+// JoinPassword is Join with the room's password ("" for none); a wrong or
+// missing one ends in mucroom.ErrPassword.
+func (rs *Rooms) JoinPassword(ctx context.Context, s *xmpp.Session, room jid.JID, nick, password string) (JoinResult, error) {
+	return rs.JoinWith(ctx, s, room, nick, JoinOptions{Password: password})
+}
+
 // JoinWith is Join with options.
 func (rs *Rooms) JoinWith(ctx context.Context, s *xmpp.Session, room jid.JID, nick string, opts JoinOptions) (JoinResult, error) {
 	room = room.Bare()
@@ -97,7 +106,7 @@ func (rs *Rooms) JoinWith(ctx context.Context, s *xmpp.Session, room jid.JID, ni
 	if err != nil {
 		return JoinResult{}, err
 	}
-	join := mucroom.Join{MaxStanzas: 0}
+	join := mucroom.Join{MaxStanzas: 0, Password: opts.Password}
 	if opts.HistoryWithoutArchive > 0 && !slices.Contains(features.Features, nsMAM) {
 		// Without an archive the history is the only way to what was
 		// said while we were away.
