@@ -447,6 +447,10 @@ func (c *Client) processGroupchat(ctx context.Context, rm xmppclient.RoomMessage
 			c.queueTopic(g)
 		}
 	case xmppclient.GroupchatMessage:
+		if idlessHistory(m, catchUpSeq) {
+			log.Debug().Stringer("room", room.JID).Str("nick", g.Nick).Msg("Skipping a history message without an id (it may have been bridged already)")
+			return
+		}
 		if g.Encrypted && !c.decryptGroupchat(ctx, &g, room) {
 			return
 		}
