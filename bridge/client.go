@@ -49,7 +49,9 @@ type Client struct {
 	done    chan struct{}
 	handoff *xmpp.Session
 
-	metaMu sync.Mutex // guards LastArchiveID and Rooms in the login metadata
+	metaMu sync.Mutex // guards LastArchiveID and Rooms in the login metadata, and cursorPending
+	// cursorPending: a moved archive cursor waits to be written (cursorsave.go).
+	cursorPending bool
 	mam    mamQueries
 
 	omemo omemoState // the login's OMEMO device (omemo.go)
@@ -174,6 +176,7 @@ func (c *Client) Disconnect() {
 	case <-time.After(5 * time.Second):
 		c.login.Log.Warn().Msg("Timed out waiting for the XMPP connection to close")
 	}
+	c.flushCursor()
 }
 
 // IsLoggedIn implements bridgev2.NetworkAPI: the stored credentials are not

@@ -230,8 +230,8 @@ func (t *archiveTicket) release(ctx context.Context) {
 }
 
 // handOff makes bridgev2 settle the ticket when it has handled the event;
-// for a message (stored != "") only if its row exists then.
-func (t *archiveTicket) handOff(meta *simplevent.EventMeta, stored networkid.MessageID) {
+// for a message (stored != nil) only if stored reports its row exists then.
+func (t *archiveTicket) handOff(meta *simplevent.EventMeta, stored func(context.Context) bool) {
 	if t == nil {
 		return
 	}
@@ -242,8 +242,8 @@ func (t *archiveTicket) handOff(meta *simplevent.EventMeta, stored networkid.Mes
 			prev(ctx, portal)
 		}
 		ok := true
-		if stored != "" {
-			ok = t.c.messageStored(ctx, stored)
+		if stored != nil {
+			ok = stored(ctx)
 		}
 		t.settle(ctx, ok)
 	}
@@ -254,6 +254,18 @@ func (t *archiveTicket) handOff(meta *simplevent.EventMeta, stored networkid.Mes
 func (t *archiveTicket) queued(ctx context.Context, res bridgev2.EventHandlingResult) {
 	if t != nil && !res.Queued {
 		t.settle(ctx, res.Success || res.Ignored)
+	}
+}
+
+// storedOnce is messageStored for id, asked of the database at most once:
+// a message's two PostHandle steps (clearing its sending mark, settling its
+// archive ticket) both need it, after bridgev2 is done with the message.
+func (c *Client) storedOnce(id networkid.MessageID) func(context.Context) bool {
+	var once sync.Once
+	var ok bool
+	return func(ctx context.Context) bool {
+		once.Do(func() { ok = c.messageStored(ctx, id) })
+		return ok
 	}
 }
 

@@ -295,20 +295,21 @@ func (c *Client) queueGroupchat(g groupchat) {
 			return lc.Str("muc_nick", g.Nick).Str("stanza_id", g.StanzaID)
 		},
 	}
-	stored := g.ID
+	id := g.ID
+	storedCheck := c.storedOnce(id)
+	stored := storedCheck
 	if isOwnReflection(g) || (g.Encrypted && g.OMEMO == nil) {
 		// Nothing to store (convertGroupchat ignores it, or bridgev2
 		// matches it to the Matrix event it came from).
-		stored = ""
+		stored = nil
 	}
 	// The same exactly-once sending as 1:1 messages (txnid.go, sending.go):
 	// a transaction id derived from the message id (the room's stanza-id
 	// names it), and the sending mark checked against the room after a
 	// crash between the Matrix send and bridgev2's row.
-	id := g.ID
 	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, string(id)) }
 	meta.PostHandleFunc = func(ctx context.Context, _ *bridgev2.Portal) {
-		if c.messageStored(ctx, id) {
+		if storedCheck(ctx) {
 			c.clearSending(ctx, id)
 		}
 	}

@@ -275,12 +275,13 @@ func (c *Client) queueIncoming(in *incomingMessage) {
 	meta.CreatePortal = true
 	id := portal.MakeMessageID(in.Peer, senderJID, in.XMPPID)
 	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, string(id)) }
+	stored := c.storedOnce(id)
 	meta.PostHandleFunc = func(ctx context.Context, _ *bridgev2.Portal) {
-		if c.messageStored(ctx, id) {
+		if stored(ctx) {
 			c.clearSending(ctx, id)
 		}
 	}
-	in.ticket.handOff(&meta, id)
+	in.ticket.handOff(&meta, stored)
 	ts := in.Timestamp
 	if ts.IsZero() {
 		ts = time.Now()
@@ -302,7 +303,7 @@ func (c *Client) queueEdit(in *incomingMessage) {
 	meta := c.eventMeta(in, bridgev2.RemoteEventEdit)
 	id := portal.MakeMessageID(in.Peer, senderJID, in.XMPPID)
 	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, "edit:"+string(id)) }
-	in.ticket.handOff(&meta, "")
+	in.ticket.handOff(&meta, nil)
 	res := c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
 		EventMeta:       meta,
 		Data:            in,
@@ -328,7 +329,7 @@ func (c *Client) convertEditArmed(ctx context.Context, portal *bridgev2.Portal, 
 func (c *Client) queueRetraction(in *incomingMessage) {
 	_, senderJID := c.sender(in)
 	meta := c.eventMeta(in, bridgev2.RemoteEventMessageRemove)
-	in.ticket.handOff(&meta, "")
+	in.ticket.handOff(&meta, nil)
 	res := c.login.QueueRemoteEvent(&simplevent.MessageRemove{
 		EventMeta:     meta,
 		TargetMessage: portal.MakeMessageID(in.Peer, senderJID, in.Retract),

@@ -89,7 +89,7 @@ func reactionSync(meta simplevent.EventMeta, r reactions.Reactions, lookup func(
 func (c *Client) queueReactions(ctx context.Context, in *incomingMessage, r reactions.Reactions) {
 	log := zerolog.Ctx(ctx)
 	meta := c.eventMeta(in, bridgev2.RemoteEventReactionSync)
-	in.ticket.handOff(&meta, "")
+	in.ticket.handOff(&meta, nil)
 	res := c.login.QueueRemoteEvent(reactionSync(meta, r, func() networkid.MessageID {
 		target := c.findMessage(context.WithoutCancel(ctx), in.Peer, r.ID)
 		if target == "" {
