@@ -52,7 +52,7 @@ type Client struct {
 	metaMu sync.Mutex // guards LastArchiveID and Rooms in the login metadata, and cursorPending
 	// cursorPending: a moved archive cursor waits to be written (cursorsave.go).
 	cursorPending bool
-	mam    mamQueries
+	mam           mamQueries
 
 	omemo omemoState // the login's OMEMO device (omemo.go)
 
