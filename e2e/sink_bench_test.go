@@ -3,10 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -45,11 +43,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		AppservicePort: testenv.FreePort(b),
 		LogLevel:       "info",
 	}
-	profDir := os.Getenv("MXOMEMO_SINK_PROFILE")
-	if profDir != "" {
-		// bridgev2's debug API (pprof behind the provisioning secret) for per-phase CPU profiles.
-		cfg.Set = map[string]any{"provisioning.debug_endpoints": true}
-	}
+	profileDebug(cfg)
 	ctx := context.Background()
 	if err := harness.WriteConfig(ctx, bin, cfg); err != nil {
 		b.Fatal(err)
@@ -253,39 +247,6 @@ func BenchmarkSinkThroughput(b *testing.B) {
 	fmt.Printf("SINK bridge binary, real Prosody, MINIMAL APPSERVICE SINK instead of a homeserver; plaintext 1:1, SQLite\n")
 	fmt.Printf("SINK (xmpp→xmpp: Prosody alone, client to client, the baseline of the added latency; cpu is the bridge process's)\n")
 	fmt.Printf("SINK %-14s %-8s %7s %9s %9s %9s %10s %12s\n", "direction", "mode", "msgs", "msg/s", "p50", "p99", "max", "cpu-µs/msg")
-	// profile starts a CPU profile of the bridge for the next phase (MXOMEMO_SINK_PROFILE=dir);
-	// the returned function waits for it and writes dir/name.pprof.
-	profile := func(name string, secs int) func() {
-		if profDir == "" {
-			return func() {}
-		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-				fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", cfg.AppserviceURL(), secs), nil)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			req.Header.Set("Authorization", "Bearer "+cfg.ProvisioningSecret)
-			resp, err := (&http.Client{Timeout: time.Duration(secs+60) * time.Second}).Do(req)
-			if err != nil {
-				b.Errorf("profile %s: %v", name, err)
-				return
-			}
-			defer resp.Body.Close()
-			raw, err := io.ReadAll(resp.Body)
-			if err != nil || resp.StatusCode != http.StatusOK {
-				b.Errorf("profile %s: %d %v %.200s", name, resp.StatusCode, err, raw)
-				return
-			}
-			if err := os.WriteFile(filepath.Join(profDir, name+".pprof"), raw, 0o644); err != nil {
-				b.Error(err)
-			}
-		}()
-		return func() { <-done }
-	}
 	report := func(dir, mode string, lat []time.Duration, wall time.Duration, cpu float64) {
 		slices.Sort(lat)
 		p := func(q float64) time.Duration { return lat[min(len(lat)-1, int(float64(len(lat))*q))] }
@@ -319,21 +280,19 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		}
 		report("xmpp→xmpp", fmt.Sprintf("%d/s", rate), lat, time.Since(start), 0)
 	}
-	// Each burst profile covers about the burst at the rate last measured here (≈ 600 msg/s).
-	burstSecs := max(2, burst/700)
-	prof := profile("xm-rate", latN/rate)
+	prof := cpuProfile(b, cfg, "sink-xm-rate")
 	lat, wall, cpu := xmLat("xm-rate", latN, rate)
 	prof()
 	report("xmpp→matrix", fmt.Sprintf("%d/s", rate), lat, wall, cpu)
-	prof = profile("mx-rate", latN/rate)
+	prof = cpuProfile(b, cfg, "sink-mx-rate")
 	lat, wall, cpu = mxLat("mx-rate", latN, rate, 1)
 	prof()
 	report("matrix→xmpp", fmt.Sprintf("%d/s", rate), lat, wall, cpu)
-	prof = profile("xm-burst", burstSecs)
+	prof = cpuProfile(b, cfg, "sink-xm-burst")
 	lat, wall, cpu = xmLat("xm-burst", burst, 0)
 	prof()
 	report("xmpp→matrix", "burst", lat, wall, cpu)
-	prof = profile("mx-burst", burstSecs)
+	prof = cpuProfile(b, cfg, "sink-mx-burst")
 	lat, wall, cpu = mxLat("mx-burst", burst, 0, 50)
 	prof()
 	report("matrix→xmpp", "burst", lat, wall, cpu)
