@@ -70,3 +70,32 @@ func cpuProfile(tb testing.TB, c *harness.BridgeConfig, name string) func() {
 		<-done
 	}
 }
+
+// saveProfile writes one profile of the bridge of c (path under /debug/pprof/, e.g.
+// "goroutine?debug=1" or "heap") to dir/name when MXOMEMO_BENCH_PROFILE is set.
+func saveProfile(tb testing.TB, c *harness.BridgeConfig, path, name string) {
+	dir := benchProfileDir()
+	if dir == "" {
+		return
+	}
+	req, err := http.NewRequest(http.MethodGet, c.AppserviceURL()+"/debug/pprof/"+path, nil)
+	if err != nil {
+		tb.Error(err)
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+c.ProvisioningSecret)
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		tb.Errorf("profile %s: %v", path, err)
+		return
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		tb.Errorf("profile %s: %d %v", path, resp.StatusCode, err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), raw, 0o644); err != nil {
+		tb.Error(err)
+	}
+}
