@@ -58,6 +58,8 @@ type Client struct {
 
 	badCredentials atomic.Bool
 	incoming       chan inItem
+	inWorker       lazyWorker      // runs processIncoming while c.incoming has items
+	omemoRunner    lazyWorker      // runs runOMEMOWorker while the OMEMO queue has tasks
 	loopCtx        context.Context // of the incoming queue, set by Connect
 	delivery       deliveryState   // archive cursor and catch-up order (delivery.go)
 	roster         *xmppclient.Roster
@@ -163,8 +165,7 @@ func (c *Client) Connect(ctx context.Context) {
 	c.done = make(chan struct{})
 	c.incoming = make(chan inItem, 256)
 	c.loopCtx = loopCtx
-	go c.processIncoming(loopCtx, c.incoming)
-	go c.runOMEMOWorker(loopCtx)
+	c.kickOMEMOWorkerOn(loopCtx) // tasks queued while disconnected
 	done := c.done
 	go func() {
 		defer close(done)

@@ -80,10 +80,10 @@ const (
 
 // control puts a control item into the incoming queue.
 func (c *Client) control(ctx context.Context, it inItem) {
-	select {
-	case c.incoming <- it:
-	case <-ctx.Done():
-	}
+	c.mu.Lock()
+	incoming, loopCtx := c.incoming, c.loopCtx
+	c.mu.Unlock()
+	c.putIncoming(ctx, loopCtx, incoming, it)
 }
 
 // startCatchUp queues the start marker of a catch-up and returns the

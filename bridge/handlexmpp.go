@@ -36,7 +36,7 @@ import (
 // taken whole (mellium's mux would split them by child element); IQs go
 // through the mux, which answers unknown ones with service-unavailable.
 func (c *Client) handler(ctx context.Context) xmpp.Handler {
-	incoming := c.incoming
+	incoming, loopCtx := c.incoming, c.loopCtx
 	iqs := mux.New(stanza.NSClient,
 		roster.Handle(roster.Handler{Push: c.handleRosterPush}),
 		ping.Handle(),
@@ -53,10 +53,7 @@ func (c *Client) handler(ctx context.Context) xmpp.Handler {
 			if c.collectBackfill(st) {
 				return nil
 			}
-			select {
-			case incoming <- inItem{st: st}:
-			case <-ctx.Done():
-			}
+			c.putIncoming(ctx, loopCtx, incoming, inItem{st: st})
 			return nil
 		case start.Name.Local == "presence" && stanza.Is(start.Name, stanza.NSClient):
 			if !c.fromRoom(*start) {
@@ -69,24 +66,34 @@ func (c *Client) handler(ctx context.Context) xmpp.Handler {
 				c.login.Log.Warn().Err(err).Msg("Dropping unreadable group chat presence")
 				return nil
 			}
-			select {
-			case incoming <- inItem{st: st}:
-			case <-ctx.Done():
-			}
+			c.putIncoming(ctx, loopCtx, incoming, inItem{st: st})
 			return nil
 		}
 		return iqs.HandleXMPP(t, start)
 	})
 }
 
-// processIncoming handles buffered stanzas one at a time, in order.
+// putIncoming queues it for processIncoming (blocking while the queue is
+// full, which holds the stream's reader back) and makes sure it runs.
+func (c *Client) putIncoming(ctx, loopCtx context.Context, incoming chan inItem, it inItem) bool {
+	select {
+	case incoming <- it:
+	case <-ctx.Done():
+		return false
+	}
+	c.inWorker.kick(func() { c.processIncoming(loopCtx, incoming) }, func() bool { return len(incoming) > 0 && loopCtx.Err() == nil })
+	return true
+}
+
+// processIncoming handles buffered stanzas one at a time, in order, until
+// the queue is empty (lazyWorker).
 func (c *Client) processIncoming(ctx context.Context, incoming <-chan inItem) {
-	for {
+	for ctx.Err() == nil {
 		select {
-		case <-ctx.Done():
-			return
 		case it := <-incoming:
 			c.handleItem(ctx, it)
+		default:
+			return
 		}
 	}
 }

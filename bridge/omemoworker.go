@@ -161,6 +161,7 @@ func (c *Client) omemoEnqueue(ctx context.Context, t omemoTask) bool {
 	}
 	select {
 	case w.queue <- t:
+		c.kickOMEMOWorker()
 		return true
 	default:
 		if t.kind == taskRepublish {
@@ -182,26 +183,46 @@ func (c *Client) omemoWorker() *omemoWorker {
 	return c.omemo.worker
 }
 
-// runOMEMOWorker runs the login's queued OMEMO work until ctx ends.
+// kickOMEMOWorker makes sure runOMEMOWorker runs while the login's OMEMO
+// queue has tasks (lazyWorker); tasks queued while the login is not
+// connected wait for Connect.
+func (c *Client) kickOMEMOWorker() {
+	c.mu.Lock()
+	loopCtx := c.loopCtx
+	c.mu.Unlock()
+	c.kickOMEMOWorkerOn(loopCtx)
+}
+
+func (c *Client) kickOMEMOWorkerOn(loopCtx context.Context) {
+	if loopCtx == nil {
+		return
+	}
+	w := c.omemoWorker()
+	c.omemoRunner.kick(func() { c.runOMEMOWorker(loopCtx) }, func() bool { return len(w.queue) > 0 && loopCtx.Err() == nil })
+}
+
+// runOMEMOWorker runs the login's queued OMEMO work until the queue is
+// empty or ctx ends.
 func (c *Client) runOMEMOWorker(ctx context.Context) {
 	w := c.omemoWorker()
-	for {
+	for ctx.Err() == nil {
+		var t omemoTask
 		select {
-		case <-ctx.Done():
+		case t = <-w.queue:
+		default:
 			return
-		case t := <-w.queue:
-			if t.kind == taskRepublish {
-				w.mu.Lock()
-				w.republish = false
-				w.mu.Unlock()
-			}
-			if !w.take(ctx) {
-				return
-			}
-			taskCtx, cancel := context.WithTimeout(ctx, omemoTaskTimeout)
-			c.runOMEMOTask(taskCtx, t)
-			cancel()
 		}
+		if t.kind == taskRepublish {
+			w.mu.Lock()
+			w.republish = false
+			w.mu.Unlock()
+		}
+		if !w.take(ctx) {
+			return
+		}
+		taskCtx, cancel := context.WithTimeout(ctx, omemoTaskTimeout)
+		c.runOMEMOTask(taskCtx, t)
+		cancel()
 	}
 }
 

@@ -90,7 +90,9 @@ func TestOMEMOSilentPEP(t *testing.T) {
 	f.c.omemo.oc = oc
 	workerCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	go f.c.runOMEMOWorker(workerCtx)
+	f.c.mu.Lock()
+	f.c.loopCtx = workerCtx // the OMEMO worker runs on it (kickOMEMOWorker)
+	f.c.mu.Unlock()
 
 	// Mallory's device (its own server answers mallory, not us).
 	ms := omemo.NewMemoryStore()
