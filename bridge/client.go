@@ -57,7 +57,7 @@ type Client struct {
 	omemo omemoState // the login's OMEMO device (omemo.go)
 
 	badCredentials atomic.Bool
-	incoming       chan inItem
+	incoming       chan *inItem
 	inWorker       lazyWorker      // runs processIncoming while c.incoming has items
 	omemoRunner    lazyWorker      // runs runOMEMOWorker while the OMEMO queue has tasks
 	loopCtx        context.Context // of the incoming queue, set by Connect
@@ -163,12 +163,13 @@ func (c *Client) Connect(ctx context.Context) {
 	loopCtx, cancel := context.WithCancel(log.WithContext(c.main.backgroundCtx()))
 	c.cancel = cancel
 	c.done = make(chan struct{})
-	c.incoming = make(chan inItem, 256)
+	// Pointers: the buffer is allocated whole for every login, idle or not.
+	c.incoming = make(chan *inItem, 256)
 	c.loopCtx = loopCtx
-	c.kickOMEMOWorkerOn(loopCtx) // tasks queued while disconnected
 	done := c.done
 	go func() {
 		defer close(done)
+		c.kickOMEMOWorkerOn(loopCtx) // tasks queued while disconnected
 		c.conn.Run(loopCtx)
 	}()
 }

@@ -75,9 +75,9 @@ func (c *Client) handler(ctx context.Context) xmpp.Handler {
 
 // putIncoming queues it for processIncoming (blocking while the queue is
 // full, which holds the stream's reader back) and makes sure it runs.
-func (c *Client) putIncoming(ctx, loopCtx context.Context, incoming chan inItem, it inItem) bool {
+func (c *Client) putIncoming(ctx, loopCtx context.Context, incoming chan *inItem, it inItem) bool {
 	select {
-	case incoming <- it:
+	case incoming <- &it:
 	case <-ctx.Done():
 		return false
 	}
@@ -87,11 +87,11 @@ func (c *Client) putIncoming(ctx, loopCtx context.Context, incoming chan inItem,
 
 // processIncoming handles buffered stanzas one at a time, in order, until
 // the queue is empty (lazyWorker).
-func (c *Client) processIncoming(ctx context.Context, incoming <-chan inItem) {
+func (c *Client) processIncoming(ctx context.Context, incoming <-chan *inItem) {
 	for ctx.Err() == nil {
 		select {
 		case it := <-incoming:
-			c.handleItem(ctx, it)
+			c.handleItem(ctx, *it)
 		default:
 			return
 		}

@@ -194,10 +194,12 @@ func (c *Client) kickOMEMOWorker() {
 }
 
 func (c *Client) kickOMEMOWorkerOn(loopCtx context.Context) {
-	if loopCtx == nil {
+	c.omemo.mu.Lock()
+	w := c.omemo.worker // made by the first task: most logins never have one
+	c.omemo.mu.Unlock()
+	if loopCtx == nil || w == nil {
 		return
 	}
-	w := c.omemoWorker()
 	c.omemoRunner.kick(func() { c.runOMEMOWorker(loopCtx) }, func() bool { return len(w.queue) > 0 && loopCtx.Err() == nil })
 }
 
