@@ -66,7 +66,9 @@ type omemoTask struct {
 // omemoWorker is the queue and the rate limits; zero value is not usable
 // (see newOMEMOWorker).
 type omemoWorker struct {
-	queue chan omemoTask
+	// queue holds pointers: its buffer is allocated whole, and nearly every
+	// login has a worker (its own device list arrives at each connect).
+	queue chan *omemoTask
 
 	mu         sync.Mutex
 	republish  bool                   // a republish is queued
@@ -76,7 +78,7 @@ type omemoWorker struct {
 }
 
 func newOMEMOWorker() *omemoWorker {
-	return &omemoWorker{queue: make(chan omemoTask, omemoQueueSize), perJID: map[string][]time.Time{},
+	return &omemoWorker{queue: make(chan *omemoTask, omemoQueueSize), perJID: map[string][]time.Time{},
 		tokens: omemoGlobalBurst, lastRefill: time.Now()}
 }
 
@@ -160,7 +162,7 @@ func (c *Client) omemoEnqueue(ctx context.Context, t omemoTask) bool {
 		return false
 	}
 	select {
-	case w.queue <- t:
+	case w.queue <- &t:
 		c.kickOMEMOWorker()
 		return true
 	default:
@@ -210,7 +212,8 @@ func (c *Client) runOMEMOWorker(ctx context.Context) {
 	for ctx.Err() == nil {
 		var t omemoTask
 		select {
-		case t = <-w.queue:
+		case tp := <-w.queue:
+			t = *tp
 		default:
 			return
 		}

@@ -27,7 +27,7 @@ func (c *Client) drainOMEMOWork(ctx context.Context) {
 				w.republish = false
 				w.mu.Unlock()
 			}
-			c.runOMEMOTask(ctx, t)
+			c.runOMEMOTask(ctx, *t)
 		default:
 			return
 		}
@@ -213,7 +213,7 @@ func TestKeyChangeNotice(t *testing.T) {
 	for len(w.queue) > 0 {
 		task := <-w.queue
 		if task.kind == taskKeyChanged {
-			got = &task
+			got = task
 		}
 	}
 	if got == nil || !got.peer.Equal(f.bob) || got.device != 77 || got.fingerprint != "0123abcd" {
