@@ -54,14 +54,13 @@ type Client struct {
 	cursorPending bool
 	mam           mamQueries
 
-	omemo omemoState // the login's OMEMO device (omemo.go)
+	omemo       omemoState            // the login's OMEMO device (omemo.go)
+	omemoRunner xmppclient.LazyWorker // runs runOMEMOWorker while the OMEMO queue has tasks
 
 	badCredentials atomic.Bool
-	incoming       chan *inItem
-	inWorker       lazyWorker      // runs processIncoming while c.incoming has items
-	omemoRunner    lazyWorker      // runs runOMEMOWorker while the OMEMO queue has tasks
-	loopCtx        context.Context // of the incoming queue, set by Connect
-	delivery       deliveryState   // archive cursor and catch-up order (delivery.go)
+	stream         *xmppclient.Stream // the login's ordered stream of events (router -> handleEvent)
+	loopCtx        context.Context    // of the incoming queue, set by Connect
+	delivery       deliveryState      // archive cursor and catch-up order (delivery.go)
 	roster         *xmppclient.Roster
 	avatars        avatarState        // contacts' avatars looked at (avatar.go)
 	nicks          nickState          // contacts' own names looked up (contactname.go)
@@ -81,7 +80,7 @@ var (
 
 func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
 	c := &Client{main: xc, login: login, roster: xmppclient.NewRoster(), mucs: xmppclient.NewRooms()}
-	c.delivery.wm = newWatermark()
+	c.delivery.wm = xmppclient.NewCursor()
 	c.rejoining.Store(true)
 	if meta, ok := login.Metadata.(*UserLoginMetadata); ok {
 		if j, err := xconn.ParseJID(meta.JID); err == nil {
@@ -92,7 +91,7 @@ func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
 		Settings:          c.connConfig,
 		MaxReconnectDelay: xc.Config.maxReconnectDelay(),
 		PingInterval:      xc.Config.pingInterval(),
-		Handler:           c.handler,
+		Handler:           func(ctx context.Context) xmpp.Handler { return c.router().Handler(ctx) },
 	}, connHooks{c})
 	return c
 }
@@ -163,9 +162,9 @@ func (c *Client) Connect(ctx context.Context) {
 	loopCtx, cancel := context.WithCancel(log.WithContext(c.main.backgroundCtx()))
 	c.cancel = cancel
 	c.done = make(chan struct{})
-	// Pointers: the buffer is allocated whole for every login, idle or not.
-	c.incoming = make(chan *inItem, 256)
+	c.stream = xmppclient.NewStream(256)
 	c.loopCtx = loopCtx
+	c.stream.Start(loopCtx, c.handleEvent)
 	done := c.done
 	go func() {
 		defer close(done)
@@ -290,7 +289,7 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	// OMEMO first: the presence's caps (+notify) make the server push
 	// device lists, which need the OMEMO client.
 	c.omemoConnect(ctx, s)
-	if err := s.Send(ctx, stanza.Presence{}.Wrap(capsElement())); err != nil {
+	if err := s.Send(ctx, stanza.Presence{}.Wrap(xmppclient.CapsElement())); err != nil {
 		return fmt.Errorf("failed to send initial presence: %w", err)
 	}
 	runCatchUp(s)

@@ -202,7 +202,7 @@ func (c *Client) kickOMEMOWorkerOn(loopCtx context.Context) {
 	if loopCtx == nil || w == nil {
 		return
 	}
-	c.omemoRunner.kick(func() { c.runOMEMOWorker(loopCtx) }, func() bool { return len(w.queue) > 0 && loopCtx.Err() == nil })
+	c.omemoRunner.Kick(func() { c.runOMEMOWorker(loopCtx) }, func() bool { return len(w.queue) > 0 && loopCtx.Err() == nil })
 }
 
 // runOMEMOWorker runs the login's queued OMEMO work until the queue is

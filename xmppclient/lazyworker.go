@@ -1,19 +1,19 @@
-package bridge
+package xmppclient
 
 import "sync/atomic"
 
-// lazyWorker runs a queue's consumer goroutine only while the queue has
+// LazyWorker runs a queue's consumer goroutine only while the queue has
 // work: an idle login holds no goroutine for its queues (issue 13: idle
 // logins cost goroutines and memory). At most one consumer runs at a time,
 // so a queue is still handled in order by one goroutine after another.
-type lazyWorker struct {
+type LazyWorker struct {
 	running atomic.Bool
 }
 
-// kick makes sure a consumer runs: drain takes items until the queue is
+// Kick makes sure a consumer runs: drain takes items until the queue is
 // empty (or it should stop) and returns; pending says whether items are
 // left to take. Call it after every put.
-func (w *lazyWorker) kick(drain func(), pending func() bool) {
+func (w *LazyWorker) Kick(drain func(), pending func() bool) {
 	if !w.running.CompareAndSwap(false, true) {
 		return
 	}

@@ -1,4 +1,4 @@
-package bridge
+package xmppclient
 
 import (
 	"runtime"
@@ -23,7 +23,7 @@ func TestLazyWorker(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := runtime.NumGoroutine()
-			var w lazyWorker
+			var w LazyWorker
 			q := make(chan [2]int, tc.queueSize)
 			var inside, handled atomic.Int32
 			last := make([]int, tc.producers)
@@ -59,7 +59,7 @@ func TestLazyWorker(t *testing.T) {
 					defer wg.Done()
 					for i := range tc.perEach {
 						q <- [2]int{p, i}
-						w.kick(drain, func() bool { return len(q) > 0 })
+						w.Kick(drain, func() bool { return len(q) > 0 })
 					}
 				}()
 			}
