@@ -12,9 +12,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/status"
 	"mellium.im/xmpp"
-	mcarbons "mellium.im/xmpp/carbons"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
@@ -52,7 +50,7 @@ type Client struct {
 	metaMu sync.Mutex // guards LastArchiveID and Rooms in the login metadata, and cursorPending
 	// cursorPending: a moved archive cursor waits to be written (cursorsave.go).
 	cursorPending bool
-	mam           mamQueries
+	mam           xmppclient.Queries
 
 	omemo       omemoState            // the login's OMEMO device (omemo.go)
 	omemoRunner xmppclient.LazyWorker // runs runOMEMOWorker while the OMEMO queue has tasks
@@ -66,6 +64,7 @@ type Client struct {
 	nicks          nickState          // contacts' own names looked up (contactname.go)
 	mucs           *xmppclient.Rooms  // the group chats of the current session
 	uploads        xmppclient.Uploads // the XEP-0363 service of the current session
+	invites        inviteState        // unanswered group chat invitations (mucinvites.go)
 
 	// ready is set once a session is fully set up (ready.go).
 	ready readyGate
@@ -81,6 +80,7 @@ var (
 func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
 	c := &Client{main: xc, login: login, roster: xmppclient.NewRoster(), mucs: xmppclient.NewRooms()}
 	c.delivery.wm = xmppclient.NewCursor()
+	c.omemo.ratchet.ObserveEncrypt = func(d time.Duration) { c.main.Metrics.ObserveEncrypt(d) }
 	c.rejoining.Store(true)
 	if meta, ok := login.Metadata.(*UserLoginMetadata); ok {
 		if j, err := xconn.ParseJID(meta.JID); err == nil {
@@ -279,7 +279,7 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	holdBeforePresence(ctx)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := mcarbons.Enable(ctx, s); err != nil {
+	if err := xmppclient.EnableCarbons(ctx, s); err != nil {
 		// Not fatal: without carbons only messages from other clients are missed.
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to enable carbons")
 	}
@@ -289,7 +289,7 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	// OMEMO first: the presence's caps (+notify) make the server push
 	// device lists, which need the OMEMO client.
 	c.omemoConnect(ctx, s)
-	if err := s.Send(ctx, stanza.Presence{}.Wrap(xmppclient.CapsElement())); err != nil {
+	if err := xmppclient.SendInitialPresence(ctx, s); err != nil {
 		return fmt.Errorf("failed to send initial presence: %w", err)
 	}
 	runCatchUp(s)
