@@ -191,9 +191,7 @@ func (c *Client) noteRoomArchiveID(ctx context.Context, room, id string) {
 			return
 		}
 		meta.Rooms[i].LastArchiveID = id
-		if err := c.login.Save(ctx); err != nil {
-			zerolog.Ctx(ctx).Err(err).Str("room", room).Msg("Failed to save the room's archive cursor")
-		}
+		c.cursorSaveLocked()
 		return
 	}
 }
