@@ -172,27 +172,32 @@ func (c *Client) noteRoomArchiveID(ctx context.Context, room, id string) {
 // roomCatchUp pages through room's archive after its cursor; the results go
 // through the incoming queue. It reports whether it reached the end (or had
 // nothing to do: a room without an archive, or no cursor yet, which the
-// live messages from this join on set).
+// live messages from this join on set, with history backfill off).
 func (c *Client) roomCatchUp(ctx context.Context, s *xmpp.Session, room jid.JID, seq uint64, mam bool) bool {
 	log := zerolog.Ctx(ctx).With().Str("action", "room archive catch-up").Stringer("room", room).Logger()
 	after := c.roomCursor(room)
-	if !mam || after == "" {
+	backfill, initial := c.roomHistorySize()
+	q, ok := roomArchiveStart(after, backfill, initial)
+	if !mam || !ok {
 		return true
 	}
 	for page := 0; page < mamMaxPages; page++ {
-		qid := c.mam.addRoomCatchUp(room, seq)
+		q.ID = c.mam.addRoomCatchUp(room, seq)
 		qctx, cancel := context.WithTimeout(ctx, mamQueryTimeout)
-		res, err := history.Fetch(qctx, history.Query{ID: qid, Limit: mamPageSize, PageID: after}, room, s)
+		res, err := history.Fetch(qctx, q, room, s)
 		cancel()
 		if err != nil {
-			log.Warn().Err(err).Str("after", after).Msg("Room archive query failed")
+			log.Warn().Err(err).Str("after", after).Bool("history", q.Last).Msg("Room archive query failed")
 			return false
 		}
-		log.Debug().Int("page", page).Bool("complete", res.Complete).Str("last", res.Set.Last).Msg("Fetched room archive page")
-		if res.Complete || res.Set.Last == "" || res.Set.Last == after {
+		log.Debug().Int("page", page).Bool("history", q.Last).Bool("complete", res.Complete).Str("last", res.Set.Last).Msg("Fetched room archive page")
+		if q.Last || res.Complete || res.Set.Last == "" || res.Set.Last == after {
+			// The history query asked for the newest page: nothing
+			// comes after it.
 			return true
 		}
 		after = res.Set.Last
+		q = history.Query{PageID: after, Limit: mamPageSize}
 	}
 	log.Warn().Msg("Stopped room archive catch-up after too many pages; the next join continues")
 	return false
