@@ -62,6 +62,7 @@ type Client struct {
 	avatars        avatarState       // contacts' avatars looked at (avatar.go)
 	nicks          nickState         // contacts' own names looked up (contactname.go)
 	mucs           *xmppclient.Rooms // the group chats of the current session
+	presence       presenceState     // presence both ways (presence.go)
 
 	// ready is set once a session is fully set up (ready.go).
 	ready readyGate
@@ -156,6 +157,8 @@ func (c *Client) Connect(ctx context.Context) {
 	c.loopCtx = loopCtx
 	go c.processIncoming(loopCtx, c.incoming)
 	go c.runOMEMOWorker(loopCtx)
+	go c.runPresencePusher(loopCtx)
+	go c.runOwnPresence(loopCtx)
 	go c.run(loopCtx, c.done)
 }
 
@@ -352,7 +355,8 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	// OMEMO first: the presence's caps (+notify) make the server push
 	// device lists, which need the OMEMO client.
 	c.omemoConnect(ctx, s)
-	if err := s.Send(ctx, stanza.Presence{}.Wrap(capsElement())); err != nil {
+	c.presenceConnected(s)
+	if err := c.sendOwnPresence(ctx, s, true); err != nil {
 		return fmt.Errorf("failed to send initial presence: %w", err)
 	}
 	runCatchUp(s)

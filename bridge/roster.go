@@ -77,8 +77,12 @@ func (c *Client) handlePresence(t xmlstream.TokenReadEncoder, start *xml.StartEl
 		if u, ok, err := vcardphoto.ParseUpdate(st.Reader()); err == nil && ok {
 			c.handleAvatarUpdate(p.From, u)
 		}
+		c.readContactPresence(st)
 	case stanza.UnavailablePresence:
 		c.roster.SetOnline(p.From, false)
+		if st, err := stanzabuf.Read(xmlstream.MultiReader(xmlstream.Token(*start), t)); err == nil {
+			c.readContactPresence(st)
+		}
 	case stanza.SubscribePresence:
 		c.login.Log.Info().Stringer("from", p.From.Bare()).Msg("Contact asked to see our presence; answer it from an XMPP client")
 	}

@@ -43,6 +43,8 @@ type ReceivedPresence struct {
 	From string
 	// Type is "" for available.
 	Type string
+	// Show and Status are the presence's <show/> and <status/> texts.
+	Show, Status string
 }
 
 // ReceivedMessage is a message stanza the peer received.
@@ -180,6 +182,13 @@ func (p *Peer) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) err
 			case "type":
 				pr.Type = a.Value
 			}
+		}
+		var children struct {
+			Show   string `xml:"show"`
+			Status string `xml:"status"`
+		}
+		if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), t)).Decode(&children); err == nil {
+			pr.Show, pr.Status = children.Show, children.Status
 		}
 		p.mu.Lock()
 		p.presences = append(p.presences, pr)
