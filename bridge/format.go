@@ -125,21 +125,22 @@ func (c *Client) replyTarget(ctx context.Context, _ *bridgev2.Portal, in *incomi
 }
 
 // convertEdit builds the Matrix edit for a XEP-0308 correction.
-func (c *Client) convertEdit(ctx context.Context, _ *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, in *incomingMessage) (*bridgev2.ConvertedEdit, error) {
-	return editFromBody(existing, in.Body)
-}
-
-// editFromBody is the Matrix edit of existing to the corrected body, in
-// 1:1 chats and group chats.
-func editFromBody(existing []*database.Message, body string) (*bridgev2.ConvertedEdit, error) {
+func (c *Client) convertEdit(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, in *incomingMessage) (*bridgev2.ConvertedEdit, error) {
 	if len(existing) == 0 {
 		return nil, fmt.Errorf("no message to correct")
 	}
+	return editTo(existing, c.correctedContent(ctx, p, intent, in.Body, in.OMEMO, in.Raw)), nil
+}
+
+// editTo is the Matrix edit of existing to the corrected content, in 1:1
+// chats and group chats (mediaedit.go: a file when the correction shares
+// one).
+func editTo(existing []*database.Message, content *event.MessageEventContent) *bridgev2.ConvertedEdit {
 	return &bridgev2.ConvertedEdit{
 		ModifiedParts: []*bridgev2.ConvertedEditPart{{
 			Part:    existing[0],
 			Type:    event.EventMessage,
-			Content: matrixFromBody(body),
+			Content: content,
 		}},
-	}, nil
+	}
 }

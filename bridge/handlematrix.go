@@ -160,6 +160,9 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 	if err != nil {
 		return err
 	}
+	if err := refuseFileEdit(msg.Content); err != nil {
+		return err
+	}
 	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}

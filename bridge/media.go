@@ -221,6 +221,9 @@ func mediaFileName(content *event.MessageEventContent) string {
 	if name == "" || name == "." || name == "/" {
 		name = "file"
 	}
+	if content.MSC3245Voice != nil {
+		return voiceFileName(name)
+	}
 	if content.Info != nil && path.Ext(name) == "" {
 		if exts, _ := mime.ExtensionsByType(content.Info.MimeType); len(exts) > 0 {
 			name += exts[0]
@@ -303,6 +306,9 @@ func (c *Client) uploadMatrixMedia(ctx context.Context, s *xmpp.Session, content
 	mimeType := ""
 	if content.Info != nil {
 		mimeType = content.Info.MimeType
+	}
+	if content.MSC3245Voice != nil && !strings.HasPrefix(mimeType, "audio/") {
+		mimeType = "audio/ogg"
 	}
 	var (
 		key    aesgcm.Key
@@ -569,6 +575,8 @@ func (c *Client) streamMedia(ctx context.Context, portal *bridgev2.Portal, inten
 	var (
 		size     int64
 		mimeType string
+		img      *imageExtras
+		voiceMS  = -1 // an Ogg Opus file: a voice message of this length
 	)
 	hint := int64(0)
 	if resp.ContentLength > 0 {
@@ -583,22 +591,37 @@ func (c *Client) streamMedia(ctx context.Context, portal *bridgev2.Portal, inten
 			return nil, err
 		}
 		size, mimeType = n, detectMIME(head, name)
+		img = readImageExtras(ctx, w, mimeType)
+		if oggOpus(head) {
+			voiceMS = 0
+			if f, ok := w.(*os.File); ok {
+				voiceMS = oggOpusDuration(f, head)
+			}
+		}
 		return &bridgev2.FileStreamResult{FileName: name, MimeType: mimeType}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &event.MessageEventContent{
+	content := &event.MessageEventContent{
 		MsgType: msgTypeFor(mimeType),
 		Body:    name,
 		URL:     mxc,
 		File:    file,
 		Info:    &event.FileInfo{MimeType: mimeType, Size: int(size)},
-	}, nil
+	}
+	img.apply(ctx, portal, intent, content)
+	if voiceMS >= 0 {
+		markVoice(content, voiceMS)
+	}
+	return content, nil
 }
 
 // detectMIME picks the file's type from its content, then its name.
 func detectMIME(data []byte, name string) string {
+	if ogg := oggMIME(data); ogg != "" {
+		return ogg
+	}
 	sniffed := http.DetectContentType(data)
 	generic := sniffed == "application/octet-stream" || strings.HasPrefix(sniffed, "text/plain")
 	if byExt := mime.TypeByExtension(path.Ext(name)); generic && byExt != "" {

@@ -157,7 +157,7 @@ func (c *Client) queueGroupRef(ctx context.Context, g groupchat) bool {
 				EventMeta:       meta,
 				Data:            g,
 				ID:              g.ID,
-				ConvertEditFunc: convertGroupEdit,
+				ConvertEditFunc: c.convertGroupEdit,
 			},
 			target: &lazyTarget{lookup: lookup(g.Replace, false, g.Sender.Sender)},
 		})
@@ -179,8 +179,11 @@ type lazyGroupEdit struct {
 
 func (e *lazyGroupEdit) GetTargetMessage() networkid.MessageID { return e.target.resolve() }
 
-func convertGroupEdit(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, g groupchat) (*bridgev2.ConvertedEdit, error) {
-	return editFromBody(existing, g.Body)
+func (c *Client) convertGroupEdit(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, g groupchat) (*bridgev2.ConvertedEdit, error) {
+	if len(existing) == 0 {
+		return nil, fmt.Errorf("no message to correct")
+	}
+	return editTo(existing, c.correctedContent(ctx, p, intent, g.Body, g.OMEMO, g.Raw)), nil
 }
 
 // groupReplyTarget finds the bridged message an XMPP reply in a room
