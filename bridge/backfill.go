@@ -66,7 +66,7 @@ func (q *mamQueries) addBackfill() string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.pages == nil {
-		q.pages = map[string][]archived{}
+		q.pages = map[string][]xmppclient.Archived{}
 	}
 	q.pages[id] = nil
 	return id
@@ -74,7 +74,7 @@ func (q *mamQueries) addBackfill() string {
 
 // collect keeps a result of a running backfill query; false when a is not
 // one.
-func (q *mamQueries) collect(a archived) bool {
+func (q *mamQueries) collect(a xmppclient.Archived) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if _, ok := q.pages[a.QueryID]; !ok || q.m[a.QueryID] != queryBackfill {
@@ -91,7 +91,7 @@ func (q *mamQueries) collecting() bool {
 }
 
 // finish ends a backfill query and returns its results in archive order.
-func (q *mamQueries) finish(id string) []archived {
+func (q *mamQueries) finish(id string) []xmppclient.Archived {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	res := q.pages[id]
@@ -107,11 +107,11 @@ func (c *Client) collectBackfill(st *stanzabuf.Stanza) bool {
 	if !c.mam.collecting() {
 		return false
 	}
-	a, err := parseArchived(st)
+	a, err := xmppclient.UnwrapArchived(st)
 	if err != nil || c.mam.mode(a.QueryID) != queryBackfill {
 		return false
 	}
-	from := attrValue(st.Start(), "from")
+	from := xmppclient.AttrValue(st.Start(), "from")
 	if room := c.mam.room(a.QueryID); room != "" {
 		// A query of a room's archive (mucarchive.go): only the room answers.
 		if from != room {
@@ -126,7 +126,7 @@ func (c *Client) collectBackfill(st *stanzabuf.Stanza) bool {
 }
 
 // fetchArchivePage runs one archive query with its own query id.
-func (c *Client) fetchArchivePage(ctx context.Context, s *xmpp.Session, q history.Query) ([]archived, history.Result, error) {
+func (c *Client) fetchArchivePage(ctx context.Context, s *xmpp.Session, q history.Query) ([]xmppclient.Archived, history.Result, error) {
 	q.ID = c.mam.addBackfill()
 	ctx, cancel := context.WithTimeout(ctx, backfillQueryTimeout)
 	defer cancel()
@@ -186,7 +186,7 @@ func (c *Client) FetchMessages(ctx context.Context, p bridgev2.FetchMessagesPara
 		want = backfillDefaultCount
 	}
 	q := archiveQuery(chat.JID, p)
-	var all []archived
+	var all []xmppclient.Archived
 	complete := false
 	for page := 0; page < backfillMaxPages && len(all) < want; page++ {
 		q.Limit = uint64(want - len(all))
@@ -227,7 +227,7 @@ func (c *Client) FetchMessages(ctx context.Context, p bridgev2.FetchMessagesPara
 
 // backfillMessages turns archive results into bridgev2 backfill messages,
 // oldest first.
-func (c *Client) backfillMessages(ctx context.Context, p *bridgev2.Portal, contact jid.JID, results []archived) []*bridgev2.BackfillMessage {
+func (c *Client) backfillMessages(ctx context.Context, p *bridgev2.Portal, contact jid.JID, results []xmppclient.Archived) []*bridgev2.BackfillMessage {
 	log := zerolog.Ctx(ctx)
 	ins := make([]*incomingMessage, 0, len(results))
 	for _, a := range results {

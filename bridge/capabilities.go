@@ -6,6 +6,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/event"
 
+	"github.com/mxomemo/xmpp-bridge/msgconv"
 	"github.com/mxomemo/xmpp-bridge/portal"
 )
 
@@ -23,7 +24,7 @@ func (xc *Connector) GetCapabilities() *bridgev2.NetworkGeneralCapabilities {
 }
 
 // dmFeatures is what a 1:1 XMPP chat supports: text (Matrix formatting
-// flattened to a plain body, see bodyFromMatrix), files, corrections,
+// flattened to a plain body, see msgconv.BodyFromMatrix), files, corrections,
 // retractions, replies, reactions, read markers and typing.
 var dmFeatures = &event.RoomFeatures{
 	ID: "net.mxomemo.xmpp.capabilities.2026_11_30.5",
@@ -38,7 +39,7 @@ var dmFeatures = &event.RoomFeatures{
 		event.FmtUnorderedList: event.CapLevelPartialSupport,
 		event.FmtOrderedList:   event.CapLevelPartialSupport,
 	},
-	File:                mediaFileFeatures,
+	File:                msgconv.FileFeatures,
 	MaxTextLength:       65536,
 	Edit:                event.CapLevelFullySupported,
 	Delete:              event.CapLevelFullySupported,
@@ -55,7 +56,7 @@ var groupFeatures = &event.RoomFeatures{
 	ID:            "net.mxomemo.xmpp.capabilities.muc.2026_11_30.3",
 	Formatting:    dmFeatures.Formatting,
 	MaxTextLength: dmFeatures.MaxTextLength,
-	File:          mediaFileFeatures,
+	File:          msgconv.FileFeatures,
 	Edit:          event.CapLevelFullySupported,
 	Delete:        event.CapLevelFullySupported,
 	Reply:         event.CapLevelFullySupported,

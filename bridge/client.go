@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -15,8 +14,6 @@ import (
 	"mellium.im/xmpp"
 	mcarbons "mellium.im/xmpp/carbons"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/ping"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
@@ -43,11 +40,13 @@ type Client struct {
 	password string
 	credErr  error
 
-	mu      sync.Mutex
-	session *xmpp.Session
-	cancel  context.CancelFunc
-	done    chan struct{}
-	handoff *xmpp.Session
+	// conn is the connection loop (xmppclient.Conn): the current session,
+	// reconnects with backoff, pings.
+	conn *xmppclient.Conn
+
+	mu     sync.Mutex // guards cancel, done and loopCtx
+	cancel context.CancelFunc
+	done   chan struct{}
 
 	metaMu sync.Mutex // guards LastArchiveID and Rooms in the login metadata
 	mam    mamQueries
@@ -59,10 +58,11 @@ type Client struct {
 	loopCtx        context.Context // of the incoming queue, set by Connect
 	delivery       deliveryState   // archive cursor and catch-up order (delivery.go)
 	roster         *xmppclient.Roster
-	avatars        avatarState       // contacts' avatars looked at (avatar.go)
-	nicks          nickState         // contacts' own names looked up (contactname.go)
-	mucs           *xmppclient.Rooms // the group chats of the current session
-	presence       presenceState     // presence both ways (presence.go)
+	avatars        avatarState        // contacts' avatars looked at (avatar.go)
+	nicks          nickState          // contacts' own names looked up (contactname.go)
+	mucs           *xmppclient.Rooms  // the group chats of the current session
+	uploads        xmppclient.Uploads // the XEP-0363 service of the current session
+	presence       presenceState      // presence both ways (presence.go)
 
 	// ready is set once a session is fully set up (ready.go).
 	ready readyGate
@@ -84,6 +84,12 @@ func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
 			c.account = j
 		}
 	}
+	c.conn = xmppclient.NewConn(c.account, xmppclient.ConnConfig{
+		Settings:          c.connConfig,
+		MaxReconnectDelay: xc.Config.maxReconnectDelay(),
+		PingInterval:      xc.Config.pingInterval(),
+		Handler:           c.handler,
+	}, connHooks{c})
 	return c
 }
 
@@ -159,7 +165,11 @@ func (c *Client) Connect(ctx context.Context) {
 	go c.runOMEMOWorker(loopCtx)
 	go c.runPresencePusher(loopCtx)
 	go c.runOwnPresence(loopCtx)
-	go c.run(loopCtx, c.done)
+	done := c.done
+	go func() {
+		defer close(done)
+		c.conn.Run(loopCtx)
+	}()
 }
 
 // Disconnect implements bridgev2.NetworkAPI.
@@ -205,130 +215,52 @@ func (c *Client) GetUserID() networkid.UserID {
 }
 
 func (c *Client) currentSession() *xmpp.Session {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.session
+	return c.conn.Session()
 }
 
-// run keeps the login connected until ctx is cancelled.
-func (c *Client) run(ctx context.Context, done chan struct{}) {
-	defer close(done)
-	log := zerolog.Ctx(ctx)
-	bo := xmppclient.Backoff{Min: 2 * time.Second, Max: c.main.Config.maxReconnectDelay()}
-	for {
-		c.mu.Lock()
-		s := c.handoff
-		c.handoff = nil
-		c.mu.Unlock()
-		if s == nil {
-			c.sendState(status.BridgeState{StateEvent: status.StateConnecting})
-			var (
-				err  error
-				info xconn.Info
-			)
-			s, info, err = xconn.DialInfo(ctx, c.connConfig())
-			if info.ChannelBindingRefused != "" {
-				// Logged in without channel binding after the server refused
-				// it (xmpp/conn/channelbinding.go says why that is safe enough).
-				log.Warn().Str("channel_binding", info.ChannelBindingRefused).Str("mechanism", info.Mechanism).
-					Msg("XMPP server refused SASL channel binding; logged in without it")
-			}
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				if xconn.IsPermanent(err) {
-					log.Warn().Err(err).Msg("XMPP login refused, not retrying")
-					c.badCredentials.Store(true)
-					c.sendState(status.BridgeState{StateEvent: status.StateBadCredentials, Error: stateErrorCode(err), Message: userMessage(err, c.account)})
-					return
-				}
-				delay := bo.Next()
-				log.Warn().Err(err).Dur("retry_in", delay).Msg("Failed to connect to XMPP server")
-				c.sendState(status.BridgeState{StateEvent: status.StateTransientDisconnect, Error: stateErrorCode(err), Message: userMessage(err, c.account)})
-				c.main.Metrics.XMPPReconnect()
-				if !sleep(ctx, delay) {
-					return
-				}
-				continue
-			}
-		}
-		c.badCredentials.Store(false)
-		started := time.Now()
-		err := c.serve(ctx, s)
-		if ctx.Err() != nil {
-			return
-		}
-		if time.Since(started) > time.Minute {
-			bo.Reset()
-		}
-		delay := bo.Next()
-		log.Warn().Err(err).Dur("retry_in", delay).Msg("XMPP connection lost")
-		c.sendState(status.BridgeState{StateEvent: status.StateTransientDisconnect, Error: "xmpp-connection-lost", Message: "Connection to the XMPP server was lost, reconnecting"})
-		c.main.Metrics.XMPPReconnect()
-		if !sleep(ctx, delay) {
-			return
-		}
-	}
+// The connection loop is xmppclient.Conn's; these are its hooks (run on
+// its goroutine): bridge states, metrics and the session's setup.
+type connHooks struct{ c *Client }
+
+var _ xmppclient.ConnHooks = connHooks{}
+
+func (h connHooks) Connecting() {
+	h.c.sendState(status.BridgeState{StateEvent: status.StateConnecting})
 }
 
-// serve runs one connected session until it ends or ctx is cancelled.
-func (c *Client) serve(ctx context.Context, s *xmpp.Session) error {
-	log := zerolog.Ctx(ctx).With().Str("resource", s.LocalAddr().Resourcepart()).Logger()
-	ctx = log.WithContext(ctx)
-	c.mu.Lock()
-	c.session = s
-	c.mu.Unlock()
-	defer func() {
-		c.rejoining.Store(true)
-		c.ready.set(false)
-		c.mu.Lock()
-		c.session = nil
-		c.mu.Unlock()
-		c.mucs.Disconnected()
-	}()
-
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(c.handler(ctx)) }()
-
-	if err := c.afterConnect(ctx, s); err != nil {
-		log.Err(err).Msg("Session setup failed")
-		closeSession(s, served)
-		return err
+func (h connHooks) ConnectFailed(err error, permanent bool, _ time.Duration) {
+	c := h.c
+	if permanent {
+		c.badCredentials.Store(true)
+		c.sendState(status.BridgeState{StateEvent: status.StateBadCredentials, Error: stateErrorCode(err), Message: userMessage(err, c.account)})
+		return
 	}
-	log.Info().Msg("Connected to XMPP server")
+	c.sendState(status.BridgeState{StateEvent: status.StateTransientDisconnect, Error: stateErrorCode(err), Message: userMessage(err, c.account)})
+	c.main.Metrics.XMPPReconnect()
+}
+
+func (h connHooks) Setup(ctx context.Context, s *xmpp.Session) error {
+	h.c.badCredentials.Store(false)
+	return h.c.afterConnect(ctx, s)
+}
+
+func (h connHooks) Connected(ctx context.Context, s *xmpp.Session) {
+	c := h.c
 	c.ready.set(true)
 	c.sendState(c.connectedState())
 	go c.rejoinRooms(ctx, s)
+}
 
-	var tick <-chan time.Time
-	if iv := c.main.Config.pingInterval(); iv > 0 {
-		t := time.NewTicker(iv)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		select {
-		case err := <-served:
-			if err == nil {
-				err = errors.New("stream closed by server")
-			}
-			return err
-		case <-ctx.Done():
-			closeSession(s, served)
-			return ctx.Err()
-		case <-tick:
-			pingCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := ping.Send(pingCtx, s, c.account.Domain())
-			cancel()
-			var stanzaErr stanza.Error
-			if err != nil && !errors.As(err, &stanzaErr) {
-				log.Warn().Err(err).Msg("Server ping failed, dropping connection")
-				closeSession(s, served)
-				return fmt.Errorf("ping failed: %w", err)
-			}
-		}
-	}
+func (h connHooks) Ended() {
+	c := h.c
+	c.rejoining.Store(true)
+	c.ready.set(false)
+	c.mucs.Disconnected()
+}
+
+func (h connHooks) Lost(error, time.Duration) {
+	h.c.sendState(status.BridgeState{StateEvent: status.StateTransientDisconnect, Error: "xmpp-connection-lost", Message: "Connection to the XMPP server was lost, reconnecting"})
+	h.c.main.Metrics.XMPPReconnect()
 }
 
 // afterConnect prepares a fresh session: carbons on, roster loaded, then
@@ -361,28 +293,6 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	}
 	runCatchUp(s)
 	return nil
-}
-
-// closeSession ends the stream politely and then the connection, so that a
-// dead peer cannot keep Serve waiting.
-func closeSession(s *xmpp.Session, served <-chan error) {
-	_ = s.Close()
-	select {
-	case <-served:
-	case <-time.After(2 * time.Second):
-	}
-	_ = s.Conn().Close()
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // sendState reports a login state to bridgev2 and to the metrics.

@@ -14,6 +14,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // XMPP -> Matrix delivery across restarts (see docs/delivery.md).
@@ -141,11 +142,11 @@ func (c *Client) handleItem(ctx context.Context, it inItem) {
 // deferrable: live 1:1 messages wait for the catch-up; group chat traffic
 // and our own archive results do not.
 func deferrable(st *stanzabuf.Stanza) bool {
-	if st.Start().Name.Local != "message" || attrValue(st.Start(), "type") == string(stanza.GroupChatMessage) {
+	if st.Start().Name.Local != "message" || xmppclient.AttrValue(st.Start(), "type") == string(stanza.GroupChatMessage) {
 		return false
 	}
-	_, err := parseArchived(st)
-	return err == errNotArchived
+	_, err := xmppclient.UnwrapArchived(st)
+	return err == xmppclient.ErrNotArchived
 }
 
 func (c *Client) handleStanza(ctx context.Context, st *stanzabuf.Stanza) {
@@ -284,7 +285,7 @@ func (c *Client) retryCatchUp() {
 		c.mu.Lock()
 		loopCtx := c.loopCtx
 		c.mu.Unlock()
-		ok := loopCtx != nil && sleep(loopCtx, delay)
+		ok := loopCtx != nil && xmppclient.Sleep(loopCtx, delay)
 		d.retryMu.Lock()
 		d.retrying = false
 		d.retryMu.Unlock()

@@ -18,6 +18,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
+	"github.com/mxomemo/xmpp-bridge/msgconv"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
@@ -78,7 +79,7 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 		To:   chat.JID,
 		Type: stanza.ChatMessage,
 		ID:   matrixMessageID(msg.Event),
-		Body: bodyFromMatrix(msg.Content),
+		Body: msgconv.BodyFromMatrix(ctx, msg.Content),
 	}
 	if msg.ReplyTo != nil {
 		if target, err := portal.ParseMessageID(msg.ReplyTo.ID); err == nil {
@@ -180,7 +181,7 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 		To:      chat.JID,
 		Type:    stanza.ChatMessage,
 		ID:      matrixMessageID(msg.Event),
-		Body:    bodyFromMatrix(msg.Content),
+		Body:    msgconv.BodyFromMatrix(ctx, msg.Content),
 		Replace: target.ID,
 	}
 	if _, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), out.ID, func() error {

@@ -19,6 +19,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp/jid"
 
+	"github.com/mxomemo/xmpp-bridge/msgconv"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
@@ -344,7 +345,7 @@ func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, inten
 		// Never the fallback body.
 		return nil, bridgev2.ErrIgnoringRemoteEvent
 	}
-	content := matrixFromBody(g.Body)
+	content := msgconv.MatrixFromBody(g.Body)
 	if f := sharedFile(g.Body, g.OMEMO, g.Raw); f != nil {
 		content = c.mediaContent(ctx, p, intent, f)
 	}
@@ -375,7 +376,7 @@ func groupchatEcho(rm bridgev2.RemoteMessage, db *database.Message) (bool, error
 // fromRoom reports whether a stanza comes from one of the login's rooms.
 // It runs in mellium's Serve loop, for every presence.
 func (c *Client) fromRoom(start xml.StartElement) bool {
-	from := attrValue(start, "from")
+	from := xmppclient.AttrValue(start, "from")
 	if from == "" {
 		return false
 	}

@@ -117,7 +117,7 @@ func parseIncoming(st *stanzabuf.Stanza, account jid.JID) (*incomingMessage, err
 }
 
 // parseArchivedMessage reads an archive result of our own archive.
-func parseArchivedMessage(a archived, account jid.JID) (*incomingMessage, error) {
+func parseArchivedMessage(a xmppclient.Archived, account jid.JID) (*incomingMessage, error) {
 	m, err := xmppclient.ParseArchived(a.Message, a.ArchiveID, a.Stamp, account)
 	if err != nil {
 		return nil, err
@@ -132,7 +132,7 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 	if c.handleAvatarEvent(ctx, st) || c.handlePEPEvent(ctx, st) {
 		return
 	}
-	if attrValue(st.Start(), "type") == string(stanza.GroupChatMessage) {
+	if xmppclient.AttrValue(st.Start(), "type") == string(stanza.GroupChatMessage) {
 		c.handleGroupchat(ctx, st)
 		return
 	}
@@ -203,16 +203,16 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 // classify unwraps one message stanza: an archive result of one of our
 // queries, a carbon, or a plain message.
 func (c *Client) classify(st *stanzabuf.Stanza) (*incomingMessage, error) {
-	a, err := parseArchived(st)
+	a, err := xmppclient.UnwrapArchived(st)
 	switch {
-	case errors.Is(err, errNotArchived):
+	case errors.Is(err, xmppclient.ErrNotArchived):
 		return parseIncoming(st, c.account)
 	case err != nil:
 		return nil, err
 	}
 	// mellium blanks a from of our own bare JID; anything else is someone
 	// trying to inject history.
-	if from := attrValue(st.Start(), "from"); from != "" && from != c.account.String() {
+	if from := xmppclient.AttrValue(st.Start(), "from"); from != "" && from != c.account.String() {
 		return nil, fmt.Errorf("%w: from %s", errForgedArchived, from)
 	}
 	switch c.mam.mode(a.QueryID) {

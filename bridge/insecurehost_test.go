@@ -7,6 +7,8 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // TestLoginInsecureHost: the self-signed host a user names at login applies
@@ -38,7 +40,7 @@ func TestLoginInsecureHost(t *testing.T) {
 			if got := slices.Contains(c.connConfig().InsecureTLSHosts, tc.host) && tc.host != ""; got != tc.ok {
 				t.Errorf("host in the connection's insecure hosts = %v, want %v", got, tc.ok)
 			}
-			if c.insecureHost(tc.host) || c.trustedMediaHost(tc.host) {
+			if m := c.media(); xmppclient.HostListed(m.InsecureTLSHosts, tc.host) || xmppclient.HostListed(m.PrivateHosts, tc.host) {
 				t.Errorf("the login's host %q applies to media", tc.host)
 			}
 		})

@@ -38,8 +38,8 @@ func (c *Client) inOwnArchive(ctx context.Context, contact jid.JID, xmppID strin
 		}
 		for _, a := range got {
 			start := a.Message.Start()
-			from, err := jid.Parse(attrValue(start, "from"))
-			if err == nil && from.Bare().Equal(c.account) && attrValue(start, "id") == xmppID {
+			from, err := jid.Parse(xmppclient.AttrValue(start, "from"))
+			if err == nil && from.Bare().Equal(c.account) && xmppclient.AttrValue(start, "id") == xmppID {
 				zerolog.Ctx(ctx).Debug().Str("xmpp_id", xmppID).Str("archive_id", a.ArchiveID).Msg("Interrupted send found in the archive")
 				return true, nil
 			}

@@ -212,9 +212,7 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 		return nil, fmt.Errorf("failed to save login: %w", err)
 	}
 	client := ul.Client.(*Client)
-	client.mu.Lock()
-	client.handoff = session
-	client.mu.Unlock()
+	client.conn.HandOff(session)
 	client.Connect(client.backgroundCtx())
 	log.Info().Msg("XMPP login succeeded")
 	return &bridgev2.LoginStep{

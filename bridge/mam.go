@@ -2,20 +2,16 @@ package bridge
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
-	"fmt"
-	"io"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/random"
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/history"
 
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // Catch-up after a reconnect: while the bridge was away, messages may have
@@ -27,10 +23,6 @@ import (
 // make anything already bridged a no-op.
 
 const (
-	nsMAM     = "urn:xmpp:mam:2"
-	nsForward = "urn:xmpp:forward:0"
-	nsDelay   = "urn:xmpp:delay"
-
 	mamPageSize = 50
 	// mamMaxPages bounds one catch-up; the cursor only moves over what was
 	// stored, so the next catch-up continues where this one stopped.
@@ -42,7 +34,6 @@ const (
 
 // Errors for archive results.
 var (
-	errNotArchived    = errors.New("not an archive result")
 	errUnknownQuery   = errors.New("archive result for a query we did not make")
 	errForgedArchived = errors.New("archive result not sent by our own account")
 )
@@ -68,7 +59,7 @@ type mamQueries struct {
 	// seqs names the catch-up (delivery.go) each catch-up query is part of.
 	seqs map[string]uint64
 	// pages holds the results of running backfill queries.
-	pages map[string][]archived
+	pages map[string][]xmppclient.Archived
 	// rooms names the room each room catch-up query asks (mucarchive.go).
 	rooms map[string]string
 }
@@ -107,93 +98,6 @@ func (q *mamQueries) mode(id string) queryMode {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.m[id]
-}
-
-// archived is one unwrapped archive result.
-type archived struct {
-	QueryID   string
-	ArchiveID string
-	Stamp     time.Time
-	Message   *stanzabuf.Stanza
-}
-
-// parseArchived unwraps <message><result queryid id><forwarded><delay/>
-// <message/></forwarded></result></message>. It does not check who sent
-// it; the caller does, against the outer from and its own query ids.
-func parseArchived(st *stanzabuf.Stanza) (archived, error) {
-	var (
-		a         archived
-		depth     int
-		inResult  bool
-		inForward bool
-		capture   int
-		inner     []xml.Token
-	)
-	r := st.Reader()
-	for {
-		tok, err := r.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return archived{}, err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			depth++
-			if capture > 0 {
-				capture++
-				inner = append(inner, t.Copy())
-				continue
-			}
-			switch {
-			case depth == 2 && t.Name.Space == nsMAM && t.Name.Local == "result":
-				inResult = true
-				a.QueryID, a.ArchiveID = attrValue(t, "queryid"), attrValue(t, "id")
-			case depth == 3 && inResult && t.Name.Space == nsForward && t.Name.Local == "forwarded":
-				inForward = true
-			case depth == 4 && inForward && t.Name.Space == nsDelay && t.Name.Local == "delay":
-				a.Stamp, _ = time.Parse(time.RFC3339, attrValue(t, "stamp"))
-			case depth == 4 && inForward && t.Name.Local == "message" && a.Message == nil && len(inner) == 0:
-				capture = 1
-				inner = append(inner, t.Copy())
-			}
-		case xml.EndElement:
-			if capture > 0 {
-				inner = append(inner, t)
-				capture--
-			}
-			depth--
-		default:
-			if capture > 0 {
-				inner = append(inner, xml.CopyToken(tok))
-			}
-		}
-	}
-	if !inResult {
-		return archived{}, errNotArchived
-	}
-	if len(inner) == 0 || a.ArchiveID == "" {
-		return archived{}, fmt.Errorf("malformed archive result")
-	}
-	readers := make([]xml.TokenReader, len(inner))
-	for i, t := range inner {
-		readers[i] = xmlstream.Token(t)
-	}
-	msg, err := stanzabuf.Read(xmlstream.MultiReader(readers...))
-	if err != nil {
-		return archived{}, fmt.Errorf("failed to read archived message: %w", err)
-	}
-	a.Message = msg
-	return a, nil
-}
-
-func attrValue(start xml.StartElement, local string) string {
-	for _, a := range start.Attr {
-		if a.Name.Local == local && a.Name.Space == "" {
-			return a.Value
-		}
-	}
-	return ""
 }
 
 // noteArchiveID saves the catch-up cursor in the login metadata: the

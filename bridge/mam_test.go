@@ -20,23 +20,6 @@ func archiveResult(from, queryID, inner string) string {
 		inner + `</forwarded></result></message>`
 }
 
-func TestParseArchived(t *testing.T) {
-	st := tokens(t, archiveResult("", "q1", `<message xmlns="jabber:client" from="bob@example.org/phone" to="alice@example.org" type="chat" id="m1"><body>old</body></message>`))
-	a, err := parseArchived(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.QueryID != "q1" || a.ArchiveID != "arch-7" || a.Stamp.IsZero() || a.Message.Start().Name.Local != "message" {
-		t.Fatalf("got %+v", a)
-	}
-	if _, err := parseArchived(tokens(t, `<message xmlns="jabber:client" from="bob@example.org" type="chat"><body>hi</body></message>`)); !errors.Is(err, errNotArchived) {
-		t.Fatalf("plain message: err = %v", err)
-	}
-	if _, err := parseArchived(tokens(t, `<message xmlns="jabber:client"><result xmlns="urn:xmpp:mam:2" queryid="q1" id="a"/></message>`)); err == nil || errors.Is(err, errNotArchived) {
-		t.Fatalf("empty result: err = %v", err)
-	}
-}
-
 func TestClassifyArchived(t *testing.T) {
 	c := &Client{account: jid.MustParse("alice@example.org")}
 	catchUp := c.mam.add(queryCatchUp)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"testing"
 
@@ -101,44 +100,6 @@ func TestMediaExtras(t *testing.T) {
 	}
 }
 
-func TestMediaNames(t *testing.T) {
-	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
-	for _, tc := range []struct {
-		data []byte
-		name string
-		mime string
-		typ  event.MessageType
-	}{
-		{png, "x.bin", "image/png", event.MsgImage},
-		{[]byte("plain words"), "notes.pdf", "application/pdf", event.MsgFile},
-		{[]byte{0, 1, 2, 3}, "song.mp3", "audio/mpeg", event.MsgAudio},
-		{[]byte{0, 1, 2, 3}, "noext", "application/octet-stream", event.MsgFile},
-	} {
-		got := detectMIME(tc.data, tc.name)
-		if got != tc.mime || msgTypeFor(got) != tc.typ {
-			t.Errorf("%s: %s %s, want %s %s", tc.name, got, msgTypeFor(got), tc.mime, tc.typ)
-		}
-	}
-	if n := fileNameFromURL("https://h/a/b%20c.png?x=1"); n != "b c.png" {
-		t.Errorf("fileNameFromURL: %q", n)
-	}
-	if n := fileNameFromURL("https://h/"); n != "file" {
-		t.Errorf("fileNameFromURL of a bare host: %q", n)
-	}
-	if n := mediaFileName(&event.MessageEventContent{Body: "../../etc/passwd"}); n != "passwd" {
-		t.Errorf("mediaFileName: %q", n)
-	}
-	if n := mediaFileName(&event.MessageEventContent{Body: "image", Info: &event.FileInfo{MimeType: "image/png"}}); n != "image.png" {
-		t.Errorf("mediaFileName without extension: %q", n)
-	}
-	if c := mediaCaption(&event.MessageEventContent{Body: "look", FileName: "a.png"}); c != "look" {
-		t.Errorf("caption: %q", c)
-	}
-	if c := mediaCaption(&event.MessageEventContent{Body: "a.png"}); c != "" {
-		t.Errorf("no caption: %q", c)
-	}
-}
-
 func mediaTestClient(insecureHost string, maxMB int) *Client {
 	login := &bridgev2.UserLogin{UserLogin: &database.UserLogin{Metadata: &UserLoginMetadata{InsecureTLSHost: insecureHost}}}
 	c := &Client{main: &Connector{}, login: login, account: jid.MustParse("alice@example.org")}
@@ -180,119 +141,60 @@ func TestMediaDownload(t *testing.T) {
 	trusted.main.Config.MediaPrivateHosts = []string{"127.0.0.1"}
 	trusted.main.Config.MediaInsecureTLSHosts = []string{"127.0.0.1"}
 
-	got, err := trusted.download(ctx, &incomingFile{URL: ts.URL + "/small"}, trusted.maxMediaSize())
+	got, err := trusted.media().Download(ctx, &xmppclient.File{URL: ts.URL + "/small"}, trusted.maxMediaSize())
 	if err != nil || !bytes.Equal(got, small) {
 		t.Fatalf("small: %v", err)
 	}
-	got, err = trusted.download(ctx, &incomingFile{URL: ts.URL + "/enc", Key: &key}, trusted.maxMediaSize())
+	got, err = trusted.media().Download(ctx, &xmppclient.File{URL: ts.URL + "/enc", Key: &key}, trusted.maxMediaSize())
 	if err != nil || !bytes.Equal(got, small) {
 		t.Fatalf("aesgcm: %v", err)
 	}
 	wrong, _ := aesgcm.NewKey()
-	if _, err := trusted.download(ctx, &incomingFile{URL: ts.URL + "/enc", Key: &wrong}, trusted.maxMediaSize()); !errors.Is(err, aesgcm.ErrDecrypt) {
+	if _, err := trusted.media().Download(ctx, &xmppclient.File{URL: ts.URL + "/enc", Key: &wrong}, trusted.maxMediaSize()); !errors.Is(err, aesgcm.ErrDecrypt) {
 		t.Errorf("wrong key: %v", err)
 	}
-	if _, err := trusted.download(ctx, &incomingFile{URL: ts.URL + "/big"}, trusted.maxMediaSize()); !errors.Is(err, errMediaTooLarge) {
+	if _, err := trusted.media().Download(ctx, &xmppclient.File{URL: ts.URL + "/big"}, trusted.maxMediaSize()); !errors.Is(err, xmppclient.ErrMediaTooLarge) {
 		t.Errorf("2 MiB with a 1 MiB limit: %v", err)
 	}
-	if _, err := trusted.download(ctx, &incomingFile{URL: ts.URL + "/missing"}, trusted.maxMediaSize()); err == nil || !strings.Contains(err.Error(), "404") {
+	if _, err := trusted.media().Download(ctx, &xmppclient.File{URL: ts.URL + "/missing"}, trusted.maxMediaSize()); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("missing: %v", err)
 	}
-	if _, err := trusted.download(ctx, &incomingFile{URL: strings.Replace(ts.URL, "https", "http", 1) + "/small"}, trusted.maxMediaSize()); !errors.Is(err, errNotHTTPS) {
+	if _, err := trusted.media().Download(ctx, &xmppclient.File{URL: strings.Replace(ts.URL, "https", "http", 1) + "/small"}, trusted.maxMediaSize()); !errors.Is(err, xmppclient.ErrNotHTTPS) {
 		t.Errorf("http: %v", err)
 	}
-	if got, err := trusted.download(ctx, &incomingFile{URL: ts.URL + "/redirect"}, trusted.maxMediaSize()); err != nil || !bytes.Equal(got, small) {
+	if got, err := trusted.media().Download(ctx, &xmppclient.File{URL: ts.URL + "/redirect"}, trusted.maxMediaSize()); err != nil || !bytes.Equal(got, small) {
 		t.Errorf("redirect on the same host: %v", err)
 	}
-	if _, err := trusted.download(ctx, &incomingFile{URL: ts.URL + "/redirect-http"}, trusted.maxMediaSize()); !errors.Is(err, errNotHTTPS) {
+	if _, err := trusted.media().Download(ctx, &xmppclient.File{URL: ts.URL + "/redirect-http"}, trusted.maxMediaSize()); !errors.Is(err, xmppclient.ErrNotHTTPS) {
 		t.Errorf("redirect to http: %v", err)
 	}
-	if _, err := trusted.download(ctx, &incomingFile{URL: ts.URL + "/redirect-host"}, trusted.maxMediaSize()); err == nil || !strings.Contains(err.Error(), "another host") {
+	if _, err := trusted.media().Download(ctx, &xmppclient.File{URL: ts.URL + "/redirect-host"}, trusted.maxMediaSize()); err == nil || !strings.Contains(err.Error(), "another host") {
 		t.Errorf("redirect from an insecure host to another: %v", err)
 	}
 	// A contact's link into a private network is refused (SSRF) ...
 	strict := mediaTestClient("", 0)
-	if _, err := strict.download(ctx, &incomingFile{URL: ts.URL + "/small"}, strict.maxMediaSize()); !errors.Is(err, errPrivateAddress) {
+	if _, err := strict.media().Download(ctx, &xmppclient.File{URL: ts.URL + "/small"}, strict.maxMediaSize()); !errors.Is(err, xmppclient.ErrPrivateAddress) {
 		t.Errorf("loopback link from a contact: %v", err)
 	}
 	// ... also when the user who logged in chose the name: their account's
 	// domain and their login's self-signed host exempt nothing for media.
 	self := mediaTestClient("127.0.0.1", 0)
 	self.account = jid.MustParse("alice@127.0.0.1")
-	if _, err := self.download(ctx, &incomingFile{URL: ts.URL + "/small"}, self.maxMediaSize()); !errors.Is(err, errPrivateAddress) {
+	if _, err := self.media().Download(ctx, &xmppclient.File{URL: ts.URL + "/small"}, self.maxMediaSize()); !errors.Is(err, xmppclient.ErrPrivateAddress) {
 		t.Errorf("loopback link with the login's own domain and insecure host: %v", err)
 	}
 	// Exempt from the private-address guard by the admin, the self-signed
 	// certificate is still refused without a TLS exemption.
 	strict.main.Config.MediaPrivateHosts = []string{"127.0.0.1"}
-	if _, err := strict.download(ctx, &incomingFile{URL: ts.URL + "/small"}, strict.maxMediaSize()); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if _, err := strict.media().Download(ctx, &xmppclient.File{URL: ts.URL + "/small"}, strict.maxMediaSize()); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("self-signed without insecure host: %v", err)
 	}
 	if strict.maxMediaSize() != defaultMaxMediaMB<<20 {
 		t.Errorf("default limit %d", strict.maxMediaSize())
 	}
 	strict.main.Config.InsecureTLSHosts = []string{"127.0.0.1"}
-	if _, err := strict.download(ctx, &incomingFile{URL: ts.URL + "/small"}, strict.maxMediaSize()); err != nil {
+	if _, err := strict.media().Download(ctx, &xmppclient.File{URL: ts.URL + "/small"}, strict.maxMediaSize()); err != nil {
 		t.Errorf("host from the config: %v", err)
-	}
-}
-
-func TestMediaFeatures(t *testing.T) {
-	c := mediaTestClient("", 0)
-	if f := c.mediaFeatures(dmFeatures); f != dmFeatures {
-		t.Error("features changed without a known limit")
-	}
-	uploadServices.Store(c, cachedService{svc: uploadServiceForTest(5 << 20)})
-	defer uploadServices.Delete(c)
-	f := c.mediaFeatures(dmFeatures)
-	if f.ID == dmFeatures.ID || f.File[event.MsgImage].MaxSize != 5<<20 || dmFeatures.File[event.MsgImage].MaxSize != 0 {
-		t.Errorf("features with a 5 MiB limit: %s %+v", f.ID, f.File[event.MsgImage])
-	}
-}
-
-func uploadServiceForTest(max int64) httpupload.Service {
-	return httpupload.Service{JID: jid.MustParse("upload.example.org"), MaxSize: max}
-}
-
-func TestPublicOnly(t *testing.T) {
-	for _, tc := range []struct {
-		ip     string
-		public bool
-	}{
-		{"93.184.216.34", true},
-		{"2606:2800:220:1:248:1893:25c8:1946", true},
-		{"127.0.0.1", false},
-		{"::1", false},
-		{"10.1.2.3", false},
-		{"172.16.0.1", false},
-		{"192.168.1.1", false},
-		{"169.254.169.254", false}, // cloud metadata
-		{"100.64.0.1", false},
-		{"0.0.0.0", false},
-		{"::", false},
-		{"fd00::1", false},
-		{"fe80::1", false},
-		{"224.0.0.1", false},
-		{"::ffff:127.0.0.1", false},
-		{"64:ff9b::7f00:1", false},                      // NAT64 of 127.0.0.1
-		{"64:ff9b::a9fe:a9fe", false},                   // NAT64 of 169.254.169.254
-		{"64:ff9b:1::a00:1", false},                     // local-use NAT64
-		{"2002:7f00:1::1", false},                       // 6to4 of 127.0.0.1
-		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", false}, // Teredo
-		{"::127.0.0.1", false},                          // IPv4-compatible
-		{"::a9fe:a9fe", false},                          // IPv4-compatible 169.254.169.254
-		{"198.18.0.1", false},
-		{"198.19.255.254", false},
-		{"192.0.0.8", false},
-		{"240.0.0.1", false},
-		{"255.255.255.255", false},
-		{"0.1.2.3", false},
-		{"2a00:1450:4001:80b::200e", true},
-		{"198.20.0.1", true},
-	} {
-		if got := publicOnly(netip.MustParseAddr(tc.ip)); got != tc.public {
-			t.Errorf("publicOnly(%s) = %v, want %v", tc.ip, got, tc.public)
-		}
 	}
 }
 
@@ -308,8 +210,20 @@ func TestTrustedMediaHost(t *testing.T) {
 		"example.org": false, "upload.example.org": false, "xmpp.lan": false, "selfsigned.lan": false,
 		"evil-upload.lan": false, "upload.lan.evil.net": false, "10.0.0.1": false,
 	} {
-		if got := c.trustedMediaHost(host); got != want {
-			t.Errorf("trustedMediaHost(%q) = %v, want %v", host, got, want)
+		if got := xmppclient.HostListed(c.media().PrivateHosts, host); got != want {
+			t.Errorf("private host %q: = %v, want %v", host, got, want)
 		}
+	}
+}
+
+func TestMediaFeatures(t *testing.T) {
+	c := mediaTestClient("", 0)
+	if f := c.mediaFeatures(dmFeatures); f != dmFeatures {
+		t.Error("features changed without a known limit")
+	}
+	c.uploads.Remember(nil, httpupload.Service{JID: jid.MustParse("upload.example.org"), MaxSize: 5 << 20})
+	f := c.mediaFeatures(dmFeatures)
+	if f.ID == dmFeatures.ID || f.File[event.MsgImage].MaxSize != 5<<20 || dmFeatures.File[event.MsgImage].MaxSize != 0 {
+		t.Errorf("features with a 5 MiB limit: %s %+v", f.ID, f.File[event.MsgImage])
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/event"
 
+	"github.com/mxomemo/xmpp-bridge/msgconv"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
 
@@ -39,5 +40,5 @@ func (c *Client) correctedContent(ctx context.Context, p *bridgev2.Portal, inten
 	if f := sharedFile(body, info, raw); f != nil {
 		return c.mediaContent(ctx, p, intent, f)
 	}
-	return matrixFromBody(body)
+	return msgconv.MatrixFromBody(body)
 }

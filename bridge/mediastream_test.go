@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 
 	"maunium.net/go/mautrix/bridgev2"
@@ -16,6 +15,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/aesgcm"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // streamIntent is the part of bridgev2.MatrixAPI mediaContent uses: files
@@ -79,14 +79,14 @@ func TestMediaStreamed(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name   string
-		file   *incomingFile
+		file   *xmppclient.File
 		limit  int
 		notice bool
 	}{
-		{"plain", &incomingFile{URL: ts.URL + "/plain.png", Link: ts.URL + "/plain.png"}, 10, false},
-		{"aesgcm", &incomingFile{URL: ts.URL + "/enc.png", Key: &key}, 10, false},
-		{"aesgcm with a bad tag", &incomingFile{URL: ts.URL + "/bad.png", Key: &key}, 10, true},
-		{"over the limit", &incomingFile{URL: ts.URL + "/plain.png", Link: ts.URL + "/plain.png"}, 2, true},
+		{"plain", &xmppclient.File{URL: ts.URL + "/plain.png", Link: ts.URL + "/plain.png"}, 10, false},
+		{"aesgcm", &xmppclient.File{URL: ts.URL + "/enc.png", Key: &key}, 10, false},
+		{"aesgcm with a bad tag", &xmppclient.File{URL: ts.URL + "/bad.png", Key: &key}, 10, true},
+		{"over the limit", &xmppclient.File{URL: ts.URL + "/plain.png", Link: ts.URL + "/plain.png"}, 2, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c.main.Config.MaxMediaSizeMB = tc.limit
@@ -111,26 +111,5 @@ func TestMediaStreamed(t *testing.T) {
 				t.Errorf("%d writes for a 3 MiB file: not streamed", intent.writes)
 			}
 		})
-	}
-}
-
-// TestEncryptToTemp: a file for an encrypted chat is encrypted through a
-// temporary file into exactly what aesgcm.Seal gives.
-func TestEncryptToTemp(t *testing.T) {
-	plain := make([]byte, 1<<20+3)
-	_, _ = rand.Read(plain)
-	var key aesgcm.Key
-	tmp, err := encryptToTemp(bytes.NewReader(plain), &key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tmp.Close(); _ = os.Remove(tmp.Name()) }()
-	got, err := io.ReadAll(tmp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := aesgcm.Open(key, got)
-	if err != nil || !bytes.Equal(back, plain) {
-		t.Fatalf("round trip: %v", err)
 	}
 }

@@ -123,10 +123,10 @@ func (c *Client) handleRoomControl(ctx context.Context, it inItem) {
 // deferRoomMessage holds a live groupchat message while its room's
 // catch-up runs.
 func (c *Client) deferRoomMessage(st *stanzabuf.Stanza) bool {
-	if st == nil || st.Start().Name.Local != "message" || attrValue(st.Start(), "type") != string(stanza.GroupChatMessage) {
+	if st == nil || st.Start().Name.Local != "message" || xmppclient.AttrValue(st.Start(), "type") != string(stanza.GroupChatMessage) {
 		return false
 	}
-	from, err := jid.Parse(attrValue(st.Start(), "from"))
+	from, err := jid.Parse(xmppclient.AttrValue(st.Start(), "from"))
 	if err != nil {
 		return false
 	}
@@ -206,13 +206,13 @@ func (c *Client) roomCatchUp(ctx context.Context, s *xmpp.Session, room jid.JID,
 // handleRoomArchived handles a result of a room archive query; it reports
 // whether st was one.
 func (c *Client) handleRoomArchived(ctx context.Context, st *stanzabuf.Stanza) bool {
-	a, err := parseArchived(st)
+	a, err := xmppclient.UnwrapArchived(st)
 	if err != nil || c.mam.mode(a.QueryID) != queryRoomCatchUp {
 		return false
 	}
 	log := zerolog.Ctx(ctx)
 	room := c.mam.room(a.QueryID)
-	if from := attrValue(st.Start(), "from"); from != room {
+	if from := xmppclient.AttrValue(st.Start(), "from"); from != room {
 		log.Warn().Str("from", from).Str("room", room).Msg("Dropping forged room archive result")
 		return true
 	}

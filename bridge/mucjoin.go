@@ -50,7 +50,7 @@ func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string) (xmppc
 		return res, err
 	}
 	r, _ := c.mucs.Get(room)
-	done(s, slices.Contains(r.Features.Features, nsMAM))
+	done(s, slices.Contains(r.Features.Features, xmppclient.NSMAM))
 	return res, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
+	"github.com/mxomemo/xmpp-bridge/msgconv"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
@@ -53,9 +54,9 @@ func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.Matrix
 		if err := c.uploadMatrixMedia(ctx, s, msg.Content, encrypted, out); err != nil {
 			return nil, err
 		}
-		caption = mediaCaption(msg.Content)
+		caption = msgconv.Caption(msg.Content)
 	} else {
-		out.Body = bodyFromMatrix(msg.Content)
+		out.Body = msgconv.BodyFromMatrix(ctx, msg.Content)
 	}
 	if msg.ReplyTo != nil {
 		out.ReplyTo = groupReply(r, msg.ReplyTo, c.account)
@@ -139,7 +140,7 @@ func (c *Client) awaitRoomJoined(ctx context.Context, room jid.JID) {
 			zerolog.Ctx(ctx).Debug().Stringer("room", room).Msg("Waiting for the group chat to be joined again before sending")
 			logged = true
 		}
-		if !sleep(ctx, 250*time.Millisecond) {
+		if !xmppclient.Sleep(ctx, 250*time.Millisecond) {
 			return
 		}
 	}
@@ -205,7 +206,7 @@ func (c *Client) sendGroupCorrection(ctx context.Context, msg *bridgev2.MatrixEd
 	if s == nil {
 		return xmppclient.ErrNotConnected
 	}
-	out := &outgoingMessage{To: room.Bare(), Type: stanza.GroupChatMessage, ID: newMessageID(), Body: bodyFromMatrix(msg.Content), Replace: orig}
+	out := &outgoingMessage{To: room.Bare(), Type: stanza.GroupChatMessage, ID: newMessageID(), Body: msgconv.BodyFromMatrix(ctx, msg.Content), Replace: orig}
 	stanzaOut, err := c.groupchatOut(ctx, s, r, encrypted, out)
 	if err != nil {
 		return err

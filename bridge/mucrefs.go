@@ -14,6 +14,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/mxomemo/xmpp-bridge/msgconv"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reactions"
@@ -139,14 +140,14 @@ func (c *Client) queueGroupRef(ctx context.Context, g groupchat) bool {
 	switch {
 	case g.Reactions != nil:
 		meta.Type = bridgev2.RemoteEventReactionSync
-		c.login.QueueRemoteEvent(reactionSync(meta, *g.Reactions, lookup(g.Reactions.ID, true, "")))
+		c.login.QueueRemoteEvent(msgconv.ReactionSync(meta, *g.Reactions, lookup(g.Reactions.ID, true, "")))
 	case g.Retract != "":
 		// XEP-0424: the room's stanza-id in groupchats; only the sender's
 		// own message (moderation, XEP-0425, is not bridged).
 		meta.Type = bridgev2.RemoteEventMessageRemove
 		c.login.QueueRemoteEvent(&lazyMessageRemove{
 			MessageRemove: simplevent.MessageRemove{EventMeta: meta},
-			target:        &lazyTarget{lookup: lookup(g.Retract, true, g.Sender.Sender)},
+			target:        msgconv.NewLazyTarget(lookup(g.Retract, true, g.Sender.Sender)),
 		})
 	case g.Body == "":
 	default:
@@ -159,7 +160,7 @@ func (c *Client) queueGroupRef(ctx context.Context, g groupchat) bool {
 				ID:              g.ID,
 				ConvertEditFunc: c.convertGroupEdit,
 			},
-			target: &lazyTarget{lookup: lookup(g.Replace, false, g.Sender.Sender)},
+			target: msgconv.NewLazyTarget(lookup(g.Replace, false, g.Sender.Sender)),
 		})
 	}
 	return true
@@ -167,23 +168,20 @@ func (c *Client) queueGroupRef(ctx context.Context, g groupchat) bool {
 
 type lazyMessageRemove struct {
 	simplevent.MessageRemove
-	target *lazyTarget
+	target *msgconv.LazyTarget
 }
 
-func (e *lazyMessageRemove) GetTargetMessage() networkid.MessageID { return e.target.resolve() }
+func (e *lazyMessageRemove) GetTargetMessage() networkid.MessageID { return e.target.Resolve() }
 
 type lazyGroupEdit struct {
 	*simplevent.Message[groupchat]
-	target *lazyTarget
+	target *msgconv.LazyTarget
 }
 
-func (e *lazyGroupEdit) GetTargetMessage() networkid.MessageID { return e.target.resolve() }
+func (e *lazyGroupEdit) GetTargetMessage() networkid.MessageID { return e.target.Resolve() }
 
 func (c *Client) convertGroupEdit(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, g groupchat) (*bridgev2.ConvertedEdit, error) {
-	if len(existing) == 0 {
-		return nil, fmt.Errorf("no message to correct")
-	}
-	return editTo(existing, c.correctedContent(ctx, p, intent, g.Body, g.OMEMO, g.Raw)), nil
+	return msgconv.EditTo(existing, c.correctedContent(ctx, p, intent, g.Body, g.OMEMO, g.Raw))
 }
 
 // groupReplyTarget finds the bridged message an XMPP reply in a room

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // stateOMEMONotAnnounced is the bridge state error of a login that is
@@ -82,7 +83,7 @@ func (c *Client) retryAnnounce(ctx context.Context, s *xmpp.Session, oc *omemoxm
 	log := zerolog.Ctx(ctx)
 	for attempt := 0; ; attempt++ {
 		delay := announceRetryDelays[min(attempt, len(announceRetryDelays)-1)]
-		if !sleep(ctx, delay) || c.currentSession() != s {
+		if !xmppclient.Sleep(ctx, delay) || c.currentSession() != s {
 			return
 		}
 		// Not under the ratchet lock, as in omemoConnect: publishing waits

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // OMEMO work that needs the network (session resets, bundle republishes,
@@ -145,7 +146,7 @@ func (w *omemoWorker) take(ctx context.Context) bool {
 		}
 		wait := time.Duration((1 - w.tokens) * float64(omemoGlobalEvery))
 		w.mu.Unlock()
-		if !sleep(ctx, wait) {
+		if !xmppclient.Sleep(ctx, wait) {
 			return false
 		}
 	}

@@ -195,7 +195,7 @@ func (c *Client) runPresencePusher(ctx context.Context) {
 			} else {
 				c.presence.done(key, p)
 			}
-			if !sleep(ctx, interval) {
+			if !xmppclient.Sleep(ctx, interval) {
 				return
 			}
 		}
@@ -350,7 +350,7 @@ func (c *Client) runOwnPresence(ctx context.Context) {
 				cancel()
 			}
 		}
-		if !sleep(ctx, c.main.Config.Presence.pollInterval()) {
+		if !xmppclient.Sleep(ctx, c.main.Config.Presence.pollInterval()) {
 			return
 		}
 	}

@@ -3,26 +3,24 @@ package bridge
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/random"
-	"go.mau.fi/util/variationselector"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
-	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/mxomemo/xmpp-bridge/msgconv"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reactions"
 )
 
 // XEP-0444 reactions carry the sender's whole set of reactions to a message,
-// so incoming ones become a reaction sync for that sender, and outgoing ones
-// are computed from what bridgev2 has stored for the user.
+// so incoming ones become a reaction sync for that sender (msgconv), and
+// outgoing ones are computed from what bridgev2 has stored for the user.
 
 var _ bridgev2.ReactionHandlingNetworkAPI = (*Client)(nil)
 
@@ -42,55 +40,11 @@ func (c *Client) findMessage(ctx context.Context, peer jid.JID, xmppID string, a
 	return ""
 }
 
-// lazyTarget resolves the target of an event when bridgev2 handles it in the portal's event loop,
-// after the messages queued before it have been stored: a reaction or correction that follows its
-// message closely (offline delivery, archive catch-up) would not find it at queue time.
-type lazyTarget struct {
-	once   sync.Once
-	id     networkid.MessageID
-	lookup func() networkid.MessageID
-}
-
-func (t *lazyTarget) resolve() networkid.MessageID {
-	t.once.Do(func() { t.id = t.lookup() })
-	return t.id
-}
-
-type lazyReactionSync struct {
-	simplevent.ReactionSync
-	target *lazyTarget
-}
-
-func (e *lazyReactionSync) GetTargetMessage() networkid.MessageID { return e.target.resolve() }
-
-// reactionSync is the event for a sender's whole XEP-0444 reaction set, in
-// a 1:1 chat or a group chat.
-func reactionSync(meta simplevent.EventMeta, r reactions.Reactions, lookup func() networkid.MessageID) *lazyReactionSync {
-	user := &bridgev2.ReactionSyncUser{HasAllReactions: true}
-	for _, emoji := range r.Emojis {
-		user.Reactions = append(user.Reactions, &bridgev2.BackfillReaction{
-			Sender:    meta.Sender,
-			EmojiID:   networkid.EmojiID(emoji),
-			Emoji:     emoji,
-			Timestamp: meta.Timestamp,
-		})
-	}
-	return &lazyReactionSync{
-		ReactionSync: simplevent.ReactionSync{
-			EventMeta: meta,
-			Reactions: &bridgev2.ReactionSyncData{
-				Users: map[networkid.UserID]*bridgev2.ReactionSyncUser{meta.Sender.Sender: user},
-			},
-		},
-		target: &lazyTarget{lookup: lookup},
-	}
-}
-
 func (c *Client) queueReactions(ctx context.Context, in *incomingMessage, r reactions.Reactions) {
 	log := zerolog.Ctx(ctx)
 	meta := c.eventMeta(in, bridgev2.RemoteEventReactionSync)
 	in.ticket.handOff(&meta, "")
-	res := c.login.QueueRemoteEvent(reactionSync(meta, r, func() networkid.MessageID {
+	res := c.login.QueueRemoteEvent(msgconv.ReactionSync(meta, r, func() networkid.MessageID {
 		target := c.findMessage(context.WithoutCancel(ctx), in.Peer, r.ID)
 		if target == "" {
 			log.Debug().Str("target_id", r.ID).Msg("Ignoring reactions to an unknown message")
@@ -102,11 +56,9 @@ func (c *Client) queueReactions(ctx context.Context, in *incomingMessage, r reac
 
 // PreHandleMatrixReaction implements bridgev2.ReactionHandlingNetworkAPI.
 func (c *Client) PreHandleMatrixReaction(ctx context.Context, msg *bridgev2.MatrixReaction) (bridgev2.MatrixReactionPreResponse, error) {
-	// XMPP clients send emoji without variation selectors; matching that
-	// keeps one reaction from turning into two.
-	emoji := variationselector.Remove(msg.Content.RelatesTo.Key)
-	if emoji == "" || len(emoji) > reactions.MaxReactionLen {
-		return bridgev2.MatrixReactionPreResponse{}, refusal(fmt.Errorf("the reaction %q cannot be sent over XMPP (empty, or longer than %d bytes)", emoji, reactions.MaxReactionLen))
+	emoji, err := msgconv.ReactionFromMatrix(msg.Content.RelatesTo.Key)
+	if err != nil {
+		return bridgev2.MatrixReactionPreResponse{}, refusal(err)
 	}
 	return bridgev2.MatrixReactionPreResponse{
 		SenderID:     puppet.UserID(c.account),

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // envHoldPresence names the test hook below; it is unset in production.
@@ -40,7 +42,7 @@ func holdBeforePresence(ctx context.Context) {
 		if _, err := os.Stat(path); err != nil {
 			return
 		}
-		if !sleep(ctx, 100*time.Millisecond) {
+		if !xmppclient.Sleep(ctx, 100*time.Millisecond) {
 			return
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 
+	"github.com/mxomemo/xmpp-bridge/msgconv"
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
@@ -68,7 +69,7 @@ func TestOMEMOManualTrust(t *testing.T) {
 	if in.OMEMO.Trusted {
 		t.Fatal("an undecided device's message counts as trusted")
 	}
-	content := matrixFromBody(in.Body)
+	content := msgconv.MatrixFromBody(in.Body)
 	// Already encrypted, so the hook has nothing to save.
 	f.c.omemoConvert(ctx, &bridgev2.Portal{Portal: &database.Portal{Metadata: &portal.Metadata{OMEMO: true}}}, in, content)
 	if !strings.HasPrefix(content.Body, untrustedPrefix(in.OMEMO.Device)) {

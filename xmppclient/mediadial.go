@@ -1,4 +1,4 @@
-package bridge
+package xmppclient
 
 import (
 	"context"
@@ -11,10 +11,10 @@ import (
 	"time"
 )
 
-// errPrivateAddress refuses a download from a host that resolves into a
+// ErrPrivateAddress refuses a download from a host that resolves into a
 // private network: a link from a contact must not make the bridge reach
 // services next to it (SSRF).
-var errPrivateAddress = errors.New("the link points to a private network address")
+var ErrPrivateAddress = errors.New("the link points to a private network address")
 
 // nonPublic are the special-purpose ranges (IANA registries) that
 // IsGlobalUnicast lets through, and the IPv6 ranges that embed an IPv4
@@ -53,18 +53,18 @@ func publicOnly(ip netip.Addr) bool {
 	return true
 }
 
-// trustedMediaHost reports whether host may resolve to a private address:
-// only the hosts the admin lists in network.media_private_hosts. Neither
-// the account's domain nor the host a user names at login counts: both
-// are chosen by whoever logs in, and a name of theirs pointing at
-// 169.254.169.254 would read the bridge's network into Matrix.
-func (c *Client) trustedMediaHost(host string) bool {
-	return hostListed(c.main.Config.MediaPrivateHosts, host)
+// trusted reports whether host may resolve to a private address: only
+// the hosts the admin lists (PrivateHosts). Neither the account's domain
+// nor the host a user names at login counts: both are chosen by whoever
+// logs in, and a name of theirs pointing at 169.254.169.254 would read the
+// bridge's network into Matrix.
+func (m *Media) trusted(host string) bool {
+	return HostListed(m.PrivateHosts, host)
 }
 
-// hostListed reports whether host is in hosts (case and a final dot
+// HostListed reports whether host is in hosts (case and a final dot
 // ignored).
-func hostListed(hosts []string, host string) bool {
+func HostListed(hosts []string, host string) bool {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	for _, h := range hosts {
 		if h = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), "."); h != "" && h == host {
@@ -78,13 +78,13 @@ func hostListed(hosts []string, host string) bool {
 // hosts that are not trusted. The check runs on the resolved address of
 // every connection (redirects included), so DNS cannot point a public name
 // inward.
-func (c *Client) mediaDialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
+func (m *Media) dialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {
 			return nil, err
 		}
-		trusted := c.trustedMediaHost(host)
+		trusted := m.trusted(host)
 		d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second,
 			Control: func(_, address string, _ syscall.RawConn) error {
 				ap, err := netip.ParseAddrPort(address)
@@ -92,7 +92,7 @@ func (c *Client) mediaDialer() func(ctx context.Context, network, addr string) (
 					return err
 				}
 				if !trusted && !publicOnly(ap.Addr()) {
-					return fmt.Errorf("%w (%s resolves to %s)", errPrivateAddress, host, ap.Addr())
+					return fmt.Errorf("%w (%s resolves to %s)", ErrPrivateAddress, host, ap.Addr())
 				}
 				return nil
 			}}

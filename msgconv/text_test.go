@@ -1,6 +1,7 @@
-package bridge
+package msgconv
 
 import (
+	"context"
 	"testing"
 
 	"maunium.net/go/mautrix/event"
@@ -32,8 +33,8 @@ func TestBodyFromMatrix(t *testing.T) {
 		{"html emote", event.MessageEventContent{MsgType: event.MsgEmote, Body: "waves", Format: event.FormatHTML, FormattedBody: "<b>waves</b>"}, "/me *waves*"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := bodyFromMatrix(&tc.content); got != tc.want {
-				t.Errorf("bodyFromMatrix = %q, want %q", got, tc.want)
+			if got := BodyFromMatrix(context.Background(), &tc.content); got != tc.want {
+				t.Errorf("BodyFromMatrix = %q, want %q", got, tc.want)
 			}
 		})
 	}
@@ -54,9 +55,9 @@ func TestMatrixFromBody(t *testing.T) {
 		{"/meh", event.MsgText, "/meh"},
 		{"<b>not html</b>", event.MsgText, "<b>not html</b>"},
 	} {
-		got := matrixFromBody(tc.body)
+		got := MatrixFromBody(tc.body)
 		if got.MsgType != tc.msgType || got.Body != tc.text || got.Format != "" {
-			t.Errorf("matrixFromBody(%q) = %+v", tc.body, got)
+			t.Errorf("MatrixFromBody(%q) = %+v", tc.body, got)
 		}
 	}
 }

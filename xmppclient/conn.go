@@ -1,0 +1,220 @@
+package xmppclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/ping"
+	"mellium.im/xmpp/stanza"
+
+	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
+)
+
+// ConnHooks is what a Conn tells its owner, from the connection goroutine.
+type ConnHooks interface {
+	// Connecting: a dial starts.
+	Connecting()
+	// ConnectFailed: a dial failed. When permanent (the server refused
+	// the login) the loop ends; otherwise it redials in retryIn.
+	ConnectFailed(err error, permanent bool, retryIn time.Duration)
+	// Setup prepares a fresh session (Serve already runs on it) before it
+	// counts as connected; an error drops it and redials.
+	Setup(ctx context.Context, s *xmpp.Session) error
+	// Connected: s is set up.
+	Connected(ctx context.Context, s *xmpp.Session)
+	// Ended: the session ended (for whatever reason, also after a failed
+	// Setup); called before Lost.
+	Ended()
+	// Lost: the connection was lost (err); the loop redials in retryIn.
+	Lost(err error, retryIn time.Duration)
+}
+
+// ConnConfig is how a Conn dials and serves.
+type ConnConfig struct {
+	// Settings are read again for every dial.
+	Settings func() xconn.Config
+	// MaxReconnectDelay caps the backoff between dials.
+	MaxReconnectDelay time.Duration
+	// PingInterval is how often the server is pinged (XEP-0199); 0: never.
+	PingInterval time.Duration
+	// Handler is the stanza handler of one session's Serve loop (Router).
+	Handler func(ctx context.Context) xmpp.Handler
+}
+
+// Conn keeps one login connected: it dials, serves and redials with
+// backoff until its context ends. Run is the connection goroutine.
+type Conn struct {
+	account jid.JID
+	cfg     ConnConfig
+	hooks   ConnHooks
+
+	mu      sync.Mutex
+	session *xmpp.Session
+	handoff *xmpp.Session
+}
+
+// NewConn is the connection of account.
+func NewConn(account jid.JID, cfg ConnConfig, hooks ConnHooks) *Conn {
+	return &Conn{account: account, cfg: cfg, hooks: hooks}
+}
+
+// Session is the current session, nil while disconnected (and on a nil
+// Conn: a client that never connects).
+func (c *Conn) Session() *xmpp.Session {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session
+}
+
+// HandOff gives the loop a session that is already logged in (the login
+// flow's), used instead of the first dial.
+func (c *Conn) HandOff(s *xmpp.Session) {
+	c.mu.Lock()
+	c.handoff = s
+	c.mu.Unlock()
+}
+
+// Run keeps the login connected until ctx is cancelled or the server
+// refuses the login.
+func (c *Conn) Run(ctx context.Context) {
+	log := zerolog.Ctx(ctx)
+	bo := Backoff{Min: 2 * time.Second, Max: c.cfg.MaxReconnectDelay}
+	for {
+		c.mu.Lock()
+		s := c.handoff
+		c.handoff = nil
+		c.mu.Unlock()
+		if s == nil {
+			c.hooks.Connecting()
+			var (
+				err  error
+				info xconn.Info
+			)
+			s, info, err = xconn.DialInfo(ctx, c.cfg.Settings())
+			if info.ChannelBindingRefused != "" {
+				// Logged in without channel binding after the server refused
+				// it (xmpp/conn/channelbinding.go says why that is safe enough).
+				log.Warn().Str("channel_binding", info.ChannelBindingRefused).Str("mechanism", info.Mechanism).
+					Msg("XMPP server refused SASL channel binding; logged in without it")
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if xconn.IsPermanent(err) {
+					log.Warn().Err(err).Msg("XMPP login refused, not retrying")
+					c.hooks.ConnectFailed(err, true, 0)
+					return
+				}
+				delay := bo.Next()
+				log.Warn().Err(err).Dur("retry_in", delay).Msg("Failed to connect to XMPP server")
+				c.hooks.ConnectFailed(err, false, delay)
+				if !Sleep(ctx, delay) {
+					return
+				}
+				continue
+			}
+		}
+		started := time.Now()
+		err := c.serve(ctx, s)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) > time.Minute {
+			bo.Reset()
+		}
+		delay := bo.Next()
+		log.Warn().Err(err).Dur("retry_in", delay).Msg("XMPP connection lost")
+		c.hooks.Lost(err, delay)
+		if !Sleep(ctx, delay) {
+			return
+		}
+	}
+}
+
+// serve runs one connected session until it ends or ctx is cancelled.
+func (c *Conn) serve(ctx context.Context, s *xmpp.Session) error {
+	log := zerolog.Ctx(ctx).With().Str("resource", s.LocalAddr().Resourcepart()).Logger()
+	ctx = log.WithContext(ctx)
+	c.mu.Lock()
+	c.session = s
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.session = nil
+		c.mu.Unlock()
+		c.hooks.Ended()
+	}()
+
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(c.cfg.Handler(ctx)) }()
+
+	if err := c.hooks.Setup(ctx, s); err != nil {
+		log.Err(err).Msg("Session setup failed")
+		closeSession(s, served)
+		return err
+	}
+	log.Info().Msg("Connected to XMPP server")
+	c.hooks.Connected(ctx, s)
+
+	var tick <-chan time.Time
+	if iv := c.cfg.PingInterval; iv > 0 {
+		t := time.NewTicker(iv)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case err := <-served:
+			if err == nil {
+				err = errors.New("stream closed by server")
+			}
+			return err
+		case <-ctx.Done():
+			closeSession(s, served)
+			return ctx.Err()
+		case <-tick:
+			pingCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := ping.Send(pingCtx, s, c.account.Domain())
+			cancel()
+			var stanzaErr stanza.Error
+			if err != nil && !errors.As(err, &stanzaErr) {
+				log.Warn().Err(err).Msg("Server ping failed, dropping connection")
+				closeSession(s, served)
+				return fmt.Errorf("ping failed: %w", err)
+			}
+		}
+	}
+}
+
+// closeSession ends the stream politely and then the connection, so that a
+// dead peer cannot keep Serve waiting.
+func closeSession(s *xmpp.Session, served <-chan error) {
+	_ = s.Close()
+	select {
+	case <-served:
+	case <-time.After(2 * time.Second):
+	}
+	_ = s.Conn().Close()
+}
+
+// Sleep waits d or until ctx ends; it reports whether d passed.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
