@@ -240,8 +240,14 @@ func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.Matr
 		return nil
 	}
 	chat, err := portal.Parse(msg.Portal.PortalKey)
-	if err != nil || chat.Kind != portal.DM {
+	if err != nil {
 		return err
+	}
+	if chat.Kind == portal.MUC {
+		return c.sendGroupMarker(ctx, chat.JID, msg)
+	}
+	if chat.Kind != portal.DM {
+		return nil
 	}
 	target, err := portal.ParseMessageID(msg.ExactMessage.ID)
 	if err != nil || target.Sender != chat.JID.String() {
@@ -255,8 +261,14 @@ func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.Matr
 // XEP-0085 chat states.
 func (c *Client) HandleMatrixTyping(ctx context.Context, msg *bridgev2.MatrixTyping) error {
 	chat, err := portal.Parse(msg.Portal.PortalKey)
-	if err != nil || chat.Kind != portal.DM {
+	if err != nil {
 		return err
+	}
+	if chat.Kind == portal.MUC {
+		return c.sendGroupTyping(ctx, chat.JID, msg.IsTyping)
+	}
+	if chat.Kind != portal.DM {
+		return nil
 	}
 	state := chatstates.Paused
 	if msg.IsTyping {

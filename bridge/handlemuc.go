@@ -233,6 +233,9 @@ func (c *Client) processGroupchat(ctx context.Context, st *stanzabuf.Stanza, m m
 	}
 	g := classifyGroupchat(m, room, c.account, c.login.ID, encrypted, refs)
 	g.Raw = st
+	if catchUpSeq == 0 {
+		c.groupSignals(ctx, st, room, m, m.Body != "" || encrypted)
+	}
 	g.OccupantID = roomOccupantID(room, st)
 	// The room's watermark (mucarchive.go) moves over this stanza-id once
 	// bridgev2 stored the message, or at once when nothing is queued.
@@ -357,7 +360,7 @@ func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, inten
 			Type:    event.EventMessage,
 			Content: content,
 			// Corrections name the message by the id its sender gave it.
-			DBMetadata: &portal.MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID, OccupantID: g.OccupantID},
+			DBMetadata: &portal.MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID, OccupantID: g.OccupantID, Markable: groupMarkable(g.Raw)},
 		}},
 	}, nil
 }
