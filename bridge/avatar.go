@@ -16,7 +16,6 @@ import (
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/avatar"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmpp/vcardphoto"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
@@ -218,9 +217,8 @@ func (c *Client) initialAvatar(ctx context.Context, ghost *bridgev2.Ghost, conta
 // handleAvatarEvent takes XEP-0084 metadata notifications and reports
 // whether st was one. The lookup runs on its own goroutine so that messages
 // do not wait for image downloads.
-func (c *Client) handleAvatarEvent(ctx context.Context, st *stanzabuf.Stanza) bool {
-	ev, err := pubsub.ParseEvent(st.Reader())
-	if err != nil || ev.Node != avatar.NSMetadata {
+func (c *Client) handleAvatarEvent(ctx context.Context, ev pubsub.Event) bool {
+	if ev.Node != avatar.NSMetadata {
 		return false
 	}
 	log := zerolog.Ctx(ctx)

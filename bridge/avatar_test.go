@@ -7,14 +7,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/avatar"
-	"github.com/mxomemo/xmpp-bridge/xmpp/caps"
 )
-
-func TestCapsNotifyAvatar(t *testing.T) {
-	if !capsInfo().HasFeature(caps.Notify(avatar.NSMetadata)) {
-		t.Error("caps lack urn:xmpp:avatar:metadata+notify: contacts' avatar changes would not be pushed")
-	}
-}
 
 func TestAvatarState(t *testing.T) {
 	var a avatarState

@@ -16,7 +16,6 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -103,15 +102,15 @@ func (q *mamQueries) finish(id string) []xmppclient.Archived {
 // collectBackfill takes the results of our backfill queries out of the
 // stream; it runs in the Serve loop, so the query's <fin/> (read after
 // them) finds them all collected. It reports whether st was consumed.
-func (c *Client) collectBackfill(st *stanzabuf.Stanza) bool {
-	if !c.mam.collecting() {
+func (c *Client) collectBackfill(in xmppclient.Inbound) bool {
+	if !c.mam.collecting() || in.Kind != xmppclient.KindArchived || in.Err != nil {
 		return false
 	}
-	a, err := xmppclient.UnwrapArchived(st)
-	if err != nil || c.mam.mode(a.QueryID) != queryBackfill {
+	a := in.Archived
+	if c.mam.mode(a.QueryID) != queryBackfill {
 		return false
 	}
-	from := xmppclient.AttrValue(st.Start(), "from")
+	from := xmppclient.AttrValue(in.Stanza.Start(), "from")
 	if room := c.mam.room(a.QueryID); room != "" {
 		// A query of a room's archive (mucarchive.go): only the room answers.
 		if from != room {

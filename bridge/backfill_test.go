@@ -19,7 +19,7 @@ import (
 func TestCollectBackfill(t *testing.T) {
 	c := &Client{account: jid.MustParse("alice@example.org"), login: &bridgev2.UserLogin{}}
 	msg := `<message xmlns="jabber:client" from="bob@example.org/phone" to="alice@example.org" type="chat" id="m1"><body>old</body></message>`
-	if c.collectBackfill(tokens(t, archiveResult("", "none", msg))) {
+	if c.collectBackfill(xmppclient.Classify(tokens(t, archiveResult("", "none", msg)))) {
 		t.Fatal("collected without a running backfill query")
 	}
 	bf := c.mam.addBackfill()
@@ -34,7 +34,7 @@ func TestCollectBackfill(t *testing.T) {
 		{"live message goes to the queue", msg, false},
 		{"forged backfill result is dropped", archiveResult("mallory@example.org/x", bf, msg), true},
 	} {
-		if got := c.collectBackfill(tokens(t, tc.xml)); got != tc.consumed {
+		if got := c.collectBackfill(xmppclient.Classify(tokens(t, tc.xml))); got != tc.consumed {
 			t.Errorf("%s: consumed = %v, want %v", tc.name, got, tc.consumed)
 		}
 	}

@@ -3,17 +3,25 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
+	"github.com/rs/zerolog"
 	"go.mau.fi/util/ptr"
+	"go.mau.fi/util/random"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // GetChatInfo implements bridgev2.NetworkAPI.
@@ -191,4 +199,262 @@ func (c *Client) GetContactList(ctx context.Context) ([]*bridgev2.ResolveIdentif
 		out = append(out, resp)
 	}
 	return out, nil
+}
+
+// mucChatInfo is the portal info of a room: its name (disco#info, else its
+// localpart), its subject as the topic, and while we are in it the full
+// member list from the occupants' presences.
+func (c *Client) mucChatInfo(room xmppclient.Room) *bridgev2.ChatInfo {
+	name := mucroom.Name(room.Info, room.JID)
+	info := &bridgev2.ChatInfo{
+		Name:  &name,
+		Topic: room.Subject,
+		Type:  ptr.Ptr(database.RoomTypeDefault),
+		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
+			meta, ok := p.Metadata.(*portal.Metadata)
+			if !ok || meta.Kind == portal.MUC.String() {
+				return false
+			}
+			meta.Kind = portal.MUC.String()
+			return true
+		},
+	}
+	if room.Joined {
+		info.Members = c.mucMembers(room)
+	}
+	return info
+}
+
+// mucMembers is the member list of a room we are in: us and every
+// occupant, one ghost per real JID where the room shows real JIDs.
+func (c *Client) mucMembers(room xmppclient.Room) *bridgev2.ChatMemberList {
+	me := puppet.UserID(c.account)
+	members := &bridgev2.ChatMemberList{
+		IsFull: true,
+		MemberMap: bridgev2.ChatMemberMap{
+			me: {EventSender: bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: me}, Membership: event.MembershipJoin},
+		},
+		TotalMemberCount: len(room.Occupants) + 1,
+	}
+	for _, o := range room.Occupants {
+		if m, ok := c.occupantMember(room, o, event.MembershipJoin); ok {
+			members.MemberMap.Add(m)
+		}
+	}
+	return members
+}
+
+// occupantMember is occupant o as a portal member; ok is false for
+// ourselves from another client.
+func (c *Client) occupantMember(room xmppclient.Room, o xmppclient.Occupant, membership event.Membership) (bridgev2.ChatMember, bool) {
+	id, fromMe := roomGhost(room, o, c.account)
+	if fromMe || id == "" {
+		return bridgev2.ChatMember{}, false
+	}
+	m := bridgev2.ChatMember{EventSender: bridgev2.EventSender{Sender: id}, Membership: membership}
+	if membership == event.MembershipJoin {
+		if o.RealJID.Equal(jid.JID{}) {
+			m.UserInfo = c.occupantInfo(room.JID, o.Nick)
+		} else {
+			m.UserInfo = c.sharedGhostInfo(o.RealJID)
+		}
+	}
+	return m, true
+}
+
+// occupantInfo is the ghost info of an occupant whose real JID is hidden:
+// the nick is all we know.
+func (c *Client) occupantInfo(room jid.JID, nick string) *bridgev2.UserInfo {
+	occ, err := room.WithResource(nick)
+	if err != nil {
+		return nil
+	}
+	name := c.main.Config.FormatDisplayname(nick, occ.String())
+	return &bridgev2.UserInfo{
+		Identifiers: []string{"xmpp:" + occ.String()},
+		Name:        &name,
+		IsBot:       ptr.Ptr(false),
+	}
+}
+
+// mucChatInfoFor is GetChatInfo for a room portal: what the session knows,
+// or just the name while we are not in the room.
+func (c *Client) mucChatInfoFor(room jid.JID) *bridgev2.ChatInfo {
+	if r, ok := c.mucs.Get(room); ok {
+		return c.mucChatInfo(r)
+	}
+	return c.mucChatInfo(xmppclient.Room{JID: room.Bare()})
+}
+
+// handleMUCPresence applies a presence from one of the login's rooms and
+// tells bridgev2 what changed. It runs in the incoming queue, in order with
+// the room's messages.
+func (c *Client) handleMUCPresence(ctx context.Context, in xmppclient.Inbound) {
+	log := zerolog.Ctx(ctx)
+	p, err := in.Presence, in.Err
+	if err != nil {
+		log.Warn().Err(err).Msg("Dropping malformed group chat presence")
+		return
+	}
+	room, out, ok := c.mucs.ApplyPresence(p)
+	if !ok {
+		return
+	}
+	switch out.Change {
+	case xmppclient.ChangeSelfJoined:
+		// The portal is synced when the subject arrives, or after a while
+		// from a room that sends none.
+		time.AfterFunc(mucSubjectWait, func() {
+			if room, ok := c.mucs.TakeSync(room.JID); ok {
+				c.queueRoomResync(room)
+			}
+		})
+	case xmppclient.ChangeSelfLeft:
+		log.Info().Stringer("room", room.JID).Ints("status", out.Status).Msg("We are no longer in the group chat")
+		if text := leftRoomText(out.Status); text != "" {
+			c.queueRoomNotice(room.JID, text)
+		}
+	case xmppclient.ChangeJoinFailed:
+		log.Debug().Stringer("room", room.JID).Msg("Group chat refused the join")
+	case xmppclient.ChangeOccupantJoined:
+		c.queueMemberChange(room, out.Occupant, event.MembershipJoin)
+	case xmppclient.ChangeOccupantLeft:
+		renamed := slices.Contains(out.Status, mucroom.StatusNickChanged) && !out.Occupant.RealJID.Equal(jid.JID{})
+		if id, _ := roomGhost(room, out.Occupant, c.account); !renamed && !roomHasGhost(room, id, "", c.account) {
+			// A nick change keeps a real-JID ghost; an occupant ghost is
+			// the old nick's and leaves, the new nick's joins.
+			c.queueMemberChange(room, out.Occupant, event.MembershipLeave)
+		}
+	}
+}
+
+// leftRoomText says why the room put us out (§7.2.8 status codes); ""
+// when we left ourselves.
+func leftRoomText(status []int) string {
+	has := func(code int) bool { return slices.Contains(status, code) }
+	switch {
+	case has(mucroom.StatusBanned):
+		return "You were banned from this group chat."
+	case has(mucroom.StatusKicked):
+		return "You were kicked from this group chat. The bridge rejoins it when it reconnects; `leave` forgets it."
+	case has(mucroom.StatusRemoved):
+		return "You were removed from this members-only group chat."
+	case has(mucroom.StatusShutdown):
+		return "The group chat service is shutting down; the bridge rejoins the room when it reconnects."
+	}
+	return ""
+}
+
+// mucKey is the portal of room for this login.
+func (c *Client) mucKey(room jid.JID) networkid.PortalKey {
+	return portal.MUCKey(room, c.login.ID, true)
+}
+
+// queueRoomResync creates the portal of a room we just joined, or brings
+// an existing one up to date with the full member list.
+func (c *Client) queueRoomResync(room xmppclient.Room) {
+	c.login.QueueRemoteEvent(&simplevent.ChatResync{
+		EventMeta: simplevent.EventMeta{
+			Type:         bridgev2.RemoteEventChatResync,
+			PortalKey:    c.mucKey(room.JID),
+			CreatePortal: true,
+		},
+		ChatInfo: c.mucChatInfo(room),
+	})
+}
+
+// queueMemberChange bridges an occupant entering or leaving after our join.
+func (c *Client) queueMemberChange(room xmppclient.Room, o xmppclient.Occupant, membership event.Membership) {
+	member, ok := c.occupantMember(room, o, membership)
+	if !ok {
+		return
+	}
+	c.login.QueueRemoteEvent(&simplevent.ChatInfoChange{
+		EventMeta: simplevent.EventMeta{
+			Type:      bridgev2.RemoteEventChatInfoChange,
+			PortalKey: c.mucKey(room.JID),
+			Sender:    member.EventSender,
+			Timestamp: time.Now(),
+		},
+		ChatInfoChange: &bridgev2.ChatInfoChange{
+			MemberChanges: &bridgev2.ChatMemberList{MemberMap: bridgev2.ChatMemberMap{}.Set(member)},
+		},
+	})
+}
+
+// queueRoomNotice posts a notice from the bridge bot into the room's
+// portal, if there is one.
+func (c *Client) queueRoomNotice(room jid.JID, text string) {
+	c.login.QueueRemoteEvent(&simplevent.Message[string]{
+		EventMeta: simplevent.EventMeta{
+			Type:      bridgev2.RemoteEventMessage,
+			PortalKey: c.mucKey(room),
+			Timestamp: time.Now(),
+		},
+		Data: text,
+		ID:   portal.MakeMessageID(room, jid.JID{}, "notice:"+random.String(16)),
+		ConvertMessageFunc: func(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, text string) (*bridgev2.ConvertedMessage, error) {
+			return &bridgev2.ConvertedMessage{Parts: []*bridgev2.ConvertedMessagePart{{
+				Type:    event.EventMessage,
+				Content: &event.MessageEventContent{MsgType: event.MsgNotice, Body: text},
+			}}}, nil
+		},
+	})
+}
+
+// Group chats (XEP-0045 MUC). Each login takes part in rooms as itself, and
+// each room it joined is a portal of that login alone (portal.MUCKey with
+// split set): two logins in one room are two occupants with two views of
+// it, like two accounts in a 1:1 chat with the same contact.
+//
+// The live state of the rooms is xmppclient.Rooms; which rooms to be in
+// survives restarts in the login metadata (UserLoginMetadata.Rooms). Here:
+// who an occupant is on the Matrix side.
+
+// roomGhost is the Matrix-side identity of occupant o: the shared ghost of
+// its real JID when the room shows it, else a ghost for the occupant JID.
+// Ourselves (the account, from any client) is fromMe.
+func roomGhost(r xmppclient.Room, o xmppclient.Occupant, account jid.JID) (id networkid.UserID, fromMe bool) {
+	if o.Nick == r.Nick {
+		return puppet.UserID(account), true
+	}
+	if !o.RealJID.Equal(jid.JID{}) {
+		if o.RealJID.Bare().Equal(account.Bare()) {
+			return puppet.UserID(account), true
+		}
+		return puppet.UserID(o.RealJID), false
+	}
+	occ, err := r.JID.WithResource(o.Nick)
+	if err != nil {
+		// Nicks come from parsed JIDs, so this cannot happen.
+		return "", false
+	}
+	return puppet.OccupantUserID(occ), false
+}
+
+// roomSender is who sent something as nick, as bridgev2 sees it.
+func roomSender(r xmppclient.Room, nick string, account jid.JID, login networkid.UserLoginID) bridgev2.EventSender {
+	o, ok := r.Occupants[nick]
+	if !ok {
+		o = xmppclient.Occupant{Nick: nick}
+	}
+	id, fromMe := roomGhost(r, o, account)
+	if fromMe {
+		return bridgev2.EventSender{IsFromMe: true, SenderLogin: login, Sender: id}
+	}
+	return bridgev2.EventSender{Sender: id}
+}
+
+// roomHasGhost reports whether an occupant other than except is the ghost id
+// (someone in the room from two clients with two nicks).
+func roomHasGhost(r xmppclient.Room, id networkid.UserID, except string, account jid.JID) bool {
+	for nick, o := range r.Occupants {
+		if nick == except {
+			continue
+		}
+		if g, _ := roomGhost(r, o, account); g == id {
+			return true
+		}
+	}
+	return false
 }

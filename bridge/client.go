@@ -54,9 +54,9 @@ type Client struct {
 	omemo omemoState // the login's OMEMO device (omemo.go)
 
 	badCredentials atomic.Bool
-	incoming       chan inItem
-	loopCtx        context.Context // of the incoming queue, set by Connect
-	delivery       deliveryState   // archive cursor and catch-up order (delivery.go)
+	stream         *xmppclient.Stream // the login's ordered stream of events (router -> processIncoming)
+	loopCtx        context.Context    // of the incoming queue, set by Connect
+	delivery       deliveryState      // archive cursor and catch-up order (delivery.go)
 	roster         *xmppclient.Roster
 	avatars        avatarState        // contacts' avatars looked at (avatar.go)
 	nicks          nickState          // contacts' own names looked up (contactname.go)
@@ -77,7 +77,7 @@ var (
 
 func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
 	c := &Client{main: xc, login: login, roster: xmppclient.NewRoster(), mucs: xmppclient.NewRooms()}
-	c.delivery.wm = newWatermark()
+	c.delivery.wm = xmppclient.NewCursor()
 	c.rejoining.Store(true)
 	if meta, ok := login.Metadata.(*UserLoginMetadata); ok {
 		if j, err := xconn.ParseJID(meta.JID); err == nil {
@@ -88,7 +88,7 @@ func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
 		Settings:          c.connConfig,
 		MaxReconnectDelay: xc.Config.maxReconnectDelay(),
 		PingInterval:      xc.Config.pingInterval(),
-		Handler:           c.handler,
+		Handler:           func(ctx context.Context) xmpp.Handler { return c.router().Handler(ctx) },
 	}, connHooks{c})
 	return c
 }
@@ -159,9 +159,9 @@ func (c *Client) Connect(ctx context.Context) {
 	loopCtx, cancel := context.WithCancel(log.WithContext(c.main.backgroundCtx()))
 	c.cancel = cancel
 	c.done = make(chan struct{})
-	c.incoming = make(chan inItem, 256)
+	c.stream = xmppclient.NewStream(256)
 	c.loopCtx = loopCtx
-	go c.processIncoming(loopCtx, c.incoming)
+	go c.processIncoming(loopCtx, c.stream.Events())
 	go c.runOMEMOWorker(loopCtx)
 	go c.runPresencePusher(loopCtx)
 	go c.runOwnPresence(loopCtx)

@@ -71,7 +71,9 @@ func (xc *Connector) Start(ctx context.Context) error {
 
 // Stop implements bridgev2.StoppableNetwork.
 func (xc *Connector) Stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// BackgroundCtx is being cancelled as the bridge stops; the metrics
+	// server still gets its 5 s to close, with the bridge's logger.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(xc.backgroundCtx()), 5*time.Second)
 	defer cancel()
 	_ = xc.Metrics.Stop(ctx)
 }

@@ -11,56 +11,28 @@ import (
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"mellium.im/xmpp"
-	"mellium.im/xmpp/stanza"
 
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // XMPP -> Matrix delivery across restarts (see docs/delivery.md).
 //
-// Everything read from the stream goes through one queue (c.incoming) and
-// is handled in order. A catch-up (mam.go) runs after every connect; while
+// Everything read from the stream goes through one ordered stream
+// (xmppclient.Stream, c.stream) and is handled in order. A catch-up (mam.go) runs after every connect; while
 // it runs, live 1:1 messages (offline delivery, carbons, new messages) wait
 // in c.deferred and are handled after its last page, so that a chat's
 // messages reach bridgev2 in archive order. Archive ids are tracked in
-// that order by the watermark (watermark.go); each is settled when bridgev2
-// has handled what we queued for it (PostHandle), and for messages only if
+// that order by a cursor (xmppclient/cursor.go); each message's Ack is done
+// when bridgev2 has handled what we queued for it (PostHandle), and for messages only if
 // bridgev2 stored it. A message that was not stored stops the cursor and a
 // new catch-up is tried a little later.
-
-// ctlKind marks control items in the incoming queue.
-type ctlKind uint8
-
-const (
-	// ctlCatchUpStart: a catch-up starts; defer live messages. (The zero
-	// value is a stanza.)
-	ctlCatchUpStart ctlKind = iota + 1
-	// ctlCatchUpDone: all of the catch-up's results are before this item
-	// in the queue.
-	ctlCatchUpDone
-	// ctlRoomCatchUpStart and ctlRoomCatchUpDone are the same for one
-	// room's archive (mucarchive.go).
-	ctlRoomCatchUpStart
-	ctlRoomCatchUpDone
-)
-
-// inItem is one entry of the incoming queue: a stanza, or a control item.
-type inItem struct {
-	st  *stanzabuf.Stanza
-	ctl ctlKind
-	seq uint64 // of the catch-up, for control items
-	ok  bool   // ctlCatchUpDone: the catch-up reached the end of the archive
-	// room is the bare JID of the room, for the room control items.
-	room string
-}
 
 // deliveryState is owned by the incoming queue's goroutine, except for the
 // fields noted.
 type deliveryState struct {
-	wm         *watermark
+	wm         *xmppclient.Cursor
 	catchingUp uint64 // the running catch-up's seq, 0 when none
-	deferred   []*stanzabuf.Stanza
+	deferred   []xmppclient.Inbound
 	// rooms is each joined room's archive state (mucarchive.go).
 	rooms map[string]*roomDelivery
 
@@ -78,12 +50,9 @@ const (
 	catchUpRetryMax   = 10 * time.Minute
 )
 
-// control puts a control item into the incoming queue.
-func (c *Client) control(ctx context.Context, it inItem) {
-	select {
-	case c.incoming <- it:
-	case <-ctx.Done():
-	}
+// mark puts a mark into the login's stream (xmppclient.Stream).
+func (c *Client) mark(ctx context.Context, ev xmppclient.Event) {
+	c.stream.Put(ctx, ev)
 }
 
 // startCatchUp queues the start marker of a catch-up and returns the
@@ -91,70 +60,67 @@ func (c *Client) control(ctx context.Context, it inItem) {
 // long as the incoming queue.
 func (c *Client) startCatchUp(loopCtx context.Context) func(s *xmpp.Session) {
 	seq := c.delivery.seq.Add(1)
-	c.control(loopCtx, inItem{ctl: ctlCatchUpStart, seq: seq})
+	c.mark(loopCtx, xmppclient.Event{Mark: xmppclient.MarkCatchUpStart, Seq: seq})
 	return func(s *xmpp.Session) {
 		go func() {
 			c.sweepSending(loopCtx)
 			ok := c.catchUp(context.WithoutCancel(loopCtx), s, seq)
-			c.control(loopCtx, inItem{ctl: ctlCatchUpDone, seq: seq, ok: ok})
+			c.mark(loopCtx, xmppclient.Event{Mark: xmppclient.MarkCatchUpDone, Seq: seq, OK: ok})
 		}()
 	}
 }
 
-// handleItem is the incoming queue's step for one item.
-func (c *Client) handleItem(ctx context.Context, it inItem) {
+// handleEvent is the stream's step for one event.
+func (c *Client) handleEvent(ctx context.Context, ev xmppclient.Event) {
 	d := &c.delivery
-	switch it.ctl {
-	case ctlCatchUpStart:
+	switch ev.Mark {
+	case xmppclient.MarkCatchUpStart:
 		// Messages still deferred by a catch-up that never finished (its
 		// session dropped) wait for this one.
-		d.wm.reset()
-		d.catchingUp = it.seq
+		d.wm.Reset()
+		d.catchingUp = ev.Seq
 		return
-	case ctlRoomCatchUpStart, ctlRoomCatchUpDone:
-		c.handleRoomControl(ctx, it)
+	case xmppclient.MarkRoomCatchUpStart, xmppclient.MarkRoomCatchUpDone:
+		c.handleRoomMark(ctx, ev)
 		return
-	case ctlCatchUpDone:
-		if it.seq != d.catchingUp {
+	case xmppclient.MarkCatchUpDone:
+		if ev.Seq != d.catchingUp {
 			return
 		}
 		d.catchingUp = 0
-		if !it.ok {
-			d.wm.stop()
+		if !ev.OK {
+			d.wm.Stop()
 		}
 		deferred := d.deferred
 		d.deferred = nil
-		for _, st := range deferred {
-			c.handleStanza(ctx, st)
+		for _, in := range deferred {
+			c.handleInbound(ctx, in)
 		}
 		return
 	}
-	if c.deferRoomMessage(it.st) {
+	if c.deferRoomMessage(ev.In) {
 		return
 	}
-	if d.catchingUp != 0 && deferrable(it.st) {
-		d.deferred = append(d.deferred, it.st)
+	if d.catchingUp != 0 && deferrable(ev.In) {
+		d.deferred = append(d.deferred, ev.In)
 		return
 	}
-	c.handleStanza(ctx, it.st)
+	c.handleInbound(ctx, ev.In)
 }
 
-// deferrable: live 1:1 messages wait for the catch-up; group chat traffic
-// and our own archive results do not.
-func deferrable(st *stanzabuf.Stanza) bool {
-	if st.Start().Name.Local != "message" || xmppclient.AttrValue(st.Start(), "type") == string(stanza.GroupChatMessage) {
-		return false
-	}
-	_, err := xmppclient.UnwrapArchived(st)
-	return err == xmppclient.ErrNotArchived
+// deferrable: live 1:1 messages (and PEP notifications) wait for the
+// catch-up; group chat traffic and archive results do not.
+func deferrable(in xmppclient.Inbound) bool {
+	return in.Kind == xmppclient.KindChat || in.Kind == xmppclient.KindPubSub
 }
 
-func (c *Client) handleStanza(ctx context.Context, st *stanzabuf.Stanza) {
-	if st.Start().Name.Local == "presence" {
-		c.handleMUCPresence(ctx, st)
+// handleInbound routes one stanza by the kind the router found.
+func (c *Client) handleInbound(ctx context.Context, in xmppclient.Inbound) {
+	if in.Kind == xmppclient.KindRoomPresence {
+		c.handleMUCPresence(ctx, in)
 		return
 	}
-	c.handleMessage(ctx, st)
+	c.handleMessage(ctx, in)
 }
 
 // trackable reports whether in's archive id goes into the watermark: live
@@ -172,71 +138,36 @@ func (c *Client) trackable(in *incomingMessage) bool {
 	return in.catchUpSeq != 0 && in.catchUpSeq == c.delivery.catchingUp
 }
 
-// archiveTicket is one tracked archive id on its way to Matrix.
-type archiveTicket struct {
-	c      *Client
-	wm     *watermark
-	gen    uint64
-	id     string
-	once   sync.Once
-	handed atomic.Bool
-	// room is set for a room's archive id (mucarchive.go).
-	room string
+// ticket tracks archive id (the next in archive order) in the account's
+// cursor; nil when it is not to be tracked. The connector acknowledges it
+// (xmppclient.Ack.Done) once bridgev2 has handled the message.
+func (c *Client) ticket(id string) *xmppclient.Ack {
+	return c.delivery.wm.Track(id, c.accountSettled)
 }
 
-// ticket tracks archive id (the next in archive order); nil when it is not
-// to be tracked.
-func (c *Client) ticket(id string) *archiveTicket {
-	gen, ok := c.delivery.wm.track(id)
-	if !ok {
-		return nil
+// accountSettled is told the outcome of an Ack of the account's cursor:
+// the cursor is saved when it moved; a message not stored on Matrix
+// schedules a new catch-up.
+func (c *Client) accountSettled(ctx context.Context, id, cur string, moved, stored bool) {
+	if moved {
+		c.noteArchiveID(ctx, cur)
 	}
-	return &archiveTicket{c: c, wm: c.delivery.wm, gen: gen, id: id}
-}
-
-// settle records the outcome once and moves the cursor if it can.
-func (t *archiveTicket) settle(ctx context.Context, ok bool) {
-	if t == nil {
+	if stored {
+		c.catchUpSucceeded()
 		return
 	}
-	t.once.Do(func() {
-		cur, moved := t.wm.settle(t.gen, t.id, ok)
-		if t.room != "" {
-			if moved {
-				t.c.noteRoomArchiveID(ctx, t.room, cur)
-			}
-			if !ok {
-				zerolog.Ctx(ctx).Warn().Str("archive_id", t.id).Str("room", t.room).Msg("Group chat message not stored on Matrix; the room's archive cursor waits for the next join")
-			}
-			return
-		}
-		if moved {
-			t.c.noteArchiveID(ctx, cur)
-		}
-		if ok {
-			t.c.catchUpSucceeded()
-		} else {
-			zerolog.Ctx(ctx).Warn().Str("archive_id", t.id).Msg("Message not stored on Matrix; the archive cursor waits for a new catch-up")
-			t.c.retryCatchUp()
-		}
-	})
+	zerolog.Ctx(ctx).Warn().Str("archive_id", id).Msg("Message not stored on Matrix; the archive cursor waits for a new catch-up")
+	c.retryCatchUp()
 }
 
-// release settles a ticket that was not handed to bridgev2: whatever the
-// message needed is done.
-func (t *archiveTicket) release(ctx context.Context) {
-	if t != nil && !t.handed.Load() {
-		t.settle(ctx, true)
-	}
-}
-
-// handOff makes bridgev2 settle the ticket when it has handled the event;
-// for a message (stored != "") only if its row exists then.
-func (t *archiveTicket) handOff(meta *simplevent.EventMeta, stored networkid.MessageID) {
-	if t == nil {
+// ackAfterHandling makes bridgev2 acknowledge a when it has handled the
+// event: for a message (stored != "") as stored only if its row exists
+// then.
+func (c *Client) ackAfterHandling(a *xmppclient.Ack, meta *simplevent.EventMeta, stored networkid.MessageID) {
+	if a == nil {
 		return
 	}
-	t.handed.Store(true)
+	a.HandOff()
 	prev := meta.PostHandleFunc
 	meta.PostHandleFunc = func(ctx context.Context, portal *bridgev2.Portal) {
 		if prev != nil {
@@ -244,17 +175,17 @@ func (t *archiveTicket) handOff(meta *simplevent.EventMeta, stored networkid.Mes
 		}
 		ok := true
 		if stored != "" {
-			ok = t.c.messageStored(ctx, stored)
+			ok = c.messageStored(ctx, stored)
 		}
-		t.settle(ctx, ok)
+		a.Done(ctx, ok)
 	}
 }
 
-// queued settles a handed-off ticket whose event bridgev2 did not queue
-// (then PostHandle may never run).
-func (t *archiveTicket) queued(ctx context.Context, res bridgev2.EventHandlingResult) {
-	if t != nil && !res.Queued {
-		t.settle(ctx, res.Success || res.Ignored)
+// ackUnqueued acknowledges a handed-off message whose event bridgev2 did
+// not queue (then PostHandle may never run).
+func ackUnqueued(ctx context.Context, a *xmppclient.Ack, res bridgev2.EventHandlingResult) {
+	if !res.Queued {
+		a.Done(ctx, res.Success || res.Ignored)
 	}
 }
 

@@ -20,7 +20,7 @@ func TestDeferrable(t *testing.T) {
 		{"presence", `<presence xmlns="jabber:client" from="room@muc.example.org/bob"/>`, false},
 	}
 	for _, tc := range tests {
-		if got := deferrable(tokens(t, tc.xml)); got != tc.want {
+		if got := deferrable(xmppclient.Classify(tokens(t, tc.xml))); got != tc.want {
 			t.Errorf("%s: deferrable = %v, want %v", tc.name, got, tc.want)
 		}
 	}

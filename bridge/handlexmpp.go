@@ -1,8 +1,10 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
-	"encoding/xml"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,81 +14,49 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
-	"mellium.im/xmlstream"
-	"mellium.im/xmpp"
+	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/mux"
-	"mellium.im/xmpp/ping"
-	"mellium.im/xmpp/roster"
-	"mellium.im/xmpp/stanza"
 
+	"github.com/mxomemo/xmpp-bridge/msgconv"
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
-	"github.com/mxomemo/xmpp-bridge/xmpp/caps"
 	"github.com/mxomemo/xmpp-bridge/xmpp/carbons"
 	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
 	"github.com/mxomemo/xmpp-bridge/xmpp/markers"
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
-// handler routes stanzas read by mellium's Serve loop. It runs inside that
-// loop, so nothing here may send on the session. Messages and presences are
-// taken whole (mellium's mux would split them by child element); IQs go
-// through the mux, which answers unknown ones with service-unavailable.
-func (c *Client) handler(ctx context.Context) xmpp.Handler {
-	incoming := c.incoming
-	iqs := mux.New(stanza.NSClient,
-		roster.Handle(roster.Handler{Push: c.handleRosterPush}),
-		ping.Handle(),
-		caps.Handle(capsNode, capsInfo()),
-	)
-	return xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-		switch {
-		case start.Name.Local == "message" && stanza.Is(start.Name, stanza.NSClient):
-			st, err := stanzabuf.Read(xmlstream.MultiReader(xmlstream.Token(*start), t))
-			if err != nil {
-				c.login.Log.Warn().Err(err).Msg("Dropping unreadable message stanza")
-				return nil
-			}
-			if c.collectBackfill(st) {
-				return nil
-			}
-			select {
-			case incoming <- inItem{st: st}:
-			case <-ctx.Done():
-			}
-			return nil
-		case start.Name.Local == "presence" && stanza.Is(start.Name, stanza.NSClient):
-			if !c.fromRoom(*start) {
-				return c.handlePresence(t, start)
-			}
-			// Occupant presences go through the queue, in order with the
-			// room's messages.
-			st, err := stanzabuf.Read(xmlstream.MultiReader(xmlstream.Token(*start), t))
-			if err != nil {
-				c.login.Log.Warn().Err(err).Msg("Dropping unreadable group chat presence")
-				return nil
-			}
-			select {
-			case incoming <- inItem{st: st}:
-			case <-ctx.Done():
-			}
-			return nil
-		}
-		return iqs.HandleXMPP(t, start)
-	})
+// router is the login's xmppclient.Router: where a stanza enters. It
+// classifies each message once and puts it on the login's ordered stream
+// (drained by processIncoming); results of backfill queries are taken out
+// for their caller (backfill.go).
+func (c *Client) router() *xmppclient.Router {
+	return &xmppclient.Router{
+		Rooms:      c.mucs,
+		Roster:     c.roster,
+		RosterPush: c.handleRosterPush,
+		AvatarHash: c.handleAvatarUpdate,
+		Presence:   c.handleContactPresence,
+		Intercept:  c.collectBackfill,
+		Queue: func(ctx context.Context, in xmppclient.Inbound) {
+			c.stream.Put(ctx, xmppclient.Event{In: in})
+		},
+	}
 }
 
-// processIncoming handles buffered stanzas one at a time, in order.
-func (c *Client) processIncoming(ctx context.Context, incoming <-chan inItem) {
+// processIncoming handles the stream's events one at a time, in order.
+func (c *Client) processIncoming(ctx context.Context, events <-chan xmppclient.Event) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case it := <-incoming:
-			c.handleItem(ctx, it)
+		case ev := <-events:
+			c.handleEvent(ctx, ev)
 		}
 	}
 }
@@ -99,9 +69,9 @@ type incomingMessage struct {
 	// OMEMO is set by decryption for OMEMO messages (see handleomemo.go).
 	OMEMO *omemoIncoming
 
-	// ticket tracks the message's archive id for the catch-up cursor
-	// (delivery.go); nil when untracked.
-	ticket *archiveTicket
+	// ack acknowledges the message's archive id in the catch-up cursor
+	// once bridgev2 handled it (delivery.go); nil when untracked.
+	ack *xmppclient.Ack
 	// catchUpSeq is the catch-up an archive result belongs to.
 	catchUpSeq uint64
 }
@@ -127,19 +97,27 @@ func parseArchivedMessage(a xmppclient.Archived, account jid.JID) (*incomingMess
 
 // handleMessage is the XMPP -> Matrix path for one message stanza:
 // classify, decrypt, queue for bridgev2.
-func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
+func (c *Client) handleMessage(ctx context.Context, inb xmppclient.Inbound) {
 	log := zerolog.Ctx(ctx)
-	if c.handleAvatarEvent(ctx, st) || c.handlePEPEvent(ctx, st) {
+	switch inb.Kind {
+	case xmppclient.KindPubSub:
+		if inb.Err != nil {
+			log.Warn().Err(inb.Err).Msg("Ignoring malformed pubsub notification")
+			return
+		}
+		if c.handleAvatarEvent(ctx, inb.Event) || c.handlePEPEvent(ctx, inb.Event) {
+			return
+		}
+		// Another node: read on as a message (it carries nothing bridged).
+	case xmppclient.KindGroupchat:
+		c.handleGroupchat(ctx, inb.Stanza)
 		return
+	case xmppclient.KindArchived:
+		if c.handleRoomArchived(ctx, inb) {
+			return
+		}
 	}
-	if xmppclient.AttrValue(st.Start(), "type") == string(stanza.GroupChatMessage) {
-		c.handleGroupchat(ctx, st)
-		return
-	}
-	if c.handleRoomArchived(ctx, st) {
-		return
-	}
-	in, err := c.classify(st)
+	in, err := c.classify(inb)
 	switch {
 	case errors.Is(err, carbons.ErrForged):
 		log.Warn().Err(err).Msg("Dropping forged carbon")
@@ -155,8 +133,8 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 		return
 	}
 	if c.trackable(in) {
-		in.ticket = c.ticket(in.StanzaID)
-		defer in.ticket.release(ctx)
+		in.ack = c.ticket(in.StanzaID)
+		defer in.ack.Release(ctx)
 	}
 	if c.mucs.Known(in.Peer) {
 		// Private messages of room occupants (and the room's own
@@ -200,16 +178,16 @@ func (c *Client) handleMessage(ctx context.Context, st *stanzabuf.Stanza) {
 	}
 }
 
-// classify unwraps one message stanza: an archive result of one of our
-// queries, a carbon, or a plain message.
-func (c *Client) classify(st *stanzabuf.Stanza) (*incomingMessage, error) {
-	a, err := xmppclient.UnwrapArchived(st)
+// classify reads one message the router classified: an archive result of
+// one of our queries, or a plain message or carbon.
+func (c *Client) classify(inb xmppclient.Inbound) (*incomingMessage, error) {
 	switch {
-	case errors.Is(err, xmppclient.ErrNotArchived):
-		return parseIncoming(st, c.account)
-	case err != nil:
-		return nil, err
+	case inb.Kind != xmppclient.KindArchived:
+		return parseIncoming(inb.Stanza, c.account)
+	case inb.Err != nil:
+		return nil, inb.Err
 	}
+	a, st := inb.Archived, inb.Stanza
 	// mellium blanks a from of our own bare JID; anything else is someone
 	// trying to inject history.
 	if from := xmppclient.AttrValue(st.Start(), "from"); from != "" && from != c.account.String() {
@@ -280,7 +258,7 @@ func (c *Client) queueIncoming(in *incomingMessage) {
 			c.clearSending(ctx, id)
 		}
 	}
-	in.ticket.handOff(&meta, id)
+	c.ackAfterHandling(in.ack, &meta, id)
 	ts := in.Timestamp
 	if ts.IsZero() {
 		ts = time.Now()
@@ -291,7 +269,7 @@ func (c *Client) queueIncoming(in *incomingMessage) {
 		ID:                 id,
 		ConvertMessageFunc: convertOnce(c, id, meta.Sender, ts, nil, c.convertIncoming),
 	})
-	in.ticket.queued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), res)
+	ackUnqueued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), in.ack, res)
 	c.countQueued(in, res)
 }
 
@@ -302,7 +280,7 @@ func (c *Client) queueEdit(in *incomingMessage) {
 	meta := c.eventMeta(in, bridgev2.RemoteEventEdit)
 	id := portal.MakeMessageID(in.Peer, senderJID, in.XMPPID)
 	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, "edit:"+string(id)) }
-	in.ticket.handOff(&meta, "")
+	c.ackAfterHandling(in.ack, &meta, "")
 	res := c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
 		EventMeta:       meta,
 		Data:            in,
@@ -310,7 +288,7 @@ func (c *Client) queueEdit(in *incomingMessage) {
 		TargetMessage:   portal.MakeMessageID(in.Peer, senderJID, in.Replace),
 		ConvertEditFunc: c.convertEditArmed,
 	})
-	in.ticket.queued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), res)
+	ackUnqueued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), in.ack, res)
 }
 
 // convertEditArmed is convertEdit that arms the edit's deterministic
@@ -328,12 +306,12 @@ func (c *Client) convertEditArmed(ctx context.Context, portal *bridgev2.Portal, 
 func (c *Client) queueRetraction(in *incomingMessage) {
 	_, senderJID := c.sender(in)
 	meta := c.eventMeta(in, bridgev2.RemoteEventMessageRemove)
-	in.ticket.handOff(&meta, "")
+	c.ackAfterHandling(in.ack, &meta, "")
 	res := c.login.QueueRemoteEvent(&simplevent.MessageRemove{
 		EventMeta:     meta,
 		TargetMessage: portal.MakeMessageID(in.Peer, senderJID, in.Retract),
 	})
-	in.ticket.queued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), res)
+	ackUnqueued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), in.ack, res)
 }
 
 // typingTimeout is how long a <composing/> lasts without a refresh; XEP-0085
@@ -363,4 +341,237 @@ func (c *Client) queueReadMarker(in *incomingMessage, id string) {
 		EventMeta:  c.eventMeta(in, bridgev2.RemoteEventReadReceipt),
 		LastTarget: target,
 	})
+}
+
+// groupchat is a classified groupchat message (xmppclient.Groupchat) with
+// who sent it on the Matrix side and its bridgev2 IDs.
+type groupchat struct {
+	xmppclient.Groupchat
+	Sender bridgev2.EventSender
+	// ID is the bridgev2 message ID: the room's stanza-id when it stamps
+	// one, which is also what replies to groupchat messages name.
+	ID networkid.MessageID
+	// TxnID is, for our own messages, the id we sent it with: the room
+	// reflects it, and bridgev2 matches it to the pending Matrix message.
+	TxnID networkid.TransactionID
+	// OccupantID is the room's XEP-0421 id of the sender (occupantid.go).
+	OccupantID string
+	// OMEMO is what decryption said about an encrypted message
+	// (mucomemo.go); Body is then its plaintext or a notice.
+	OMEMO *omemoIncoming
+	// ack acknowledges the message's stanza-id in the room's cursor
+	// (mucarchive.go).
+	ack *xmppclient.Ack
+}
+
+// groupchatMessageID keys a groupchat message: by the room's stanza-id,
+// else by the sender's nick and id (rooms without XEP-0359 support).
+func groupchatMessageID(m mucroom.Message) networkid.MessageID {
+	room := m.From.Bare()
+	if m.StanzaID != "" {
+		return portal.MakeMessageID(room, jid.JID{}, "sid:"+m.StanzaID)
+	}
+	id := m.ID
+	if id == "" {
+		id = m.OriginID
+	}
+	if id == "" {
+		h := sha256.Sum256([]byte(m.Nick() + "\x00" + m.Delay.UTC().Format(time.RFC3339Nano) + "\x00" + m.Body))
+		id = "hash:" + hex.EncodeToString(h[:16])
+	}
+	return portal.MakeMessageID(room, jid.JID{}, "nick:"+m.Nick()+"/"+id)
+}
+
+// classifyGroupchat classifies a groupchat message from room
+// (xmppclient.ClassifyGroupchat) and names its sender and IDs.
+func classifyGroupchat(m mucroom.Message, room xmppclient.Room, account jid.JID, login networkid.UserLoginID, encrypted bool, refs xmppclient.Refs) groupchat {
+	g := groupchat{Groupchat: xmppclient.ClassifyGroupchat(m, room.JID, encrypted, refs)}
+	switch g.Kind {
+	case xmppclient.GroupchatSubject:
+		if g.Nick != "" {
+			g.Sender = roomSender(room, g.Nick, account, login)
+		}
+	case xmppclient.GroupchatMessage:
+		g.Sender = roomSender(room, g.Nick, account, login)
+		g.ID = groupchatMessageID(m)
+		if g.Sender.IsFromMe {
+			txn := m.OriginID
+			if txn == "" {
+				txn = m.ID
+			}
+			g.TxnID = networkid.TransactionID(txn)
+		}
+	}
+	return g
+}
+
+// handleGroupchat is the XMPP → Matrix path for type=groupchat messages.
+func (c *Client) handleGroupchat(ctx context.Context, st *stanzabuf.Stanza) {
+	log := zerolog.Ctx(ctx)
+	m, err := mucroom.ParseMessage(st.Reader())
+	if err != nil {
+		log.Warn().Err(err).Msg("Dropping malformed groupchat message")
+		return
+	}
+	c.processGroupchat(ctx, st, m, 0)
+}
+
+// processGroupchat bridges a groupchat message, live or (catchUpSeq != 0)
+// from the room's archive.
+func (c *Client) processGroupchat(ctx context.Context, st *stanzabuf.Stanza, m mucroom.Message, catchUpSeq uint64) {
+	log := zerolog.Ctx(ctx)
+	room, ok := c.mucs.Get(m.From)
+	if !ok {
+		log.Debug().Stringer("room", m.From.Bare()).Msg("Ignoring groupchat message from a room we are not in")
+		return
+	}
+	_, encErr := omemoxmpp.FindEncrypted(st.Reader())
+	encrypted := !errors.Is(encErr, omemoxmpp.ErrNotEncrypted)
+	refs := xmppclient.ParseRefs(st)
+	if refs.ReplyTo != nil {
+		m.Body = xmppclient.StripReplyFallback(st, m.Body)
+	}
+	g := classifyGroupchat(m, room, c.account, c.login.ID, encrypted, refs)
+	g.Raw = st
+	if catchUpSeq == 0 {
+		c.groupSignals(room, m, xmppclient.ParseSignals(st), m.Body != "" || encrypted)
+	}
+	g.OccupantID = roomOccupantID(room, st)
+	// The room's watermark (mucarchive.go) moves over this stanza-id once
+	// bridgev2 stored the message, or at once when nothing is queued.
+	if g.Kind != xmppclient.GroupchatSubject {
+		g.ack = c.roomTicket(room.JID, m.StanzaID, catchUpSeq)
+		defer g.ack.Release(ctx)
+	}
+	switch g.Kind {
+	case xmppclient.GroupchatSubject:
+		c.mucs.SetSubject(room.JID, g.Subject)
+		if synced, ok := c.mucs.TakeSync(room.JID); ok {
+			// The end of our join: the portal gets the topic with the
+			// rest of the room's state.
+			c.queueRoomResync(synced)
+		} else if room.Joined {
+			c.queueTopic(g)
+		}
+	case xmppclient.GroupchatMessage:
+		if g.Encrypted && !c.decryptGroupchat(ctx, st, &g, room) {
+			return
+		}
+		if c.queueGroupRef(ctx, g) {
+			return
+		}
+		c.queueGroupchat(g)
+	default:
+		log.Trace().Stringer("room", room.JID).Str("nick", g.Nick).Msg("Ignoring groupchat message without text")
+	}
+}
+
+// mucSubjectWait is how long after our own presence a room's portal waits
+// for the subject before it is synced without one.
+const mucSubjectWait = 3 * time.Second
+
+// queueTopic bridges a subject change as the room topic. The bridge bot
+// sets it: ghosts have no power to change state in portal rooms, and
+// bridgev2 would only fall back to the bot after a refused request.
+func (c *Client) queueTopic(g groupchat) {
+	subject := g.Subject
+	c.login.QueueRemoteEvent(&simplevent.ChatInfoChange{
+		EventMeta: simplevent.EventMeta{
+			Type:      bridgev2.RemoteEventChatInfoChange,
+			PortalKey: c.mucKey(g.Room),
+			Timestamp: g.Timestamp,
+			LogContext: func(lc zerolog.Context) zerolog.Context {
+				return lc.Str("muc_nick", g.Nick)
+			},
+		},
+		ChatInfoChange: &bridgev2.ChatInfoChange{ChatInfo: &bridgev2.ChatInfo{Topic: &subject}},
+	})
+}
+
+func (c *Client) queueGroupchat(g groupchat) {
+	meta := simplevent.EventMeta{
+		Type:         bridgev2.RemoteEventMessage,
+		PortalKey:    c.mucKey(g.Room),
+		Sender:       g.Sender,
+		Timestamp:    g.Timestamp,
+		CreatePortal: true,
+		LogContext: func(lc zerolog.Context) zerolog.Context {
+			return lc.Str("muc_nick", g.Nick).Str("stanza_id", g.StanzaID)
+		},
+	}
+	stored := g.ID
+	if isOwnReflection(g) || (g.Encrypted && g.OMEMO == nil) {
+		// Nothing to store (convertGroupchat ignores it, or bridgev2
+		// matches it to the Matrix event it came from).
+		stored = ""
+	}
+	// The same exactly-once sending as 1:1 messages (txnid.go, sending.go):
+	// a transaction id derived from the message id (the room's stanza-id
+	// names it), and the sending mark checked against the room after a
+	// crash between the Matrix send and bridgev2's row.
+	id := g.ID
+	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, string(id)) }
+	meta.PostHandleFunc = func(ctx context.Context, _ *bridgev2.Portal) {
+		if c.messageStored(ctx, id) {
+			c.clearSending(ctx, id)
+		}
+	}
+	c.ackAfterHandling(g.ack, &meta, stored)
+	ts := g.Timestamp
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	recovered := &portal.MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID, OccupantID: g.OccupantID}
+	res := c.login.QueueRemoteEvent(&simplevent.Message[groupchat]{
+		EventMeta:          meta,
+		Data:               g,
+		ID:                 g.ID,
+		TransactionID:      g.TxnID,
+		ConvertMessageFunc: convertOnce(c, id, meta.Sender, ts, recovered, c.convertGroupchat),
+	})
+	ackUnqueued(c.backgroundCtx(), g.ack, res)
+	if !g.Encrypted || (g.OMEMO != nil && !g.OMEMO.Failed) {
+		// Undecryptable OMEMO messages were counted as such.
+		c.countResult(res)
+	}
+}
+
+// convertGroupchat builds the Matrix message of a groupchat message that
+// bridgev2 did not match to one it sent.
+func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, g groupchat) (*bridgev2.ConvertedMessage, error) {
+	if isOwnReflection(g) {
+		// Sent by the bridge for a Matrix message whose pending entry is
+		// gone (a restart in between): it is in Matrix already.
+		return nil, bridgev2.ErrIgnoringRemoteEvent
+	}
+	if g.Encrypted && g.OMEMO == nil {
+		// Never the fallback body.
+		return nil, bridgev2.ErrIgnoringRemoteEvent
+	}
+	content := msgconv.MatrixFromBody(g.Body)
+	if f := sharedFile(g.Body, g.OMEMO, g.Raw); f != nil {
+		content = c.mediaContent(ctx, p, intent, f)
+	}
+	room, _ := c.mucs.Get(g.Room)
+	c.convertOMEMO(ctx, p, g.OMEMO, content, groupOMEMOAllowed(room) == nil)
+	return &bridgev2.ConvertedMessage{
+		ReplyTo: c.groupReplyTarget(ctx, g),
+		Parts: []*bridgev2.ConvertedMessagePart{{
+			Type:    event.EventMessage,
+			Content: content,
+			// Corrections name the message by the id its sender gave it.
+			DBMetadata: &portal.MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID, OccupantID: g.OccupantID, Markable: xmppclient.ParseSignals(g.Raw).Markable},
+		}},
+	}, nil
+}
+
+// groupchatEcho completes the pending Matrix message when the room reflects
+// it: the reflection carries the room's stanza-id.
+func groupchatEcho(rm bridgev2.RemoteMessage, db *database.Message) (bool, error) {
+	if m, ok := rm.(*simplevent.Message[groupchat]); ok {
+		if meta, ok := db.Metadata.(*portal.MessageMetadata); ok {
+			meta.StanzaID = m.Data.StanzaID
+		}
+	}
+	return true, nil
 }

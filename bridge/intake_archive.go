@@ -53,7 +53,7 @@ func (c *Client) inOwnArchive(ctx context.Context, contact jid.JID, xmppID strin
 }
 
 // archivedCheck is sendOnce's look at the archive for out.
-func (c *Client) archivedCheck(ctx context.Context, out *outgoingMessage) func(time.Time) (bool, error) {
+func (c *Client) archivedCheck(ctx context.Context, out *xmppclient.Outgoing) func(time.Time) (bool, error) {
 	return func(since time.Time) (bool, error) {
 		return c.inOwnArchive(ctx, out.To, out.ID, since)
 	}

@@ -18,7 +18,7 @@ import (
 // gone only to the user's other clients (the server keeps offline messages
 // only when no client at all is online). The account's archive (XEP-0313)
 // has them; the bridge asks for everything after its cursor (a watermark of
-// what is stored on Matrix, see delivery.go and watermark.go) and feeds the
+// what is stored on Matrix, see delivery.go and xmppclient/cursor.go) and feeds the
 // results through the normal message path, where bridgev2's message IDs
 // make anything already bridged a no-op.
 

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +23,6 @@ import (
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/aesgcm"
 	"github.com/mxomemo/xmpp-bridge/xmpp/httpupload"
-	"github.com/mxomemo/xmpp-bridge/xmpp/oob"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
@@ -42,35 +40,6 @@ import (
 
 // defaultMaxMediaMB is the download limit when the config names none.
 const defaultMaxMediaMB = 100
-
-// errMediaChatChanged: the file was uploaded for the other kind of chat.
-var errMediaChatChanged = errors.New("the chat's OMEMO encryption changed while the file was uploaded; send it again")
-
-// outgoingMedia marks an outgoing message as a shared file.
-type outgoingMedia struct {
-	// OOB is the URL for the XEP-0066 element of a plaintext message.
-	OOB string
-	// Encrypted says the upload was made for an OMEMO chat (an aesgcm
-	// link); the message must then go out encrypted, and a plaintext
-	// upload must not.
-	Encrypted bool
-}
-
-// mediaExtras checks that a shared file goes out as it was uploaded and
-// adds the OOB element to a plaintext message. It never adds anything to
-// an encrypted one, where the element would reveal the link.
-func mediaExtras(out *outgoingMessage, encrypted bool, extra []xml.TokenReader) ([]xml.TokenReader, error) {
-	if out.Media == nil {
-		return extra, nil
-	}
-	if out.Media.Encrypted != encrypted {
-		return nil, mediaStatus(errMediaChatChanged, event.MessageStatusGenericError)
-	}
-	if !encrypted && out.Media.OOB != "" {
-		extra = append(extra, oob.Data{URL: out.Media.OOB}.TokenReader())
-	}
-	return extra, nil
-}
 
 // media is the login's file transfer policy from the config: the admin's
 // TLS exemptions and private hosts. The login's own self-signed host
@@ -114,22 +83,22 @@ func (c *Client) handleMatrixMedia(ctx context.Context, msg *bridgev2.MatrixMess
 	if s == nil {
 		return nil, xmppclient.ErrNotConnected
 	}
-	out := &outgoingMessage{To: to, Type: stanza.ChatMessage, ID: newMessageID()}
-	encrypted, err := c.chatEncrypted(ctx, out)
+	out := &xmppclient.Outgoing{To: to, Type: stanza.ChatMessage, ID: newMessageID()}
+	encrypted, err := c.chatEncrypted(ctx, msg.Portal, to)
 	if err != nil {
 		return nil, err
 	}
 	if err := c.uploadMatrixMedia(ctx, s, msg.Content, encrypted, out); err != nil {
 		return nil, err
 	}
-	if err := c.sendMessage(ctx, out); err != nil {
+	if err := c.Send(ctx, dmTarget(msg.Portal), out); err != nil {
 		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)
 		return nil, err
 	}
 	c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeOK)
 	if caption := msgconv.Caption(msg.Content); caption != "" {
-		capOut := &outgoingMessage{To: to, Type: stanza.ChatMessage, ID: newMessageID(), Body: caption}
-		if err := c.sendMessage(ctx, capOut); err != nil {
+		capOut := &xmppclient.Outgoing{To: to, Type: stanza.ChatMessage, ID: newMessageID(), Body: caption}
+		if err := c.Send(ctx, dmTarget(msg.Portal), capOut); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to send the caption of a file")
 		}
 	}
@@ -147,7 +116,7 @@ func (c *Client) handleMatrixMedia(ctx context.Context, msg *bridgev2.MatrixMess
 // xmppclient upload it to the account's XEP-0363 service, encrypted
 // (XEP-0454) for an encrypted chat, and sets out's body and media to share
 // it. The same for 1:1 chats and group chats.
-func (c *Client) uploadMatrixMedia(ctx context.Context, s *xmpp.Session, content *event.MessageEventContent, encrypted bool, out *outgoingMessage) error {
+func (c *Client) uploadMatrixMedia(ctx context.Context, s *xmpp.Session, content *event.MessageEventContent, encrypted bool, out *xmppclient.Outgoing) error {
 	log := zerolog.Ctx(ctx)
 	svc, err := c.uploads.Service(ctx, s, c.account.Domain())
 	if err != nil {
@@ -225,7 +194,7 @@ func (c *Client) uploadMatrixMedia(ctx context.Context, s *xmpp.Session, content
 		log.Warn().Err(err).Msg("Failed to download Matrix media")
 		return bridgev2.ErrMediaDownloadFailed
 	}
-	out.Media = &outgoingMedia{Encrypted: encrypted}
+	out.Media = &xmppclient.OutgoingMedia{Encrypted: encrypted}
 	if encrypted {
 		out.Body, err = aesgcm.Link(slot.GetURL, key)
 		return err

@@ -13,7 +13,6 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/event"
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/aesgcm"
@@ -62,41 +61,6 @@ func TestIncomingMedia(t *testing.T) {
 		case f != nil && (f.URL != tc.url || (f.Key != nil) != tc.key):
 			t.Errorf("%s: %+v, want %s (key %t)", tc.name, f, tc.url, tc.key)
 		}
-	}
-}
-
-func TestMediaExtras(t *testing.T) {
-	encode := func(rs []xml.TokenReader) string {
-		var b strings.Builder
-		for _, r := range rs {
-			enc := xml.NewEncoder(&b)
-			if _, err := xmlstream.Copy(enc, r); err != nil {
-				t.Fatal(err)
-			}
-			if err := enc.Flush(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return b.String()
-	}
-	plain := &outgoingMessage{Media: &outgoingMedia{OOB: "https://h/a"}}
-	extra, err := mediaExtras(plain, false, nil)
-	if err != nil || encode(extra) != `<x xmlns="jabber:x:oob"><url>https://h/a</url></x>` {
-		t.Fatalf("plaintext file: %q, %v", encode(extra), err)
-	}
-	if _, err := mediaExtras(plain, true, nil); !errors.Is(err, errMediaChatChanged) {
-		t.Errorf("plaintext upload in an encrypted chat: %v", err)
-	}
-	enc := &outgoingMessage{Media: &outgoingMedia{Encrypted: true}}
-	extra, err = mediaExtras(enc, true, nil)
-	if err != nil || len(extra) != 0 {
-		t.Fatalf("encrypted file: %d extras, %v", len(extra), err)
-	}
-	if _, err := mediaExtras(enc, false, nil); !errors.Is(err, errMediaChatChanged) {
-		t.Errorf("aesgcm link in a plaintext chat: %v", err)
-	}
-	if extra, err := mediaExtras(&outgoingMessage{}, true, nil); err != nil || len(extra) != 0 {
-		t.Errorf("text message: %d extras, %v", len(extra), err)
 	}
 }
 

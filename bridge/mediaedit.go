@@ -8,7 +8,7 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/mxomemo/xmpp-bridge/msgconv"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // Corrections of files (XEP-0308 on a file message), docs/media.md.
@@ -34,10 +34,10 @@ func refuseFileEdit(content *event.MessageEventContent) error {
 	return nil
 }
 
-// correctedContent is the new Matrix content of a correction with body
-// (decrypted as info says, in stanza raw): a file when it shares one.
-func (c *Client) correctedContent(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, body string, info *omemoIncoming, raw *stanzabuf.Stanza) *event.MessageEventContent {
-	if f := sharedFile(body, info, raw); f != nil {
+// correctedContent is the new Matrix content of a correction with body:
+// the file f when it shares one (sharedFile).
+func (c *Client) correctedContent(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, body string, f *xmppclient.File) *event.MessageEventContent {
+	if f != nil {
 		return c.mediaContent(ctx, p, intent, f)
 	}
 	return msgconv.MatrixFromBody(body)

@@ -221,10 +221,13 @@ func TestConvertGroupchat(t *testing.T) {
 }
 
 func TestGroupchatStanza(t *testing.T) {
-	out := &outgoingMessage{To: jid.MustParse(testRoom + "/someone"), Type: stanza.GroupChatMessage, ID: "mxb-abc", Body: "hi <all>"}
+	out := &xmppclient.Outgoing{To: jid.MustParse(testRoom + "/someone"), Type: stanza.GroupChatMessage, ID: "mxb-abc", Body: "hi <all>"}
 	var buf strings.Builder
 	enc := xml.NewEncoder(&buf)
-	_, err := xmlstream.Copy(enc, groupchatStanza(out, out.payload()))
+	st, err := out.Stanza(nil)
+	if err == nil {
+		_, err = xmlstream.Copy(enc, st)
+	}
 	if err == nil {
 		err = enc.Flush()
 	}

@@ -9,10 +9,8 @@ import (
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/history"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -21,7 +19,7 @@ import (
 // the bridge joins without MUC history. Each saved room keeps its own
 // watermark (SavedRoom.LastArchiveID), the room's stanza-id up to which
 // every message is stored on Matrix, moved by the same rules as the
-// account's (watermark.go). On every join the room's archive is asked for
+// account's (xmppclient/cursor.go). On every join the room's archive is asked for
 // what came after it; live messages of the room wait until the last page
 // has been handled, so that the portal gets them in the room's order. A
 // message seen both in the archive and live has the same bridgev2 message
@@ -33,9 +31,9 @@ const queryRoomCatchUp queryMode = 100
 // roomDelivery is one room's catch-up state, owned by the incoming queue's
 // goroutine (the watermark locks itself).
 type roomDelivery struct {
-	wm         *watermark
+	wm         *xmppclient.Cursor
 	catchingUp uint64
-	deferred   []*stanzabuf.Stanza
+	deferred   []xmppclient.Inbound
 }
 
 // addRoomCatchUp registers a query of room's archive for catch-up seq.
@@ -71,15 +69,15 @@ func (c *Client) startRoomCatchUp(room jid.JID) func(s *xmpp.Session, mam bool) 
 	}
 	key := room.Bare().String()
 	seq := c.delivery.seq.Add(1)
-	c.control(loopCtx, inItem{ctl: ctlRoomCatchUpStart, seq: seq, room: key})
+	c.mark(loopCtx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpStart, Seq: seq, Room: key})
 	return func(s *xmpp.Session, mam bool) {
 		if s == nil {
-			c.control(loopCtx, inItem{ctl: ctlRoomCatchUpDone, seq: seq, room: key})
+			c.mark(loopCtx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpDone, Seq: seq, Room: key})
 			return
 		}
 		go func() {
 			ok := c.roomCatchUp(context.WithoutCancel(loopCtx), s, room.Bare(), seq, mam)
-			c.control(loopCtx, inItem{ctl: ctlRoomCatchUpDone, seq: seq, room: key, ok: ok})
+			c.mark(loopCtx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpDone, Seq: seq, Room: key, OK: ok})
 		}()
 	}
 }
@@ -92,41 +90,41 @@ func (c *Client) roomState(room string) *roomDelivery {
 	}
 	rd, ok := d.rooms[room]
 	if !ok {
-		rd = &roomDelivery{wm: newWatermark()}
+		rd = &roomDelivery{wm: xmppclient.NewCursor()}
 		d.rooms[room] = rd
 	}
 	return rd
 }
 
-// handleRoomControl is handleItem for the room control items.
-func (c *Client) handleRoomControl(ctx context.Context, it inItem) {
-	rd := c.roomState(it.room)
-	if it.ctl == ctlRoomCatchUpStart {
-		rd.wm.reset()
-		rd.catchingUp = it.seq
+// handleRoomMark is handleEvent for the room marks.
+func (c *Client) handleRoomMark(ctx context.Context, ev xmppclient.Event) {
+	rd := c.roomState(ev.Room)
+	if ev.Mark == xmppclient.MarkRoomCatchUpStart {
+		rd.wm.Reset()
+		rd.catchingUp = ev.Seq
 		return
 	}
-	if it.seq != rd.catchingUp {
+	if ev.Seq != rd.catchingUp {
 		return
 	}
 	rd.catchingUp = 0
-	if !it.ok {
-		rd.wm.stop()
+	if !ev.OK {
+		rd.wm.Stop()
 	}
 	deferred := rd.deferred
 	rd.deferred = nil
-	for _, st := range deferred {
-		c.handleStanza(ctx, st)
+	for _, in := range deferred {
+		c.handleInbound(ctx, in)
 	}
 }
 
 // deferRoomMessage holds a live groupchat message while its room's
 // catch-up runs.
-func (c *Client) deferRoomMessage(st *stanzabuf.Stanza) bool {
-	if st == nil || st.Start().Name.Local != "message" || xmppclient.AttrValue(st.Start(), "type") != string(stanza.GroupChatMessage) {
+func (c *Client) deferRoomMessage(in xmppclient.Inbound) bool {
+	if in.Kind != xmppclient.KindGroupchat {
 		return false
 	}
-	from, err := jid.Parse(xmppclient.AttrValue(st.Start(), "from"))
+	from, err := jid.Parse(xmppclient.AttrValue(in.Stanza.Start(), "from"))
 	if err != nil {
 		return false
 	}
@@ -134,7 +132,7 @@ func (c *Client) deferRoomMessage(st *stanzabuf.Stanza) bool {
 	if !ok || rd.catchingUp == 0 {
 		return false
 	}
-	rd.deferred = append(rd.deferred, st)
+	rd.deferred = append(rd.deferred, in)
 	return true
 }
 
@@ -205,9 +203,9 @@ func (c *Client) roomCatchUp(ctx context.Context, s *xmpp.Session, room jid.JID,
 
 // handleRoomArchived handles a result of a room archive query; it reports
 // whether st was one.
-func (c *Client) handleRoomArchived(ctx context.Context, st *stanzabuf.Stanza) bool {
-	a, err := xmppclient.UnwrapArchived(st)
-	if err != nil || c.mam.mode(a.QueryID) != queryRoomCatchUp {
+func (c *Client) handleRoomArchived(ctx context.Context, in xmppclient.Inbound) bool {
+	a, st := in.Archived, in.Stanza
+	if in.Err != nil || c.mam.mode(a.QueryID) != queryRoomCatchUp {
 		return false
 	}
 	log := zerolog.Ctx(ctx)
@@ -241,7 +239,7 @@ func (c *Client) handleRoomArchived(ctx context.Context, st *stanzabuf.Stanza) b
 // roomTicket tracks a groupchat message's stanza-id in its room's
 // watermark: live messages (the room's catch-up is over) and results of the
 // room's running catch-up.
-func (c *Client) roomTicket(room jid.JID, stanzaID string, catchUpSeq uint64) *archiveTicket {
+func (c *Client) roomTicket(room jid.JID, stanzaID string, catchUpSeq uint64) *xmppclient.Ack {
 	if stanzaID == "" {
 		return nil
 	}
@@ -252,11 +250,15 @@ func (c *Client) roomTicket(room jid.JID, stanzaID string, catchUpSeq uint64) *a
 	if catchUpSeq != 0 && catchUpSeq != rd.catchingUp {
 		return nil
 	}
-	gen, ok := rd.wm.track(stanzaID)
-	if !ok {
-		return nil
-	}
-	return &archiveTicket{c: c, wm: rd.wm, gen: gen, id: stanzaID, room: room.Bare().String()}
+	key := room.Bare().String()
+	return rd.wm.Track(stanzaID, func(ctx context.Context, id, cur string, moved, stored bool) {
+		if moved {
+			c.noteRoomArchiveID(ctx, key, cur)
+		}
+		if !stored {
+			zerolog.Ctx(ctx).Warn().Str("archive_id", id).Str("room", key).Msg("Group chat message not stored on Matrix; the room's archive cursor waits for the next join")
+		}
+	})
 }
 
 // addRoomBackfill registers a collected query (backfill.go) of room's

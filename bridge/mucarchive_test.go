@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // TestRoomCatchUpDefersAndTracks: while a room's catch-up runs, that room's live groupchat
@@ -20,10 +22,10 @@ func TestRoomCatchUpDefersAndTracks(t *testing.T) {
 		fromOther = `<message xmlns="jabber:client" from="other@muc.example.org/bob" type="groupchat" id="m1"><body>hi</body></message>`
 		chat      = `<message xmlns="jabber:client" from="room@muc.example.org/bob" type="chat" id="m1"><body>hi</body></message>`
 	)
-	if c.deferRoomMessage(tokens(t, fromRoom)) {
+	if c.deferRoomMessage(xmppclient.Classify(tokens(t, fromRoom))) {
 		t.Fatal("deferred a room message with no catch-up")
 	}
-	c.handleRoomControl(ctx, inItem{ctl: ctlRoomCatchUpStart, seq: 5, room: room.String()})
+	c.handleRoomMark(ctx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpStart, Seq: 5, Room: room.String()})
 	for _, tc := range []struct {
 		name, xml string
 		want      bool
@@ -32,7 +34,7 @@ func TestRoomCatchUpDefersAndTracks(t *testing.T) {
 		{"another room's message", fromOther, false},
 		{"a private message from an occupant", chat, false},
 	} {
-		if got := c.deferRoomMessage(tokens(t, tc.xml)); got != tc.want {
+		if got := c.deferRoomMessage(xmppclient.Classify(tokens(t, tc.xml))); got != tc.want {
 			t.Errorf("%s: deferred = %v, want %v", tc.name, got, tc.want)
 		}
 	}
@@ -43,26 +45,26 @@ func TestRoomCatchUpDefersAndTracks(t *testing.T) {
 	if tk := c.roomTicket(room, "s1", 4); tk != nil {
 		t.Error("a late result of an earlier catch-up was tracked")
 	}
-	if tk := c.roomTicket(room, "s1", 5); tk == nil || tk.room != room.String() {
+	if tk := c.roomTicket(room, "s1", 5); tk == nil || tk.Cursor() != c.delivery.rooms[room.String()].wm {
 		t.Errorf("a result of the running catch-up was not tracked for the room: %+v", tk)
 	}
 	if tk := c.roomTicket(room, "", 5); tk != nil {
 		t.Error("a message without stanza-id was tracked")
 	}
-	c.handleRoomControl(ctx, inItem{ctl: ctlRoomCatchUpDone, seq: 4, room: room.String(), ok: true})
+	c.handleRoomMark(ctx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpDone, Seq: 4, Room: room.String(), OK: true})
 	if c.delivery.rooms[room.String()].catchingUp != 5 {
 		t.Error("the end of an earlier catch-up ended the running one")
 	}
-	c.handleRoomControl(ctx, inItem{ctl: ctlRoomCatchUpDone, seq: 5, room: room.String(), ok: true})
-	if c.deferRoomMessage(tokens(t, fromRoom)) {
+	c.handleRoomMark(ctx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpDone, Seq: 5, Room: room.String(), OK: true})
+	if c.deferRoomMessage(xmppclient.Classify(tokens(t, fromRoom))) {
 		t.Error("deferred a room message after the catch-up")
 	}
 	if tk := c.roomTicket(room, "s2", 0); tk == nil {
 		t.Error("a live message after the catch-up was not tracked")
 	}
 	// A catch-up that stopped early: the cursor stays where it is.
-	c.handleRoomControl(ctx, inItem{ctl: ctlRoomCatchUpStart, seq: 6, room: room.String()})
-	c.handleRoomControl(ctx, inItem{ctl: ctlRoomCatchUpDone, seq: 6, room: room.String(), ok: false})
+	c.handleRoomMark(ctx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpStart, Seq: 6, Room: room.String()})
+	c.handleRoomMark(ctx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpDone, Seq: 6, Room: room.String(), OK: false})
 	if tk := c.roomTicket(room, "s3", 0); tk != nil {
 		t.Error("a live message was tracked after a catch-up that did not reach the end")
 	}

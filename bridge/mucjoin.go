@@ -35,7 +35,7 @@ func (c *Client) defaultNick() string {
 // joinRoom enters room as nick, or as a variant of it while the nick is
 // taken, and waits until the room has sent its occupants
 // (xmppclient.Rooms.Join). The portal is created or resynced from our own
-// presence (handlemuc.go).
+// presence (chatinfo.go).
 func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string) (xmppclient.JoinResult, error) {
 	s := c.currentSession()
 	if s == nil {

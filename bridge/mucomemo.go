@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,7 +15,6 @@ import (
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
@@ -149,11 +147,11 @@ func (c *Client) refreshMemberDevices(ctx context.Context, oc *omemoxmpp.Client,
 	}
 }
 
-// encryptGroupchat builds the OMEMO groupchat message for out: encrypted
-// for every trusted device of the room's members and our own other
-// devices, with the origin-id (also the id attribute) outside the
-// encryption so the reflection matches. It never falls back to plaintext.
-func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r xmppclient.Room, out *outgoingMessage, payload []xml.TokenReader) (xml.TokenReader, error) {
+// encryptGroupchat encrypts out for every trusted device of the room's
+// members and our own other devices (Send builds the stanza around it,
+// with the origin-id outside the encryption so the reflection matches). It
+// never falls back to plaintext.
+func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r xmppclient.Room, out *xmppclient.Outgoing) (*omemoxmpp.Outgoing, error) {
 	oc := c.omemoClient()
 	if oc == nil {
 		return nil, groupEncryptionStatus(errOMEMOUnavailable)
@@ -175,8 +173,7 @@ func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r xmppcl
 	if len(enc.Errors) > 0 {
 		zerolog.Ctx(ctx).Debug().Int("skipped_devices", len(enc.Errors)).Msg("Some OMEMO devices were skipped")
 	}
-	msg := stanza.Message{To: r.JID.Bare(), ID: out.ID, Type: stanza.GroupChatMessage}
-	return omemoxmpp.BuildMessage(msg, enc, payload...)
+	return enc, nil
 }
 
 // groupEncryptionStatus is the message status of a Matrix message that

@@ -181,7 +181,7 @@ type lazyGroupEdit struct {
 func (e *lazyGroupEdit) GetTargetMessage() networkid.MessageID { return e.target.Resolve() }
 
 func (c *Client) convertGroupEdit(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, g groupchat) (*bridgev2.ConvertedEdit, error) {
-	return msgconv.EditTo(existing, c.correctedContent(ctx, p, intent, g.Body, g.OMEMO, g.Raw))
+	return msgconv.EditTo(existing, c.correctedContent(ctx, p, intent, g.Body, sharedFile(g.Body, g.OMEMO, g.Raw)))
 }
 
 // groupReplyTarget finds the bridged message an XMPP reply in a room

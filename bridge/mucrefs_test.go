@@ -14,7 +14,6 @@ import (
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
-	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -99,31 +98,6 @@ func TestGroupReply(t *testing.T) {
 	}
 }
 
-func TestGroupchatStanzaRefs(t *testing.T) {
-	out := &outgoingMessage{
-		To: jid.MustParse(testRoom), Type: stanza.GroupChatMessage, ID: "mxb-2", Body: "fixed",
-		Replace: "mxb-1", ReplyTo: &reply.Reply{To: jid.MustParse(testRoom + "/bob"), ID: "S1"},
-	}
-	var buf strings.Builder
-	enc := xml.NewEncoder(&buf)
-	if _, err := xmlstream.Copy(enc, groupchatStanza(out, out.payload())); err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	got := buf.String()
-	for _, want := range []string{
-		`<replace xmlns="urn:xmpp:message-correct:0" id="mxb-1">`,
-		`<reply xmlns="urn:xmpp:reply:0" to="room@muc.example.org/bob" id="S1">`,
-		`type="groupchat"`,
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("stanza lacks %s:\n%s", want, got)
-		}
-	}
-}
-
 func TestClassifyGroupchatRefs(t *testing.T) {
 	room := xmppclient.Room{JID: jid.MustParse(testRoom), Nick: "alice", Occupants: map[string]xmppclient.Occupant{"bob": {Nick: "bob"}}}
 	parse := func(raw string) (mucroom.Message, xmppclient.Refs) {
@@ -158,14 +132,14 @@ func TestClassifyGroupchatRefs(t *testing.T) {
 
 func TestGroupchatMedia(t *testing.T) {
 	const link = "https://upload.example.org/abc/cat.png"
-	out := &outgoingMessage{To: jid.MustParse(testRoom), Type: stanza.GroupChatMessage, ID: "mxb-f", Body: link, Media: &outgoingMedia{OOB: link}}
-	payload, err := mediaExtras(out, false, out.payload())
+	out := &xmppclient.Outgoing{To: jid.MustParse(testRoom), Type: stanza.GroupChatMessage, ID: "mxb-f", Body: link, Media: &xmppclient.OutgoingMedia{OOB: link}}
+	st, err := out.Stanza(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf strings.Builder
 	enc := xml.NewEncoder(&buf)
-	if _, err := xmlstream.Copy(enc, groupchatStanza(out, payload)); err != nil {
+	if _, err := xmlstream.Copy(enc, st); err != nil {
 		t.Fatal(err)
 	}
 	if err := enc.Flush(); err != nil {
@@ -181,14 +155,14 @@ func TestGroupchatMedia(t *testing.T) {
 		t.Errorf("occupant's file read as %+v", f)
 	}
 	// A plaintext upload never goes into an encrypted room, nor an aesgcm one into a plaintext room.
-	if _, err := mediaExtras(out, true, nil); err == nil {
+	if err := out.CheckMedia(true); err == nil {
 		t.Error("plaintext upload accepted for an encrypted room")
 	}
-	enc2 := &outgoingMessage{Body: "aesgcm://x", Media: &outgoingMedia{Encrypted: true}}
-	if extra, err := mediaExtras(enc2, true, nil); err != nil || len(extra) != 0 {
-		t.Errorf("encrypted room file got extras %d (%v), want none", len(extra), err)
+	enc2 := &xmppclient.Outgoing{Body: "aesgcm://x", Media: &xmppclient.OutgoingMedia{Encrypted: true}}
+	if err := enc2.CheckMedia(true); err != nil {
+		t.Errorf("encrypted room file refused: %v", err)
 	}
-	if _, err := mediaExtras(enc2, false, nil); err == nil {
+	if err := enc2.CheckMedia(false); err == nil {
 		t.Error("aesgcm upload accepted for a plaintext room")
 	}
 }

@@ -2,21 +2,16 @@ package bridge
 
 import (
 	"context"
-	"encoding/xml"
 	"time"
 
-	"github.com/rs/zerolog"
-	"go.mau.fi/util/random"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
 	"github.com/mxomemo/xmpp-bridge/xmpp/markers"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -33,27 +28,22 @@ import (
 // that asked for markers as a displayed marker with its stanza-id. Only
 // live stanzas count: none from the archive, none delayed (join history).
 
-// groupSignals bridges the chat state and displayed markers of a live
+// groupSignals bridges the chat state and displayed markers (sig) of a live
 // groupchat stanza from room.
-func (c *Client) groupSignals(ctx context.Context, st *stanzabuf.Stanza, room xmppclient.Room, m mucroom.Message, hasBody bool) {
+func (c *Client) groupSignals(room xmppclient.Room, m mucroom.Message, sig xmppclient.Signals, hasBody bool) {
 	nick := m.Nick()
 	if nick == "" || !m.Delay.IsZero() {
 		return
 	}
 	sender := roomSender(room, nick, c.account, c.login.ID)
 	key := c.mucKey(room.JID)
-	if state, err := chatstates.Parse(st.Reader()); err == nil && state != "" && !sender.IsFromMe {
+	if sig.ChatState != "" && !sender.IsFromMe {
 		c.login.QueueRemoteEvent(&simplevent.Typing{
 			EventMeta: simplevent.EventMeta{Type: bridgev2.RemoteEventTyping, PortalKey: key, Sender: sender},
-			Timeout:   typingTimeoutFor(state, hasBody),
+			Timeout:   typingTimeoutFor(sig.ChatState, hasBody),
 		})
 	}
-	mk, err := markers.Parse(st.Reader())
-	if err != nil {
-		zerolog.Ctx(ctx).Debug().Err(err).Str("muc_nick", nick).Msg("Ignoring malformed markers in a group chat")
-		return
-	}
-	for _, marker := range mk.Markers {
+	for _, marker := range sig.Markers {
 		if marker.Kind != markers.Displayed || marker.ID == "" {
 			continue
 		}
@@ -74,37 +64,12 @@ func typingTimeoutFor(state chatstates.State, hasBody bool) time.Duration {
 	return 0
 }
 
-// groupMarkable reports whether a groupchat stanza asked for markers.
-func groupMarkable(st *stanzabuf.Stanza) bool {
-	if st == nil {
-		return false
-	}
-	mk, err := markers.Parse(st.Reader())
-	return err == nil && mk.Markable
-}
-
-// groupTypingStanza is our chat state to room.
-func groupTypingStanza(room jid.JID, typing bool) xml.TokenReader {
-	state := chatstates.Paused
-	if typing {
-		state = chatstates.Composing
-	}
-	return chatstates.Message(stanza.Message{To: room.Bare(), ID: random.String(24), Type: stanza.GroupChatMessage}, state)
-}
-
-// groupMarkerStanza is our displayed marker in room of the message with
-// the room's stanzaID.
-func groupMarkerStanza(room jid.JID, stanzaID string) xml.TokenReader {
-	return markers.Message(stanza.Message{To: room.Bare(), ID: random.String(24), Type: stanza.GroupChatMessage},
-		markers.Marker{Kind: markers.Displayed, ID: stanzaID})
-}
-
 // sendGroupTyping is HandleMatrixTyping for a room portal.
 func (c *Client) sendGroupTyping(ctx context.Context, room jid.JID, typing bool) error {
 	if r, ok := c.mucs.Get(room); !ok || !r.Joined {
 		return nil
 	}
-	return c.sendSignal(ctx, groupTypingStanza(room, typing))
+	return c.sendSignal(ctx, xmppclient.GroupChatState(room, typing))
 }
 
 // sendGroupMarker is HandleMatrixReadReceipt for a room portal: only for a
@@ -118,5 +83,5 @@ func (c *Client) sendGroupMarker(ctx context.Context, room jid.JID, msg *bridgev
 	if r, ok := c.mucs.Get(room); !ok || !r.Joined {
 		return nil
 	}
-	return c.sendSignal(ctx, groupMarkerStanza(room, meta.StanzaID))
+	return c.sendSignal(ctx, xmppclient.GroupDisplayed(room, meta.StanzaID))
 }

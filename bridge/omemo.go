@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,10 +14,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemostore"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
-	"github.com/mxomemo/xmpp-bridge/xmpp/avatar"
-	"github.com/mxomemo/xmpp-bridge/xmpp/caps"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
 
 // OMEMOConfig is network.omemo in the bridge config.
@@ -91,47 +87,6 @@ type omemoState struct {
 	// writes. Without one order for both, a send and a receive could wait
 	// on each other until the busy timeout.
 	op sync.Mutex
-}
-
-// capsNode is the XEP-0115 node of the bridge's client identity.
-const capsNode = "https://github.com/mxomemo/xmpp-bridge"
-
-// capsInfo is the disco#info the bridge advertises: with +notify for both
-// OMEMO device-list nodes, so the server pushes contacts' device lists (and
-// our own account's) to us, and for avatar metadata.
-func capsInfo() caps.Info {
-	features := []string{
-		caps.NSInfo,
-		"urn:xmpp:ping",
-		"urn:xmpp:carbons:2",
-		"http://jabber.org/protocol/chatstates",
-		"urn:xmpp:chat-markers:0",
-		"urn:xmpp:message-correct:0",
-		"urn:xmpp:reactions:0",
-		"urn:xmpp:reply:0",
-		"urn:xmpp:message-retract:1",
-		"urn:xmpp:eme:0",
-		"http://jabber.org/protocol/muc",
-		omemo.NamespaceV03,
-		omemo.NamespaceV2,
-	}
-	features = append(features, omemoxmpp.NotifyFeatures...)
-	// Contacts' XEP-0084 avatar metadata, pushed like the device lists.
-	features = append(features, caps.Notify(avatar.NSMetadata))
-	return caps.Info{
-		Identities: []caps.Identity{{Category: "client", Type: "bot", Name: "Matrix bridge"}},
-		Features:   features,
-	}
-}
-
-// capsElement is the <c/> for our presence, or nil if the info is broken
-// (a programming error, caught by the tests).
-func capsElement() xml.TokenReader {
-	c, err := capsInfo().Caps(capsNode)
-	if err != nil {
-		return nil
-	}
-	return c.TokenReader()
 }
 
 func (c *Client) omemoStore() *omemostore.Store {
@@ -310,9 +265,9 @@ func (c *Client) omemoDelete(ctx context.Context) {
 
 // handlePEPEvent handles a PEP device-list notification and reports whether
 // st was one (then it needs no other handling).
-func (c *Client) handlePEPEvent(ctx context.Context, st *stanzabuf.Stanza) bool {
+func (c *Client) handlePEPEvent(ctx context.Context, ev pubsub.Event) bool {
 	log := zerolog.Ctx(ctx)
-	upd, err := omemoxmpp.ParseDeviceListEvent(st.Reader(), c.account)
+	upd, err := omemoxmpp.DeviceListFromEvent(ev, c.account)
 	switch {
 	case errors.Is(err, omemoxmpp.ErrNotDeviceList):
 		return false

@@ -187,21 +187,6 @@ func TestEncryptionFailureText(t *testing.T) {
 	}
 }
 
-func TestCapsInfo(t *testing.T) {
-	info := capsInfo()
-	if _, err := info.Ver(); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range omemoxmpp.NotifyFeatures {
-		if !info.HasFeature(f) {
-			t.Errorf("caps lack %s", f)
-		}
-	}
-	if capsElement() == nil {
-		t.Error("no caps element")
-	}
-}
-
 func TestOMEMOConfig(t *testing.T) {
 	for _, tc := range []struct {
 		policy string

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"time"
@@ -10,11 +9,11 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/event"
-	"mellium.im/xmlstream"
-	"mellium.im/xmpp/stanza"
+	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // Whether a chat is encrypted lives in the portal metadata (OMEMO,
@@ -43,13 +42,9 @@ func setEncrypted(meta *portal.Metadata, on bool) bool {
 	return true
 }
 
-// chatEncrypted reports whether messages to the DM with out.To must be
-// encrypted.
-func (c *Client) chatEncrypted(ctx context.Context, out *outgoingMessage) (bool, error) {
-	p, err := c.main.Bridge.GetExistingPortalByKey(ctx, portal.DMKey(out.To, c.login.ID))
-	if err != nil {
-		return false, fmt.Errorf("failed to look up portal: %w", err)
-	}
+// chatEncrypted reports whether messages in p, the 1:1 chat with contact,
+// must be encrypted: from the portal the caller holds, not read again.
+func (c *Client) chatEncrypted(ctx context.Context, p *bridgev2.Portal, contact jid.JID) (bool, error) {
 	if p == nil {
 		return false, nil
 	}
@@ -58,28 +53,15 @@ func (c *Client) chatEncrypted(ctx context.Context, out *outgoingMessage) (bool,
 		return false, nil
 	}
 	if !meta.OMEMO && !meta.OMEMOOff && c.main.Config.OMEMO.byDefault() {
-		return c.encryptByDefault(ctx, p, meta, out.To)
+		return c.encryptByDefault(ctx, p, meta, contact)
 	}
 	return meta.OMEMO, nil
 }
 
-// wrapOutgoing builds the stanza of an outgoing message: the plain body, or
-// in an encrypted chat the OMEMO elements with EME, a store hint and the
-// fallback body. extra are the other children (origin-id, markers, …),
-// which stay outside the encryption as other OMEMO clients send them. In
-// an encrypted chat it never falls back to plaintext.
-func (c *Client) wrapOutgoing(ctx context.Context, msg stanza.Message, out *outgoingMessage, extra []xml.TokenReader) (xml.TokenReader, error) {
-	encrypted, err := c.chatEncrypted(ctx, out)
-	if err != nil {
-		return nil, err
-	}
-	if extra, err = mediaExtras(out, encrypted, extra); err != nil {
-		return nil, err
-	}
-	if !encrypted {
-		body := xmlstream.Wrap(xmlstream.Token(xml.CharData(out.Body)), xml.StartElement{Name: xml.Name{Local: "body"}})
-		return msg.Wrap(xmlstream.MultiReader(append([]xml.TokenReader{body}, extra...)...)), nil
-	}
+// encryptDM encrypts out for every trusted device of its contact and of
+// the user (Send builds the stanza around it). It never falls back to
+// plaintext: an error is a status shown in Matrix.
+func (c *Client) encryptDM(ctx context.Context, out *xmppclient.Outgoing) (*omemoxmpp.Outgoing, error) {
 	oc := c.omemoClient()
 	if oc == nil {
 		return nil, encryptionStatus(errOMEMOUnavailable)
@@ -105,14 +87,14 @@ func (c *Client) wrapOutgoing(ctx context.Context, msg stanza.Message, out *outg
 	if len(enc.Errors) > 0 {
 		zerolog.Ctx(ctx).Debug().Int("skipped_devices", len(enc.Errors)).Msg("Some OMEMO devices were skipped")
 	}
-	return omemoxmpp.BuildMessage(msg, enc, extra...)
+	return enc, nil
 }
 
 // encryptChat encrypts out for its contact: device lists and bundles are
 // fetched first, and the ratchet lock is held for the encryption alone, so
 // that a contact's server that does not answer delays this message only,
 // not the login's other chats or its incoming messages.
-func (c *Client) encryptChat(ctx context.Context, oc *omemoxmpp.Client, out *outgoingMessage) (*omemoxmpp.Outgoing, error) {
+func (c *Client) encryptChat(ctx context.Context, oc *omemoxmpp.Client, out *xmppclient.Outgoing) (*omemoxmpp.Outgoing, error) {
 	p := oc.Prepare(ctx, out.To)
 	c.omemo.op.Lock()
 	defer c.omemo.op.Unlock()

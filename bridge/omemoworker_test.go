@@ -13,6 +13,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // drainOMEMOWork runs the queued OMEMO work now, in the caller (tests
@@ -172,7 +173,7 @@ func TestOMEMOSilentPEP(t *testing.T) {
 		wantBody(t, res.in, res.err, body)
 	}
 	enc := within(t, 10*time.Second, "encrypted send to bob", func() error {
-		_, err := f.c.encryptChat(ctx, oc, &outgoingMessage{To: f.bob, Body: "to bob"})
+		_, err := f.c.encryptChat(ctx, oc, &xmppclient.Outgoing{To: f.bob, Body: "to bob"})
 		return err
 	})
 	if enc != nil {

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,13 +11,10 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2/matrix"
 	"maunium.net/go/mautrix/event"
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -165,13 +161,6 @@ func (c *Client) handleContactPresence(from jid.JID, p xmppclient.Presence) {
 	c.presence.update(from, p)
 }
 
-// readContactPresence is handleContactPresence for a buffered presence.
-func (c *Client) readContactPresence(st *stanzabuf.Stanza) {
-	if from, p, ok, err := xmppclient.ParsePresence(st.Reader()); err == nil && ok {
-		c.handleContactPresence(from, p)
-	}
-}
-
 // runPresencePusher sets the ghosts' Matrix presence from the queue, paced.
 func (c *Client) runPresencePusher(ctx context.Context) {
 	if !c.main.Config.Presence.Contacts {
@@ -262,39 +251,28 @@ func (c *Client) presenceConnected(s *xmpp.Session) {
 	})
 }
 
-// ownPresence is the account's presence stanza (with the caps element
-// every presence of ours carries) and what it shows.
-func (c *Client) ownPresence() (xml.TokenReader, xmppclient.Show, string) {
+// ownPresence is what the account should show now.
+func (c *Client) ownPresence() (xmppclient.Show, string) {
 	c.presence.mu.Lock()
 	show, status := c.presence.ownShow, c.presence.ownStatus
 	c.presence.mu.Unlock()
 	if fixed, ok := c.main.Config.Presence.fixedShow(); ok {
 		show, status = fixed, c.main.Config.Presence.OwnStatus
 	}
-	var inner []xml.TokenReader
-	if show != xmppclient.ShowAvailable {
-		inner = append(inner, xmlstream.Wrap(xmlstream.Token(xml.CharData(show)), xml.StartElement{Name: xml.Name{Local: "show"}}))
-	}
-	if status != "" {
-		inner = append(inner, xmlstream.Wrap(xmlstream.Token(xml.CharData(status)), xml.StartElement{Name: xml.Name{Local: "status"}}))
-	}
-	if caps := capsElement(); caps != nil {
-		inner = append(inner, caps)
-	}
-	return stanza.Presence{}.Wrap(xmlstream.MultiReader(inner...)), show, status
+	return show, status
 }
 
 // sendOwnPresence sends the account's presence on s unless it shows that
 // already.
 func (c *Client) sendOwnPresence(ctx context.Context, s *xmpp.Session, force bool) error {
-	p, show, status := c.ownPresence()
+	show, status := c.ownPresence()
 	c.presence.mu.Lock()
 	same := c.presence.sentOn == s && c.presence.sentShow == show && c.presence.sentText == status
 	c.presence.mu.Unlock()
 	if same && !force {
 		return nil
 	}
-	if err := s.Send(ctx, p); err != nil {
+	if err := s.Send(ctx, xmppclient.PresenceStanza(show, status)); err != nil {
 		return fmt.Errorf("failed to send presence: %w", err)
 	}
 	c.presence.mu.Lock()

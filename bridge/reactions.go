@@ -43,7 +43,7 @@ func (c *Client) findMessage(ctx context.Context, peer jid.JID, xmppID string, a
 func (c *Client) queueReactions(ctx context.Context, in *incomingMessage, r reactions.Reactions) {
 	log := zerolog.Ctx(ctx)
 	meta := c.eventMeta(in, bridgev2.RemoteEventReactionSync)
-	in.ticket.handOff(&meta, "")
+	c.ackAfterHandling(in.ack, &meta, "")
 	res := c.login.QueueRemoteEvent(msgconv.ReactionSync(meta, r, func() networkid.MessageID {
 		target := c.findMessage(context.WithoutCancel(ctx), in.Peer, r.ID)
 		if target == "" {
@@ -51,7 +51,7 @@ func (c *Client) queueReactions(ctx context.Context, in *incomingMessage, r reac
 		}
 		return target
 	}))
-	in.ticket.queued(ctx, res)
+	ackUnqueued(ctx, in.ack, res)
 }
 
 // PreHandleMatrixReaction implements bridgev2.ReactionHandlingNetworkAPI.

@@ -2,19 +2,14 @@ package bridge
 
 import (
 	"context"
-	"encoding/xml"
 	"fmt"
 
 	"github.com/rs/zerolog"
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/roster"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
-	"github.com/mxomemo/xmpp-bridge/xmpp/vcardphoto"
 )
 
 // fetchRoster loads the roster and brings every contact's ghost up to date.
@@ -57,34 +52,5 @@ func (c *Client) handleRosterPush(ver string, item roster.Item) error {
 	c.roster.Set(item)
 	ctx := c.backgroundCtx()
 	go c.syncGhosts(ctx, []roster.Item{item})
-	return nil
-}
-
-// handlePresence tracks which contacts are online. Subscription requests are
-// left to the user's other clients: approving them is a privacy decision.
-func (c *Client) handlePresence(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-	p, err := stanza.NewPresence(*start)
-	if err != nil {
-		return nil
-	}
-	switch p.Type {
-	case stanza.AvailablePresence:
-		c.roster.SetOnline(p.From, true)
-		st, err := stanzabuf.Read(xmlstream.MultiReader(xmlstream.Token(*start), t))
-		if err != nil {
-			return nil
-		}
-		if u, ok, err := vcardphoto.ParseUpdate(st.Reader()); err == nil && ok {
-			c.handleAvatarUpdate(p.From, u)
-		}
-		c.readContactPresence(st)
-	case stanza.UnavailablePresence:
-		c.roster.SetOnline(p.From, false)
-		if st, err := stanzabuf.Read(xmlstream.MultiReader(xmlstream.Token(*start), t)); err == nil {
-			c.readContactPresence(st)
-		}
-	case stanza.SubscribePresence:
-		c.login.Log.Info().Stringer("from", p.From.Bare()).Msg("Contact asked to see our presence; answer it from an XMPP client")
-	}
 	return nil
 }

@@ -43,8 +43,14 @@ func remoteMarker(id networkid.MessageID) string {
 	return base64.RawURLEncoding.EncodeToString(h[:18])
 }
 
-// sendingLookBack is how many of the ghost's latest events are looked at.
-const sendingLookBack = 50
+// sendingLookBack is how many of the ghost's latest events in the room are
+// looked at, and sendingScanMax how many of the room's events at most
+// (sendingPage at a time) to find them.
+const (
+	sendingLookBack = 50
+	sendingScanMax  = 2000
+	sendingPage     = 100
+)
 
 // sendingRetention: marks older than this are dropped.
 const sendingRetention = 24 * time.Hour
@@ -137,37 +143,99 @@ func (c *Client) sweepSending(ctx context.Context) {
 	}
 }
 
-// findSent looks for the event with marker among sender's latest events in
-// room, as the bridge bot (decrypting encrypted ones with the bridge's own
-// Megolm sessions).
+// findSent looks for the event with marker among sender's latest
+// sendingLookBack events in room, as the bridge bot (decrypting encrypted
+// ones with the bridge's own Megolm sessions).
+//
+// It pages through the room's events without a server-side filter:
+// Dendrite v0.15.2 applies a /messages filter after it has taken `limit`
+// events of the room (syncapi GetEventsInTopologicalRange), and ends the
+// pagination when a page has none that pass. With a sender filter, a
+// message cut by a crash was missed as soon as the room had more than a
+// page of other events after it (the Matrix user's own messages while the
+// bridge restarted), and was sent a second time (TestRoomKill, TestKill).
 func (c *Client) findSent(ctx context.Context, room id.RoomID, sender id.UserID, marker string) (id.EventID, error) {
 	mc, ok := c.main.Bridge.Matrix.(*matrix.Connector)
 	if !ok || mc.Bot == nil {
 		return "", errors.New("not the appservice connector")
 	}
-	filter := &mautrix.FilterPart{Senders: []id.UserID{sender}, Types: []event.Type{event.EventMessage, event.EventEncrypted, event.EventSticker}}
-	resp, err := mc.Bot.Messages(ctx, room, "", "", mautrix.DirectionBackward, filter, sendingLookBack)
+	page := func(ctx context.Context, from string) (*mautrix.RespMessages, error) {
+		return mc.Bot.Messages(ctx, room, from, "", mautrix.DirectionBackward, nil, sendingPage)
+	}
+	markerOf := func(evt *event.Event) string { return c.sentMarker(ctx, mc, room, evt) }
+	evtID, scan, err := scanForMarker(ctx, page, sender, marker, markerOf)
 	if err != nil {
-		return "", fmt.Errorf("failed to read the room: %w", err)
+		return "", err
 	}
-	for _, evt := range resp.Chunk {
-		if evt.Sender != sender {
-			continue
+	log := zerolog.Ctx(ctx).Debug().Int("room_events_scanned", scan.events).Int("ghost_events_scanned", scan.ghost)
+	if evtID != "" {
+		log.Msg("Found the message sent before a crash in the room")
+	} else {
+		log.Msg("The message marked as sending is not in the room")
+	}
+	return evtID, nil
+}
+
+// sentScan is how far scanForMarker looked.
+type sentScan struct{ events, ghost int }
+
+// scanForMarker pages backward through a room (page: one unfiltered
+// /messages page from the token) until it finds sender's event whose
+// marker (markerOf) is marker, has seen sendingLookBack of sender's
+// events, has seen sendingScanMax events or has reached the room's start.
+func scanForMarker(ctx context.Context, page func(context.Context, string) (*mautrix.RespMessages, error),
+	sender id.UserID, marker string, markerOf func(*event.Event) string,
+) (id.EventID, sentScan, error) {
+	var scan sentScan
+	from := ""
+	for scan.events < sendingScanMax {
+		resp, err := page(ctx, from)
+		if err != nil {
+			return "", scan, fmt.Errorf("failed to read the room: %w", err)
 		}
-		if evt.Type == event.EventEncrypted && mc.Crypto != nil {
-			evt.RoomID = room
-			if err := evt.Content.ParseRaw(evt.Type); err != nil {
+		for _, evt := range resp.Chunk {
+			scan.events++
+			if evt.Sender != sender || !sentType(evt.Type) {
 				continue
 			}
-			dec, err := mc.Crypto.Decrypt(ctx, evt)
-			if err != nil {
-				continue
+			scan.ghost++
+			if markerOf(evt) == marker {
+				return evt.ID, scan, nil
 			}
-			evt = dec
+			if scan.ghost >= sendingLookBack {
+				return "", scan, nil
+			}
 		}
-		if m, _ := evt.Content.Raw[remoteMarkerKey].(string); m == marker {
-			return evt.ID, nil
+		if resp.End == "" || len(resp.Chunk) == 0 || resp.End == from {
+			break
 		}
+		from = resp.End
 	}
-	return "", nil
+	return "", scan, nil
+}
+
+// sentType says whether events of type t can carry a remote marker.
+func sentType(t event.Type) bool {
+	return t == event.EventMessage || t == event.EventEncrypted || t == event.EventSticker
+}
+
+// sentMarker is the remote marker of evt (decrypted first when encrypted),
+// or "".
+func (c *Client) sentMarker(ctx context.Context, mc *matrix.Connector, room id.RoomID, evt *event.Event) string {
+	if evt.Type == event.EventEncrypted {
+		if mc.Crypto == nil {
+			return ""
+		}
+		evt.RoomID = room
+		if err := evt.Content.ParseRaw(evt.Type); err != nil {
+			return ""
+		}
+		dec, err := mc.Crypto.Decrypt(ctx, evt)
+		if err != nil {
+			return ""
+		}
+		evt = dec
+	}
+	m, _ := evt.Content.Raw[remoteMarkerKey].(string)
+	return m
 }

@@ -12,11 +12,12 @@ import (
 	"mellium.im/xmpp/roster"
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
-func pepNotification(t *testing.T, from, node, item string) *stanzabuf.Stanza {
+func pepNotification(t *testing.T, from, node, item string) pubsub.Event {
 	t.Helper()
 	x := fmt.Sprintf(`<message xmlns='jabber:client' from='%s' to='alice@localhost' type='headline'>`+
 		`<event xmlns='http://jabber.org/protocol/pubsub#event'><items node='%s'>%s</items></event></message>`, from, node, item)
@@ -24,7 +25,11 @@ func pepNotification(t *testing.T, from, node, item string) *stanzabuf.Stanza {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st
+	in := xmppclient.Classify(st)
+	if in.Kind != xmppclient.KindPubSub || in.Err != nil {
+		t.Fatalf("notification classified as %d (%v)", in.Kind, in.Err)
+	}
+	return in.Event
 }
 
 // TestStrangerFlood: PEP notifications from accounts the login has nothing

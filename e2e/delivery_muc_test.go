@@ -5,32 +5,52 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/ping"
 
+	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
 	"github.com/mxomemo/xmpp-bridge/internal/testenv"
 )
 
 // TestRoomKill: the bridge is SIGKILLed (three times, down 1–2 s) while an occupant writes to a
 // group chat and the Matrix user writes into its portal, both also while the bridge is down. The
 // room's messages missed while it was away come from the room's archive (its own watermark),
-// the live ones wait behind them: every message reaches the other side once, in order.
+// the live ones wait behind them: every message reaches the other side once, in order. On
+// Prosody and ejabberd with SQLite, and on Prosody with PostgreSQL. MXOMEMO_KILL_N and
+// MXOMEMO_KILL_KILLS (make kill-test) set the size: messages each way and kills.
 func TestRoomKill(t *testing.T) {
-	for _, server := range []string{"prosody", "ejabberd"} {
-		t.Run(server, func(t *testing.T) { runRoomKill(t, server) })
+	p := roomKillSize()
+	for _, v := range []struct{ server, backend string }{{"prosody", "sqlite"}, {"ejabberd", "sqlite"}, {"prosody", "postgres"}} {
+		t.Run(v.server+"/"+v.backend, func(t *testing.T) { runRoomKill(t, v.server, v.backend, p) })
 	}
 }
 
-func runRoomKill(t *testing.T, server string) {
-	s := newStackOn(t, server, "sqlite", testenv.ProsodyOptions{})
+// roomKillSize is TestRoomKill's size: 80 messages each way and 3 kills, or the environment's.
+func roomKillSize() killParams {
+	p := killParams{n: 80, kills: 3, interval: 80 * time.Millisecond}
+	if v, err := strconv.Atoi(os.Getenv("MXOMEMO_KILL_N")); err == nil && v >= 4 {
+		p.n = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("MXOMEMO_KILL_KILLS")); err == nil && v >= 1 {
+		p.kills = v
+	}
+	return p
+}
+
+func runRoomKill(t *testing.T, server, backend string, p killParams) {
+	s := newStackOn(t, server, backend, testenv.ProsodyOptions{})
 	alice, alicePW := s.account(t, "ralice")
 	bob, bobPW := s.account(t, "rbob")
 	u := s.matrixUser(t, "mxroomkill")
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute+time.Duration(p.n)*time.Second)
 	defer cancel()
 	bobC := s.peer(t, bob, bobPW, "laptop")
 	room := jid.MustParse("killroom@" + s.xmpp.MUCDomain())
@@ -47,10 +67,10 @@ func runRoomKill(t *testing.T, server string) {
 	tl := u.Cursor(portal)
 	peerFrom := len(bobC.Received())
 
-	// The bridge goes down when bob has sent a quarter, half and three quarters of his messages,
-	// for 1–2 s each time, while both keep sending: some of each side's messages are always sent
-	// while it is down (counted below).
-	const n, kills = 80, 3
+	// The bridge goes down when bob has sent a quarter, half and three quarters of his messages
+	// (with more kills, at as many even steps), for 1–2 s each time, while both keep sending: some
+	// of each side's messages are always sent while it is down (counted below).
+	n, kills := p.n, p.kills
 	run := fmt.Sprintf("r%d", time.Now().UnixNano()%1e6)
 	var down atomic.Bool
 	var bobSent, bobWhileDown, mxWhileDown atomic.Int64
@@ -67,7 +87,7 @@ func runRoomKill(t *testing.T, server string) {
 				bobWhileDown.Add(1)
 			}
 			bobSent.Add(1)
-			time.Sleep(80 * time.Millisecond)
+			time.Sleep(p.interval)
 		}
 		errs <- nil
 	}()
@@ -80,7 +100,7 @@ func runRoomKill(t *testing.T, server string) {
 			if down.Load() {
 				mxWhileDown.Add(1)
 			}
-			time.Sleep(80 * time.Millisecond)
+			time.Sleep(p.interval)
 		}
 		errs <- nil
 	}()
@@ -109,7 +129,7 @@ func runRoomKill(t *testing.T, server string) {
 	}
 
 	var x2m, m2x streamCounts
-	deadline := time.Now().Add(4 * time.Minute)
+	deadline := time.Now().Add(4*time.Minute + time.Duration(n)*100*time.Millisecond)
 	for {
 		x2m = countSeq(matrixNumbers(ctx, t, u, portal, tl, s.ghost(bob), run+" bob "), n)
 		m2x = countSeq(peerNumbers(bobC, peerFrom, run+" mx "), n)
@@ -122,18 +142,54 @@ func runRoomKill(t *testing.T, server string) {
 	x2m = countSeq(matrixNumbers(ctx, t, u, portal, tl, s.ghost(bob), run+" bob "), n)
 	m2x = countSeq(peerNumbers(bobC, peerFrom, run+" mx "), n)
 	t.Logf("room, %d SIGKILLs: XMPP -> Matrix: %s; Matrix -> XMPP: %s", kills, x2m, m2x)
-	// Known open issue (docs/delivery.md): about one run in four shows one room message from XMPP
-	// twice in Matrix, the one in flight at a kill. Loss and order are asserted everywhere; that
-	// duplicate fails the test only in `make kill-test` (MXOMEMO_ROOM_DUPLICATES_FATAL=1) until it
-	// is fixed, and is logged as KNOWN ISSUE otherwise.
-	if x2m.duplicated > 0 && os.Getenv("MXOMEMO_ROOM_DUPLICATES_FATAL") != "1" {
-		t.Logf("KNOWN ISSUE: %d room message(s) from XMPP duplicated in Matrix (not fatal outside make kill-test)", x2m.duplicated)
-		x2m.duplicated = 0
+	if x2m.duplicated > 0 {
+		logDuplicateEvents(ctx, t, u, portal, tl, s.ghost(bob), run+" bob ")
 	}
 	if !x2m.clean() {
 		t.Errorf("room XMPP -> Matrix not exactly once in order: %s", x2m)
 	}
 	if !m2x.clean() {
 		t.Errorf("room Matrix -> XMPP not exactly once in order: %s", m2x)
+	}
+}
+
+// logDuplicateEvents names the Matrix events of each message from sender with prefix that room
+// has more than once (ids, server times and the bridge's remote marker), to find in the bridge
+// log which path sent it again.
+func logDuplicateEvents(ctx context.Context, t *testing.T, u *harness.MatrixUser, room id.RoomID, from int, sender id.UserID, prefix string) {
+	byBody := map[string][]*event.Event{}
+	var order []string
+	seen := map[id.EventID]bool{}
+	take := func(evt *event.Event) {
+		b := harness.Body(evt)
+		if seen[evt.ID] || evt.Sender != sender || !strings.HasPrefix(b, prefix) {
+			return
+		}
+		seen[evt.ID] = true
+		if len(byBody[b]) == 0 {
+			order = append(order, b)
+		}
+		byBody[b] = append(byBody[b], evt)
+	}
+	mctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	msgs, err := u.RoomMessages(mctx, room)
+	if err != nil {
+		t.Logf("reading %s with /messages: %v", room, err)
+	}
+	for _, evt := range msgs {
+		take(evt)
+	}
+	tl := u.Timeline(room)
+	for _, evt := range tl[min(from, len(tl)):] {
+		take(evt)
+	}
+	for _, b := range order {
+		if evts := byBody[b]; len(evts) > 1 {
+			for _, evt := range evts {
+				t.Logf("duplicate %q: event %s at %s, marker %v", b, evt.ID,
+					time.UnixMilli(evt.Timestamp).UTC().Format("15:04:05.000"), evt.Content.Raw["net.mxomemo.remote"])
+			}
+		}
 	}
 }

@@ -260,6 +260,13 @@ func ParseDeviceListEvent(r xml.TokenReader, own jid.JID) (*DeviceListUpdate, er
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
+	return DeviceListFromEvent(ev, own)
+}
+
+// DeviceListFromEvent is ParseDeviceListEvent for a notification already
+// read (the client reads each pubsub notification once and routes it by
+// node): ErrNotDeviceList for another node.
+func DeviceListFromEvent(ev pubsub.Event, own jid.JID) (*DeviceListUpdate, error) {
 	var v omemo.Version
 	switch ev.Node {
 	case omemo.V03.DeviceListNode():
@@ -284,9 +291,11 @@ func ParseDeviceListEvent(r xml.TokenReader, own jid.JID) (*DeviceListUpdate, er
 	if len(ev.Items) == 0 {
 		return nil, fmt.Errorf("%w: device list notification without items", ErrMalformed)
 	}
-	if upd.Devices, err = parseDeviceListItems(v, ev.Items); err != nil {
+	devices, err := parseDeviceListItems(v, ev.Items)
+	if err != nil {
 		return nil, err
 	}
+	upd.Devices = devices
 	return upd, nil
 }
 

@@ -1,6 +1,7 @@
-package bridge
+package xmppclient
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -40,8 +41,8 @@ func TestWatermark(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWatermark()
-			w.reset()
+			w := NewCursor()
+			w.Reset()
 			gens := map[string]uint64{} // the session each id was tracked in
 			for i, s := range tc.steps {
 				got := ""
@@ -51,9 +52,9 @@ func TestWatermark(t *testing.T) {
 				case "ok", "fail":
 					got, _ = w.settle(gens[s.id], s.id, s.op == "ok")
 				case "reset":
-					w.reset()
+					w.Reset()
 				case "stop":
-					w.stop()
+					w.Stop()
 				}
 				if got != s.want {
 					t.Fatalf("step %d (%s %s): cursor moved to %q, want %q", i, s.op, s.id, got, s.want)
@@ -72,8 +73,8 @@ func TestWatermarkCrash(t *testing.T) {
 	const n = 12
 	for seed := range 200 {
 		r := rand.New(rand.NewPCG(uint64(seed), 7))
-		w := newWatermark()
-		gen := w.reset()
+		w := NewCursor()
+		gen := w.Reset()
 		id := func(i int) string { return fmt.Sprintf("arch-%02d", i) }
 		stored := map[int]bool{}
 		cursor := -1 // the saved cursor, as an index into the archive
@@ -141,8 +142,49 @@ func TestWatermarkCrash(t *testing.T) {
 }
 
 func TestWatermarkStoppedUntilFirstCatchUp(t *testing.T) {
-	w := newWatermark()
+	w := NewCursor()
 	if _, ok := w.track("a"); ok {
 		t.Fatal("a live message before the first catch-up was tracked")
+	}
+}
+
+// TestAck: an Ack is done once; a message handed off is acknowledged by
+// whoever took it, not by Release; one never handed off is released as
+// done; a nil Ack (an id not tracked) ignores everything.
+func TestAck(t *testing.T) {
+	w := NewCursor()
+	w.Reset()
+	type outcome struct {
+		id, cur      string
+		moved, saved bool
+	}
+	var got []outcome
+	settled := func(_ context.Context, id, cur string, moved, stored bool) {
+		got = append(got, outcome{id, cur, moved, stored})
+	}
+	ctx := context.Background()
+	a := w.Track("a", settled)
+	b := w.Track("b", settled)
+	if w.Track("a", settled) != nil {
+		t.Fatal("an id seen twice got a second Ack")
+	}
+	b.HandOff()
+	b.Release(ctx) // handed off: bridgev2 acknowledges it, not Release
+	if len(got) != 0 {
+		t.Fatalf("released a handed-off Ack: %+v", got)
+	}
+	b.Done(ctx, true)
+	b.Done(ctx, false) // once only
+	a.Release(ctx)     // never handed off: done
+	want := []outcome{{"b", "", false, true}, {"a", "b", true, true}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("outcomes %+v, want %+v", got, want)
+	}
+	var none *Ack
+	none.HandOff()
+	none.Release(ctx)
+	none.Done(ctx, false)
+	if none.Cursor() != nil || none.ID() != "" {
+		t.Error("a nil Ack has a cursor or id")
 	}
 }

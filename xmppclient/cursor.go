@@ -1,8 +1,13 @@
-package bridge
+package xmppclient
 
-import "sync"
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
 
-// The archive catch-up cursor (LastArchiveID) is a watermark: the highest
+// An archive catch-up cursor (the account's, and one per room) is a
+// watermark: the highest
 // archive id such that it and every message before it in the archive is
 // stored on the Matrix side (or was found to need nothing there). It is not
 // the newest message seen: bridgev2 handles messages in per-portal queues
@@ -10,7 +15,7 @@ import "sync"
 // and moving the cursor past one still in a queue would lose it for good if
 // the process died then (the next catch-up starts after the cursor).
 //
-// watermark keeps the archive ids of the current session in archive order
+// Cursor keeps the archive ids of the current session in archive order
 // (catch-up pages in page order, then the live stream, which the server
 // archives in the order it routes) with their state, and moves the cursor
 // over the settled prefix only. An id that failed (bridgev2 did not store
@@ -30,7 +35,7 @@ const (
 // twice in a session (a catch-up result and its live copy).
 const wmRecent = 4096
 
-type watermark struct {
+type Cursor struct {
 	mu sync.Mutex
 	// gen changes with every reset, so that settlements of an earlier
 	// session (still in bridgev2's queues) do not count.
@@ -42,13 +47,13 @@ type watermark struct {
 	stopped bool
 }
 
-// newWatermark is stopped until the first catch-up starts.
-func newWatermark() *watermark {
-	return &watermark{state: map[string]wmState{}, recent: map[string]struct{}{}, stopped: true}
+// NewCursor is stopped until the first catch-up starts.
+func NewCursor() *Cursor {
+	return &Cursor{state: map[string]wmState{}, recent: map[string]struct{}{}, stopped: true}
 }
 
-// reset starts a new session: nothing is tracked, the cursor can move again.
-func (w *watermark) reset() uint64 {
+// Reset starts a new session: nothing is tracked, the cursor can move again.
+func (w *Cursor) Reset() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.gen++
@@ -58,10 +63,10 @@ func (w *watermark) reset() uint64 {
 	return w.gen
 }
 
-// stop keeps the cursor where it is for the rest of the session (the
+// Stop keeps the cursor where it is for the rest of the session (the
 // catch-up did not reach the end of the archive, so the order of what comes
 // next is unknown).
-func (w *watermark) stop() {
+func (w *Cursor) Stop() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.stopped = true
@@ -71,7 +76,7 @@ func (w *watermark) stop() {
 // track appends id (next in archive order). It returns the session's
 // generation and false when id is not to be settled: empty, already seen
 // this session, or the cursor is stopped.
-func (w *watermark) track(id string) (uint64, bool) {
+func (w *Cursor) track(id string) (uint64, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if id == "" || w.stopped {
@@ -93,7 +98,7 @@ func (w *watermark) track(id string) (uint64, bool) {
 
 // settle records the outcome for id and returns the new cursor, if it
 // moved: the last id of the longest prefix of settled, successful ids.
-func (w *watermark) settle(gen uint64, id string, ok bool) (string, bool) {
+func (w *Cursor) settle(gen uint64, id string, ok bool) (string, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if gen != w.gen || w.stopped {
@@ -118,4 +123,75 @@ func (w *watermark) settle(gen uint64, id string, ok bool) (string, bool) {
 	last := w.ids[n-1]
 	w.ids = w.ids[n:]
 	return last, true
+}
+
+// Ack is the acknowledgement of one message whose archive id a Cursor
+// tracks: the connector calls Done once it has handled the message (stored
+// says whether it reached Matrix), and the cursor moves over it only then.
+// It is what "handled" means for the exactly-once delivery
+// (docs/delivery.md). A nil Ack (an id not tracked) ignores every call.
+type Ack struct {
+	cursor *Cursor
+	gen    uint64
+	id     string
+	once   sync.Once
+	handed atomic.Bool
+	// settled is told the outcome once, with the cursor if it moved.
+	settled func(ctx context.Context, id, cursor string, moved, stored bool)
+}
+
+// Track appends id (next in archive order) and returns its Ack; nil when
+// id is not to be settled: empty, already seen this session, or the cursor
+// is stopped. settled is called once, when the Ack is done.
+func (w *Cursor) Track(id string, settled func(ctx context.Context, id, cursor string, moved, stored bool)) *Ack {
+	gen, ok := w.track(id)
+	if !ok {
+		return nil
+	}
+	return &Ack{cursor: w, gen: gen, id: id, settled: settled}
+}
+
+// Cursor is the cursor a tracks an id in.
+func (a *Ack) Cursor() *Cursor {
+	if a == nil {
+		return nil
+	}
+	return a.cursor
+}
+
+// ID is the archive id a acknowledges.
+func (a *Ack) ID() string {
+	if a == nil {
+		return ""
+	}
+	return a.id
+}
+
+// Done records the outcome (once) and moves the cursor if it can.
+func (a *Ack) Done(ctx context.Context, stored bool) {
+	if a == nil {
+		return
+	}
+	a.once.Do(func() {
+		cur, moved := a.cursor.settle(a.gen, a.id, stored)
+		if a.settled != nil {
+			a.settled(ctx, a.id, cur, moved, stored)
+		}
+	})
+}
+
+// HandOff says the message went on (to bridgev2's queues): whoever took
+// it calls Done.
+func (a *Ack) HandOff() {
+	if a != nil {
+		a.handed.Store(true)
+	}
+}
+
+// Release is done for a message that was not handed off: whatever it
+// needed is done (deferred right after the Ack is made).
+func (a *Ack) Release(ctx context.Context) {
+	if a != nil && !a.handed.Load() {
+		a.Done(ctx, true)
+	}
 }

@@ -1,0 +1,51 @@
+package xmppclient
+
+import (
+	"encoding/xml"
+
+	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+	"github.com/mxomemo/xmpp-bridge/xmpp/avatar"
+	"github.com/mxomemo/xmpp-bridge/xmpp/caps"
+)
+
+// CapsNode is the XEP-0115 node of the bridge's client identity.
+const CapsNode = "https://github.com/mxomemo/xmpp-bridge"
+
+// CapsInfo is the disco#info the bridge's client advertises: with +notify for both
+// OMEMO device-list nodes, so the server pushes contacts' device lists (and
+// our own account's) to us, and for avatar metadata.
+func CapsInfo() caps.Info {
+	features := []string{
+		caps.NSInfo,
+		"urn:xmpp:ping",
+		"urn:xmpp:carbons:2",
+		"http://jabber.org/protocol/chatstates",
+		"urn:xmpp:chat-markers:0",
+		"urn:xmpp:message-correct:0",
+		"urn:xmpp:reactions:0",
+		"urn:xmpp:reply:0",
+		"urn:xmpp:message-retract:1",
+		"urn:xmpp:eme:0",
+		"http://jabber.org/protocol/muc",
+		omemo.NamespaceV03,
+		omemo.NamespaceV2,
+	}
+	features = append(features, omemoxmpp.NotifyFeatures...)
+	// Contacts' XEP-0084 avatar metadata, pushed like the device lists.
+	features = append(features, caps.Notify(avatar.NSMetadata))
+	return caps.Info{
+		Identities: []caps.Identity{{Category: "client", Type: "bot", Name: "Matrix bridge"}},
+		Features:   features,
+	}
+}
+
+// CapsElement is the <c/> for our presence, or nil if the info is broken
+// (a programming error, caught by the tests).
+func CapsElement() xml.TokenReader {
+	c, err := CapsInfo().Caps(CapsNode)
+	if err != nil {
+		return nil
+	}
+	return c.TokenReader()
+}
