@@ -90,7 +90,7 @@ func (c *Client) contactAvatar(ctx context.Context, s *xmpp.Session, contact jid
 		return c.avatarFromMetadata(ctx, s, contact, meta, current)
 	}
 	// No XEP-0084 avatar, no node, or not allowed to see it: try the vCard.
-	photo, err := vcardphoto.Fetch(ctx, s, contact)
+	photo, err := xmppclient.FetchVCardPhoto(ctx, s, contact)
 	if err != nil {
 		return nil, err
 	}

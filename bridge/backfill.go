@@ -60,58 +60,19 @@ const omemoHistoryNotice = "[OMEMO message from before the bridge's device exist
 // the portal.
 const omemoSentNotice = "[OMEMO message sent from Matrix through the bridge, its text is not kept]"
 
-func (q *mamQueries) addBackfill() string {
-	id := q.add(queryBackfill)
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.pages == nil {
-		q.pages = map[string][]xmppclient.Archived{}
-	}
-	q.pages[id] = nil
-	return id
-}
-
-// collect keeps a result of a running backfill query; false when a is not
-// one.
-func (q *mamQueries) collect(a xmppclient.Archived) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if _, ok := q.pages[a.QueryID]; !ok || q.m[a.QueryID] != queryBackfill {
-		return false
-	}
-	q.pages[a.QueryID] = append(q.pages[a.QueryID], a)
-	return true
-}
-
-func (q *mamQueries) collecting() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.pages) > 0
-}
-
-// finish ends a backfill query and returns its results in archive order.
-func (q *mamQueries) finish(id string) []xmppclient.Archived {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	res := q.pages[id]
-	delete(q.pages, id)
-	delete(q.m, id)
-	return res
-}
-
 // collectBackfill takes the results of our backfill queries out of the
 // stream; it runs in the Serve loop, so the query's <fin/> (read after
 // them) finds them all collected. It reports whether st was consumed.
 func (c *Client) collectBackfill(in xmppclient.Inbound) bool {
-	if !c.mam.collecting() || in.Kind != xmppclient.KindArchived || in.Err != nil {
+	if !c.mam.Collecting() || in.Kind != xmppclient.KindArchived || in.Err != nil {
 		return false
 	}
 	a := in.Archived
-	if c.mam.mode(a.QueryID) != queryBackfill {
+	if c.mam.Mode(a.QueryID) != xmppclient.QueryBackfill {
 		return false
 	}
-	from := xmppclient.AttrValue(in.Stanza.Start(), "from")
-	if room := c.mam.room(a.QueryID); room != "" {
+	from := in.From
+	if room := c.mam.Room(a.QueryID); room != "" {
 		// A query of a room's archive (mucarchive.go): only the room answers.
 		if from != room {
 			c.login.Log.Warn().Str("from", from).Str("room", room).Msg("Dropping forged room archive result")
@@ -121,20 +82,13 @@ func (c *Client) collectBackfill(in xmppclient.Inbound) bool {
 		c.login.Log.Warn().Str("from", from).Msg("Dropping forged archive result")
 		return true
 	}
-	return c.mam.collect(a)
+	return c.mam.Collect(a)
 }
 
 // fetchArchivePage runs one archive query with its own query id.
 func (c *Client) fetchArchivePage(ctx context.Context, s *xmpp.Session, q history.Query) ([]xmppclient.Archived, history.Result, error) {
-	q.ID = c.mam.addBackfill()
-	ctx, cancel := context.WithTimeout(ctx, backfillQueryTimeout)
-	defer cancel()
-	res, err := history.Fetch(ctx, q, c.account, s)
-	got := c.mam.finish(q.ID)
-	if err != nil {
-		return nil, res, err
-	}
-	return got, res, nil
+	q.ID = c.mam.AddBackfill()
+	return c.mam.Collected(ctx, s, q, c.account, backfillQueryTimeout)
 }
 
 // archiveQuery is where FetchMessages starts reading: newest first (last
@@ -280,7 +234,7 @@ func (c *Client) backfillMessages(ctx context.Context, p *bridgev2.Portal, conta
 // historyOMEMO puts what is known about an archived OMEMO message into in
 // (see the top of this file); false when it is not to be backfilled.
 func (c *Client) historyOMEMO(ctx context.Context, in *incomingMessage) bool {
-	rcv, err := omemoxmpp.FindEncrypted(in.Raw.Reader())
+	rcv, err := in.Message.OMEMO()
 	if errors.Is(err, omemoxmpp.ErrNotEncrypted) {
 		return true
 	}

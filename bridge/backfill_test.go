@@ -22,8 +22,8 @@ func TestCollectBackfill(t *testing.T) {
 	if c.collectBackfill(xmppclient.Classify(tokens(t, archiveResult("", "none", msg)))) {
 		t.Fatal("collected without a running backfill query")
 	}
-	bf := c.mam.addBackfill()
-	catchUp := c.mam.add(queryCatchUp)
+	bf := c.mam.AddBackfill()
+	catchUp := c.mam.Add(xmppclient.QueryCatchUp)
 	for _, tc := range []struct {
 		name     string
 		xml      string
@@ -38,11 +38,11 @@ func TestCollectBackfill(t *testing.T) {
 			t.Errorf("%s: consumed = %v, want %v", tc.name, got, tc.consumed)
 		}
 	}
-	got := c.mam.finish(bf)
+	got := c.mam.Finish(bf)
 	if len(got) != 1 || got[0].ArchiveID != "arch-7" {
 		t.Fatalf("collected %+v, want the one genuine result", got)
 	}
-	if c.mam.collecting() || c.mam.mode(bf) != 0 {
+	if c.mam.Collecting() || c.mam.Mode(bf) != 0 {
 		t.Error("query still known after finish")
 	}
 }

@@ -19,6 +19,7 @@ func (xc *Connector) GetCapabilities() *bridgev2.NetworkGeneralCapabilities {
 				LookupUsername: true,
 				ContactList:    true,
 			},
+			GroupCreation: groupCreation(),
 		},
 	}
 }
@@ -68,8 +69,12 @@ var groupFeatures = &event.RoomFeatures{
 
 // GetCapabilities implements bridgev2.NetworkAPI.
 func (c *Client) GetCapabilities(ctx context.Context, p *bridgev2.Portal) *event.RoomFeatures {
-	if chat, err := portal.Parse(p.PortalKey); err == nil && chat.Kind == portal.MUC {
+	chat, err := portal.Parse(p.PortalKey)
+	switch {
+	case err == nil && chat.Kind == portal.MUC:
 		return c.mediaFeatures(groupFeatures)
+	case err == nil && chat.Kind == portal.PM:
+		return pmFeatures
 	}
 	return c.mediaFeatures(dmFeatures)
 }

@@ -33,6 +33,9 @@ func (c *Client) GetChatInfo(ctx context.Context, p *bridgev2.Portal) (*bridgev2
 	if chat.Kind == portal.MUC {
 		return c.mucChatInfoFor(chat.JID), nil
 	}
+	if chat.Kind == portal.PM {
+		return c.pmChatInfo(chat.JID), nil
+	}
 	return c.dmChatInfo(chat.JID), nil
 }
 

@@ -12,7 +12,6 @@ import (
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/status"
 	"mellium.im/xmpp"
-	mcarbons "mellium.im/xmpp/carbons"
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
@@ -49,7 +48,7 @@ type Client struct {
 	done   chan struct{}
 
 	metaMu sync.Mutex // guards LastArchiveID and Rooms in the login metadata
-	mam    mamQueries
+	mam    xmppclient.Queries
 
 	omemo omemoState // the login's OMEMO device (omemo.go)
 
@@ -63,6 +62,7 @@ type Client struct {
 	mucs           *xmppclient.Rooms  // the group chats of the current session
 	uploads        xmppclient.Uploads // the XEP-0363 service of the current session
 	presence       presenceState      // presence both ways (presence.go)
+	invites        inviteState        // unanswered group chat invitations (mucinvites.go)
 
 	// ready is set once a session is fully set up (ready.go).
 	ready readyGate
@@ -78,6 +78,7 @@ var (
 func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
 	c := &Client{main: xc, login: login, roster: xmppclient.NewRoster(), mucs: xmppclient.NewRooms()}
 	c.delivery.wm = xmppclient.NewCursor()
+	c.omemo.ratchet.ObserveEncrypt = func(d time.Duration) { c.main.Metrics.ObserveEncrypt(d) }
 	c.rejoining.Store(true)
 	if meta, ok := login.Metadata.(*UserLoginMetadata); ok {
 		if j, err := xconn.ParseJID(meta.JID); err == nil {
@@ -277,7 +278,7 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	holdBeforePresence(ctx)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := mcarbons.Enable(ctx, s); err != nil {
+	if err := xmppclient.EnableCarbons(ctx, s); err != nil {
 		// Not fatal: without carbons only messages from other clients are missed.
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to enable carbons")
 	}

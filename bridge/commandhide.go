@@ -20,9 +20,9 @@ var networkGatedCommands = []*commands.FullHandler{
 
 // unsupportedCommands replaces the network-gated built-in commands our Client does not
 // implement with hidden ones that answer once that XMPP cannot do it. bridgev2 hides such a
-// command from help only when the user has a login (before login, help listed search,
-// create-group and import-image-pack), and import-image-pack answered twice (the "not
-// supported" reply, then its usage).
+// command from help only when the user has a login (before login, help listed search and
+// import-image-pack), and import-image-pack answered twice (the "not supported" reply, then
+// its usage). create-group is implemented (mucgroupcreate.go).
 func unsupportedCommands() []commands.CommandHandler {
 	var client bridgev2.NetworkAPI = (*Client)(nil)
 	var out []commands.CommandHandler

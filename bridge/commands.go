@@ -346,15 +346,16 @@ var HelpSectionGroups = commands.HelpSection{Name: "Group chats", Order: 20}
 
 // Errors of group chat command parsing.
 var (
-	errJoinUsage  = errors.New("usage: `join <room JID> [nick]`, e.g. `join room@conference.example.org`")
+	errJoinUsage  = errors.New("usage: `join <room JID> [nick] [password]`, e.g. `join room@conference.example.org`")
 	errLeaveUsage = errors.New("usage: `leave <room JID> [--delete]` (in a group chat portal the room may be left out)")
 )
 
 // mucCommand is a parsed join or leave command.
 type mucCommand struct {
-	Room   jid.JID
-	Nick   string
-	Delete bool
+	Room     jid.JID
+	Nick     string
+	Password string
+	Delete   bool
 }
 
 // parseRoomArg reads a room JID as typed: room@service, an xmpp: URI
@@ -376,17 +377,21 @@ func parseRoomArg(arg string) (room jid.JID, nick string, err error) {
 
 // parseJoinCommand parses the arguments of join.
 func parseJoinCommand(args []string) (mucCommand, error) {
-	if len(args) < 1 || len(args) > 2 {
+	if len(args) < 1 || len(args) > 3 {
 		return mucCommand{}, errJoinUsage
 	}
 	room, nick, err := parseRoomArg(args[0])
 	if err != nil {
 		return mucCommand{}, err
 	}
-	if len(args) == 2 {
+	if len(args) >= 2 {
 		nick = strings.TrimSpace(args[1])
 	}
-	return mucCommand{Room: room, Nick: nick}, nil
+	cmd := mucCommand{Room: room, Nick: nick}
+	if len(args) == 3 {
+		cmd.Password = args[2]
+	}
+	return cmd, nil
 }
 
 // parseLeaveCommand parses the arguments of leave; inRoom is the room of
@@ -428,7 +433,7 @@ func joinErrorText(room jid.JID, nick string, err error) string {
 	case errors.Is(err, mucroom.ErrBanned):
 		return fmt.Sprintf("%s does not let you in: you are banned from it.", room)
 	case errors.Is(err, mucroom.ErrPassword):
-		return fmt.Sprintf("%s needs a password; password-protected rooms are not supported yet.", room)
+		return fmt.Sprintf("%s needs a password: `join %s <nick> <password>`. If you gave one, the room refused it.", room, room)
 	case errors.Is(err, mucroom.ErrFull):
 		return fmt.Sprintf("%s is full or unavailable right now.", room)
 	case errors.Is(err, mucroom.ErrNoRoomCreation):
@@ -453,8 +458,8 @@ func (xc *Connector) mucCommandHandlers() []commands.CommandHandler {
 			Name: "join",
 			Help: commands.HelpMeta{
 				Section:     HelpSectionGroups,
-				Description: "Join an XMPP group chat (MUC) and bridge it to a Matrix room. The nick defaults to your XMPP username.",
-				Args:        "<room JID> [nick]",
+				Description: "Join an XMPP group chat (MUC) and bridge it to a Matrix room, and bookmark it for your other clients. The nick defaults to your XMPP username; a password-protected room needs the password after the nick (stored encrypted, used on rejoins).",
+				Args:        "<room JID> [nick] [password]",
 			},
 			RequiresLogin: true,
 		},
@@ -463,7 +468,7 @@ func (xc *Connector) mucCommandHandlers() []commands.CommandHandler {
 			Name: "leave",
 			Help: commands.HelpMeta{
 				Section:     HelpSectionGroups,
-				Description: "Leave an XMPP group chat; with --delete the Matrix room is deleted too.",
+				Description: "Leave an XMPP group chat and clear its bookmark's autojoin; with --delete the Matrix room is deleted too.",
 				Args:        "[room JID] [--delete]",
 			},
 			RequiresLogin: true,
@@ -495,6 +500,10 @@ func (xc *Connector) cmdJoin(ce *commands.Event) {
 		ce.Reply("%s", err.Error())
 		return
 	}
+	if cmd.Password != "" {
+		// The password must not stay in the room's history.
+		ce.Redact()
+	}
 	if cmd.Nick == "" {
 		cmd.Nick = c.defaultNick()
 	}
@@ -507,9 +516,17 @@ func (xc *Connector) cmdJoin(ce *commands.Event) {
 		ce.Reply("You are already in %s as %s; the bridge invites you to its Matrix room again.", cmd.Room, r.Nick)
 		return
 	}
-	res, err := c.joinRoom(ctx, cmd.Room, cmd.Nick)
+	password := cmd.Password
+	if password == "" {
+		password = c.roomPassword(ctx, cmd.Room)
+	}
+	res, err := c.joinRoomPassword(ctx, cmd.Room, cmd.Nick, password)
 	if err != nil {
 		ce.Log.Info().Err(err).Stringer("room", cmd.Room).Msg("Join command failed")
+		if errors.Is(err, mucroom.ErrPassword) && cmd.Password != "" {
+			ce.Reply("%s refused the password. Check it and try `join %s %s <password>` again.", cmd.Room, cmd.Room, cmd.Nick)
+			return
+		}
 		ce.Reply("%s", joinErrorText(cmd.Room, cmd.Nick, err))
 		return
 	}
@@ -518,7 +535,18 @@ func (xc *Connector) cmdJoin(ce *commands.Event) {
 		ce.Reply("Joined %s as %s, but failed to remember it for reconnects: %v", cmd.Room, res.Nick, err)
 		return
 	}
-	ce.Reply("Joined %s as %s. The Matrix room for it is on its way.", cmd.Room, res.Nick)
+	if cmd.Password != "" {
+		if err := c.setRoomPassword(ctx, cmd.Room, cmd.Password); err != nil {
+			ce.Log.Err(err).Msg("Failed to store room password")
+			ce.Reply("Joined %s as %s, but failed to store its password for rejoins: %v", cmd.Room, res.Nick, err)
+			return
+		}
+	}
+	note := ""
+	if err := c.setBookmark(ctx, cmd.Room, cmd.Nick, true); err != nil {
+		note = fmt.Sprintf(" (Its bookmark for your other clients could not be saved: %v.)", err)
+	}
+	ce.Reply("Joined %s as %s. The Matrix room for it is on its way.%s", cmd.Room, res.Nick, note)
 }
 
 func (xc *Connector) cmdLeave(ce *commands.Event) {
@@ -546,6 +574,9 @@ func (xc *Connector) cmdLeave(ce *commands.Event) {
 	if err := c.leaveRoom(ctx, cmd.Room); err != nil {
 		ce.Reply("Failed to leave %s: %v", cmd.Room, err)
 		return
+	}
+	if err := c.setBookmark(ctx, cmd.Room, "", false); err != nil && !errors.Is(err, xmppclient.ErrNotConnected) {
+		ce.Reply("Left %s, but its bookmark still says autojoin to your other clients: %v", cmd.Room, err)
 	}
 	if cmd.Delete {
 		c.login.QueueRemoteEvent(&simplevent.ChatDelete{

@@ -10,7 +10,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
-	"github.com/mxomemo/xmpp-bridge/xmpp/nick"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // Names of contacts that are not in the user's roster. The roster name wins whenever there is
@@ -50,7 +50,7 @@ func (c *Client) lookupNick(ctx context.Context, contact jid.JID) string {
 	}
 	ctx, cancel := context.WithTimeout(ctx, nickLookupTimeout)
 	defer cancel()
-	n, err := nick.Lookup(ctx, s, contact)
+	n, err := xmppclient.LookupNick(ctx, s, contact)
 	if err != nil {
 		zerolog.Ctx(ctx).Debug().Err(err).Stringer("contact", contact).Msg("No nickname for contact")
 	}
@@ -122,7 +122,7 @@ func (c *Client) messageNick(ctx context.Context, in *incomingMessage) {
 	if in == nil || in.FromMe || in.Archived || in.Raw == nil {
 		return
 	}
-	if n := nick.FromStanza(in.Raw.Reader()); n != "" {
+	if n := in.Message.Nick(); n != "" {
 		c.applyNick(ctx, in.Peer, n)
 	}
 }

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"slices"
@@ -17,16 +16,13 @@ import (
 	"maunium.net/go/mautrix/id"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/msgconv"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
-	"github.com/mxomemo/xmpp-bridge/xmpp/markers"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
-	"github.com/mxomemo/xmpp-bridge/xmpp/retract"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -47,6 +43,9 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	if err := c.awaitReady(ctx); err != nil {
 		return nil, err
 	}
+	if chat.Kind == portal.PM {
+		return c.handleMatrixPrivate(ctx, msg, chat.JID)
+	}
 	switch msg.Content.MsgType {
 	case event.MsgText, event.MsgNotice, event.MsgEmote:
 	case event.MsgImage, event.MsgVideo, event.MsgAudio, event.MsgFile:
@@ -61,7 +60,6 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 	}
 	out := &xmppclient.Outgoing{
 		To:   chat.JID,
-		Type: stanza.ChatMessage,
 		ID:   matrixMessageID(msg.Event),
 		Body: msgconv.BodyFromMatrix(ctx, msg.Content),
 	}
@@ -94,12 +92,12 @@ func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMe
 // sendSignal sends a bodyless message (chat state, marker, reactions,
 // retraction): these carry no content, so they bypass Send and its
 // encryption.
-func (c *Client) sendSignal(ctx context.Context, r xml.TokenReader) error {
+func (c *Client) sendSignal(ctx context.Context, sig xmppclient.Signal) error {
 	s := c.currentSession()
 	if s == nil {
 		return xmppclient.ErrNotConnected
 	}
-	return s.Send(ctx, r)
+	return xmppclient.SendSignal(ctx, s, sig)
 }
 
 // HandleMatrixEdit implements bridgev2.EditHandlingNetworkAPI with a
@@ -111,6 +109,9 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 	}
 	if err := refuseFileEdit(msg.Content); err != nil {
 		return err
+	}
+	if chat.Kind == portal.PM {
+		return refusal(errPMUnsupported)
 	}
 	if err := c.awaitReady(ctx); err != nil {
 		return err
@@ -127,7 +128,6 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 	}
 	out := &xmppclient.Outgoing{
 		To:      chat.JID,
-		Type:    stanza.ChatMessage,
 		ID:      matrixMessageID(msg.Event),
 		Body:    msgconv.BodyFromMatrix(ctx, msg.Content),
 		Replace: target.ID,
@@ -151,6 +151,9 @@ func (c *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.Ma
 	if err != nil {
 		return err
 	}
+	if chat.Kind == portal.PM {
+		return refusal(errPMUnsupported)
+	}
 	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
@@ -164,13 +167,14 @@ func (c *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.Ma
 	if target.Sender != c.account.String() {
 		return refusal(errors.New("only your own messages can be retracted on XMPP"))
 	}
-	m := stanza.Message{To: chat.JID, ID: matrixMessageID(msg.Event), Type: stanza.ChatMessage}
-	_, err = c.main.intake.sendOnce(ctx, eventID(msg.Event), m.ID, func() error {
+	sig := xmppclient.Signal{To: chat.JID, ID: matrixMessageID(msg.Event), Retract: target.ID}
+	_, err = c.main.intake.sendOnce(ctx, eventID(msg.Event), sig.ID, func() error {
 		return c.withSession(ctx, func(s *xmpp.Session) error {
-			if err := s.Send(ctx, retract.Message(m, target.ID)); err != nil {
+			err := xmppclient.SendSignal(ctx, s, sig)
+			if errors.Is(err, xmppclient.ErrSend) {
 				return fmt.Errorf("%w: failed to send retraction: %w", errSessionLost, err)
 			}
-			return nil
+			return err
 		})
 	}, nil) // retractions carry no body: servers do not archive them
 	return err
@@ -201,8 +205,7 @@ func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.Matr
 	if err != nil || target.Sender != chat.JID.String() {
 		return err
 	}
-	m := stanza.Message{To: chat.JID, ID: random.String(24), Type: stanza.ChatMessage}
-	return c.sendSignal(ctx, markers.Message(m, markers.Marker{Kind: markers.Displayed, ID: target.ID}))
+	return c.sendSignal(ctx, xmppclient.Signal{To: chat.JID, ID: random.String(24), Displayed: target.ID})
 }
 
 // HandleMatrixTyping implements bridgev2.TypingHandlingNetworkAPI with
@@ -222,8 +225,7 @@ func (c *Client) HandleMatrixTyping(ctx context.Context, msg *bridgev2.MatrixTyp
 	if msg.IsTyping {
 		state = chatstates.Composing
 	}
-	m := stanza.Message{To: chat.JID, ID: random.String(24), Type: stanza.ChatMessage}
-	return c.sendSignal(ctx, chatstates.Message(m, state))
+	return c.sendSignal(ctx, xmppclient.Signal{To: chat.JID, ID: random.String(24), ChatState: state})
 }
 
 // bridgeIDPrefix marks the ids of the messages the bridge sends for Matrix messages. Those are in
@@ -274,7 +276,7 @@ func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.Matrix
 	if s == nil {
 		return nil, xmppclient.ErrNotConnected
 	}
-	out := &xmppclient.Outgoing{To: room.Bare(), Type: stanza.GroupChatMessage, ID: matrixMessageID(msg.Event)}
+	out := &xmppclient.Outgoing{To: room.Bare(), Room: true, ID: matrixMessageID(msg.Event)}
 	caption := ""
 	if isMediaMessage(msg.Content.MsgType) {
 		if err := c.uploadMatrixMedia(ctx, s, msg.Content, encrypted, out); err != nil {
@@ -313,7 +315,7 @@ func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.Matrix
 	c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeOK)
 	if caption != "" {
 		// A second message; its reflection is ours and not bridged back.
-		capOut := &xmppclient.Outgoing{To: room.Bare(), Type: stanza.GroupChatMessage, ID: newMessageID(), Body: caption}
+		capOut := &xmppclient.Outgoing{To: room.Bare(), Room: true, ID: newMessageID(), Body: caption}
 		if err := c.Send(ctx, target, capOut); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to send the caption of a file")
 		}
@@ -403,7 +405,7 @@ func (c *Client) sendGroupCorrection(ctx context.Context, msg *bridgev2.MatrixEd
 	if s == nil {
 		return xmppclient.ErrNotConnected
 	}
-	out := &xmppclient.Outgoing{To: room.Bare(), Type: stanza.GroupChatMessage, ID: newMessageID(), Body: msgconv.BodyFromMatrix(ctx, msg.Content), Replace: orig}
+	out := &xmppclient.Outgoing{To: room.Bare(), Room: true, ID: newMessageID(), Body: msgconv.BodyFromMatrix(ctx, msg.Content), Replace: orig}
 	return c.Send(ctx, sendTarget{portal: msg.Portal, room: &r, session: s, encrypted: encrypted}, out)
 }
 

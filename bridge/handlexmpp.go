@@ -20,14 +20,12 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/msgconv"
-	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/carbons"
 	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
 	"github.com/mxomemo/xmpp-bridge/xmpp/markers"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -66,7 +64,7 @@ func (c *Client) processIncoming(ctx context.Context, events <-chan xmppclient.E
 type incomingMessage struct {
 	xmppclient.Message
 
-	// OMEMO is set by decryption for OMEMO messages (see handleomemo.go).
+	// OMEMO is set by decryption for OMEMO messages (see decrypt.go).
 	OMEMO *omemoIncoming
 
 	// ack acknowledges the message's archive id in the catch-up cursor
@@ -74,16 +72,6 @@ type incomingMessage struct {
 	ack *xmppclient.Ack
 	// catchUpSeq is the catch-up an archive result belongs to.
 	catchUpSeq uint64
-}
-
-// parseIncoming reads one message stanza received by account
-// (xmppclient.ParseMessage) into the connector's queue item.
-func parseIncoming(st *stanzabuf.Stanza, account jid.JID) (*incomingMessage, error) {
-	m, err := xmppclient.ParseMessage(st, account)
-	if err != nil {
-		return nil, err
-	}
-	return &incomingMessage{Message: *m}, nil
 }
 
 // parseArchivedMessage reads an archive result of our own archive.
@@ -105,12 +93,16 @@ func (c *Client) handleMessage(ctx context.Context, inb xmppclient.Inbound) {
 			log.Warn().Err(inb.Err).Msg("Ignoring malformed pubsub notification")
 			return
 		}
-		if c.handleAvatarEvent(ctx, inb.Event) || c.handlePEPEvent(ctx, inb.Event) {
+		if c.handleAvatarEvent(ctx, inb.Event) || c.handlePEPEvent(ctx, inb.Event) || c.handleBookmarkEvent(ctx, inb.Event) {
 			return
 		}
 		// Another node: read on as a message (it carries nothing bridged).
+	case xmppclient.KindChat:
+		if c.handleInvite(ctx, inb) {
+			return
+		}
 	case xmppclient.KindGroupchat:
-		c.handleGroupchat(ctx, inb.Stanza)
+		c.handleGroupchat(ctx, inb)
 		return
 	case xmppclient.KindArchived:
 		if c.handleRoomArchived(ctx, inb) {
@@ -136,10 +128,16 @@ func (c *Client) handleMessage(ctx context.Context, inb xmppclient.Inbound) {
 		in.ack = c.ticket(in.StanzaID)
 		defer in.ack.Release(ctx)
 	}
+	if occ, ok := c.privateOccupant(in); ok {
+		// A private message with a room occupant: its own portal
+		// (mucprivate.go), never a 1:1 chat with the room.
+		c.queuePrivate(ctx, in, occ)
+		return
+	}
 	if c.mucs.Known(in.Peer) {
-		// Private messages of room occupants (and the room's own
-		// messages) would make a 1:1 portal with the room.
-		log.Debug().Stringer("room", in.Peer).Msg("Ignoring private message in a group chat, not bridged yet")
+		// The room's own non-groupchat messages would make a 1:1 portal
+		// with the room.
+		log.Debug().Stringer("room", in.Peer).Msg("Ignoring a group chat's own message")
 		return
 	}
 	if in.Archived && in.FromMe && in.Replace != "" && c.sentCorrection(ctx, in) {
@@ -183,24 +181,28 @@ func (c *Client) handleMessage(ctx context.Context, inb xmppclient.Inbound) {
 func (c *Client) classify(inb xmppclient.Inbound) (*incomingMessage, error) {
 	switch {
 	case inb.Kind != xmppclient.KindArchived:
-		return parseIncoming(inb.Stanza, c.account)
+		m, err := xmppclient.ParseMessage(inb.Stanza, c.account)
+		if err != nil {
+			return nil, err
+		}
+		return &incomingMessage{Message: *m}, nil
 	case inb.Err != nil:
 		return nil, inb.Err
 	}
-	a, st := inb.Archived, inb.Stanza
+	a := inb.Archived
 	// mellium blanks a from of our own bare JID; anything else is someone
 	// trying to inject history.
-	if from := xmppclient.AttrValue(st.Start(), "from"); from != "" && from != c.account.String() {
+	if from := inb.From; from != "" && from != c.account.String() {
 		return nil, fmt.Errorf("%w: from %s", errForgedArchived, from)
 	}
-	switch c.mam.mode(a.QueryID) {
-	case queryCatchUp:
+	switch c.mam.Mode(a.QueryID) {
+	case xmppclient.QueryCatchUp:
 		in, err := parseArchivedMessage(a, c.account)
 		if in != nil {
-			in.catchUpSeq = c.mam.seq(a.QueryID)
+			in.catchUpSeq = c.mam.Seq(a.QueryID)
 		}
 		return in, err
-	case querySeed:
+	case xmppclient.QuerySeed:
 		return nil, fmt.Errorf("%w: history from before the login", xmppclient.ErrIgnored)
 	default:
 		return nil, fmt.Errorf("%w: %q", errUnknownQuery, a.QueryID)
@@ -354,8 +356,6 @@ type groupchat struct {
 	// TxnID is, for our own messages, the id we sent it with: the room
 	// reflects it, and bridgev2 matches it to the pending Matrix message.
 	TxnID networkid.TransactionID
-	// OccupantID is the room's XEP-0421 id of the sender (occupantid.go).
-	OccupantID string
 	// OMEMO is what decryption said about an encrypted message
 	// (mucomemo.go); Body is then its plaintext or a notice.
 	OMEMO *omemoIncoming
@@ -385,7 +385,13 @@ func groupchatMessageID(m mucroom.Message) networkid.MessageID {
 // classifyGroupchat classifies a groupchat message from room
 // (xmppclient.ClassifyGroupchat) and names its sender and IDs.
 func classifyGroupchat(m mucroom.Message, room xmppclient.Room, account jid.JID, login networkid.UserLoginID, encrypted bool, refs xmppclient.Refs) groupchat {
-	g := groupchat{Groupchat: xmppclient.ClassifyGroupchat(m, room.JID, encrypted, refs)}
+	return groupchatFrom(xmppclient.ClassifyGroupchat(m, room.JID, encrypted, refs), m, room, account, login)
+}
+
+// groupchatFrom gives the client's groupchat message xg (m parsed) its
+// sender and IDs on the Matrix side.
+func groupchatFrom(xg xmppclient.Groupchat, m mucroom.Message, room xmppclient.Room, account jid.JID, login networkid.UserLoginID) groupchat {
+	g := groupchat{Groupchat: xg}
 	switch g.Kind {
 	case xmppclient.GroupchatSubject:
 		if g.Nick != "" {
@@ -406,37 +412,28 @@ func classifyGroupchat(m mucroom.Message, room xmppclient.Room, account jid.JID,
 }
 
 // handleGroupchat is the XMPP → Matrix path for type=groupchat messages.
-func (c *Client) handleGroupchat(ctx context.Context, st *stanzabuf.Stanza) {
-	log := zerolog.Ctx(ctx)
-	m, err := mucroom.ParseMessage(st.Reader())
-	if err != nil {
-		log.Warn().Err(err).Msg("Dropping malformed groupchat message")
+func (c *Client) handleGroupchat(ctx context.Context, in xmppclient.Inbound) {
+	if in.Err != nil {
+		zerolog.Ctx(ctx).Warn().Err(in.Err).Msg("Dropping malformed groupchat message")
 		return
 	}
-	c.processGroupchat(ctx, st, m, 0)
+	c.processGroupchat(ctx, in.Room, 0)
 }
 
 // processGroupchat bridges a groupchat message, live or (catchUpSeq != 0)
 // from the room's archive.
-func (c *Client) processGroupchat(ctx context.Context, st *stanzabuf.Stanza, m mucroom.Message, catchUpSeq uint64) {
+func (c *Client) processGroupchat(ctx context.Context, rm xmppclient.RoomMessage, catchUpSeq uint64) {
 	log := zerolog.Ctx(ctx)
+	m := rm.Message
 	room, ok := c.mucs.Get(m.From)
 	if !ok {
 		log.Debug().Stringer("room", m.From.Bare()).Msg("Ignoring groupchat message from a room we are not in")
 		return
 	}
-	_, encErr := omemoxmpp.FindEncrypted(st.Reader())
-	encrypted := !errors.Is(encErr, omemoxmpp.ErrNotEncrypted)
-	refs := xmppclient.ParseRefs(st)
-	if refs.ReplyTo != nil {
-		m.Body = xmppclient.StripReplyFallback(st, m.Body)
-	}
-	g := classifyGroupchat(m, room, c.account, c.login.ID, encrypted, refs)
-	g.Raw = st
+	g := groupchatFrom(xmppclient.ReadGroupchat(rm, room), m, room, c.account, c.login.ID)
 	if catchUpSeq == 0 {
-		c.groupSignals(room, m, xmppclient.ParseSignals(st), m.Body != "" || encrypted)
+		c.groupSignals(room, m, g.Signals, m.Body != "" || g.Encrypted)
 	}
-	g.OccupantID = roomOccupantID(room, st)
 	// The room's watermark (mucarchive.go) moves over this stanza-id once
 	// bridgev2 stored the message, or at once when nothing is queued.
 	if g.Kind != xmppclient.GroupchatSubject {
@@ -454,7 +451,7 @@ func (c *Client) processGroupchat(ctx context.Context, st *stanzabuf.Stanza, m m
 			c.queueTopic(g)
 		}
 	case xmppclient.GroupchatMessage:
-		if g.Encrypted && !c.decryptGroupchat(ctx, st, &g, room) {
+		if g.Encrypted && !c.decryptGroupchat(ctx, &g, room) {
 			return
 		}
 		if c.queueGroupRef(ctx, g) {
@@ -549,7 +546,7 @@ func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, inten
 		return nil, bridgev2.ErrIgnoringRemoteEvent
 	}
 	content := msgconv.MatrixFromBody(g.Body)
-	if f := sharedFile(g.Body, g.OMEMO, g.Raw); f != nil {
+	if f := sharedFile(&g.Groupchat, g.Body, g.OMEMO); f != nil {
 		content = c.mediaContent(ctx, p, intent, f)
 	}
 	room, _ := c.mucs.Get(g.Room)
@@ -560,7 +557,7 @@ func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, inten
 			Type:    event.EventMessage,
 			Content: content,
 			// Corrections name the message by the id its sender gave it.
-			DBMetadata: &portal.MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID, OccupantID: g.OccupantID, Markable: xmppclient.ParseSignals(g.Raw).Markable},
+			DBMetadata: &portal.MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID, OccupantID: g.OccupantID, Markable: g.Signals.Markable},
 		}},
 	}, nil
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
+	"mellium.im/xmpp/jid"
 )
 
 // tokens reads one stanza for the tests; the parsing of 1:1 messages is
@@ -22,3 +24,13 @@ func tokens(t *testing.T, s string) *stanzabuf.Stanza {
 const (
 	nsC = ` xmlns="jabber:client"`
 )
+
+// parseIncoming reads one message stanza received by account
+// (xmppclient.ParseMessage) into the connector's queue item.
+func parseIncoming(st *stanzabuf.Stanza, account jid.JID) (*incomingMessage, error) {
+	m, err := xmppclient.ParseMessage(st, account)
+	if err != nil {
+		return nil, err
+	}
+	return &incomingMessage{Message: *m}, nil
+}

@@ -11,7 +11,6 @@ import (
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
@@ -179,7 +178,7 @@ func (c *Client) requeuePending(ctx context.Context) {
 			c.requeueGroupchat(ctx, peer, e)
 			continue
 		}
-		in := &incomingMessage{Message: xmppclient.Message{Peer: peer, FromMe: e.FromMe, Type: stanza.ChatMessage, XMPPID: e.XMPPID, Timestamp: e.Timestamp}}
+		in := &incomingMessage{Message: xmppclient.Message{Peer: peer, FromMe: e.FromMe, XMPPID: e.XMPPID, Timestamp: e.Timestamp}}
 		applyInbox(in, e)
 		zerolog.Ctx(ctx).Info().Str("message_id", id).Msg("Queueing OMEMO message decrypted before a restart")
 		if in.Body != "" {

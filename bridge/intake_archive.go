@@ -37,9 +37,8 @@ func (c *Client) inOwnArchive(ctx context.Context, contact jid.JID, xmppID strin
 			return false, fmt.Errorf("failed to query the archive for %s: %w", xmppID, err)
 		}
 		for _, a := range got {
-			start := a.Message.Start()
-			from, err := jid.Parse(xmppclient.AttrValue(start, "from"))
-			if err == nil && from.Bare().Equal(c.account) && xmppclient.AttrValue(start, "id") == xmppID {
+			from, err := jid.Parse(a.From())
+			if err == nil && from.Bare().Equal(c.account) && a.ID() == xmppID {
 				zerolog.Ctx(ctx).Debug().Str("xmpp_id", xmppID).Str("archive_id", a.ArchiveID).Msg("Interrupted send found in the archive")
 				return true, nil
 			}

@@ -3,11 +3,9 @@ package bridge
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
-	"go.mau.fi/util/random"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/history"
 
@@ -38,68 +36,6 @@ var (
 	errForgedArchived = errors.New("archive result not sent by our own account")
 )
 
-// queryMode says what to do with the results of one of our MAM queries.
-type queryMode int
-
-const (
-	// querySeed only learns the newest archive id (at the first connect,
-	// history from before the login is not bridged).
-	querySeed queryMode = iota + 1
-	// queryCatchUp bridges the results.
-	queryCatchUp
-	// queryBackfill collects the results for FetchMessages (backfill.go).
-	queryBackfill
-)
-
-// mamQueries remembers the queries of this client; results naming any
-// other queryid are forged.
-type mamQueries struct {
-	mu sync.Mutex
-	m  map[string]queryMode
-	// seqs names the catch-up (delivery.go) each catch-up query is part of.
-	seqs map[string]uint64
-	// pages holds the results of running backfill queries.
-	pages map[string][]xmppclient.Archived
-	// rooms names the room each room catch-up query asks (mucarchive.go).
-	rooms map[string]string
-}
-
-func (q *mamQueries) add(mode queryMode) string {
-	id := random.String(16)
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.m == nil {
-		q.m = map[string]queryMode{}
-	}
-	q.m[id] = mode
-	return id
-}
-
-// addCatchUp is add(queryCatchUp) for catch-up seq.
-func (q *mamQueries) addCatchUp(seq uint64) string {
-	id := q.add(queryCatchUp)
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.seqs == nil {
-		q.seqs = map[string]uint64{}
-	}
-	q.seqs[id] = seq
-	return id
-}
-
-// seq is the catch-up query id belongs to (0: none).
-func (q *mamQueries) seq(id string) uint64 {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.seqs[id]
-}
-
-func (q *mamQueries) mode(id string) queryMode {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.m[id]
-}
-
 // noteArchiveID saves the catch-up cursor in the login metadata: the
 // watermark (delivery.go), or the newest archive id at the first connect.
 func (c *Client) noteArchiveID(ctx context.Context, id string) {
@@ -128,10 +64,8 @@ func (c *Client) catchUp(ctx context.Context, s *xmpp.Session, seq uint64) bool 
 	c.metaMu.Unlock()
 	if after == "" && since.IsZero() {
 		// A login from before ArchiveSince existed: start from now.
-		qid := c.mam.add(querySeed)
-		qctx, cancel := context.WithTimeout(ctx, mamQueryTimeout)
-		res, err := history.Fetch(qctx, history.Query{ID: qid, Limit: 1, Last: true}, c.account, s)
-		cancel()
+		qid := c.mam.Add(xmppclient.QuerySeed)
+		res, err := xmppclient.Fetch(ctx, s, history.Query{ID: qid, Limit: 1, Last: true}, c.account, mamQueryTimeout)
 		if err != nil {
 			log.Warn().Err(err).Msg("Archive not available")
 			return false
@@ -139,28 +73,7 @@ func (c *Client) catchUp(ctx context.Context, s *xmpp.Session, seq uint64) bool 
 		c.noteArchiveID(ctx, res.Set.Last)
 		return true
 	}
-	fromSince := after == ""
-	for page := 0; page < mamMaxPages; page++ {
-		qid := c.mam.addCatchUp(seq)
-		qctx, cancel := context.WithTimeout(ctx, mamQueryTimeout)
-		// A new login's first catch-up (no cursor yet) takes everything
-		// since the login began; Start stays on every page, after moves.
-		q := history.Query{ID: qid, Limit: mamPageSize, PageID: after}
-		if fromSince {
-			q.Start = since
-		}
-		res, err := history.Fetch(qctx, q, c.account, s)
-		cancel()
-		if err != nil {
-			log.Warn().Err(err).Str("after", after).Msg("Archive query failed")
-			return false
-		}
-		log.Debug().Int("page", page).Bool("complete", res.Complete).Str("last", res.Set.Last).Msg("Fetched archive page")
-		if res.Complete || res.Set.Last == "" || res.Set.Last == after {
-			return true
-		}
-		after = res.Set.Last
-	}
-	log.Warn().Msg("Stopped archive catch-up after too many pages; the next one continues")
-	return false
+	ctx = log.WithContext(ctx)
+	return xmppclient.CatchUp(ctx, s, c.account, after, since, func() string { return c.mam.AddCatchUp(seq) },
+		mamPageSize, mamMaxPages, mamQueryTimeout)
 }

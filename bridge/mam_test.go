@@ -22,8 +22,8 @@ func archiveResult(from, queryID, inner string) string {
 
 func TestClassifyArchived(t *testing.T) {
 	c := &Client{account: jid.MustParse("alice@example.org")}
-	catchUp := c.mam.add(queryCatchUp)
-	seed := c.mam.add(querySeed)
+	catchUp := c.mam.Add(xmppclient.QueryCatchUp)
+	seed := c.mam.Add(xmppclient.QuerySeed)
 	fromBob := `<message xmlns="jabber:client" from="bob@example.org/phone" to="alice@example.org" type="chat" id="m1"><body>old</body></message>`
 	fromMe := `<message xmlns="jabber:client" from="alice@example.org/laptop" to="bob@example.org" type="chat" id="m2"><body>mine</body></message>`
 	for _, tc := range []struct {

@@ -15,7 +15,6 @@ import (
 	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/msgconv"
@@ -23,7 +22,6 @@ import (
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/aesgcm"
 	"github.com/mxomemo/xmpp-bridge/xmpp/httpupload"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -83,7 +81,7 @@ func (c *Client) handleMatrixMedia(ctx context.Context, msg *bridgev2.MatrixMess
 	if s == nil {
 		return nil, xmppclient.ErrNotConnected
 	}
-	out := &xmppclient.Outgoing{To: to, Type: stanza.ChatMessage, ID: newMessageID()}
+	out := &xmppclient.Outgoing{To: to, ID: newMessageID()}
 	encrypted, err := c.chatEncrypted(ctx, msg.Portal, to)
 	if err != nil {
 		return nil, err
@@ -97,7 +95,7 @@ func (c *Client) handleMatrixMedia(ctx context.Context, msg *bridgev2.MatrixMess
 	}
 	c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeOK)
 	if caption := msgconv.Caption(msg.Content); caption != "" {
-		capOut := &xmppclient.Outgoing{To: to, Type: stanza.ChatMessage, ID: newMessageID(), Body: caption}
+		capOut := &xmppclient.Outgoing{To: to, ID: newMessageID(), Body: caption}
 		if err := c.Send(ctx, dmTarget(msg.Portal), capOut); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to send the caption of a file")
 		}
@@ -206,16 +204,16 @@ func (c *Client) uploadMatrixMedia(ctx context.Context, s *xmpp.Session, content
 // incomingMedia reports whether in shares a file (xmppclient.SharedFile);
 // never for an OMEMO message that failed to decrypt.
 func incomingMedia(in *incomingMessage) *xmppclient.File {
-	return sharedFile(in.Body, in.OMEMO, in.Raw)
+	return sharedFile(&in.Message, in.Body, in.OMEMO)
 }
 
-// sharedFile is incomingMedia for a 1:1 or groupchat message with body,
+// sharedFile is incomingMedia for a 1:1 or groupchat message m with body,
 // decrypted as info says (nil for plaintext).
-func sharedFile(body string, info *omemoIncoming, raw *stanzabuf.Stanza) *xmppclient.File {
+func sharedFile(m interface{ SharedFile(string) *xmppclient.File }, body string, info *omemoIncoming) *xmppclient.File {
 	if info != nil && info.Failed {
 		return nil
 	}
-	return xmppclient.SharedFile(body, raw)
+	return m.SharedFile(body)
 }
 
 // streamMedia downloads f straight into the file bridgev2 uploads to the

@@ -221,7 +221,7 @@ func TestConvertGroupchat(t *testing.T) {
 }
 
 func TestGroupchatStanza(t *testing.T) {
-	out := &xmppclient.Outgoing{To: jid.MustParse(testRoom + "/someone"), Type: stanza.GroupChatMessage, ID: "mxb-abc", Body: "hi <all>"}
+	out := &xmppclient.Outgoing{To: jid.MustParse(testRoom + "/someone"), Room: true, ID: "mxb-abc", Body: "hi <all>"}
 	var buf strings.Builder
 	enc := xml.NewEncoder(&buf)
 	st, err := out.Stanza(nil)
@@ -265,10 +265,11 @@ func TestJoinLeaveCommands(t *testing.T) {
 		{[]string{"muc.example.org"}, mucCommand{}, true},
 		{[]string{"@bad"}, mucCommand{}, true},
 		{nil, mucCommand{}, true},
-		{[]string{testRoom, "a", "b"}, mucCommand{}, true},
+		{[]string{testRoom, "a", "pass word?"}, mucCommand{Room: room, Nick: "a", Password: "pass word?"}, false},
+		{[]string{testRoom, "a", "b", "c"}, mucCommand{}, true},
 	} {
 		got, err := parseJoinCommand(tc.args)
-		if (err != nil) != tc.err || (!tc.err && (!got.Room.Equal(tc.want.Room) || got.Nick != tc.want.Nick)) {
+		if (err != nil) != tc.err || (!tc.err && (!got.Room.Equal(tc.want.Room) || got.Nick != tc.want.Nick || got.Password != tc.want.Password)) {
 			t.Errorf("parseJoinCommand(%q) = %+v, %v", tc.args, got, err)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"mellium.im/xmpp/history"
 	"mellium.im/xmpp/jid"
 
-	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -25,35 +24,12 @@ import (
 // message seen both in the archive and live has the same bridgev2 message
 // id (the room's stanza-id) and is bridged once.
 
-// queryRoomCatchUp bridges the results of a room's archive.
-const queryRoomCatchUp queryMode = 100
-
 // roomDelivery is one room's catch-up state, owned by the incoming queue's
 // goroutine (the watermark locks itself).
 type roomDelivery struct {
 	wm         *xmppclient.Cursor
 	catchingUp uint64
 	deferred   []xmppclient.Inbound
-}
-
-// addRoomCatchUp registers a query of room's archive for catch-up seq.
-func (q *mamQueries) addRoomCatchUp(room jid.JID, seq uint64) string {
-	id := q.addCatchUp(seq)
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.m[id] = queryRoomCatchUp
-	if q.rooms == nil {
-		q.rooms = map[string]string{}
-	}
-	q.rooms[id] = room.Bare().String()
-	return id
-}
-
-// room is the room whose archive query id asks.
-func (q *mamQueries) room(id string) string {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.rooms[id]
 }
 
 // startRoomCatchUp queues the start marker of room's catch-up (before the
@@ -179,42 +155,29 @@ func (c *Client) roomCatchUp(ctx context.Context, s *xmpp.Session, room jid.JID,
 	if !mam || !ok {
 		return true
 	}
-	for page := 0; page < mamMaxPages; page++ {
-		q.ID = c.mam.addRoomCatchUp(room, seq)
-		qctx, cancel := context.WithTimeout(ctx, mamQueryTimeout)
-		res, err := history.Fetch(qctx, q, room, s)
-		cancel()
-		if err != nil {
-			log.Warn().Err(err).Str("after", after).Bool("history", q.Last).Msg("Room archive query failed")
-			return false
-		}
-		log.Debug().Int("page", page).Bool("history", q.Last).Bool("complete", res.Complete).Str("last", res.Set.Last).Msg("Fetched room archive page")
-		if q.Last || res.Complete || res.Set.Last == "" || res.Set.Last == after {
-			// The history query asked for the newest page: nothing
-			// comes after it.
-			return true
-		}
-		after = res.Set.Last
-		q = history.Query{PageID: after, Limit: mamPageSize}
+	ctx = log.WithContext(ctx)
+	register := func() string { return c.mam.AddRoomCatchUp(room, seq) }
+	if q.Last {
+		return xmppclient.CatchUpNewest(ctx, s, room, q.Limit, register, mamQueryTimeout)
 	}
-	log.Warn().Msg("Stopped room archive catch-up after too many pages; the next join continues")
-	return false
+	return xmppclient.CatchUp(ctx, s, room, q.PageID, time.Time{}, register, mamPageSize, mamMaxPages, mamQueryTimeout)
 }
 
 // handleRoomArchived handles a result of a room archive query; it reports
 // whether st was one.
 func (c *Client) handleRoomArchived(ctx context.Context, in xmppclient.Inbound) bool {
-	a, st := in.Archived, in.Stanza
-	if in.Err != nil || c.mam.mode(a.QueryID) != queryRoomCatchUp {
+	a := in.Archived
+	if in.Err != nil || c.mam.Mode(a.QueryID) != xmppclient.QueryRoomCatchUp {
 		return false
 	}
 	log := zerolog.Ctx(ctx)
-	room := c.mam.room(a.QueryID)
-	if from := xmppclient.AttrValue(st.Start(), "from"); from != room {
+	room := c.mam.Room(a.QueryID)
+	if from := in.From; from != room {
 		log.Warn().Str("from", from).Str("room", room).Msg("Dropping forged room archive result")
 		return true
 	}
-	m, err := mucroom.ParseMessage(a.Message.Reader())
+	rm, err := a.RoomMessage()
+	m := rm.Message
 	if err != nil {
 		log.Warn().Err(err).Msg("Dropping malformed room archive result")
 		return true
@@ -232,7 +195,7 @@ func (c *Client) handleRoomArchived(ctx context.Context, in xmppclient.Inbound) 
 	if m.Delay.IsZero() {
 		m.Delay = time.Now()
 	}
-	c.processGroupchat(ctx, a.Message, m, c.mam.seq(a.QueryID))
+	c.processGroupchat(ctx, xmppclient.RoomMessage{Raw: rm.Raw, Message: m}, c.mam.Seq(a.QueryID))
 	return true
 }
 
@@ -261,19 +224,6 @@ func (c *Client) roomTicket(room jid.JID, stanzaID string, catchUpSeq uint64) *x
 	})
 }
 
-// addRoomBackfill registers a collected query (backfill.go) of room's
-// archive.
-func (q *mamQueries) addRoomBackfill(room jid.JID) string {
-	id := q.addBackfill()
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.rooms == nil {
-		q.rooms = map[string]string{}
-	}
-	q.rooms[id] = room.Bare().String()
-	return id
-}
-
 // inRoomArchive reports whether room's archive holds a message we sent
 // with id (or origin-id) xmppID since since: the Matrix → XMPP intake asks
 // it for an event recorded as "sending" but not "sent" (a crash between the
@@ -289,16 +239,14 @@ func (c *Client) inRoomArchive(ctx context.Context, room jid.JID, xmppID string,
 	r, _ := c.mucs.Get(room)
 	q := history.Query{Start: since.Add(-10 * time.Minute), Limit: 100} // margin for clock skew with the server
 	for page := 0; page < intakeArchivePages; page++ {
-		q.ID = c.mam.addRoomBackfill(room)
-		qctx, cancel := context.WithTimeout(ctx, backfillQueryTimeout)
-		res, err := history.Fetch(qctx, q, room.Bare(), s)
-		cancel()
-		got := c.mam.finish(q.ID)
+		q.ID = c.mam.AddRoomBackfill(room)
+		got, res, err := c.mam.Collected(ctx, s, q, room.Bare(), backfillQueryTimeout)
 		if err != nil {
 			return false, fmt.Errorf("failed to query the archive of %s for %s: %w", room, xmppID, err)
 		}
 		for _, a := range got {
-			m, err := mucroom.ParseMessage(a.Message.Reader())
+			rm, err := a.RoomMessage()
+			m := rm.Message
 			if err != nil || (m.ID != xmppID && m.OriginID != xmppID) {
 				continue
 			}

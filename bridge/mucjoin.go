@@ -18,6 +18,8 @@ type SavedRoom struct {
 	JID string `json:"jid"`
 	// Nick is the nick asked for; the room may have given us a variant.
 	Nick string `json:"nick,omitempty"`
+	// PasswordEnc is the room's password, sealed (mucpassword.go).
+	PasswordEnc string `json:"password_enc,omitempty"`
 	// LastArchiveID is the room's archive watermark (mucarchive.go): the
 	// room's stanza-id up to which every message is stored on Matrix.
 	LastArchiveID string `json:"last_archive_id,omitempty"`
@@ -41,10 +43,15 @@ func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string) (xmppc
 	if s == nil {
 		return xmppclient.JoinResult{}, xmppclient.ErrNotConnected
 	}
+	return c.joinOnSession(ctx, s, room, nick, c.roomPassword(ctx, room))
+}
+
+// joinOnSession is joinRoom on s with password ("" for none).
+func (c *Client) joinOnSession(ctx context.Context, s *xmpp.Session, room jid.JID, nick, password string) (xmppclient.JoinResult, error) {
 	// Live messages of the room wait until its archive has been caught
 	// up on (mucarchive.go).
 	done := c.startRoomCatchUp(room)
-	res, err := c.mucs.Join(ctx, s, room, nick)
+	res, err := c.mucs.JoinPassword(ctx, s, room, nick, password)
 	if err != nil {
 		done(nil, false)
 		return res, err
@@ -120,6 +127,9 @@ func (c *Client) rejoinRooms(ctx context.Context, s *xmpp.Session) {
 			c.rejoining.Store(false)
 		}
 	}()
+	// Rooms bookmarked with autojoin on other clients are joined with the
+	// saved ones.
+	c.syncBookmarks(ctx, s)
 	for _, saved := range c.savedRooms() {
 		if ctx.Err() != nil || c.currentSession() != s {
 			return

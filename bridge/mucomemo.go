@@ -21,7 +21,6 @@ import (
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -94,7 +93,7 @@ func groupRecipients(affs []mucadmin.Item, r xmppclient.Room, account jid.JID) [
 // members-only non-anonymous rooms may read them) and adds the occupants.
 // When the lists cannot be had, the occupants alone are the recipients.
 func (c *Client) roomRecipients(ctx context.Context, s *xmpp.Session, r xmppclient.Room) []jid.JID {
-	affs, err := mucadmin.Members(ctx, s, r.JID)
+	affs, err := xmppclient.RoomMembers(ctx, s, r.JID)
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", r.JID).Msg("Failed to fetch the room's affiliation lists, encrypting for the occupants only")
 	}
@@ -160,11 +159,7 @@ func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r xmppcl
 	c.refreshMemberDevices(ctx, oc, members)
 	// Network first, the ratchet lock for the encryption alone.
 	p := oc.PrepareGroup(ctx, r.JID, members)
-	c.omemo.op.Lock()
-	start := time.Now()
-	enc, err := oc.EncryptPrepared(ctx, p, out.Body)
-	c.main.Metrics.ObserveEncrypt(time.Since(start))
-	c.omemo.op.Unlock()
+	enc, err := c.omemo.ratchet.Encrypt(ctx, oc, p, out.Body)
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", r.JID).Int("members", len(members)).Msg("Not sending groupchat message: OMEMO encryption failed")
 		return nil, groupEncryptionStatus(err)
@@ -217,7 +212,7 @@ func isOwnReflection(g groupchat) bool {
 // <encrypted/> element, through the same inbox transaction as 1:1
 // messages, or with a notice. It reports false for messages that must not
 // be bridged (replays, key transports and heartbeats).
-func (c *Client) decryptGroupchat(ctx context.Context, st *stanzabuf.Stanza, g *groupchat, room xmppclient.Room) bool {
+func (c *Client) decryptGroupchat(ctx context.Context, g *groupchat, room xmppclient.Room) bool {
 	if isOwnReflection(*g) {
 		return true
 	}
@@ -237,7 +232,7 @@ func (c *Client) decryptGroupchat(ctx context.Context, st *stanzabuf.Stanza, g *
 		xmppID = g.OriginID
 	}
 	r, err := c.decryptOMEMO(ctx, omemoJob{
-		Raw: st, Sender: sender, FromMe: g.Sender.IsFromMe, Peer: room.JID, Room: true,
+		Encrypted: g.Groupchat.OMEMO, Sender: sender, FromMe: g.Sender.IsFromMe, Peer: room.JID, Room: true,
 		MessageID: string(g.ID), XMPPID: xmppID, Timestamp: g.Timestamp,
 		Fallback: g.Reactions != nil || g.Retract != "",
 	})

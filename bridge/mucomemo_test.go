@@ -112,7 +112,7 @@ func TestDecryptGroupchat(t *testing.T) {
 				t.Fatal(err)
 			}
 			g := classifyGroupchat(msg, tc.room, testAccount, testLogin, true, xmppclient.Refs{})
-			show := c.decryptGroupchat(context.Background(), st, &g, tc.room)
+			show := c.decryptGroupchat(context.Background(), withRaw(&g, st), tc.room)
 			if show != tc.show || !strings.HasPrefix(g.Body, tc.body) || (tc.body == "" && g.Body != "") {
 				t.Errorf("show=%v body=%q, want show=%v body %q…", show, g.Body, tc.show, tc.body)
 			}
@@ -211,7 +211,7 @@ func TestDecryptGroupchatInbox(t *testing.T) {
 			t.Fatal(err)
 		}
 		g := classifyGroupchat(m, r, f.alice, f.c.login.ID, true, xmppclient.Refs{})
-		if !f.c.decryptGroupchat(ctx, st, &g, r) {
+		if !f.c.decryptGroupchat(ctx, withRaw(&g, st), r) {
 			t.Fatalf("round %d: not shown", i)
 		}
 		if g.Body != "hello room" || g.OMEMO == nil || g.OMEMO.Failed || !g.OMEMO.Trusted || g.Sender.Sender != puppet.UserID(f.bob) {
@@ -264,7 +264,7 @@ func TestGroupchatUnlistedDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := classifyGroupchat(m, r, f.alice, f.c.login.ID, true, xmppclient.Refs{})
-	if !f.c.decryptGroupchat(ctx, st, &g, r) {
+	if !f.c.decryptGroupchat(ctx, withRaw(&g, st), r) {
 		t.Fatal("not shown")
 	}
 	if g.Body != "who am I" || g.OMEMO == nil || g.OMEMO.Trusted {
@@ -280,4 +280,10 @@ func TestGroupchatUnlistedDevice(t *testing.T) {
 	if !fetch {
 		t.Error("no device list fetch queued for the untrusted sender")
 	}
+}
+
+// withRaw gives g the stanza it was read from (as xmppclient.ReadGroupchat does).
+func withRaw(g *groupchat, st *stanzabuf.Stanza) *groupchat {
+	g.Raw = st
+	return g
 }

@@ -12,14 +12,12 @@ import (
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/msgconv"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reactions"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
-	"github.com/mxomemo/xmpp-bridge/xmpp/retract"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -181,7 +179,7 @@ type lazyGroupEdit struct {
 func (e *lazyGroupEdit) GetTargetMessage() networkid.MessageID { return e.target.Resolve() }
 
 func (c *Client) convertGroupEdit(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, g groupchat) (*bridgev2.ConvertedEdit, error) {
-	return msgconv.EditTo(existing, c.correctedContent(ctx, p, intent, g.Body, sharedFile(g.Body, g.OMEMO, g.Raw)))
+	return msgconv.EditTo(existing, c.correctedContent(ctx, p, intent, g.Body, sharedFile(&g.Groupchat, g.Body, g.OMEMO)))
 }
 
 // groupReplyTarget finds the bridged message an XMPP reply in a room
@@ -243,8 +241,7 @@ func (c *Client) sendGroupReactions(ctx context.Context, room jid.JID, target ne
 	if id == "" {
 		return refusal(errors.New("the room gave this message no stanza-id, so it cannot be reacted to"))
 	}
-	m := stanza.Message{To: room.Bare(), ID: newMessageID(), Type: stanza.GroupChatMessage}
-	return c.sendSignal(ctx, reactions.Message(m, reactions.Reactions{ID: id, Emojis: emojis}))
+	return c.sendSignal(ctx, xmppclient.Signal{To: room, Room: true, ID: newMessageID(), Reactions: &reactions.Reactions{ID: id, Emojis: emojis}})
 }
 
 // sendGroupRetraction retracts the user's own groupchat message, named by
@@ -257,6 +254,5 @@ func (c *Client) sendGroupRetraction(ctx context.Context, room jid.JID, target *
 	if id == "" {
 		return refusal(errors.New("the room gave this message no stanza-id, so it cannot be retracted"))
 	}
-	m := stanza.Message{To: room.Bare(), ID: newMessageID(), Type: stanza.GroupChatMessage}
-	return c.sendSignal(ctx, retract.Message(m, id))
+	return c.sendSignal(ctx, xmppclient.Signal{To: room, Room: true, ID: newMessageID(), Retract: id})
 }

@@ -9,7 +9,6 @@ import (
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
@@ -132,7 +131,7 @@ func TestClassifyGroupchatRefs(t *testing.T) {
 
 func TestGroupchatMedia(t *testing.T) {
 	const link = "https://upload.example.org/abc/cat.png"
-	out := &xmppclient.Outgoing{To: jid.MustParse(testRoom), Type: stanza.GroupChatMessage, ID: "mxb-f", Body: link, Media: &xmppclient.OutgoingMedia{OOB: link}}
+	out := &xmppclient.Outgoing{To: jid.MustParse(testRoom), Room: true, ID: "mxb-f", Body: link, Media: &xmppclient.OutgoingMedia{OOB: link}}
 	st, err := out.Stanza(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +150,7 @@ func TestGroupchatMedia(t *testing.T) {
 	}
 	// What we send is what we recognise as a file from an occupant.
 	in := tokens(t, strings.Replace(got, `<message `, `<message xmlns="jabber:client" from="`+testRoom+`/bob" `, 1))
-	if f := sharedFile(link, nil, in); f == nil || f.URL != link || f.Key != nil {
+	if f := xmppclient.SharedFile(link, in); f == nil || f.URL != link || f.Key != nil {
 		t.Errorf("occupant's file read as %+v", f)
 	}
 	// A plaintext upload never goes into an encrypted room, nor an aesgcm one into a plaintext room.

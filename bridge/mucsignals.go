@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"go.mau.fi/util/random"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"mellium.im/xmpp/jid"
@@ -69,7 +70,11 @@ func (c *Client) sendGroupTyping(ctx context.Context, room jid.JID, typing bool)
 	if r, ok := c.mucs.Get(room); !ok || !r.Joined {
 		return nil
 	}
-	return c.sendSignal(ctx, xmppclient.GroupChatState(room, typing))
+	state := chatstates.Paused
+	if typing {
+		state = chatstates.Composing
+	}
+	return c.sendSignal(ctx, xmppclient.Signal{To: room, Room: true, ID: random.String(24), ChatState: state})
 }
 
 // sendGroupMarker is HandleMatrixReadReceipt for a room portal: only for a
@@ -83,5 +88,5 @@ func (c *Client) sendGroupMarker(ctx context.Context, room jid.JID, msg *bridgev
 	if r, ok := c.mucs.Get(room); !ok || !r.Joined {
 		return nil
 	}
-	return c.sendSignal(ctx, xmppclient.GroupDisplayed(room, meta.StanzaID))
+	return c.sendSignal(ctx, xmppclient.Signal{To: room, Room: true, ID: random.String(24), Displayed: meta.StanzaID})
 }

@@ -2,14 +2,10 @@ package bridge
 
 import (
 	"context"
-	"slices"
 
 	"maunium.net/go/mautrix/bridgev2/networkid"
 
 	"github.com/mxomemo/xmpp-bridge/portal"
-	"github.com/mxomemo/xmpp-bridge/xmpp/occupantid"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
-	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // In rooms that hide real JIDs an occupant is known by nick only, and a
@@ -18,20 +14,6 @@ import (
 // occupant correct or retract the old one's messages. Where the room
 // stamps XEP-0421 occupant ids, the id of the original message is stored
 // with it and a correction or retraction must carry the same one.
-
-// roomOccupantID is the occupant id the room stamped on st; "" when the
-// room does not announce the feature (then the element could come from
-// the sender and means nothing) or the stanza has none.
-func roomOccupantID(r xmppclient.Room, st *stanzabuf.Stanza) string {
-	if !slices.Contains(r.Features.Features, occupantid.NS) {
-		return ""
-	}
-	id, ok, err := occupantid.Parse(st.Reader())
-	if err != nil || !ok {
-		return ""
-	}
-	return id
-}
 
 // sameOccupant reports whether the bridged message target was sent by the
 // occupant with id occupant: true when the original carries no occupant id

@@ -41,10 +41,10 @@ func TestOccupantIDGuardsCorrections(t *testing.T) {
 	}
 	withFeature := xmppclient.Room{JID: room, Features: mucadmin.RoomInfo{Anonymity: mucadmin.SemiAnonymous, Features: []string{occupantid.NS}}}
 	without := xmppclient.Room{JID: room, Features: mucadmin.RoomInfo{Anonymity: mucadmin.SemiAnonymous}}
-	if got := roomOccupantID(withFeature, stanza("first-alex")); got != "first-alex" {
+	if got := xmppclient.RoomOccupantID(withFeature, stanza("first-alex")); got != "first-alex" {
 		t.Errorf("occupant id in a room with the feature: %q", got)
 	}
-	if got := roomOccupantID(without, stanza("forged")); got != "" {
+	if got := xmppclient.RoomOccupantID(without, stanza("forged")); got != "" {
 		t.Errorf("occupant id taken from a room without the feature: %q", got)
 	}
 

@@ -15,6 +15,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemostore"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // OMEMOConfig is network.omemo in the bridge config.
@@ -72,7 +73,7 @@ type omemoState struct {
 	badMACs map[omemo.Address]int       // authentication failures in a row
 	// maintaining is set while the daily key maintenance runs.
 	maintaining bool
-	lastSweep   time.Time // of the inbox (handleomemo.go)
+	lastSweep   time.Time // of the inbox (decrypt.go)
 	// memberFetched is when group chat members' device lists were last
 	// fetched (mucomemo.go), by bare JID.
 	memberFetched map[string]time.Time
@@ -81,12 +82,9 @@ type omemoState struct {
 	// misses remembers failed bundle fetches across sessions.
 	misses *omemoxmpp.Misses
 
-	// op serialises the login's ratchet work. Decryption runs inside a
-	// database transaction (which on SQLite holds the write lock) and then
-	// takes the Manager's lock; encryption takes the Manager's lock and then
-	// writes. Without one order for both, a send and a receive could wait
-	// on each other until the busy timeout.
-	op sync.Mutex
+	// ratchet serialises the login's ratchet work (its lock is held in
+	// xmppclient, never here).
+	ratchet xmppclient.Ratchet
 }
 
 func (c *Client) omemoStore() *omemostore.Store {
@@ -195,9 +193,7 @@ func (c *Client) omemoMaintain(ctx context.Context) {
 			continue
 		}
 		stepCtx, cancel := context.WithTimeout(ctx, time.Minute)
-		c.omemo.op.Lock()
-		err := m.Setup(stepCtx)
-		c.omemo.op.Unlock()
+		err := c.omemo.ratchet.Setup(stepCtx, m)
 		if err == nil {
 			err = oc.Announce(stepCtx)
 		}
@@ -218,35 +214,7 @@ func (c *Client) omemoUnannounce(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	log := zerolog.Ctx(ctx)
-	own := oc.Manager().DeviceID()
-	if _, err := oc.FetchDevices(ctx, c.account); err != nil {
-		log.Warn().Err(err).Msg("Failed to fetch own OMEMO device lists before logout")
-		return
-	}
-	for _, v := range []omemo.Version{omemo.V2, omemo.V03} {
-		stored, err := c.omemoStore().DeviceList(ctx, v, c.account.Bare().String())
-		if err != nil || stored == nil {
-			continue
-		}
-		list := &omemo.DeviceList{Version: v}
-		for _, d := range stored {
-			if d.ID != own {
-				list.Devices = append(list.Devices, d)
-			}
-		}
-		if len(list.Devices) == len(stored) {
-			continue
-		}
-		payload, err := omemoxmpp.DeviceListXML(list)
-		if err == nil {
-			_, err = pubsub.PublishReconfigure(ctx, s, v.DeviceListNode(), omemoxmpp.ItemCurrent,
-				payload, pubsub.AccessModel(pubsub.AccessOpen))
-		}
-		if err != nil {
-			log.Warn().Err(err).Str("omemo_version", v.String()).Msg("Failed to remove our device from the OMEMO device list")
-		}
-	}
+	xmppclient.Unannounce(ctx, s, oc, c.account, c.omemoStore())
 }
 
 // omemoDelete forgets the login's OMEMO device (keys, sessions, trust,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
@@ -96,12 +95,7 @@ func (c *Client) encryptDM(ctx context.Context, out *xmppclient.Outgoing) (*omem
 // not the login's other chats or its incoming messages.
 func (c *Client) encryptChat(ctx context.Context, oc *omemoxmpp.Client, out *xmppclient.Outgoing) (*omemoxmpp.Outgoing, error) {
 	p := oc.Prepare(ctx, out.To)
-	c.omemo.op.Lock()
-	defer c.omemo.op.Unlock()
-	start := time.Now()
-	enc, err := oc.EncryptPrepared(ctx, p, out.Body)
-	c.main.Metrics.ObserveEncrypt(time.Since(start))
-	return enc, err
+	return c.omemo.ratchet.Encrypt(ctx, oc, p, out.Body)
 }
 
 // encryptionStatus is the message status bridgev2 shows in Matrix for a

@@ -22,7 +22,7 @@ import (
 // it. The bridge fetches the lists itself: before the first message to a
 // contact (a chat starting), before encrypting when the lists it has are
 // older than deviceListMaxAge, and when a message comes from a device not
-// in them (handleomemo.go).
+// in them (decrypt.go).
 
 // deviceListMaxAge bounds how old the device lists a message is encrypted
 // with may be. One fetch per contact per this much time is cheap; a new

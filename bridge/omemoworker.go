@@ -17,7 +17,8 @@ import (
 // OMEMO work that needs the network (session resets, bundle republishes,
 // heartbeats, our own device list put back) runs here, in one worker per
 // login, and never in the incoming stanza loop or under the ratchet lock
-// (c.omemo.op): a server that does not answer then delays only this queue.
+// (xmppclient.Ratchet): a server that does not answer then delays only
+// this queue.
 // Strangers decide how often such work is asked for (one message from an
 // unknown device id asks for a reset), so the queue is bounded, the work
 // is rate-limited per bare JID and overall, and what does not fit is
@@ -215,13 +216,7 @@ func (c *Client) runOMEMOTask(ctx context.Context, t omemoTask) {
 	case taskReset:
 		addr := omemo.Address{JID: t.peer.Bare().String(), Device: t.device}
 		// The bundle is fetched without the ratchet lock.
-		b, err := oc.FetchBundle(ctx, t.peer, t.device, t.version)
-		var out *omemoxmpp.Outgoing
-		if err == nil {
-			c.omemo.op.Lock()
-			out, err = oc.ResetWith(ctx, t.peer, t.device, t.version, b)
-			c.omemo.op.Unlock()
-		}
+		out, err := c.omemo.ratchet.Reset(ctx, oc, t.peer, t.device, t.version)
 		if err == nil {
 			err = c.sendEncrypted(ctx, t.peer, out)
 		}
@@ -231,9 +226,7 @@ func (c *Client) runOMEMOTask(ctx context.Context, t omemoTask) {
 		}
 		log.Info().Stringer("device", addr).Msg("Reset OMEMO session")
 	case taskHeartbeat:
-		c.omemo.op.Lock()
-		out, err := oc.Heartbeat(ctx, t.peer, t.device, t.version)
-		c.omemo.op.Unlock()
+		out, err := c.omemo.ratchet.Heartbeat(ctx, oc, t.peer, t.device, t.version)
 		if err == nil {
 			err = c.sendEncrypted(ctx, t.peer, out)
 		}

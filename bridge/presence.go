@@ -272,8 +272,8 @@ func (c *Client) sendOwnPresence(ctx context.Context, s *xmpp.Session, force boo
 	if same && !force {
 		return nil
 	}
-	if err := s.Send(ctx, xmppclient.PresenceStanza(show, status)); err != nil {
-		return fmt.Errorf("failed to send presence: %w", err)
+	if err := xmppclient.SendPresence(ctx, s, show, status); err != nil {
+		return err
 	}
 	c.presence.mu.Lock()
 	c.presence.sentOn, c.presence.sentShow, c.presence.sentText = s, show, status

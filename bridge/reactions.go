@@ -10,12 +10,12 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/msgconv"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reactions"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // XEP-0444 reactions carry the sender's whole set of reactions to a message,
@@ -99,6 +99,9 @@ func (c *Client) sendReactions(ctx context.Context, p *bridgev2.Portal, target n
 	if err != nil {
 		return err
 	}
+	if chat.Kind == portal.PM {
+		return refusal(errPMUnsupported)
+	}
 	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
@@ -109,6 +112,5 @@ func (c *Client) sendReactions(ctx context.Context, p *bridgev2.Portal, target n
 	if chat.Kind == portal.MUC {
 		return c.sendGroupReactions(ctx, chat.JID, target, emojis)
 	}
-	m := stanza.Message{To: chat.JID, ID: random.String(24), Type: stanza.ChatMessage}
-	return c.sendSignal(ctx, reactions.Message(m, reactions.Reactions{ID: parsed.ID, Emojis: emojis}))
+	return c.sendSignal(ctx, xmppclient.Signal{To: chat.JID, ID: random.String(24), Reactions: &reactions.Reactions{ID: parsed.ID, Emojis: emojis}})
 }

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/rs/zerolog"
 	"mellium.im/xmpp"
@@ -10,19 +9,14 @@ import (
 	"mellium.im/xmpp/roster"
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // fetchRoster loads the roster and brings every contact's ghost up to date.
 func (c *Client) fetchRoster(ctx context.Context, s *xmpp.Session) error {
-	iter := roster.Fetch(ctx, s)
-	var items []roster.Item
-	for iter.Next() {
-		items = append(items, iter.Item())
-	}
-	err := iter.Err()
-	_ = iter.Close()
+	items, err := xmppclient.FetchRoster(ctx, s)
 	if err != nil {
-		return fmt.Errorf("failed to fetch roster: %w", err)
+		return err
 	}
 	c.roster.Replace(items)
 	zerolog.Ctx(ctx).Debug().Int("contacts", len(items)).Msg("Fetched roster")

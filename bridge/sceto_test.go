@@ -10,6 +10,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // TestSCETo: the OMEMO 2 envelope's <to/> decides which chat a message
@@ -72,7 +73,7 @@ func TestSCETo(t *testing.T) {
 				}
 				body, failed = in.Body, in.OMEMO != nil && in.OMEMO.Failed
 			} else {
-				r, err := f.c.decryptOMEMO(ctx, omemoJob{Raw: groupStanza(tc.room, id, out), Sender: f.bob, Peer: tc.room, Room: true,
+				r, err := f.c.decryptOMEMO(ctx, omemoJob{Encrypted: (&xmppclient.Message{Raw: groupStanza(tc.room, id, out)}).OMEMO, Sender: f.bob, Peer: tc.room, Room: true,
 					MessageID: "room-" + id, XMPPID: id})
 				if err != nil || r == nil {
 					t.Fatalf("decrypt: %v %v", r, err)

@@ -9,6 +9,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp"
 
+	"errors"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
@@ -51,12 +52,10 @@ func (c *Client) Send(ctx context.Context, t sendTarget, out *xmppclient.Outgoin
 		if err != nil {
 			return err
 		}
-		r, err := out.Stanza(enc)
-		if err != nil {
-			return err
-		}
-		if err := s.Send(ctx, r); err != nil {
+		if err := xmppclient.SendMessage(ctx, s, out, enc); errors.Is(err, xmppclient.ErrSend) {
 			return wrap(err)
+		} else if err != nil {
+			return err
 		}
 		zerolog.Ctx(ctx).Debug().Str("xmpp_id", out.ID).Stringer("to", out.To).Bool("omemo", enc != nil).Msg("Sent message to XMPP")
 		return nil

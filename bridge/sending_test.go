@@ -84,8 +84,8 @@ func TestScanForMarker(t *testing.T) {
 		fail   bool
 		found  bool
 		// read is how many events were read.
-		read int
-		wantErr   bool
+		read    int
+		wantErr bool
 	}{
 		{name: "the newest event", events: cat(ghostMsgs(5), one(evt(ghost, msg, marker))), found: true, read: 1},
 		// The case of TestRoomKill: the Matrix user kept writing while the bridge restarted.

@@ -159,7 +159,7 @@ func TestMatrixSide(t *testing.T) {
 				}
 			}
 		}
-		for _, cmd := range []string{"search", "create-group", "import-image-pack"} {
+		for _, cmd := range []string{"search", "import-image-pack"} {
 			if strings.Contains(help, "**"+cmd+"**") {
 				t.Errorf("help lists %s, which the bridge does not support:\n%s", cmd, help)
 			}

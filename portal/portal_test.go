@@ -21,6 +21,7 @@ func TestKeys(t *testing.T) {
 		{"dm full jid", DMKey(jid.MustParse("Bob@Example.org/phone"), login), networkid.PortalKey{ID: "bob@example.org", Receiver: login}, DM, "bob@example.org"},
 		{"muc shared", MUCKey(jid.MustParse("room@conference.example.org/nick"), login, false), networkid.PortalKey{ID: "muc:room@conference.example.org"}, MUC, "room@conference.example.org"},
 		{"muc split", MUCKey(jid.MustParse("room@conference.example.org"), login, true), networkid.PortalKey{ID: "muc:room@conference.example.org", Receiver: login}, MUC, "room@conference.example.org"},
+		{"pm", PMKey(jid.MustParse("Room@Conference.example.org/Nick Name"), login), networkid.PortalKey{ID: "pm:room@conference.example.org/Nick Name", Receiver: login}, PM, "room@conference.example.org/Nick Name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.key != tc.want {
@@ -45,6 +46,10 @@ func TestParseRejects(t *testing.T) {
 		{ID: "Bob@example.org", Receiver: "a@b"},
 		{ID: "muc:", Receiver: "a@b"},
 		{ID: "muc:room@conference.example.org/nick"},
+		{ID: "pm:room@conference.example.org", Receiver: "a@b"},      // no nick
+		{ID: "pm:conference.example.org/nick", Receiver: "a@b"},      // no room
+		{ID: "pm:room@conference.example.org/nick"},                  // no login
+		{ID: "pm:Room@conference.example.org/nick", Receiver: "a@b"}, // not canonical
 	} {
 		if _, err := Parse(key); !errors.Is(err, ErrBadKey) {
 			t.Errorf("Parse(%+v) err = %v, want ErrBadKey", key, err)

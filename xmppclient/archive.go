@@ -9,6 +9,7 @@ import (
 
 	"mellium.im/xmlstream"
 
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
 
@@ -116,4 +117,20 @@ func AttrValue(start xml.StartElement, local string) string {
 		}
 	}
 	return ""
+}
+
+// From is the archived message's from attribute.
+func (a Archived) From() string {
+	return AttrValue(a.Message.Start(), "from")
+}
+
+// ID is the archived message's id attribute (the sender's id).
+func (a Archived) ID() string {
+	return AttrValue(a.Message.Start(), "id")
+}
+
+// RoomMessage is the archived message of a room's archive, parsed.
+func (a Archived) RoomMessage() (RoomMessage, error) {
+	m, err := mucroom.ParseMessage(a.Message.Reader())
+	return RoomMessage{Raw: a.Message, Message: m}, err
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/avatar"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
+	"github.com/mxomemo/xmpp-bridge/xmpp/vcardphoto"
 )
 
 // BadImageError is an avatar that will not get better by fetching it again
@@ -65,4 +66,10 @@ func FetchAvatarData(ctx context.Context, s *xmpp.Session, contact jid.JID, info
 		}
 	}
 	return nil, fmt.Errorf("avatar %s of %s is not in its data node", info.ID, contact)
+}
+
+// FetchVCardPhoto is the contact's XEP-0153 vCard photo, for contacts
+// without a XEP-0084 avatar.
+func FetchVCardPhoto(ctx context.Context, s *xmpp.Session, contact jid.JID) (vcardphoto.Photo, error) {
+	return vcardphoto.Fetch(ctx, s, contact)
 }

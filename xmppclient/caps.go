@@ -3,9 +3,12 @@ package xmppclient
 import (
 	"encoding/xml"
 
+	"mellium.im/xmpp/stanza"
+
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/xmpp/avatar"
+	"github.com/mxomemo/xmpp-bridge/xmpp/bookmarks"
 	"github.com/mxomemo/xmpp-bridge/xmpp/caps"
 )
 
@@ -14,7 +17,8 @@ const CapsNode = "https://github.com/mxomemo/xmpp-bridge"
 
 // CapsInfo is the disco#info the bridge's client advertises: with +notify for both
 // OMEMO device-list nodes, so the server pushes contacts' device lists (and
-// our own account's) to us, and for avatar metadata.
+// our own account's) to us, for avatar metadata and for the account's
+// bookmarks.
 func CapsInfo() caps.Info {
 	features := []string{
 		caps.NSInfo,
@@ -34,10 +38,19 @@ func CapsInfo() caps.Info {
 	features = append(features, omemoxmpp.NotifyFeatures...)
 	// Contacts' XEP-0084 avatar metadata, pushed like the device lists.
 	features = append(features, caps.Notify(avatar.NSMetadata))
+	// The user's group chat bookmarks (XEP-0402), to join rooms bookmarked
+	// on other clients.
+	features = append(features, caps.Notify(bookmarks.NS))
 	return caps.Info{
 		Identities: []caps.Identity{{Category: "client", Type: "bot", Name: "Matrix bridge"}},
 		Features:   features,
 	}
+}
+
+// InitialPresence is the presence that makes the session available (and
+// the server deliver offline messages), with our caps.
+func InitialPresence() xml.TokenReader {
+	return stanza.Presence{}.Wrap(CapsElement())
 }
 
 // CapsElement is the <c/> for our presence, or nil if the info is broken

@@ -1,15 +1,20 @@
-// Package xmppclient is the XMPP side of one login, growing out of the
-// bridge package: the parts of the protocol client that know nothing of
-// bridgev2 or Matrix. Today it holds the reconnect backoff (backoff.go), the
-// roster and presence cache (roster.go), the reading of 1:1 message stanzas
-// into a typed Message (message.go), the classification of groupchat
-// messages (groupchat.go), the live state of the login's rooms (rooms.go:
-// occupants, our nick, joins and leaves from presences), joining and leaving
-// rooms (roomjoin.go) and the avatar fetch (avatar.go: XEP-0084 metadata and
-// data); the connection loop, routing, archive and OMEMO orchestration
-// still live in bridge/ and move here in later
-// steps (docs/architecture.md, "Where it is going").
+// Package xmppclient is one login's XMPP client, knowing nothing of
+// bridgev2 or Matrix: the connection loop with backoff and pings
+// (conn.go), where a stanza enters (router.go) and its one classification
+// (inbound.go), the ordered stream of events it hands the connector
+// (stream.go), the catch-up cursors and the acknowledgement of each
+// message (cursor.go: Ack), archive queries and catch-up paging
+// (queries.go, archive.go), the roster and presence cache (roster.go),
+// 1:1 message stanzas read into a typed Message (message.go), groupchat
+// messages read and classified (groupchat.go), the rooms' live state and
+// joins (rooms.go, roomjoin.go), bookmarks (bookmarks.go), invitations
+// and private messages with occupants (invites.go), room creation
+// (roomcreate.go), avatars (avatar.go), media transfer
+// (mediafetch.go, mediaupload.go, mediadial.go), outgoing messages and
+// signals (outgoing.go, signal.go, session.go), our caps (caps.go) and the
+// OMEMO ratchet lock (ratchet.go).
 //
 // It may import mellium, our xmpp/* stanza packages and omemo*; it must
-// never import bridge, portal, puppet or anything of mautrix.
+// never import bridge, msgconv, portal, puppet or anything of mautrix
+// (internal/archtest checks it).
 package xmppclient // import "github.com/mxomemo/xmpp-bridge/xmppclient"

@@ -1,11 +1,15 @@
 package xmppclient
 
 import (
+	"errors"
+	"slices"
 	"time"
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
+	"github.com/mxomemo/xmpp-bridge/xmpp/occupantid"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
 
@@ -40,6 +44,10 @@ type Groupchat struct {
 	// Raw is the stanza, for payloads read later (OMEMO, a shared file's
 	// OOB element).
 	Raw *stanzabuf.Stanza
+	// OccupantID is the room's XEP-0421 id of the sender (RoomOccupantID).
+	OccupantID string
+	// Signals are the stanza's chat state and markers (ParseSignals).
+	Signals Signals
 }
 
 // ClassifyGroupchat decides what the groupchat message m from room is.
@@ -67,4 +75,74 @@ func ClassifyGroupchat(m mucroom.Message, room jid.JID, encrypted bool, refs Ref
 		g.Body = ""
 	}
 	return g
+}
+
+// RoomMessage is a groupchat message as the room sent it (Raw) with its
+// parse, live or unwrapped from the room's archive.
+type RoomMessage struct {
+	Raw     *stanzabuf.Stanza
+	Message mucroom.Message
+}
+
+// ReadGroupchat reads rm from room r: whether it carries OMEMO, its
+// references (the reply fallback taken off the body) and the occupant id
+// the room stamped on it, then what it is (ClassifyGroupchat).
+func ReadGroupchat(rm RoomMessage, r Room) Groupchat {
+	m, st := rm.Message, rm.Raw
+	_, encErr := omemoxmpp.FindEncrypted(st.Reader())
+	encrypted := !errors.Is(encErr, omemoxmpp.ErrNotEncrypted)
+	refs := ParseRefs(st)
+	if refs.ReplyTo != nil {
+		m.Body = StripReplyFallback(st, m.Body)
+	}
+	g := ClassifyGroupchat(m, r.JID, encrypted, refs)
+	g.Raw = st
+	g.OccupantID = RoomOccupantID(r, st)
+	g.Signals = ParseSignals(st)
+	return g
+}
+
+// RoomOccupantID is the XEP-0421 occupant id the room stamped on st; ""
+// when the room does not announce the feature (then the element could come
+// from the sender and means nothing) or the stanza has none.
+func RoomOccupantID(r Room, st *stanzabuf.Stanza) string {
+	if !slices.Contains(r.Features.Features, occupantid.NS) {
+		return ""
+	}
+	id, ok, err := occupantid.Parse(st.Reader())
+	if err != nil || !ok {
+		return ""
+	}
+	return id
+}
+
+// OMEMO is the message's <encrypted/> element(s) (omemoxmpp.FindEncrypted:
+// ErrNotEncrypted for a plaintext message).
+func (g *Groupchat) OMEMO() (*omemoxmpp.Received, error) {
+	return findEncrypted(g.Raw)
+}
+
+// SharedFile is the file the message shares with body (its plaintext), nil
+// for text (see SharedFile).
+func (g *Groupchat) SharedFile(body string) *File {
+	return SharedFile(body, g.Raw)
+}
+
+// OMEMO is the message's <encrypted/> element(s) (omemoxmpp.FindEncrypted:
+// ErrNotEncrypted for a plaintext message).
+func (m *Message) OMEMO() (*omemoxmpp.Received, error) {
+	return findEncrypted(m.Raw)
+}
+
+// SharedFile is the file the message shares with body (its plaintext), nil
+// for text (see SharedFile).
+func (m *Message) SharedFile(body string) *File {
+	return SharedFile(body, m.Raw)
+}
+
+func findEncrypted(raw *stanzabuf.Stanza) (*omemoxmpp.Received, error) {
+	if raw == nil {
+		return nil, omemoxmpp.ErrNotEncrypted
+	}
+	return omemoxmpp.FindEncrypted(raw.Reader())
 }

@@ -37,10 +37,15 @@ const (
 type Inbound struct {
 	Kind   Kind
 	Stanza *stanzabuf.Stanza
+	// From is the stanza's from attribute as sent ("" when the server
+	// left it out: our own bare JID).
+	From string
 	// Archived is the unwrapped result of a KindArchived stanza.
 	Archived Archived
 	// Event is the notification of a KindPubSub stanza.
 	Event pubsub.Event
+	// Room is the parsed message of a KindGroupchat stanza.
+	Room RoomMessage
 	// Presence is the occupant presence of a KindRoomPresence stanza.
 	Presence mucroom.Presence
 	// Err is set when the archive result, notification or presence is
@@ -53,8 +58,8 @@ type Inbound struct {
 // the one parse its kind needs (an archive result unwrapped, a pubsub
 // notification read).
 func Classify(st *stanzabuf.Stanza) Inbound {
-	in := Inbound{Stanza: st}
 	start := st.Start()
+	in := Inbound{Stanza: st, From: AttrValue(start, "from")}
 	if start.Name.Local == "presence" {
 		in.Kind = KindRoomPresence
 		in.Presence, in.Err = mucroom.ParsePresence(st.Reader())
@@ -67,6 +72,8 @@ func Classify(st *stanzabuf.Stanza) Inbound {
 		in.Event, in.Err = pubsub.ParseEvent(st.Reader())
 	case AttrValue(start, "type") == string(stanza.GroupChatMessage):
 		in.Kind = KindGroupchat
+		in.Room.Raw = st
+		in.Room.Message, in.Err = mucroom.ParseMessage(st.Reader())
 	case result:
 		in.Kind = KindArchived
 		in.Archived, in.Err = UnwrapArchived(st)

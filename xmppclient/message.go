@@ -16,6 +16,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/correct"
 	"github.com/mxomemo/xmpp-bridge/xmpp/fallback"
 	"github.com/mxomemo/xmpp-bridge/xmpp/markers"
+	"github.com/mxomemo/xmpp-bridge/xmpp/nick"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reactions"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
 	"github.com/mxomemo/xmpp-bridge/xmpp/retract"
@@ -245,4 +246,12 @@ func fillIncoming(inner *stanzabuf.Stanza, account jid.JID, in *Message, default
 		in.Timestamp = defaultTime
 	}
 	return in, nil
+}
+
+// Nick is the XEP-0172 nick the message carries, "" if none.
+func (m *Message) Nick() string {
+	if m.Raw == nil {
+		return ""
+	}
+	return nick.FromStanza(m.Raw.Reader())
 }

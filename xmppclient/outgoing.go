@@ -25,8 +25,10 @@ var ErrMediaChatChanged = errors.New("the chat's OMEMO encryption changed while 
 // Outgoing is a message with a body on its way to XMPP, in a 1:1 chat or a
 // room, before encryption: one type for both.
 type Outgoing struct {
-	To   jid.JID
-	Type stanza.MessageType // chat or groupchat
+	To jid.JID
+	// Room sends it to a room (type groupchat, to the room's bare JID);
+	// otherwise it is a 1:1 chat message.
+	Room bool
 	// ID is both the id attribute and the origin-id, so that replies,
 	// receipts and corrections from any client point back to it.
 	ID   string
@@ -64,7 +66,7 @@ func (o *Outgoing) CheckMedia(encrypted bool) error {
 // as other OMEMO clients send it.
 func (o *Outgoing) payload() []xml.TokenReader {
 	var payload []xml.TokenReader
-	if o.Type != stanza.GroupChatMessage {
+	if !o.Room {
 		payload = append(payload, markers.Markable{}.TokenReader())
 	}
 	payload = append(payload,
@@ -81,11 +83,10 @@ func (o *Outgoing) payload() []xml.TokenReader {
 }
 
 func (o *Outgoing) header() stanza.Message {
-	msg := stanza.Message{To: o.To, ID: o.ID, Type: o.Type}
-	if o.Type == stanza.GroupChatMessage {
-		msg.To = o.To.Bare()
+	if o.Room {
+		return stanza.Message{To: o.To.Bare(), ID: o.ID, Type: stanza.GroupChatMessage}
 	}
-	return msg
+	return stanza.Message{To: o.To, ID: o.ID, Type: stanza.ChatMessage}
 }
 
 // Stanza is the message stanza: with enc nil the plain body, the payload

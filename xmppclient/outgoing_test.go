@@ -8,7 +8,6 @@ import (
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
@@ -53,24 +52,24 @@ func TestOutgoingStanza(t *testing.T) {
 		changed   bool
 		wantExact string
 	}{
-		{name: "1:1 text", out: Outgoing{To: bob, Type: stanza.ChatMessage, ID: "mxb-1", Body: "hi <all>"},
+		{name: "1:1 text", out: Outgoing{To: bob, ID: "mxb-1", Body: "hi <all>"},
 			wantExact: `<message type="chat" to="bob@example.org/phone" id="mxb-1"><body>hi &lt;all&gt;</body><markable xmlns="urn:xmpp:chat-markers:0"></markable>` +
 				`<origin-id xmlns="urn:xmpp:sid:0" id="mxb-1"></origin-id><active xmlns="http://jabber.org/protocol/chatstates"></active></message>`},
-		{name: "room text", out: Outgoing{To: room, Type: stanza.GroupChatMessage, ID: "mxb-abc", Body: "hi <all>"},
+		{name: "room text", out: Outgoing{To: room, Room: true, ID: "mxb-abc", Body: "hi <all>"},
 			wantExact: `<message type="groupchat" to="room@muc.example.org" id="mxb-abc"><body>hi &lt;all&gt;</body>` +
 				`<origin-id xmlns="urn:xmpp:sid:0" id="mxb-abc"></origin-id><active xmlns="http://jabber.org/protocol/chatstates"></active></message>`},
-		{name: "correction and reply", out: Outgoing{To: room, Type: stanza.GroupChatMessage, ID: "mxb-2", Body: "fixed",
+		{name: "correction and reply", out: Outgoing{To: room, Room: true, ID: "mxb-2", Body: "fixed",
 			Replace: "mxb-1", ReplyTo: &reply.Reply{To: jid.MustParse("room@muc.example.org/bob"), ID: "S1"}},
 			want: []string{`<replace xmlns="urn:xmpp:message-correct:0" id="mxb-1">`, `<reply xmlns="urn:xmpp:reply:0" to="room@muc.example.org/bob" id="S1">`}},
-		{name: "plaintext file", out: Outgoing{To: bob, Type: stanza.ChatMessage, ID: "f", Body: "https://h/a", Media: &OutgoingMedia{OOB: "https://h/a"}},
+		{name: "plaintext file", out: Outgoing{To: bob, ID: "f", Body: "https://h/a", Media: &OutgoingMedia{OOB: "https://h/a"}},
 			want: []string{`<x xmlns="jabber:x:oob"><url>https://h/a</url></x>`}},
-		{name: "plaintext upload in an encrypted chat", out: Outgoing{To: bob, Type: stanza.ChatMessage, ID: "f", Body: "https://h/a", Media: &OutgoingMedia{OOB: "https://h/a"}},
+		{name: "plaintext upload in an encrypted chat", out: Outgoing{To: bob, ID: "f", Body: "https://h/a", Media: &OutgoingMedia{OOB: "https://h/a"}},
 			enc: true, changed: true},
-		{name: "encrypted file", out: Outgoing{To: bob, Type: stanza.ChatMessage, ID: "f", Body: "aesgcm://h/a#00", Media: &OutgoingMedia{Encrypted: true}},
+		{name: "encrypted file", out: Outgoing{To: bob, ID: "f", Body: "aesgcm://h/a#00", Media: &OutgoingMedia{Encrypted: true}},
 			enc: true, want: []string{`<encrypted xmlns="urn:xmpp:omemo:2">`, `<origin-id xmlns="urn:xmpp:sid:0" id="f">`}, notWant: []string{"jabber:x:oob", "aesgcm"}},
-		{name: "aesgcm link in a plaintext chat", out: Outgoing{To: bob, Type: stanza.ChatMessage, ID: "f", Body: "aesgcm://h/a#00", Media: &OutgoingMedia{Encrypted: true}},
+		{name: "aesgcm link in a plaintext chat", out: Outgoing{To: bob, ID: "f", Body: "aesgcm://h/a#00", Media: &OutgoingMedia{Encrypted: true}},
 			changed: true},
-		{name: "encrypted room text", out: Outgoing{To: room, Type: stanza.GroupChatMessage, ID: "g", Body: "secret"},
+		{name: "encrypted room text", out: Outgoing{To: room, Room: true, ID: "g", Body: "secret"},
 			enc: true, want: []string{`type="groupchat"`, `to="room@muc.example.org"`}, notWant: []string{"secret", "markable"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -74,6 +74,12 @@ func roomInfo(ctx context.Context, s *xmpp.Session, room jid.JID) (mucroom.Info,
 // taken, and waits until the room has sent its occupants (the presences
 // reach ApplyPresence through the session's handler meanwhile).
 func (rs *Rooms) Join(ctx context.Context, s *xmpp.Session, room jid.JID, nick string) (JoinResult, error) {
+	return rs.JoinPassword(ctx, s, room, nick, "")
+}
+
+// JoinPassword is Join with the room's password ("" for none); a wrong or
+// missing one ends in mucroom.ErrPassword.
+func (rs *Rooms) JoinPassword(ctx context.Context, s *xmpp.Session, room jid.JID, nick, password string) (JoinResult, error) {
 	room = room.Bare()
 	log := zerolog.Ctx(ctx).With().Stringer("room", room).Logger()
 	info, features, err := roomInfo(ctx, s, room)
@@ -87,7 +93,7 @@ func (rs *Rooms) Join(ctx context.Context, s *xmpp.Session, room jid.JID, nick s
 			return JoinResult{}, fmt.Errorf("%w: %q: %w", mucroom.ErrNickRejected, n, err)
 		}
 		answer := rs.StartJoin(room, n, info, features)
-		join := mucroom.Join{Occupant: occ, ID: stanzaID(), MaxStanzas: 0}
+		join := mucroom.Join{Occupant: occ, ID: stanzaID(), MaxStanzas: 0, Password: password}
 		if err := s.Send(ctx, join.TokenReader()); err != nil {
 			rs.Remove(room)
 			return JoinResult{}, fmt.Errorf("failed to send join presence to %s: %w", room, err)

@@ -1,10 +1,12 @@
 package xmppclient
 
 import (
+	"context"
 	"encoding/xml"
+	"fmt"
 
 	"mellium.im/xmlstream"
-	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp"
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
@@ -33,23 +35,6 @@ func ParseSignals(st *stanzabuf.Stanza) Signals {
 	return s
 }
 
-// GroupChatState is our chat state to room (XEP-0085 §5.5): composing or
-// paused, never stored.
-func GroupChatState(room jid.JID, typing bool) xml.TokenReader {
-	state := chatstates.Paused
-	if typing {
-		state = chatstates.Composing
-	}
-	return chatstates.Message(stanza.Message{To: room.Bare(), ID: stanzaID(), Type: stanza.GroupChatMessage}, state)
-}
-
-// GroupDisplayed is our displayed marker in room of the message with the
-// room's stanzaID (XEP-0333 names groupchat messages by it).
-func GroupDisplayed(room jid.JID, roomStanzaID string) xml.TokenReader {
-	return markers.Message(stanza.Message{To: room.Bare(), ID: stanzaID(), Type: stanza.GroupChatMessage},
-		markers.Marker{Kind: markers.Displayed, ID: roomStanzaID})
-}
-
 // PresenceStanza is the account's broadcast presence: show (nothing for
 // available) and status, with the caps element every presence of ours
 // carries.
@@ -65,4 +50,12 @@ func PresenceStanza(show Show, status string) xml.TokenReader {
 		inner = append(inner, caps)
 	}
 	return stanza.Presence{}.Wrap(xmlstream.MultiReader(inner...))
+}
+
+// SendPresence broadcasts the account's presence (PresenceStanza).
+func SendPresence(ctx context.Context, s *xmpp.Session, show Show, status string) error {
+	if err := s.Send(ctx, PresenceStanza(show, status)); err != nil {
+		return fmt.Errorf("failed to send presence: %w", err)
+	}
+	return nil
 }

@@ -26,6 +26,15 @@ func encodeXML(t *testing.T, r xml.TokenReader) string {
 	return b.String()
 }
 
+func signalXML(t *testing.T, s Signal) string {
+	t.Helper()
+	r, err := s.Stanza()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return encodeXML(t, r)
+}
+
 // TestSignalStanzas: our typing and markers go to the room as groupchat
 // messages, typing never stored, markers naming the room's stanza-id; our
 // presence carries show, status and caps.
@@ -36,9 +45,9 @@ func TestSignalStanzas(t *testing.T) {
 		got  string
 		want []string
 	}{
-		{"typing", encodeXML(t, GroupChatState(room, true)), []string{`to="plans@conference.example.org"`, `type="groupchat"`, `<composing xmlns="http://jabber.org/protocol/chatstates">`, `<no-store xmlns="urn:xmpp:hints">`}},
-		{"paused", encodeXML(t, GroupChatState(room, false)), []string{"<paused "}},
-		{"marker", encodeXML(t, GroupDisplayed(room, "sid-123")), []string{`type="groupchat"`, `<displayed xmlns="urn:xmpp:chat-markers:0" id="sid-123">`}},
+		{"typing", signalXML(t, Signal{To: room, Room: true, ID: "t1", ChatState: chatstates.Composing}), []string{`to="plans@conference.example.org"`, `type="groupchat"`, `<composing xmlns="http://jabber.org/protocol/chatstates">`, `<no-store xmlns="urn:xmpp:hints">`}},
+		{"paused", signalXML(t, Signal{To: room, Room: true, ID: "t2", ChatState: chatstates.Paused}), []string{"<paused "}},
+		{"marker", signalXML(t, Signal{To: room, Room: true, ID: "m1", Displayed: "sid-123"}), []string{`type="groupchat"`, `<displayed xmlns="urn:xmpp:chat-markers:0" id="sid-123">`}},
 		{"away", encodeXML(t, PresenceStanza(ShowAway, "lunch")), []string{"<presence", "<show>away</show>", "<status>lunch</status>", `<c xmlns="http://jabber.org/protocol/caps"`}},
 	} {
 		for _, w := range tc.want {

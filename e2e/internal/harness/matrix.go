@@ -72,6 +72,22 @@ func NewMatrixUser(homeserverURL string, userID id.UserID, accessToken string) (
 	return u, nil
 }
 
+// Invited reports whether the user has been invited to room (whether or not it joined since).
+func (u *MatrixUser) Invited(room id.RoomID) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	_, ok := u.invited[room]
+	return ok
+}
+
+// SetJoinDelay changes JoinDelay for the invites that arrive from now on (a test that wants
+// to reject an invite holds the automatic acceptance back).
+func (u *MatrixUser) SetJoinDelay(d time.Duration) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.JoinDelay = d
+}
+
 // UserID is the user's MXID.
 func (u *MatrixUser) UserID() id.UserID { return u.Client.UserID }
 

@@ -106,3 +106,18 @@ func provisionPost(ctx context.Context, c *BridgeConfig, path string, in, out an
 	}
 	return nil
 }
+
+// CreateGroup asks the provisioning API (POST /v3/create_group/{type}) to create a group chat on
+// the login, as an integration would, and returns the portal's Matrix room and ID.
+func CreateGroup(ctx context.Context, c *BridgeConfig, user id.UserID, loginID, groupType string, params map[string]any) (room id.RoomID, portalID string, failed map[string]any, err error) {
+	q := "?" + url.Values{"user_id": {user.String()}, "login_id": {loginID}}.Encode()
+	var out struct {
+		ID     string         `json:"id"`
+		MXID   id.RoomID      `json:"mxid"`
+		Failed map[string]any `json:"failed_participants"`
+	}
+	if err := provisionPost(ctx, c, "/v3/create_group/"+url.PathEscape(groupType)+q, params, &out); err != nil {
+		return "", "", nil, fmt.Errorf("create_group: %w", err)
+	}
+	return out.MXID, out.ID, out.Failed, nil
+}

@@ -71,6 +71,10 @@ type ReceivedMessage struct {
 	OriginID    string
 	// OOB is the URL of a XEP-0066 <x xmlns='jabber:x:oob'/> (shared files).
 	OOB string
+	// InviteFrom and DeclineFrom are the from of a XEP-0045 mediated invitation or decline
+	// (muc#user <invite/>, <decline/>) that a room forwarded; "" when there is none.
+	InviteFrom, DeclineFrom string
+	Invite, Decline         bool
 
 	// OMEMO is the message's <encrypted/> element (either namespace), also of a carbon's
 	// forwarded message, so that tests can replay or tamper with real peers' ciphertexts.
@@ -122,6 +126,14 @@ type inMsg struct {
 		ID        string   `xml:"id,attr"`
 		Reactions []string `xml:"reaction"`
 	} `xml:"urn:xmpp:reactions:0 reactions"`
+	MUCUser *struct {
+		Invite *struct {
+			From string `xml:"from,attr"`
+		} `xml:"invite"`
+		Decline *struct {
+			From string `xml:"from,attr"`
+		} `xml:"decline"`
+	} `xml:"http://jabber.org/protocol/muc#user x"`
 	omemoElems
 }
 
@@ -217,6 +229,12 @@ func (p *Peer) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) err
 	}
 	if m.OOB != nil {
 		r.OOB = m.OOB.URL
+	}
+	if m.MUCUser != nil && m.MUCUser.Invite != nil {
+		r.Invite, r.InviteFrom = true, m.MUCUser.Invite.From
+	}
+	if m.MUCUser != nil && m.MUCUser.Decline != nil {
+		r.Decline, r.DeclineFrom = true, m.MUCUser.Decline.From
 	}
 	if m.Reply != nil {
 		r.ReplyTo, r.ReplyID = m.Reply.To, m.Reply.ID

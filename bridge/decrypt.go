@@ -11,13 +11,11 @@ import (
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
-	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -35,7 +33,9 @@ type omemoIncoming struct {
 // omemoJob is an incoming <encrypted/> message to decrypt, as the 1:1 and
 // the group chat paths both describe it.
 type omemoJob struct {
-	Raw *stanzabuf.Stanza
+	// Encrypted is the message's <encrypted/> element(s), or why there
+	// are none (omemoxmpp.ErrNotEncrypted: a plaintext message).
+	Encrypted func() (*omemoxmpp.Received, error)
 	// Sender is the sender's real bare JID: the contact, our own account,
 	// or a room occupant's real JID.
 	Sender jid.JID
@@ -75,12 +75,10 @@ func (in *incomingMessage) applyOMEMO(r *omemoResult) {
 // <encrypted/> pass unchanged. It returns an error only for messages that
 // must not be bridged at all (replays).
 func (c *Client) omemoDecrypt(ctx context.Context, in *incomingMessage) error {
-	if in.Raw == nil {
-		return nil
-	}
+
 	_, senderJID := c.sender(in)
 	r, err := c.decryptOMEMO(ctx, omemoJob{
-		Raw: in.Raw, Sender: senderJID, FromMe: in.FromMe, Peer: in.Peer,
+		Encrypted: in.Message.OMEMO, Sender: senderJID, FromMe: in.FromMe, Peer: in.Peer,
 		MessageID: string(portal.MakeMessageID(in.Peer, senderJID, in.XMPPID)),
 		XMPPID:    in.XMPPID, Replace: in.Replace, Timestamp: in.Timestamp,
 		Fallback: in.Reactions != nil || in.Retract != "",
@@ -97,7 +95,7 @@ func (c *Client) omemoDecrypt(ctx context.Context, in *incomingMessage) error {
 // <encrypted/>, and an error only for messages that must not be bridged at
 // all (replays). It never returns the fallback body.
 func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, error) {
-	rcv, err := omemoxmpp.FindEncrypted(job.Raw.Reader())
+	rcv, err := job.Encrypted()
 	if errors.Is(err, omemoxmpp.ErrNotEncrypted) {
 		return nil, nil
 	}
@@ -134,53 +132,53 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 	// The ratchet lock covers the local ratchet step only: whatever the
 	// result asks of the network (a reset, a republish, a heartbeat) is
 	// queued for the OMEMO worker (omemoworker.go).
-	c.omemo.op.Lock()
-	err = c.main.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
-		var err error
-		if entry, err = c.inboxGet(ctx, job.MessageID); err != nil || entry != nil {
-			return err
-		}
-		start := time.Now()
-		decCtx := ctx
-		if job.Room {
-			// The room service asserts the sender's real JID: trust a
-			// device blindly only if that JID published it.
-			decCtx = omemo.ListedOnly(ctx)
-		}
-		msg, decErr = oc.Decrypt(decCtx, job.Sender, rcv)
-		c.main.Metrics.ObserveDecrypt(time.Since(start))
-		if msg == nil {
-			// The engine left its state unchanged: nothing to record.
-			return nil
-		}
-		if decErr == nil {
-			// The ratchet moved on; a misaddressed message is a notice.
-			decErr = checkSCETo(msg, job, c.account)
-		}
-		entry = &inboxEntry{
-			MessageID: job.MessageID, Peer: job.Peer.Bare().String(), FromMe: job.FromMe,
-			XMPPID: job.XMPPID, Replace: job.Replace, Version: msg.Version, Device: msg.Sender.Device,
-			Trusted: msg.Trusted, Timestamp: job.Timestamp,
-		}
-		if job.Room {
-			entry.Sender = job.Sender.Bare().String()
-		}
-		if entry.Timestamp.IsZero() {
-			entry.Timestamp = time.Now()
-		}
-		switch {
-		case job.Fallback:
-			entry.Kind = inboxEmpty
-		case decErr != nil:
-			entry.Kind, entry.Body = inboxFailed, decryptFailureNotice(job.Sender.String(), msg.Sender.Device, job.FromMe, decErr)
-		case msg.Empty || msg.Body == "":
-			entry.Kind = inboxEmpty
-		default:
-			entry.Kind, entry.Body = inboxText, msg.Body
-		}
-		return c.inboxPut(ctx, entry)
+	err = c.omemo.ratchet.Decrypt(func() error {
+		return c.main.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+			var err error
+			if entry, err = c.inboxGet(ctx, job.MessageID); err != nil || entry != nil {
+				return err
+			}
+			start := time.Now()
+			decCtx := ctx
+			if job.Room {
+				// The room service asserts the sender's real JID: trust a
+				// device blindly only if that JID published it.
+				decCtx = omemo.ListedOnly(ctx)
+			}
+			msg, decErr = oc.Decrypt(decCtx, job.Sender, rcv)
+			c.main.Metrics.ObserveDecrypt(time.Since(start))
+			if msg == nil {
+				// The engine left its state unchanged: nothing to record.
+				return nil
+			}
+			if decErr == nil {
+				// The ratchet moved on; a misaddressed message is a notice.
+				decErr = checkSCETo(msg, job, c.account)
+			}
+			entry = &inboxEntry{
+				MessageID: job.MessageID, Peer: job.Peer.Bare().String(), FromMe: job.FromMe,
+				XMPPID: job.XMPPID, Replace: job.Replace, Version: msg.Version, Device: msg.Sender.Device,
+				Trusted: msg.Trusted, Timestamp: job.Timestamp,
+			}
+			if job.Room {
+				entry.Sender = job.Sender.Bare().String()
+			}
+			if entry.Timestamp.IsZero() {
+				entry.Timestamp = time.Now()
+			}
+			switch {
+			case job.Fallback:
+				entry.Kind = inboxEmpty
+			case decErr != nil:
+				entry.Kind, entry.Body = inboxFailed, decryptFailureNotice(job.Sender.String(), msg.Sender.Device, job.FromMe, decErr)
+			case msg.Empty || msg.Body == "":
+				entry.Kind = inboxEmpty
+			default:
+				entry.Kind, entry.Body = inboxText, msg.Body
+			}
+			return c.inboxPut(ctx, entry)
+		})
 	})
-	c.omemo.op.Unlock()
 	log := zerolog.Ctx(ctx).With().Str("xmpp_id", job.XMPPID).Uint32("omemo_device", device).Logger()
 	if err != nil {
 		log.Err(err).Msg("Failed to decrypt OMEMO message")
@@ -312,15 +310,7 @@ func (c *Client) failedOMEMO(job omemoJob, device uint32, err error) *omemoResul
 
 // sendEncrypted sends an OMEMO element set (a heartbeat or session reset).
 func (c *Client) sendEncrypted(ctx context.Context, to jid.JID, out *omemoxmpp.Outgoing) error {
-	s := c.currentSession()
-	if s == nil {
-		return xmppclient.ErrNotConnected
-	}
-	r, err := omemoxmpp.BuildMessage(stanza.Message{To: to.Bare(), Type: stanza.ChatMessage}, out)
-	if err != nil {
-		return err
-	}
-	return s.Send(ctx, r)
+	return c.sendSignal(ctx, xmppclient.Signal{To: to, KeyTransport: out})
 }
 
 // omemoConvert adjusts the Matrix message of an incoming message to what

@@ -1,0 +1,325 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/ptr"
+	"go.mau.fi/util/random"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/simplevent"
+	"maunium.net/go/mautrix/event"
+	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/portal"
+	"github.com/mxomemo/xmpp-bridge/puppet"
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucinvite"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
+)
+
+// Invitations to group chats, both ways. An XMPP invitation (XEP-0249
+// direct, XEP-0045 mediated) becomes the room's portal with the Matrix user
+// invited: accepting the Matrix invite joins the room, rejecting it (when
+// bridgev2 passes leaves on, bridge_matrix_leave) declines a mediated
+// invitation. A Matrix user inviting a contact's ghost into a room portal
+// sends a mediated invitation through the room.
+
+var _ bridgev2.MembershipHandlingNetworkAPI = (*Client)(nil)
+
+// pendingInvite is an invitation the Matrix user has not answered yet.
+type pendingInvite struct {
+	mucinvite.Invite
+	At time.Time
+}
+
+// inviteState holds the login's unanswered invitations by room. They live
+// in memory: after a restart, accepting still joins (without a password the
+// invitation carried), and a decline is not sent.
+type inviteState struct {
+	mu      sync.Mutex
+	pending map[string]pendingInvite
+}
+
+func (s *inviteState) put(inv mucinvite.Invite) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending == nil {
+		s.pending = map[string]pendingInvite{}
+	}
+	s.pending[inv.Room.String()] = pendingInvite{Invite: inv, At: time.Now()}
+}
+
+func (s *inviteState) take(room jid.JID) (pendingInvite, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pending[room.Bare().String()]
+	delete(s.pending, room.Bare().String())
+	return p, ok
+}
+
+// inviteAllowed reports whether an invitation may become a Matrix invite:
+// from a roster contact or the account itself. Anyone can send a direct
+// invitation; strangers' would be Matrix invite spam. A mediated invitation
+// from an inviter the room hides (its occupant JID, as Prosody gives it in
+// rooms that do not show real JIDs) cannot be told apart and is let
+// through: the room vouches that one of its occupants sent it.
+func (c *Client) inviteAllowed(inv mucinvite.Invite) bool {
+	if inv.From.Bare().Equal(c.account.Bare()) {
+		return true
+	}
+	if inv.Kind == mucinvite.Mediated && inv.From.Bare().Equal(inv.Room) && inv.From.Resourcepart() != "" {
+		return true
+	}
+	_, ok := c.roster.Get(inv.From.Bare())
+	return ok
+}
+
+// handleInvite handles an invitation or decline and reports whether st was
+// one.
+func (c *Client) handleInvite(ctx context.Context, inb xmppclient.Inbound) bool {
+	log := zerolog.Ctx(ctx)
+	if refusal, ok := xmppclient.ParseRefusal(inb.Stanza, inviteIDPrefix); ok {
+		// ejabberd's rooms refuse invitations from occupants unless
+		// configured to allow them.
+		if !refusal.Room.Equal(jid.JID{}) {
+			c.queueRoomNotice(refusal.Room, "The group chat refused the invitation ("+refusal.Reason+").")
+		}
+		return true
+	}
+	inv, err := xmppclient.ParseInvite(inb.Stanza)
+	switch {
+	case errors.Is(err, mucinvite.ErrNoInvite):
+		return false
+	case err != nil:
+		log.Warn().Err(err).Msg("Dropping malformed group chat invitation")
+		return true
+	}
+	l := log.With().Stringer("room", inv.Room).Stringer("from", inv.From).Logger()
+	log = &l
+	if inv.Kind == mucinvite.Declined {
+		text := fmt.Sprintf("%s declined your invitation.", inviterName(inv))
+		if inv.Reason != "" {
+			text = fmt.Sprintf("%s declined your invitation: %s", inviterName(inv), inv.Reason)
+		}
+		c.queueRoomNotice(inv.Room, text)
+		return true
+	}
+	if !c.inviteAllowed(inv) {
+		log.Info().Msg("Ignoring group chat invitation from someone not in the roster")
+		return true
+	}
+	if r, ok := c.mucs.Get(inv.Room); ok && r.Joined {
+		log.Debug().Msg("Invited to a group chat we are in")
+		return true
+	}
+	log.Info().Stringer("kind", inv.Kind).Msg("Invited to a group chat")
+	c.invites.put(inv)
+	c.queueInvitePortal(inv)
+	return true
+}
+
+// queueInvitePortal creates (or updates) the room's portal with the user
+// invited and the inviter's ghost in it.
+func (c *Client) queueInvitePortal(inv mucinvite.Invite) {
+	me := puppet.UserID(c.account)
+	name := inv.Room.Localpart()
+	topic := fmt.Sprintf("Invitation from %s to %s: accept to join the group chat", inviterName(inv), inv.Room)
+	if inv.Reason != "" {
+		topic += " (" + inv.Reason + ")"
+	}
+	members := &bridgev2.ChatMemberList{MemberMap: bridgev2.ChatMemberMap{
+		me: {EventSender: bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: me}, Membership: event.MembershipInvite},
+	}}
+	if inviter := inv.From.Bare(); !inviter.Equal(c.account.Bare()) && !inviter.Equal(inv.Room) && !inviter.Equal(jid.JID{}) {
+		members.MemberMap.Set(bridgev2.ChatMember{
+			EventSender: bridgev2.EventSender{Sender: puppet.UserID(inviter)},
+			Membership:  event.MembershipJoin,
+			UserInfo:    c.sharedGhostInfo(inviter),
+		})
+	}
+	c.login.QueueRemoteEvent(&simplevent.ChatResync{
+		EventMeta: simplevent.EventMeta{
+			Type:         bridgev2.RemoteEventChatResync,
+			PortalKey:    c.mucKey(inv.Room),
+			CreatePortal: true,
+			Timestamp:    time.Now(),
+		},
+		ChatInfo: &bridgev2.ChatInfo{
+			Name:    &name,
+			Topic:   &topic,
+			Type:    ptr.Ptr(database.RoomTypeDefault),
+			Members: members,
+			ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
+				meta, ok := p.Metadata.(*portal.Metadata)
+				if !ok || meta.Kind == portal.MUC.String() {
+					return false
+				}
+				meta.Kind = portal.MUC.String()
+				return true
+			},
+		},
+	})
+}
+
+// HandleMatrixMembership implements bridgev2.MembershipHandlingNetworkAPI
+// for room portals: the user accepting or rejecting the portal's invite,
+// and the user inviting a contact's ghost.
+func (c *Client) HandleMatrixMembership(ctx context.Context, msg *bridgev2.MatrixMembershipChange) (*bridgev2.MatrixMembershipResult, error) {
+	self := msg.Event.GetStateKey() == c.login.UserMXID.String()
+	p, err := portal.Parse(msg.Portal.PortalKey)
+	if err != nil || p.Kind != portal.MUC {
+		if self && (msg.Type == bridgev2.AcceptInvite || msg.Type == bridgev2.Join) {
+			// The user entering a chat's portal: nothing to do on XMPP.
+			return nil, nil
+		}
+		return nil, bridgev2.ErrMembershipNotSupported
+	}
+	room := p.JID
+	switch {
+	case self && (msg.Type == bridgev2.AcceptInvite || msg.Type == bridgev2.Join):
+		c.acceptInvite(room)
+	case self && msg.Type.To == event.MembershipLeave:
+		// Rejecting the invite, or leaving the portal (bridgev2 passes
+		// these on only with bridge_matrix_leave). Dendrite leaves
+		// prev_content out of the events it sends to appservices, so
+		// bridgev2 may call either a leave from "leave": the pending
+		// invitation says which it was (a join would have taken it).
+		if !c.declineInvite(ctx, room, msg.Content.Reason) {
+			c.leaveFromMatrix(ctx, room)
+		}
+	case msg.Type == bridgev2.Invite:
+		ghost, ok := msg.Target.(*bridgev2.Ghost)
+		if !ok {
+			return nil, errors.New("only XMPP contacts can be invited into an XMPP group chat")
+		}
+		contact, err := puppet.ParseUserID(ghost.ID)
+		if err != nil {
+			return nil, fmt.Errorf("%s is not an XMPP contact (room occupants cannot be invited): %w", ghost.ID, err)
+		}
+		if err := c.sendMediatedInvite(ctx, room, contact, msg.Content.Reason); err != nil {
+			return nil, err
+		}
+	default:
+		// Kicks, bans and the user's own leaves are not bridged.
+		return nil, bridgev2.ErrMembershipNotSupported
+	}
+	return nil, nil
+}
+
+// acceptInvite joins room after the user accepted its portal's invite.
+// The user's join of every new portal comes here too: rooms already
+// joined or kept for rejoins are left alone.
+func (c *Client) acceptInvite(room jid.JID) {
+	inv, invited := c.invites.take(room)
+	if r, ok := c.mucs.Get(room); ok && (r.Joined || !invited) {
+		return
+	}
+	for _, r := range c.savedRooms() {
+		if r.JID == room.String() {
+			return
+		}
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(c.backgroundCtx(), 2*xmppclient.JoinTimeout)
+		defer cancel()
+		log := zerolog.Ctx(ctx).With().Stringer("room", room).Logger()
+		nick := c.defaultNick()
+		if _, err := c.joinRoomPassword(ctx, room, nick, inv.Password); err != nil {
+			log.Warn().Err(err).Msg("Failed to join the group chat of an accepted invitation")
+			c.queueRoomNotice(room, "Could not join the group chat you were invited to: "+joinErrorText(room, nick, err))
+			return
+		}
+		if err := c.rememberRoom(ctx, room, nick); err != nil {
+			log.Err(err).Msg("Failed to remember the joined room")
+		}
+		if inv.Password != "" {
+			c.storeRoomPassword(ctx, room, inv.Password)
+		}
+		if err := c.setBookmark(ctx, room, nick, true); err != nil {
+			log.Warn().Err(err).Msg("Failed to bookmark the joined room")
+		}
+		log.Info().Msg("Joined the group chat of an accepted invitation")
+	}()
+}
+
+// declineInvite answers a rejected invite: a mediated invitation is
+// declined through the room; a direct one has no decline (XEP-0249).
+// It reports whether there was an invitation to answer.
+func (c *Client) declineInvite(ctx context.Context, room jid.JID, reason string) bool {
+	inv, ok := c.invites.take(room)
+	if !ok {
+		return false
+	}
+	if inv.Kind != mucinvite.Mediated || inv.From.Equal(jid.JID{}) {
+		return true
+	}
+	s := c.currentSession()
+	if s == nil {
+		return true
+	}
+	if err := xmppclient.SendDecline(ctx, s, room, inv.From, inviteIDPrefix+random.String(12), reason); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", room).Msg("Failed to decline invitation")
+	}
+	return true
+}
+
+// leaveFromMatrix leaves the XMPP room after the user left its portal,
+// and clears its bookmark's autojoin, as the leave command does.
+func (c *Client) leaveFromMatrix(ctx context.Context, room jid.JID) {
+	_, joined := c.mucs.Get(room)
+	saved := false
+	for _, r := range c.savedRooms() {
+		saved = saved || r.JID == room.String()
+	}
+	if !joined && !saved {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(c.backgroundCtx(), 2*xmppclient.LeaveTimeout+2*xmppclient.IQTimeout)
+		defer cancel()
+		log := zerolog.Ctx(ctx).With().Stringer("room", room).Logger()
+		if err := c.leaveRoom(ctx, room); err != nil {
+			log.Warn().Err(err).Msg("Failed to leave the group chat whose portal the user left")
+			return
+		}
+		if err := c.setBookmark(ctx, room, "", false); err != nil && !errors.Is(err, xmppclient.ErrNotConnected) {
+			log.Warn().Err(err).Msg("Failed to clear autojoin of the group chat the user left")
+		}
+		log.Info().Msg("Left the group chat: the user left its portal")
+	}()
+}
+
+// sendMediatedInvite asks room to invite contact (XEP-0045 §7.8.2); the
+// room adds them to a members-only room's member list when we may.
+func (c *Client) sendMediatedInvite(ctx context.Context, room, contact jid.JID, reason string) error {
+	if r, ok := c.mucs.Get(room); !ok || !r.Joined {
+		return fmt.Errorf("not in %s right now, so nobody can be invited", room)
+	}
+	s := c.currentSession()
+	if s == nil {
+		return xmppclient.ErrNotConnected
+	}
+	if err := xmppclient.SendInvite(ctx, s, room, contact, inviteIDPrefix+random.String(12), reason); err != nil {
+		return err
+	}
+	zerolog.Ctx(ctx).Info().Stringer("room", room).Stringer("contact", contact).Msg("Sent mediated group chat invitation")
+	return nil
+}
+
+// inviterName is who sent an invitation, as the user knows them: the
+// bare JID, or the nick in the room when the room hides the real JID.
+func inviterName(inv mucinvite.Invite) string {
+	if inv.From.Bare().Equal(inv.Room) && inv.From.Resourcepart() != "" {
+		return fmt.Sprintf("%s (in %s)", inv.From.Resourcepart(), inv.Room)
+	}
+	return inv.From.Bare().String()
+}
+
+// inviteIDPrefix marks the ids of the invitations the bridge sends, so
+// that the room's error answer can be told to the user.
+const inviteIDPrefix = "mxb-inv-"

@@ -1,0 +1,423 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+	"mellium.im/xmpp/disco"
+	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
+	"github.com/mxomemo/xmpp-bridge/internal/testenv"
+)
+
+// TestInvitations shows group chat invitations, private messages with occupants and group
+// creation on real Prosody and ejabberd with Dendrite:
+//   - a direct invitation (XEP-0249) from a roster contact becomes the room's portal with the
+//     Matrix user invited; accepting the Matrix invite joins the XMPP room;
+//   - a mediated invitation (XEP-0045 §7.8.2) through a members-only room does the same (the
+//     room made alice a member on the owner's invitation);
+//   - leaving a room's portal on Matrix (with bridge_matrix_leave on) leaves the XMPP room and
+//     clears the bookmark's autojoin;
+//   - an invitation from someone outside the roster makes no portal;
+//   - the Matrix user inviting a contact's ghost into a room portal sends the contact a mediated
+//     invitation from the room;
+//   - rejecting a mediated invitation's Matrix invite (with bridge_matrix_leave on) declines it
+//     through the room;
+//   - a private message from an occupant (XEP-0045 §7.5) gets a portal of its own, named as
+//     private with the nick and the room, from the occupant's ghost; the Matrix reply reaches
+//     the occupant as a private message from alice's occupant; nothing reaches the room portal;
+//   - bridgev2's create-group command in a Matrix room with a contact's ghost makes that room the
+//     portal of a new group chat (the contact invited; messages cross both ways);
+//   - create_group through the provisioning API makes a members-only, non-anonymous, persistent
+//     room on the account's MUC service with its name, the chosen contact a member who gets a
+//     mediated invitation and can enter, while someone else cannot; its portal is the Matrix room.
+func TestInvitations(t *testing.T) {
+	for _, server := range []string{"prosody", "ejabberd"} {
+		t.Run(server, func(t *testing.T) {
+			t.Parallel()
+			runInvitations(t, server)
+		})
+	}
+}
+
+func runInvitations(t *testing.T, server string) {
+	s := newStackOn(t, server, "sqlite", testenv.ProsodyOptions{}, func(c *harness.BridgeConfig) {
+		c.Set = map[string]any{"bridge.bridge_matrix_leave": true}
+	})
+	alice, alicePW := s.account(t, "alice")
+	bob, bobPW := s.account(t, "bob")
+	carol, carolPW := s.account(t, "carol")
+	bobC := s.peer(t, bob, bobPW, "laptop")
+	carolC := s.peer(t, carol, carolPW, "laptop")
+	phone := s.peer(t, alice, alicePW, "phone")
+	muc := s.xmpp.MUCDomain()
+	open := jid.MustParse("openinvite@" + muc)
+	closed := jid.MustParse("closedinvite@" + muc)
+	strangers := jid.MustParse("strangers@" + muc)
+	declined := jid.MustParse("declined@" + muc)
+	barrier := jid.MustParse("barrier@" + muc)
+	// Occupants may invite (ejabberd's default forbids it).
+	createRoom(t, bobC, open, "bob", map[string]string{"muc#roomconfig_persistentroom": "1", "muc#roomconfig_allowinvites": "1"})
+	createRoom(t, bobC, closed, "bob", map[string]string{"muc#roomconfig_persistentroom": "1", "muc#roomconfig_membersonly": "1"})
+	createRoom(t, bobC, declined, "bob", map[string]string{"muc#roomconfig_persistentroom": "1", "muc#roomconfig_membersonly": "1"})
+	createRoom(t, bobC, barrier, "bob", map[string]string{"muc#roomconfig_persistentroom": "1"})
+	createRoom(t, carolC, strangers, "carol", map[string]string{"muc#roomconfig_persistentroom": "1"})
+	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
+	defer cancel()
+	// bob is a contact of alice's; carol is not.
+	if err := phone.SetRosterName(ctx, bob, "Bob"); err != nil {
+		t.Fatal(err)
+	}
+	user := s.matrixUser(t, "mxinv")
+	s.loginUser(ctx, t, user, alice, alicePW)
+	bs := &bookmarkScenario{stack: s, user: user, alice: alice, bobC: bobC, phone: phone}
+
+	var openPortal id.RoomID
+	t.Run("DirectInvitationJoins", func(t *testing.T) {
+		cur := bobC.PresenceCursor()
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="inv-%d"><x xmlns="jabber:x:conference" jid=%q reason="plans for Saturday"/></message>`,
+			alice.String(), time.Now().UnixNano(), open.String()))
+		start := time.Now()
+		openPortal = bs.waitPortal(t, open)
+		bs.waitOccupant(t, cur, open, "")
+		t.Logf("direct invitation -> Matrix invite accepted -> in the room: %v", time.Since(start).Round(time.Millisecond))
+		// The inviter's ghost is in the portal.
+		ctx, cancel := stepCtx()
+		defer cancel()
+		if _, err := user.FindRoomWith(ctx, s.ghost(bob)); err != nil {
+			t.Errorf("bob's ghost is in no room: %v", err)
+		}
+	})
+	t.Run("MediatedInvitationJoinsMembersOnly", func(t *testing.T) {
+		cur := bobC.PresenceCursor()
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="minv-%d"><x xmlns="http://jabber.org/protocol/muc#user"><invite to=%q><reason>members only</reason></invite></x></message>`,
+			closed.String(), time.Now().UnixNano(), alice.String()))
+		bs.waitPortal(t, closed)
+		bs.waitOccupant(t, cur, closed, "")
+	})
+	t.Run("MatrixLeaveLeavesRoom", func(t *testing.T) {
+		// With bridge_matrix_leave on, leaving the portal leaves the XMPP room and clears the
+		// bookmark's autojoin (accepting the invitation bookmarked it).
+		bs.waitBookmark(t, closed, true)
+		ctx, cancel := stepCtx()
+		defer cancel()
+		got := s.query(t, "SELECT mxid FROM portal WHERE id = ?", "muc:"+closed.String())
+		if len(got) != 1 {
+			t.Fatalf("no portal of %s", closed)
+		}
+		cur := bobC.PresenceCursor()
+		if _, err := user.Client.LeaveRoom(ctx, id.RoomID(got[0])); err != nil {
+			t.Fatal(err)
+		}
+		bs.waitOccupant(t, cur, closed, "unavailable")
+		bs.waitBookmark(t, closed, false)
+		bs.waitNoSavedRoom(t, closed)
+	})
+	t.Run("StrangersInvitationIgnored", func(t *testing.T) {
+		sendRaw(t, carolC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="sinv-%d"><x xmlns="jabber:x:conference" jid=%q/></message>`,
+			alice.String(), time.Now().UnixNano(), strangers.String()))
+		// Barrier: bob's next invitation is handled after carol's.
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="inv-%d"><x xmlns="jabber:x:conference" jid=%q/></message>`,
+			alice.String(), time.Now().UnixNano(), barrier.String()))
+		waitBridgeLog(t, s, "Invited to a group chat", barrier.String())
+		if got := s.query(t, "SELECT mxid FROM portal WHERE id = ?", "muc:"+strangers.String()); len(got) != 0 {
+			t.Errorf("a stranger's invitation made a portal: %q", got)
+		}
+	})
+	t.Run("InviteGhostSendsMediatedInvitation", func(t *testing.T) {
+		if openPortal == "" {
+			t.Fatal("needs the portal of DirectInvitationJoins")
+		}
+		// carol's ghost exists once she has written to alice.
+		ctx, cancel := stepCtx()
+		defer cancel()
+		if err := carolC.SendChat(ctx, alice, fmt.Sprintf("hi-%d", time.Now().UnixNano()), "", "hello alice"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := user.FindRoomWith(ctx, s.ghost(carol)); err != nil {
+			t.Fatalf("carol's ghost never appeared: %v", err)
+		}
+		cur := carolC.Cursor()
+		if _, err := user.Client.InviteUser(ctx, openPortal, &mautrix.ReqInviteUser{UserID: s.ghost(carol), Reason: "join us"}); err != nil {
+			t.Fatal(err)
+		}
+		m, _, err := carolC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool { return m.From == open.String() && m.Invite })
+		if err != nil {
+			t.Fatalf("carol got no invitation from %s: %v", open, err)
+		}
+		if !strings.Contains(m.InviteFrom, "alice") {
+			t.Errorf("the invitation is from %q, want alice (her JID or her occupant)", m.InviteFrom)
+		}
+	})
+	t.Run("RejectDeclinesMediated", func(t *testing.T) {
+		// The harness user accepts invites after JoinDelay: this one is rejected first.
+		user.SetJoinDelay(time.Hour)
+		defer user.SetJoinDelay(harness.DefaultJoinDelay)
+		cur := bobC.Cursor()
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="minv-%d"><x xmlns="http://jabber.org/protocol/muc#user"><invite to=%q/></x></message>`,
+			declined.String(), time.Now().UnixNano(), alice.String()))
+		waitBridgeLog(t, s, "Invited to a group chat", declined.String(), "kind=mediated")
+		ctx, cancel := stepCtx()
+		defer cancel()
+		var portal id.RoomID
+		for portal == "" || !user.Invited(portal) {
+			if got := s.query(t, "SELECT mxid FROM portal WHERE id = ? AND mxid IS NOT NULL", "muc:"+declined.String()); len(got) == 1 {
+				portal = id.RoomID(got[0])
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("the user was not invited to a portal of the declined room (%q)", portal)
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+		if _, err := user.Client.LeaveRoom(ctx, portal); err != nil {
+			t.Fatal(err)
+		}
+		m, _, err := bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool { return m.From == declined.String() && m.Decline })
+		if err != nil {
+			t.Fatalf("bob got no decline through %s: %v", declined, err)
+		}
+		if !strings.Contains(m.DeclineFrom, "alice") {
+			t.Errorf("the decline is from %q, want alice", m.DeclineFrom)
+		}
+		// alice did not join the room.
+		if n := s.bridge.CountLog("Joined the group chat of an accepted invitation", declined.String()); n != 0 {
+			t.Errorf("the bridge joined the declined room")
+		}
+	})
+	t.Run("PrivateMessagesWithOccupant", func(t *testing.T) {
+		if openPortal == "" {
+			t.Fatal("needs the room of DirectInvitationJoins")
+		}
+		ctx, cancel := stepCtx()
+		defer cancel()
+		body := uniq("psst, only for you")
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" type="chat" to="%s/alice" id="pm-%d"><body>%s</body><x xmlns="http://jabber.org/protocol/muc#user"/></message>`,
+			open, time.Now().UnixNano(), body))
+		occGhost := harness.GhostMXID("muc:"+open.String()+"/bob", "localhost")
+		var pm id.RoomID
+		for pm == "" {
+			if got := s.query(t, "SELECT mxid FROM portal WHERE id = ? AND mxid IS NOT NULL", "pm:"+open.String()+"/bob"); len(got) == 1 {
+				pm = id.RoomID(got[0])
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatal("no private portal for bob's occupant")
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+		evt, _, err := user.WaitEvent(ctx, pm, 0, harness.IsMessage("", body))
+		if err != nil {
+			t.Fatalf("the private message never reached its portal: %v", err)
+		}
+		if evt.Sender != occGhost {
+			t.Errorf("the private message came from %s, want the occupant ghost %s", evt.Sender, occGhost)
+		}
+		var name event.RoomNameEventContent
+		waitState(t, user, pm, event.StateRoomName, "", &name, func() bool { return name.Name == "bob (private, "+open.String()+")" })
+		// Not in the room's portal, and no 1:1 portal with the room.
+		if n := countBodies(t, user, openPortal, body); n != 0 {
+			t.Errorf("the private message reached the room's portal %d times", n)
+		}
+		if got := s.query(t, "SELECT id FROM portal WHERE id = ?", open.String()); len(got) != 0 {
+			t.Errorf("a 1:1 portal with the room exists: %q", got)
+		}
+		reply := uniq("private reply from matrix")
+		cur := bobC.Cursor()
+		if _, err := user.Client.SendText(ctx, pm, reply); err != nil {
+			t.Fatal(err)
+		}
+		m, _, err := bobC.WaitMessage(ctx, cur, bodyIs(reply))
+		if err != nil {
+			t.Fatalf("bob did not get the private reply: %v", err)
+		}
+		if want := open.String() + "/alice"; m.From != want || m.Type != "chat" {
+			t.Errorf("bob got the private reply from %q as %q, want chat from %s", m.From, m.Type, want)
+		}
+		if n := countBodies(t, user, openPortal, reply); n != 0 {
+			t.Errorf("the private reply reached the room's portal %d times", n)
+		}
+	})
+	t.Run("CreateGroup", func(t *testing.T) {
+		ctx, cancel := stepCtx()
+		defer cancel()
+		cur := bobC.Cursor()
+		start := time.Now()
+		room, portalID, failed, err := harness.CreateGroup(ctx, s.cfg, user.UserID(), alice.String(), "room", map[string]any{
+			"participants": []string{bob.String()},
+			"name":         map[string]string{"name": "Trip planning"},
+			"topic":        map[string]string{"topic": "where to go"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("create_group answered in %v: room %s, portal %s, failed %v", time.Since(start).Round(time.Millisecond), room, portalID, failed)
+		if room == "" || len(failed) != 0 || !strings.HasPrefix(portalID, "muc:trip-planning-") || !strings.HasSuffix(portalID, "@"+muc) {
+			t.Fatalf("create_group: room %q, portal %q, failed %v", room, portalID, failed)
+		}
+		created := jid.MustParse(strings.TrimPrefix(portalID, "muc:"))
+		info, err := disco.GetInfo(ctx, "", created, carolC.Session)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var features []string
+		for _, f := range info.Features {
+			features = append(features, f.Var)
+		}
+		for _, want := range []string{"muc_membersonly", "muc_nonanonymous", "muc_persistent"} {
+			if !slices.Contains(features, want) {
+				t.Errorf("the created room lacks %s: %v", want, features)
+			}
+		}
+		// bob, chosen as member, is invited through the room and may enter.
+		m, _, err := bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool { return m.From == created.String() && m.Invite })
+		if err != nil {
+			t.Fatalf("bob got no invitation to %s: %v", created, err)
+		}
+		t.Logf("bob's invitation: %q", m.Body)
+		joinRoomAs(t, ctx, bobC, created, "bob")
+		if _, err := user.FindRoomWith(ctx, s.ghost(bob)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := user.Client.JoinedMembers(ctx, room)
+		for err == nil {
+			if _, ok := resp.Joined[s.ghost(bob)]; ok {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("bob's ghost never joined the created group's portal %s", room)
+			case <-time.After(300 * time.Millisecond):
+			}
+			resp, err = user.Client.JoinedMembers(ctx, room)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		// carol is not a member.
+		pcur := carolC.PresenceCursor()
+		sendRaw(t, carolC, fmt.Sprintf(`<presence xmlns="jabber:client" to="%s/carol"><x xmlns="http://jabber.org/protocol/muc"/></presence>`, created))
+		pr, err := carolC.WaitPresence(ctx, pcur, func(p harness.ReceivedPresence) bool { return strings.HasPrefix(p.From, created.String()) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pr.Type != "error" {
+			t.Errorf("carol, not a member, entered the created room: %+v", pr)
+		}
+		// A message crosses both ways.
+		body := uniq("hello in the new group")
+		sendGroupchat(t, ctx, bobC, created, body)
+		if _, _, err := user.WaitEvent(ctx, room, 0, harness.IsMessage(s.ghost(bob), body)); err != nil {
+			t.Fatalf("bob's message did not reach the portal: %v", err)
+		}
+		// OMEMO-capable: the bridge lets the portal be encrypted.
+		answer, err := user.Command(ctx, room, s.bot, "!xmpp omemo on", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(answer, "hides real JIDs") || strings.Contains(answer, "not members-only") {
+			t.Errorf("omemo on in the created group: %q", answer)
+		}
+		if meta := s.query(t, "SELECT metadata FROM portal WHERE mxid = ?", room.String()); len(meta) != 1 || !strings.Contains(meta[0], `"omemo":true`) {
+			t.Errorf("portal metadata after omemo on: %q (the bot said %q)", meta, answer)
+		}
+	})
+	t.Run("CreateGroupCommand", func(t *testing.T) {
+		// bridgev2's create-group in a Matrix room with a contact's ghost in it: that room becomes
+		// the portal of a new XMPP group chat.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*stepTimeout)
+		defer cancel()
+		resp, err := user.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+			Preset: "private_chat",
+			Name:   "Matrix-made group",
+			Invite: []id.UserID{s.bot, s.ghost(bob)},
+			PowerLevelOverride: &event.PowerLevelsEventContent{Users: map[id.UserID]int{
+				user.UserID(): 100, s.bot: 100,
+			}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			members, err := user.Client.JoinedMembers(ctx, resp.RoomID)
+			if err == nil {
+				if _, ok := members.Joined[s.bot]; ok {
+					break
+				}
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatal("the bot never joined the Matrix room")
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+		cur := bobC.Cursor()
+		answer, err := user.Command(ctx, resp.RoomID, s.bot, "!xmpp create-group", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("create-group answered %q", answer)
+		ids := s.query(t, "SELECT id FROM portal WHERE mxid = ?", resp.RoomID.String())
+		if len(ids) != 1 || !strings.HasPrefix(ids[0], "muc:matrix-made-group-") {
+			t.Fatalf("portal of the Matrix room: %q (the bot said %q)", ids, answer)
+		}
+		created := jid.MustParse(strings.TrimPrefix(ids[0], "muc:"))
+		if _, _, err := bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool { return m.From == created.String() && m.Invite }); err != nil {
+			t.Fatalf("bob got no invitation to %s: %v", created, err)
+		}
+		joinRoomAs(t, ctx, bobC, created, "bob")
+		body := uniq("hello in the matrix-made group")
+		sendGroupchat(t, ctx, bobC, created, body)
+		if _, _, err := user.WaitEvent(ctx, resp.RoomID, 0, harness.IsMessage(s.ghost(bob), body)); err != nil {
+			t.Fatalf("bob's message did not reach the Matrix room: %v", err)
+		}
+		reply := uniq("matrix answer in the matrix-made group")
+		mcur := bobC.Cursor()
+		if _, err := user.Client.SendText(ctx, resp.RoomID, reply); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := bobC.WaitMessage(ctx, mcur, bodyIs(reply)); err != nil {
+			t.Fatalf("the Matrix message did not reach the group: %v", err)
+		}
+	})
+}
+
+func sendRaw(t *testing.T, p *harness.Peer, raw string) {
+	t.Helper()
+	ctx, cancel := stepCtx()
+	defer cancel()
+	if err := p.SendRaw(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitBridgeLog waits until one line of the bridge log holds all of substrings.
+func waitBridgeLog(t *testing.T, s *stack, substrings ...string) {
+	t.Helper()
+	ctx, cancel := stepCtx()
+	defer cancel()
+	for {
+		for _, line := range strings.Split(s.bridge.Log(), "\n") {
+			all := true
+			for _, sub := range substrings {
+				all = all && strings.Contains(line, sub)
+			}
+			if all {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no bridge log line with %q", substrings)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}

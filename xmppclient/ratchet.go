@@ -1,0 +1,74 @@
+package xmppclient
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
+)
+
+// Ratchet serialises one login's OMEMO ratchet work; its lock is held here
+// and nowhere else. Decryption runs inside a database transaction (which on
+// SQLite holds the write lock) and then takes this lock; encryption takes
+// it and then writes. Without one order for both, a send and a receive
+// could wait on each other until the busy timeout. Network work (device
+// lists, bundles) happens before, outside the lock, so that a contact's
+// server that does not answer delays its own chat only.
+type Ratchet struct {
+	op sync.Mutex
+	// ObserveEncrypt, if set, is told how long each encryption held the
+	// lock.
+	ObserveEncrypt func(time.Duration)
+}
+
+// Encrypt encrypts body for the devices p prepared (fetched without the
+// lock).
+func (r *Ratchet) Encrypt(ctx context.Context, oc *omemoxmpp.Client, p *omemoxmpp.Prepared, body string) (*omemoxmpp.Outgoing, error) {
+	r.op.Lock()
+	defer r.op.Unlock()
+	start := time.Now()
+	out, err := oc.EncryptPrepared(ctx, p, body)
+	if r.ObserveEncrypt != nil {
+		r.ObserveEncrypt(time.Since(start))
+	}
+	return out, err
+}
+
+// Decrypt runs step under the lock: the ratchet step of one incoming
+// message with the caller's record of its result, in the caller's
+// transaction.
+func (r *Ratchet) Decrypt(step func() error) error {
+	r.op.Lock()
+	defer r.op.Unlock()
+	return step()
+}
+
+// Reset makes the key exchange that replaces the session with a device:
+// its bundle fetched without the lock, the new session made with it.
+func (r *Ratchet) Reset(ctx context.Context, oc *omemoxmpp.Client, peer jid.JID, device uint32, v omemo.Version) (*omemoxmpp.Outgoing, error) {
+	b, err := oc.FetchBundle(ctx, peer, device, v)
+	if err != nil {
+		return nil, err
+	}
+	r.op.Lock()
+	defer r.op.Unlock()
+	return oc.ResetWith(ctx, peer, device, v, b)
+}
+
+// Heartbeat is an empty OMEMO message to a device, moving its ratchet on.
+func (r *Ratchet) Heartbeat(ctx context.Context, oc *omemoxmpp.Client, peer jid.JID, device uint32, v omemo.Version) (*omemoxmpp.Outgoing, error) {
+	r.op.Lock()
+	defer r.op.Unlock()
+	return oc.Heartbeat(ctx, peer, device, v)
+}
+
+// Setup runs the engine's key maintenance (prekeys, signed prekey).
+func (r *Ratchet) Setup(ctx context.Context, m *omemo.Manager) error {
+	r.op.Lock()
+	defer r.op.Unlock()
+	return m.Setup(ctx)
+}
