@@ -72,6 +72,8 @@ func runMUC(t *testing.T, server string) {
 		{"SecondOccupantIsMember", mc.testSecondOccupant},
 		{"TypingInRoom", mc.testTypingInRoom},
 		{"MarkerInRoom", mc.testMarkerInRoom},
+		{"TypingFromMatrix", mc.testTypingFromMatrix},
+		{"MarkerFromMatrix", mc.testMarkerFromMatrix},
 		{"CorrectionByOtherOccupantIgnored", mc.testCorrectionByOtherOccupant},
 		{"JoinAgainKeepsMembers", mc.testJoinAgain},
 		{"SubjectIsTopic", mc.testSubject},

@@ -76,6 +76,10 @@ type ReceivedMessage struct {
 	InviteFrom, DeclineFrom string
 	Invite, Decline         bool
 
+	// ChatState is the local name of a XEP-0085 chat state element ("composing", "paused", ...);
+	// Displayed is the id of a XEP-0333 <displayed/> marker.
+	ChatState, Displayed string
+
 	// OMEMO is the message's <encrypted/> element (either namespace), also of a carbon's
 	// forwarded message, so that tests can replay or tamper with real peers' ciphertexts.
 	OMEMO *omemo.Encrypted
@@ -126,7 +130,11 @@ type inMsg struct {
 		ID        string   `xml:"id,attr"`
 		Reactions []string `xml:"reaction"`
 	} `xml:"urn:xmpp:reactions:0 reactions"`
-	MUCUser *struct {
+	Displayed *idAttr   `xml:"urn:xmpp:chat-markers:0 displayed"`
+	Composing *struct{} `xml:"http://jabber.org/protocol/chatstates composing"`
+	Paused    *struct{} `xml:"http://jabber.org/protocol/chatstates paused"`
+	Active    *struct{} `xml:"http://jabber.org/protocol/chatstates active"`
+	MUCUser   *struct {
 		Invite *struct {
 			From string `xml:"from,attr"`
 		} `xml:"invite"`
@@ -229,6 +237,17 @@ func (p *Peer) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) err
 	}
 	if m.OOB != nil {
 		r.OOB = m.OOB.URL
+	}
+	if m.Displayed != nil {
+		r.Displayed = m.Displayed.ID
+	}
+	switch {
+	case m.Composing != nil:
+		r.ChatState = "composing"
+	case m.Paused != nil:
+		r.ChatState = "paused"
+	case m.Active != nil:
+		r.ChatState = "active"
 	}
 	if m.MUCUser != nil && m.MUCUser.Invite != nil {
 		r.Invite, r.InviteFrom = true, m.MUCUser.Invite.From
