@@ -216,6 +216,20 @@ func (c *Conn) serve(ctx context.Context, s *xmpp.Session) error {
 	}
 }
 
+// Probe dials and logs in once with cfg: the login flow's check of the
+// credentials. The session is then handed to the login's Conn (HandOff) or
+// ended with CloseProbe. Its error is xconn's classified one as it is:
+// the login's reply to the user reads the class from the start of its text.
+func Probe(ctx context.Context, cfg xconn.Config) (*LoginSession, error) {
+	return DialLogin(ctx, cfg)
+}
+
+// CloseProbe ends a session of Probe that was not handed off.
+func CloseProbe(s *LoginSession) {
+	_ = s.Close()
+	_ = s.Conn().Close()
+}
+
 // closeSession ends the stream politely and then the connection, so that a
 // dead peer cannot keep Serve waiting.
 func closeSession(s *xmpp.Session, served <-chan error) {
