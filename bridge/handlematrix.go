@@ -34,7 +34,8 @@ var (
 )
 
 // HandleMatrixMessage implements bridgev2.NetworkAPI: the Matrix -> XMPP
-// path for text messages.
+// path for messages (text, notices, emotes, files) to 1:1 chats, rooms and
+// private chats with occupants; every one with a body leaves through Send.
 func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
 	chat, err := portal.Parse(msg.Portal.PortalKey)
 	if err != nil {
