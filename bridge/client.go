@@ -49,13 +49,16 @@ type Client struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	metaMu sync.Mutex // guards LastArchiveID and Rooms in the login metadata
-	mam    xmppclient.Queries
+	metaMu sync.Mutex // guards LastArchiveID and Rooms in the login metadata, and cursorPending
+	// cursorPending: a moved archive cursor waits to be written (cursorsave.go).
+	cursorPending bool
+	mam           xmppclient.Queries
 
-	omemo omemoState // the login's OMEMO device (omemo.go)
+	omemo       omemoState            // the login's OMEMO device (omemo.go)
+	omemoRunner xmppclient.LazyWorker // runs runOMEMOWorker while the OMEMO queue has tasks
 
 	badCredentials atomic.Bool
-	stream         *xmppclient.Stream // the login's ordered stream of events (router -> processIncoming)
+	stream         *xmppclient.Stream // the login's ordered stream of events (router -> handleEvent)
 	loopCtx        context.Context    // of the incoming queue, set by Connect
 	delivery       deliveryState      // archive cursor and catch-up order (delivery.go)
 	roster         *xmppclient.Roster
@@ -91,6 +94,7 @@ func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
 		MaxReconnectDelay: xc.Config.maxReconnectDelay(),
 		PingInterval:      xc.Config.pingInterval(),
 		Handler:           func(ctx context.Context) xmpp.Handler { return c.router().Handler(ctx) },
+		InArchive:         c.unackedInArchive,
 	}, connHooks{c})
 	return c
 }
@@ -163,11 +167,11 @@ func (c *Client) Connect(ctx context.Context) {
 	c.done = make(chan struct{})
 	c.stream = xmppclient.NewStream(256)
 	c.loopCtx = loopCtx
-	go c.processIncoming(loopCtx, c.stream.Events())
-	go c.runOMEMOWorker(loopCtx)
+	c.stream.Start(loopCtx, c.handleEvent)
 	done := c.done
 	go func() {
 		defer close(done)
+		c.kickOMEMOWorkerOn(loopCtx) // tasks queued while disconnected
 		c.conn.Run(loopCtx)
 	}()
 }
@@ -187,6 +191,7 @@ func (c *Client) Disconnect() {
 	case <-time.After(5 * time.Second):
 		c.login.Log.Warn().Msg("Timed out waiting for the XMPP connection to close")
 	}
+	c.flushCursor()
 }
 
 // IsLoggedIn implements bridgev2.NetworkAPI: the stored credentials are not
