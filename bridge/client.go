@@ -66,6 +66,7 @@ type Client struct {
 	nicks          nickState          // contacts' own names looked up (contactname.go)
 	mucs           *xmppclient.Rooms  // the group chats of the current session
 	uploads        xmppclient.Uploads // the XEP-0363 service of the current session
+	presence       presenceState      // presence both ways (presence.go)
 	invites        inviteState        // unanswered group chat invitations (mucinvites.go)
 
 	// ready is set once a session is fully set up (ready.go).
@@ -168,6 +169,8 @@ func (c *Client) Connect(ctx context.Context) {
 	c.stream = xmppclient.NewStream(256)
 	c.loopCtx = loopCtx
 	c.stream.Start(loopCtx, c.handleEvent)
+	go c.runPresencePusher(loopCtx)
+	go c.runOwnPresence(loopCtx)
 	done := c.done
 	go func() {
 		defer close(done)
@@ -292,7 +295,8 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	// OMEMO first: the presence's caps (+notify) make the server push
 	// device lists, which need the OMEMO client.
 	c.omemoConnect(ctx, s)
-	if err := xmppclient.SendInitialPresence(ctx, s); err != nil {
+	c.presenceConnected(s)
+	if err := c.sendOwnPresence(ctx, s, true); err != nil {
 		return fmt.Errorf("failed to send initial presence: %w", err)
 	}
 	runCatchUp(s)

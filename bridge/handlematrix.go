@@ -108,6 +108,9 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 	if err != nil {
 		return err
 	}
+	if err := refuseFileEdit(msg.Content); err != nil {
+		return err
+	}
 	if chat.Kind == portal.PM {
 		return refusal(errPMUnsupported)
 	}
@@ -190,8 +193,14 @@ func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.Matr
 		return nil
 	}
 	chat, err := portal.Parse(msg.Portal.PortalKey)
-	if err != nil || chat.Kind != portal.DM {
+	if err != nil {
 		return err
+	}
+	if chat.Kind == portal.MUC {
+		return c.sendGroupMarker(ctx, chat.JID, msg)
+	}
+	if chat.Kind != portal.DM {
+		return nil
 	}
 	target, err := portal.ParseMessageID(msg.ExactMessage.ID)
 	if err != nil || target.Sender != chat.JID.String() {
@@ -204,8 +213,14 @@ func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.Matr
 // XEP-0085 chat states.
 func (c *Client) HandleMatrixTyping(ctx context.Context, msg *bridgev2.MatrixTyping) error {
 	chat, err := portal.Parse(msg.Portal.PortalKey)
-	if err != nil || chat.Kind != portal.DM {
+	if err != nil {
 		return err
+	}
+	if chat.Kind == portal.MUC {
+		return c.sendGroupTyping(ctx, chat.JID, msg.IsTyping)
+	}
+	if chat.Kind != portal.DM {
+		return nil
 	}
 	state := chatstates.Paused
 	if msg.IsTyping {

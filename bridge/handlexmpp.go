@@ -39,6 +39,7 @@ func (c *Client) router() *xmppclient.Router {
 		Roster:     c.roster,
 		RosterPush: c.handleRosterPush,
 		AvatarHash: c.handleAvatarUpdate,
+		Presence:   c.handleContactPresence,
 		Intercept:  c.collectBackfill,
 		Queue: func(ctx context.Context, in xmppclient.Inbound) {
 			c.stream.Put(ctx, xmppclient.Event{In: in})
@@ -415,6 +416,9 @@ func (c *Client) processGroupchat(ctx context.Context, rm xmppclient.RoomMessage
 		return
 	}
 	g := groupchatFrom(xmppclient.ReadGroupchat(rm, room), m, room, c.account, c.login.ID)
+	if catchUpSeq == 0 {
+		c.groupSignals(room, m, g.Signals, m.Body != "" || g.Encrypted)
+	}
 	// The room's watermark (mucarchive.go) moves over this stanza-id once
 	// bridgev2 stored the message, or at once when nothing is queued.
 	if g.Kind != xmppclient.GroupchatSubject {
@@ -543,7 +547,7 @@ func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, inten
 			Type:    event.EventMessage,
 			Content: content,
 			// Corrections name the message by the id its sender gave it.
-			DBMetadata: &portal.MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID, OccupantID: g.OccupantID},
+			DBMetadata: &portal.MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID, OccupantID: g.OccupantID, Markable: g.Signals.Markable},
 		}},
 	}, nil
 }

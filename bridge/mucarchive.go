@@ -199,16 +199,21 @@ func (c *Client) noteRoomArchiveID(ctx context.Context, room, id string) {
 // roomCatchUp pages through room's archive after its cursor; the results go
 // through the incoming queue. It reports whether it reached the end (or had
 // nothing to do: a room without an archive, or no cursor yet, which the
-// live messages from this join on set).
+// live messages from this join on set, with history backfill off).
 func (c *Client) roomCatchUp(ctx context.Context, s *xmpp.Session, room jid.JID, seq uint64, mam bool) bool {
 	log := zerolog.Ctx(ctx).With().Str("action", "room archive catch-up").Stringer("room", room).Logger()
 	after := c.roomCursor(room)
-	if !mam || after == "" {
+	backfill, initial := c.roomHistorySize()
+	q, ok := roomArchiveStart(after, backfill, initial)
+	if !mam || !ok {
 		return true
 	}
 	ctx = log.WithContext(ctx)
-	return xmppclient.CatchUp(ctx, s, room, after, time.Time{}, func() string { return c.mam.AddRoomCatchUp(room, seq) },
-		mamPageSize, mamMaxPages, mamQueryTimeout)
+	register := func() string { return c.mam.AddRoomCatchUp(room, seq) }
+	if q.Last {
+		return xmppclient.CatchUpNewest(ctx, s, room, q.Limit, register, mamQueryTimeout)
+	}
+	return xmppclient.CatchUp(ctx, s, room, q.PageID, time.Time{}, register, mamPageSize, mamMaxPages, mamQueryTimeout)
 }
 
 // handleRoomArchived handles a result of a room archive query; it reports

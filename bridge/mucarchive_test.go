@@ -101,3 +101,31 @@ func TestIdlessHistory(t *testing.T) {
 		})
 	}
 }
+
+// TestRoomArchiveStart: a room with a watermark is caught up after it; one
+// without gets the newest page of its archive only when history backfill
+// is on.
+func TestRoomArchiveStart(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		after    string
+		backfill bool
+		initial  int
+		ok       bool
+		last     bool
+		limit    uint64
+	}{
+		{"watermark", "A1", true, 50, true, false, mamPageSize},
+		{"watermark, backfill off", "A1", false, 0, true, false, mamPageSize},
+		{"new room", "", true, 20, true, true, 20},
+		{"new room, backfill off", "", false, 20, false, false, 0},
+		{"new room, no initial messages", "", true, 0, false, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, ok := roomArchiveStart(tc.after, tc.backfill, tc.initial)
+			if ok != tc.ok || q.Last != tc.last || q.Limit != tc.limit || q.PageID != tc.after {
+				t.Errorf("roomArchiveStart(%q, %v, %d) = %+v, %v", tc.after, tc.backfill, tc.initial, q, ok)
+			}
+		})
+	}
+}
