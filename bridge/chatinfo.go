@@ -98,12 +98,8 @@ func (c *Client) userInfo(contact jid.JID) *bridgev2.UserInfo {
 		Name:        &name,
 		IsBot:       ptr.Ptr(false),
 		ExtraUpdates: func(ctx context.Context, g *bridgev2.Ghost) bool {
-			meta, ok := g.Metadata.(*puppet.Metadata)
-			if !ok || rosterName == "" || meta.RosterName == rosterName {
-				return false
-			}
-			meta.RosterName = rosterName
-			return true
+			meta, _ := g.Metadata.(*puppet.Metadata)
+			return meta.SetRosterName(rosterName)
 		},
 	}
 }
