@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -63,30 +64,64 @@ type omemoResult struct {
 }
 
 // applyOMEMO puts a decryption result into in; nil leaves in unchanged.
-func (in *incomingMessage) applyOMEMO(r *omemoResult) {
+func (in *incoming) applyOMEMO(r *omemoResult) {
 	if r == nil {
 		return
 	}
 	in.Body, in.Replace, in.OMEMO = r.Body, r.Replace, r.Info
 }
 
-// omemoDecrypt replaces the fallback body of an OMEMO message with its
+// errNothingToShow: a group chat OMEMO message without text (a key
+// transport or heartbeat) or one the inbox has no plaintext for.
+var errNothingToShow = errors.New("OMEMO message without text")
+
+// decryptIncoming is the decryption step of every incoming message, 1:1
+// or group chat: it replaces the fallback body of an OMEMO message with its
 // plaintext (or with a notice saying why there is none). Messages without
 // <encrypted/> pass unchanged. It returns an error only for messages that
-// must not be bridged at all (replays).
-func (c *Client) omemoDecrypt(ctx context.Context, in *incomingMessage) error {
-
+// must not be bridged at all (replays; in rooms also those with nothing to
+// show).
+func (c *Client) decryptIncoming(ctx context.Context, in *incoming) error {
+	if in.Room != nil && (!in.Room.Encrypted || isOwnReflection(in)) {
+		// Our own reflections were never encrypted for our own device.
+		return nil
+	}
 	_, senderJID := c.sender(in)
-	r, err := c.decryptOMEMO(ctx, omemoJob{
+	job := omemoJob{
 		Encrypted: in.Message.OMEMO, Sender: senderJID, FromMe: in.FromMe, Peer: in.Peer,
-		MessageID: string(portal.MakeMessageID(in.Peer, senderJID, in.XMPPID)),
-		XMPPID:    in.XMPPID, Replace: in.Replace, Timestamp: in.Timestamp,
+		MessageID: string(c.messageID(in)),
+		XMPPID:    in.XMPPID, Timestamp: in.Timestamp,
 		Fallback: in.Reactions != nil || in.Retract != "",
-	})
+	}
+	if in.Room == nil {
+		job.Replace = in.Replace
+	} else {
+		if !in.Room.ShowsJIDs || senderJID.Equal(jid.JID{}) {
+			in.Body = in.Room.Nick + " " + hiddenJIDNotice
+			in.OMEMO = &omemoIncoming{Failed: true}
+			c.main.Metrics.MessageBridged(metrics.XMPPToMatrix, metrics.OutcomeUndecryptable)
+			return nil
+		}
+		job.Room, job.Sender, job.FromMe = true, senderJID.Bare(), in.Sender.IsFromMe
+		job.XMPPID = cmp.Or(in.StanzaID, in.OriginID)
+	}
+	r, err := c.decryptOMEMO(ctx, job)
 	if err != nil {
 		return err
 	}
-	in.applyOMEMO(r)
+	if in.Room == nil {
+		in.applyOMEMO(r)
+		return nil
+	}
+	if job.Fallback {
+		// The reference is outside the encryption; the body was a fallback.
+		in.Body, in.OMEMO = "", nil
+		return nil
+	}
+	if r == nil || r.Body == "" {
+		return errNothingToShow
+	}
+	in.Body, in.OMEMO = r.Body, r.Info
 	return nil
 }
 
@@ -295,7 +330,7 @@ var errOMEMOUnavailable = errors.New("OMEMO is not set up for this login")
 
 // failIncoming turns in into a notice about a message that could not be
 // decrypted.
-func (c *Client) failIncoming(in *incomingMessage, sender jid.JID, device uint32, err error) {
+func (c *Client) failIncoming(in *incoming, sender jid.JID, device uint32, err error) {
 	in.applyOMEMO(c.failedOMEMO(omemoJob{Sender: sender, FromMe: in.FromMe}, device, err))
 }
 
@@ -318,8 +353,13 @@ func (c *Client) sendEncrypted(ctx context.Context, to jid.JID, out *omemoxmpp.O
 // encrypted when the contact (or the user's other client) uses OMEMO;
 // failures are notices; messages from untrusted devices are marked, as are
 // plaintext messages in an encrypted chat.
-func (c *Client) omemoConvert(ctx context.Context, p *bridgev2.Portal, in *incomingMessage, content *event.MessageEventContent) {
-	c.convertOMEMO(ctx, p, in.OMEMO, content, true)
+func (c *Client) omemoConvert(ctx context.Context, p *bridgev2.Portal, in *incoming, content *event.MessageEventContent) {
+	mayEncrypt := true
+	if in.Room != nil {
+		room, _ := c.mucs.Get(in.Peer)
+		mayEncrypt = groupOMEMOAllowed(room) == nil
+	}
+	c.convertOMEMO(ctx, p, in.OMEMO, content, mayEncrypt)
 }
 
 // convertOMEMO is omemoConvert for what OMEMO said about a message (nil:

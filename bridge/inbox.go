@@ -178,17 +178,17 @@ func (c *Client) requeuePending(ctx context.Context) {
 			c.requeueGroupchat(ctx, peer, e)
 			continue
 		}
-		in := &incomingMessage{Message: xmppclient.Message{Peer: peer, FromMe: e.FromMe, XMPPID: e.XMPPID, Timestamp: e.Timestamp}}
+		in := &incoming{Message: xmppclient.Message{Peer: peer, FromMe: e.FromMe, XMPPID: e.XMPPID, Timestamp: e.Timestamp}}
 		applyInbox(in, e)
 		zerolog.Ctx(ctx).Info().Str("message_id", id).Msg("Queueing OMEMO message decrypted before a restart")
 		if in.Body != "" {
-			c.queueIncoming(in)
+			c.queueMessage(in)
 		}
 	}
 }
 
 // applyInbox puts a decryption result into in.
-func applyInbox(in *incomingMessage, e *inboxEntry) {
+func applyInbox(in *incoming, e *inboxEntry) {
 	in.applyOMEMO(inboxResult(e))
 }
 

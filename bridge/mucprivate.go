@@ -41,13 +41,13 @@ var pmFeatures = &event.RoomFeatures{
 
 // privateOccupant reports whether in is a private message with a room
 // occupant and returns the occupant (xmppclient.PrivateOccupant).
-func (c *Client) privateOccupant(in *incomingMessage) (jid.JID, bool) {
+func (c *Client) privateOccupant(in *incoming) (jid.JID, bool) {
 	return xmppclient.PrivateOccupant(in.Raw, in.FromMe, c.mucs)
 }
 
 // queuePrivate bridges a private message of an occupant (or ours to one,
 // from another client) into the occupant's private portal.
-func (c *Client) queuePrivate(ctx context.Context, in *incomingMessage, occ jid.JID) {
+func (c *Client) queuePrivate(ctx context.Context, in *incoming, occ jid.JID) {
 	log := zerolog.Ctx(ctx).With().Stringer("occupant", occ).Str("xmpp_id", in.XMPPID).Logger()
 	if in.Body == "" {
 		return
