@@ -17,7 +17,6 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
-	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // omemoIncoming is what OMEMO says about an incoming message, for the
@@ -258,71 +257,19 @@ func (c *Client) afterDecrypt(ctx context.Context, _ *omemoxmpp.Client, sender j
 	}
 }
 
-// sessionResetInterval rate-limits session resets per device.
-const sessionResetInterval = 10 * time.Minute
-
-// badMACResetThreshold is how many messages in a row from one device must
-// fail authentication before its session is replaced: one corrupted (or
-// injected) message must not cost a working session.
-const badMACResetThreshold = 3
-
 // maybeResetSession queues a new session with a device whose messages we
-// cannot decrypt for lack of a (working) session, at most once per
-// interval, so its next message can be read.
+// cannot decrypt for lack of a (working) session, when the client's reset
+// policy says it is due (xmppclient.SessionResets), so its next message can
+// be read.
 func (c *Client) maybeResetSession(ctx context.Context, sender jid.JID, device uint32, rcv *omemoxmpp.Received, err error) {
 	oc := c.omemoClient()
 	if oc == nil || device == 0 {
 		return
 	}
-	addr := omemo.Address{JID: sender.Bare().String(), Device: device}
-	c.omemo.mu.Lock()
-	if c.omemo.badMACs == nil {
-		c.omemo.badMACs = map[omemo.Address]int{}
-		c.omemo.resets = map[omemo.Address]time.Time{}
-	}
-	if !pruneResetState(c.omemo.resets, c.omemo.badMACs) {
-		// Within one interval more devices failed than we keep track of:
-		// a flood, not a contact with a broken session.
-		c.omemo.mu.Unlock()
+	if !c.omemo.resets.Due(omemo.Address{JID: sender.Bare().String(), Device: device}, err) {
 		return
 	}
-	reset := false
-	switch {
-	case err == nil:
-		delete(c.omemo.badMACs, addr)
-	case errors.Is(err, omemo.ErrBadMAC):
-		c.omemo.badMACs[addr]++
-		reset = c.omemo.badMACs[addr] >= badMACResetThreshold
-	case errors.Is(err, omemo.ErrNoSession), errors.Is(err, omemo.ErrUnknownPreKey):
-		reset = true
-	}
-	if !reset || time.Since(c.omemo.resets[addr]) < sessionResetInterval {
-		c.omemo.mu.Unlock()
-		return
-	}
-	c.omemo.resets[addr] = time.Now()
-	delete(c.omemo.badMACs, addr)
-	c.omemo.mu.Unlock()
 	c.omemoEnqueue(ctx, omemoTask{kind: taskReset, peer: sender.Bare(), device: device, version: rcv.Elements[0].Version})
-}
-
-// pruneResetState keeps the reset bookkeeping bounded: resets older than
-// the interval no longer limit anything, and past omemoStateMax devices
-// (strangers inventing device ids) the failure counts start over. It
-// reports false when the resets of the last interval alone fill the map.
-func pruneResetState(resets map[omemo.Address]time.Time, badMACs map[omemo.Address]int) bool {
-	if len(badMACs) >= omemoStateMax {
-		clear(badMACs)
-	}
-	if len(resets) < omemoStateMax {
-		return true
-	}
-	for a, at := range resets {
-		if time.Since(at) >= sessionResetInterval {
-			delete(resets, a)
-		}
-	}
-	return len(resets) < omemoStateMax
 }
 
 // errOMEMOUnavailable: the login's device could not be set up.
@@ -341,11 +288,6 @@ func (c *Client) failedOMEMO(job omemoJob, device uint32, err error) *omemoResul
 		Body: decryptFailureNotice(job.Sender.String(), device, job.FromMe, err),
 		Info: &omemoIncoming{Device: device, Failed: true},
 	}
-}
-
-// sendEncrypted sends an OMEMO element set (a heartbeat or session reset).
-func (c *Client) sendEncrypted(ctx context.Context, to jid.JID, out *omemoxmpp.Outgoing) error {
-	return c.sendSignal(ctx, xmppclient.Signal{To: to, KeyTransport: out})
 }
 
 // omemoConvert adjusts the Matrix message of an incoming message to what

@@ -68,9 +68,10 @@ type omemoState struct {
 	mu      sync.Mutex
 	store   *omemostore.Store
 	manager *omemo.Manager
-	oc      *omemoxmpp.Client           // nil until the first session set it up
-	resets  map[omemo.Address]time.Time // last session reset per device
-	badMACs map[omemo.Address]int       // authentication failures in a row
+	oc      *omemoxmpp.Client // nil until the first session set it up
+	// resets decides when a broken session is replaced (the client's
+	// policy, its own lock).
+	resets xmppclient.SessionResets
 	// maintaining is set while the daily key maintenance is armed.
 	maintaining bool
 	lastSweep   time.Time // of the inbox (decrypt.go)
@@ -198,11 +199,7 @@ func (c *Client) omemoMaintain(ctx context.Context) {
 	}
 	stepCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	err := c.omemo.ratchet.Setup(stepCtx, m)
-	if err == nil {
-		err = oc.Announce(stepCtx)
-	}
-	if err != nil {
+	if err := xmppclient.MaintainKeys(stepCtx, &c.omemo.ratchet, m, oc); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("OMEMO key maintenance failed")
 	}
 }
