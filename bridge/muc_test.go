@@ -179,7 +179,8 @@ func TestClassifyGroupchat(t *testing.T) {
 	}
 }
 
-func TestConvertGroupchat(t *testing.T) {
+// TestConvertMessage: the one conversion of 1:1 and group chat messages.
+func TestConvertMessage(t *testing.T) {
 	c := &Client{mucs: xmppclient.NewRooms()}
 	room := jid.MustParse(testRoom)
 	failed := &omemoIncoming{Device: 7, Failed: true}
@@ -200,6 +201,10 @@ func TestConvertGroupchat(t *testing.T) {
 		{"plaintext in an encrypted room", &incoming{Message: xmppclient.Message{Body: "hi"}, Room: &roomFields{Kind: xmppclient.GroupchatMessage, Nick: "bob"}}, true, false, unencryptedPrefix + "hi", false},
 		{"ours from before a restart", &incoming{Message: xmppclient.Message{Body: "x"}, Room: &roomFields{Kind: xmppclient.GroupchatMessage}, Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "mxb-1"}, false, true, "", false},
 		{"ours from another client", &incoming{Message: xmppclient.Message{Body: "x"}, Room: &roomFields{Kind: xmppclient.GroupchatMessage}, Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "phone-1"}, false, false, "x", false},
+		{"1:1 text", &incoming{Message: xmppclient.Message{Body: "hello"}}, false, false, "hello", false},
+		{"1:1 plaintext in an encrypted chat", &incoming{Message: xmppclient.Message{Body: "hi"}}, true, false, unencryptedPrefix + "hi", false},
+		{"1:1 OMEMO from an untrusted device", &incoming{Message: xmppclient.Message{Body: "psst"}, OMEMO: &omemoIncoming{Device: 7}}, true, false, untrustedPrefix(7) + "psst", false},
+		{"1:1 OMEMO undecryptable", &incoming{Message: xmppclient.Message{Body: "could not"}, OMEMO: failed}, true, false, "could not", true},
 	} {
 		tc.g.Peer = room
 		p := &bridgev2.Portal{Portal: &database.Portal{Metadata: &portal.Metadata{Kind: "muc", OMEMO: tc.omemo}}}
