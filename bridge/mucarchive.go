@@ -20,7 +20,10 @@ import (
 // watermark (SavedRoom.LastArchiveID), the room's stanza-id up to which
 // every message is stored on Matrix, moved by the same rules as the
 // account's (xmppclient/cursor.go). On every join the room's archive is asked for
-// what came after it; live messages of the room wait until the last page
+// what came after it, or, while nothing of the room is stored yet, for
+// what came since the login first joined it (SavedRoom.JoinedAt, saved
+// with the room before the join command answers), so that a crash before
+// the room's first stored message loses nothing either; live messages of the room wait until the last page
 // has been handled, so that the portal gets them in the room's order. A
 // message seen both in the archive and live has the same bridgev2 message
 // id (the room's stanza-id) and is bridged once.
@@ -61,10 +64,8 @@ func (c *Client) rejoinHistory(ctx context.Context, saved SavedRoom) xmppclient.
 	} else if last != nil {
 		since = last.Timestamp.Add(-roomHistoryMargin)
 	}
-	if saved.JoinedAt != 0 {
-		if joined := time.UnixMilli(saved.JoinedAt); joined.After(since) {
-			since = joined
-		}
+	if joined := saved.joinedSince(); joined.After(since) {
+		since = joined
 	}
 	if since.IsZero() {
 		return xmppclient.JoinOptions{}
@@ -167,15 +168,26 @@ func (c *Client) deferRoomMessage(in xmppclient.Inbound) bool {
 	return true
 }
 
-// roomCursor is room's saved watermark.
-func (c *Client) roomCursor(room jid.JID) string {
+// savedRoom is room's entry in the login metadata.
+func (c *Client) savedRoom(room jid.JID) (SavedRoom, bool) {
 	key := room.Bare().String()
 	for _, r := range c.savedRooms() {
 		if r.JID == key {
-			return r.LastArchiveID
+			return r, true
 		}
 	}
-	return ""
+	return SavedRoom{}, false
+}
+
+// joinedSince is the earliest time a room's messages are bridged from:
+// when the login first joined it, a second early for the server's
+// second-precision times (as the account's ArchiveSince); zero when not
+// known.
+func (saved SavedRoom) joinedSince() time.Time {
+	if saved.JoinedAt == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(saved.JoinedAt).UTC().Truncate(time.Second).Add(-time.Second)
 }
 
 // noteRoomArchiveID saves room's watermark in the login metadata.
@@ -198,18 +210,20 @@ func (c *Client) noteRoomArchiveID(ctx context.Context, room, id string) {
 	}
 }
 
-// roomCatchUp pages through room's archive after its cursor; the results go
-// through the incoming queue. It reports whether it reached the end (or had
-// nothing to do: a room without an archive, or no cursor yet, which the
-// live messages from this join on set).
+// roomCatchUp pages through room's archive after its cursor, or, while the
+// room has none (nothing of it stored yet), since the login first joined
+// it; the results go through the incoming queue. It reports whether it
+// reached the end (or had nothing to do: a room without an archive, or a
+// first join, whose live messages set the cursor).
 func (c *Client) roomCatchUp(ctx context.Context, s *xmpp.Session, room jid.JID, seq uint64, mam bool) bool {
 	log := zerolog.Ctx(ctx).With().Str("action", "room archive catch-up").Stringer("room", room).Logger()
-	after := c.roomCursor(room)
-	if !mam || after == "" {
+	saved, _ := c.savedRoom(room)
+	after, since := saved.LastArchiveID, saved.joinedSince()
+	if !mam || (after == "" && since.IsZero()) {
 		return true
 	}
 	ctx = log.WithContext(ctx)
-	return xmppclient.CatchUp(ctx, s, room, after, time.Time{}, func() string { return c.mam.AddRoomCatchUp(room, seq) },
+	return xmppclient.CatchUp(ctx, s, room, after, since, func() string { return c.mam.AddRoomCatchUp(room, seq) },
 		mamPageSize, mamMaxPages, mamQueryTimeout)
 }
 

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"testing"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -97,6 +98,26 @@ func TestIdlessHistory(t *testing.T) {
 			}
 			if got := idlessHistory(m, tc.catchUp); got != tc.want {
 				t.Errorf("idlessHistory = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestJoinedSince: a room's first join bounds its catch-up and history a second early, at the
+// second (servers compare in seconds); a room saved before the time was recorded has none.
+func TestJoinedSince(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		joinedAt int64
+		want     time.Time
+	}{
+		{"not recorded", 0, time.Time{}},
+		{"on a second", time.Date(2026, 12, 7, 6, 0, 10, 0, time.UTC).UnixMilli(), time.Date(2026, 12, 7, 6, 0, 9, 0, time.UTC)},
+		{"within a second", time.Date(2026, 12, 7, 6, 0, 10, 999e6, time.UTC).UnixMilli(), time.Date(2026, 12, 7, 6, 0, 9, 0, time.UTC)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := (SavedRoom{JoinedAt: tc.joinedAt}).joinedSince(); !got.Equal(tc.want) {
+				t.Errorf("joinedSince = %v, want %v", got, tc.want)
 			}
 		})
 	}
