@@ -203,28 +203,38 @@ func (c *Client) noteRoomArchiveID(ctx context.Context, room, id string) {
 			return
 		}
 		meta.Rooms[i].LastArchiveID = id
-		if err := c.login.Save(ctx); err != nil {
-			zerolog.Ctx(ctx).Err(err).Str("room", room).Msg("Failed to save the room's archive cursor")
-		}
+		c.cursorSaveLocked()
 		return
 	}
 }
 
-// roomCatchUp pages through room's archive after its cursor, or, while the
-// room has none (nothing of it stored yet), since the login first joined
-// it; the results go through the incoming queue. It reports whether it
+// roomCatchUp pages through room's archive after its cursor; a room
+// without one (nothing of it stored yet) gets its history (muchistory.go)
+// and, once the login has joined it before, everything since that first
+// join. The results go through the incoming queue. It reports whether it
 // reached the end (or had nothing to do: a room without an archive, or a
-// first join, whose live messages set the cursor).
+// first join with history backfill off, whose live messages set the
+// cursor).
 func (c *Client) roomCatchUp(ctx context.Context, s *xmpp.Session, room jid.JID, seq uint64, mam bool) bool {
 	log := zerolog.Ctx(ctx).With().Str("action", "room archive catch-up").Stringer("room", room).Logger()
 	saved, _ := c.savedRoom(room)
-	after, since := saved.LastArchiveID, saved.joinedSince()
-	if !mam || (after == "" && since.IsZero()) {
+	backfill, initial := c.roomHistorySize()
+	plan, ok := roomArchiveStart(saved.LastArchiveID, saved.joinedSince(), backfill, initial)
+	if !mam || !ok {
 		return true
 	}
 	ctx = log.WithContext(ctx)
-	return xmppclient.CatchUp(ctx, s, room, after, since, func() string { return c.mam.AddRoomCatchUp(room, seq) },
-		mamPageSize, mamMaxPages, mamQueryTimeout)
+	register := func() string { return c.mam.AddRoomCatchUp(room, seq) }
+	after := plan.after
+	if plan.history > 0 {
+		last, ok := xmppclient.CatchUpNewest(ctx, s, room, plan.history, plan.since, register, mamQueryTimeout)
+		if !ok || plan.since.IsZero() {
+			return ok
+		}
+		// What came since the first join follows the history.
+		after = last
+	}
+	return xmppclient.CatchUp(ctx, s, room, after, plan.since, register, mamPageSize, mamMaxPages, mamQueryTimeout)
 }
 
 // handleRoomArchived handles a result of a room archive query; it reports
@@ -300,6 +310,12 @@ func (c *Client) inRoomArchive(ctx context.Context, room jid.JID, xmppID string,
 	if s == nil {
 		return false, xmppclient.ErrNotConnected
 	}
+	return c.roomArchiveHas(ctx, s, room, xmppID, since)
+}
+
+// roomArchiveHas is inRoomArchive on s, without waiting for the login to
+// be ready (stream management asks it while the session is set up).
+func (c *Client) roomArchiveHas(ctx context.Context, s *xmpp.Session, room jid.JID, xmppID string, since time.Time) (bool, error) {
 	r, _ := c.mucs.Get(room)
 	q := history.Query{Start: since.Add(-10 * time.Minute), Limit: 100} // margin for clock skew with the server
 	for page := 0; page < intakeArchivePages; page++ {

@@ -122,3 +122,36 @@ func TestJoinedSince(t *testing.T) {
 		})
 	}
 }
+
+// TestRoomArchiveStart: a room with a watermark is caught up after it; one
+// without gets the newest page of its archive when history backfill is on
+// (up to its first join, when it was joined before), and everything since
+// its first join, when it was joined before.
+func TestRoomArchiveStart(t *testing.T) {
+	joined := time.Date(2026, 12, 7, 6, 0, 9, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		after    string
+		since    time.Time
+		backfill bool
+		initial  int
+		ok       bool
+		want     roomArchivePlan
+	}{
+		{"watermark", "A1", time.Time{}, true, 50, true, roomArchivePlan{after: "A1"}},
+		{"watermark, backfill off", "A1", time.Time{}, false, 0, true, roomArchivePlan{after: "A1"}},
+		{"watermark, joined before", "A1", joined, true, 50, true, roomArchivePlan{after: "A1"}},
+		{"new room", "", time.Time{}, true, 20, true, roomArchivePlan{history: 20}},
+		{"new room, backfill off", "", time.Time{}, false, 20, false, roomArchivePlan{}},
+		{"new room, no initial messages", "", time.Time{}, true, 0, false, roomArchivePlan{}},
+		{"nothing stored since the first join", "", joined, true, 20, true, roomArchivePlan{history: 20, since: joined}},
+		{"nothing stored since the first join, backfill off", "", joined, false, 20, true, roomArchivePlan{since: joined}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := roomArchiveStart(tc.after, tc.since, tc.backfill, tc.initial)
+			if ok != tc.ok || got != tc.want {
+				t.Errorf("roomArchiveStart(%q, %v, %v, %d) = %+v, %v; want %+v, %v", tc.after, tc.since, tc.backfill, tc.initial, got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}

@@ -156,7 +156,7 @@ func (c *Client) queueGroupRef(ctx context.Context, g groupchat) bool {
 				EventMeta:       meta,
 				Data:            g,
 				ID:              g.ID,
-				ConvertEditFunc: convertGroupEdit,
+				ConvertEditFunc: c.convertGroupEdit,
 			},
 			target: msgconv.NewLazyTarget(lookup(g.Replace, false, g.Sender.Sender)),
 		})
@@ -178,8 +178,8 @@ type lazyGroupEdit struct {
 
 func (e *lazyGroupEdit) GetTargetMessage() networkid.MessageID { return e.target.Resolve() }
 
-func convertGroupEdit(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, g groupchat) (*bridgev2.ConvertedEdit, error) {
-	return msgconv.EditFromBody(existing, g.Body)
+func (c *Client) convertGroupEdit(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, g groupchat) (*bridgev2.ConvertedEdit, error) {
+	return msgconv.EditTo(existing, c.correctedContent(ctx, p, intent, g.Body, sharedFile(&g.Groupchat, g.Body, g.OMEMO)))
 }
 
 // groupReplyTarget finds the bridged message an XMPP reply in a room

@@ -18,22 +18,24 @@ import (
 // before anything of the room was stored (so the room has no watermark yet), and an occupant
 // writes while it is down. After the restart every one of those messages reaches the portal
 // once, in order: from the room's archive since the first join, or, in a room without an
-// archive, from its discussion history since then (docs/delivery.md). A message posted before
-// the first join is not bridged. On Prosody and ejabberd, with and without the room's archive.
+// archive, from its discussion history since then (docs/delivery.md). With room history backfill
+// off, a message posted before the first join is not bridged; with it on (archive only), that
+// message comes once, as history, before the others. On Prosody and ejabberd.
 func TestRoomKillBeforeFirstMessage(t *testing.T) {
 	for _, server := range []string{"prosody", "ejabberd"} {
-		for _, archive := range []bool{true, false} {
-			name := server + "/archive"
-			if !archive {
-				name = server + "/no-archive"
-			}
-			t.Run(name, func(t *testing.T) { runRoomKillBeforeFirstMessage(t, server, archive) })
+		for _, v := range []struct {
+			name              string
+			archive, backfill bool
+		}{{"archive", true, false}, {"no-archive", false, false}, {"archive+history", true, true}} {
+			t.Run(server+"/"+v.name, func(t *testing.T) { runRoomKillBeforeFirstMessage(t, server, v.archive, v.backfill) })
 		}
 	}
 }
 
-func runRoomKillBeforeFirstMessage(t *testing.T, server string, archive bool) {
-	s := newStackOn(t, server, "sqlite", testenv.ProsodyOptions{MUCArchivePerRoom: !archive})
+func runRoomKillBeforeFirstMessage(t *testing.T, server string, archive, backfill bool) {
+	s := newStackOn(t, server, "sqlite", testenv.ProsodyOptions{MUCArchivePerRoom: !archive}, func(c *harness.BridgeConfig) {
+		c.Set = map[string]any{"backfill.enabled": backfill}
+	})
 	alice, alicePW := s.account(t, "falice")
 	bob, bobPW := s.account(t, "fbob")
 	u := s.matrixUser(t, "mxfirstjoin")
@@ -92,7 +94,19 @@ func runRoomKillBeforeFirstMessage(t *testing.T, server string, archive bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if slices.ContainsFunc(msgs, harness.IsMessage(s.ghost(bob), before)) {
-		t.Errorf("%q, posted before the first join, was bridged", before)
+	first := slices.IndexFunc(msgs, harness.IsMessage(s.ghost(bob), run+" bob "))
+	var pre []int
+	for i, evt := range msgs {
+		if harness.IsMessage(s.ghost(bob), before)(evt) {
+			pre = append(pre, i)
+		}
+	}
+	switch {
+	case !backfill && len(pre) > 0:
+		t.Errorf("%q, posted before the first join, was bridged with history backfill off", before)
+	case backfill && len(pre) != 1:
+		t.Errorf("%q, posted before the first join, is in the portal %d times, want once (as history)", before, len(pre))
+	case backfill && pre[0] > first:
+		t.Errorf("%q (history) came after the messages posted since the join", before)
 	}
 }

@@ -14,6 +14,9 @@ type Metadata struct {
 	// unencrypted because the contact publishes no OMEMO device
 	// (bridge/omemodefault.go).
 	PlainNoticed bool `json:"plain_noticed,omitempty"`
+	// HistoryCursor is the oldest archive id the `history` command showed
+	// in this 1:1 chat (bridge/olderhistory.go).
+	HistoryCursor string `json:"history_cursor,omitempty"`
 }
 
 // MessageMetadata keeps the XEP-0359 ids of a bridged message besides the
