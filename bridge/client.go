@@ -19,7 +19,8 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
-// Client is one login's XMPP client; it implements bridgev2.NetworkAPI.
+// Client is one login's bridgev2.NetworkAPI over its XMPP client (package
+// xmppclient).
 //
 // Its connection loop is xmppclient.Conn (dial, serve, redial with backoff
 // until Disconnect). The router (handlexmpp.go) puts every message out of

@@ -356,19 +356,15 @@ type groupchat struct {
 // groupchatMessageID keys a groupchat message: by the room's stanza-id,
 // else by the sender's nick and id (rooms without XEP-0359 support).
 func groupchatMessageID(m mucroom.Message) networkid.MessageID {
-	room := m.From.Bare()
-	if m.StanzaID != "" {
-		return portal.MakeMessageID(room, jid.JID{}, "sid:"+m.StanzaID)
-	}
 	id := m.ID
 	if id == "" {
 		id = m.OriginID
 	}
-	if id == "" {
+	if id == "" && m.StanzaID == "" {
 		h := sha256.Sum256([]byte(m.Nick() + "\x00" + m.Delay.UTC().Format(time.RFC3339Nano) + "\x00" + m.Body))
 		id = "hash:" + hex.EncodeToString(h[:16])
 	}
-	return portal.MakeMessageID(room, jid.JID{}, "nick:"+m.Nick()+"/"+id)
+	return portal.RoomMessageID(m.From.Bare(), m.StanzaID, m.Nick(), id)
 }
 
 // classifyGroupchat classifies a groupchat message from room

@@ -108,12 +108,8 @@ func (c *Client) pmChatInfo(occ jid.JID) *bridgev2.ChatInfo {
 			},
 		},
 		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
-			meta, ok := p.Metadata.(*portal.Metadata)
-			if !ok || meta.Kind == portal.PM.String() {
-				return false
-			}
-			meta.Kind = portal.PM.String()
-			return true
+			meta, _ := p.Metadata.(*portal.Metadata)
+			return meta.SetKind(portal.PM)
 		},
 	}
 }

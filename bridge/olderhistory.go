@@ -156,7 +156,7 @@ func (xc *Connector) historyCommandHandler() commands.CommandHandler {
 		Name: "history",
 		Help: commands.HelpMeta{
 			Section:     commands.HelpSectionChats,
-			Description: "In a 1:1 chat: show older messages from your XMPP archive (the next page each time) as one notice.",
+			Description: "In a 1:1 chat or a group chat: show older messages from your XMPP archive or the room's (the next page each time) as one notice.",
 			Args:        "[count]",
 		},
 		RequiresLogin:  true,
@@ -165,13 +165,13 @@ func (xc *Connector) historyCommandHandler() commands.CommandHandler {
 }
 
 func (xc *Connector) cmdHistory(ce *commands.Event) {
-	c, chat, _, err := commandClient(ce)
+	c, chat, room, err := commandClient(ce)
 	if err != nil {
 		ce.Reply("%s", err.Error())
 		return
 	}
-	if chat.Equal(jid.JID{}) {
-		ce.Reply("`history` works in a 1:1 chat's room.")
+	if chat.Equal(jid.JID{}) && room.Equal(jid.JID{}) {
+		ce.Reply("`history` works in the room of a 1:1 chat or a group chat.")
 		return
 	}
 	n := historyDefaultCount
@@ -188,14 +188,25 @@ func (xc *Connector) cmdHistory(ce *commands.Event) {
 	}
 	ctx, cancel := context.WithTimeout(ce.Ctx, 2*time.Minute)
 	defer cancel()
-	page, err := c.fetchOlderHistory(ctx, ce.Portal, chat, meta.HistoryCursor, n)
-	if err != nil {
-		ce.Reply("Could not read your XMPP archive: %s", err.Error())
-		return
+	var text, next string
+	if !room.Equal(jid.JID{}) {
+		page, err := c.fetchOlderRoomHistory(ctx, ce.Portal, room, meta.HistoryCursor, n)
+		if err != nil {
+			ce.Reply("Could not read the group chat's archive: %s", err.Error())
+			return
+		}
+		text, next = roomHistoryTranscript(page, room), page.Next
+	} else {
+		page, err := c.fetchOlderHistory(ctx, ce.Portal, chat, meta.HistoryCursor, n)
+		if err != nil {
+			ce.Reply("Could not read your XMPP archive: %s", err.Error())
+			return
+		}
+		text, next = historyTranscript(page, chat), page.Next
 	}
-	ce.ReplyAdvanced(historyTranscript(page, chat), false, false)
-	if page.Next != "" {
-		meta.HistoryCursor = page.Next
+	ce.ReplyAdvanced(text, false, false)
+	if next != "" {
+		meta.HistoryCursor = next
 		if err := ce.Portal.Save(ce.Ctx); err != nil {
 			ce.Log.Err(err).Msg("Failed to save the history cursor")
 		}

@@ -238,7 +238,7 @@ func (c *Client) omemoDelete(ctx context.Context) {
 // st was one (then it needs no other handling).
 func (c *Client) handlePEPEvent(ctx context.Context, ev pubsub.Event) bool {
 	log := zerolog.Ctx(ctx)
-	upd, err := omemoxmpp.DeviceListFromEvent(ev, c.account)
+	upd, err := xmppclient.DeviceListNotification(ev, c.account)
 	switch {
 	case errors.Is(err, omemoxmpp.ErrNotDeviceList):
 		return false

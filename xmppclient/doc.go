@@ -9,10 +9,11 @@
 // messages read and classified (groupchat.go), the rooms' live state and
 // joins (rooms.go, roomjoin.go), bookmarks (bookmarks.go), invitations
 // and private messages with occupants (invites.go), room creation
-// (roomcreate.go), avatars (avatar.go), media transfer
-// (mediafetch.go, mediaupload.go, mediadial.go), outgoing messages and
-// signals (outgoing.go, signal.go, session.go), our caps (caps.go) and the
-// OMEMO ratchet lock (ratchet.go).
+// (roomcreate.go), the payloads of PEP notifications (pep.go), avatars
+// (avatar.go), media transfer (mediafetch.go, mediaupload.go,
+// mediadial.go), outgoing messages (one builder for 1:1, room and private
+// messages) and signals (outgoing.go, signal.go, session.go), our caps
+// (caps.go) and the OMEMO ratchet lock (ratchet.go).
 //
 // It may import mellium, our xmpp/* stanza packages and omemo*; it must
 // never import bridge, msgconv, portal, puppet or anything of mautrix

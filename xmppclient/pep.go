@@ -1,14 +1,23 @@
 package xmppclient
 
 import (
+	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/xmpp/avatar"
 	"github.com/mxomemo/xmpp-bridge/xmpp/bookmarks"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
 )
 
 // The payloads of the PEP notifications the connector acts on, read here
-// so that the connector gets values, not items to parse (OMEMO device
-// lists: omemoxmpp.DeviceListFromEvent).
+// so that the connector gets values, not items to parse.
+
+// DeviceListNotification reads an OMEMO device list notification (either
+// version) of contact or of own, the account: omemoxmpp.ErrNotDeviceList
+// for another node.
+func DeviceListNotification(ev pubsub.Event, own jid.JID) (*omemoxmpp.DeviceListUpdate, error) {
+	return omemoxmpp.DeviceListFromEvent(ev, own)
+}
 
 // AvatarNotification reads a XEP-0084 metadata notification; ok is false
 // for another node. meta is nil when the last item has no payload (a

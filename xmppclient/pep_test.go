@@ -2,9 +2,14 @@ package xmppclient
 
 import (
 	"encoding/xml"
+	"errors"
 	"strings"
 	"testing"
 
+	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
 )
 
@@ -68,5 +73,23 @@ func TestPEPNotifications(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeviceListNotification: a device list notification is read for the
+// connector; any other node is not one.
+func TestDeviceListNotification(t *testing.T) {
+	own := jid.MustParse("alice@example.org")
+	ev := parseEvent(t, "urn:xmpp:omemo:2:devices", `<item id="current"><devices xmlns="urn:xmpp:omemo:2"><device id="7"/><device id="9" label="phone"/></devices></item>`)
+	upd, err := DeviceListNotification(ev, own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if upd.JID.String() != "bob@example.org" || upd.Version != omemo.V2 || len(upd.Devices) != 2 {
+		t.Errorf("update = %+v", upd)
+	}
+	other := parseEvent(t, "urn:xmpp:avatar:metadata", `<item id="x"/>`)
+	if _, err := DeviceListNotification(other, own); !errors.Is(err, omemoxmpp.ErrNotDeviceList) {
+		t.Errorf("avatar node: err = %v, want ErrNotDeviceList", err)
 	}
 }
