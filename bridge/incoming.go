@@ -3,6 +3,7 @@ package bridge
 import (
 	"cmp"
 	"context"
+	"errors"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -134,6 +135,10 @@ func (c *Client) eventMeta(in *incoming, typ bridgev2.RemoteEventType) simpleven
 func (c *Client) bridgeIncoming(ctx context.Context, in *incoming) {
 	if err := c.decryptIncoming(ctx, in); err != nil {
 		log := zerolog.Ctx(ctx).Warn()
+		if errors.Is(err, errNothingToShow) {
+			// A key transport or heartbeat: nothing went wrong.
+			log = zerolog.Ctx(ctx).Debug()
+		}
 		if in.Room != nil {
 			log = log.Stringer("room", in.Peer).Str("nick", in.Room.Nick)
 		}
