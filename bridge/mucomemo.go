@@ -10,15 +10,12 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/commands"
-	"maunium.net/go/mautrix/bridgev2/networkid"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
-	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
@@ -205,31 +202,6 @@ const hiddenJIDNotice = "sent an OMEMO-encrypted message, but the bridge cannot 
 // pending Matrix message instead of bridged.
 func isOwnReflection(in *incoming) bool {
 	return in.Room != nil && in.Sender.IsFromMe && strings.HasPrefix(string(in.TxnID), bridgeIDPrefix)
-}
-
-// requeueGroupchat queues again a group chat message decrypted before the
-// bridge stopped (see requeuePending).
-func (c *Client) requeueGroupchat(ctx context.Context, room jid.JID, e *inboxEntry) {
-	sender, err := jid.Parse(e.Sender)
-	if err != nil {
-		return
-	}
-	in := &incoming{
-		Message: xmppclient.Message{Peer: room.Bare(), StanzaID: e.XMPPID, Timestamp: e.Timestamp},
-		Room:    &roomFields{Kind: xmppclient.GroupchatMessage, Encrypted: true},
-		ID:      networkid.MessageID(e.MessageID),
-		Sender:  bridgev2.EventSender{Sender: puppet.UserID(sender)},
-	}
-	if e.FromMe {
-		in.Sender = bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: puppet.UserID(c.account)}
-		in.FromMe = true
-	}
-	r := inboxResult(e)
-	in.Body, in.OMEMO = r.Body, r.Info
-	if in.Body != "" {
-		zerolog.Ctx(ctx).Info().Str("message_id", e.MessageID).Msg("Queueing group chat OMEMO message decrypted before a restart")
-		c.queueMessage(in)
-	}
 }
 
 // cmdRoomOMEMO is `omemo on|off|status` in a group chat's portal.
