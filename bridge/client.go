@@ -47,7 +47,7 @@ type Client struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	metaMu sync.Mutex // guards LastArchiveID and Rooms in the login metadata
+	metaMu sync.Mutex // guards LastArchiveID, Rooms and Invites in the login metadata
 	mam    xmppclient.Queries
 
 	omemo omemoState // the login's OMEMO device (omemo.go)
@@ -61,7 +61,6 @@ type Client struct {
 	nicks          nickState          // contacts' own names looked up (contactname.go)
 	mucs           *xmppclient.Rooms  // the group chats of the current session
 	uploads        xmppclient.Uploads // the XEP-0363 service of the current session
-	invites        inviteState        // unanswered group chat invitations (mucinvites.go)
 
 	// ready is set once a session is fully set up (ready.go).
 	ready readyGate

@@ -531,7 +531,7 @@ func (xc *Connector) cmdJoin(ce *commands.Event) {
 		ce.Reply("Joined %s as %s, but failed to remember it for reconnects: %v", cmd.Room, res.Nick, err)
 		return
 	}
-	c.invites.take(cmd.Room)
+	c.takeInvite(ctx, cmd.Room)
 	if keep != "" {
 		if err := c.setRoomPassword(ctx, cmd.Room, keep); err != nil {
 			ce.Log.Err(err).Msg("Failed to store room password")

@@ -41,7 +41,9 @@ import (
 //     portal of a new group chat (the contact invited; messages cross both ways);
 //   - create_group through the provisioning API makes a members-only, non-anonymous, persistent
 //     room on the account's MUC service with its name, the chosen contact a member who gets a
-//     mediated invitation and can enter, while someone else cannot; its portal is the Matrix room.
+//     mediated invitation and can enter, while someone else cannot; its portal is the Matrix room;
+//   - invitations left unanswered across a bridge restart: accepting one joins its
+//     password-protected room with the invitation's password, rejecting a mediated one declines it.
 func TestInvitations(t *testing.T) {
 	for _, server := range []string{"prosody", "ejabberd"} {
 		t.Run(server, func(t *testing.T) {
@@ -67,12 +69,21 @@ func runInvitations(t *testing.T, server string) {
 	strangers := jid.MustParse("strangers@" + muc)
 	declined := jid.MustParse("declined@" + muc)
 	barrier := jid.MustParse("barrier@" + muc)
+	pwRoom := jid.MustParse("pwinvite@" + muc)
+	laterDecl := jid.MustParse("declinedlater@" + muc)
 	// Occupants may invite (ejabberd's default forbids it).
 	createRoom(t, bobC, open, "bob", map[string]string{"muc#roomconfig_persistentroom": "1", "muc#roomconfig_allowinvites": "1"})
 	createRoom(t, bobC, closed, "bob", map[string]string{"muc#roomconfig_persistentroom": "1", "muc#roomconfig_membersonly": "1"})
 	createRoom(t, bobC, declined, "bob", map[string]string{"muc#roomconfig_persistentroom": "1", "muc#roomconfig_membersonly": "1"})
 	createRoom(t, bobC, barrier, "bob", map[string]string{"muc#roomconfig_persistentroom": "1"})
 	createRoom(t, carolC, strangers, "carol", map[string]string{"muc#roomconfig_persistentroom": "1"})
+	const invitePW = "letmein77"
+	createRoom(t, bobC, pwRoom, "bob", map[string]string{
+		"muc#roomconfig_persistentroom":        "1",
+		"muc#roomconfig_passwordprotectedroom": "1",
+		"muc#roomconfig_roomsecret":            invitePW,
+	})
+	createRoom(t, bobC, laterDecl, "bob", map[string]string{"muc#roomconfig_persistentroom": "1", "muc#roomconfig_membersonly": "1"})
 	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
 	defer cancel()
 	// bob is a contact of alice's; carol is not.
@@ -463,6 +474,78 @@ func runInvitations(t *testing.T, server string) {
 			t.Fatalf("the Matrix message did not reach the group: %v", err)
 		}
 	})
+	t.Run("PendingInvitationsSurviveRestart", func(t *testing.T) {
+		// Two invitations left unanswered while the bridge restarts: accepting the direct one
+		// afterwards joins its password-protected room with the invitation's password, and
+		// rejecting the mediated one declines it through the room.
+		user.SetJoinDelay(time.Hour)
+		defer user.SetJoinDelay(harness.DefaultJoinDelay)
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="pinv-%d"><x xmlns="jabber:x:conference" jid=%q password=%q/></message>`,
+			alice.String(), time.Now().UnixNano(), pwRoom.String(), invitePW))
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="pminv-%d"><x xmlns="http://jabber.org/protocol/muc#user"><invite to=%q/></x></message>`,
+			laterDecl.String(), time.Now().UnixNano(), alice.String()))
+		pwPortal := waitInvitedPortal(t, s, user, pwRoom)
+		declPortal := waitInvitedPortal(t, s, user, laterDecl)
+		meta := s.query(t, "SELECT metadata FROM user_login WHERE id = ?", alice.String())
+		if len(meta) != 1 || !strings.Contains(meta[0], `"invites"`) || strings.Contains(meta[0], invitePW) {
+			t.Fatalf("the login metadata does not keep the invitations with the password sealed: %q", meta)
+		}
+		if err := s.bridge.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := s.bridge.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cur := bobC.Cursor()
+		if _, err := user.Client.LeaveRoom(ctx, declPortal); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool { return m.From == laterDecl.String() && m.Decline }); err != nil {
+			t.Fatalf("bob got no decline through %s after the restart: %v", laterDecl, err)
+		}
+		pcur := bobC.PresenceCursor()
+		if _, err := user.Client.JoinRoomByID(ctx, pwPortal); err != nil {
+			t.Fatal(err)
+		}
+		bs.waitOccupant(t, pcur, pwRoom, "")
+		t.Logf("restart, decline and password join: %v", time.Since(start).Round(time.Millisecond))
+		// Both answered: nothing is kept any more.
+		ctx2, cancel2 := stepCtx()
+		defer cancel2()
+		for {
+			meta := s.query(t, "SELECT metadata FROM user_login WHERE id = ?", alice.String())
+			if len(meta) == 1 && !strings.Contains(meta[0], `"invites"`) {
+				break
+			}
+			select {
+			case <-ctx2.Done():
+				t.Fatalf("answered invitations are still kept: %q", meta)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	})
+}
+
+// waitInvitedPortal waits until room's portal exists and the user is invited to it.
+func waitInvitedPortal(t *testing.T, s *stack, user *harness.MatrixUser, room jid.JID) id.RoomID {
+	t.Helper()
+	ctx, cancel := stepCtx()
+	defer cancel()
+	var portal id.RoomID
+	for portal == "" || !user.Invited(portal) {
+		if got := s.query(t, "SELECT mxid FROM portal WHERE id = ? AND mxid IS NOT NULL", "muc:"+room.String()); len(got) == 1 {
+			portal = id.RoomID(got[0])
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the user was not invited to a portal of %s (%q)", room, portal)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	return portal
 }
 
 func sendRaw(t *testing.T, p *harness.Peer, raw string) {

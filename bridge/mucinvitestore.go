@@ -1,0 +1,128 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/rs/zerolog"
+	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucinvite"
+)
+
+// Unanswered invitations are kept in the login metadata (user_login), next
+// to the saved rooms, so that the Matrix invite they became can still be
+// answered after a restart: accepting joins with the invitation's
+// password, rejecting declines a mediated one through the room.
+
+// maxPendingInvites bounds the invitations kept per login: an inviter who
+// is in the roster could otherwise grow the login row without end. The
+// oldest go first; their Matrix invite then joins without the
+// invitation's password and declines nothing.
+const maxPendingInvites = 50
+
+// SavedInvite is an invitation the Matrix user has not answered yet.
+type SavedInvite struct {
+	Room string `json:"room"`
+	// Kind is "direct" (XEP-0249) or "mediated" (XEP-0045 §7.8.2).
+	Kind   string `json:"kind"`
+	From   string `json:"from,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// PasswordEnc is the room password the invitation carried, sealed as
+	// a saved room's (mucpassword.go).
+	PasswordEnc string    `json:"password_enc,omitempty"`
+	At          time.Time `json:"at"`
+}
+
+// inviteSealAD binds a sealed invitation password to the login and the
+// room; it differs from roomSealAD, so neither can be moved to the other.
+func inviteSealAD(login, room string) string {
+	return "mucinvite\x00" + login + "\x00" + room
+}
+
+// putInvite keeps inv until the user answers it, replacing an earlier
+// invitation to the same room.
+func (c *Client) putInvite(ctx context.Context, inv mucinvite.Invite, at time.Time) error {
+	key := inv.Room.Bare().String()
+	saved := SavedInvite{Room: key, Kind: inv.Kind.String(), From: inv.From.String(), Reason: inv.Reason, At: at}
+	if inv.Password != "" {
+		sealed, err := c.main.Config.credentialKey.Seal(inv.Password, inviteSealAD(string(c.login.ID), key))
+		if err != nil {
+			return fmt.Errorf("failed to seal the password of the invitation to %s: %w", key, err)
+		}
+		saved.PasswordEnc = sealed
+	}
+	c.metaMu.Lock()
+	defer c.metaMu.Unlock()
+	meta := c.meta()
+	meta.Invites = slices.DeleteFunc(meta.Invites, func(s SavedInvite) bool { return s.Room == key })
+	meta.Invites = append(meta.Invites, saved)
+	if n := len(meta.Invites) - maxPendingInvites; n > 0 {
+		meta.Invites = slices.Delete(meta.Invites, 0, n)
+	}
+	if err := c.login.Save(ctx); err != nil {
+		return fmt.Errorf("failed to save the invitation to %s: %w", key, err)
+	}
+	return nil
+}
+
+// pendingInvite is the unanswered invitation to room, if there is one.
+func (c *Client) pendingInvite(ctx context.Context, room jid.JID) (mucinvite.Invite, bool) {
+	key := room.Bare().String()
+	c.metaMu.Lock()
+	i := slices.IndexFunc(c.meta().Invites, func(s SavedInvite) bool { return s.Room == key })
+	var saved SavedInvite
+	if i >= 0 {
+		saved = c.meta().Invites[i]
+	}
+	c.metaMu.Unlock()
+	if i < 0 {
+		return mucinvite.Invite{}, false
+	}
+	return c.openInvite(ctx, saved), true
+}
+
+// takeInvite removes the unanswered invitation to room and returns it.
+func (c *Client) takeInvite(ctx context.Context, room jid.JID) (mucinvite.Invite, bool) {
+	key := room.Bare().String()
+	c.metaMu.Lock()
+	meta := c.meta()
+	i := slices.IndexFunc(meta.Invites, func(s SavedInvite) bool { return s.Room == key })
+	if i < 0 {
+		c.metaMu.Unlock()
+		return mucinvite.Invite{}, false
+	}
+	saved := meta.Invites[i]
+	meta.Invites = slices.Delete(meta.Invites, i, i+1)
+	err := c.login.Save(ctx)
+	c.metaMu.Unlock()
+	if err != nil {
+		// Answered all the same; the invitation comes back after a
+		// restart, where answering it again does no harm.
+		zerolog.Ctx(ctx).Err(err).Str("room", key).Msg("Failed to forget an answered invitation")
+	}
+	return c.openInvite(ctx, saved), true
+}
+
+// openInvite turns a kept invitation back into what was received; a
+// password that cannot be opened is left out (the join then fails with the
+// room's own answer).
+func (c *Client) openInvite(ctx context.Context, s SavedInvite) mucinvite.Invite {
+	inv := mucinvite.Invite{Kind: mucinvite.Direct, Reason: s.Reason}
+	if s.Kind == mucinvite.Mediated.String() {
+		inv.Kind = mucinvite.Mediated
+	}
+	inv.Room, _ = jid.Parse(s.Room)
+	inv.From, _ = jid.Parse(s.From)
+	if s.PasswordEnc != "" {
+		pw, err := c.main.Config.credentialKey.Open(s.PasswordEnc, inviteSealAD(string(c.login.ID), s.Room))
+		if err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Str("room", s.Room).Msg("Cannot open the password of a kept invitation")
+		} else {
+			inv.Password = pw
+		}
+	}
+	return inv
+}
