@@ -12,6 +12,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
 	"github.com/mxomemo/xmpp-bridge/xmpp/correct"
 	"github.com/mxomemo/xmpp-bridge/xmpp/markers"
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmpp/oob"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
 	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
@@ -22,6 +23,12 @@ import (
 // one); the text reaches Matrix users.
 var ErrMediaChatChanged = errors.New("the chat's OMEMO encryption changed while the file was uploaded; send it again")
 
+// ErrPrivateEncrypted: a private message to a room occupant was to be
+// encrypted. The room may hide whose account the nick is, so there are no
+// devices to encrypt for: such messages go in plaintext only, as their
+// portal says.
+var ErrPrivateEncrypted = errors.New("private messages through a group chat cannot be OMEMO-encrypted")
+
 // Outgoing is a message with a body on its way to XMPP, in a 1:1 chat or a
 // room, before encryption: one type for both.
 type Outgoing struct {
@@ -29,6 +36,9 @@ type Outgoing struct {
 	// Room sends it to a room (type groupchat, to the room's bare JID);
 	// otherwise it is a 1:1 chat message.
 	Room bool
+	// Private sends it to a room occupant (XEP-0045 §7.5): type chat to
+	// room@service/nick with the muc#user marker; never encrypted.
+	Private bool
 	// ID is both the id attribute and the origin-id, so that replies,
 	// receipts and corrections from any client point back to it.
 	ID   string
@@ -66,7 +76,10 @@ func (o *Outgoing) CheckMedia(encrypted bool) error {
 // as other OMEMO clients send it.
 func (o *Outgoing) payload() []xml.TokenReader {
 	var payload []xml.TokenReader
-	if !o.Room {
+	switch {
+	case o.Private:
+		payload = append(payload, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: mucadmin.NSUser, Local: "x"}}))
+	case !o.Room:
 		payload = append(payload, markers.Markable{}.TokenReader())
 	}
 	payload = append(payload,
@@ -97,6 +110,9 @@ func (o *Outgoing) header() stanza.Message {
 func (o *Outgoing) Stanza(enc *omemoxmpp.Outgoing) (xml.TokenReader, error) {
 	if err := o.CheckMedia(enc != nil); err != nil {
 		return nil, err
+	}
+	if o.Private && enc != nil {
+		return nil, ErrPrivateEncrypted
 	}
 	payload := o.payload()
 	if enc != nil {

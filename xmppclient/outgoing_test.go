@@ -39,7 +39,8 @@ func fakeEncrypted() *omemoxmpp.Outgoing {
 // TestOutgoingStanza: one builder for 1:1 chats and rooms: the body and
 // payload in order, a marker request only in 1:1 chats, a room message to
 // the room's bare JID, a file's OOB element only in plaintext, and a file
-// uploaded for the other kind of chat refused.
+// uploaded for the other kind of chat refused; a private message to an
+// occupant with the muc#user marker and no marker request, never encrypted.
 func TestOutgoingStanza(t *testing.T) {
 	bob := jid.MustParse("bob@example.org/phone")
 	room := jid.MustParse("room@muc.example.org/someone")
@@ -50,6 +51,7 @@ func TestOutgoingStanza(t *testing.T) {
 		want      []string
 		notWant   []string
 		changed   bool
+		wantErr   error
 		wantExact string
 	}{
 		{name: "1:1 text", out: Outgoing{To: bob, ID: "mxb-1", Body: "hi <all>"},
@@ -71,6 +73,12 @@ func TestOutgoingStanza(t *testing.T) {
 			changed: true},
 		{name: "encrypted room text", out: Outgoing{To: room, Room: true, ID: "g", Body: "secret"},
 			enc: true, want: []string{`type="groupchat"`, `to="room@muc.example.org"`}, notWant: []string{"secret", "markable"}},
+		{name: "private text", out: Outgoing{To: room, Private: true, ID: "p", Body: "psst"},
+			wantExact: `<message type="chat" to="room@muc.example.org/someone" id="p"><body>psst</body><x xmlns="http://jabber.org/protocol/muc#user"></x>` +
+				`<origin-id xmlns="urn:xmpp:sid:0" id="p"></origin-id><active xmlns="http://jabber.org/protocol/chatstates"></active></message>`},
+		{name: "private file and correction", out: Outgoing{To: room, Private: true, ID: "q", Body: "https://h/a", Replace: "p", Media: &OutgoingMedia{OOB: "https://h/a"}},
+			want: []string{`type="chat"`, `http://jabber.org/protocol/muc#user`, `<replace xmlns="urn:xmpp:message-correct:0" id="p">`, `<x xmlns="jabber:x:oob"><url>https://h/a</url></x>`}},
+		{name: "private never encrypted", out: Outgoing{To: room, Private: true, ID: "r", Body: "secret"}, enc: true, wantErr: ErrPrivateEncrypted},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var enc *omemoxmpp.Outgoing
@@ -81,6 +89,12 @@ func TestOutgoingStanza(t *testing.T) {
 			if tc.changed {
 				if !errors.Is(err, ErrMediaChatChanged) || tc.out.CheckMedia(tc.enc) == nil {
 					t.Fatalf("err = %v, want ErrMediaChatChanged", err)
+				}
+				return
+			}
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
 				}
 				return
 			}
