@@ -104,6 +104,7 @@ func runInvitations(t *testing.T, server string) {
 		pmFirstID  string    // the id of bob's first private message
 		pmReply    id.EventID
 		pmReplyID  string // the XMPP id of the Matrix reply, as bob got it
+		rejected   []id.RoomID // portals whose invite the user rejected
 	)
 	t.Run("DirectInvitationJoins", func(t *testing.T) {
 		cur := bobC.PresenceCursor()
@@ -248,6 +249,7 @@ func runInvitations(t *testing.T, server string) {
 		if _, err := user.Client.LeaveRoom(ctx, portal); err != nil {
 			t.Fatal(err)
 		}
+		rejected = append(rejected, portal)
 		m, _, err := bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool { return m.From == declined.String() && m.Decline })
 		if err != nil {
 			t.Fatalf("bob got no decline through %s: %v", declined, err)
@@ -604,6 +606,7 @@ func runInvitations(t *testing.T, server string) {
 		if _, err := user.Client.LeaveRoom(ctx, declPortal); err != nil {
 			t.Fatal(err)
 		}
+		rejected = append(rejected, declPortal)
 		if _, _, err := bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool { return m.From == laterDecl.String() && m.Decline }); err != nil {
 			t.Fatalf("bob got no decline through %s after the restart: %v", laterDecl, err)
 		}
@@ -625,6 +628,22 @@ func runInvitations(t *testing.T, server string) {
 			case <-ctx2.Done():
 				t.Fatalf("answered invitations are still kept: %q", meta)
 			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	})
+	t.Run("RejectedInvitesStayRejected", func(t *testing.T) {
+		// Seconds and many bridged events after the rejections: the user was not invited
+		// back into those portals (nothing was said there since).
+		if len(rejected) != 2 {
+			t.Fatalf("needs the rejected portals of RejectDeclinesMediated and PendingInvitationsSurviveRestart (%d)", len(rejected))
+		}
+		for _, room := range rejected {
+			ctx, cancel := stepCtx()
+			var mem event.MemberEventContent
+			err := user.Client.StateEvent(ctx, room, event.StateMember, user.Client.UserID.String(), &mem)
+			cancel()
+			if err != nil || mem.Membership != event.MembershipLeave {
+				t.Errorf("the user's membership in the rejected portal %s is %q (%v), want leave", room, mem.Membership, err)
 			}
 		}
 	})
