@@ -159,7 +159,8 @@ func formatDevices(owner string, devices []deviceInfo) string {
 
 // commandHandlers are the connector's bot and portal commands.
 func (xc *Connector) commandHandlers() []commands.CommandHandler {
-	return append(append(xc.mucCommandHandlers(), xc.omemoCommandHandlers()...), unsupportedCommands()...)
+	handlers := append(append(xc.mucCommandHandlers(), xc.omemoCommandHandlers()...), xc.historyCommandHandler())
+	return append(handlers, unsupportedCommands()...)
 }
 
 // omemoCommandHandlers are the OMEMO commands.

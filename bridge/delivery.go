@@ -163,7 +163,7 @@ func (c *Client) accountSettled(ctx context.Context, id, cur string, moved, stor
 // ackAfterHandling makes bridgev2 acknowledge a when it has handled the
 // event: for a message (stored != "") as stored only if its row exists
 // then.
-func (c *Client) ackAfterHandling(a *xmppclient.Ack, meta *simplevent.EventMeta, stored networkid.MessageID) {
+func (c *Client) ackAfterHandling(a *xmppclient.Ack, meta *simplevent.EventMeta, stored func(context.Context) bool) {
 	if a == nil {
 		return
 	}
@@ -174,8 +174,8 @@ func (c *Client) ackAfterHandling(a *xmppclient.Ack, meta *simplevent.EventMeta,
 			prev(ctx, portal)
 		}
 		ok := true
-		if stored != "" {
-			ok = c.messageStored(ctx, stored)
+		if stored != nil {
+			ok = stored(ctx)
 		}
 		a.Done(ctx, ok)
 	}
@@ -186,6 +186,19 @@ func (c *Client) ackAfterHandling(a *xmppclient.Ack, meta *simplevent.EventMeta,
 func ackUnqueued(ctx context.Context, a *xmppclient.Ack, res bridgev2.EventHandlingResult) {
 	if !res.Queued {
 		a.Done(ctx, res.Success || res.Ignored)
+	}
+}
+
+// storedOnce is messageStored for id, asked of the database at most once:
+// a message's two PostHandle steps (clearing its sending mark,
+// acknowledging its archive id) both need it, after bridgev2 is done with
+// the message.
+func (c *Client) storedOnce(id networkid.MessageID) func(context.Context) bool {
+	var once sync.Once
+	var ok bool
+	return func(ctx context.Context) bool {
+		once.Do(func() { ok = c.messageStored(ctx, id) })
+		return ok
 	}
 }
 

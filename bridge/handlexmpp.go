@@ -31,7 +31,7 @@ import (
 
 // router is the login's xmppclient.Router: where a stanza enters. It
 // classifies each message once and puts it on the login's ordered stream
-// (drained by processIncoming); results of backfill queries are taken out
+// (taken by handleEvent); results of backfill queries are taken out
 // for their caller (backfill.go).
 func (c *Client) router() *xmppclient.Router {
 	return &xmppclient.Router{
@@ -39,22 +39,11 @@ func (c *Client) router() *xmppclient.Router {
 		Roster:     c.roster,
 		RosterPush: c.handleRosterPush,
 		AvatarHash: c.handleAvatarUpdate,
+		Presence:   c.handleContactPresence,
 		Intercept:  c.collectBackfill,
 		Queue: func(ctx context.Context, in xmppclient.Inbound) {
 			c.stream.Put(ctx, xmppclient.Event{In: in})
 		},
-	}
-}
-
-// processIncoming handles the stream's events one at a time, in order.
-func (c *Client) processIncoming(ctx context.Context, events <-chan xmppclient.Event) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev := <-events:
-			c.handleEvent(ctx, ev)
-		}
 	}
 }
 
@@ -254,12 +243,13 @@ func (c *Client) queueIncoming(in *incomingMessage) {
 	meta.CreatePortal = true
 	id := portal.MakeMessageID(in.Peer, senderJID, in.XMPPID)
 	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, string(id)) }
+	stored := c.storedOnce(id)
 	meta.PostHandleFunc = func(ctx context.Context, _ *bridgev2.Portal) {
-		if c.messageStored(ctx, id) {
+		if stored(ctx) {
 			c.clearSending(ctx, id)
 		}
 	}
-	c.ackAfterHandling(in.ack, &meta, id)
+	c.ackAfterHandling(in.ack, &meta, stored)
 	ts := in.Timestamp
 	if ts.IsZero() {
 		ts = time.Now()
@@ -281,7 +271,7 @@ func (c *Client) queueEdit(in *incomingMessage) {
 	meta := c.eventMeta(in, bridgev2.RemoteEventEdit)
 	id := portal.MakeMessageID(in.Peer, senderJID, in.XMPPID)
 	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, "edit:"+string(id)) }
-	c.ackAfterHandling(in.ack, &meta, "")
+	c.ackAfterHandling(in.ack, &meta, nil)
 	res := c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
 		EventMeta:       meta,
 		Data:            in,
@@ -307,7 +297,7 @@ func (c *Client) convertEditArmed(ctx context.Context, portal *bridgev2.Portal, 
 func (c *Client) queueRetraction(in *incomingMessage) {
 	_, senderJID := c.sender(in)
 	meta := c.eventMeta(in, bridgev2.RemoteEventMessageRemove)
-	c.ackAfterHandling(in.ack, &meta, "")
+	c.ackAfterHandling(in.ack, &meta, nil)
 	res := c.login.QueueRemoteEvent(&simplevent.MessageRemove{
 		EventMeta:     meta,
 		TargetMessage: portal.MakeMessageID(in.Peer, senderJID, in.Retract),
@@ -366,19 +356,15 @@ type groupchat struct {
 // groupchatMessageID keys a groupchat message: by the room's stanza-id,
 // else by the sender's nick and id (rooms without XEP-0359 support).
 func groupchatMessageID(m mucroom.Message) networkid.MessageID {
-	room := m.From.Bare()
-	if m.StanzaID != "" {
-		return portal.MakeMessageID(room, jid.JID{}, "sid:"+m.StanzaID)
-	}
 	id := m.ID
 	if id == "" {
 		id = m.OriginID
 	}
-	if id == "" {
+	if id == "" && m.StanzaID == "" {
 		h := sha256.Sum256([]byte(m.Nick() + "\x00" + m.Delay.UTC().Format(time.RFC3339Nano) + "\x00" + m.Body))
 		id = "hash:" + hex.EncodeToString(h[:16])
 	}
-	return portal.MakeMessageID(room, jid.JID{}, "nick:"+m.Nick()+"/"+id)
+	return portal.RoomMessageID(m.From.Bare(), m.StanzaID, m.Nick(), id)
 }
 
 // classifyGroupchat classifies a groupchat message from room
@@ -430,6 +416,9 @@ func (c *Client) processGroupchat(ctx context.Context, rm xmppclient.RoomMessage
 		return
 	}
 	g := groupchatFrom(xmppclient.ReadGroupchat(rm, room), m, room, c.account, c.login.ID)
+	if catchUpSeq == 0 {
+		c.groupSignals(room, m, g.Signals, m.Body != "" || g.Encrypted)
+	}
 	// The room's watermark (mucarchive.go) moves over this stanza-id once
 	// bridgev2 stored the message, or at once when nothing is queued.
 	if g.Kind != xmppclient.GroupchatSubject {
@@ -447,6 +436,10 @@ func (c *Client) processGroupchat(ctx context.Context, rm xmppclient.RoomMessage
 			c.queueTopic(g)
 		}
 	case xmppclient.GroupchatMessage:
+		if idlessHistory(m, catchUpSeq) {
+			log.Debug().Stringer("room", room.JID).Str("nick", g.Nick).Msg("Skipping a history message without an id (it may have been bridged already)")
+			return
+		}
 		if g.Encrypted && !c.decryptGroupchat(ctx, &g, room) {
 			return
 		}
@@ -492,20 +485,21 @@ func (c *Client) queueGroupchat(g groupchat) {
 			return lc.Str("muc_nick", g.Nick).Str("stanza_id", g.StanzaID)
 		},
 	}
-	stored := g.ID
+	id := g.ID
+	storedCheck := c.storedOnce(id)
+	stored := storedCheck
 	if isOwnReflection(g) || (g.Encrypted && g.OMEMO == nil) {
 		// Nothing to store (convertGroupchat ignores it, or bridgev2
 		// matches it to the Matrix event it came from).
-		stored = ""
+		stored = nil
 	}
 	// The same exactly-once sending as 1:1 messages (txnid.go, sending.go):
 	// a transaction id derived from the message id (the room's stanza-id
 	// names it), and the sending mark checked against the room after a
 	// crash between the Matrix send and bridgev2's row.
-	id := g.ID
 	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, string(id)) }
 	meta.PostHandleFunc = func(ctx context.Context, _ *bridgev2.Portal) {
-		if c.messageStored(ctx, id) {
+		if storedCheck(ctx) {
 			c.clearSending(ctx, id)
 		}
 	}
@@ -553,7 +547,7 @@ func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, inten
 			Type:    event.EventMessage,
 			Content: content,
 			// Corrections name the message by the id its sender gave it.
-			DBMetadata: &portal.MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID, OccupantID: g.OccupantID},
+			DBMetadata: &portal.MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID, OccupantID: g.OccupantID, Markable: g.Signals.Markable},
 		}},
 	}, nil
 }

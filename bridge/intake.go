@@ -45,6 +45,14 @@ type intake struct {
 	// forward gets a transaction without its timeline events, for the
 	// appservice's own handling of ephemeral and to-device events.
 	forward http.Handler
+	// ownSender says whether a user is the bridge's bot or one of its
+	// ghosts. Their non-state timeline events (the bridge's own messages,
+	// echoed back by the homeserver) are not stored: bridgev2 ignores them,
+	// so there is nothing to keep across a crash, and storing and draining
+	// them cost a write and a round through the queue per bridged message.
+	// They go to the appservice's handler with the ephemeral part. State
+	// events stay in order with the rest (room state is applied from them).
+	ownSender func(id.UserID) bool
 	// deliver hands one event to bridgev2 and returns once bridgev2 has
 	// handled it (its handlers returned, or it failed with a notice). An
 	// error means it could not be handed over (shutting down): the row
@@ -128,13 +136,19 @@ func (in *intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var rest []json.RawMessage
 	for _, js := range raw {
 		var head struct {
-			ID     id.EventID `json:"event_id"`
-			RoomID id.RoomID  `json:"room_id"`
+			ID       id.EventID      `json:"event_id"`
+			RoomID   id.RoomID       `json:"room_id"`
+			Sender   id.UserID       `json:"sender"`
+			StateKey json.RawMessage `json:"state_key"`
 		}
 		if err := json.Unmarshal(js, &head); err != nil || head.ID == "" || head.RoomID == "" {
 			// Not something that can be bridged or deduplicated; the
 			// appservice's own handler sees it.
 			log.Warn().Err(err).Msg("Transaction event without event or room ID, not stored")
+			rest = append(rest, js)
+			continue
+		}
+		if head.StateKey == nil && in.ownSender != nil && in.ownSender(head.Sender) {
 			rest = append(rest, js)
 			continue
 		}

@@ -39,6 +39,8 @@ func (xc *Connector) setupIntake(br *bridgev2.Bridge) {
 	in.checkToken = mc.AS.CheckServerToken
 	inner := mc.AS.Router
 	in.forward = inner
+	bot := mc.AS.BotMXID()
+	in.ownSender = func(u id.UserID) bool { return u == bot || br.IsGhostMXID(u) }
 	in.stored = func(ctx context.Context, evts []intakeEvent) {
 		updateStateStore(ctx, mc.AS, evts)
 	}

@@ -386,6 +386,30 @@ func TestIntakeTransactionHandling(t *testing.T) {
 	if len(forwarded) != 1 || forwarded[0] != "events" {
 		t.Errorf("forwarded %q, want the unkeyed event", forwarded)
 	}
+	// The bridge's own messages (bot, ghosts) are forwarded, not stored; their state events
+	// and everyone else's messages are stored.
+	in.ownSender = func(u id.UserID) bool { return u == "@bot:localhost" || strings.HasPrefix(string(u), "@xmpp_") }
+	forwarded = nil
+	own := `{"events":[
+		{"event_id":"$ghostmsg","room_id":"!r:localhost","type":"m.room.message","sender":"@xmpp_c:localhost","content":{"body":"echo"}},
+		{"event_id":"$botmsg","room_id":"!r:localhost","type":"m.room.encrypted","sender":"@bot:localhost","content":{}},
+		{"event_id":"$ghostjoin","room_id":"!r:localhost","type":"m.room.member","state_key":"@xmpp_c:localhost","sender":"@xmpp_c:localhost","content":{"membership":"join"}},
+		{"event_id":"$user","room_id":"!r:localhost","type":"m.room.message","sender":"@u:localhost","content":{"body":"b"}}]}`
+	if code := send("hs", own); code != http.StatusOK {
+		t.Fatalf("transaction answered %d", code)
+	}
+	for _, tc := range []struct {
+		evt    id.EventID
+		stored bool
+	}{{"$ghostmsg", false}, {"$botmsg", false}, {"$ghostjoin", true}, {"$user", true}} {
+		state, _, err := in.store.state(context.Background(), tc.evt)
+		if err != nil || (state == intakeStored) != tc.stored {
+			t.Errorf("%s: state %d, %v; want stored %v", tc.evt, state, err, tc.stored)
+		}
+	}
+	if len(forwarded) != 1 || forwarded[0] != "events" {
+		t.Errorf("forwarded %q, want the own messages", forwarded)
+	}
 }
 
 // TestReadyGate: a message waits for the login, and past the bound fails

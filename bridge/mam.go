@@ -49,9 +49,7 @@ func (c *Client) noteArchiveID(ctx context.Context, id string) {
 		return
 	}
 	meta.LastArchiveID = id
-	if err := c.login.Save(ctx); err != nil {
-		zerolog.Ctx(ctx).Err(err).Msg("Failed to save last archive id")
-	}
+	c.cursorSaveLocked()
 }
 
 // catchUp pages through the archive after the cursor; the results go

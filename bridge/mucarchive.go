@@ -10,6 +10,7 @@ import (
 	"mellium.im/xmpp/history"
 	"mellium.im/xmpp/jid"
 
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -23,6 +24,60 @@ import (
 // has been handled, so that the portal gets them in the room's order. A
 // message seen both in the archive and live has the same bridgev2 message
 // id (the room's stanza-id) and is bridged once.
+
+// A room without an archive (no XEP-0313 in its disco#info) has no
+// catch-up; what it gives instead is its discussion history (XEP-0045
+// §7.2.15), the last messages it keeps in memory (20 by default on Prosody
+// and ejabberd). On a rejoin such a room is asked for its history since
+// the newest message stored in the portal (less roomHistoryMargin for the
+// two clocks), and never since before the login first joined it. The
+// history goes through the same path as live messages: a message already
+// stored has the same bridgev2 message id (the sender's nick and the id
+// it gave the message) and is dropped by bridgev2; one cut by a crash
+// during its Matrix send is found by its sending mark (sending.go). A
+// history message with no id at all cannot be told from one already
+// bridged and is skipped.
+
+// roomHistoryMax is how many history messages a rejoin asks for; rooms cap
+// it at their own history length.
+const roomHistoryMax = 100
+
+// roomHistoryMargin is how long before the newest stored message the
+// history asked for starts.
+const roomHistoryMargin = 2 * time.Minute
+
+// rejoinHistory is the history a rejoin of saved asks for if the room
+// keeps no archive: none while nothing of the room was stored and the
+// first join's time is unknown.
+func (c *Client) rejoinHistory(ctx context.Context, saved SavedRoom) xmppclient.JoinOptions {
+	room, err := jid.Parse(saved.JID)
+	if err != nil || c.main == nil || c.main.Bridge == nil {
+		return xmppclient.JoinOptions{}
+	}
+	var since time.Time
+	last, err := c.main.Bridge.DB.Message.GetLastPartAtOrBeforeTime(ctx, c.mucKey(room), time.Now().Add(time.Hour))
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", room).Msg("Failed to read the room's newest stored message")
+	} else if last != nil {
+		since = last.Timestamp.Add(-roomHistoryMargin)
+	}
+	if saved.JoinedAt != 0 {
+		if joined := time.UnixMilli(saved.JoinedAt); joined.After(since) {
+			since = joined
+		}
+	}
+	if since.IsZero() {
+		return xmppclient.JoinOptions{}
+	}
+	return xmppclient.JoinOptions{HistoryWithoutArchive: roomHistoryMax, HistorySince: since}
+}
+
+// idlessHistory reports whether m is a message of a room's discussion
+// history (delayed, not from an archive query) without any id to tell it
+// from the same message bridged live before.
+func idlessHistory(m mucroom.Message, catchUpSeq uint64) bool {
+	return catchUpSeq == 0 && !m.Delay.IsZero() && m.StanzaID == "" && m.ID == "" && m.OriginID == ""
+}
 
 // roomDelivery is one room's catch-up state, owned by the incoming queue's
 // goroutine (the watermark locks itself).
@@ -136,9 +191,7 @@ func (c *Client) noteRoomArchiveID(ctx context.Context, room, id string) {
 			return
 		}
 		meta.Rooms[i].LastArchiveID = id
-		if err := c.login.Save(ctx); err != nil {
-			zerolog.Ctx(ctx).Err(err).Str("room", room).Msg("Failed to save the room's archive cursor")
-		}
+		c.cursorSaveLocked()
 		return
 	}
 }
@@ -146,16 +199,21 @@ func (c *Client) noteRoomArchiveID(ctx context.Context, room, id string) {
 // roomCatchUp pages through room's archive after its cursor; the results go
 // through the incoming queue. It reports whether it reached the end (or had
 // nothing to do: a room without an archive, or no cursor yet, which the
-// live messages from this join on set).
+// live messages from this join on set, with history backfill off).
 func (c *Client) roomCatchUp(ctx context.Context, s *xmpp.Session, room jid.JID, seq uint64, mam bool) bool {
 	log := zerolog.Ctx(ctx).With().Str("action", "room archive catch-up").Stringer("room", room).Logger()
 	after := c.roomCursor(room)
-	if !mam || after == "" {
+	backfill, initial := c.roomHistorySize()
+	q, ok := roomArchiveStart(after, backfill, initial)
+	if !mam || !ok {
 		return true
 	}
 	ctx = log.WithContext(ctx)
-	return xmppclient.CatchUp(ctx, s, room, after, time.Time{}, func() string { return c.mam.AddRoomCatchUp(room, seq) },
-		mamPageSize, mamMaxPages, mamQueryTimeout)
+	register := func() string { return c.mam.AddRoomCatchUp(room, seq) }
+	if q.Last {
+		return xmppclient.CatchUpNewest(ctx, s, room, q.Limit, register, mamQueryTimeout)
+	}
+	return xmppclient.CatchUp(ctx, s, room, q.PageID, time.Time{}, register, mamPageSize, mamMaxPages, mamQueryTimeout)
 }
 
 // handleRoomArchived handles a result of a room archive query; it reports
@@ -231,6 +289,12 @@ func (c *Client) inRoomArchive(ctx context.Context, room jid.JID, xmppID string,
 	if s == nil {
 		return false, xmppclient.ErrNotConnected
 	}
+	return c.roomArchiveHas(ctx, s, room, xmppID, since)
+}
+
+// roomArchiveHas is inRoomArchive on s, without waiting for the login to
+// be ready (stream management asks it while the session is set up).
+func (c *Client) roomArchiveHas(ctx context.Context, s *xmpp.Session, room jid.JID, xmppID string, since time.Time) (bool, error) {
 	r, _ := c.mucs.Get(room)
 	q := history.Query{Start: since.Add(-10 * time.Minute), Limit: 100} // margin for clock skew with the server
 	for page := 0; page < intakeArchivePages; page++ {

@@ -6,6 +6,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -67,5 +68,64 @@ func TestRoomCatchUpDefersAndTracks(t *testing.T) {
 	c.handleRoomMark(ctx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpDone, Seq: 6, Room: room.String(), OK: false})
 	if tk := c.roomTicket(room, "s3", 0); tk != nil {
 		t.Error("a live message was tracked after a catch-up that did not reach the end")
+	}
+}
+
+// TestIdlessHistory: of a room's discussion history (delayed groupchat messages outside an
+// archive query), only messages without any id are skipped: those with an id, origin-id or
+// stanza-id are told from the copies bridged live by their message id.
+func TestIdlessHistory(t *testing.T) {
+	const room = `from="room@muc.example.org/bob" type="groupchat"`
+	const delay = `<delay xmlns="urn:xmpp:delay" from="room@muc.example.org" stamp="2026-12-07T06:00:00Z"/>`
+	for _, tc := range []struct {
+		name    string
+		stanza  string
+		catchUp uint64
+		want    bool
+	}{
+		{"history without id", `<message xmlns="jabber:client" ` + room + `><body>hi</body>` + delay + `</message>`, 0, true},
+		{"history with an id", `<message xmlns="jabber:client" ` + room + ` id="m1"><body>hi</body>` + delay + `</message>`, 0, false},
+		{"history with an origin-id", `<message xmlns="jabber:client" ` + room + `><body>hi</body><origin-id xmlns="urn:xmpp:sid:0" id="o1"/>` + delay + `</message>`, 0, false},
+		{"history with the room's stanza-id", `<message xmlns="jabber:client" ` + room + `><body>hi</body><stanza-id xmlns="urn:xmpp:sid:0" by="room@muc.example.org" id="s1"/>` + delay + `</message>`, 0, false},
+		{"live without id", `<message xmlns="jabber:client" ` + room + `><body>hi</body></message>`, 0, false},
+		{"archive result without id", `<message xmlns="jabber:client" ` + room + `><body>hi</body>` + delay + `</message>`, 7, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := mucroom.ParseMessage(tokens(t, tc.stanza).Reader())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := idlessHistory(m, tc.catchUp); got != tc.want {
+				t.Errorf("idlessHistory = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestRoomArchiveStart: a room with a watermark is caught up after it; one
+// without gets the newest page of its archive only when history backfill
+// is on.
+func TestRoomArchiveStart(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		after    string
+		backfill bool
+		initial  int
+		ok       bool
+		last     bool
+		limit    uint64
+	}{
+		{"watermark", "A1", true, 50, true, false, mamPageSize},
+		{"watermark, backfill off", "A1", false, 0, true, false, mamPageSize},
+		{"new room", "", true, 20, true, true, 20},
+		{"new room, backfill off", "", false, 20, false, false, 0},
+		{"new room, no initial messages", "", true, 0, false, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, ok := roomArchiveStart(tc.after, tc.backfill, tc.initial)
+			if ok != tc.ok || q.Last != tc.last || q.Limit != tc.limit || q.PageID != tc.after {
+				t.Errorf("roomArchiveStart(%q, %v, %d) = %+v, %v", tc.after, tc.backfill, tc.initial, q, ok)
+			}
+		})
 	}
 }

@@ -171,12 +171,8 @@ func (c *Client) queueInvitePortal(inv mucinvite.Invite) {
 			Type:    ptr.Ptr(database.RoomTypeDefault),
 			Members: members,
 			ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
-				meta, ok := p.Metadata.(*portal.Metadata)
-				if !ok || meta.Kind == portal.MUC.String() {
-					return false
-				}
-				meta.Kind = portal.MUC.String()
-				return true
+				meta, _ := p.Metadata.(*portal.Metadata)
+				return meta.SetKind(portal.MUC)
 			},
 		},
 	})

@@ -93,5 +93,5 @@ func (c *Client) joinRoomPassword(ctx context.Context, room jid.JID, nick, passw
 	if s == nil {
 		return xmppclient.JoinResult{}, xmppclient.ErrNotConnected
 	}
-	return c.joinOnSession(ctx, s, room, nick, password)
+	return c.joinOnSession(ctx, s, room, nick, xmppclient.JoinOptions{Password: password})
 }

@@ -12,12 +12,10 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
-	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/msgconv"
-	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
@@ -60,7 +58,7 @@ func (c *Client) queuePrivate(ctx context.Context, in *incomingMessage, occ jid.
 		return
 	}
 	body := in.Body
-	_, err := omemoxmpp.FindEncrypted(in.Raw.Reader())
+	_, err := in.Message.OMEMO()
 	encrypted := err == nil
 	if encrypted {
 		// The body is only the OMEMO fallback text.
@@ -145,12 +143,8 @@ func (c *Client) pmChatInfo(occ jid.JID) *bridgev2.ChatInfo {
 			},
 		},
 		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
-			meta, ok := p.Metadata.(*portal.Metadata)
-			if !ok || meta.Kind == portal.PM.String() {
-				return false
-			}
-			meta.Kind = portal.PM.String()
-			return true
+			meta, _ := p.Metadata.(*portal.Metadata)
+			return meta.SetKind(portal.PM)
 		},
 	}
 }
@@ -170,16 +164,22 @@ func (c *Client) handleMatrixPrivate(ctx context.Context, msg *bridgev2.MatrixMe
 	default:
 		return nil, errPMUnsupported
 	}
+	target := sendTarget{portal: msg.Portal, private: true}
 	already, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), out.ID, func() error {
-		return c.withSession(ctx, func(s *xmpp.Session) error {
-			if media && out.Media == nil {
-				// Uploaded once, also when the send is retried.
-				if err := c.uploadMatrixMedia(ctx, s, msg.Content, false, out); err != nil {
-					return err
-				}
+		if media && out.Media == nil {
+			// Uploaded once, also when the send is retried.
+			if err := c.awaitReady(ctx); err != nil {
+				return err
 			}
-			return c.sendPrivate(ctx, s, out)
-		})
+			s := c.currentSession()
+			if s == nil {
+				return xmppclient.ErrNotConnected
+			}
+			if err := c.uploadMatrixMedia(ctx, s, msg.Content, false, out); err != nil {
+				return err
+			}
+		}
+		return c.Send(ctx, target, out)
 	}, nil)
 	if err != nil {
 		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)
@@ -189,7 +189,7 @@ func (c *Client) handleMatrixPrivate(ctx context.Context, msg *bridgev2.MatrixMe
 		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeOK)
 		if caption := msgconv.Caption(msg.Content); media && caption != "" {
 			capOut := &xmppclient.Outgoing{To: occ, Private: true, ID: newMessageID(), Body: caption}
-			if err := c.withSession(ctx, func(s *xmpp.Session) error { return c.sendPrivate(ctx, s, capOut) }); err != nil {
+			if err := c.Send(ctx, target, capOut); err != nil {
 				zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to send the caption of a file")
 			}
 		}
@@ -204,16 +204,6 @@ func (c *Client) handleMatrixPrivate(ctx context.Context, msg *bridgev2.MatrixMe
 	}, nil
 }
 
-// sendPrivate sends out (Private) on s; a failed write is a lost session
-// (withSession sends again on the next one).
-func (c *Client) sendPrivate(ctx context.Context, s *xmpp.Session, out *xmppclient.Outgoing) error {
-	err := xmppclient.SendMessage(ctx, s, out, nil)
-	if errors.Is(err, xmppclient.ErrSend) {
-		return fmt.Errorf("%w: failed to send private message to %s: %w", errSessionLost, out.To, err)
-	}
-	return err
-}
-
 // sendPrivateCorrection sends a Matrix edit of our own private message as
 // a XEP-0308 correction to the occupant.
 func (c *Client) sendPrivateCorrection(ctx context.Context, msg *bridgev2.MatrixEdit, occ jid.JID, target portal.ParsedMessageID) error {
@@ -223,7 +213,7 @@ func (c *Client) sendPrivateCorrection(ctx context.Context, msg *bridgev2.Matrix
 	out := &xmppclient.Outgoing{To: occ, Private: true, ID: matrixMessageID(msg.Event),
 		Body: msgconv.BodyFromMatrix(ctx, msg.Content), Replace: target.ID}
 	if _, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), out.ID, func() error {
-		return c.withSession(ctx, func(s *xmpp.Session) error { return c.sendPrivate(ctx, s, out) })
+		return c.Send(ctx, sendTarget{portal: msg.Portal, private: true}, out)
 	}, nil); err != nil {
 		return err
 	}

@@ -33,32 +33,32 @@ type OMEMOConfig struct {
 }
 
 // byDefault reports whether chats are encrypted by default.
-func (oc *OMEMOConfig) byDefault() bool { return oc.Default == nil || *oc.Default }
+func (cfg *OMEMOConfig) byDefault() bool { return cfg.Default == nil || *cfg.Default }
 
 // ErrBadTrustPolicy is returned by Validate for an unknown trust policy.
 var ErrBadTrustPolicy = errors.New("bridge: network.omemo.trust_policy must be btbv or manual")
 
-func (oc *OMEMOConfig) validate() error {
-	switch oc.TrustPolicy {
+func (cfg *OMEMOConfig) validate() error {
+	switch cfg.TrustPolicy {
 	case "", "btbv", "manual":
 		return nil
 	}
-	return fmt.Errorf("%w (got %q)", ErrBadTrustPolicy, oc.TrustPolicy)
+	return fmt.Errorf("%w (got %q)", ErrBadTrustPolicy, cfg.TrustPolicy)
 }
 
 // Policy is the engine's trust policy for the configured name.
-func (oc *OMEMOConfig) Policy() omemo.TrustPolicy {
-	if oc.TrustPolicy == "manual" {
+func (cfg *OMEMOConfig) Policy() omemo.TrustPolicy {
+	if cfg.TrustPolicy == "manual" {
 		return omemo.PolicyManual
 	}
 	return omemo.PolicyBTBV
 }
 
-func (oc *OMEMOConfig) label() string {
-	if oc.DeviceLabel == "" {
+func (cfg *OMEMOConfig) label() string {
+	if cfg.DeviceLabel == "" {
 		return "Matrix bridge"
 	}
-	return oc.DeviceLabel
+	return cfg.DeviceLabel
 }
 
 // omemoState is one login's OMEMO device: the Manager on the bridge
@@ -71,7 +71,7 @@ type omemoState struct {
 	oc      *omemoxmpp.Client           // nil until the first session set it up
 	resets  map[omemo.Address]time.Time // last session reset per device
 	badMACs map[omemo.Address]int       // authentication failures in a row
-	// maintaining is set while the daily key maintenance runs.
+	// maintaining is set while the daily key maintenance is armed.
 	maintaining bool
 	lastSweep   time.Time // of the inbox (decrypt.go)
 	// memberFetched is when group chat members' device lists were last
@@ -166,7 +166,7 @@ func (c *Client) omemoConnect(ctx context.Context, s *xmpp.Session) {
 	c.omemo.maintaining = true
 	c.omemo.mu.Unlock()
 	if start {
-		go c.omemoMaintain(log.WithContext(c.main.backgroundCtx()))
+		c.omemoScheduleMaintenance(log.WithContext(c.main.backgroundCtx()))
 	}
 }
 
@@ -174,33 +174,36 @@ func (c *Client) omemoConnect(ctx context.Context, s *xmpp.Session) {
 // stays connected (signed prekey rotation is weekly; reconnects do it too).
 const omemoMaintenanceInterval = 24 * time.Hour
 
-// omemoMaintain rotates the signed prekey when due and republishes, once a
-// day, for as long as the login's device exists.
+// omemoScheduleMaintenance arms the next daily maintenance. It is a timer,
+// not a goroutine: an idle login holds no goroutine for it.
+func (c *Client) omemoScheduleMaintenance(ctx context.Context) {
+	time.AfterFunc(omemoMaintenanceInterval, func() { c.omemoMaintain(ctx) })
+}
+
+// omemoMaintain rotates the signed prekey when due and republishes, and
+// arms the next run, for as long as the login's device exists.
 func (c *Client) omemoMaintain(ctx context.Context) {
-	t := time.NewTicker(omemoMaintenanceInterval)
-	defer t.Stop()
-	for range t.C {
-		c.omemo.mu.Lock()
-		m, oc := c.omemo.manager, c.omemo.oc
-		if m == nil {
-			c.omemo.maintaining = false
-		}
-		c.omemo.mu.Unlock()
-		if m == nil {
-			return
-		}
-		if oc == nil || c.currentSession() == nil {
-			continue
-		}
-		stepCtx, cancel := context.WithTimeout(ctx, time.Minute)
-		err := c.omemo.ratchet.Setup(stepCtx, m)
-		if err == nil {
-			err = oc.Announce(stepCtx)
-		}
-		cancel()
-		if err != nil {
-			zerolog.Ctx(ctx).Warn().Err(err).Msg("OMEMO key maintenance failed")
-		}
+	c.omemo.mu.Lock()
+	m, oc := c.omemo.manager, c.omemo.oc
+	if m == nil {
+		c.omemo.maintaining = false
+	}
+	c.omemo.mu.Unlock()
+	if m == nil {
+		return
+	}
+	defer c.omemoScheduleMaintenance(ctx)
+	if oc == nil || c.currentSession() == nil {
+		return
+	}
+	stepCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err := c.omemo.ratchet.Setup(stepCtx, m)
+	if err == nil {
+		err = oc.Announce(stepCtx)
+	}
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("OMEMO key maintenance failed")
 	}
 }
 
@@ -235,7 +238,7 @@ func (c *Client) omemoDelete(ctx context.Context) {
 // st was one (then it needs no other handling).
 func (c *Client) handlePEPEvent(ctx context.Context, ev pubsub.Event) bool {
 	log := zerolog.Ctx(ctx)
-	upd, err := omemoxmpp.DeviceListFromEvent(ev, c.account)
+	upd, err := xmppclient.DeviceListNotification(ev, c.account)
 	switch {
 	case errors.Is(err, omemoxmpp.ErrNotDeviceList):
 		return false

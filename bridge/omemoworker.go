@@ -67,7 +67,9 @@ type omemoTask struct {
 // omemoWorker is the queue and the rate limits; zero value is not usable
 // (see newOMEMOWorker).
 type omemoWorker struct {
-	queue chan omemoTask
+	// queue holds pointers: its buffer is allocated whole, and nearly every
+	// login has a worker (its own device list arrives at each connect).
+	queue chan *omemoTask
 
 	mu         sync.Mutex
 	republish  bool                   // a republish is queued
@@ -77,7 +79,7 @@ type omemoWorker struct {
 }
 
 func newOMEMOWorker() *omemoWorker {
-	return &omemoWorker{queue: make(chan omemoTask, omemoQueueSize), perJID: map[string][]time.Time{},
+	return &omemoWorker{queue: make(chan *omemoTask, omemoQueueSize), perJID: map[string][]time.Time{},
 		tokens: omemoGlobalBurst, lastRefill: time.Now()}
 }
 
@@ -161,7 +163,8 @@ func (c *Client) omemoEnqueue(ctx context.Context, t omemoTask) bool {
 		return false
 	}
 	select {
-	case w.queue <- t:
+	case w.queue <- &t:
+		c.kickOMEMOWorker()
 		return true
 	default:
 		if t.kind == taskRepublish {
@@ -183,26 +186,49 @@ func (c *Client) omemoWorker() *omemoWorker {
 	return c.omemo.worker
 }
 
-// runOMEMOWorker runs the login's queued OMEMO work until ctx ends.
+// kickOMEMOWorker makes sure runOMEMOWorker runs while the login's OMEMO
+// queue has tasks (lazyWorker); tasks queued while the login is not
+// connected wait for Connect.
+func (c *Client) kickOMEMOWorker() {
+	c.mu.Lock()
+	loopCtx := c.loopCtx
+	c.mu.Unlock()
+	c.kickOMEMOWorkerOn(loopCtx)
+}
+
+func (c *Client) kickOMEMOWorkerOn(loopCtx context.Context) {
+	c.omemo.mu.Lock()
+	w := c.omemo.worker // made by the first task: most logins never have one
+	c.omemo.mu.Unlock()
+	if loopCtx == nil || w == nil {
+		return
+	}
+	c.omemoRunner.Kick(func() { c.runOMEMOWorker(loopCtx) }, func() bool { return len(w.queue) > 0 && loopCtx.Err() == nil })
+}
+
+// runOMEMOWorker runs the login's queued OMEMO work until the queue is
+// empty or ctx ends.
 func (c *Client) runOMEMOWorker(ctx context.Context) {
 	w := c.omemoWorker()
-	for {
+	for ctx.Err() == nil {
+		var t omemoTask
 		select {
-		case <-ctx.Done():
+		case tp := <-w.queue:
+			t = *tp
+		default:
 			return
-		case t := <-w.queue:
-			if t.kind == taskRepublish {
-				w.mu.Lock()
-				w.republish = false
-				w.mu.Unlock()
-			}
-			if !w.take(ctx) {
-				return
-			}
-			taskCtx, cancel := context.WithTimeout(ctx, omemoTaskTimeout)
-			c.runOMEMOTask(taskCtx, t)
-			cancel()
 		}
+		if t.kind == taskRepublish {
+			w.mu.Lock()
+			w.republish = false
+			w.mu.Unlock()
+		}
+		if !w.take(ctx) {
+			return
+		}
+		taskCtx, cancel := context.WithTimeout(ctx, omemoTaskTimeout)
+		c.runOMEMOTask(taskCtx, t)
+		cancel()
 	}
 }
 

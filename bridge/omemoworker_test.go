@@ -28,7 +28,7 @@ func (c *Client) drainOMEMOWork(ctx context.Context) {
 				w.republish = false
 				w.mu.Unlock()
 			}
-			c.runOMEMOTask(ctx, t)
+			c.runOMEMOTask(ctx, *t)
 		default:
 			return
 		}
@@ -91,7 +91,9 @@ func TestOMEMOSilentPEP(t *testing.T) {
 	f.c.omemo.oc = oc
 	workerCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	go f.c.runOMEMOWorker(workerCtx)
+	f.c.mu.Lock()
+	f.c.loopCtx = workerCtx // the OMEMO worker runs on it (kickOMEMOWorker)
+	f.c.mu.Unlock()
 
 	// Mallory's device (its own server answers mallory, not us).
 	ms := omemo.NewMemoryStore()
@@ -212,7 +214,7 @@ func TestKeyChangeNotice(t *testing.T) {
 	for len(w.queue) > 0 {
 		task := <-w.queue
 		if task.kind == taskKeyChanged {
-			got = &task
+			got = task
 		}
 	}
 	if got == nil || !got.peer.Equal(f.bob) || got.device != 77 || got.fingerprint != "0123abcd" {

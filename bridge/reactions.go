@@ -43,7 +43,7 @@ func (c *Client) findMessage(ctx context.Context, peer jid.JID, xmppID string, a
 func (c *Client) queueReactions(ctx context.Context, in *incomingMessage, r reactions.Reactions) {
 	log := zerolog.Ctx(ctx)
 	meta := c.eventMeta(in, bridgev2.RemoteEventReactionSync)
-	c.ackAfterHandling(in.ack, &meta, "")
+	c.ackAfterHandling(in.ack, &meta, nil)
 	res := c.login.QueueRemoteEvent(msgconv.ReactionSync(meta, r, func() networkid.MessageID {
 		target := c.findMessage(context.WithoutCancel(ctx), in.Peer, r.ID)
 		if target == "" {

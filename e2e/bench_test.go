@@ -28,7 +28,7 @@ import (
 // decrypt, bridgev2, OMEMO encrypt, stanza). The homeserver's and the peers' CPU is not counted.
 // Run with a fixed count: go test -tags 'goolm integration' -run '^$' -bench BridgeCPU -benchtime 300x ./e2e/
 func BenchmarkBridgeCPU(b *testing.B) {
-	s := newStack(b, "sqlite", func(c *harness.BridgeConfig) { c.EncryptionDefault, c.LogLevel = true, "info" })
+	s := newStack(b, "sqlite", func(c *harness.BridgeConfig) { c.EncryptionDefault, c.LogLevel = true, "info"; profileDebug(c) })
 	alice, alicePW := s.account(b, "calice")
 	bob, bobPW := s.account(b, "cbob")
 	u := s.matrixUser(b, "mxcpu")
@@ -69,20 +69,24 @@ func BenchmarkBridgeCPU(b *testing.B) {
 	b.ResetTimer()
 
 	// XMPP → Matrix: the contact's messages are encrypted first, then sent in one burst.
+	prof := cpuProfile(b, s.cfg, "cpu-in")
 	start, cpu0 := time.Now(), procCPU(b, pid)
 	for i := range n {
 		send(fmt.Sprintf("in %d of %d", i+1, n))
 	}
 	nio.WaitMessage(b, string(room), fmt.Sprintf("in %d of %d", n, n), 5*time.Minute)
 	in := (procCPU(b, pid) - cpu0 - idle*time.Since(start).Seconds()) / float64(n)
+	prof()
 
 	// Matrix → XMPP: matrix-nio sends Megolm messages; each reaches the contact OMEMO-encrypted.
+	prof = cpuProfile(b, s.cfg, "cpu-out")
 	start, cpu0 = time.Now(), procCPU(b, pid)
 	for i := range n {
 		nio.Send(b, string(room), fmt.Sprintf("out %d of %d", i+1, n))
 	}
 	waitOMEMOFrom(ctx, b, bobC, alice, cur, n)
 	out := (procCPU(b, pid) - cpu0 - idle*time.Since(start).Seconds()) / float64(n)
+	prof()
 	b.StopTimer()
 
 	b.ReportMetric(in*1e6, "cpu-µs/in-msg")

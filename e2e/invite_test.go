@@ -103,7 +103,7 @@ func runInvitations(t *testing.T, server string) {
 		pm         id.RoomID // the private portal with bob's occupant in open
 		pmFirstID  string    // the id of bob's first private message
 		pmReply    id.EventID
-		pmReplyID  string // the XMPP id of the Matrix reply, as bob got it
+		pmReplyID  string      // the XMPP id of the Matrix reply, as bob got it
 		rejected   []id.RoomID // portals whose invite the user rejected
 	)
 	t.Run("DirectInvitationJoins", func(t *testing.T) {

@@ -59,6 +59,7 @@ func BenchmarkScale(b *testing.B) {
 			"metrics.listen":  fmt.Sprintf("127.0.0.1:%d", metricsPort),
 		},
 	}
+	profileDebug(cfg)
 	ctx := context.Background()
 	if err := harness.WriteConfig(ctx, bin, cfg); err != nil {
 		b.Fatal(err)
@@ -138,6 +139,8 @@ func BenchmarkScale(b *testing.B) {
 		row.phase = phaseWall
 		rows = append(rows, row)
 		printScaleRow(row, false)
+		saveProfile(b, cfg, "goroutine?debug=1", fmt.Sprintf("scale-goroutines-%d.txt", n))
+		saveProfile(b, cfg, "heap", fmt.Sprintf("scale-heap-%d.pprof", n))
 		done = n
 	}
 	printScaleFit(rows)

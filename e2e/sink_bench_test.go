@@ -43,6 +43,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		AppservicePort: testenv.FreePort(b),
 		LogLevel:       "info",
 	}
+	profileDebug(cfg)
 	ctx := context.Background()
 	if err := harness.WriteConfig(ctx, bin, cfg); err != nil {
 		b.Fatal(err)
@@ -279,13 +280,21 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		}
 		report("xmpp→xmpp", fmt.Sprintf("%d/s", rate), lat, time.Since(start), 0)
 	}
+	prof := cpuProfile(b, cfg, "sink-xm-rate")
 	lat, wall, cpu := xmLat("xm-rate", latN, rate)
+	prof()
 	report("xmpp→matrix", fmt.Sprintf("%d/s", rate), lat, wall, cpu)
+	prof = cpuProfile(b, cfg, "sink-mx-rate")
 	lat, wall, cpu = mxLat("mx-rate", latN, rate, 1)
+	prof()
 	report("matrix→xmpp", fmt.Sprintf("%d/s", rate), lat, wall, cpu)
+	prof = cpuProfile(b, cfg, "sink-xm-burst")
 	lat, wall, cpu = xmLat("xm-burst", burst, 0)
+	prof()
 	report("xmpp→matrix", "burst", lat, wall, cpu)
+	prof = cpuProfile(b, cfg, "sink-mx-burst")
 	lat, wall, cpu = mxLat("mx-burst", burst, 0, 50)
+	prof()
 	report("matrix→xmpp", "burst", lat, wall, cpu)
 	if u := sink.Unknown(); len(u) > 0 {
 		fmt.Printf("SINK calls answered with {}: %v\n", u)
@@ -305,7 +314,7 @@ func envInt(b *testing.B, name string, def int) int {
 }
 
 // hsTokenOf reads appservice.hs_token from a bridge config.
-func hsTokenOf(b *testing.B, c *harness.BridgeConfig) string {
+func hsTokenOf(b testing.TB, c *harness.BridgeConfig) string {
 	raw, err := os.ReadFile(c.ConfigPath())
 	if err != nil {
 		b.Fatal(err)

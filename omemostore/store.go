@@ -16,6 +16,7 @@ import (
 type Store struct {
 	db      *dbutil.Database
 	account string
+	cache   storeCache // device lists and trust records (cache.go)
 }
 
 var _ omemo.Store = (*Store)(nil)
@@ -29,6 +30,7 @@ func New(db *dbutil.Database, account string) *Store {
 // Delete removes everything stored for the account: used when a login is
 // deleted, so a later login of the same account gets a fresh device.
 func (s *Store) Delete(ctx context.Context) error {
+	defer s.cache.invalidate(cacheKey{}, inTxn(ctx, s.db), true)
 	return s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		for _, table := range []string{"omemo_identity", "omemo_prekey", "omemo_signed_prekey", "omemo_session", "omemo_device_list", "omemo_trust", "omemo_base_key"} {
 			if _, err := s.db.Exec(ctx, "DELETE FROM "+table+" WHERE account=$1", s.account); err != nil {
@@ -214,6 +216,20 @@ func (s *Store) RemoveSession(ctx context.Context, v omemo.Version, addr omemo.A
 // A device list is one row holding the list as JSON: it is always read and
 // replaced whole, and "known but empty" must differ from "never fetched".
 func (s *Store) DeviceList(ctx context.Context, v omemo.Version, jid string) ([]omemo.Device, error) {
+	k := cacheKey{kind: 1, version: v, jid: jid}
+	txn := inTxn(ctx, s.db)
+	cached, _, hit, gen := s.cache.lookup(k, txn)
+	if hit {
+		return cached, nil
+	}
+	devices, err := s.readDeviceList(ctx, v, jid)
+	if err == nil && devices != nil && !txn {
+		s.cache.put(k, gen, devices, nil)
+	}
+	return devices, err
+}
+
+func (s *Store) readDeviceList(ctx context.Context, v omemo.Version, jid string) ([]omemo.Device, error) {
 	var raw []byte
 	err := s.db.QueryRow(ctx, `SELECT devices FROM omemo_device_list WHERE account=$1 AND version=$2 AND jid=$3`,
 		s.account, int(v), jid).Scan(&raw)
@@ -240,6 +256,7 @@ func (s *Store) PutDeviceList(ctx context.Context, v omemo.Version, jid string, 
 	_, err = s.db.Exec(ctx, `INSERT INTO omemo_device_list (account, version, jid, devices) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (account, version, jid) DO UPDATE SET devices=excluded.devices`,
 		s.account, int(v), jid, string(raw))
+	s.cache.invalidate(cacheKey{kind: 1, version: v, jid: jid}, inTxn(ctx, s.db), false)
 	if err != nil {
 		return fmt.Errorf("failed to save %s device list of %s: %w", v, jid, err)
 	}
@@ -247,6 +264,20 @@ func (s *Store) PutDeviceList(ctx context.Context, v omemo.Version, jid string, 
 }
 
 func (s *Store) TrustRecords(ctx context.Context, jid string) ([]omemo.TrustRecord, error) {
+	k := cacheKey{kind: 2, jid: jid}
+	txn := inTxn(ctx, s.db)
+	_, cached, hit, gen := s.cache.lookup(k, txn)
+	if hit {
+		return cached, nil
+	}
+	out, err := s.readTrustRecords(ctx, jid)
+	if err == nil && !txn {
+		s.cache.put(k, gen, nil, out)
+	}
+	return out, err
+}
+
+func (s *Store) readTrustRecords(ctx context.Context, jid string) ([]omemo.TrustRecord, error) {
 	rows, err := s.db.Query(ctx, `SELECT device_id, identity_key, trust FROM omemo_trust WHERE account=$1 AND jid=$2 ORDER BY device_id`,
 		s.account, jid)
 	if err != nil {
@@ -274,6 +305,7 @@ func (s *Store) PutTrust(ctx context.Context, rec omemo.TrustRecord) error {
 	_, err := s.db.Exec(ctx, `INSERT INTO omemo_trust (account, jid, device_id, identity_key, trust) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (account, jid, device_id, identity_key) DO UPDATE SET trust=excluded.trust`,
 		s.account, rec.JID, int64(rec.Device), rec.IdentityKey, int(rec.Level))
+	s.cache.invalidate(cacheKey{kind: 2, jid: rec.JID}, inTxn(ctx, s.db), false)
 	if err != nil {
 		return fmt.Errorf("failed to save trust of %s/%d: %w", rec.JID, rec.Device, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
+	"github.com/mxomemo/xmpp-bridge/xmpp/sm"
 )
 
 // ConnHooks is what a Conn tells its owner, from the connection goroutine.
@@ -33,6 +34,12 @@ type ConnHooks interface {
 	Ended()
 	// Lost: the connection was lost (err); the loop redials in retryIn.
 	Lost(err error, retryIn time.Duration)
+	// StreamStarted: how a session began (a fresh bind, or XEP-0198
+	// resumed or refused), before its Setup.
+	StreamStarted(ctx context.Context, st StreamStart)
+	// UnackedChecked: what was done, after Setup, with the stanzas a
+	// stream that could not be resumed had left unacknowledged.
+	UnackedChecked(ctx context.Context, u UnackedCheck)
 }
 
 // ConnConfig is how a Conn dials and serves.
@@ -45,6 +52,9 @@ type ConnConfig struct {
 	PingInterval time.Duration
 	// Handler is the stanza handler of one session's Serve loop (Router).
 	Handler func(ctx context.Context) xmpp.Handler
+	// InArchive looks for an unacknowledged message of a stream that could
+	// not be resumed (streammgmt.go); nil: every such message is sent again.
+	InArchive ArchiveLookup
 }
 
 // Conn keeps one login connected: it dials, serves and redials with
@@ -57,11 +67,12 @@ type Conn struct {
 	mu      sync.Mutex
 	session *xmpp.Session
 	handoff *xmpp.Session
+	sm      *sm.Manager // XEP-0198 across the connections (streammgmt.go)
 }
 
 // NewConn is the connection of account.
 func NewConn(account jid.JID, cfg ConnConfig, hooks ConnHooks) *Conn {
-	return &Conn{account: account, cfg: cfg, hooks: hooks}
+	return &Conn{account: account, cfg: cfg, hooks: hooks, sm: newStreamManager()}
 }
 
 // Session is the current session, nil while disconnected (and on a nil
@@ -76,10 +87,13 @@ func (c *Conn) Session() *xmpp.Session {
 }
 
 // HandOff gives the loop a session that is already logged in (the login
-// flow's), used instead of the first dial.
-func (c *Conn) HandOff(s *xmpp.Session) {
+// flow's), used instead of the first dial, with its stream management.
+func (c *Conn) HandOff(ls *LoginSession) {
 	c.mu.Lock()
-	c.handoff = s
+	c.handoff = ls.Session
+	if ls.sm != nil {
+		c.sm = ls.sm
+	}
 	c.mu.Unlock()
 }
 
@@ -99,7 +113,9 @@ func (c *Conn) Run(ctx context.Context) {
 				err  error
 				info xconn.Info
 			)
-			s, info, err = xconn.DialInfo(ctx, c.cfg.Settings())
+			settings := c.cfg.Settings()
+			settings.SM = c.manager()
+			s, info, err = xconn.DialInfo(ctx, settings)
 			if info.ChannelBindingRefused != "" {
 				// Logged in without channel binding after the server refused
 				// it (xmpp/conn/channelbinding.go says why that is safe enough).
@@ -155,14 +171,18 @@ func (c *Conn) serve(ctx context.Context, s *xmpp.Session) error {
 		c.hooks.Ended()
 	}()
 
+	m := c.manager()
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(c.cfg.Handler(ctx)) }()
+	handler := m.Handler(c.cfg.Handler(ctx))
+	go func() { served <- s.Serve(handler) }()
+	defer c.startStream(ctx, s, m)()
 
 	if err := c.hooks.Setup(ctx, s); err != nil {
 		log.Err(err).Msg("Session setup failed")
 		closeSession(s, served)
 		return err
 	}
+	c.resendUnacked(ctx, s, m)
 	log.Info().Msg("Connected to XMPP server")
 	c.hooks.Connected(ctx, s)
 
@@ -194,6 +214,20 @@ func (c *Conn) serve(ctx context.Context, s *xmpp.Session) error {
 			}
 		}
 	}
+}
+
+// Probe dials and logs in once with cfg: the login flow's check of the
+// credentials. The session is then handed to the login's Conn (HandOff) or
+// ended with CloseProbe. Its error is xconn's classified one as it is:
+// the login's reply to the user reads the class from the start of its text.
+func Probe(ctx context.Context, cfg xconn.Config) (*LoginSession, error) {
+	return DialLogin(ctx, cfg)
+}
+
+// CloseProbe ends a session of Probe that was not handed off.
+func CloseProbe(s *LoginSession) {
+	_ = s.Close()
+	_ = s.Conn().Close()
 }
 
 // closeSession ends the stream politely and then the connection, so that a

@@ -32,9 +32,11 @@ func (h *recordingHooks) Setup(context.Context, *xmpp.Session) error {
 	h.mu.Unlock()
 	return nil
 }
-func (h *recordingHooks) Connected(context.Context, *xmpp.Session) {}
-func (h *recordingHooks) Ended()                                   {}
-func (h *recordingHooks) Lost(error, time.Duration)                {}
+func (h *recordingHooks) Connected(context.Context, *xmpp.Session)     {}
+func (h *recordingHooks) Ended()                                       {}
+func (h *recordingHooks) Lost(error, time.Duration)                    {}
+func (h *recordingHooks) StreamStarted(context.Context, StreamStart)   {}
+func (h *recordingHooks) UnackedChecked(context.Context, UnackedCheck) {}
 
 // TestConnRedialsUntilCancelled: a server that refuses the TCP connection
 // is a transient failure; the loop reports it, waits, dials again, and

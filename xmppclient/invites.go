@@ -108,13 +108,3 @@ func PrivateOccupant(st *stanzabuf.Stanza, fromMe bool, rooms *Rooms) (jid.JID, 
 	_, marked, err := mucadmin.ParseUser(st.Reader())
 	return occ, err == nil && marked
 }
-
-// SendPrivate sends body to occupant as a private message through its
-// room (Outgoing.Private: type chat, the muc#user marker, our id as
-// origin-id); never encrypted.
-func SendPrivate(ctx context.Context, s *xmpp.Session, occupant jid.JID, id, body string) error {
-	if err := SendMessage(ctx, s, &Outgoing{To: occupant, Private: true, ID: id, Body: body}, nil); err != nil {
-		return fmt.Errorf("failed to send private message to %s: %w", occupant, err)
-	}
-	return nil
-}

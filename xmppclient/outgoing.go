@@ -23,11 +23,9 @@ import (
 // one); the text reaches Matrix users.
 var ErrMediaChatChanged = errors.New("the chat's OMEMO encryption changed while the file was uploaded; send it again")
 
-// ErrPrivateEncrypted: a private message to a room occupant was to be
-// encrypted. The room may hide whose account the nick is, so there are no
-// devices to encrypt for: such messages go in plaintext only, as their
-// portal says.
-var ErrPrivateEncrypted = errors.New("private messages through a group chat cannot be OMEMO-encrypted")
+// ErrPrivateEncrypted: a private message with a room occupant is never
+// encrypted (the occupant's real JID, and so its devices, may be unknown).
+var ErrPrivateEncrypted = errors.New("private messages with room occupants are not encrypted")
 
 // Outgoing is a message with a body on its way to XMPP, in a 1:1 chat or a
 // room, before encryption: one type for both.
@@ -36,8 +34,9 @@ type Outgoing struct {
 	// Room sends it to a room (type groupchat, to the room's bare JID);
 	// otherwise it is a 1:1 chat message.
 	Room bool
-	// Private sends it to a room occupant (XEP-0045 §7.5): type chat to
-	// room@service/nick with the muc#user marker; never encrypted.
+	// Private sends it to a room occupant (To is room@service/nick) as a
+	// private message through the room (XEP-0045 §7.5): type chat with the
+	// muc#user marker, plaintext and text only.
 	Private bool
 	// ID is both the id attribute and the origin-id, so that replies,
 	// receipts and corrections from any client point back to it.
@@ -71,21 +70,21 @@ func (o *Outgoing) CheckMedia(encrypted bool) error {
 }
 
 // payload is what the message carries besides the body, in 1:1 chats and
-// rooms: a marker request (1:1), the origin-id, an active chat state and
-// the references to an earlier message. It stays outside the encryption,
+// rooms: a marker request (1:1), the origin-id, an active chat state (the
+// muc#user marker instead in a private message) and the references to an
+// earlier message. It stays outside the encryption,
 // as other OMEMO clients send it.
 func (o *Outgoing) payload() []xml.TokenReader {
 	var payload []xml.TokenReader
-	switch {
-	case o.Private:
-		payload = append(payload, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: mucadmin.NSUser, Local: "x"}}))
-	case !o.Room:
+	if !o.Room && !o.Private {
 		payload = append(payload, markers.Markable{}.TokenReader())
 	}
-	payload = append(payload,
-		sid.OriginID{ID: o.ID}.TokenReader(),
-		chatstates.Active.TokenReader(),
-	)
+	payload = append(payload, sid.OriginID{ID: o.ID}.TokenReader())
+	if o.Private {
+		payload = append(payload, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: mucadmin.NSUser, Local: "x"}}))
+	} else {
+		payload = append(payload, chatstates.Active.TokenReader())
+	}
 	if o.Replace != "" {
 		payload = append(payload, correct.Replace{ID: o.Replace}.TokenReader())
 	}

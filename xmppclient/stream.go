@@ -1,6 +1,9 @@
 package xmppclient
 
-import "context"
+import (
+	"context"
+	"sync/atomic"
+)
 
 // Mark is a point its owner puts into the stream between the stanzas: the
 // start and end of an archive catch-up, whose results must be handled
@@ -35,27 +38,56 @@ type Event struct {
 }
 
 // Stream is the login's one ordered stream of events: what the Router
-// read, in the order it read it, with the marks in between. One goroutine
-// (the connector's) drains it, so that a chat's messages are handled in
-// order.
+// read, in the order it read it, with the marks in between. One handler
+// (the connector's) takes them in order, on a goroutine that runs only while
+// events wait (LazyWorker): an idle login holds none. The buffer holds
+// pointers, as it is allocated whole for every login.
 type Stream struct {
-	ch chan Event
+	ch      chan *Event
+	worker  LazyWorker
+	handler atomic.Pointer[streamHandler]
+}
+
+type streamHandler struct {
+	ctx    context.Context
+	handle func(context.Context, Event)
 }
 
 // NewStream is a stream buffering size events.
 func NewStream(size int) *Stream {
-	return &Stream{ch: make(chan Event, size)}
+	return &Stream{ch: make(chan *Event, size)}
 }
 
-// Events is the stream's channel, for its one reader.
-func (s *Stream) Events() <-chan Event {
-	return s.ch
+// Start makes handle the stream's one reader until ctx ends; events put
+// before are handled now.
+func (s *Stream) Start(ctx context.Context, handle func(context.Context, Event)) {
+	s.handler.Store(&streamHandler{ctx: ctx, handle: handle})
+	s.kick()
 }
 
 // Put appends ev (waiting while the stream is full, until ctx ends).
 func (s *Stream) Put(ctx context.Context, ev Event) {
 	select {
-	case s.ch <- ev:
+	case s.ch <- &ev:
 	case <-ctx.Done():
+		return
 	}
+	s.kick()
+}
+
+func (s *Stream) kick() {
+	h := s.handler.Load()
+	if h == nil {
+		return
+	}
+	s.worker.Kick(func() {
+		for h.ctx.Err() == nil {
+			select {
+			case ev := <-s.ch:
+				h.handle(h.ctx, *ev)
+			default:
+				return
+			}
+		}
+	}, func() bool { return len(s.ch) > 0 && h.ctx.Err() == nil })
 }

@@ -32,7 +32,7 @@ func newBridgeMain() *mxmain.BridgeMain {
 func main() {
 	m := newBridgeMain()
 	m.InitVersion(Tag, Commit, BuildTime)
-	m.PostInit = func() { deploy.MustUseOwnDatabase(m) }
+	m.PostInit = func() { deploy.MustUseOwnDatabase(m.Log.WithContext(context.Background()), m) }
 	m.PostStart = func() {
 		m.Connector.(*bridge.Connector).Metrics.SetReadyCheck(func(ctx context.Context) error {
 			if !m.Matrix.AS.Ready {
@@ -46,5 +46,16 @@ func main() {
 	if path, ok := exampleConfigRequested(os.Args[1:]); ok {
 		os.Exit(writeExampleConfig(m, path))
 	}
-	m.Run()
+	// mxmain's Run, with the database section tuned between loading the config and opening
+	// the pool (deploy.TuneDatabase).
+	m.PreInit()
+	tuned := deploy.TuneDatabase(&m.Config.Database.PoolConfig)
+	m.Init()
+	for _, change := range tuned {
+		m.Log.Info().Str("change", change).Msg("Database pool tuned")
+	}
+	m.Start()
+	exitCode := m.WaitForInterrupt()
+	m.Stop()
+	os.Exit(exitCode)
 }
