@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 	"mellium.im/xmpp/jid"
 
+	"github.com/mxomemo/xmpp-bridge/internal/credential"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucinvite"
 )
 
@@ -45,27 +46,43 @@ func inviteSealAD(login, room string) string {
 // putInvite keeps inv until the user answers it, replacing an earlier
 // invitation to the same room.
 func (c *Client) putInvite(ctx context.Context, inv mucinvite.Invite, at time.Time) error {
-	key := inv.Room.Bare().String()
-	saved := SavedInvite{Room: key, Kind: inv.Kind.String(), From: inv.From.String(), Reason: inv.Reason, At: at}
-	if inv.Password != "" {
-		sealed, err := c.main.Config.credentialKey.Seal(inv.Password, inviteSealAD(string(c.login.ID), key))
-		if err != nil {
-			return fmt.Errorf("failed to seal the password of the invitation to %s: %w", key, err)
-		}
-		saved.PasswordEnc = sealed
+	saved, err := sealInvite(c.main.Config.credentialKey, string(c.login.ID), inv, at)
+	if err != nil {
+		return err
 	}
 	c.metaMu.Lock()
 	defer c.metaMu.Unlock()
 	meta := c.meta()
-	meta.Invites = slices.DeleteFunc(meta.Invites, func(s SavedInvite) bool { return s.Room == key })
-	meta.Invites = append(meta.Invites, saved)
-	if n := len(meta.Invites) - maxPendingInvites; n > 0 {
-		meta.Invites = slices.Delete(meta.Invites, 0, n)
-	}
+	meta.Invites = keepInvite(meta.Invites, saved)
 	if err := c.login.Save(ctx); err != nil {
-		return fmt.Errorf("failed to save the invitation to %s: %w", key, err)
+		return fmt.Errorf("failed to save the invitation to %s: %w", saved.Room, err)
 	}
 	return nil
+}
+
+// sealInvite is inv as kept for login, its password sealed.
+func sealInvite(key *credential.Key, login string, inv mucinvite.Invite, at time.Time) (SavedInvite, error) {
+	room := inv.Room.Bare().String()
+	saved := SavedInvite{Room: room, Kind: inv.Kind.String(), From: inv.From.String(), Reason: inv.Reason, At: at}
+	if inv.Password != "" {
+		sealed, err := key.Seal(inv.Password, inviteSealAD(login, room))
+		if err != nil {
+			return SavedInvite{}, fmt.Errorf("failed to seal the password of the invitation to %s: %w", room, err)
+		}
+		saved.PasswordEnc = sealed
+	}
+	return saved, nil
+}
+
+// keepInvite adds saved to kept, replacing an invitation to the same room
+// and dropping the oldest beyond maxPendingInvites.
+func keepInvite(kept []SavedInvite, saved SavedInvite) []SavedInvite {
+	kept = slices.DeleteFunc(kept, func(s SavedInvite) bool { return s.Room == saved.Room })
+	kept = append(kept, saved)
+	if n := len(kept) - maxPendingInvites; n > 0 {
+		kept = slices.Delete(kept, 0, n)
+	}
+	return kept
 }
 
 // pendingInvite is the unanswered invitation to room, if there is one.
@@ -106,23 +123,32 @@ func (c *Client) takeInvite(ctx context.Context, room jid.JID) (mucinvite.Invite
 	return c.openInvite(ctx, saved), true
 }
 
-// openInvite turns a kept invitation back into what was received; a
-// password that cannot be opened is left out (the join then fails with the
-// room's own answer).
+// openInvite turns a kept invitation back into what was received.
 func (c *Client) openInvite(ctx context.Context, s SavedInvite) mucinvite.Invite {
+	inv, err := openSavedInvite(c.main.Config.credentialKey, string(c.login.ID), s)
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("room", s.Room).Msg("Cannot open the password of a kept invitation")
+	}
+	return inv
+}
+
+// openSavedInvite is the invitation s of login; a password that cannot be
+// opened is left out, with the error (the join then fails with the room's
+// own answer).
+func openSavedInvite(key *credential.Key, login string, s SavedInvite) (mucinvite.Invite, error) {
 	inv := mucinvite.Invite{Kind: mucinvite.Direct, Reason: s.Reason}
 	if s.Kind == mucinvite.Mediated.String() {
 		inv.Kind = mucinvite.Mediated
 	}
 	inv.Room, _ = jid.Parse(s.Room)
 	inv.From, _ = jid.Parse(s.From)
-	if s.PasswordEnc != "" {
-		pw, err := c.main.Config.credentialKey.Open(s.PasswordEnc, inviteSealAD(string(c.login.ID), s.Room))
-		if err != nil {
-			zerolog.Ctx(ctx).Warn().Err(err).Str("room", s.Room).Msg("Cannot open the password of a kept invitation")
-		} else {
-			inv.Password = pw
-		}
+	if s.PasswordEnc == "" {
+		return inv, nil
 	}
-	return inv
+	pw, err := key.Open(s.PasswordEnc, inviteSealAD(login, s.Room))
+	if err != nil {
+		return inv, fmt.Errorf("failed to open the password of the invitation to %s: %w", s.Room, err)
+	}
+	inv.Password = pw
+	return inv, nil
 }
