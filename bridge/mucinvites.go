@@ -127,16 +127,15 @@ func (c *Client) offerInvite(inv mucinvite.Invite) {
 			inviterName(inv), reason, c.main.Bridge.Config.CommandPrefix, inv.Room))
 		return
 	}
-	// The user left the kept portal: invite them back into it (a member
-	// sync cannot, as the account's own ghost is still in the room);
-	// accepting joins (HandleMatrixMembership).
-	c.queueRoomNotice(inv.Room, fmt.Sprintf("%s invited you to this group chat%s.", inviterName(inv), reason))
-	// Sent as it is: EnsureInvited trusts the state cache, which may still
-	// count the user as invited from the first time.
-	invite := &event.Content{Parsed: &event.MemberEventContent{Membership: event.MembershipInvite}}
-	if _, err := c.main.Bridge.Bot.SendState(ctx, p.MXID, event.StateMember, c.login.UserMXID.String(), invite, time.Time{}); err != nil {
+	// The user left the kept portal: invite them back into it, then say
+	// who invited them; accepting joins (HandleMatrixMembership). Invited
+	// before the notice is queued: queueing it has bridgev2 make sure the
+	// user is in the portal too (UserLogin.MarkInPortal), which then finds
+	// the invite in the state store instead of sending a second one.
+	if err := c.main.Bridge.Bot.EnsureInvited(ctx, p.MXID, c.login.UserMXID); err != nil {
 		zerolog.Ctx(ctx).Err(err).Stringer("room", inv.Room).Msg("Failed to invite the user back into the portal of an invitation")
 	}
+	c.queueRoomNotice(inv.Room, fmt.Sprintf("%s invited you to this group chat%s.", inviterName(inv), reason))
 }
 
 // queueInvitePortal creates the room's portal with the user invited and the
