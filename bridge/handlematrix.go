@@ -111,15 +111,15 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 	if err := refuseFileEdit(msg.Content); err != nil {
 		return err
 	}
-	if chat.Kind == portal.PM {
-		return refusal(errPMUnsupported)
-	}
 	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
 	target, err := portal.ParseMessageID(msg.EditTarget.ID)
 	if err != nil {
 		return err
+	}
+	if chat.Kind == portal.PM {
+		return c.sendPrivateCorrection(ctx, msg, chat.JID, target)
 	}
 	if chat.Kind == portal.MUC {
 		return c.sendGroupCorrection(ctx, msg, chat.JID)
