@@ -99,8 +99,9 @@ func (c *Client) handleInvite(ctx context.Context, inb xmppclient.Inbound) bool 
 		// password and the decline.
 		log.Err(err).Msg("Failed to keep the invitation for after a restart")
 	}
-	// Whether the user is still in a portal kept from before asks the
-	// homeserver: not in the incoming loop.
+	// Looking up a portal kept from before and the user's membership in
+	// it (bridgev2's database and state store) and inviting the user back
+	// are Matrix calls: not in the incoming loop.
 	go c.offerInvite(inv)
 	return true
 }
