@@ -63,6 +63,18 @@ func (m *Manager) loadRecord(ctx context.Context, v Version, addr Address) (*cac
 	// call may change the decoded session and then fail.
 	valid := e.valid
 	e.valid = false
+	if valid {
+		if sm, ok := m.store.(SessionMatcher); ok {
+			same, err := sm.SessionMatches(ctx, v, addr, e.raw)
+			if err != nil {
+				return nil, &storeError{fmt.Errorf("failed to load session with %s: %w", addr, err)}
+			}
+			if same {
+				return e, nil
+			}
+			valid = false
+		}
+	}
 	raw, err := m.store.Session(ctx, v, addr)
 	if err != nil {
 		return nil, &storeError{fmt.Errorf("failed to load session with %s: %w", addr, err)}
