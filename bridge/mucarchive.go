@@ -20,7 +20,10 @@ import (
 // watermark (SavedRoom.LastArchiveID), the room's stanza-id up to which
 // every message is stored on Matrix, moved by the same rules as the
 // account's (xmppclient/cursor.go). On every join the room's archive is asked for
-// what came after it; live messages of the room wait until the last page
+// what came after it, or, while nothing of the room is stored yet, for
+// what came since the login first joined it (SavedRoom.JoinedAt, saved
+// with the room before the join command answers), so that a crash before
+// the room's first stored message loses nothing either; live messages of the room wait until the last page
 // has been handled, so that the portal gets them in the room's order. A
 // message seen both in the archive and live has the same bridgev2 message
 // id (the room's stanza-id) and is bridged once.
@@ -61,10 +64,8 @@ func (c *Client) rejoinHistory(ctx context.Context, saved SavedRoom) xmppclient.
 	} else if last != nil {
 		since = last.Timestamp.Add(-roomHistoryMargin)
 	}
-	if saved.JoinedAt != 0 {
-		if joined := time.UnixMilli(saved.JoinedAt); joined.After(since) {
-			since = joined
-		}
+	if joined := saved.joinedSince(); joined.After(since) {
+		since = joined
 	}
 	if since.IsZero() {
 		return xmppclient.JoinOptions{}
@@ -167,15 +168,26 @@ func (c *Client) deferRoomMessage(in xmppclient.Inbound) bool {
 	return true
 }
 
-// roomCursor is room's saved watermark.
-func (c *Client) roomCursor(room jid.JID) string {
+// savedRoom is room's entry in the login metadata.
+func (c *Client) savedRoom(room jid.JID) (SavedRoom, bool) {
 	key := room.Bare().String()
 	for _, r := range c.savedRooms() {
 		if r.JID == key {
-			return r.LastArchiveID
+			return r, true
 		}
 	}
-	return ""
+	return SavedRoom{}, false
+}
+
+// joinedSince is the earliest time a room's messages are bridged from:
+// when the login first joined it, a second early for the server's
+// second-precision times (as the account's ArchiveSince); zero when not
+// known.
+func (saved SavedRoom) joinedSince() time.Time {
+	if saved.JoinedAt == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(saved.JoinedAt).UTC().Truncate(time.Second).Add(-time.Second)
 }
 
 // noteRoomArchiveID saves room's watermark in the login metadata.
@@ -196,24 +208,33 @@ func (c *Client) noteRoomArchiveID(ctx context.Context, room, id string) {
 	}
 }
 
-// roomCatchUp pages through room's archive after its cursor; the results go
-// through the incoming queue. It reports whether it reached the end (or had
-// nothing to do: a room without an archive, or no cursor yet, which the
-// live messages from this join on set, with history backfill off).
+// roomCatchUp pages through room's archive after its cursor; a room
+// without one (nothing of it stored yet) gets its history (muchistory.go)
+// and, once the login has joined it before, everything since that first
+// join. The results go through the incoming queue. It reports whether it
+// reached the end (or had nothing to do: a room without an archive, or a
+// first join with history backfill off, whose live messages set the
+// cursor).
 func (c *Client) roomCatchUp(ctx context.Context, s *xmpp.Session, room jid.JID, seq uint64, mam bool) bool {
 	log := zerolog.Ctx(ctx).With().Str("action", "room archive catch-up").Stringer("room", room).Logger()
-	after := c.roomCursor(room)
+	saved, _ := c.savedRoom(room)
 	backfill, initial := c.roomHistorySize()
-	q, ok := roomArchiveStart(after, backfill, initial)
+	plan, ok := roomArchiveStart(saved.LastArchiveID, saved.joinedSince(), backfill, initial)
 	if !mam || !ok {
 		return true
 	}
 	ctx = log.WithContext(ctx)
 	register := func() string { return c.mam.AddRoomCatchUp(room, seq) }
-	if q.Last {
-		return xmppclient.CatchUpNewest(ctx, s, room, q.Limit, register, mamQueryTimeout)
+	after := plan.after
+	if plan.history > 0 {
+		last, ok := xmppclient.CatchUpNewest(ctx, s, room, plan.history, plan.since, register, mamQueryTimeout)
+		if !ok || plan.since.IsZero() {
+			return ok
+		}
+		// What came since the first join follows the history.
+		after = last
 	}
-	return xmppclient.CatchUp(ctx, s, room, q.PageID, time.Time{}, register, mamPageSize, mamMaxPages, mamQueryTimeout)
+	return xmppclient.CatchUp(ctx, s, room, after, plan.since, register, mamPageSize, mamMaxPages, mamQueryTimeout)
 }
 
 // handleRoomArchived handles a result of a room archive query; it reports

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"testing"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -102,29 +103,54 @@ func TestIdlessHistory(t *testing.T) {
 	}
 }
 
+// TestJoinedSince: a room's first join bounds its catch-up and history a second early, at the
+// second (servers compare in seconds); a room saved before the time was recorded has none.
+func TestJoinedSince(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		joinedAt int64
+		want     time.Time
+	}{
+		{"not recorded", 0, time.Time{}},
+		{"on a second", time.Date(2026, 12, 7, 6, 0, 10, 0, time.UTC).UnixMilli(), time.Date(2026, 12, 7, 6, 0, 9, 0, time.UTC)},
+		{"within a second", time.Date(2026, 12, 7, 6, 0, 10, 999e6, time.UTC).UnixMilli(), time.Date(2026, 12, 7, 6, 0, 9, 0, time.UTC)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := (SavedRoom{JoinedAt: tc.joinedAt}).joinedSince(); !got.Equal(tc.want) {
+				t.Errorf("joinedSince = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 // TestRoomArchiveStart: a room with a watermark is caught up after it; one
-// without gets the newest page of its archive only when history backfill
-// is on.
+// without gets the newest page of its archive when history backfill is on
+// (up to its first join, when it was joined before), and everything since
+// its first join, when it was joined before.
 func TestRoomArchiveStart(t *testing.T) {
+	joined := time.Date(2026, 12, 7, 6, 0, 9, 0, time.UTC)
 	for _, tc := range []struct {
 		name     string
 		after    string
+		since    time.Time
 		backfill bool
 		initial  int
 		ok       bool
-		last     bool
-		limit    uint64
+		want     roomArchivePlan
 	}{
-		{"watermark", "A1", true, 50, true, false, mamPageSize},
-		{"watermark, backfill off", "A1", false, 0, true, false, mamPageSize},
-		{"new room", "", true, 20, true, true, 20},
-		{"new room, backfill off", "", false, 20, false, false, 0},
-		{"new room, no initial messages", "", true, 0, false, false, 0},
+		{"watermark", "A1", time.Time{}, true, 50, true, roomArchivePlan{after: "A1"}},
+		{"watermark, backfill off", "A1", time.Time{}, false, 0, true, roomArchivePlan{after: "A1"}},
+		{"watermark, joined before", "A1", joined, true, 50, true, roomArchivePlan{after: "A1"}},
+		{"new room", "", time.Time{}, true, 20, true, roomArchivePlan{history: 20}},
+		{"new room, backfill off", "", time.Time{}, false, 20, false, roomArchivePlan{}},
+		{"new room, no initial messages", "", time.Time{}, true, 0, false, roomArchivePlan{}},
+		{"nothing stored since the first join", "", joined, true, 20, true, roomArchivePlan{history: 20, since: joined}},
+		{"nothing stored since the first join, backfill off", "", joined, false, 20, true, roomArchivePlan{since: joined}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			q, ok := roomArchiveStart(tc.after, tc.backfill, tc.initial)
-			if ok != tc.ok || q.Last != tc.last || q.Limit != tc.limit || q.PageID != tc.after {
-				t.Errorf("roomArchiveStart(%q, %v, %d) = %+v, %v", tc.after, tc.backfill, tc.initial, q, ok)
+			got, ok := roomArchiveStart(tc.after, tc.since, tc.backfill, tc.initial)
+			if ok != tc.ok || got != tc.want {
+				t.Errorf("roomArchiveStart(%q, %v, %v, %d) = %+v, %v; want %+v, %v", tc.after, tc.since, tc.backfill, tc.initial, got, ok, tc.want, tc.ok)
 			}
 		})
 	}

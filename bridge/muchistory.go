@@ -1,7 +1,7 @@
 package bridge
 
 import (
-	"mellium.im/xmpp/history"
+	"time"
 )
 
 // Room history (docs/group-chats.md): a room joined without an archive
@@ -15,18 +15,35 @@ import (
 // watermark as they are stored. The bridge joins with maxstanzas=0, so
 // the room's own join history never competes with the archive.
 
-// roomArchiveStart is the first query of a room's catch-up: after the
-// watermark when there is one, else the newest `backfill.max_initial_messages`
-// messages (the last page, RSM <before/>) when history backfill is on. ok
-// is false when there is nothing to ask for.
-func roomArchiveStart(after string, backfill bool, initial int) (q history.Query, ok bool) {
+// roomArchivePlan is what a room's catch-up asks the room's archive for.
+type roomArchivePlan struct {
+	// after is the room's watermark ("" for none): everything after it.
+	after string
+	// history, for a room without a watermark, is how many of the
+	// archive's newest messages (up to since, when set) come first.
+	history uint64
+	// since, for a room without a watermark, is the login's first join of
+	// it (SavedRoom.JoinedAt; zero on the first join): everything from
+	// then on follows the history, so that a crash before the room's
+	// first stored message loses nothing.
+	since time.Time
+}
+
+// roomArchiveStart is the plan of a room's catch-up: after the watermark
+// when there is one; else the newest `backfill.max_initial_messages`
+// messages (the last page, RSM <before/>) when history backfill is on, and
+// everything since the first join when the room was joined before. ok is
+// false when there is nothing to ask for.
+func roomArchiveStart(after string, since time.Time, backfill bool, initial int) (roomArchivePlan, bool) {
 	switch {
 	case after != "":
-		return history.Query{PageID: after, Limit: mamPageSize}, true
+		return roomArchivePlan{after: after}, true
 	case backfill && initial > 0:
-		return history.Query{Last: true, Limit: uint64(initial)}, true
+		return roomArchivePlan{history: uint64(initial), since: since}, true
+	case !since.IsZero():
+		return roomArchivePlan{since: since}, true
 	}
-	return history.Query{}, false
+	return roomArchivePlan{}, false
 }
 
 // roomHistorySize says whether history backfill is on and how many

@@ -25,7 +25,8 @@ type SavedRoom struct {
 	// room's stanza-id up to which every message is stored on Matrix.
 	LastArchiveID string `json:"last_archive_id,omitempty"`
 	// JoinedAt is when the login first joined the room (Unix ms), the
-	// earliest a rejoin asks a room without an archive for its history
+	// earliest a rejoin asks a room without an archive for its history, and
+	// where a room's archive catch-up starts while LastArchiveID is empty
 	// (mucarchive.go).
 	JoinedAt int64 `json:"joined_at,omitempty"`
 }
@@ -161,9 +162,16 @@ func (c *Client) rejoinRooms(ctx context.Context, s *xmpp.Session) {
 		joinCtx, cancel := context.WithTimeout(ctx, 2*xmppclient.JoinTimeout)
 		_, err = c.joinRoom(joinCtx, room, nick, c.rejoinHistory(joinCtx, saved))
 		cancel()
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case err != nil && ctx.Err() == nil:
 			zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", room).Msg("Failed to rejoin group chat")
 			c.queueRoomNotice(room, "Could not rejoin the group chat: "+joinErrorText(room, nick, err))
+		case err == nil && saved.JoinedAt == 0:
+			// A room saved before JoinedAt existed: from now on, what a
+			// crash before its first stored message would miss is found.
+			if err := c.rememberRoom(ctx, room, saved.Nick); err != nil {
+				zerolog.Ctx(ctx).Err(err).Stringer("room", room).Msg("Failed to record when the room was joined")
+			}
 		}
 	}
 }

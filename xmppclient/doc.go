@@ -1,6 +1,8 @@
 // Package xmppclient is one login's XMPP client, knowing nothing of
 // bridgev2 or Matrix: the connection loop with backoff and pings
-// (conn.go), where a stanza enters (router.go) and its one classification
+// (conn.go) with XEP-0198 stream management (streammgmt.go, over xmpp/sm:
+// acknowledgements, resumption, the unacknowledged messages of a refused
+// resumption looked up and sent again), where a stanza enters (router.go) and its one classification
 // (inbound.go), the ordered stream of events it hands the connector
 // (stream.go), the catch-up cursors and the acknowledgement of each
 // message (cursor.go: Ack), archive queries and catch-up paging
