@@ -99,8 +99,9 @@ func (c *Client) handleInvite(ctx context.Context, inb xmppclient.Inbound) bool 
 		// password and the decline.
 		log.Err(err).Msg("Failed to keep the invitation for after a restart")
 	}
-	// Whether the user is still in a portal kept from before asks the
-	// homeserver: not in the incoming loop.
+	// Looking up a portal kept from before and the user's membership in
+	// it (bridgev2's database and state store) and inviting the user back
+	// are Matrix calls: not in the incoming loop.
 	go c.offerInvite(inv)
 	return true
 }
@@ -128,11 +129,13 @@ func (c *Client) offerInvite(inv mucinvite.Invite) {
 		return
 	}
 	// The user left the kept portal: invite them back into it, then say
-	// who invited them; accepting joins (HandleMatrixMembership). Invited
-	// before the notice is queued: queueing it has bridgev2 make sure the
-	// user is in the portal too (UserLogin.MarkInPortal), which then finds
-	// the invite in the state store instead of sending a second one.
-	if err := c.main.Bridge.Bot.EnsureInvited(ctx, p.MXID, c.login.UserMXID); err != nil {
+	// who invited them; accepting joins (HandleMatrixMembership). The
+	// invite is sent as it is: the state store (which bridgev2's
+	// EnsureInvited trusts) may not have the user's leave yet and still
+	// count an earlier invite. Sent before the notice is queued: queueing it
+	// has bridgev2 ensure the invite too, which then finds this one.
+	invite := &event.Content{Parsed: &event.MemberEventContent{Membership: event.MembershipInvite}}
+	if _, err := c.main.Bridge.Bot.SendState(ctx, p.MXID, event.StateMember, c.login.UserMXID.String(), invite, time.Time{}); err != nil {
 		zerolog.Ctx(ctx).Err(err).Stringer("room", inv.Room).Msg("Failed to invite the user back into the portal of an invitation")
 	}
 	c.queueRoomNotice(inv.Room, fmt.Sprintf("%s invited you to this group chat%s.", inviterName(inv), reason))
