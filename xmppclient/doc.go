@@ -15,7 +15,8 @@
 // (avatar.go), media transfer (mediafetch.go, mediaupload.go,
 // mediadial.go), outgoing messages (one builder for 1:1, room and private
 // messages) and signals (outgoing.go, signal.go, session.go), our caps
-// (caps.go) and the OMEMO ratchet lock (ratchet.go).
+// (caps.go), the OMEMO ratchet lock (ratchet.go) and the protocol part of
+// the trust commands (omemotrust.go).
 //
 // It may import mellium, our xmpp/* stanza packages and omemo*; it must
 // never import bridge, msgconv, portal, puppet or anything of mautrix
