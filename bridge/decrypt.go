@@ -229,8 +229,8 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 	}
 	if msg != nil {
 		// A device the sender's lists do not name: fetch them, so the
-		// reply reaches it (omemodefault.go).
-		go c.learnSenderDevice(context.WithoutCancel(ctx), job.Sender.Bare(), msg.Sender.Device)
+		// reply reaches it (xmppclient/omemodevices.go).
+		go c.omemo.fetches.LearnSender(context.WithoutCancel(ctx), oc, job.Sender.Bare(), msg.Sender.Device)
 	}
 	r := inboxResult(entry)
 	if r.Info.Failed {

@@ -74,9 +74,9 @@ type omemoState struct {
 	// maintaining is set while the daily key maintenance is armed.
 	maintaining bool
 	lastSweep   time.Time // of the inbox (decrypt.go)
-	// memberFetched is when group chat members' device lists were last
-	// fetched (mucomemo.go), by bare JID.
-	memberFetched map[string]time.Time
+	// fetches is when contacts' and room members' device lists were last
+	// fetched (xmppclient.DeviceFetches).
+	fetches xmppclient.DeviceFetches
 	// worker runs the login's OMEMO network work (omemoworker.go).
 	worker *omemoWorker
 	// misses remembers failed bundle fetches across sessions.

@@ -175,7 +175,7 @@ func TestOMEMOSilentPEP(t *testing.T) {
 		wantBody(t, res.in, res.err, body)
 	}
 	enc := within(t, 10*time.Second, "encrypted send to bob", func() error {
-		_, err := f.c.encryptChat(ctx, oc, &xmppclient.Outgoing{To: f.bob, Body: "to bob"})
+		_, err := xmppclient.EncryptChat(ctx, &f.c.omemo.ratchet, &f.c.omemo.fetches, oc, f.bob, "to bob")
 		return err
 	})
 	if enc != nil {
