@@ -263,7 +263,7 @@ func (c *Client) runOMEMOTask(ctx context.Context, t omemoTask) {
 	case taskKeyChanged:
 		c.sendKeyChangeNotice(ctx, t)
 	case taskOwnList:
-		republished, err := oc.HandleDeviceListUpdate(ctx, t.ownList)
+		republished, err := xmppclient.RestoreOwnList(ctx, oc, t.ownList)
 		if err != nil {
 			log.Warn().Err(err).Msg("Failed to handle own OMEMO device list update")
 			return
