@@ -17,6 +17,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // omemoIncoming is what OMEMO says about an incoming message, for the
@@ -250,10 +251,10 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 // a one-time prekey was used, a heartbeat so the sender's ratchet moves on.
 func (c *Client) afterDecrypt(ctx context.Context, _ *omemoxmpp.Client, sender jid.JID, msg *omemoxmpp.Message) {
 	if msg.PreKeyConsumed {
-		c.omemoEnqueue(ctx, omemoTask{kind: taskRepublish})
+		c.omemoEnqueue(ctx, xmppclient.OMEMOTask{Kind: xmppclient.TaskRepublish})
 	}
 	if msg.SendHeartbeat {
-		c.omemoEnqueue(ctx, omemoTask{kind: taskHeartbeat, peer: sender.Bare(), device: msg.Sender.Device, version: msg.Version})
+		c.omemoEnqueue(ctx, xmppclient.OMEMOTask{Kind: xmppclient.TaskHeartbeat, Peer: sender.Bare(), Device: msg.Sender.Device, Version: msg.Version})
 	}
 }
 
@@ -269,7 +270,7 @@ func (c *Client) maybeResetSession(ctx context.Context, sender jid.JID, device u
 	if !c.omemo.resets.Due(omemo.Address{JID: sender.Bare().String(), Device: device}, err) {
 		return
 	}
-	c.omemoEnqueue(ctx, omemoTask{kind: taskReset, peer: sender.Bare(), device: device, version: rcv.Elements[0].Version})
+	c.omemoEnqueue(ctx, xmppclient.OMEMOTask{Kind: xmppclient.TaskReset, Peer: sender.Bare(), Device: device, Version: rcv.Elements[0].Version})
 }
 
 // errOMEMOUnavailable: the login's device could not be set up.

@@ -78,7 +78,7 @@ type omemoState struct {
 	// fetched (xmppclient.DeviceFetches).
 	fetches xmppclient.DeviceFetches
 	// worker runs the login's OMEMO network work (omemoworker.go).
-	worker *omemoWorker
+	worker *xmppclient.OMEMOQueue
 	// misses remembers failed bundle fetches across sessions.
 	misses *omemoxmpp.Misses
 
@@ -245,7 +245,7 @@ func (c *Client) handlePEPEvent(ctx context.Context, ev pubsub.Event) bool {
 	if upd.JID.Bare().Equal(c.account.Bare()) {
 		// Putting our device back in the list publishes: not in the
 		// incoming loop.
-		c.omemoEnqueue(ctx, omemoTask{kind: taskOwnList, ownList: upd})
+		c.omemoEnqueue(ctx, xmppclient.OMEMOTask{Kind: xmppclient.TaskOwnList, OwnList: upd})
 		return true
 	}
 	if !c.deviceListWanted(ctx, upd.JID) {
