@@ -12,12 +12,13 @@ import (
 )
 
 // Ratchet serialises one login's OMEMO ratchet work; its lock is held here
-// and nowhere else. Decryption runs inside a database transaction (which on
-// SQLite holds the write lock) and then takes this lock; encryption takes
-// it and then writes. Without one order for both, a send and a receive
-// could wait on each other until the busy timeout. Network work (device
-// lists, bundles) happens before, outside the lock, so that a contact's
-// server that does not answer delays its own chat only.
+// and nowhere else. Decryption takes it and then opens the caller's
+// database transaction (which on SQLite holds the write lock); encryption,
+// resets, heartbeats and key maintenance take it and then write. With one
+// order for all, a send and a receive cannot wait on each other until the
+// busy timeout. Network work (device lists, bundles) happens before,
+// outside the lock, so that a contact's server that does not answer delays
+// its own chat only.
 type Ratchet struct {
 	op sync.Mutex
 	// ObserveEncrypt, if set, is told how long each encryption held the
