@@ -146,7 +146,7 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 		}
 	}
 	oc := c.omemoClient()
-	if oc != nil && payloadless(rcv) && !keyedFor(rcv, c.account, oc.Manager().DeviceID()) {
+	if oc != nil && xmppclient.NotForUs(rcv, c.account, oc.Manager().DeviceID()) {
 		// Someone else's heartbeat or key transport (from the archive):
 		// nothing to show and no ratchet of ours to move.
 		return &omemoResult{}, nil
@@ -167,20 +167,16 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 	// The ratchet lock covers the local ratchet step only: whatever the
 	// result asks of the network (a reset, a republish, a heartbeat) is
 	// queued for the OMEMO worker (omemoworker.go).
-	err = c.omemo.ratchet.Decrypt(func() error {
+	// In a room the room service asserts the sender's real JID: a device
+	// is trusted blindly only if that JID published it.
+	err = c.omemo.ratchet.Decrypt(oc, job.Sender, rcv, job.Room, func(decrypt xmppclient.DecryptFunc) error {
 		return c.main.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
 			var err error
 			if entry, err = c.inboxGet(ctx, job.MessageID); err != nil || entry != nil {
 				return err
 			}
 			start := time.Now()
-			decCtx := ctx
-			if job.Room {
-				// The room service asserts the sender's real JID: trust a
-				// device blindly only if that JID published it.
-				decCtx = omemo.ListedOnly(ctx)
-			}
-			msg, decErr = oc.Decrypt(decCtx, job.Sender, rcv)
+			msg, decErr = decrypt(ctx)
 			c.main.Metrics.ObserveDecrypt(time.Since(start))
 			if msg == nil {
 				// The engine left its state unchanged: nothing to record.
@@ -188,7 +184,7 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 			}
 			if decErr == nil {
 				// The ratchet moved on; a misaddressed message is a notice.
-				decErr = checkSCETo(msg, job, c.account)
+				decErr = xmppclient.CheckEnvelopeTo(msg, job.Peer, job.Room, job.FromMe, c.account)
 			}
 			entry = &inboxEntry{
 				MessageID: job.MessageID, Peer: job.Peer.Bare().String(), FromMe: job.FromMe,

@@ -53,7 +53,7 @@ func decryptFailureNotice(sender string, device uint32, fromMe bool, err error) 
 		why = "the bridge has no OMEMO session with that device; a new session was offered, please resend"
 	case errors.Is(err, omemo.ErrTooManySkipped):
 		why = "too many messages from that device were lost before it"
-	case errors.Is(err, errSCEMisaddressed):
+	case errors.Is(err, xmppclient.ErrSCEMisaddressed):
 		why = err.Error() + "; it is not shown here"
 	case errors.Is(err, omemo.ErrEnvelope):
 		why = "its encrypted envelope is invalid"

@@ -19,8 +19,9 @@
 // the device announced on a new session (omemoconnect.go), announcement
 // retries and key maintenance (omemoannounce.go), the reset policy
 // (omemoresets.go), the bounded work queue (omemoqueue.go), device lists
-// applied and fetched before encrypting (devicelists.go, omemodevices.go)
-// and the protocol part of the trust commands (omemotrust.go).
+// applied and fetched before encrypting (devicelists.go, omemodevices.go),
+// the decryption step and the envelope's addressing (omemodecrypt.go) and
+// the protocol part of the trust commands (omemotrust.go).
 //
 // It may import mellium, our xmpp/* stanza packages and omemo*; it must
 // never import bridge, msgconv, portal, puppet or anything of mautrix

@@ -39,15 +39,6 @@ func (r *Ratchet) Encrypt(ctx context.Context, oc *omemoxmpp.Client, p *omemoxmp
 	return out, err
 }
 
-// Decrypt runs step under the lock: the ratchet step of one incoming
-// message with the caller's record of its result, in the caller's
-// transaction.
-func (r *Ratchet) Decrypt(step func() error) error {
-	r.op.Lock()
-	defer r.op.Unlock()
-	return step()
-}
-
 // Reset makes the key exchange that replaces the session with a device:
 // its bundle fetched without the lock, the new session made with it.
 func (r *Ratchet) Reset(ctx context.Context, oc *omemoxmpp.Client, peer jid.JID, device uint32, v omemo.Version) (*omemoxmpp.Outgoing, error) {
