@@ -112,7 +112,7 @@ func BenchmarkSameChain(b *testing.B) {
 		recvCK = sendCK
 		ad := make([]byte, 66)
 		n := uint32(0)
-		interleaved(b, "floor", [2]int{8192, 8192}, [2]func(){
+		interleaved(b, "floor", [2]int{256, 256}, [2]func(){
 			func() { ourRoundTrip(b, a, c) },
 			func() { sameChainFloor(b, k, &sendCK, &recvCK, &dh, ad, n); n++ },
 		})

@@ -23,9 +23,10 @@ const (
 // trust of one account's device, persisted through a Store. Its methods are
 // safe for concurrent use; calls that touch sessions are serialised.
 type Manager struct {
-	store  Store
-	ownJID string
-	opts   Options
+	store   Store
+	matcher SessionMatcher // store, when it is one
+	ownJID  string
+	opts    Options
 
 	mu       sync.Mutex
 	identity *Identity
@@ -57,7 +58,8 @@ func NewManager(store Store, ownJID string, opts Options) *Manager {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Manager{store: store, ownJID: ownJID, opts: opts}
+	matcher, _ := store.(SessionMatcher)
+	return &Manager{store: store, matcher: matcher, ownJID: ownJID, opts: opts}
 }
 
 // Setup loads our identity, generating the identity key, device id, prekeys
