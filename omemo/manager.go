@@ -529,7 +529,9 @@ func (m *Manager) Trust(ctx context.Context, v Version, addr Address, identityKe
 // Devices returns the trust records known for jid (one per device and
 // identity key seen).
 func (m *Manager) Devices(ctx context.Context, jid string) ([]TrustRecord, error) {
-	return m.store.TrustRecords(ctx, jid)
+	recs, err := m.store.TrustRecords(ctx, jid)
+	// The caller's own slice: a Store may hand out what it keeps.
+	return slices.Clone(recs), err
 }
 
 // HasSession reports whether a session with addr exists for v.
