@@ -16,7 +16,10 @@ import (
 	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
 )
 
-// ConnHooks is what a Conn tells its owner, from the connection goroutine.
+// ConnHooks is what a Conn tells its owner: Connecting, ConnectFailed, Ended
+// and Lost from the connection goroutine; Setup and Connected from a
+// goroutine of their own while the connection goroutine reads the stream,
+// and always before Ended.
 type ConnHooks interface {
 	// Connecting: a dial starts.
 	Connecting()
@@ -48,7 +51,8 @@ type ConnConfig struct {
 }
 
 // Conn keeps one login connected: it dials, serves and redials with
-// backoff until its context ends. Run is the connection goroutine.
+// backoff until its context ends. Run is the connection goroutine; it also
+// reads the session's stream (Serve).
 type Conn struct {
 	account jid.JID
 	cfg     ConnConfig
@@ -142,6 +146,10 @@ func (c *Conn) Run(ctx context.Context) {
 }
 
 // serve runs one connected session until it ends or ctx is cancelled.
+// Serve (the stream's reader) runs on the connection goroutine itself;
+// Setup and Connected run on a goroutine of their own while it does (their
+// IQs need the reader), and the pings and the close at ctx's end are timers:
+// a connected idle login holds this one goroutine.
 func (c *Conn) serve(ctx context.Context, s *xmpp.Session) error {
 	log := zerolog.Ctx(ctx).With().Str("resource", s.LocalAddr().Resourcepart()).Logger()
 	ctx = log.WithContext(ctx)
@@ -155,50 +163,107 @@ func (c *Conn) serve(ctx context.Context, s *xmpp.Session) error {
 		c.hooks.Ended()
 	}()
 
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(c.cfg.Handler(ctx)) }()
-
-	if err := c.hooks.Setup(ctx, s); err != nil {
-		log.Err(err).Msg("Session setup failed")
-		closeSession(s, served)
-		return err
-	}
-	log.Info().Msg("Connected to XMPP server")
-	c.hooks.Connected(ctx, s)
-
-	var tick <-chan time.Time
-	if iv := c.cfg.PingInterval; iv > 0 {
-		t := time.NewTicker(iv)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		select {
-		case err := <-served:
-			if err == nil {
-				err = errors.New("stream closed by server")
-			}
-			return err
-		case <-ctx.Done():
+	served := make(chan struct{}) // closed when Serve returned
+	var (
+		endMu  sync.Mutex
+		endErr error // why the session was closed from our side
+	)
+	end := func(err error) {
+		endMu.Lock()
+		first := endErr == nil
+		if first {
+			endErr = err
+		}
+		endMu.Unlock()
+		if first {
 			closeSession(s, served)
-			return ctx.Err()
-		case <-tick:
+		}
+	}
+
+	setupDone := make(chan struct{})
+	go func() {
+		defer close(setupDone)
+		if err := c.hooks.Setup(ctx, s); err != nil {
+			log.Err(err).Msg("Session setup failed")
+			end(err)
+			return
+		}
+		log.Info().Msg("Connected to XMPP server")
+		c.hooks.Connected(ctx, s)
+	}()
+	stopCancel := context.AfterFunc(ctx, func() { end(ctx.Err()) })
+	defer stopCancel()
+	if iv := c.cfg.PingInterval; iv > 0 {
+		p := &pinger{iv: iv, ping: func() {
 			pingCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			err := ping.Send(pingCtx, s, c.account.Domain())
 			cancel()
-			var stanzaErr stanza.Error
-			if err != nil && !errors.As(err, &stanzaErr) {
-				log.Warn().Err(err).Msg("Server ping failed, dropping connection")
-				closeSession(s, served)
-				return fmt.Errorf("ping failed: %w", err)
+			select {
+			case <-served: // the session ended meanwhile
+				return
+			default:
 			}
-		}
+			var stanzaErr stanza.Error
+			if err != nil && !errors.As(err, &stanzaErr) && ctx.Err() == nil {
+				log.Warn().Err(err).Msg("Server ping failed, dropping connection")
+				end(fmt.Errorf("ping failed: %w", err))
+			}
+		}}
+		p.start()
+		defer p.stop()
 	}
+
+	err := s.Serve(c.cfg.Handler(ctx))
+	close(served)
+	<-setupDone
+	endMu.Lock()
+	defer endMu.Unlock()
+	switch {
+	case endErr != nil:
+		return endErr
+	case err == nil:
+		return errors.New("stream closed by server")
+	default:
+		return err
+	}
+}
+
+// pinger calls ping every iv on a timer (no goroutine between pings) until
+// stopped.
+type pinger struct {
+	iv   time.Duration
+	ping func()
+
+	mu      sync.Mutex
+	t       *time.Timer
+	stopped bool
+}
+
+func (p *pinger) start() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.t = time.AfterFunc(p.iv, p.fire)
+}
+
+func (p *pinger) fire() {
+	p.ping()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.stopped {
+		p.t.Reset(p.iv)
+	}
+}
+
+func (p *pinger) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	p.t.Stop()
 }
 
 // closeSession ends the stream politely and then the connection, so that a
 // dead peer cannot keep Serve waiting.
-func closeSession(s *xmpp.Session, served <-chan error) {
+func closeSession(s *xmpp.Session, served <-chan struct{}) {
 	_ = s.Close()
 	select {
 	case <-served:
