@@ -218,7 +218,8 @@ func (c *Client) initialAvatar(ctx context.Context, ghost *bridgev2.Ghost, conta
 // whether st was one. The lookup runs on its own goroutine so that messages
 // do not wait for image downloads.
 func (c *Client) handleAvatarEvent(ctx context.Context, ev pubsub.Event) bool {
-	if ev.Node != avatar.NSMetadata {
+	meta, ok, err := xmppclient.AvatarNotification(ev)
+	if !ok {
 		return false
 	}
 	log := zerolog.Ctx(ctx)
@@ -230,14 +231,9 @@ func (c *Client) handleAvatarEvent(ctx context.Context, ev pubsub.Event) bool {
 		log.Debug().Stringer("from", from).Msg("Ignoring avatar notification not from a contact")
 		return true
 	}
-	var meta *avatar.Metadata
-	if len(ev.Items) > 0 && ev.Items[len(ev.Items)-1].HasPayload() {
-		m, err := avatar.ParseMetadata(ev.Items[len(ev.Items)-1])
-		if err != nil {
-			log.Warn().Err(err).Stringer("from", from).Msg("Ignoring malformed avatar metadata")
-			return true
-		}
-		meta = &m
+	if err != nil {
+		log.Warn().Err(err).Stringer("from", from).Msg("Ignoring malformed avatar metadata")
+		return true
 	}
 	// Without a payload (retraction, purge, id-only item) look it up.
 	c.queueAvatar(ctx, from, avatarRequest{meta: meta})

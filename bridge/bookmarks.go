@@ -62,14 +62,14 @@ func (c *Client) syncBookmarks(ctx context.Context, s *xmpp.Session) {
 // else's bookmarks say nothing about our rooms.
 func (c *Client) handleBookmarkEvent(ctx context.Context, ev pubsub.Event) bool {
 	log := zerolog.Ctx(ctx)
-	if ev.Node != bookmarks.NS {
+	marks, ok, err := xmppclient.BookmarksNotification(ev)
+	if !ok {
 		return false
 	}
 	if !ev.From.Equal(jid.JID{}) && !ev.From.Bare().Equal(c.account.Bare()) {
 		log.Warn().Stringer("from", ev.From).Msg("Ignoring bookmarks notification from someone else")
 		return true
 	}
-	marks, err := bookmarks.ParseItems(ev.Items)
 	if err != nil {
 		log.Warn().Err(err).Msg("Ignoring malformed bookmarks")
 	}

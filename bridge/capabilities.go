@@ -52,9 +52,9 @@ var dmFeatures = &event.RoomFeatures{
 
 // groupFeatures is what a group chat supports today: text and files with
 // corrections, replies, reactions and retractions of the user's own
-// messages (mucrefs.go); no receipts or typing yet.
+// messages (mucrefs.go), typing and read receipts (mucsignals.go).
 var groupFeatures = &event.RoomFeatures{
-	ID:            "net.mxomemo.xmpp.capabilities.muc.2026_11_30.3",
+	ID:            "net.mxomemo.xmpp.capabilities.muc.2026_12_07.4",
 	Formatting:    dmFeatures.Formatting,
 	MaxTextLength: dmFeatures.MaxTextLength,
 	File:          msgconv.FileFeatures,
@@ -62,6 +62,9 @@ var groupFeatures = &event.RoomFeatures{
 	Delete:        event.CapLevelFullySupported,
 	Reply:         event.CapLevelFullySupported,
 	Reaction:      event.CapLevelFullySupported,
+
+	ReadReceipts:        true,
+	TypingNotifications: true,
 }
 
 // GetCapabilities implements bridgev2.NetworkAPI.

@@ -66,12 +66,8 @@ func (c *Client) dmChatInfo(contact jid.JID) *bridgev2.ChatInfo {
 		// History comes from the account's archive (backfill.go).
 		CanBackfill: true,
 		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
-			meta, ok := p.Metadata.(*portal.Metadata)
-			if !ok || meta.Kind == portal.DM.String() {
-				return false
-			}
-			meta.Kind = portal.DM.String()
-			return true
+			meta, _ := p.Metadata.(*portal.Metadata)
+			return meta.SetKind(portal.DM)
 		},
 	}
 }
@@ -98,12 +94,8 @@ func (c *Client) userInfo(contact jid.JID) *bridgev2.UserInfo {
 		Name:        &name,
 		IsBot:       ptr.Ptr(false),
 		ExtraUpdates: func(ctx context.Context, g *bridgev2.Ghost) bool {
-			meta, ok := g.Metadata.(*puppet.Metadata)
-			if !ok || rosterName == "" || meta.RosterName == rosterName {
-				return false
-			}
-			meta.RosterName = rosterName
-			return true
+			meta, _ := g.Metadata.(*puppet.Metadata)
+			return meta.SetRosterName(rosterName)
 		},
 	}
 }
@@ -214,12 +206,8 @@ func (c *Client) mucChatInfo(room xmppclient.Room) *bridgev2.ChatInfo {
 		Topic: room.Subject,
 		Type:  ptr.Ptr(database.RoomTypeDefault),
 		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
-			meta, ok := p.Metadata.(*portal.Metadata)
-			if !ok || meta.Kind == portal.MUC.String() {
-				return false
-			}
-			meta.Kind = portal.MUC.String()
-			return true
+			meta, _ := p.Metadata.(*portal.Metadata)
+			return meta.SetKind(portal.MUC)
 		},
 	}
 	if room.Joined {

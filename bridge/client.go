@@ -19,12 +19,14 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
-// Client is one login's XMPP client; it implements bridgev2.NetworkAPI.
+// Client is one login's bridgev2.NetworkAPI over its XMPP client (package
+// xmppclient).
 //
-// A connection goroutine (run) dials, serves and redials with backoff until
-// Disconnect. Incoming message stanzas are copied out of mellium's Serve
-// loop into a queue that one processing goroutine drains, because handlers
-// running inside Serve must not send anything on the session, and OMEMO
+// Its connection loop is xmppclient.Conn (dial, serve, redial with backoff
+// until Disconnect). The router (handlexmpp.go) puts every message out of
+// mellium's Serve loop onto the login's ordered stream (xmppclient.Stream),
+// which one goroutine drains (processIncoming), because handlers running
+// inside Serve must not send anything on the session, and OMEMO
 // decryption, the catch-up and Matrix sends all do.
 type Client struct {
 	// rejoining is set while the saved rooms are not yet joined again on
@@ -64,6 +66,7 @@ type Client struct {
 	nicks          nickState          // contacts' own names looked up (contactname.go)
 	mucs           *xmppclient.Rooms  // the group chats of the current session
 	uploads        xmppclient.Uploads // the XEP-0363 service of the current session
+	presence       presenceState      // presence both ways (presence.go)
 	invites        inviteState        // unanswered group chat invitations (mucinvites.go)
 
 	// ready is set once a session is fully set up (ready.go).
@@ -92,6 +95,7 @@ func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
 		MaxReconnectDelay: xc.Config.maxReconnectDelay(),
 		PingInterval:      xc.Config.pingInterval(),
 		Handler:           func(ctx context.Context) xmpp.Handler { return c.router().Handler(ctx) },
+		InArchive:         c.unackedInArchive,
 	}, connHooks{c})
 	return c
 }
@@ -165,6 +169,8 @@ func (c *Client) Connect(ctx context.Context) {
 	c.stream = xmppclient.NewStream(256)
 	c.loopCtx = loopCtx
 	c.stream.Start(loopCtx, c.handleEvent)
+	go c.runPresencePusher(loopCtx)
+	go c.runOwnPresence(loopCtx)
 	done := c.done
 	go func() {
 		defer close(done)
@@ -289,7 +295,8 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	// OMEMO first: the presence's caps (+notify) make the server push
 	// device lists, which need the OMEMO client.
 	c.omemoConnect(ctx, s)
-	if err := xmppclient.SendInitialPresence(ctx, s); err != nil {
+	c.presenceConnected(s)
+	if err := c.sendOwnPresence(ctx, s, true); err != nil {
 		return fmt.Errorf("failed to send initial presence: %w", err)
 	}
 	runCatchUp(s)

@@ -156,7 +156,8 @@ func formatDevices(owner string, devices []deviceInfo) string {
 
 // commandHandlers are the connector's bot and portal commands.
 func (xc *Connector) commandHandlers() []commands.CommandHandler {
-	return append(append(xc.mucCommandHandlers(), xc.omemoCommandHandlers()...), unsupportedCommands()...)
+	handlers := append(append(xc.mucCommandHandlers(), xc.omemoCommandHandlers()...), xc.historyCommandHandler())
+	return append(handlers, unsupportedCommands()...)
 }
 
 // omemoCommandHandlers are the OMEMO commands.
@@ -515,10 +516,7 @@ func (xc *Connector) cmdJoin(ce *commands.Event) {
 		ce.Reply("You are already in %s as %s; the bridge invites you to its Matrix room again.", cmd.Room, r.Nick)
 		return
 	}
-	password := cmd.Password
-	if password == "" {
-		password = c.roomPassword(ctx, cmd.Room)
-	}
+	password, keep := c.joinPassword(ctx, cmd.Room, cmd.Password)
 	res, err := c.joinRoomPassword(ctx, cmd.Room, cmd.Nick, password)
 	if err != nil {
 		ce.Log.Info().Err(err).Stringer("room", cmd.Room).Msg("Join command failed")
@@ -534,8 +532,9 @@ func (xc *Connector) cmdJoin(ce *commands.Event) {
 		ce.Reply("Joined %s as %s, but failed to remember it for reconnects: %v", cmd.Room, res.Nick, err)
 		return
 	}
-	if cmd.Password != "" {
-		if err := c.setRoomPassword(ctx, cmd.Room, cmd.Password); err != nil {
+	c.invites.take(cmd.Room)
+	if keep != "" {
+		if err := c.setRoomPassword(ctx, cmd.Room, keep); err != nil {
 			ce.Log.Err(err).Msg("Failed to store room password")
 			ce.Reply("Joined %s as %s, but failed to store its password for rejoins: %v", cmd.Room, res.Nick, err)
 			return

@@ -32,6 +32,7 @@ type Config struct {
 	DisplaynameTemplate   string         `yaml:"displayname_template"`
 	MaxMediaSizeMB        int            `yaml:"max_media_size_mb"`
 	OMEMO                 OMEMOConfig    `yaml:"omemo"`
+	Presence              PresenceConfig `yaml:"presence"`
 	Metrics               metrics.Config `yaml:"metrics"`
 	// CredentialKey seals the stored XMPP passwords (internal/credential).
 	CredentialKey string `yaml:"credential_key"`
@@ -96,6 +97,9 @@ func (c *Config) Validate() error {
 	if err := c.OMEMO.validate(); err != nil {
 		return err
 	}
+	if err := c.Presence.validate(); err != nil {
+		return err
+	}
 	if err := c.Metrics.Validate(); err != nil {
 		return err
 	}
@@ -149,6 +153,7 @@ func upgradeConfig(helper up.Helper) {
 	helper.Copy(up.Str, "omemo", "trust_policy")
 	helper.Copy(up.Str|up.Null, "omemo", "device_label")
 	helper.Copy(up.Bool, "omemo", "default")
+	upgradePresenceConfig(helper)
 	metrics.UpgradeConfig(helper, "metrics")
 	// Like bridgev2's pickle_key: the upgrader writes a new key into the
 	// config file, which must therefore be writable on the first start.

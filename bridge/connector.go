@@ -1,5 +1,6 @@
 // Package bridge is the bridgev2 network connector for XMPP: Connector is the
-// process-wide part, Client the per-login XMPP client.
+// process-wide part, Client the per-login part, the glue between bridgev2
+// and the login's XMPP client (package xmppclient).
 package bridge
 
 import (

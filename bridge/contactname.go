@@ -73,12 +73,8 @@ func (c *Client) nickInfo(contact jid.JID, n string) *bridgev2.UserInfo {
 	return &bridgev2.UserInfo{
 		Name: &name,
 		ExtraUpdates: func(ctx context.Context, g *bridgev2.Ghost) bool {
-			meta, ok := g.Metadata.(*puppet.Metadata)
-			if !ok || n == "" || meta.Nick == n {
-				return false
-			}
-			meta.Nick = n
-			return true
+			meta, _ := g.Metadata.(*puppet.Metadata)
+			return meta.SetNick(n)
 		},
 	}
 }

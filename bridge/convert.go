@@ -53,6 +53,6 @@ func (c *Client) replyTarget(ctx context.Context, _ *bridgev2.Portal, in *incomi
 }
 
 // convertEdit builds the Matrix edit for a XEP-0308 correction.
-func (c *Client) convertEdit(ctx context.Context, _ *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, in *incomingMessage) (*bridgev2.ConvertedEdit, error) {
-	return msgconv.EditFromBody(existing, in.Body)
+func (c *Client) convertEdit(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, in *incomingMessage) (*bridgev2.ConvertedEdit, error) {
+	return msgconv.EditTo(existing, c.correctedContent(ctx, p, intent, in.Body, sharedFile(&in.Message, in.Body, in.OMEMO)))
 }

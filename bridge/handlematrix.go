@@ -34,7 +34,8 @@ var (
 )
 
 // HandleMatrixMessage implements bridgev2.NetworkAPI: the Matrix -> XMPP
-// path for text messages.
+// path for messages (text, notices, emotes, files) to 1:1 chats, rooms and
+// private chats with occupants; every one with a body leaves through Send.
 func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
 	chat, err := portal.Parse(msg.Portal.PortalKey)
 	if err != nil {
@@ -105,6 +106,9 @@ func (c *Client) sendSignal(ctx context.Context, sig xmppclient.Signal) error {
 func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit) error {
 	chat, err := portal.Parse(msg.Portal.PortalKey)
 	if err != nil {
+		return err
+	}
+	if err := refuseFileEdit(msg.Content); err != nil {
 		return err
 	}
 	if chat.Kind == portal.PM {
@@ -189,8 +193,14 @@ func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.Matr
 		return nil
 	}
 	chat, err := portal.Parse(msg.Portal.PortalKey)
-	if err != nil || chat.Kind != portal.DM {
+	if err != nil {
 		return err
+	}
+	if chat.Kind == portal.MUC {
+		return c.sendGroupMarker(ctx, chat.JID, msg)
+	}
+	if chat.Kind != portal.DM {
+		return nil
 	}
 	target, err := portal.ParseMessageID(msg.ExactMessage.ID)
 	if err != nil || target.Sender != chat.JID.String() {
@@ -203,8 +213,14 @@ func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.Matr
 // XEP-0085 chat states.
 func (c *Client) HandleMatrixTyping(ctx context.Context, msg *bridgev2.MatrixTyping) error {
 	chat, err := portal.Parse(msg.Portal.PortalKey)
-	if err != nil || chat.Kind != portal.DM {
+	if err != nil {
 		return err
+	}
+	if chat.Kind == portal.MUC {
+		return c.sendGroupTyping(ctx, chat.JID, msg.IsTyping)
+	}
+	if chat.Kind != portal.DM {
+		return nil
 	}
 	state := chatstates.Paused
 	if msg.IsTyping {

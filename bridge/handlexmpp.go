@@ -39,6 +39,7 @@ func (c *Client) router() *xmppclient.Router {
 		Roster:     c.roster,
 		RosterPush: c.handleRosterPush,
 		AvatarHash: c.handleAvatarUpdate,
+		Presence:   c.handleContactPresence,
 		Intercept:  c.collectBackfill,
 		Queue: func(ctx context.Context, in xmppclient.Inbound) {
 			c.stream.Put(ctx, xmppclient.Event{In: in})
@@ -355,19 +356,15 @@ type groupchat struct {
 // groupchatMessageID keys a groupchat message: by the room's stanza-id,
 // else by the sender's nick and id (rooms without XEP-0359 support).
 func groupchatMessageID(m mucroom.Message) networkid.MessageID {
-	room := m.From.Bare()
-	if m.StanzaID != "" {
-		return portal.MakeMessageID(room, jid.JID{}, "sid:"+m.StanzaID)
-	}
 	id := m.ID
 	if id == "" {
 		id = m.OriginID
 	}
-	if id == "" {
+	if id == "" && m.StanzaID == "" {
 		h := sha256.Sum256([]byte(m.Nick() + "\x00" + m.Delay.UTC().Format(time.RFC3339Nano) + "\x00" + m.Body))
 		id = "hash:" + hex.EncodeToString(h[:16])
 	}
-	return portal.MakeMessageID(room, jid.JID{}, "nick:"+m.Nick()+"/"+id)
+	return portal.RoomMessageID(m.From.Bare(), m.StanzaID, m.Nick(), id)
 }
 
 // classifyGroupchat classifies a groupchat message from room
@@ -419,6 +416,9 @@ func (c *Client) processGroupchat(ctx context.Context, rm xmppclient.RoomMessage
 		return
 	}
 	g := groupchatFrom(xmppclient.ReadGroupchat(rm, room), m, room, c.account, c.login.ID)
+	if catchUpSeq == 0 {
+		c.groupSignals(room, m, g.Signals, m.Body != "" || g.Encrypted)
+	}
 	// The room's watermark (mucarchive.go) moves over this stanza-id once
 	// bridgev2 stored the message, or at once when nothing is queued.
 	if g.Kind != xmppclient.GroupchatSubject {
@@ -436,6 +436,10 @@ func (c *Client) processGroupchat(ctx context.Context, rm xmppclient.RoomMessage
 			c.queueTopic(g)
 		}
 	case xmppclient.GroupchatMessage:
+		if idlessHistory(m, catchUpSeq) {
+			log.Debug().Stringer("room", room.JID).Str("nick", g.Nick).Msg("Skipping a history message without an id (it may have been bridged already)")
+			return
+		}
 		if g.Encrypted && !c.decryptGroupchat(ctx, &g, room) {
 			return
 		}
@@ -543,7 +547,7 @@ func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, inten
 			Type:    event.EventMessage,
 			Content: content,
 			// Corrections name the message by the id its sender gave it.
-			DBMetadata: &portal.MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID, OccupantID: g.OccupantID},
+			DBMetadata: &portal.MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID, OccupantID: g.OccupantID, Markable: g.Signals.Markable},
 		}},
 	}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"mellium.im/xmpp"
 	"mellium.im/xmpp/history"
 	"mellium.im/xmpp/jid"
 
@@ -29,6 +30,12 @@ func (c *Client) inOwnArchive(ctx context.Context, contact jid.JID, xmppID strin
 	if s == nil {
 		return false, xmppclient.ErrNotConnected
 	}
+	return c.ownArchiveHas(ctx, s, contact, xmppID, since)
+}
+
+// ownArchiveHas is inOwnArchive on s, without waiting for the login to be
+// ready (stream management asks it while the session is set up).
+func (c *Client) ownArchiveHas(ctx context.Context, s *xmpp.Session, contact jid.JID, xmppID string, since time.Time) (bool, error) {
 	q := history.Query{With: contact.Bare(), Start: since.Add(-10 * time.Minute)} // margin for clock skew with the server
 	for page := 0; page < intakeArchivePages; page++ {
 		q.Limit = 100

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // LoginFlowPassword is the only login flow: JID and password.
@@ -177,7 +178,7 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 	// servers' storage), hence the second subtracted.
 	meta.ArchiveSince = time.Now().UTC().Truncate(time.Second).Add(-time.Second)
 	probe := &Client{main: pl.main, account: account, password: password, login: &bridgev2.UserLogin{UserLogin: &database.UserLogin{Metadata: meta}}}
-	session, err := xconn.Dial(ctx, probe.connConfig())
+	session, err := xmppclient.Probe(ctx, probe.connConfig())
 	if err != nil {
 		log.Info().Err(err).Msg("XMPP login failed")
 		return nil, loginError(err, account)
@@ -186,13 +187,11 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 	// Matrix user's login is forgotten with its OMEMO device (takeover.go).
 	existing, err := pl.main.Bridge.GetExistingUserLoginByID(ctx, loginID)
 	if err != nil {
-		_ = session.Close()
-		_ = session.Conn().Close()
+		xmppclient.CloseProbe(session)
 		return nil, fmt.Errorf("failed to look up existing login: %w", err)
 	}
 	if err := pl.main.forgetOtherUsersLogin(ctx, existing, loginID, pl.user.MXID); err != nil {
-		_ = session.Close()
-		_ = session.Conn().Close()
+		xmppclient.CloseProbe(session)
 		return nil, err
 	}
 	if existing != nil && existing.Client != nil {
@@ -207,8 +206,7 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 		Metadata: meta,
 	}, &bridgev2.NewLoginParams{DeleteOnConflict: true})
 	if err != nil {
-		_ = session.Close()
-		_ = session.Conn().Close()
+		xmppclient.CloseProbe(session)
 		return nil, fmt.Errorf("failed to save login: %w", err)
 	}
 	client := ul.Client.(*Client)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -140,6 +141,9 @@ func (c *Client) uploadMatrixMedia(ctx context.Context, s *xmpp.Session, content
 	if content.Info != nil {
 		mimeType = content.Info.MimeType
 	}
+	if content.MSC3245Voice != nil && !strings.HasPrefix(mimeType, "audio/") {
+		mimeType = "audio/ogg"
+	}
 	var (
 		key    aesgcm.Key
 		slot   httpupload.Slot
@@ -226,6 +230,8 @@ func (c *Client) streamMedia(ctx context.Context, portal *bridgev2.Portal, inten
 	var (
 		size     int64
 		mimeType string
+		img      *imageExtras
+		voiceMS  = -1 // an Ogg Opus file: a voice message of this length
 	)
 	mxc, file, err := intent.UploadMediaStream(ctx, portal.MXID, xmppclient.SizeHint(resp, f), true, func(w io.Writer) (*bridgev2.FileStreamResult, error) {
 		n, head, err := xmppclient.Copy(w, resp.Body, f, limit, msgconv.SniffSize)
@@ -233,12 +239,19 @@ func (c *Client) streamMedia(ctx context.Context, portal *bridgev2.Portal, inten
 			return nil, err
 		}
 		size, mimeType = n, msgconv.DetectMIME(head, name)
+		img = readImageExtras(ctx, w, mimeType)
+		voiceMS = voiceLength(w, head)
 		return &bridgev2.FileStreamResult{FileName: name, MimeType: mimeType}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return msgconv.FileContent(name, mimeType, size, mxc, file), nil
+	content := msgconv.FileContent(name, mimeType, size, mxc, file)
+	img.apply(ctx, portal, intent, content)
+	if voiceMS >= 0 {
+		msgconv.MarkVoice(content, voiceMS)
+	}
+	return content, nil
 }
 
 // mediaContent downloads f and uploads it to Matrix; on failure it returns

@@ -54,6 +54,13 @@ func (s *inviteState) put(inv mucinvite.Invite) {
 	s.pending[inv.Room.String()] = pendingInvite{Invite: inv, At: time.Now()}
 }
 
+// password is the password of an unanswered invitation to room.
+func (s *inviteState) password(room jid.JID) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending[room.Bare().String()].Password
+}
+
 func (s *inviteState) take(room jid.JID) (pendingInvite, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -117,14 +124,57 @@ func (c *Client) handleInvite(ctx context.Context, inb xmppclient.Inbound) bool 
 		log.Debug().Msg("Invited to a group chat we are in")
 		return true
 	}
+	for _, r := range c.savedRooms() {
+		if r.JID == inv.Room.String() {
+			// Kept for rejoins already: the rejoin answers for it.
+			log.Debug().Msg("Invited to a group chat the login is to be in")
+			return true
+		}
+	}
 	log.Info().Stringer("kind", inv.Kind).Msg("Invited to a group chat")
 	c.invites.put(inv)
-	c.queueInvitePortal(inv)
+	// Whether the user is still in a portal kept from before asks the
+	// homeserver: not in the incoming loop.
+	go c.offerInvite(inv)
 	return true
 }
 
-// queueInvitePortal creates (or updates) the room's portal with the user
-// invited and the inviter's ghost in it.
+// offerInvite shows an invitation on Matrix: a new portal with the user
+// invited; in a portal kept from before, a notice, and the user invited
+// back if they left it (a Matrix invite could not be accepted while in it:
+// the notice then says how to join).
+func (c *Client) offerInvite(inv mucinvite.Invite) {
+	ctx, cancel := context.WithTimeout(c.backgroundCtx(), xmppclient.IQTimeout)
+	defer cancel()
+	p, err := c.main.Bridge.GetExistingPortalByKey(ctx, c.mucKey(inv.Room))
+	if err != nil || p == nil || p.MXID == "" {
+		c.queueInvitePortal(inv)
+		return
+	}
+	reason := ""
+	if inv.Reason != "" {
+		reason = " (" + inv.Reason + ")"
+	}
+	member, err := c.main.Bridge.Matrix.GetMemberInfo(ctx, p.MXID, c.login.UserMXID)
+	if err == nil && member != nil && member.Membership == event.MembershipJoin {
+		c.queueRoomNotice(inv.Room, fmt.Sprintf("%s invited you to this group chat again%s. Send `%s join %s` here to enter it.",
+			inviterName(inv), reason, c.main.Bridge.Config.CommandPrefix, inv.Room))
+		return
+	}
+	// The user left the kept portal: invite them back into it (a member
+	// sync cannot, as the account's own ghost is still in the room);
+	// accepting joins (HandleMatrixMembership).
+	c.queueRoomNotice(inv.Room, fmt.Sprintf("%s invited you to this group chat%s.", inviterName(inv), reason))
+	// Sent as it is: EnsureInvited trusts the state cache, which may still
+	// count the user as invited from the first time.
+	invite := &event.Content{Parsed: &event.MemberEventContent{Membership: event.MembershipInvite}}
+	if _, err := c.main.Bridge.Bot.SendState(ctx, p.MXID, event.StateMember, c.login.UserMXID.String(), invite, time.Time{}); err != nil {
+		zerolog.Ctx(ctx).Err(err).Stringer("room", inv.Room).Msg("Failed to invite the user back into the portal of an invitation")
+	}
+}
+
+// queueInvitePortal creates the room's portal with the user invited and the
+// inviter's ghost in it.
 func (c *Client) queueInvitePortal(inv mucinvite.Invite) {
 	me := puppet.UserID(c.account)
 	name := inv.Room.Localpart()
@@ -155,12 +205,8 @@ func (c *Client) queueInvitePortal(inv mucinvite.Invite) {
 			Type:    ptr.Ptr(database.RoomTypeDefault),
 			Members: members,
 			ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
-				meta, ok := p.Metadata.(*portal.Metadata)
-				if !ok || meta.Kind == portal.MUC.String() {
-					return false
-				}
-				meta.Kind = portal.MUC.String()
-				return true
+				meta, _ := p.Metadata.(*portal.Metadata)
+				return meta.SetKind(portal.MUC)
 			},
 		},
 	})

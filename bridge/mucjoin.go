@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/rs/zerolog"
 	"mellium.im/xmpp"
@@ -23,6 +24,11 @@ type SavedRoom struct {
 	// LastArchiveID is the room's archive watermark (mucarchive.go): the
 	// room's stanza-id up to which every message is stored on Matrix.
 	LastArchiveID string `json:"last_archive_id,omitempty"`
+	// JoinedAt is when the login first joined the room (Unix ms), the
+	// earliest a rejoin asks a room without an archive for its history, and
+	// where a room's archive catch-up starts while LastArchiveID is empty
+	// (mucarchive.go).
+	JoinedAt int64 `json:"joined_at,omitempty"`
 }
 
 // defaultNick is the nick when the user names none: the account's
@@ -38,20 +44,23 @@ func (c *Client) defaultNick() string {
 // taken, and waits until the room has sent its occupants
 // (xmppclient.Rooms.Join). The portal is created or resynced from our own
 // presence (chatinfo.go).
-func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string) (xmppclient.JoinResult, error) {
+func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string, opts xmppclient.JoinOptions) (xmppclient.JoinResult, error) {
 	s := c.currentSession()
 	if s == nil {
 		return xmppclient.JoinResult{}, xmppclient.ErrNotConnected
 	}
-	return c.joinOnSession(ctx, s, room, nick, c.roomPassword(ctx, room))
+	if opts.Password == "" {
+		opts.Password = c.roomPassword(ctx, room)
+	}
+	return c.joinOnSession(ctx, s, room, nick, opts)
 }
 
-// joinOnSession is joinRoom on s with password ("" for none).
-func (c *Client) joinOnSession(ctx context.Context, s *xmpp.Session, room jid.JID, nick, password string) (xmppclient.JoinResult, error) {
+// joinOnSession is joinRoom on s with opts as they are.
+func (c *Client) joinOnSession(ctx context.Context, s *xmpp.Session, room jid.JID, nick string, opts xmppclient.JoinOptions) (xmppclient.JoinResult, error) {
 	// Live messages of the room wait until its archive has been caught
 	// up on (mucarchive.go).
 	done := c.startRoomCatchUp(room)
-	res, err := c.mucs.JoinPassword(ctx, s, room, nick, password)
+	res, err := c.mucs.JoinWith(ctx, s, room, nick, opts)
 	if err != nil {
 		done(nil, false)
 		return res, err
@@ -80,20 +89,28 @@ func (c *Client) savedRooms() []SavedRoom {
 }
 
 // rememberRoom stores room in the login metadata so that it is rejoined
-// after a reconnect or restart.
+// after a reconnect or restart. The first time, it also records when the
+// join began (now if the room is not being joined yet).
 func (c *Client) rememberRoom(ctx context.Context, room jid.JID, nick string) error {
+	joinedAt := time.Now()
+	if r, ok := c.mucs.Get(room); ok && !r.JoinStarted.IsZero() {
+		joinedAt = r.JoinStarted
+	}
 	c.metaMu.Lock()
 	defer c.metaMu.Unlock()
 	meta := c.meta()
-	entry := SavedRoom{JID: room.Bare().String(), Nick: nick}
+	entry := SavedRoom{JID: room.Bare().String(), Nick: nick, JoinedAt: joinedAt.UnixMilli()}
 	i := slices.IndexFunc(meta.Rooms, func(r SavedRoom) bool { return r.JID == entry.JID })
 	switch {
 	case i < 0:
 		meta.Rooms = append(meta.Rooms, entry)
-	case meta.Rooms[i].Nick == entry.Nick:
+	case meta.Rooms[i].Nick == entry.Nick && meta.Rooms[i].JoinedAt != 0:
 		return nil
 	default:
 		meta.Rooms[i].Nick = entry.Nick
+		if meta.Rooms[i].JoinedAt == 0 {
+			meta.Rooms[i].JoinedAt = entry.JoinedAt
+		}
 	}
 	if err := c.login.Save(ctx); err != nil {
 		return fmt.Errorf("failed to save joined room %s: %w", room, err)
@@ -143,11 +160,18 @@ func (c *Client) rejoinRooms(ctx context.Context, s *xmpp.Session) {
 			nick = c.defaultNick()
 		}
 		joinCtx, cancel := context.WithTimeout(ctx, 2*xmppclient.JoinTimeout)
-		_, err = c.joinRoom(joinCtx, room, nick)
+		_, err = c.joinRoom(joinCtx, room, nick, c.rejoinHistory(joinCtx, saved))
 		cancel()
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case err != nil && ctx.Err() == nil:
 			zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", room).Msg("Failed to rejoin group chat")
 			c.queueRoomNotice(room, "Could not rejoin the group chat: "+joinErrorText(room, nick, err))
+		case err == nil && saved.JoinedAt == 0:
+			// A room saved before JoinedAt existed: from now on, what a
+			// crash before its first stored message would miss is found.
+			if err := c.rememberRoom(ctx, room, saved.Nick); err != nil {
+				zerolog.Ctx(ctx).Err(err).Stringer("room", room).Msg("Failed to record when the room was joined")
+			}
 		}
 	}
 }

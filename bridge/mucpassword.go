@@ -73,11 +73,25 @@ func (c *Client) setRoomPassword(ctx context.Context, room jid.JID, password str
 	return nil
 }
 
+// joinPassword is the password a join of room uses: the one given, else
+// the stored one, else that of an unanswered invitation; keep is what to
+// store for rejoins once the join succeeded ("" for nothing new).
+func (c *Client) joinPassword(ctx context.Context, room jid.JID, given string) (use, keep string) {
+	if given != "" {
+		return given, given
+	}
+	if pw := c.roomPassword(ctx, room); pw != "" {
+		return pw, ""
+	}
+	pw := c.invites.password(room)
+	return pw, pw
+}
+
 // joinRoomPassword is joinRoom with a password given now (not yet stored).
 func (c *Client) joinRoomPassword(ctx context.Context, room jid.JID, nick, password string) (xmppclient.JoinResult, error) {
 	s := c.currentSession()
 	if s == nil {
 		return xmppclient.JoinResult{}, xmppclient.ErrNotConnected
 	}
-	return c.joinOnSession(ctx, s, room, nick, password)
+	return c.joinOnSession(ctx, s, room, nick, xmppclient.JoinOptions{Password: password})
 }

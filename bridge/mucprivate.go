@@ -12,12 +12,10 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
-	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/msgconv"
-	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
@@ -55,7 +53,7 @@ func (c *Client) queuePrivate(ctx context.Context, in *incomingMessage, occ jid.
 		return
 	}
 	body := in.Body
-	if _, err := omemoxmpp.FindEncrypted(in.Raw.Reader()); err == nil {
+	if _, err := in.Message.OMEMO(); err == nil {
 		// The body is only the OMEMO fallback text.
 		body = "sent an OMEMO-encrypted private message; private messages through a group chat are not decrypted by the bridge"
 	}
@@ -110,12 +108,8 @@ func (c *Client) pmChatInfo(occ jid.JID) *bridgev2.ChatInfo {
 			},
 		},
 		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
-			meta, ok := p.Metadata.(*portal.Metadata)
-			if !ok || meta.Kind == portal.PM.String() {
-				return false
-			}
-			meta.Kind = portal.PM.String()
-			return true
+			meta, _ := p.Metadata.(*portal.Metadata)
+			return meta.SetKind(portal.PM)
 		},
 	}
 }
@@ -129,14 +123,9 @@ func (c *Client) handleMatrixPrivate(ctx context.Context, msg *bridgev2.MatrixMe
 		return nil, errPMUnsupported
 	}
 	xmppID := matrixMessageID(msg.Event)
-	body := msgconv.BodyFromMatrix(ctx, msg.Content)
+	out := &xmppclient.Outgoing{To: occ, Private: true, ID: xmppID, Body: msgconv.BodyFromMatrix(ctx, msg.Content)}
 	already, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), xmppID, func() error {
-		return c.withSession(ctx, func(s *xmpp.Session) error {
-			if err := xmppclient.SendPrivate(ctx, s, occ, xmppID, body); err != nil {
-				return fmt.Errorf("%w: %w", errSessionLost, err)
-			}
-			return nil
-		})
+		return c.Send(ctx, sendTarget{portal: msg.Portal, private: true}, out)
 	}, nil)
 	if err != nil {
 		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)

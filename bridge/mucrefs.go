@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
@@ -33,14 +32,11 @@ import (
 // target is looked for in: the origin-id is not part of the message key.
 const groupRefWindow = 500
 
-// sidPrefix marks the xmpp part of a message ID that is the room's stanza-id.
-const sidPrefix = "sid:"
-
 // groupStanzaID is the room's stanza-id of a bridged groupchat message, ""
 // when the room stamped none.
 func groupStanzaID(msg *database.Message) string {
-	if p, err := portal.ParseMessageID(msg.ID); err == nil && strings.HasPrefix(p.ID, sidPrefix) {
-		return strings.TrimPrefix(p.ID, sidPrefix)
+	if p, err := portal.ParseMessageID(msg.ID); err == nil && p.StanzaID() != "" {
+		return p.StanzaID()
 	}
 	if meta, ok := msg.Metadata.(*portal.MessageMetadata); ok {
 		return meta.StanzaID
@@ -53,10 +49,8 @@ func groupOriginID(msg *database.Message) string {
 	if meta, ok := msg.Metadata.(*portal.MessageMetadata); ok && meta.OriginID != "" {
 		return meta.OriginID
 	}
-	if p, err := portal.ParseMessageID(msg.ID); err == nil && strings.HasPrefix(p.ID, "nick:") {
-		if _, id, ok := strings.Cut(strings.TrimPrefix(p.ID, "nick:"), "/"); ok {
-			return id
-		}
+	if p, err := portal.ParseMessageID(msg.ID); err == nil {
+		return p.SenderGivenID()
 	}
 	return ""
 }
@@ -82,7 +76,7 @@ func (c *Client) findGroupMessage(ctx context.Context, room jid.JID, id string, 
 	}
 	db := c.main.Bridge.DB.Message
 	if byStanzaID {
-		key := portal.MakeMessageID(room, jid.JID{}, sidPrefix+id)
+		key := portal.RoomMessageID(room, id, "", "")
 		if msg, err := db.GetFirstPartByID(ctx, c.login.ID, key); err == nil && msg != nil {
 			if sender == "" || msg.SenderID == sender {
 				return key
@@ -156,7 +150,7 @@ func (c *Client) queueGroupRef(ctx context.Context, g groupchat) bool {
 				EventMeta:       meta,
 				Data:            g,
 				ID:              g.ID,
-				ConvertEditFunc: convertGroupEdit,
+				ConvertEditFunc: c.convertGroupEdit,
 			},
 			target: msgconv.NewLazyTarget(lookup(g.Replace, false, g.Sender.Sender)),
 		})
@@ -178,8 +172,8 @@ type lazyGroupEdit struct {
 
 func (e *lazyGroupEdit) GetTargetMessage() networkid.MessageID { return e.target.Resolve() }
 
-func convertGroupEdit(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, g groupchat) (*bridgev2.ConvertedEdit, error) {
-	return msgconv.EditFromBody(existing, g.Body)
+func (c *Client) convertGroupEdit(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, g groupchat) (*bridgev2.ConvertedEdit, error) {
+	return msgconv.EditTo(existing, c.correctedContent(ctx, p, intent, g.Body, sharedFile(&g.Groupchat, g.Body, g.OMEMO)))
 }
 
 // groupReplyTarget finds the bridged message an XMPP reply in a room

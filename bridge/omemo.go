@@ -33,32 +33,32 @@ type OMEMOConfig struct {
 }
 
 // byDefault reports whether chats are encrypted by default.
-func (oc *OMEMOConfig) byDefault() bool { return oc.Default == nil || *oc.Default }
+func (cfg *OMEMOConfig) byDefault() bool { return cfg.Default == nil || *cfg.Default }
 
 // ErrBadTrustPolicy is returned by Validate for an unknown trust policy.
 var ErrBadTrustPolicy = errors.New("bridge: network.omemo.trust_policy must be btbv or manual")
 
-func (oc *OMEMOConfig) validate() error {
-	switch oc.TrustPolicy {
+func (cfg *OMEMOConfig) validate() error {
+	switch cfg.TrustPolicy {
 	case "", "btbv", "manual":
 		return nil
 	}
-	return fmt.Errorf("%w (got %q)", ErrBadTrustPolicy, oc.TrustPolicy)
+	return fmt.Errorf("%w (got %q)", ErrBadTrustPolicy, cfg.TrustPolicy)
 }
 
 // Policy is the engine's trust policy for the configured name.
-func (oc *OMEMOConfig) Policy() omemo.TrustPolicy {
-	if oc.TrustPolicy == "manual" {
+func (cfg *OMEMOConfig) Policy() omemo.TrustPolicy {
+	if cfg.TrustPolicy == "manual" {
 		return omemo.PolicyManual
 	}
 	return omemo.PolicyBTBV
 }
 
-func (oc *OMEMOConfig) label() string {
-	if oc.DeviceLabel == "" {
+func (cfg *OMEMOConfig) label() string {
+	if cfg.DeviceLabel == "" {
 		return "Matrix bridge"
 	}
-	return oc.DeviceLabel
+	return cfg.DeviceLabel
 }
 
 // omemoState is one login's OMEMO device: the Manager on the bridge
@@ -238,7 +238,7 @@ func (c *Client) omemoDelete(ctx context.Context) {
 // st was one (then it needs no other handling).
 func (c *Client) handlePEPEvent(ctx context.Context, ev pubsub.Event) bool {
 	log := zerolog.Ctx(ctx)
-	upd, err := omemoxmpp.DeviceListFromEvent(ev, c.account)
+	upd, err := xmppclient.DeviceListNotification(ev, c.account)
 	switch {
 	case errors.Is(err, omemoxmpp.ErrNotDeviceList):
 		return false

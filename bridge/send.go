@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/rs/zerolog"
@@ -9,15 +10,14 @@ import (
 	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp"
 
-	"errors"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
-// Matrix -> XMPP: every message with a body, 1:1 or room, text, file,
-// caption or correction, leaves through Send. Reactions, retractions,
-// markers and chat states carry no content and go out as signals
-// (sendSignal).
+// Matrix -> XMPP: every message with a body, in a 1:1 chat, a room or a
+// private chat with an occupant, text, file, caption or correction, leaves
+// through Send. Reactions, retractions, markers and chat states carry no
+// content and go out as signals (sendSignal).
 
 // sendTarget is where an outgoing message goes, from the portal the
 // caller holds.
@@ -31,6 +31,9 @@ type sendTarget struct {
 	room      *xmppclient.Room
 	session   *xmpp.Session
 	encrypted bool
+	// private is a private chat with a room occupant: never encrypted
+	// (xmppclient.Outgoing.Private).
+	private bool
 }
 
 // dmTarget is the 1:1 chat of portal p.
@@ -78,7 +81,7 @@ func (c *Client) Send(ctx context.Context, t sendTarget, out *xmppclient.Outgoin
 // refused before anything is encrypted.
 func (c *Client) encryptFor(ctx context.Context, s *xmpp.Session, t sendTarget, out *xmppclient.Outgoing) (*omemoxmpp.Outgoing, error) {
 	encrypted := t.encrypted
-	if t.room == nil {
+	if t.room == nil && !t.private {
 		var err error
 		if encrypted, err = c.chatEncrypted(ctx, t.portal, out.To); err != nil {
 			return nil, err

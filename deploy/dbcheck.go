@@ -104,9 +104,9 @@ func CheckOwnDatabase(ctx context.Context, db *dbutil.Database) error {
 
 // MustUseOwnDatabase runs CheckOwnDatabase on the bridge's database and, on a foreign database,
 // prints the help to stderr and the log and exits with ExitForeignDatabase. Call it from
-// mxmain's PostInit, which runs after the database is opened and before any schema upgrade.
-func MustUseOwnDatabase(br *mxmain.BridgeMain) {
-	ctx := br.Log.WithContext(context.Background())
+// mxmain's PostInit, which runs after the database is opened and before any schema upgrade
+// (and before bridgev2's BackgroundCtx exists: main gives ctx).
+func MustUseOwnDatabase(ctx context.Context, br *mxmain.BridgeMain) {
 	err := CheckOwnDatabase(ctx, br.DB)
 	var fe *ForeignDatabaseError
 	switch {

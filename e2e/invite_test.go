@@ -26,6 +26,9 @@ import (
 //     room made alice a member on the owner's invitation);
 //   - leaving a room's portal on Matrix (with bridge_matrix_leave on) leaves the XMPP room and
 //     clears the bookmark's autojoin;
+//   - a new invitation to a room whose kept portal the user left invites the user to that portal
+//     again; to a room left with `leave` while the user stays in the portal, it is a notice there
+//     and `join` in the portal enters the room;
 //   - an invitation from someone outside the roster makes no portal;
 //   - the Matrix user inviting a contact's ghost into a room portal sends the contact a mediated
 //     invitation from the room;
@@ -77,8 +80,8 @@ func runInvitations(t *testing.T, server string) {
 		t.Fatal(err)
 	}
 	user := s.matrixUser(t, "mxinv")
-	s.loginUser(ctx, t, user, alice, alicePW)
-	bs := &bookmarkScenario{stack: s, user: user, alice: alice, bobC: bobC, phone: phone}
+	mgmt := s.loginUser(ctx, t, user, alice, alicePW)
+	bs := &bookmarkScenario{stack: s, user: user, mgmt: mgmt, alice: alice, bobC: bobC, phone: phone}
 
 	var openPortal id.RoomID
 	t.Run("DirectInvitationJoins", func(t *testing.T) {
@@ -89,12 +92,10 @@ func runInvitations(t *testing.T, server string) {
 		openPortal = bs.waitPortal(t, open)
 		bs.waitOccupant(t, cur, open, "")
 		t.Logf("direct invitation -> Matrix invite accepted -> in the room: %v", time.Since(start).Round(time.Millisecond))
-		// The inviter's ghost is in the portal.
-		ctx, cancel := stepCtx()
-		defer cancel()
-		if _, err := user.FindRoomWith(ctx, s.ghost(bob)); err != nil {
-			t.Errorf("bob's ghost is in no room: %v", err)
-		}
+		// Named after the room (the inviter's ghost, put in the portal with the invitation,
+		// leaves it again once the room's occupant list says who is there).
+		var name event.RoomNameEventContent
+		waitState(t, user, openPortal, event.StateRoomName, "", &name, func() bool { return name.Name == open.Localpart() })
 	})
 	t.Run("MediatedInvitationJoinsMembersOnly", func(t *testing.T) {
 		cur := bobC.PresenceCursor()
@@ -120,6 +121,51 @@ func runInvitations(t *testing.T, server string) {
 		bs.waitOccupant(t, cur, closed, "unavailable")
 		bs.waitBookmark(t, closed, false)
 		bs.waitNoSavedRoom(t, closed)
+	})
+	t.Run("InvitedAgainAfterMatrixLeave", func(t *testing.T) {
+		// The portal is kept and the user has left it: the new invitation invites the user to
+		// the same Matrix room again, and accepting joins.
+		got := s.query(t, "SELECT mxid FROM portal WHERE id = ?", "muc:"+closed.String())
+		if len(got) != 1 {
+			t.Fatalf("no portal of %s", closed)
+		}
+		portal := id.RoomID(got[0])
+		// The member sync of the join may still have been running when the user left, and
+		// invited the user back: reject that invite, so that only the new invitation can
+		// invite the user (the bridge is in neither the room nor its saved rooms by now).
+		me := user.Client.UserID.String()
+		var mem event.MemberEventContent
+		if err := func() error {
+			ctx, cancel := stepCtx()
+			defer cancel()
+			return user.Client.StateEvent(ctx, portal, event.StateMember, me, &mem)
+		}(); err == nil && mem.Membership == event.MembershipInvite {
+			t.Log("the join's member sync invited the user back after the leave: rejecting it")
+			ctx, cancel := stepCtx()
+			_, err := user.Client.LeaveRoom(ctx, portal)
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitState(t, user, portal, event.StateMember, me, &mem, func() bool { return mem.Membership == event.MembershipLeave })
+		cur := bobC.PresenceCursor()
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="minv2-%d"><x xmlns="http://jabber.org/protocol/muc#user"><invite to=%q/></x></message>`,
+			closed.String(), time.Now().UnixNano(), alice.String()))
+		// The harness accepts only the first invite to a room: this one is accepted here.
+		ctx, cancel := stepCtx()
+		defer cancel()
+		for {
+			if _, err := user.Client.JoinRoomByID(ctx, portal); err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("the user was not invited back into the kept portal %s", portal)
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+		bs.waitOccupant(t, cur, closed, "")
 	})
 	t.Run("StrangersInvitationIgnored", func(t *testing.T) {
 		sendRaw(t, carolC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="sinv-%d"><x xmlns="jabber:x:conference" jid=%q/></message>`,
@@ -245,6 +291,35 @@ func runInvitations(t *testing.T, server string) {
 		if n := countBodies(t, user, openPortal, reply); n != 0 {
 			t.Errorf("the private reply reached the room's portal %d times", n)
 		}
+	})
+	t.Run("InvitedAgainWhileInPortal", func(t *testing.T) {
+		// After `leave` the user is still in the kept portal: the invitation is a notice there,
+		// and `join` in the portal enters the room.
+		if openPortal == "" {
+			t.Fatal("needs the portal of DirectInvitationJoins")
+		}
+		cctx, ccancel := context.WithTimeout(context.Background(), 2*stepTimeout)
+		defer ccancel()
+		if answer, err := user.Command(cctx, mgmt, s.bot, "leave "+open.String(), nil); err != nil || !strings.HasPrefix(answer, "Left ") {
+			t.Fatalf("leave: %q, %v", answer, err)
+		}
+		cur := user.Cursor(openPortal)
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="inv3-%d"><x xmlns="jabber:x:conference" jid=%q reason="come back"/></message>`,
+			alice.String(), time.Now().UnixNano(), open.String()))
+		ctx, cancel := stepCtx()
+		defer cancel()
+		evt, _, err := user.WaitEvent(ctx, openPortal, cur, func(evt *event.Event) bool {
+			return strings.Contains(harness.Body(evt), "invited you to this group chat again (come back)")
+		})
+		if err != nil {
+			t.Fatalf("no notice of the invitation in the kept portal: %v", err)
+		}
+		t.Logf("notice: %q", harness.Body(evt))
+		pcur := bobC.PresenceCursor()
+		if answer, err := user.Command(cctx, openPortal, s.bot, "!xmpp join "+open.String(), nil); err != nil || !strings.Contains(answer, "Joined ") {
+			t.Fatalf("join in the portal: %q, %v", answer, err)
+		}
+		bs.waitOccupant(t, pcur, open, "")
 	})
 	t.Run("CreateGroup", func(t *testing.T) {
 		ctx, cancel := stepCtx()

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -20,6 +21,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
+	"github.com/mxomemo/xmpp-bridge/internal/testenv"
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 )
@@ -33,6 +35,7 @@ const matrixToXMPPDurable = true
 type killParams struct {
 	n, kills int
 	interval time.Duration // between two messages of one sender
+	server   string        // the XMPP server: "prosody" (also when empty) or "ejabberd"
 }
 
 func killSize(t *testing.T) killParams {
@@ -145,7 +148,7 @@ func runKill(t *testing.T, backend string, p killParams) { runFaults(t, backend,
 
 // runFaults runs the two-way stream with p.kills faults f.
 func runFaults(t *testing.T, backend string, p killParams, f fault) {
-	s := newStack(t, backend)
+	s := newStackOn(t, cmp.Or(p.server, "prosody"), backend, testenv.ProsodyOptions{})
 	alice, alicePW := s.account(t, "kalice")
 	bob, bobPW := s.account(t, "kbob")
 	carol, carolPW := s.account(t, "kcarol")
@@ -746,7 +749,7 @@ func TestDeliveryFaults(t *testing.T) {
 			s.dendrite.Restart(t)
 		}},
 		{"XMPP TCP drop", func(ctx context.Context, t *testing.T, s *stack, r *rand.Rand) {
-			dropXMPPConn(t, s.bridge.PID(), s.prosody.Port())
+			dropXMPPConn(t, s.bridge.PID(), s.xmpp.Port())
 		}},
 	}
 	for _, f := range faults {
@@ -754,8 +757,9 @@ func TestDeliveryFaults(t *testing.T) {
 	}
 }
 
-// dropXMPPConn destroys the TCP connections of process pid to the XMPP server's port.
-func dropXMPPConn(t *testing.T, pid, port int) {
+// dropXMPPConn destroys the TCP connections of process pid to the XMPP server's port and says
+// how many there were.
+func dropXMPPConn(t *testing.T, pid, port int) int {
 	t.Helper()
 	out, err := exec.Command("ss", "-tnpH", "state", "established", "dport", "= :"+strconv.Itoa(port)).CombinedOutput()
 	if err != nil {
@@ -780,4 +784,5 @@ func dropXMPPConn(t *testing.T, pid, port int) {
 	if n == 0 {
 		t.Logf("no XMPP connection of the bridge to drop (it may be reconnecting)")
 	}
+	return n
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"html"
 	"slices"
@@ -106,17 +107,24 @@ func (mc *mucScenario) bobSaysInRoom(t *testing.T, body string) (xmppID, stanzaI
 	if err != nil {
 		t.Fatalf("%q never appeared in the portal: %v", body, err)
 	}
+	return xmppID, mc.roomStanzaID(ctx, t, evt.ID, body), evt
+}
+
+// roomStanzaID is the room's stanza-id of the bridged message evt (body), read from the bridge's
+// message key.
+func (mc *mucScenario) roomStanzaID(ctx context.Context, t *testing.T, evt id.EventID, body string) string {
+	t.Helper()
 	// bridgev2 stores the message after sending it to Matrix.
 	prefix := mc.room.String() + "//sid:"
 	var ids []string
-	for ids = mc.query(t, "SELECT id FROM message WHERE mxid = ?", evt.ID.String()); len(ids) == 0 && ctx.Err() == nil; {
+	for ids = mc.query(t, "SELECT id FROM message WHERE mxid = ?", evt.String()); len(ids) == 0 && ctx.Err() == nil; {
 		time.Sleep(50 * time.Millisecond)
-		ids = mc.query(t, "SELECT id FROM message WHERE mxid = ?", evt.ID.String())
+		ids = mc.query(t, "SELECT id FROM message WHERE mxid = ?", evt.String())
 	}
 	if len(ids) != 1 || !strings.HasPrefix(ids[0], prefix) {
 		t.Fatalf("message rows of %q: %q, want one keyed by the room's stanza-id", body, ids)
 	}
-	return xmppID, strings.TrimPrefix(ids[0], prefix), evt
+	return strings.TrimPrefix(ids[0], prefix)
 }
 
 // sendRoomRaw sends a groupchat message from bob with the given children.

@@ -70,6 +70,10 @@ func runMUC(t *testing.T, server string) {
 	steps = append(steps, mc.featureSteps()...)
 	for _, st := range append(steps, []step{
 		{"SecondOccupantIsMember", mc.testSecondOccupant},
+		{"TypingInRoom", mc.testTypingInRoom},
+		{"MarkerInRoom", mc.testMarkerInRoom},
+		{"TypingFromMatrix", mc.testTypingFromMatrix},
+		{"MarkerFromMatrix", mc.testMarkerFromMatrix},
 		{"CorrectionByOtherOccupantIgnored", mc.testCorrectionByOtherOccupant},
 		{"JoinAgainKeepsMembers", mc.testJoinAgain},
 		{"SubjectIsTopic", mc.testSubject},

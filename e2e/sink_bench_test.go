@@ -314,7 +314,7 @@ func envInt(b *testing.B, name string, def int) int {
 }
 
 // hsTokenOf reads appservice.hs_token from a bridge config.
-func hsTokenOf(b *testing.B, c *harness.BridgeConfig) string {
+func hsTokenOf(b testing.TB, c *harness.BridgeConfig) string {
 	raw, err := os.ReadFile(c.ConfigPath())
 	if err != nil {
 		b.Fatal(err)

@@ -53,6 +53,7 @@ type Metrics struct {
 	decryptSeconds     prometheus.Histogram
 	encryptSeconds     prometheus.Histogram
 	reconnects         prometheus.Counter
+	streams            *prometheus.CounterVec
 
 	loginMu sync.Mutex
 	logins  map[string]bool // login ID -> connected
@@ -108,6 +109,13 @@ func NewWithRegistry(cfg Config, reg *prometheus.Registry) *Metrics {
 			Namespace: Namespace, Name: "xmpp_reconnects_total",
 			Help: "XMPP reconnection attempts after a dropped connection.",
 		}),
+		streams: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "xmpp_streams_total",
+			Help: "XMPP sessions started, by how (XEP-0198): resumed, resume_failed (then bound afresh), bound.",
+		}, []string{"how"}),
+	}
+	for _, how := range streamHows {
+		m.streams.WithLabelValues(how)
 	}
 	// Every direction/outcome pair exists from the start, so rate() and alerts see zeros, not gaps.
 	for _, d := range directions {
@@ -117,7 +125,7 @@ func NewWithRegistry(cfg Config, reg *prometheus.Registry) *Metrics {
 	}
 	reg.MustRegister(
 		m.loginsConnected, m.loginsDisconnected, m.messages, m.omemoSessions,
-		m.decryptSeconds, m.encryptSeconds, m.reconnects,
+		m.decryptSeconds, m.encryptSeconds, m.reconnects, m.streams,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -227,4 +235,22 @@ func (m *Metrics) XMPPReconnect() {
 		return
 	}
 	m.reconnects.Inc()
+}
+
+// How an XMPP session started, for XMPPStream.
+const (
+	StreamResumed      = "resumed"
+	StreamResumeFailed = "resume_failed"
+	StreamBound        = "bound"
+)
+
+var streamHows = []string{StreamResumed, StreamResumeFailed, StreamBound}
+
+// XMPPStream counts one XMPP session started: resumed (XEP-0198), a
+// resumption the server refused, or a fresh bind.
+func (m *Metrics) XMPPStream(how string) {
+	if m == nil {
+		return
+	}
+	m.streams.WithLabelValues(how).Inc()
 }

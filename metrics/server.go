@@ -100,7 +100,7 @@ func (m *Metrics) Start(ctx context.Context) error {
 	m.srv.http = &http.Server{
 		Handler:           m.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return log.WithContext(context.Background()) },
+		BaseContext:       func(net.Listener) context.Context { return log.WithContext(context.WithoutCancel(ctx)) },
 	}
 	srv := m.srv.http
 	go func() {

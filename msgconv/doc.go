@@ -2,7 +2,7 @@
 // ways: Matrix HTML to an XMPP body with XEP-0393 styling and back
 // (text.go), corrections (text.go), XEP-0444 reaction sets into bridgev2's
 // reaction sync (reactions.go), and the naming, typing and capability side
-// of shared files (media.go).
+// of shared files (media.go), voice messages (voice.go: Ogg Opus ⇄ MSC3245).
 //
 // It works on values only: no network, no database, no XMPP session. The
 // file transfer itself (downloads, uploads, XEP-0454 encryption) is in

@@ -27,6 +27,9 @@ func FileName(content *event.MessageEventContent) string {
 	if name == "" || name == "." || name == "/" {
 		name = "file"
 	}
+	if content.MSC3245Voice != nil {
+		return VoiceFileName(name)
+	}
 	if content.Info != nil && path.Ext(name) == "" {
 		if exts, _ := mime.ExtensionsByType(content.Info.MimeType); len(exts) > 0 {
 			name += exts[0]
@@ -49,6 +52,9 @@ const SniffSize = 512
 
 // DetectMIME picks a file's type from its first bytes, then its name.
 func DetectMIME(data []byte, name string) string {
+	if ogg := OggMIME(data); ogg != "" {
+		return ogg
+	}
 	sniffed := http.DetectContentType(data)
 	generic := sniffed == "application/octet-stream" || strings.HasPrefix(sniffed, "text/plain")
 	if byExt := mime.TypeByExtension(path.Ext(name)); generic && byExt != "" {

@@ -95,11 +95,20 @@ func EditFromBody(existing []*database.Message, body string) (*bridgev2.Converte
 	if len(existing) == 0 {
 		return nil, errNoTarget
 	}
+	return EditTo(existing, MatrixFromBody(body))
+}
+
+// EditTo is the Matrix edit of existing to content: text, or a file when
+// the correction shares one (docs/media.md).
+func EditTo(existing []*database.Message, content *event.MessageEventContent) (*bridgev2.ConvertedEdit, error) {
+	if len(existing) == 0 {
+		return nil, errNoTarget
+	}
 	return &bridgev2.ConvertedEdit{
 		ModifiedParts: []*bridgev2.ConvertedEditPart{{
 			Part:    existing[0],
 			Type:    event.EventMessage,
-			Content: MatrixFromBody(body),
+			Content: content,
 		}},
 	}, nil
 }

@@ -8,8 +8,9 @@
 // between logins is the caller's choice.
 //
 // It also holds the message ID codec (messageid.go: chat, sender and XMPP id
-// in one bridgev2 message ID) and the typed metadata bridgev2 stores per
-// portal and per message (metadata.go).
+// in one bridgev2 message ID; a group chat message keyed by the room's
+// stanza-id, else by nick and the sender's id: RoomMessageID) and the typed
+// metadata bridgev2 stores per portal and per message (metadata.go).
 //
 // It imports only mellium's jid package and bridgev2's networkid; it must
 // never import the bridge package.

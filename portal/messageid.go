@@ -43,3 +43,41 @@ func ParseMessageID(id networkid.MessageID) (ParsedMessageID, error) {
 	}
 	return ParsedMessageID{Chat: parts[0], Sender: parts[1], ID: parts[2]}, nil
 }
+
+// The xmpp part of a group chat message's ID: the room's stanza-id when
+// the room stamped one, else the sender's nick and the id it gave.
+const (
+	roomStanzaPrefix = "sid:"
+	roomNickPrefix   = "nick:"
+)
+
+// RoomMessageID is the ID of a group chat message: by the room's
+// stanza-id when it stamped one (what replies, reactions and retractions
+// name), else by the sender's nick and id (rooms without XEP-0359).
+func RoomMessageID(room jid.JID, stanzaID, nick, id string) networkid.MessageID {
+	if stanzaID != "" {
+		return MakeMessageID(room, jid.JID{}, roomStanzaPrefix+stanzaID)
+	}
+	return MakeMessageID(room, jid.JID{}, roomNickPrefix+nick+"/"+id)
+}
+
+// StanzaID is the room's stanza-id an ID of RoomMessageID was keyed by, ""
+// for one keyed otherwise.
+func (p ParsedMessageID) StanzaID() string {
+	s, _ := strings.CutPrefix(p.ID, roomStanzaPrefix)
+	if s == p.ID {
+		return ""
+	}
+	return s
+}
+
+// SenderGivenID is the id the sender gave a group chat message whose ID
+// RoomMessageID keyed by nick, "" for one keyed otherwise.
+func (p ParsedMessageID) SenderGivenID() string {
+	rest, ok := strings.CutPrefix(p.ID, roomNickPrefix)
+	if !ok {
+		return ""
+	}
+	_, id, _ := strings.Cut(rest, "/")
+	return id
+}

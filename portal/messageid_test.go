@@ -44,3 +44,33 @@ func TestMessageID(t *testing.T) {
 		}
 	}
 }
+
+// TestRoomMessageID: a group chat message is keyed by the room's
+// stanza-id, else by nick and the sender's id; both read back.
+func TestRoomMessageID(t *testing.T) {
+	room := jid.MustParse("room@muc.example.org")
+	for _, tc := range []struct {
+		name                   string
+		stanzaID, nick, id     string
+		want                   networkid.MessageID
+		wantStanza, wantSender string
+	}{
+		{"stanza-id", "S1", "bob", "m1", "room@muc.example.org//sid:S1", "S1", ""},
+		{"nick and id", "", "bob", "m1", "room@muc.example.org//nick:bob/m1", "", "m1"},
+		{"id with a slash", "", "bob", "a/b", "room@muc.example.org//nick:bob/a/b", "", "a/b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := RoomMessageID(room, tc.stanzaID, tc.nick, tc.id)
+			if got != tc.want {
+				t.Fatalf("RoomMessageID = %q, want %q", got, tc.want)
+			}
+			p, err := ParseMessageID(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.StanzaID() != tc.wantStanza || p.SenderGivenID() != tc.wantSender {
+				t.Errorf("StanzaID = %q, SenderGivenID = %q; want %q, %q", p.StanzaID(), p.SenderGivenID(), tc.wantStanza, tc.wantSender)
+			}
+		})
+	}
+}

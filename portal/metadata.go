@@ -3,8 +3,8 @@ package portal
 // Metadata is what bridgev2 stores per portal (the connector registers it in
 // GetDBMetaTypes); its JSON is the database's, so field tags never change.
 type Metadata struct {
-	// Kind is "dm" or "muc", for readers of the database; the portal key
-	// says the same.
+	// Kind is "dm", "muc" or "pm" (Kind.String), for readers of the
+	// database; the portal key says the same.
 	Kind string `json:"kind,omitempty"`
 	// OMEMO is set when the chat is encrypted (see bridge/omemochat.go);
 	// OMEMOOff when the user turned encryption off explicitly.
@@ -14,6 +14,9 @@ type Metadata struct {
 	// unencrypted because the contact publishes no OMEMO device
 	// (bridge/omemodefault.go).
 	PlainNoticed bool `json:"plain_noticed,omitempty"`
+	// HistoryCursor is the oldest archive id the `history` command showed
+	// in this 1:1 chat (bridge/olderhistory.go).
+	HistoryCursor string `json:"history_cursor,omitempty"`
 }
 
 // MessageMetadata keeps the XEP-0359 ids of a bridged message besides the
@@ -31,4 +34,15 @@ type MessageMetadata struct {
 	// OccupantID is the XEP-0421 id the room stamped on a groupchat
 	// message (bridge/occupantid.go).
 	OccupantID string `json:"occupant_id,omitempty"`
+}
+
+// SetKind records the chat's kind; it reports whether the metadata changed
+// (bridgev2 then saves the portal). A portal without our metadata (nil) is
+// left alone.
+func (m *Metadata) SetKind(k Kind) bool {
+	if m == nil || m.Kind == k.String() {
+		return false
+	}
+	m.Kind = k.String()
+	return true
 }

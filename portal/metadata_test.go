@@ -29,3 +29,28 @@ func TestMetadataJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestMetadataSetKind: the kind is written once, as Kind.String spells it.
+func TestMetadataSetKind(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		m       *Metadata
+		kind    Kind
+		changed bool
+		want    string
+	}{
+		{"new", &Metadata{}, MUC, true, "muc"},
+		{"same", &Metadata{Kind: "dm"}, DM, false, "dm"},
+		{"changed", &Metadata{Kind: "dm"}, PM, true, "pm"},
+		{"no metadata", nil, DM, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.m.SetKind(tc.kind); got != tc.changed {
+				t.Errorf("changed = %v, want %v", got, tc.changed)
+			}
+			if tc.m != nil && tc.m.Kind != tc.want {
+				t.Errorf("kind = %q, want %q", tc.m.Kind, tc.want)
+			}
+		})
+	}
+}

@@ -5,7 +5,7 @@
 // keyed by its occupant JID (room@service/nick, see OccupantUserID).
 //
 // Metadata (metadata.go) is what bridgev2 stores per ghost: the names the
-// roster and the contact gave.
+// roster and the contact gave, recorded through SetRosterName and SetNick.
 //
 // It imports only mellium's jid package and bridgev2's networkid; it must
 // never import the bridge package.

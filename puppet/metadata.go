@@ -9,3 +9,24 @@ type Metadata struct {
 	// ghost's name when no roster names the contact (bridge/contactname.go).
 	Nick string `json:"nick,omitempty"`
 }
+
+// SetRosterName records the name a roster gives the contact; it reports
+// whether the metadata changed (bridgev2 then saves the ghost). An empty
+// name never clears one another roster gave.
+func (m *Metadata) SetRosterName(n string) bool {
+	if m == nil || n == "" || m.RosterName == n {
+		return false
+	}
+	m.RosterName = n
+	return true
+}
+
+// SetNick records the name the contact gives itself; it reports whether
+// the metadata changed.
+func (m *Metadata) SetNick(n string) bool {
+	if m == nil || n == "" || m.Nick == n {
+		return false
+	}
+	m.Nick = n
+	return true
+}

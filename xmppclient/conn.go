@@ -14,6 +14,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
+	"github.com/mxomemo/xmpp-bridge/xmpp/sm"
 )
 
 // ConnHooks is what a Conn tells its owner: Connecting, ConnectFailed, Ended
@@ -36,6 +37,12 @@ type ConnHooks interface {
 	Ended()
 	// Lost: the connection was lost (err); the loop redials in retryIn.
 	Lost(err error, retryIn time.Duration)
+	// StreamStarted: how a session began (a fresh bind, or XEP-0198
+	// resumed or refused), before its Setup.
+	StreamStarted(ctx context.Context, st StreamStart)
+	// UnackedChecked: what was done, after Setup, with the stanzas a
+	// stream that could not be resumed had left unacknowledged.
+	UnackedChecked(ctx context.Context, u UnackedCheck)
 }
 
 // ConnConfig is how a Conn dials and serves.
@@ -48,6 +55,9 @@ type ConnConfig struct {
 	PingInterval time.Duration
 	// Handler is the stanza handler of one session's Serve loop (Router).
 	Handler func(ctx context.Context) xmpp.Handler
+	// InArchive looks for an unacknowledged message of a stream that could
+	// not be resumed (streammgmt.go); nil: every such message is sent again.
+	InArchive ArchiveLookup
 }
 
 // Conn keeps one login connected: it dials, serves and redials with
@@ -61,11 +71,12 @@ type Conn struct {
 	mu      sync.Mutex
 	session *xmpp.Session
 	handoff *xmpp.Session
+	sm      *sm.Manager // XEP-0198 across the connections (streammgmt.go)
 }
 
 // NewConn is the connection of account.
 func NewConn(account jid.JID, cfg ConnConfig, hooks ConnHooks) *Conn {
-	return &Conn{account: account, cfg: cfg, hooks: hooks}
+	return &Conn{account: account, cfg: cfg, hooks: hooks, sm: newStreamManager()}
 }
 
 // Session is the current session, nil while disconnected (and on a nil
@@ -80,10 +91,13 @@ func (c *Conn) Session() *xmpp.Session {
 }
 
 // HandOff gives the loop a session that is already logged in (the login
-// flow's), used instead of the first dial.
-func (c *Conn) HandOff(s *xmpp.Session) {
+// flow's), used instead of the first dial, with its stream management.
+func (c *Conn) HandOff(ls *LoginSession) {
 	c.mu.Lock()
-	c.handoff = s
+	c.handoff = ls.Session
+	if ls.sm != nil {
+		c.sm = ls.sm
+	}
 	c.mu.Unlock()
 }
 
@@ -103,7 +117,9 @@ func (c *Conn) Run(ctx context.Context) {
 				err  error
 				info xconn.Info
 			)
-			s, info, err = xconn.DialInfo(ctx, c.cfg.Settings())
+			settings := c.cfg.Settings()
+			settings.SM = c.manager()
+			s, info, err = xconn.DialInfo(ctx, settings)
 			if info.ChannelBindingRefused != "" {
 				// Logged in without channel binding after the server refused
 				// it (xmpp/conn/channelbinding.go says why that is safe enough).
@@ -149,7 +165,8 @@ func (c *Conn) Run(ctx context.Context) {
 // Serve (the stream's reader) runs on the connection goroutine itself;
 // Setup and Connected run on a goroutine of their own while it does (their
 // IQs need the reader), and the pings and the close at ctx's end are timers:
-// a connected idle login holds this one goroutine.
+// a connected idle login holds this goroutine (and stream management's
+// acknowledgement loop, startStream).
 func (c *Conn) serve(ctx context.Context, s *xmpp.Session) error {
 	log := zerolog.Ctx(ctx).With().Str("resource", s.LocalAddr().Resourcepart()).Logger()
 	ctx = log.WithContext(ctx)
@@ -163,6 +180,7 @@ func (c *Conn) serve(ctx context.Context, s *xmpp.Session) error {
 		c.hooks.Ended()
 	}()
 
+	m := c.manager()
 	served := make(chan struct{}) // closed when Serve returned
 	var (
 		endMu  sync.Mutex
@@ -180,6 +198,9 @@ func (c *Conn) serve(ctx context.Context, s *xmpp.Session) error {
 		}
 	}
 
+	handler := m.Handler(c.cfg.Handler(ctx))
+	defer c.startStream(ctx, s, m)()
+
 	setupDone := make(chan struct{})
 	go func() {
 		defer close(setupDone)
@@ -188,6 +209,7 @@ func (c *Conn) serve(ctx context.Context, s *xmpp.Session) error {
 			end(err)
 			return
 		}
+		c.resendUnacked(ctx, s, m)
 		log.Info().Msg("Connected to XMPP server")
 		c.hooks.Connected(ctx, s)
 	}()
@@ -213,7 +235,7 @@ func (c *Conn) serve(ctx context.Context, s *xmpp.Session) error {
 		defer p.stop()
 	}
 
-	err := s.Serve(c.cfg.Handler(ctx))
+	err := s.Serve(handler)
 	close(served)
 	<-setupDone
 	endMu.Lock()
@@ -259,6 +281,20 @@ func (p *pinger) stop() {
 	defer p.mu.Unlock()
 	p.stopped = true
 	p.t.Stop()
+}
+
+// Probe dials and logs in once with cfg: the login flow's check of the
+// credentials. The session is then handed to the login's Conn (HandOff) or
+// ended with CloseProbe. Its error is xconn's classified one as it is:
+// the login's reply to the user reads the class from the start of its text.
+func Probe(ctx context.Context, cfg xconn.Config) (*LoginSession, error) {
+	return DialLogin(ctx, cfg)
+}
+
+// CloseProbe ends a session of Probe that was not handed off.
+func CloseProbe(s *LoginSession) {
+	_ = s.Close()
+	_ = s.Conn().Close()
 }
 
 // closeSession ends the stream politely and then the connection, so that a

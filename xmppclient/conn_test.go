@@ -36,9 +36,11 @@ func (h *recordingHooks) Setup(context.Context, *xmpp.Session) error {
 	h.mu.Unlock()
 	return nil
 }
-func (h *recordingHooks) Connected(context.Context, *xmpp.Session) {}
-func (h *recordingHooks) Ended()                                   {}
-func (h *recordingHooks) Lost(error, time.Duration)                {}
+func (h *recordingHooks) Connected(context.Context, *xmpp.Session)     {}
+func (h *recordingHooks) Ended()                                       {}
+func (h *recordingHooks) Lost(error, time.Duration)                    {}
+func (h *recordingHooks) StreamStarted(context.Context, StreamStart)   {}
+func (h *recordingHooks) UnackedChecked(context.Context, UnackedCheck) {}
 
 // TestConnRedialsUntilCancelled: a server that refuses the TCP connection
 // is a transient failure; the loop reports it, waits, dials again, and
@@ -166,7 +168,7 @@ func TestConnServe(t *testing.T) {
 				Handler:           func(context.Context) xmpp.Handler { return nil },
 			}, hooks)
 			s, server := pipeSession(t, account)
-			c.HandOff(s)
+			c.HandOff(&LoginSession{Session: s})
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
 			go func() { c.Run(ctx); close(done) }()
@@ -221,7 +223,7 @@ func TestConnServeCancel(t *testing.T) {
 		Handler:           func(context.Context) xmpp.Handler { return nil },
 	}, hooks)
 	s, _ := pipeSession(t, account)
-	c.HandOff(s)
+	c.HandOff(&LoginSession{Session: s})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { c.Run(ctx); close(done) }()

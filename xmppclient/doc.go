@@ -1,6 +1,8 @@
 // Package xmppclient is one login's XMPP client, knowing nothing of
 // bridgev2 or Matrix: the connection loop with backoff and pings
-// (conn.go), where a stanza enters (router.go) and its one classification
+// (conn.go) with XEP-0198 stream management (streammgmt.go, over xmpp/sm:
+// acknowledgements, resumption, the unacknowledged messages of a refused
+// resumption looked up and sent again), where a stanza enters (router.go) and its one classification
 // (inbound.go), the ordered stream of events it hands the connector
 // (stream.go), the catch-up cursors and the acknowledgement of each
 // message (cursor.go: Ack), archive queries and catch-up paging
@@ -9,10 +11,11 @@
 // messages read and classified (groupchat.go), the rooms' live state and
 // joins (rooms.go, roomjoin.go), bookmarks (bookmarks.go), invitations
 // and private messages with occupants (invites.go), room creation
-// (roomcreate.go), avatars (avatar.go), media transfer
-// (mediafetch.go, mediaupload.go, mediadial.go), outgoing messages and
-// signals (outgoing.go, signal.go, session.go), our caps (caps.go) and the
-// OMEMO ratchet lock (ratchet.go).
+// (roomcreate.go), the payloads of PEP notifications (pep.go), avatars
+// (avatar.go), media transfer (mediafetch.go, mediaupload.go,
+// mediadial.go), outgoing messages (one builder for 1:1, room and private
+// messages) and signals (outgoing.go, signal.go, session.go), our caps
+// (caps.go) and the OMEMO ratchet lock (ratchet.go).
 //
 // It may import mellium, our xmpp/* stanza packages and omemo*; it must
 // never import bridge, msgconv, portal, puppet or anything of mautrix

@@ -46,6 +46,8 @@ type Groupchat struct {
 	Raw *stanzabuf.Stanza
 	// OccupantID is the room's XEP-0421 id of the sender (RoomOccupantID).
 	OccupantID string
+	// Signals are the stanza's chat state and markers (ParseSignals).
+	Signals Signals
 }
 
 // ClassifyGroupchat decides what the groupchat message m from room is.
@@ -96,6 +98,7 @@ func ReadGroupchat(rm RoomMessage, r Room) Groupchat {
 	g := ClassifyGroupchat(m, r.JID, encrypted, refs)
 	g.Raw = st
 	g.OccupantID = RoomOccupantID(r, st)
+	g.Signals = ParseSignals(st)
 	return g
 }
 

@@ -13,7 +13,6 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucinvite"
-	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
 
@@ -108,19 +107,4 @@ func PrivateOccupant(st *stanzabuf.Stanza, fromMe bool, rooms *Rooms) (jid.JID, 
 	}
 	_, marked, err := mucadmin.ParseUser(st.Reader())
 	return occ, err == nil && marked
-}
-
-// SendPrivate sends body to occupant as a private message through its
-// room (type chat, the muc#user marker, our id as origin-id); never
-// encrypted.
-func SendPrivate(ctx context.Context, s *xmpp.Session, occupant jid.JID, id, body string) error {
-	r := stanza.Message{To: occupant, ID: id, Type: stanza.ChatMessage}.Wrap(xmlstream.MultiReader(
-		xmlstream.Wrap(xmlstream.Token(xml.CharData(body)), xml.StartElement{Name: xml.Name{Local: "body"}}),
-		sid.OriginID{ID: id}.TokenReader(),
-		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: mucadmin.NSUser, Local: "x"}}),
-	))
-	if err := s.Send(ctx, r); err != nil {
-		return fmt.Errorf("failed to send private message to %s: %w", occupant, err)
-	}
-	return nil
 }

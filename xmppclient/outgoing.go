@@ -12,6 +12,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
 	"github.com/mxomemo/xmpp-bridge/xmpp/correct"
 	"github.com/mxomemo/xmpp-bridge/xmpp/markers"
+	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmpp/oob"
 	"github.com/mxomemo/xmpp-bridge/xmpp/reply"
 	"github.com/mxomemo/xmpp-bridge/xmpp/sid"
@@ -22,6 +23,10 @@ import (
 // one); the text reaches Matrix users.
 var ErrMediaChatChanged = errors.New("the chat's OMEMO encryption changed while the file was uploaded; send it again")
 
+// ErrPrivateEncrypted: a private message with a room occupant is never
+// encrypted (the occupant's real JID, and so its devices, may be unknown).
+var ErrPrivateEncrypted = errors.New("private messages with room occupants are not encrypted")
+
 // Outgoing is a message with a body on its way to XMPP, in a 1:1 chat or a
 // room, before encryption: one type for both.
 type Outgoing struct {
@@ -29,6 +34,10 @@ type Outgoing struct {
 	// Room sends it to a room (type groupchat, to the room's bare JID);
 	// otherwise it is a 1:1 chat message.
 	Room bool
+	// Private sends it to a room occupant (To is room@service/nick) as a
+	// private message through the room (XEP-0045 §7.5): type chat with the
+	// muc#user marker, plaintext and text only.
+	Private bool
 	// ID is both the id attribute and the origin-id, so that replies,
 	// receipts and corrections from any client point back to it.
 	ID   string
@@ -61,18 +70,21 @@ func (o *Outgoing) CheckMedia(encrypted bool) error {
 }
 
 // payload is what the message carries besides the body, in 1:1 chats and
-// rooms: a marker request (1:1), the origin-id, an active chat state and
-// the references to an earlier message. It stays outside the encryption,
+// rooms: a marker request (1:1), the origin-id, an active chat state (the
+// muc#user marker instead in a private message) and the references to an
+// earlier message. It stays outside the encryption,
 // as other OMEMO clients send it.
 func (o *Outgoing) payload() []xml.TokenReader {
 	var payload []xml.TokenReader
-	if !o.Room {
+	if !o.Room && !o.Private {
 		payload = append(payload, markers.Markable{}.TokenReader())
 	}
-	payload = append(payload,
-		sid.OriginID{ID: o.ID}.TokenReader(),
-		chatstates.Active.TokenReader(),
-	)
+	payload = append(payload, sid.OriginID{ID: o.ID}.TokenReader())
+	if o.Private {
+		payload = append(payload, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: mucadmin.NSUser, Local: "x"}}))
+	} else {
+		payload = append(payload, chatstates.Active.TokenReader())
+	}
 	if o.Replace != "" {
 		payload = append(payload, correct.Replace{ID: o.Replace}.TokenReader())
 	}
@@ -97,6 +109,9 @@ func (o *Outgoing) header() stanza.Message {
 func (o *Outgoing) Stanza(enc *omemoxmpp.Outgoing) (xml.TokenReader, error) {
 	if err := o.CheckMedia(enc != nil); err != nil {
 		return nil, err
+	}
+	if o.Private && enc != nil {
+		return nil, ErrPrivateEncrypted
 	}
 	payload := o.payload()
 	if enc != nil {

@@ -50,6 +50,7 @@ func TestOutgoingStanza(t *testing.T) {
 		want      []string
 		notWant   []string
 		changed   bool
+		refused   error
 		wantExact string
 	}{
 		{name: "1:1 text", out: Outgoing{To: bob, ID: "mxb-1", Body: "hi <all>"},
@@ -69,6 +70,11 @@ func TestOutgoingStanza(t *testing.T) {
 			enc: true, want: []string{`<encrypted xmlns="urn:xmpp:omemo:2">`, `<origin-id xmlns="urn:xmpp:sid:0" id="f">`}, notWant: []string{"jabber:x:oob", "aesgcm"}},
 		{name: "aesgcm link in a plaintext chat", out: Outgoing{To: bob, ID: "f", Body: "aesgcm://h/a#00", Media: &OutgoingMedia{Encrypted: true}},
 			changed: true},
+		{name: "private message with an occupant", out: Outgoing{To: room, Private: true, ID: "mxb-p", Body: "psst"},
+			wantExact: `<message type="chat" to="room@muc.example.org/someone" id="mxb-p"><body>psst</body>` +
+				`<origin-id xmlns="urn:xmpp:sid:0" id="mxb-p"></origin-id><x xmlns="http://jabber.org/protocol/muc#user"></x></message>`},
+		{name: "encrypted private message", out: Outgoing{To: room, Private: true, ID: "mxb-p", Body: "psst"},
+			enc: true, refused: ErrPrivateEncrypted},
 		{name: "encrypted room text", out: Outgoing{To: room, Room: true, ID: "g", Body: "secret"},
 			enc: true, want: []string{`type="groupchat"`, `to="room@muc.example.org"`}, notWant: []string{"secret", "markable"}},
 	} {
@@ -81,6 +87,12 @@ func TestOutgoingStanza(t *testing.T) {
 			if tc.changed {
 				if !errors.Is(err, ErrMediaChatChanged) || tc.out.CheckMedia(tc.enc) == nil {
 					t.Fatalf("err = %v, want ErrMediaChatChanged", err)
+				}
+				return
+			}
+			if tc.refused != nil {
+				if !errors.Is(err, tc.refused) {
+					t.Fatalf("err = %v, want %v", err, tc.refused)
 				}
 				return
 			}

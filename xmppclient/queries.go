@@ -177,6 +177,23 @@ func (q *Queries) Collected(ctx context.Context, s *xmpp.Session, query history.
 	return got, res, nil
 }
 
+// CatchUpNewest asks archive for its newest n messages (of those up to
+// end, when set), one query (the last page, RSM <before/>) whose id
+// register makes, its results going through the stream in the archive's
+// order. Paging further back would hand the stream older pages after newer
+// ones, so the server's page limit caps n. It returns the archive id of
+// the page's last message ("" for none) and whether the query succeeded.
+func CatchUpNewest(ctx context.Context, s *xmpp.Session, archive jid.JID, n uint64, end time.Time, register func() string, timeout time.Duration) (string, bool) {
+	q := history.Query{ID: register(), Last: true, Limit: n, End: end}
+	res, err := Fetch(ctx, s, q, archive, timeout)
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Archive history query failed")
+		return "", false
+	}
+	zerolog.Ctx(ctx).Debug().Bool("complete", res.Complete).Str("first", res.Set.First.ID).Str("last", res.Set.Last).Time("end", end).Msg("Fetched the archive's newest page")
+	return res.Set.Last, true
+}
+
 // CatchUp pages through archive (our account's, or a room's) after the
 // archive id after, or from start when after is "": each page is a query
 // whose id register makes, its results going through the stream. It

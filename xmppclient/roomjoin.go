@@ -70,21 +70,48 @@ func roomInfo(ctx context.Context, s *xmpp.Session, room jid.JID) (mucroom.Info,
 	return mucroom.InfoFrom(info), mucadmin.RoomInfoFrom(info), nil
 }
 
+// JoinOptions are what a join asks of the room beyond the nick.
+type JoinOptions struct {
+	// Password is the room's password ("" for none); a wrong or missing
+	// one ends in mucroom.ErrPassword.
+	Password string
+	// HistoryWithoutArchive, when above 0, asks a room whose disco#info
+	// lists no message archive (XEP-0313) for up to that many messages of
+	// its discussion history (§7.2.15) received since HistorySince (if
+	// set). Rooms with an archive, and rooms when it is 0, are joined
+	// without history.
+	HistoryWithoutArchive int
+	HistorySince          time.Time
+}
+
 // Join enters room on s as nick, or as a variant of it while the nick is
 // taken, and waits until the room has sent its occupants (the presences
-// reach ApplyPresence through the session's handler meanwhile).
+// reach ApplyPresence through the session's handler meanwhile). The room
+// sends no discussion history.
 func (rs *Rooms) Join(ctx context.Context, s *xmpp.Session, room jid.JID, nick string) (JoinResult, error) {
-	return rs.JoinPassword(ctx, s, room, nick, "")
+	return rs.JoinWith(ctx, s, room, nick, JoinOptions{})
 }
 
 // JoinPassword is Join with the room's password ("" for none); a wrong or
 // missing one ends in mucroom.ErrPassword.
 func (rs *Rooms) JoinPassword(ctx context.Context, s *xmpp.Session, room jid.JID, nick, password string) (JoinResult, error) {
+	return rs.JoinWith(ctx, s, room, nick, JoinOptions{Password: password})
+}
+
+// JoinWith is Join with options.
+func (rs *Rooms) JoinWith(ctx context.Context, s *xmpp.Session, room jid.JID, nick string, opts JoinOptions) (JoinResult, error) {
 	room = room.Bare()
 	log := zerolog.Ctx(ctx).With().Stringer("room", room).Logger()
 	info, features, err := roomInfo(ctx, s, room)
 	if err != nil {
 		return JoinResult{}, err
+	}
+	join := mucroom.Join{MaxStanzas: 0, Password: opts.Password}
+	if opts.HistoryWithoutArchive > 0 && !slices.Contains(features.Features, nsMAM) {
+		// Without an archive the history is the only way to what was
+		// said while we were away.
+		join.MaxStanzas, join.Since = opts.HistoryWithoutArchive, opts.HistorySince
+		log.Debug().Int("maxstanzas", join.MaxStanzas).Time("since", join.Since).Msg("Asking the room without an archive for its history")
 	}
 	candidates := NickCandidates(nick)
 	for _, n := range candidates {
@@ -93,7 +120,7 @@ func (rs *Rooms) JoinPassword(ctx context.Context, s *xmpp.Session, room jid.JID
 			return JoinResult{}, fmt.Errorf("%w: %q: %w", mucroom.ErrNickRejected, n, err)
 		}
 		answer := rs.StartJoin(room, n, info, features)
-		join := mucroom.Join{Occupant: occ, ID: stanzaID(), MaxStanzas: 0, Password: password}
+		join.Occupant, join.ID = occ, stanzaID()
 		if err := s.Send(ctx, join.TokenReader()); err != nil {
 			rs.Remove(room)
 			return JoinResult{}, fmt.Errorf("failed to send join presence to %s: %w", room, err)

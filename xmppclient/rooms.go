@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"sync"
+	"time"
 
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
@@ -47,6 +48,9 @@ type Room struct {
 	// everyone already in it), and cleared when we are out of the room.
 	Joined    bool
 	Occupants map[string]Occupant
+	// JoinStarted is when our latest join presence was about to be sent:
+	// any message the room gave us live is from after it.
+	JoinStarted time.Time
 
 	joining chan JoinResult // while a join waits for the room's answer
 	leaving chan struct{}   // while a leave waits for our unavailable presence
@@ -113,6 +117,7 @@ func (rs *Rooms) StartJoin(room jid.JID, nick string, info mucroom.Info, feature
 		rs.rooms[key] = r
 	}
 	r.Nick, r.Info, r.Features, r.Joined = nick, info, features, false
+	r.JoinStarted = time.Now()
 	r.Occupants = map[string]Occupant{}
 	if info.Subject != "" && r.Subject == nil {
 		s := info.Subject

@@ -32,6 +32,9 @@ type Router struct {
 	RosterPush func(ver string, item roster.Item) error
 	// AvatarHash is a contact's XEP-0153 avatar hash from its presence.
 	AvatarHash func(from jid.JID, u vcardphoto.Update)
+	// Presence is a contact's available or unavailable presence, read
+	// (ParsePresence), for its aggregate (Presences).
+	Presence func(from jid.JID, p Presence)
 	// Intercept may take a classified stanza before it is queued (the
 	// results of backfill queries, collected for their caller); it reports
 	// whether it did.
@@ -107,10 +110,24 @@ func (r *Router) presence(ctx context.Context, t xmlstream.TokenReadEncoder, sta
 		if u, ok, err := vcardphoto.ParseUpdate(st.Reader()); err == nil && ok && r.AvatarHash != nil {
 			r.AvatarHash(p.From, u)
 		}
+		r.contactPresence(st)
 	case stanza.UnavailablePresence:
 		r.Roster.SetOnline(p.From, false)
+		if st, err := stanzabuf.Read(xmlstream.MultiReader(xmlstream.Token(*start), t)); err == nil {
+			r.contactPresence(st)
+		}
 	case stanza.SubscribePresence:
 		zerolog.Ctx(ctx).Info().Stringer("from", p.From.Bare()).Msg("Contact asked to see our presence; answer it from an XMPP client")
 	}
 	return nil
+}
+
+// contactPresence hands a contact's presence, read, to r.Presence.
+func (r *Router) contactPresence(st *stanzabuf.Stanza) {
+	if r.Presence == nil {
+		return
+	}
+	if from, p, ok, err := ParsePresence(st.Reader()); err == nil && ok {
+		r.Presence(from, p)
+	}
 }

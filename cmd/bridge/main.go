@@ -32,7 +32,7 @@ func newBridgeMain() *mxmain.BridgeMain {
 func main() {
 	m := newBridgeMain()
 	m.InitVersion(Tag, Commit, BuildTime)
-	m.PostInit = func() { deploy.MustUseOwnDatabase(m) }
+	m.PostInit = func() { deploy.MustUseOwnDatabase(m.Log.WithContext(context.Background()), m) }
 	m.PostStart = func() {
 		m.Connector.(*bridge.Connector).Metrics.SetReadyCheck(func(ctx context.Context) error {
 			if !m.Matrix.AS.Ready {

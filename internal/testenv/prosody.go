@@ -32,6 +32,9 @@ type ProsodyOptions struct {
 	UploadHTTPS bool
 	// UploadSizeLimit is http_file_share_size_limit in bytes (10 MiB when 0).
 	UploadSizeLimit int64
+	// MUCArchivePerRoom lets a room's owner turn its archive off
+	// (muc#roomconfig_enablearchiving); rooms are archived by default either way.
+	MUCArchivePerRoom bool
 }
 
 // Prosody is a running Prosody 0.12 on 127.0.0.1 serving the virtual host "localhost" with
@@ -99,7 +102,7 @@ VirtualHost "localhost"
 Component "conference.localhost" "muc"
   modules_enabled = { "muc_mam" }
   muc_log_by_default = true
-  muc_log_all_rooms = true
+  muc_log_all_rooms = {{not .MUCArchivePerRoom}}
   restrict_room_creation = false
 
 Component "upload.localhost" "http_file_share"
@@ -168,7 +171,7 @@ func (p *Prosody) start(bin string, pickPorts bool) error {
 	}
 	var cfg bytes.Buffer
 	err := prosodyTmpl.Execute(&cfg, map[string]any{
-		"Dir": p.dir, "C2S": p.c2sPort, "TLSPort": p.tlsPort, "HTTP": p.httpPort, "HTTPS": p.httpsPort, "UploadLimit": cmp.Or(p.opts.UploadSizeLimit, 10<<20), "Comp": p.compPort,
+		"Dir": p.dir, "C2S": p.c2sPort, "TLSPort": p.tlsPort, "HTTP": p.httpPort, "HTTPS": p.httpsPort, "UploadLimit": cmp.Or(p.opts.UploadSizeLimit, 10<<20), "Comp": p.compPort, "MUCArchivePerRoom": p.opts.MUCArchivePerRoom,
 		"CompSecret": p.opts.ComponentSecret, "NoTLS": p.opts.NoTLS, "RequireTLS": p.opts.RequireTLS,
 		"StanzaDebug": p.opts.StanzaDebug, "Debug": true, "Extra": p.opts.ExtraConfig,
 	})

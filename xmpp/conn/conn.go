@@ -16,6 +16,8 @@ import (
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/dial"
 	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/xmpp/sm"
 )
 
 // DefaultTimeout bounds dialing plus stream negotiation when Config.Timeout
@@ -48,6 +50,11 @@ type Config struct {
 	Resolver *net.Resolver
 
 	Timeout time.Duration
+
+	// SM, when set, is the account's XEP-0198 stream management: the
+	// authenticated stream goes through it, a previous stream is resumed
+	// instead of bound when possible, and a fresh bind enables it.
+	SM *sm.Manager
 
 	// tlsMaxVersion caps the TLS version (0: crypto/tls default); tests
 	// only, to reach the TLS 1.2 channel binding (tls-unique).
@@ -237,8 +244,8 @@ func (c Config) dialSession(ctx context.Context, info *Info) (*xmpp.Session, err
 	noCB := c.noChannelBinding || refusedHere
 	offer := &cbOffer{}
 	features = append(features, cbFeature(offer),
-		saslFeature(c.Password, recordMechanisms(info, c.mechanisms()), info, offer, noCB, c.forceChannelBinding && !noCB),
-		xmpp.BindResource())
+		saslFeature(c.Password, recordMechanisms(info, c.mechanisms()), info, offer, noCB, c.forceChannelBinding && !noCB, c.SM),
+		c.bindFeature())
 
 	// mellium wakes its reads when ctx ends by setting a past deadline and
 	// at once clearing it again, which races with the blocked read: a
@@ -332,7 +339,7 @@ func startTLS(cfg *tls.Config) xmpp.StreamFeature {
 // stream) with its failures classified, the server's offer recorded and
 // the -PLUS mechanisms left out where channel binding is not to be used
 // (see channelbinding.go).
-func saslFeature(password string, mechs []sasl.Mechanism, info *Info, offer *cbOffer, noCB, forceCB bool) xmpp.StreamFeature {
+func saslFeature(password string, mechs []sasl.Mechanism, info *Info, offer *cbOffer, noCB, forceCB bool, m *sm.Manager) xmpp.StreamFeature {
 	f := xmpp.SASL("", password, mechs...)
 	negotiate := f.Negotiate
 	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data interface{}) (xmpp.SessionState, io.ReadWriter, error) {
@@ -355,9 +362,23 @@ func saslFeature(password string, mechs []sasl.Mechanism, info *Info, offer *cbO
 		if err != nil {
 			return mask, rw, classify(stageSASL, err)
 		}
+		// The stream restarts on rw: from here on it goes through stream
+		// management's connection (xmpp/sm).
+		if nc, ok := rw.(net.Conn); ok && m != nil {
+			rw = m.Wrap(nc)
+		}
 		return mask, rw, nil
 	}
 	return f
+}
+
+// bindFeature is mellium's resource binding, through stream management
+// when the config has it.
+func (c Config) bindFeature() xmpp.StreamFeature {
+	if c.SM == nil {
+		return xmpp.BindResource()
+	}
+	return c.SM.Bind(xmpp.BindResource())
 }
 
 // recordMechanisms wraps each mechanism so that the one mellium picks

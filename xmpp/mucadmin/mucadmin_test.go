@@ -200,6 +200,19 @@ func TestParseUser(t *testing.T) {
 		name: "two items",
 		in:   `<presence xmlns="jabber:client"><x xmlns="http://jabber.org/protocol/muc#user"><item role="a"/><item role="b"/></x></presence>`,
 		err:  mucadmin.ErrMalformed,
+	}, {
+		// Prosody, for a nick joined from two sessions (the old one hibernating under XEP-0198).
+		name: "one occupant's two sessions",
+		in: `<presence xmlns="jabber:client"><x xmlns="http://jabber.org/protocol/muc#user">` +
+			`<item affiliation="none" jid="hag66@shakespeare.lit/old" role="participant"/><item affiliation="none" jid="hag66@shakespeare.lit/new" role="participant"/>` +
+			`<status code="110"/></x></presence>`,
+		want: mucadmin.User{Item: mucadmin.Item{JID: jid.MustParse("hag66@shakespeare.lit/old"), Affiliation: mucadmin.None, Role: "participant"}, Status: []int{110}},
+		ok:   true,
+	}, {
+		name: "two occupants' items",
+		in: `<presence xmlns="jabber:client"><x xmlns="http://jabber.org/protocol/muc#user">` +
+			`<item affiliation="none" jid="hag66@shakespeare.lit/pda" role="participant"/><item affiliation="none" jid="crone1@shakespeare.lit/desktop" role="participant"/></x></presence>`,
+		err: mucadmin.ErrMalformed,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			u, ok, err := mucadmin.ParseUser(xmltest.Reader(tc.in))

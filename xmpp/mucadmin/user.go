@@ -68,12 +68,20 @@ func parseUser(d *xml.Decoder, u *User) error {
 		case xml.StartElement:
 			switch {
 			case t.Name.Space == NSUser && t.Name.Local == "item":
-				if sawItem {
-					return fmt.Errorf("%w: more than one item", ErrMalformed)
-				}
-				sawItem = true
-				if u.Item, err = parseItem(t); err != nil {
+				it, err := parseItem(t)
+				if err != nil {
 					return err
+				}
+				if !sawItem {
+					sawItem, u.Item = true, it
+					break
+				}
+				// Prosody gives an occupant joined from several sessions
+				// under one nick (a restarted client whose old session
+				// still hibernates under XEP-0198) one item per session:
+				// the same occupant, told apart by the full JID only.
+				if it.JID.Bare().String() != u.Item.JID.Bare().String() || it.Affiliation != u.Item.Affiliation || it.Role != u.Item.Role {
+					return fmt.Errorf("%w: items for different occupants", ErrMalformed)
 				}
 			case t.Name.Space == NSUser && t.Name.Local == "status":
 				v, _ := children.Attr(t, "code")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
@@ -25,17 +26,24 @@ type Join struct {
 	// MaxStanzas limits the discussion history the room sends after the
 	// join (§7.2.15); a negative value leaves it to the room.
 	MaxStanzas int
-	Password   string
+	// Since, when set with MaxStanzas > 0 or negative, limits the history
+	// to messages the room received since then.
+	Since    time.Time
+	Password string
 }
 
 // TokenReader implements xmlstream.Marshaler.
 func (j Join) TokenReader() xml.TokenReader {
 	var inner []xml.TokenReader
+	var history []xml.Attr
 	if j.MaxStanzas >= 0 {
-		inner = append(inner, xmlstream.Wrap(nil, xml.StartElement{
-			Name: xml.Name{Local: "history"},
-			Attr: []xml.Attr{{Name: xml.Name{Local: "maxstanzas"}, Value: strconv.Itoa(j.MaxStanzas)}},
-		}))
+		history = append(history, xml.Attr{Name: xml.Name{Local: "maxstanzas"}, Value: strconv.Itoa(j.MaxStanzas)})
+	}
+	if !j.Since.IsZero() && j.MaxStanzas != 0 {
+		history = append(history, xml.Attr{Name: xml.Name{Local: "since"}, Value: j.Since.UTC().Format(time.RFC3339)})
+	}
+	if len(history) > 0 {
+		inner = append(inner, xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "history"}, Attr: history}))
 	}
 	if j.Password != "" {
 		inner = append(inner, xmlstream.Wrap(xmlstream.Token(xml.CharData(j.Password)), xml.StartElement{Name: xml.Name{Local: "password"}}))

@@ -40,6 +40,14 @@ func TestJoinLeave(t *testing.T) {
 		r:    mucroom.Join{Occupant: occ, ID: "j2", MaxStanzas: -1, Password: "cauldronburn"}.TokenReader(),
 		want: `<presence to="coven@chat.shakespeare.lit/thirdwitch" id="j2"><x xmlns="http://jabber.org/protocol/muc"><password>cauldronburn</password></x></presence>`,
 	}, {
+		name: "join with history since a time",
+		r:    mucroom.Join{Occupant: occ, ID: "j3", MaxStanzas: 50, Since: time.Date(2026, 12, 7, 6, 0, 0, 0, time.FixedZone("x", 3600))}.TokenReader(),
+		want: `<presence to="coven@chat.shakespeare.lit/thirdwitch" id="j3"><x xmlns="http://jabber.org/protocol/muc"><history maxstanzas="50" since="2026-12-07T05:00:00Z"></history></x></presence>`,
+	}, {
+		name: "no history whatever the time",
+		r:    mucroom.Join{Occupant: occ, ID: "j4", MaxStanzas: 0, Since: time.Now()}.TokenReader(),
+		want: `<presence to="coven@chat.shakespeare.lit/thirdwitch" id="j4"><x xmlns="http://jabber.org/protocol/muc"><history maxstanzas="0"></history></x></presence>`,
+	}, {
 		name: "leave",
 		r:    mucroom.Leave(occ, "l1", ""),
 		want: `<presence type="unavailable" to="coven@chat.shakespeare.lit/thirdwitch" id="l1"></presence>`,

@@ -96,7 +96,7 @@ func main() {
 		Connector:   c,
 	}
 	m.PostInit = func() {
-		deploy.MustUseOwnDatabase(&m)
+		deploy.MustUseOwnDatabase(m.Log.WithContext(context.Background()), &m)
 	}
 	m.PostStart = func() {
 		c.Metrics.SetReadyCheck(func(ctx context.Context) error {

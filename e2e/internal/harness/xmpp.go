@@ -43,6 +43,8 @@ type ReceivedPresence struct {
 	From string
 	// Type is "" for available.
 	Type string
+	// Show and Status are the presence's <show/> and <status/> texts.
+	Show, Status string
 }
 
 // ReceivedMessage is a message stanza the peer received.
@@ -73,6 +75,10 @@ type ReceivedMessage struct {
 	// (muc#user <invite/>, <decline/>) that a room forwarded; "" when there is none.
 	InviteFrom, DeclineFrom string
 	Invite, Decline         bool
+
+	// ChatState is the local name of a XEP-0085 chat state element ("composing", "paused", ...);
+	// Displayed is the id of a XEP-0333 <displayed/> marker.
+	ChatState, Displayed string
 
 	// OMEMO is the message's <encrypted/> element (either namespace), also of a carbon's
 	// forwarded message, so that tests can replay or tamper with real peers' ciphertexts.
@@ -124,7 +130,11 @@ type inMsg struct {
 		ID        string   `xml:"id,attr"`
 		Reactions []string `xml:"reaction"`
 	} `xml:"urn:xmpp:reactions:0 reactions"`
-	MUCUser *struct {
+	Displayed *idAttr   `xml:"urn:xmpp:chat-markers:0 displayed"`
+	Composing *struct{} `xml:"http://jabber.org/protocol/chatstates composing"`
+	Paused    *struct{} `xml:"http://jabber.org/protocol/chatstates paused"`
+	Active    *struct{} `xml:"http://jabber.org/protocol/chatstates active"`
+	MUCUser   *struct {
 		Invite *struct {
 			From string `xml:"from,attr"`
 		} `xml:"invite"`
@@ -193,6 +203,13 @@ func (p *Peer) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) err
 				pr.Type = a.Value
 			}
 		}
+		var children struct {
+			Show   string `xml:"show"`
+			Status string `xml:"status"`
+		}
+		if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), t)).Decode(&children); err == nil {
+			pr.Show, pr.Status = children.Show, children.Status
+		}
 		p.mu.Lock()
 		p.presences = append(p.presences, pr)
 		close(p.changed)
@@ -220,6 +237,17 @@ func (p *Peer) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) err
 	}
 	if m.OOB != nil {
 		r.OOB = m.OOB.URL
+	}
+	if m.Displayed != nil {
+		r.Displayed = m.Displayed.ID
+	}
+	switch {
+	case m.Composing != nil:
+		r.ChatState = "composing"
+	case m.Paused != nil:
+		r.ChatState = "paused"
+	case m.Active != nil:
+		r.ChatState = "active"
 	}
 	if m.MUCUser != nil && m.MUCUser.Invite != nil {
 		r.Invite, r.InviteFrom = true, m.MUCUser.Invite.From

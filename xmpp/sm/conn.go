@@ -1,0 +1,76 @@
+package sm
+
+import (
+	"bufio"
+	"crypto/tls"
+	"net"
+	"sync"
+)
+
+// Conn is the authenticated connection as the session sees it: reads and
+// writes pass through, each direction followed by a splitter that reports
+// its top-level elements to the manager.
+//
+// Conn is an io.ByteReader, so encoding/xml's decoder reads from it a byte
+// at a time rather than buffering ahead: what the inbound splitter has
+// seen is exactly what the decoder has consumed.
+type Conn struct {
+	net.Conn
+	m   *Manager
+	gen uint64
+	br  *bufio.Reader
+
+	in  splitter // used by the reading goroutine only
+	wmu sync.Mutex
+	out splitter
+}
+
+var (
+	_ net.Conn                              = (*Conn)(nil)
+	_ interface{ ReadByte() (byte, error) } = (*Conn)(nil)
+)
+
+func newConn(m *Manager, c net.Conn, gen uint64) *Conn {
+	sc := &Conn{Conn: c, m: m, gen: gen, br: bufio.NewReader(c)}
+	// The stream was restarted after SASL: the first bytes each way are
+	// the new stream headers, so both splitters start outside a stream.
+	sc.in = splitter{emit: func(e element) { m.inbound(gen, e) }}
+	sc.out = splitter{capture: true, emit: func(e element) { m.outbound(gen, e) }}
+	return sc
+}
+
+// ReadByte implements io.ByteReader.
+func (c *Conn) ReadByte() (byte, error) {
+	b, err := c.br.ReadByte()
+	if err == nil {
+		c.in.byte(b)
+	}
+	return b, err
+}
+
+// Read implements io.Reader.
+func (c *Conn) Read(p []byte) (int, error) {
+	n, err := c.br.Read(p)
+	c.in.writeBytes(p[:n])
+	return n, err
+}
+
+// Write implements io.Writer. Only the bytes written without error are
+// followed: a stanza whose end did not get out is not kept for
+// resending, as its sender got the error.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	n, err := c.Conn.Write(p)
+	c.out.writeBytes(p[:n])
+	return n, err
+}
+
+// ConnectionState is the TLS state of the connection below, for mellium
+// (channel binding, Session.ConnectionState).
+func (c *Conn) ConnectionState() tls.ConnectionState {
+	if tc, ok := c.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		return tc.ConnectionState()
+	}
+	return tls.ConnectionState{}
+}

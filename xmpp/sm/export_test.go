@@ -1,0 +1,9 @@
+package sm
+
+// SetStreamID replaces the id of the stream to resume, so that a test can
+// make the server refuse the resumption.
+func (m *Manager) SetStreamID(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.id = id
+}
