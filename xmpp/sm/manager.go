@@ -97,6 +97,7 @@ type Manager struct {
 	reqSent   time.Time // when the last <r/> went out (zero: none waiting)
 	sinceReq  int       // stanzas kept since then
 	kick      chan struct{}
+	wake      chan struct{} // the queue went from empty to not: Run arms its ticker
 	result    Result
 	stats     Stats
 	ackErrors []error
@@ -116,7 +117,7 @@ func New(opts Options) *Manager {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = DefaultMaxBytes
 	}
-	return &Manager{opts: opts, kick: make(chan struct{}, 1)}
+	return &Manager{opts: opts, kick: make(chan struct{}, 1), wake: make(chan struct{}, 1)}
 }
 
 // Wrap returns the connection the session should use after SASL: pass it
@@ -264,6 +265,12 @@ func (m *Manager) outbound(gen uint64, e element) {
 	st.To, _ = attrValue(e.Start, "to")
 	st.Type, _ = attrValue(e.Start, "type")
 	m.q.push(st)
+	if len(m.q.items) == 1 {
+		select {
+		case m.wake <- struct{}{}:
+		default:
+		}
+	}
 	if len(m.q.items) > m.opts.MaxQueue || m.q.bytes > m.opts.MaxBytes {
 		// Keep counting (acks stay right) but the stream is not resumed.
 		m.over = true
@@ -306,7 +313,8 @@ func (m *Manager) Handler(h xmpp.Handler) xmpp.Handler {
 }
 
 // Run asks the server for acknowledgements on s while stanzas wait for
-// one: after AckEvery stanzas, and every AckInterval. It returns when ctx
+// one: after AckEvery stanzas, and every AckInterval. Its ticker runs only
+// while stanzas wait, so an idle session is not woken. It returns when ctx
 // ends or a request cannot be written.
 func (m *Manager) Run(ctx context.Context, s *xmpp.Session) error {
 	if m == nil {
@@ -315,14 +323,28 @@ func (m *Manager) Run(ctx context.Context, s *xmpp.Session) error {
 	}
 	t := time.NewTicker(m.opts.AckInterval)
 	defer t.Stop()
+	armed := true
 	for {
+		woken := false
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-m.kick:
+		case <-m.wake:
+			woken = true
 		case <-t.C:
 		}
-		if !m.needRequest(time.Now()) {
+		if w := m.waiting(); w != armed {
+			if w {
+				t.Reset(m.opts.AckInterval)
+			} else {
+				t.Stop()
+			}
+			armed = w
+		}
+		// A wake only arms the ticker: the first stanza after a quiet
+		// spell is asked about at the next tick, as before.
+		if woken || !m.needRequest(time.Now()) {
 			continue
 		}
 		sendCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -332,6 +354,13 @@ func (m *Manager) Run(ctx context.Context, s *xmpp.Session) error {
 			return fmt.Errorf("failed to request an acknowledgement: %w", err)
 		}
 	}
+}
+
+// waiting reports whether stanzas wait for an acknowledgement.
+func (m *Manager) waiting() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.outOn && len(m.q.items) > 0
 }
 
 func (m *Manager) needRequest(now time.Time) bool {
