@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmlstream"
@@ -97,7 +98,10 @@ type Manager struct {
 	reqSent   time.Time // when the last <r/> went out (zero: none waiting)
 	sinceReq  int       // stanzas kept since then
 	kick      chan struct{}
-	wake      chan struct{} // the queue went from empty to not: Run arms its ticker
+	wake      chan struct{}   // the queue went from empty to not: Run arms its ticker
+	runCtx    context.Context // of Start's session (nil: none)
+	runS      *xmpp.Session
+	running   atomic.Bool // Start's runner goroutine is up
 	result    Result
 	stats     Stats
 	ackErrors []error
@@ -270,6 +274,9 @@ func (m *Manager) outbound(gen uint64, e element) {
 		case m.wake <- struct{}{}:
 		default:
 		}
+		if m.runCtx != nil {
+			m.startRunner()
+		}
 	}
 	if len(m.q.items) > m.opts.MaxQueue || m.q.bytes > m.opts.MaxBytes {
 		// Keep counting (acks stay right) but the stream is not resumed.
@@ -315,8 +322,9 @@ func (m *Manager) Handler(h xmpp.Handler) xmpp.Handler {
 // Run asks the server for acknowledgements on s while stanzas wait for
 // one: after AckEvery stanzas, and every AckInterval. Its ticker runs only
 // while stanzas wait, so an idle session is not woken. It returns when ctx
-// ends or a request cannot be written.
-func (m *Manager) Run(ctx context.Context, s *xmpp.Session) error {
+// ends or a request cannot be written, and with untilIdle once a tick finds
+// no stanza waiting (Start's runner).
+func (m *Manager) Run(ctx context.Context, s *xmpp.Session, untilIdle bool) error {
 	if m == nil {
 		<-ctx.Done()
 		return ctx.Err()
@@ -334,7 +342,10 @@ func (m *Manager) Run(ctx context.Context, s *xmpp.Session) error {
 			woken = true
 		case <-t.C:
 		}
-		if w := m.waiting(); w != armed {
+		if w := m.waiting(); w != armed || (untilIdle && !w) {
+			if !w && untilIdle {
+				return nil
+			}
 			if w {
 				t.Reset(m.opts.AckInterval)
 			} else {
@@ -354,6 +365,61 @@ func (m *Manager) Run(ctx context.Context, s *xmpp.Session) error {
 			return fmt.Errorf("failed to request an acknowledgement: %w", err)
 		}
 	}
+}
+
+// Start does Run's work for s until ctx ends, on a goroutine that exists
+// only while stanzas wait for an acknowledgement: an idle session holds
+// none. It returns at once.
+func (m *Manager) Start(ctx context.Context, s *xmpp.Session) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.runCtx, m.runS = ctx, s
+	m.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		m.mu.Lock()
+		if m.runCtx == ctx {
+			m.runCtx, m.runS = nil, nil
+		}
+		m.mu.Unlock()
+	})
+	m.startRunner()
+}
+
+// startRunner makes sure Start's runner is up; it may be called with mu
+// held (it takes it only on the new goroutine).
+func (m *Manager) startRunner() {
+	if !m.running.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		for {
+			ctx, s := m.runner()
+			var err error
+			if ctx != nil && m.waiting() {
+				err = m.Run(ctx, s, true)
+			}
+			m.running.Store(false)
+			if err != nil && ctx.Err() == nil {
+				return // the session is broken; it is being replaced
+			}
+			// A stanza queued between Run's last look and the Store found
+			// the runner up and did not start one: take it here.
+			if ctx, _ = m.runner(); ctx == nil || !m.waiting() || !m.running.CompareAndSwap(false, true) {
+				return
+			}
+		}
+	}()
+}
+
+func (m *Manager) runner() (context.Context, *xmpp.Session) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.runCtx == nil || m.runCtx.Err() != nil {
+		return nil, nil
+	}
+	return m.runCtx, m.runS
 }
 
 // waiting reports whether stanzas wait for an acknowledgement.
