@@ -74,7 +74,7 @@ func (c *Client) GetCapabilities(ctx context.Context, p *bridgev2.Portal) *event
 	case err == nil && chat.Kind == portal.MUC:
 		return c.mediaFeatures(groupFeatures)
 	case err == nil && chat.Kind == portal.PM:
-		return pmFeatures
+		return c.mediaFeatures(pmFeatures)
 	}
 	return c.mediaFeatures(dmFeatures)
 }

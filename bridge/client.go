@@ -49,7 +49,7 @@ type Client struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	metaMu sync.Mutex // guards LastArchiveID and Rooms in the login metadata, and cursorPending
+	metaMu sync.Mutex // guards LastArchiveID, Rooms and Invites in the login metadata, and cursorPending
 	// cursorPending: a moved archive cursor waits to be written (cursorsave.go).
 	cursorPending bool
 	mam           xmppclient.Queries
@@ -69,7 +69,6 @@ type Client struct {
 	mucs           *xmppclient.Rooms  // the group chats of the current session
 	uploads        xmppclient.Uploads // the XEP-0363 service of the current session
 	presence       presenceState      // presence both ways (presence.go)
-	invites        inviteState        // unanswered group chat invitations (mucinvites.go)
 
 	// ready is set once a session is fully set up (ready.go).
 	ready readyGate

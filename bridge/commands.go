@@ -47,6 +47,9 @@ var (
 	errNeedsJID      = errors.New("name the contact's JID (or use the command in their chat)")
 	errBadDeviceID   = errors.New("a device id is a number, see `omemo devices`")
 	errNotDMForOMEMO = errors.New("this room is not an XMPP chat")
+	// errPMNoOMEMO answers OMEMO commands in a private chat with an
+	// occupant (xmppclient.ErrPrivateEncrypted says why).
+	errPMNoOMEMO = errors.New("private messages through a group chat cannot be OMEMO-encrypted: the room may hide whose account a nick is, so the bridge cannot know which devices to encrypt for. Messages in this chat go to XMPP unencrypted, as its topic says; use a 1:1 chat with the contact for OMEMO")
 )
 
 // parseOMEMOCommand parses the arguments of "omemo". chat is the contact of
@@ -189,6 +192,8 @@ func commandClient(ce *commands.Event) (c *Client, chat, room jid.JID, err error
 			chat = p.JID
 		case p.Kind == portal.MUC:
 			room = p.JID
+		case p.Kind == portal.PM:
+			return nil, chat, room, errPMNoOMEMO
 		default:
 			return nil, chat, room, errNotDMForOMEMO
 		}
@@ -532,7 +537,7 @@ func (xc *Connector) cmdJoin(ce *commands.Event) {
 		ce.Reply("Joined %s as %s, but failed to remember it for reconnects: %v", cmd.Room, res.Nick, err)
 		return
 	}
-	c.invites.take(cmd.Room)
+	c.takeInvite(ctx, cmd.Room)
 	if keep != "" {
 		if err := c.setRoomPassword(ctx, cmd.Room, keep); err != nil {
 			ce.Log.Err(err).Msg("Failed to store room password")

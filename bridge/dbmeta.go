@@ -39,6 +39,9 @@ type UserLoginMetadata struct {
 	// Rooms are the group chats the login joined with the join command;
 	// they are joined again after every reconnect (mucjoin.go).
 	Rooms []SavedRoom `json:"rooms,omitempty"`
+	// Invites are the group chat invitations the Matrix user has not
+	// answered yet (mucinvitestore.go).
+	Invites []SavedInvite `json:"invites,omitempty"`
 }
 
 // GetDBMetaTypes implements bridgev2.NetworkConnector.

@@ -111,15 +111,15 @@ func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit)
 	if err := refuseFileEdit(msg.Content); err != nil {
 		return err
 	}
-	if chat.Kind == portal.PM {
-		return refusal(errPMUnsupported)
-	}
 	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
 	target, err := portal.ParseMessageID(msg.EditTarget.ID)
 	if err != nil {
 		return err
+	}
+	if chat.Kind == portal.PM {
+		return c.sendPrivateCorrection(ctx, msg, chat.JID, target)
 	}
 	if chat.Kind == portal.MUC {
 		return c.sendGroupCorrection(ctx, msg, chat.JID)
@@ -304,7 +304,7 @@ func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.Matrix
 	// (live, or from the room's catch-up) completes the pending message.
 	already, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), out.ID, func() error {
 		return c.Send(ctx, target, out)
-	}, func(since time.Time) (bool, error) { return c.inRoomArchive(ctx, room, out.ID, since) })
+	}, func(since time.Time) (bool, error) { return c.inArchive(ctx, room, true, out.ID, since) })
 	if err != nil {
 		msg.RemovePending(txn)
 		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)

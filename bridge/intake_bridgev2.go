@@ -119,6 +119,9 @@ func updateStateStore(ctx context.Context, as *appservice.AppService, evts []int
 // behind the Matrix event: a portal handles its queue in order, so when
 // the no-op's post-handler runs, the Matrix event is done.
 func portalBarrier(ctx context.Context, br *bridgev2.Bridge, evt *event.Event) error {
+	if !needsBarrier(br, evt) {
+		return nil
+	}
 	portal, err := br.GetPortalByMXID(ctx, evt.RoomID)
 	if err != nil {
 		return fmt.Errorf("failed to get portal of %s: %w", evt.RoomID, err)
@@ -146,6 +149,28 @@ func portalBarrier(ctx context.Context, br *bridgev2.Bridge, evt *event.Event) e
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// needsBarrier reports whether evt gets a barrier. Not the events of the
+// bot and the ghosts: bridgev2's Matrix connector ignores them (but
+// tombstones), so nothing was queued to wait for. Not the user's own leave
+// (or rejected invite) either: queueing a remote event marks the login as
+// in the portal (bridgev2's UserLogin.MarkInPortal), and once the leave is
+// handled that invites the user back into the room just left. Such a leave
+// is done when it is in the portal's queue: a crash before it is handled
+// loses its XMPP side (a decline, which XMPP does not require, or leaving
+// the room, which the user can do again with `leave`).
+func needsBarrier(br *bridgev2.Bridge, evt *event.Event) bool {
+	if (evt.Sender == br.Bot.GetMXID() || br.IsGhostMXID(evt.Sender)) && evt.Type != event.StateTombstone {
+		return false
+	}
+	if evt.Type == event.StateMember && evt.GetStateKey() == evt.Sender.String() {
+		switch evt.Content.AsMember().Membership {
+		case event.MembershipLeave, event.MembershipBan:
+			return false
+		}
+	}
+	return true
 }
 
 // barrierLogin is the login to queue the barrier as: the portal's receiver

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -14,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
+	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/portal"
@@ -30,44 +30,6 @@ import (
 // sends a mediated invitation through the room.
 
 var _ bridgev2.MembershipHandlingNetworkAPI = (*Client)(nil)
-
-// pendingInvite is an invitation the Matrix user has not answered yet.
-type pendingInvite struct {
-	mucinvite.Invite
-	At time.Time
-}
-
-// inviteState holds the login's unanswered invitations by room. They live
-// in memory: after a restart, accepting still joins (without a password the
-// invitation carried), and a decline is not sent.
-type inviteState struct {
-	mu      sync.Mutex
-	pending map[string]pendingInvite
-}
-
-func (s *inviteState) put(inv mucinvite.Invite) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.pending == nil {
-		s.pending = map[string]pendingInvite{}
-	}
-	s.pending[inv.Room.String()] = pendingInvite{Invite: inv, At: time.Now()}
-}
-
-// password is the password of an unanswered invitation to room.
-func (s *inviteState) password(room jid.JID) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.pending[room.Bare().String()].Password
-}
-
-func (s *inviteState) take(room jid.JID) (pendingInvite, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, ok := s.pending[room.Bare().String()]
-	delete(s.pending, room.Bare().String())
-	return p, ok
-}
 
 // inviteAllowed reports whether an invitation may become a Matrix invite:
 // from a roster contact or the account itself. Anyone can send a direct
@@ -132,9 +94,14 @@ func (c *Client) handleInvite(ctx context.Context, inb xmppclient.Inbound) bool 
 		}
 	}
 	log.Info().Stringer("kind", inv.Kind).Msg("Invited to a group chat")
-	c.invites.put(inv)
-	// Whether the user is still in a portal kept from before asks the
-	// homeserver: not in the incoming loop.
+	if err := c.putInvite(ctx, inv, time.Now()); err != nil {
+		// Still offered: only an answer after a restart loses the
+		// password and the decline.
+		log.Err(err).Msg("Failed to keep the invitation for after a restart")
+	}
+	// Looking up a portal kept from before and the user's membership in
+	// it (bridgev2's database and state store) and inviting the user back
+	// are Matrix calls: not in the incoming loop.
 	go c.offerInvite(inv)
 	return true
 }
@@ -161,16 +128,17 @@ func (c *Client) offerInvite(inv mucinvite.Invite) {
 			inviterName(inv), reason, c.main.Bridge.Config.CommandPrefix, inv.Room))
 		return
 	}
-	// The user left the kept portal: invite them back into it (a member
-	// sync cannot, as the account's own ghost is still in the room);
-	// accepting joins (HandleMatrixMembership).
-	c.queueRoomNotice(inv.Room, fmt.Sprintf("%s invited you to this group chat%s.", inviterName(inv), reason))
-	// Sent as it is: EnsureInvited trusts the state cache, which may still
-	// count the user as invited from the first time.
+	// The user left the kept portal: invite them back into it, then say
+	// who invited them; accepting joins (HandleMatrixMembership). The
+	// invite is sent as it is: the state store (which bridgev2's
+	// EnsureInvited trusts) may not have the user's leave yet and still
+	// count an earlier invite. Sent before the notice is queued: queueing it
+	// has bridgev2 ensure the invite too, which then finds this one.
 	invite := &event.Content{Parsed: &event.MemberEventContent{Membership: event.MembershipInvite}}
 	if _, err := c.main.Bridge.Bot.SendState(ctx, p.MXID, event.StateMember, c.login.UserMXID.String(), invite, time.Time{}); err != nil {
 		zerolog.Ctx(ctx).Err(err).Stringer("room", inv.Room).Msg("Failed to invite the user back into the portal of an invitation")
 	}
+	c.queueRoomNotice(inv.Room, fmt.Sprintf("%s invited you to this group chat%s.", inviterName(inv), reason))
 }
 
 // queueInvitePortal creates the room's portal with the user invited and the
@@ -228,7 +196,7 @@ func (c *Client) HandleMatrixMembership(ctx context.Context, msg *bridgev2.Matri
 	room := p.JID
 	switch {
 	case self && (msg.Type == bridgev2.AcceptInvite || msg.Type == bridgev2.Join):
-		c.acceptInvite(room)
+		c.acceptInvite(ctx, room)
 	case self && msg.Type.To == event.MembershipLeave:
 		// Rejecting the invite, or leaving the portal (bridgev2 passes
 		// these on only with bridge_matrix_leave). Dendrite leaves
@@ -260,8 +228,8 @@ func (c *Client) HandleMatrixMembership(ctx context.Context, msg *bridgev2.Matri
 // acceptInvite joins room after the user accepted its portal's invite.
 // The user's join of every new portal comes here too: rooms already
 // joined or kept for rejoins are left alone.
-func (c *Client) acceptInvite(room jid.JID) {
-	inv, invited := c.invites.take(room)
+func (c *Client) acceptInvite(ctx context.Context, room jid.JID) {
+	inv, invited := c.pendingInvite(ctx, room)
 	if r, ok := c.mucs.Get(room); ok && (r.Joined || !invited) {
 		return
 	}
@@ -271,15 +239,24 @@ func (c *Client) acceptInvite(room jid.JID) {
 		}
 	}
 	go func() {
-		ctx, cancel := context.WithTimeout(c.backgroundCtx(), 2*xmppclient.JoinTimeout)
+		// After a restart the user may accept before the login is up.
+		ctx, cancel := context.WithTimeout(c.backgroundCtx(), c.main.Config.sendWait()+2*xmppclient.JoinTimeout)
 		defer cancel()
 		log := zerolog.Ctx(ctx).With().Stringer("room", room).Logger()
 		nick := c.defaultNick()
+		if err := c.awaitReady(ctx); err != nil {
+			log.Warn().Err(err).Msg("No XMPP session to join the group chat of an accepted invitation")
+			c.queueRoomNotice(room, fmt.Sprintf("Could not join the group chat you were invited to: the XMPP connection is down. Send `%s join %s` here once it is back.",
+				c.main.Bridge.Config.CommandPrefix, room))
+			return
+		}
 		if _, err := c.joinRoomPassword(ctx, room, nick, inv.Password); err != nil {
+			// The invitation stays: `join` in the portal uses its password.
 			log.Warn().Err(err).Msg("Failed to join the group chat of an accepted invitation")
 			c.queueRoomNotice(room, "Could not join the group chat you were invited to: "+joinErrorText(room, nick, err))
 			return
 		}
+		c.takeInvite(ctx, room)
 		if err := c.rememberRoom(ctx, room, nick); err != nil {
 			log.Err(err).Msg("Failed to remember the joined room")
 		}
@@ -294,21 +271,26 @@ func (c *Client) acceptInvite(room jid.JID) {
 }
 
 // declineInvite answers a rejected invite: a mediated invitation is
-// declined through the room; a direct one has no decline (XEP-0249).
-// It reports whether there was an invitation to answer.
+// declined through the room (once the login is up, after a restart); a
+// direct one has no decline (XEP-0249). It reports whether there was an
+// invitation to answer.
 func (c *Client) declineInvite(ctx context.Context, room jid.JID, reason string) bool {
-	inv, ok := c.invites.take(room)
+	inv, ok := c.takeInvite(ctx, room)
 	if !ok {
 		return false
 	}
 	if inv.Kind != mucinvite.Mediated || inv.From.Equal(jid.JID{}) {
 		return true
 	}
-	s := c.currentSession()
-	if s == nil {
-		return true
-	}
-	if err := xmppclient.SendDecline(ctx, s, room, inv.From, inviteIDPrefix+random.String(12), reason); err != nil {
+	id := inviteIDPrefix + random.String(12)
+	err := c.withSession(ctx, func(s *xmpp.Session) error {
+		// The decline is built from values: only writing it can fail.
+		if err := xmppclient.SendDecline(ctx, s, room, inv.From, id, reason); err != nil {
+			return fmt.Errorf("%w: %w", errSessionLost, err)
+		}
+		return nil
+	})
+	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", room).Msg("Failed to decline invitation")
 	}
 	return true

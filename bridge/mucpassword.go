@@ -83,8 +83,8 @@ func (c *Client) joinPassword(ctx context.Context, room jid.JID, given string) (
 	if pw := c.roomPassword(ctx, room); pw != "" {
 		return pw, ""
 	}
-	pw := c.invites.password(room)
-	return pw, pw
+	inv, _ := c.pendingInvite(ctx, room)
+	return inv.Password, inv.Password
 }
 
 // joinRoomPassword is joinRoom with a password given now (not yet stored).

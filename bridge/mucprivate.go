@@ -26,34 +26,41 @@ import (
 // <x xmlns='http://jabber.org/protocol/muc#user'/>. Each occupant the login
 // talks to privately gets a portal of its own (portal.PMKey), named after
 // the nick and the room, with the occupant's ghost (the room decides who
-// the nick is, not the account behind it). Text only, both ways, never
-// OMEMO: the occupant's devices are those of an account the room may hide.
+// the nick is, not the account behind it). Text, files and corrections
+// both ways, never OMEMO: the occupant's devices are those of an account
+// the room may hide (xmppclient.ErrPrivateEncrypted).
 
 // errPMUnsupported answers what private chats with occupants cannot carry.
-var errPMUnsupported = errors.New("private messages with group chat occupants carry text only")
+var errPMUnsupported = errors.New("private messages through a group chat carry text, files and corrections only (no reactions, retractions or OMEMO)")
 
 // pmFeatures is what a private chat with an occupant supports.
 var pmFeatures = &event.RoomFeatures{
-	ID:            "net.mxomemo.xmpp.capabilities.pm.2026_12_07.1",
+	ID:            "net.mxomemo.xmpp.capabilities.pm.2026_12_07.2",
 	Formatting:    dmFeatures.Formatting,
 	MaxTextLength: dmFeatures.MaxTextLength,
+	File:          msgconv.FileFeatures,
+	Edit:          event.CapLevelFullySupported,
 }
 
 // privateOccupant reports whether in is a private message with a room
 // occupant and returns the occupant (xmppclient.PrivateOccupant).
-func (c *Client) privateOccupant(in *incomingMessage) (jid.JID, bool) {
+func (c *Client) privateOccupant(in *incoming) (jid.JID, bool) {
 	return xmppclient.PrivateOccupant(in.Raw, in.FromMe, c.mucs)
 }
 
 // queuePrivate bridges a private message of an occupant (or ours to one,
-// from another client) into the occupant's private portal.
-func (c *Client) queuePrivate(ctx context.Context, in *incomingMessage, occ jid.JID) {
+// from another client) into the occupant's private portal: text, a shared
+// file (downloaded into Matrix as in 1:1 chats) or a correction. An OMEMO
+// message is a notice: the bridge does not decrypt private messages.
+func (c *Client) queuePrivate(ctx context.Context, in *incoming, occ jid.JID) {
 	log := zerolog.Ctx(ctx).With().Stringer("occupant", occ).Str("xmpp_id", in.XMPPID).Logger()
 	if in.Body == "" {
 		return
 	}
 	body := in.Body
-	if _, err := in.Message.OMEMO(); err == nil {
+	_, err := in.Message.OMEMO()
+	encrypted := err == nil
+	if encrypted {
 		// The body is only the OMEMO fallback text.
 		body = "sent an OMEMO-encrypted private message; private messages through a group chat are not decrypted by the bridge"
 	}
@@ -68,21 +75,49 @@ func (c *Client) queuePrivate(ctx context.Context, in *incomingMessage, occ jid.
 		ts = time.Now()
 	}
 	id := portal.MakeMessageID(occ, senderJID, in.XMPPID)
-	log.Debug().Bool("from_me", in.FromMe).Msg("Private message with a group chat occupant")
+	log.Debug().Bool("from_me", in.FromMe).Bool("correction", in.Replace != "").Msg("Private message with a group chat occupant")
+	meta := simplevent.EventMeta{
+		Type:         bridgev2.RemoteEventMessage,
+		PortalKey:    portal.PMKey(occ, c.login.ID),
+		Sender:       sender,
+		Timestamp:    ts,
+		CreatePortal: true,
+	}
+	if in.Replace != "" && !encrypted {
+		meta.Type, meta.CreatePortal = bridgev2.RemoteEventEdit, false
+		c.login.QueueRemoteEvent(&simplevent.Message[string]{
+			EventMeta:     meta,
+			Data:          body,
+			ID:            id,
+			TargetMessage: portal.MakeMessageID(occ, senderJID, in.Replace),
+			ConvertEditFunc: func(ctx context.Context, p *bridgev2.Portal, _ bridgev2.MatrixAPI, existing []*database.Message, body string) (*bridgev2.ConvertedEdit, error) {
+				// Message IDs name the room, not the nick: only a message of
+				// this portal may be corrected from it.
+				for _, m := range existing {
+					if m.Room != p.PortalKey {
+						return nil, fmt.Errorf("correction of a message in another chat (%s)", m.Room.ID)
+					}
+				}
+				return msgconv.EditFromBody(existing, body)
+			},
+		})
+		return
+	}
 	c.login.QueueRemoteEvent(&simplevent.Message[string]{
-		EventMeta: simplevent.EventMeta{
-			Type:         bridgev2.RemoteEventMessage,
-			PortalKey:    portal.PMKey(occ, c.login.ID),
-			Sender:       sender,
-			Timestamp:    ts,
-			CreatePortal: true,
-		},
-		Data: body,
-		ID:   id,
+		EventMeta: meta,
+		Data:      body,
+		ID:        id,
 		ConvertMessageFunc: func(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, body string) (*bridgev2.ConvertedMessage, error) {
+			content := msgconv.MatrixFromBody(body)
+			if !encrypted {
+				if f := incomingMedia(in); f != nil {
+					content = c.mediaContent(ctx, p, intent, f)
+				}
+			}
 			return &bridgev2.ConvertedMessage{Parts: []*bridgev2.ConvertedMessagePart{{
-				Type:    event.EventMessage,
-				Content: msgconv.MatrixFromBody(body),
+				Type:       event.EventMessage,
+				Content:    content,
+				DBMetadata: &portal.MessageMetadata{OriginID: in.OriginID},
 			}}}, nil
 		},
 	})
@@ -114,18 +149,37 @@ func (c *Client) pmChatInfo(occ jid.JID) *bridgev2.ChatInfo {
 	}
 }
 
-// handleMatrixPrivate sends a Matrix text message of a private portal to
-// the occupant, in plaintext as the portal's topic says.
+// handleMatrixPrivate sends a Matrix message of a private portal to the
+// occupant, in plaintext as the portal's topic says: text, or a file
+// uploaded to the account's XEP-0363 service and shared as its link with
+// XEP-0066 (a caption follows as a second message).
 func (c *Client) handleMatrixPrivate(ctx context.Context, msg *bridgev2.MatrixMessage, occ jid.JID) (*bridgev2.MatrixMessageResponse, error) {
+	out := &xmppclient.Outgoing{To: occ, Private: true, ID: matrixMessageID(msg.Event)}
+	media := false
 	switch msg.Content.MsgType {
 	case event.MsgText, event.MsgNotice, event.MsgEmote:
+		out.Body = msgconv.BodyFromMatrix(ctx, msg.Content)
+	case event.MsgImage, event.MsgVideo, event.MsgAudio, event.MsgFile:
+		media = true
 	default:
 		return nil, errPMUnsupported
 	}
-	xmppID := matrixMessageID(msg.Event)
-	out := &xmppclient.Outgoing{To: occ, Private: true, ID: xmppID, Body: msgconv.BodyFromMatrix(ctx, msg.Content)}
-	already, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), xmppID, func() error {
-		return c.Send(ctx, sendTarget{portal: msg.Portal, private: true}, out)
+	target := sendTarget{portal: msg.Portal, private: true}
+	already, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), out.ID, func() error {
+		if media && out.Media == nil {
+			// Uploaded once, also when the send is retried.
+			if err := c.awaitReady(ctx); err != nil {
+				return err
+			}
+			s := c.currentSession()
+			if s == nil {
+				return xmppclient.ErrNotConnected
+			}
+			if err := c.uploadMatrixMedia(ctx, s, msg.Content, false, out); err != nil {
+				return err
+			}
+		}
+		return c.Send(ctx, target, out)
 	}, nil)
 	if err != nil {
 		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)
@@ -133,13 +187,38 @@ func (c *Client) handleMatrixPrivate(ctx context.Context, msg *bridgev2.MatrixMe
 	}
 	if !already {
 		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeOK)
+		if caption := msgconv.Caption(msg.Content); media && caption != "" {
+			capOut := &xmppclient.Outgoing{To: occ, Private: true, ID: newMessageID(), Body: caption}
+			if err := c.Send(ctx, target, capOut); err != nil {
+				zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to send the caption of a file")
+			}
+		}
 	}
 	return &bridgev2.MatrixMessageResponse{
 		DB: &database.Message{
-			ID:        portal.MakeMessageID(occ, c.account, xmppID),
+			ID:        portal.MakeMessageID(occ, c.account, out.ID),
 			SenderID:  puppet.UserID(c.account),
 			Timestamp: time.Now(),
-			Metadata:  &portal.MessageMetadata{OriginID: xmppID},
+			Metadata:  &portal.MessageMetadata{OriginID: out.ID},
 		},
 	}, nil
+}
+
+// sendPrivateCorrection sends a Matrix edit of our own private message as
+// a XEP-0308 correction to the occupant.
+func (c *Client) sendPrivateCorrection(ctx context.Context, msg *bridgev2.MatrixEdit, occ jid.JID, target portal.ParsedMessageID) error {
+	if target.Sender != c.account.String() {
+		return refusal(errors.New("only your own messages can be corrected on XMPP"))
+	}
+	out := &xmppclient.Outgoing{To: occ, Private: true, ID: matrixMessageID(msg.Event),
+		Body: msgconv.BodyFromMatrix(ctx, msg.Content), Replace: target.ID}
+	if _, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), out.ID, func() error {
+		return c.Send(ctx, sendTarget{portal: msg.Portal, private: true}, out)
+	}, nil); err != nil {
+		return err
+	}
+	if meta, ok := msg.EditTarget.Metadata.(*portal.MessageMetadata); ok {
+		meta.CorrectionIDs = append(meta.CorrectionIDs, out.ID)
+	}
+	return nil
 }

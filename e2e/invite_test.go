@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -37,11 +38,16 @@ import (
 //   - a private message from an occupant (XEP-0045 §7.5) gets a portal of its own, named as
 //     private with the nick and the room, from the occupant's ghost; the Matrix reply reaches
 //     the occupant as a private message from alice's occupant; nothing reaches the room portal;
+//   - in that private portal, corrections and files cross both ways (the file uploaded to
+//     alice's server and sent as link + OOB, the occupant's file downloaded into Matrix), an
+//     OMEMO private message is a notice (never its fallback body) and `omemo on` is refused;
 //   - bridgev2's create-group command in a Matrix room with a contact's ghost makes that room the
 //     portal of a new group chat (the contact invited; messages cross both ways);
 //   - create_group through the provisioning API makes a members-only, non-anonymous, persistent
 //     room on the account's MUC service with its name, the chosen contact a member who gets a
-//     mediated invitation and can enter, while someone else cannot; its portal is the Matrix room.
+//     mediated invitation and can enter, while someone else cannot; its portal is the Matrix room;
+//   - invitations left unanswered across a bridge restart: accepting one joins its
+//     password-protected room with the invitation's password, rejecting a mediated one declines it.
 func TestInvitations(t *testing.T) {
 	for _, server := range []string{"prosody", "ejabberd"} {
 		t.Run(server, func(t *testing.T) {
@@ -52,7 +58,7 @@ func TestInvitations(t *testing.T) {
 }
 
 func runInvitations(t *testing.T, server string) {
-	s := newStackOn(t, server, "sqlite", testenv.ProsodyOptions{}, func(c *harness.BridgeConfig) {
+	s := newStackOn(t, server, "sqlite", testenv.ProsodyOptions{UploadHTTPS: true}, func(c *harness.BridgeConfig) {
 		c.Set = map[string]any{"bridge.bridge_matrix_leave": true}
 	})
 	alice, alicePW := s.account(t, "alice")
@@ -67,12 +73,21 @@ func runInvitations(t *testing.T, server string) {
 	strangers := jid.MustParse("strangers@" + muc)
 	declined := jid.MustParse("declined@" + muc)
 	barrier := jid.MustParse("barrier@" + muc)
+	pwRoom := jid.MustParse("pwinvite@" + muc)
+	laterDecl := jid.MustParse("declinedlater@" + muc)
 	// Occupants may invite (ejabberd's default forbids it).
 	createRoom(t, bobC, open, "bob", map[string]string{"muc#roomconfig_persistentroom": "1", "muc#roomconfig_allowinvites": "1"})
 	createRoom(t, bobC, closed, "bob", map[string]string{"muc#roomconfig_persistentroom": "1", "muc#roomconfig_membersonly": "1"})
 	createRoom(t, bobC, declined, "bob", map[string]string{"muc#roomconfig_persistentroom": "1", "muc#roomconfig_membersonly": "1"})
 	createRoom(t, bobC, barrier, "bob", map[string]string{"muc#roomconfig_persistentroom": "1"})
 	createRoom(t, carolC, strangers, "carol", map[string]string{"muc#roomconfig_persistentroom": "1"})
+	const invitePW = "letmein77"
+	createRoom(t, bobC, pwRoom, "bob", map[string]string{
+		"muc#roomconfig_persistentroom":        "1",
+		"muc#roomconfig_passwordprotectedroom": "1",
+		"muc#roomconfig_roomsecret":            invitePW,
+	})
+	createRoom(t, bobC, laterDecl, "bob", map[string]string{"muc#roomconfig_persistentroom": "1", "muc#roomconfig_membersonly": "1"})
 	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
 	defer cancel()
 	// bob is a contact of alice's; carol is not.
@@ -83,7 +98,14 @@ func runInvitations(t *testing.T, server string) {
 	mgmt := s.loginUser(ctx, t, user, alice, alicePW)
 	bs := &bookmarkScenario{stack: s, user: user, mgmt: mgmt, alice: alice, bobC: bobC, phone: phone}
 
-	var openPortal id.RoomID
+	var (
+		openPortal id.RoomID
+		pm         id.RoomID // the private portal with bob's occupant in open
+		pmFirstID  string    // the id of bob's first private message
+		pmReply    id.EventID
+		pmReplyID  string      // the XMPP id of the Matrix reply, as bob got it
+		rejected   []id.RoomID // portals whose invite the user rejected
+	)
 	t.Run("DirectInvitationJoins", func(t *testing.T) {
 		cur := bobC.PresenceCursor()
 		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="inv-%d"><x xmlns="jabber:x:conference" jid=%q reason="plans for Saturday"/></message>`,
@@ -227,6 +249,7 @@ func runInvitations(t *testing.T, server string) {
 		if _, err := user.Client.LeaveRoom(ctx, portal); err != nil {
 			t.Fatal(err)
 		}
+		rejected = append(rejected, portal)
 		m, _, err := bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool { return m.From == declined.String() && m.Decline })
 		if err != nil {
 			t.Fatalf("bob got no decline through %s: %v", declined, err)
@@ -246,10 +269,10 @@ func runInvitations(t *testing.T, server string) {
 		ctx, cancel := stepCtx()
 		defer cancel()
 		body := uniq("psst, only for you")
-		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" type="chat" to="%s/alice" id="pm-%d"><body>%s</body><x xmlns="http://jabber.org/protocol/muc#user"/></message>`,
-			open, time.Now().UnixNano(), body))
+		pmFirstID = fmt.Sprintf("pm-%d", time.Now().UnixNano())
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" type="chat" to="%s/alice" id=%q><body>%s</body><x xmlns="http://jabber.org/protocol/muc#user"/></message>`,
+			open, pmFirstID, body))
 		occGhost := harness.GhostMXID("muc:"+open.String()+"/bob", "localhost")
-		var pm id.RoomID
 		for pm == "" {
 			if got := s.query(t, "SELECT mxid FROM portal WHERE id = ? AND mxid IS NOT NULL", "pm:"+open.String()+"/bob"); len(got) == 1 {
 				pm = id.RoomID(got[0])
@@ -278,18 +301,109 @@ func runInvitations(t *testing.T, server string) {
 		}
 		reply := uniq("private reply from matrix")
 		cur := bobC.Cursor()
-		if _, err := user.Client.SendText(ctx, pm, reply); err != nil {
+		resp, err := user.Client.SendText(ctx, pm, reply)
+		if err != nil {
 			t.Fatal(err)
 		}
+		pmReply = resp.EventID
 		m, _, err := bobC.WaitMessage(ctx, cur, bodyIs(reply))
 		if err != nil {
 			t.Fatalf("bob did not get the private reply: %v", err)
 		}
+		pmReplyID = m.ID
 		if want := open.String() + "/alice"; m.From != want || m.Type != "chat" {
 			t.Errorf("bob got the private reply from %q as %q, want chat from %s", m.From, m.Type, want)
 		}
 		if n := countBodies(t, user, openPortal, reply); n != 0 {
 			t.Errorf("the private reply reached the room's portal %d times", n)
+		}
+	})
+	t.Run("PrivateFilesCorrectionsOMEMO", func(t *testing.T) {
+		if pm == "" || pmReplyID == "" {
+			t.Fatal("needs the private portal of PrivateMessagesWithOccupant")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*stepTimeout)
+		defer cancel()
+		occGhost := harness.GhostMXID("muc:"+open.String()+"/bob", "localhost")
+		alicePM := open.String() + "/alice"
+		web := trustingClient(t, s.xmpp.CertFile())
+		const marker = `<x xmlns="http://jabber.org/protocol/muc#user"/>`
+
+		// The occupant corrects its private message: an edit of it on Matrix.
+		orig, _, err := user.WaitEvent(ctx, pm, 0, func(evt *event.Event) bool { return evt.Sender == occGhost && evt.Type == event.EventMessage })
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixed := uniq("psst, corrected")
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" type="chat" to=%q id="pmfix-%d"><body>%s</body><replace xmlns="urn:xmpp:message-correct:0" id=%q/>%s</message>`,
+			alicePM, time.Now().UnixNano(), fixed, pmFirstID, marker))
+		waitEditOf(t, user, pm, orig.ID, occGhost, fixed)
+
+		// A Matrix edit of our reply: a correction to the occupant.
+		edited := uniq("private reply, edited")
+		content := &event.MessageEventContent{MsgType: event.MsgText, Body: edited}
+		content.SetEdit(pmReply)
+		cur := bobC.Cursor()
+		if _, err := user.Client.SendMessageEvent(ctx, pm, event.EventMessage, content); err != nil {
+			t.Fatal(err)
+		}
+		m, _, err := bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool { return m.Replace != "" })
+		if err != nil {
+			t.Fatalf("bob got no private correction: %v", err)
+		}
+		if m.Replace != pmReplyID || m.Body != edited || m.From != alicePM || m.Type != "chat" {
+			t.Errorf("bob got %q replacing %q from %s (%s), want %q replacing %q from %s (chat)", m.Body, m.Replace, m.From, m.Type, edited, pmReplyID, alicePM)
+		}
+
+		// A Matrix file: uploaded to alice's server, its link with OOB to the occupant.
+		data := []byte(uniq("a private file's content"))
+		cur = bobC.Cursor()
+		sendMatrixFile(ctx, t, user, pm, data, "private.txt", "text/plain", event.MsgFile)
+		m, _, err = bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool { return m.OOB != "" })
+		if err != nil {
+			t.Fatalf("bob got no private file: %v", err)
+		}
+		if m.From != alicePM || m.Type != "chat" || m.Body != m.OOB {
+			t.Errorf("bob got the file %q (body %q) from %s (%s), want a link from %s (chat)", m.OOB, m.Body, m.From, m.Type, alicePM)
+		}
+		if got := httpGet(ctx, t, web, m.OOB); !bytes.Equal(got, data) {
+			t.Errorf("the shared file holds %q, want %q", got, data)
+		}
+
+		// The occupant's file: downloaded into the private portal.
+		theirs := []byte(uniq("the occupant's file"))
+		getURL := peerUpload(ctx, t, bobC, web, "theirs.bin", "application/octet-stream", theirs)
+		mcur := user.Cursor(pm)
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" type="chat" to=%q id="pmfile-%d"><body>%s</body><x xmlns="jabber:x:oob"><url>%s</url></x>%s</message>`,
+			alicePM, time.Now().UnixNano(), getURL, getURL, marker))
+		evt, _, err := user.WaitEvent(ctx, pm, mcur, func(evt *event.Event) bool {
+			return evt.Sender == occGhost && evt.Type == event.EventMessage && evt.Content.AsMessage().URL != ""
+		})
+		if err != nil {
+			t.Fatalf("the occupant's file never reached the private portal: %v", err)
+		}
+		if got := matrixDownload(ctx, t, user, evt.Content.AsMessage()); !bytes.Equal(got, theirs) {
+			t.Errorf("the file in the private portal holds %q, want %q", got, theirs)
+		}
+
+		// An OMEMO private message: a notice, never its fallback body.
+		fallback := uniq("omemo fallback body")
+		mcur = user.Cursor(pm)
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" type="chat" to=%q id="pmomemo-%d"><body>%s</body>`+
+			`<encrypted xmlns="urn:xmpp:omemo:2"><header sid="1"><keys jid="alice@localhost"><key rid="2">AAAA</key></keys></header><payload>AAAA</payload></encrypted>%s</message>`,
+			alicePM, time.Now().UnixNano(), fallback, marker))
+		if _, _, err := user.WaitEvent(ctx, pm, mcur, func(evt *event.Event) bool {
+			return strings.Contains(harness.Body(evt), "OMEMO-encrypted private message")
+		}); err != nil {
+			t.Fatalf("no notice of the OMEMO private message: %v", err)
+		}
+		if n := countBodies(t, user, pm, fallback); n != 0 {
+			t.Errorf("the OMEMO fallback body reached Matrix %d times", n)
+		}
+		// Encryption cannot be turned on here: refused with the reason.
+		answer, err := user.Command(ctx, pm, s.bot, "!xmpp omemo on", nil)
+		if err != nil || !strings.Contains(answer, "cannot be OMEMO-encrypted") {
+			t.Errorf("omemo on in the private portal: %q, %v", answer, err)
 		}
 	})
 	t.Run("InvitedAgainWhileInPortal", func(t *testing.T) {
@@ -463,6 +577,95 @@ func runInvitations(t *testing.T, server string) {
 			t.Fatalf("the Matrix message did not reach the group: %v", err)
 		}
 	})
+	t.Run("PendingInvitationsSurviveRestart", func(t *testing.T) {
+		// Two invitations left unanswered while the bridge restarts: accepting the direct one
+		// afterwards joins its password-protected room with the invitation's password, and
+		// rejecting the mediated one declines it through the room.
+		user.SetJoinDelay(time.Hour)
+		defer user.SetJoinDelay(harness.DefaultJoinDelay)
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="pinv-%d"><x xmlns="jabber:x:conference" jid=%q password=%q/></message>`,
+			alice.String(), time.Now().UnixNano(), pwRoom.String(), invitePW))
+		sendRaw(t, bobC, fmt.Sprintf(`<message xmlns="jabber:client" to=%q id="pminv-%d"><x xmlns="http://jabber.org/protocol/muc#user"><invite to=%q/></x></message>`,
+			laterDecl.String(), time.Now().UnixNano(), alice.String()))
+		pwPortal := waitInvitedPortal(t, s, user, pwRoom)
+		declPortal := waitInvitedPortal(t, s, user, laterDecl)
+		meta := s.query(t, "SELECT metadata FROM user_login WHERE id = ?", alice.String())
+		if len(meta) != 1 || !strings.Contains(meta[0], `"invites"`) || strings.Contains(meta[0], invitePW) {
+			t.Fatalf("the login metadata does not keep the invitations with the password sealed: %q", meta)
+		}
+		if err := s.bridge.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := s.bridge.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cur := bobC.Cursor()
+		if _, err := user.Client.LeaveRoom(ctx, declPortal); err != nil {
+			t.Fatal(err)
+		}
+		rejected = append(rejected, declPortal)
+		if _, _, err := bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool { return m.From == laterDecl.String() && m.Decline }); err != nil {
+			t.Fatalf("bob got no decline through %s after the restart: %v", laterDecl, err)
+		}
+		pcur := bobC.PresenceCursor()
+		if _, err := user.Client.JoinRoomByID(ctx, pwPortal); err != nil {
+			t.Fatal(err)
+		}
+		bs.waitOccupant(t, pcur, pwRoom, "")
+		t.Logf("restart, decline and password join: %v", time.Since(start).Round(time.Millisecond))
+		// Both answered: nothing is kept any more.
+		ctx2, cancel2 := stepCtx()
+		defer cancel2()
+		for {
+			meta := s.query(t, "SELECT metadata FROM user_login WHERE id = ?", alice.String())
+			if len(meta) == 1 && !strings.Contains(meta[0], `"invites"`) {
+				break
+			}
+			select {
+			case <-ctx2.Done():
+				t.Fatalf("answered invitations are still kept: %q", meta)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	})
+	t.Run("RejectedInvitesStayRejected", func(t *testing.T) {
+		// Seconds and many bridged events after the rejections: the user was not invited
+		// back into those portals (nothing was said there since).
+		if len(rejected) != 2 {
+			t.Fatalf("needs the rejected portals of RejectDeclinesMediated and PendingInvitationsSurviveRestart (%d)", len(rejected))
+		}
+		for _, room := range rejected {
+			ctx, cancel := stepCtx()
+			var mem event.MemberEventContent
+			err := user.Client.StateEvent(ctx, room, event.StateMember, user.Client.UserID.String(), &mem)
+			cancel()
+			if err != nil || mem.Membership != event.MembershipLeave {
+				t.Errorf("the user's membership in the rejected portal %s is %q (%v), want leave", room, mem.Membership, err)
+			}
+		}
+	})
+}
+
+// waitInvitedPortal waits until room's portal exists and the user is invited to it.
+func waitInvitedPortal(t *testing.T, s *stack, user *harness.MatrixUser, room jid.JID) id.RoomID {
+	t.Helper()
+	ctx, cancel := stepCtx()
+	defer cancel()
+	var portal id.RoomID
+	for portal == "" || !user.Invited(portal) {
+		if got := s.query(t, "SELECT mxid FROM portal WHERE id = ? AND mxid IS NOT NULL", "muc:"+room.String()); len(got) == 1 {
+			portal = id.RoomID(got[0])
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the user was not invited to a portal of %s (%q)", room, portal)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	return portal
 }
 
 func sendRaw(t *testing.T, p *harness.Peer, raw string) {

@@ -232,7 +232,9 @@ func (s *MemoryStore) clone() *MemoryStore {
 	c.identity = &id
 	c.preKeys = maps.Clone(s.preKeys)
 	c.signedPreKeys = maps.Clone(s.signedPreKeys)
-	c.sessions = maps.Clone(s.sessions)
+	for k, e := range s.sessions {
+		c.sessions[k] = &memSession{rec: bytes.Clone(e.rec)}
+	}
 	c.deviceLists = maps.Clone(s.deviceLists)
 	c.trust = maps.Clone(s.trust)
 	return c

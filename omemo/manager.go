@@ -32,6 +32,8 @@ type Manager struct {
 	keys     *identityKeys
 	// records caches decoded session records (see sessioncache.go).
 	records map[cacheKey]*cachedRecord
+	// lastRecord is the entry of records used last.
+	lastRecord *cachedRecord
 	// bundles caches verified signed prekeys (see bundlecache.go); our
 	// identity is part of what it holds, so Setup empties it.
 	bundles map[bundleKey]*verifiedSPK
@@ -80,7 +82,7 @@ func (m *Manager) Setup(ctx context.Context) error {
 		return err
 	}
 	m.identity, m.keys = id, keys
-	m.bundles, m.records = nil, nil
+	m.bundles, m.records, m.lastRecord = nil, nil, nil
 	if err := m.maintainSignedPreKeys(ctx); err != nil {
 		return err
 	}

@@ -16,8 +16,23 @@ type peer struct {
 
 func newPeer(t testing.TB, jid string, opts Options) *peer {
 	t.Helper()
+	return newPeerOn(t, jid, opts, false)
+}
+
+// plainStore is a MemoryStore without its SessionMatcher, as Stores that
+// only load records (omemostore) are.
+type plainStore struct{ Store }
+
+// newPeerOn is newPeer whose Manager sees the MemoryStore as a plain Store
+// when plain is set.
+func newPeerOn(t testing.TB, jid string, opts Options, plain bool) *peer {
+	t.Helper()
 	s := NewMemoryStore()
-	m := NewManager(s, jid, opts)
+	var st Store = s
+	if plain {
+		st = plainStore{s}
+	}
+	m := NewManager(st, jid, opts)
 	if err := m.Setup(context.Background()); err != nil {
 		t.Fatal(err)
 	}

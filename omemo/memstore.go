@@ -8,15 +8,26 @@ import (
 )
 
 // MemoryStore is an in-memory Store for tests. It is safe for concurrent use.
+// What its getters return is its own storage, never written afterwards:
+// callers must not modify it.
 type MemoryStore struct {
 	mu            sync.Mutex
 	identity      *Identity
 	preKeys       map[uint32]PreKey
 	signedPreKeys map[uint32]SignedPreKey
-	sessions      map[sessionKey][]byte
+	sessions      map[sessionKey]*memSession
 	deviceLists   map[deviceListKey][]Device
 	trust         map[string][]TrustRecord
 	baseKeys      baseKeyMem
+}
+
+// memSession is one stored session record. Once Session handed rec out it
+// is never written again (a caller may keep it); until then PutSession
+// overwrites it in place, so a Manager that checks its cached record with
+// SessionMatches and never asks for a copy costs no allocation per message.
+type memSession struct {
+	rec  []byte
+	lent bool
 }
 
 type sessionKey struct {
@@ -29,14 +40,17 @@ type deviceListKey struct {
 	jid string
 }
 
-var _ Store = (*MemoryStore)(nil)
+var (
+	_ Store          = (*MemoryStore)(nil)
+	_ SessionMatcher = (*MemoryStore)(nil)
+)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{
 		preKeys:       make(map[uint32]PreKey),
 		signedPreKeys: make(map[uint32]SignedPreKey),
-		sessions:      make(map[sessionKey][]byte),
+		sessions:      make(map[sessionKey]*memSession),
 		deviceLists:   make(map[deviceListKey][]Device),
 		trust:         make(map[string][]TrustRecord),
 	}
@@ -144,13 +158,31 @@ func (s *MemoryStore) RemoveSignedPreKey(_ context.Context, id uint32) error {
 func (s *MemoryStore) Session(_ context.Context, v Version, addr Address) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sessions[sessionKey{v, addr}], nil
+	e := s.sessions[sessionKey{v, addr}]
+	if e == nil {
+		return nil, nil
+	}
+	e.lent = true
+	return e.rec, nil
+}
+
+// SessionMatches implements SessionMatcher.
+func (s *MemoryStore) SessionMatches(_ context.Context, v Version, addr Address, record []byte) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.sessions[sessionKey{v, addr}]
+	return e != nil && bytes.Equal(e.rec, record), nil
 }
 
 func (s *MemoryStore) PutSession(_ context.Context, v Version, addr Address, record []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sessions[sessionKey{v, addr}] = bytes.Clone(record)
+	k := sessionKey{v, addr}
+	if e := s.sessions[k]; e != nil && !e.lent && cap(e.rec) >= len(record) {
+		e.rec = append(e.rec[:0], record...)
+		return nil
+	}
+	s.sessions[k] = &memSession{rec: bytes.Clone(record)}
 	return nil
 }
 
@@ -174,10 +206,13 @@ func (s *MemoryStore) PutDeviceList(_ context.Context, v Version, jid string, de
 	return nil
 }
 
+// TrustRecords returns the store's own slice, capped: PutTrust never
+// writes into a slice it handed out (it builds a new one), so the caller's
+// copy stays as it was.
 func (s *MemoryStore) TrustRecords(_ context.Context, jid string) ([]TrustRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.trust[jid]), nil
+	return slices.Clip(s.trust[jid]), nil
 }
 
 func (s *MemoryStore) PutTrust(_ context.Context, rec TrustRecord) error {
@@ -187,10 +222,13 @@ func (s *MemoryStore) PutTrust(_ context.Context, rec TrustRecord) error {
 	recs := s.trust[rec.JID]
 	for i := range recs {
 		if recs[i].Device == rec.Device && bytes.Equal(recs[i].IdentityKey, rec.IdentityKey) {
+			recs = slices.Clone(recs)
 			recs[i] = rec
+			s.trust[rec.JID] = recs
 			return nil
 		}
 	}
-	s.trust[rec.JID] = append(recs, rec)
+	// Appending to the clipped slice always copies it.
+	s.trust[rec.JID] = append(slices.Clip(recs), rec)
 	return nil
 }

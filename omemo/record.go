@@ -2,6 +2,7 @@ package omemo
 
 import (
 	"encoding/binary"
+	"slices"
 )
 
 // A session record is what the Store keeps per (version, device): the
@@ -94,7 +95,7 @@ func (s *session) marshal() []byte { return s.appendTo(make([]byte, 0, s.size())
 
 func (s *session) appendTo(out []byte) []byte {
 	var fl byte
-	for _, f := range []struct {
+	for _, f := range [...]struct {
 		on  bool
 		bit byte
 	}{{s.initiator, flInitiator}, {s.hasDHr, flHasDHr}, {s.hasSend, flHasSend}, {s.hasRecv, flHasRecv}, {s.pending, flPending}, {s.hasPK, flHasPK}, {s.hasPrev, flHasPrev}} {
@@ -102,14 +103,22 @@ func (s *session) appendTo(out []byte) []byte {
 			fl |= f.bit
 		}
 	}
-	out = append(out, byte(s.p.version), fl)
-	for _, k := range []*[32]byte{&s.ourIK, &s.theirIK, &s.root, &s.dhs.priv, &s.dhs.pub, &s.dhr, &s.send.key, &s.recv.key, &s.baseKey, &s.prevDHr, &s.prevRecv.key} {
-		out = append(out, k[:]...)
+	// The fixed part is written at offsets into room made once: this runs
+	// for every message.
+	at := len(out)
+	out = slices.Grow(out, s.size())[:at+sessionFixed-2]
+	b := out[at:]
+	b[0], b[1] = byte(s.p.version), fl
+	k := b[2:]
+	for _, key := range [...]*[32]byte{&s.ourIK, &s.theirIK, &s.root, &s.dhs.priv, &s.dhs.pub, &s.dhr, &s.send.key, &s.recv.key, &s.baseKey, &s.prevDHr, &s.prevRecv.key} {
+		copy(k, key[:])
+		k = k[32:]
 	}
-	for _, n := range []uint32{s.send.n, s.recv.n, s.pn, s.pkID, s.spkID, s.regID, s.prevRecv.n} {
-		out = binary.BigEndian.AppendUint32(out, n)
+	for _, n := range [...]uint32{s.send.n, s.recv.n, s.pn, s.pkID, s.spkID, s.regID, s.prevRecv.n} {
+		binary.BigEndian.PutUint32(k, n)
+		k = k[4:]
 	}
-	out = append(out, byte(len(s.oldDHr)))
+	k[0] = byte(len(s.oldDHr))
 	for i := range s.oldDHr {
 		out = append(out, s.oldDHr[i][:]...)
 	}

@@ -12,7 +12,11 @@ import (
 func (s *MemoryStore) dump() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return fmt.Sprintf("%v|%v|%v|%v|%v|%v", s.identity, s.preKeys, s.signedPreKeys, s.sessions, s.deviceLists, s.trust)
+	sessions := make(map[sessionKey][]byte, len(s.sessions))
+	for k, e := range s.sessions {
+		sessions[k] = e.rec
+	}
+	return fmt.Sprintf("%v|%v|%v|%v|%v|%v", s.identity, s.preKeys, s.signedPreKeys, sessions, s.deviceLists, s.trust)
 }
 
 func mustFail(t *testing.T, p *peer, from *peer, enc *Encrypted, want error) {

@@ -24,6 +24,7 @@ const maxCachedRecords = 32
 // until that call stored the record, so a failed call (whose session state
 // is undefined and whose record is not stored) leaves nothing to reuse.
 type cachedRecord struct {
+	key   cacheKey
 	raw   []byte
 	owned bool // raw is our buffer (written by us), not the Store's
 	// valid: rec.cur is sessions[0] of raw, decoded, and unchanged since.
@@ -45,24 +46,42 @@ type cacheKey struct {
 // from the Store gives an empty record.
 func (m *Manager) loadRecord(ctx context.Context, v Version, addr Address) (*cachedRecord, error) {
 	key := cacheKey{v, addr}
-	e := m.records[key]
+	// The device of the previous call (a chat's next message) is found
+	// without hashing the key.
+	e := m.lastRecord
+	if e == nil || e.key != key {
+		e = m.records[key]
+	}
 	if e == nil {
 		if len(m.records) >= maxCachedRecords {
 			for k := range m.records {
-				delete(m.records, k)
+				m.forgetRecord(k.v, k.addr)
 				break
 			}
 		}
 		if m.records == nil {
 			m.records = make(map[cacheKey]*cachedRecord)
 		}
-		e = &cachedRecord{}
+		e = &cachedRecord{key: key}
 		m.records[key] = e
 	}
+	m.lastRecord = e
 	// Until storeRecord succeeds the entry holds nothing to reuse: this
 	// call may change the decoded session and then fail.
 	valid := e.valid
 	e.valid = false
+	if valid {
+		if sm, ok := m.store.(SessionMatcher); ok {
+			same, err := sm.SessionMatches(ctx, v, addr, e.raw)
+			if err != nil {
+				return nil, &storeError{fmt.Errorf("failed to load session with %s: %w", addr, err)}
+			}
+			if same {
+				return e, nil
+			}
+			valid = false
+		}
+	}
 	raw, err := m.store.Session(ctx, v, addr)
 	if err != nil {
 		return nil, &storeError{fmt.Errorf("failed to load session with %s: %w", addr, err)}
@@ -114,7 +133,11 @@ func (m *Manager) storeRecord(ctx context.Context, v Version, addr Address, e *c
 
 // forgetRecord drops the cached record of addr.
 func (m *Manager) forgetRecord(v Version, addr Address) {
-	delete(m.records, cacheKey{v, addr})
+	key := cacheKey{v, addr}
+	if m.lastRecord != nil && m.lastRecord.key == key {
+		m.lastRecord = nil
+	}
+	delete(m.records, key)
 }
 
 // parse splits b into r's serialized sessions (slices of b), reusing r's

@@ -14,10 +14,21 @@ import (
 // a failed call leaves nothing cached.
 func TestSessionCacheFollowsStore(t *testing.T) {
 	ctx := context.Background()
-	for _, v := range []Version{V03, V2} {
-		t.Run(v.String(), func(t *testing.T) {
-			a := newPeer(t, "alice@example.org", Options{})
-			b := newPeer(t, "bob@example.org", Options{})
+	for _, tc := range []struct {
+		v     Version
+		plain bool // the Manager loads every record (no SessionMatcher)
+	}{{V03, false}, {V2, false}, {V03, true}, {V2, true}} {
+		v := tc.v
+		name := v.String()
+		if tc.plain {
+			name += "/plain store"
+		}
+		t.Run(name, func(t *testing.T) {
+			a := newPeerOn(t, "alice@example.org", Options{}, tc.plain)
+			b := newPeerOn(t, "bob@example.org", Options{}, tc.plain)
+			if _, ok := a.m.store.(SessionMatcher); ok == tc.plain {
+				t.Fatalf("SessionMatcher %v, want %v", ok, !tc.plain)
+			}
 			recv(t, b, a, send(t, a, b, v, "hi", true))
 			recv(t, a, b, send(t, b, a, v, "hi", false))
 			for i := range 3 { // warm both caches
@@ -87,6 +98,73 @@ func TestSessionCacheFollowsStore(t *testing.T) {
 				t.Fatalf("encrypt without session: %v", err)
 			}
 		})
+	}
+}
+
+// A record MemoryStore handed out never changes afterwards, though records
+// it did not hand out are overwritten in place; trust records likewise.
+func TestMemoryStoreKeepsWhatItLent(t *testing.T) {
+	ctx := context.Background()
+	s := NewMemoryStore()
+	addr := Address{JID: "bob@example.org", Device: 7}
+	put := func(b []byte) {
+		t.Helper()
+		if err := s.PutSession(ctx, V2, addr, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := []byte("first record")
+	put(buf)
+	buf[0] = 'X' // the store copied it
+	if same, _ := s.SessionMatches(ctx, V2, addr, []byte("first record")); !same {
+		t.Fatal("stored record changed with the caller's buffer")
+	}
+	put([]byte("second record"))
+	lent, _ := s.Session(ctx, V2, addr)
+	put([]byte("third record!"))
+	put([]byte("fourth"))
+	if string(lent) != "second record" {
+		t.Fatalf("lent record became %q", lent)
+	}
+	if got, _ := s.Session(ctx, V2, addr); string(got) != "fourth" {
+		t.Fatalf("stored %q", got)
+	}
+	for _, tc := range []struct {
+		rec  string
+		want bool
+	}{{"fourth", true}, {"fourth!", false}, {"", false}} {
+		if same, _ := s.SessionMatches(ctx, V2, addr, []byte(tc.rec)); same != tc.want {
+			t.Fatalf("SessionMatches(%q) = %v", tc.rec, same)
+		}
+	}
+	// Matched and rewritten, never lent: no copy per message.
+	if n := testing.AllocsPerRun(100, func() {
+		s.SessionMatches(ctx, V2, addr, []byte("fourth"))
+		put([]byte("fifth"))
+	}); n != 0 {
+		t.Fatalf("%v allocations per match and put", n)
+	}
+	if same, _ := s.SessionMatches(ctx, V03, addr, []byte("fifth")); same {
+		t.Fatal("a record matched under the other version")
+	}
+
+	rec := TrustRecord{JID: addr.JID, Device: 7, IdentityKey: []byte("key-7"), Level: TrustUndecided}
+	if err := s.PutTrust(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := s.TrustRecords(ctx, addr.JID)
+	rec.Level = TrustVerified
+	if err := s.PutTrust(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutTrust(ctx, TrustRecord{JID: addr.JID, Device: 8, IdentityKey: []byte("key-8")}); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Level != TrustUndecided {
+		t.Fatalf("lent trust records became %v", recs)
+	}
+	if now, _ := s.TrustRecords(ctx, addr.JID); len(now) != 2 || now[0].Level != TrustVerified {
+		t.Fatalf("stored trust records %v", now)
 	}
 }
 

@@ -81,3 +81,13 @@ type Store interface {
 	// PutTrust inserts or replaces the record for (JID, Device, IdentityKey).
 	PutTrust(ctx context.Context, rec TrustRecord) error
 }
+
+// SessionMatcher is optionally implemented by a Store. SessionMatches
+// reports whether the stored record of addr is byte for byte record,
+// without handing out a copy. Before it reuses a decoded session (see
+// sessioncache.go) the Manager asks this instead of loading the record,
+// which lets a Store that keeps records in memory overwrite them in place;
+// on false (or without SessionMatcher) it loads the record with Session.
+type SessionMatcher interface {
+	SessionMatches(ctx context.Context, v Version, addr Address, record []byte) (bool, error)
+}
