@@ -238,6 +238,10 @@ func (in *intake) wakeLocked(room id.RoomID) {
 	go in.drain(room, ch)
 }
 
+// intakeBatch is how many of a room's waiting events the drain reads at
+// once (one query per event before: a burst paid a query per message).
+const intakeBatch = 32
+
 // drain hands the room's stored events to bridgev2 one at a time, oldest
 // first, until none is left.
 func (in *intake) drain(room id.RoomID, wake chan struct{}) {
@@ -246,9 +250,11 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 	ctx := in.handlerLog.With().Stringer("room_id", room).Logger().WithContext(in.ctx)
 	retry := time.Second
 	for {
-		row, err := in.store.next(ctx, room)
-		if err == nil && row != nil {
-			err = in.handle(ctx, row)
+		rows, err := in.store.pending(ctx, room, intakeBatch)
+		for _, row := range rows {
+			if err = in.handle(ctx, row); err != nil {
+				break
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, errIntakeCrash) {
@@ -266,7 +272,7 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 			continue
 		}
 		retry = time.Second
-		if row != nil {
+		if len(rows) > 0 {
 			continue
 		}
 		in.mu.Lock()
