@@ -50,9 +50,10 @@ const (
 	catchUpRetryMax   = 10 * time.Minute
 )
 
-// mark puts a mark into the login's stream (xmppclient.Stream).
-func (c *Client) mark(ctx context.Context, ev xmppclient.Event) {
-	c.stream.Put(ctx, ev)
+// mark puts a mark into the login's stream (xmppclient.Stream), never
+// waiting for room in it (Stream.PutMark says why).
+func (c *Client) mark(_ context.Context, ev xmppclient.Event) {
+	c.stream.PutMark(ev)
 }
 
 // startCatchUp queues the start marker of a catch-up and returns the

@@ -93,6 +93,18 @@ func (s *Stream) Put(ctx context.Context, ev Event) {
 	s.kick()
 }
 
+// PutMark appends a mark without waiting, also to a full stream. A
+// session's setup puts its catch-up mark while the stream may be full
+// behind a portal that waits for that very session to be ready (a Matrix
+// message to send): waiting there would hold both forever. Marks are few
+// (a handful per catch-up), so the bound still holds for messages.
+func (s *Stream) PutMark(ev Event) {
+	s.mu.Lock()
+	s.q = append(s.q, &ev)
+	s.mu.Unlock()
+	s.kick()
+}
+
 // take removes the oldest event (nil when none waits).
 func (s *Stream) take() *Event {
 	s.mu.Lock()

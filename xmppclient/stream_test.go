@@ -74,3 +74,36 @@ func TestStreamOrderAndBackpressure(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestStreamMarkNeverWaits: a mark goes into a full stream at once (a
+// session's setup must not wait behind messages whose portal waits for that
+// session), and is handled after the messages put before it.
+func TestStreamMarkNeverWaits(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := NewStream(2)
+	s.Put(ctx, Event{Seq: 1})
+	s.Put(ctx, Event{Seq: 2})
+	done := make(chan struct{})
+	go func() {
+		s.PutMark(Event{Mark: MarkCatchUpStart, Seq: 3})
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("PutMark waited on a full stream")
+	}
+	got := make(chan uint64, 4)
+	s.Start(ctx, func(_ context.Context, ev Event) { got <- ev.Seq })
+	for _, want := range []uint64{1, 2, 3} {
+		select {
+		case seq := <-got:
+			if seq != want {
+				t.Fatalf("handled %d, want %d", seq, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("event %d not handled", want)
+		}
+	}
+}
