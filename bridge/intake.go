@@ -77,6 +77,12 @@ type intake struct {
 	started bool
 	workers map[id.RoomID]chan struct{}
 	wg      sync.WaitGroup
+
+	// acks carries the server's acknowledgement of a sent event's stanza
+	// from the send to the row's end (intake_ack.go): xmppID →
+	// ackWaiter while sendOnce sends, then event ID → ackWaiter until
+	// handle marks the row done.
+	acks sync.Map
 }
 
 func newIntake(db *dbutil.Database, log zerolog.Logger) *intake {
@@ -295,7 +301,11 @@ func (in *intake) handle(ctx context.Context, row *intakeRow) error {
 	if row.State > intakeStored {
 		log.Info().Int("state", row.State).Msg("Replaying a Matrix event interrupted while it was being sent")
 	}
-	if in.handled != nil && in.handled(ctx, row.EventID) {
+	// A row left "sent" was written but not acknowledged by the XMPP
+	// server (intake_ack.go): bridgev2's message row (stored as the
+	// handler returns, for a 1:1 chat) does not say the server has it,
+	// so it goes through sendOnce's archive check.
+	if row.State != intakeSent && in.handled != nil && in.handled(ctx, row.EventID) {
 		log.Debug().Msg("Matrix event already bridged, not handing it over again")
 		return in.store.setDone(ctx, row.EventID)
 	}
@@ -306,9 +316,13 @@ func (in *intake) handle(ctx context.Context, row *intakeRow) error {
 		return in.store.setDone(ctx, row.EventID)
 	}
 	if err := in.deliver(ctx, &evt); err != nil {
+		in.acks.Delete(row.EventID)
 		return err
 	}
 	if err := in.step("handled"); err != nil {
+		return err
+	}
+	if err := in.awaitAck(ctx, row.EventID); err != nil {
 		return err
 	}
 	return in.store.setDone(ctx, row.EventID)
@@ -353,10 +367,12 @@ func (in *intake) sendOnce(ctx context.Context, evt id.EventID, xmppID string, s
 	switch {
 	case state < 0:
 		return false, send()
-	case state >= intakeSent:
+	case state >= intakeSent && (state > intakeSent || sentBefore == nil):
 		zerolog.Ctx(ctx).Info().Str("xmpp_id", xmppID).Msg("Matrix event was sent to XMPP before a restart, not sending it again")
 		return true, nil
-	case state == intakeSending && sentBefore != nil:
+	case state >= intakeSending && sentBefore != nil:
+		// "sent" is written, not yet known to be the server's: the row
+		// is done only once the server acknowledged it (intake_ack.go).
 		found, err := sentBefore(received)
 		if err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Str("xmpp_id", xmppID).Msg("Could not look for an interrupted send in the archive, sending it again under the same id")
@@ -378,9 +394,12 @@ func (in *intake) sendOnce(ctx context.Context, evt id.EventID, xmppID string, s
 	if err := in.step("sending"); err != nil {
 		return false, err
 	}
+	in.expectAck(xmppID)
 	if err := send(); err != nil {
+		in.acks.Delete(xmppID)
 		return false, err
 	}
+	in.keepAck(xmppID, evt)
 	if err := in.step("sent"); err != nil {
 		return false, err
 	}

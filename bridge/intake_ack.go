@@ -1,0 +1,90 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
+)
+
+// A Matrix event is done only once the XMPP server has its stanza.
+//
+// Written is not enough: a stanza the server had not read yet when the
+// process died is gone with the connection (the kernel resets it). A
+// restart replays the homeserver's backlog in a burst, faster than the
+// server reads, and the kill after it lost everything still in flight:
+// 99 and 142 messages in a row in TestRoomKill on Prosody, every one
+// recorded as sent and marked done, so never replayed. So the send takes a
+// mark of the stream's outbound count right after the write (XEP-0198,
+// xmppclient.Conn.AckWaiter), and the intake's drain waits for the
+// server's acknowledgement of it before it marks the row done; a row left
+// "sent" by a crash is looked for in the archive and sent again, under the
+// same id, only if it is not there (sendOnce). The wait is in the drain,
+// not in the handler: the handler runs in bridgev2's portal loop, which
+// the session's reader may be waiting on (a full portal queue) while the
+// <a/> sits behind it.
+
+// ackWaiter waits for the server's acknowledgement of a written stanza.
+type ackWaiter func(context.Context) error
+
+// ackWait bounds the wait for an acknowledgement.
+const ackWait = 2 * time.Minute
+
+// expectAck says that the event being sent as xmppID wants its waiter.
+func (in *intake) expectAck(xmppID string) {
+	in.acks.Store(xmppID, ackWaiter(nil))
+}
+
+// written gives the waiter of a stanza just written as xmppID, if an
+// event expects one (Client.Send).
+func (in *intake) written(xmppID string, w ackWaiter) {
+	if in == nil || w == nil {
+		return
+	}
+	if _, ok := in.acks.Load(xmppID); ok {
+		in.acks.Store(xmppID, w)
+	}
+}
+
+// keepAck moves the waiter of xmppID to its event, for handle.
+func (in *intake) keepAck(xmppID string, evt id.EventID) {
+	v, ok := in.acks.LoadAndDelete(xmppID)
+	if w, _ := v.(ackWaiter); ok && w != nil {
+		in.acks.Store(evt, w)
+	}
+}
+
+// awaitAck waits until the server acknowledged the stanza sent for evt
+// (nothing to wait for when none was written, or without stream
+// management). A stream that ended first leaves the stanza to stream
+// management (resumed, or looked for in the archive and resent), and a
+// server that does not answer in ackWait gets the old behaviour; both are
+// done. Only the intake's own end (ctx) keeps the row for the replay.
+func (in *intake) awaitAck(ctx context.Context, evt id.EventID) error {
+	v, ok := in.acks.LoadAndDelete(evt)
+	w, _ := v.(ackWaiter)
+	if !ok || w == nil {
+		return nil
+	}
+	if err := in.step("acked"); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, ackWait)
+	defer cancel()
+	err := w(wctx)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return fmt.Errorf("failed to wait for the XMPP server's acknowledgement: %w", ctx.Err())
+	case errors.Is(err, xmppclient.ErrNotAcked):
+		zerolog.Ctx(ctx).Debug().Msg("Stream ended before the XMPP server acknowledged the message; stream management resends it")
+	default:
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("XMPP server did not acknowledge the message in time")
+	}
+	return in.step("acknowledged")
+}
