@@ -94,15 +94,15 @@ type Manager struct {
 
 	lost []Stanza
 
-	reqSent   time.Time // when the last <r/> went out (zero: none waiting)
-	sinceReq  int       // stanzas kept since then
-	kick      chan struct{}
+	reqSent  time.Time // when the last <r/> went out (zero: none waiting)
+	sinceReq int       // stanzas kept since then
+	kick     chan struct{}
 	// epoch counts the outbound queues: it moves when the queue is
 	// emptied without the server's acknowledgement (a new stream), not on
 	// a resumption, whose count goes on. changed is closed (and replaced)
 	// at every acknowledgement and every new epoch (WaitAcked).
-	epoch   uint64
-	changed chan struct{}
+	epoch     uint64
+	changed   chan struct{}
 	result    Result
 	stats     Stats
 	ackErrors []error

@@ -3,8 +3,8 @@ package sm
 import (
 	"bytes"
 	"context"
-	"errors"
 	"encoding/xml"
+	"errors"
 	"math"
 	"strings"
 	"testing"
