@@ -14,8 +14,23 @@ import (
 )
 
 // intakeArchivePages bounds the archive pages read to find an interrupted
-// send (100 messages each).
+// send (100 messages each, or the server's page size). The pages are read
+// newest first (RSM <before/>): the send is among the last messages before
+// the crash, and in a busy chat the time window (since, less the margin for
+// clock skew) holds far more than these pages; read oldest first, a
+// send of a few seconds ago was not reached and was sent a second time
+// (TestRoomKill, Prosody's 50-message pages).
 const intakeArchivePages = 5
+
+// nextOlderPage is q for the page before res (newest first); ok is false
+// when res was the oldest.
+func nextOlderPage(q history.Query, res history.Result, got int) (history.Query, bool) {
+	if res.Complete || got == 0 || res.Set.First.ID == "" || res.Set.First.ID == q.PageID {
+		return q, false
+	}
+	q.PageID = res.Set.First.ID
+	return q, true
+}
 
 // inOwnArchive reports whether the account's archive (XEP-0313) holds a
 // message with id xmppID that we sent to contact since since. The server
@@ -36,7 +51,7 @@ func (c *Client) inOwnArchive(ctx context.Context, contact jid.JID, xmppID strin
 // ownArchiveHas is inOwnArchive on s, without waiting for the login to be
 // ready (stream management asks it while the session is set up).
 func (c *Client) ownArchiveHas(ctx context.Context, s *xmpp.Session, contact jid.JID, xmppID string, since time.Time) (bool, error) {
-	q := history.Query{With: contact.Bare(), Start: since.Add(-10 * time.Minute)} // margin for clock skew with the server
+	q := history.Query{With: contact.Bare(), Start: since.Add(-10 * time.Minute), Last: true} // margin for clock skew with the server
 	for page := 0; page < intakeArchivePages; page++ {
 		q.Limit = 100
 		got, res, err := c.fetchArchivePage(ctx, s, q)
@@ -50,10 +65,10 @@ func (c *Client) ownArchiveHas(ctx context.Context, s *xmpp.Session, contact jid
 				return true, nil
 			}
 		}
-		if res.Complete || len(got) == 0 || res.Set.Last == "" || res.Set.Last == q.PageID {
+		var more bool
+		if q, more = nextOlderPage(q, res, len(got)); !more {
 			return false, nil
 		}
-		q.PageID = res.Set.Last
 	}
 	return false, nil
 }

@@ -317,7 +317,7 @@ func (c *Client) inRoomArchive(ctx context.Context, room jid.JID, xmppID string,
 // be ready (stream management asks it while the session is set up).
 func (c *Client) roomArchiveHas(ctx context.Context, s *xmpp.Session, room jid.JID, xmppID string, since time.Time) (bool, error) {
 	r, _ := c.mucs.Get(room)
-	q := history.Query{Start: since.Add(-10 * time.Minute), Limit: 100} // margin for clock skew with the server
+	q := history.Query{Start: since.Add(-10 * time.Minute), Limit: 100, Last: true} // margin for clock skew with the server; newest first (intakeArchivePages)
 	for page := 0; page < intakeArchivePages; page++ {
 		q.ID = c.mam.AddRoomBackfill(room)
 		got, res, err := c.mam.Collected(ctx, s, q, room.Bare(), backfillQueryTimeout)
@@ -336,10 +336,10 @@ func (c *Client) roomArchiveHas(ctx context.Context, s *xmpp.Session, room jid.J
 			zerolog.Ctx(ctx).Debug().Str("xmpp_id", xmppID).Str("archive_id", a.ArchiveID).Msg("Interrupted group chat send found in the room's archive")
 			return true, nil
 		}
-		if res.Complete || len(got) == 0 || res.Set.Last == "" || res.Set.Last == q.PageID {
+		var more bool
+		if q, more = nextOlderPage(q, res, len(got)); !more {
 			return false, nil
 		}
-		q.PageID = res.Set.Last
 	}
 	return false, nil
 }
