@@ -83,6 +83,12 @@ type intake struct {
 	// ackWaiter while sendOnce sends, then event ID → ackWaiter until
 	// handle marks the row done.
 	acks sync.Map
+	// acked is, per room, closed when the room's last row waiting for
+	// its acknowledgement is done (they are marked done in order).
+	acked map[id.RoomID]chan struct{}
+	// handed is, per room, the seq of the last row handed to bridgev2 in
+	// this process.
+	handed map[id.RoomID]int64
 }
 
 func newIntake(db *dbutil.Database, log zerolog.Logger) *intake {
@@ -251,10 +257,25 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 	log := in.log.With().Stringer("room_id", room).Logger()
 	ctx := in.handlerLog.With().Stringer("room_id", room).Logger().WithContext(in.ctx)
 	retry := time.Second
+	// after: the rows handed over in this process; those still waiting
+	// for the server's acknowledgement are not done yet (intake_ack.go)
+	// and are not handed over again.
+	in.mu.Lock()
+	after := in.handed[room]
+	in.mu.Unlock()
 	for {
-		row, err := in.store.next(ctx, room)
+		row, err := in.store.next(ctx, room, after)
 		if err == nil && row != nil {
 			err = in.handle(ctx, row)
+		}
+		if err == nil && row != nil {
+			after = row.Seq
+			in.mu.Lock()
+			if in.handed == nil {
+				in.handed = map[id.RoomID]int64{}
+			}
+			in.handed[room] = after
+			in.mu.Unlock()
 		}
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, errIntakeCrash) {
@@ -322,8 +343,8 @@ func (in *intake) handle(ctx context.Context, row *intakeRow) error {
 	if err := in.step("handled"); err != nil {
 		return err
 	}
-	if err := in.awaitAck(ctx, row.EventID); err != nil {
-		return err
+	if in.doneWhenAcked(ctx, row) {
+		return nil
 	}
 	return in.store.setDone(ctx, row.EventID)
 }

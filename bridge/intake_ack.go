@@ -21,13 +21,13 @@ import (
 // 99 and 142 messages in a row in TestRoomKill on Prosody, every one
 // recorded as sent and marked done, so never replayed. So the send takes a
 // mark of the stream's outbound count right after the write (XEP-0198,
-// xmppclient.Conn.AckWaiter), and the intake's drain waits for the
-// server's acknowledgement of it before it marks the row done; a row left
+// xmppclient.Conn.AckWaiter), and the intake marks the row done only once
+// the server acknowledged it (doneWhenAcked); a row left
 // "sent" by a crash is looked for in the archive and sent again, under the
-// same id, only if it is not there (sendOnce). The wait is in the drain,
-// not in the handler: the handler runs in bridgev2's portal loop, which
-// the session's reader may be waiting on (a full portal queue) while the
-// <a/> sits behind it.
+// same id, only if it is not there (sendOnce). The wait is not in the
+// handler: the handler runs in bridgev2's portal loop, which the session's
+// reader may be waiting on (a full portal queue) while the <a/> sits
+// behind it.
 
 // ackWaiter waits for the server's acknowledgement of a written stanza.
 type ackWaiter func(context.Context) error
@@ -59,18 +59,62 @@ func (in *intake) keepAck(xmppID string, evt id.EventID) {
 	}
 }
 
-// awaitAck waits until the server acknowledged the stanza sent for evt
-// (nothing to wait for when none was written, or without stream
-// management). A stream that ended first leaves the stanza to stream
+// doneWhenAcked takes the acknowledgement waiter of row's stanza, if its
+// send left one, and marks the row done once the server acknowledged it,
+// in the background and in the room's order; the drain goes on with the
+// next row meanwhile, so Matrix → XMPP goes at the pace of the writes, not
+// of the round trips (and not of the inbound stanzas queued before the
+// <a/>, which the session reads in order). It reports whether it took the
+// row over.
+func (in *intake) doneWhenAcked(ctx context.Context, row *intakeRow) bool {
+	v, ok := in.acks.LoadAndDelete(row.EventID)
+	w, _ := v.(ackWaiter)
+	if !ok || w == nil {
+		return false
+	}
+	in.mu.Lock()
+	if in.acked == nil {
+		in.acked = map[id.RoomID]chan struct{}{}
+	}
+	prev := in.acked[row.RoomID]
+	done := make(chan struct{})
+	in.acked[row.RoomID] = done
+	in.wg.Add(1)
+	in.mu.Unlock()
+	go func() {
+		defer in.wg.Done()
+		defer func() {
+			close(done)
+			in.mu.Lock()
+			if in.acked[row.RoomID] == done {
+				delete(in.acked, row.RoomID)
+			}
+			in.mu.Unlock()
+		}()
+		if prev != nil {
+			select {
+			case <-prev:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if err := in.awaitAck(ctx, w); err != nil {
+			// The intake stops (or the test's crash): the row stays, and
+			// is replayed with the archive check.
+			return
+		}
+		if err := in.store.setDone(ctx, row.EventID); err != nil {
+			zerolog.Ctx(ctx).Err(err).Stringer("event_id", row.EventID).Msg("Failed to mark an acknowledged Matrix event done")
+		}
+	}()
+	return true
+}
+
+// awaitAck waits until the server acknowledged the stanza of w. A stream that ended first leaves the stanza to stream
 // management (resumed, or looked for in the archive and resent), and a
 // server that does not answer in ackWait gets the old behaviour; both are
 // done. Only the intake's own end (ctx) keeps the row for the replay.
-func (in *intake) awaitAck(ctx context.Context, evt id.EventID) error {
-	v, ok := in.acks.LoadAndDelete(evt)
-	w, _ := v.(ackWaiter)
-	if !ok || w == nil {
-		return nil
-	}
+func (in *intake) awaitAck(ctx context.Context, w ackWaiter) error {
 	if err := in.step("acked"); err != nil {
 		return err
 	}

@@ -101,11 +101,11 @@ func (s intakeStore) pendingRooms(ctx context.Context) ([]id.RoomID, error) {
 }
 
 // next returns the oldest event of room not yet done, or nil.
-func (s intakeStore) next(ctx context.Context, room id.RoomID) (*intakeRow, error) {
+func (s intakeStore) next(ctx context.Context, room id.RoomID, after int64) (*intakeRow, error) {
 	var r intakeRow
 	var js sql.NullString
 	err := s.db.QueryRow(ctx, `SELECT event_id, room_id, seq, event_json, state, xmpp_id FROM matrix_intake
-		WHERE room_id=$1 AND state<3 ORDER BY seq LIMIT 1`, room).
+		WHERE room_id=$1 AND state<3 AND seq>$2 ORDER BY seq LIMIT 1`, room, after).
 		Scan(&r.EventID, &r.RoomID, &r.Seq, &js, &r.State, &r.XMPPID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
