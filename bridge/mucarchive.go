@@ -310,7 +310,9 @@ func (c *Client) inRoomArchive(ctx context.Context, room jid.JID, xmppID string,
 	if s == nil {
 		return false, xmppclient.ErrNotConnected
 	}
-	return c.roomArchiveHas(ctx, s, room, xmppID, since)
+	return c.roomScans.has(ctx, room, xmppID, since, func(ctx context.Context, from time.Time) (map[string]bool, error) {
+		return c.scanRoomArchive(ctx, s, room, from)
+	})
 }
 
 // roomArchiveHas is inRoomArchive on s, without waiting for the login to
