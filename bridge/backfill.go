@@ -182,7 +182,7 @@ func (c *Client) FetchMessages(ctx context.Context, p bridgev2.FetchMessagesPara
 // oldest first.
 func (c *Client) backfillMessages(ctx context.Context, p *bridgev2.Portal, contact jid.JID, results []xmppclient.Archived) []*bridgev2.BackfillMessage {
 	log := zerolog.Ctx(ctx)
-	ins := make([]*incomingMessage, 0, len(results))
+	ins := make([]*incoming, 0, len(results))
 	for _, a := range results {
 		in, err := parseArchivedMessage(a, c.account)
 		if err != nil {
@@ -205,7 +205,7 @@ func (c *Client) backfillMessages(ctx context.Context, p *bridgev2.Portal, conta
 		if !ok {
 			continue
 		}
-		conv, err := c.convertIncoming(ctx, p, intent, e.In)
+		conv, err := c.convertMessage(ctx, p, intent, e.In)
 		if err != nil {
 			log.Warn().Err(err).Str("xmpp_id", e.In.XMPPID).Msg("Failed to convert archived message")
 			continue
@@ -233,7 +233,7 @@ func (c *Client) backfillMessages(ctx context.Context, p *bridgev2.Portal, conta
 
 // historyOMEMO puts what is known about an archived OMEMO message into in
 // (see the top of this file); false when it is not to be backfilled.
-func (c *Client) historyOMEMO(ctx context.Context, in *incomingMessage) bool {
+func (c *Client) historyOMEMO(ctx context.Context, in *incoming) bool {
 	rcv, err := in.Message.OMEMO()
 	if errors.Is(err, omemoxmpp.ErrNotEncrypted) {
 		return true
@@ -300,7 +300,7 @@ func keyedFor(rcv *omemoxmpp.Received, account jid.JID, device uint32) bool {
 // historyEntry is one message to backfill, with what later archive entries
 // of the same batch did to it.
 type historyEntry struct {
-	In        *incomingMessage
+	In        *incoming
 	ID        networkid.MessageID
 	ReplyTo   networkid.MessageID
 	Reactions []historyReactions
@@ -308,7 +308,7 @@ type historyEntry struct {
 
 // historyReactions is one sender's latest reaction set to a message.
 type historyReactions struct {
-	In     *incomingMessage
+	In     *incoming
 	Emojis []string
 }
 
@@ -318,16 +318,16 @@ type historyReactions struct {
 // retractions and reactions whose target is not in the batch are dropped:
 // a backfilled message never appears twice, and an edit of a message
 // outside the batch has nothing to edit.
-func foldHistory(ins []*incomingMessage, account jid.JID) []*historyEntry {
+func foldHistory(ins []*incoming, account jid.JID) []*historyEntry {
 	var entries []*historyEntry
 	byID := map[networkid.MessageID]*historyEntry{}
-	senderOf := func(in *incomingMessage) jid.JID {
+	senderOf := func(in *incoming) jid.JID {
 		if in.FromMe {
 			return account.Bare()
 		}
 		return in.Peer.Bare()
 	}
-	find := func(in *incomingMessage, id string) *historyEntry {
+	find := func(in *incoming, id string) *historyEntry {
 		for _, author := range []jid.JID{in.Peer, account} {
 			if e := byID[portal.MakeMessageID(in.Peer, author, id)]; e != nil {
 				return e

@@ -76,8 +76,8 @@ func TestArchiveQuery(t *testing.T) {
 
 func TestFoldHistory(t *testing.T) {
 	alice, bob := jid.MustParse("alice@example.org"), jid.MustParse("bob@example.org")
-	msg := func(fromMe bool, id, body string) *incomingMessage {
-		return &incomingMessage{Message: xmppclient.Message{Peer: bob, FromMe: fromMe, XMPPID: id, Body: body, Archived: true}}
+	msg := func(fromMe bool, id, body string) *incoming {
+		return &incoming{Message: xmppclient.Message{Peer: bob, FromMe: fromMe, XMPPID: id, Body: body, Archived: true}}
 	}
 	correction := msg(false, "c1", "hello, corrected")
 	correction.Replace = "m1"
@@ -93,7 +93,7 @@ func TestFoldHistory(t *testing.T) {
 	unknownCorrection.Replace = "older"
 	replyMsg := msg(true, "m4", "answer")
 	replyMsg.ReplyTo = &reply.Reply{ID: "m1"}
-	entries := foldHistory([]*incomingMessage{
+	entries := foldHistory([]*incoming{
 		msg(false, "m1", "hello"),
 		msg(true, "m2", "oops"),
 		msg(true, "m3", "mine"),
@@ -132,7 +132,7 @@ func TestFoldHistory(t *testing.T) {
 func TestHistoryOMEMO(t *testing.T) {
 	f := newInboxFixture(t)
 	ctx := context.Background()
-	history := func(st *stanzabuf.Stanza) (*incomingMessage, bool) {
+	history := func(st *stanzabuf.Stanza) (*incoming, bool) {
 		t.Helper()
 		in, err := parseIncoming(st, f.alice)
 		if err != nil {

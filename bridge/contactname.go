@@ -114,7 +114,7 @@ func (c *Client) startNickLookup(ctx context.Context, contact jid.JID) {
 }
 
 // messageNick applies the XEP-0172 nick a contact's message carries.
-func (c *Client) messageNick(ctx context.Context, in *incomingMessage) {
+func (c *Client) messageNick(ctx context.Context, in *incoming) {
 	if in == nil || in.FromMe || in.Archived || in.Raw == nil {
 		return
 	}

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +17,6 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
-	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // omemoIncoming is what OMEMO says about an incoming message, for the
@@ -63,30 +63,64 @@ type omemoResult struct {
 }
 
 // applyOMEMO puts a decryption result into in; nil leaves in unchanged.
-func (in *incomingMessage) applyOMEMO(r *omemoResult) {
+func (in *incoming) applyOMEMO(r *omemoResult) {
 	if r == nil {
 		return
 	}
 	in.Body, in.Replace, in.OMEMO = r.Body, r.Replace, r.Info
 }
 
-// omemoDecrypt replaces the fallback body of an OMEMO message with its
+// errNothingToShow: a group chat OMEMO message without text (a key
+// transport or heartbeat) or one the inbox has no plaintext for.
+var errNothingToShow = errors.New("OMEMO message without text")
+
+// decryptIncoming is the decryption step of every incoming message, 1:1
+// or group chat: it replaces the fallback body of an OMEMO message with its
 // plaintext (or with a notice saying why there is none). Messages without
 // <encrypted/> pass unchanged. It returns an error only for messages that
-// must not be bridged at all (replays).
-func (c *Client) omemoDecrypt(ctx context.Context, in *incomingMessage) error {
-
+// must not be bridged at all (replays; in rooms also those with nothing to
+// show).
+func (c *Client) decryptIncoming(ctx context.Context, in *incoming) error {
+	if in.Room != nil && (!in.Room.Encrypted || isOwnReflection(in)) {
+		// Our own reflections were never encrypted for our own device.
+		return nil
+	}
 	_, senderJID := c.sender(in)
-	r, err := c.decryptOMEMO(ctx, omemoJob{
+	job := omemoJob{
 		Encrypted: in.Message.OMEMO, Sender: senderJID, FromMe: in.FromMe, Peer: in.Peer,
-		MessageID: string(portal.MakeMessageID(in.Peer, senderJID, in.XMPPID)),
-		XMPPID:    in.XMPPID, Replace: in.Replace, Timestamp: in.Timestamp,
+		MessageID: string(c.messageID(in)),
+		XMPPID:    in.XMPPID, Timestamp: in.Timestamp,
 		Fallback: in.Reactions != nil || in.Retract != "",
-	})
+	}
+	if in.Room == nil {
+		job.Replace = in.Replace
+	} else {
+		if !in.Room.ShowsJIDs || senderJID.Equal(jid.JID{}) {
+			in.Body = in.Room.Nick + " " + hiddenJIDNotice
+			in.OMEMO = &omemoIncoming{Failed: true}
+			c.main.Metrics.MessageBridged(metrics.XMPPToMatrix, metrics.OutcomeUndecryptable)
+			return nil
+		}
+		job.Room, job.Sender, job.FromMe = true, senderJID.Bare(), in.Sender.IsFromMe
+		job.XMPPID = cmp.Or(in.StanzaID, in.OriginID)
+	}
+	r, err := c.decryptOMEMO(ctx, job)
 	if err != nil {
 		return err
 	}
-	in.applyOMEMO(r)
+	if in.Room == nil {
+		in.applyOMEMO(r)
+		return nil
+	}
+	if job.Fallback {
+		// The reference is outside the encryption; the body was a fallback.
+		in.Body, in.OMEMO = "", nil
+		return nil
+	}
+	if r == nil || r.Body == "" {
+		return errNothingToShow
+	}
+	in.Body, in.OMEMO = r.Body, r.Info
 	return nil
 }
 
@@ -223,71 +257,19 @@ func (c *Client) afterDecrypt(ctx context.Context, _ *omemoxmpp.Client, sender j
 	}
 }
 
-// sessionResetInterval rate-limits session resets per device.
-const sessionResetInterval = 10 * time.Minute
-
-// badMACResetThreshold is how many messages in a row from one device must
-// fail authentication before its session is replaced: one corrupted (or
-// injected) message must not cost a working session.
-const badMACResetThreshold = 3
-
 // maybeResetSession queues a new session with a device whose messages we
-// cannot decrypt for lack of a (working) session, at most once per
-// interval, so its next message can be read.
+// cannot decrypt for lack of a (working) session, when the client's reset
+// policy says it is due (xmppclient.SessionResets), so its next message can
+// be read.
 func (c *Client) maybeResetSession(ctx context.Context, sender jid.JID, device uint32, rcv *omemoxmpp.Received, err error) {
 	oc := c.omemoClient()
 	if oc == nil || device == 0 {
 		return
 	}
-	addr := omemo.Address{JID: sender.Bare().String(), Device: device}
-	c.omemo.mu.Lock()
-	if c.omemo.badMACs == nil {
-		c.omemo.badMACs = map[omemo.Address]int{}
-		c.omemo.resets = map[omemo.Address]time.Time{}
-	}
-	if !pruneResetState(c.omemo.resets, c.omemo.badMACs) {
-		// Within one interval more devices failed than we keep track of:
-		// a flood, not a contact with a broken session.
-		c.omemo.mu.Unlock()
+	if !c.omemo.resets.Due(omemo.Address{JID: sender.Bare().String(), Device: device}, err) {
 		return
 	}
-	reset := false
-	switch {
-	case err == nil:
-		delete(c.omemo.badMACs, addr)
-	case errors.Is(err, omemo.ErrBadMAC):
-		c.omemo.badMACs[addr]++
-		reset = c.omemo.badMACs[addr] >= badMACResetThreshold
-	case errors.Is(err, omemo.ErrNoSession), errors.Is(err, omemo.ErrUnknownPreKey):
-		reset = true
-	}
-	if !reset || time.Since(c.omemo.resets[addr]) < sessionResetInterval {
-		c.omemo.mu.Unlock()
-		return
-	}
-	c.omemo.resets[addr] = time.Now()
-	delete(c.omemo.badMACs, addr)
-	c.omemo.mu.Unlock()
 	c.omemoEnqueue(ctx, omemoTask{kind: taskReset, peer: sender.Bare(), device: device, version: rcv.Elements[0].Version})
-}
-
-// pruneResetState keeps the reset bookkeeping bounded: resets older than
-// the interval no longer limit anything, and past omemoStateMax devices
-// (strangers inventing device ids) the failure counts start over. It
-// reports false when the resets of the last interval alone fill the map.
-func pruneResetState(resets map[omemo.Address]time.Time, badMACs map[omemo.Address]int) bool {
-	if len(badMACs) >= omemoStateMax {
-		clear(badMACs)
-	}
-	if len(resets) < omemoStateMax {
-		return true
-	}
-	for a, at := range resets {
-		if time.Since(at) >= sessionResetInterval {
-			delete(resets, a)
-		}
-	}
-	return len(resets) < omemoStateMax
 }
 
 // errOMEMOUnavailable: the login's device could not be set up.
@@ -295,7 +277,7 @@ var errOMEMOUnavailable = errors.New("OMEMO is not set up for this login")
 
 // failIncoming turns in into a notice about a message that could not be
 // decrypted.
-func (c *Client) failIncoming(in *incomingMessage, sender jid.JID, device uint32, err error) {
+func (c *Client) failIncoming(in *incoming, sender jid.JID, device uint32, err error) {
 	in.applyOMEMO(c.failedOMEMO(omemoJob{Sender: sender, FromMe: in.FromMe}, device, err))
 }
 
@@ -308,18 +290,18 @@ func (c *Client) failedOMEMO(job omemoJob, device uint32, err error) *omemoResul
 	}
 }
 
-// sendEncrypted sends an OMEMO element set (a heartbeat or session reset).
-func (c *Client) sendEncrypted(ctx context.Context, to jid.JID, out *omemoxmpp.Outgoing) error {
-	return c.sendSignal(ctx, xmppclient.Signal{To: to, KeyTransport: out})
-}
-
 // omemoConvert adjusts the Matrix message of an incoming message to what
 // OMEMO said about it, inside the portal's event loop: the chat becomes
 // encrypted when the contact (or the user's other client) uses OMEMO;
 // failures are notices; messages from untrusted devices are marked, as are
 // plaintext messages in an encrypted chat.
-func (c *Client) omemoConvert(ctx context.Context, p *bridgev2.Portal, in *incomingMessage, content *event.MessageEventContent) {
-	c.convertOMEMO(ctx, p, in.OMEMO, content, true)
+func (c *Client) omemoConvert(ctx context.Context, p *bridgev2.Portal, in *incoming, content *event.MessageEventContent) {
+	mayEncrypt := true
+	if in.Room != nil {
+		room, _ := c.mucs.Get(in.Peer)
+		mayEncrypt = groupOMEMOAllowed(room) == nil
+	}
+	c.convertOMEMO(ctx, p, in.OMEMO, content, mayEncrypt)
 }
 
 // convertOMEMO is omemoConvert for what OMEMO said about a message (nil:

@@ -128,7 +128,7 @@ func (c *Client) handleInbound(ctx context.Context, in xmppclient.Inbound) {
 // results of the running catch-up, whose pages are in archive order. Late
 // results of an earlier catch-up are not: their place in that order is
 // unknown.
-func (c *Client) trackable(in *incomingMessage) bool {
+func (c *Client) trackable(in *incoming) bool {
 	if in.StanzaID == "" {
 		return false
 	}

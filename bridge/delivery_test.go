@@ -32,13 +32,13 @@ func TestTrackable(t *testing.T) {
 	c.delivery.catchingUp = 2
 	tests := []struct {
 		name string
-		in   incomingMessage
+		in   incoming
 		want bool
 	}{
-		{"live with archive id", incomingMessage{Message: xmppclient.Message{StanzaID: "a1"}}, true},
-		{"live without archive id", incomingMessage{}, false},
-		{"result of the running catch-up", incomingMessage{Message: xmppclient.Message{StanzaID: "a1", Archived: true}, catchUpSeq: 2}, true},
-		{"late result of an earlier catch-up", incomingMessage{Message: xmppclient.Message{StanzaID: "a1", Archived: true}, catchUpSeq: 1}, false},
+		{"live with archive id", incoming{Message: xmppclient.Message{StanzaID: "a1"}}, true},
+		{"live without archive id", incoming{}, false},
+		{"result of the running catch-up", incoming{Message: xmppclient.Message{StanzaID: "a1", Archived: true}, catchUpSeq: 2}, true},
+		{"late result of an earlier catch-up", incoming{Message: xmppclient.Message{StanzaID: "a1", Archived: true}, catchUpSeq: 1}, false},
 	}
 	for _, tc := range tests {
 		if got := c.trackable(&tc.in); got != tc.want {

@@ -304,7 +304,7 @@ func (c *Client) handleMatrixGroupchat(ctx context.Context, msg *bridgev2.Matrix
 	// (live, or from the room's catch-up) completes the pending message.
 	already, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), out.ID, func() error {
 		return c.Send(ctx, target, out)
-	}, func(since time.Time) (bool, error) { return c.inRoomArchive(ctx, room, out.ID, since) })
+	}, func(since time.Time) (bool, error) { return c.inArchive(ctx, room, true, out.ID, since) })
 	if err != nil {
 		msg.RemovePending(txn)
 		c.main.Metrics.MessageBridged(metrics.MatrixToXMPP, metrics.OutcomeFailedSend)

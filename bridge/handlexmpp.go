@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,15 +15,11 @@ import (
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
-	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp/jid"
 
-	"github.com/mxomemo/xmpp-bridge/msgconv"
 	"github.com/mxomemo/xmpp-bridge/portal"
-	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/carbons"
 	"github.com/mxomemo/xmpp-bridge/xmpp/chatstates"
-	"github.com/mxomemo/xmpp-bridge/xmpp/markers"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
@@ -47,28 +42,13 @@ func (c *Client) router() *xmppclient.Router {
 	}
 }
 
-// incomingMessage is a 1:1 message as the connector queues it: the client's
-// typed message plus what decryption and delivery add.
-type incomingMessage struct {
-	xmppclient.Message
-
-	// OMEMO is set by decryption for OMEMO messages (see decrypt.go).
-	OMEMO *omemoIncoming
-
-	// ack acknowledges the message's archive id in the catch-up cursor
-	// once bridgev2 handled it (delivery.go); nil when untracked.
-	ack *xmppclient.Ack
-	// catchUpSeq is the catch-up an archive result belongs to.
-	catchUpSeq uint64
-}
-
 // parseArchivedMessage reads an archive result of our own archive.
-func parseArchivedMessage(a xmppclient.Archived, account jid.JID) (*incomingMessage, error) {
+func parseArchivedMessage(a xmppclient.Archived, account jid.JID) (*incoming, error) {
 	m, err := xmppclient.ParseArchived(a.Message, a.ArchiveID, a.Stamp, account)
 	if err != nil {
 		return nil, err
 	}
-	return &incomingMessage{Message: *m}, nil
+	return &incoming{Message: *m}, nil
 }
 
 // handleMessage is the XMPP -> Matrix path for one message stanza:
@@ -137,43 +117,19 @@ func (c *Client) handleMessage(ctx context.Context, inb xmppclient.Inbound) {
 	}
 	// Before the message, so that a contact outside the roster has its name in the portal.
 	c.messageNick(ctx, in)
-	if err := c.decryptIncoming(ctx, in); err != nil {
-		log.Warn().Err(err).Str("xmpp_id", in.XMPPID).Msg("Failed to decrypt message")
-		return
-	}
-	if !in.FromMe && !in.Archived && in.ChatState != "" {
-		c.queueTyping(in)
-	}
-	for _, m := range in.Markers {
-		if m.Kind == markers.Displayed {
-			c.queueReadMarker(in, m.ID)
-		}
-	}
-	switch {
-	case in.Reactions != nil:
-		// A body next to reactions can only be a fallback for old clients.
-		c.queueReactions(ctx, in, *in.Reactions)
-	case in.Retract != "":
-		// The body of a retraction is only a fallback notice.
-		c.queueRetraction(in)
-	case in.Body == "":
-	case in.Replace != "":
-		c.queueEdit(in)
-	default:
-		c.queueIncoming(in)
-	}
+	c.bridgeIncoming(ctx, in)
 }
 
 // classify reads one message the router classified: an archive result of
 // one of our queries, or a plain message or carbon.
-func (c *Client) classify(inb xmppclient.Inbound) (*incomingMessage, error) {
+func (c *Client) classify(inb xmppclient.Inbound) (*incoming, error) {
 	switch {
 	case inb.Kind != xmppclient.KindArchived:
 		m, err := xmppclient.ParseMessage(inb.Stanza, c.account)
 		if err != nil {
 			return nil, err
 		}
-		return &incomingMessage{Message: *m}, nil
+		return &incoming{Message: *m}, nil
 	case inb.Err != nil:
 		return nil, inb.Err
 	}
@@ -199,7 +155,7 @@ func (c *Client) classify(inb xmppclient.Inbound) (*incomingMessage, error) {
 
 // sentCorrection reports whether an archived correction from us is one the
 // bridge itself sent from Matrix.
-func (c *Client) sentCorrection(ctx context.Context, in *incomingMessage) bool {
+func (c *Client) sentCorrection(ctx context.Context, in *incoming) bool {
 	target := portal.MakeMessageID(in.Peer, c.account, in.Replace)
 	msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.login.ID, target)
 	if err != nil || msg == nil {
@@ -209,70 +165,15 @@ func (c *Client) sentCorrection(ctx context.Context, in *incomingMessage) bool {
 	return ok && slices.Contains(meta.CorrectionIDs, in.XMPPID)
 }
 
-// decryptIncoming is where OMEMO decryption plugs in: it replaces in.Body
-// with the plaintext of an <encrypted/> payload in in.Raw. Plaintext
-// messages pass through unchanged.
-func (c *Client) decryptIncoming(ctx context.Context, in *incomingMessage) error {
-	return c.omemoDecrypt(ctx, in)
-}
-
-// sender is who sent in, as bridgev2 and as a JID.
-func (c *Client) sender(in *incomingMessage) (bridgev2.EventSender, jid.JID) {
-	if in.FromMe {
-		return bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: puppet.UserID(c.account)}, c.account
-	}
-	return bridgev2.EventSender{Sender: puppet.UserID(in.Peer)}, in.Peer
-}
-
-func (c *Client) eventMeta(in *incomingMessage, typ bridgev2.RemoteEventType) simplevent.EventMeta {
-	sender, _ := c.sender(in)
-	return simplevent.EventMeta{
-		Type:      typ,
-		PortalKey: portal.DMKey(in.Peer, c.login.ID),
-		Sender:    sender,
-		Timestamp: in.Timestamp,
-		LogContext: func(lc zerolog.Context) zerolog.Context {
-			return lc.Str("xmpp_id", in.XMPPID).Bool("carbon", in.Carbon)
-		},
-	}
-}
-
-func (c *Client) queueIncoming(in *incomingMessage) {
-	_, senderJID := c.sender(in)
-	meta := c.eventMeta(in, bridgev2.RemoteEventMessage)
-	meta.CreatePortal = true
-	id := portal.MakeMessageID(in.Peer, senderJID, in.XMPPID)
-	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, string(id)) }
-	stored := c.storedOnce(id)
-	meta.PostHandleFunc = func(ctx context.Context, _ *bridgev2.Portal) {
-		if stored(ctx) {
-			c.clearSending(ctx, id)
-		}
-	}
-	c.ackAfterHandling(in.ack, &meta, stored)
-	ts := in.Timestamp
-	if ts.IsZero() {
-		ts = time.Now()
-	}
-	res := c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
-		EventMeta:          meta,
-		Data:               in,
-		ID:                 id,
-		ConvertMessageFunc: convertOnce(c, id, meta.Sender, ts, nil, c.convertIncoming),
-	})
-	ackUnqueued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), in.ack, res)
-	c.countQueued(in, res)
-}
-
 // queueEdit bridges a XEP-0308 correction. The target ID includes the
 // sender, so a correction can only ever replace the sender's own message.
-func (c *Client) queueEdit(in *incomingMessage) {
+func (c *Client) queueEdit(in *incoming) {
 	_, senderJID := c.sender(in)
 	meta := c.eventMeta(in, bridgev2.RemoteEventEdit)
 	id := portal.MakeMessageID(in.Peer, senderJID, in.XMPPID)
 	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, "edit:"+string(id)) }
 	c.ackAfterHandling(in.ack, &meta, nil)
-	res := c.login.QueueRemoteEvent(&simplevent.Message[*incomingMessage]{
+	res := c.login.QueueRemoteEvent(&simplevent.Message[*incoming]{
 		EventMeta:       meta,
 		Data:            in,
 		ID:              id,
@@ -284,7 +185,7 @@ func (c *Client) queueEdit(in *incomingMessage) {
 
 // convertEditArmed is convertEdit that arms the edit's deterministic
 // transaction id (txnid.go).
-func (c *Client) convertEditArmed(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, in *incomingMessage) (*bridgev2.ConvertedEdit, error) {
+func (c *Client) convertEditArmed(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, in *incoming) (*bridgev2.ConvertedEdit, error) {
 	conv, err := c.convertEdit(ctx, portal, intent, existing, in)
 	if err == nil {
 		armTxnSeed(ctx)
@@ -294,7 +195,7 @@ func (c *Client) convertEditArmed(ctx context.Context, portal *bridgev2.Portal, 
 
 // queueRetraction bridges a XEP-0424 retraction; like corrections it can only
 // reach the sender's own messages.
-func (c *Client) queueRetraction(in *incomingMessage) {
+func (c *Client) queueRetraction(in *incoming) {
 	_, senderJID := c.sender(in)
 	meta := c.eventMeta(in, bridgev2.RemoteEventMessageRemove)
 	c.ackAfterHandling(in.ack, &meta, nil)
@@ -309,7 +210,7 @@ func (c *Client) queueRetraction(in *incomingMessage) {
 // clients fall back to paused after about 30 seconds.
 const typingTimeout = 30 * time.Second
 
-func (c *Client) queueTyping(in *incomingMessage) {
+func (c *Client) queueTyping(in *incoming) {
 	timeout := time.Duration(0)
 	if in.ChatState == chatstates.Composing && in.Body == "" {
 		timeout = typingTimeout
@@ -323,7 +224,7 @@ func (c *Client) queueTyping(in *incomingMessage) {
 // queueReadMarker bridges a XEP-0333 displayed marker: from the contact it
 // marks our message read; from our other client (a sent carbon) it marks the
 // contact's message read by the user.
-func (c *Client) queueReadMarker(in *incomingMessage, id string) {
+func (c *Client) queueReadMarker(in *incoming, id string) {
 	target := portal.MakeMessageID(in.Peer, c.account, id)
 	if in.FromMe {
 		target = portal.MakeMessageID(in.Peer, in.Peer, id)
@@ -332,25 +233,6 @@ func (c *Client) queueReadMarker(in *incomingMessage, id string) {
 		EventMeta:  c.eventMeta(in, bridgev2.RemoteEventReadReceipt),
 		LastTarget: target,
 	})
-}
-
-// groupchat is a classified groupchat message (xmppclient.Groupchat) with
-// who sent it on the Matrix side and its bridgev2 IDs.
-type groupchat struct {
-	xmppclient.Groupchat
-	Sender bridgev2.EventSender
-	// ID is the bridgev2 message ID: the room's stanza-id when it stamps
-	// one, which is also what replies to groupchat messages name.
-	ID networkid.MessageID
-	// TxnID is, for our own messages, the id we sent it with: the room
-	// reflects it, and bridgev2 matches it to the pending Matrix message.
-	TxnID networkid.TransactionID
-	// OMEMO is what decryption said about an encrypted message
-	// (mucomemo.go); Body is then its plaintext or a notice.
-	OMEMO *omemoIncoming
-	// ack acknowledges the message's stanza-id in the room's cursor
-	// (mucarchive.go).
-	ack *xmppclient.Ack
 }
 
 // groupchatMessageID keys a groupchat message: by the room's stanza-id,
@@ -369,31 +251,42 @@ func groupchatMessageID(m mucroom.Message) networkid.MessageID {
 
 // classifyGroupchat classifies a groupchat message from room
 // (xmppclient.ClassifyGroupchat) and names its sender and IDs.
-func classifyGroupchat(m mucroom.Message, room xmppclient.Room, account jid.JID, login networkid.UserLoginID, encrypted bool, refs xmppclient.Refs) groupchat {
+func classifyGroupchat(m mucroom.Message, room xmppclient.Room, account jid.JID, login networkid.UserLoginID, encrypted bool, refs xmppclient.Refs) *incoming {
 	return groupchatFrom(xmppclient.ClassifyGroupchat(m, room.JID, encrypted, refs), m, room, account, login)
 }
 
-// groupchatFrom gives the client's groupchat message xg (m parsed) its
-// sender and IDs on the Matrix side.
-func groupchatFrom(xg xmppclient.Groupchat, m mucroom.Message, room xmppclient.Room, account jid.JID, login networkid.UserLoginID) groupchat {
-	g := groupchat{Groupchat: xg}
-	switch g.Kind {
+// groupchatFrom makes the client's groupchat message xg (m parsed) an
+// incoming message with its sender and IDs on the Matrix side.
+func groupchatFrom(xg xmppclient.Groupchat, m mucroom.Message, room xmppclient.Room, account jid.JID, login networkid.UserLoginID) *incoming {
+	in := &incoming{
+		Message: xmppclient.Message{
+			Peer: xg.Room, XMPPID: xg.XMPPID, OriginID: xg.OriginID, StanzaID: xg.StanzaID,
+			Body: xg.Body, Timestamp: xg.Timestamp, Refs: xg.Refs, Markable: xg.Signals.Markable, Raw: xg.Raw,
+		},
+		Room: &roomFields{
+			Kind: xg.Kind, Nick: xg.Nick, Subject: xg.Subject, Encrypted: xg.Encrypted,
+			OccupantID: xg.OccupantID, Signals: xg.Signals,
+			ShowsJIDs: roomShowsJIDs(room), RealJID: room.Occupants[xg.Nick].RealJID.Bare(),
+		},
+	}
+	switch xg.Kind {
 	case xmppclient.GroupchatSubject:
-		if g.Nick != "" {
-			g.Sender = roomSender(room, g.Nick, account, login)
+		if xg.Nick != "" {
+			in.Sender = roomSender(room, xg.Nick, account, login)
 		}
 	case xmppclient.GroupchatMessage:
-		g.Sender = roomSender(room, g.Nick, account, login)
-		g.ID = groupchatMessageID(m)
-		if g.Sender.IsFromMe {
+		in.Sender = roomSender(room, xg.Nick, account, login)
+		in.ID = groupchatMessageID(m)
+		if in.Sender.IsFromMe {
 			txn := m.OriginID
 			if txn == "" {
 				txn = m.ID
 			}
-			g.TxnID = networkid.TransactionID(txn)
+			in.TxnID = networkid.TransactionID(txn)
 		}
 	}
-	return g
+	in.FromMe = in.Sender.IsFromMe
+	return in
 }
 
 // handleGroupchat is the XMPP → Matrix path for type=groupchat messages.
@@ -415,15 +308,17 @@ func (c *Client) processGroupchat(ctx context.Context, rm xmppclient.RoomMessage
 		log.Debug().Stringer("room", m.From.Bare()).Msg("Ignoring groupchat message from a room we are not in")
 		return
 	}
-	g := groupchatFrom(xmppclient.ReadGroupchat(rm, room), m, room, c.account, c.login.ID)
+	in := groupchatFrom(xmppclient.ReadGroupchat(rm, room), m, room, c.account, c.login.ID)
+	in.catchUpSeq, in.Archived = catchUpSeq, catchUpSeq != 0
+	g := in.Room
 	if catchUpSeq == 0 {
 		c.groupSignals(room, m, g.Signals, m.Body != "" || g.Encrypted)
 	}
 	// The room's watermark (mucarchive.go) moves over this stanza-id once
 	// bridgev2 stored the message, or at once when nothing is queued.
 	if g.Kind != xmppclient.GroupchatSubject {
-		g.ack = c.roomTicket(room.JID, m.StanzaID, catchUpSeq)
-		defer g.ack.Release(ctx)
+		in.ack = c.roomTicket(room.JID, m.StanzaID, catchUpSeq)
+		defer in.ack.Release(ctx)
 	}
 	switch g.Kind {
 	case xmppclient.GroupchatSubject:
@@ -433,20 +328,14 @@ func (c *Client) processGroupchat(ctx context.Context, rm xmppclient.RoomMessage
 			// rest of the room's state.
 			c.queueRoomResync(synced)
 		} else if room.Joined {
-			c.queueTopic(g)
+			c.queueTopic(in)
 		}
 	case xmppclient.GroupchatMessage:
 		if idlessHistory(m, catchUpSeq) {
 			log.Debug().Stringer("room", room.JID).Str("nick", g.Nick).Msg("Skipping a history message without an id (it may have been bridged already)")
 			return
 		}
-		if g.Encrypted && !c.decryptGroupchat(ctx, &g, room) {
-			return
-		}
-		if c.queueGroupRef(ctx, g) {
-			return
-		}
-		c.queueGroupchat(g)
+		c.bridgeIncoming(ctx, in)
 	default:
 		log.Trace().Stringer("room", room.JID).Str("nick", g.Nick).Msg("Ignoring groupchat message without text")
 	}
@@ -459,106 +348,17 @@ const mucSubjectWait = 3 * time.Second
 // queueTopic bridges a subject change as the room topic. The bridge bot
 // sets it: ghosts have no power to change state in portal rooms, and
 // bridgev2 would only fall back to the bot after a refused request.
-func (c *Client) queueTopic(g groupchat) {
-	subject := g.Subject
+func (c *Client) queueTopic(in *incoming) {
+	subject := in.Room.Subject
 	c.login.QueueRemoteEvent(&simplevent.ChatInfoChange{
 		EventMeta: simplevent.EventMeta{
 			Type:      bridgev2.RemoteEventChatInfoChange,
-			PortalKey: c.mucKey(g.Room),
-			Timestamp: g.Timestamp,
+			PortalKey: c.mucKey(in.Peer),
+			Timestamp: in.Timestamp,
 			LogContext: func(lc zerolog.Context) zerolog.Context {
-				return lc.Str("muc_nick", g.Nick)
+				return lc.Str("muc_nick", in.Room.Nick)
 			},
 		},
 		ChatInfoChange: &bridgev2.ChatInfoChange{ChatInfo: &bridgev2.ChatInfo{Topic: &subject}},
 	})
-}
-
-func (c *Client) queueGroupchat(g groupchat) {
-	meta := simplevent.EventMeta{
-		Type:         bridgev2.RemoteEventMessage,
-		PortalKey:    c.mucKey(g.Room),
-		Sender:       g.Sender,
-		Timestamp:    g.Timestamp,
-		CreatePortal: true,
-		LogContext: func(lc zerolog.Context) zerolog.Context {
-			return lc.Str("muc_nick", g.Nick).Str("stanza_id", g.StanzaID)
-		},
-	}
-	id := g.ID
-	storedCheck := c.storedOnce(id)
-	stored := storedCheck
-	if isOwnReflection(g) || (g.Encrypted && g.OMEMO == nil) {
-		// Nothing to store (convertGroupchat ignores it, or bridgev2
-		// matches it to the Matrix event it came from).
-		stored = nil
-	}
-	// The same exactly-once sending as 1:1 messages (txnid.go, sending.go):
-	// a transaction id derived from the message id (the room's stanza-id
-	// names it), and the sending mark checked against the room after a
-	// crash between the Matrix send and bridgev2's row.
-	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, string(id)) }
-	meta.PostHandleFunc = func(ctx context.Context, _ *bridgev2.Portal) {
-		if storedCheck(ctx) {
-			c.clearSending(ctx, id)
-		}
-	}
-	c.ackAfterHandling(g.ack, &meta, stored)
-	ts := g.Timestamp
-	if ts.IsZero() {
-		ts = time.Now()
-	}
-	recovered := &portal.MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID, OccupantID: g.OccupantID}
-	res := c.login.QueueRemoteEvent(&simplevent.Message[groupchat]{
-		EventMeta:          meta,
-		Data:               g,
-		ID:                 g.ID,
-		TransactionID:      g.TxnID,
-		ConvertMessageFunc: convertOnce(c, id, meta.Sender, ts, recovered, c.convertGroupchat),
-	})
-	ackUnqueued(c.backgroundCtx(), g.ack, res)
-	if !g.Encrypted || (g.OMEMO != nil && !g.OMEMO.Failed) {
-		// Undecryptable OMEMO messages were counted as such.
-		c.countResult(res)
-	}
-}
-
-// convertGroupchat builds the Matrix message of a groupchat message that
-// bridgev2 did not match to one it sent.
-func (c *Client) convertGroupchat(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, g groupchat) (*bridgev2.ConvertedMessage, error) {
-	if isOwnReflection(g) {
-		// Sent by the bridge for a Matrix message whose pending entry is
-		// gone (a restart in between): it is in Matrix already.
-		return nil, bridgev2.ErrIgnoringRemoteEvent
-	}
-	if g.Encrypted && g.OMEMO == nil {
-		// Never the fallback body.
-		return nil, bridgev2.ErrIgnoringRemoteEvent
-	}
-	content := msgconv.MatrixFromBody(g.Body)
-	if f := sharedFile(&g.Groupchat, g.Body, g.OMEMO); f != nil {
-		content = c.mediaContent(ctx, p, intent, f)
-	}
-	room, _ := c.mucs.Get(g.Room)
-	c.convertOMEMO(ctx, p, g.OMEMO, content, groupOMEMOAllowed(room) == nil)
-	return &bridgev2.ConvertedMessage{
-		ReplyTo: c.groupReplyTarget(ctx, g),
-		Parts: []*bridgev2.ConvertedMessagePart{{
-			Type:    event.EventMessage,
-			Content: content,
-			// Corrections name the message by the id its sender gave it.
-			DBMetadata: &portal.MessageMetadata{OriginID: cmp.Or(g.OriginID, g.XMPPID), StanzaID: g.StanzaID, OccupantID: g.OccupantID, Markable: g.Signals.Markable},
-		}},
-	}, nil
-}
-
-// groupchatEcho completes the pending Matrix message when the room reflects
-// it: the reflection carries the room's stanza-id.
-func groupchatEcho(rm bridgev2.RemoteMessage, db *database.Message) (bool, error) {
-	if m, ok := rm.(*simplevent.Message[groupchat]); ok {
-		if meta, ok := db.Metadata.(*portal.MessageMetadata); ok {
-			meta.StanzaID = m.Data.StanzaID
-		}
-	}
-	return true, nil
 }

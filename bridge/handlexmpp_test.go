@@ -27,10 +27,10 @@ const (
 
 // parseIncoming reads one message stanza received by account
 // (xmppclient.ParseMessage) into the connector's queue item.
-func parseIncoming(st *stanzabuf.Stanza, account jid.JID) (*incomingMessage, error) {
+func parseIncoming(st *stanzabuf.Stanza, account jid.JID) (*incoming, error) {
 	m, err := xmppclient.ParseMessage(st, account)
 	if err != nil {
 		return nil, err
 	}
-	return &incomingMessage{Message: *m}, nil
+	return &incoming{Message: *m}, nil
 }

@@ -9,10 +9,12 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
+	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
@@ -170,25 +172,45 @@ func (c *Client) requeuePending(ctx context.Context) {
 		if err != nil || e == nil {
 			continue
 		}
-		peer, err := jid.Parse(e.Peer)
+		in, err := c.inboxIncoming(e)
 		if err != nil {
 			continue
 		}
-		if e.Sender != "" {
-			c.requeueGroupchat(ctx, peer, e)
-			continue
-		}
-		in := &incomingMessage{Message: xmppclient.Message{Peer: peer, FromMe: e.FromMe, XMPPID: e.XMPPID, Timestamp: e.Timestamp}}
-		applyInbox(in, e)
-		zerolog.Ctx(ctx).Info().Str("message_id", id).Msg("Queueing OMEMO message decrypted before a restart")
 		if in.Body != "" {
-			c.queueIncoming(in)
+			zerolog.Ctx(ctx).Info().Str("message_id", id).Bool("group_chat", in.Room != nil).Msg("Queueing OMEMO message decrypted before a restart")
+			c.queueMessage(in)
 		}
 	}
 }
 
+// inboxIncoming is the message an inbox row keeps, 1:1 or (with a sender)
+// group chat, with its decryption result.
+func (c *Client) inboxIncoming(e *inboxEntry) (*incoming, error) {
+	peer, err := jid.Parse(e.Peer)
+	if err != nil {
+		return nil, err
+	}
+	in := &incoming{Message: xmppclient.Message{Peer: peer, FromMe: e.FromMe, XMPPID: e.XMPPID, Timestamp: e.Timestamp}}
+	if e.Sender != "" {
+		sender, err := jid.Parse(e.Sender)
+		if err != nil {
+			return nil, err
+		}
+		// A room's message is kept under its stanza-id (decryptIncoming).
+		in.Message = xmppclient.Message{Peer: peer.Bare(), FromMe: e.FromMe, StanzaID: e.XMPPID, Timestamp: e.Timestamp}
+		in.Room = &roomFields{Kind: xmppclient.GroupchatMessage, Encrypted: true}
+		in.ID = networkid.MessageID(e.MessageID)
+		in.Sender = bridgev2.EventSender{Sender: puppet.UserID(sender)}
+		if e.FromMe {
+			in.Sender = bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: puppet.UserID(c.account)}
+		}
+	}
+	applyInbox(in, e)
+	return in, nil
+}
+
 // applyInbox puts a decryption result into in.
-func applyInbox(in *incomingMessage, e *inboxEntry) {
+func applyInbox(in *incoming, e *inboxEntry) {
 	in.applyOMEMO(inboxResult(e))
 }
 

@@ -203,7 +203,7 @@ func (c *Client) uploadMatrixMedia(ctx context.Context, s *xmpp.Session, content
 
 // incomingMedia reports whether in shares a file (xmppclient.SharedFile);
 // never for an OMEMO message that failed to decrypt.
-func incomingMedia(in *incomingMessage) *xmppclient.File {
+func incomingMedia(in *incoming) *xmppclient.File {
 	return sharedFile(&in.Message, in.Body, in.OMEMO)
 }
 

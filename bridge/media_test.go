@@ -21,14 +21,14 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
-func mediaMessage(t *testing.T, body, extra string) *incomingMessage {
+func mediaMessage(t *testing.T, body, extra string) *incoming {
 	t.Helper()
 	raw := `<message xmlns="jabber:client" from="bob@example.org/x" type="chat"><body>` + body + `</body>` + extra + `</message>`
 	st, err := stanzabuf.Read(xml.NewDecoder(strings.NewReader(raw)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &incomingMessage{Message: xmppclient.Message{Body: body, Raw: st}}
+	return &incoming{Message: xmppclient.Message{Body: body, Raw: st}}
 }
 
 func TestIncomingMedia(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 // countQueued records the outcome of queueing one XMPP message for Matrix.
 // Undecryptable messages were counted when decryption failed and are
 // queued as notices, so they are not counted again.
-func (c *Client) countQueued(in *incomingMessage, res bridgev2.EventHandlingResult) {
+func (c *Client) countQueued(in *incoming, res bridgev2.EventHandlingResult) {
 	if in.OMEMO != nil && in.OMEMO.Failed {
 		return
 	}

@@ -56,7 +56,7 @@ func TestConnectorMetricsDisabled(t *testing.T) {
 		t.Fatalf("metrics.New(disabled) = %v, %v", m, err)
 	}
 	c := &Client{main: xc}
-	c.countQueued(&incomingMessage{}, bridgev2.EventHandlingResult{Success: true})
+	c.countQueued(&incoming{}, bridgev2.EventHandlingResult{Success: true})
 	c.countOMEMOSessions(context.Background())
 	xc.Stop()
 }
@@ -64,13 +64,13 @@ func TestConnectorMetricsDisabled(t *testing.T) {
 func TestCountQueued(t *testing.T) {
 	m := metrics.NewWithRegistry(metrics.Config{}, prometheus.NewRegistry())
 	c := &Client{main: &Connector{Metrics: m}}
-	c.countQueued(&incomingMessage{}, bridgev2.EventHandlingResult{Queued: true})
-	c.countQueued(&incomingMessage{}, bridgev2.EventHandlingResult{Success: true})
-	c.countQueued(&incomingMessage{}, bridgev2.EventHandlingResult{Ignored: true})
-	c.countQueued(&incomingMessage{}, bridgev2.EventHandlingResult{})
+	c.countQueued(&incoming{}, bridgev2.EventHandlingResult{Queued: true})
+	c.countQueued(&incoming{}, bridgev2.EventHandlingResult{Success: true})
+	c.countQueued(&incoming{}, bridgev2.EventHandlingResult{Ignored: true})
+	c.countQueued(&incoming{}, bridgev2.EventHandlingResult{})
 	// Counted as undecryptable where decryption failed, not again here.
-	c.countQueued(&incomingMessage{OMEMO: &omemoIncoming{Failed: true}}, bridgev2.EventHandlingResult{Queued: true})
-	c.failIncoming(&incomingMessage{}, jid.MustParse("bob@example.org"), 1, errOMEMOUnavailable)
+	c.countQueued(&incoming{OMEMO: &omemoIncoming{Failed: true}}, bridgev2.EventHandlingResult{Queued: true})
+	c.failIncoming(&incoming{}, jid.MustParse("bob@example.org"), 1, errOMEMOUnavailable)
 
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))

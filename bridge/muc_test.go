@@ -166,11 +166,11 @@ func TestClassifyGroupchat(t *testing.T) {
 				t.Fatal(err)
 			}
 			g := classifyGroupchat(m, room, testAccount, testLogin, tc.encrypted, xmppclient.Refs{})
-			got := want{kind: g.Kind, sender: g.Sender.Sender, fromMe: g.Sender.IsFromMe, id: g.ID, txn: g.TxnID, body: g.Body, subject: g.Subject, encrypted: g.Encrypted}
+			got := want{kind: g.Room.Kind, sender: g.Sender.Sender, fromMe: g.Sender.IsFromMe, id: g.ID, txn: g.TxnID, body: g.Body, subject: g.Room.Subject, encrypted: g.Room.Encrypted}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("\nwant=%+v\n got=%+v", tc.want, got)
 			}
-			if g.Kind == xmppclient.GroupchatMessage {
+			if g.Room.Kind == xmppclient.GroupchatMessage {
 				if _, err := portal.ParseMessageID(g.ID); err != nil {
 					t.Errorf("message ID %q does not parse: %v", g.ID, err)
 				}
@@ -179,31 +179,36 @@ func TestClassifyGroupchat(t *testing.T) {
 	}
 }
 
-func TestConvertGroupchat(t *testing.T) {
+// TestConvertMessage: the one conversion of 1:1 and group chat messages.
+func TestConvertMessage(t *testing.T) {
 	c := &Client{mucs: xmppclient.NewRooms()}
 	room := jid.MustParse(testRoom)
 	failed := &omemoIncoming{Device: 7, Failed: true}
 	for _, tc := range []struct {
 		name    string
-		g       groupchat
+		g       *incoming
 		omemo   bool // the portal is encrypted
 		ignored bool
 		body    string
 		notice  bool
 	}{
-		{"text", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Body: "hello"}}, false, false, "hello", false},
-		{"emote", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Body: "/me waves"}}, false, false, "waves", false},
-		{"OMEMO never decrypted", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Encrypted: true, Body: "fallback"}}, false, true, "", false},
-		{"OMEMO undecryptable", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Encrypted: true, Body: "bob " + hiddenJIDNotice}, OMEMO: failed}, false, false, "bob " + hiddenJIDNotice, true},
-		{"OMEMO decrypted", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Encrypted: true, Body: "psst"}, OMEMO: &omemoIncoming{Device: 7, Trusted: true}}, true, false, "psst", false},
-		{"OMEMO from an untrusted device", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Encrypted: true, Body: "psst"}, OMEMO: &omemoIncoming{Device: 7}}, true, false, untrustedPrefix(7) + "psst", false},
-		{"plaintext in an encrypted room", groupchat{Groupchat: xmppclient.Groupchat{Nick: "bob", Body: "hi"}}, true, false, unencryptedPrefix + "hi", false},
-		{"ours from before a restart", groupchat{Groupchat: xmppclient.Groupchat{Body: "x"}, Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "mxb-1"}, false, true, "", false},
-		{"ours from another client", groupchat{Groupchat: xmppclient.Groupchat{Body: "x"}, Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "phone-1"}, false, false, "x", false},
+		{"text", &incoming{Message: xmppclient.Message{Body: "hello"}, Room: &roomFields{Kind: xmppclient.GroupchatMessage, Nick: "bob"}}, false, false, "hello", false},
+		{"emote", &incoming{Message: xmppclient.Message{Body: "/me waves"}, Room: &roomFields{Kind: xmppclient.GroupchatMessage, Nick: "bob"}}, false, false, "waves", false},
+		{"OMEMO never decrypted", &incoming{Message: xmppclient.Message{Body: "fallback"}, Room: &roomFields{Kind: xmppclient.GroupchatMessage, Nick: "bob", Encrypted: true}}, false, true, "", false},
+		{"OMEMO undecryptable", &incoming{Message: xmppclient.Message{Body: "bob " + hiddenJIDNotice}, Room: &roomFields{Kind: xmppclient.GroupchatMessage, Nick: "bob", Encrypted: true}, OMEMO: failed}, false, false, "bob " + hiddenJIDNotice, true},
+		{"OMEMO decrypted", &incoming{Message: xmppclient.Message{Body: "psst"}, Room: &roomFields{Kind: xmppclient.GroupchatMessage, Nick: "bob", Encrypted: true}, OMEMO: &omemoIncoming{Device: 7, Trusted: true}}, true, false, "psst", false},
+		{"OMEMO from an untrusted device", &incoming{Message: xmppclient.Message{Body: "psst"}, Room: &roomFields{Kind: xmppclient.GroupchatMessage, Nick: "bob", Encrypted: true}, OMEMO: &omemoIncoming{Device: 7}}, true, false, untrustedPrefix(7) + "psst", false},
+		{"plaintext in an encrypted room", &incoming{Message: xmppclient.Message{Body: "hi"}, Room: &roomFields{Kind: xmppclient.GroupchatMessage, Nick: "bob"}}, true, false, unencryptedPrefix + "hi", false},
+		{"ours from before a restart", &incoming{Message: xmppclient.Message{Body: "x"}, Room: &roomFields{Kind: xmppclient.GroupchatMessage}, Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "mxb-1"}, false, true, "", false},
+		{"ours from another client", &incoming{Message: xmppclient.Message{Body: "x"}, Room: &roomFields{Kind: xmppclient.GroupchatMessage}, Sender: bridgev2.EventSender{IsFromMe: true}, TxnID: "phone-1"}, false, false, "x", false},
+		{"1:1 text", &incoming{Message: xmppclient.Message{Body: "hello"}}, false, false, "hello", false},
+		{"1:1 plaintext in an encrypted chat", &incoming{Message: xmppclient.Message{Body: "hi"}}, true, false, unencryptedPrefix + "hi", false},
+		{"1:1 OMEMO from an untrusted device", &incoming{Message: xmppclient.Message{Body: "psst"}, OMEMO: &omemoIncoming{Device: 7}}, true, false, untrustedPrefix(7) + "psst", false},
+		{"1:1 OMEMO undecryptable", &incoming{Message: xmppclient.Message{Body: "could not"}, OMEMO: failed}, true, false, "could not", true},
 	} {
-		tc.g.Room = room
+		tc.g.Peer = room
 		p := &bridgev2.Portal{Portal: &database.Portal{Metadata: &portal.Metadata{Kind: "muc", OMEMO: tc.omemo}}}
-		conv, err := c.convertGroupchat(context.Background(), p, nil, tc.g)
+		conv, err := c.convertMessage(context.Background(), p, nil, tc.g)
 		if tc.ignored {
 			if !errors.Is(err, bridgev2.ErrIgnoringRemoteEvent) {
 				t.Errorf("%s: err = %v, want ErrIgnoringRemoteEvent", tc.name, err)

@@ -2,12 +2,10 @@ package bridge
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/rs/zerolog"
 	"mellium.im/xmpp"
-	"mellium.im/xmpp/history"
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
@@ -296,52 +294,4 @@ func (c *Client) roomTicket(room jid.JID, stanzaID string, catchUpSeq uint64) *x
 			zerolog.Ctx(ctx).Warn().Str("archive_id", id).Str("room", key).Msg("Group chat message not stored on Matrix; the room's archive cursor waits for the next join")
 		}
 	})
-}
-
-// inRoomArchive reports whether room's archive holds a message we sent
-// with id (or origin-id) xmppID since since: the Matrix → XMPP intake asks
-// it for an event recorded as "sending" but not "sent" (a crash between the
-// send and the record), as inOwnArchive does for 1:1 chats.
-func (c *Client) inRoomArchive(ctx context.Context, room jid.JID, xmppID string, since time.Time) (bool, error) {
-	if err := c.awaitReady(ctx); err != nil {
-		return false, err
-	}
-	s := c.currentSession()
-	if s == nil {
-		return false, xmppclient.ErrNotConnected
-	}
-	return c.roomScans.has(ctx, room, xmppID, since, func(ctx context.Context, from time.Time) (map[string]bool, error) {
-		return c.scanRoomArchive(ctx, s, room, from)
-	})
-}
-
-// roomArchiveHas is inRoomArchive on s, without waiting for the login to
-// be ready (stream management asks it while the session is set up).
-func (c *Client) roomArchiveHas(ctx context.Context, s *xmpp.Session, room jid.JID, xmppID string, since time.Time) (bool, error) {
-	r, _ := c.mucs.Get(room)
-	q := history.Query{Start: since.Add(-10 * time.Minute), Limit: 100, Last: true} // margin for clock skew with the server; newest first (intakeArchivePages)
-	for page := 0; page < intakeArchivePages; page++ {
-		q.ID = c.mam.AddRoomBackfill(room)
-		got, res, err := c.mam.Collected(ctx, s, q, room.Bare(), backfillQueryTimeout)
-		if err != nil {
-			return false, fmt.Errorf("failed to query the archive of %s for %s: %w", room, xmppID, err)
-		}
-		for _, a := range got {
-			rm, err := a.RoomMessage()
-			m := rm.Message
-			if err != nil || (m.ID != xmppID && m.OriginID != xmppID) {
-				continue
-			}
-			if r.Nick != "" && m.Nick() != r.Nick {
-				continue
-			}
-			zerolog.Ctx(ctx).Debug().Str("xmpp_id", xmppID).Str("archive_id", a.ArchiveID).Msg("Interrupted group chat send found in the room's archive")
-			return true, nil
-		}
-		var more bool
-		if q, more = nextOlderPage(q, res, len(got)); !more {
-			return false, nil
-		}
-	}
-	return false, nil
 }

@@ -10,16 +10,12 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/commands"
-	"maunium.net/go/mautrix/bridgev2/networkid"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 
-	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
-	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
@@ -201,81 +197,11 @@ func groupEncryptionFailureText(err error) string {
 const hiddenJIDNotice = "sent an OMEMO-encrypted message, but the bridge cannot decrypt it: the room hides real JIDs " +
 	"(OMEMO in group chats needs a non-anonymous, members-only room)."
 
-// isOwnReflection reports whether g is the room's reflection of a message
+// isOwnReflection reports whether in is the room's reflection of a message
 // the bridge sent: never encrypted for our own device, and matched to the
 // pending Matrix message instead of bridged.
-func isOwnReflection(g groupchat) bool {
-	return g.Sender.IsFromMe && strings.HasPrefix(string(g.TxnID), bridgeIDPrefix)
-}
-
-// decryptGroupchat replaces g's (empty) body with the plaintext of its
-// <encrypted/> element, through the same inbox transaction as 1:1
-// messages, or with a notice. It reports false for messages that must not
-// be bridged (replays, key transports and heartbeats).
-func (c *Client) decryptGroupchat(ctx context.Context, g *groupchat, room xmppclient.Room) bool {
-	if isOwnReflection(*g) {
-		return true
-	}
-	o := room.Occupants[g.Nick]
-	sender := o.RealJID.Bare()
-	if g.Sender.IsFromMe {
-		sender = c.account.Bare()
-	}
-	if !roomShowsJIDs(room) || sender.Equal(jid.JID{}) {
-		g.Body = g.Nick + " " + hiddenJIDNotice
-		g.OMEMO = &omemoIncoming{Failed: true}
-		c.main.Metrics.MessageBridged(metrics.XMPPToMatrix, metrics.OutcomeUndecryptable)
-		return true
-	}
-	xmppID := g.StanzaID
-	if xmppID == "" {
-		xmppID = g.OriginID
-	}
-	r, err := c.decryptOMEMO(ctx, omemoJob{
-		Encrypted: g.Groupchat.OMEMO, Sender: sender, FromMe: g.Sender.IsFromMe, Peer: room.JID, Room: true,
-		MessageID: string(g.ID), XMPPID: xmppID, Timestamp: g.Timestamp,
-		Fallback: g.Reactions != nil || g.Retract != "",
-	})
-	if err != nil {
-		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", room.JID).Str("nick", g.Nick).Msg("Dropping groupchat OMEMO message")
-		return false
-	}
-	if g.Reactions != nil || g.Retract != "" {
-		// The reference is outside the encryption; the body was a fallback.
-		g.Body, g.OMEMO = "", nil
-		return true
-	}
-	if r == nil || r.Body == "" {
-		return false
-	}
-	g.Body, g.OMEMO = r.Body, r.Info
-	return true
-}
-
-// requeueGroupchat queues again a group chat message decrypted before the
-// bridge stopped (see requeuePending).
-func (c *Client) requeueGroupchat(ctx context.Context, room jid.JID, e *inboxEntry) {
-	sender, err := jid.Parse(e.Sender)
-	if err != nil {
-		return
-	}
-	g := groupchat{
-		Groupchat: xmppclient.Groupchat{
-			Kind: xmppclient.GroupchatMessage, Room: room.Bare(),
-			StanzaID: e.XMPPID, Timestamp: e.Timestamp, Encrypted: true,
-		},
-		ID:     networkid.MessageID(e.MessageID),
-		Sender: bridgev2.EventSender{Sender: puppet.UserID(sender)},
-	}
-	if e.FromMe {
-		g.Sender = bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: puppet.UserID(c.account)}
-	}
-	r := inboxResult(e)
-	g.Body, g.OMEMO = r.Body, r.Info
-	if g.Body != "" {
-		zerolog.Ctx(ctx).Info().Str("message_id", e.MessageID).Msg("Queueing group chat OMEMO message decrypted before a restart")
-		c.queueGroupchat(g)
-	}
+func isOwnReflection(in *incoming) bool {
+	return in.Room != nil && in.Sender.IsFromMe && strings.HasPrefix(string(in.TxnID), bridgeIDPrefix)
 }
 
 // cmdRoomOMEMO is `omemo on|off|status` in a group chat's portal.

@@ -112,7 +112,7 @@ func TestDecryptGroupchat(t *testing.T) {
 				t.Fatal(err)
 			}
 			g := classifyGroupchat(msg, tc.room, testAccount, testLogin, true, xmppclient.Refs{})
-			show := c.decryptGroupchat(context.Background(), withRaw(&g, st), tc.room)
+			show := c.decryptIncoming(context.Background(), withRaw(g, st)) == nil
 			if show != tc.show || !strings.HasPrefix(g.Body, tc.body) || (tc.body == "" && g.Body != "") {
 				t.Errorf("show=%v body=%q, want show=%v body %q…", show, g.Body, tc.show, tc.body)
 			}
@@ -211,8 +211,8 @@ func TestDecryptGroupchatInbox(t *testing.T) {
 			t.Fatal(err)
 		}
 		g := classifyGroupchat(m, r, f.alice, f.c.login.ID, true, xmppclient.Refs{})
-		if !f.c.decryptGroupchat(ctx, withRaw(&g, st), r) {
-			t.Fatalf("round %d: not shown", i)
+		if err := f.c.decryptIncoming(ctx, withRaw(g, st)); err != nil {
+			t.Fatalf("round %d: not shown: %v", i, err)
 		}
 		if g.Body != "hello room" || g.OMEMO == nil || g.OMEMO.Failed || !g.OMEMO.Trusted || g.Sender.Sender != puppet.UserID(f.bob) {
 			t.Errorf("round %d: body %q, OMEMO %+v, sender %s", i, g.Body, g.OMEMO, g.Sender.Sender)
@@ -264,8 +264,8 @@ func TestGroupchatUnlistedDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := classifyGroupchat(m, r, f.alice, f.c.login.ID, true, xmppclient.Refs{})
-	if !f.c.decryptGroupchat(ctx, withRaw(&g, st), r) {
-		t.Fatal("not shown")
+	if err := f.c.decryptIncoming(ctx, withRaw(g, st)); err != nil {
+		t.Fatalf("not shown: %v", err)
 	}
 	if g.Body != "who am I" || g.OMEMO == nil || g.OMEMO.Trusted {
 		t.Fatalf("body %q, OMEMO %+v: an unlisted device asserted by the room is trusted", g.Body, g.OMEMO)
@@ -283,7 +283,7 @@ func TestGroupchatUnlistedDevice(t *testing.T) {
 }
 
 // withRaw gives g the stanza it was read from (as xmppclient.ReadGroupchat does).
-func withRaw(g *groupchat, st *stanzabuf.Stanza) *groupchat {
+func withRaw(g *incoming, st *stanzabuf.Stanza) *incoming {
 	g.Raw = st
 	return g
 }

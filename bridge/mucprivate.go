@@ -44,7 +44,7 @@ var pmFeatures = &event.RoomFeatures{
 
 // privateOccupant reports whether in is a private message with a room
 // occupant and returns the occupant (xmppclient.PrivateOccupant).
-func (c *Client) privateOccupant(in *incomingMessage) (jid.JID, bool) {
+func (c *Client) privateOccupant(in *incoming) (jid.JID, bool) {
 	return xmppclient.PrivateOccupant(in.Raw, in.FromMe, c.mucs)
 }
 
@@ -52,7 +52,7 @@ func (c *Client) privateOccupant(in *incomingMessage) (jid.JID, bool) {
 // from another client) into the occupant's private portal: text, a shared
 // file (downloaded into Matrix as in 1:1 chats) or a correction. An OMEMO
 // message is a notice: the bridge does not decrypt private messages.
-func (c *Client) queuePrivate(ctx context.Context, in *incomingMessage, occ jid.JID) {
+func (c *Client) queuePrivate(ctx context.Context, in *incoming, occ jid.JID) {
 	log := zerolog.Ctx(ctx).With().Stringer("occupant", occ).Str("xmpp_id", in.XMPPID).Logger()
 	if in.Body == "" {
 		return

@@ -97,8 +97,8 @@ func (c *Client) findGroupMessage(ctx context.Context, room jid.JID, id string, 
 
 // queueGroupRef bridges a groupchat message that refers to an earlier one:
 // a correction, a retraction or a reaction set. It reports false for plain
-// messages (replies included), which queueGroupchat bridges.
-func (c *Client) queueGroupRef(ctx context.Context, g groupchat) bool {
+// messages (replies included), which queueMessage bridges.
+func (c *Client) queueGroupRef(ctx context.Context, g *incoming) bool {
 	if g.Reactions == nil && g.Retract == "" && g.Replace == "" {
 		return false
 	}
@@ -107,24 +107,17 @@ func (c *Client) queueGroupRef(ctx context.Context, g groupchat) bool {
 		return true
 	}
 	log := zerolog.Ctx(ctx)
-	meta := simplevent.EventMeta{
-		PortalKey: c.mucKey(g.Room),
-		Sender:    g.Sender,
-		Timestamp: g.Timestamp,
-		LogContext: func(lc zerolog.Context) zerolog.Context {
-			return lc.Str("muc_nick", g.Nick).Str("stanza_id", g.StanzaID)
-		},
-	}
+	meta := c.eventMeta(g, bridgev2.RemoteEventUnknown)
 	ctx = context.WithoutCancel(ctx)
 	lookup := func(id string, byStanzaID bool, sender networkid.UserID) func() networkid.MessageID {
 		return func() networkid.MessageID {
-			target := c.findGroupMessage(ctx, g.Room, id, byStanzaID, sender)
-			if target != "" && sender != "" && !c.sameOccupant(ctx, target, g.OccupantID) {
-				log.Warn().Str("target_id", id).Str("muc_nick", g.Nick).Msg("Ignoring a correction or retraction from another occupant with the same nick")
+			target := c.findGroupMessage(ctx, g.Peer, id, byStanzaID, sender)
+			if target != "" && sender != "" && !c.sameOccupant(ctx, target, g.Room.OccupantID) {
+				log.Warn().Str("target_id", id).Str("muc_nick", g.Room.Nick).Msg("Ignoring a correction or retraction from another occupant with the same nick")
 				target = ""
 			}
 			if target == "" {
-				log.Debug().Str("target_id", id).Str("muc_nick", g.Nick).Msg("Ignoring a reference to an unknown groupchat message")
+				log.Debug().Str("target_id", id).Str("muc_nick", g.Room.Nick).Msg("Ignoring a reference to an unknown groupchat message")
 			}
 			return target
 		}
@@ -146,11 +139,11 @@ func (c *Client) queueGroupRef(ctx context.Context, g groupchat) bool {
 		// XEP-0308: the id the occupant sent, only its own message.
 		meta.Type = bridgev2.RemoteEventEdit
 		c.login.QueueRemoteEvent(&lazyGroupEdit{
-			Message: &simplevent.Message[groupchat]{
+			Message: &simplevent.Message[*incoming]{
 				EventMeta:       meta,
 				Data:            g,
 				ID:              g.ID,
-				ConvertEditFunc: c.convertGroupEdit,
+				ConvertEditFunc: c.convertEdit,
 			},
 			target: msgconv.NewLazyTarget(lookup(g.Replace, false, g.Sender.Sender)),
 		})
@@ -166,23 +159,19 @@ type lazyMessageRemove struct {
 func (e *lazyMessageRemove) GetTargetMessage() networkid.MessageID { return e.target.Resolve() }
 
 type lazyGroupEdit struct {
-	*simplevent.Message[groupchat]
+	*simplevent.Message[*incoming]
 	target *msgconv.LazyTarget
 }
 
 func (e *lazyGroupEdit) GetTargetMessage() networkid.MessageID { return e.target.Resolve() }
 
-func (c *Client) convertGroupEdit(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, g groupchat) (*bridgev2.ConvertedEdit, error) {
-	return msgconv.EditTo(existing, c.correctedContent(ctx, p, intent, g.Body, sharedFile(&g.Groupchat, g.Body, g.OMEMO)))
-}
-
 // groupReplyTarget finds the bridged message an XMPP reply in a room
 // points at: by the room's stanza-id, as XEP-0461 says for groupchats.
-func (c *Client) groupReplyTarget(ctx context.Context, g groupchat) *networkid.MessageOptionalPartID {
-	if g.ReplyTo == nil {
+func (c *Client) groupReplyTarget(ctx context.Context, in *incoming) *networkid.MessageOptionalPartID {
+	if in.ReplyTo == nil {
 		return nil
 	}
-	if id := c.findGroupMessage(ctx, g.Room, g.ReplyTo.ID, true, ""); id != "" {
+	if id := c.findGroupMessage(ctx, in.Peer, in.ReplyTo.ID, true, ""); id != "" {
 		return &networkid.MessageOptionalPartID{MessageID: id}
 	}
 	return nil

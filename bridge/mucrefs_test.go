@@ -112,19 +112,19 @@ func TestClassifyGroupchatRefs(t *testing.T) {
 		`<reactions xmlns="urn:xmpp:reactions:0" id="S1"><reaction>👍</reaction></reactions>` +
 		`<stanza-id xmlns="urn:xmpp:sid:0" by="` + testRoom + `" id="S2"/></message>`)
 	g := classifyGroupchat(m, room, testAccount, testLogin, false, refs)
-	if g.Kind != xmppclient.GroupchatMessage || g.Reactions == nil || g.Reactions.ID != "S1" {
+	if g.Room.Kind != xmppclient.GroupchatMessage || g.Reactions == nil || g.Reactions.ID != "S1" {
 		t.Errorf("reaction classified as %+v", g)
 	}
 	// The room's reflection of our own retraction is not bridged back.
 	m, refs = parse(`<message xmlns="jabber:client" type="groupchat" from="` + testRoom + `/alice" id="mxb-9">` +
 		`<retract xmlns="urn:xmpp:message-retract:1" id="S1"/></message>`)
 	g = classifyGroupchat(m, room, testAccount, testLogin, false, refs)
-	if g.Kind != xmppclient.GroupchatMessage || g.Retract != "S1" || !isOwnReflection(g) {
+	if g.Room.Kind != xmppclient.GroupchatMessage || g.Retract != "S1" || !isOwnReflection(g) {
 		t.Errorf("own retraction classified as %+v", g)
 	}
 	// A chat state alone still is not.
 	m, refs = parse(`<message xmlns="jabber:client" type="groupchat" from="` + testRoom + `/bob"><active xmlns="http://jabber.org/protocol/chatstates"/></message>`)
-	if g := classifyGroupchat(m, room, testAccount, testLogin, false, refs); g.Kind != xmppclient.GroupchatIgnore {
+	if g := classifyGroupchat(m, room, testAccount, testLogin, false, refs); g.Room.Kind != xmppclient.GroupchatIgnore {
 		t.Errorf("chat state classified as %+v", g)
 	}
 }

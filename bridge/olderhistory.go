@@ -66,7 +66,7 @@ func (c *Client) fetchOlderHistory(ctx context.Context, p *bridgev2.Portal, cont
 		q = history.Query{With: contact, Last: true, End: first.Timestamp.Add(time.Second)}
 	}
 	var (
-		ins    []*incomingMessage
+		ins    []*incoming
 		oldest string
 	)
 	complete := false
@@ -82,7 +82,7 @@ func (c *Client) fetchOlderHistory(ctx context.Context, p *bridgev2.Portal, cont
 		if len(got) > 0 {
 			oldest = got[0].ArchiveID
 		}
-		var pageIns []*incomingMessage
+		var pageIns []*incoming
 		for _, a := range got {
 			in, err := parseArchivedMessage(a, c.account)
 			if err != nil || !in.Peer.Equal(contact.Bare()) || c.inPortal(ctx, p, in) || !c.historyOMEMO(ctx, in) {
@@ -105,7 +105,7 @@ func (c *Client) fetchOlderHistory(ctx context.Context, p *bridgev2.Portal, cont
 
 // inPortal reports whether the portal has the archived message in (by the
 // ID backfill and the live path give it).
-func (c *Client) inPortal(ctx context.Context, p *bridgev2.Portal, in *incomingMessage) bool {
+func (c *Client) inPortal(ctx context.Context, p *bridgev2.Portal, in *incoming) bool {
 	sender := in.Peer
 	if in.FromMe {
 		sender = c.account

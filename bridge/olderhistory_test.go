@@ -14,7 +14,7 @@ func TestHistoryTranscript(t *testing.T) {
 	bob := jid.MustParse("bob@example.org")
 	at := time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
 	entry := func(body string, fromMe bool) *historyEntry {
-		return &historyEntry{In: &incomingMessage{Message: xmppclient.Message{Body: body, FromMe: fromMe, Timestamp: at}}}
+		return &historyEntry{In: &incoming{Message: xmppclient.Message{Body: body, FromMe: fromMe, Timestamp: at}}}
 	}
 	page := olderHistoryPage{More: true, Entries: []*historyEntry{
 		entry("hello\nsecond line", false),

@@ -9,7 +9,6 @@ import (
 
 	"github.com/rs/zerolog"
 	"mellium.im/xmpp"
-	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemostore"
@@ -68,9 +67,10 @@ type omemoState struct {
 	mu      sync.Mutex
 	store   *omemostore.Store
 	manager *omemo.Manager
-	oc      *omemoxmpp.Client           // nil until the first session set it up
-	resets  map[omemo.Address]time.Time // last session reset per device
-	badMACs map[omemo.Address]int       // authentication failures in a row
+	oc      *omemoxmpp.Client // nil until the first session set it up
+	// resets decides when a broken session is replaced (the client's
+	// policy, its own lock).
+	resets xmppclient.SessionResets
 	// maintaining is set while the daily key maintenance is armed.
 	maintaining bool
 	lastSweep   time.Time // of the inbox (decrypt.go)
@@ -198,11 +198,7 @@ func (c *Client) omemoMaintain(ctx context.Context) {
 	}
 	stepCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	err := c.omemo.ratchet.Setup(stepCtx, m)
-	if err == nil {
-		err = oc.Announce(stepCtx)
-	}
-	if err != nil {
+	if err := xmppclient.MaintainKeys(stepCtx, &c.omemo.ratchet, m, oc); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("OMEMO key maintenance failed")
 	}
 }
@@ -250,12 +246,7 @@ func (c *Client) handlePEPEvent(ctx context.Context, ev pubsub.Event) bool {
 	if oc == nil {
 		return true
 	}
-	own := upd.JID.Bare().Equal(c.account.Bare())
-	var before map[uint32]bool
-	if !own {
-		before, _ = c.knownDevices(ctx, upd.JID)
-	}
-	if own {
+	if upd.JID.Bare().Equal(c.account.Bare()) {
 		// Putting our device back in the list publishes: not in the
 		// incoming loop.
 		c.omemoEnqueue(ctx, omemoTask{kind: taskOwnList, ownList: upd})
@@ -265,38 +256,15 @@ func (c *Client) handlePEPEvent(ctx context.Context, ev pubsub.Event) bool {
 		log.Debug().Stringer("jid", upd.JID).Msg("Ignoring OMEMO device list of a stranger")
 		return true
 	}
-	if _, err := oc.HandleDeviceListUpdate(ctx, upd); err != nil {
+	ch, err := xmppclient.ApplyDeviceList(ctx, oc, c.omemoStore(), upd)
+	if err != nil {
 		log.Warn().Err(err).Stringer("jid", upd.JID).Msg("Failed to handle OMEMO device list update")
 		return true
 	}
 	log.Debug().Stringer("jid", upd.JID).Str("omemo_version", upd.Version.String()).
 		Int("devices", len(upd.Devices)).Msg("OMEMO device list update")
-	if before != nil {
-		after, _ := c.knownDevices(ctx, upd.JID)
-		c.noticeDeviceChange(ctx, upd.JID, before, after)
+	if ch.Before != nil {
+		c.noticeDeviceChange(ctx, upd.JID, ch.Before, ch.After)
 	}
 	return true
-}
-
-// knownDevices is the union of the stored device lists of contact over both
-// versions; nil when no list was ever stored.
-func (c *Client) knownDevices(ctx context.Context, contact jid.JID) (map[uint32]bool, error) {
-	store := c.omemoStore()
-	var out map[uint32]bool
-	for _, v := range []omemo.Version{omemo.V2, omemo.V03} {
-		list, err := store.DeviceList(ctx, v, contact.Bare().String())
-		if err != nil {
-			return nil, err
-		}
-		if list == nil {
-			continue
-		}
-		if out == nil {
-			out = map[uint32]bool{}
-		}
-		for _, d := range list {
-			out[d.ID] = true
-		}
-	}
-	return out, nil
 }

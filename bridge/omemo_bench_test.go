@@ -38,7 +38,7 @@ func BenchmarkOMEMOIncoming(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := f.c.omemoDecrypt(context.Background(), in); err != nil || in.Body == "" {
+		if err := f.c.decryptIncoming(context.Background(), in); err != nil || in.Body == "" {
 			b.Fatalf("decrypt: %v", err)
 		}
 	}

@@ -176,13 +176,13 @@ func (f *inboxFixture) stanza(t testing.TB, id string, out *omemoxmpp.Outgoing) 
 }
 
 // receive runs the bridge's XMPP -> Matrix front half on st: classify and decrypt.
-func (f *inboxFixture) receive(t testing.TB, st *stanzabuf.Stanza) (*incomingMessage, error) {
+func (f *inboxFixture) receive(t testing.TB, st *stanzabuf.Stanza) (*incoming, error) {
 	t.Helper()
 	in, err := parseIncoming(st, f.alice)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return in, f.c.omemoDecrypt(context.Background(), in)
+	return in, f.c.decryptIncoming(context.Background(), in)
 }
 
 func (f *inboxFixture) encrypt(t testing.TB, oc *omemoxmpp.Client, body string) *omemoxmpp.Outgoing {
@@ -194,7 +194,7 @@ func (f *inboxFixture) encrypt(t testing.TB, oc *omemoxmpp.Client, body string) 
 	return out
 }
 
-func wantBody(t *testing.T, in *incomingMessage, err error, body string) {
+func wantBody(t *testing.T, in *incoming, err error, body string) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("decrypt: %v", err)
@@ -204,7 +204,7 @@ func wantBody(t *testing.T, in *incomingMessage, err error, body string) {
 	}
 }
 
-func wantNotice(t *testing.T, in *incomingMessage, err error, why string) {
+func wantNotice(t *testing.T, in *incoming, err error, why string) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("decrypt: %v", err)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2/status"
@@ -20,10 +19,6 @@ import (
 // connected but whose OMEMO device could not be announced (for one version
 // or both): contacts cannot encrypt to the bridge, and the user must know.
 const stateOMEMONotAnnounced status.BridgeStateErrorCode = "xmpp-omemo-not-announced"
-
-// announceRetryDelays are the waits between announcement attempts while a
-// session lasts; the last one repeats.
-var announceRetryDelays = []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute}
 
 // announceFailureText says which versions are not announced, and why.
 func announceFailureText(st map[omemo.Version]omemoxmpp.AnnounceResult) string {
@@ -75,31 +70,18 @@ func (c *Client) connectedState() status.BridgeState {
 	return st
 }
 
-// retryAnnounce announces again, with growing waits, for as long as s is
-// the login's session and some version is not announced. The login's
-// CONNECTED state carries the failure (connectedState) until a retry
-// succeeds.
+// retryAnnounce has the client announce again while s is the login's
+// session (xmppclient.RetryAnnounce). The login's CONNECTED state carries
+// the failure (connectedState) until a retry succeeds.
 func (c *Client) retryAnnounce(ctx context.Context, s *xmpp.Session, oc *omemoxmpp.Client) {
 	log := zerolog.Ctx(ctx)
-	for attempt := 0; ; attempt++ {
-		delay := announceRetryDelays[min(attempt, len(announceRetryDelays)-1)]
-		if !xmppclient.Sleep(ctx, delay) || c.currentSession() != s {
-			return
-		}
-		// Not under the ratchet lock, as in omemoConnect: publishing waits
-		// on the server.
-		stepCtx, cancel := context.WithTimeout(ctx, time.Minute)
-		err := oc.Announce(stepCtx)
-		cancel()
-		if c.currentSession() != s {
-			return
-		}
+	xmppclient.RetryAnnounce(ctx, oc, func() bool { return c.currentSession() == s }, func(err error) {
 		c.sendState(c.connectedState())
-		if err == nil {
-			log.Info().Uint32("omemo_device_id", oc.Manager().DeviceID()).Msg("OMEMO device announced after a retry")
-			c.requeuePending(ctx)
+		if err != nil {
+			log.Warn().Err(err).Msg("OMEMO announcement failed again")
 			return
 		}
-		log.Warn().Err(err).Msg("OMEMO announcement failed again")
-	}
+		log.Info().Uint32("omemo_device_id", oc.Manager().DeviceID()).Msg("OMEMO device announced after a retry")
+		c.requeuePending(ctx)
+	})
 }

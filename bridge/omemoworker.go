@@ -241,22 +241,13 @@ func (c *Client) runOMEMOTask(ctx context.Context, t omemoTask) {
 	switch t.kind {
 	case taskReset:
 		addr := omemo.Address{JID: t.peer.Bare().String(), Device: t.device}
-		// The bundle is fetched without the ratchet lock.
-		out, err := c.omemo.ratchet.Reset(ctx, oc, t.peer, t.device, t.version)
-		if err == nil {
-			err = c.sendEncrypted(ctx, t.peer, out)
-		}
-		if err != nil {
+		if err := xmppclient.SendReset(ctx, &c.omemo.ratchet, oc, c.sendSignal, t.peer, t.device, t.version); err != nil {
 			log.Warn().Err(err).Stringer("device", addr).Msg("Failed to reset OMEMO session")
 			return
 		}
 		log.Info().Stringer("device", addr).Msg("Reset OMEMO session")
 	case taskHeartbeat:
-		out, err := c.omemo.ratchet.Heartbeat(ctx, oc, t.peer, t.device, t.version)
-		if err == nil {
-			err = c.sendEncrypted(ctx, t.peer, out)
-		}
-		if err != nil {
+		if err := xmppclient.SendHeartbeat(ctx, &c.omemo.ratchet, oc, c.sendSignal, t.peer, t.device, t.version); err != nil {
 			log.Warn().Err(err).Msg("Failed to send OMEMO heartbeat")
 			return
 		}

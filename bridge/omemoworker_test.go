@@ -148,7 +148,7 @@ func TestOMEMOSilentPEP(t *testing.T) {
 	}
 
 	type result struct {
-		in  *incomingMessage
+		in  *incoming
 		err error
 	}
 	res := within(t, 10*time.Second, "message without session from the silent server's contact", func() result {

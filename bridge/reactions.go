@@ -40,7 +40,7 @@ func (c *Client) findMessage(ctx context.Context, peer jid.JID, xmppID string, a
 	return ""
 }
 
-func (c *Client) queueReactions(ctx context.Context, in *incomingMessage, r reactions.Reactions) {
+func (c *Client) queueReactions(ctx context.Context, in *incoming, r reactions.Reactions) {
 	log := zerolog.Ctx(ctx)
 	meta := c.eventMeta(in, bridgev2.RemoteEventReactionSync)
 	c.ackAfterHandling(in.ack, &meta, nil)

@@ -6,6 +6,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/portal"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // What strangers can make the bridge store. Any account on the federated
@@ -25,7 +26,7 @@ func (c *Client) deviceListWanted(ctx context.Context, j jid.JID) bool {
 	if c.mucs.HasMember(j) {
 		return true
 	}
-	if known, err := c.knownDevices(ctx, j); err == nil && known != nil {
+	if known, err := xmppclient.KnownDevices(ctx, c.omemoStore(), j); err == nil && known != nil {
 		return true
 	}
 	// The table, not bridgev2's cache: this only asks whether it exists.

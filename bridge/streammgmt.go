@@ -46,8 +46,5 @@ func (h connHooks) UnackedChecked(ctx context.Context, u xmppclient.UnackedCheck
 // look-ups as the Matrix → XMPP intake's after a crash, on the session
 // being set up (the login is not ready yet).
 func (c *Client) unackedInArchive(ctx context.Context, s *xmpp.Session, to jid.JID, room bool, id string, since time.Time) (bool, error) {
-	if room {
-		return c.roomArchiveHas(ctx, s, to, id, since)
-	}
-	return c.ownArchiveHas(ctx, s, to, id, since)
+	return c.archiveHasSent(ctx, s, to, room, id, since)
 }

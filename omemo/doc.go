@@ -48,7 +48,10 @@
 //
 // [Store] is narrow and context-first and holds only bytes, integers and
 // strings, so a SQL implementation lives outside this package.
-// [MemoryStore] is for tests.
+// [MemoryStore] is for tests. A Store may also implement [SessionMatcher]:
+// the Manager then checks that the record it last wrote is still the
+// stored one without having it copied out (MemoryStore does, and overwrites
+// records it never handed out in place).
 //
 // # Trust
 //

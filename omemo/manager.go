@@ -23,9 +23,10 @@ const (
 // trust of one account's device, persisted through a Store. Its methods are
 // safe for concurrent use; calls that touch sessions are serialised.
 type Manager struct {
-	store  Store
-	ownJID string
-	opts   Options
+	store   Store
+	matcher SessionMatcher // store, when it is one
+	ownJID  string
+	opts    Options
 
 	mu       sync.Mutex
 	identity *Identity
@@ -57,7 +58,8 @@ func NewManager(store Store, ownJID string, opts Options) *Manager {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Manager{store: store, ownJID: ownJID, opts: opts}
+	matcher, _ := store.(SessionMatcher)
+	return &Manager{store: store, matcher: matcher, ownJID: ownJID, opts: opts}
 }
 
 // Setup loads our identity, generating the identity key, device id, prekeys
@@ -527,7 +529,9 @@ func (m *Manager) Trust(ctx context.Context, v Version, addr Address, identityKe
 // Devices returns the trust records known for jid (one per device and
 // identity key seen).
 func (m *Manager) Devices(ctx context.Context, jid string) ([]TrustRecord, error) {
-	return m.store.TrustRecords(ctx, jid)
+	recs, err := m.store.TrustRecords(ctx, jid)
+	// The caller's own slice: a Store may hand out what it keeps.
+	return slices.Clone(recs), err
 }
 
 // HasSession reports whether a session with addr exists for v.

@@ -19,6 +19,13 @@ type MemoryStore struct {
 	deviceLists   map[deviceListKey][]Device
 	trust         map[string][]TrustRecord
 	baseKeys      baseKeyMem
+	// The session and trust entries used last: a chat's next message finds
+	// them without hashing its key again.
+	lastKey   sessionKey
+	lastEntry *memSession
+	lastJID   string
+	lastTrust []TrustRecord
+	hasTrust  bool
 }
 
 // memSession is one stored session record. Once Session handed rec out it
@@ -155,10 +162,22 @@ func (s *MemoryStore) RemoveSignedPreKey(_ context.Context, id uint32) error {
 	return nil
 }
 
+// session returns the entry of k, nil if none.
+func (s *MemoryStore) session(k sessionKey) *memSession {
+	if s.lastEntry != nil && s.lastKey == k {
+		return s.lastEntry
+	}
+	e := s.sessions[k]
+	if e != nil {
+		s.lastKey, s.lastEntry = k, e
+	}
+	return e
+}
+
 func (s *MemoryStore) Session(_ context.Context, v Version, addr Address) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.sessions[sessionKey{v, addr}]
+	e := s.session(sessionKey{v, addr})
 	if e == nil {
 		return nil, nil
 	}
@@ -170,7 +189,7 @@ func (s *MemoryStore) Session(_ context.Context, v Version, addr Address) ([]byt
 func (s *MemoryStore) SessionMatches(_ context.Context, v Version, addr Address, record []byte) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.sessions[sessionKey{v, addr}]
+	e := s.session(sessionKey{v, addr})
 	return e != nil && bytes.Equal(e.rec, record), nil
 }
 
@@ -178,18 +197,24 @@ func (s *MemoryStore) PutSession(_ context.Context, v Version, addr Address, rec
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := sessionKey{v, addr}
-	if e := s.sessions[k]; e != nil && !e.lent && cap(e.rec) >= len(record) {
+	if e := s.session(k); e != nil && !e.lent && cap(e.rec) >= len(record) {
 		e.rec = append(e.rec[:0], record...)
 		return nil
 	}
-	s.sessions[k] = &memSession{rec: bytes.Clone(record)}
+	e := &memSession{rec: bytes.Clone(record)}
+	s.sessions[k] = e
+	s.lastKey, s.lastEntry = k, e
 	return nil
 }
 
 func (s *MemoryStore) RemoveSession(_ context.Context, v Version, addr Address) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.sessions, sessionKey{v, addr})
+	k := sessionKey{v, addr}
+	if s.lastKey == k {
+		s.lastEntry = nil
+	}
+	delete(s.sessions, k)
 	return nil
 }
 
@@ -212,13 +237,17 @@ func (s *MemoryStore) PutDeviceList(_ context.Context, v Version, jid string, de
 func (s *MemoryStore) TrustRecords(_ context.Context, jid string) ([]TrustRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clip(s.trust[jid]), nil
+	if !s.hasTrust || s.lastJID != jid {
+		s.lastJID, s.lastTrust, s.hasTrust = jid, slices.Clip(s.trust[jid]), true
+	}
+	return s.lastTrust, nil
 }
 
 func (s *MemoryStore) PutTrust(_ context.Context, rec TrustRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec.IdentityKey = bytes.Clone(rec.IdentityKey)
+	s.hasTrust = false
 	recs := s.trust[rec.JID]
 	for i := range recs {
 		if recs[i].Device == rec.Device && bytes.Equal(recs[i].IdentityKey, rec.IdentityKey) {

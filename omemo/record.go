@@ -103,22 +103,32 @@ func (s *session) appendTo(out []byte) []byte {
 			fl |= f.bit
 		}
 	}
-	// The fixed part is written at offsets into room made once: this runs
-	// for every message.
+	// This runs for every message: the fixed part is written into room
+	// made once, the keys as whole arrays (moves, not copy calls).
 	at := len(out)
 	out = slices.Grow(out, s.size())[:at+sessionFixed-2]
-	b := out[at:]
+	b := (*[sessionFixed - 2]byte)(out[at:])
 	b[0], b[1] = byte(s.p.version), fl
-	k := b[2:]
-	for _, key := range [...]*[32]byte{&s.ourIK, &s.theirIK, &s.root, &s.dhs.priv, &s.dhs.pub, &s.dhr, &s.send.key, &s.recv.key, &s.baseKey, &s.prevDHr, &s.prevRecv.key} {
-		copy(k, key[:])
-		k = k[32:]
-	}
-	for _, n := range [...]uint32{s.send.n, s.recv.n, s.pn, s.pkID, s.spkID, s.regID, s.prevRecv.n} {
-		binary.BigEndian.PutUint32(k, n)
-		k = k[4:]
-	}
-	k[0] = byte(len(s.oldDHr))
+	*(*[32]byte)(b[2+32*0:]) = s.ourIK
+	*(*[32]byte)(b[2+32*1:]) = s.theirIK
+	*(*[32]byte)(b[2+32*2:]) = s.root
+	*(*[32]byte)(b[2+32*3:]) = s.dhs.priv
+	*(*[32]byte)(b[2+32*4:]) = s.dhs.pub
+	*(*[32]byte)(b[2+32*5:]) = s.dhr
+	*(*[32]byte)(b[2+32*6:]) = s.send.key
+	*(*[32]byte)(b[2+32*7:]) = s.recv.key
+	*(*[32]byte)(b[2+32*8:]) = s.baseKey
+	*(*[32]byte)(b[2+32*9:]) = s.prevDHr
+	*(*[32]byte)(b[2+32*10:]) = s.prevRecv.key
+	n := b[2+32*11:]
+	binary.BigEndian.PutUint32(n[0:], s.send.n)
+	binary.BigEndian.PutUint32(n[4:], s.recv.n)
+	binary.BigEndian.PutUint32(n[8:], s.pn)
+	binary.BigEndian.PutUint32(n[12:], s.pkID)
+	binary.BigEndian.PutUint32(n[16:], s.spkID)
+	binary.BigEndian.PutUint32(n[20:], s.regID)
+	binary.BigEndian.PutUint32(n[24:], s.prevRecv.n)
+	n[28] = byte(len(s.oldDHr))
 	for i := range s.oldDHr {
 		out = append(out, s.oldDHr[i][:]...)
 	}

@@ -71,8 +71,8 @@ func (m *Manager) loadRecord(ctx context.Context, v Version, addr Address) (*cac
 	valid := e.valid
 	e.valid = false
 	if valid {
-		if sm, ok := m.store.(SessionMatcher); ok {
-			same, err := sm.SessionMatches(ctx, v, addr, e.raw)
+		if m.matcher != nil {
+			same, err := m.matcher.SessionMatches(ctx, v, addr, e.raw)
 			if err != nil {
 				return nil, &storeError{fmt.Errorf("failed to load session with %s: %w", addr, err)}
 			}

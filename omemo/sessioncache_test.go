@@ -26,7 +26,7 @@ func TestSessionCacheFollowsStore(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			a := newPeerOn(t, "alice@example.org", Options{}, tc.plain)
 			b := newPeerOn(t, "bob@example.org", Options{}, tc.plain)
-			if _, ok := a.m.store.(SessionMatcher); ok == tc.plain {
+			if ok := a.m.matcher != nil; ok == tc.plain {
 				t.Fatalf("SessionMatcher %v, want %v", ok, !tc.plain)
 			}
 			recv(t, b, a, send(t, a, b, v, "hi", true))
@@ -146,6 +146,28 @@ func TestMemoryStoreKeepsWhatItLent(t *testing.T) {
 	}
 	if same, _ := s.SessionMatches(ctx, V03, addr, []byte("fifth")); same {
 		t.Fatal("a record matched under the other version")
+	}
+
+	// Another device in between, then removal: what was used last is no
+	// shortcut past either.
+	other := Address{JID: addr.JID, Device: 8}
+	if err := s.PutSession(ctx, V2, other, []byte("other")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Session(ctx, V2, addr); string(got) != "fifth" {
+		t.Fatalf("after another device's put: %q", got)
+	}
+	if err := s.RemoveSession(ctx, V2, addr); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Session(ctx, V2, addr); got != nil {
+		t.Fatalf("removed record still there: %q", got)
+	}
+	if same, _ := s.SessionMatches(ctx, V2, addr, []byte("fifth")); same {
+		t.Fatal("removed record matched")
+	}
+	if got, _ := s.Session(ctx, V2, other); string(got) != "other" {
+		t.Fatalf("other device's record: %q", got)
 	}
 
 	rec := TrustRecord{JID: addr.JID, Device: 7, IdentityKey: []byte("key-7"), Level: TrustUndecided}
