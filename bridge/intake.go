@@ -86,6 +86,9 @@ type intake struct {
 	// acked is, per room, closed when the room's last row waiting for
 	// its acknowledgement is done (they are marked done in order).
 	acked map[id.RoomID]chan struct{}
+	// ackWaiting are, per room, the done channels of the rows waiting
+	// for their acknowledgement, oldest first (at most ackWindow).
+	ackWaiting map[id.RoomID][]chan struct{}
 	// handed is, per room, the seq of the last row handed to bridgev2 in
 	// this process.
 	handed map[id.RoomID]int64

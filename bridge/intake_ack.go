@@ -35,6 +35,12 @@ type ackWaiter func(context.Context) error
 // ackWait bounds the wait for an acknowledgement.
 const ackWait = 2 * time.Minute
 
+// ackWindow bounds the rows of a room waiting for their acknowledgement:
+// the drain waits for the oldest past it. Every such row is looked for in
+// the archive after a crash, so the window bounds that work, while the
+// sends still run ahead of the round trips.
+const ackWindow = 16
+
 // expectAck says that the event being sent as xmppID wants its waiter.
 func (in *intake) expectAck(xmppID string) {
 	in.acks.Store(xmppID, ackWaiter(nil))
@@ -75,12 +81,27 @@ func (in *intake) doneWhenAcked(ctx context.Context, row *intakeRow) bool {
 	in.mu.Lock()
 	if in.acked == nil {
 		in.acked = map[id.RoomID]chan struct{}{}
+		in.ackWaiting = map[id.RoomID][]chan struct{}{}
 	}
 	prev := in.acked[row.RoomID]
 	done := make(chan struct{})
 	in.acked[row.RoomID] = done
+	waiting := append(in.ackWaiting[row.RoomID], done)
+	var oldest chan struct{}
+	if len(waiting) > ackWindow {
+		oldest, waiting = waiting[0], waiting[1:]
+	}
+	in.ackWaiting[row.RoomID] = waiting
 	in.wg.Add(1)
 	in.mu.Unlock()
+	defer func() {
+		if oldest != nil {
+			select {
+			case <-oldest:
+			case <-ctx.Done():
+			}
+		}
+	}()
 	go func() {
 		defer in.wg.Done()
 		defer func() {
@@ -88,6 +109,9 @@ func (in *intake) doneWhenAcked(ctx context.Context, row *intakeRow) bool {
 			in.mu.Lock()
 			if in.acked[row.RoomID] == done {
 				delete(in.acked, row.RoomID)
+			}
+			if w := in.ackWaiting[row.RoomID]; len(w) > 0 && w[0] == done {
+				in.ackWaiting[row.RoomID] = w[1:]
 			}
 			in.mu.Unlock()
 		}()

@@ -131,8 +131,13 @@ func (s intakeStore) state(ctx context.Context, evt id.EventID) (int, time.Time,
 }
 
 // setSending records, before the stanza leaves, which XMPP id it has.
+// setSending records that evt is being sent as xmppID, and when: the
+// archive check of a replay looks back from the latest send, not from when
+// the homeserver delivered the event (the queue before it can be long, and
+// a room's archive is read back to that time; mucarchivescan.go).
 func (s intakeStore) setSending(ctx context.Context, evt id.EventID, xmppID string) error {
-	_, err := s.db.Exec(ctx, `UPDATE matrix_intake SET state=1, xmpp_id=$2 WHERE event_id=$1 AND state<1`, evt, xmppID)
+	_, err := s.db.Exec(ctx, `UPDATE matrix_intake SET state=CASE WHEN state<1 THEN 1 ELSE state END, xmpp_id=$2, received=$3
+		WHERE event_id=$1 AND state<3`, evt, xmppID, time.Now().UnixMilli())
 	if err != nil {
 		return fmt.Errorf("failed to mark %s as sending: %w", evt, err)
 	}
