@@ -61,6 +61,12 @@ type intake struct {
 	// handled says whether bridgev2 already stored a message for the event
 	// (a replay after a crash between its database write and ours).
 	handled func(ctx context.Context, evt id.EventID) bool
+	// precheck runs before a replayed row left "sending" or "sent" is
+	// handed over, outside bridgev2's portal loop: it reads what the
+	// handler's archive check will ask (mucarchivescan.go), so that the
+	// handler does not wait for archive results that the session reads
+	// behind stanzas queued for the very portal the handler holds.
+	precheck func(ctx context.Context, room id.RoomID, since time.Time)
 	// stored runs after the events of a transaction are committed and
 	// before the answer, as the appservice updates its state store on
 	// receipt: bridgev2 reads room state (membership, encryption) from it
@@ -332,6 +338,11 @@ func (in *intake) handle(ctx context.Context, row *intakeRow) error {
 	if row.State != intakeSent && in.handled != nil && in.handled(ctx, row.EventID) {
 		log.Debug().Msg("Matrix event already bridged, not handing it over again")
 		return in.store.setDone(ctx, row.EventID)
+	}
+	if row.State >= intakeSending && in.precheck != nil {
+		if _, since, err := in.store.state(ctx, row.EventID); err == nil {
+			in.precheck(ctx, row.RoomID, since)
+		}
 	}
 	var evt event.Event
 	if err := json.Unmarshal(row.JSON, &evt); err != nil {

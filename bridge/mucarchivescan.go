@@ -6,9 +6,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/id"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/history"
 	"mellium.im/xmpp/jid"
+
+	"github.com/mxomemo/xmpp-bridge/portal"
 )
 
 // The Matrix intake's replay after a crash asks, for every row left
@@ -101,4 +106,40 @@ func (c *Client) scanRoomArchive(ctx context.Context, s *xmpp.Session, room jid.
 		}
 	}
 	return ids, nil
+}
+
+// precheckReplay fills the room scan a replayed row of the Matrix room
+// mxid will be answered from (intake.precheck), when the room is a group
+// chat portal of one of our logins.
+func precheckReplay(ctx context.Context, br *bridgev2.Bridge, mxid id.RoomID, since time.Time) {
+	p, err := br.GetPortalByMXID(ctx, mxid)
+	if err != nil || p == nil {
+		return
+	}
+	chat, err := portal.Parse(p.PortalKey)
+	if err != nil || chat.Kind != portal.MUC || p.Receiver == "" {
+		return
+	}
+	login := br.GetCachedUserLoginByID(p.Receiver)
+	if login == nil {
+		return
+	}
+	c, ok := login.Client.(*Client)
+	if !ok {
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, c.main.Config.sendWait())
+	defer cancel()
+	if err := c.awaitReady(wctx); err != nil {
+		return
+	}
+	s := c.currentSession()
+	if s == nil {
+		return
+	}
+	if _, err := c.roomScans.has(wctx, chat.JID, "", since, func(ctx context.Context, from time.Time) (map[string]bool, error) {
+		return c.scanRoomArchive(ctx, s, chat.JID, from)
+	}); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", chat.JID).Msg("Failed to scan the room's archive before a replay; the handler looks again")
+	}
 }
