@@ -60,6 +60,8 @@ type Client struct {
 
 	omemo       omemoState            // the login's OMEMO device (omemo.go)
 	omemoRunner xmppclient.LazyWorker // runs runOMEMOWorker while the OMEMO queue has tasks
+	// presenceRunner pushes contacts' presences while some wait (presence.go).
+	presenceRunner xmppclient.LazyWorker
 
 	badCredentials atomic.Bool
 	stream         *xmppclient.Stream // the login's ordered stream of events (router -> handleEvent)
@@ -172,7 +174,7 @@ func (c *Client) Connect(ctx context.Context) {
 	c.stream = xmppclient.NewStream(256)
 	c.loopCtx = loopCtx
 	c.stream.Start(loopCtx, c.handleEvent)
-	go c.runPresencePusher(loopCtx)
+	c.startPresencePusher(loopCtx)
 	go c.runOwnPresence(loopCtx)
 	done := c.done
 	go func() {

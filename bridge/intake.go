@@ -259,6 +259,10 @@ func (in *intake) wakeLocked(room id.RoomID) {
 	go in.drain(room, ch)
 }
 
+// intakeBatch is how many of a room's waiting events the drain reads at
+// once (one query per event before: a burst paid a query per message).
+const intakeBatch = 32
+
 // drain hands the room's stored events to bridgev2 one at a time, oldest
 // first, until none is left.
 func (in *intake) drain(room id.RoomID, wake chan struct{}) {
@@ -273,11 +277,11 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 	after := in.handed[room]
 	in.mu.Unlock()
 	for {
-		row, err := in.store.next(ctx, room, after)
-		if err == nil && row != nil {
-			err = in.handle(ctx, row)
-		}
-		if err == nil && row != nil {
+		rows, err := in.store.pending(ctx, room, after, intakeBatch)
+		for _, row := range rows {
+			if err = in.handle(ctx, row); err != nil {
+				break
+			}
 			after = row.Seq
 			in.mu.Lock()
 			if in.handed == nil {
@@ -302,7 +306,7 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 			continue
 		}
 		retry = time.Second
-		if row != nil {
+		if len(rows) > 0 {
 			continue
 		}
 		in.mu.Lock()

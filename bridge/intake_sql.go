@@ -100,20 +100,33 @@ func (s intakeStore) pendingRooms(ctx context.Context) ([]id.RoomID, error) {
 	return rooms, rows.Err()
 }
 
-// next returns the oldest event of room not yet done, or nil.
-func (s intakeStore) next(ctx context.Context, room id.RoomID, after int64) (*intakeRow, error) {
-	var r intakeRow
-	var js sql.NullString
-	err := s.db.QueryRow(ctx, `SELECT event_id, room_id, seq, event_json, state, xmpp_id FROM matrix_intake
-		WHERE room_id=$1 AND state<3 AND seq>$2 ORDER BY seq LIMIT 1`, room, after).
-		Scan(&r.EventID, &r.RoomID, &r.Seq, &js, &r.State, &r.XMPPID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	} else if err != nil {
-		return nil, fmt.Errorf("failed to read the next Matrix event of %s: %w", room, err)
+// pending returns up to limit of the oldest events of room not yet done
+// and after seq after (the rows handed over in this process and still
+// waiting for the server's acknowledgement are not read again;
+// intake_ack.go), oldest first (none: empty). Only the room's one drain
+// changes their rows, so a batch stays what it was read as while the drain
+// works through it; events that arrive meanwhile come in the next batch.
+func (s intakeStore) pending(ctx context.Context, room id.RoomID, after int64, limit int) ([]*intakeRow, error) {
+	rows, err := s.db.Query(ctx, `SELECT event_id, room_id, seq, event_json, state, xmpp_id FROM matrix_intake
+		WHERE room_id=$1 AND state<3 AND seq>$2 ORDER BY seq LIMIT $3`, room, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the next Matrix events of %s: %w", room, err)
 	}
-	r.JSON = []byte(js.String)
-	return &r, nil
+	defer rows.Close()
+	var out []*intakeRow
+	for rows.Next() {
+		var r intakeRow
+		var js sql.NullString
+		if err := rows.Scan(&r.EventID, &r.RoomID, &r.Seq, &js, &r.State, &r.XMPPID); err != nil {
+			return nil, fmt.Errorf("failed to read the next Matrix events of %s: %w", room, err)
+		}
+		r.JSON = []byte(js.String)
+		out = append(out, &r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("failed to read the next Matrix events of %s: %w", room, err)
+	}
+	return out, nil
 }
 
 // state returns the state of an event and when it was stored, or -1 if

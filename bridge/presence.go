@@ -47,7 +47,10 @@ type presenceState struct {
 	pending  map[string]xmppclient.Presence
 	order    []string
 	pushed   map[string]xmppclient.Presence
-	wake     chan struct{}
+	// kick starts the pusher (startPresencePusher) when a presence is
+	// queued; it must not take mu. pushCtx is the current connection's.
+	kick    func()
+	pushCtx context.Context
 
 	// ownShow and ownStatus are what the account should show; sentOn is
 	// the session they were last sent on.
@@ -63,7 +66,6 @@ func (ps *presenceState) initLocked() {
 		ps.contacts = xmppclient.NewPresences()
 		ps.pending = map[string]xmppclient.Presence{}
 		ps.pushed = map[string]xmppclient.Presence{}
-		ps.wake = make(chan struct{}, 1)
 	}
 }
 
@@ -86,9 +88,8 @@ func (ps *presenceState) queueLocked(key string, agg xmppclient.Presence) {
 		ps.order = append(ps.order, key)
 	}
 	ps.pending[key] = agg
-	select {
-	case ps.wake <- struct{}{}:
-	default:
+	if ps.kick != nil {
+		ps.kick()
 	}
 }
 
@@ -141,11 +142,32 @@ func (ps *presenceState) sweep() {
 	}
 }
 
-func (ps *presenceState) wakeChan() <-chan struct{} {
+// setKick sets what starts the pusher and the context it pushes in (a new
+// connection's), and starts it for what is queued.
+func (ps *presenceState) setKick(ctx context.Context, kick func()) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ps.initLocked()
-	return ps.wake
+	ps.kick, ps.pushCtx = kick, ctx
+	if len(ps.pending) > 0 {
+		kick()
+	}
+}
+
+// pushContext is the context to push in, nil when the connection ended.
+func (ps *presenceState) pushContext() context.Context {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.pushCtx == nil || ps.pushCtx.Err() != nil {
+		return nil
+	}
+	return ps.pushCtx
+}
+
+func (ps *presenceState) hasPending() bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return len(ps.pending) > 0
 }
 
 // handleContactPresence takes an available or unavailable presence read in
@@ -161,23 +183,25 @@ func (c *Client) handleContactPresence(from jid.JID, p xmppclient.Presence) {
 	c.presence.update(from, p)
 }
 
-// runPresencePusher sets the ghosts' Matrix presence from the queue, paced.
-func (c *Client) runPresencePusher(ctx context.Context) {
+// startPresencePusher makes queued contact presences reach the ghosts,
+// paced, on a goroutine that runs only while presences wait
+// (xmppclient.LazyWorker): an idle login holds none for it.
+func (c *Client) startPresencePusher(ctx context.Context) {
 	if !c.main.Config.Presence.Contacts {
 		return
 	}
 	interval := c.main.Config.Presence.pushInterval()
-	wake := c.presence.wakeChan()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-wake:
-		}
+	// The worker reads the connection's context each time: one still
+	// finishing for a previous connection carries on for the new one.
+	drain := func() {
 		for {
+			ctx := c.presence.pushContext()
+			if ctx == nil {
+				return
+			}
 			key, p, ok := c.presence.next()
 			if !ok {
-				break
+				return
 			}
 			if err := c.pushGhostPresence(ctx, key, p); err != nil {
 				zerolog.Ctx(ctx).Warn().Err(err).Str("contact", key).Msg("Failed to set a ghost's presence")
@@ -189,6 +213,9 @@ func (c *Client) runPresencePusher(ctx context.Context) {
 			}
 		}
 	}
+	c.presence.setKick(ctx, func() {
+		c.presenceRunner.Kick(drain, func() bool { return c.presence.pushContext() != nil && c.presence.hasPending() })
+	})
 }
 
 // matrixPresence is the Matrix presence and status message for an XMPP
@@ -293,7 +320,8 @@ func xmppShow(p event.Presence) xmppclient.Show {
 	return xmppclient.ShowAvailable
 }
 
-// runOwnPresence follows the Matrix user's presence into the account's.
+// runOwnPresence follows the Matrix user's presence into the account's,
+// polling it every poll interval on a timer (no goroutine between polls).
 func (c *Client) runOwnPresence(ctx context.Context) {
 	if _, fixed := c.main.Config.Presence.fixedShow(); fixed {
 		return
@@ -302,35 +330,45 @@ func (c *Client) runOwnPresence(ctx context.Context) {
 	if !ok {
 		return
 	}
-	log := zerolog.Ctx(ctx)
-	for {
-		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		resp, err := bot.Matrix.GetPresence(rctx, c.login.UserMXID)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			log.Debug().Err(err).Msg("Failed to read the Matrix user's presence")
-		} else {
-			status := resp.StatusMsg
-			if status == "" {
-				status = c.main.Config.Presence.OwnStatus
-			}
-			c.presence.mu.Lock()
-			c.presence.ownShow, c.presence.ownStatus = xmppShow(resp.Presence), status
-			c.presence.mu.Unlock()
-			if s := c.currentSession(); s != nil && c.isReady() {
-				sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				if err := c.sendOwnPresence(sctx, s, false); err != nil {
-					log.Warn().Err(err).Msg("Failed to send the account's presence")
-				}
-				cancel()
-			}
-		}
-		if !xmppclient.Sleep(ctx, c.main.Config.Presence.pollInterval()) {
+	var poll func()
+	poll = func() {
+		if ctx.Err() != nil {
 			return
 		}
+		c.pollOwnPresence(ctx, bot)
+		if ctx.Err() == nil {
+			time.AfterFunc(c.main.Config.Presence.pollInterval(), poll)
+		}
+	}
+	poll()
+}
+
+// pollOwnPresence reads the Matrix user's presence once and sends it to
+// the account when the session is up.
+func (c *Client) pollOwnPresence(ctx context.Context, bot *matrix.ASIntent) {
+	log := zerolog.Ctx(ctx)
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	resp, err := bot.Matrix.GetPresence(rctx, c.login.UserMXID)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Debug().Err(err).Msg("Failed to read the Matrix user's presence")
+		}
+		return
+	}
+	status := resp.StatusMsg
+	if status == "" {
+		status = c.main.Config.Presence.OwnStatus
+	}
+	c.presence.mu.Lock()
+	c.presence.ownShow, c.presence.ownStatus = xmppShow(resp.Presence), status
+	c.presence.mu.Unlock()
+	if s := c.currentSession(); s != nil && c.isReady() {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := c.sendOwnPresence(sctx, s, false); err != nil {
+			log.Warn().Err(err).Msg("Failed to send the account's presence")
+		}
+		cancel()
 	}
 }
 

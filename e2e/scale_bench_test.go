@@ -7,7 +7,9 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,7 +61,9 @@ func BenchmarkScale(b *testing.B) {
 			"metrics.listen":  fmt.Sprintf("127.0.0.1:%d", metricsPort),
 		},
 	}
-	profileDebug(cfg)
+	// The debug endpoints (loopback, behind the provisioning secret) also give the forced GC
+	// after each idle window (liveHeap).
+	cfg.Set["provisioning.debug_endpoints"] = true
 	ctx := context.Background()
 	if err := harness.WriteConfig(ctx, bin, cfg); err != nil {
 		b.Fatal(err)
@@ -87,6 +91,7 @@ func BenchmarkScale(b *testing.B) {
 	var rows []scaleRow
 	time.Sleep(3 * time.Second)
 	rows = append(rows, measureScale(b, pid, metricsURL, 0, idle, nil, 0))
+	settle(b, cfg, pid, metricsURL, &rows[0])
 	printScaleRow(rows[0], true)
 	done := 0
 	for _, n := range steps {
@@ -137,10 +142,12 @@ func BenchmarkScale(b *testing.B) {
 		time.Sleep(5 * time.Second) // the logins' first fetches (roster, archive, PEP) settle
 		row := measureScale(b, pid, metricsURL, n, idle, durations, loginCPU)
 		row.phase = phaseWall
+		saveProfile(b, cfg, "heap", fmt.Sprintf("scale-heap-%d.pprof", n))
+		settle(b, cfg, pid, metricsURL, &row)
 		rows = append(rows, row)
 		printScaleRow(row, false)
 		saveProfile(b, cfg, "goroutine?debug=1", fmt.Sprintf("scale-goroutines-%d.txt", n))
-		saveProfile(b, cfg, "heap", fmt.Sprintf("scale-heap-%d.pprof", n))
+		saveProfile(b, cfg, "heap?gc=1", fmt.Sprintf("scale-heap-live-%d.pprof", n))
 		done = n
 	}
 	printScaleFit(rows)
@@ -154,6 +161,9 @@ func BenchmarkScale(b *testing.B) {
 type scaleRow struct {
 	n                                  int
 	rssKB, heapKB, goroutines, threads float64
+	stackKB                            float64 // goroutine stacks in use
+	liveKB                             float64 // heap in use right after a forced GC (settle)
+	settledRSSKB, settledStackKB       float64 // RSS and stacks after settle's three GCs
 	fds                                float64
 	idleCPU                            float64 // % of one core
 	loginP50, loginP99, loginMax       time.Duration
@@ -196,6 +206,8 @@ func measureScale(b *testing.B, pid int, metricsURL string, n int, idle time.Dur
 	r.goroutines, _ = s.Get("go_goroutines")
 	heap, _ := s.Get("go_memstats_heap_inuse_bytes")
 	r.heapKB = heap / 1024
+	stack, _ := s.Get("go_memstats_stack_inuse_bytes")
+	r.stackKB = stack / 1024
 	r.connected, _ = s.Get(metrics.Namespace + "_logins_connected")
 	if len(durations) > 0 {
 		d := slices.Clone(durations)
@@ -205,6 +217,66 @@ func measureScale(b *testing.B, pid int, metricsURL string, n int, idle time.Dur
 		r.loginMax = d[len(d)-1]
 	}
 	return r
+}
+
+// settle forces three garbage collections in the bridge, a second apart (bridgev2's debug pprof
+// heap endpoint with gc=1: what the runtime's own periodic GC, every 2 minutes, does over about
+// six idle minutes), waits for the scavenger to return freed memory, and reads the process again:
+// the Go heap in use right after the first GC (what the logins hold, without the garbage the login
+// phase left), and RSS, goroutine stacks in use and heap after the last (each GC halves a stack
+// that uses less than a quarter of itself). The row's other columns are read before it.
+func settle(b *testing.B, c *harness.BridgeConfig, pid int, metricsURL string, r *scaleRow) {
+	b.Helper()
+	for i := range 3 {
+		req, err := http.NewRequest(http.MethodGet, c.AppserviceURL()+"/debug/pprof/heap?gc=1", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+c.ProvisioningSecret)
+		resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+		if err != nil {
+			b.Fatalf("forced GC: %v", err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("forced GC: %s", resp.Status)
+		}
+		if i == 0 {
+			r.liveKB = scrapeGauge(b, metricsURL, "go_memstats_heap_inuse_bytes") / 1024
+		}
+		time.Sleep(time.Second)
+	}
+	time.Sleep(10 * time.Second)
+	r.settledRSSKB = procStatusKB(b, pid, "VmRSS:")
+	r.settledStackKB = scrapeGauge(b, metricsURL, "go_memstats_stack_inuse_bytes") / 1024
+}
+
+func scrapeGauge(b *testing.B, metricsURL, name string) float64 {
+	b.Helper()
+	ctx, cancel := stepCtx()
+	defer cancel()
+	s, err := metrics.Scrape(ctx, metricsURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, _ := s.Get(name)
+	return v
+}
+
+func procStatusKB(b *testing.B, pid int, field string) float64 {
+	b.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			return v
+		}
+	}
+	return 0
 }
 
 // waitConnected waits until the bridge's logins_connected gauge reaches n.
@@ -228,11 +300,11 @@ func waitConnected(b *testing.B, metricsURL string, n int) {
 
 func printScaleRow(r scaleRow, header bool) {
 	if header {
-		fmt.Printf("SCALE %6s %9s %9s %10s %7s %6s %9s %10s %10s %10s %12s %8s\n",
-			"logins", "rss-MB", "heap-MB", "goroutines", "threads", "fds", "idle-cpu%", "login-p50", "login-p99", "login-max", "cpu-ms/login", "phase-s")
+		fmt.Printf("SCALE %6s %9s %9s %9s %9s %9s %9s %10s %7s %6s %9s %10s %10s %10s %12s %8s\n",
+			"logins", "rss-MB", "heap-MB", "live-MB", "stack-MB", "rss-set", "stack-set", "goroutines", "threads", "fds", "idle-cpu%", "login-p50", "login-p99", "login-max", "cpu-ms/login", "phase-s")
 	}
-	fmt.Printf("SCALE %6d %9.1f %9.1f %10.0f %7.0f %6.0f %9.2f %10s %10s %10s %12.1f %8.1f\n",
-		r.n, r.rssKB/1024, r.heapKB/1024, r.goroutines, r.threads, r.fds, r.idleCPU,
+	fmt.Printf("SCALE %6d %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %10.0f %7.0f %6.0f %9.2f %10s %10s %10s %12.1f %8.1f\n",
+		r.n, r.rssKB/1024, r.heapKB/1024, r.liveKB/1024, r.stackKB/1024, r.settledRSSKB/1024, r.settledStackKB/1024, r.goroutines, r.threads, r.fds, r.idleCPU,
 		r.loginP50.Round(time.Millisecond), r.loginP99.Round(time.Millisecond), r.loginMax.Round(time.Millisecond),
 		r.loginCPUms, r.phase.Seconds())
 }
@@ -248,6 +320,10 @@ func printScaleFit(rows []scaleRow) {
 	}{
 		{"rss", "kB", func(r scaleRow) float64 { return r.rssKB }, 1.0 / 1024, "MB"},
 		{"heap", "kB", func(r scaleRow) float64 { return r.heapKB }, 1.0 / 1024, "MB"},
+		{"live-heap", "kB", func(r scaleRow) float64 { return r.liveKB }, 1.0 / 1024, "MB"},
+		{"stack", "kB", func(r scaleRow) float64 { return r.stackKB }, 1.0 / 1024, "MB"},
+		{"rss-settled", "kB", func(r scaleRow) float64 { return r.settledRSSKB }, 1.0 / 1024, "MB"},
+		{"stack-settled", "kB", func(r scaleRow) float64 { return r.settledStackKB }, 1.0 / 1024, "MB"},
 		{"goroutines", "", func(r scaleRow) float64 { return r.goroutines }, 1, ""},
 		{"threads", "", func(r scaleRow) float64 { return r.threads }, 1, ""},
 		{"fds", "", func(r scaleRow) float64 { return r.fds }, 1, ""},

@@ -60,7 +60,7 @@ function ms(d,   v) {
 	sinkCPU[$2 " " ($3=="burst" ? "burst" : "rate")]=$9
 	next
 }
-/^SCALEFIT (rss|goroutines|fds|idle-cpu) / { scale[$2]=$3; next }
+/^SCALEFIT (rss|rss-settled|goroutines|fds|idle-cpu) / { scale[$2]=$3; next }
 /^BenchmarkBridgeCPU/ {
 	for (i=2; i<=NF; i++) { if ($(i+1)=="cpu-µs/in-msg") wholeIn=$i; if ($(i+1)=="cpu-µs/out-msg") wholeOut=$i }
 	next
@@ -124,6 +124,7 @@ END {
 	}
 	if ("rss" in scale) {
 		row("idle login RSS", scale["rss"], 184, 100, "kB", 0)
+		row("idle login RSS after 3 GCs", scale["rss-settled"], 184, 100, "kB", 0)
 		row("idle login goroutines", scale["goroutines"], 5, 3, "", 0)
 		row("idle login fds", scale["fds"], 1, 1, "", 0)
 	}

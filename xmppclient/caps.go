@@ -2,6 +2,8 @@ package xmppclient
 
 import (
 	"encoding/xml"
+	"slices"
+	"sync"
 
 	"mellium.im/xmpp/stanza"
 
@@ -18,8 +20,13 @@ const CapsNode = "https://github.com/mxomemo/xmpp-bridge"
 // CapsInfo is the disco#info the bridge's client advertises: with +notify for both
 // OMEMO device-list nodes, so the server pushes contacts' device lists (and
 // our own account's) to us, for avatar metadata and for the account's
-// bookmarks.
-func CapsInfo() caps.Info {
+// bookmarks. It is built once and shared by every session (each held its own
+// copy); its slices are clipped, so a caller's append copies them.
+func CapsInfo() caps.Info { return capsInfo() }
+
+var capsInfo = sync.OnceValue(buildCapsInfo)
+
+func buildCapsInfo() caps.Info {
 	features := []string{
 		caps.NSInfo,
 		"urn:xmpp:ping",
@@ -43,7 +50,7 @@ func CapsInfo() caps.Info {
 	features = append(features, caps.Notify(bookmarks.NS))
 	return caps.Info{
 		Identities: []caps.Identity{{Category: "client", Type: "bot", Name: "Matrix bridge"}},
-		Features:   features,
+		Features:   slices.Clip(features),
 	}
 }
 

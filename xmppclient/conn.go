@@ -17,7 +17,10 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/sm"
 )
 
-// ConnHooks is what a Conn tells its owner, from the connection goroutine.
+// ConnHooks is what a Conn tells its owner: Connecting, ConnectFailed, Ended
+// and Lost from the connection goroutine; Setup and Connected from a
+// goroutine of their own while the connection goroutine reads the stream,
+// and always before Ended.
 type ConnHooks interface {
 	// Connecting: a dial starts.
 	Connecting()
@@ -58,7 +61,8 @@ type ConnConfig struct {
 }
 
 // Conn keeps one login connected: it dials, serves and redials with
-// backoff until its context ends. Run is the connection goroutine.
+// backoff until its context ends. Run is the connection goroutine; it also
+// reads the session's stream (Serve).
 type Conn struct {
 	account jid.JID
 	cfg     ConnConfig
@@ -158,6 +162,11 @@ func (c *Conn) Run(ctx context.Context) {
 }
 
 // serve runs one connected session until it ends or ctx is cancelled.
+// Serve (the stream's reader) runs on the connection goroutine itself;
+// Setup and Connected run on a goroutine of their own while it does (their
+// IQs need the reader), and the pings and the close at ctx's end are timers:
+// a connected idle login holds this goroutine (and stream management's
+// acknowledgement loop, startStream).
 func (c *Conn) serve(ctx context.Context, s *xmpp.Session) error {
 	log := zerolog.Ctx(ctx).With().Str("resource", s.LocalAddr().Resourcepart()).Logger()
 	ctx = log.WithContext(ctx)
@@ -172,48 +181,106 @@ func (c *Conn) serve(ctx context.Context, s *xmpp.Session) error {
 	}()
 
 	m := c.manager()
-	served := make(chan error, 1)
+	served := make(chan struct{}) // closed when Serve returned
+	var (
+		endMu  sync.Mutex
+		endErr error // why the session was closed from our side
+	)
+	end := func(err error) {
+		endMu.Lock()
+		first := endErr == nil
+		if first {
+			endErr = err
+		}
+		endMu.Unlock()
+		if first {
+			closeSession(s, served)
+		}
+	}
+
 	handler := m.Handler(c.cfg.Handler(ctx))
-	go func() { served <- s.Serve(handler) }()
 	defer c.startStream(ctx, s, m)()
 
-	if err := c.hooks.Setup(ctx, s); err != nil {
-		log.Err(err).Msg("Session setup failed")
-		closeSession(s, served)
-		return err
-	}
-	c.resendUnacked(ctx, s, m)
-	log.Info().Msg("Connected to XMPP server")
-	c.hooks.Connected(ctx, s)
-
-	var tick <-chan time.Time
+	setupDone := make(chan struct{})
+	go func() {
+		defer close(setupDone)
+		if err := c.hooks.Setup(ctx, s); err != nil {
+			log.Err(err).Msg("Session setup failed")
+			end(err)
+			return
+		}
+		c.resendUnacked(ctx, s, m)
+		log.Info().Msg("Connected to XMPP server")
+		c.hooks.Connected(ctx, s)
+	}()
+	stopCancel := context.AfterFunc(ctx, func() { end(ctx.Err()) })
+	defer stopCancel()
 	if iv := c.cfg.PingInterval; iv > 0 {
-		t := time.NewTicker(iv)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		select {
-		case err := <-served:
-			if err == nil {
-				err = errors.New("stream closed by server")
-			}
-			return err
-		case <-ctx.Done():
-			closeSession(s, served)
-			return ctx.Err()
-		case <-tick:
+		p := &pinger{iv: iv, ping: func() {
 			pingCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			err := ping.Send(pingCtx, s, c.account.Domain())
 			cancel()
-			var stanzaErr stanza.Error
-			if err != nil && !errors.As(err, &stanzaErr) {
-				log.Warn().Err(err).Msg("Server ping failed, dropping connection")
-				closeSession(s, served)
-				return fmt.Errorf("ping failed: %w", err)
+			select {
+			case <-served: // the session ended meanwhile
+				return
+			default:
 			}
-		}
+			var stanzaErr stanza.Error
+			if err != nil && !errors.As(err, &stanzaErr) && ctx.Err() == nil {
+				log.Warn().Err(err).Msg("Server ping failed, dropping connection")
+				end(fmt.Errorf("ping failed: %w", err))
+			}
+		}}
+		p.start()
+		defer p.stop()
 	}
+
+	err := s.Serve(handler)
+	close(served)
+	<-setupDone
+	endMu.Lock()
+	defer endMu.Unlock()
+	switch {
+	case endErr != nil:
+		return endErr
+	case err == nil:
+		return errors.New("stream closed by server")
+	default:
+		return err
+	}
+}
+
+// pinger calls ping every iv on a timer (no goroutine between pings) until
+// stopped.
+type pinger struct {
+	iv   time.Duration
+	ping func()
+
+	mu      sync.Mutex
+	t       *time.Timer
+	stopped bool
+}
+
+func (p *pinger) start() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.t = time.AfterFunc(p.iv, p.fire)
+}
+
+func (p *pinger) fire() {
+	p.ping()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.stopped {
+		p.t.Reset(p.iv)
+	}
+}
+
+func (p *pinger) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	p.t.Stop()
 }
 
 // Probe dials and logs in once with cfg: the login flow's check of the
@@ -232,7 +299,7 @@ func CloseProbe(s *LoginSession) {
 
 // closeSession ends the stream politely and then the connection, so that a
 // dead peer cannot keep Serve waiting.
-func closeSession(s *xmpp.Session, served <-chan error) {
+func closeSession(s *xmpp.Session, served <-chan struct{}) {
 	_ = s.Close()
 	select {
 	case <-served:

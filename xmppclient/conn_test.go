@@ -2,13 +2,17 @@ package xmppclient
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stream"
 
 	xconn "github.com/mxomemo/xmpp-bridge/xmpp/conn"
 )
@@ -91,5 +95,152 @@ func TestConnRedialsUntilCancelled(t *testing.T) {
 	}
 	if hooks.dials < 2 {
 		t.Errorf("%d dials reported", hooks.dials)
+	}
+}
+
+// serveHooks records what a served session reports.
+type serveHooks struct {
+	recordingHooks
+	setupErr  error
+	connected chan struct{}
+	lost      chan error
+	events    []string
+}
+
+func (h *serveHooks) Setup(context.Context, *xmpp.Session) error {
+	h.mu.Lock()
+	h.events = append(h.events, "setup")
+	h.mu.Unlock()
+	return h.setupErr
+}
+func (h *serveHooks) Connected(context.Context, *xmpp.Session) {
+	h.mu.Lock()
+	h.events = append(h.events, "connected")
+	h.mu.Unlock()
+	close(h.connected)
+}
+func (h *serveHooks) Ended() { h.mu.Lock(); h.events = append(h.events, "ended"); h.mu.Unlock() }
+func (h *serveHooks) Lost(err error, _ time.Duration) {
+	h.mu.Lock()
+	h.events = append(h.events, "lost")
+	h.mu.Unlock()
+	h.lost <- err
+}
+
+// pipeSession is a session already negotiated over an in-memory pipe; the
+// returned conn is the server's end.
+func pipeSession(t *testing.T, account jid.JID) (*xmpp.Session, net.Conn) {
+	t.Helper()
+	client, server := net.Pipe()
+	ready := func(context.Context, *stream.Info, *stream.Info, *xmpp.Session, any) (xmpp.SessionState, io.ReadWriter, any, error) {
+		return xmpp.Ready, nil, nil, nil
+	}
+	s, err := xmpp.NewSession(context.Background(), account.Domain(), account, client, 0, ready)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, server) }()
+	return s, server
+}
+
+// TestConnServe: a handed-off session is set up, reported connected, and
+// served on the connection goroutine until the server drops it (Ended,
+// then Lost); a session whose setup fails is dropped with setup's error;
+// cancelling the context ends the loop.
+func TestConnServe(t *testing.T) {
+	account := jid.MustParse("alice@example.org")
+	for _, tc := range []struct {
+		name     string
+		setupErr error
+		want     []string
+	}{
+		{"server drops", nil, []string{"setup", "connected", "ended", "lost"}},
+		{"setup fails", errors.New("no roster"), []string{"setup", "ended", "lost"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hooks := &serveHooks{setupErr: tc.setupErr, connected: make(chan struct{}), lost: make(chan error, 4)}
+			c := NewConn(account, ConnConfig{
+				Settings: func() xconn.Config {
+					return xconn.Config{JID: account, Password: "x", Host: "127.0.0.1", Port: 1}
+				},
+				MaxReconnectDelay: time.Hour,
+				PingInterval:      time.Hour,
+				Handler:           func(context.Context) xmpp.Handler { return nil },
+			}, hooks)
+			s, server := pipeSession(t, account)
+			c.HandOff(&LoginSession{Session: s})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { c.Run(ctx); close(done) }()
+			if tc.setupErr == nil {
+				select {
+				case <-hooks.connected:
+				case <-time.After(10 * time.Second):
+					t.Fatal("not connected in 10 s")
+				}
+				if c.Session() != s {
+					t.Error("Session() is not the served session")
+				}
+				_ = server.Close()
+			}
+			select {
+			case err := <-hooks.lost:
+				if tc.setupErr != nil && !errors.Is(err, tc.setupErr) {
+					t.Errorf("lost with %v, want the setup error", err)
+				}
+				if err == nil {
+					t.Error("lost without an error")
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the session's end not reported in 10 s")
+			}
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run did not end with its context")
+			}
+			hooks.mu.Lock()
+			defer hooks.mu.Unlock()
+			if !slices.Equal(hooks.events, tc.want) {
+				t.Errorf("hooks called %v, want %v", hooks.events, tc.want)
+			}
+			if c.Session() != nil {
+				t.Error("a session is still set after the loop ended")
+			}
+		})
+	}
+}
+
+// TestConnServeCancel: cancelling the context while a session is served
+// closes it and ends the loop without a Lost.
+func TestConnServeCancel(t *testing.T) {
+	account := jid.MustParse("alice@example.org")
+	hooks := &serveHooks{connected: make(chan struct{}), lost: make(chan error, 4)}
+	c := NewConn(account, ConnConfig{
+		Settings:          func() xconn.Config { return xconn.Config{JID: account} },
+		MaxReconnectDelay: time.Hour,
+		Handler:           func(context.Context) xmpp.Handler { return nil },
+	}, hooks)
+	s, _ := pipeSession(t, account)
+	c.HandOff(&LoginSession{Session: s})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	select {
+	case <-hooks.connected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not connected in 10 s")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not end with its context")
+	}
+	hooks.mu.Lock()
+	defer hooks.mu.Unlock()
+	if want := []string{"setup", "connected", "ended"}; !slices.Equal(hooks.events, want) {
+		t.Errorf("hooks called %v, want %v", hooks.events, want)
 	}
 }

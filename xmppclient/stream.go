@@ -2,6 +2,7 @@ package xmppclient
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 )
 
@@ -40,10 +41,14 @@ type Event struct {
 // Stream is the login's one ordered stream of events: what the Router
 // read, in the order it read it, with the marks in between. One handler
 // (the connector's) takes them in order, on a goroutine that runs only while
-// events wait (LazyWorker): an idle login holds none. The buffer holds
-// pointers, as it is allocated whole for every login.
+// events wait (LazyWorker): an idle login holds none. The buffer is a slice
+// that is let go whenever the stream is drained, so an idle login holds no
+// buffer either (a channel's would be allocated whole for every login).
 type Stream struct {
-	ch      chan *Event
+	size    int
+	mu      sync.Mutex
+	q       []*Event
+	space   chan struct{} // closed when the reader takes from a full stream; nil while no Put waits
 	worker  LazyWorker
 	handler atomic.Pointer[streamHandler]
 }
@@ -53,9 +58,9 @@ type streamHandler struct {
 	handle func(context.Context, Event)
 }
 
-// NewStream is a stream buffering size events.
+// NewStream is a stream buffering up to size events.
 func NewStream(size int) *Stream {
-	return &Stream{ch: make(chan *Event, size)}
+	return &Stream{size: max(size, 1)}
 }
 
 // Start makes handle the stream's one reader until ctx ends; events put
@@ -67,12 +72,51 @@ func (s *Stream) Start(ctx context.Context, handle func(context.Context, Event))
 
 // Put appends ev (waiting while the stream is full, until ctx ends).
 func (s *Stream) Put(ctx context.Context, ev Event) {
-	select {
-	case s.ch <- &ev:
-	case <-ctx.Done():
-		return
+	for {
+		s.mu.Lock()
+		if len(s.q) < s.size {
+			s.q = append(s.q, &ev)
+			s.mu.Unlock()
+			break
+		}
+		if s.space == nil {
+			s.space = make(chan struct{})
+		}
+		wait := s.space
+		s.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return
+		}
 	}
 	s.kick()
+}
+
+// take removes the oldest event (nil when none waits).
+func (s *Stream) take() *Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.q) == 0 {
+		return nil
+	}
+	ev := s.q[0]
+	s.q[0] = nil
+	s.q = s.q[1:]
+	if len(s.q) == 0 {
+		s.q = nil
+	}
+	if s.space != nil {
+		close(s.space)
+		s.space = nil
+	}
+	return ev
+}
+
+func (s *Stream) pending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.q) > 0
 }
 
 func (s *Stream) kick() {
@@ -82,12 +126,11 @@ func (s *Stream) kick() {
 	}
 	s.worker.Kick(func() {
 		for h.ctx.Err() == nil {
-			select {
-			case ev := <-s.ch:
-				h.handle(h.ctx, *ev)
-			default:
+			ev := s.take()
+			if ev == nil {
 				return
 			}
+			h.handle(h.ctx, *ev)
 		}
-	}, func() bool { return len(s.ch) > 0 && h.ctx.Err() == nil })
+	}, func() bool { return s.pending() && h.ctx.Err() == nil })
 }

@@ -124,11 +124,9 @@ func (c *Conn) startStream(ctx context.Context, s *xmpp.Session, m *sm.Manager) 
 	}
 	c.hooks.StreamStarted(ctx, st)
 	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		if err := m.Run(ctx, s); err != nil && ctx.Err() == nil {
-			log.Debug().Err(err).Msg("Stream management stopped")
-		}
-	}()
+	// A goroutine only while stanzas wait for an acknowledgement: an idle
+	// login holds none for it.
+	m.Start(ctx, s)
 	return func() {
 		cancel()
 		for _, err := range m.AckErrors() {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmlstream"
@@ -97,6 +98,10 @@ type Manager struct {
 	reqSent  time.Time // when the last <r/> went out (zero: none waiting)
 	sinceReq int       // stanzas kept since then
 	kick     chan struct{}
+	wake     chan struct{}   // the queue went from empty to not: Run arms its ticker
+	runCtx   context.Context // of Start's session (nil: none)
+	runS     *xmpp.Session
+	running  atomic.Bool // Start's runner goroutine is up
 	// epoch counts the outbound queues: it moves when the queue is
 	// emptied without the server's acknowledgement (a new stream), not on
 	// a resumption, whose count goes on. changed is closed (and replaced)
@@ -122,7 +127,7 @@ func New(opts Options) *Manager {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = DefaultMaxBytes
 	}
-	return &Manager{opts: opts, kick: make(chan struct{}, 1), changed: make(chan struct{})}
+	return &Manager{opts: opts, kick: make(chan struct{}, 1), wake: make(chan struct{}, 1), changed: make(chan struct{})}
 }
 
 // Wrap returns the connection the session should use after SASL: pass it
@@ -286,6 +291,15 @@ func (m *Manager) outbound(gen uint64, e element) {
 	st.To, _ = attrValue(e.Start, "to")
 	st.Type, _ = attrValue(e.Start, "type")
 	m.q.push(st)
+	if len(m.q.items) == 1 {
+		select {
+		case m.wake <- struct{}{}:
+		default:
+		}
+		if m.runCtx != nil {
+			m.startRunner()
+		}
+	}
 	if len(m.q.items) > m.opts.MaxQueue || m.q.bytes > m.opts.MaxBytes {
 		// Keep counting (acks stay right) but the stream is not resumed.
 		m.over = true
@@ -325,44 +339,6 @@ func (m *Manager) Handler(h xmpp.Handler) xmpp.Handler {
 		}
 		return nil
 	})
-}
-
-// Run asks the server for acknowledgements on s while stanzas wait for
-// one: after AckEvery stanzas, and every AckInterval. It returns when ctx
-// ends or a request cannot be written.
-func (m *Manager) Run(ctx context.Context, s *xmpp.Session) error {
-	if m == nil {
-		<-ctx.Done()
-		return ctx.Err()
-	}
-	t := time.NewTicker(m.opts.AckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-m.kick:
-		case <-t.C:
-		}
-		if !m.needRequest(time.Now()) {
-			continue
-		}
-		sendCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := s.Send(sendCtx, Req{}.TokenReader())
-		cancel()
-		if err != nil {
-			return fmt.Errorf("failed to request an acknowledgement: %w", err)
-		}
-	}
-}
-
-func (m *Manager) needRequest(now time.Time) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.outOn || len(m.q.items) == 0 {
-		return false
-	}
-	return m.reqSent.IsZero() || now.Sub(m.reqSent) >= m.opts.AckInterval
 }
 
 // Bind wraps mellium's resource binding feature (xmpp.BindResource()):

@@ -218,11 +218,20 @@ func (sp *splitter) endTag() {
 	}
 }
 
+// splitKeep is the largest capture buffer kept between elements: an idle
+// session otherwise held the size of the largest it ever sent (≈ 16 kB per
+// login, issue 13).
+const splitKeep = 2048
+
 func (sp *splitter) finish() {
 	e := element{Start: sp.start}
 	if sp.capture {
 		e.Raw = append([]byte(nil), sp.raw...)
-		sp.raw = sp.raw[:0]
+		if cap(sp.raw) > splitKeep {
+			sp.raw = nil // a large element (a bundle) is not kept for the session's life
+		} else {
+			sp.raw = sp.raw[:0]
+		}
 	}
 	sp.inTop = false
 	sp.start = xml.StartElement{}
