@@ -239,7 +239,7 @@ func (c *Client) historyOMEMO(ctx context.Context, in *incoming) bool {
 		return true
 	}
 	_, senderJID := c.sender(in)
-	if err == nil && payloadless(rcv) {
+	if err == nil && xmppclient.Payloadless(rcv) {
 		// A heartbeat or key transport (the bridge's own among them):
 		// never a message.
 		return false
@@ -274,27 +274,6 @@ func (c *Client) historyOMEMO(ctx context.Context, in *incoming) bool {
 	in.Body, in.Replace, in.Reactions, in.Retract = omemoHistoryNotice, "", nil, ""
 	in.OMEMO = &omemoIncoming{Failed: true}
 	return true
-}
-
-// payloadless reports whether no <encrypted/> element of rcv has a
-// <payload/>: a heartbeat or a key transport, which carries no message.
-func payloadless(rcv *omemoxmpp.Received) bool {
-	for _, el := range rcv.Elements {
-		if el.Payload != nil {
-			return false
-		}
-	}
-	return true
-}
-
-// keyedFor reports whether rcv holds a key for the device of account.
-func keyedFor(rcv *omemoxmpp.Received, account jid.JID, device uint32) bool {
-	for _, el := range rcv.Elements {
-		if el.KeyFor(account.Bare().String(), device) != nil {
-			return true
-		}
-	}
-	return false
 }
 
 // historyEntry is one message to backfill, with what later archive entries

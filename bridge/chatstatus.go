@@ -12,6 +12,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/portal"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // A bridged 1:1 chat has two hops, and each is encrypted or not on its own: Matrix client ⇄
@@ -61,7 +62,7 @@ func (c *Client) xmppHopText(ctx context.Context, meta *portal.Metadata, contact
 	return text
 }
 
-func countTrusted(devs []deviceInfo) int {
+func countTrusted(devs []xmppclient.DeviceInfo) int {
 	n := 0
 	for _, d := range devs {
 		if d.Trusted && d.Err == nil {

@@ -130,7 +130,7 @@ func trustLevelOf(action string) omemo.TrustLevel {
 }
 
 // formatDevices renders a device list for the devices command.
-func formatDevices(owner string, devices []deviceInfo) string {
+func formatDevices(owner string, devices []xmppclient.DeviceInfo) string {
 	if len(devices) == 0 {
 		return fmt.Sprintf("%s has no OMEMO devices.", owner)
 	}

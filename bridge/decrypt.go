@@ -17,6 +17,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // omemoIncoming is what OMEMO says about an incoming message, for the
@@ -145,7 +146,7 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 		}
 	}
 	oc := c.omemoClient()
-	if oc != nil && payloadless(rcv) && !keyedFor(rcv, c.account, oc.Manager().DeviceID()) {
+	if oc != nil && xmppclient.NotForUs(rcv, c.account, oc.Manager().DeviceID()) {
 		// Someone else's heartbeat or key transport (from the archive):
 		// nothing to show and no ratchet of ours to move.
 		return &omemoResult{}, nil
@@ -166,20 +167,16 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 	// The ratchet lock covers the local ratchet step only: whatever the
 	// result asks of the network (a reset, a republish, a heartbeat) is
 	// queued for the OMEMO worker (omemoworker.go).
-	err = c.omemo.ratchet.Decrypt(func() error {
+	// In a room the room service asserts the sender's real JID: a device
+	// is trusted blindly only if that JID published it.
+	err = c.omemo.ratchet.Decrypt(oc, job.Sender, rcv, job.Room, func(decrypt xmppclient.DecryptFunc) error {
 		return c.main.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
 			var err error
 			if entry, err = c.inboxGet(ctx, job.MessageID); err != nil || entry != nil {
 				return err
 			}
 			start := time.Now()
-			decCtx := ctx
-			if job.Room {
-				// The room service asserts the sender's real JID: trust a
-				// device blindly only if that JID published it.
-				decCtx = omemo.ListedOnly(ctx)
-			}
-			msg, decErr = oc.Decrypt(decCtx, job.Sender, rcv)
+			msg, decErr = decrypt(ctx)
 			c.main.Metrics.ObserveDecrypt(time.Since(start))
 			if msg == nil {
 				// The engine left its state unchanged: nothing to record.
@@ -187,7 +184,7 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 			}
 			if decErr == nil {
 				// The ratchet moved on; a misaddressed message is a notice.
-				decErr = checkSCETo(msg, job, c.account)
+				decErr = xmppclient.CheckEnvelopeTo(msg, job.Peer, job.Room, job.FromMe, c.account)
 			}
 			entry = &inboxEntry{
 				MessageID: job.MessageID, Peer: job.Peer.Bare().String(), FromMe: job.FromMe,
@@ -229,8 +226,8 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 	}
 	if msg != nil {
 		// A device the sender's lists do not name: fetch them, so the
-		// reply reaches it (omemodefault.go).
-		go c.learnSenderDevice(context.WithoutCancel(ctx), job.Sender.Bare(), msg.Sender.Device)
+		// reply reaches it (xmppclient/omemodevices.go).
+		go c.omemo.fetches.LearnSender(context.WithoutCancel(ctx), oc, job.Sender.Bare(), msg.Sender.Device)
 	}
 	r := inboxResult(entry)
 	if r.Info.Failed {
@@ -250,10 +247,10 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 // a one-time prekey was used, a heartbeat so the sender's ratchet moves on.
 func (c *Client) afterDecrypt(ctx context.Context, _ *omemoxmpp.Client, sender jid.JID, msg *omemoxmpp.Message) {
 	if msg.PreKeyConsumed {
-		c.omemoEnqueue(ctx, omemoTask{kind: taskRepublish})
+		c.omemoEnqueue(ctx, xmppclient.OMEMOTask{Kind: xmppclient.TaskRepublish})
 	}
 	if msg.SendHeartbeat {
-		c.omemoEnqueue(ctx, omemoTask{kind: taskHeartbeat, peer: sender.Bare(), device: msg.Sender.Device, version: msg.Version})
+		c.omemoEnqueue(ctx, xmppclient.OMEMOTask{Kind: xmppclient.TaskHeartbeat, Peer: sender.Bare(), Device: msg.Sender.Device, Version: msg.Version})
 	}
 }
 
@@ -269,7 +266,7 @@ func (c *Client) maybeResetSession(ctx context.Context, sender jid.JID, device u
 	if !c.omemo.resets.Due(omemo.Address{JID: sender.Bare().String(), Device: device}, err) {
 		return
 	}
-	c.omemoEnqueue(ctx, omemoTask{kind: taskReset, peer: sender.Bare(), device: device, version: rcv.Elements[0].Version})
+	c.omemoEnqueue(ctx, xmppclient.OMEMOTask{Kind: xmppclient.TaskReset, Peer: sender.Bare(), Device: device, Version: rcv.Elements[0].Version})
 }
 
 // errOMEMOUnavailable: the login's device could not be set up.

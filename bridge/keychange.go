@@ -11,6 +11,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // Trust follow-ups of a decrypted message. A device that is not trusted
@@ -22,11 +23,11 @@ import (
 // afterTrust queues what msg's trust asks for.
 func (c *Client) afterTrust(ctx context.Context, job omemoJob, msg *omemoxmpp.Message) {
 	if msg.KeyChanged {
-		c.omemoEnqueue(ctx, omemoTask{kind: taskKeyChanged, peer: job.Sender.Bare(), device: msg.Sender.Device,
-			fingerprint: msg.Fingerprint, room: job.Room, chat: job.Peer.Bare()})
+		c.omemoEnqueue(ctx, xmppclient.OMEMOTask{Kind: xmppclient.TaskKeyChanged, Peer: job.Sender.Bare(), Device: msg.Sender.Device,
+			Fingerprint: msg.Fingerprint, Room: job.Room, Chat: job.Peer.Bare()})
 	}
 	if !msg.Trusted && !job.FromMe && c.main.Config.OMEMO.Policy() == omemo.PolicyBTBV {
-		c.omemoEnqueue(ctx, omemoTask{kind: taskFetchDevices, peer: job.Sender.Bare()})
+		c.omemoEnqueue(ctx, xmppclient.OMEMOTask{Kind: xmppclient.TaskFetchDevices, Peer: job.Sender.Bare()})
 	}
 }
 
@@ -40,11 +41,11 @@ func keyChangeNotice(sender string, device uint32, fingerprint string) string {
 
 // sendKeyChangeNotice posts keyChangeNotice in the chat the message came
 // in (and in the sender's 1:1 chat, for a room message).
-func (c *Client) sendKeyChangeNotice(ctx context.Context, t omemoTask) {
-	text := keyChangeNotice(t.peer.String(), t.device, t.fingerprint)
-	keys := []networkid.PortalKey{portal.DMKey(t.peer, c.login.ID)}
-	if t.room {
-		keys = append([]networkid.PortalKey{c.mucKey(t.chat)}, keys...)
+func (c *Client) sendKeyChangeNotice(ctx context.Context, t xmppclient.OMEMOTask) {
+	text := keyChangeNotice(t.Peer.String(), t.Device, t.Fingerprint)
+	keys := []networkid.PortalKey{portal.DMKey(t.Peer, c.login.ID)}
+	if t.Room {
+		keys = append([]networkid.PortalKey{c.mucKey(t.Chat)}, keys...)
 	}
 	for _, key := range keys {
 		p, err := c.main.Bridge.GetExistingPortalByKey(ctx, key)

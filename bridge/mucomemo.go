@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2/commands"
@@ -96,52 +94,6 @@ func (c *Client) roomRecipients(ctx context.Context, s *xmpp.Session, r xmppclie
 	return groupRecipients(affs, r, c.account)
 }
 
-// memberDevicesTTL is how long a member's fetched device lists are used
-// before they are fetched again: members who are not contacts send the
-// bridge no device-list notifications.
-const memberDevicesTTL = 10 * time.Minute
-
-// memberFetchBudget bounds refreshMemberDevices as a whole, and
-// memberFetchParallel is how many lists it fetches at once: members on
-// servers that do not answer must not hold a message for minutes.
-const (
-	memberFetchBudget   = 20 * time.Second
-	memberFetchParallel = 4
-)
-
-// refreshMemberDevices fetches the device lists of members not fetched in
-// the last memberDevicesTTL.
-func (c *Client) refreshMemberDevices(ctx context.Context, oc *omemoxmpp.Client, members []jid.JID) {
-	ctx, cancel := context.WithTimeout(ctx, memberFetchBudget)
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	sema := make(chan struct{}, memberFetchParallel)
-	for _, m := range members {
-		key := m.Bare().String()
-		c.omemo.mu.Lock()
-		if c.omemo.memberFetched == nil {
-			c.omemo.memberFetched = map[string]time.Time{}
-		}
-		due := time.Since(c.omemo.memberFetched[key]) >= memberDevicesTTL
-		if due {
-			c.omemo.memberFetched[key] = time.Now()
-		}
-		c.omemo.mu.Unlock()
-		if !due {
-			continue
-		}
-		sema <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sema; wg.Done() }()
-			if _, err := oc.FetchDevices(ctx, m); err != nil {
-				zerolog.Ctx(ctx).Debug().Err(err).Stringer("member", m).Msg("Failed to fetch a group chat member's OMEMO devices")
-			}
-		}()
-	}
-}
-
 // encryptGroupchat encrypts out for every trusted device of the room's
 // members and our own other devices (Send builds the stanza around it,
 // with the origin-id outside the encryption so the reflection matches). It
@@ -152,10 +104,8 @@ func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r xmppcl
 		return nil, groupEncryptionStatus(errOMEMOUnavailable)
 	}
 	members := c.roomRecipients(ctx, s, r)
-	c.refreshMemberDevices(ctx, oc, members)
 	// Network first, the ratchet lock for the encryption alone.
-	p := oc.PrepareGroup(ctx, r.JID, members)
-	enc, err := c.omemo.ratchet.Encrypt(ctx, oc, p, out.Body)
+	enc, err := xmppclient.EncryptGroup(ctx, &c.omemo.ratchet, &c.omemo.fetches, oc, r.JID, members, out.Body)
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", r.JID).Int("members", len(members)).Msg("Not sending groupchat message: OMEMO encryption failed")
 		return nil, groupEncryptionStatus(err)
@@ -225,7 +175,7 @@ func (c *Client) cmdRoomOMEMO(ce *commands.Event, room jid.JID, action string) {
 		}
 		if oc := c.omemoClient(); oc != nil {
 			if s := c.currentSession(); s != nil {
-				c.refreshMemberDevices(ce.Ctx, oc, c.roomRecipients(ce.Ctx, s, r))
+				c.omemo.fetches.RefreshMembers(ce.Ctx, oc, c.roomRecipients(ce.Ctx, s, r))
 			}
 		}
 		fallthrough

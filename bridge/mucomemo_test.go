@@ -271,11 +271,9 @@ func TestGroupchatUnlistedDevice(t *testing.T) {
 		t.Fatalf("body %q, OMEMO %+v: an unlisted device asserted by the room is trusted", g.Body, g.OMEMO)
 	}
 	// The follow-up fetch of bob's real list is queued.
-	w := f.c.omemoWorker()
 	fetch := false
-	for len(w.queue) > 0 {
-		task := <-w.queue
-		fetch = fetch || (task.kind == taskFetchDevices && task.peer.Equal(f.bob))
+	for _, task := range f.c.omemoWorker().Pending() {
+		fetch = fetch || (task.Kind == xmppclient.TaskFetchDevices && task.Peer.Equal(f.bob))
 	}
 	if !fetch {
 		t.Error("no device list fetch queued for the untrusted sender")

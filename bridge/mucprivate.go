@@ -85,7 +85,9 @@ func (c *Client) queuePrivate(ctx context.Context, in *incoming, occ jid.JID) {
 	}
 	if in.Replace != "" && !encrypted {
 		meta.Type, meta.CreatePortal = bridgev2.RemoteEventEdit, false
-		c.login.QueueRemoteEvent(&simplevent.Message[string]{
+		// The archive cursor passes it once bridgev2 has handled it.
+		c.ackAfterHandling(in.ack, &meta, nil)
+		res := c.login.QueueRemoteEvent(&simplevent.Message[string]{
 			EventMeta:     meta,
 			Data:          body,
 			ID:            id,
@@ -101,9 +103,13 @@ func (c *Client) queuePrivate(ctx context.Context, in *incoming, occ jid.JID) {
 				return msgconv.EditFromBody(existing, body)
 			},
 		})
+		ackUnqueued(c.backgroundCtx(), in.ack, res)
 		return
 	}
-	c.login.QueueRemoteEvent(&simplevent.Message[string]{
+	// The archive cursor passes it only once bridgev2 has stored it: a
+	// crash before that finds it again in the catch-up.
+	c.ackAfterHandling(in.ack, &meta, c.storedOnce(id))
+	res := c.login.QueueRemoteEvent(&simplevent.Message[string]{
 		EventMeta: meta,
 		Data:      body,
 		ID:        id,
@@ -121,6 +127,7 @@ func (c *Client) queuePrivate(ctx context.Context, in *incoming, occ jid.JID) {
 			}}}, nil
 		},
 	})
+	ackUnqueued(c.backgroundCtx(), in.ack, res)
 }
 
 // pmChatInfo is the portal info of a private chat with occupant occ.

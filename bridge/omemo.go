@@ -74,11 +74,11 @@ type omemoState struct {
 	// maintaining is set while the daily key maintenance is armed.
 	maintaining bool
 	lastSweep   time.Time // of the inbox (decrypt.go)
-	// memberFetched is when group chat members' device lists were last
-	// fetched (mucomemo.go), by bare JID.
-	memberFetched map[string]time.Time
+	// fetches is when contacts' and room members' device lists were last
+	// fetched (xmppclient.DeviceFetches).
+	fetches xmppclient.DeviceFetches
 	// worker runs the login's OMEMO network work (omemoworker.go).
-	worker *omemoWorker
+	worker *xmppclient.OMEMOQueue
 	// misses remembers failed bundle fetches across sessions.
 	misses *omemoxmpp.Misses
 
@@ -120,12 +120,12 @@ func (c *Client) omemoClient() *omemoxmpp.Client {
 	return c.omemo.oc
 }
 
-// omemoConnect prepares our device on a fresh session: keys maintained
-// (signed prekey rotation is due on reconnects too), bundles published
-// before our id is added to both device lists. It runs before the initial
-// presence, so the device-list notifications that presence triggers find
-// the client ready. Failures are logged: the login still works, and
-// encrypted chats report the problem per message.
+// omemoConnect prepares our device on a fresh session
+// (xmppclient.ConnectOMEMO: keys maintained, bundles published before our
+// id is added to both device lists), before the initial presence.
+// Failures are logged: the login still works, and encrypted chats report
+// the problem per message; a failed announcement is retried while the
+// session lasts and shown in the bridge state.
 func (c *Client) omemoConnect(ctx context.Context, s *xmpp.Session) {
 	log := zerolog.Ctx(ctx)
 	m, err := c.omemoManager(ctx)
@@ -133,16 +133,14 @@ func (c *Client) omemoConnect(ctx context.Context, s *xmpp.Session) {
 		log.Err(err).Msg("OMEMO is not available for this login")
 		return
 	}
-	if err := m.Setup(ctx); err != nil {
-		log.Err(err).Msg("Failed to maintain OMEMO keys")
-	}
 	c.omemo.mu.Lock()
 	if c.omemo.misses == nil {
 		c.omemo.misses = omemoxmpp.NewMisses(0, 0)
 	}
 	misses := c.omemo.misses
 	c.omemo.mu.Unlock()
-	oc, err := omemoxmpp.NewSession(m, c.omemoStore(), s, omemoxmpp.Options{Label: c.main.Config.OMEMO.label(), Misses: misses})
+	oc, announceErr, err := xmppclient.ConnectOMEMO(ctx, &c.omemo.ratchet, m, c.omemoStore(), s,
+		omemoxmpp.Options{Label: c.main.Config.OMEMO.label(), Misses: misses})
 	if err != nil {
 		log.Err(err).Msg("Failed to start OMEMO client")
 		return
@@ -150,12 +148,10 @@ func (c *Client) omemoConnect(ctx context.Context, s *xmpp.Session) {
 	c.omemo.mu.Lock()
 	c.omemo.oc = oc
 	c.omemo.mu.Unlock()
-	// Not under the ratchet lock: publishing waits on the server. A prekey
-	// used meanwhile makes the decryption queue a republish.
-	if err = oc.Announce(ctx); err != nil {
+	if announceErr != nil {
 		// One version may be up: keep going with it, and retry the rest
 		// while the session lasts (omemoannounce.go), visibly.
-		log.Err(err).Msg("Failed to announce OMEMO device")
+		log.Err(announceErr).Msg("Failed to announce OMEMO device")
 		go c.retryAnnounce(context.WithoutCancel(ctx), s, oc)
 	} else {
 		log.Info().Uint32("omemo_device_id", m.DeviceID()).Msg("OMEMO device announced")
@@ -249,7 +245,7 @@ func (c *Client) handlePEPEvent(ctx context.Context, ev pubsub.Event) bool {
 	if upd.JID.Bare().Equal(c.account.Bare()) {
 		// Putting our device back in the list publishes: not in the
 		// incoming loop.
-		c.omemoEnqueue(ctx, omemoTask{kind: taskOwnList, ownList: upd})
+		c.omemoEnqueue(ctx, xmppclient.OMEMOTask{Kind: xmppclient.TaskOwnList, OwnList: upd})
 		return true
 	}
 	if !c.deviceListWanted(ctx, upd.JID) {

@@ -28,6 +28,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/puppet"
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
 	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // memPEP is an in-memory PEP service shared by the test's accounts.
@@ -382,12 +383,8 @@ func TestOMEMOStaleBundlePreKey(t *testing.T) {
 	in, err = f.receive(t, f.stanza(t, "s2", onUsed))
 	wantNotice(t, in, err, "no OMEMO session")
 	reset := false
-	w := f.c.omemoWorker()
-	queued := len(w.queue)
-	for range queued {
-		task := <-w.queue
-		reset = reset || (task.kind == taskReset && task.device == f.bob03XC.Manager().DeviceID() && task.version == omemo.V03)
-		w.queue <- task
+	for _, task := range f.c.omemoWorker().Pending() {
+		reset = reset || (task.Kind == xmppclient.TaskReset && task.Device == f.bob03XC.Manager().DeviceID() && task.Version == omemo.V03)
 	}
 	if !reset {
 		t.Error("no new session offered for a key exchange on a used prekey")

@@ -205,9 +205,6 @@ func TestOMEMOConfig(t *testing.T) {
 			t.Errorf("%q: %v, %v", tc.policy, c.Policy(), err)
 		}
 	}
-	if normalizeFingerprint("0A1B2C3D 4e5f:6a7b") != "0a1b2c3d4e5f6a7b" {
-		t.Error("normalizeFingerprint")
-	}
 }
 
 func TestAnnounceFailureText(t *testing.T) {

@@ -65,17 +65,10 @@ func (c *Client) encryptDM(ctx context.Context, out *xmppclient.Outgoing) (*omem
 	if oc == nil {
 		return nil, encryptionStatus(errOMEMOUnavailable)
 	}
-	// A contact's new device is learnt here even without a presence
-	// subscription (no device-list pushes then): see omemodefault.go.
-	c.refreshDevices(ctx, oc, out.To)
-	enc, err := c.encryptChat(ctx, oc, out)
-	if errors.Is(err, omemoxmpp.ErrNoDevices) {
-		// A list stored empty is not fetched again by Encrypt, and contacts
-		// without a presence subscription send no notifications: look again.
-		if _, ferr := oc.FetchDevices(ctx, out.To); ferr == nil {
-			enc, err = c.encryptChat(ctx, oc, out)
-		}
-	}
+	// Device lists fetched first (a contact's new device is learnt here
+	// even without a presence subscription), the ratchet lock held for the
+	// encryption alone.
+	enc, err := xmppclient.EncryptChat(ctx, &c.omemo.ratchet, &c.omemo.fetches, oc, out.To, out.Body)
 	if err == nil {
 		c.countOMEMOSessions(ctx)
 	}
@@ -87,15 +80,6 @@ func (c *Client) encryptDM(ctx context.Context, out *xmppclient.Outgoing) (*omem
 		zerolog.Ctx(ctx).Debug().Int("skipped_devices", len(enc.Errors)).Msg("Some OMEMO devices were skipped")
 	}
 	return enc, nil
-}
-
-// encryptChat encrypts out for its contact: device lists and bundles are
-// fetched first, and the ratchet lock is held for the encryption alone, so
-// that a contact's server that does not answer delays this message only,
-// not the login's other chats or its incoming messages.
-func (c *Client) encryptChat(ctx context.Context, oc *omemoxmpp.Client, out *xmppclient.Outgoing) (*omemoxmpp.Outgoing, error) {
-	p := oc.Prepare(ctx, out.To)
-	return c.omemo.ratchet.Encrypt(ctx, oc, p, out.Body)
 }
 
 // encryptionStatus is the message status bridgev2 shows in Matrix for a

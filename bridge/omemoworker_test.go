@@ -21,17 +21,11 @@ import (
 func (c *Client) drainOMEMOWork(ctx context.Context) {
 	w := c.omemoWorker()
 	for {
-		select {
-		case t := <-w.queue:
-			if t.kind == taskRepublish {
-				w.mu.Lock()
-				w.republish = false
-				w.mu.Unlock()
-			}
-			c.runOMEMOTask(ctx, *t)
-		default:
+		t, ok := w.Next()
+		if !ok {
 			return
 		}
+		c.runOMEMOTask(ctx, t)
 	}
 }
 
@@ -175,7 +169,7 @@ func TestOMEMOSilentPEP(t *testing.T) {
 		wantBody(t, res.in, res.err, body)
 	}
 	enc := within(t, 10*time.Second, "encrypted send to bob", func() error {
-		_, err := f.c.encryptChat(ctx, oc, &xmppclient.Outgoing{To: f.bob, Body: "to bob"})
+		_, err := xmppclient.EncryptChat(ctx, &f.c.omemo.ratchet, &f.c.omemo.fetches, oc, f.bob, "to bob")
 		return err
 	})
 	if enc != nil {
@@ -188,12 +182,9 @@ func TestOMEMOSilentPEP(t *testing.T) {
 		f.c.maybeResetSession(ctx, jid.MustParse("flood@silent.example"), uint32(1000+i),
 			&omemoxmpp.Received{Elements: []*omemo.Encrypted{{Version: omemo.V2}}}, omemo.ErrNoSession)
 	}
-	w := f.c.omemoWorker()
-	w.mu.Lock()
-	n := len(w.perJID[omemoTask{kind: taskReset, peer: jid.MustParse("flood@silent.example")}.limitKey()])
-	w.mu.Unlock()
-	if n == 0 || n > omemoPerJIDMax {
-		t.Errorf("%d resets admitted after a flood from one JID, want 1 to %d", n, omemoPerJIDMax)
+	n := f.c.omemoWorker().Admitted(xmppclient.OMEMOTask{Kind: xmppclient.TaskReset, Peer: jid.MustParse("flood@silent.example")})
+	if n == 0 || n > xmppclient.OMEMOPerJIDMax {
+		t.Errorf("%d resets admitted after a flood from one JID, want 1 to %d", n, xmppclient.OMEMOPerJIDMax)
 	}
 	if !strings.Contains(res.in.Body, mallory) {
 		t.Errorf("notice %q does not name the sender", res.in.Body)
@@ -209,18 +200,16 @@ func TestKeyChangeNotice(t *testing.T) {
 	msg := &omemoxmpp.Message{Version: omemo.V2, Sender: omemo.Address{JID: f.bob.String(), Device: 77},
 		KeyChanged: true, Fingerprint: "0123abcd", Trusted: false}
 	f.c.afterTrust(ctx, omemoJob{Sender: f.bob, Peer: f.bob}, msg)
-	w := f.c.omemoWorker()
-	var got *omemoTask
-	for len(w.queue) > 0 {
-		task := <-w.queue
-		if task.kind == taskKeyChanged {
-			got = task
+	var got *xmppclient.OMEMOTask
+	for _, task := range f.c.omemoWorker().Pending() {
+		if task.Kind == xmppclient.TaskKeyChanged {
+			got = &task
 		}
 	}
-	if got == nil || !got.peer.Equal(f.bob) || got.device != 77 || got.fingerprint != "0123abcd" {
+	if got == nil || !got.Peer.Equal(f.bob) || got.Device != 77 || got.Fingerprint != "0123abcd" {
 		t.Fatalf("queued key change task %+v", got)
 	}
-	text := keyChangeNotice(got.peer.String(), got.device, got.fingerprint)
+	text := keyChangeNotice(got.Peer.String(), got.Device, got.Fingerprint)
 	for _, want := range []string{"bob@localhost", "device 77", "0123abcd", "omemo trust bob@localhost 77"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("notice %q lacks %q", text, want)

@@ -14,6 +14,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // unencryptedPrefix marks a plaintext message in an encrypted chat.
@@ -52,7 +53,7 @@ func decryptFailureNotice(sender string, device uint32, fromMe bool, err error) 
 		why = "the bridge has no OMEMO session with that device; a new session was offered, please resend"
 	case errors.Is(err, omemo.ErrTooManySkipped):
 		why = "too many messages from that device were lost before it"
-	case errors.Is(err, errSCEMisaddressed):
+	case errors.Is(err, xmppclient.ErrSCEMisaddressed):
 		why = err.Error() + "; it is not shown here"
 	case errors.Is(err, omemo.ErrEnvelope):
 		why = "its encrypted envelope is invalid"
@@ -136,128 +137,22 @@ func (c *Client) noticeDeviceChange(ctx context.Context, contact jid.JID, before
 	}
 }
 
-// deviceInfo is one device of a JID as the commands show it.
-type deviceInfo struct {
-	ID          uint32
-	Versions    []omemo.Version
-	Fingerprint string // "" when the identity key is unknown
-	IdentityKey []byte // Curve25519 form
-	Level       omemo.TrustLevel
-	Trusted     bool
-	Err         error // why the identity is unknown
-}
-
 // listDevices returns the devices of owner (fetched fresh) with their
-// identity keys: from the trust records, else from their bundles.
-func (c *Client) listDevices(ctx context.Context, owner jid.JID) ([]deviceInfo, error) {
+// identity keys (xmppclient.ListDevices).
+func (c *Client) listDevices(ctx context.Context, owner jid.JID) ([]xmppclient.DeviceInfo, error) {
 	oc := c.omemoClient()
 	if oc == nil {
 		return nil, errOMEMOUnavailable
 	}
-	m := oc.Manager()
-	set, err := oc.FetchDevices(ctx, owner)
-	if err != nil && len(set) == 0 {
-		return nil, err
-	}
-	recs, err := m.Devices(ctx, owner.Bare().String())
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]uint32, 0, len(set))
-	for id := range set {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	out := make([]deviceInfo, 0, len(ids))
-	for _, id := range ids {
-		if owner.Bare().Equal(c.account.Bare()) && id == m.DeviceID() {
-			continue
-		}
-		d := deviceInfo{ID: id, Versions: set[id]}
-		d.IdentityKey = identityInUse(ctx, m, omemo.Address{JID: owner.Bare().String(), Device: id}, recs)
-		if d.IdentityKey == nil {
-			v := set.Preferred(id)
-			b, err := oc.FetchBundle(ctx, owner, id, v)
-			if err != nil {
-				d.Err = err
-				out = append(out, d)
-				continue
-			}
-			if d.IdentityKey, err = omemo.CurveIdentityKey(v, b.IdentityKey); err != nil {
-				d.Err = err
-				out = append(out, d)
-				continue
-			}
-		}
-		d.Fingerprint, _ = omemo.Fingerprint(omemo.V03, d.IdentityKey)
-		d.Level, d.Trusted, err = m.Trust(ctx, omemo.V03, omemo.Address{JID: owner.Bare().String(), Device: id}, d.IdentityKey)
-		if err != nil {
-			d.Err = err
-		}
-		out = append(out, d)
-	}
-	return out, nil
+	return xmppclient.ListDevices(ctx, oc, owner, c.account)
 }
 
-// identityInUse is the identity key a trust command about addr must name:
-// the key of the current session with the device (OMEMO 2 first), else
-// the only key on record; nil when that is ambiguous or unknown (the
-// published bundle then decides). Never a record picked by key order: a
-// device id seen with two keys would get the other key trusted.
-func identityInUse(ctx context.Context, m *omemo.Manager, addr omemo.Address, recs []omemo.TrustRecord) []byte {
-	for _, v := range []omemo.Version{omemo.V2, omemo.V03} {
-		if k, err := m.SessionIdentityKey(ctx, v, addr); err == nil && k != nil {
-			return k
-		}
+// setDeviceTrust sets the trust of one device of owner, its fingerprint
+// checked when given (xmppclient.SetDeviceTrust).
+func (c *Client) setDeviceTrust(ctx context.Context, owner jid.JID, device uint32, fingerprint string, level omemo.TrustLevel) (*xmppclient.DeviceInfo, error) {
+	oc := c.omemoClient()
+	if oc == nil {
+		return nil, errOMEMOUnavailable
 	}
-	var key []byte
-	for _, r := range recs {
-		if r.Device != addr.Device {
-			continue
-		}
-		if key != nil {
-			return nil
-		}
-		key = r.IdentityKey
-	}
-	return key
-}
-
-// Errors of the trust commands.
-var (
-	errUnknownDevice       = errors.New("no such OMEMO device")
-	errFingerprintMismatch = errors.New("the fingerprint does not match the device's identity key")
-)
-
-// setDeviceTrust sets the trust of one device of owner. A fingerprint,
-// when given, must match the device's identity key (spaces and case do not
-// matter).
-func (c *Client) setDeviceTrust(ctx context.Context, owner jid.JID, device uint32, fingerprint string, level omemo.TrustLevel) (*deviceInfo, error) {
-	devices, err := c.listDevices(ctx, owner)
-	if err != nil {
-		return nil, err
-	}
-	for i := range devices {
-		d := &devices[i]
-		if d.ID != device {
-			continue
-		}
-		if d.IdentityKey == nil {
-			return nil, fmt.Errorf("identity of device %d unknown: %w", device, d.Err)
-		}
-		if fingerprint != "" && normalizeFingerprint(fingerprint) != normalizeFingerprint(d.Fingerprint) {
-			return nil, errFingerprintMismatch
-		}
-		addr := omemo.Address{JID: owner.Bare().String(), Device: device}
-		if err := c.omemoClient().Manager().SetTrust(ctx, omemo.V03, addr, d.IdentityKey, level); err != nil {
-			return nil, err
-		}
-		d.Level = level
-		return d, nil
-	}
-	return nil, fmt.Errorf("%w: %d of %s", errUnknownDevice, device, owner.Bare())
-}
-
-func normalizeFingerprint(s string) string {
-	return strings.ToLower(strings.Join(strings.Fields(strings.ReplaceAll(s, ":", " ")), ""))
+	return xmppclient.SetDeviceTrust(ctx, oc, owner, c.account, device, fingerprint, level)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // TestOMEMOTrustCommands runs the trust operations behind the commands
@@ -33,10 +34,10 @@ func TestOMEMOTrustCommands(t *testing.T) {
 	if !strings.HasSuffix(text, "`"+devices[0].Fingerprint+"` - trusted") || !strings.Contains(text, "(OMEMO 2, 0.3)") {
 		t.Errorf("formatDevices: %q", text)
 	}
-	if _, err := f.c.setDeviceTrust(ctx, f.bob, bobDev, "00000000", omemo.TrustVerified); !errors.Is(err, errFingerprintMismatch) {
+	if _, err := f.c.setDeviceTrust(ctx, f.bob, bobDev, "00000000", omemo.TrustVerified); !errors.Is(err, xmppclient.ErrFingerprintMismatch) {
 		t.Fatalf("verify with a wrong fingerprint: %v", err)
 	}
-	if _, err := f.c.setDeviceTrust(ctx, f.bob, bobDev+1, "", omemo.TrustVerified); !errors.Is(err, errUnknownDevice) {
+	if _, err := f.c.setDeviceTrust(ctx, f.bob, bobDev+1, "", omemo.TrustVerified); !errors.Is(err, xmppclient.ErrUnknownDevice) {
 		t.Fatalf("verify an unknown device: %v", err)
 	}
 	d, err := f.c.setDeviceTrust(ctx, f.bob, bobDev, strings.ToUpper(devices[0].Fingerprint), omemo.TrustVerified)

@@ -15,7 +15,13 @@
 // (avatar.go), media transfer (mediafetch.go, mediaupload.go,
 // mediadial.go), outgoing messages (one builder for 1:1, room and private
 // messages) and signals (outgoing.go, signal.go, session.go), our caps
-// (caps.go) and the OMEMO ratchet lock (ratchet.go).
+// (caps.go), and the OMEMO orchestration: the ratchet lock (ratchet.go),
+// the device announced on a new session (omemoconnect.go), announcement
+// retries and key maintenance (omemoannounce.go), the reset policy
+// (omemoresets.go), the bounded work queue (omemoqueue.go), device lists
+// applied and fetched before encrypting (devicelists.go, omemodevices.go),
+// the decryption step and the envelope's addressing (omemodecrypt.go) and
+// the protocol part of the trust commands (omemotrust.go).
 //
 // It may import mellium, our xmpp/* stanza packages and omemo*; it must
 // never import bridge, msgconv, portal, puppet or anything of mautrix

@@ -12,12 +12,13 @@ import (
 )
 
 // Ratchet serialises one login's OMEMO ratchet work; its lock is held here
-// and nowhere else. Decryption runs inside a database transaction (which on
-// SQLite holds the write lock) and then takes this lock; encryption takes
-// it and then writes. Without one order for both, a send and a receive
-// could wait on each other until the busy timeout. Network work (device
-// lists, bundles) happens before, outside the lock, so that a contact's
-// server that does not answer delays its own chat only.
+// and nowhere else. Decryption takes it and then opens the caller's
+// database transaction (which on SQLite holds the write lock); encryption,
+// resets, heartbeats and key maintenance take it and then write. With one
+// order for all, a send and a receive cannot wait on each other until the
+// busy timeout. Network work (device lists, bundles) happens before,
+// outside the lock, so that a contact's server that does not answer delays
+// its own chat only.
 type Ratchet struct {
 	op sync.Mutex
 	// ObserveEncrypt, if set, is told how long each encryption held the
@@ -36,15 +37,6 @@ func (r *Ratchet) Encrypt(ctx context.Context, oc *omemoxmpp.Client, p *omemoxmp
 		r.ObserveEncrypt(time.Since(start))
 	}
 	return out, err
-}
-
-// Decrypt runs step under the lock: the ratchet step of one incoming
-// message with the caller's record of its result, in the caller's
-// transaction.
-func (r *Ratchet) Decrypt(step func() error) error {
-	r.op.Lock()
-	defer r.op.Unlock()
-	return step()
 }
 
 // Reset makes the key exchange that replaces the session with a device:
