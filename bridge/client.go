@@ -45,6 +45,10 @@ type Client struct {
 	// reconnects with backoff, pings.
 	conn *xmppclient.Conn
 
+	// roomScans are the room archive scans of the Matrix intake's replay
+	// (mucarchivescan.go).
+	roomScans roomScanCache
+
 	mu     sync.Mutex // guards cancel, done and loopCtx
 	cancel context.CancelFunc
 	done   chan struct{}

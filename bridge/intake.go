@@ -61,6 +61,12 @@ type intake struct {
 	// handled says whether bridgev2 already stored a message for the event
 	// (a replay after a crash between its database write and ours).
 	handled func(ctx context.Context, evt id.EventID) bool
+	// precheck runs before a replayed row left "sending" or "sent" is
+	// handed over, outside bridgev2's portal loop: it reads what the
+	// handler's archive check will ask (mucarchivescan.go), so that the
+	// handler does not wait for archive results that the session reads
+	// behind stanzas queued for the very portal the handler holds.
+	precheck func(ctx context.Context, room id.RoomID, since time.Time)
 	// stored runs after the events of a transaction are committed and
 	// before the answer, as the appservice updates its state store on
 	// receipt: bridgev2 reads room state (membership, encryption) from it
@@ -77,6 +83,21 @@ type intake struct {
 	started bool
 	workers map[id.RoomID]chan struct{}
 	wg      sync.WaitGroup
+
+	// acks carries the server's acknowledgement of a sent event's stanza
+	// from the send to the row's end (intake_ack.go): xmppID →
+	// ackWaiter while sendOnce sends, then event ID → ackWaiter until
+	// handle marks the row done.
+	acks sync.Map
+	// acked is, per room, closed when the room's last row waiting for
+	// its acknowledgement is done (they are marked done in order).
+	acked map[id.RoomID]chan struct{}
+	// ackWaiting are, per room, the done channels of the rows waiting
+	// for their acknowledgement, oldest first (at most ackWindow).
+	ackWaiting map[id.RoomID][]chan struct{}
+	// handed is, per room, the seq of the last row handed to bridgev2 in
+	// this process.
+	handed map[id.RoomID]int64
 }
 
 func newIntake(db *dbutil.Database, log zerolog.Logger) *intake {
@@ -249,12 +270,25 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 	log := in.log.With().Stringer("room_id", room).Logger()
 	ctx := in.handlerLog.With().Stringer("room_id", room).Logger().WithContext(in.ctx)
 	retry := time.Second
+	// after: the rows handed over in this process; those still waiting
+	// for the server's acknowledgement are not done yet (intake_ack.go)
+	// and are not handed over again.
+	in.mu.Lock()
+	after := in.handed[room]
+	in.mu.Unlock()
 	for {
-		rows, err := in.store.pending(ctx, room, intakeBatch)
+		rows, err := in.store.pending(ctx, room, after, intakeBatch)
 		for _, row := range rows {
 			if err = in.handle(ctx, row); err != nil {
 				break
 			}
+			after = row.Seq
+			in.mu.Lock()
+			if in.handed == nil {
+				in.handed = map[id.RoomID]int64{}
+			}
+			in.handed[room] = after
+			in.mu.Unlock()
 		}
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, errIntakeCrash) {
@@ -301,9 +335,18 @@ func (in *intake) handle(ctx context.Context, row *intakeRow) error {
 	if row.State > intakeStored {
 		log.Info().Int("state", row.State).Msg("Replaying a Matrix event interrupted while it was being sent")
 	}
-	if in.handled != nil && in.handled(ctx, row.EventID) {
+	// A row left "sent" was written but not acknowledged by the XMPP
+	// server (intake_ack.go): bridgev2's message row (stored as the
+	// handler returns, for a 1:1 chat) does not say the server has it,
+	// so it goes through sendOnce's archive check.
+	if row.State != intakeSent && in.handled != nil && in.handled(ctx, row.EventID) {
 		log.Debug().Msg("Matrix event already bridged, not handing it over again")
 		return in.store.setDone(ctx, row.EventID)
+	}
+	if row.State >= intakeSending && in.precheck != nil {
+		if _, since, err := in.store.state(ctx, row.EventID); err == nil {
+			in.precheck(ctx, row.RoomID, since)
+		}
 	}
 	var evt event.Event
 	if err := json.Unmarshal(row.JSON, &evt); err != nil {
@@ -312,10 +355,14 @@ func (in *intake) handle(ctx context.Context, row *intakeRow) error {
 		return in.store.setDone(ctx, row.EventID)
 	}
 	if err := in.deliver(ctx, &evt); err != nil {
+		in.acks.Delete(row.EventID)
 		return err
 	}
 	if err := in.step("handled"); err != nil {
 		return err
+	}
+	if in.doneWhenAcked(ctx, row) {
+		return nil
 	}
 	return in.store.setDone(ctx, row.EventID)
 }
@@ -359,10 +406,12 @@ func (in *intake) sendOnce(ctx context.Context, evt id.EventID, xmppID string, s
 	switch {
 	case state < 0:
 		return false, send()
-	case state >= intakeSent:
+	case state >= intakeSent && (state > intakeSent || sentBefore == nil):
 		zerolog.Ctx(ctx).Info().Str("xmpp_id", xmppID).Msg("Matrix event was sent to XMPP before a restart, not sending it again")
 		return true, nil
-	case state == intakeSending && sentBefore != nil:
+	case state >= intakeSending && sentBefore != nil:
+		// "sent" is written, not yet known to be the server's: the row
+		// is done only once the server acknowledged it (intake_ack.go).
 		found, err := sentBefore(received)
 		if err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Str("xmpp_id", xmppID).Msg("Could not look for an interrupted send in the archive, sending it again under the same id")
@@ -384,9 +433,12 @@ func (in *intake) sendOnce(ctx context.Context, evt id.EventID, xmppID string, s
 	if err := in.step("sending"); err != nil {
 		return false, err
 	}
+	in.expectAck(xmppID)
 	if err := send(); err != nil {
+		in.acks.Delete(xmppID)
 		return false, err
 	}
+	in.keepAck(xmppID, evt)
 	if err := in.step("sent"); err != nil {
 		return false, err
 	}

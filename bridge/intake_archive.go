@@ -14,8 +14,23 @@ import (
 )
 
 // intakeArchivePages bounds the archive pages read to find an interrupted
-// send (100 messages each).
+// send (100 messages each, or the server's page size). The pages are read
+// newest first (RSM <before/>): the send is among the last messages before
+// the crash, and in a busy chat the time window (since, less the margin for
+// clock skew) holds far more than these pages; read oldest first, a
+// send of a few seconds ago was not reached and was sent a second time
+// (TestRoomKill, Prosody's 50-message pages).
 const intakeArchivePages = 5
+
+// nextOlderPage is q for the page before res (newest first); ok is false
+// when res was the oldest.
+func nextOlderPage(q history.Query, res history.Result, got int) (history.Query, bool) {
+	if res.Complete || got == 0 || res.Set.First.ID == "" || res.Set.First.ID == q.PageID {
+		return q, false
+	}
+	q.PageID = res.Set.First.ID
+	return q, true
+}
 
 // inArchive reports whether the archive of the chat to (XEP-0313: the
 // account's for a contact, the room's for a room) holds a message with id
@@ -31,6 +46,13 @@ func (c *Client) inArchive(ctx context.Context, to jid.JID, room bool, xmppID st
 	if s == nil {
 		return false, xmppclient.ErrNotConnected
 	}
+	if room {
+		// The replay's rows of a room are answered from one scan
+		// (mucarchivescan.go).
+		return c.roomScans.has(ctx, to, xmppID, since, func(ctx context.Context, from time.Time) (map[string]bool, error) {
+			return c.scanRoomArchive(ctx, s, to, from)
+		})
+	}
 	return c.archiveHasSent(ctx, s, to, room, xmppID, since)
 }
 
@@ -39,7 +61,7 @@ func (c *Client) inArchive(ctx context.Context, to jid.JID, room bool, xmppID st
 // our message is the one with our id (or origin-id) from our nick; in the
 // account's archive the one with our id from our account.
 func (c *Client) archiveHasSent(ctx context.Context, s *xmpp.Session, to jid.JID, room bool, xmppID string, since time.Time) (bool, error) {
-	q := history.Query{Start: since.Add(-10 * time.Minute), Limit: 100} // margin for clock skew with the server
+	q := history.Query{Start: since.Add(-10 * time.Minute), Limit: 100, Last: true} // margin for clock skew with the server; newest first (intakeArchivePages)
 	fetch := c.fetchArchivePage
 	sent := func(a xmppclient.Archived) bool {
 		from, err := jid.Parse(a.From())
@@ -70,10 +92,10 @@ func (c *Client) archiveHasSent(ctx context.Context, s *xmpp.Session, to jid.JID
 				return true, nil
 			}
 		}
-		if res.Complete || len(got) == 0 || res.Set.Last == "" || res.Set.Last == q.PageID {
+		var more bool
+		if q, more = nextOlderPage(q, res, len(got)); !more {
 			return false, nil
 		}
-		q.PageID = res.Set.Last
 	}
 	return false, nil
 }

@@ -47,6 +47,9 @@ func (xc *Connector) setupIntake(br *bridgev2.Bridge) {
 	in.deliver = func(ctx context.Context, evt *event.Event) error {
 		return deliverToBridge(ctx, br, mc, evt)
 	}
+	in.precheck = func(ctx context.Context, room id.RoomID, since time.Time) {
+		precheckReplay(ctx, br, room, since)
+	}
 	in.handled = func(ctx context.Context, evt id.EventID) bool {
 		msg, err := br.DB.Message.GetPartByMXID(ctx, evt)
 		if err != nil {

@@ -100,13 +100,15 @@ func (s intakeStore) pendingRooms(ctx context.Context) ([]id.RoomID, error) {
 	return rooms, rows.Err()
 }
 
-// pending returns up to limit of the oldest events of room not yet done,
-// oldest first (none: empty). Only the room's one drain changes their rows,
-// so a batch stays what it was read as while the drain works through it;
-// events that arrive meanwhile come in the next batch.
-func (s intakeStore) pending(ctx context.Context, room id.RoomID, limit int) ([]*intakeRow, error) {
+// pending returns up to limit of the oldest events of room not yet done
+// and after seq after (the rows handed over in this process and still
+// waiting for the server's acknowledgement are not read again;
+// intake_ack.go), oldest first (none: empty). Only the room's one drain
+// changes their rows, so a batch stays what it was read as while the drain
+// works through it; events that arrive meanwhile come in the next batch.
+func (s intakeStore) pending(ctx context.Context, room id.RoomID, after int64, limit int) ([]*intakeRow, error) {
 	rows, err := s.db.Query(ctx, `SELECT event_id, room_id, seq, event_json, state, xmpp_id FROM matrix_intake
-		WHERE room_id=$1 AND state<3 ORDER BY seq LIMIT $2`, room, limit)
+		WHERE room_id=$1 AND state<3 AND seq>$2 ORDER BY seq LIMIT $3`, room, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the next Matrix events of %s: %w", room, err)
 	}
@@ -142,8 +144,13 @@ func (s intakeStore) state(ctx context.Context, evt id.EventID) (int, time.Time,
 }
 
 // setSending records, before the stanza leaves, which XMPP id it has.
+// setSending records that evt is being sent as xmppID, and when: the
+// archive check of a replay looks back from the latest send, not from when
+// the homeserver delivered the event (the queue before it can be long, and
+// a room's archive is read back to that time; mucarchivescan.go).
 func (s intakeStore) setSending(ctx context.Context, evt id.EventID, xmppID string) error {
-	_, err := s.db.Exec(ctx, `UPDATE matrix_intake SET state=1, xmpp_id=$2 WHERE event_id=$1 AND state<1`, evt, xmppID)
+	_, err := s.db.Exec(ctx, `UPDATE matrix_intake SET state=CASE WHEN state<1 THEN 1 ELSE state END, xmpp_id=$2, received=$3
+		WHERE event_id=$1 AND state<3`, evt, xmppID, time.Now().UnixMilli())
 	if err != nil {
 		return fmt.Errorf("failed to mark %s as sending: %w", evt, err)
 	}

@@ -61,6 +61,11 @@ func (c *Client) Send(ctx context.Context, t sendTarget, out *xmppclient.Outgoin
 			return err
 		}
 		zerolog.Ctx(ctx).Debug().Str("xmpp_id", out.ID).Stringer("to", out.To).Bool("omemo", enc != nil).Msg("Sent message to XMPP")
+		// The Matrix intake marks the event done once the server has
+		// acknowledged this (intake_ack.go).
+		if c.main != nil && c.conn != nil {
+			c.main.intake.written(out.ID, c.conn.AckWaiter())
+		}
 		return nil
 	}
 	if t.room != nil {

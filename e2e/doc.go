@@ -16,4 +16,5 @@
 //
 //	MXOMEMO_E2E_BRIDGE_BIN  use this bridge binary instead of building ./cmd/bridge
 //	MXOMEMO_E2E_LOG         print the whole bridge log of every stack (by default only the tail, on failure)
+//	MXOMEMO_E2E_KEEP_LOGS   copy the whole logs of a failed stack (bridge, XMPP server, Dendrite) to this directory
 package e2e

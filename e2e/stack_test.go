@@ -176,6 +176,9 @@ func newStackOn(t testing.TB, server, backend string, popts testenv.ProsodyOptio
 		case t.Failed():
 			t.Logf("--- bridge log (%s, last 40 kB) ---\n%s", s.bridge.LogPath(), s.bridge.Tail(40000))
 		}
+		if t.Failed() {
+			s.keepLogs(t)
+		}
 	})
 	if err := s.bridge.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -390,3 +393,35 @@ func bodyIs(body string) func(harness.ReceivedMessage) bool {
 }
 
 func shortList(ss []string) string { return strings.Join(ss, "; ") }
+
+// keepLogs copies the whole logs of a failed stack (bridge, XMPP server, Dendrite) to
+// $MXOMEMO_E2E_KEEP_LOGS/<test name>/, as the temporary directories go with the test. It runs
+// before the servers stop, so their logs are complete up to the failure.
+func (s *stack) keepLogs(t testing.TB) {
+	root := os.Getenv("MXOMEMO_E2E_KEEP_LOGS")
+	if root == "" {
+		return
+	}
+	dir := filepath.Join(root, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("keeping logs: %v", err)
+		return
+	}
+	files := map[string]string{"bridge.log": s.bridge.LogPath(), "dendrite.log": filepath.Join(s.dendrite.Dir(), "dendrite.log")}
+	if s.prosody != nil {
+		files["prosody.log"] = filepath.Join(s.prosody.Dir(), "prosody.log")
+	}
+	if s.ejabberd != nil {
+		files["ejabberd.log"] = filepath.Join(s.ejabberd.Dir(), "logs", "ejabberd.log")
+	}
+	for name, src := range files {
+		b, err := os.ReadFile(src)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name), b, 0o644)
+		}
+		if err != nil {
+			t.Logf("keeping %s: %v", name, err)
+		}
+	}
+	t.Logf("logs kept in %s", dir)
+}

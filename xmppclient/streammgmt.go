@@ -222,3 +222,24 @@ func (c *Conn) unackedInArchive(ctx context.Context, s *xmpp.Session, st sm.Stan
 	}
 	return c.cfg.InArchive(ctx, s, to, false, st.ID, st.Written)
 }
+
+// ErrNotAcked: the stream a message was written on ended before the
+// server acknowledged it; stream management resends it (resumption) or
+// hands it to the archive check (resendUnacked).
+var ErrNotAcked = sm.ErrStreamEnded
+
+// AckWaiter marks every stanza written so far on the login's stream and
+// returns what waits until the server has acknowledged them (XEP-0198):
+// a written stanza the server had not read yet dies with the process.
+// nil without stream management (nothing better is known then). The
+// waiter returns ErrNotAcked when the stream ended first. Taking the mark
+// does not block; the wait is meant for another goroutine than the one
+// that wrote (the session's reader must go on for the <a/> to arrive).
+func (c *Conn) AckWaiter() func(context.Context) error {
+	m := c.manager()
+	mk, ok := m.Written()
+	if !ok {
+		return nil
+	}
+	return func(ctx context.Context) error { return m.WaitAcked(ctx, mk) }
+}

@@ -95,13 +95,19 @@ type Manager struct {
 
 	lost []Stanza
 
-	reqSent   time.Time // when the last <r/> went out (zero: none waiting)
-	sinceReq  int       // stanzas kept since then
-	kick      chan struct{}
-	wake      chan struct{}   // the queue went from empty to not: Run arms its ticker
-	runCtx    context.Context // of Start's session (nil: none)
-	runS      *xmpp.Session
-	running   atomic.Bool // Start's runner goroutine is up
+	reqSent  time.Time // when the last <r/> went out (zero: none waiting)
+	sinceReq int       // stanzas kept since then
+	kick     chan struct{}
+	wake     chan struct{}   // the queue went from empty to not: Run arms its ticker
+	runCtx   context.Context // of Start's session (nil: none)
+	runS     *xmpp.Session
+	running  atomic.Bool // Start's runner goroutine is up
+	// epoch counts the outbound queues: it moves when the queue is
+	// emptied without the server's acknowledgement (a new stream), not on
+	// a resumption, whose count goes on. changed is closed (and replaced)
+	// at every acknowledgement and every new epoch (WaitAcked).
+	epoch     uint64
+	changed   chan struct{}
 	result    Result
 	stats     Stats
 	ackErrors []error
@@ -121,7 +127,7 @@ func New(opts Options) *Manager {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = DefaultMaxBytes
 	}
-	return &Manager{opts: opts, kick: make(chan struct{}, 1), wake: make(chan struct{}, 1)}
+	return &Manager{opts: opts, kick: make(chan struct{}, 1), wake: make(chan struct{}, 1), changed: make(chan struct{})}
 }
 
 // Wrap returns the connection the session should use after SASL: pass it
@@ -191,6 +197,19 @@ func (m *Manager) dropStream() {
 	m.q.reset(0)
 	m.id, m.resumable, m.over = "", false, false
 	m.inOn, m.outOn, m.inH = false, false, 0
+	m.newEpoch()
+}
+
+// newEpoch starts a new outbound queue; m.mu is held.
+func (m *Manager) newEpoch() {
+	m.epoch++
+	m.signal()
+}
+
+// signal wakes the WaitAcked callers; m.mu is held.
+func (m *Manager) signal() {
+	close(m.changed)
+	m.changed = make(chan struct{})
 }
 
 // inbound is called by the reading splitter for each top-level element,
@@ -222,6 +241,7 @@ func (m *Manager) inbound(gen uint64, e element) {
 		if m.outOn {
 			m.q.reset(0)
 			m.outOn, m.inOn = false, false
+			m.newEpoch()
 		}
 	case "a":
 		a, err := ParseAck(e.Start)
@@ -234,6 +254,7 @@ func (m *Manager) inbound(gen uint64, e element) {
 			m.ackErrors = append(m.ackErrors, err)
 		}
 		m.reqSent, m.sinceReq = time.Time{}, 0
+		m.signal()
 	case "r":
 		m.stats.RequestsReceived++
 	}
@@ -256,6 +277,7 @@ func (m *Manager) outbound(gen uint64, e element) {
 			m.q.reset(0)
 			m.outOn, m.inOn, m.inH = true, false, 0
 			m.over = false
+			m.newEpoch()
 		case "r":
 			m.reqSent, m.sinceReq = time.Now(), 0
 		}

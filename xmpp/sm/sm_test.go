@@ -2,10 +2,13 @@ package sm
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
+	"errors"
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"mellium.im/xmlstream"
 )
@@ -224,4 +227,95 @@ func TestManagerCounts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWaitAcked: a stanza counts as the server's only once an <a/> covers
+// it; a write alone is not enough, and a stream that ends first says so.
+func TestWaitAcked(t *testing.T) {
+	header := `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`
+	setup := func() (*Manager, *splitter, *splitter) {
+		m := New(Options{})
+		m.gen = 1
+		in := &splitter{emit: func(e element) { m.inbound(1, e) }}
+		out := &splitter{capture: true, emit: func(e element) { m.outbound(1, e) }}
+		in.writeBytes([]byte(header))
+		out.writeBytes([]byte(header))
+		out.writeBytes([]byte(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`))
+		in.writeBytes([]byte(`<enabled xmlns='urn:xmpp:sm:3' id='s' resume='true'/>`))
+		return m, in, out
+	}
+	wait := func(m *Manager, mk Mark) <-chan error {
+		done := make(chan error, 1)
+		go func() { done <- m.WaitAcked(context.Background(), mk) }()
+		return done
+	}
+	pending := func(t *testing.T, done <-chan error) {
+		t.Helper()
+		select {
+		case err := <-done:
+			t.Fatalf("WaitAcked returned %v before the server acknowledged the stanza", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	got := func(t *testing.T, done <-chan error, want error) {
+		t.Helper()
+		select {
+		case err := <-done:
+			if !errors.Is(err, want) && err != want {
+				t.Fatalf("WaitAcked = %v, want %v", err, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("WaitAcked did not return")
+		}
+	}
+
+	t.Run("written, then acknowledged", func(t *testing.T) {
+		m, in, out := setup()
+		out.writeBytes([]byte(`<message id='1'/><message id='2'/>`))
+		mk, ok := m.Written()
+		if !ok {
+			t.Fatal("stream management not on after <enabled/>")
+		}
+		done := wait(m, mk)
+		pending(t, done)
+		select {
+		case <-m.kick:
+		case <-time.After(5 * time.Second):
+			t.Fatal("WaitAcked did not ask for an acknowledgement")
+		}
+		in.writeBytes([]byte(`<a xmlns='urn:xmpp:sm:3' h='1'/>`))
+		pending(t, done)
+		in.writeBytes([]byte(`<a xmlns='urn:xmpp:sm:3' h='2'/>`))
+		got(t, done, nil)
+		// Already acknowledged: at once.
+		got(t, wait(m, mk), nil)
+	})
+	t.Run("the stream ends first", func(t *testing.T) {
+		m, _, out := setup()
+		out.writeBytes([]byte(`<message id='1'/>`))
+		mk, _ := m.Written()
+		done := wait(m, mk)
+		pending(t, done)
+		m.Reset()
+		got(t, done, ErrStreamEnded)
+		if lost := m.TakeLost(); len(lost) != 1 {
+			t.Errorf("%d stanzas handed back, want 1", len(lost))
+		}
+	})
+	t.Run("no stream management", func(t *testing.T) {
+		m := New(Options{})
+		if _, ok := m.Written(); ok {
+			t.Error("Written says stream management is on before <enable/>")
+		}
+	})
+	t.Run("the caller gives up", func(t *testing.T) {
+		m, _, out := setup()
+		out.writeBytes([]byte(`<message id='1'/>`))
+		mk, _ := m.Written()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := m.WaitAcked(ctx, mk); !errors.Is(err, context.Canceled) {
+			t.Errorf("WaitAcked = %v, want context.Canceled", err)
+		}
+	})
 }
