@@ -477,6 +477,13 @@ func runFaults(t *testing.T, backend string, p killParams, f fault) {
 	for name, c := range perStream {
 		t.Logf("%s: %s", name, c)
 	}
+	// The contacts stay connected for the whole run: a stream of theirs that
+	// ended would lose messages the bridge delivered to the server.
+	for _, p := range []*harness.Peer{bobC, carolC} {
+		if ok, err := p.Serving(); !ok {
+			t.Errorf("contact %s's stream ended during the run (%v): its missing messages are not the bridge's", p.JID, err)
+		}
+	}
 	t.Logf("KILL TEST %s: %d × %s; XMPP -> Matrix: %s; Matrix -> XMPP: %s; lost by the homeserver: Matrix -> XMPP (never handed to the bridge) %d %v, XMPP -> Matrix (accepted, not shown) %d %v",
 		backend, kills, f.name, x2m, m2x, len(hsLost), hsLost, len(hsLostX2M), hsLostX2M)
 	if len(hsLost)+len(hsLostX2M) > 0 {

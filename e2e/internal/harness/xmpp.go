@@ -326,6 +326,19 @@ func (p *Peer) WaitMessage(ctx context.Context, from int, match func(ReceivedMes
 	}
 }
 
+// Serving reports whether the peer's stream is still served, and why it
+// ended if not: a peer whose stream ended receives nothing more, so a test
+// counting its messages would otherwise blame their sender.
+func (p *Peer) Serving() (bool, error) {
+	select {
+	case err := <-p.served:
+		p.served <- err
+		return false, err
+	default:
+		return true, nil
+	}
+}
+
 // PresenceCursor is the number of presences received so far.
 func (p *Peer) PresenceCursor() int {
 	p.mu.Lock()
