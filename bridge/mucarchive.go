@@ -217,7 +217,14 @@ func (c *Client) roomCatchUp(ctx context.Context, s *xmpp.Session, room jid.JID,
 	log := zerolog.Ctx(ctx).With().Str("action", "room archive catch-up").Stringer("room", room).Logger()
 	saved, _ := c.savedRoom(room)
 	backfill, initial := c.roomHistorySize()
-	plan, ok := roomArchiveStart(saved.LastArchiveID, saved.joinedSince(), backfill, initial)
+	since := saved.joinedSince()
+	if r, ok := c.mucs.Get(room); ok && saved.JoinedAt != 0 && saved.JoinedAt == r.JoinStarted.UnixMilli() {
+		// The first join itself (rememberRoom may have saved it before
+		// this runs): its history and live messages are all there is;
+		// the time only guards a rejoin after a crash.
+		since = time.Time{}
+	}
+	plan, ok := roomArchiveStart(saved.LastArchiveID, since, backfill, initial)
 	if !mam || !ok {
 		return true
 	}
