@@ -5,8 +5,6 @@ import (
 	"slices"
 	"sync"
 
-	"mellium.im/xmpp/stanza"
-
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/xmpp/avatar"
@@ -52,12 +50,6 @@ func buildCapsInfo() caps.Info {
 		Identities: []caps.Identity{{Category: "client", Type: "bot", Name: "Matrix bridge"}},
 		Features:   slices.Clip(features),
 	}
-}
-
-// InitialPresence is the presence that makes the session available (and
-// the server deliver offline messages), with our caps.
-func InitialPresence() xml.TokenReader {
-	return stanza.Presence{}.Wrap(CapsElement())
 }
 
 // CapsElement is the <c/> for our presence, or nil if the info is broken

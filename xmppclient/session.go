@@ -39,12 +39,6 @@ func FetchRoster(ctx context.Context, s *xmpp.Session) ([]roster.Item, error) {
 	return items, nil
 }
 
-// SendInitialPresence makes the session available (the server then
-// delivers offline messages), with our caps.
-func SendInitialPresence(ctx context.Context, s *xmpp.Session) error {
-	return s.Send(ctx, InitialPresence())
-}
-
 // RoomMembers asks room for its affiliation lists (owners, admins,
 // members); members of members-only non-anonymous rooms may read them.
 func RoomMembers(ctx context.Context, s *xmpp.Session, room jid.JID) ([]mucadmin.Item, error) {
