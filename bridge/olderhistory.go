@@ -65,23 +65,11 @@ func (c *Client) fetchOlderHistory(ctx context.Context, p *bridgev2.Portal, cont
 		// left out below.
 		q = history.Query{With: contact, Last: true, End: first.Timestamp.Add(time.Second)}
 	}
-	var (
-		ins    []*incoming
-		oldest string
-	)
-	complete := false
-	for page := 0; page < backfillMaxPages && len(ins) < n; page++ {
-		q.Limit = uint64(n - len(ins))
-		got, res, err := c.fetchArchivePage(ctx, s, q)
-		if err != nil {
-			if page == 0 {
-				return olderHistoryPage{}, fmt.Errorf("failed to query the archive: %w", err)
-			}
-			break
-		}
-		if len(got) > 0 {
-			oldest = got[0].ArchiveID
-		}
+	var ins []*incoming
+	fetch := func(q history.Query) ([]xmppclient.Archived, history.Result, error) {
+		return c.fetchArchivePage(ctx, s, q)
+	}
+	oldest, complete, err := pageBackward(q, n, fetch, func(got []xmppclient.Archived) int {
 		var pageIns []*incoming
 		for _, a := range got {
 			in, err := parseArchivedMessage(a, c.account)
@@ -91,12 +79,10 @@ func (c *Client) fetchOlderHistory(ctx context.Context, p *bridgev2.Portal, cont
 			pageIns = append(pageIns, in)
 		}
 		ins = append(pageIns, ins...)
-		next := res.Set.First.ID
-		if res.Complete || len(got) == 0 || next == "" || next == q.PageID {
-			complete = true
-			break
-		}
-		q.PageID = next
+		return len(pageIns)
+	})
+	if err != nil {
+		return olderHistoryPage{}, fmt.Errorf("failed to query the archive: %w", err)
 	}
 	out := olderHistoryPage{More: !complete, Next: oldest}
 	out.Entries = foldHistory(ins, c.account)

@@ -88,25 +88,15 @@ func (c *Client) fetchOlderRoomHistory(ctx context.Context, p *bridgev2.Portal, 
 		q = roomHistoryAnchor(first)
 	}
 	var (
-		all      []xmppclient.Groupchat
-		sids     []string
-		oldest   string
-		messages int
+		all  []xmppclient.Groupchat
+		sids []string
 	)
-	complete := false
-	for page := 0; page < backfillMaxPages && messages < n; page++ {
-		q.Limit = uint64(n - messages)
+	fetch := func(q history.Query) ([]xmppclient.Archived, history.Result, error) {
 		q.ID = c.mam.AddRoomBackfill(room)
-		got, res, err := c.mam.Collected(ctx, s, q, room.Bare(), backfillQueryTimeout)
-		if err != nil {
-			if page == 0 {
-				return olderRoomHistoryPage{}, fmt.Errorf("failed to query the room's archive: %w", err)
-			}
-			break
-		}
-		if len(got) > 0 {
-			oldest = got[0].ArchiveID
-		}
+		return c.mam.Collected(ctx, s, q, room.Bare(), backfillQueryTimeout)
+	}
+	oldest, complete, err := pageBackward(q, n, fetch, func(got []xmppclient.Archived) int {
+		messages := 0
 		var pageGs []xmppclient.Groupchat
 		var pageSids []string
 		for _, a := range got {
@@ -127,12 +117,10 @@ func (c *Client) fetchOlderRoomHistory(ctx context.Context, p *bridgev2.Portal, 
 			pageGs, pageSids = append(pageGs, g), append(pageSids, a.ArchiveID)
 		}
 		all, sids = append(pageGs, all...), append(pageSids, sids...)
-		next := res.Set.First.ID
-		if res.Complete || len(got) == 0 || next == "" || next == q.PageID {
-			complete = true
-			break
-		}
-		q.PageID = next
+		return messages
+	})
+	if err != nil {
+		return olderRoomHistoryPage{}, fmt.Errorf("failed to query the room's archive: %w", err)
 	}
 	return olderRoomHistoryPage{Lines: foldRoomHistory(all, sids), Next: oldest, More: !complete}, nil
 }
