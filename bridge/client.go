@@ -71,6 +71,7 @@ type Client struct {
 	avatars        avatarState        // contacts' avatars looked at (avatar.go)
 	nicks          nickState          // contacts' own names looked up (contactname.go)
 	mucs           *xmppclient.Rooms  // the group chats of the current session
+	roomJoins      roomJoins          // one join per room at a time (mucjoin.go)
 	uploads        xmppclient.Uploads // the XEP-0363 service of the current session
 	presence       presenceState      // presence both ways (presence.go)
 
