@@ -149,10 +149,16 @@ func (c *Client) rememberRoom(ctx context.Context, room jid.JID, nick string) er
 	if r, ok := c.mucs.Get(room); ok && !r.JoinStarted.IsZero() {
 		joinedAt = r.JoinStarted
 	}
+	return c.saveRoom(ctx, room, nick, joinedAt.UnixMilli())
+}
+
+// saveRoom is rememberRoom with the first join's time given (0: the room
+// has not been joined yet; the rejoin that joins it records the time).
+func (c *Client) saveRoom(ctx context.Context, room jid.JID, nick string, joinedAt int64) error {
 	c.metaMu.Lock()
 	defer c.metaMu.Unlock()
 	meta := c.meta()
-	entry := SavedRoom{JID: room.Bare().String(), Nick: nick, JoinedAt: joinedAt.UnixMilli()}
+	entry := SavedRoom{JID: room.Bare().String(), Nick: nick, JoinedAt: joinedAt}
 	i := slices.IndexFunc(meta.Rooms, func(r SavedRoom) bool { return r.JID == entry.JID })
 	switch {
 	case i < 0:
@@ -225,8 +231,10 @@ func (c *Client) rejoinRooms(ctx context.Context, s *xmpp.Session) {
 			zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", room).Msg("Failed to rejoin group chat")
 			c.queueRoomNotice(room, "Could not rejoin the group chat: "+joinErrorText(room, nick, err))
 		case err == nil && saved.JoinedAt == 0:
-			// A room saved before JoinedAt existed: from now on, what a
-			// crash before its first stored message would miss is found.
+			// A room not joined before (an autojoin bookmark saved by
+			// syncBookmarks, or saved before JoinedAt existed): from now
+			// on, what a crash before its first stored message would
+			// miss is found.
 			if err := c.rememberRoom(ctx, room, saved.Nick); err != nil {
 				zerolog.Ctx(ctx).Err(err).Stringer("room", room).Msg("Failed to record when the room was joined")
 			}

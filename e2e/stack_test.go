@@ -378,7 +378,10 @@ func roomEvents(ctx context.Context, t *testing.T, u *harness.MatrixUser, room i
 			synced = append(synced, evt)
 		}
 	}
-	merged, _ := mergeTimelines(msgs, synced)
+	merged, added := mergeTimelines(msgs, synced)
+	if len(added) > 0 {
+		t.Logf("%d events of %s only in the /sync timeline (not in /messages): %s", len(added), room, shortList(added[:min(len(added), 10)]))
+	}
 	return merged
 }
 
