@@ -30,7 +30,8 @@ import (
 // through the provisioning API, N in steps (MXOMEMO_SCALE_N, default "50,200,500"), against a real
 // Prosody and Dendrite with the bridge on SQLite, and after each step, once every login reports
 // CONNECTED and the process has settled, prints the bridge process's RSS, Go heap, goroutines,
-// threads, open fds, idle CPU and wake-ups (threads' context switches) over a window (MXOMEMO_SCALE_IDLE, default 20s) and the login time.
+// threads, open fds, idle CPU and wake-ups (its threads' context switches) over a window
+// (MXOMEMO_SCALE_IDLE, default 20s) and the login time.
 // At the end it fits each figure linearly against N and extrapolates to 10 000 logins.
 // Run it once per invocation (-benchtime 1x); the figures are of one run on a shared machine.
 func BenchmarkScale(b *testing.B) {
@@ -60,6 +61,11 @@ func BenchmarkScale(b *testing.B) {
 			"metrics.enabled": true,
 			"metrics.listen":  fmt.Sprintf("127.0.0.1:%d", metricsPort),
 		},
+	}
+	// MXOMEMO_SCALE_OWN_PRESENCE sets presence.own (e.g. "available": no presence reads at all), to
+	// tell the shared presence poller's wake-ups from the rest.
+	if v := os.Getenv("MXOMEMO_SCALE_OWN_PRESENCE"); v != "" {
+		cfg.Network["presence.own"] = v
 	}
 	// The debug endpoints (loopback, behind the provisioning secret) also give the forced GC
 	// after each idle window (liveHeap).
