@@ -71,12 +71,14 @@ bench-report:
 
 # Idle logins at scale (docs/scaling.md): logs SCALE_N accounts in through the provisioning API
 # (real Prosody and Dendrite, bridge on SQLite) and prints RSS, heap, goroutines, threads, fds, idle
-# CPU and login time per step, with a linear fit extrapolated to 10 000 logins. Not in `make test`.
+# CPU, wake-ups and login time per step, with a linear fit extrapolated to 10 000 logins. Not in
+# `make test`. SCALE_OWN_PRESENCE=available sets presence.own (no presence reads).
 SCALE_N    ?= 50,200,500,1000,2000
 SCALE_IDLE ?= 30s
+SCALE_OWN_PRESENCE ?=
 bench-scale: deps dendrite
 	@out=$$(mktemp); status=0; \
-	MXOMEMO_SCALE_N=$(SCALE_N) MXOMEMO_SCALE_IDLE=$(SCALE_IDLE) $(GO) test $(GOFLAGS_T) -count 1 -timeout 90m \
+	MXOMEMO_SCALE_N=$(SCALE_N) MXOMEMO_SCALE_IDLE=$(SCALE_IDLE) MXOMEMO_SCALE_OWN_PRESENCE=$(SCALE_OWN_PRESENCE) $(GO) test $(GOFLAGS_T) -count 1 -timeout 90m \
 		-run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x ./e2e/ >$$out 2>&1 || status=$$?; \
 	grep -E '^SCALE|^BenchmarkScale|^(--- |ok|FAIL|PASS)|scale_bench_test' $$out; \
 	[ $$status = 0 ] || tail -50 $$out; rm -f $$out; exit $$status

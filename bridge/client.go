@@ -176,7 +176,7 @@ func (c *Client) Connect(ctx context.Context) {
 	c.loopCtx = loopCtx
 	c.stream.Start(loopCtx, c.handleEvent)
 	c.startPresencePusher(loopCtx)
-	go c.runOwnPresence(loopCtx)
+	c.followOwnPresence(loopCtx)
 	done := c.done
 	go func() {
 		defer close(done)

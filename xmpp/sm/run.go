@@ -2,6 +2,7 @@ package sm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -41,6 +42,9 @@ func (m *Manager) Run(ctx context.Context, s *xmpp.Session, untilIdle bool) erro
 				t.Stop()
 			}
 			armed = w
+		}
+		if m.ackOverdue(time.Now()) {
+			return m.failConn(fmt.Errorf("%w (%v)", ErrAckTimeout, m.opts.AckTimeout))
 		}
 		// A wake only arms the ticker: the first stanza after a quiet
 		// spell is asked about at the next tick, as before.
@@ -116,6 +120,29 @@ func (m *Manager) waiting() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.outOn && len(m.q.items) > 0
+}
+
+// ErrAckTimeout: the server left a request for an acknowledgement
+// unanswered for Options.AckTimeout; the connection was closed.
+var ErrAckTimeout = errors.New("sm: no acknowledgement from the server")
+
+// ackOverdue reports whether a request has waited longer than AckTimeout.
+func (m *Manager) ackOverdue(now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.outOn && !m.reqOpen.IsZero() && now.Sub(m.reqOpen) >= m.opts.AckTimeout
+}
+
+// failConn closes the current connection so that its reads fail with err
+// (the session's Serve returns it, and its owner redials).
+func (m *Manager) failConn(err error) error {
+	m.mu.Lock()
+	c := m.conn
+	m.mu.Unlock()
+	if c != nil {
+		c.fail(err)
+	}
+	return err
 }
 
 func (m *Manager) needRequest(now time.Time) bool {
