@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"sync"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
@@ -150,15 +151,27 @@ func Affiliations(ctx context.Context, s *xmpp.Session, room jid.JID, aff Affili
 
 // Members returns the bare JIDs of all owners, admins and members of room,
 // each once with its highest affiliation. This is the recipient list for
-// OMEMO in a members-only non-anonymous room.
+// OMEMO in a members-only non-anonymous room. The three lists are asked for
+// at once: it is read before every OMEMO message to a room, and three round
+// trips one after another bounded a room's Matrix → XMPP rate (33 msg/s in
+// the sink benchmark).
 func Members(ctx context.Context, s *xmpp.Session, room jid.JID) ([]Item, error) {
-	var lists [][]Item
-	for _, aff := range []Affiliation{Owner, Admin, Member} {
-		items, err := Affiliations(ctx, s, room, aff)
+	affs := []Affiliation{Owner, Admin, Member}
+	lists := make([][]Item, len(affs))
+	errs := make([]error, len(affs))
+	var wg sync.WaitGroup
+	for i, aff := range affs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lists[i], errs[i] = Affiliations(ctx, s, room, aff)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
-		lists = append(lists, items)
 	}
 	return Merge(lists...), nil
 }
