@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,6 +68,9 @@ func BenchmarkSinkThroughput(b *testing.B) {
 	b.Cleanup(func() {
 		if err := br.Stop(); err != nil {
 			b.Errorf("bridge: %v", err)
+		}
+		if dir := benchProfileDir(); dir != "" {
+			_ = os.WriteFile(filepath.Join(dir, "bridge.log"), []byte(br.Log()), 0o644)
 		}
 		if b.Failed() {
 			b.Logf("sink: unknown calls %v\n--- bridge log (last 20 kB) ---\n%s", sink.Unknown(), br.Tail(20000))
