@@ -5,7 +5,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"reflect"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -100,31 +99,6 @@ func TestMembers(t *testing.T) {
 	}
 	if n := len(srv.Requests()); n != 3 {
 		t.Errorf("want 3 queries, got %d", n)
-	}
-}
-
-// TestMembersAsksAtOnce: the three lists are asked for without waiting for
-// each other's answers (the fake room answers only once it has all three).
-func TestMembersAsksAtOnce(t *testing.T) {
-	idRe := regexp.MustCompile(`id="([^"]+)"`)
-	var ids []string
-	s, _ := fakesession.New(t, jid.MustParse("crone1@shakespeare.lit/desktop"), func(req string) string {
-		if m := idRe.FindStringSubmatch(req); m != nil {
-			ids = append(ids, m[1])
-		}
-		if len(ids) < 3 {
-			return ""
-		}
-		var all strings.Builder
-		for _, id := range ids {
-			all.WriteString(`<iq xmlns="jabber:client" type="result" id="` + id + `"><query xmlns="http://jabber.org/protocol/muc#admin"/></iq>`)
-		}
-		return all.String()
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if _, err := mucadmin.Members(ctx, s, room); err != nil {
-		t.Fatalf("the lists were not asked for at once: %v", err)
 	}
 }
 
