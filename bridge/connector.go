@@ -35,6 +35,9 @@ type Connector struct {
 	// follows it (presencepoll.go), made at the first login.
 	pollerOnce sync.Once
 	poller     *presencePoller
+
+	// marks: the sending marks of each account (sendingmarks.go).
+	marks sync.Map
 }
 
 var (

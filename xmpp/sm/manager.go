@@ -292,12 +292,9 @@ func (m *Manager) outbound(gen uint64, e element) {
 			m.outOn, m.inOn, m.inH = true, false, 0
 			m.over = false
 			m.newEpoch()
-		case "r":
-			m.reqSent, m.sinceReq = time.Now(), 0
-			if m.reqOpen.IsZero() {
-				m.reqOpen = m.reqSent
-			}
 		}
+		// An <r/> was recorded as outstanding before it was written
+		// (requesting).
 		return
 	}
 	if !e.isStanza() || !m.outOn {
