@@ -254,7 +254,10 @@ func (c Config) dialSession(ctx context.Context, info *Info) (*xmpp.Session, err
 	// mellium wakes its reads when ctx ends by setting a past deadline and
 	// at once clearing it again, which races with the blocked read: a
 	// stalled server could hold Dial far beyond the timeout. So when ctx
-	// ends before the negotiation does, close the connection.
+	// ends before the negotiation does, close the connection. mellium gets
+	// a context that never ends: its deadline goroutine can run after the
+	// negotiation returned, and a past deadline set then (when the caller's
+	// ctx ends) broke the established stream's next read.
 	raw := netConn
 	if tc, ok := netConn.(*tls.Conn); ok {
 		raw = tc.NetConn()
@@ -271,7 +274,7 @@ func (c Config) dialSession(ctx context.Context, info *Info) (*xmpp.Session, err
 			_ = raw.Close()
 		}
 	})
-	s, err := xmpp.NewClientSession(ctx, c.JID, netConn, features...)
+	s, err := xmpp.NewClientSession(context.WithoutCancel(ctx), c.JID, netConn, features...)
 	mu.Lock()
 	negotiated = true
 	mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Conn is the authenticated connection as the session sees it: reads and
@@ -92,6 +93,20 @@ func (c *Conn) Write(p []byte) (int, error) {
 	c.out.writeBytes(p[:n])
 	return n, c.why(err)
 }
+
+// SetDeadline and SetWriteDeadline ignore the deadline. mellium ends a
+// send whose context ends by setting a past write deadline from a
+// goroutine that can run after the send returned; every IQ's context ends
+// right after its send, so the deadline could land in another sender's
+// write, and a TLS connection whose write timed out is broken for good
+// (the stream dropped and resumed, under load several times a minute). A
+// write that cannot finish ends with the socket's TCP_USER_TIMEOUT
+// (xmpp/conn) or when the manager fails the connection for an ack request
+// left unanswered. Read deadlines (mellium's close deadline) pass through.
+func (c *Conn) SetDeadline(time.Time) error { return nil }
+
+// SetWriteDeadline: see SetDeadline.
+func (c *Conn) SetWriteDeadline(time.Time) error { return nil }
 
 // ConnectionState is the TLS state of the connection below, for mellium
 // (channel binding, Session.ConnectionState).
