@@ -58,8 +58,8 @@ type Client struct {
 	cursorPending bool
 	mam           xmppclient.Queries
 
-	omemo       omemoState            // the login's OMEMO device (omemo.go)
-	omemoRunner xmppclient.LazyWorker // runs runOMEMOWorker while the OMEMO queue has tasks
+	omemo   xmppclient.OMEMO // the login's OMEMO device, its locks and work queue
+	omemoDB omemoDB          // its store and inbox sweeps (omemo.go)
 	// presenceRunner pushes contacts' presences while some wait (presence.go).
 	presenceRunner xmppclient.LazyWorker
 
@@ -88,7 +88,7 @@ var (
 func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
 	c := &Client{main: xc, login: login, roster: xmppclient.NewRoster(), mucs: xmppclient.NewRooms()}
 	c.delivery.wm = xmppclient.NewCursor()
-	c.omemo.ratchet.ObserveEncrypt = func(d time.Duration) { c.main.Metrics.ObserveEncrypt(d) }
+	c.omemo.SetHooks(c.omemoHooks())
 	c.rejoining.Store(true)
 	if meta, ok := login.Metadata.(*UserLoginMetadata); ok {
 		if j, err := xconn.ParseJID(meta.JID); err == nil {
@@ -179,7 +179,7 @@ func (c *Client) Connect(ctx context.Context) {
 	done := c.done
 	go func() {
 		defer close(done)
-		c.kickOMEMOWorkerOn(loopCtx) // tasks queued while disconnected
+		c.omemo.Start(loopCtx) // tasks queued while disconnected run now
 		c.conn.Run(loopCtx)
 	}()
 }
