@@ -82,6 +82,10 @@ var errNothingToShow = errors.New("OMEMO message without text")
 // must not be bridged at all (replays; in rooms also those with nothing to
 // show).
 func (c *Client) decryptIncoming(ctx context.Context, in *incoming) error {
+	if in.private() {
+		markPrivateEncrypted(in)
+		return nil
+	}
 	if in.Room != nil && (!in.Room.Encrypted || isOwnReflection(in)) {
 		// Our own reflections were never encrypted for our own device.
 		return nil
