@@ -286,7 +286,7 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	c.mu.Lock()
 	loopCtx := c.loopCtx
 	c.mu.Unlock()
-	runCatchUp := c.startCatchUp(loopCtx)
+	runCatchUp := c.startAccountCatchUp(loopCtx)
 	holdBeforePresence(ctx)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -92,8 +92,7 @@ func (c *Client) handleMessage(ctx context.Context, inb xmppclient.Inbound) {
 		log.Warn().Err(err).Msg("Dropping malformed message")
 		return
 	}
-	if c.trackable(in) {
-		in.ack = c.ticket(in.StanzaID)
+	if in.ack = c.ticket(xmppclient.AccountLane, in.StanzaID, in.Archived, in.catchUpSeq); in.ack != nil {
 		defer in.ack.Release(ctx)
 	}
 	if occ, ok := c.privateOccupant(in); ok {
@@ -319,7 +318,7 @@ func (c *Client) processGroupchat(ctx context.Context, rm xmppclient.RoomMessage
 	// The room's watermark (mucarchive.go) moves over this stanza-id once
 	// bridgev2 stored the message, or at once when nothing is queued.
 	if g.Kind != xmppclient.GroupchatSubject {
-		in.ack = c.roomTicket(room.JID, m.StanzaID, catchUpSeq)
+		in.ack = c.ticket(room.JID.Bare().String(), m.StanzaID, false, catchUpSeq)
 		defer in.ack.Release(ctx)
 	}
 	switch g.Kind {
