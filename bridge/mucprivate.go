@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"go.mau.fi/util/ptr"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
@@ -112,30 +111,13 @@ func privateEditInPortal(p *bridgev2.Portal, in *incoming, existing []*database.
 	return nil
 }
 
-// pmChatInfo is the portal info of a private chat with occupant occ.
+// pmChatInfo is the portal info of a private chat with occupant occ
+// (portal.PMInfo).
 func (c *Client) pmChatInfo(occ jid.JID) *bridgev2.ChatInfo {
-	me := puppet.UserID(c.account)
-	other := puppet.OccupantUserID(occ)
-	name := fmt.Sprintf("%s (private, %s)", occ.Resourcepart(), occ.Bare())
-	topic := fmt.Sprintf("Private messages with %s, an occupant of the group chat %s. The room relays them; they are not encrypted.", occ.Resourcepart(), occ.Bare())
-	return &bridgev2.ChatInfo{
-		Name:  &name,
-		Topic: &topic,
-		Type:  ptr.Ptr(database.RoomTypeDM),
-		Members: &bridgev2.ChatMemberList{
-			IsFull:      true,
-			OtherUserID: other,
-			MemberMap: bridgev2.ChatMemberMap{
-				me: {EventSender: bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: me}, Membership: event.MembershipJoin,
-					MemberEventExtra: map[string]any{"is_direct": true}},
-				other: {EventSender: bridgev2.EventSender{Sender: other}, Membership: event.MembershipJoin, UserInfo: c.occupantInfo(occ.Bare(), occ.Resourcepart())},
-			},
-		},
-		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
-			meta, _ := p.Metadata.(*portal.Metadata)
-			return meta.SetKind(portal.PM)
-		},
-	}
+	return portal.PMInfo(occ, c.selfSender(), bridgev2.ChatMember{
+		EventSender: bridgev2.EventSender{Sender: puppet.OccupantUserID(occ)},
+		UserInfo:    c.occupantInfo(occ.Bare(), occ.Resourcepart()),
+	})
 }
 
 // handleMatrixPrivate sends a Matrix message of a private portal to the

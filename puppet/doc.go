@@ -2,7 +2,8 @@
 // is the ghost's network user ID (and an account's bare JID is its login ID),
 // and the ghost's name comes from the roster, falling back to the JID. An
 // occupant of a group chat that hides real JIDs gets a ghost of its own,
-// keyed by its occupant JID (room@service/nick, see OccupantUserID).
+// keyed by its occupant JID (room@service/nick, see OccupantUserID);
+// OccupantGhost says which ghost an occupant is.
 //
 // Metadata (metadata.go) is what bridgev2 stores per ghost: the names the
 // roster and the contact gave, recorded through SetRosterName and SetNick.
