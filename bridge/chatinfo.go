@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"go.mau.fi/util/ptr"
 	"go.mau.fi/util/random"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/networkid"
@@ -63,21 +62,12 @@ func (c *Client) sharedGhostInfo(contact jid.JID) *bridgev2.UserInfo {
 	return info
 }
 
-// userInfo is the ghost info of contact as this login's roster names it.
+// userInfo is the ghost info of contact as this login's roster names it
+// (puppet.ContactInfo).
 func (c *Client) userInfo(contact jid.JID) *bridgev2.UserInfo {
 	item, _ := c.roster.Get(contact)
-	bare := contact.Bare().String()
-	name := c.main.Config.FormatDisplayname(puppet.Name(item.Name, contact), bare)
-	rosterName := item.Name
-	return &bridgev2.UserInfo{
-		Identifiers: []string{"xmpp:" + bare},
-		Name:        &name,
-		IsBot:       ptr.Ptr(false),
-		ExtraUpdates: func(ctx context.Context, g *bridgev2.Ghost) bool {
-			meta, _ := g.Metadata.(*puppet.Metadata)
-			return meta.SetRosterName(rosterName)
-		},
-	}
+	name := c.main.Config.FormatDisplayname(puppet.Name(item.Name, contact), contact.Bare().String())
+	return puppet.ContactInfo(contact, name, item.Name)
 }
 
 // GetUserInfo implements bridgev2.NetworkAPI.
@@ -217,19 +207,14 @@ func (c *Client) occupantMember(room xmppclient.Room, o xmppclient.Occupant, mem
 	return m, true
 }
 
-// occupantInfo is the ghost info of an occupant whose real JID is hidden:
-// the nick is all we know.
+// occupantInfo is the ghost info of an occupant whose real JID is hidden
+// (puppet.OccupantInfo): the nick is all we know.
 func (c *Client) occupantInfo(room jid.JID, nick string) *bridgev2.UserInfo {
 	occ, err := room.WithResource(nick)
 	if err != nil {
 		return nil
 	}
-	name := c.main.Config.FormatDisplayname(nick, occ.String())
-	return &bridgev2.UserInfo{
-		Identifiers: []string{"xmpp:" + occ.String()},
-		Name:        &name,
-		IsBot:       ptr.Ptr(false),
-	}
+	return puppet.OccupantInfo(occ, c.main.Config.FormatDisplayname(nick, occ.String()))
 }
 
 // mucChatInfoFor is GetChatInfo for a room portal: what the session knows,
