@@ -135,13 +135,13 @@ func (c *Client) omemoConnect(ctx context.Context, s *xmpp.Session) {
 // before a logout, so that contacts stop encrypting for a device that will
 // no longer exist. The account's other devices stay listed.
 func (c *Client) omemoUnannounce(ctx context.Context) {
-	s, oc := c.currentSession(), c.omemoClient()
-	if s == nil || oc == nil {
+	s := c.currentSession()
+	if s == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	xmppclient.Unannounce(ctx, s, oc, c.account, c.omemoStore())
+	c.omemo.Unannounce(ctx, s, c.omemoStore())
 }
 
 // omemoDelete forgets the login's OMEMO device (keys, sessions, trust,
@@ -168,8 +168,7 @@ func (c *Client) handlePEPEvent(ctx context.Context, ev pubsub.Event) bool {
 		log.Warn().Err(err).Msg("Ignoring malformed OMEMO device list notification")
 		return true
 	}
-	oc := c.omemoClient()
-	if oc == nil {
+	if c.omemoClient() == nil {
 		return true
 	}
 	if upd.JID.Bare().Equal(c.account.Bare()) {
@@ -182,7 +181,7 @@ func (c *Client) handlePEPEvent(ctx context.Context, ev pubsub.Event) bool {
 		log.Debug().Stringer("jid", upd.JID).Msg("Ignoring OMEMO device list of a stranger")
 		return true
 	}
-	ch, err := xmppclient.ApplyDeviceList(ctx, oc, c.omemoStore(), upd)
+	ch, err := c.omemo.ApplyDeviceList(ctx, c.omemoStore(), upd)
 	if err != nil {
 		log.Warn().Err(err).Stringer("jid", upd.JID).Msg("Failed to handle OMEMO device list update")
 		return true

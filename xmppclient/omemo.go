@@ -83,6 +83,13 @@ func (o *OMEMO) Client() *omemoxmpp.Client {
 	return o.oc
 }
 
+// session is the session's client and our account.
+func (o *OMEMO) session() (*omemoxmpp.Client, jid.JID) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.oc, o.account
+}
+
 // Use makes oc the session's OMEMO client (Connect does; tests give their
 // own).
 func (o *OMEMO) Use(oc *omemoxmpp.Client) {
