@@ -71,24 +71,28 @@ bench-report:
 
 # Idle logins at scale (docs/scaling.md): logs SCALE_N accounts in through the provisioning API
 # (real Prosody and Dendrite, bridge on SQLite) and prints RSS, heap, goroutines, threads, fds, idle
-# CPU and login time per step, with a linear fit extrapolated to 10 000 logins. Not in `make test`.
+# CPU, wake-ups and login time per step, with a linear fit extrapolated to 10 000 logins. Not in
+# `make test`. SCALE_OWN_PRESENCE=available sets presence.own (no presence reads).
 SCALE_N    ?= 50,200,500,1000,2000
 SCALE_IDLE ?= 30s
+SCALE_OWN_PRESENCE ?=
 bench-scale: deps dendrite
 	@out=$$(mktemp); status=0; \
-	MXOMEMO_SCALE_N=$(SCALE_N) MXOMEMO_SCALE_IDLE=$(SCALE_IDLE) $(GO) test $(GOFLAGS_T) -count 1 -timeout 90m \
+	MXOMEMO_SCALE_N=$(SCALE_N) MXOMEMO_SCALE_IDLE=$(SCALE_IDLE) MXOMEMO_SCALE_OWN_PRESENCE=$(SCALE_OWN_PRESENCE) $(GO) test $(GOFLAGS_T) -count 1 -timeout 90m \
 		-run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x ./e2e/ >$$out 2>&1 || status=$$?; \
 	grep -E '^SCALE|^BenchmarkScale|^(--- |ok|FAIL|PASS)|scale_bench_test' $$out; \
 	[ $$status = 0 ] || tail -50 $$out; rm -f $$out; exit $$status
 
-# The bridge's own ceiling (plaintext 1:1, SQLite): the real binary and Prosody with a MINIMAL
-# APPSERVICE SINK (e2e/internal/assink) instead of a homeserver; msg/s and latency p50/p99 per
-# direction at SINK_RATE msg/s and for a burst of SINK_N messages. Not in `make test`.
+# The bridge's own ceiling (SQLite): the real binary and Prosody with a MINIMAL APPSERVICE SINK
+# (e2e/internal/assink) instead of a homeserver; per chat (SINK_CASES: 1:1 and room, plaintext and
+# OMEMO) and direction msg/s, latency and added latency p50/p99 at SINK_RATE msg/s, and for a
+# burst of SINK_N messages, with the bridge's CPU per message. Not in `make test`.
 SINK_N    ?= 2000
 SINK_RATE ?= 200
+SINK_CASES ?= chat,chat-omemo,room,room-omemo
 bench-sink: deps
 	@out=$$(mktemp); status=0; \
-	MXOMEMO_SINK_N=$(SINK_N) MXOMEMO_SINK_RATE=$(SINK_RATE) $(GO) test $(GOFLAGS_T) -count 1 -timeout 30m \
+	MXOMEMO_SINK_N=$(SINK_N) MXOMEMO_SINK_RATE=$(SINK_RATE) MXOMEMO_SINK_CASES=$(SINK_CASES) $(GO) test $(GOFLAGS_T) -count 1 -timeout 60m \
 		-run '^$$' -bench '^BenchmarkSinkThroughput$$' -benchtime 1x ./e2e/ >$$out 2>&1 || status=$$?; \
 	grep -E '^SINK|^BenchmarkSink|^(--- |ok|FAIL|PASS)|sink_bench_test' $$out; \
 	[ $$status = 0 ] || tail -50 $$out; rm -f $$out; exit $$status

@@ -48,7 +48,11 @@ func (c *Client) syncBookmarks(ctx context.Context, s *xmpp.Session) {
 			nick = c.defaultNick()
 		}
 		log.Info().Stringer("room", b.JID).Msg("Joining bookmarked group chat")
-		if err := c.rememberRoom(ctx, b.JID, nick); err != nil {
+		// Saved without a first join's time: the rejoin below records
+		// its join's. A time from now would make that join's catch-up
+		// bring what was said in the seconds before it beside the
+		// room's history, as it does for a rejoin after a crash.
+		if err := c.saveRoom(ctx, b.JID, nick, 0); err != nil {
 			log.Err(err).Stringer("room", b.JID).Msg("Failed to remember bookmarked room")
 		}
 		if b.Password != "" {

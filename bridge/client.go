@@ -71,6 +71,7 @@ type Client struct {
 	avatars        avatarState        // contacts' avatars looked at (avatar.go)
 	nicks          nickState          // contacts' own names looked up (contactname.go)
 	mucs           *xmppclient.Rooms  // the group chats of the current session
+	roomJoins      roomJoins          // one join per room at a time (mucjoin.go)
 	uploads        xmppclient.Uploads // the XEP-0363 service of the current session
 	presence       presenceState      // presence both ways (presence.go)
 
@@ -175,7 +176,7 @@ func (c *Client) Connect(ctx context.Context) {
 	c.loopCtx = loopCtx
 	c.stream.Start(loopCtx, c.handleEvent)
 	c.startPresencePusher(loopCtx)
-	go c.runOwnPresence(loopCtx)
+	c.followOwnPresence(loopCtx)
 	done := c.done
 	go func() {
 		defer close(done)

@@ -34,6 +34,10 @@ func TestConfigValidate(t *testing.T) {
 		{"credential key missing", func(c *Config) { c.CredentialKey = "" }, ErrBadCredentialKey},
 		{"credential key placeholder", func(c *Config) { c.CredentialKey = "generate" }, ErrBadCredentialKey},
 		{"credential key short", func(c *Config) { c.CredentialKey = "c2hvcnQ=" }, ErrBadCredentialKey},
+		{"presence poll rate", func(c *Config) { c.Presence.PollPerSecond = 50 }, nil},
+		{"presence poll rate default", func(c *Config) { c.Presence.PollPerSecond = 0 }, nil},
+		{"negative presence poll rate", func(c *Config) { c.Presence.PollPerSecond = -1 }, ErrBadPresence},
+		{"presence poll too fast", func(c *Config) { c.Presence.PollSeconds = 2 }, ErrBadPresence},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := valid()

@@ -5,6 +5,7 @@ package bridge
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.mau.fi/util/dbutil"
@@ -29,6 +30,14 @@ type Connector struct {
 	// intake makes Matrix events durable before they are acknowledged
 	// (intake.go); nil when bridgev2's appservice is not in use.
 	intake *intake
+
+	// poller reads the Matrix users' presence for every login that
+	// follows it (presencepoll.go), made at the first login.
+	pollerOnce sync.Once
+	poller     *presencePoller
+
+	// marks: the sending marks of each account (sendingmarks.go).
+	marks sync.Map
 }
 
 var (

@@ -37,6 +37,7 @@ var (
 // path for messages (text, notices, emotes, files) to 1:1 chats, rooms and
 // private chats with occupants; every one with a body leaves through Send.
 func (c *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
+	c.touchOwnPresence()
 	chat, err := portal.Parse(msg.Portal.PortalKey)
 	if err != nil {
 		return nil, err
@@ -104,6 +105,7 @@ func (c *Client) sendSignal(ctx context.Context, sig xmppclient.Signal) error {
 // HandleMatrixEdit implements bridgev2.EditHandlingNetworkAPI with a
 // XEP-0308 correction of our own message.
 func (c *Client) HandleMatrixEdit(ctx context.Context, msg *bridgev2.MatrixEdit) error {
+	c.touchOwnPresence()
 	chat, err := portal.Parse(msg.Portal.PortalKey)
 	if err != nil {
 		return err
@@ -185,6 +187,7 @@ func (c *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.Ma
 // with a XEP-0333 displayed marker, sent only for messages that asked for
 // markers.
 func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.MatrixReadReceipt) error {
+	c.touchOwnPresence()
 	if msg.ExactMessage == nil {
 		return nil
 	}
@@ -212,6 +215,7 @@ func (c *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.Matr
 // HandleMatrixTyping implements bridgev2.TypingHandlingNetworkAPI with
 // XEP-0085 chat states.
 func (c *Client) HandleMatrixTyping(ctx context.Context, msg *bridgev2.MatrixTyping) error {
+	c.touchOwnPresence()
 	chat, err := portal.Parse(msg.Portal.PortalKey)
 	if err != nil {
 		return err

@@ -95,6 +95,9 @@ type intake struct {
 	// ackWaiting are, per room, the done channels of the rows waiting
 	// for their acknowledgement, oldest first (at most ackWindow).
 	ackWaiting map[id.RoomID][]chan struct{}
+	// ackQueue are, per room, the rows waiting for their acknowledgement
+	// and not yet done, oldest first (intake_ack.go).
+	ackQueue map[id.RoomID][]*ackEntry
 	// handed is, per room, the seq of the last row handed to bridgev2 in
 	// this process.
 	handed map[id.RoomID]int64

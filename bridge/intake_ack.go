@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -65,23 +66,35 @@ func (in *intake) keepAck(xmppID string, evt id.EventID) {
 	}
 }
 
+// ackEntry is a row waiting for its acknowledgement.
+type ackEntry struct {
+	evt id.EventID
+	w   ackWaiter
+	// marked: a row before it marked it done with its own (in.mu).
+	marked bool
+}
+
 // doneWhenAcked takes the acknowledgement waiter of row's stanza, if its
 // send left one, and marks the row done once the server acknowledged it,
 // in the background and in the room's order; the drain goes on with the
 // next row meanwhile, so Matrix → XMPP goes at the pace of the writes, not
 // of the round trips (and not of the inbound stanzas queued before the
-// <a/>, which the session reads in order). It reports whether it took the
-// row over.
+// <a/>, which the session reads in order). A row whose acknowledgement came
+// marks the following rows that the same acknowledgement covered done in
+// the same statement: one write per round trip, not per row, which bounded
+// a room's rate under load. It reports whether it took the row over.
 func (in *intake) doneWhenAcked(ctx context.Context, row *intakeRow) bool {
 	v, ok := in.acks.LoadAndDelete(row.EventID)
 	w, _ := v.(ackWaiter)
 	if !ok || w == nil {
 		return false
 	}
+	e := &ackEntry{evt: row.EventID, w: w}
 	in.mu.Lock()
 	if in.acked == nil {
 		in.acked = map[id.RoomID]chan struct{}{}
 		in.ackWaiting = map[id.RoomID][]chan struct{}{}
+		in.ackQueue = map[id.RoomID][]*ackEntry{}
 	}
 	prev := in.acked[row.RoomID]
 	done := make(chan struct{})
@@ -92,6 +105,7 @@ func (in *intake) doneWhenAcked(ctx context.Context, row *intakeRow) bool {
 		oldest, waiting = waiting[0], waiting[1:]
 	}
 	in.ackWaiting[row.RoomID] = waiting
+	in.ackQueue[row.RoomID] = append(in.ackQueue[row.RoomID], e)
 	in.wg.Add(1)
 	in.mu.Unlock()
 	defer func() {
@@ -113,6 +127,10 @@ func (in *intake) doneWhenAcked(ctx context.Context, row *intakeRow) bool {
 			if w := in.ackWaiting[row.RoomID]; len(w) > 0 && w[0] == done {
 				in.ackWaiting[row.RoomID] = w[1:]
 			}
+			in.ackQueue[row.RoomID] = slices.DeleteFunc(in.ackQueue[row.RoomID], func(x *ackEntry) bool { return x == e })
+			if len(in.ackQueue[row.RoomID]) == 0 {
+				delete(in.ackQueue, row.RoomID)
+			}
 			in.mu.Unlock()
 		}()
 		if prev != nil {
@@ -122,16 +140,57 @@ func (in *intake) doneWhenAcked(ctx context.Context, row *intakeRow) bool {
 				return
 			}
 		}
+		in.mu.Lock()
+		marked := e.marked
+		in.mu.Unlock()
+		if marked {
+			return
+		}
 		if err := in.awaitAck(ctx, w); err != nil {
 			// The intake stops (or the test's crash): the row stays, and
 			// is replayed with the archive check.
 			return
 		}
-		if err := in.store.setDone(ctx, row.EventID); err != nil {
-			zerolog.Ctx(ctx).Err(err).Stringer("event_id", row.EventID).Msg("Failed to mark an acknowledged Matrix event done")
+		batch := in.alsoAcked(ctx, row.RoomID, e)
+		evts := make([]id.EventID, 0, 1+len(batch))
+		evts = append(evts, row.EventID)
+		for _, n := range batch {
+			evts = append(evts, n.evt)
 		}
+		if err := in.store.setDoneMany(ctx, evts); err != nil {
+			zerolog.Ctx(ctx).Err(err).Stringer("event_id", row.EventID).Int("rows", len(evts)).Msg("Failed to mark acknowledged Matrix events done")
+			return
+		}
+		in.mu.Lock()
+		for _, n := range batch {
+			n.marked = true
+		}
+		in.mu.Unlock()
 	}()
 	return true
+}
+
+// alsoAcked returns the rows queued after e in room whose stanzas the
+// server has acknowledged already, in order up to the first that it has not:
+// stanzas are acknowledged in the order they were written (XEP-0198), and
+// a waiter asked with an ended context answers at once.
+func (in *intake) alsoAcked(ctx context.Context, room id.RoomID, e *ackEntry) []*ackEntry {
+	in.mu.Lock()
+	q := in.ackQueue[room]
+	i := slices.Index(q, e)
+	var next []*ackEntry
+	if i >= 0 {
+		next = slices.Clone(q[i+1:])
+	}
+	in.mu.Unlock()
+	now, cancel := context.WithCancel(ctx)
+	cancel()
+	for i, n := range next {
+		if in.step("acked") != nil || n.w(now) != nil || in.step("acknowledged") != nil {
+			return next[:i]
+		}
+	}
+	return next
 }
 
 // awaitAck waits until the server acknowledged the stanza of w. A stream that ended first leaves the stanza to stream

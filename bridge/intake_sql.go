@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mau.fi/util/dbutil"
@@ -170,6 +171,25 @@ func (s intakeStore) setDone(ctx context.Context, evt id.EventID) error {
 	_, err := s.db.Exec(ctx, `UPDATE matrix_intake SET state=3, event_json=NULL WHERE event_id=$1`, evt)
 	if err != nil {
 		return fmt.Errorf("failed to mark %s as done: %w", evt, err)
+	}
+	return nil
+}
+
+// setDoneMany is setDone for several events in one statement (rows whose
+// stanzas one acknowledgement covered).
+func (s intakeStore) setDoneMany(ctx context.Context, evts []id.EventID) error {
+	if len(evts) == 1 {
+		return s.setDone(ctx, evts[0])
+	}
+	args := make([]any, len(evts))
+	marks := make([]string, len(evts))
+	for i, evt := range evts {
+		args[i] = evt
+		marks[i] = fmt.Sprintf("$%d", i+1)
+	}
+	_, err := s.db.Exec(ctx, `UPDATE matrix_intake SET state=3, event_json=NULL WHERE event_id IN (`+strings.Join(marks, ",")+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("failed to mark %d events as done: %w", len(evts), err)
 	}
 	return nil
 }

@@ -81,19 +81,19 @@ func idlessHistory(m mucroom.Message, catchUpSeq uint64) bool {
 // startRoomCatchUp queues the start mark of room's catch-up
 // (startCatchUp, before the join presence, so that the room's live
 // messages wait behind it) and returns what ends it: with the joined
-// session, the catch-up runs in the background; with none (the join
-// failed), the room's cursor stays.
-func (c *Client) startRoomCatchUp(room jid.JID) func(s *xmpp.Session, mam bool) {
+// session (and when that join began), the catch-up runs in the background;
+// with none (the join failed), the room's cursor stays.
+func (c *Client) startRoomCatchUp(room jid.JID) func(s *xmpp.Session, mam bool, joinStarted time.Time) {
 	c.mu.Lock()
 	loopCtx := c.loopCtx
 	c.mu.Unlock()
 	if loopCtx == nil {
-		return func(*xmpp.Session, bool) {}
+		return func(*xmpp.Session, bool, time.Time) {}
 	}
 	run := c.startCatchUp(loopCtx, room.Bare().String())
-	return func(s *xmpp.Session, mam bool) {
+	return func(s *xmpp.Session, mam bool, joinStarted time.Time) {
 		run(s, func(ctx context.Context, s *xmpp.Session, seq uint64) bool {
-			return c.roomCatchUp(ctx, s, room.Bare(), seq, mam)
+			return c.roomCatchUp(ctx, s, room.Bare(), seq, mam, joinStarted)
 		})
 	}
 }
@@ -127,15 +127,16 @@ func (saved SavedRoom) joinedSince() time.Time {
 // reached the end (or had nothing to do: a room without an archive, or a
 // first join with history backfill off, whose live messages set the
 // cursor).
-func (c *Client) roomCatchUp(ctx context.Context, s *xmpp.Session, room jid.JID, seq uint64, mam bool) bool {
+func (c *Client) roomCatchUp(ctx context.Context, s *xmpp.Session, room jid.JID, seq uint64, mam bool, joinStarted time.Time) bool {
 	log := zerolog.Ctx(ctx).With().Str("action", "room archive catch-up").Stringer("room", room).Logger()
 	saved, _ := c.savedRoom(room)
 	backfill, initial := c.roomHistorySize()
 	since := saved.joinedSince()
-	if r, ok := c.mucs.Get(room); ok && saved.JoinedAt != 0 && saved.JoinedAt == r.JoinStarted.UnixMilli() {
+	if saved.JoinedAt != 0 && saved.JoinedAt == joinStarted.UnixMilli() {
 		// The first join itself (rememberRoom may have saved it before
 		// this runs): its history and live messages are all there is;
-		// the time only guards a rejoin after a crash.
+		// the time only guards a rejoin after a crash. This join's own
+		// start, not the room's latest: a later join may have begun.
 		since = time.Time{}
 	}
 	plan, ok := roomArchiveStart(saved.LastArchiveID, since, backfill, initial)

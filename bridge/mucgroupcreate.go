@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/random"
@@ -126,9 +127,15 @@ func (c *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreatePa
 		bound = p
 	}
 	nick := c.defaultNick()
+	release, err := c.roomJoins.claim(ctx, room.Bare().String())
+	if err != nil {
+		return nil, err
+	}
 	done := c.startRoomCatchUp(room)
-	if _, err := c.mucs.Create(ctx, s, room, nick, config); err != nil {
-		done(nil, false)
+	_, err = c.mucs.Create(ctx, s, room, nick, config)
+	release()
+	if err != nil {
+		done(nil, false, time.Time{})
 		if bound != nil {
 			if rerr := bound.RemoveMXID(ctx); rerr != nil {
 				log.Err(rerr).Msg("Failed to unbind the Matrix room from the room that was not created")
@@ -137,7 +144,7 @@ func (c *Client) CreateGroup(ctx context.Context, params *bridgev2.GroupCreatePa
 		return nil, fmt.Errorf("failed to create %s: %w", room, err)
 	}
 	r, _ := c.mucs.Get(room)
-	done(s, slices.Contains(r.Features.Features, xmppclient.NSMAM))
+	done(s, slices.Contains(r.Features.Features, xmppclient.NSMAM), r.JoinStarted)
 	log.Info().Stringer("room", room).Int("members", len(members)).Msg("Created group chat")
 	if err := c.rememberRoom(ctx, room, nick); err != nil {
 		log.Err(err).Stringer("room", room).Msg("Failed to remember the created room")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -55,19 +56,71 @@ func (c *Client) joinRoom(ctx context.Context, room jid.JID, nick string, opts x
 	return c.joinOnSession(ctx, s, room, nick, opts)
 }
 
-// joinOnSession is joinRoom on s with opts as they are.
+// joinOnSession is joinRoom on s with opts as they are. A room is joined
+// once per session: a join that finds the room joined, after waiting for
+// any other join of it in flight, answers with that join's nick. (The
+// rejoin after a connect reads the saved rooms only after the bookmarks;
+// a `join` command answered in between had saved the room, and joining it
+// again made a second catch-up, from the first join's time, bring the
+// messages sent just before that join beside its history.)
 func (c *Client) joinOnSession(ctx context.Context, s *xmpp.Session, room jid.JID, nick string, opts xmppclient.JoinOptions) (xmppclient.JoinResult, error) {
+	release, err := c.roomJoins.claim(ctx, room.Bare().String())
+	if err != nil {
+		return xmppclient.JoinResult{}, err
+	}
+	defer release()
+	// Disconnected clears Joined with the session, so a joined room is
+	// joined on this one.
+	if r, ok := c.mucs.Get(room); ok && r.Joined {
+		zerolog.Ctx(ctx).Debug().Stringer("room", room).Str("nick", r.Nick).Msg("Group chat already joined on this session")
+		return xmppclient.JoinResult{Nick: r.Nick}, nil
+	}
 	// Live messages of the room wait until its archive has been caught
 	// up on (mucarchive.go).
 	done := c.startRoomCatchUp(room)
 	res, err := c.mucs.JoinWith(ctx, s, room, nick, opts)
 	if err != nil {
-		done(nil, false)
+		done(nil, false, time.Time{})
 		return res, err
 	}
 	r, _ := c.mucs.Get(room)
-	done(s, slices.Contains(r.Features.Features, xmppclient.NSMAM))
+	done(s, slices.Contains(r.Features.Features, xmppclient.NSMAM), r.JoinStarted)
 	return res, nil
+}
+
+// roomJoins keeps one join per room in flight (joinOnSession).
+type roomJoins struct {
+	mu       sync.Mutex
+	inFlight map[string]chan struct{} // closed when that join is over
+}
+
+// claim waits until no other join of room is in flight, then makes this
+// one the join in flight until release is called.
+func (j *roomJoins) claim(ctx context.Context, room string) (release func(), err error) {
+	for {
+		j.mu.Lock()
+		other, busy := j.inFlight[room]
+		if !busy {
+			done := make(chan struct{})
+			if j.inFlight == nil {
+				j.inFlight = map[string]chan struct{}{}
+			}
+			j.inFlight[room] = done
+			j.mu.Unlock()
+			return func() {
+				j.mu.Lock()
+				delete(j.inFlight, room)
+				j.mu.Unlock()
+				close(done)
+			}, nil
+		}
+		j.mu.Unlock()
+		select {
+		case <-other:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("failed to wait for the other join of %s: %w", room, ctx.Err())
+		}
+	}
 }
 
 // leaveRoom exits room (when connected) and forgets it, also in the login
@@ -96,10 +149,16 @@ func (c *Client) rememberRoom(ctx context.Context, room jid.JID, nick string) er
 	if r, ok := c.mucs.Get(room); ok && !r.JoinStarted.IsZero() {
 		joinedAt = r.JoinStarted
 	}
+	return c.saveRoom(ctx, room, nick, joinedAt.UnixMilli())
+}
+
+// saveRoom is rememberRoom with the first join's time given (0: the room
+// has not been joined yet; the rejoin that joins it records the time).
+func (c *Client) saveRoom(ctx context.Context, room jid.JID, nick string, joinedAt int64) error {
 	c.metaMu.Lock()
 	defer c.metaMu.Unlock()
 	meta := c.meta()
-	entry := SavedRoom{JID: room.Bare().String(), Nick: nick, JoinedAt: joinedAt.UnixMilli()}
+	entry := SavedRoom{JID: room.Bare().String(), Nick: nick, JoinedAt: joinedAt}
 	i := slices.IndexFunc(meta.Rooms, func(r SavedRoom) bool { return r.JID == entry.JID })
 	switch {
 	case i < 0:
@@ -147,7 +206,12 @@ func (c *Client) rejoinRooms(ctx context.Context, s *xmpp.Session) {
 	// Rooms bookmarked with autojoin on other clients are joined with the
 	// saved ones.
 	c.syncBookmarks(ctx, s)
-	for _, saved := range c.savedRooms() {
+	holdBeforeRejoin(ctx)
+	rooms := c.savedRooms()
+	defer func() {
+		zerolog.Ctx(ctx).Debug().Int("rooms", len(rooms)).Msg("Rejoin of the saved group chats over")
+	}()
+	for _, saved := range rooms {
 		if ctx.Err() != nil || c.currentSession() != s {
 			return
 		}
@@ -167,8 +231,10 @@ func (c *Client) rejoinRooms(ctx context.Context, s *xmpp.Session) {
 			zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", room).Msg("Failed to rejoin group chat")
 			c.queueRoomNotice(room, "Could not rejoin the group chat: "+joinErrorText(room, nick, err))
 		case err == nil && saved.JoinedAt == 0:
-			// A room saved before JoinedAt existed: from now on, what a
-			// crash before its first stored message would miss is found.
+			// A room not joined before (an autojoin bookmark saved by
+			// syncBookmarks, or saved before JoinedAt existed): from now
+			// on, what a crash before its first stored message would
+			// miss is found.
 			if err := c.rememberRoom(ctx, room, saved.Nick); err != nil {
 				zerolog.Ctx(ctx).Err(err).Stringer("room", room).Msg("Failed to record when the room was joined")
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/bridgev2/matrix"
 	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp"
@@ -31,9 +32,10 @@ import (
 // contact, paced. After a reconnect, contacts whose presence the new session
 // did not bring are set offline.
 //
-// Matrix -> XMPP: the account's presence follows the Matrix user's
-// (read every poll_seconds through the bot: appservices get no presence
-// EDUs without MSC2409, which Dendrite lacks) or a fixed show.
+// Matrix -> XMPP: the account's presence follows the Matrix user's (read
+// through the bot by the process's one poller, presencepoll.go:
+// appservices get no presence EDUs without MSC2409, which Dendrite lacks)
+// or a fixed show.
 
 // presenceSettle is how long after the initial presence the server has to
 // send the contacts' presences before the ones it did not send count as
@@ -320,42 +322,24 @@ func xmppShow(p event.Presence) xmppclient.Show {
 	return xmppclient.ShowAvailable
 }
 
-// runOwnPresence follows the Matrix user's presence into the account's,
-// polling it every poll interval on a timer (no goroutine between polls).
-func (c *Client) runOwnPresence(ctx context.Context) {
-	if _, fixed := c.main.Config.Presence.fixedShow(); fixed {
-		return
+// followOwnPresence makes the poller read the Matrix user's presence for
+// this login until ctx ends (presencepoll.go); a fixed own presence needs
+// none.
+func (c *Client) followOwnPresence(ctx context.Context) {
+	if p := c.main.presencePoller(); p != nil {
+		p.add(ctx, c)
 	}
-	bot, ok := c.main.Bridge.Bot.(*matrix.ASIntent)
-	if !ok {
-		return
-	}
-	var poll func()
-	poll = func() {
-		if ctx.Err() != nil {
-			return
-		}
-		c.pollOwnPresence(ctx, bot)
-		if ctx.Err() == nil {
-			time.AfterFunc(c.main.Config.Presence.pollInterval(), poll)
-		}
-	}
-	poll()
 }
 
-// pollOwnPresence reads the Matrix user's presence once and sends it to
-// the account when the session is up.
-func (c *Client) pollOwnPresence(ctx context.Context, bot *matrix.ASIntent) {
-	log := zerolog.Ctx(ctx)
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	resp, err := bot.Matrix.GetPresence(rctx, c.login.UserMXID)
-	cancel()
-	if err != nil {
-		if ctx.Err() == nil {
-			log.Debug().Err(err).Msg("Failed to read the Matrix user's presence")
-		}
-		return
-	}
+// touchOwnPresence: the Matrix user did something in a portal, so their
+// presence may have changed; the poller reads it soon.
+func (c *Client) touchOwnPresence() {
+	c.main.presencePoller().touch(c.login.UserMXID)
+}
+
+// setOwnPresence takes the Matrix user's presence the poller read and sends
+// it to the account when the session is up and shows something else.
+func (c *Client) setOwnPresence(resp *mautrix.RespPresence) {
 	status := resp.StatusMsg
 	if status == "" {
 		status = c.main.Config.Presence.OwnStatus
@@ -363,13 +347,29 @@ func (c *Client) pollOwnPresence(ctx context.Context, bot *matrix.ASIntent) {
 	c.presence.mu.Lock()
 	c.presence.ownShow, c.presence.ownStatus = xmppShow(resp.Presence), status
 	c.presence.mu.Unlock()
-	if s := c.currentSession(); s != nil && c.isReady() {
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if err := c.sendOwnPresence(sctx, s, false); err != nil {
-			log.Warn().Err(err).Msg("Failed to send the account's presence")
-		}
-		cancel()
+	s := c.currentSession()
+	if s == nil || !c.isReady() {
+		return // the session's setup sends it
 	}
+	show, text := c.ownPresence()
+	c.presence.mu.Lock()
+	same := c.presence.sentOn == s && c.presence.sentShow == show && c.presence.sentText == text
+	c.presence.mu.Unlock()
+	c.mu.Lock()
+	ctx := c.loopCtx
+	c.mu.Unlock()
+	if same || ctx == nil || ctx.Err() != nil {
+		return
+	}
+	// Not on the poller's goroutine: a session slow to write must not hold
+	// every other user's read.
+	go func() {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := c.sendOwnPresence(sctx, s, false); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to send the account's presence")
+		}
+	}()
 }
 
 // isReady reports whether the session is set up (its initial presence

@@ -20,6 +20,8 @@ type PresenceConfig struct {
 	Own string `yaml:"own"`
 	// PollSeconds is how often the Matrix user's presence is read.
 	PollSeconds int `yaml:"poll_seconds"`
+	// PollPerSecond bounds the process's presence reads (all logins).
+	PollPerSecond int `yaml:"poll_per_second"`
 	// OwnStatus is the status text when the Matrix user has none.
 	OwnStatus string `yaml:"own_status"`
 }
@@ -28,7 +30,7 @@ type PresenceConfig struct {
 const ownFollowsMatrix = "matrix"
 
 // ErrBadPresence is a network.presence setting out of range.
-var ErrBadPresence = errors.New("bridge: network.presence: own must be matrix, available, away, xa or dnd; max_per_second and poll_seconds must not be negative (0: 5 and 60), poll_seconds at least 5")
+var ErrBadPresence = errors.New("bridge: network.presence: own must be matrix, available, away, xa or dnd; max_per_second, poll_seconds and poll_per_second must not be negative (0: 5, 60 and 10), poll_seconds at least 5")
 
 func (c *PresenceConfig) validate() error {
 	switch c.Own {
@@ -36,8 +38,8 @@ func (c *PresenceConfig) validate() error {
 	default:
 		return fmt.Errorf("%w (own: %q)", ErrBadPresence, c.Own)
 	}
-	if c.MaxPerSecond < 0 || c.PollSeconds < 0 || (c.PollSeconds > 0 && c.PollSeconds < 5) {
-		return fmt.Errorf("%w (max_per_second %d, poll_seconds %d)", ErrBadPresence, c.MaxPerSecond, c.PollSeconds)
+	if c.MaxPerSecond < 0 || c.PollSeconds < 0 || (c.PollSeconds > 0 && c.PollSeconds < 5) || c.PollPerSecond < 0 {
+		return fmt.Errorf("%w (max_per_second %d, poll_seconds %d, poll_per_second %d)", ErrBadPresence, c.MaxPerSecond, c.PollSeconds, c.PollPerSecond)
 	}
 	return nil
 }
@@ -59,6 +61,15 @@ func (c *PresenceConfig) pollInterval() time.Duration {
 	return time.Duration(c.PollSeconds) * time.Second
 }
 
+// pollGap is the least time between two presence reads of the process.
+func (c *PresenceConfig) pollGap() time.Duration {
+	n := c.PollPerSecond
+	if n <= 0 {
+		n = 10
+	}
+	return time.Second / time.Duration(n)
+}
+
 // fixedShow is the configured own show when it does not follow Matrix.
 func (c *PresenceConfig) fixedShow() (xmppclient.Show, bool) {
 	switch c.Own {
@@ -75,5 +86,6 @@ func upgradePresenceConfig(helper up.Helper) {
 	helper.Copy(up.Int, "presence", "max_per_second")
 	helper.Copy(up.Str, "presence", "own")
 	helper.Copy(up.Int, "presence", "poll_seconds")
+	helper.Copy(up.Int, "presence", "poll_per_second")
 	helper.Copy(up.Str, "presence", "own_status")
 }

@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -108,15 +107,29 @@ func convertOnce[T any](c *Client, id networkid.MessageID, sender bridgev2.Event
 }
 
 func (c *Client) sendingMarked(ctx context.Context, msgID networkid.MessageID) (bool, error) {
-	var started int64
-	err := c.main.DB.QueryRow(ctx, `SELECT started FROM delivery_sending WHERE account=$1 AND message_id=$2`,
-		string(c.login.ID), string(msgID)).Scan(&started)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	} else if err != nil {
-		return false, fmt.Errorf("failed to read sending mark: %w", err)
+	return c.main.sendingMarksOf(c.login.ID).has(ctx, msgID, c.loadSendingMarks)
+}
+
+// loadSendingMarks reads the account's marks (few: those of messages cut by
+// a crash, for sendingRetention at most).
+func (c *Client) loadSendingMarks(ctx context.Context) ([]networkid.MessageID, error) {
+	rows, err := c.main.DB.Query(ctx, `SELECT message_id FROM delivery_sending WHERE account=$1`, string(c.login.ID))
+	if err != nil {
+		return nil, err
 	}
-	return true, nil
+	var ids []networkid.MessageID
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			_ = rows.Close()
+			return nil, err
+		}
+		ids = append(ids, networkid.MessageID(v))
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	return ids, rows.Err()
 }
 
 func (c *Client) markSending(ctx context.Context, msgID networkid.MessageID, room id.RoomID) error {
@@ -125,6 +138,7 @@ func (c *Client) markSending(ctx context.Context, msgID networkid.MessageID, roo
 	if err != nil {
 		return fmt.Errorf("failed to record sending mark: %w", err)
 	}
+	c.main.sendingMarksOf(c.login.ID).added(msgID)
 	return nil
 }
 
@@ -132,7 +146,9 @@ func (c *Client) clearSending(ctx context.Context, msgID networkid.MessageID) {
 	if _, err := c.main.DB.Exec(ctx, `DELETE FROM delivery_sending WHERE account=$1 AND message_id=$2`,
 		string(c.login.ID), string(msgID)); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to clear sending mark")
+		return
 	}
+	c.main.sendingMarksOf(c.login.ID).removed(msgID)
 }
 
 // sweepSending drops old marks (of messages that never got stored).
@@ -141,6 +157,7 @@ func (c *Client) sweepSending(ctx context.Context) {
 		string(c.login.ID), time.Now().Add(-sendingRetention).UnixMilli()); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to clean up sending marks")
 	}
+	c.main.sendingMarksOf(c.login.ID).invalidate()
 }
 
 // findSent looks for the event with marker among sender's latest

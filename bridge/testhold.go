@@ -10,22 +10,38 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
-// envHoldPresence names the test hook below; it is unset in production.
-const envHoldPresence = "MXOMEMO_TEST_HOLD_PRESENCE"
+// Test hooks, unset in production: when the environment variable names a
+// file that exists, the bridge waits at that point until the file is
+// removed (at most testHoldMax), and tells the test it is waiting by
+// creating the file's name + ".held".
+const (
+	// envHoldPresence holds a session before its initial presence.
+	envHoldPresence = "MXOMEMO_TEST_HOLD_PRESENCE"
+	// envHoldRejoin holds the rejoin after a connect after the bookmarks
+	// are read, before the saved rooms are.
+	envHoldRejoin = "MXOMEMO_TEST_HOLD_REJOIN"
+)
 
-// holdBeforePresenceMax bounds the hold.
-const holdBeforePresenceMax = 30 * time.Second
+// testHoldMax bounds a hold.
+const testHoldMax = 30 * time.Second
 
-// holdBeforePresence is a test hook (e2e/firstlogin_test.go): when the
-// environment names a file that exists, the session waits before its
-// initial presence until the file is removed (at most 30 s), and tells the
-// test it is waiting by creating the file's name + ".held". It holds the
-// session before carbons are enabled, so the window between the bind and
-// the presence, where a message to the account reaches no client of the
-// bridge (no carbon, and no offline copy while another resource is
-// available), is wide enough for a test to send into.
+// holdBeforePresence (e2e/firstlogin_test.go) holds the session before
+// carbons are enabled, so the window between the bind and the presence,
+// where a message to the account reaches no client of the bridge (no
+// carbon, and no offline copy while another resource is available), is
+// wide enough for a test to send into.
 func holdBeforePresence(ctx context.Context) {
-	path := os.Getenv(envHoldPresence)
+	testHold(ctx, envHoldPresence, "Test hook: holding the initial presence")
+}
+
+// holdBeforeRejoin (e2e/muc_joinrace_test.go) widens the window in which a
+// `join` command races the rejoin after a connect.
+func holdBeforeRejoin(ctx context.Context) {
+	testHold(ctx, envHoldRejoin, "Test hook: holding the rejoin of the saved rooms")
+}
+
+func testHold(ctx context.Context, env, msg string) {
+	path := os.Getenv(env)
 	if path == "" {
 		return
 	}
@@ -33,11 +49,11 @@ func holdBeforePresence(ctx context.Context) {
 		return
 	}
 	log := zerolog.Ctx(ctx)
-	log.Warn().Str("file", path).Msg("Test hook: holding the initial presence")
+	log.Warn().Str("file", path).Msg(msg)
 	if err := os.WriteFile(path+".held", nil, 0o600); err != nil {
 		log.Err(err).Msg("Test hook: failed to signal the hold")
 	}
-	deadline := time.Now().Add(holdBeforePresenceMax)
+	deadline := time.Now().Add(testHoldMax)
 	for time.Now().Before(deadline) {
 		if _, err := os.Stat(path); err != nil {
 			return

@@ -217,10 +217,7 @@ func (sc *scenario) checkPortal(t *testing.T, room id.RoomID, want []historyMsg)
 	if _, _, err := sc.user.WaitEvent(ctx, room, 0, harness.IsMessage(last.sender, last.body)); err != nil {
 		t.Fatalf("%q never appeared in %s: %v", last.body, room, err)
 	}
-	msgs, err := sc.user.RoomMessages(ctx, room)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs := roomEvents(ctx, t, sc.user, room)
 	byBody := map[string][]*event.Event{}
 	var order []string
 	for _, evt := range msgs {

@@ -164,8 +164,42 @@ const clockTicks = 100
 
 // idleCPURate is the process's CPU seconds per wall second while nothing is bridged.
 func idleCPURate(t testing.TB, pid int, d time.Duration) float64 {
+	cpu, _ := idleRates(t, pid, d)
+	return cpu
+}
+
+// idleRates is the process's CPU seconds and its threads' context switches (voluntary and not:
+// every time a thread sleeps or is put off the CPU, i.e. the process's wake-ups) per wall second
+// over d.
+func idleRates(t testing.TB, pid int, d time.Duration) (cpu, switches float64) {
 	t.Helper()
-	start, cpu0 := time.Now(), procCPU(t, pid)
+	start, cpu0, sw0 := time.Now(), procCPU(t, pid), procSwitches(t, pid)
 	time.Sleep(d)
-	return (procCPU(t, pid) - cpu0) / time.Since(start).Seconds()
+	wall := time.Since(start).Seconds()
+	return (procCPU(t, pid) - cpu0) / wall, max(0, procSwitches(t, pid)-sw0) / wall
+}
+
+// procSwitches is the sum of the context switches of the process's threads now (a thread that
+// exits takes its count with it; Go's threads rarely exit).
+func procSwitches(t testing.TB, pid int) float64 {
+	t.Helper()
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, task := range tasks {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, task.Name()))
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 2 && (f[0] == "voluntary_ctxt_switches:" || f[0] == "nonvoluntary_ctxt_switches:") {
+				v, _ := strconv.ParseFloat(f[1], 64)
+				n += v
+			}
+		}
+	}
+	return n
 }

@@ -90,10 +90,7 @@ func runRoomKillBeforeFirstMessage(t *testing.T, server string, archive, backfil
 	if !got.clean() {
 		t.Errorf("messages posted while the bridge was down after its first join: not exactly once in order: %s", got)
 	}
-	msgs, err := u.RoomMessages(ctx, portal)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs := roomEvents(ctx, t, u, portal)
 	first := slices.IndexFunc(msgs, harness.IsMessage(s.ghost(bob), run+" bob "))
 	var pre []int
 	for i, evt := range msgs {

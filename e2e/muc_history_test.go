@@ -84,10 +84,7 @@ func runMUCHistory(t *testing.T, server string) {
 		t.Helper()
 		deadline := time.Now().Add(stepTimeout)
 		for {
-			msgs, err := u.RoomMessages(ctx, portal)
-			if err != nil {
-				t.Fatal(err)
-			}
+			msgs := roomEvents(ctx, t, u, portal)
 			var got []string
 			var times []time.Time
 			counts := map[string]int{}

@@ -39,7 +39,7 @@ func TestOMEMOLibervia(t *testing.T) {
 	l := testenv.StartLibervia(t, s.prosody)
 	prof := l.AddProfile(t, lib.String(), libPW)
 	subscribeLibervia(ctx, t, phone, l, prof, lib)
-	l.Run(t, "ensure", prof, alice.String())
+	t.Log(l.Run(t, "ensure", prof, alice.String()))
 
 	// The bot tells the user the bridge's fingerprint.
 	cmdCtx, cmdCancel := context.WithTimeout(context.Background(), stepTimeout)
@@ -216,8 +216,8 @@ func TestOMEMOLibervia(t *testing.T) {
 	// to the contact: the sent carbon is encrypted for the bridge's device too, and shows up
 	// decrypted in the portal as the user's, never echoed back to XMPP.
 	own := l.AddProfile(t, alice.String(), alicePW)
-	l.Run(t, "ensure", own, lib.String())
-	l.Run(t, "ensure", own, alice.String())
+	t.Log(l.Run(t, "ensure", own, lib.String()))
+	t.Log(l.Run(t, "ensure", own, alice.String()))
 	for _, backend := range []string{"twomemo", "oldmemo"} {
 		text := uniq("omemo " + backend + " from the user's other client")
 		l.Run(t, "send", own, backend, lib.String(), text)

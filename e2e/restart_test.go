@@ -145,10 +145,7 @@ func (sc *scenario) testNothingTwice(t *testing.T) {
 	if _, _, err := sc.user.WaitEvent(ctx, sc.bobRoom, 0, harness.IsMessage(sc.ghost(sc.bob), barrier)); err != nil {
 		t.Fatalf("barrier never appeared: %v", err)
 	}
-	msgs, err := sc.user.RoomMessages(ctx, sc.bobRoom)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs := roomEvents(ctx, t, sc.user, sc.bobRoom)
 	counts := map[string]int{}
 	for _, evt := range msgs {
 		counts[harness.Body(evt)]++

@@ -30,7 +30,8 @@ import (
 // through the provisioning API, N in steps (MXOMEMO_SCALE_N, default "50,200,500"), against a real
 // Prosody and Dendrite with the bridge on SQLite, and after each step, once every login reports
 // CONNECTED and the process has settled, prints the bridge process's RSS, Go heap, goroutines,
-// threads, open fds, idle CPU over a window (MXOMEMO_SCALE_IDLE, default 20s) and the login time.
+// threads, open fds, idle CPU and wake-ups (its threads' context switches) over a window
+// (MXOMEMO_SCALE_IDLE, default 20s) and the login time.
 // At the end it fits each figure linearly against N and extrapolates to 10 000 logins.
 // Run it once per invocation (-benchtime 1x); the figures are of one run on a shared machine.
 func BenchmarkScale(b *testing.B) {
@@ -60,6 +61,11 @@ func BenchmarkScale(b *testing.B) {
 			"metrics.enabled": true,
 			"metrics.listen":  fmt.Sprintf("127.0.0.1:%d", metricsPort),
 		},
+	}
+	// MXOMEMO_SCALE_OWN_PRESENCE sets presence.own (e.g. "available": no presence reads at all), to
+	// tell the shared presence poller's wake-ups from the rest.
+	if v := os.Getenv("MXOMEMO_SCALE_OWN_PRESENCE"); v != "" {
+		cfg.Network["presence.own"] = v
 	}
 	// The debug endpoints (loopback, behind the provisioning secret) also give the forced GC
 	// after each idle window (liveHeap).
@@ -166,6 +172,8 @@ type scaleRow struct {
 	settledRSSKB, settledStackKB       float64 // RSS and stacks after settle's three GCs
 	fds                                float64
 	idleCPU                            float64 // % of one core
+	idleWakes                          float64 // context switches of the process's threads per second
+	settledIdleCPU, settledWakes       float64 // the same after settle
 	loginP50, loginP99, loginMax       time.Duration
 	loginCPUms                         float64 // process CPU per login during the login phase
 	phase                              time.Duration
@@ -175,7 +183,8 @@ type scaleRow struct {
 func measureScale(b *testing.B, pid int, metricsURL string, n int, idle time.Duration, durations []time.Duration, loginCPU float64) scaleRow {
 	b.Helper()
 	r := scaleRow{n: n, loginCPUms: loginCPU * 1000}
-	r.idleCPU = idleCPURate(b, pid, idle) * 100
+	cpu, switches := idleRates(b, pid, idle)
+	r.idleCPU, r.idleWakes = cpu*100, switches
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)
@@ -250,7 +259,14 @@ func settle(b *testing.B, c *harness.BridgeConfig, pid int, metricsURL string, r
 	time.Sleep(10 * time.Second)
 	r.settledRSSKB = procStatusKB(b, pid, "VmRSS:")
 	r.settledStackKB = scrapeGauge(b, metricsURL, "go_memstats_stack_inuse_bytes") / 1024
+	// The idle window again, now that the login phase's garbage is collected and the scavenger
+	// has returned it: what an idle instance does in the long run.
+	cpu, switches := idleRates(b, pid, settleIdle)
+	r.settledIdleCPU, r.settledWakes = cpu*100, switches
 }
+
+// settleIdle is the idle window after settle.
+const settleIdle = 20 * time.Second
 
 func scrapeGauge(b *testing.B, metricsURL, name string) float64 {
 	b.Helper()
@@ -300,11 +316,11 @@ func waitConnected(b *testing.B, metricsURL string, n int) {
 
 func printScaleRow(r scaleRow, header bool) {
 	if header {
-		fmt.Printf("SCALE %6s %9s %9s %9s %9s %9s %9s %10s %7s %6s %9s %10s %10s %10s %12s %8s\n",
-			"logins", "rss-MB", "heap-MB", "live-MB", "stack-MB", "rss-set", "stack-set", "goroutines", "threads", "fds", "idle-cpu%", "login-p50", "login-p99", "login-max", "cpu-ms/login", "phase-s")
+		fmt.Printf("SCALE %6s %9s %9s %9s %9s %9s %9s %10s %7s %6s %9s %8s %8s %9s %10s %10s %10s %12s %8s\n",
+			"logins", "rss-MB", "heap-MB", "live-MB", "stack-MB", "rss-set", "stack-set", "goroutines", "threads", "fds", "idle-cpu%", "wakes/s", "cpu-set%", "wakes-set", "login-p50", "login-p99", "login-max", "cpu-ms/login", "phase-s")
 	}
-	fmt.Printf("SCALE %6d %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %10.0f %7.0f %6.0f %9.2f %10s %10s %10s %12.1f %8.1f\n",
-		r.n, r.rssKB/1024, r.heapKB/1024, r.liveKB/1024, r.stackKB/1024, r.settledRSSKB/1024, r.settledStackKB/1024, r.goroutines, r.threads, r.fds, r.idleCPU,
+	fmt.Printf("SCALE %6d %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %10.0f %7.0f %6.0f %9.2f %8.1f %8.2f %9.1f %10s %10s %10s %12.1f %8.1f\n",
+		r.n, r.rssKB/1024, r.heapKB/1024, r.liveKB/1024, r.stackKB/1024, r.settledRSSKB/1024, r.settledStackKB/1024, r.goroutines, r.threads, r.fds, r.idleCPU, r.idleWakes, r.settledIdleCPU, r.settledWakes,
 		r.loginP50.Round(time.Millisecond), r.loginP99.Round(time.Millisecond), r.loginMax.Round(time.Millisecond),
 		r.loginCPUms, r.phase.Seconds())
 }
@@ -328,6 +344,9 @@ func printScaleFit(rows []scaleRow) {
 		{"threads", "", func(r scaleRow) float64 { return r.threads }, 1, ""},
 		{"fds", "", func(r scaleRow) float64 { return r.fds }, 1, ""},
 		{"idle-cpu", "% core", func(r scaleRow) float64 { return r.idleCPU }, 1, "% core"},
+		{"idle-wakes", "/s", func(r scaleRow) float64 { return r.idleWakes }, 1, "/s"},
+		{"cpu-settled", "% core", func(r scaleRow) float64 { return r.settledIdleCPU }, 1, "% core"},
+		{"wakes-settled", "/s", func(r scaleRow) float64 { return r.settledWakes }, 1, "/s"},
 	}
 	fmt.Printf("SCALEFIT %-11s %14s %12s %16s\n", "figure", "per login", "intercept", "at 10000 logins")
 	for _, f := range figures {

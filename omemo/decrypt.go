@@ -81,9 +81,6 @@ func (m *Manager) Decrypt(ctx context.Context, enc *Encrypted, senderJID string)
 		if _, err := m.refillPreKeys(ctx); err != nil {
 			return nil, err
 		}
-		if err := m.store.PutIdentity(ctx, m.identity); err != nil {
-			return nil, fmt.Errorf("failed to store identity: %w", err)
-		}
 	}
 	return out, nil
 }

@@ -25,7 +25,9 @@
 // random non-zero 31-bit device id, 100 one-time prekeys (refilled after use)
 // and a signed prekey that [Manager.Setup] rotates when it is older than
 // [Options.SignedPreKeyRotation], keeping the previous one for
-// [Options.SignedPreKeyGrace] so late key exchanges still work.
+// [Options.SignedPreKeyGrace] so late key exchanges still work. Key ids are
+// stored as reserved before their keys, so maintenance killed half way
+// never gives a published key's id to another key.
 //
 // Public keys in [Bundle] and [Encrypted] values are raw 32-byte keys; the
 // 0x05 type prefix of the V03 wire form is added and stripped by the XML

@@ -80,8 +80,28 @@ func TestInteropSignedPreKeyRotation(t *testing.T) {
 		if got := s.body(s.mustDecrypt(s.pyEncrypt("from the old bundle"))); got != "from the old bundle" {
 			t.Errorf("old bundle in grace period: %q", got)
 		}
+		// That key exchange used up one of the prekeys rotated offers too; a
+		// new peer fetches the bundle we republish after it (omemoxmpp's
+		// Republish on PreKeyConsumed), never a copy from before. Handing it
+		// rotated made it pick the used prekey one time in a hundred.
+		republished, err := s.ours.Bundle(s.ctx, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if republished.SignedPreKeyID != rotated.SignedPreKeyID {
+			t.Fatalf("signed prekey %d after a key exchange, want %d", republished.SignedPreKeyID, rotated.SignedPreKeyID)
+		}
+		offered, gone := prekeyIDs(republished), 0
+		for _, pk := range rotated.PreKeys {
+			if !offered[pk.ID] {
+				gone++
+			}
+		}
+		if gone != 1 {
+			t.Fatalf("%d prekeys of the rotated bundle gone after one key exchange, want 1", gone)
+		}
 		fresh := peerFor(t, s, "fresh-"+v.String())
-		fresh.publishBundle(rotated)
+		fresh.publishBundle(republished)
 		if got := fresh.body(fresh.mustDecrypt(fresh.pyEncrypt("from the new bundle"))); got != "from the new bundle" {
 			t.Errorf("rotated bundle: %q", got)
 		}

@@ -78,6 +78,12 @@ func (m *Manager) Setup(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// Stored before any key it signs: a setup killed after this finds
+		// it again, instead of making a second identity beside signed
+		// prekeys the first one signed.
+		if err := m.store.PutIdentity(ctx, id); err != nil {
+			return fmt.Errorf("failed to store identity: %w", err)
+		}
 	}
 	keys, err := newIdentityKeys(id.PrivateKey)
 	if err != nil {
@@ -91,10 +97,7 @@ func (m *Manager) Setup(ctx context.Context) error {
 	if _, err := m.refillPreKeys(ctx); err != nil {
 		return err
 	}
-	if err := m.pruneBaseKeys(ctx); err != nil {
-		return err
-	}
-	return m.store.PutIdentity(ctx, m.identity)
+	return m.pruneBaseKeys(ctx)
 }
 
 func (m *Manager) newIdentity() (*Identity, error) {
@@ -110,81 +113,6 @@ func (m *Manager) newIdentity() (*Identity, error) {
 		id.DeviceID = binary.BigEndian.Uint32(b[:]) & 0x7FFFFFFF
 	}
 	return id, nil
-}
-
-func (m *Manager) maintainSignedPreKeys(ctx context.Context) error {
-	spks, err := m.store.SignedPreKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("failed to load signed prekeys: %w", err)
-	}
-	now := m.opts.Now()
-	slices.SortFunc(spks, func(a, b SignedPreKey) int { return int(a.Created - b.Created) })
-	if len(spks) == 0 || now.Sub(time.Unix(spks[len(spks)-1].Created, 0)) >= m.opts.SignedPreKeyRotation {
-		spk, err := m.newSignedPreKey(now)
-		if err != nil {
-			return err
-		}
-		if err := m.store.PutSignedPreKey(ctx, spk); err != nil {
-			return fmt.Errorf("failed to store signed prekey: %w", err)
-		}
-		spks = append(spks, *spk)
-	}
-	// A replaced key stays for the grace period after its successor appeared.
-	for i := 0; i < len(spks)-1; i++ {
-		if now.Sub(time.Unix(spks[i+1].Created, 0)) > m.opts.SignedPreKeyGrace {
-			if err := m.store.RemoveSignedPreKey(ctx, spks[i].ID); err != nil {
-				return fmt.Errorf("failed to remove signed prekey: %w", err)
-			}
-		}
-	}
-	return nil
-}
-
-func (m *Manager) newSignedPreKey(now time.Time) (*SignedPreKey, error) {
-	kp, err := generateKeyPair(m.opts.Rand)
-	if err != nil {
-		return nil, err
-	}
-	sig03, err := m.keys.sign03(typed33(kp.pub[:]), m.opts.Rand)
-	if err != nil {
-		return nil, fmt.Errorf("failed to sign prekey: %w", err)
-	}
-	spk := &SignedPreKey{
-		ID:           m.identity.NextSignedPreKeyID,
-		Private:      bytes.Clone(kp.priv[:]),
-		Public:       bytes.Clone(kp.pub[:]),
-		SignatureV03: sig03,
-		SignatureV2:  m.keys.sign2(kp.pub[:]),
-		Created:      now.Unix(),
-	}
-	m.identity.NextSignedPreKeyID++
-	return spk, nil
-}
-
-// refillPreKeys tops the one-time prekeys up to opts.PreKeys and reports
-// whether it generated any. The caller stores m.identity afterwards.
-func (m *Manager) refillPreKeys(ctx context.Context) (bool, error) {
-	pks, err := m.store.PreKeys(ctx)
-	if err != nil {
-		return false, fmt.Errorf("failed to load prekeys: %w", err)
-	}
-	missing := m.opts.PreKeys - len(pks)
-	if missing <= 0 {
-		return false, nil
-	}
-	fresh := make([]PreKey, 0, missing)
-	for range missing {
-		kp, err := generateKeyPair(m.opts.Rand)
-		if err != nil {
-			return false, err
-		}
-		fresh = append(fresh, PreKey{ID: m.identity.NextPreKeyID, Private: bytes.Clone(kp.priv[:]), Public: bytes.Clone(kp.pub[:])})
-		m.identity.NextPreKeyID++
-	}
-	if err := m.store.PutPreKeys(ctx, fresh); err != nil {
-		return false, fmt.Errorf("failed to store prekeys: %w", err)
-	}
-	return true, nil
 }
 
 // DeviceID returns our device id (0 before Setup).

@@ -79,6 +79,8 @@ func bundleLocation(v omemo.Version, device uint32) (node, id string, opts []pub
 }
 
 func (c *Client) publishBundle(ctx context.Context, v omemo.Version) error {
+	c.publishing.Lock()
+	defer c.publishing.Unlock()
 	b, err := c.m.Bundle(ctx, v)
 	if err != nil {
 		return fmt.Errorf("failed to build %s bundle: %w", v, err)

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"mellium.im/xmpp"
@@ -74,6 +75,13 @@ type Client struct {
 	misses   *Misses
 	budget   time.Duration
 	ann      announceState
+	// publishing orders our bundle publishes: each bundle is built and
+	// published under it, so the one published last is the newest. Two
+	// publishes racing (a republish after a consumed prekey, an
+	// announcement retry, the daily maintenance) could otherwise leave a
+	// bundle built before a prekey was used on the node, naming a prekey
+	// we no longer have.
+	publishing sync.Mutex
 }
 
 // New returns a Client for m (on store, after m.Setup) that talks through pep.

@@ -14,9 +14,14 @@
 #   subscribe PROFILE JID                add JID to the roster and ask for its presence subscription
 #   approve PROFILE JID                  approve JID's subscription request (and ask back)
 #   befriend PROFILE_A JID_A PROFILE_B JID_B   mutual subscription between two profiles
-#   ensure PROFILE PEER_JID [ns...]      make sure PROFILE knows PEER_JID's device lists in every
-#                                        namespace given (default: both); restarts the backend if not
-#   devices PROFILE PEER_JID             print the OMEMO namespaces PROFILE stored for PEER_JID's devices
+#   ensure PROFILE PEER_JID [ns...]      make sure PROFILE can encrypt to PEER_JID's devices in every
+#                                        namespace given (default: both; see devices); restarts the
+#                                        backend until it can
+#   devices PROFILE PEER_JID [ns...]     print what PROFILE stored for each of PEER_JID's devices (its
+#                                        namespaces and active flags) and exit 1 unless every device
+#                                        but PROFILE's own is known and active in every namespace
+#                                        given (default: both) and has an active flag for each of its
+#                                        namespaces (python-omemo's encrypt raises KeyError otherwise)
 #   send PROFILE twomemo|oldmemo TO_JID TEXT   send an OMEMO 2 / 0.3 message; exit 1 if Libervia refuses
 #   muc-join PROFILE ROOM NICK           join a group chat (waits until joined)
 #   history PROFILE OWN_JID PEER_JID [N] print the last N (default 20) messages with PEER_JID as JSON lines:
@@ -30,8 +35,12 @@
 #    (`ensure` does; `connect` refuses to reconnect);
 #  * sending OMEMO to a group chat fails in Libervia 0.9 (AttributeError: 'JID' object has no
 #    attribute 'jid' in the XEP-0384 plugin's participant list); receiving works;
-#  * the OMEMO 2 and 0.3 device-list notifications race and one namespace can be lost: `ensure`
-#    checks the stored namespaces and restarts the backend until all wanted ones are known.
+#  * the OMEMO 2 and 0.3 device-list notifications race (python-omemo's update_device_list
+#    interleaves its read-modify-writes): a device can lose one namespace, or keep it in its
+#    namespaces without an active flag for it, and then every encryption of that profile to the
+#    device's account fails with KeyError: 'urn:xmpp:omemo:2' (is_valid_recipient_device).
+#    `ensure` checks each device's stored record and restarts the backend (which receives both
+#    lists again and fills in what is missing) until every device is complete.
 # Always runs Debian's /usr/bin/python3 (a pyenv python3 first on PATH lacks the Debian modules).
 set -euo pipefail
 
@@ -101,8 +110,36 @@ connect_profiles() {
 	sleep 2
 }
 
-known_ns() { # PROFILE PEER_JID -> namespaces stored for PEER_JID's devices
-	sqlite3 "$LIB/local/libervia.db" "select cast(b.value as text) from private_ind_bin b join profiles p on p.id=b.profile_id where p.name='$1' and b.key like '/devices/$2/%/namespaces'" 2>/dev/null || true
+# devices_ready PROFILE PEER_JID NS... -> one line per device of PEER_JID as PROFILE stored it;
+# status 0 when PROFILE can encrypt to all of them in every NS (see `devices` above). python-omemo
+# keeps its records in Libervia's private_ind_bin table, pickled; the backend writes them through.
+devices_ready() {
+	/usr/bin/python3 - "$LIB/local/libervia.db" "$@" <<'PY'
+import pickle, sqlite3, sys
+db, profile, peer, want = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+try:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    rows = con.execute("select b.key, b.value from private_ind_bin b join profiles p on p.id=b.profile_id"
+                       " where p.name=? and b.namespace='XEP-0384'", (profile,)).fetchall()
+except sqlite3.Error as e:
+    sys.exit(f"no OMEMO records yet: {e}")
+rec = {k: pickle.loads(v.encode() if isinstance(v, str) else v, encoding="utf-8") for k, v in rows if v is not None}
+own = rec.get("/own_device_id")
+# PROFILE's own device (when PEER_JID is its account) is never a recipient.
+ids = [d for d in rec.get(f"/devices/{peer}/list") or [] if d != own]
+ok = bool(ids)
+if not ids:
+    print(f"no device of {peer} known")
+for d in sorted(ids):
+    ns = rec.get(f"/devices/{peer}/{d}/namespaces") or []
+    active = rec.get(f"/devices/{peer}/{d}/active") or {}
+    bad = [f"{n} without an active flag" for n in ns if n not in active]
+    bad += [f"{n} unknown" for n in want if n not in ns]
+    bad += [f"{n} inactive" for n in want if n in ns and active.get(n) is False]
+    ok = ok and not bad
+    print(f"device {d}: namespaces {sorted(ns)} active {active}" + (" -- " + "; ".join(bad) if bad else ""))
+sys.exit(0 if ok else 1)
+PY
 }
 
 need_backend() { running || { echo "backend not running: $0 start" >&2; exit 1; }; }
@@ -134,20 +171,27 @@ befriend)
 	li debug bridge method -p "$3" subscription '"subscribed"' "\"$2\""
 	li debug bridge method -p "$3" addContact "\"$2\""; sleep 1
 	li debug bridge method -p "$1" subscription '"subscribed"' "\"$4\""; sleep 3 ;;
-devices) known_ns "$1" "$2" ;;
+devices)
+	prof=$1 peer=$2; shift 2
+	want=("$@"); [ ${#want[@]} -gt 0 ] || want=(urn:xmpp:omemo:2 eu.siacs.conversations.axolotl)
+	devices_ready "$prof" "$peer" "${want[@]}" ;;
 ensure)
 	need_backend
 	prof=$1 peer=$2; shift 2
 	want=("$@"); [ ${#want[@]} -gt 0 ] || want=(urn:xmpp:omemo:2 eu.siacs.conversations.axolotl)
 	profiles=$(cat "$LIB/connected" 2>/dev/null || echo "$prof")
 	for i in 1 2 3 4 5 6; do
-		have=$(known_ns "$prof" "$peer") ok=1
-		for ns in "${want[@]}"; do [[ $have == *"$ns"* ]] || ok=0; done
-		if [ $ok = 1 ]; then echo "device lists of $peer known to $prof: ${want[*]}"; exit 0; fi
-		echo "device lists of $peer incomplete for $prof (try $i: ${have:-none}), restarting backend" >&2
+		# After a (re)start the lists come in over a few seconds: poll before restarting again.
+		for _ in $(seq 1 $((10 * (2 + i)))); do
+			if state=$(devices_ready "$prof" "$peer" "${want[@]}"); then
+				echo "$prof can encrypt to every device of $peer in ${want[*]}:"; echo "$state"; exit 0
+			fi
+			sleep 0.1
+		done
+		echo "devices of $peer incomplete for $prof (try $i), restarting backend:" >&2; echo "$state" >&2
 		stop_backend; start_backend
 		# shellcheck disable=SC2086
-		connect_profiles $profiles; sleep $((2 + i))
+		connect_profiles $profiles
 	done
 	exit 1 ;;
 send)

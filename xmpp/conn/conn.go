@@ -51,6 +51,10 @@ type Config struct {
 
 	Timeout time.Duration
 
+	// Keepalive is the silence after which the kernel probes the
+	// connection (TCP keepalive, keepalive.go); 0: DefaultKeepalive.
+	Keepalive time.Duration
+
 	// SM, when set, is the account's XEP-0198 stream management: the
 	// authenticated stream goes through it, a previous stream is resumed
 	// instead of bound when possible, and a fresh bind enables it.
@@ -301,7 +305,7 @@ func (c Config) dialSession(ctx context.Context, info *Info) (*xmpp.Session, err
 
 func (c Config) dial(ctx context.Context) (net.Conn, error) {
 	if addr := c.Addr(); addr != "" {
-		d := net.Dialer{Resolver: c.Resolver}
+		d := c.netDialer()
 		if c.DirectTLS {
 			td := tls.Dialer{NetDialer: &d, Config: c.tlsConfig(true)}
 			return td.DialContext(ctx, "tcp", addr)
@@ -310,7 +314,7 @@ func (c Config) dial(ctx context.Context) (net.Conn, error) {
 	}
 	// SRV lookup of _xmpps-client._tcp (direct TLS) and _xmpp-client._tcp
 	// (STARTTLS) with the A/AAAA fallbacks on ports 5223 and 5222.
-	d := dial.Dialer{Dialer: net.Dialer{Resolver: c.Resolver}, TLSConfig: c.tlsConfig(true)}
+	d := dial.Dialer{Dialer: c.netDialer(), TLSConfig: c.tlsConfig(true)}
 	return d.Dial(ctx, "tcp", c.JID)
 }
 

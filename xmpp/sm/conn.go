@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // Conn is the authenticated connection as the session sees it: reads and
@@ -23,6 +24,8 @@ type Conn struct {
 	in  splitter // used by the reading goroutine only
 	wmu sync.Mutex
 	out splitter
+
+	failed atomic.Pointer[error] // why the manager closed the connection
 }
 
 var (
@@ -30,8 +33,14 @@ var (
 	_ interface{ ReadByte() (byte, error) } = (*Conn)(nil)
 )
 
+// readBuffer is the read buffer's size. Every connected login holds it
+// while idle, so it is small: the TLS connection below keeps the whole
+// decrypted record anyway, and a read from it is a copy (a 16 kB record is
+// 32 reads instead of 4, each well under a microsecond).
+const readBuffer = 512
+
 func newConn(m *Manager, c net.Conn, gen uint64) *Conn {
-	sc := &Conn{Conn: c, m: m, gen: gen, br: bufio.NewReader(c)}
+	sc := &Conn{Conn: c, m: m, gen: gen, br: bufio.NewReaderSize(c, readBuffer)}
 	// The stream was restarted after SASL: the first bytes each way are
 	// the new stream headers, so both splitters start outside a stream.
 	sc.in = splitter{emit: func(e element) { m.inbound(gen, e) }}
@@ -45,14 +54,32 @@ func (c *Conn) ReadByte() (byte, error) {
 	if err == nil {
 		c.in.byte(b)
 	}
-	return b, err
+	return b, c.why(err)
 }
 
 // Read implements io.Reader.
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.br.Read(p)
 	c.in.writeBytes(p[:n])
-	return n, err
+	return n, c.why(err)
+}
+
+// fail closes the connection; reads and writes then fail with err.
+func (c *Conn) fail(err error) {
+	c.failed.CompareAndSwap(nil, &err)
+	_ = c.Conn.Close()
+}
+
+// why is a read's or write's error: the reason the manager closed the
+// connection, if it did (mellium's Serve returns the error of its last
+// write, the stream error it sends after a failed read).
+func (c *Conn) why(err error) error {
+	if err != nil {
+		if f := c.failed.Load(); f != nil {
+			return *f
+		}
+	}
+	return err
 }
 
 // Write implements io.Writer. Only the bytes written without error are
@@ -63,7 +90,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	defer c.wmu.Unlock()
 	n, err := c.Conn.Write(p)
 	c.out.writeBytes(p[:n])
-	return n, err
+	return n, c.why(err)
 }
 
 // ConnectionState is the TLS state of the connection below, for mellium

@@ -20,6 +20,7 @@ import (
 const (
 	DefaultAckEvery    = 5
 	DefaultAckInterval = 10 * time.Second
+	DefaultAckTimeout  = time.Minute
 	DefaultMaxQueue    = 2000
 	DefaultMaxBytes    = 16 << 20
 )
@@ -32,6 +33,12 @@ type Options struct {
 	// AckInterval asks for one at this interval while any stanza waits
 	// (and again when an answer is this late).
 	AckInterval time.Duration
+	// AckTimeout: a request the server has not answered for this long
+	// means the stream is dead (a vanished peer, a hung server): the
+	// connection is closed (Run), so that it is redialled and resumed.
+	// It is what finds a dead stream while something is sent; an idle
+	// one is left to TCP keepalive (xmpp/conn), which wakes no goroutine.
+	AckTimeout time.Duration
 	// MaxQueue and MaxBytes bound the stanzas kept for resending. Past
 	// either the stream is no longer resumed (the queue is handed to
 	// TakeLost at the next connection) so that memory stays bounded when
@@ -96,6 +103,8 @@ type Manager struct {
 	lost []Stanza
 
 	reqSent  time.Time // when the last <r/> went out (zero: none waiting)
+	reqOpen  time.Time // when the oldest unanswered <r/> went out (zero: none)
+	conn     *Conn     // the current connection (Wrap)
 	sinceReq int       // stanzas kept since then
 	kick     chan struct{}
 	wake     chan struct{}   // the queue went from empty to not: Run arms its ticker
@@ -121,6 +130,9 @@ func New(opts Options) *Manager {
 	if opts.AckInterval <= 0 {
 		opts.AckInterval = DefaultAckInterval
 	}
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = DefaultAckTimeout
+	}
 	if opts.MaxQueue <= 0 {
 		opts.MaxQueue = DefaultMaxQueue
 	}
@@ -138,10 +150,12 @@ func (m *Manager) Wrap(c net.Conn) net.Conn {
 	m.gen++
 	gen := m.gen
 	m.inOn, m.outOn = false, false
-	m.reqSent, m.sinceReq = time.Time{}, 0
+	m.reqSent, m.reqOpen, m.sinceReq = time.Time{}, time.Time{}, 0
 	m.result = Result{}
+	sc := newConn(m, c, gen)
+	m.conn = sc
 	m.mu.Unlock()
-	return newConn(m, c, gen)
+	return sc
 }
 
 // LastResult is what the last negotiation did. The methods the
@@ -253,7 +267,7 @@ func (m *Manager) inbound(gen uint64, e element) {
 			m.stats.BadAcks++
 			m.ackErrors = append(m.ackErrors, err)
 		}
-		m.reqSent, m.sinceReq = time.Time{}, 0
+		m.reqSent, m.reqOpen, m.sinceReq = time.Time{}, time.Time{}, 0
 		m.signal()
 	case "r":
 		m.stats.RequestsReceived++
@@ -278,9 +292,9 @@ func (m *Manager) outbound(gen uint64, e element) {
 			m.outOn, m.inOn, m.inH = true, false, 0
 			m.over = false
 			m.newEpoch()
-		case "r":
-			m.reqSent, m.sinceReq = time.Now(), 0
 		}
+		// An <r/> was recorded as outstanding before it was written
+		// (requesting).
 		return
 	}
 	if !e.isStanza() || !m.outOn {

@@ -290,6 +290,22 @@ func TestWaitAcked(t *testing.T) {
 		// Already acknowledged: at once.
 		got(t, wait(m, mk), nil)
 	})
+	t.Run("the answer read before the request's write was seen", func(t *testing.T) {
+		// Run records its <r/> before writing it; the reader may see the
+		// <a/> before the writer's splitter sees the end of the <r/>.
+		m, in, out := setup()
+		out.writeBytes([]byte(`<message id='1'/><message id='2'/>`))
+		m.requesting(time.Now())
+		in.writeBytes([]byte(`<a xmlns='urn:xmpp:sm:3' h='1'/>`))
+		out.writeBytes([]byte(`<r xmlns='urn:xmpp:sm:3'/>`))
+		if !m.needRequest(time.Now()) {
+			t.Fatal("a stanza waits and its request was answered, but no new request is due")
+		}
+		m.requesting(time.Now())
+		if m.needRequest(time.Now()) {
+			t.Fatal("a new request is due while one is outstanding")
+		}
+	})
 	t.Run("the stream ends first", func(t *testing.T) {
 		m, _, out := setup()
 		out.writeBytes([]byte(`<message id='1'/>`))
