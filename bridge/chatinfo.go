@@ -8,10 +8,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"go.mau.fi/util/ptr"
 	"go.mau.fi/util/random"
 	"maunium.net/go/mautrix/bridgev2"
-	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
@@ -39,37 +37,18 @@ func (c *Client) GetChatInfo(ctx context.Context, p *bridgev2.Portal) (*bridgev2
 	return c.dmChatInfo(chat.JID), nil
 }
 
+// dmChatInfo is the portal info of the 1:1 chat with contact
+// (portal.DMInfo).
 func (c *Client) dmChatInfo(contact jid.JID) *bridgev2.ChatInfo {
-	me := puppet.UserID(c.account)
-	other := puppet.UserID(contact)
-	members := &bridgev2.ChatMemberList{
-		IsFull:      true,
-		OtherUserID: other,
-		MemberMap: bridgev2.ChatMemberMap{
-			// is_direct on the user's invite: clients list the portal as a direct chat
-			// (and add it to m.direct when the user accepts; with double puppeting
-			// bridgev2 writes m.direct itself).
-			me: {EventSender: bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: me}, Membership: event.MembershipJoin,
-				MemberEventExtra: map[string]any{"is_direct": true}},
-		},
-	}
-	if other != me {
-		members.MemberMap[other] = bridgev2.ChatMember{
-			EventSender: bridgev2.EventSender{Sender: other},
-			Membership:  event.MembershipJoin,
-			UserInfo:    c.sharedGhostInfo(contact),
-		}
-	}
-	return &bridgev2.ChatInfo{
-		Members: members,
-		Type:    ptr.Ptr(database.RoomTypeDM),
-		// History comes from the account's archive (backfill.go).
-		CanBackfill: true,
-		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
-			meta, _ := p.Metadata.(*portal.Metadata)
-			return meta.SetKind(portal.DM)
-		},
-	}
+	return portal.DMInfo(c.selfSender(), bridgev2.ChatMember{
+		EventSender: bridgev2.EventSender{Sender: puppet.UserID(contact)},
+		UserInfo:    c.sharedGhostInfo(contact),
+	})
+}
+
+// selfSender is the user as a chat member.
+func (c *Client) selfSender() bridgev2.EventSender {
+	return bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: puppet.UserID(c.account)}
 }
 
 // sharedGhostInfo is userInfo for places that update the ghost as a side effect (portal members,
@@ -83,21 +62,12 @@ func (c *Client) sharedGhostInfo(contact jid.JID) *bridgev2.UserInfo {
 	return info
 }
 
-// userInfo is the ghost info of contact as this login's roster names it.
+// userInfo is the ghost info of contact as this login's roster names it
+// (puppet.ContactInfo).
 func (c *Client) userInfo(contact jid.JID) *bridgev2.UserInfo {
 	item, _ := c.roster.Get(contact)
-	bare := contact.Bare().String()
-	name := c.main.Config.FormatDisplayname(puppet.Name(item.Name, contact), bare)
-	rosterName := item.Name
-	return &bridgev2.UserInfo{
-		Identifiers: []string{"xmpp:" + bare},
-		Name:        &name,
-		IsBot:       ptr.Ptr(false),
-		ExtraUpdates: func(ctx context.Context, g *bridgev2.Ghost) bool {
-			meta, _ := g.Metadata.(*puppet.Metadata)
-			return meta.SetRosterName(rosterName)
-		},
-	}
+	name := c.main.Config.FormatDisplayname(puppet.Name(item.Name, contact), contact.Bare().String())
+	return puppet.ContactInfo(contact, name, item.Name)
 }
 
 // GetUserInfo implements bridgev2.NetworkAPI.
@@ -200,39 +170,23 @@ func (c *Client) GetContactList(ctx context.Context) ([]*bridgev2.ResolveIdentif
 // localpart), its subject as the topic, and while we are in it the full
 // member list from the occupants' presences.
 func (c *Client) mucChatInfo(room xmppclient.Room) *bridgev2.ChatInfo {
-	name := mucroom.Name(room.Info, room.JID)
-	info := &bridgev2.ChatInfo{
-		Name:  &name,
-		Topic: room.Subject,
-		Type:  ptr.Ptr(database.RoomTypeDefault),
-		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
-			meta, _ := p.Metadata.(*portal.Metadata)
-			return meta.SetKind(portal.MUC)
-		},
-	}
+	var members *bridgev2.ChatMemberList
 	if room.Joined {
-		info.Members = c.mucMembers(room)
+		members = c.mucMembers(room)
 	}
-	return info
+	return portal.RoomInfo(mucroom.Name(room.Info, room.JID), room.Subject, members)
 }
 
 // mucMembers is the member list of a room we are in: us and every
 // occupant, one ghost per real JID where the room shows real JIDs.
 func (c *Client) mucMembers(room xmppclient.Room) *bridgev2.ChatMemberList {
-	me := puppet.UserID(c.account)
-	members := &bridgev2.ChatMemberList{
-		IsFull: true,
-		MemberMap: bridgev2.ChatMemberMap{
-			me: {EventSender: bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: me}, Membership: event.MembershipJoin},
-		},
-		TotalMemberCount: len(room.Occupants) + 1,
-	}
+	others := make([]bridgev2.ChatMember, 0, len(room.Occupants))
 	for _, o := range room.Occupants {
 		if m, ok := c.occupantMember(room, o, event.MembershipJoin); ok {
-			members.MemberMap.Add(m)
+			others = append(others, m)
 		}
 	}
-	return members
+	return portal.RoomMembers(c.selfSender(), others, len(room.Occupants)+1)
 }
 
 // occupantMember is occupant o as a portal member; ok is false for
@@ -253,19 +207,14 @@ func (c *Client) occupantMember(room xmppclient.Room, o xmppclient.Occupant, mem
 	return m, true
 }
 
-// occupantInfo is the ghost info of an occupant whose real JID is hidden:
-// the nick is all we know.
+// occupantInfo is the ghost info of an occupant whose real JID is hidden
+// (puppet.OccupantInfo): the nick is all we know.
 func (c *Client) occupantInfo(room jid.JID, nick string) *bridgev2.UserInfo {
 	occ, err := room.WithResource(nick)
 	if err != nil {
 		return nil
 	}
-	name := c.main.Config.FormatDisplayname(nick, occ.String())
-	return &bridgev2.UserInfo{
-		Identifiers: []string{"xmpp:" + occ.String()},
-		Name:        &name,
-		IsBot:       ptr.Ptr(false),
-	}
+	return puppet.OccupantInfo(occ, c.main.Config.FormatDisplayname(nick, occ.String()))
 }
 
 // mucChatInfoFor is GetChatInfo for a room portal: what the session knows,
@@ -367,9 +316,7 @@ func (c *Client) queueMemberChange(room xmppclient.Room, o xmppclient.Occupant, 
 			Sender:    member.EventSender,
 			Timestamp: time.Now(),
 		},
-		ChatInfoChange: &bridgev2.ChatInfoChange{
-			MemberChanges: &bridgev2.ChatMemberList{MemberMap: bridgev2.ChatMemberMap{}.Set(member)},
-		},
+		ChatInfoChange: portal.MemberChange(member),
 	})
 }
 
@@ -402,25 +349,11 @@ func (c *Client) queueRoomNotice(room jid.JID, text string) {
 // survives restarts in the login metadata (UserLoginMetadata.Rooms). Here:
 // who an occupant is on the Matrix side.
 
-// roomGhost is the Matrix-side identity of occupant o: the shared ghost of
-// its real JID when the room shows it, else a ghost for the occupant JID.
-// Ourselves (the account, from any client) is fromMe.
+// roomGhost is the Matrix-side identity of occupant o
+// (puppet.OccupantGhost); ourselves (the account, from any client) is
+// fromMe.
 func roomGhost(r xmppclient.Room, o xmppclient.Occupant, account jid.JID) (id networkid.UserID, fromMe bool) {
-	if o.Nick == r.Nick {
-		return puppet.UserID(account), true
-	}
-	if !o.RealJID.Equal(jid.JID{}) {
-		if o.RealJID.Bare().Equal(account.Bare()) {
-			return puppet.UserID(account), true
-		}
-		return puppet.UserID(o.RealJID), false
-	}
-	occ, err := r.JID.WithResource(o.Nick)
-	if err != nil {
-		// Nicks come from parsed JIDs, so this cannot happen.
-		return "", false
-	}
-	return puppet.OccupantUserID(occ), false
+	return puppet.OccupantGhost(r.JID, r.Nick, o.Nick, o.RealJID, account)
 }
 
 // roomSender is who sent something as nick, as bridgev2 sees it.

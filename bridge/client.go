@@ -58,8 +58,8 @@ type Client struct {
 	cursorPending bool
 	mam           xmppclient.Queries
 
-	omemo       omemoState            // the login's OMEMO device (omemo.go)
-	omemoRunner xmppclient.LazyWorker // runs runOMEMOWorker while the OMEMO queue has tasks
+	omemo   xmppclient.OMEMO // the login's OMEMO device, its locks and work queue
+	omemoDB omemoDB          // its store and inbox sweeps (omemo.go)
 	// presenceRunner pushes contacts' presences while some wait (presence.go).
 	presenceRunner xmppclient.LazyWorker
 
@@ -89,7 +89,7 @@ var (
 func newClient(xc *Connector, login *bridgev2.UserLogin) *Client {
 	c := &Client{main: xc, login: login, roster: xmppclient.NewRoster(), mucs: xmppclient.NewRooms()}
 	c.delivery.wm = xmppclient.NewCursor()
-	c.omemo.ratchet.ObserveEncrypt = func(d time.Duration) { c.main.Metrics.ObserveEncrypt(d) }
+	c.omemo.SetHooks(c.omemoHooks())
 	c.rejoining.Store(true)
 	if meta, ok := login.Metadata.(*UserLoginMetadata); ok {
 		if j, err := xconn.ParseJID(meta.JID); err == nil {
@@ -180,7 +180,7 @@ func (c *Client) Connect(ctx context.Context) {
 	done := c.done
 	go func() {
 		defer close(done)
-		c.kickOMEMOWorkerOn(loopCtx) // tasks queued while disconnected
+		c.omemo.Start(loopCtx) // tasks queued while disconnected run now
 		c.conn.Run(loopCtx)
 	}()
 }
@@ -287,7 +287,7 @@ func (c *Client) afterConnect(ctx context.Context, s *xmpp.Session) error {
 	c.mu.Lock()
 	loopCtx := c.loopCtx
 	c.mu.Unlock()
-	runCatchUp := c.startCatchUp(loopCtx)
+	runCatchUp := c.startAccountCatchUp(loopCtx)
 	holdBeforePresence(ctx)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -69,14 +69,7 @@ func (c *Client) rosterless(contact jid.JID, ghost *bridgev2.Ghost) bool {
 
 // nickInfo is the ghost info that names a rosterless contact by its own name n.
 func (c *Client) nickInfo(contact jid.JID, n string) *bridgev2.UserInfo {
-	name := c.main.Config.FormatDisplayname(puppet.Name(n, contact), contact.Bare().String())
-	return &bridgev2.UserInfo{
-		Name: &name,
-		ExtraUpdates: func(ctx context.Context, g *bridgev2.Ghost) bool {
-			meta, _ := g.Metadata.(*puppet.Metadata)
-			return meta.SetNick(n)
-		},
-	}
+	return puppet.NickInfo(c.main.Config.FormatDisplayname(puppet.Name(n, contact), contact.Bare().String()), n)
 }
 
 // applyNick names the ghost of a rosterless contact n (from a message's XEP-0172 nick or a

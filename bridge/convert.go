@@ -37,11 +37,14 @@ func (c *Client) convertMessage(ctx context.Context, p *bridgev2.Portal, intent 
 	c.omemoConvert(ctx, p, in, content)
 	var replyTo *networkid.MessageOptionalPartID
 	dbMeta := &portal.MessageMetadata{OriginID: in.OriginID, StanzaID: in.StanzaID, Markable: in.Markable}
-	if in.Room != nil {
+	switch {
+	case in.private():
+		// No replies in private chats with occupants (mucprivate.go).
+	case in.Room != nil:
 		replyTo = c.groupReplyTarget(ctx, in)
 		// Corrections name the message by the id its sender gave it.
 		dbMeta.OriginID, dbMeta.OccupantID = cmp.Or(in.OriginID, in.XMPPID), in.Room.OccupantID
-	} else {
+	default:
 		replyTo = c.replyTarget(ctx, p, in)
 	}
 	return &bridgev2.ConvertedMessage{
@@ -56,6 +59,9 @@ func (c *Client) convertMessage(ctx context.Context, p *bridgev2.Portal, intent 
 
 // convertEdit builds the Matrix edit for a XEP-0308 correction.
 func (c *Client) convertEdit(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, in *incoming) (*bridgev2.ConvertedEdit, error) {
+	if err := privateEditInPortal(p, in, existing); err != nil {
+		return nil, err
+	}
 	return msgconv.EditTo(existing, c.correctedContent(ctx, p, intent, in.Body, incomingMedia(in)))
 }
 

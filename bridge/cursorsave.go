@@ -1,9 +1,13 @@
 package bridge
 
 import (
+	"context"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // cursorSaveDelay is how long a moved archive cursor (the account's or a
@@ -14,6 +18,31 @@ import (
 // it again and bridgev2 ignores the ids it already stored, so nothing is
 // lost or doubled (docs/delivery.md), only re-read.
 const cursorSaveDelay = time.Second
+
+// noteArchiveID saves lane's cursor in the login metadata: the account's
+// (also the newest archive id at the first connect, mam.go) or a room's
+// (SavedRoom.LastArchiveID).
+func (c *Client) noteArchiveID(ctx context.Context, lane, id string) {
+	if id == "" {
+		return
+	}
+	c.metaMu.Lock()
+	defer c.metaMu.Unlock()
+	meta := c.meta()
+	cur := &meta.LastArchiveID
+	if lane != xmppclient.AccountLane {
+		i := slices.IndexFunc(meta.Rooms, func(r SavedRoom) bool { return r.JID == lane })
+		if i < 0 {
+			return
+		}
+		cur = &meta.Rooms[i].LastArchiveID
+	}
+	if *cur == id {
+		return
+	}
+	*cur = id
+	c.cursorSaveLocked()
+}
 
 // cursorSaveLocked schedules a write of the login metadata; metaMu is held.
 func (c *Client) cursorSaveLocked() {

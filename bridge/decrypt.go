@@ -82,6 +82,10 @@ var errNothingToShow = errors.New("OMEMO message without text")
 // must not be bridged at all (replays; in rooms also those with nothing to
 // show).
 func (c *Client) decryptIncoming(ctx context.Context, in *incoming) error {
+	if in.private() {
+		markPrivateEncrypted(in)
+		return nil
+	}
 	if in.Room != nil && (!in.Room.Encrypted || isOwnReflection(in)) {
 		// Our own reflections were never encrypted for our own device.
 		return nil
@@ -137,7 +141,6 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 	if err != nil {
 		return c.failedOMEMO(job, 0, err), nil
 	}
-	device := rcv.Elements[0].SenderDevice
 	if job.FromMe {
 		// Our own messages sent from Matrix come back from the archive;
 		// they were never encrypted for our own device.
@@ -145,132 +148,88 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 			return &omemoResult{}, nil
 		}
 	}
-	oc := c.omemoClient()
-	if oc != nil && xmppclient.NotForUs(rcv, c.account, oc.Manager().DeviceID()) {
-		// Someone else's heartbeat or key transport (from the archive):
-		// nothing to show and no ratchet of ours to move.
-		return &omemoResult{}, nil
-	}
-	if oc == nil {
-		return c.failedOMEMO(job, device, errOMEMOUnavailable), nil
-	}
-	if job.FromMe && device == oc.Manager().DeviceID() {
-		// Sent by this very device (heartbeats, session resets, messages
-		// from Matrix), back from the archive: never for us to read.
-		return &omemoResult{}, nil
-	}
-	var (
-		entry  *inboxEntry
-		msg    *omemoxmpp.Message
-		decErr error
-	)
-	// The ratchet lock covers the local ratchet step only: whatever the
-	// result asks of the network (a reset, a republish, a heartbeat) is
-	// queued for the OMEMO worker (omemoworker.go).
-	// In a room the room service asserts the sender's real JID: a device
-	// is trusted blindly only if that JID published it.
-	err = c.omemo.ratchet.Decrypt(oc, job.Sender, rcv, job.Room, func(decrypt xmppclient.DecryptFunc) error {
+	var entry *inboxEntry
+	req := xmppclient.DecryptRequest{Received: rcv, Sender: job.Sender, Peer: job.Peer, Room: job.Room, FromMe: job.FromMe}
+	// The client holds the ratchet lock over our transaction, which keeps
+	// the step's result in the inbox; what the result asks of the network
+	// (a reset, a republish, a heartbeat) the client queues afterwards.
+	d, err := c.omemo.Decrypt(ctx, req, func(ctx context.Context, step xmppclient.DecryptStep) error {
 		return c.main.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
 			var err error
 			if entry, err = c.inboxGet(ctx, job.MessageID); err != nil || entry != nil {
 				return err
 			}
 			start := time.Now()
-			msg, decErr = decrypt(ctx)
+			res := step(ctx)
 			c.main.Metrics.ObserveDecrypt(time.Since(start))
-			if msg == nil {
+			if res.Message == nil {
 				// The engine left its state unchanged: nothing to record.
 				return nil
 			}
-			if decErr == nil {
-				// The ratchet moved on; a misaddressed message is a notice.
-				decErr = xmppclient.CheckEnvelopeTo(msg, job.Peer, job.Room, job.FromMe, c.account)
-			}
-			entry = &inboxEntry{
-				MessageID: job.MessageID, Peer: job.Peer.Bare().String(), FromMe: job.FromMe,
-				XMPPID: job.XMPPID, Replace: job.Replace, Version: msg.Version, Device: msg.Sender.Device,
-				Trusted: msg.Trusted, Timestamp: job.Timestamp,
-			}
-			if job.Room {
-				entry.Sender = job.Sender.Bare().String()
-			}
-			if entry.Timestamp.IsZero() {
-				entry.Timestamp = time.Now()
-			}
-			switch {
-			case job.Fallback:
-				entry.Kind = inboxEmpty
-			case decErr != nil:
-				entry.Kind, entry.Body = inboxFailed, decryptFailureNotice(job.Sender.String(), msg.Sender.Device, job.FromMe, decErr)
-			case msg.Empty || msg.Body == "":
-				entry.Kind = inboxEmpty
-			default:
-				entry.Kind, entry.Body = inboxText, msg.Body
-			}
+			entry = newInboxEntry(job, res)
 			return c.inboxPut(ctx, entry)
 		})
 	})
-	log := zerolog.Ctx(ctx).With().Str("xmpp_id", job.XMPPID).Uint32("omemo_device", device).Logger()
+	switch d.Outcome {
+	case xmppclient.DecryptNotForUs:
+		return &omemoResult{}, nil
+	case xmppclient.DecryptUnavailable:
+		return c.failedOMEMO(job, d.Device, errOMEMOUnavailable), nil
+	}
+	log := zerolog.Ctx(ctx).With().Str("xmpp_id", job.XMPPID).Uint32("omemo_device", d.Device).Logger()
 	if err != nil {
 		log.Err(err).Msg("Failed to decrypt OMEMO message")
-		return c.failedOMEMO(job, device, err), nil
+		return c.failedOMEMO(job, d.Device, err), nil
 	}
 	if entry == nil {
-		if errors.Is(decErr, omemo.ErrDuplicate) {
-			return nil, fmt.Errorf("replayed OMEMO message: %w", decErr)
+		if errors.Is(d.Err, omemo.ErrDuplicate) {
+			return nil, fmt.Errorf("replayed OMEMO message: %w", d.Err)
 		}
-		log.Warn().Err(decErr).Msg("Failed to decrypt OMEMO message")
-		r := c.failedOMEMO(job, device, decErr)
-		c.maybeResetSession(ctx, job.Sender, device, rcv, decErr)
-		return r, nil
-	}
-	if msg != nil {
-		// A device the sender's lists do not name: fetch them, so the
-		// reply reaches it (xmppclient/omemodevices.go).
-		go c.omemo.fetches.LearnSender(context.WithoutCancel(ctx), oc, job.Sender.Bare(), msg.Sender.Device)
+		log.Warn().Err(d.Err).Msg("Failed to decrypt OMEMO message")
+		return c.failedOMEMO(job, d.Device, d.Err), nil
 	}
 	r := inboxResult(entry)
 	if r.Info.Failed {
 		c.main.Metrics.MessageBridged(metrics.XMPPToMatrix, metrics.OutcomeUndecryptable)
 	}
 	c.maybeSweep(ctx)
-	if msg != nil {
+	if d.Message != nil {
 		c.countOMEMOSessions(ctx)
-		c.maybeResetSession(ctx, job.Sender, msg.Sender.Device, rcv, nil)
-		c.afterDecrypt(ctx, oc, job.Sender, msg)
-		c.afterTrust(ctx, job, msg)
 	}
 	return r, nil
 }
 
-// afterDecrypt queues what a decrypted message asks for: a new bundle when
-// a one-time prekey was used, a heartbeat so the sender's ratchet moves on.
-func (c *Client) afterDecrypt(ctx context.Context, _ *omemoxmpp.Client, sender jid.JID, msg *omemoxmpp.Message) {
-	if msg.PreKeyConsumed {
-		c.omemoEnqueue(ctx, xmppclient.OMEMOTask{Kind: xmppclient.TaskRepublish})
+// newInboxEntry is the inbox row of a ratchet step that moved the engine's
+// state: the plaintext, a notice saying why there is none, or nothing to
+// show (a key transport, a heartbeat, the fallback of a reaction).
+func newInboxEntry(job omemoJob, res xmppclient.Decrypted) *inboxEntry {
+	msg := res.Message
+	entry := &inboxEntry{
+		MessageID: job.MessageID, Peer: job.Peer.Bare().String(), FromMe: job.FromMe,
+		XMPPID: job.XMPPID, Replace: job.Replace, Version: msg.Version, Device: msg.Sender.Device,
+		Trusted: msg.Trusted, Timestamp: job.Timestamp,
 	}
-	if msg.SendHeartbeat {
-		c.omemoEnqueue(ctx, xmppclient.OMEMOTask{Kind: xmppclient.TaskHeartbeat, Peer: sender.Bare(), Device: msg.Sender.Device, Version: msg.Version})
+	if job.Room {
+		entry.Sender = job.Sender.Bare().String()
 	}
-}
-
-// maybeResetSession queues a new session with a device whose messages we
-// cannot decrypt for lack of a (working) session, when the client's reset
-// policy says it is due (xmppclient.SessionResets), so its next message can
-// be read.
-func (c *Client) maybeResetSession(ctx context.Context, sender jid.JID, device uint32, rcv *omemoxmpp.Received, err error) {
-	oc := c.omemoClient()
-	if oc == nil || device == 0 {
-		return
+	if entry.Timestamp.IsZero() {
+		entry.Timestamp = time.Now()
 	}
-	if !c.omemo.resets.Due(omemo.Address{JID: sender.Bare().String(), Device: device}, err) {
-		return
+	switch {
+	case job.Fallback:
+		entry.Kind = inboxEmpty
+	case res.Err != nil:
+		entry.Kind, entry.Body = inboxFailed, decryptFailureNotice(job.Sender.String(), msg.Sender.Device, job.FromMe, res.Err)
+	case msg.Empty || msg.Body == "":
+		entry.Kind = inboxEmpty
+	default:
+		entry.Kind, entry.Body = inboxText, msg.Body
 	}
-	c.omemoEnqueue(ctx, xmppclient.OMEMOTask{Kind: xmppclient.TaskReset, Peer: sender.Bare(), Device: device, Version: rcv.Elements[0].Version})
+	return entry
 }
 
 // errOMEMOUnavailable: the login's device could not be set up.
-var errOMEMOUnavailable = errors.New("OMEMO is not set up for this login")
+var errOMEMOUnavailable = xmppclient.ErrOMEMOUnavailable
 
 // failIncoming turns in into a notice about a message that could not be
 // decrypted.

@@ -18,25 +18,27 @@ import (
 // XMPP -> Matrix delivery across restarts (see docs/delivery.md).
 //
 // Everything read from the stream goes through one ordered stream
-// (xmppclient.Stream, c.stream) and is handled in order. A catch-up (mam.go) runs after every connect; while
-// it runs, live 1:1 messages (offline delivery, carbons, new messages) wait
-// in c.deferred and are handled after its last page, so that a chat's
-// messages reach bridgev2 in archive order. Archive ids are tracked in
-// that order by a cursor (xmppclient/cursor.go); each message's Ack is done
-// when bridgev2 has handled what we queued for it (PostHandle), and for messages only if
-// bridgev2 stored it. A message that was not stored stops the cursor and a
-// new catch-up is tried a little later.
+// (xmppclient.Stream, c.stream) and is handled in order. A catch-up of a
+// chat's archive (the account's after every connect, mam.go; a room's on
+// every join, mucarchive.go) is started here, the same way for both: its
+// marks go into the stream, and the stream's reader keeps the catch-up
+// order (xmppclient.CatchUpOrder: the chat's live messages wait behind the
+// catch-up's last page). Archive ids are tracked in that order by the
+// chat's cursor (xmppclient/cursor.go); each message's Ack is done when
+// bridgev2 has handled what we queued for it (PostHandle), and for messages
+// only if bridgev2 stored it. A message that was not stored stops the
+// cursor; for the account's a new catch-up is tried a little later, a
+// room's waits for the next join.
 
 // deliveryState is owned by the incoming queue's goroutine, except for the
 // fields noted.
 type deliveryState struct {
-	wm         *xmppclient.Cursor
-	catchingUp uint64 // the running catch-up's seq, 0 when none
-	deferred   []xmppclient.Inbound
-	// rooms is each joined room's archive state (mucarchive.go).
-	rooms map[string]*roomDelivery
+	order xmppclient.CatchUpOrder
+	wm    *xmppclient.Cursor // the account's cursor
+	// rooms are the cursors of the rooms that had a catch-up, by bare JID.
+	rooms map[string]*xmppclient.Cursor
 
-	seq atomic.Uint64 // catch-ups started
+	seq atomic.Uint64 // catch-ups started (any goroutine)
 
 	retryMu    sync.Mutex // guards retrying
 	retrying   bool
@@ -52,67 +54,85 @@ const (
 
 // mark puts a mark into the login's stream (xmppclient.Stream), never
 // waiting for room in it (Stream.PutMark says why).
-func (c *Client) mark(_ context.Context, ev xmppclient.Event) {
+func (c *Client) mark(ev xmppclient.Event) {
 	c.stream.PutMark(ev)
 }
 
-// startCatchUp queues the start marker of a catch-up and returns the
-// function that runs it on a session (in the background). loopCtx lives as
+// catchUpRun runs one catch-up of a chat's archive on s and reports
+// whether it reached the end of the archive.
+type catchUpRun func(ctx context.Context, s *xmpp.Session, seq uint64) bool
+
+// startCatchUp puts the start mark of a catch-up of lane (the account's
+// archive, or a room's) into the stream, so that the chat's live messages
+// from now on wait behind it, and returns what runs it: with a session, run
+// in the background, then the done mark; with none (a join that failed),
+// the done mark at once, the cursor staying where it is. loopCtx lives as
 // long as the incoming queue.
-func (c *Client) startCatchUp(loopCtx context.Context) func(s *xmpp.Session) {
+func (c *Client) startCatchUp(loopCtx context.Context, lane string) func(s *xmpp.Session, run catchUpRun) {
 	seq := c.delivery.seq.Add(1)
-	c.mark(loopCtx, xmppclient.Event{Mark: xmppclient.MarkCatchUpStart, Seq: seq})
-	return func(s *xmpp.Session) {
+	c.mark(xmppclient.Event{Mark: xmppclient.MarkCatchUpStart, Seq: seq, Lane: lane})
+	return func(s *xmpp.Session, run catchUpRun) {
+		if s == nil {
+			c.mark(xmppclient.Event{Mark: xmppclient.MarkCatchUpDone, Seq: seq, Lane: lane})
+			return
+		}
 		go func() {
-			c.sweepSending(loopCtx)
-			ok := c.catchUp(context.WithoutCancel(loopCtx), s, seq)
-			c.mark(loopCtx, xmppclient.Event{Mark: xmppclient.MarkCatchUpDone, Seq: seq, OK: ok})
+			ok := run(context.WithoutCancel(loopCtx), s, seq)
+			c.mark(xmppclient.Event{Mark: xmppclient.MarkCatchUpDone, Seq: seq, Lane: lane, OK: ok})
 		}()
 	}
 }
 
-// handleEvent is the stream's step for one event.
-func (c *Client) handleEvent(ctx context.Context, ev xmppclient.Event) {
-	d := &c.delivery
-	switch ev.Mark {
-	case xmppclient.MarkCatchUpStart:
-		// Messages still deferred by a catch-up that never finished (its
-		// session dropped) wait for this one.
-		d.wm.Reset()
-		d.catchingUp = ev.Seq
-		return
-	case xmppclient.MarkRoomCatchUpStart, xmppclient.MarkRoomCatchUpDone:
-		c.handleRoomMark(ctx, ev)
-		return
-	case xmppclient.MarkCatchUpDone:
-		if ev.Seq != d.catchingUp {
-			return
-		}
-		d.catchingUp = 0
-		if !ev.OK {
-			d.wm.Stop()
-		}
-		deferred := d.deferred
-		d.deferred = nil
-		for _, in := range deferred {
-			c.handleInbound(ctx, in)
-		}
-		return
+// startAccountCatchUp starts the catch-up of the account's archive
+// (mam.go), the sending marks swept first.
+func (c *Client) startAccountCatchUp(loopCtx context.Context) func(s *xmpp.Session) {
+	run := c.startCatchUp(loopCtx, xmppclient.AccountLane)
+	return func(s *xmpp.Session) {
+		run(s, func(ctx context.Context, s *xmpp.Session, seq uint64) bool {
+			c.sweepSending(loopCtx)
+			return c.catchUp(ctx, s, seq)
+		})
 	}
-	if c.deferRoomMessage(ev.In) {
-		return
-	}
-	if d.catchingUp != 0 && deferrable(ev.In) {
-		d.deferred = append(d.deferred, ev.In)
-		return
-	}
-	c.handleInbound(ctx, ev.In)
 }
 
-// deferrable: live 1:1 messages (and PEP notifications) wait for the
-// catch-up; group chat traffic and archive results do not.
-func deferrable(in xmppclient.Inbound) bool {
-	return in.Kind == xmppclient.KindChat || in.Kind == xmppclient.KindPubSub
+// handleEvent is the stream's step for one event, in the catch-up order.
+func (c *Client) handleEvent(ctx context.Context, ev xmppclient.Event) {
+	c.delivery.order.Step(ctx, ev, c.handleOrdered)
+}
+
+// handleOrdered handles an event the catch-up order hands on: a catch-up's
+// start resets its chat's cursor (what is tracked from now on comes in
+// archive order), an end that did not reach the end of the archive stops
+// it; a stanza is routed.
+func (c *Client) handleOrdered(ctx context.Context, ev xmppclient.Event) {
+	switch ev.Mark {
+	case xmppclient.MarkCatchUpStart:
+		c.laneCursor(ev.Lane, true).Reset()
+	case xmppclient.MarkCatchUpDone:
+		if !ev.OK {
+			c.laneCursor(ev.Lane, true).Stop()
+		}
+	default:
+		c.handleInbound(ctx, ev.In)
+	}
+}
+
+// laneCursor is the cursor of lane: the account's, or a room's (made when
+// make is set; nil for a room that never had a catch-up).
+func (c *Client) laneCursor(lane string, make bool) *xmppclient.Cursor {
+	d := &c.delivery
+	if lane == xmppclient.AccountLane {
+		return d.wm
+	}
+	wm := d.rooms[lane]
+	if wm == nil && make {
+		if d.rooms == nil {
+			d.rooms = map[string]*xmppclient.Cursor{}
+		}
+		wm = xmppclient.NewCursor()
+		d.rooms[lane] = wm
+	}
+	return wm
 }
 
 // handleInbound routes one stanza by the kind the router found.
@@ -124,41 +144,52 @@ func (c *Client) handleInbound(ctx context.Context, in xmppclient.Inbound) {
 	c.handleMessage(ctx, in)
 }
 
-// trackable reports whether in's archive id goes into the watermark: live
-// messages (when the catch-up has reached the end of the archive), and
-// results of the running catch-up, whose pages are in archive order. Late
-// results of an earlier catch-up are not: their place in that order is
-// unknown.
-func (c *Client) trackable(in *incoming) bool {
-	if in.StanzaID == "" {
+// trackable reports whether an archive id goes into lane's cursor: a live
+// message's (when the catch-up has reached the end of the archive), and a
+// result's of the lane's running catch-up, whose pages are in archive
+// order. Late results of an earlier catch-up are not (their place in that
+// order is unknown), nor the account's archive results of other queries.
+func (c *Client) trackable(lane, id string, archived bool, catchUpSeq uint64) bool {
+	if id == "" {
 		return false
 	}
-	if !in.Archived {
-		return true
+	if catchUpSeq != 0 {
+		return catchUpSeq == c.delivery.order.Running(lane)
 	}
-	return in.catchUpSeq != 0 && in.catchUpSeq == c.delivery.catchingUp
+	return !archived
 }
 
-// ticket tracks archive id (the next in archive order) in the account's
+// ticket tracks archive id (the next in lane's archive order) in lane's
 // cursor; nil when it is not to be tracked. The connector acknowledges it
 // (xmppclient.Ack.Done) once bridgev2 has handled the message.
-func (c *Client) ticket(id string) *xmppclient.Ack {
-	return c.delivery.wm.Track(id, c.accountSettled)
+func (c *Client) ticket(lane, id string, archived bool, catchUpSeq uint64) *xmppclient.Ack {
+	wm := c.laneCursor(lane, false)
+	if wm == nil || !c.trackable(lane, id, archived, catchUpSeq) {
+		return nil
+	}
+	return wm.Track(id, func(ctx context.Context, id, cur string, moved, stored bool) {
+		c.settled(ctx, lane, id, cur, moved, stored)
+	})
 }
 
-// accountSettled is told the outcome of an Ack of the account's cursor:
-// the cursor is saved when it moved; a message not stored on Matrix
-// schedules a new catch-up.
-func (c *Client) accountSettled(ctx context.Context, id, cur string, moved, stored bool) {
+// settled is told the outcome of an Ack of lane's cursor: the cursor is
+// saved when it moved; a message not stored on Matrix stops it, and for the
+// account's schedules a new catch-up (a room's waits for its next join).
+func (c *Client) settled(ctx context.Context, lane, id, cur string, moved, stored bool) {
 	if moved {
-		c.noteArchiveID(ctx, cur)
+		c.noteArchiveID(ctx, lane, cur)
 	}
-	if stored {
+	switch {
+	case lane != xmppclient.AccountLane:
+		if !stored {
+			zerolog.Ctx(ctx).Warn().Str("archive_id", id).Str("room", lane).Msg("Group chat message not stored on Matrix; the room's archive cursor waits for the next join")
+		}
+	case stored:
 		c.catchUpSucceeded()
-		return
+	default:
+		zerolog.Ctx(ctx).Warn().Str("archive_id", id).Msg("Message not stored on Matrix; the archive cursor waits for a new catch-up")
+		c.retryCatchUp()
 	}
-	zerolog.Ctx(ctx).Warn().Str("archive_id", id).Msg("Message not stored on Matrix; the archive cursor waits for a new catch-up")
-	c.retryCatchUp()
 }
 
 // ackAfterHandling makes bridgev2 acknowledge a when it has handled the
@@ -236,7 +267,7 @@ func (c *Client) retryCatchUp() {
 		d.retryMu.Unlock()
 		if s := c.currentSession(); ok && s != nil {
 			zerolog.Ctx(loopCtx).Info().Msg("Catching up on the archive again after a message did not reach Matrix")
-			c.startCatchUp(loopCtx)(s)
+			c.startAccountCatchUp(loopCtx)(s)
 		}
 	}()
 }

@@ -92,14 +92,16 @@ func (c *Client) handleMessage(ctx context.Context, inb xmppclient.Inbound) {
 		log.Warn().Err(err).Msg("Dropping malformed message")
 		return
 	}
-	if c.trackable(in) {
-		in.ack = c.ticket(in.StanzaID)
+	if in.ack = c.ticket(xmppclient.AccountLane, in.StanzaID, in.Archived, in.catchUpSeq); in.ack != nil {
 		defer in.ack.Release(ctx)
 	}
 	if occ, ok := c.privateOccupant(in); ok {
 		// A private message with a room occupant: its own portal
 		// (mucprivate.go), never a 1:1 chat with the room.
-		c.queuePrivate(ctx, in, occ)
+		in.Occupant = occ
+		if !c.bridgedBefore(ctx, in) {
+			c.bridgeIncoming(ctx, in)
+		}
 		return
 	}
 	if c.mucs.Known(in.Peer) {
@@ -167,17 +169,16 @@ func (c *Client) sentCorrection(ctx context.Context, in *incoming) bool {
 
 // queueEdit bridges a XEP-0308 correction. The target ID includes the
 // sender, so a correction can only ever replace the sender's own message.
-func (c *Client) queueEdit(in *incoming) {
-	_, senderJID := c.sender(in)
+func (c *Client) queueEdit(ctx context.Context, in *incoming) {
 	meta := c.eventMeta(in, bridgev2.RemoteEventEdit)
-	id := portal.MakeMessageID(in.Peer, senderJID, in.XMPPID)
+	id := c.refID(in, in.XMPPID)
 	meta.MutateContextFunc = func(ctx context.Context) context.Context { return withTxnSeed(ctx, "edit:"+string(id)) }
 	c.ackAfterHandling(in.ack, &meta, nil)
 	res := c.login.QueueRemoteEvent(&simplevent.Message[*incoming]{
 		EventMeta:       meta,
 		Data:            in,
 		ID:              id,
-		TargetMessage:   portal.MakeMessageID(in.Peer, senderJID, in.Replace),
+		TargetMessage:   c.editTarget(ctx, in),
 		ConvertEditFunc: c.convertEditArmed,
 	})
 	ackUnqueued(c.login.Log.WithContext(c.main.Bridge.BackgroundCtx), in.ack, res)
@@ -317,7 +318,7 @@ func (c *Client) processGroupchat(ctx context.Context, rm xmppclient.RoomMessage
 	// The room's watermark (mucarchive.go) moves over this stanza-id once
 	// bridgev2 stored the message, or at once when nothing is queued.
 	if g.Kind != xmppclient.GroupchatSubject {
-		in.ack = c.roomTicket(room.JID, m.StanzaID, catchUpSeq)
+		in.ack = c.ticket(room.JID.Bare().String(), m.StanzaID, false, catchUpSeq)
 		defer in.ack.Release(ctx)
 	}
 	switch g.Kind {

@@ -138,12 +138,12 @@ const sweepInterval = time.Minute
 
 // maybeSweep runs inboxSweep at most once per sweepInterval.
 func (c *Client) maybeSweep(ctx context.Context) {
-	c.omemo.mu.Lock()
-	due := time.Since(c.omemo.lastSweep) >= sweepInterval
+	c.omemoDB.mu.Lock()
+	due := time.Since(c.omemoDB.lastSweep) >= sweepInterval
 	if due {
-		c.omemo.lastSweep = time.Now()
+		c.omemoDB.lastSweep = time.Now()
 	}
-	c.omemo.mu.Unlock()
+	c.omemoDB.mu.Unlock()
 	if due {
 		c.inboxSweep(ctx)
 	}

@@ -19,12 +19,13 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
-// The one XMPP → Matrix message pipeline of 1:1 chats and group chats:
-// after classification (handlexmpp.go) both become an incoming, are
-// decrypted by decryptIncoming (decrypt.go), queued for bridgev2 by
-// bridgeIncoming / queueMessage and converted by convertMessage. Where the
-// protocols differ (a room's message is named by its stanza-id, its sender
-// is an occupant) the step looks at in.Room.
+// The one XMPP → Matrix message pipeline of 1:1 chats, group chats and
+// private chats with room occupants: after classification (handlexmpp.go)
+// each becomes an incoming, is decrypted by decryptIncoming (decrypt.go),
+// queued for bridgev2 by bridgeIncoming / queueMessage and converted by
+// convertMessage. Where the protocols differ (a room's message is named by
+// its stanza-id, its sender is an occupant; a private message's chat is the
+// occupant) the step looks at in.Room or in.Occupant.
 
 // incoming is one XMPP message as the connector bridges it, in a 1:1 chat
 // or a group chat.
@@ -37,6 +38,13 @@ type incoming struct {
 
 	// Room is set for group chat messages, nil in 1:1 chats.
 	Room *roomFields
+	// Occupant is set for a private message with a room occupant
+	// (room@service/nick, mucprivate.go): the chat is the occupant's own
+	// portal, and the message is never decrypted.
+	Occupant jid.JID
+	// privateEncrypted: a private message that was OMEMO-encrypted; its
+	// body is a notice saying the bridge does not decrypt it.
+	privateEncrypted bool
 
 	// Sender is who sent a group chat message on the Matrix side (an
 	// occupant's ghost, or the user); 1:1 messages derive theirs from
@@ -84,6 +92,12 @@ type roomFields struct {
 // sender is who sent in, as bridgev2 and as a JID (for a group chat
 // message the occupant's real JID, zero when the room hides it).
 func (c *Client) sender(in *incoming) (bridgev2.EventSender, jid.JID) {
+	if in.private() {
+		if in.FromMe {
+			return bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: puppet.UserID(c.account)}, c.account
+		}
+		return bridgev2.EventSender{Sender: puppet.OccupantUserID(in.Occupant)}, in.Occupant
+	}
 	if in.Room != nil {
 		if in.Sender.IsFromMe {
 			return in.Sender, c.account
@@ -96,17 +110,33 @@ func (c *Client) sender(in *incoming) (bridgev2.EventSender, jid.JID) {
 	return bridgev2.EventSender{Sender: puppet.UserID(in.Peer)}, in.Peer
 }
 
+// private reports whether in is a private message with a room occupant.
+func (in *incoming) private() bool { return !in.Occupant.Equal(jid.JID{}) }
+
 // messageID is in's bridgev2 message ID.
 func (c *Client) messageID(in *incoming) networkid.MessageID {
 	if in.Room != nil {
 		return in.ID
 	}
+	return c.refID(in, in.XMPPID)
+}
+
+// refID is the bridgev2 message ID of the message the sender of a 1:1 or
+// private message gave xmppID (itself, or the one it corrects or
+// retracts).
+func (c *Client) refID(in *incoming, xmppID string) networkid.MessageID {
 	_, senderJID := c.sender(in)
-	return portal.MakeMessageID(in.Peer, senderJID, in.XMPPID)
+	if in.private() {
+		return portal.PrivateMessageID(in.Occupant, senderJID, xmppID)
+	}
+	return portal.MakeMessageID(in.Peer, senderJID, xmppID)
 }
 
 // portalKey is the portal of in's chat.
 func (c *Client) portalKey(in *incoming) networkid.PortalKey {
+	if in.private() {
+		return portal.PMKey(in.Occupant, c.login.ID)
+	}
 	if in.Room != nil {
 		return c.mucKey(in.Peer)
 	}
@@ -145,6 +175,18 @@ func (c *Client) bridgeIncoming(ctx context.Context, in *incoming) {
 		log.Err(err).Str("xmpp_id", in.XMPPID).Msg("Not bridging message")
 		return
 	}
+	if in.private() {
+		// Text, files and corrections only (mucprivate.go); the body of
+		// a reaction or retraction is its fallback text.
+		switch {
+		case in.Body == "":
+		case in.Replace != "":
+			c.queueEdit(ctx, in)
+		default:
+			c.queueMessage(in)
+		}
+		return
+	}
 	if in.Room != nil {
 		// Chat states and markers of rooms went their own way before
 		// (mucsignals.go); references are looked up by stanza-id.
@@ -170,7 +212,7 @@ func (c *Client) bridgeIncoming(ctx context.Context, in *incoming) {
 		c.queueRetraction(in)
 	case in.Body == "":
 	case in.Replace != "":
-		c.queueEdit(in)
+		c.queueEdit(ctx, in)
 	default:
 		c.queueMessage(in)
 	}

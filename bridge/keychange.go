@@ -8,28 +8,13 @@ import (
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 
-	"github.com/mxomemo/xmpp-bridge/omemo"
-	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/portal"
 	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
-// Trust follow-ups of a decrypted message. A device that is not trusted
-// may simply not be in the stored device list yet (a room member whose
-// list we never fetched): its list is fetched in the background, so that
-// later messages are judged on it. An identity key that changed on a known
-// device id is never trusted silently: the user gets a notice in the chat.
-
-// afterTrust queues what msg's trust asks for.
-func (c *Client) afterTrust(ctx context.Context, job omemoJob, msg *omemoxmpp.Message) {
-	if msg.KeyChanged {
-		c.omemoEnqueue(ctx, xmppclient.OMEMOTask{Kind: xmppclient.TaskKeyChanged, Peer: job.Sender.Bare(), Device: msg.Sender.Device,
-			Fingerprint: msg.Fingerprint, Room: job.Room, Chat: job.Peer.Bare()})
-	}
-	if !msg.Trusted && !job.FromMe && c.main.Config.OMEMO.Policy() == omemo.PolicyBTBV {
-		c.omemoEnqueue(ctx, xmppclient.OMEMOTask{Kind: xmppclient.TaskFetchDevices, Peer: job.Sender.Bare()})
-	}
-}
+// An identity key that changed on a known device id is never trusted
+// silently: the client queues a TaskKeyChanged (xmppclient.OMEMO.AfterTrust),
+// and the user gets this notice in the chat.
 
 // keyChangeNotice is the notice about a changed identity key.
 func keyChangeNotice(sender string, device uint32, fingerprint string) string {

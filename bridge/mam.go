@@ -36,22 +36,6 @@ var (
 	errForgedArchived = errors.New("archive result not sent by our own account")
 )
 
-// noteArchiveID saves the catch-up cursor in the login metadata: the
-// watermark (delivery.go), or the newest archive id at the first connect.
-func (c *Client) noteArchiveID(ctx context.Context, id string) {
-	if id == "" {
-		return
-	}
-	c.metaMu.Lock()
-	defer c.metaMu.Unlock()
-	meta := c.meta()
-	if meta.LastArchiveID == id {
-		return
-	}
-	meta.LastArchiveID = id
-	c.cursorSaveLocked()
-}
-
 // catchUp pages through the archive after the cursor; the results go
 // through the incoming queue. It reports whether it reached the end of the
 // archive.
@@ -68,7 +52,7 @@ func (c *Client) catchUp(ctx context.Context, s *xmpp.Session, seq uint64) bool 
 			log.Warn().Err(err).Msg("Archive not available")
 			return false
 		}
-		c.noteArchiveID(ctx, res.Set.Last)
+		c.noteArchiveID(ctx, xmppclient.AccountLane, res.Set.Last)
 		return true
 	}
 	ctx = log.WithContext(ctx)

@@ -204,6 +204,9 @@ func (c *Client) uploadMatrixMedia(ctx context.Context, s *xmpp.Session, content
 // incomingMedia reports whether in shares a file (xmppclient.SharedFile);
 // never for an OMEMO message that failed to decrypt.
 func incomingMedia(in *incoming) *xmppclient.File {
+	if in.privateEncrypted {
+		return nil
+	}
 	return sharedFile(&in.Message, in.Body, in.OMEMO)
 }
 

@@ -78,19 +78,11 @@ func idlessHistory(m mucroom.Message, catchUpSeq uint64) bool {
 	return catchUpSeq == 0 && !m.Delay.IsZero() && m.StanzaID == "" && m.ID == "" && m.OriginID == ""
 }
 
-// roomDelivery is one room's catch-up state, owned by the incoming queue's
-// goroutine (the watermark locks itself).
-type roomDelivery struct {
-	wm         *xmppclient.Cursor
-	catchingUp uint64
-	deferred   []xmppclient.Inbound
-}
-
-// startRoomCatchUp queues the start marker of room's catch-up (before the
-// join presence, so that the room's live messages wait behind it) and
-// returns what ends it: with the joined session (and when that join began),
-// the catch-up runs in the background; with none (the join failed), the
-// room's cursor stays.
+// startRoomCatchUp queues the start mark of room's catch-up
+// (startCatchUp, before the join presence, so that the room's live
+// messages wait behind it) and returns what ends it: with the joined
+// session (and when that join began), the catch-up runs in the background;
+// with none (the join failed), the room's cursor stays.
 func (c *Client) startRoomCatchUp(room jid.JID) func(s *xmpp.Session, mam bool, joinStarted time.Time) {
 	c.mu.Lock()
 	loopCtx := c.loopCtx
@@ -98,73 +90,12 @@ func (c *Client) startRoomCatchUp(room jid.JID) func(s *xmpp.Session, mam bool, 
 	if loopCtx == nil {
 		return func(*xmpp.Session, bool, time.Time) {}
 	}
-	key := room.Bare().String()
-	seq := c.delivery.seq.Add(1)
-	c.mark(loopCtx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpStart, Seq: seq, Room: key})
+	run := c.startCatchUp(loopCtx, room.Bare().String())
 	return func(s *xmpp.Session, mam bool, joinStarted time.Time) {
-		if s == nil {
-			c.mark(loopCtx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpDone, Seq: seq, Room: key})
-			return
-		}
-		go func() {
-			ok := c.roomCatchUp(context.WithoutCancel(loopCtx), s, room.Bare(), seq, mam, joinStarted)
-			c.mark(loopCtx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpDone, Seq: seq, Room: key, OK: ok})
-		}()
+		run(s, func(ctx context.Context, s *xmpp.Session, seq uint64) bool {
+			return c.roomCatchUp(ctx, s, room.Bare(), seq, mam, joinStarted)
+		})
 	}
-}
-
-// roomState is room's catch-up state (incoming queue's goroutine only).
-func (c *Client) roomState(room string) *roomDelivery {
-	d := &c.delivery
-	if d.rooms == nil {
-		d.rooms = map[string]*roomDelivery{}
-	}
-	rd, ok := d.rooms[room]
-	if !ok {
-		rd = &roomDelivery{wm: xmppclient.NewCursor()}
-		d.rooms[room] = rd
-	}
-	return rd
-}
-
-// handleRoomMark is handleEvent for the room marks.
-func (c *Client) handleRoomMark(ctx context.Context, ev xmppclient.Event) {
-	rd := c.roomState(ev.Room)
-	if ev.Mark == xmppclient.MarkRoomCatchUpStart {
-		rd.wm.Reset()
-		rd.catchingUp = ev.Seq
-		return
-	}
-	if ev.Seq != rd.catchingUp {
-		return
-	}
-	rd.catchingUp = 0
-	if !ev.OK {
-		rd.wm.Stop()
-	}
-	deferred := rd.deferred
-	rd.deferred = nil
-	for _, in := range deferred {
-		c.handleInbound(ctx, in)
-	}
-}
-
-// deferRoomMessage holds a live groupchat message while its room's
-// catch-up runs.
-func (c *Client) deferRoomMessage(in xmppclient.Inbound) bool {
-	if in.Kind != xmppclient.KindGroupchat {
-		return false
-	}
-	from, err := jid.Parse(xmppclient.AttrValue(in.Stanza.Start(), "from"))
-	if err != nil {
-		return false
-	}
-	rd, ok := c.delivery.rooms[from.Bare().String()]
-	if !ok || rd.catchingUp == 0 {
-		return false
-	}
-	rd.deferred = append(rd.deferred, in)
-	return true
 }
 
 // savedRoom is room's entry in the login metadata.
@@ -187,24 +118,6 @@ func (saved SavedRoom) joinedSince() time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(saved.JoinedAt).UTC().Truncate(time.Second).Add(-time.Second)
-}
-
-// noteRoomArchiveID saves room's watermark in the login metadata.
-func (c *Client) noteRoomArchiveID(ctx context.Context, room, id string) {
-	c.metaMu.Lock()
-	defer c.metaMu.Unlock()
-	meta := c.meta()
-	for i := range meta.Rooms {
-		if meta.Rooms[i].JID != room {
-			continue
-		}
-		if meta.Rooms[i].LastArchiveID == id {
-			return
-		}
-		meta.Rooms[i].LastArchiveID = id
-		c.cursorSaveLocked()
-		return
-	}
 }
 
 // roomCatchUp pages through room's archive after its cursor; a room
@@ -278,29 +191,4 @@ func (c *Client) handleRoomArchived(ctx context.Context, in xmppclient.Inbound) 
 	}
 	c.processGroupchat(ctx, xmppclient.RoomMessage{Raw: rm.Raw, Message: m}, c.mam.Seq(a.QueryID))
 	return true
-}
-
-// roomTicket tracks a groupchat message's stanza-id in its room's
-// watermark: live messages (the room's catch-up is over) and results of the
-// room's running catch-up.
-func (c *Client) roomTicket(room jid.JID, stanzaID string, catchUpSeq uint64) *xmppclient.Ack {
-	if stanzaID == "" {
-		return nil
-	}
-	rd, ok := c.delivery.rooms[room.Bare().String()]
-	if !ok {
-		return nil
-	}
-	if catchUpSeq != 0 && catchUpSeq != rd.catchingUp {
-		return nil
-	}
-	key := room.Bare().String()
-	return rd.wm.Track(stanzaID, func(ctx context.Context, id, cur string, moved, stored bool) {
-		if moved {
-			c.noteRoomArchiveID(ctx, key, cur)
-		}
-		if !stored {
-			zerolog.Ctx(ctx).Warn().Str("archive_id", id).Str("room", key).Msg("Group chat message not stored on Matrix; the room's archive cursor waits for the next join")
-		}
-	})
 }

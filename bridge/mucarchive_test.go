@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,62 +13,70 @@ import (
 )
 
 // TestRoomCatchUpDefersAndTracks: while a room's catch-up runs, that room's live groupchat
-// messages wait (other rooms' and 1:1 messages do not); its results enter the room's watermark
-// only from the running catch-up; live ones once it is over; a catch-up that did not reach the
-// end of the archive stops the room's cursor.
+// messages wait (other rooms' and 1:1 messages do not) and come after its end; its results enter
+// the room's watermark only from the running catch-up; live ones once it is over; a catch-up that
+// did not reach the end of the archive stops the room's cursor.
 func TestRoomCatchUpDefersAndTracks(t *testing.T) {
 	ctx := context.Background()
 	c := &Client{}
 	room := jid.MustParse("room@muc.example.org")
+	lane := room.String()
 	const (
 		fromRoom  = `<message xmlns="jabber:client" from="room@muc.example.org/bob" type="groupchat" id="m1"><body>hi</body></message>`
-		fromOther = `<message xmlns="jabber:client" from="other@muc.example.org/bob" type="groupchat" id="m1"><body>hi</body></message>`
-		chat      = `<message xmlns="jabber:client" from="room@muc.example.org/bob" type="chat" id="m1"><body>hi</body></message>`
+		fromOther = `<message xmlns="jabber:client" from="other@muc.example.org/bob" type="groupchat" id="m2"><body>hi</body></message>`
+		chat      = `<message xmlns="jabber:client" from="room@muc.example.org/bob" type="chat" id="m3"><body>hi</body></message>`
 	)
-	if c.deferRoomMessage(xmppclient.Classify(tokens(t, fromRoom))) {
-		t.Fatal("deferred a room message with no catch-up")
+	// handled records the stanzas handed on (handling them needs
+	// bridgev2); marks go to the connector's step.
+	var handled []string
+	step := func(ev xmppclient.Event) {
+		c.delivery.order.Step(ctx, ev, func(ctx context.Context, ev xmppclient.Event) {
+			if ev.Mark != 0 {
+				c.handleOrdered(ctx, ev)
+				return
+			}
+			handled = append(handled, xmppclient.AttrValue(ev.In.Stanza.Start(), "id"))
+		})
 	}
-	c.handleRoomMark(ctx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpStart, Seq: 5, Room: room.String()})
-	for _, tc := range []struct {
-		name, xml string
-		want      bool
-	}{
-		{"the room's live message", fromRoom, true},
-		{"another room's message", fromOther, false},
-		{"a private message from an occupant", chat, false},
-	} {
-		if got := c.deferRoomMessage(xmppclient.Classify(tokens(t, tc.xml))); got != tc.want {
-			t.Errorf("%s: deferred = %v, want %v", tc.name, got, tc.want)
-		}
+	live := func(s string) xmppclient.Event { return xmppclient.Event{In: xmppclient.Classify(tokens(t, s))} }
+	if tk := c.ticket(lane, "s0", false, 0); tk != nil {
+		t.Error("a message of a room that never had a catch-up was tracked")
 	}
-	if n := len(c.delivery.rooms[room.String()].deferred); n != 1 {
-		t.Fatalf("%d deferred, want 1", n)
+	step(xmppclient.Event{Mark: xmppclient.MarkCatchUpStart, Seq: 5, Lane: lane})
+	step(live(fromRoom))
+	step(live(fromOther))
+	step(live(chat))
+	if want := []string{"m2", "m3"}; !slices.Equal(handled, want) {
+		t.Fatalf("handled %v during the room's catch-up, want %v", handled, want)
 	}
-	c.delivery.rooms[room.String()].deferred = nil // handling them needs bridgev2
-	if tk := c.roomTicket(room, "s1", 4); tk != nil {
+	if tk := c.ticket(lane, "s1", false, 4); tk != nil {
 		t.Error("a late result of an earlier catch-up was tracked")
 	}
-	if tk := c.roomTicket(room, "s1", 5); tk == nil || tk.Cursor() != c.delivery.rooms[room.String()].wm {
+	if tk := c.ticket(lane, "s1", false, 5); tk == nil || tk.Cursor() != c.delivery.rooms[lane] {
 		t.Errorf("a result of the running catch-up was not tracked for the room: %+v", tk)
 	}
-	if tk := c.roomTicket(room, "", 5); tk != nil {
+	if tk := c.ticket(lane, "", false, 5); tk != nil {
 		t.Error("a message without stanza-id was tracked")
 	}
-	c.handleRoomMark(ctx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpDone, Seq: 4, Room: room.String(), OK: true})
-	if c.delivery.rooms[room.String()].catchingUp != 5 {
+	step(xmppclient.Event{Mark: xmppclient.MarkCatchUpDone, Seq: 4, Lane: lane, OK: true})
+	if c.delivery.order.Running(lane) != 5 || len(handled) != 2 {
 		t.Error("the end of an earlier catch-up ended the running one")
 	}
-	c.handleRoomMark(ctx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpDone, Seq: 5, Room: room.String(), OK: true})
-	if c.deferRoomMessage(xmppclient.Classify(tokens(t, fromRoom))) {
+	step(xmppclient.Event{Mark: xmppclient.MarkCatchUpDone, Seq: 5, Lane: lane, OK: true})
+	if want := []string{"m2", "m3", "m1"}; !slices.Equal(handled, want) {
+		t.Errorf("handled %v after the room's catch-up, want %v", handled, want)
+	}
+	step(live(fromRoom))
+	if len(handled) != 4 {
 		t.Error("deferred a room message after the catch-up")
 	}
-	if tk := c.roomTicket(room, "s2", 0); tk == nil {
+	if tk := c.ticket(lane, "s2", false, 0); tk == nil {
 		t.Error("a live message after the catch-up was not tracked")
 	}
 	// A catch-up that stopped early: the cursor stays where it is.
-	c.handleRoomMark(ctx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpStart, Seq: 6, Room: room.String()})
-	c.handleRoomMark(ctx, xmppclient.Event{Mark: xmppclient.MarkRoomCatchUpDone, Seq: 6, Room: room.String(), OK: false})
-	if tk := c.roomTicket(room, "s3", 0); tk != nil {
+	step(xmppclient.Event{Mark: xmppclient.MarkCatchUpStart, Seq: 6, Lane: lane})
+	step(xmppclient.Event{Mark: xmppclient.MarkCatchUpDone, Seq: 6, Lane: lane, OK: false})
+	if tk := c.ticket(lane, "s3", false, 0); tk != nil {
 		t.Error("a live message was tracked after a catch-up that did not reach the end")
 	}
 }

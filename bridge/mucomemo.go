@@ -99,13 +99,12 @@ func (c *Client) roomRecipients(ctx context.Context, s *xmpp.Session, r xmppclie
 // with the origin-id outside the encryption so the reflection matches). It
 // never falls back to plaintext.
 func (c *Client) encryptGroupchat(ctx context.Context, s *xmpp.Session, r xmppclient.Room, out *xmppclient.Outgoing) (*omemoxmpp.Outgoing, error) {
-	oc := c.omemoClient()
-	if oc == nil {
+	if c.omemoClient() == nil {
 		return nil, groupEncryptionStatus(errOMEMOUnavailable)
 	}
 	members := c.roomRecipients(ctx, s, r)
 	// Network first, the ratchet lock for the encryption alone.
-	enc, err := xmppclient.EncryptGroup(ctx, &c.omemo.ratchet, &c.omemo.fetches, oc, r.JID, members, out.Body)
+	enc, err := c.omemo.EncryptGroup(ctx, r.JID, members, out.Body)
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", r.JID).Int("members", len(members)).Msg("Not sending groupchat message: OMEMO encryption failed")
 		return nil, groupEncryptionStatus(err)
@@ -173,10 +172,8 @@ func (c *Client) cmdRoomOMEMO(ce *commands.Event, room jid.JID, action string) {
 			ce.Reply("OMEMO cannot be used in this group chat: %s. OMEMO in group chats needs a non-anonymous, members-only room.", err.Error())
 			return
 		}
-		if oc := c.omemoClient(); oc != nil {
-			if s := c.currentSession(); s != nil {
-				c.omemo.fetches.RefreshMembers(ce.Ctx, oc, c.roomRecipients(ce.Ctx, s, r))
-			}
+		if s := c.currentSession(); s != nil && c.omemoClient() != nil {
+			c.omemo.RefreshMembers(ce.Ctx, c.roomRecipients(ce.Ctx, s, r))
 		}
 		fallthrough
 	case "off":

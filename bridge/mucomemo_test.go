@@ -272,7 +272,7 @@ func TestGroupchatUnlistedDevice(t *testing.T) {
 	}
 	// The follow-up fetch of bob's real list is queued.
 	fetch := false
-	for _, task := range f.c.omemoWorker().Pending() {
+	for _, task := range f.c.omemo.Queue().Pending() {
 		fetch = fetch || (task.Kind == xmppclient.TaskFetchDevices && task.Peer.Equal(f.bob))
 	}
 	if !fetch {

@@ -7,10 +7,9 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"go.mau.fi/util/ptr"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
-	"maunium.net/go/mautrix/bridgev2/simplevent"
+	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
 	"mellium.im/xmpp/jid"
 
@@ -48,112 +47,77 @@ func (c *Client) privateOccupant(in *incoming) (jid.JID, bool) {
 	return xmppclient.PrivateOccupant(in.Raw, in.FromMe, c.mucs)
 }
 
-// queuePrivate bridges a private message of an occupant (or ours to one,
-// from another client) into the occupant's private portal: text, a shared
-// file (downloaded into Matrix as in 1:1 chats) or a correction. An OMEMO
-// message is a notice: the bridge does not decrypt private messages.
-func (c *Client) queuePrivate(ctx context.Context, in *incoming, occ jid.JID) {
-	log := zerolog.Ctx(ctx).With().Stringer("occupant", occ).Str("xmpp_id", in.XMPPID).Logger()
+// privateEncryptedText replaces the body (only the OMEMO fallback text) of
+// an encrypted private message: the bridge does not decrypt them.
+const privateEncryptedText = "sent an OMEMO-encrypted private message; private messages through a group chat are not decrypted by the bridge"
+
+// markPrivateEncrypted is the decryption step of a private message: an
+// OMEMO message becomes a notice that it was not decrypted (a new message,
+// also when it corrects one: its text is unknown).
+func markPrivateEncrypted(in *incoming) {
 	if in.Body == "" {
 		return
 	}
-	body := in.Body
-	_, err := in.Message.OMEMO()
-	encrypted := err == nil
-	if encrypted {
-		// The body is only the OMEMO fallback text.
-		body = "sent an OMEMO-encrypted private message; private messages through a group chat are not decrypted by the bridge"
+	if _, err := in.Message.OMEMO(); err == nil {
+		in.Body, in.Replace, in.privateEncrypted = privateEncryptedText, "", true
 	}
-	sender := bridgev2.EventSender{Sender: puppet.OccupantUserID(occ)}
-	senderJID := occ
-	if in.FromMe {
-		sender = bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: puppet.UserID(c.account)}
-		senderJID = c.account
-	}
-	ts := in.Timestamp
-	if ts.IsZero() {
-		ts = time.Now()
-	}
-	id := portal.MakeMessageID(occ, senderJID, in.XMPPID)
-	log.Debug().Bool("from_me", in.FromMe).Bool("correction", in.Replace != "").Msg("Private message with a group chat occupant")
-	meta := simplevent.EventMeta{
-		Type:         bridgev2.RemoteEventMessage,
-		PortalKey:    portal.PMKey(occ, c.login.ID),
-		Sender:       sender,
-		Timestamp:    ts,
-		CreatePortal: true,
-	}
-	if in.Replace != "" && !encrypted {
-		meta.Type, meta.CreatePortal = bridgev2.RemoteEventEdit, false
-		// The archive cursor passes it once bridgev2 has handled it.
-		c.ackAfterHandling(in.ack, &meta, nil)
-		res := c.login.QueueRemoteEvent(&simplevent.Message[string]{
-			EventMeta:     meta,
-			Data:          body,
-			ID:            id,
-			TargetMessage: portal.MakeMessageID(occ, senderJID, in.Replace),
-			ConvertEditFunc: func(ctx context.Context, p *bridgev2.Portal, _ bridgev2.MatrixAPI, existing []*database.Message, body string) (*bridgev2.ConvertedEdit, error) {
-				// Message IDs name the room, not the nick: only a message of
-				// this portal may be corrected from it.
-				for _, m := range existing {
-					if m.Room != p.PortalKey {
-						return nil, fmt.Errorf("correction of a message in another chat (%s)", m.Room.ID)
-					}
-				}
-				return msgconv.EditFromBody(existing, body)
-			},
-		})
-		ackUnqueued(c.backgroundCtx(), in.ack, res)
-		return
-	}
-	// The archive cursor passes it only once bridgev2 has stored it: a
-	// crash before that finds it again in the catch-up.
-	c.ackAfterHandling(in.ack, &meta, c.storedOnce(id))
-	res := c.login.QueueRemoteEvent(&simplevent.Message[string]{
-		EventMeta: meta,
-		Data:      body,
-		ID:        id,
-		ConvertMessageFunc: func(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, body string) (*bridgev2.ConvertedMessage, error) {
-			content := msgconv.MatrixFromBody(body)
-			if !encrypted {
-				if f := incomingMedia(in); f != nil {
-					content = c.mediaContent(ctx, p, intent, f)
-				}
-			}
-			return &bridgev2.ConvertedMessage{Parts: []*bridgev2.ConvertedMessagePart{{
-				Type:       event.EventMessage,
-				Content:    content,
-				DBMetadata: &portal.MessageMetadata{OriginID: in.OriginID},
-			}}}, nil
-		},
-	})
-	ackUnqueued(c.backgroundCtx(), in.ack, res)
 }
 
-// pmChatInfo is the portal info of a private chat with occupant occ.
-func (c *Client) pmChatInfo(occ jid.JID) *bridgev2.ChatInfo {
-	me := puppet.UserID(c.account)
-	other := puppet.OccupantUserID(occ)
-	name := fmt.Sprintf("%s (private, %s)", occ.Resourcepart(), occ.Bare())
-	topic := fmt.Sprintf("Private messages with %s, an occupant of the group chat %s. The room relays them; they are not encrypted.", occ.Resourcepart(), occ.Bare())
-	return &bridgev2.ChatInfo{
-		Name:  &name,
-		Topic: &topic,
-		Type:  ptr.Ptr(database.RoomTypeDM),
-		Members: &bridgev2.ChatMemberList{
-			IsFull:      true,
-			OtherUserID: other,
-			MemberMap: bridgev2.ChatMemberMap{
-				me: {EventSender: bridgev2.EventSender{IsFromMe: true, SenderLogin: c.login.ID, Sender: me}, Membership: event.MembershipJoin,
-					MemberEventExtra: map[string]any{"is_direct": true}},
-				other: {EventSender: bridgev2.EventSender{Sender: other}, Membership: event.MembershipJoin, UserInfo: c.occupantInfo(occ.Bare(), occ.Resourcepart())},
-			},
-		},
-		ExtraUpdates: func(ctx context.Context, p *bridgev2.Portal) bool {
-			meta, _ := p.Metadata.(*portal.Metadata)
-			return meta.SetKind(portal.PM)
-		},
+// bridgedBefore reports whether a private message was bridged by an
+// earlier version, under the ID without the nick
+// (portal.LegacyPrivateMessageID): then bridgev2 would not recognise it by
+// its new ID.
+func (c *Client) bridgedBefore(ctx context.Context, in *incoming) bool {
+	_, senderJID := c.sender(in)
+	return c.messageExists(ctx, portal.LegacyPrivateMessageID(in.Occupant, senderJID, in.XMPPID))
+}
+
+// editTarget is the ID of the message a correction corrects: the sender's
+// own, in the same chat; for a private message the legacy ID when only
+// that is stored (bridged by an earlier version).
+func (c *Client) editTarget(ctx context.Context, in *incoming) networkid.MessageID {
+	target := c.refID(in, in.Replace)
+	if !in.private() || c.messageExists(ctx, target) {
+		return target
 	}
+	_, senderJID := c.sender(in)
+	if legacy := portal.LegacyPrivateMessageID(in.Occupant, senderJID, in.Replace); c.messageExists(ctx, legacy) {
+		return legacy
+	}
+	return target
+}
+
+// messageExists reports whether bridgev2 stored a message with id.
+func (c *Client) messageExists(ctx context.Context, id networkid.MessageID) bool {
+	msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.login.ID, id)
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to look up a bridged message")
+	}
+	return err == nil && msg != nil
+}
+
+// privateEditInPortal refuses a private correction whose target is in
+// another chat: a legacy ID names the room, not the nick, so another
+// occupant's message could match it.
+func privateEditInPortal(p *bridgev2.Portal, in *incoming, existing []*database.Message) error {
+	if !in.private() {
+		return nil
+	}
+	for _, m := range existing {
+		if m.Room != p.PortalKey {
+			return fmt.Errorf("correction of a message in another chat (%s)", m.Room.ID)
+		}
+	}
+	return nil
+}
+
+// pmChatInfo is the portal info of a private chat with occupant occ
+// (portal.PMInfo).
+func (c *Client) pmChatInfo(occ jid.JID) *bridgev2.ChatInfo {
+	return portal.PMInfo(occ, c.selfSender(), bridgev2.ChatMember{
+		EventSender: bridgev2.EventSender{Sender: puppet.OccupantUserID(occ)},
+		UserInfo:    c.occupantInfo(occ.Bare(), occ.Resourcepart()),
+	})
 }
 
 // handleMatrixPrivate sends a Matrix message of a private portal to the
@@ -203,7 +167,7 @@ func (c *Client) handleMatrixPrivate(ctx context.Context, msg *bridgev2.MatrixMe
 	}
 	return &bridgev2.MatrixMessageResponse{
 		DB: &database.Message{
-			ID:        portal.MakeMessageID(occ, c.account, out.ID),
+			ID:        portal.PrivateMessageID(occ, c.account, out.ID),
 			SenderID:  puppet.UserID(c.account),
 			Timestamp: time.Now(),
 			Metadata:  &portal.MessageMetadata{OriginID: out.ID},
@@ -218,7 +182,7 @@ func (c *Client) sendPrivateCorrection(ctx context.Context, msg *bridgev2.Matrix
 		return refusal(errors.New("only your own messages can be corrected on XMPP"))
 	}
 	out := &xmppclient.Outgoing{To: occ, Private: true, ID: matrixMessageID(msg.Event),
-		Body: msgconv.BodyFromMatrix(ctx, msg.Content), Replace: target.ID}
+		Body: msgconv.BodyFromMatrix(ctx, msg.Content), Replace: target.PrivateGivenID()}
 	if _, err := c.main.intake.sendOnce(ctx, eventID(msg.Event), out.ID, func() error {
 		return c.Send(ctx, sendTarget{portal: msg.Portal, private: true}, out)
 	}, nil); err != nil {

@@ -131,6 +131,7 @@ func newInboxFixtureOn(t testing.TB, dialect, uri string, opts ...func(*Config))
 	for _, o := range opts {
 		o(&f.c.main.Config)
 	}
+	f.c.omemo.SetHooks(f.c.omemoHooks())
 	m, err := f.c.omemoManager(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +143,7 @@ func newInboxFixtureOn(t testing.TB, dialect, uri string, opts ...func(*Config))
 	if err := oc.Announce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.c.omemo.oc = oc
+	f.c.omemo.Use(oc)
 
 	bobStore := omemo.NewMemoryStore()
 	bm := omemo.NewManager(bobStore, "bob@localhost", omemo.Options{PreKeys: 25})
@@ -383,7 +384,7 @@ func TestOMEMOStaleBundlePreKey(t *testing.T) {
 	in, err = f.receive(t, f.stanza(t, "s2", onUsed))
 	wantNotice(t, in, err, "no OMEMO session")
 	reset := false
-	for _, task := range f.c.omemoWorker().Pending() {
+	for _, task := range f.c.omemo.Queue().Pending() {
 		reset = reset || (task.Kind == xmppclient.TaskReset && task.Device == f.bob03XC.Manager().DeviceID() && task.Version == omemo.V03)
 	}
 	if !reset {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
-	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // stateOMEMONotAnnounced is the bridge state error of a login that is
@@ -71,17 +70,19 @@ func (c *Client) connectedState() status.BridgeState {
 }
 
 // retryAnnounce has the client announce again while s is the login's
-// session (xmppclient.RetryAnnounce). The login's CONNECTED state carries
-// the failure (connectedState) until a retry succeeds.
-func (c *Client) retryAnnounce(ctx context.Context, s *xmpp.Session, oc *omemoxmpp.Client) {
+// session (xmppclient.OMEMO.RetryAnnounce). The login's CONNECTED state
+// carries the failure (connectedState) until a retry succeeds.
+func (c *Client) retryAnnounce(ctx context.Context, s *xmpp.Session) {
 	log := zerolog.Ctx(ctx)
-	xmppclient.RetryAnnounce(ctx, oc, func() bool { return c.currentSession() == s }, func(err error) {
+	c.omemo.RetryAnnounce(ctx, func() bool { return c.currentSession() == s }, func(err error) {
 		c.sendState(c.connectedState())
 		if err != nil {
 			log.Warn().Err(err).Msg("OMEMO announcement failed again")
 			return
 		}
-		log.Info().Uint32("omemo_device_id", oc.Manager().DeviceID()).Msg("OMEMO device announced after a retry")
+		if oc := c.omemoClient(); oc != nil {
+			log.Info().Uint32("omemo_device_id", oc.Manager().DeviceID()).Msg("OMEMO device announced after a retry")
+		}
 		c.requeuePending(ctx)
 	})
 }

@@ -61,14 +61,10 @@ func (c *Client) chatEncrypted(ctx context.Context, p *bridgev2.Portal, contact 
 // the user (Send builds the stanza around it). It never falls back to
 // plaintext: an error is a status shown in Matrix.
 func (c *Client) encryptDM(ctx context.Context, out *xmppclient.Outgoing) (*omemoxmpp.Outgoing, error) {
-	oc := c.omemoClient()
-	if oc == nil {
-		return nil, encryptionStatus(errOMEMOUnavailable)
-	}
 	// Device lists fetched first (a contact's new device is learnt here
 	// even without a presence subscription), the ratchet lock held for the
 	// encryption alone.
-	enc, err := xmppclient.EncryptChat(ctx, &c.omemo.ratchet, &c.omemo.fetches, oc, out.To, out.Body)
+	enc, err := c.omemo.EncryptChat(ctx, out.To, out.Body)
 	if err == nil {
 		c.countOMEMOSessions(ctx)
 	}

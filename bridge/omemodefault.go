@@ -19,12 +19,11 @@ import (
 // (omemo.default): encrypted when the contact publishes OMEMO devices, and
 // the chat is marked so; otherwise plaintext, and the room is told once.
 func (c *Client) encryptByDefault(ctx context.Context, p *bridgev2.Portal, meta *portal.Metadata, contact jid.JID) (bool, error) {
-	oc := c.omemoClient()
-	if oc == nil {
+	set, err := c.omemo.Refresh(ctx, contact)
+	if err != nil {
 		// OMEMO is not up for this login (yet): do not guess.
-		return false, fmt.Errorf("failed to check whether %s uses OMEMO: %w", contact.Bare(), errOMEMOUnavailable)
+		return false, fmt.Errorf("failed to check whether %s uses OMEMO: %w", contact.Bare(), err)
 	}
-	set := c.omemo.fetches.Refresh(ctx, oc, contact)
 	if len(set) > 0 {
 		markEncrypted(meta)
 		if err := p.Save(ctx); err != nil {

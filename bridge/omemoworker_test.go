@@ -19,13 +19,13 @@ import (
 // drainOMEMOWork runs the queued OMEMO work now, in the caller (tests
 // without a running worker).
 func (c *Client) drainOMEMOWork(ctx context.Context) {
-	w := c.omemoWorker()
+	w := c.omemo.Queue()
 	for {
 		t, ok := w.Next()
 		if !ok {
 			return
 		}
-		c.runOMEMOTask(ctx, t)
+		c.omemo.RunTask(ctx, t)
 	}
 }
 
@@ -82,12 +82,10 @@ func TestOMEMOSilentPEP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.c.omemo.oc = oc
+	f.c.omemo.Use(oc)
 	workerCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	f.c.mu.Lock()
-	f.c.loopCtx = workerCtx // the OMEMO worker runs on it (kickOMEMOWorker)
-	f.c.mu.Unlock()
+	f.c.omemo.Start(workerCtx) // the OMEMO queue runs on it
 
 	// Mallory's device (its own server answers mallory, not us).
 	ms := omemo.NewMemoryStore()
@@ -169,7 +167,7 @@ func TestOMEMOSilentPEP(t *testing.T) {
 		wantBody(t, res.in, res.err, body)
 	}
 	enc := within(t, 10*time.Second, "encrypted send to bob", func() error {
-		_, err := xmppclient.EncryptChat(ctx, &f.c.omemo.ratchet, &f.c.omemo.fetches, oc, f.bob, "to bob")
+		_, err := f.c.omemo.EncryptChat(ctx, f.bob, "to bob")
 		return err
 	})
 	if enc != nil {
@@ -179,10 +177,9 @@ func TestOMEMOSilentPEP(t *testing.T) {
 	// A stranger inventing device ids cannot make the bridge queue
 	// unbounded work.
 	for i := 0; i < 100; i++ {
-		f.c.maybeResetSession(ctx, jid.MustParse("flood@silent.example"), uint32(1000+i),
-			&omemoxmpp.Received{Elements: []*omemo.Encrypted{{Version: omemo.V2}}}, omemo.ErrNoSession)
+		f.c.omemo.ResetIfDue(ctx, jid.MustParse("flood@silent.example"), uint32(1000+i), omemo.V2, omemo.ErrNoSession)
 	}
-	n := f.c.omemoWorker().Admitted(xmppclient.OMEMOTask{Kind: xmppclient.TaskReset, Peer: jid.MustParse("flood@silent.example")})
+	n := f.c.omemo.Queue().Admitted(xmppclient.OMEMOTask{Kind: xmppclient.TaskReset, Peer: jid.MustParse("flood@silent.example")})
 	if n == 0 || n > xmppclient.OMEMOPerJIDMax {
 		t.Errorf("%d resets admitted after a flood from one JID, want 1 to %d", n, xmppclient.OMEMOPerJIDMax)
 	}
@@ -199,9 +196,9 @@ func TestKeyChangeNotice(t *testing.T) {
 	ctx := context.Background()
 	msg := &omemoxmpp.Message{Version: omemo.V2, Sender: omemo.Address{JID: f.bob.String(), Device: 77},
 		KeyChanged: true, Fingerprint: "0123abcd", Trusted: false}
-	f.c.afterTrust(ctx, omemoJob{Sender: f.bob, Peer: f.bob}, msg)
+	f.c.omemo.AfterTrust(ctx, xmppclient.DecryptRequest{Sender: f.bob, Peer: f.bob}, msg)
 	var got *xmppclient.OMEMOTask
-	for _, task := range f.c.omemoWorker().Pending() {
+	for _, task := range f.c.omemo.Queue().Pending() {
 		if task.Kind == xmppclient.TaskKeyChanged {
 			got = &task
 		}

@@ -42,9 +42,7 @@ func (xc *Connector) forgetOtherUsersLogin(ctx context.Context, existing *bridge
 	if c, ok := existing.Client.(*Client); ok && c != nil {
 		c.omemoUnannounce(ctx)
 		c.Disconnect()
-		c.omemo.mu.Lock()
-		c.omemo.manager, c.omemo.oc = nil, nil
-		c.omemo.mu.Unlock()
+		c.omemo.Forget()
 	}
 	return xc.deleteLoginState(ctx, loginID)
 }

@@ -138,21 +138,13 @@ func (c *Client) noticeDeviceChange(ctx context.Context, contact jid.JID, before
 }
 
 // listDevices returns the devices of owner (fetched fresh) with their
-// identity keys (xmppclient.ListDevices).
+// identity keys (xmppclient.OMEMO.ListDevices).
 func (c *Client) listDevices(ctx context.Context, owner jid.JID) ([]xmppclient.DeviceInfo, error) {
-	oc := c.omemoClient()
-	if oc == nil {
-		return nil, errOMEMOUnavailable
-	}
-	return xmppclient.ListDevices(ctx, oc, owner, c.account)
+	return c.omemo.ListDevices(ctx, owner)
 }
 
 // setDeviceTrust sets the trust of one device of owner, its fingerprint
-// checked when given (xmppclient.SetDeviceTrust).
+// checked when given (xmppclient.OMEMO.SetDeviceTrust).
 func (c *Client) setDeviceTrust(ctx context.Context, owner jid.JID, device uint32, fingerprint string, level omemo.TrustLevel) (*xmppclient.DeviceInfo, error) {
-	oc := c.omemoClient()
-	if oc == nil {
-		return nil, errOMEMOUnavailable
-	}
-	return xmppclient.SetDeviceTrust(ctx, oc, owner, c.account, device, fingerprint, level)
+	return c.omemo.SetDeviceTrust(ctx, owner, device, fingerprint, level)
 }

@@ -299,6 +299,29 @@ func runInvitations(t *testing.T, server string) {
 		if got := s.query(t, "SELECT id FROM portal WHERE id = ?", open.String()); len(got) != 0 {
 			t.Errorf("a 1:1 portal with the room exists: %q", got)
 		}
+		// Another occupant choosing the same message id: its own message in
+		// its own portal (the message ID names the nick), not taken for bob's.
+		joinRoomAs(t, ctx, carolC, open, "carol")
+		carolBody := uniq("carol's private word, same id")
+		sendRaw(t, carolC, fmt.Sprintf(`<message xmlns="jabber:client" type="chat" to="%s/alice" id=%q><body>%s</body><x xmlns="http://jabber.org/protocol/muc#user"/></message>`,
+			open, pmFirstID, carolBody))
+		var carolPM id.RoomID
+		for carolPM == "" {
+			if got := s.query(t, "SELECT mxid FROM portal WHERE id = ? AND mxid IS NOT NULL", "pm:"+open.String()+"/carol"); len(got) == 1 {
+				carolPM = id.RoomID(got[0])
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatal("no private portal for carol's occupant, whose message has the id of bob's")
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+		if _, _, err := user.WaitEvent(ctx, carolPM, 0, harness.IsMessage("", carolBody)); err != nil {
+			t.Fatalf("carol's private message with bob's id never reached her portal: %v", err)
+		}
+		if n := countBodies(t, user, pm, carolBody); n != 0 {
+			t.Errorf("carol's private message reached bob's private portal %d times", n)
+		}
 		reply := uniq("private reply from matrix")
 		cur := bobC.Cursor()
 		resp, err := user.Client.SendText(ctx, pm, reply)
@@ -549,7 +572,11 @@ func runInvitations(t *testing.T, server string) {
 			}
 		}
 		cur := bobC.Cursor()
-		answer, err := user.Command(ctx, resp.RoomID, s.bot, "!xmpp create-group", nil)
+		// The bot greets a group room it joins ("Hello, I'm a … bridge bot"), at times only
+		// after the command was sent: that greeting is not the command's answer.
+		answer, err := user.Command(ctx, resp.RoomID, s.bot, "!xmpp create-group", func(body string) bool {
+			return !harness.IsStateNotice(body) && !strings.HasPrefix(body, "Hello, I'm a ")
+		})
 		if err != nil {
 			t.Fatal(err)
 		}

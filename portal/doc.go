@@ -12,6 +12,9 @@
 // stanza-id, else by nick and the sender's id: RoomMessageID) and the typed
 // metadata bridgev2 stores per portal and per message (metadata.go).
 //
-// It imports only mellium's jid package and bridgev2's networkid; it must
-// never import the bridge package.
+// And the chat info of each kind of chat (chatinfo.go: DMInfo, PMInfo,
+// RoomInfo, RoomMembers), built from plain data the connector hands in.
+//
+// It imports mellium's jid package and bridgev2's types; it must never
+// import the bridge package, the protocol client (xmppclient) or puppet.
 package portal // import "github.com/mxomemo/xmpp-bridge/portal"

@@ -81,3 +81,37 @@ func (p ParsedMessageID) SenderGivenID() string {
 	_, id, _ := strings.Cut(rest, "/")
 	return id
 }
+
+// roomPrivatePrefix marks the xmpp part of a private message with a room
+// occupant (XEP-0045 §7.5), which names the occupant's nick.
+const roomPrivatePrefix = "pm:"
+
+// nickEscaper keeps a nick's '/' out of the separator (a nick may hold one).
+var nickEscaper = strings.NewReplacer("%", "%25", "/", "%2F")
+
+// PrivateMessageID is the ID of a private message with a room occupant
+// (room@service/nick), sent by sender (the room's bare JID for the
+// occupant, our account for ours). The nick is part of it: two occupants
+// choosing the same id are two messages.
+func PrivateMessageID(occupant, sender jid.JID, xmppID string) networkid.MessageID {
+	return MakeMessageID(occupant.Bare(), sender, roomPrivatePrefix+nickEscaper.Replace(occupant.Resourcepart())+"/"+xmppID)
+}
+
+// LegacyPrivateMessageID is the ID earlier versions stored for a private
+// message with an occupant (without the nick); still read, so that
+// corrections reach messages bridged before and those are not bridged
+// again.
+func LegacyPrivateMessageID(occupant, sender jid.JID, xmppID string) networkid.MessageID {
+	return MakeMessageID(occupant.Bare(), sender, xmppID)
+}
+
+// PrivateGivenID is the id the sender gave a private message with an
+// occupant, from an ID of PrivateMessageID or LegacyPrivateMessageID.
+func (p ParsedMessageID) PrivateGivenID() string {
+	rest, ok := strings.CutPrefix(p.ID, roomPrivatePrefix)
+	if !ok {
+		return p.ID
+	}
+	_, id, _ := strings.Cut(rest, "/")
+	return id
+}

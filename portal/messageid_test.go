@@ -74,3 +74,43 @@ func TestRoomMessageID(t *testing.T) {
 		})
 	}
 }
+
+// TestPrivateMessageID: a private message with an occupant is keyed by the
+// nick too, so two occupants' equal ids do not collide; the id the sender
+// gave reads back from new and legacy IDs alike.
+func TestPrivateMessageID(t *testing.T) {
+	room := "room@muc.example.org"
+	me := jid.MustParse("alice@example.org")
+	for _, tc := range []struct {
+		name             string
+		occupant, sender string
+		id               string
+		want             networkid.MessageID
+	}{
+		{"occupant's", room + "/bob", room, "m1", "room@muc.example.org/room@muc.example.org/pm:bob/m1"},
+		{"ours", room + "/bob", me.String(), "m1", "room@muc.example.org/alice@example.org/pm:bob/m1"},
+		{"nick with a slash", room + "/a/b", room, "x", "room@muc.example.org/room@muc.example.org/pm:a%2Fb/x"},
+		{"nick with a percent", room + "/a%2Fb", room, "x", "room@muc.example.org/room@muc.example.org/pm:a%252Fb/x"},
+		{"id with a slash", room + "/a", room, "b/x", "room@muc.example.org/room@muc.example.org/pm:a/b/x"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := PrivateMessageID(jid.MustParse(tc.occupant), jid.MustParse(tc.sender), tc.id)
+			if got != tc.want {
+				t.Fatalf("PrivateMessageID = %q, want %q", got, tc.want)
+			}
+			for _, id := range []networkid.MessageID{got, LegacyPrivateMessageID(jid.MustParse(tc.occupant), jid.MustParse(tc.sender), tc.id)} {
+				p, err := ParseMessageID(id)
+				if err != nil || p.PrivateGivenID() != tc.id {
+					t.Errorf("PrivateGivenID of %q = %q (%v), want %q", id, p.PrivateGivenID(), err, tc.id)
+				}
+			}
+		})
+	}
+	a := PrivateMessageID(jid.MustParse(room+"/bob"), jid.MustParse(room), "1")
+	b := PrivateMessageID(jid.MustParse(room+"/carol"), jid.MustParse(room), "1")
+	c := PrivateMessageID(jid.MustParse(room+"/a/b"), jid.MustParse(room), "x")
+	d := PrivateMessageID(jid.MustParse(room+"/a"), jid.MustParse(room), "b/x")
+	if a == b || c == d {
+		t.Errorf("private message IDs of two occupants collide: %q %q, %q %q", a, b, c, d)
+	}
+}

@@ -61,6 +61,28 @@ func OccupantUserID(occupant jid.JID) networkid.UserID {
 	return networkid.UserID(occupantPrefix + occupant.String())
 }
 
+// OccupantGhost is who occupant nick of room is on the Matrix side: the
+// shared ghost of its real JID when the room shows it (realJID set), else a
+// ghost of the occupant JID (OccupantUserID). Ourselves (ourNick, or our
+// account from another client) is fromMe, with the account's ID.
+func OccupantGhost(room jid.JID, ourNick, nick string, realJID, account jid.JID) (id networkid.UserID, fromMe bool) {
+	if nick == ourNick {
+		return UserID(account), true
+	}
+	if !realJID.Equal(jid.JID{}) {
+		if realJID.Bare().Equal(account.Bare()) {
+			return UserID(account), true
+		}
+		return UserID(realJID), false
+	}
+	occ, err := room.WithResource(nick)
+	if err != nil {
+		// Nicks come from parsed JIDs, so this cannot happen.
+		return "", false
+	}
+	return OccupantUserID(occ), false
+}
+
 // ParseOccupantID returns the occupant JID (room@service/nick) of an ID
 // made by OccupantUserID.
 func ParseOccupantID(id networkid.UserID) (jid.JID, error) {

@@ -110,3 +110,31 @@ func TestOccupantID(t *testing.T) {
 		}
 	}
 }
+
+// TestOccupantGhost: an occupant is the ghost of its real JID where the
+// room shows it, else its own occupant ghost; we are ourselves by our nick
+// or our account from another client.
+func TestOccupantGhost(t *testing.T) {
+	room := jid.MustParse("room@muc.example.org")
+	me := jid.MustParse("alice@example.org")
+	for _, tc := range []struct {
+		name       string
+		nick, real string
+		want       networkid.UserID
+		wantFromMe bool
+	}{
+		{"our nick", "al", "", "alice@example.org", true},
+		{"our account from another client", "alice-phone", "alice@example.org/phone", "alice@example.org", true},
+		{"a real JID shown", "bob", "bob@example.org/laptop", "bob@example.org", false},
+		{"a real JID hidden", "bob", "", "muc:room@muc.example.org/bob", false},
+	} {
+		var real jid.JID
+		if tc.real != "" {
+			real = jid.MustParse(tc.real)
+		}
+		id, fromMe := OccupantGhost(room, "al", tc.nick, real, me)
+		if id != tc.want || fromMe != tc.wantFromMe {
+			t.Errorf("%s: %q %v, want %q %v", tc.name, id, fromMe, tc.want, tc.wantFromMe)
+		}
+	}
+}

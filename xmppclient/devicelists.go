@@ -38,11 +38,11 @@ type DeviceListChange struct {
 	Before, After map[uint32]bool
 }
 
-// ApplyDeviceList stores a contact's device list notification (sessions
+// applyDeviceList stores a contact's device list notification (sessions
 // with devices no longer listed are given up by the engine) and says what
 // it changed. Our own account's lists go to the OMEMO work queue instead
 // (putting our device back publishes).
-func ApplyDeviceList(ctx context.Context, oc *omemoxmpp.Client, store omemo.Store, upd *omemoxmpp.DeviceListUpdate) (DeviceListChange, error) {
+func applyDeviceList(ctx context.Context, oc *omemoxmpp.Client, store omemo.Store, upd *omemoxmpp.DeviceListUpdate) (DeviceListChange, error) {
 	var ch DeviceListChange
 	ch.Before, _ = KnownDevices(ctx, store, upd.JID)
 	if _, err := oc.HandleDeviceListUpdate(ctx, upd); err != nil {
@@ -52,4 +52,15 @@ func ApplyDeviceList(ctx context.Context, oc *omemoxmpp.Client, store omemo.Stor
 		ch.After, _ = KnownDevices(ctx, store, upd.JID)
 	}
 	return ch, nil
+}
+
+// ApplyDeviceList stores a contact's device list notification and says
+// what it changed (applyDeviceList); ErrOMEMOUnavailable without a session
+// client.
+func (o *OMEMO) ApplyDeviceList(ctx context.Context, store omemo.Store, upd *omemoxmpp.DeviceListUpdate) (DeviceListChange, error) {
+	oc := o.Client()
+	if oc == nil {
+		return DeviceListChange{}, ErrOMEMOUnavailable
+	}
+	return applyDeviceList(ctx, oc, store, upd)
 }

@@ -14,18 +14,18 @@ import (
 // encryption and decryption: announcing the device (again after a failure,
 // and daily with the key maintenance), and the key transport messages a
 // decryption asks for (session resets, heartbeats). The ratchet steps among
-// them run under the login's Ratchet lock; fetches and sends do not.
+// them run under the login's ratchetLock lock; fetches and sends do not.
 
 // AnnounceRetryDelays are the waits between announcement attempts while a
 // session lasts; the last one repeats.
 var AnnounceRetryDelays = []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute}
 
-// RetryAnnounce announces oc's device again, with growing waits, while
+// retryAnnounce announces oc's device again, with growing waits, while
 // current reports that oc's session is still the login's and until an
 // announcement succeeds. Each attempt's outcome goes to tried (the
 // connector's bridge state and logs). Publishing waits on the server, so it
 // is not done under the ratchet lock.
-func RetryAnnounce(ctx context.Context, oc *omemoxmpp.Client, current func() bool, tried func(error)) {
+func retryAnnounce(ctx context.Context, oc *omemoxmpp.Client, current func() bool, tried func(error)) {
 	for attempt := 0; ; attempt++ {
 		delay := AnnounceRetryDelays[min(attempt, len(AnnounceRetryDelays)-1)]
 		if !Sleep(ctx, delay) || !current() {
@@ -44,19 +44,19 @@ func RetryAnnounce(ctx context.Context, oc *omemoxmpp.Client, current func() boo
 	}
 }
 
-// MaintainKeys runs the engine's key maintenance (a signed prekey rotation
+// maintainKeys runs the engine's key maintenance (a signed prekey rotation
 // when due) under the ratchet lock, then announces the device again, which
 // publishes the new bundle.
-func MaintainKeys(ctx context.Context, r *Ratchet, m *omemo.Manager, oc *omemoxmpp.Client) error {
+func maintainKeys(ctx context.Context, r *ratchetLock, m *omemo.Manager, oc *omemoxmpp.Client) error {
 	if err := r.Setup(ctx, m); err != nil {
 		return err
 	}
 	return oc.Announce(ctx)
 }
 
-// SendReset replaces the session with peer's device (Ratchet.Reset: its
+// sendReset replaces the session with peer's device (ratchetLock.Reset: its
 // bundle fetched without the lock) and sends the key exchange with send.
-func SendReset(ctx context.Context, r *Ratchet, oc *omemoxmpp.Client, send func(context.Context, Signal) error, peer jid.JID, device uint32, v omemo.Version) error {
+func sendReset(ctx context.Context, r *ratchetLock, oc *omemoxmpp.Client, send func(context.Context, Signal) error, peer jid.JID, device uint32, v omemo.Version) error {
 	out, err := r.Reset(ctx, oc, peer, device, v)
 	if err != nil {
 		return err
@@ -64,9 +64,9 @@ func SendReset(ctx context.Context, r *Ratchet, oc *omemoxmpp.Client, send func(
 	return send(ctx, Signal{To: peer, KeyTransport: out})
 }
 
-// SendHeartbeat sends peer's device an empty OMEMO message
-// (Ratchet.Heartbeat), moving its ratchet on.
-func SendHeartbeat(ctx context.Context, r *Ratchet, oc *omemoxmpp.Client, send func(context.Context, Signal) error, peer jid.JID, device uint32, v omemo.Version) error {
+// sendHeartbeat sends peer's device an empty OMEMO message
+// (ratchetLock.Heartbeat), moving its ratchet on.
+func sendHeartbeat(ctx context.Context, r *ratchetLock, oc *omemoxmpp.Client, send func(context.Context, Signal) error, peer jid.JID, device uint32, v omemo.Version) error {
 	out, err := r.Heartbeat(ctx, oc, peer, device, v)
 	if err != nil {
 		return err

@@ -11,7 +11,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 )
 
-// ConnectOMEMO prepares the login's device on a fresh session s: its keys
+// connectOMEMO prepares the login's device on a fresh session s: its keys
 // maintained under the ratchet lock (a signed prekey rotation is due on
 // reconnects too), the session's OMEMO client made, and the device
 // announced: bundles published before our id is added to both device
@@ -20,9 +20,9 @@ import (
 //
 // It returns the session's client (nil with err when it cannot be made)
 // and announceErr when the announcement failed: one version may be up, so
-// the caller keeps going with the client and retries (RetryAnnounce). A
+// the caller keeps going with the client and retries (retryAnnounce). A
 // failed key maintenance is logged only: the keys in place still work.
-func ConnectOMEMO(ctx context.Context, r *Ratchet, m *omemo.Manager, store omemo.Store, s *xmpp.Session, opts omemoxmpp.Options) (oc *omemoxmpp.Client, announceErr, err error) {
+func connectOMEMO(ctx context.Context, r *ratchetLock, m *omemo.Manager, store omemo.Store, s *xmpp.Session, opts omemoxmpp.Options) (oc *omemoxmpp.Client, announceErr, err error) {
 	if err := r.Setup(ctx, m); err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to maintain OMEMO keys")
 	}

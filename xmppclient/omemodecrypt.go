@@ -12,21 +12,21 @@ import (
 )
 
 // The protocol part of decrypting one incoming OMEMO message: the ratchet
-// step under the login's lock (Ratchet.Decrypt hands the caller a decrypt
+// step under the login's lock (ratchetLock.Decrypt hands the caller a decrypt
 // function valid only while the lock is held, inside the caller's
 // transaction that records the result), the checks of what the message is
 // for (NotForUs) and of whom its envelope names (CheckEnvelopeTo).
 
-// DecryptFunc decrypts the message Ratchet.Decrypt was given, once, while
+// decryptFunc decrypts the message ratchetLock.Decrypt was given, once, while
 // the lock is held.
-type DecryptFunc func(ctx context.Context) (*omemoxmpp.Message, error)
+type decryptFunc func(ctx context.Context) (*omemoxmpp.Message, error)
 
 // Decrypt runs step under the lock: the ratchet step of one incoming
 // message (step calls decrypt, in its own transaction) with the caller's
 // record of its result. sender is the sender's real bare JID; in a room
 // (room set) the room asserts it, so a device is trusted blindly only if
 // that JID lists it (omemo.ListedOnly).
-func (r *Ratchet) Decrypt(oc *omemoxmpp.Client, sender jid.JID, rcv *omemoxmpp.Received, room bool, step func(decrypt DecryptFunc) error) error {
+func (r *ratchetLock) Decrypt(oc *omemoxmpp.Client, sender jid.JID, rcv *omemoxmpp.Received, room bool, step func(decrypt decryptFunc) error) error {
 	r.op.Lock()
 	defer r.op.Unlock()
 	return step(func(ctx context.Context) (*omemoxmpp.Message, error) {
@@ -105,4 +105,143 @@ func CheckEnvelopeTo(msg *omemoxmpp.Message, peer jid.JID, room, fromMe bool, ac
 		}
 	}
 	return fmt.Errorf("%w (%q, in the chat with %s)", ErrSCEMisaddressed, msg.To, peer.Bare())
+}
+
+// DecryptRequest is one incoming OMEMO message to decrypt, as the 1:1 and
+// the group chat paths both describe it.
+type DecryptRequest struct {
+	Received *omemoxmpp.Received
+	// Sender is the sender's real bare JID: the contact, our own account,
+	// or a room occupant's real JID (which the room asserts).
+	Sender jid.JID
+	// Peer is the chat: the contact's bare JID, or the room's.
+	Peer   jid.JID
+	Room   bool
+	FromMe bool
+}
+
+// Decrypted is what the ratchet step gave: Message is nil when the
+// engine's state did not move (Err says why); Err is also set when it
+// moved but the content is not to be shown (a misaddressed envelope).
+type Decrypted struct {
+	Message *omemoxmpp.Message
+	Err     error
+}
+
+// DecryptStep is the ratchet step of a request, valid once, while
+// OMEMO.Decrypt holds the lock.
+type DecryptStep func(ctx context.Context) Decrypted
+
+// DecryptOutcome is what OMEMO.Decrypt did with a request.
+type DecryptOutcome int
+
+const (
+	// DecryptRecorded: the caller's record ran under the lock (it may have
+	// answered from its own record without calling the step).
+	DecryptRecorded DecryptOutcome = iota
+	// DecryptNotForUs: someone else's heartbeat or key transport, or a
+	// message of this very device back from an archive: nothing to show,
+	// no ratchet of ours to move.
+	DecryptNotForUs
+	// DecryptUnavailable: the login's device is not set up.
+	DecryptUnavailable
+)
+
+// Decryption is the typed result of OMEMO.Decrypt.
+type Decryption struct {
+	Outcome DecryptOutcome
+	// Device is the sender's device the message names.
+	Device uint32
+	// Stepped is set when the record called the step; Decrypted is then
+	// its result.
+	Stepped bool
+	Decrypted
+}
+
+// Decrypt decrypts one incoming message: under the ratchet lock it runs
+// record, the caller's transaction that keeps the result (its own record
+// may answer first: then it does not call step). Whatever the result asks
+// of the network (a reset when due, a republish of a used prekey, a
+// heartbeat, the sender's device list, a key change notice) is queued
+// afterwards, outside the lock; nothing is queued when record fails (its
+// transaction, with the ratchet step, did not commit).
+func (o *OMEMO) Decrypt(ctx context.Context, req DecryptRequest, record func(ctx context.Context, step DecryptStep) error) (Decryption, error) {
+	d := Decryption{Device: req.Received.Elements[0].SenderDevice}
+	o.mu.Lock()
+	oc, account := o.oc, o.account
+	o.mu.Unlock()
+	switch {
+	case oc != nil && NotForUs(req.Received, account, oc.Manager().DeviceID()):
+		d.Outcome = DecryptNotForUs
+		return d, nil
+	case oc == nil:
+		d.Outcome, d.Err = DecryptUnavailable, ErrOMEMOUnavailable
+		return d, nil
+	case req.FromMe && d.Device == oc.Manager().DeviceID():
+		// Sent by this very device (heartbeats, resets, messages from
+		// Matrix), back from the archive: never for us to read.
+		d.Outcome = DecryptNotForUs
+		return d, nil
+	}
+	err := o.ratchet.Decrypt(oc, req.Sender, req.Received, req.Room, func(decrypt decryptFunc) error {
+		return record(ctx, func(ctx context.Context) Decrypted {
+			msg, err := decrypt(ctx)
+			if msg != nil && err == nil {
+				// The ratchet moved on; a misaddressed message is a notice.
+				err = CheckEnvelopeTo(msg, req.Peer, req.Room, req.FromMe, account)
+			}
+			d.Stepped, d.Decrypted = true, Decrypted{Message: msg, Err: err}
+			return d.Decrypted
+		})
+	})
+	if err != nil {
+		return d, err
+	}
+	if d.Stepped {
+		o.followUp(ctx, oc, req, d)
+	}
+	return d, nil
+}
+
+// followUp queues what one ratchet step asks for.
+func (o *OMEMO) followUp(ctx context.Context, oc *omemoxmpp.Client, req DecryptRequest, d Decryption) {
+	v := req.Received.Elements[0].Version
+	msg := d.Message
+	if msg == nil {
+		if !errors.Is(d.Err, omemo.ErrDuplicate) {
+			o.ResetIfDue(ctx, req.Sender, d.Device, v, d.Err)
+		}
+		return
+	}
+	sender := req.Sender.Bare()
+	// A device the sender's lists do not name: fetch them, so the reply
+	// reaches it (omemodevices.go).
+	go o.fetches.LearnSender(context.WithoutCancel(ctx), oc, sender, msg.Sender.Device)
+	o.ResetIfDue(ctx, sender, msg.Sender.Device, v, nil)
+	if msg.PreKeyConsumed {
+		o.Enqueue(ctx, OMEMOTask{Kind: TaskRepublish})
+	}
+	if msg.SendHeartbeat {
+		o.Enqueue(ctx, OMEMOTask{Kind: TaskHeartbeat, Peer: sender, Device: msg.Sender.Device, Version: msg.Version})
+	}
+	o.AfterTrust(ctx, req, msg)
+}
+
+// AfterTrust queues what a decrypted message's trust asks for. A device
+// that is not trusted may simply not be in the stored device list yet (a
+// room member whose list we never fetched): its list is fetched, so that
+// later messages are judged on it. An identity key that changed on a known
+// device id is never trusted silently: the connector posts a notice.
+func (o *OMEMO) AfterTrust(ctx context.Context, req DecryptRequest, msg *omemoxmpp.Message) {
+	sender := req.Sender.Bare()
+	if msg.KeyChanged {
+		o.Enqueue(ctx, OMEMOTask{Kind: TaskKeyChanged, Peer: sender, Device: msg.Sender.Device,
+			Fingerprint: msg.Fingerprint, Room: req.Room, Chat: req.Peer.Bare()})
+	}
+	o.mu.Lock()
+	policy := o.policy
+	o.mu.Unlock()
+	if !msg.Trusted && !req.FromMe && policy == omemo.PolicyBTBV {
+		o.Enqueue(ctx, OMEMOTask{Kind: TaskFetchDevices, Peer: sender})
+	}
 }

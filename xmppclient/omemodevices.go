@@ -150,12 +150,12 @@ func (f *DeviceFetches) RefreshMembers(ctx context.Context, oc *omemoxmpp.Client
 	}
 }
 
-// EncryptChat encrypts body for every trusted device of contact and of our
+// encryptChat encrypts body for every trusted device of contact and of our
 // own account: device lists and bundles are fetched first, and the ratchet
 // lock is held for the encryption alone, so that a contact's server that
 // does not answer delays this message only, not the login's other chats or
 // its incoming messages. It never falls back to plaintext.
-func EncryptChat(ctx context.Context, r *Ratchet, f *DeviceFetches, oc *omemoxmpp.Client, contact jid.JID, body string) (*omemoxmpp.Outgoing, error) {
+func encryptChat(ctx context.Context, r *ratchetLock, f *DeviceFetches, oc *omemoxmpp.Client, contact jid.JID, body string) (*omemoxmpp.Outgoing, error) {
 	f.Refresh(ctx, oc, contact)
 	enc, err := r.Encrypt(ctx, oc, oc.Prepare(ctx, contact), body)
 	if errors.Is(err, omemoxmpp.ErrNoDevices) {
@@ -168,10 +168,10 @@ func EncryptChat(ctx context.Context, r *Ratchet, f *DeviceFetches, oc *omemoxmp
 	return enc, err
 }
 
-// EncryptGroup encrypts body for every trusted device of the room's
+// encryptGroup encrypts body for every trusted device of the room's
 // members (their real bare JIDs) and our own other devices: the members'
 // lists fetched first, the ratchet lock held for the encryption alone.
-func EncryptGroup(ctx context.Context, r *Ratchet, f *DeviceFetches, oc *omemoxmpp.Client, room jid.JID, members []jid.JID, body string) (*omemoxmpp.Outgoing, error) {
+func encryptGroup(ctx context.Context, r *ratchetLock, f *DeviceFetches, oc *omemoxmpp.Client, room jid.JID, members []jid.JID, body string) (*omemoxmpp.Outgoing, error) {
 	f.RefreshMembers(ctx, oc, members)
 	return r.Encrypt(ctx, oc, oc.PrepareGroup(ctx, room, members), body)
 }

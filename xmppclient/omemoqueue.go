@@ -44,7 +44,7 @@ const (
 type OMEMOTaskKind int
 
 // The kinds of OMEMO work. All but TaskKeyChanged are protocol work
-// (RunOMEMOTask); TaskKeyChanged is the connector's notice about a changed
+// (runOMEMOTask); TaskKeyChanged is the connector's notice about a changed
 // identity key, queued here to be bounded like the rest.
 const (
 	TaskReset OMEMOTaskKind = iota + 1
@@ -241,23 +241,23 @@ func (q *OMEMOQueue) Run(ctx context.Context, run func(context.Context, OMEMOTas
 	}
 }
 
-// RunOMEMOTask does the protocol work of t with the session's OMEMO client
+// runOMEMOTask does the protocol work of t with the session's OMEMO client
 // (the ratchet steps under r's lock, fetches and sends outside it; send
 // writes a key transport message). It reports false for a task that is not
 // protocol work (TaskKeyChanged), which the caller does. Failures are
 // logged: a later message asks again.
-func RunOMEMOTask(ctx context.Context, r *Ratchet, oc *omemoxmpp.Client, send func(context.Context, Signal) error, t OMEMOTask) bool {
+func runOMEMOTask(ctx context.Context, r *ratchetLock, oc *omemoxmpp.Client, send func(context.Context, Signal) error, t OMEMOTask) bool {
 	log := zerolog.Ctx(ctx)
 	switch t.Kind {
 	case TaskReset:
 		addr := omemo.Address{JID: t.Peer.Bare().String(), Device: t.Device}
-		if err := SendReset(ctx, r, oc, send, t.Peer, t.Device, t.Version); err != nil {
+		if err := sendReset(ctx, r, oc, send, t.Peer, t.Device, t.Version); err != nil {
 			log.Warn().Err(err).Stringer("device", addr).Msg("Failed to reset OMEMO session")
 			return true
 		}
 		log.Info().Stringer("device", addr).Msg("Reset OMEMO session")
 	case TaskHeartbeat:
-		if err := SendHeartbeat(ctx, r, oc, send, t.Peer, t.Device, t.Version); err != nil {
+		if err := sendHeartbeat(ctx, r, oc, send, t.Peer, t.Device, t.Version); err != nil {
 			log.Warn().Err(err).Msg("Failed to send OMEMO heartbeat")
 			return true
 		}
@@ -281,4 +281,87 @@ func RunOMEMOTask(ctx context.Context, r *Ratchet, oc *omemoxmpp.Client, send fu
 		return false
 	}
 	return true
+}
+
+// Start runs the queued work on loopCtx, the connection's context, from
+// now on while tasks wait; tasks queued while the login was not connected
+// start now.
+func (o *OMEMO) Start(loopCtx context.Context) {
+	o.mu.Lock()
+	o.loopCtx = loopCtx
+	o.mu.Unlock()
+	o.kick()
+}
+
+// Queue is the login's queue of OMEMO work (made on first use).
+func (o *OMEMO) Queue() *OMEMOQueue {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.queue == nil {
+		o.queue = &OMEMOQueue{}
+	}
+	return o.queue
+}
+
+// Enqueue queues t without blocking; it reports whether t was taken.
+func (o *OMEMO) Enqueue(ctx context.Context, t OMEMOTask) bool {
+	err := o.Queue().Add(t)
+	switch {
+	case errors.Is(err, ErrOMEMORateLimited):
+		zerolog.Ctx(ctx).Debug().Int("task", int(t.Kind)).Stringer("jid", t.Peer).Msg("OMEMO task rate-limited")
+		return false
+	case err != nil:
+		zerolog.Ctx(ctx).Warn().Err(err).Int("task", int(t.Kind)).Stringer("jid", t.Peer).Msg("Dropping OMEMO task")
+		return false
+	}
+	o.kick()
+	return true
+}
+
+// kick makes sure the queue runs while it has tasks and the connection's
+// context lasts.
+func (o *OMEMO) kick() {
+	o.mu.Lock()
+	loopCtx, q := o.loopCtx, o.queue
+	o.mu.Unlock()
+	if loopCtx == nil || q == nil {
+		return
+	}
+	o.runner.Kick(func() { q.Run(loopCtx, o.RunTask) }, func() bool { return q.Len() > 0 && loopCtx.Err() == nil })
+}
+
+// RunTask does t now: the protocol work with the session's client
+// (runOMEMOTask), or the connector's key change notice.
+func (o *OMEMO) RunTask(ctx context.Context, t OMEMOTask) {
+	o.mu.Lock()
+	oc, h := o.oc, o.hooks
+	o.mu.Unlock()
+	if t.Kind == TaskKeyChanged {
+		if h.KeyChanged != nil {
+			h.KeyChanged(ctx, t)
+		}
+		return
+	}
+	if oc == nil {
+		return
+	}
+	send := h.Send
+	if send == nil {
+		send = func(context.Context, Signal) error { return ErrNotConnected }
+	}
+	runOMEMOTask(ctx, &o.ratchet, oc, send, t)
+}
+
+// ResetIfDue records the outcome of decrypting a message from sender's
+// device (err nil: it decrypted) and queues a new session with that device
+// when the reset policy says it is due (SessionResets.Due), so that its
+// next message can be read. It reports whether a reset was queued.
+func (o *OMEMO) ResetIfDue(ctx context.Context, sender jid.JID, device uint32, v omemo.Version, err error) bool {
+	if o.Client() == nil || device == 0 {
+		return false
+	}
+	if !o.resets.Due(omemo.Address{JID: sender.Bare().String(), Device: device}, err) {
+		return false
+	}
+	return o.Enqueue(ctx, OMEMOTask{Kind: TaskReset, Peer: sender.Bare(), Device: device, Version: v})
 }

@@ -34,10 +34,10 @@ var (
 	ErrFingerprintMismatch = errors.New("the fingerprint does not match the device's identity key")
 )
 
-// ListDevices returns the devices of owner (fetched fresh) with their
+// listDevices returns the devices of owner (fetched fresh) with their
 // identity keys: from the trust records, else from their bundles. Our own
 // device (when owner is account) is left out.
-func ListDevices(ctx context.Context, oc *omemoxmpp.Client, owner, account jid.JID) ([]DeviceInfo, error) {
+func listDevices(ctx context.Context, oc *omemoxmpp.Client, owner, account jid.JID) ([]DeviceInfo, error) {
 	m := oc.Manager()
 	set, err := oc.FetchDevices(ctx, owner)
 	if err != nil && len(set) == 0 {
@@ -107,11 +107,11 @@ func identityInUse(ctx context.Context, m *omemo.Manager, addr omemo.Address, re
 	return key
 }
 
-// SetDeviceTrust sets the trust of one device of owner. A fingerprint,
+// setDeviceTrust sets the trust of one device of owner. A fingerprint,
 // when given, must match the device's identity key (spaces, colons and
 // case do not matter).
-func SetDeviceTrust(ctx context.Context, oc *omemoxmpp.Client, owner, account jid.JID, device uint32, fingerprint string, level omemo.TrustLevel) (*DeviceInfo, error) {
-	devices, err := ListDevices(ctx, oc, owner, account)
+func setDeviceTrust(ctx context.Context, oc *omemoxmpp.Client, owner, account jid.JID, device uint32, fingerprint string, level omemo.TrustLevel) (*DeviceInfo, error) {
+	devices, err := listDevices(ctx, oc, owner, account)
 	if err != nil {
 		return nil, err
 	}
@@ -138,4 +138,24 @@ func SetDeviceTrust(ctx context.Context, oc *omemoxmpp.Client, owner, account ji
 
 func normalizeFingerprint(s string) string {
 	return strings.ToLower(strings.Join(strings.Fields(strings.ReplaceAll(s, ":", " ")), ""))
+}
+
+// ListDevices returns the devices of owner (fetched fresh) with their
+// identity keys and trust (listDevices).
+func (o *OMEMO) ListDevices(ctx context.Context, owner jid.JID) ([]DeviceInfo, error) {
+	oc, account := o.session()
+	if oc == nil {
+		return nil, ErrOMEMOUnavailable
+	}
+	return listDevices(ctx, oc, owner, account)
+}
+
+// SetDeviceTrust sets the trust of one device of owner, its fingerprint
+// checked when given (setDeviceTrust).
+func (o *OMEMO) SetDeviceTrust(ctx context.Context, owner jid.JID, device uint32, fingerprint string, level omemo.TrustLevel) (*DeviceInfo, error) {
+	oc, account := o.session()
+	if oc == nil {
+		return nil, ErrOMEMOUnavailable
+	}
+	return setDeviceTrust(ctx, oc, owner, account, device, fingerprint, level)
 }

@@ -12,14 +12,11 @@ import (
 type Mark uint8
 
 const (
-	// MarkCatchUpStart: a catch-up of the account's archive starts.
+	// MarkCatchUpStart: a catch-up of a lane's archive starts
+	// (catchuporder.go).
 	MarkCatchUpStart Mark = iota + 1
 	// MarkCatchUpDone: all of the catch-up's results are before it.
 	MarkCatchUpDone
-	// MarkRoomCatchUpStart and MarkRoomCatchUpDone are the same for one
-	// room's archive.
-	MarkRoomCatchUpStart
-	MarkRoomCatchUpDone
 )
 
 // Event is one entry of the login's ordered stream: a classified stanza,
@@ -31,11 +28,11 @@ type Event struct {
 	Mark Mark
 	// Seq is the catch-up a mark belongs to.
 	Seq uint64
-	// OK (MarkCatchUpDone, MarkRoomCatchUpDone): the catch-up reached the
-	// end of the archive.
+	// OK (MarkCatchUpDone): the catch-up reached the end of the archive.
 	OK bool
-	// Room is the room's bare JID, for the room marks.
-	Room string
+	// Lane is the chat whose archive a mark's catch-up reads: AccountLane,
+	// or a room's bare JID.
+	Lane string
 }
 
 // Stream is the login's one ordered stream of events: what the Router

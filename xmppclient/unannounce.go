@@ -12,12 +12,12 @@ import (
 	"github.com/mxomemo/xmpp-bridge/xmpp/pubsub"
 )
 
-// Unannounce takes our OMEMO device out of account's published device
+// unannounce takes our OMEMO device out of account's published device
 // lists (both versions), at logout, so that contacts stop encrypting for
 // it: the lists are fetched fresh (into store), and each that names our
 // device is published again without it. Failures are logged: the logout
 // goes on.
-func Unannounce(ctx context.Context, s *xmpp.Session, oc *omemoxmpp.Client, account jid.JID, store omemo.Store) {
+func unannounce(ctx context.Context, s *xmpp.Session, oc *omemoxmpp.Client, account jid.JID, store omemo.Store) {
 	log := zerolog.Ctx(ctx)
 	own := oc.Manager().DeviceID()
 	if _, err := oc.FetchDevices(ctx, account); err != nil {
@@ -46,5 +46,13 @@ func Unannounce(ctx context.Context, s *xmpp.Session, oc *omemoxmpp.Client, acco
 		if err != nil {
 			log.Warn().Err(err).Str("omemo_version", v.String()).Msg("Failed to remove our device from the OMEMO device list")
 		}
+	}
+}
+
+// Unannounce takes our device out of the account's device lists on s
+// (unannounce), before a logout; nothing without a session client.
+func (o *OMEMO) Unannounce(ctx context.Context, s *xmpp.Session, store omemo.Store) {
+	if oc, account := o.session(); oc != nil {
+		unannounce(ctx, s, oc, account, store)
 	}
 }

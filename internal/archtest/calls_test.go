@@ -165,8 +165,8 @@ func networkFuncs(t *testing.T) map[string]bool {
 }
 
 // TestBridgeMakesNoNetworkCalls: bridge/ is glue; it talks to XMPP only
-// through xmppclient (the OMEMO work too: bridge/ holds the session's
-// omemoxmpp client for xmppclient's functions and reads its state). It calls no function of mellium's packages but
+// through xmppclient (the OMEMO work too: xmppclient.OMEMO holds the session's
+// omemoxmpp client and its locks; bridge/ reads its state). It calls no function of mellium's packages but
 // jid's, none of the stream methods of a mellium session, and no function
 // of xmpp/* that takes a context (dials, queries, uploads).
 func TestBridgeMakesNoNetworkCalls(t *testing.T) {
