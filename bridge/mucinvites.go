@@ -209,7 +209,7 @@ func (c *Client) HandleMatrixMembership(ctx context.Context, msg *bridgev2.Matri
 			sentAt = time.UnixMilli(msg.Event.Timestamp)
 		}
 		if !c.declineInvite(ctx, room, msg.Content.Reason, sentAt) {
-			c.leaveFromMatrix(ctx, room)
+			c.leaveFromMatrix(ctx, room, sentAt)
 		}
 	case msg.Type == bridgev2.Invite:
 		ghost, ok := msg.Target.(*bridgev2.Ghost)
@@ -347,15 +347,24 @@ func (c *Client) declineInvite(ctx context.Context, room jid.JID, reason string,
 	return true
 }
 
-// leaveFromMatrix leaves the XMPP room after the user left its portal,
-// and clears its bookmark's autojoin, as the leave command does.
-func (c *Client) leaveFromMatrix(ctx context.Context, room jid.JID) {
+// leaveFromMatrix leaves the XMPP room after the user left its portal
+// (the leave stamped sentAt by the homeserver), and clears its bookmark's
+// autojoin, as the leave command does.
+func (c *Client) leaveFromMatrix(ctx context.Context, room jid.JID, sentAt time.Time) {
 	_, joined := c.mucs.Get(room)
 	saved := false
+	var joinedAt int64
 	for _, r := range c.savedRooms() {
-		saved = saved || r.JID == room.String()
+		if r.JID == room.String() {
+			saved, joinedAt = true, r.JoinedAt
+		}
 	}
 	if !joined && !saved {
+		return
+	}
+	if leaveBeforeJoin(joinedAt, sentAt) {
+		zerolog.Ctx(ctx).Info().Stringer("room", room).Time("leave_sent", sentAt).Time("joined", time.UnixMilli(joinedAt)).
+			Msg("Not leaving the group chat: the Matrix leave is from before the room was joined")
 		return
 	}
 	go func() {

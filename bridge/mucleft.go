@@ -69,3 +69,12 @@ func acceptDecision(invites []SavedInvite, left []LeftRoom, room string) (invite
 func inviteAnsweredBy(s SavedInvite, sentAt time.Time) bool {
 	return sentAt.IsZero() || !s.At.Truncate(time.Millisecond).After(sentAt)
 }
+
+// leaveBeforeJoin reports whether a Matrix leave of a room's portal sent at
+// sentAt is older than the room's saved first join (joinedAt, Unix ms; 0
+// not joined yet): a late leave of an earlier invite or membership, which
+// must not leave the room the user has joined since (an invitation
+// accepted after it).
+func leaveBeforeJoin(joinedAt int64, sentAt time.Time) bool {
+	return joinedAt != 0 && !sentAt.IsZero() && sentAt.UnixMilli() < joinedAt
+}

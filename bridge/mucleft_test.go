@@ -84,3 +84,27 @@ func TestWithLeft(t *testing.T) {
 		t.Errorf("r10 still marked after withoutLeft (%d marks)", len(left))
 	}
 }
+
+// TestLeaveBeforeJoin: a Matrix leave older than the room's saved first
+// join does not leave it; one after it, or without either time, does.
+func TestLeaveBeforeJoin(t *testing.T) {
+	joined := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		joinedAt int64
+		sentAt   time.Time
+		want     bool
+	}{
+		{name: "leave after the join", joinedAt: joined.UnixMilli(), sentAt: joined.Add(time.Minute)},
+		{name: "leave in the join's millisecond", joinedAt: joined.UnixMilli(), sentAt: joined},
+		{name: "late leave from before the join", joinedAt: joined.UnixMilli(), sentAt: joined.Add(-3 * time.Second), want: true},
+		{name: "room saved, not joined yet", sentAt: joined},
+		{name: "no timestamp", joinedAt: joined.UnixMilli()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := leaveBeforeJoin(tc.joinedAt, tc.sentAt); got != tc.want {
+				t.Errorf("leaveBeforeJoin = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
