@@ -42,6 +42,9 @@ type UserLoginMetadata struct {
 	// Invites are the group chat invitations the Matrix user has not
 	// answered yet (mucinvitestore.go).
 	Invites []SavedInvite `json:"invites,omitempty"`
+	// Left are the group chats the user left and has not joined since
+	// (mucleft.go).
+	Left []LeftRoom `json:"left_rooms,omitempty"`
 }
 
 // GetDBMetaTypes implements bridgev2.NetworkConnector.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -203,8 +204,12 @@ func (c *Client) HandleMatrixMembership(ctx context.Context, msg *bridgev2.Matri
 		// prev_content out of the events it sends to appservices, so
 		// bridgev2 may call either a leave from "leave": the pending
 		// invitation says which it was (a join would have taken it).
-		if !c.declineInvite(ctx, room, msg.Content.Reason) {
-			c.leaveFromMatrix(ctx, room)
+		var sentAt time.Time
+		if msg.Event.Timestamp > 0 {
+			sentAt = time.UnixMilli(msg.Event.Timestamp)
+		}
+		if !c.declineInvite(ctx, room, msg.Content.Reason, sentAt) {
+			c.leaveFromMatrix(ctx, room, sentAt)
 		}
 	case msg.Type == bridgev2.Invite:
 		ghost, ok := msg.Target.(*bridgev2.Ghost)
@@ -227,16 +232,11 @@ func (c *Client) HandleMatrixMembership(ctx context.Context, msg *bridgev2.Matri
 
 // acceptInvite joins room after the user accepted its portal's invite.
 // The user's join of every new portal comes here too: rooms already
-// joined or kept for rejoins are left alone.
+// joined or kept for rejoins are left alone, and so are rooms the user
+// left after the invite (acceptJoins).
 func (c *Client) acceptInvite(ctx context.Context, room jid.JID) {
-	inv, invited := c.pendingInvite(ctx, room)
-	if r, ok := c.mucs.Get(room); ok && (r.Joined || !invited) {
+	if !c.acceptJoins(ctx, room) {
 		return
-	}
-	for _, r := range c.savedRooms() {
-		if r.JID == room.String() {
-			return
-		}
 	}
 	go func() {
 		// After a restart the user may accept before the login is up.
@@ -250,10 +250,24 @@ func (c *Client) acceptInvite(ctx context.Context, room jid.JID) {
 				c.main.Bridge.Config.CommandPrefix, room))
 			return
 		}
+		// The user may have joined or left the room while waiting.
+		if !c.acceptJoins(ctx, room) {
+			return
+		}
+		inv, _ := c.pendingInvite(ctx, room)
+		start := time.Now()
 		if _, err := c.joinRoomPassword(ctx, room, nick, inv.Password); err != nil {
 			// The invitation stays: `join` in the portal uses its password.
 			log.Warn().Err(err).Msg("Failed to join the group chat of an accepted invitation")
 			c.queueRoomNotice(room, "Could not join the group chat you were invited to: "+joinErrorText(room, nick, err))
+			return
+		}
+		if c.leftSince(room, start) {
+			// A leave while the join was under way is the user's latest
+			// word: out again.
+			if err := c.leaveRoom(ctx, room); err != nil {
+				log.Warn().Err(err).Msg("Failed to leave the group chat left during its join")
+			}
 			return
 		}
 		c.takeInvite(ctx, room)
@@ -270,12 +284,49 @@ func (c *Client) acceptInvite(ctx context.Context, room jid.JID) {
 	}()
 }
 
-// declineInvite answers a rejected invite: a mediated invitation is
-// declined through the room (once the login is up, after a restart); a
-// direct one has no decline (XEP-0249). It reports whether there was an
-// invitation to answer.
-func (c *Client) declineInvite(ctx context.Context, room jid.JID, reason string) bool {
-	inv, ok := c.takeInvite(ctx, room)
+// acceptJoins reports whether accepting the invite of room's portal joins
+// room now. Not when the room is joined or kept for rejoins (that join
+// answers for it), nor when the user left it and no XMPP invitation came
+// since: the invite was from before the leave (a notice says how to enter
+// the room again).
+func (c *Client) acceptJoins(ctx context.Context, room jid.JID) bool {
+	r, known := c.mucs.Get(room)
+	if known && r.Joined {
+		return false
+	}
+	key := room.Bare().String()
+	c.metaMu.Lock()
+	meta := c.meta()
+	saved := slices.ContainsFunc(meta.Rooms, func(r SavedRoom) bool { return r.JID == key })
+	invited, join := acceptDecision(meta.Invites, meta.Left, key)
+	c.metaMu.Unlock()
+	switch {
+	case saved || (known && !invited):
+		return false
+	case !join:
+		zerolog.Ctx(ctx).Info().Stringer("room", room).Msg("Not joining a group chat the user left: its portal's invite is from before the leave")
+		c.queueRoomNotice(room, fmt.Sprintf("You left %s, so this Matrix room does not enter it again. Send `%s join %s` here to join it.",
+			room, c.main.Bridge.Config.CommandPrefix, room))
+		return false
+	}
+	return true
+}
+
+// leftSince reports whether room was left after t.
+func (c *Client) leftSince(room jid.JID, t time.Time) bool {
+	c.metaMu.Lock()
+	defer c.metaMu.Unlock()
+	at, ok := leftAt(c.meta().Left, room.Bare().String())
+	return ok && at.After(t)
+}
+
+// declineInvite answers a rejected invite, sent at sentAt: a mediated
+// invitation is declined through the room (once the login is up, after a
+// restart); a direct one has no decline (XEP-0249). It reports whether
+// there was an invitation to answer; one that arrived after sentAt was
+// not (takeInviteAnsweredBy).
+func (c *Client) declineInvite(ctx context.Context, room jid.JID, reason string, sentAt time.Time) bool {
+	inv, ok := c.takeInviteAnsweredBy(ctx, room, sentAt)
 	if !ok {
 		return false
 	}
@@ -296,15 +347,24 @@ func (c *Client) declineInvite(ctx context.Context, room jid.JID, reason string)
 	return true
 }
 
-// leaveFromMatrix leaves the XMPP room after the user left its portal,
-// and clears its bookmark's autojoin, as the leave command does.
-func (c *Client) leaveFromMatrix(ctx context.Context, room jid.JID) {
+// leaveFromMatrix leaves the XMPP room after the user left its portal
+// (the leave stamped sentAt by the homeserver), and clears its bookmark's
+// autojoin, as the leave command does.
+func (c *Client) leaveFromMatrix(ctx context.Context, room jid.JID, sentAt time.Time) {
 	_, joined := c.mucs.Get(room)
 	saved := false
+	var joinedAt int64
 	for _, r := range c.savedRooms() {
-		saved = saved || r.JID == room.String()
+		if r.JID == room.String() {
+			saved, joinedAt = true, r.JoinedAt
+		}
 	}
 	if !joined && !saved {
+		return
+	}
+	if leaveBeforeJoin(joinedAt, sentAt) {
+		zerolog.Ctx(ctx).Info().Stringer("room", room).Time("leave_sent", sentAt).Time("joined", time.UnixMilli(joinedAt)).
+			Msg("Not leaving the group chat: the Matrix leave is from before the room was joined")
 		return
 	}
 	go func() {

@@ -103,10 +103,24 @@ func (c *Client) pendingInvite(ctx context.Context, room jid.JID) (mucinvite.Inv
 
 // takeInvite removes the unanswered invitation to room and returns it.
 func (c *Client) takeInvite(ctx context.Context, room jid.JID) (mucinvite.Invite, bool) {
+	return c.takeInviteAnsweredBy(ctx, room, time.Time{})
+}
+
+// takeInviteAnsweredBy is takeInvite for a Matrix answer the homeserver
+// stamped sentAt (zero: any time): an invitation that arrived after it is
+// not what it answers and stays kept (inviteAnsweredBy).
+func (c *Client) takeInviteAnsweredBy(ctx context.Context, room jid.JID, sentAt time.Time) (mucinvite.Invite, bool) {
 	key := room.Bare().String()
 	c.metaMu.Lock()
 	meta := c.meta()
 	i := slices.IndexFunc(meta.Invites, func(s SavedInvite) bool { return s.Room == key })
+	if i >= 0 && !inviteAnsweredBy(meta.Invites[i], sentAt) {
+		invited := meta.Invites[i].At
+		c.metaMu.Unlock()
+		zerolog.Ctx(ctx).Info().Str("room", key).Time("answer_sent", sentAt).Time("invited", invited).
+			Msg("Keeping an invitation that arrived after the Matrix answer")
+		return mucinvite.Invite{}, false
+	}
 	if i < 0 {
 		c.metaMu.Unlock()
 		return mucinvite.Invite{}, false

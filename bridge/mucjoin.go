@@ -124,10 +124,11 @@ func (j *roomJoins) claim(ctx context.Context, room string) (release func(), err
 }
 
 // leaveRoom exits room (when connected) and forgets it, also in the login
-// metadata, so that it is not rejoined.
+// metadata, so that it is not rejoined; it stays marked as left until it
+// is joined again (mucleft.go).
 func (c *Client) leaveRoom(ctx context.Context, room jid.JID) error {
 	room = room.Bare()
-	if err := c.forgetRoom(ctx, room); err != nil {
+	if err := c.forgetRoom(ctx, room, time.Now()); err != nil {
 		c.mucs.Remove(room)
 		return err
 	}
@@ -153,17 +154,20 @@ func (c *Client) rememberRoom(ctx context.Context, room jid.JID, nick string) er
 }
 
 // saveRoom is rememberRoom with the first join's time given (0: the room
-// has not been joined yet; the rejoin that joins it records the time).
+// has not been joined yet; the rejoin that joins it records the time). A
+// room saved is no longer marked as left.
 func (c *Client) saveRoom(ctx context.Context, room jid.JID, nick string, joinedAt int64) error {
 	c.metaMu.Lock()
 	defer c.metaMu.Unlock()
 	meta := c.meta()
 	entry := SavedRoom{JID: room.Bare().String(), Nick: nick, JoinedAt: joinedAt}
+	left := len(meta.Left)
+	meta.Left = withoutLeft(meta.Left, entry.JID)
 	i := slices.IndexFunc(meta.Rooms, func(r SavedRoom) bool { return r.JID == entry.JID })
 	switch {
 	case i < 0:
 		meta.Rooms = append(meta.Rooms, entry)
-	case meta.Rooms[i].Nick == entry.Nick && meta.Rooms[i].JoinedAt != 0:
+	case meta.Rooms[i].Nick == entry.Nick && meta.Rooms[i].JoinedAt != 0 && len(meta.Left) == left:
 		return nil
 	default:
 		meta.Rooms[i].Nick = entry.Nick
@@ -177,17 +181,19 @@ func (c *Client) saveRoom(ctx context.Context, room jid.JID, nick string, joined
 	return nil
 }
 
-// forgetRoom removes room from the login metadata.
-func (c *Client) forgetRoom(ctx context.Context, room jid.JID) error {
+// forgetRoom removes room from the login metadata and marks it left at
+// at, in one write: a Matrix invite accepted from then on finds the mark
+// (acceptInvite). An invitation still kept for the room is dropped: it
+// was answered by being in the room, and accepting its invite now would
+// enter the room the user just left.
+func (c *Client) forgetRoom(ctx context.Context, room jid.JID, at time.Time) error {
 	c.metaMu.Lock()
 	defer c.metaMu.Unlock()
 	meta := c.meta()
 	key := room.Bare().String()
-	n := len(meta.Rooms)
 	meta.Rooms = slices.DeleteFunc(meta.Rooms, func(r SavedRoom) bool { return r.JID == key })
-	if len(meta.Rooms) == n {
-		return nil
-	}
+	meta.Invites = slices.DeleteFunc(meta.Invites, func(s SavedInvite) bool { return s.Room == key && s.At.Before(at) })
+	meta.Left = withLeft(meta.Left, key, at)
 	if err := c.login.Save(ctx); err != nil {
 		return fmt.Errorf("failed to forget room %s: %w", room, err)
 	}

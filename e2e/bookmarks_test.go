@@ -3,8 +3,10 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,8 +60,9 @@ func runBookmarks(t *testing.T, server string) {
 	old := jid.MustParse("oldstyle@" + muc)
 	later := jid.MustParse("later@" + muc)
 	cmdRoom := jid.MustParse("bycommand@" + muc)
+	staleRoom := jid.MustParse("staleinvite@" + muc)
 	secret := jid.MustParse("secret@" + muc)
-	for _, r := range []jid.JID{early, old, later, cmdRoom} {
+	for _, r := range []jid.JID{early, old, later, cmdRoom, staleRoom} {
 		createRoom(t, bs.bobC, r, "bob", map[string]string{"muc#roomconfig_persistentroom": "1"})
 	}
 	const roomPW = "opensesame42"
@@ -124,6 +127,61 @@ func runBookmarks(t *testing.T, server string) {
 			t.Fatalf("the bot said %q", answer)
 		}
 		bs.waitBookmark(t, cmdRoom, false)
+	})
+	t.Run("AcceptAfterLeaveStaysOut", func(t *testing.T) {
+		// The portal's invite (sent for the join command) accepted only after `leave`: the
+		// bridge must not enter the room again, nor turn autojoin back on. Leaving the portal is
+		// what the user said last; a notice there says how to join.
+		bs.user.SetJoinDelay(time.Hour)
+		defer bs.user.SetJoinDelay(harness.DefaultJoinDelay)
+		if answer := bs.command(t, "join "+staleRoom.String(), nil); !strings.Contains(answer, "Joined "+staleRoom.String()) {
+			t.Fatalf("join: the bot said %q", answer)
+		}
+		bs.waitBookmark(t, staleRoom, true)
+		portal := waitInvitedPortal(t, bs.stack, bs.user, staleRoom)
+		cur := bs.bobC.PresenceCursor()
+		if answer := bs.command(t, "leave "+staleRoom.String(), nil); !strings.HasPrefix(answer, "Left "+staleRoom.String()) {
+			t.Fatalf("leave: the bot said %q", answer)
+		}
+		bs.waitOccupant(t, cur, staleRoom, "unavailable")
+		bs.waitBookmark(t, staleRoom, false)
+		cur = bs.bobC.PresenceCursor()
+		ctx, cancel := stepCtx()
+		defer cancel()
+		if _, err := bs.user.Client.JoinRoomByID(ctx, portal); err != nil {
+			t.Fatalf("accepting the portal's invite: %v", err)
+		}
+		// Until the bridge has answered the accept: its notice, or alice in the room again.
+		type answer struct {
+			entered bool // alice's occupant came back, else the notice came
+			err     error
+		}
+		answers := make(chan answer, 2)
+		go func() {
+			_, err := bs.bobC.WaitPresence(ctx, cur, func(p harness.ReceivedPresence) bool {
+				return p.From == staleRoom.String()+"/alice" && p.Type == ""
+			})
+			answers <- answer{entered: true, err: err}
+		}()
+		go func() {
+			_, _, err := bs.user.WaitEvent(ctx, portal, 0, func(evt *event.Event) bool {
+				return strings.Contains(harness.Body(evt), "You left "+staleRoom.String())
+			})
+			answers <- answer{err: err}
+		}()
+		first := <-answers
+		cancel()
+		<-answers
+		switch {
+		case first.err != nil:
+			t.Fatalf("neither a notice in the portal nor alice in %s after accepting the invite: %v", staleRoom, first.err)
+		case first.entered:
+			t.Fatalf("accepting the portal's invite after leave entered %s again", staleRoom)
+		}
+		bs.waitBookmark(t, staleRoom, false)
+		if rooms := bs.savedRooms(t); slices.Contains(rooms, staleRoom.String()) {
+			t.Errorf("the login keeps %s for rejoins again: %q", staleRoom, rooms)
+		}
 	})
 	t.Run("PasswordRoom", func(t *testing.T) {
 		if answer := bs.command(t, "join "+secret.String(), nil); !strings.Contains(answer, "needs a password") {
@@ -277,14 +335,42 @@ func (bs *bookmarkScenario) waitNoSavedRoom(t *testing.T, room jid.JID) {
 	ctx, cancel := stepCtx()
 	defer cancel()
 	for {
-		meta := bs.query(t, "SELECT metadata FROM user_login WHERE id = ?", bs.alice.String())
-		if len(meta) == 1 && !strings.Contains(meta[0], `"`+room.String()+`"`) {
+		rooms := bs.savedRooms(t)
+		if !slices.Contains(rooms, room.String()) {
 			return
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("the login still keeps %s: %q", room, meta)
+			t.Fatalf("the login still keeps %s: %q", room, rooms)
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
+}
+
+// savedRooms are the rooms the login keeps for rejoins (rooms in its metadata).
+func (bs *bookmarkScenario) savedRooms(t *testing.T) []string {
+	t.Helper()
+	return loginSavedRooms(t, bs.stack, bs.alice)
+}
+
+// loginSavedRooms are the rooms login keeps for rejoins (rooms in its metadata).
+func loginSavedRooms(t *testing.T, s *stack, login jid.JID) []string {
+	t.Helper()
+	meta := s.query(t, "SELECT metadata FROM user_login WHERE id = ?", login.String())
+	if len(meta) != 1 {
+		t.Fatalf("no login %s: %q", login, meta)
+	}
+	var m struct {
+		Rooms []struct {
+			JID string `json:"jid"`
+		} `json:"rooms"`
+	}
+	if err := json.Unmarshal([]byte(meta[0]), &m); err != nil {
+		t.Fatalf("login metadata %q: %v", meta[0], err)
+	}
+	var rooms []string
+	for _, r := range m.Rooms {
+		rooms = append(rooms, r.JID)
+	}
+	return rooms
 }

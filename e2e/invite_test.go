@@ -48,6 +48,8 @@ import (
 //     mediated invitation and can enter, while someone else cannot; its portal is the Matrix room;
 //   - invitations left unanswered across a bridge restart: accepting one joins its
 //     password-protected room with the invitation's password, rejecting a mediated one declines it.
+//   - a Matrix leave of a portal stamped before a new invitation arrived, but delivered after it,
+//     neither declines nor forgets that invitation, and accepting its invite joins.
 func TestInvitations(t *testing.T) {
 	for _, server := range []string{"prosody", "ejabberd"} {
 		t.Run(server, func(t *testing.T) {
@@ -75,6 +77,7 @@ func runInvitations(t *testing.T, server string) {
 	barrier := jid.MustParse("barrier@" + muc)
 	pwRoom := jid.MustParse("pwinvite@" + muc)
 	laterDecl := jid.MustParse("declinedlater@" + muc)
+	lateLeave := jid.MustParse("lateleave@" + muc)
 	// Occupants may invite (ejabberd's default forbids it).
 	createRoom(t, bobC, open, "bob", map[string]string{"muc#roomconfig_persistentroom": "1", "muc#roomconfig_allowinvites": "1"})
 	createRoom(t, bobC, closed, "bob", map[string]string{"muc#roomconfig_persistentroom": "1", "muc#roomconfig_membersonly": "1"})
@@ -88,6 +91,7 @@ func runInvitations(t *testing.T, server string) {
 		"muc#roomconfig_roomsecret":            invitePW,
 	})
 	createRoom(t, bobC, laterDecl, "bob", map[string]string{"muc#roomconfig_persistentroom": "1", "muc#roomconfig_membersonly": "1"})
+	createRoom(t, bobC, lateLeave, "bob", map[string]string{"muc#roomconfig_persistentroom": "1", "muc#roomconfig_membersonly": "1"})
 	ctx, cancel := context.WithTimeout(context.Background(), loginTimeout)
 	defer cancel()
 	// bob is a contact of alice's; carol is not.
@@ -674,6 +678,7 @@ func runInvitations(t *testing.T, server string) {
 			}
 		}
 	})
+	t.Run("LateLeaveKeepsNewerInvitation", func(t *testing.T) { testLateLeaveKeepsInvitation(t, bs, lateLeave) })
 }
 
 // waitInvitedPortal waits until room's portal exists and the user is invited to it.
