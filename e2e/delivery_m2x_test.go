@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
@@ -237,7 +240,7 @@ func findPortal(ctx context.Context, t *testing.T, s *stack, u *harness.MatrixUs
 // row is new (the event reached the homeserver while the bridge was down).
 func interruptedSend(ctx context.Context, t *testing.T, s *stack, u *harness.MatrixUser, c *m2xChat, evt id.EventID, insert bool) {
 	t.Helper()
-	full, err := u.Client.GetEvent(ctx, c.room, evt)
+	full, err := getEventWhenReadable(ctx, u, c.room, evt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,6 +263,25 @@ func interruptedSend(ctx context.Context, t *testing.T, s *stack, u *harness.Mat
 	}
 	exec(`UPDATE matrix_intake SET state=1, event_json=? WHERE event_id=?`, string(js), evt.String())
 	exec(`DELETE FROM message WHERE mxid=?`, evt.String())
+}
+
+// getEventWhenReadable is GET /event for an event just sent: Dendrite answers the send before
+// the event can be read back (M_NOT_FOUND for a moment), so a 404 is asked again for up to 10 s;
+// any other error is returned at once.
+func getEventWhenReadable(ctx context.Context, u *harness.MatrixUser, room id.RoomID, evt id.EventID) (*event.Event, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		full, err := u.Client.GetEvent(ctx, room, evt)
+		if err == nil || !errors.Is(err, mautrix.MNotFound) {
+			return full, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("event %s still not readable: %w", evt, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // waitIntakePending waits until the bridge has stored at least n Matrix events it has not
