@@ -119,16 +119,23 @@ func testLateLeaveKeepsInvitation(t *testing.T, bs *bookmarkScenario, room jid.J
 // homeserver does.
 func (bs *bookmarkScenario) pushEvents(ctx context.Context, t *testing.T, evts ...map[string]any) {
 	t.Helper()
-	raw, err := json.Marshal(map[string]any{"events": evts})
+	pushTransaction(ctx, t, bs.cfg, "late", map[string]any{"events": evts})
+}
+
+// pushTransaction PUTs body as one appservice transaction (a fresh id named by kind) to the
+// bridge, with the homeserver's token, and fails the test unless the bridge answers 200.
+func pushTransaction(ctx context.Context, t *testing.T, cfg *harness.BridgeConfig, kind string, body map[string]any) {
+	t.Helper()
+	raw, err := json.Marshal(body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := fmt.Sprintf("%s/_matrix/app/v1/transactions/late-%d", bs.cfg.AppserviceURL(), time.Now().UnixNano())
+	url := fmt.Sprintf("%s/_matrix/app/v1/transactions/%s-%d", cfg.AppserviceURL(), kind, time.Now().UnixNano())
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+hsTokenOf(t, bs.cfg))
+	req.Header.Set("Authorization", "Bearer "+hsTokenOf(t, cfg))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -136,6 +143,6 @@ func (bs *bookmarkScenario) pushEvents(ctx context.Context, t *testing.T, evts .
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("transaction with a late event: HTTP %d", resp.StatusCode)
+		t.Fatalf("%s transaction: HTTP %d", kind, resp.StatusCode)
 	}
 }

@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"html"
-	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -90,25 +87,7 @@ func receiptOf(user id.UserID, evt id.EventID) func(*event.Event) bool {
 // or receipts to appservices, so the tests push what Synapse would push.
 func (mc *mucScenario) pushEphemeral(ctx context.Context, t *testing.T, evts ...map[string]any) {
 	t.Helper()
-	raw, err := json.Marshal(map[string]any{"events": []any{}, "ephemeral": evts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := fmt.Sprintf("%s/_matrix/app/v1/transactions/edu-%d", mc.cfg.AppserviceURL(), time.Now().UnixNano())
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+hsTokenOf(t, mc.cfg))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("transaction with ephemeral events: HTTP %d", resp.StatusCode)
-	}
+	pushTransaction(ctx, t, mc.cfg, "edu", map[string]any{"events": []any{}, "ephemeral": evts})
 }
 
 // testTypingFromMatrix: the Matrix user typing in the portal (an m.typing EDU, as Synapse pushes it)
