@@ -1,5 +1,5 @@
 // Package xmppclient is one login's XMPP client, knowing nothing of
-// bridgev2 or Matrix: the connection loop with backoff and pings
+// bridgev2 or Matrix: the connection loop with backoff (pings only when configured)
 // (conn.go) with XEP-0198 stream management (streammgmt.go, over xmpp/sm:
 // acknowledgements, resumption, the unacknowledged messages of a refused
 // resumption looked up and sent again), where a stanza enters (router.go) and its one classification
