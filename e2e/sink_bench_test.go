@@ -203,10 +203,10 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		// too, and add its work to the figures).
 		isShadow := func(m harness.ReceivedMessage) bool { return m.From == carolC.JID.String() }
 		cases = append(cases,
-			&sinkCase{name: "room", portal: mxRoom.String(), sender: bobC, build: plainGroupchats(bobC, room), witness: carolC,
+			&sinkCase{name: "room", portal: mxRoom.String(), room: room.String(), sender: bobC, build: plainGroupchats(bobC, room), witness: carolC,
 				receiver: bobC, fromBridge: fromOccupant(room, false, "bob", "carol", "dave"), bodies: plainBodies,
 				shadow: chat.shadow, isShadow: isShadow},
-			&sinkCase{name: "room-omemo", portal: mxRoom.String(), sender: daveC, build: omemoMessages(daveC, daveX, room, []jid.JID{alice, bob, carol, dave}), witness: carolC,
+			&sinkCase{name: "room-omemo", portal: mxRoom.String(), room: room.String(), sender: daveC, build: omemoMessages(daveC, daveX, room, []jid.JID{alice, bob, carol, dave}), witness: carolC,
 				receiver: daveC, fromBridge: fromOccupant(room, true, "bob", "carol", "dave"), bodies: omemoBodies(daveX, alice),
 				shadow: chatOMEMO.shadow, isShadow: isShadow})
 	}
@@ -346,7 +346,8 @@ func BenchmarkSinkThroughput(b *testing.B) {
 
 	fmt.Printf("SINK bridge binary, real Prosody, MINIMAL APPSERVICE SINK instead of a homeserver; SQLite\n")
 	fmt.Printf("SINK latency: send to read; added: XMPP→Matrix from the server's delivery to a witness, Matrix→XMPP less a plain XMPP message's latency sent at the same moment\n")
-	fmt.Printf("SINK %-10s %-12s %-6s %6s %6s %9s %9s %9s %10s %10s %10s\n", "case", "direction", "mode", "msgs", "msg/s", "p50", "p99", "max", "added-p50", "added-p99", "cpu-µs/msg")
+	fmt.Printf("SINK room-iq/msg: IQ gets the room received per message in the phase (Prosody's log), the bridge's questions to the room\n")
+	fmt.Printf("SINK %-10s %-12s %-6s %6s %6s %9s %9s %9s %10s %10s %10s %11s\n", "case", "direction", "mode", "msgs", "msg/s", "p50", "p99", "max", "added-p50", "added-p99", "cpu-µs/msg", "room-iq/msg")
 	pct := func(d []time.Duration, q float64) string {
 		if len(d) == 0 {
 			return "-"
@@ -354,9 +355,9 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		slices.Sort(d)
 		return d[min(len(d)-1, int(float64(len(d))*q))].Round(100 * time.Microsecond).String()
 	}
-	report := func(c, dir, mode string, lat, added []time.Duration, wall time.Duration, cpu float64) {
-		fmt.Printf("SINK %-10s %-12s %-6s %6d %6.0f %9s %9s %9s %10s %10s %10.0f\n", c, dir, mode, len(lat), float64(len(lat))/wall.Seconds(),
-			pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1), pct(added, 0.5), pct(added, 0.99), cpu*1e6)
+	report := func(c, dir, mode string, lat, added []time.Duration, wall time.Duration, cpu float64, iqs string) {
+		fmt.Printf("SINK %-10s %-12s %-6s %6d %6.0f %9s %9s %9s %10s %10s %10.0f %11s\n", c, dir, mode, len(lat), float64(len(lat))/wall.Seconds(),
+			pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1), pct(added, 0.5), pct(added, 0.99), cpu*1e6, iqs)
 	}
 	{
 		// xmpp→xmpp: Prosody alone, client to client, at the same rate.
@@ -384,7 +385,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 				lat = append(lat, m.At.Sub(t))
 			}
 		}
-		report("-", "xmpp→xmpp", fmt.Sprintf("%d/s", rate), lat, nil, time.Since(start), 0)
+		report("-", "xmpp→xmpp", fmt.Sprintf("%d/s", rate), lat, nil, time.Since(start), 0, "-")
 	}
 	for _, c := range cases {
 		if !slices.Contains(want, c.name) {
@@ -416,9 +417,14 @@ func BenchmarkSinkThroughput(b *testing.B) {
 			}},
 		} {
 			prof := cpuProfile(b, cfg, fmt.Sprintf("sink-%s-%s-%s", c.name, ph.dir[:1]+ph.dir[strings.IndexRune(ph.dir, '→')+len("→"):][:1], strings.TrimSuffix(ph.mode, "/s")))
+			iq0 := roomIQs(prosody, c.room)
 			lat, added, wall, cpu := ph.run()
 			prof()
-			report(c.name, ph.dir, ph.mode, lat, added, wall, cpu)
+			iqs := "-"
+			if c.room != "" {
+				iqs = fmt.Sprintf("%.2f", float64(roomIQs(prosody, c.room)-iq0)/float64(len(lat)))
+			}
+			report(c.name, ph.dir, ph.mode, lat, added, wall, cpu, iqs)
 		}
 	}
 	if u := sink.Unknown(); len(u) > 0 {

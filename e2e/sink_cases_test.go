@@ -12,6 +12,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
+	"github.com/mxomemo/xmpp-bridge/internal/testenv"
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 )
@@ -21,6 +22,7 @@ import (
 type sinkCase struct {
 	name   string
 	portal string // the portal's Matrix room (in the sink)
+	room   string // the room's JID, for room cases
 
 	// sender writes the XMPP → Matrix messages; build makes their stanzas before the clock
 	// starts (OMEMO: encrypted then), one send function per message with the given stanza ids.
@@ -155,4 +157,21 @@ func roomJoin(ctx context.Context, tb testing.TB, p *harness.Peer, room jid.JID,
 	if _, err := p.WaitPresence(wctx, cur, func(pr harness.ReceivedPresence) bool { return pr.From == occ }); err != nil {
 		tb.Fatalf("%s could not join %s: %v", p.JID, occ, err)
 	}
+}
+
+// roomIQs counts the IQ gets Prosody received for room (the "Received[c2s]" lines of its debug
+// log, which show each stanza's top tag): the bridge's questions to the room, the affiliation
+// lists asked before an OMEMO message among them. 0 for no room.
+func roomIQs(p *testenv.Prosody, room string) int {
+	if room == "" {
+		return 0
+	}
+	n := 0
+	for _, line := range strings.Split(p.Log(), "\n") {
+		if strings.Contains(line, "Received[c2s]: <iq") && strings.Contains(line, "type='get'") &&
+			(strings.Contains(line, "to='"+room+"'") || strings.Contains(line, `to="`+room+`"`)) {
+			n++
+		}
+	}
+	return n
 }
