@@ -66,6 +66,10 @@ func (c *Client) handleMessage(ctx context.Context, inb xmppclient.Inbound) {
 		}
 		// Another node: read on as a message (it carries nothing bridged).
 	case xmppclient.KindChat:
+		if c.mucs.ApplyAnnouncement(inb) {
+			log.Debug().Str("from", inb.From).Msg("Followed a group chat's affiliation or configuration change")
+			return
+		}
 		if c.handleInvite(ctx, inb) {
 			return
 		}
@@ -296,6 +300,8 @@ func (c *Client) handleGroupchat(ctx context.Context, in xmppclient.Inbound) {
 		zerolog.Ctx(ctx).Warn().Err(in.Err).Msg("Dropping malformed groupchat message")
 		return
 	}
+	// Live only: an archived affiliation is not today's.
+	c.mucs.ApplyRoomMessage(in.Room.Message)
 	c.processGroupchat(ctx, in.Room, 0)
 }
 

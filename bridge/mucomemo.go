@@ -83,11 +83,12 @@ func groupRecipients(affs []mucadmin.Item, r xmppclient.Room, account jid.JID) [
 	return out
 }
 
-// roomRecipients asks the room for its affiliation lists (members of
-// members-only non-anonymous rooms may read them) and adds the occupants.
+// roomRecipients is the room's affiliation lists (members of members-only
+// non-anonymous rooms may read them; read once per join and followed from
+// what the room announces, xmppclient.Rooms.Members) and the occupants.
 // When the lists cannot be had, the occupants alone are the recipients.
 func (c *Client) roomRecipients(ctx context.Context, s *xmpp.Session, r xmppclient.Room) []jid.JID {
-	affs, err := xmppclient.RoomMembers(ctx, s, r.JID)
+	affs, err := c.mucs.Members(ctx, s, r.JID)
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room", r.JID).Msg("Failed to fetch the room's affiliation lists, encrypting for the occupants only")
 	}

@@ -59,6 +59,9 @@ type Room struct {
 	// the room's subject, which ends the join (XEP-0045 §7.2.15), comes
 	// after our presence and belongs in that sync.
 	syncPending bool
+	// members is the room's affiliation lists as this join knows them
+	// (roommembers.go).
+	members memberList
 }
 
 // JoinResult is the room's answer to a join.
@@ -73,6 +76,7 @@ func (r *Room) copy() Room {
 	c := *r
 	c.Occupants = maps.Clone(r.Occupants)
 	c.joining, c.leaving = nil, nil
+	c.members = memberList{}
 	return c
 }
 
@@ -119,6 +123,7 @@ func (rs *Rooms) StartJoin(room jid.JID, nick string, info mucroom.Info, feature
 	r.Nick, r.Info, r.Features, r.Joined = nick, info, features, false
 	r.JoinStarted = time.Now()
 	r.Occupants = map[string]Occupant{}
+	r.members.invalidate()
 	if info.Subject != "" && r.Subject == nil {
 		s := info.Subject
 		r.Subject = &s
@@ -179,6 +184,7 @@ func (rs *Rooms) Disconnected() {
 	for _, r := range rs.rooms {
 		r.Joined = false
 		r.Occupants = map[string]Occupant{}
+		r.members.invalidate()
 		if r.joining != nil {
 			r.joining <- JoinResult{Err: ErrNotConnected}
 			r.joining = nil
@@ -222,6 +228,14 @@ func (rs *Rooms) ApplyPresence(p mucroom.Presence) (room Room, out PresenceOutco
 	}
 	out.Status = p.User.Status
 	nick := p.Nick()
+	if p.Type != stanza.ErrorPresence && p.HasUser {
+		// Occupants' affiliation changes come as their presence, also
+		// when they leave because of it (status 321, 301).
+		if roomConfigChanged(p.User.Status) {
+			r.members.invalidate()
+		}
+		r.members.note(p.User.Item)
+	}
 	switch {
 	case p.Type == stanza.ErrorPresence:
 		if r.joining != nil && p.Error != nil {
@@ -277,6 +291,7 @@ func (rs *Rooms) applySelf(r *Room, p mucroom.Presence, out *PresenceOutcome) {
 		wasJoined := r.Joined
 		r.Joined = false
 		r.Occupants = map[string]Occupant{}
+		r.members.invalidate()
 		if r.leaving != nil {
 			close(r.leaving)
 			r.leaving = nil

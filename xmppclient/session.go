@@ -39,12 +39,6 @@ func FetchRoster(ctx context.Context, s *xmpp.Session) ([]roster.Item, error) {
 	return items, nil
 }
 
-// RoomMembers asks room for its affiliation lists (owners, admins,
-// members); members of members-only non-anonymous rooms may read them.
-func RoomMembers(ctx context.Context, s *xmpp.Session, room jid.JID) ([]mucadmin.Item, error) {
-	return mucadmin.Members(ctx, s, room)
-}
-
 // ErrSend wraps the error of a stanza that was built but could not be
 // written to the session (the connection is going down); any other error
 // of SendMessage and SendSignal is about the stanza itself.

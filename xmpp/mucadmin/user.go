@@ -13,6 +13,7 @@ import (
 const (
 	StatusNonAnonymous      = 100 // entering: the room shows real JIDs to everyone
 	StatusSelf              = 110 // this presence is about ourselves
+	StatusConfigChanged     = 104 // a configuration change that does not touch privacy
 	StatusNowNonAnonymous   = 172 // configuration changed: now non-anonymous
 	StatusNowSemiAnonymous  = 173 // configuration changed: now semi-anonymous
 	StatusNowFullyAnonymous = 174 // configuration changed: now fully anonymous
