@@ -186,7 +186,7 @@ func (in *intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rest = append(rest, js)
 			continue
 		}
-		evts = append(evts, intakeEvent{EventID: head.ID, RoomID: head.RoomID, JSON: js,
+		evts = append(evts, intakeEvent{EventID: head.ID, RoomID: head.RoomID, JSON: js, state: head.StateKey != nil,
 			sends: head.StateKey == nil && (head.Type == event.EventMessage.Type || head.Type == event.EventSticker.Type)})
 	}
 	if err := in.accept(r.Context(), evts); err != nil {

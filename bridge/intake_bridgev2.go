@@ -108,6 +108,10 @@ func prepareEvent(ctx context.Context, as *appservice.AppService, evt *event.Eve
 // newer).
 func updateStateStore(ctx context.Context, as *appservice.AppService, evts []intakeEvent) {
 	for _, e := range evts {
+		if !e.state {
+			// Read only for its state key before: a parse per message.
+			continue
+		}
 		var evt event.Event
 		if err := json.Unmarshal(e.JSON, &evt); err != nil || evt.StateKey == nil {
 			continue

@@ -42,8 +42,9 @@ type intakeEvent struct {
 	EventID id.EventID
 	RoomID  id.RoomID
 	JSON    []byte
-	// sends: a message event, which the handler sends with sendOnce.
-	sends bool
+	// state: a state event; sends: a message event, which the handler
+	// sends with sendOnce.
+	state, sends bool
 }
 
 type intakeStore struct {
