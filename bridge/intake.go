@@ -58,6 +58,12 @@ type intake struct {
 	// error means it could not be handed over (shutting down): the row
 	// stays and is replayed on the next start.
 	deliver func(ctx context.Context, evt *event.Event) error
+	// dispatch and barrier are deliver in two halves, for a run of
+	// messages (intake_run.go): dispatch hands one over without waiting,
+	// barrier waits until bridgev2 handled it and all before it. Without
+	// them, events are handed over one at a time.
+	dispatch func(ctx context.Context, evt *event.Event) error
+	barrier  func(ctx context.Context, evt *event.Event) error
 	// handled says whether bridgev2 already stored a message for the event
 	// (a replay after a crash between its database write and ours).
 	handled func(ctx context.Context, evt id.EventID) bool
@@ -307,11 +313,13 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 				in.markSynced(room, before, readUpTo)
 			}
 		}
-		for _, row := range rows {
-			if err = in.handle(ctx, row); err != nil {
+		for i := 0; i < len(rows); {
+			n := in.runLen(rows[i:])
+			if err = in.handleRun(ctx, rows[i:i+n]); err != nil {
 				break
 			}
-			after = row.Seq
+			i += n
+			after = rows[i-1].Seq
 			in.mu.Lock()
 			if in.handed == nil {
 				in.handed = map[id.RoomID]int64{}

@@ -47,6 +47,14 @@ func (xc *Connector) setupIntake(br *bridgev2.Bridge) {
 	in.deliver = func(ctx context.Context, evt *event.Event) error {
 		return deliverToBridge(ctx, br, mc, evt)
 	}
+	in.dispatch = func(ctx context.Context, evt *event.Event) error {
+		prepareEvent(ctx, mc.AS, evt)
+		mc.EventProcessor.Dispatch(ctx, evt)
+		return nil
+	}
+	in.barrier = func(ctx context.Context, evt *event.Event) error {
+		return portalBarrier(ctx, br, evt)
+	}
 	in.precheck = func(ctx context.Context, room id.RoomID, since time.Time) {
 		precheckReplay(ctx, br, room, since)
 	}

@@ -33,8 +33,9 @@ type intakeRow struct {
 	State   int
 	XMPPID  string
 	// fresh: stored by this process and never handed over before
-	// (intake_fresh.go), so bridgev2 has not seen it.
-	fresh bool
+	// (intake_fresh.go), so bridgev2 has not seen it; sends: a message
+	// (intakeEvent.sends), known for fresh rows only.
+	fresh, sends bool
 }
 
 // intakeEvent is one event of a transaction, as received.
@@ -81,7 +82,7 @@ func (s intakeStore) insert(ctx context.Context, evts []intakeEvent, nextSeq fun
 				return fmt.Errorf("failed to store event %s: %w", e.EventID, err)
 			}
 			if n, _ := res.RowsAffected(); n > 0 {
-				rows = append(rows, &intakeRow{EventID: e.EventID, RoomID: e.RoomID, Seq: seq, JSON: e.JSON, State: state})
+				rows = append(rows, &intakeRow{EventID: e.EventID, RoomID: e.RoomID, Seq: seq, JSON: e.JSON, State: state, sends: e.sends})
 			}
 		}
 		return nil
