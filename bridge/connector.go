@@ -6,6 +6,7 @@ package bridge
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mau.fi/util/dbutil"
@@ -38,6 +39,10 @@ type Connector struct {
 
 	// marks: the sending marks of each account (sendingmarks.go).
 	marks sync.Map
+	// sessionsCounted: when the OMEMO sessions were last counted;
+	// sessionsCountDue: a count is running or waits (metrics.go).
+	sessionsCounted  atomic.Int64
+	sessionsCountDue atomic.Bool
 }
 
 var (

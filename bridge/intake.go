@@ -58,6 +58,12 @@ type intake struct {
 	// error means it could not be handed over (shutting down): the row
 	// stays and is replayed on the next start.
 	deliver func(ctx context.Context, evt *event.Event) error
+	// dispatch and barrier are deliver in two halves, for a run of
+	// messages (intake_run.go): dispatch hands one over without waiting,
+	// barrier waits until bridgev2 handled it and all before it. Without
+	// them, events are handed over one at a time.
+	dispatch func(ctx context.Context, evt *event.Event) error
+	barrier  func(ctx context.Context, evt *event.Event) error
 	// handled says whether bridgev2 already stored a message for the event
 	// (a replay after a crash between its database write and ours).
 	handled func(ctx context.Context, evt id.EventID) bool
@@ -101,6 +107,15 @@ type intake struct {
 	// handed is, per room, the seq of the last row handed to bridgev2 in
 	// this process.
 	handed map[id.RoomID]int64
+	// fresh are, per room, the rows stored since its drain read all of
+	// the room's rows (synced: the highest seq it read), for the drain;
+	// lastSeq is each room's newest stored row (intake_fresh.go).
+	fresh   map[id.RoomID][]*intakeRow
+	synced  map[id.RoomID]int64
+	lastSeq map[id.RoomID]int64
+	// handing are the fresh rows being handed to bridgev2: their state is
+	// "stored", sendOnce need not read it.
+	handing sync.Map
 }
 
 func newIntake(db *dbutil.Database, log zerolog.Logger) *intake {
@@ -163,6 +178,7 @@ func (in *intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ID       id.EventID      `json:"event_id"`
 			RoomID   id.RoomID       `json:"room_id"`
 			Sender   id.UserID       `json:"sender"`
+			Type     string          `json:"type"`
 			StateKey json.RawMessage `json:"state_key"`
 		}
 		if err := json.Unmarshal(js, &head); err != nil || head.ID == "" || head.RoomID == "" {
@@ -176,7 +192,8 @@ func (in *intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rest = append(rest, js)
 			continue
 		}
-		evts = append(evts, intakeEvent{EventID: head.ID, RoomID: head.RoomID, JSON: js})
+		evts = append(evts, intakeEvent{EventID: head.ID, RoomID: head.RoomID, JSON: js, state: head.StateKey != nil,
+			sends: head.StateKey == nil && (head.Type == event.EventMessage.Type || head.Type == event.EventSticker.Type)})
 	}
 	if err := in.accept(r.Context(), evts); err != nil {
 		// No 200: the homeserver sends the transaction again.
@@ -212,16 +229,19 @@ func (in *intake) accept(ctx context.Context, evts []intakeEvent) error {
 		}
 		in.seq = seq
 	}
-	rooms, err := in.store.insert(ctx, evts, func() int64 { in.seq++; return in.seq })
+	rows, err := in.store.insert(ctx, evts, func() int64 { in.seq++; return in.seq }, in.sendingAtOnceLocked(evts))
 	if err != nil {
 		return err
 	}
 	if err := in.step("stored"); err != nil {
 		return err
 	}
+	in.keepFreshLocked(rows)
 	if in.started {
-		for _, room := range rooms {
-			in.wakeLocked(room)
+		for i, row := range rows {
+			if i == 0 || row.RoomID != rows[i-1].RoomID {
+				in.wakeLocked(row.RoomID)
+			}
 		}
 	}
 	return nil
@@ -280,12 +300,26 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 	after := in.handed[room]
 	in.mu.Unlock()
 	for {
-		rows, err := in.store.pending(ctx, room, after, intakeBatch)
-		for _, row := range rows {
-			if err = in.handle(ctx, row); err != nil {
+		rows, fromMemory := in.takeFresh(room, after, intakeBatch)
+		var err error
+		if !fromMemory {
+			before := in.roomSeq(room)
+			rows, err = in.store.pending(ctx, room, after, intakeBatch)
+			if err == nil && len(rows) < intakeBatch {
+				readUpTo := after
+				if len(rows) > 0 {
+					readUpTo = rows[len(rows)-1].Seq
+				}
+				in.markSynced(room, before, readUpTo)
+			}
+		}
+		for i := 0; i < len(rows); {
+			n := in.runLen(rows[i:])
+			if err = in.handleRun(ctx, rows[i:i+n]); err != nil {
 				break
 			}
-			after = row.Seq
+			i += n
+			after = rows[i-1].Seq
 			in.mu.Lock()
 			if in.handed == nil {
 				in.handed = map[id.RoomID]int64{}
@@ -294,6 +328,7 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 			in.mu.Unlock()
 		}
 		if err != nil {
+			in.unsync(room)
 			if ctx.Err() != nil || errors.Is(err, errIntakeCrash) {
 				in.forget(room)
 				return
@@ -338,15 +373,16 @@ func (in *intake) handle(ctx context.Context, row *intakeRow) error {
 	if row.State > intakeStored {
 		log.Info().Int("state", row.State).Msg("Replaying a Matrix event interrupted while it was being sent")
 	}
-	// A row left "sent" was written but not acknowledged by the XMPP
-	// server (intake_ack.go): bridgev2's message row (stored as the
-	// handler returns, for a 1:1 chat) does not say the server has it,
-	// so it goes through sendOnce's archive check.
-	if row.State != intakeSent && in.handled != nil && in.handled(ctx, row.EventID) {
+	// A row left "sending" or "sent" was perhaps written but not
+	// acknowledged by the XMPP server (intake_ack.go): bridgev2's message
+	// row (stored as the handler returns, for a 1:1 chat) does not say the
+	// server has it, so it goes through sendOnce's archive check. A fresh
+	// row (intake_fresh.go) was never handed over.
+	if row.State == intakeStored && !row.fresh && in.handled != nil && in.handled(ctx, row.EventID) {
 		log.Debug().Msg("Matrix event already bridged, not handing it over again")
 		return in.store.setDone(ctx, row.EventID)
 	}
-	if row.State >= intakeSending && in.precheck != nil {
+	if row.State >= intakeSending && !row.fresh && in.precheck != nil {
 		if _, since, err := in.store.state(ctx, row.EventID); err == nil {
 			in.precheck(ctx, row.RoomID, since)
 		}
@@ -357,7 +393,13 @@ func (in *intake) handle(ctx context.Context, row *intakeRow) error {
 		log.Err(err).Msg("Stored Matrix event cannot be read, dropping it")
 		return in.store.setDone(ctx, row.EventID)
 	}
-	if err := in.deliver(ctx, &evt); err != nil {
+	if row.fresh {
+		// sendOnce knows its state without reading it back.
+		in.handing.Store(row.EventID, row.State)
+	}
+	err := in.deliver(ctx, &evt)
+	in.handing.Delete(row.EventID)
+	if err != nil {
 		in.acks.Delete(row.EventID)
 		return err
 	}
@@ -402,6 +444,10 @@ func (in *intake) sendOnce(ctx context.Context, evt id.EventID, xmppID string, s
 	if in == nil || evt == "" {
 		return false, send()
 	}
+	if v, fresh := in.handing.LoadAndDelete(evt); fresh {
+		// Stored by this process and never handed over before: not sent.
+		return false, in.sendFresh(ctx, evt, xmppID, v.(int), send, sentBefore)
+	}
 	state, received, err := in.store.state(ctx, evt)
 	if err != nil {
 		return false, err
@@ -433,21 +479,43 @@ func (in *intake) sendOnce(ctx context.Context, evt id.EventID, xmppID string, s
 	if err := in.store.setSending(ctx, evt, xmppID); err != nil {
 		return false, err
 	}
+	return false, in.sendMarked(ctx, evt, xmppID, send, sentBefore)
+}
+
+// sendFresh is sendOnce for a row stored by this process and not handed
+// over before, in state (stored, or sending when accept marked it so).
+func (in *intake) sendFresh(ctx context.Context, evt id.EventID, xmppID string, state int, send func() error, sentBefore func(since time.Time) (bool, error)) error {
+	if state < intakeSending {
+		if err := in.store.setSending(ctx, evt, xmppID); err != nil {
+			return err
+		}
+	}
+	return in.sendMarked(ctx, evt, xmppID, send, sentBefore)
+}
+
+// sendMarked sends an event whose row says "sending", and records it.
+func (in *intake) sendMarked(ctx context.Context, evt id.EventID, xmppID string, send func() error, sentBefore func(since time.Time) (bool, error)) error {
 	if err := in.step("sending"); err != nil {
-		return false, err
+		return err
 	}
 	in.expectAck(xmppID)
 	if err := send(); err != nil {
 		in.acks.Delete(xmppID)
-		return false, err
+		return err
 	}
 	in.keepAck(xmppID, evt)
 	if err := in.step("sent"); err != nil {
-		return false, err
+		return err
 	}
-	if err := in.store.setSent(ctx, evt); err != nil {
-		// The stanza is out; a replay would send it again under the same id.
-		zerolog.Ctx(ctx).Err(err).Msg("Failed to record a sent Matrix event")
+	// With an archive to look in, "sending" is enough: a replay looks for
+	// the stanza in it either way, as it is done only once the server
+	// acknowledged it (intake_ack.go). Without one, "sent" keeps a
+	// replay from sending it again.
+	if sentBefore == nil {
+		if err := in.store.setSent(ctx, evt); err != nil {
+			// The stanza is out; a replay would send it again under the same id.
+			zerolog.Ctx(ctx).Err(err).Msg("Failed to record a sent Matrix event")
+		}
 	}
-	return false, in.step("recorded")
+	return in.step("recorded")
 }

@@ -68,7 +68,7 @@ func TestDoneWhenAckedBatches(t *testing.T) {
 		evts = append(evts, intakeEvent{EventID: id.EventID(fmt.Sprintf("$e%d", i)), RoomID: room, JSON: []byte(`{}`)})
 	}
 	var seq int64
-	if _, err := in.store.insert(ctx, evts, func() int64 { seq++; return seq }); err != nil {
+	if _, err := in.store.insert(ctx, evts, func() int64 { seq++; return seq }, make([]bool, len(evts))); err != nil {
 		t.Fatal(err)
 	}
 	f := &fakeAcks{changed: make(chan struct{}), live: map[int]int{}}

@@ -47,6 +47,14 @@ func (xc *Connector) setupIntake(br *bridgev2.Bridge) {
 	in.deliver = func(ctx context.Context, evt *event.Event) error {
 		return deliverToBridge(ctx, br, mc, evt)
 	}
+	in.dispatch = func(ctx context.Context, evt *event.Event) error {
+		prepareEvent(ctx, mc.AS, evt)
+		mc.EventProcessor.Dispatch(ctx, evt)
+		return nil
+	}
+	in.barrier = func(ctx context.Context, evt *event.Event) error {
+		return portalBarrier(ctx, br, evt)
+	}
 	in.precheck = func(ctx context.Context, room id.RoomID, since time.Time) {
 		precheckReplay(ctx, br, room, since)
 	}
@@ -108,6 +116,10 @@ func prepareEvent(ctx context.Context, as *appservice.AppService, evt *event.Eve
 // newer).
 func updateStateStore(ctx context.Context, as *appservice.AppService, evts []intakeEvent) {
 	for _, e := range evts {
+		if !e.state {
+			// Read only for its state key before: a parse per message.
+			continue
+		}
 		var evt event.Event
 		if err := json.Unmarshal(e.JSON, &evt); err != nil || evt.StateKey == nil {
 			continue

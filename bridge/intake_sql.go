@@ -32,6 +32,10 @@ type intakeRow struct {
 	JSON    []byte
 	State   int
 	XMPPID  string
+	// fresh: stored by this process and never handed over before
+	// (intake_fresh.go), so bridgev2 has not seen it; sends: a message
+	// (intakeEvent.sends), known for fresh rows only.
+	fresh, sends bool
 }
 
 // intakeEvent is one event of a transaction, as received.
@@ -39,6 +43,9 @@ type intakeEvent struct {
 	EventID id.EventID
 	RoomID  id.RoomID
 	JSON    []byte
+	// state: a state event; sends: a message event, which the handler
+	// sends with sendOnce.
+	state, sends bool
 }
 
 type intakeStore struct {
@@ -55,22 +62,27 @@ func (s intakeStore) maxSeq(ctx context.Context) (int64, error) {
 
 // insert writes the events of one transaction in one database transaction;
 // events already known (a transaction sent again) are left as they are.
-// It returns the rooms that got a new row.
-func (s intakeStore) insert(ctx context.Context, evts []intakeEvent, nextSeq func() int64) ([]id.RoomID, error) {
-	var rooms []id.RoomID
-	seen := map[id.RoomID]bool{}
+// It returns the rows it wrote, in order; those sending says are written
+// "sending" (intake_fresh.go).
+func (s intakeStore) insert(ctx context.Context, evts []intakeEvent, nextSeq func() int64, sending []bool) ([]*intakeRow, error) {
+	var rows []*intakeRow
 	now := time.Now().UnixMilli()
 	err := s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
-		for _, e := range evts {
+		rows = rows[:0]
+		for i, e := range evts {
+			seq := nextSeq()
+			state, xmppID := intakeStored, ""
+			if sending[i] {
+				state, xmppID = intakeSending, intakeXMPPID(e.EventID)
+			}
 			res, err := s.db.Exec(ctx, `INSERT INTO matrix_intake (event_id, room_id, seq, event_json, state, xmpp_id, received)
-				VALUES ($1, $2, $3, $4, 0, '', $5) ON CONFLICT (event_id) DO NOTHING`,
-				e.EventID, e.RoomID, nextSeq(), string(e.JSON), now)
+				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING`,
+				e.EventID, e.RoomID, seq, string(e.JSON), state, xmppID, now)
 			if err != nil {
 				return fmt.Errorf("failed to store event %s: %w", e.EventID, err)
 			}
-			if n, _ := res.RowsAffected(); n > 0 && !seen[e.RoomID] {
-				seen[e.RoomID] = true
-				rooms = append(rooms, e.RoomID)
+			if n, _ := res.RowsAffected(); n > 0 {
+				rows = append(rows, &intakeRow{EventID: e.EventID, RoomID: e.RoomID, Seq: seq, JSON: e.JSON, State: state, sends: e.sends})
 			}
 		}
 		return nil
@@ -78,7 +90,7 @@ func (s intakeStore) insert(ctx context.Context, evts []intakeEvent, nextSeq fun
 	if err != nil {
 		return nil, err
 	}
-	return rooms, nil
+	return rows, nil
 }
 
 // pendingRooms lists the rooms with events not yet done, for the replay at

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
@@ -32,16 +33,34 @@ func (c *Client) countResult(res bridgev2.EventHandlingResult) {
 	}
 }
 
+// sessionsCountEvery bounds how often countOMEMOSessions counts: it ran
+// after every OMEMO message sent or received, a COUNT over all sessions
+// per message.
+const sessionsCountEvery = 10 * time.Second
+
 // countOMEMOSessions sets the OMEMO sessions gauge from the database (all
-// logins). It costs a query, so it only runs with metrics enabled.
+// logins), at most once per sessionsCountEvery: a call within it is
+// answered by one count at its end. It costs a query, so it only runs with
+// metrics enabled.
 func (c *Client) countOMEMOSessions(ctx context.Context) {
-	if c.main.Metrics == nil {
+	if c.main.Metrics == nil || !c.main.sessionsCountDue.CompareAndSwap(false, true) {
 		return
 	}
-	var n int
-	if err := c.main.DB.QueryRow(ctx, `SELECT COUNT(*) FROM omemo_session`).Scan(&n); err != nil {
-		zerolog.Ctx(ctx).Debug().Err(err).Msg("Failed to count OMEMO sessions for metrics")
+	count := func(ctx context.Context) {
+		defer c.main.sessionsCountDue.Store(false)
+		c.main.sessionsCounted.Store(time.Now().UnixNano())
+		var n int
+		if err := c.main.DB.QueryRow(ctx, `SELECT COUNT(*) FROM omemo_session`).Scan(&n); err != nil {
+			zerolog.Ctx(ctx).Debug().Err(err).Msg("Failed to count OMEMO sessions for metrics")
+			return
+		}
+		c.main.Metrics.SetOMEMOSessions(n)
+	}
+	wait := time.Until(time.Unix(0, c.main.sessionsCounted.Load()).Add(sessionsCountEvery))
+	if wait <= 0 {
+		count(ctx)
 		return
 	}
-	c.main.Metrics.SetOMEMOSessions(n)
+	ctx = context.WithoutCancel(ctx)
+	time.AfterFunc(wait, func() { count(ctx) })
 }

@@ -73,10 +73,20 @@ func (f *DeviceFetches) due(m *map[string]time.Time, key string, ttl time.Durati
 // lists stay in use. The first time it also asks the contact's server to
 // push the lists without a presence subscription, where it allows that.
 func (f *DeviceFetches) Refresh(ctx context.Context, oc *omemoxmpp.Client, contact jid.JID) omemoxmpp.DeviceSet {
+	if set, fetched := f.refreshDue(ctx, oc, contact); fetched {
+		return set
+	}
+	set, _ := oc.Devices(ctx, contact)
+	return set
+}
+
+// refreshDue is Refresh without reading the stored lists when they are
+// not due: encryptChat reads them in Prepare (read here too, they were two
+// queries per message more).
+func (f *DeviceFetches) refreshDue(ctx context.Context, oc *omemoxmpp.Client, contact jid.JID) (omemoxmpp.DeviceSet, bool) {
 	key := contact.Bare().String()
 	if !f.due(&f.contacts, key, DeviceListMaxAge, false) {
-		set, _ := oc.Devices(ctx, contact)
-		return set
+		return nil, false
 	}
 	f.mu.Lock()
 	subscribe := !f.subscribed[key]
@@ -99,10 +109,10 @@ func (f *DeviceFetches) Refresh(ctx context.Context, oc *omemoxmpp.Client, conta
 	set, err := oc.FetchDevices(ctx, contact)
 	if err != nil {
 		zerolog.Ctx(ctx).Debug().Err(err).Stringer("contact", contact).Msg("Failed to fetch OMEMO device lists; using the stored ones")
-		return set
+		return set, true
 	}
 	f.due(&f.contacts, key, 0, true)
-	return set
+	return set, true
 }
 
 // Forget makes the next Refresh of contact fetch the lists again.
@@ -156,7 +166,7 @@ func (f *DeviceFetches) RefreshMembers(ctx context.Context, oc *omemoxmpp.Client
 // does not answer delays this message only, not the login's other chats or
 // its incoming messages. It never falls back to plaintext.
 func encryptChat(ctx context.Context, r *ratchetLock, f *DeviceFetches, oc *omemoxmpp.Client, contact jid.JID, body string) (*omemoxmpp.Outgoing, error) {
-	f.Refresh(ctx, oc, contact)
+	f.refreshDue(ctx, oc, contact)
 	enc, err := r.Encrypt(ctx, oc, oc.Prepare(ctx, contact), body)
 	if errors.Is(err, omemoxmpp.ErrNoDevices) {
 		// A list stored empty is not fetched again by Prepare, and contacts

@@ -243,6 +243,14 @@ func (sp *splitter) finish() {
 // parseTag reads a start tag's name and attributes without namespace
 // processing (prefixes are not declared inside a lone tag).
 func parseTag(tag []byte, empty bool) xml.StartElement {
+	if st, ok := parseTagPlain(tag, empty); ok {
+		return st
+	}
+	return parseTagDecoder(tag, empty)
+}
+
+// parseTagDecoder is parseTag with encoding/xml's decoder.
+func parseTagDecoder(tag []byte, empty bool) xml.StartElement {
 	b := tag
 	if !empty {
 		b = append(append(make([]byte, 0, len(tag)+1), tag[:len(tag)-1]...), '/', '>')
@@ -256,3 +264,81 @@ func parseTag(tag []byte, empty bool) xml.StartElement {
 	st, _ := tok.(xml.StartElement)
 	return st.Copy()
 }
+
+// parseTagPlain is parseTag for the tags a stream has almost only: no
+// entity, no whitespace but spaces inside attribute values, one colon at
+// most in a name. A decoder per top-level element, both ways, was a tenth
+// of the bridge's CPU in a Matrix → XMPP burst; anything else (ok false)
+// goes to the decoder.
+func parseTagPlain(tag []byte, empty bool) (xml.StartElement, bool) {
+	if len(tag) < 3 || tag[0] != '<' || tag[len(tag)-1] != '>' || bytes.IndexByte(tag, '&') >= 0 {
+		return xml.StartElement{}, false
+	}
+	b := tag[1 : len(tag)-1]
+	if empty {
+		if b[len(b)-1] != '/' {
+			return xml.StartElement{}, false
+		}
+		b = b[:len(b)-1]
+	}
+	i := 0
+	for i < len(b) && !isXMLSpace(b[i]) {
+		i++
+	}
+	name, ok := plainName(b[:i])
+	if !ok {
+		return xml.StartElement{}, false
+	}
+	st := xml.StartElement{Name: name}
+	for {
+		for i < len(b) && isXMLSpace(b[i]) {
+			i++
+		}
+		if i == len(b) {
+			return st, true
+		}
+		j := i
+		for j < len(b) && b[j] != '=' && !isXMLSpace(b[j]) {
+			j++
+		}
+		an, ok := plainName(b[i:j])
+		if !ok || j == len(b) || b[j] != '=' || j+1 == len(b) {
+			return xml.StartElement{}, false
+		}
+		q := b[j+1]
+		if q != '"' && q != '\'' {
+			return xml.StartElement{}, false
+		}
+		k := bytes.IndexByte(b[j+2:], q)
+		if k < 0 {
+			return xml.StartElement{}, false
+		}
+		v := b[j+2 : j+2+k]
+		if bytes.ContainsAny(v, "<\t\r\n") {
+			return xml.StartElement{}, false
+		}
+		st.Attr = append(st.Attr, xml.Attr{Name: an, Value: string(v)})
+		i = j + 2 + k + 1
+		if i < len(b) && !isXMLSpace(b[i]) {
+			return xml.StartElement{}, false
+		}
+	}
+}
+
+// plainName is a name as the decoder reads it without namespace
+// processing: "prefix:local" split at its one colon.
+func plainName(b []byte) (xml.Name, bool) {
+	if len(b) == 0 || bytes.ContainsAny(b, "<>/\"'=") {
+		return xml.Name{}, false
+	}
+	switch c := bytes.IndexByte(b, ':'); {
+	case c < 0:
+		return xml.Name{Local: string(b)}, true
+	case c == 0 || c == len(b)-1 || bytes.IndexByte(b[c+1:], ':') >= 0:
+		return xml.Name{}, false
+	default:
+		return xml.Name{Space: string(b[:c]), Local: string(b[c+1:])}, true
+	}
+}
+
+func isXMLSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b == '\n' }

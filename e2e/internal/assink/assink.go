@@ -166,6 +166,10 @@ func (s *Sink) Push(ctx context.Context, client *http.Client, asURL, hsToken str
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return fmt.Errorf("transaction: HTTP %d: %s", resp.StatusCode, b)
 	}
+	// Read to its end, or the connection is not reused: a homeserver keeps
+	// its connection to the appservice, and a new one per transaction was
+	// the bridge's work in the figures.
+	_, _ = io.Copy(io.Discard, resp.Body)
 	return nil
 }
 
