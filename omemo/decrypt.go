@@ -62,7 +62,13 @@ func (m *Manager) Decrypt(ctx context.Context, enc *Encrypted, senderJID string)
 	}
 
 	// Everything checked: persist.
-	out.Trust, out.Trusted, out.IdentityKey, out.KeyChanged, err = m.trustRecordInto(ctx, v, addr, s.theirIK[:], true, &res.ik)
+	curve, err := s.curveIK()
+	if err != nil {
+		return nil, err
+	}
+	res.ik = [32]byte(curve)
+	out.IdentityKey = res.ik[:]
+	out.Trust, out.Trusted, out.KeyChanged, err = m.trustRecordCurve(ctx, addr, out.IdentityKey, true)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding"
+	"encoding/binary"
 	"hash"
 	"sync"
 )
@@ -113,22 +114,40 @@ func (k *kdf) release() {
 // prepare hashes key's pad blocks into hk (keys are at most 64 bytes).
 func (k *kdf) prepare(hk *hmacKey, key []byte) {
 	d := k.digest()
-	pad := k.buf[:64]
-	for i := range pad {
-		pad[i] = 0x36
+	pad := (*[64]byte)(k.buf[:64])
+	padKey(pad, &ipad, key)
+	d.Reset()
+	d.Write(pad[:])
+	d.AppendBinary(hk.inner[:0])
+	padKey(pad, &opad, key)
+	d.Reset()
+	d.Write(pad[:])
+	d.AppendBinary(hk.outer[:0])
+}
+
+// ipad and opad are HMAC's pad blocks.
+var ipad, opad = fill(0x36), fill(0x5c)
+
+func fill(c byte) (b [64]byte) {
+	for i := range b {
+		b[i] = c
+	}
+	return b
+}
+
+// padKey writes pad XOR key (at most 64 bytes) to dst: HMAC's key block.
+// The keys here are 32 bytes, XORed as four words.
+func padKey(dst, pad *[64]byte, key []byte) {
+	*dst = *pad
+	if len(key) == 32 {
+		for i := 0; i < 32; i += 8 {
+			binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(pad[i:])^binary.LittleEndian.Uint64(key[i:]))
+		}
+		return
 	}
 	for i, c := range key {
-		pad[i] ^= c
+		dst[i] ^= c
 	}
-	d.Reset()
-	d.Write(pad)
-	d.AppendBinary(hk.inner[:0])
-	for i := range pad {
-		pad[i] ^= 0x36 ^ 0x5c
-	}
-	d.Reset()
-	d.Write(pad)
-	d.AppendBinary(hk.outer[:0])
 }
 
 // mac writes HMAC(hk, msgs...) to out.
@@ -167,24 +186,14 @@ func (k *kdf) hmac(out *[32]byte, key []byte, msgs ...[]byte) {
 		return
 	}
 	b := k.buf[:64+n]
-	for i := range 64 {
-		b[i] = 0x36
-	}
-	for i, c := range key {
-		b[i] ^= c
-	}
+	padKey((*[64]byte)(b), &ipad, key)
 	off := 64
 	for _, m := range msgs {
 		off += copy(b[off:], m)
 	}
 	inner := sha256.Sum256(b)
 	var ob [96]byte
-	for i := range 64 {
-		ob[i] = 0x5c
-	}
-	for i, c := range key {
-		ob[i] ^= c
-	}
+	padKey((*[64]byte)(ob[:64]), &opad, key)
 	copy(ob[64:], inner[:])
 	*out = sha256.Sum256(ob[:])
 }

@@ -301,8 +301,14 @@ func (m *Manager) encryptFor(ctx context.Context, k *kdf, v Version, r Recipient
 			return nil, false, fmt.Errorf("failed to start session with %s: %w", r.Address, err)
 		}
 		rec.push(s)
-	} else if err := m.checkTrust(ctx, v, r.Address, s.theirIK[:]); err != nil {
-		return nil, false, err
+	} else {
+		curve, err := s.curveIK()
+		if err != nil {
+			return nil, false, err
+		}
+		if err := m.checkTrustCurve(ctx, r.Address, curve); err != nil {
+			return nil, false, err
+		}
 	}
 	data, kex, err := s.encrypt(k, km)
 	if err != nil {
@@ -318,8 +324,17 @@ func (m *Manager) encryptFor(ctx context.Context, k *kdf, v Version, r Recipient
 // checkTrust records a first-seen identity per policy and fails with
 // ErrUntrusted unless the identity may be encrypted for.
 func (m *Manager) checkTrust(ctx context.Context, v Version, addr Address, ik []byte) error {
-	var curve [32]byte
-	level, trusted, _, _, err := m.trustRecordInto(ctx, v, addr, ik, true, &curve)
+	var buf [32]byte
+	curve, err := curveIdentityKey(buf[:0], v, ik)
+	if err != nil {
+		return err
+	}
+	return m.checkTrustCurve(ctx, addr, curve)
+}
+
+// checkTrustCurve is checkTrust for a key in Curve25519 form.
+func (m *Manager) checkTrustCurve(ctx context.Context, addr Address, curve []byte) error {
+	level, trusted, _, err := m.trustRecordCurve(ctx, addr, curve, true)
 	if err != nil {
 		return err
 	}
@@ -344,7 +359,7 @@ func (m *Manager) trustRecord(ctx context.Context, v Version, addr Address, ik [
 }
 
 // trustRecordInto is trustRecord with the Curve25519 key returned in
-// curveBuf's storage when it has room (the send path needs none of it).
+// curveBuf's storage when it has room.
 func (m *Manager) trustRecordInto(ctx context.Context, v Version, addr Address, ik []byte, record bool, curveBuf *[32]byte) (TrustLevel, bool, []byte, bool, error) {
 	var curve []byte
 	var err error
@@ -356,9 +371,19 @@ func (m *Manager) trustRecordInto(ctx context.Context, v Version, addr Address, 
 	if err != nil {
 		return 0, false, nil, false, err
 	}
+	level, trusted, changed, err := m.trustRecordCurve(ctx, addr, curve, record)
+	if err != nil {
+		return 0, false, nil, false, err
+	}
+	return level, trusted, curve, changed, nil
+}
+
+// trustRecordCurve is trustRecord for a key in Curve25519 form (kept only
+// for the call: a record it stores gets a copy).
+func (m *Manager) trustRecordCurve(ctx context.Context, addr Address, curve []byte, record bool) (TrustLevel, bool, bool, error) {
 	recs, err := m.store.TrustRecords(ctx, addr.JID)
 	if err != nil {
-		return 0, false, nil, false, &storeError{fmt.Errorf("failed to load trust of %s: %w", addr.JID, err)}
+		return 0, false, false, &storeError{fmt.Errorf("failed to load trust of %s: %w", addr.JID, err)}
 	}
 	verified, changed := false, false
 	found := -1
@@ -377,7 +402,7 @@ func (m *Manager) trustRecordInto(ctx context.Context, v Version, addr Address, 
 	blind := m.opts.Policy == PolicyBTBV && !verified && !changed
 	if blind && (m.opts.ListedOnly || listedOnly(ctx)) {
 		if blind, err = m.listed(ctx, addr); err != nil {
-			return 0, false, nil, false, err
+			return 0, false, false, err
 		}
 	}
 	var level TrustLevel
@@ -390,12 +415,12 @@ func (m *Manager) trustRecordInto(ctx context.Context, v Version, addr Address, 
 		}
 		if record {
 			if err := m.store.PutTrust(ctx, TrustRecord{JID: addr.JID, Device: addr.Device, IdentityKey: bytes.Clone(curve), Level: level}); err != nil {
-				return 0, false, nil, false, &storeError{fmt.Errorf("failed to store trust of %s: %w", addr, err)}
+				return 0, false, false, &storeError{fmt.Errorf("failed to store trust of %s: %w", addr, err)}
 			}
 		}
 	}
 	trusted := level == TrustTrusted || level == TrustVerified || (level == TrustUndecided && blind)
-	return level, trusted, curve, changed && found < 0, nil
+	return level, trusted, changed && found < 0, nil
 }
 
 type listedOnlyKey struct{}

@@ -68,6 +68,25 @@ type session struct {
 	pkID    uint32
 	spkID   uint32
 	regID   uint32
+
+	// theirCurve is theirIK in Curve25519 form, the form trust records
+	// use, once hasCurve is set. It is not serialized: a decoded session
+	// derives it on first use and keeps it while the Manager caches the
+	// session, so an OMEMO 2 message's trust checks do not each convert the
+	// Ed25519 key (a square root and an inversion, ~6 µs).
+	theirCurve [32]byte
+	hasCurve   bool
+}
+
+// curveIK returns theirIK in Curve25519 form (s's own storage).
+func (s *session) curveIK() ([]byte, error) {
+	if !s.hasCurve {
+		if _, err := curveIdentityKey(s.theirCurve[:0], s.p.version, s.theirIK[:]); err != nil {
+			return nil, err
+		}
+		s.hasCurve = true
+	}
+	return s.theirCurve[:], nil
 }
 
 // x3dhSecret derives the shared secret from the X3DH DH outputs.
@@ -134,6 +153,7 @@ func initiate(k *kdf, our *identityKeys, b *Bundle, v *verifiedSPK, opk *BundleP
 	if err != nil {
 		return nil, err
 	}
+	s.theirCurve, s.hasCurve = ikCurve, true
 	var opkKey [32]byte
 	spk := v.spk
 	if len(opk.Key) != 32 {
@@ -177,6 +197,7 @@ func respond(k *kdf, v Version, our *identityKeys, kx *keyExchange, spk *keyPair
 	if err != nil {
 		return nil, err
 	}
+	s.theirCurve, s.hasCurve = ikCurve, true
 	var dh1, dh2, dh3, dh4 [32]byte
 	if err := firstErr(
 		x25519(&dh1, &spk.priv, &ikCurve),

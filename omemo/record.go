@@ -89,20 +89,22 @@ const (
 	flAll = flHasPrev<<1 - 1
 )
 
+// flag is bit when on, else 0 (branch-free: the flags differ per session).
+func flag(on bool, bit byte) byte {
+	var b byte
+	if on {
+		b = 1
+	}
+	return b * bit
+}
+
 func (s *session) size() int { return sessionFixed + 32*len(s.oldDHr) + 68*len(s.skipped) }
 
 func (s *session) marshal() []byte { return s.appendTo(make([]byte, 0, s.size())) }
 
 func (s *session) appendTo(out []byte) []byte {
-	var fl byte
-	for _, f := range [...]struct {
-		on  bool
-		bit byte
-	}{{s.initiator, flInitiator}, {s.hasDHr, flHasDHr}, {s.hasSend, flHasSend}, {s.hasRecv, flHasRecv}, {s.pending, flPending}, {s.hasPK, flHasPK}, {s.hasPrev, flHasPrev}} {
-		if f.on {
-			fl |= f.bit
-		}
-	}
+	fl := flag(s.initiator, flInitiator) | flag(s.hasDHr, flHasDHr) | flag(s.hasSend, flHasSend) |
+		flag(s.hasRecv, flHasRecv) | flag(s.pending, flPending) | flag(s.hasPK, flHasPK) | flag(s.hasPrev, flHasPrev)
 	// This runs for every message: the fixed part is written into room
 	// made once, the keys as whole arrays (moves, not copy calls).
 	at := len(out)
