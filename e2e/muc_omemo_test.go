@@ -29,15 +29,25 @@ import (
 // OMEMO 2 device (our omemoxmpp client); his encrypted groupchat message arrives decrypted in the
 // portal from his ghost, and the Matrix reply goes out encrypted for his device, never as
 // plaintext. A room that hides real JIDs refuses `omemo on` and shows a notice for OMEMO messages.
+// It runs on Prosody (with its HTTPS upload service) and on ejabberd (MUC and HTTP upload as
+// Debian configures them; its default room hides real JIDs from all but moderators).
 func TestMUCOMEMO(t *testing.T) {
-	// Prosody's HTTPS upload service for the encrypted files shared in the room.
-	mo := &mucOMEMOScenario{stack: newStackWith(t, "sqlite", testenv.ProsodyOptions{UploadHTTPS: true})}
+	for _, server := range []string{"prosody", "ejabberd"} {
+		t.Run(server, func(t *testing.T) {
+			t.Parallel()
+			runMUCOMEMO(t, server)
+		})
+	}
+}
+
+func runMUCOMEMO(t *testing.T, server string) {
+	mo := &mucOMEMOScenario{stack: newStackOn(t, server, "sqlite", testenv.ProsodyOptions{UploadHTTPS: true})}
 	var bobPW string
 	mo.alice, mo.alicePW = mo.account(t, "alice")
 	mo.bob, bobPW = mo.account(t, "bob")
 	mo.bobC = mo.peer(t, mo.bob, bobPW, "laptop")
-	mo.room = jid.MustParse("secret@" + mo.prosody.MUCDomain())
-	mo.anon = jid.MustParse("hush@" + mo.prosody.MUCDomain())
+	mo.room = jid.MustParse("secret@" + mo.xmpp.MUCDomain())
+	mo.anon = jid.MustParse("hush@" + mo.xmpp.MUCDomain())
 	createRoom(t, mo.bobC, mo.room, "bob", map[string]string{
 		"muc#roomconfig_membersonly": "1",
 		"muc#roomconfig_whois":       "anyone",
@@ -226,10 +236,10 @@ func (mo *mucOMEMOScenario) testReply(t *testing.T) {
 			t.Errorf("the plaintext reached bob in a %s message from %s", got.Type, got.From)
 		}
 	}
-	// The room's archive (Prosody's muc_mam, internal storage) has the encrypted messages but
-	// never the plaintext.
+	// The room's archive (Prosody's muc_mam, internal storage; ejabberd's Mnesia) has the
+	// encrypted messages but never the plaintext.
 	var archived bool
-	err = filepath.WalkDir(mo.prosody.DataDir(), func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(mo.serverDir(), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -246,7 +256,7 @@ func (mo *mucOMEMOScenario) testReply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !archived {
+	if !archived && mo.prosody != nil {
 		t.Errorf("no encrypted message in the room archive under %s", mo.prosody.DataDir())
 	}
 	ids := mo.query(t, "SELECT id FROM message WHERE mxid = ?", resp.EventID.String())
@@ -462,7 +472,7 @@ func (mo *mucOMEMOScenario) testFileFromMatrix(t *testing.T) {
 	mo.needPortal(t)
 	ctx, cancel := stepCtx()
 	defer cancel()
-	web := trustingClient(t, mo.prosody.CertFile())
+	web := trustingClient(t, mo.xmpp.CertFile())
 	secret := randomBytes(t, 4096)
 	cur := mo.bobC.Cursor()
 	sendMatrixFile(ctx, t, mo.user, mo.portal, secret, "room-secret.bin", "application/octet-stream", event.MsgFile)
@@ -491,7 +501,7 @@ func (mo *mucOMEMOScenario) testFileFromMatrix(t *testing.T) {
 	if !bytes.Equal(got, secret) {
 		t.Fatal("decrypted file differs from the Matrix upload")
 	}
-	assertNotOnServer(t, mo.prosody.DataDir(), secret)
+	assertNotOnServer(t, mo.serverDir(), secret)
 }
 
 // testFileFromMember: bob shares an aesgcm link in an OMEMO groupchat message; the portal gets the
@@ -500,7 +510,7 @@ func (mo *mucOMEMOScenario) testFileFromMember(t *testing.T) {
 	mo.needPortal(t)
 	ctx, cancel := stepCtx()
 	defer cancel()
-	web := trustingClient(t, mo.prosody.CertFile())
+	web := trustingClient(t, mo.xmpp.CertFile())
 	secret := pngBytes(t)
 	ct, key, err := aesgcm.Encrypt(secret)
 	if err != nil {
@@ -523,5 +533,5 @@ func (mo *mucOMEMOScenario) testFileFromMember(t *testing.T) {
 			t.Fatal("Matrix has a file that differs from the shared one")
 		}
 	}
-	assertNotOnServer(t, mo.prosody.DataDir(), secret)
+	assertNotOnServer(t, mo.serverDir(), secret)
 }

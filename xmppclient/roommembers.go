@@ -136,7 +136,7 @@ func (rs *Rooms) Members(ctx context.Context, s *xmpp.Session, room jid.JID) ([]
 		if !ok || !r.Joined {
 			rs.mu.Unlock()
 			// Not in the room: nothing would keep an answer current.
-			return mucadmin.Members(ctx, s, room)
+			return rs.readMembers(ctx, s, room)
 		}
 		m := &r.members
 		switch {
@@ -162,7 +162,7 @@ func (rs *Rooms) Members(ctx context.Context, s *xmpp.Session, room jid.JID) ([]
 		m.reading = done
 		rs.mu.Unlock()
 
-		items, err := mucadmin.Members(ctx, s, room)
+		items, err := rs.readMembers(ctx, s, room)
 
 		rs.mu.Lock()
 		if ctx.Err() != nil && err != nil {

@@ -1,12 +1,15 @@
 package xmppclient
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucadmin"
@@ -268,4 +271,167 @@ func TestRoomMembersForgottenOnNewSession(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fakeReads stands in for the room's answers in TestRoomMembersReads: each
+// read blocks until the test releases it with an answer, and is counted.
+type fakeReads struct {
+	mu      sync.Mutex
+	n       int
+	started chan struct{}
+	answer  chan fakeAnswer
+}
+
+type fakeAnswer struct {
+	items []mucadmin.Item
+	err   error
+}
+
+func (f *fakeReads) read(ctx context.Context, _ *xmpp.Session, _ jid.JID) ([]mucadmin.Item, error) {
+	f.mu.Lock()
+	f.n++
+	f.mu.Unlock()
+	f.started <- struct{}{}
+	select {
+	case a := <-f.answer:
+		return a.items, a.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (f *fakeReads) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
+// TestRoomMembersReads: concurrent senders share one read; what the room
+// announces meanwhile is applied over its answer; a failed read is not
+// asked again before memberRetry; a configuration change during a read
+// makes the next message read again. Run with -race.
+func TestRoomMembersReads(t *testing.T) {
+	room := jid.MustParse(testRoom)
+	rs := NewRooms()
+	f := &fakeReads{started: make(chan struct{}, 16), answer: make(chan fakeAnswer)}
+	rs.readMembers = f.read
+	rs.StartJoin(room, "alice", mucroom.Info{}, mucadmin.RoomInfo{})
+	rs.ApplyPresence(mustPresence(t, affPresence("alice", "alice@example.org/bridge", "member", "", "110", "100")))
+	ctx := context.Background()
+	bob := mucadmin.Item{JID: jid.MustParse("bob@example.org"), Affiliation: mucadmin.Member}
+	carol := mucadmin.Item{JID: jid.MustParse("carol@example.org"), Affiliation: mucadmin.Member}
+
+	// Eight senders at once: one read, carol's removal announced while it runs.
+	const senders = 8
+	results := make(chan []mucadmin.Item, senders)
+	var wg sync.WaitGroup
+	for range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			items, err := rs.Members(ctx, nil, room)
+			if err != nil {
+				t.Error(err)
+			}
+			results <- items
+		}()
+	}
+	<-f.started
+	rs.ApplyPresence(mustPresence(t, affPresence("carol", "carol@example.org/x", "none", "unavailable", "321")))
+	f.answer <- fakeAnswer{items: []mucadmin.Item{bob, carol}}
+	wg.Wait()
+	close(results)
+	if n := f.count(); n != 1 {
+		t.Errorf("%d reads for %d concurrent senders, want 1", n, senders)
+	}
+	for items := range results {
+		if len(items) == 0 {
+			t.Errorf("a sender got no members")
+		}
+	}
+	if got, want := memberSet(rs), []string{"bob@example.org=member"}; !slices.Equal(got, want) {
+		t.Errorf("after the read with carol removed during it: %q, want %q", got, want)
+	}
+	if items, err := rs.Members(ctx, nil, room); err != nil || len(items) != 1 || f.count() != 1 {
+		t.Errorf("steady state: %v, %v after %d reads, want bob without a read", items, err, f.count())
+	}
+
+	// A configuration change forgets the lists; one during the read keeps its answer out.
+	rs.ApplyRoomMessage(mustRoomMessage(t, roomAnnouncement(testRoom, "groupchat", `<status code="104"/>`)))
+	done := make(chan error, 1)
+	go func() {
+		_, err := rs.Members(ctx, nil, room)
+		done <- err
+	}()
+	<-f.started
+	rs.ApplyRoomMessage(mustRoomMessage(t, roomAnnouncement(testRoom, "groupchat", `<status code="173"/>`)))
+	f.answer <- fakeAnswer{items: []mucadmin.Item{bob}}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := memberSet(rs); got != nil {
+		t.Errorf("a read overtaken by a configuration change was kept: %q", got)
+	}
+
+	// A failed read: its error until memberRetry, then read again.
+	failure := errors.New("forbidden")
+	go func() {
+		_, err := rs.Members(ctx, nil, room)
+		done <- err
+	}()
+	<-f.started
+	f.answer <- fakeAnswer{err: failure}
+	if err := <-done; !errors.Is(err, failure) {
+		t.Fatalf("failed read: %v", err)
+	}
+	reads := f.count()
+	if _, err := rs.Members(ctx, nil, room); !errors.Is(err, failure) || f.count() != reads {
+		t.Errorf("right after a failure: %v after %d reads, want the failure without a read", err, f.count()-reads)
+	}
+	rs.mu.Lock()
+	rs.rooms[testRoom].members.retryAt = time.Now().Add(-time.Second)
+	rs.mu.Unlock()
+	go func() {
+		_, err := rs.Members(ctx, nil, room)
+		done <- err
+	}()
+	<-f.started
+	f.answer <- fakeAnswer{items: []mucadmin.Item{carol}}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := memberSet(rs), []string{"carol@example.org=member"}; !slices.Equal(got, want) {
+		t.Errorf("after the retry: %q, want %q", got, want)
+	}
+
+	// A sender that gives up while a read runs for another.
+	rs.Disconnected()
+	rs.StartJoin(room, "alice", mucroom.Info{}, mucadmin.RoomInfo{})
+	rs.ApplyPresence(mustPresence(t, affPresence("alice", "alice@example.org/bridge", "member", "", "110", "100")))
+	go func() {
+		_, err := rs.Members(ctx, nil, room)
+		done <- err
+	}()
+	<-f.started
+	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	if _, err := rs.Members(short, nil, room); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a waiting sender whose context ended: %v", err)
+	}
+	f.answer <- fakeAnswer{items: []mucadmin.Item{bob}}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := memberSet(rs), []string{"bob@example.org=member"}; !slices.Equal(got, want) {
+		t.Errorf("after a new join: %q, want %q", got, want)
+	}
+}
+
+func mustRoomMessage(t *testing.T, s string) mucroom.Message {
+	t.Helper()
+	in := Classify(tokens(t, s))
+	if in.Kind != KindGroupchat || in.Err != nil {
+		t.Fatalf("%s: kind %v, %v", s, in.Kind, in.Err)
+	}
+	return in.Room.Message
 }

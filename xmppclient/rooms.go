@@ -1,11 +1,13 @@
 package xmppclient
 
 import (
+	"context"
 	"errors"
 	"maps"
 	"sync"
 	"time"
 
+	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
@@ -84,10 +86,12 @@ func (r *Room) copy() Room {
 type Rooms struct {
 	mu    sync.Mutex
 	rooms map[string]*Room
+	// readMembers asks a room for its affiliation lists (roommembers.go).
+	readMembers func(context.Context, *xmpp.Session, jid.JID) ([]mucadmin.Item, error)
 }
 
 func NewRooms() *Rooms {
-	return &Rooms{rooms: map[string]*Room{}}
+	return &Rooms{rooms: map[string]*Room{}, readMembers: mucadmin.Members}
 }
 
 // Known reports whether stanzas from room belong to a room of the login.
