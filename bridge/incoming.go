@@ -238,9 +238,18 @@ func (c *Client) queueMessage(in *incoming) {
 		}
 		recovered = &portal.MessageMetadata{OriginID: cmp.Or(in.OriginID, in.XMPPID), StanzaID: in.StanzaID, OccupantID: in.Room.OccupantID}
 	}
+	// The sending mark is written ahead, in a group commit with the marks
+	// of the messages queued meanwhile (sendingmarks.go).
+	marks := c.main.sendingMarksOf(c.login.ID)
+	var batch *markBatch
+	if stored != nil {
+		batch = marks.prepare(c.backgroundCtx(), id, meta.PortalKey.ID)
+	}
 	meta.PostHandleFunc = func(ctx context.Context, _ *bridgev2.Portal) {
 		if storedCheck(ctx) {
 			c.clearSending(ctx, id)
+		} else {
+			marks.dropFresh(ctx, id)
 		}
 	}
 	c.ackAfterHandling(in.ack, &meta, stored)
@@ -253,7 +262,7 @@ func (c *Client) queueMessage(in *incoming) {
 		Data:               in,
 		ID:                 id,
 		TransactionID:      in.TxnID,
-		ConvertMessageFunc: convertOnce(c, id, meta.Sender, ts, recovered, c.convertMessage),
+		ConvertMessageFunc: convertOnce(c, id, meta.Sender, ts, recovered, batch, c.convertMessage),
 	})
 	ackUnqueued(c.backgroundCtx(), in.ack, res)
 	c.countQueued(in, res)

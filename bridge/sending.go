@@ -58,14 +58,14 @@ const sendingRetention = 24 * time.Hour
 // chat) with the sending mark and the recovery check; recovered is the
 // metadata of the message row stored for a message found in the room.
 func convertOnce[T any](c *Client, id networkid.MessageID, sender bridgev2.EventSender, ts time.Time, recovered *portal.MessageMetadata,
-	convert func(context.Context, *bridgev2.Portal, bridgev2.MatrixAPI, T) (*bridgev2.ConvertedMessage, error),
+	batch *markBatch, convert func(context.Context, *bridgev2.Portal, bridgev2.MatrixAPI, T) (*bridgev2.ConvertedMessage, error),
 ) func(context.Context, *bridgev2.Portal, bridgev2.MatrixAPI, T) (*bridgev2.ConvertedMessage, error) {
 	if recovered == nil {
 		recovered = &portal.MessageMetadata{}
 	}
 	return func(ctx context.Context, p *bridgev2.Portal, intent bridgev2.MatrixAPI, in T) (*bridgev2.ConvertedMessage, error) {
 		log := zerolog.Ctx(ctx)
-		marked, err := c.sendingMarked(ctx, id)
+		marked, exists, err := c.main.sendingMarksOf(c.login.ID).begin(ctx, id, batch)
 		if err != nil {
 			log.Err(err).Msg("Failed to read the sending mark")
 		}
@@ -87,6 +87,10 @@ func convertOnce[T any](c *Client, id networkid.MessageID, sender bridgev2.Event
 		}
 		conv, err := convert(ctx, p, intent, in)
 		if err != nil || conv == nil || len(conv.Parts) == 0 {
+			if exists && !marked {
+				// Nothing sent: the mark stays fresh (PostHandle drops it).
+				c.main.sendingMarksOf(c.login.ID).unbegin(id)
+			}
 			return conv, err
 		}
 		armTxnSeed(ctx)
@@ -95,7 +99,8 @@ func convertOnce[T any](c *Client, id networkid.MessageID, sender bridgev2.Event
 			part.Extra = map[string]any{}
 		}
 		part.Extra[remoteMarkerKey] = remoteMarker(id)
-		if !marked {
+		if !exists {
+			// Not marked ahead (prepare): the mark is written here.
 			if err := c.markSending(ctx, id, p.MXID); err != nil {
 				// Without the mark a crash during the send could show the
 				// message twice; not sending it would lose it.
@@ -107,29 +112,7 @@ func convertOnce[T any](c *Client, id networkid.MessageID, sender bridgev2.Event
 }
 
 func (c *Client) sendingMarked(ctx context.Context, msgID networkid.MessageID) (bool, error) {
-	return c.main.sendingMarksOf(c.login.ID).has(ctx, msgID, c.loadSendingMarks)
-}
-
-// loadSendingMarks reads the account's marks (few: those of messages cut by
-// a crash, for sendingRetention at most).
-func (c *Client) loadSendingMarks(ctx context.Context) ([]networkid.MessageID, error) {
-	rows, err := c.main.DB.Query(ctx, `SELECT message_id FROM delivery_sending WHERE account=$1`, string(c.login.ID))
-	if err != nil {
-		return nil, err
-	}
-	var ids []networkid.MessageID
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			_ = rows.Close()
-			return nil, err
-		}
-		ids = append(ids, networkid.MessageID(v))
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	return ids, rows.Err()
+	return c.main.sendingMarksOf(c.login.ID).has(ctx, msgID)
 }
 
 func (c *Client) markSending(ctx context.Context, msgID networkid.MessageID, room id.RoomID) error {
@@ -142,22 +125,21 @@ func (c *Client) markSending(ctx context.Context, msgID networkid.MessageID, roo
 	return nil
 }
 
+// clearSending drops the mark of a stored message, its row with the next
+// group commit (sendingmarks.go).
 func (c *Client) clearSending(ctx context.Context, msgID networkid.MessageID) {
-	if _, err := c.main.DB.Exec(ctx, `DELETE FROM delivery_sending WHERE account=$1 AND message_id=$2`,
-		string(c.login.ID), string(msgID)); err != nil {
-		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to clear sending mark")
-		return
-	}
-	c.main.sendingMarksOf(c.login.ID).removed(msgID)
+	c.main.sendingMarksOf(c.login.ID).clear(ctx, msgID)
 }
 
 // sweepSending drops old marks (of messages that never got stored).
 func (c *Client) sweepSending(ctx context.Context) {
+	marks := c.main.sendingMarksOf(c.login.ID)
+	marks.flush(ctx)
 	if _, err := c.main.DB.Exec(ctx, `DELETE FROM delivery_sending WHERE account=$1 AND started<$2`,
 		string(c.login.ID), time.Now().Add(-sendingRetention).UnixMilli()); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to clean up sending marks")
 	}
-	c.main.sendingMarksOf(c.login.ID).invalidate()
+	marks.invalidate()
 }
 
 // findSent looks for the event with marker among sender's latest

@@ -59,8 +59,16 @@ func TestSendingMarksMirror(t *testing.T) {
 		{"another account's mark is not ours", nil, a1, "bobs", false},
 		{"another account's mark", nil, b, "bobs", true},
 		{"marked in this run", func() error { return a1.markSending(ctx, "new", "!r:x") }, a2, "new", true},
-		{"cleared", func() error { a2.clearSending(ctx, "new"); return nil }, a1, "new", false},
-		{"cleared an earlier run's mark", func() error { a1.clearSending(ctx, "crashed"); return nil }, a1, "crashed", false},
+		{"cleared", func() error {
+			a2.clearSending(ctx, "new")
+			main.sendingMarksOf("alice@localhost").flush(ctx)
+			return nil
+		}, a1, "new", false},
+		{"cleared an earlier run's mark", func() error {
+			a1.clearSending(ctx, "crashed")
+			main.sendingMarksOf("alice@localhost").flush(ctx)
+			return nil
+		}, a1, "crashed", false},
 		{"an old mark before the sweep", nil, a1, "old", true},
 		{"swept", func() error { a1.sweepSending(ctx); return nil }, a1, "old", false},
 		{"written behind our back, seen after the sweep's reload", func() error {
@@ -86,5 +94,109 @@ func TestSendingMarksMirror(t *testing.T) {
 		if got != s.want || got != (n == 1) {
 			t.Errorf("%s: sendingMarked = %v, want %v (table has %d rows)", s.name, got, s.want, n)
 		}
+	}
+}
+
+// TestSendingMarksGroupCommit: marks asked for while a commit runs share the
+// next one; a conversion waits for its mark's commit, finds it fresh the
+// first time and marked after (a second attempt may follow a send); marks of
+// an earlier run are never fresh; clears reach the table with the next
+// commit; dropFresh clears only a mark whose message was never converted.
+func TestSendingMarksGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate", "sqlite3-fk-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = raw.Close() })
+	db := migrations.Child(raw, dbutil.ZeroLogger(zerolog.Nop()))
+	if err := db.Upgrade(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const account = "alice@localhost"
+	if _, err := db.Exec(ctx, `INSERT INTO delivery_sending (account, message_id, room_id, started) VALUES ($1, 'crashed', '!r:x', $2)`,
+		account, time.Now().UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	main := &Connector{DB: db}
+	m := main.sendingMarksOf(account)
+	rows := func() map[string]bool {
+		t.Helper()
+		r, err := db.Query(ctx, `SELECT message_id FROM delivery_sending WHERE account=$1`, account)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		got := map[string]bool{}
+		for r.Next() {
+			var id string
+			if err := r.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			got[id] = true
+		}
+		return got
+	}
+
+	if ok, err := m.has(ctx, "crashed"); !ok || err != nil {
+		t.Fatalf("an earlier run's mark: %v, %v", ok, err)
+	}
+	// The writer is held back by the table's lock: a runs alone or with
+	// b and c, which share one commit either way.
+	m.dbMu.Lock()
+	ba := m.prepare(ctx, "a", "bob@localhost")
+	bb := m.prepare(ctx, "b", "bob@localhost")
+	bc := m.prepare(ctx, "c", "bob@localhost")
+	if ba == nil || bb == nil || bb != bc {
+		t.Fatalf("batches a %p, b %p, c %p: want b and c in one", ba, bb, bc)
+	}
+	if m.prepare(ctx, "crashed", "bob@localhost") != nil {
+		t.Error("an earlier run's mark was asked for again")
+	}
+	m.dbMu.Unlock()
+
+	steps := []struct {
+		name          string
+		id            string
+		batch         *markBatch
+		marked, exist bool
+	}{
+		{"first conversion of a", "a", ba, false, true},
+		{"second conversion of a (the first may have sent it)", "a", ba, true, true},
+		{"first conversion of c", "c", bc, false, true},
+		{"an earlier run's mark", "crashed", nil, true, true},
+		{"a message never prepared", "x", nil, false, false},
+	}
+	for _, s := range steps {
+		marked, exists, err := m.begin(ctx, networkid.MessageID(s.id), s.batch)
+		if err != nil || marked != s.marked || exists != s.exist {
+			t.Errorf("%s: begin = %v, %v, %v; want %v, %v", s.name, marked, exists, err, s.marked, s.exist)
+		}
+	}
+	if got := rows(); !got["a"] || !got["b"] || !got["c"] || !got["crashed"] || len(got) != 4 {
+		t.Fatalf("rows after the commits: %v", got)
+	}
+
+	m.dropFresh(ctx, "a") // converted: stays
+	m.dropFresh(ctx, "b") // never converted: cleared
+	m.clear(ctx, "c")     // stored
+	if got := rows(); !got["b"] || !got["c"] {
+		t.Errorf("clears reached the table before a commit: %v", got)
+	}
+	m.flush(ctx)
+	if got := rows(); !got["a"] || got["b"] || got["c"] || !got["crashed"] {
+		t.Errorf("rows after the clears' commit: %v, want a and crashed", got)
+	}
+	if ok, _ := m.has(ctx, "b"); ok {
+		t.Error("b still marked in the mirror")
+	}
+	// A clear is committed on its own within clearDelay.
+	m.clear(ctx, "a")
+	deadline := time.Now().Add(5 * clearDelay)
+	for rows()["a"] {
+		if time.Now().After(deadline) {
+			t.Fatal("a's clear never reached the table")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

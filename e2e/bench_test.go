@@ -19,16 +19,24 @@ import (
 )
 
 // BenchmarkBridgeCPU is the bridge process's CPU time per bridged OMEMO message, each way, in
-// the default setup: Prosody, Dendrite, the bridge on SQLite with a Megolm-encrypted portal. The
+// the default setup: Prosody, Dendrite, the bridge with a Megolm-encrypted portal. The
 // contact is an OMEMO 2 device (our omemoxmpp client in this process); the Matrix side is
 // matrix-nio. b.N messages go each way after a warm-up; the bridge's utime+stime (from /proc,
 // every thread) over each burst, less its idle rate over the same wall time, divided by b.N,
 // is reported as cpu-µs/in-msg (XMPP → Matrix: stanza, OMEMO decrypt in the inbox transaction,
 // bridgev2, Megolm encrypt, HTTP to Dendrite) and cpu-µs/out-msg (Matrix → XMPP: Megolm
 // decrypt, bridgev2, OMEMO encrypt, stanza). The homeserver's and the peers' CPU is not counted.
+// Sub-benchmarks sqlite and postgres run the same on each database (PostgreSQL started by the
+// harness, one database for the bridge).
 // Run with a fixed count: go test -tags 'goolm integration' -run '^$' -bench BridgeCPU -benchtime 300x ./e2e/
 func BenchmarkBridgeCPU(b *testing.B) {
-	s := newStack(b, "sqlite", func(c *harness.BridgeConfig) { c.EncryptionDefault, c.LogLevel = true, "info"; profileDebug(c) })
+	for _, backend := range []string{"sqlite", "postgres"} {
+		b.Run(backend, func(b *testing.B) { benchBridgeCPU(b, backend) })
+	}
+}
+
+func benchBridgeCPU(b *testing.B, backend string) {
+	s := newStack(b, backend, func(c *harness.BridgeConfig) { c.EncryptionDefault, c.LogLevel = true, "info"; profileDebug(c) })
 	alice, alicePW := s.account(b, "calice")
 	bob, bobPW := s.account(b, "cbob")
 	u := s.matrixUser(b, "mxcpu")
@@ -69,7 +77,7 @@ func BenchmarkBridgeCPU(b *testing.B) {
 	b.ResetTimer()
 
 	// XMPP → Matrix: the contact's messages are encrypted first, then sent in one burst.
-	prof := cpuProfile(b, s.cfg, "cpu-in")
+	prof := cpuProfile(b, s.cfg, backend+"-cpu-in")
 	start, cpu0 := time.Now(), procCPU(b, pid)
 	for i := range n {
 		send(fmt.Sprintf("in %d of %d", i+1, n))
@@ -79,7 +87,7 @@ func BenchmarkBridgeCPU(b *testing.B) {
 	prof()
 
 	// Matrix → XMPP: matrix-nio sends Megolm messages; each reaches the contact OMEMO-encrypted.
-	prof = cpuProfile(b, s.cfg, "cpu-out")
+	prof = cpuProfile(b, s.cfg, backend+"-cpu-out")
 	start, cpu0 = time.Now(), procCPU(b, pid)
 	for i := range n {
 		nio.Send(b, string(room), fmt.Sprintf("out %d of %d", i+1, n))
