@@ -299,6 +299,14 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 	in.mu.Lock()
 	after := in.handed[room]
 	in.mu.Unlock()
+	// run: messages handed over, not yet waited for (intake_run.go).
+	var run []handedRow
+	var linger *time.Timer
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
 	for {
 		rows, fromMemory := in.takeFresh(room, after, intakeBatch)
 		var err error
@@ -313,13 +321,21 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 				in.markSynced(room, before, readUpTo)
 			}
 		}
-		for i := 0; i < len(rows); {
-			n := in.runLen(rows[i:])
-			if err = in.handleRun(ctx, rows[i:i+n]); err != nil {
+		for _, row := range rows {
+			if in.runnable(row) {
+				var h *handedRow
+				if h, err = in.dispatchRow(ctx, row); err == nil && h != nil {
+					if run = append(run, *h); len(run) == handRun {
+						err, run = in.finishRun(run), nil
+					}
+				}
+			} else if err, run = in.finishRun(run), nil; err == nil {
+				err = in.handle(ctx, row)
+			}
+			if err != nil {
 				break
 			}
-			i += n
-			after = rows[i-1].Seq
+			after = row.Seq
 			in.mu.Lock()
 			if in.handed == nil {
 				in.handed = map[id.RoomID]int64{}
@@ -328,6 +344,8 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 			in.mu.Unlock()
 		}
 		if err != nil {
+			in.forgetHanded(run)
+			run = nil
 			in.unsync(room)
 			if ctx.Err() != nil || errors.Is(err, errIntakeCrash) {
 				in.forget(room)
@@ -345,6 +363,29 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 		}
 		retry = time.Second
 		if len(rows) > 0 {
+			continue
+		}
+		if len(run) > 0 {
+			// Another message may come before the portal is waited for.
+			if linger == nil {
+				linger = time.NewTimer(runLinger)
+			} else {
+				linger.Reset(runLinger)
+			}
+			select {
+			case <-wake:
+				linger.Stop()
+				continue
+			case <-linger.C:
+			case <-ctx.Done():
+			}
+			if err, run = in.finishRun(run), nil; err != nil {
+				if ctx.Err() != nil || errors.Is(err, errIntakeCrash) {
+					in.forget(room)
+					return
+				}
+				log.Err(err).Msg("Failed to mark handed Matrix events done")
+			}
 			continue
 		}
 		in.mu.Lock()

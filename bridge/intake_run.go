@@ -3,18 +3,22 @@ package bridge
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/event"
 )
 
-// A run of messages that a transaction stored together is handed to
-// bridgev2 with one wait for the portal behind the last, not one behind
-// each: every wait is a remote event queued to the portal, and bridgev2
-// marks the login as in the portal for each (a query and an invitation
-// check per event for a login made since the start: a fifth of the
-// bridge's CPU in a burst). The portal still handles them one at a time,
-// in order, and each row is still done only once handled and
+// The messages a room's drain takes from memory are handed to bridgev2 in
+// runs, with one wait for the portal behind the last of a run, not one
+// behind each: every wait is a remote event queued to the portal, and
+// bridgev2 marks the login as in the portal for each (a query and an
+// invitation check per event for a login made since the start: a fifth of
+// the bridge's CPU in a burst). A run ends at handRun messages, at an event
+// that is not such a message, or when no message came for runLinger; the
+// handler sends each as the portal reaches it, so the linger delays only
+// the rows' done marks, not the messages. The portal still handles them one
+// at a time, in order, and each row is still done only once handled and
 // acknowledged; a crash with a run in the portal's queue replays its rows,
 // whose "sending" records keep a handled one from being sent twice.
 
@@ -22,73 +26,73 @@ import (
 // (its queue holds 64 events by default, the network's included).
 const handRun = 16
 
-// runLen is how many of rows, from the first, go to bridgev2 before one
-// wait: a run of messages stored by this process, or the first row alone.
-func (in *intake) runLen(rows []*intakeRow) int {
-	if in.dispatch == nil || in.barrier == nil {
-		return 1
-	}
-	n := 0
-	for n < len(rows) && n < handRun && rows[n].fresh && rows[n].sends {
-		n++
-	}
-	return max(n, 1)
+// runLinger is how long a drain with a run handed over waits for another
+// message before it waits for the portal.
+const runLinger = 20 * time.Millisecond
+
+// handedRow is a row handed to bridgev2 whose run was not waited for yet.
+type handedRow struct {
+	ctx context.Context
+	row *intakeRow
+	evt *event.Event
 }
 
-// handleRun is handle for a run of fresh messages (runLen > 1): each is
-// handed to bridgev2 without waiting, then the portal is waited for once,
-// and the rows are marked done (once acknowledged) in order.
-func (in *intake) handleRun(ctx context.Context, rows []*intakeRow) error {
-	if len(rows) == 1 {
-		return in.handle(ctx, rows[0])
+// runnable says whether row can join a run: a message stored by this
+// process (intake_fresh.go), with the run's two halves set.
+func (in *intake) runnable(row *intakeRow) bool {
+	return in.dispatch != nil && in.barrier != nil && row.fresh && row.sends
+}
+
+// dispatchRow hands a runnable row to bridgev2 without waiting; nil when
+// it cannot be read (then it is done).
+func (in *intake) dispatchRow(ctx context.Context, row *intakeRow) (*handedRow, error) {
+	ctx = zerolog.Ctx(ctx).With().Stringer("event_id", row.EventID).Logger().WithContext(ctx)
+	evt := &event.Event{}
+	if err := json.Unmarshal(row.JSON, evt); err != nil {
+		// It parsed as JSON when stored; nothing will make it deliverable.
+		in.log.Err(err).Stringer("room_id", row.RoomID).Stringer("event_id", row.EventID).Msg("Stored Matrix event cannot be read, dropping it")
+		return nil, in.store.setDone(ctx, row.EventID)
 	}
-	type handed struct {
-		ctx context.Context
-		row *intakeRow
-		evt *event.Event
+	in.handing.Store(row.EventID, row.State)
+	if err := in.dispatch(ctx, evt); err != nil {
+		in.forgetHanded([]handedRow{{row: row}})
+		return nil, err
 	}
-	out := make([]handed, 0, len(rows))
-	// fail forgets what the rows from the i-th on left for their sends.
-	fail := func(i int, err error) error {
-		for _, h := range out[i:] {
-			in.handing.Delete(h.row.EventID)
-			in.acks.Delete(h.row.EventID)
-		}
+	return &handedRow{ctx: ctx, row: row, evt: evt}, nil
+}
+
+// finishRun waits until bridgev2 handled the run, then marks its rows done
+// (once acknowledged) in order.
+func (in *intake) finishRun(run []handedRow) error {
+	if len(run) == 0 {
+		return nil
+	}
+	last := run[len(run)-1]
+	if err := in.barrier(last.ctx, last.evt); err != nil {
+		in.forgetHanded(run)
 		return err
 	}
-	for _, row := range rows {
-		rctx := zerolog.Ctx(ctx).With().Stringer("event_id", row.EventID).Logger().WithContext(ctx)
-		evt := &event.Event{}
-		if err := json.Unmarshal(row.JSON, evt); err != nil {
-			// It parsed as JSON when stored; nothing will make it deliverable.
-			in.log.Err(err).Stringer("room_id", row.RoomID).Stringer("event_id", row.EventID).Msg("Stored Matrix event cannot be read, dropping it")
-			if err := in.store.setDone(rctx, row.EventID); err != nil {
-				return fail(0, err)
-			}
-			continue
-		}
-		in.handing.Store(row.EventID, row.State)
-		out = append(out, handed{ctx: rctx, row: row, evt: evt})
-		if err := in.dispatch(rctx, evt); err != nil {
-			return fail(0, err)
-		}
-	}
-	if len(out) > 0 {
-		last := out[len(out)-1]
-		if err := in.barrier(last.ctx, last.evt); err != nil {
-			return fail(0, err)
-		}
-	}
-	for i, h := range out {
+	for i, h := range run {
 		in.handing.Delete(h.row.EventID)
 		if err := in.step("handled"); err != nil {
-			return fail(i, err)
+			in.forgetHanded(run[i:])
+			return err
 		}
 		if !in.doneWhenAcked(h.ctx, h.row) {
 			if err := in.store.setDone(h.ctx, h.row.EventID); err != nil {
-				return fail(i+1, err)
+				in.forgetHanded(run[i+1:])
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+// forgetHanded drops what the rows of a run that will not be finished left
+// for their sends.
+func (in *intake) forgetHanded(run []handedRow) {
+	for _, h := range run {
+		in.handing.Delete(h.row.EventID)
+		in.acks.Delete(h.row.EventID)
+	}
 }

@@ -67,7 +67,7 @@ func (s intakeStore) maxSeq(ctx context.Context) (int64, error) {
 func (s intakeStore) insert(ctx context.Context, evts []intakeEvent, nextSeq func() int64, sending []bool) ([]*intakeRow, error) {
 	var rows []*intakeRow
 	now := time.Now().UnixMilli()
-	err := s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+	write := func(ctx context.Context) error {
 		rows = rows[:0]
 		for i, e := range evts {
 			seq := nextSeq()
@@ -86,7 +86,15 @@ func (s intakeStore) insert(ctx context.Context, evts []intakeEvent, nextSeq fun
 			}
 		}
 		return nil
-	})
+	}
+	// One event (a homeserver keeping up sends them one at a time) is one
+	// statement, atomic without a transaction around it.
+	var err error
+	if len(evts) == 1 {
+		err = write(ctx)
+	} else {
+		err = s.db.DoTxn(ctx, nil, write)
+	}
 	if err != nil {
 		return nil, err
 	}

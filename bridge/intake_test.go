@@ -508,3 +508,83 @@ func TestReadyGate(t *testing.T) {
 		t.Errorf("sendOnce without intake: already=%v err=%v sent=%d", already, err, sent)
 	}
 }
+
+// TestIntakeRuns hands a transaction's messages to a warm drain in runs
+// with one wait for the portal behind each (intake_run.go): at most
+// handRun messages, and an event that is not a message ends a run.
+func TestIntakeRuns(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		n        int // messages
+		stateAt  int // a state event before the message of this index (-1: none)
+		barriers int
+	}{
+		{"one run", 10, -1, 1},
+		{"two runs", handRun + 4, -1, 2},
+		{"state event between", 10, 5, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openIntakeDB(t, "sqlite3-fk-wal", "file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate")
+			w := &intakeWorld{t: t, db: db, bridged: map[id.EventID]bool{}}
+			in := w.newIntake("")
+			var barriers int
+			in.barrier = func(context.Context, *event.Event) error {
+				w.mu.Lock()
+				barriers++
+				w.mu.Unlock()
+				return nil
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if err := in.start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if code := put(in, "warm", intakeWarmup("warm")); code != http.StatusOK {
+				t.Fatalf("warm-up answered %d", code)
+			}
+			in.wait()
+			var evts []map[string]any
+			for i := range tc.n {
+				if i == tc.stateAt {
+					evts = append(evts, map[string]any{"event_id": "$s", "room_id": "!room0:localhost", "sender": "@alice:localhost",
+						"type": "m.room.topic", "state_key": "", "content": map[string]any{"topic": "t"}})
+				}
+				evts = append(evts, map[string]any{"event_id": fmt.Sprintf("$m%d", i), "room_id": "!room0:localhost",
+					"sender": "@alice:localhost", "type": "m.room.message", "content": map[string]any{"msgtype": "m.text", "body": fmt.Sprintf("m%d", i)}})
+			}
+			js, _ := json.Marshal(map[string]any{"events": evts})
+			w.mu.Lock()
+			barriers = 0
+			w.mu.Unlock()
+			in.deliver = func(ctx context.Context, evt *event.Event) error {
+				if evt.StateKey != nil {
+					return nil // bridgev2 applies the topic
+				}
+				return in.dispatch(ctx, evt)
+			}
+			if code := put(in, "t", js); code != http.StatusOK {
+				t.Fatalf("transaction answered %d", code)
+			}
+			in.wait()
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if barriers != tc.barriers {
+				t.Errorf("%d waits for the portal, want %d", barriers, tc.barriers)
+			}
+			var msgs []string
+			for _, line := range w.wire {
+				if !strings.Contains(line, "|w") {
+					msgs = append(msgs, line)
+				}
+			}
+			checkIntakeWire(t, msgs, tc.n, false)
+			var left int
+			if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM matrix_intake WHERE state<3`).Scan(&left); err != nil {
+				t.Fatal(err)
+			}
+			if left != 0 {
+				t.Errorf("%d intake rows not done", left)
+			}
+		})
+	}
+}
