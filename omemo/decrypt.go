@@ -17,6 +17,15 @@ func (m *Manager) Decrypt(ctx context.Context, enc *Encrypted, senderJID string)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	k := getKDF()
+	defer putKDF(k)
+	// One return here keeps the defers open-coded (cheap).
+	return m.decrypt(ctx, k, enc, senderJID)
+}
+
+// decrypt is Decrypt under m.mu.
+func (m *Manager) decrypt(ctx context.Context, k *kdf, enc *Encrypted, senderJID string) (*Decrypted, error) {
+	v := enc.Version
 	if m.keys == nil {
 		return nil, ErrNoIdentity
 	}
@@ -30,8 +39,6 @@ func (m *Manager) Decrypt(ctx context.Context, enc *Encrypted, senderJID string)
 		return nil, err
 	}
 	rec := &e.rec
-	k := getKDF()
-	defer putKDF(k)
 	// The result and its identity key share one allocation.
 	res := &struct {
 		d  Decrypted

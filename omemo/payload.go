@@ -87,14 +87,14 @@ func cbcDecrypt(key, iv, ct []byte) ([]byte, error) {
 // makes an empty message. k may be nil.
 func sealPayload(k *kdf, v Version, plain []byte, rnd io.Reader) (keyMaterial, iv, payload []byte, err error) {
 	if v == V03 {
-		key := make([]byte, 16, 32)
-		iv = make([]byte, 12)
+		// Key then IV, drawn in one read into the key material's room
+		// (the tag overwrites the IV's copy there).
+		key := make([]byte, 16+12, 32)
 		if _, err := io.ReadFull(rnd, key); err != nil {
 			return nil, nil, nil, fmt.Errorf("failed to read randomness: %w", err)
 		}
-		if _, err := io.ReadFull(rnd, iv); err != nil {
-			return nil, nil, nil, fmt.Errorf("failed to read randomness: %w", err)
-		}
+		iv = append(make([]byte, 0, 12), key[16:]...)
+		key = key[:16]
 		if plain == nil {
 			// Key transport: python-oldmemo sends the bare 16-byte key.
 			return key, iv, nil, nil

@@ -105,10 +105,10 @@ func (s *session) marshal() []byte { return s.appendTo(make([]byte, 0, s.size())
 func (s *session) appendTo(out []byte) []byte {
 	fl := flag(s.initiator, flInitiator) | flag(s.hasDHr, flHasDHr) | flag(s.hasSend, flHasSend) |
 		flag(s.hasRecv, flHasRecv) | flag(s.pending, flPending) | flag(s.hasPK, flHasPK) | flag(s.hasPrev, flHasPrev)
-	// This runs for every message: the fixed part is written into room
+	// This runs for every message: the whole session is written into room
 	// made once, the keys as whole arrays (moves, not copy calls).
-	at := len(out)
-	out = slices.Grow(out, s.size())[:at+sessionFixed-2]
+	at, size := len(out), s.size()
+	out = slices.Grow(out, size)[:at+size]
 	b := (*[sessionFixed - 2]byte)(out[at:])
 	b[0], b[1] = byte(s.p.version), fl
 	*(*[32]byte)(b[2+32*0:]) = s.ourIK
@@ -131,15 +131,19 @@ func (s *session) appendTo(out []byte) []byte {
 	binary.BigEndian.PutUint32(n[20:], s.regID)
 	binary.BigEndian.PutUint32(n[24:], s.prevRecv.n)
 	n[28] = byte(len(s.oldDHr))
+	rest := out[at+sessionFixed-2:]
 	for i := range s.oldDHr {
-		out = append(out, s.oldDHr[i][:]...)
+		*(*[32]byte)(rest) = s.oldDHr[i]
+		rest = rest[32:]
 	}
-	out = binary.BigEndian.AppendUint16(out, uint16(len(s.skipped)))
+	binary.BigEndian.PutUint16(rest, uint16(len(s.skipped)))
+	rest = rest[2:]
 	for i := range s.skipped {
 		sk := &s.skipped[i]
-		out = append(out, sk.dh[:]...)
-		out = binary.BigEndian.AppendUint32(out, sk.n)
-		out = append(out, sk.mk[:]...)
+		*(*[32]byte)(rest) = sk.dh
+		binary.BigEndian.PutUint32(rest[32:], sk.n)
+		*(*[32]byte)(rest[36:]) = sk.mk
+		rest = rest[68:]
 	}
 	return out
 }
