@@ -16,6 +16,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/migrations"
 	"github.com/mxomemo/xmpp-bridge/puppet"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // Connector implements bridgev2.NetworkConnector.
@@ -38,6 +39,10 @@ type Connector struct {
 
 	// marks: the sending marks of each account (sendingmarks.go).
 	marks sync.Map
+
+	// keys is the daily OMEMO key maintenance of every login, on one
+	// timer (omemo.go).
+	keys xmppclient.KeyMaintenance
 }
 
 var (
