@@ -17,6 +17,7 @@ import (
 	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/migrations"
 	"github.com/mxomemo/xmpp-bridge/puppet"
+	"github.com/mxomemo/xmpp-bridge/xmppclient"
 )
 
 // Connector implements bridgev2.NetworkConnector.
@@ -43,6 +44,10 @@ type Connector struct {
 	// sessionsCountDue: a count is running or waits (metrics.go).
 	sessionsCounted  atomic.Int64
 	sessionsCountDue atomic.Bool
+
+	// keys is the daily OMEMO key maintenance of every login, on one
+	// timer (omemo.go).
+	keys xmppclient.KeyMaintenance
 }
 
 var (

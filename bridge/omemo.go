@@ -128,7 +128,7 @@ func (c *Client) omemoConnect(ctx context.Context, s *xmpp.Session) {
 		log.Info().Uint32("omemo_device_id", m.DeviceID()).Msg("OMEMO device announced")
 	}
 	c.requeuePending(ctx)
-	c.omemo.KeepMaintained(log.WithContext(c.main.backgroundCtx()), func() bool { return c.currentSession() != nil })
+	c.main.keys.Keep(log.WithContext(c.main.backgroundCtx()), &c.omemo, func() bool { return c.currentSession() != nil })
 }
 
 // omemoUnannounce removes our device from the account's device lists

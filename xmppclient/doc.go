@@ -17,7 +17,8 @@
 // messages) and signals (outgoing.go, signal.go, session.go), our caps
 // (caps.go), and the OMEMO orchestration: the ratchet lock (ratchet.go),
 // the device announced on a new session (omemoconnect.go), announcement
-// retries and key maintenance (omemoannounce.go), the reset policy
+// retries and key maintenance (omemoannounce.go), the daily maintenance of
+// every login on one timer (keymaintenance.go), the reset policy
 // (omemoresets.go), the bounded work queue (omemoqueue.go), device lists
 // applied and fetched before encrypting (devicelists.go, omemodevices.go),
 // the decryption step and the envelope's addressing (omemodecrypt.go) and

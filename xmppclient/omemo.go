@@ -28,7 +28,7 @@ type OMEMO struct {
 	policy      omemo.TrustPolicy
 	oc          *omemoxmpp.Client // nil until the first session set it up
 	misses      *omemoxmpp.Misses // failed bundle fetches, across sessions
-	maintaining bool              // the daily key maintenance is armed
+	maintaining bool              // kept by a KeyMaintenance
 	loopCtx     context.Context   // of the connection, set by Start
 	hooks       OMEMOHooks
 	queue       *OMEMOQueue // made by the first task: most logins queue little
@@ -137,43 +137,24 @@ func (o *OMEMO) RetryAnnounce(ctx context.Context, current func() bool, tried fu
 	}
 }
 
-// maintenanceInterval is how often keys are maintained while a login
-// stays connected (signed prekey rotation is weekly; reconnects do it too).
-const maintenanceInterval = 24 * time.Hour
-
-// KeepMaintained arms the daily key maintenance once (a signed prekey
-// rotation when due, then the bundle republished) for as long as the
-// device exists; connected says whether a session is up to publish on. It
-// is a timer, not a goroutine: an idle login holds none for it.
-func (o *OMEMO) KeepMaintained(ctx context.Context, connected func() bool) {
-	o.mu.Lock()
-	start := !o.maintaining
-	o.maintaining = true
-	o.mu.Unlock()
-	if start {
-		time.AfterFunc(maintenanceInterval, func() { o.maintain(ctx, connected) })
-	}
-}
-
-func (o *OMEMO) maintain(ctx context.Context, connected func() bool) {
+// maintain runs the key maintenance once (KeyMaintenance), when a session
+// is up; it reports whether the device still exists to be kept.
+func (o *OMEMO) maintain(ctx context.Context, connected func() bool) bool {
 	o.mu.Lock()
 	m, oc := o.manager, o.oc
-	if m == nil {
-		o.maintaining = false
-	}
 	o.mu.Unlock()
 	if m == nil {
-		return
+		return false
 	}
-	defer time.AfterFunc(maintenanceInterval, func() { o.maintain(ctx, connected) })
-	if oc == nil || !connected() {
-		return
+	if !connected() || oc == nil {
+		return true
 	}
 	stepCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := maintainKeys(stepCtx, &o.ratchet, m, oc); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("OMEMO key maintenance failed")
 	}
+	return true
 }
 
 // Refresh fetches contact's device lists when they are older than
