@@ -415,9 +415,13 @@ func BenchmarkSinkThroughput(b *testing.B) {
 				return mxLat(c, "mx-burst", burst, 0, 50)
 			}},
 		} {
-			prof := cpuProfile(b, cfg, fmt.Sprintf("sink-%s-%s-%s", c.name, ph.dir[:1]+ph.dir[strings.IndexRune(ph.dir, '→')+len("→"):][:1], strings.TrimSuffix(ph.mode, "/s")))
+			name := fmt.Sprintf("sink-%s-%s-%s", c.name, ph.dir[:1]+ph.dir[strings.IndexRune(ph.dir, '→')+len("→"):][:1], strings.TrimSuffix(ph.mode, "/s"))
+			// The allocations of the phase: go tool pprof -base name-allocs-0.pprof name-allocs-1.pprof
+			saveProfile(b, cfg, "allocs", name+"-allocs-0.pprof")
+			prof := cpuProfile(b, cfg, name)
 			lat, added, wall, cpu := ph.run()
 			prof()
+			saveProfile(b, cfg, "allocs", name+"-allocs-1.pprof")
 			report(c.name, ph.dir, ph.mode, lat, added, wall, cpu)
 		}
 	}
