@@ -234,12 +234,19 @@ func (c *Client) storedOnce(id networkid.MessageID) func(context.Context) bool {
 	}
 }
 
+// messageStoredQuery is bridgev2's GetFirstPartByID (v0.31.0) reduced to
+// whether a row exists: asked after every message from XMPP, it read and
+// decoded the whole row (17 columns, the metadata JSON) to throw it away.
+const messageStoredQuery = `SELECT EXISTS(SELECT 1 FROM message WHERE bridge_id=$1 AND (room_receiver=$2 OR room_receiver='') AND id=$3)`
+
 func (c *Client) messageStored(ctx context.Context, id networkid.MessageID) bool {
-	msg, err := c.main.Bridge.DB.Message.GetFirstPartByID(ctx, c.login.ID, id)
+	db := c.main.Bridge.DB
+	var ok bool
+	err := db.QueryRow(ctx, messageStoredQuery, db.BridgeID, c.login.ID, id).Scan(&ok)
 	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Failed to check whether a message was stored")
 	}
-	return err == nil && msg != nil
+	return err == nil && ok
 }
 
 // retryCatchUp schedules a new catch-up from the cursor, once at a time.

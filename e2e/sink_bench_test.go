@@ -416,10 +416,14 @@ func BenchmarkSinkThroughput(b *testing.B) {
 				return mxLat(c, "mx-burst", burst, 0, 50)
 			}},
 		} {
-			prof := cpuProfile(b, cfg, fmt.Sprintf("sink-%s-%s-%s", c.name, ph.dir[:1]+ph.dir[strings.IndexRune(ph.dir, '→')+len("→"):][:1], strings.TrimSuffix(ph.mode, "/s")))
+			name := fmt.Sprintf("sink-%s-%s-%s", c.name, ph.dir[:1]+ph.dir[strings.IndexRune(ph.dir, '→')+len("→"):][:1], strings.TrimSuffix(ph.mode, "/s"))
+			// The allocations of the phase: go tool pprof -base name-allocs-0.pprof name-allocs-1.pprof
+			saveProfile(b, cfg, "allocs", name+"-allocs-0.pprof")
+			prof := cpuProfile(b, cfg, name)
 			iq0 := roomIQs(prosody, c.room)
 			lat, added, wall, cpu := ph.run()
 			prof()
+			saveProfile(b, cfg, "allocs", name+"-allocs-1.pprof")
 			iqs := "-"
 			if c.room != "" {
 				iqs = fmt.Sprintf("%.2f", float64(roomIQs(prosody, c.room)-iq0)/float64(len(lat)))
