@@ -321,7 +321,12 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 				in.markSynced(room, before, readUpTo)
 			}
 		}
-		for _, row := range rows {
+		for i, row := range rows {
+			if in.runnable(row) && row.State == intakeStored {
+				if err = in.markRunSending(ctx, rows[i:]); err != nil {
+					break
+				}
+			}
 			if in.runnable(row) {
 				var h *handedRow
 				if h, err = in.dispatchRow(ctx, row); err == nil && h != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 )
 
 // The messages a room's drain takes from memory are handed to bridgev2 in
@@ -95,4 +96,28 @@ func (in *intake) forgetHanded(run []handedRow) {
 		in.handing.Delete(h.row.EventID)
 		in.acks.Delete(h.row.EventID)
 	}
+}
+
+// markRunSending records "sending" for the messages of rows that will go
+// over in the same run as the first, in one statement: stored "stored"
+// (accept stores only a few "sending" ahead of their turn), each would
+// have written it before its send.
+func (in *intake) markRunSending(ctx context.Context, rows []*intakeRow) error {
+	var evts []id.EventID
+	for _, row := range rows {
+		if len(evts) == handRun || !in.runnable(row) || row.State != intakeStored {
+			break
+		}
+		evts = append(evts, row.EventID)
+	}
+	if len(evts) < 2 {
+		return nil // the send writes it
+	}
+	if err := in.store.setSendingMany(ctx, evts); err != nil {
+		return err
+	}
+	for _, row := range rows[:len(evts)] {
+		row.State = intakeSending
+	}
+	return nil
 }

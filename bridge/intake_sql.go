@@ -178,6 +178,24 @@ func (s intakeStore) setSending(ctx context.Context, evt id.EventID, xmppID stri
 	return nil
 }
 
+// setSendingMany is setSending for a run of stored messages about to be
+// handed over (intake_run.go); their xmpp_id is left to their sends.
+func (s intakeStore) setSendingMany(ctx context.Context, evts []id.EventID) error {
+	args := make([]any, 0, len(evts)+1)
+	args = append(args, time.Now().UnixMilli())
+	marks := make([]string, len(evts))
+	for i, evt := range evts {
+		args = append(args, evt)
+		marks[i] = fmt.Sprintf("$%d", i+2)
+	}
+	_, err := s.db.Exec(ctx, `UPDATE matrix_intake SET state=1, received=$1
+		WHERE state<1 AND event_id IN (`+strings.Join(marks, ",")+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("failed to mark %d events as sending: %w", len(evts), err)
+	}
+	return nil
+}
+
 func (s intakeStore) setSent(ctx context.Context, evt id.EventID) error {
 	_, err := s.db.Exec(ctx, `UPDATE matrix_intake SET state=2 WHERE event_id=$1 AND state<2`, evt)
 	if err != nil {
