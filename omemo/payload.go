@@ -60,7 +60,10 @@ func cbcDecrypt(key, iv, ct []byte) ([]byte, error) {
 	}
 	out := make([]byte, len(ct))
 	if len(ct) > 4*aes.BlockSize {
-		cipher.NewCBCDecrypter(block, iv).CryptBlocks(out, ct)
+		// The mode gets a copy: handing it iv would move the caller's
+		// derived keys (iv is a slice of them) to the heap on every call.
+		iv := [aes.BlockSize]byte(iv)
+		cipher.NewCBCDecrypter(block, iv[:]).CryptBlocks(out, ct)
 	} else {
 		// Key material: a few blocks, not worth the mode's allocation.
 		prev := iv[:aes.BlockSize]

@@ -4,6 +4,8 @@ import (
 	"crypto/hmac"
 	"fmt"
 	"io"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 const (
@@ -272,10 +274,24 @@ func (s *session) encrypt(k *kdf, plain []byte) ([]byte, bool, error) {
 		k.hmac(&mac, keys[32:64], ad, out)
 		out = append(out, mac[:s.p.macLen]...)
 	} else {
-		msg := appendRatchetHead(make([]byte, 0, 48+ctLen), V2, &m, ctLen)
-		msg = cbcAppend(msg, keys[:32], keys[64:80], plain)
-		k.hmac(&mac, keys[32:64], ad, msg)
-		out = appendAuthenticated(make([]byte, 0, len(msg)+24), mac[:s.p.macLen], msg)
+		// OMEMOAuthenticatedMessage (as appendAuthenticated writes it): the
+		// MAC's field, then the message written in place after its field
+		// header; the MAC, computed over the message, is filled in last.
+		var hb [64]byte
+		head := appendRatchetHead(hb[:0], V2, &m, ctLen)
+		msgLen := len(head) + ctLen
+		out = make([]byte, 0, 2+s.p.macLen+1+protowire.SizeVarint(uint64(msgLen))+msgLen)
+		out = protowire.AppendTag(out, 1, protowire.BytesType)
+		out = protowire.AppendVarint(out, uint64(s.p.macLen))
+		macAt := len(out)
+		out = out[:macAt+s.p.macLen]
+		out = protowire.AppendTag(out, 2, protowire.BytesType)
+		out = protowire.AppendVarint(out, uint64(msgLen))
+		msgAt := len(out)
+		out = append(out, head...)
+		out = cbcAppend(out, keys[:32], keys[64:80], plain)
+		k.hmac(&mac, keys[32:64], ad, out[msgAt:])
+		copy(out[macAt:], mac[:s.p.macLen])
 	}
 	if !s.pending {
 		return out, false, nil
