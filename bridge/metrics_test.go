@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -85,5 +86,43 @@ func TestCountQueued(t *testing.T) {
 		if !ok || got != want {
 			t.Errorf("messages_total{outcome=%q} = %v (present %v), want %v", outcome, got, ok, want)
 		}
+	}
+}
+
+// The OMEMO sessions are counted at once, then at most every
+// sessionsCountEvery: a call within it leaves the gauge to one later count.
+func TestCountOMEMOSessionsThrottled(t *testing.T) {
+	db := openIntakeDB(t, "sqlite3-fk-wal", "file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate")
+	m := metrics.NewWithRegistry(metrics.Config{}, prometheus.NewRegistry())
+	c := &Client{main: &Connector{Metrics: m, DB: db}}
+	ctx := context.Background()
+	addSession := func(device int) {
+		if _, err := db.Exec(ctx, `INSERT INTO omemo_session (account, version, jid, device_id, record) VALUES ('a', 2, 'b', $1, $2)`, device, []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gauge := func() float64 {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		s, err := metrics.ParseText(strings.NewReader(rec.Body.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := s.Get("xmpp_bridge_omemo_sessions")
+		return v
+	}
+	addSession(1)
+	c.countOMEMOSessions(ctx)
+	if got := gauge(); got != 1 {
+		t.Fatalf("first count: %v sessions, want 1", got)
+	}
+	addSession(2)
+	c.countOMEMOSessions(ctx)
+	c.countOMEMOSessions(ctx)
+	if got := gauge(); got != 1 {
+		t.Errorf("counted again within %v: %v sessions", sessionsCountEvery, got)
+	}
+	if !c.main.sessionsCountDue.Load() {
+		t.Error("no count scheduled for the end of the window")
 	}
 }
