@@ -111,8 +111,8 @@ END {
 	split("sqlite postgres", dbs, " ")
 	for (k=1; k<=2; k++) {
 		if (!(dbs[k] in wholeIn)) continue
-		row("whole process CPU/msg X->M " dbs[k], wholeIn[dbs[k]], 4400, 1000, "µs", 0)
-		row("whole process CPU/msg M->X " dbs[k], wholeOut[dbs[k]], 4000, 1000, "µs", 0)
+		row("process CPU/msg X->M " dbs[k], wholeIn[dbs[k]], 4400, 1000, "µs", 0)
+		row("process CPU/msg M->X " dbs[k], wholeOut[dbs[k]], 4000, 1000, "µs", 0)
 	}
 	if ("xmpp→matrix burst" in sink) {
 		row("sink burst XMPP->Matrix", sinkRate["xmpp→matrix burst"], 619, 1000, "msg/s", 1)

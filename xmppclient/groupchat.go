@@ -7,6 +7,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
 	"github.com/mxomemo/xmpp-bridge/xmpp/occupantid"
@@ -141,7 +142,9 @@ func (m *Message) SharedFile(body string) *File {
 }
 
 func findEncrypted(raw *stanzabuf.Stanza) (*omemoxmpp.Received, error) {
-	if raw == nil {
+	// FindEncrypted copies and decodes the stanza; most messages have no
+	// <encrypted/> child, and the stanza was read as a message already.
+	if raw == nil || !(raw.HasChild(omemo.NamespaceV2, "encrypted") || raw.HasChild(omemo.NamespaceV03, "encrypted")) {
 		return nil, omemoxmpp.ErrNotEncrypted
 	}
 	return omemoxmpp.FindEncrypted(raw.Reader())

@@ -71,19 +71,31 @@ type Refs struct {
 
 // ParseRefs reads the references of a message. Malformed ones are ignored,
 // so that a broken element cannot cost the user the message text.
+//
+// Each parser reads the whole stanza, and most messages have none of these
+// elements: a parser runs only when its element is a child of the stanza
+// (stanzabuf.HasChild reads the buffered tokens without a decoder).
 func ParseRefs(st *stanzabuf.Stanza) Refs {
 	var refs Refs
-	if id, ok, err := correct.Parse(st.Reader()); err == nil && ok {
-		refs.Replace = id
+	if st.HasChild(correct.NS, "replace") {
+		if id, ok, err := correct.Parse(st.Reader()); err == nil && ok {
+			refs.Replace = id
+		}
 	}
-	if id, ok, err := retract.Parse(st.Reader()); err == nil && ok {
-		refs.Retract = id
+	if st.HasChild(retract.NS, "retract") || st.HasChild(retract.NSFasten, "apply-to") {
+		if id, ok, err := retract.Parse(st.Reader()); err == nil && ok {
+			refs.Retract = id
+		}
 	}
-	if rep, ok, err := reply.Parse(st.Reader()); err == nil && ok {
-		refs.ReplyTo = &rep
+	if st.HasChild(reply.NS, "reply") {
+		if rep, ok, err := reply.Parse(st.Reader()); err == nil && ok {
+			refs.ReplyTo = &rep
+		}
 	}
-	if r, ok, err := reactions.Parse(st.Reader()); err == nil && ok {
-		refs.Reactions = &r
+	if st.HasChild(reactions.NS, "reactions") {
+		if r, ok, err := reactions.Parse(st.Reader()); err == nil && ok {
+			refs.Reactions = &r
+		}
 	}
 	return refs
 }
@@ -127,7 +139,10 @@ func ParseMessage(st *stanzabuf.Stanza, account jid.JID) (*Message, error) {
 	inner := st
 	in := &Message{}
 	var carbonDelay time.Time
-	c, err := carbons.Parse(st.Reader(), account)
+	c, err := carbons.Carbon{}, carbons.ErrNotCarbon
+	if st.HasChild(carbons.NS, "sent") || st.HasChild(carbons.NS, "received") {
+		c, err = carbons.Parse(st.Reader(), account)
+	}
 	switch {
 	case err == nil:
 		in.Carbon, in.FromMe = true, c.Sent
@@ -250,7 +265,7 @@ func fillIncoming(inner *stanzabuf.Stanza, account jid.JID, in *Message, default
 
 // Nick is the XEP-0172 nick the message carries, "" if none.
 func (m *Message) Nick() string {
-	if m.Raw == nil {
+	if m.Raw == nil || !m.Raw.HasChild(nick.NS, "nick") {
 		return ""
 	}
 	return nick.FromStanza(m.Raw.Reader())

@@ -63,3 +63,23 @@ func (s *Stanza) Reader() xml.TokenReader {
 func (s *Stanza) Decode(v any) error {
 	return xml.NewTokenDecoder(s.Reader()).Decode(v)
 }
+
+// HasChild reports whether the stanza has a child element (not a deeper
+// descendant) named local in namespace space. It reads the buffered
+// tokens without a decoder, so that a parser whose element is absent from
+// most stanzas can be skipped for nothing.
+func (s *Stanza) HasChild(space, local string) bool {
+	depth := 0
+	for _, tok := range s.tokens {
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			if depth == 2 && t.Name.Space == space && t.Name.Local == local {
+				return true
+			}
+		case xml.EndElement:
+			depth--
+		}
+	}
+	return false
+}

@@ -55,3 +55,32 @@ yes</body>` +
 		t.Error("truncated stanza accepted")
 	}
 }
+
+func TestHasChild(t *testing.T) {
+	const in = `<message xmlns="jabber:client"><body>hi</body>` +
+		`<n:nick xmlns:n="http://jabber.org/protocol/nick">Bob</n:nick>` +
+		`<sent xmlns="urn:xmpp:carbons:2"><forwarded xmlns="urn:xmpp:forward:0"><message xmlns="jabber:client">` +
+		`<active xmlns="http://jabber.org/protocol/chatstates"/></message></forwarded></sent></message>`
+	st, err := stanzabuf.Read(xmltest.Reader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		space, local string
+		want         bool
+	}{
+		{"jabber:client", "body", true},
+		{"http://jabber.org/protocol/nick", "nick", true},
+		{"urn:xmpp:carbons:2", "sent", true},
+		{"urn:xmpp:carbons:2", "received", false},
+		{"", "nick", false},
+		{"urn:xmpp:forward:0", "forwarded", false},                 // a grandchild
+		{"http://jabber.org/protocol/chatstates", "active", false}, // deeper still
+		{"jabber:client", "message", false},                        // the stanza itself
+	}
+	for _, tc := range tests {
+		if got := st.HasChild(tc.space, tc.local); got != tc.want {
+			t.Errorf("HasChild(%q, %q) = %v, want %v", tc.space, tc.local, got, tc.want)
+		}
+	}
+}
