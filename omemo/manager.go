@@ -25,6 +25,7 @@ const (
 type Manager struct {
 	store   Store
 	matcher SessionMatcher // store, when it is one
+	checker SessionChecker // store, when it is one
 	ownJID  string
 	opts    Options
 
@@ -59,7 +60,8 @@ func NewManager(store Store, ownJID string, opts Options) *Manager {
 		opts.Now = time.Now
 	}
 	matcher, _ := store.(SessionMatcher)
-	return &Manager{store: store, matcher: matcher, ownJID: ownJID, opts: opts}
+	checker, _ := store.(SessionChecker)
+	return &Manager{store: store, matcher: matcher, checker: checker, ownJID: ownJID, opts: opts}
 }
 
 // Setup loads our identity, generating the identity key, device id, prekeys
@@ -489,6 +491,9 @@ func (m *Manager) Devices(ctx context.Context, jid string) ([]TrustRecord, error
 
 // HasSession reports whether a session with addr exists for v.
 func (m *Manager) HasSession(ctx context.Context, v Version, addr Address) (bool, error) {
+	if m.checker != nil {
+		return m.checker.HasSession(ctx, v, addr)
+	}
 	rec, err := m.store.Session(ctx, v, addr)
 	return rec != nil, err
 }

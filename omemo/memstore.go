@@ -50,6 +50,7 @@ type deviceListKey struct {
 var (
 	_ Store          = (*MemoryStore)(nil)
 	_ SessionMatcher = (*MemoryStore)(nil)
+	_ SessionChecker = (*MemoryStore)(nil)
 )
 
 // NewMemoryStore returns an empty MemoryStore.
@@ -191,6 +192,13 @@ func (s *MemoryStore) SessionMatches(_ context.Context, v Version, addr Address,
 	defer s.mu.Unlock()
 	e := s.session(sessionKey{v, addr})
 	return e != nil && bytes.Equal(e.rec, record), nil
+}
+
+// HasSession implements SessionChecker.
+func (s *MemoryStore) HasSession(_ context.Context, v Version, addr Address) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.session(sessionKey{v, addr}) != nil, nil
 }
 
 func (s *MemoryStore) PutSession(_ context.Context, v Version, addr Address, record []byte) error {

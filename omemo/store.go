@@ -91,3 +91,11 @@ type Store interface {
 type SessionMatcher interface {
 	SessionMatches(ctx context.Context, v Version, addr Address, record []byte) (bool, error)
 }
+
+// SessionChecker is optionally implemented by a Store. HasSession reports
+// whether a record of addr is stored, without loading it: Manager.HasSession
+// asks it before every send (a bundle is fetched when there is none), and
+// the encryption then loads the record anyway.
+type SessionChecker interface {
+	HasSession(ctx context.Context, v Version, addr Address) (bool, error)
+}

@@ -19,7 +19,10 @@ type Store struct {
 	cache   storeCache // device lists and trust records (cache.go)
 }
 
-var _ omemo.Store = (*Store)(nil)
+var (
+	_ omemo.Store          = (*Store)(nil)
+	_ omemo.SessionChecker = (*Store)(nil)
+)
 
 // New returns the store of account (the UserLogin ID) in db, which must have
 // had the migrations upgrades applied.
@@ -192,6 +195,20 @@ func (s *Store) Session(ctx context.Context, v omemo.Version, addr omemo.Address
 		return nil, fmt.Errorf("failed to load %s session with %s: %w", v, addr, err)
 	}
 	return record, nil
+}
+
+// HasSession implements omemo.SessionChecker: an index lookup that does not
+// read the record.
+func (s *Store) HasSession(ctx context.Context, v omemo.Version, addr omemo.Address) (bool, error) {
+	var one int
+	err := s.db.QueryRow(ctx, `SELECT 1 FROM omemo_session WHERE account=$1 AND version=$2 AND jid=$3 AND device_id=$4`,
+		s.account, int(v), addr.JID, int64(addr.Device)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("failed to look up %s session with %s: %w", v, addr, err)
+	}
+	return true, nil
 }
 
 func (s *Store) PutSession(ctx context.Context, v omemo.Version, addr omemo.Address, record []byte) error {

@@ -98,6 +98,23 @@ func testStore(t *testing.T, db *dbutil.Database) {
 			if !dec.PreKeyConsumed || !dec.NewSession {
 				t.Fatalf("expected a consumed prekey and new session: %+v", dec)
 			}
+			// HasSession is the store's existence query (SessionChecker): it
+			// must tell this device apart from another device and version.
+			other := map[omemo.Version]omemo.Version{omemo.V03: omemo.V2, omemo.V2: omemo.V03}[v]
+			for _, c := range []struct {
+				v    omemo.Version
+				addr omemo.Address
+				want bool
+			}{
+				{v, bobAddr, true},
+				{other, bobAddr, false},
+				{v, omemo.Address{JID: bobAddr.JID, Device: bobAddr.Device + 1}, false},
+				{v, omemo.Address{JID: "carol@localhost", Device: bobAddr.Device}, false},
+			} {
+				if has, err := omemostore.New(db, account).HasSession(ctx, c.v, c.addr); err != nil || has != c.want {
+					t.Fatalf("HasSession(%s, %s) = %v, %v; want %v", c.v, c.addr, has, err, c.want)
+				}
+			}
 			if !bytes.Contains(dec.Plaintext, []byte("hi alice")) {
 				t.Fatalf("plaintext %q", dec.Plaintext)
 			}
@@ -122,6 +139,12 @@ func testStore(t *testing.T, db *dbutil.Database) {
 			recs, err := reloaded.Devices(ctx, "bob@localhost")
 			if err != nil || len(recs) != 1 || recs[0].Device != bob.DeviceID() || recs[0].Level != omemo.TrustTrusted {
 				t.Fatalf("trust records: %+v %v", recs, err)
+			}
+			if err := reloaded.DeleteSession(ctx, v, bobAddr); err != nil {
+				t.Fatal(err)
+			}
+			if has, err := reloaded.HasSession(ctx, v, bobAddr); err != nil || has {
+				t.Fatalf("session survived DeleteSession: %v %v", has, err)
 			}
 		})
 	}

@@ -153,10 +153,11 @@ func (c *Client) forgetNewDevices(ctx context.Context, owner jid.JID, v omemo.Ve
 // version has a stored list yet.
 func (c *Client) Devices(ctx context.Context, owner jid.JID) (DeviceSet, error) {
 	owner = owner.Bare()
+	key := owner.String()
 	set := DeviceSet{}
 	known := false
 	for _, v := range c.versions {
-		devices, err := c.store.DeviceList(ctx, v, owner.String())
+		devices, err := c.store.DeviceList(ctx, v, key)
 		if err != nil {
 			return nil, fmt.Errorf("failed to load %s device list of %s: %w", v, owner, err)
 		}
@@ -169,6 +170,26 @@ func (c *Client) Devices(ctx context.Context, owner jid.JID) (DeviceSet, error) 
 		return set, nil
 	}
 	return c.FetchDevices(ctx, owner)
+}
+
+// Listed reports whether device is in one of the stored device lists of
+// owner (known: at least one list is stored). Unlike Devices it builds no
+// set and never fetches: for a check per received message.
+func (c *Client) Listed(ctx context.Context, owner jid.JID, device uint32) (listed, known bool, err error) {
+	key := owner.Bare().String()
+	for _, v := range c.versions {
+		devices, err := c.store.DeviceList(ctx, v, key)
+		if err != nil {
+			return false, known, fmt.Errorf("failed to load %s device list of %s: %w", v, key, err)
+		}
+		known = known || devices != nil
+		for _, d := range devices {
+			if d.ID == device {
+				return true, true, nil
+			}
+		}
+	}
+	return false, known, nil
 }
 
 // FetchBundle fetches the bundle of device of the bare JID owner for v.

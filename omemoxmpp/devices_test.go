@@ -158,3 +158,39 @@ func TestFetchDevicesAndBundle(t *testing.T) {
 		t.Errorf("failed fetch: %v, %v", set, err)
 	}
 }
+
+// TestListed: Listed finds a device in either version's stored list, tells
+// "no list stored" from "not listed", and follows list changes.
+func TestListed(t *testing.T) {
+	ctx := context.Background()
+	srv := newFakeServer()
+	a := newDevice(t, srv, "alice@example.org", Options{})
+	bob := jid.MustParse("bob@example.org/phone")
+	for _, tc := range []struct {
+		name          string
+		v2, v03       []omemo.Device // nil: not stored (not written)
+		device        uint32
+		listed, known bool
+	}{
+		{"nothing stored", nil, nil, 7, false, false},
+		{"in the OMEMO 2 list", []omemo.Device{{ID: 7}}, nil, 7, true, true},
+		{"in the 0.3 list only", []omemo.Device{{ID: 8}}, []omemo.Device{{ID: 9}, {ID: 7}}, 7, true, true},
+		{"removed from both", []omemo.Device{{ID: 8}}, []omemo.Device{{ID: 9}}, 7, false, true},
+		{"lists stored empty", []omemo.Device{}, []omemo.Device{}, 7, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for v, l := range map[omemo.Version][]omemo.Device{omemo.V2: tc.v2, omemo.V03: tc.v03} {
+				if l == nil {
+					continue
+				}
+				if err := a.store.PutDeviceList(ctx, v, "bob@example.org", l); err != nil {
+					t.Fatal(err)
+				}
+			}
+			listed, known, err := a.c.Listed(ctx, bob, tc.device)
+			if err != nil || listed != tc.listed || known != tc.known {
+				t.Fatalf("Listed = %v, %v, %v; want %v, %v", listed, known, err, tc.listed, tc.known)
+			}
+		})
+	}
+}

@@ -167,7 +167,7 @@ func (c *Client) encrypt(ctx context.Context, p *Prepared, body *string) (*Outgo
 	out := &Outgoing{Recipients: map[omemo.Version][]omemo.Address{}, Errors: map[omemo.Address]error{}}
 	byVersion := map[omemo.Version][]omemo.Recipient{}
 	for _, pl := range recipients {
-		r, err := p.recipient(ctx, c.m, pl.addr, pl.v)
+		r, err := p.recipient(pl.addr, pl.v)
 		if err != nil {
 			out.Errors[pl.addr] = err
 			continue
@@ -193,6 +193,10 @@ func (c *Client) encrypt(ctx context.Context, p *Prepared, body *string) (*Outgo
 		}
 		enc, errs, err := c.m.Encrypt(ctx, v, plaintext, rs)
 		for a, e := range errs {
+			if errors.Is(e, omemo.ErrNoSession) {
+				// Only without a bundle: Prepare had found a session.
+				e = sessionGone(a, v, e)
+			}
 			out.Errors[a] = e
 		}
 		if errors.Is(err, omemo.ErrNoRecipients) {

@@ -160,22 +160,20 @@ func (c *Client) fetchBundles(ctx context.Context, p *Prepared, need []planned) 
 	wg.Wait()
 }
 
-// recipient returns addr as a Recipient: with its prepared bundle when
-// there is no session (any more).
-func (p *Prepared) recipient(ctx context.Context, m *omemo.Manager, addr omemo.Address, v omemo.Version) (omemo.Recipient, error) {
-	r := omemo.Recipient{Address: addr}
+// recipient returns addr as a Recipient with the bundle prepared for it,
+// if any. It does not ask for the session again: the Manager encrypts over
+// the session when there is one (one created since Prepare included) and
+// falls back to the bundle, and a session gone since Prepare, with no
+// bundle, fails there with omemo.ErrNoSession (see sessionGone).
+func (p *Prepared) recipient(addr omemo.Address, v omemo.Version) (omemo.Recipient, error) {
 	if err := p.errs[addr]; err != nil {
-		return r, err
+		return omemo.Recipient{Address: addr}, err
 	}
-	has, err := m.HasSession(ctx, v, addr)
-	if err != nil {
-		return r, fmt.Errorf("failed to look up session with %s: %w", addr, err)
-	}
-	if has {
-		return r, nil
-	}
-	if r.Bundle = p.bundles[missKey{addr, v}]; r.Bundle == nil {
-		return r, fmt.Errorf("%w: %s (%s): session gone since the message was prepared", ErrNoBundle, addr, v)
-	}
-	return r, nil
+	return omemo.Recipient{Address: addr, Bundle: p.bundles[missKey{addr, v}]}, nil
+}
+
+// sessionGone is the error of a device whose session Prepare found and the
+// encryption did not.
+func sessionGone(addr omemo.Address, v omemo.Version, err error) error {
+	return fmt.Errorf("%w: %s (%s): session gone since the message was prepared: %w", ErrNoBundle, addr, v, err)
 }

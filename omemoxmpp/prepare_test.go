@@ -188,3 +188,80 @@ func TestFetchDevicesForgetsNewDevices(t *testing.T) {
 		t.Fatalf("known device after an unchanged list: %v, want ErrRecentlyFailed", err)
 	}
 }
+
+// TestPrepareSessionChanges: EncryptPrepared does not ask for the session
+// Prepare looked up; a session gone since then fails that device with
+// ErrNoBundle (and omemo.ErrNoSession), one created since then is used
+// rather than the bundle Prepare fetched.
+func TestPrepareSessionChanges(t *testing.T) {
+	ctx := context.Background()
+	bobJID := jid.MustParse("bob@example.org")
+	for _, tc := range []struct {
+		name string
+		// before: alice has a session with bob before Prepare.
+		before bool
+		// between runs after Prepare, before EncryptPrepared.
+		between func(t *testing.T, a, b *device) []*Outgoing
+	}{
+		{"session gone", true, func(t *testing.T, a, b *device) []*Outgoing {
+			addr := omemo.Address{JID: "bob@example.org", Device: b.m.DeviceID()}
+			if err := a.m.DeleteSession(ctx, omemo.V2, addr); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}},
+		{"session since", false, func(t *testing.T, a, b *device) []*Outgoing {
+			out, err := a.c.Encrypt(ctx, bobJID, "first")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return []*Outgoing{out}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFakeServer()
+			a := newDevice(t, srv, "alice@example.org", Options{Versions: []omemo.Version{omemo.V2}})
+			b := newDevice(t, srv, "bob@example.org", Options{Versions: []omemo.Version{omemo.V2}})
+			a.announce(t)
+			b.announce(t)
+			var sent []*Outgoing
+			if tc.before {
+				out, err := a.c.Encrypt(ctx, bobJID, "first")
+				if err != nil {
+					t.Fatal(err)
+				}
+				sent = append(sent, out)
+			}
+			p := a.c.Prepare(ctx, bobJID)
+			sent = append(sent, tc.between(t, a, b)...)
+			out, err := a.c.EncryptPrepared(ctx, p, "second")
+			if tc.before {
+				var de *DeviceError
+				if !errors.As(err, &de) {
+					t.Fatalf("EncryptPrepared = %v, want a DeviceError", err)
+				}
+				e := de.Devices[omemo.Address{JID: "bob@example.org", Device: b.m.DeviceID()}]
+				if !errors.Is(e, ErrNoBundle) || !errors.Is(e, omemo.ErrNoSession) {
+					t.Fatalf("bob's device error = %v, want ErrNoBundle and omemo.ErrNoSession", e)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent = append(sent, out)
+			// Both messages on one session: bob consumes one prekey and
+			// decrypts both in order.
+			want := []string{"first", "second"}
+			for i, o := range sent {
+				m, err := b.c.DecryptStanza(ctx, stanzaReader(t, "alice@example.org/r", o))
+				if err != nil || m.Body != want[i] {
+					t.Fatalf("bob, message %d: %+v, %v", i, m, err)
+				}
+				if m.PreKeyConsumed != (i == 0) {
+					t.Errorf("bob, message %d: prekey consumed %v", i, m.PreKeyConsumed)
+				}
+			}
+		})
+	}
+}

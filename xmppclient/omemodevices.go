@@ -129,8 +129,9 @@ func (f *DeviceFetches) LearnSender(ctx context.Context, oc *omemoxmpp.Client, s
 	if device == 0 {
 		return
 	}
-	set, err := oc.Devices(ctx, sender)
-	if err == nil && len(set[device]) > 0 {
+	// Lists not stored yet are fetched by the Refresh below (Devices would
+	// fetch them, then Refresh again).
+	if listed, _, err := oc.Listed(ctx, sender, device); err == nil && listed {
 		return
 	}
 	f.Forget(sender)
