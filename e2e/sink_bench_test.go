@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,7 +39,8 @@ import (
 // server's own delivery time then). Then the throughput of a burst of MXOMEMO_SINK_N messages
 // (default 2000) sent as fast as the sender can: XMPP → Matrix from one contact, Matrix → XMPP
 // as transactions of up to 50 events, one at a time, as a homeserver with a backlog sends them.
-// CPU is the bridge process's per message over each phase.
+// CPU is the bridge process's per message over each phase. Beside them, Prosody alone: one
+// client to another at the same rate and in a burst of the same size (xmpp→xmpp).
 func BenchmarkSinkThroughput(b *testing.B) {
 	burst := envInt(b, "MXOMEMO_SINK_N", 2000)
 	rate := envInt(b, "MXOMEMO_SINK_RATE", 200)
@@ -347,7 +349,8 @@ func BenchmarkSinkThroughput(b *testing.B) {
 	fmt.Printf("SINK bridge binary, real Prosody, MINIMAL APPSERVICE SINK instead of a homeserver; SQLite\n")
 	fmt.Printf("SINK latency: send to read; added: XMPP→Matrix from the server's delivery to a witness, Matrix→XMPP less a plain XMPP message's latency sent at the same moment\n")
 	fmt.Printf("SINK room-iq/msg: IQ gets the room received per message in the phase (Prosody's log), the bridge's questions to the room\n")
-	fmt.Printf("SINK %-10s %-12s %-6s %6s %6s %9s %9s %9s %10s %10s %10s %11s\n", "case", "direction", "mode", "msgs", "msg/s", "p50", "p99", "max", "added-p50", "added-p99", "cpu-µs/msg", "room-iq/msg")
+	fmt.Printf("SINK cpu-µs/msg: the bridge process's CPU per message; xmpp-µs/msg Prosody's, test-µs/msg this process's (sink and XMPP clients), all on the same %d cores\n", runtime.NumCPU())
+	fmt.Printf("SINK %-10s %-12s %-6s %6s %6s %9s %9s %9s %10s %10s %10s %11s %10s %10s\n", "case", "direction", "mode", "msgs", "msg/s", "p50", "p99", "max", "added-p50", "added-p99", "cpu-µs/msg", "room-iq/msg", "xmpp-µs/msg", "test-µs/msg")
 	pct := func(d []time.Duration, q float64) string {
 		if len(d) == 0 {
 			return "-"
@@ -355,27 +358,39 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		slices.Sort(d)
 		return d[min(len(d)-1, int(float64(len(d))*q))].Round(100 * time.Microsecond).String()
 	}
-	report := func(c, dir, mode string, lat, added []time.Duration, wall time.Duration, cpu float64, iqs string) {
-		fmt.Printf("SINK %-10s %-12s %-6s %6d %6.0f %9s %9s %9s %10s %10s %10.0f %11s\n", c, dir, mode, len(lat), float64(len(lat))/wall.Seconds(),
-			pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1), pct(added, 0.5), pct(added, 0.99), cpu*1e6, iqs)
+	// others is the CPU time so far of the other processes on the machine's cores in the run:
+	// Prosody, and this process (the sink, the XMPP clients).
+	self := os.Getpid()
+	others := func() [2]float64 { return [2]float64{procCPU(b, prosody.PID()), procCPU(b, self)} }
+	report := func(c, dir, mode string, lat, added []time.Duration, wall time.Duration, cpu float64, iqs string, others0 [2]float64) {
+		o := others()
+		n := float64(max(len(lat), 1))
+		fmt.Printf("SINK %-10s %-12s %-6s %6d %6.0f %9s %9s %9s %10s %10s %10.0f %11s %10.0f %10.0f\n", c, dir, mode, len(lat), float64(len(lat))/wall.Seconds(),
+			pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1), pct(added, 0.5), pct(added, 0.99), cpu*1e6, iqs,
+			(o[0]-others0[0])/n*1e6, (o[1]-others0[1])/n*1e6)
 	}
-	{
-		// xmpp→xmpp: Prosody alone, client to client, at the same rate.
+	// xmpp→xmpp: Prosody alone, client to client, at the same rate and in a burst of the same
+	// size as the bridge's: what the server itself allows (both accounts archive, as the
+	// bridge's does).
+	baseline := func(prefix string, n, perSec int) {
 		cur := carolC.Cursor()
 		sent := map[string]time.Time{}
+		others0 := others()
 		start := time.Now()
-		for i := range latN {
-			if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
-				time.Sleep(d)
+		for i := range n {
+			if perSec > 0 {
+				if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(perSec))); d > 0 {
+					time.Sleep(d)
+				}
 			}
-			body := fmt.Sprintf("baseline %d", i)
+			body := fmt.Sprintf("%s %d", prefix, i)
 			sent[body] = time.Now()
 			if err := bobC.SendChat(ctx, carol, "", "", body); err != nil {
 				b.Fatal(err)
 			}
 		}
-		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
-		if _, _, err := carolC.WaitMessage(wctx, cur, bodyIs(fmt.Sprintf("baseline %d", latN-1))); err != nil {
+		wctx, wcancel := context.WithTimeout(ctx, 5*time.Minute)
+		if _, _, err := carolC.WaitMessage(wctx, cur, bodyIs(fmt.Sprintf("%s %d", prefix, n-1))); err != nil {
 			b.Fatal(err)
 		}
 		wcancel()
@@ -385,8 +400,14 @@ func BenchmarkSinkThroughput(b *testing.B) {
 				lat = append(lat, m.At.Sub(t))
 			}
 		}
-		report("-", "xmpp→xmpp", fmt.Sprintf("%d/s", rate), lat, nil, time.Since(start), 0, "-")
+		mode := "burst"
+		if perSec > 0 {
+			mode = fmt.Sprintf("%d/s", perSec)
+		}
+		report("-", "xmpp→xmpp", mode, lat, nil, time.Since(start), 0, "-", others0)
 	}
+	baseline("baseline", latN, rate)
+	baseline("baseline-burst", burst, 0)
 	for _, c := range cases {
 		if !slices.Contains(want, c.name) {
 			continue
@@ -421,6 +442,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 			saveProfile(b, cfg, "allocs", name+"-allocs-0.pprof")
 			prof := cpuProfile(b, cfg, name)
 			iq0 := roomIQs(prosody, c.room)
+			others0 := others()
 			lat, added, wall, cpu := ph.run()
 			prof()
 			saveProfile(b, cfg, "allocs", name+"-allocs-1.pprof")
@@ -428,7 +450,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 			if c.room != "" {
 				iqs = fmt.Sprintf("%.2f", float64(roomIQs(prosody, c.room)-iq0)/float64(len(lat)))
 			}
-			report(c.name, ph.dir, ph.mode, lat, added, wall, cpu, iqs)
+			report(c.name, ph.dir, ph.mode, lat, added, wall, cpu, iqs, others0)
 		}
 	}
 	if u := sink.Unknown(); len(u) > 0 {

@@ -255,6 +255,9 @@ func (p *Prosody) createAccount(localpart, password string) error {
 }
 
 // Addr is the c2s address (STARTTLS unless NoTLS), "127.0.0.1:port".
+// PID is the server process's id, for benchmarks that read its CPU time.
+func (p *Prosody) PID() int { return p.proc.cmd.Process.Pid }
+
 func (p *Prosody) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.c2sPort)) }
 
 // Host and Port are Addr split, for configs that take them separately.
