@@ -67,6 +67,7 @@ func (xc *Connector) Init(br *bridgev2.Bridge) {
 		proc.AddHandlers(xc.commandHandlers()...)
 	}
 	installEncryptGuard(br)
+	installSyncPacer(br)
 }
 
 // Start implements bridgev2.NetworkConnector.
