@@ -65,7 +65,8 @@ fuzz-short:
 		done; \
 	done; rm -f /tmp/fuzz-$$$$.log
 
-# Figures against the issues' targets (engine vs libsignal ratios, bridge CPU per message).
+# Issue 13's figures beside their anchors and targets: the OMEMO engine beside libsignal and its floor,
+# the bridge's CPU per message (Megolm portal on SQLite and PostgreSQL), the sink ceiling, idle logins.
 bench-report:
 	scripts/bench.sh
 

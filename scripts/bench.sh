@@ -8,7 +8,9 @@
 #    in the real stack (Prosody, Dendrite, Megolm portal, matrix-nio; BenchmarkBridgeCPU in e2e/),
 #    on SQLite and on PostgreSQL;
 #  - the bridge's own ceiling (BenchmarkSinkThroughput: real bridge and Prosody, a minimal
-#    appservice sink instead of a homeserver; plaintext 1:1): burst msg/s and added p99 at a rate;
+#    appservice sink instead of a homeserver; 1:1 and a room, plaintext and OMEMO, SINK_CASES):
+#    per case and direction the burst msg/s, the added p99 at a rate and the CPU per message,
+#    with Prosody alone beside them and Prosody's CPU per message (it shares the cores);
 #  - idle logins (BenchmarkScale: RSS, goroutines, fds per connected login, fitted over SCALE_N).
 # BENCHTIME (default 2s) and COUNT (default 3, the median is reported) tune the runs (the OMEMO
 # engine's run uses OMEMO_COUNT, default 5; its ratios are of CPU time per op, "cpu-ns/op", which
