@@ -283,7 +283,16 @@ func TestUnackedAfterRefusedResumption(t *testing.T) {
 				t.Fatal("not connected again")
 			}
 			_ = sb.Close()
-			sb = connectB() // bob was offline while the resend happened: it comes from offline storage
+			// bob stays offline until the server has the resend, which then comes from offline
+			// storage. (Reconnecting at once raced the resend: in one CI run on ejabberd bob's new
+			// session opened 20 ms after ours and never got the message within 60 s.)
+			waitUntil(t, "the unacknowledged stanzas checked", func() bool {
+				hooks.mu.Lock()
+				defer hooks.mu.Unlock()
+				return len(hooks.unacked) > 0
+			})
+			waitUntil(t, "the server acknowledges the resend", func() bool { return c.manager().Stats().Unacked == 0 })
+			sb = connectB()
 			defer sb.Close()
 			waitUntil(t, "bob gets the message the server never had", func() bool { return got.count("sm-lost") >= 1 })
 			// A ping round trip after the delivery of offline messages: a
