@@ -6,13 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
-
-	"github.com/mxomemo/xmpp-bridge/migrations"
 )
 
 // TestSendingMarksMirror: sendingMarked answers from memory what the table
@@ -20,15 +16,7 @@ import (
 // Clients of one account, another account, and the sweep.
 func TestSendingMarksMirror(t *testing.T) {
 	ctx := context.Background()
-	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate", "sqlite3-fk-wal")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = raw.Close() })
-	db := migrations.Child(raw, dbutil.ZeroLogger(zerolog.Nop()))
-	if err := db.Upgrade(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := openIntakeDB(t, "sqlite3-fk-wal", "file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate")
 	main := &Connector{DB: db}
 	client := func(account string) *Client {
 		return &Client{main: main, login: &bridgev2.UserLogin{UserLogin: &database.UserLogin{ID: networkid.UserLoginID(account)}}}
@@ -104,15 +92,7 @@ func TestSendingMarksMirror(t *testing.T) {
 // commit; dropFresh clears only a mark whose message was never converted.
 func TestSendingMarksGroupCommit(t *testing.T) {
 	ctx := context.Background()
-	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate", "sqlite3-fk-wal")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = raw.Close() })
-	db := migrations.Child(raw, dbutil.ZeroLogger(zerolog.Nop()))
-	if err := db.Upgrade(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := openIntakeDB(t, "sqlite3-fk-wal", "file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate")
 	const account = "alice@localhost"
 	if _, err := db.Exec(ctx, `INSERT INTO delivery_sending (account, message_id, room_id, started) VALUES ($1, 'crashed', '!r:x', $2)`,
 		account, time.Now().UnixMilli()); err != nil {
