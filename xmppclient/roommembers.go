@@ -193,7 +193,8 @@ func (rs *Rooms) ApplyRoomMessage(m mucroom.Message) bool {
 // users in such a message, from the room's bare JID); it reports whether
 // in was one.
 func (rs *Rooms) ApplyAnnouncement(in Inbound) bool {
-	if in.Kind != KindChat || in.Stanza == nil {
+	// Every 1:1 message passes here: the cheap child test first.
+	if in.Kind != KindChat || in.Stanza == nil || !in.Stanza.HasChild(mucadmin.NSUser, "x") {
 		return false
 	}
 	from, err := jid.Parse(in.From)
