@@ -47,7 +47,16 @@ func BenchmarkSinkThroughput(b *testing.B) {
 	want := strings.Split(cmp.Or(os.Getenv("MXOMEMO_SINK_CASES"), "chat,chat-omemo,room,room-omemo"), ",")
 	latN := rate * 5
 	bin := bridgeBin(b)
-	prosody := testenv.StartProsody(b, testenv.ProsodyOptions{})
+	// Prosody logs at info, as a production server does by default: at debug it spends CPU
+	// on a log line per stanza, its own cost per message then overstated and, on the shared
+	// cores, the bridge's figures understated. MXOMEMO_SINK_STANZAS=1 logs every stanza
+	// instead, to count the bridge's per message (its CPU figures are not comparable).
+	stanzas := os.Getenv("MXOMEMO_SINK_STANZAS") != ""
+	popts := testenv.ProsodyOptions{LogLevel: "info", LogIQGets: true}
+	if stanzas {
+		popts.LogLevel, popts.StanzaDebug = "debug", true
+	}
+	prosody := testenv.StartProsody(b, popts)
 	hsPort := testenv.FreePort(b)
 	cfg := &harness.BridgeConfig{
 		Dir:            b.TempDir(),
@@ -73,6 +82,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		}
 		if dir := benchProfileDir(); dir != "" {
 			_ = os.WriteFile(filepath.Join(dir, "bridge.log"), []byte(br.Log()), 0o644)
+			_ = os.WriteFile(filepath.Join(dir, "prosody.log"), []byte(prosody.Log()), 0o644)
 		}
 		if b.Failed() {
 			b.Logf("sink: unknown calls %v\n--- bridge log (last 20 kB) ---\n%s", sink.Unknown(), br.Tail(20000))
@@ -348,7 +358,8 @@ func BenchmarkSinkThroughput(b *testing.B) {
 
 	fmt.Printf("SINK bridge binary, real Prosody, MINIMAL APPSERVICE SINK instead of a homeserver; SQLite\n")
 	fmt.Printf("SINK latency: send to read; added: XMPP→Matrix from the server's delivery to a witness, Matrix→XMPP less a plain XMPP message's latency sent at the same moment\n")
-	fmt.Printf("SINK room-iq/msg: IQ gets the room received per message in the phase (Prosody's log), the bridge's questions to the room\n")
+	fmt.Printf("SINK room-iq/msg: IQ gets the room received per message in the phase (an info line per IQ get in Prosody's log), the bridge's questions to the room\n")
+	fmt.Printf("SINK Prosody's log level: %s%s\n", popts.LogLevel, map[bool]string{true: " with every stanza logged (MXOMEMO_SINK_STANZAS): CPU figures not comparable", false: " (a production server's default)"}[stanzas])
 	fmt.Printf("SINK cpu-µs/msg: the bridge process's CPU per message; xmpp-µs/msg Prosody's, test-µs/msg this process's (sink and XMPP clients), all on the same %d cores\n", runtime.NumCPU())
 	fmt.Printf("SINK %-10s %-12s %-6s %6s %6s %9s %9s %9s %10s %10s %10s %11s %10s %10s\n", "case", "direction", "mode", "msgs", "msg/s", "p50", "p99", "max", "added-p50", "added-p99", "cpu-µs/msg", "room-iq/msg", "xmpp-µs/msg", "test-µs/msg")
 	pct := func(d []time.Duration, q float64) string {
@@ -406,6 +417,11 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		}
 		report("-", "xmpp→xmpp", mode, lat, nil, time.Since(start), 0, "-", others0)
 	}
+	logOff := int64(0)
+	bridgeSessions := map[string]bool{}
+	if stanzas {
+		_, logOff = tallyStanzas(b, filepath.Join(prosody.Dir(), "prosody.log"), 0, alice.String(), witness.JID.String(), bridgeSessions)
+	}
 	baseline("baseline", latN, rate)
 	baseline("baseline-burst", burst, 0)
 	for _, c := range cases {
@@ -442,6 +458,9 @@ func BenchmarkSinkThroughput(b *testing.B) {
 			saveProfile(b, cfg, "allocs", name+"-allocs-0.pprof")
 			prof := cpuProfile(b, cfg, name)
 			iq0 := roomIQs(prosody, c.room)
+			if stanzas {
+				_, logOff = tallyStanzas(b, filepath.Join(prosody.Dir(), "prosody.log"), logOff, alice.String(), witness.JID.String(), bridgeSessions)
+			}
 			others0 := others()
 			lat, added, wall, cpu := ph.run()
 			prof()
@@ -451,6 +470,13 @@ func BenchmarkSinkThroughput(b *testing.B) {
 				iqs = fmt.Sprintf("%.2f", float64(roomIQs(prosody, c.room)-iq0)/float64(len(lat)))
 			}
 			report(c.name, ph.dir, ph.mode, lat, added, wall, cpu, iqs, others0)
+			if stanzas {
+				// The last acknowledgements of the phase come after its last message.
+				time.Sleep(time.Second)
+				var t stanzaTally
+				t, logOff = tallyStanzas(b, filepath.Join(prosody.Dir(), "prosody.log"), logOff, alice.String(), witness.JID.String(), bridgeSessions)
+				fmt.Printf("SINK stanzas/msg %s %s %s: %s\n", c.name, ph.dir, ph.mode, t.perMessage(len(lat)))
+			}
 		}
 	}
 	if u := sink.Unknown(); len(u) > 0 {

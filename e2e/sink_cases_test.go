@@ -159,19 +159,12 @@ func roomJoin(ctx context.Context, tb testing.TB, p *harness.Peer, room jid.JID,
 	}
 }
 
-// roomIQs counts the IQ gets Prosody received for room (the "Received[c2s]" lines of its debug
-// log, which show each stanza's top tag): the bridge's questions to the room, the affiliation
-// lists asked before an OMEMO message among them. 0 for no room.
+// roomIQs counts the IQ gets Prosody received for room (the info line
+// ProsodyOptions.LogIQGets has it log for each): the bridge's questions to the room, the
+// affiliation lists asked before an OMEMO message among them. 0 for no room.
 func roomIQs(p *testenv.Prosody, room string) int {
 	if room == "" {
 		return 0
 	}
-	n := 0
-	for _, line := range strings.Split(p.Log(), "\n") {
-		if strings.Contains(line, "Received[c2s]: <iq") && strings.Contains(line, "type='get'") &&
-			(strings.Contains(line, "to='"+room+"'") || strings.Contains(line, `to="`+room+`"`)) {
-			n++
-		}
-	}
-	return n
+	return p.IQGets(room)
 }

@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"cmp"
+	"embed"
 	"fmt"
 	"net"
 	"os"
@@ -23,8 +24,16 @@ type ProsodyOptions struct {
 	// ComponentSecret, when set, opens an XEP-0114 component port for "component.localhost"
 	// with this secret ([Prosody.ComponentAddr]).
 	ComponentSecret string
-	// StanzaDebug logs every stanza in full to the server log (mod_stanza_debug).
+	// StanzaDebug logs every stanza in full to the server log (mod_stanza_debug; needs LogLevel
+	// debug).
 	StanzaDebug bool
+	// LogLevel is the lowest level the server log keeps: "debug" when empty (tests read the
+	// stanzas' top tags from it), "info" for measurements: a production Prosody logs at info,
+	// and debug costs the server CPU on every stanza.
+	LogLevel string
+	// LogIQGets logs every IQ get a local client sends at info level, for [Prosody.IQGets]
+	// (at LogLevel info the debug lines that show them are off).
+	LogIQGets bool
 	// ExtraConfig is Lua appended to the global section of prosody.cfg.lua.
 	ExtraConfig string
 	// UploadHTTPS serves HTTP file share uploads and downloads over HTTPS (with the self-signed
@@ -58,8 +67,8 @@ run_as_root = true
 daemonize = false
 pidfile = "{{.Dir}}/prosody.pid"
 data_path = "{{.Dir}}/data"
-log = { {{if .Debug}}debug{{else}}info{{end}} = "{{.Dir}}/prosody.log"; error = "*stderr" }
-plugin_paths = { "/usr/lib/prosody/modules" }
+log = { {{.LogLevel}} = "{{.Dir}}/prosody.log"; error = "*stderr" }
+plugin_paths = { "/usr/lib/prosody/modules"{{if .LogIQGets}}; "{{.Dir}}/modules"{{end}} }
 
 interfaces = { "127.0.0.1" }
 local_interfaces = { "127.0.0.1" }
@@ -77,7 +86,7 @@ modules_enabled = {
   "roster"; "saslauth"; {{if not .NoTLS}}"tls"; {{end}}"disco";
   "carbons"; "pep"; "private"; "blocklist"; "vcard4"; "vcard_legacy"; "bookmarks";
   "version"; "uptime"; "time"; "ping"; "register"; "mam"; "smacks"; "csi_simple";
-  "admin_shell"; "posix";{{if .StanzaDebug}} "stanza_debug";{{end}}
+  "admin_shell"; "posix";{{if .StanzaDebug}} "stanza_debug";{{end}}{{if .LogIQGets}} "testenv_iqlog";{{end}}
 }
 modules_disabled = { "s2s" }
 
@@ -115,6 +124,26 @@ Component "component.localhost"
   component_secret = "{{.CompSecret}}"
 {{end}}`
 
+// prosodyModules are the server modules of our own the options load.
+//
+//go:embed prosodymod/*.lua
+var prosodyModules embed.FS
+
+// writeModule copies the module name into dir (a plugin path).
+func writeModule(dir, name string) error {
+	src, err := prosodyModules.ReadFile("prosodymod/" + name)
+	if err != nil {
+		return fmt.Errorf("failed to read module %s: %w", name, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("failed to make the module directory: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), src, 0o644); err != nil {
+		return fmt.Errorf("failed to write module %s: %w", name, err)
+	}
+	return nil
+}
+
 var prosodyTmpl = template.Must(template.New("prosody").Parse(prosodyConfig))
 
 // StartProsody starts Prosody under a temp dir of t and stops it when t ends.
@@ -147,6 +176,11 @@ func startProsody(dir string, opts ProsodyOptions) (*Prosody, error) {
 	if err := writeSelfSigned(p.CertFile(), filepath.Join(p.dir, "certs", "localhost.key"), "localhost"); err != nil {
 		return nil, err
 	}
+	if opts.LogIQGets {
+		if err := writeModule(filepath.Join(p.dir, "modules"), "mod_testenv_iqlog.lua"); err != nil {
+			return nil, err
+		}
+	}
 	return p, startRetrying("prosody", p.logPath, func() error { return p.start(bin, true) })
 }
 
@@ -173,7 +207,7 @@ func (p *Prosody) start(bin string, pickPorts bool) error {
 	err := prosodyTmpl.Execute(&cfg, map[string]any{
 		"Dir": p.dir, "C2S": p.c2sPort, "TLSPort": p.tlsPort, "HTTP": p.httpPort, "HTTPS": p.httpsPort, "UploadLimit": cmp.Or(p.opts.UploadSizeLimit, 10<<20), "Comp": p.compPort, "MUCArchivePerRoom": p.opts.MUCArchivePerRoom,
 		"CompSecret": p.opts.ComponentSecret, "NoTLS": p.opts.NoTLS, "RequireTLS": p.opts.RequireTLS,
-		"StanzaDebug": p.opts.StanzaDebug, "Debug": true, "Extra": p.opts.ExtraConfig,
+		"StanzaDebug": p.opts.StanzaDebug, "LogLevel": cmp.Or(p.opts.LogLevel, "debug"), "LogIQGets": p.opts.LogIQGets, "Extra": p.opts.ExtraConfig,
 	})
 	if err != nil {
 		return fmt.Errorf("failed to render config: %w", err)
@@ -313,7 +347,12 @@ func (p *Prosody) Dir() string { return p.dir }
 // ConfigPath is prosody.cfg.lua, for prosodyctl.
 func (p *Prosody) ConfigPath() string { return p.configPath }
 
-// Log returns the server log so far (debug level).
+// IQGets counts the IQ gets to "to" that local clients sent so far (needs LogIQGets).
+func (p *Prosody) IQGets(to string) int {
+	return strings.Count(p.Log(), "testenv iq-get to="+to+"\n")
+}
+
+// Log returns the server log so far (at LogLevel).
 func (p *Prosody) Log() string {
 	b, err := os.ReadFile(p.logPath)
 	if err != nil {
