@@ -25,7 +25,7 @@ var notIdent = regexp.MustCompile(`[^a-z0-9_]+`)
 
 // newDB creates a database for t in the shared cluster and opens it through the driver with
 // the given capacity; plain is the same database through lib/pq alone (an outside session).
-func newDB(t *testing.T, capacity int) (db, plain *sql.DB) {
+func newDB(t testing.TB, capacity int) (db, plain *sql.DB) {
 	t.Helper()
 	name := fmt.Sprintf("t%d_%s", dbSeq.Add(1), notIdent.ReplaceAllString(strings.ToLower(t.Name()), "_"))
 	uri := testenv.SharedPostgres(t).CreateDatabase(t, name[:min(len(name), 63)])
@@ -41,7 +41,7 @@ func newDB(t *testing.T, capacity int) (db, plain *sql.DB) {
 	return db, plain
 }
 
-func mustExec(t *testing.T, q querier, query string, args ...any) {
+func mustExec(t testing.TB, q querier, query string, args ...any) {
 	t.Helper()
 	if _, err := q.ExecContext(t.Context(), query, args...); err != nil {
 		t.Fatalf("%s: %v", query, err)
