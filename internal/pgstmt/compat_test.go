@@ -134,3 +134,34 @@ func TestDialect(t *testing.T) {
 		}
 	}
 }
+
+// TestRuntimeParams: the URI's other parameters still reach lib/pq, which sends unknown ones to
+// the server as settings; plan_cache_mode=force_custom_plan (docs/scaling.md) plans every
+// execution of a cached statement with its arguments, as lib/pq's unnamed statements were.
+func TestRuntimeParams(t *testing.T) {
+	_, plain := newDB(t, 128)
+	var uri string
+	if err := plain.QueryRowContext(t.Context(), "SELECT 'postgres://postgres@127.0.0.1:' || current_setting('port') || '/' || current_database() || '?sslmode=disable&statement_cache_capacity=4&plan_cache_mode=force_custom_plan'").Scan(&uri); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open(pgstmt.DriverName, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	db.SetMaxOpenConns(1)
+	var mode string
+	if err := db.QueryRowContext(t.Context(), "SHOW plan_cache_mode").Scan(&mode); err != nil || mode != "force_custom_plan" {
+		t.Fatalf("plan_cache_mode %q, %v", mode, err)
+	}
+	for i := range 8 {
+		var n int
+		if err := db.QueryRowContext(t.Context(), "SELECT $1::int", i).Scan(&n); err != nil || n != i {
+			t.Fatalf("%d, %v", n, err)
+		}
+	}
+	var generic, custom int
+	if err := db.QueryRowContext(t.Context(), "SELECT generic_plans, custom_plans FROM pg_prepared_statements").Scan(&generic, &custom); err != nil || generic != 0 || custom != 7 {
+		t.Errorf("generic %d, custom %d plans, %v", generic, custom, err)
+	}
+}
