@@ -365,6 +365,43 @@ func TestCancel(t *testing.T) {
 	}
 }
 
+// TestCancelRows: a context cancelled while the rows of a cached statement are read ends them
+// (database/sql closes the rows, lib/pq sends the cancel request) and the session goes on.
+func TestCancelRows(t *testing.T) {
+	const series = "SELECT i FROM generate_series(1, $1::int) i"
+	db, _ := newDB(t, 128)
+	c := pin(t, db)
+	pid := backendPID(t, c)
+	for range 2 {
+		mustExec(t, c, series, 1)
+	}
+	for range 3 {
+		ctx, cancel := context.WithCancel(t.Context())
+		rows, err := c.QueryContext(ctx, series, 2_000_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 1000 && rows.Next(); i++ {
+		}
+		cancel()
+		for rows.Next() {
+		}
+		if err := rows.Err(); err == nil {
+			t.Fatal("2 million rows read despite the cancel")
+		}
+		_ = rows.Close()
+		for i := range 20 {
+			var n int
+			if err := c.QueryRowContext(t.Context(), "SELECT count(*) FROM generate_series(1, $1::int)", i).Scan(&n); err != nil || n != i {
+				t.Fatalf("query %d after the cancel: %d, %v", i, n, err)
+			}
+		}
+	}
+	if p := backendPID(t, c); p != pid {
+		t.Errorf("the session changed: %d then %d", pid, p)
+	}
+}
+
 // TestTerminated: a session the server ended (its statements gone with it) is reported as bad,
 // and database/sql runs the query again on a new connection, which prepares it anew.
 func TestTerminated(t *testing.T) {
