@@ -35,6 +35,7 @@ var rules = []struct {
 	{"portal", []string{"bridge", "puppet", "xmppclient", "msgconv", "omemo", "omemostore", "omemoxmpp"}},
 	{"puppet", []string{"bridge", "portal", "xmppclient", "msgconv", "omemo", "omemostore", "omemoxmpp"}},
 	{"bridge", []string{"cmd", "e2e", "deploy"}},
+	{"internal/pgstmt", []string{"bridge", "deploy", "omemo", "omemostore", "omemoxmpp", "xmpp", "xmppclient", "msgconv", "portal", "puppet", "migrations", "metrics", "maunium.net/go/mautrix"}},
 }
 
 // xmlImports are what only the protocol client and the xmpp/* packages
