@@ -50,9 +50,15 @@ type intake struct {
 	// echoed back by the homeserver) are not stored: bridgev2 ignores them,
 	// so there is nothing to keep across a crash, and storing and draining
 	// them cost a write and a round through the queue per bridged message.
-	// They go to the appservice's handler with the ephemeral part. State
+	// Nor do they go to the appservice's handler, unless forwardOwn: there
+	// they only cost a second parse, a goroutine and a timer per bridged
+	// message (the appservice's dispatch) for bridgev2 to drop them. State
 	// events stay in order with the rest (room state is applied from them).
 	ownSender func(id.UserID) bool
+	// forwardOwn gives the appservice the own messages all the same:
+	// bridgev2 reports a checkpoint for every message event it receives
+	// when a checkpoint endpoint is configured.
+	forwardOwn bool
 	// deliver hands one event to bridgev2 and returns once bridgev2 has
 	// handled it (its handlers returned, or it failed with a notice). An
 	// error means it could not be handed over (shutting down): the row
@@ -189,11 +195,13 @@ func (in *intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if head.StateKey == nil && in.ownSender != nil && in.ownSender(head.Sender) {
-			rest = append(rest, js)
+			if in.forwardOwn {
+				rest = append(rest, js)
+			}
 			continue
 		}
 		evts = append(evts, intakeEvent{EventID: head.ID, RoomID: head.RoomID, JSON: js, state: head.StateKey != nil,
-			sends: head.StateKey == nil && (head.Type == event.EventMessage.Type || head.Type == event.EventSticker.Type)})
+			sends: head.StateKey == nil && sendsToXMPP(head.Type)})
 	}
 	if err := in.accept(r.Context(), evts); err != nil {
 		// No 200: the homeserver sends the transaction again.
@@ -213,6 +221,20 @@ func (in *intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	exhttp.WriteEmptyJSONResponse(w, http.StatusOK)
 	log.Debug().Int("events", len(evts)).Msg("Stored Matrix events of the transaction")
+}
+
+// sendsToXMPP says whether a timeline event of type typ is a message that
+// the handler sends with sendOnce: a message or sticker, or an encrypted
+// event, which in a Megolm portal is almost always one of them once
+// decrypted. An encrypted event that turns out to be something else (a
+// reaction) is handled all the same; being stored "sending" ahead only
+// costs it an archive look-up if it is replayed after a crash.
+func sendsToXMPP(typ string) bool {
+	switch typ {
+	case event.EventMessage.Type, event.EventSticker.Type, event.EventEncrypted.Type:
+		return true
+	}
+	return false
 }
 
 // accept stores the events and wakes their rooms' workers.
