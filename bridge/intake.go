@@ -89,6 +89,9 @@ type intake struct {
 	// the intake there, as if the process died.
 	crash func(step string) error
 
+	// idle is how long a drain with nothing left stays (drainIdle).
+	idle time.Duration
+
 	ctx     context.Context
 	mu      sync.Mutex // orders seq with commits and guards workers
 	seq     int64
@@ -125,7 +128,7 @@ type intake struct {
 }
 
 func newIntake(db *dbutil.Database, log zerolog.Logger) *intake {
-	return &intake{store: intakeStore{db: db}, log: log, handlerLog: log, workers: map[id.RoomID]chan struct{}{}}
+	return &intake{store: intakeStore{db: db}, log: log, handlerLog: log, workers: map[id.RoomID]chan struct{}{}, idle: drainIdle}
 }
 
 // start replays the rows left by the previous run and lets new ones drain.
@@ -221,20 +224,6 @@ func (in *intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	exhttp.WriteEmptyJSONResponse(w, http.StatusOK)
 	log.Debug().Int("events", len(evts)).Msg("Stored Matrix events of the transaction")
-}
-
-// sendsToXMPP says whether a timeline event of type typ is a message that
-// the handler sends with sendOnce: a message or sticker, or an encrypted
-// event, which in a Megolm portal is almost always one of them once
-// decrypted. An encrypted event that turns out to be something else (a
-// reaction) is handled all the same; being stored "sending" ahead only
-// costs it an archive look-up if it is replayed after a crash.
-func sendsToXMPP(typ string) bool {
-	switch typ {
-	case event.EventMessage.Type, event.EventSticker.Type, event.EventEncrypted.Type:
-		return true
-	}
-	return false
 }
 
 // accept stores the events and wakes their rooms' workers.
@@ -414,6 +403,20 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 				log.Err(err).Msg("Failed to mark handed Matrix events done")
 			}
 			continue
+		}
+		// Nothing left: stay a while for the room's next event before
+		// exiting (drainIdle).
+		if linger == nil {
+			linger = time.NewTimer(in.idle)
+		} else {
+			linger.Reset(in.idle)
+		}
+		select {
+		case <-wake:
+			linger.Stop()
+			continue
+		case <-linger.C:
+		case <-ctx.Done():
 		}
 		in.mu.Lock()
 		select {

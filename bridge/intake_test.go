@@ -98,6 +98,9 @@ func (w *intakeWorld) newIntake(crashAt string) *intake {
 	w.mu.Unlock()
 	in := newIntake(w.db, zerolog.Nop())
 	in.crash = w.crash
+	// The tests wait for the drains to exit (TestIntakeDrainStays has
+	// them stay).
+	in.idle = 0
 	in.handled = func(_ context.Context, evt id.EventID) bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -620,6 +623,59 @@ func TestIntakeRuns(t *testing.T) {
 			}
 			if left != 0 {
 				t.Errorf("%d intake rows not done", left)
+			}
+		})
+	}
+}
+
+// TestIntakeDrainStays: a room's drain with nothing left waits idle for
+// the room's next event before it exits, so messages that come one by one
+// reuse it; with no idle time it exits at once.
+func TestIntakeDrainStays(t *testing.T) {
+	for _, tc := range []struct {
+		idle  time.Duration
+		alive bool
+	}{{0, false}, {time.Minute, true}} {
+		t.Run(tc.idle.String(), func(t *testing.T) {
+			db := openIntakeDB(t, "sqlite3-fk-wal", "file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate")
+			w := &intakeWorld{t: t, db: db, bridged: map[id.EventID]bool{}}
+			in := w.newIntake("")
+			in.idle = tc.idle
+			ctx, cancel := context.WithCancel(context.Background())
+			if err := in.start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2 {
+				if code := put(in, fmt.Sprint(i), intakeWarmup(fmt.Sprint(i))); code != http.StatusOK {
+					t.Fatalf("transaction %d answered %d", i, code)
+				}
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					var left int
+					if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM matrix_intake WHERE state<3`).Scan(&left); err != nil {
+						t.Fatal(err)
+					}
+					if left == 0 {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("%d rows not done", left)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				// Past the run's linger: the drain has nothing left.
+				time.Sleep(10 * runLinger)
+				in.mu.Lock()
+				_, alive := in.workers["!room0:localhost"]
+				in.mu.Unlock()
+				if alive != tc.alive {
+					t.Errorf("after transaction %d: drain alive %v, want %v", i, alive, tc.alive)
+				}
+			}
+			cancel()
+			in.wait()
+			if got := len(w.wire); got != 4 {
+				t.Errorf("%d messages reached XMPP, want 4", got)
 			}
 		})
 	}
