@@ -50,9 +50,15 @@ type intake struct {
 	// echoed back by the homeserver) are not stored: bridgev2 ignores them,
 	// so there is nothing to keep across a crash, and storing and draining
 	// them cost a write and a round through the queue per bridged message.
-	// They go to the appservice's handler with the ephemeral part. State
+	// Nor do they go to the appservice's handler, unless forwardOwn: there
+	// they only cost a second parse, a goroutine and a timer per bridged
+	// message (the appservice's dispatch) for bridgev2 to drop them. State
 	// events stay in order with the rest (room state is applied from them).
 	ownSender func(id.UserID) bool
+	// forwardOwn gives the appservice the own messages all the same:
+	// bridgev2 reports a checkpoint for every message event it receives
+	// when a checkpoint endpoint is configured.
+	forwardOwn bool
 	// deliver hands one event to bridgev2 and returns once bridgev2 has
 	// handled it (its handlers returned, or it failed with a notice). An
 	// error means it could not be handed over (shutting down): the row
@@ -82,6 +88,9 @@ type intake struct {
 	// crash is a test hook: a non-nil error returned at a named step stops
 	// the intake there, as if the process died.
 	crash func(step string) error
+
+	// idle is how long a drain with nothing left stays (drainIdle).
+	idle time.Duration
 
 	ctx     context.Context
 	mu      sync.Mutex // orders seq with commits and guards workers
@@ -119,7 +128,7 @@ type intake struct {
 }
 
 func newIntake(db *dbutil.Database, log zerolog.Logger) *intake {
-	return &intake{store: intakeStore{db: db}, log: log, handlerLog: log, workers: map[id.RoomID]chan struct{}{}}
+	return &intake{store: intakeStore{db: db}, log: log, handlerLog: log, workers: map[id.RoomID]chan struct{}{}, idle: drainIdle}
 }
 
 // start replays the rows left by the previous run and lets new ones drain.
@@ -189,11 +198,13 @@ func (in *intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if head.StateKey == nil && in.ownSender != nil && in.ownSender(head.Sender) {
-			rest = append(rest, js)
+			if in.forwardOwn {
+				rest = append(rest, js)
+			}
 			continue
 		}
 		evts = append(evts, intakeEvent{EventID: head.ID, RoomID: head.RoomID, JSON: js, state: head.StateKey != nil,
-			sends: head.StateKey == nil && (head.Type == event.EventMessage.Type || head.Type == event.EventSticker.Type)})
+			sends: head.StateKey == nil && sendsToXMPP(head.Type)})
 	}
 	if err := in.accept(r.Context(), evts); err != nil {
 		// No 200: the homeserver sends the transaction again.
@@ -392,6 +403,20 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 				log.Err(err).Msg("Failed to mark handed Matrix events done")
 			}
 			continue
+		}
+		// Nothing left: stay a while for the room's next event before
+		// exiting (drainIdle).
+		if linger == nil {
+			linger = time.NewTimer(in.idle)
+		} else {
+			linger.Reset(in.idle)
+		}
+		select {
+		case <-wake:
+			linger.Stop()
+			continue
+		case <-linger.C:
+		case <-ctx.Done():
 		}
 		in.mu.Lock()
 		select {

@@ -41,6 +41,7 @@ func (xc *Connector) setupIntake(br *bridgev2.Bridge) {
 	in.forward = inner
 	bot := mc.AS.BotMXID()
 	in.ownSender = func(u id.UserID) bool { return u == bot || br.IsGhostMXID(u) }
+	in.forwardOwn = mc.Config != nil && mc.Config.Homeserver.MessageSendCheckpointEndpoint != ""
 	in.stored = func(ctx context.Context, evts []intakeEvent) {
 		updateStateStore(ctx, mc.AS, evts)
 	}
@@ -73,6 +74,15 @@ func (xc *Connector) setupIntake(br *bridgev2.Bridge) {
 		br.Log.Info().Msg("Handling Matrix events in order (appservice.async_transactions is ignored)")
 		mc.EventProcessor.ExecMode = appservice.Sync
 	}
+	// Without the warning time and the timeout the handlers run on the
+	// dispatching goroutine (a room's drain) instead of a goroutine and a
+	// timer of their own per event, whose stack grew anew through
+	// bridgev2's handlers for every message. With the timeout, a dispatch
+	// stopped waiting for a handler stuck for 15 minutes: a drain then
+	// marked the event done unhandled, and the appservice's own loops
+	// (to-device, ephemeral) went on past a leaked goroutine. Now both
+	// wait for the handler.
+	mc.EventProcessor.ExecSyncWarnTime, mc.EventProcessor.ExecSyncTimeout = 0, 0
 	if br.Config != nil && br.Config.AsyncEvents {
 		br.Log.Warn().Msg("bridge.async_events is on: Matrix events of a room may be handled out of order")
 	}

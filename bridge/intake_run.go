@@ -31,6 +31,28 @@ const handRun = 16
 // message before it waits for the portal.
 const runLinger = 20 * time.Millisecond
 
+// drainIdle is how long a room's drain waits for the room's next event
+// before it exits. A drain started anew per message (a Matrix user's
+// messages come one by one, further apart than runLinger) grew its stack
+// anew through bridgev2's handlers and the Megolm decrypt each time, and
+// set up its loggers again; an idle room still holds no goroutine past
+// this.
+const drainIdle = time.Second
+
+// sendsToXMPP says whether a timeline event of type typ is a message that
+// the handler sends with sendOnce: a message or sticker, or an encrypted
+// event, which in a Megolm portal is almost always one of them once
+// decrypted. An encrypted event that turns out to be something else (a
+// reaction) is handled all the same; being stored "sending" ahead only
+// costs it an archive look-up if it is replayed after a crash.
+func sendsToXMPP(typ string) bool {
+	switch typ {
+	case event.EventMessage.Type, event.EventSticker.Type, event.EventEncrypted.Type:
+		return true
+	}
+	return false
+}
+
 // handedRow is a row handed to bridgev2 whose run was not waited for yet.
 type handedRow struct {
 	ctx context.Context

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -97,6 +98,9 @@ func (w *intakeWorld) newIntake(crashAt string) *intake {
 	w.mu.Unlock()
 	in := newIntake(w.db, zerolog.Nop())
 	in.crash = w.crash
+	// The tests wait for the drains to exit (TestIntakeDrainStays has
+	// them stay).
+	in.idle = 0
 	in.handled = func(_ context.Context, evt id.EventID) bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -460,29 +464,57 @@ func TestIntakeTransactionHandling(t *testing.T) {
 	if len(forwarded) != 1 || forwarded[0] != "events" {
 		t.Errorf("forwarded %q, want the unkeyed event", forwarded)
 	}
-	// The bridge's own messages (bot, ghosts) are forwarded, not stored; their state events
-	// and everyone else's messages are stored.
+	// The bridge's own messages (bot, ghosts) are not stored, and reach the appservice only
+	// with forwardOwn; their state events and everyone else's messages are stored.
 	in.ownSender = func(u id.UserID) bool { return u == "@bot:localhost" || strings.HasPrefix(string(u), "@xmpp_") }
-	forwarded = nil
-	own := `{"events":[
-		{"event_id":"$ghostmsg","room_id":"!r:localhost","type":"m.room.message","sender":"@xmpp_c:localhost","content":{"body":"echo"}},
-		{"event_id":"$botmsg","room_id":"!r:localhost","type":"m.room.encrypted","sender":"@bot:localhost","content":{}},
-		{"event_id":"$ghostjoin","room_id":"!r:localhost","type":"m.room.member","state_key":"@xmpp_c:localhost","sender":"@xmpp_c:localhost","content":{"membership":"join"}},
-		{"event_id":"$user","room_id":"!r:localhost","type":"m.room.message","sender":"@u:localhost","content":{"body":"b"}}]}`
-	if code := send("hs", own); code != http.StatusOK {
-		t.Fatalf("transaction answered %d", code)
-	}
-	for _, tc := range []struct {
-		evt    id.EventID
-		stored bool
-	}{{"$ghostmsg", false}, {"$botmsg", false}, {"$ghostjoin", true}, {"$user", true}} {
-		state, _, err := in.store.state(context.Background(), tc.evt)
-		if err != nil || (state == intakeStored) != tc.stored {
-			t.Errorf("%s: state %d, %v; want stored %v", tc.evt, state, err, tc.stored)
+	for i, tc := range []struct {
+		forwardOwn bool
+		want       []string
+	}{{false, nil}, {true, []string{"events"}}} {
+		in.forwardOwn = tc.forwardOwn
+		forwarded = nil
+		own := fmt.Sprintf(`{"events":[
+			{"event_id":"$ghostmsg%[1]d","room_id":"!r:localhost","type":"m.room.message","sender":"@xmpp_c:localhost","content":{"body":"echo"}},
+			{"event_id":"$botmsg%[1]d","room_id":"!r:localhost","type":"m.room.encrypted","sender":"@bot:localhost","content":{}},
+			{"event_id":"$ghostjoin%[1]d","room_id":"!r:localhost","type":"m.room.member","state_key":"@xmpp_c:localhost","sender":"@xmpp_c:localhost","content":{"membership":"join"}},
+			{"event_id":"$user%[1]d","room_id":"!r:localhost","type":"m.room.message","sender":"@u:localhost","content":{"body":"b"}}]}`, i)
+		if code := send("hs", own); code != http.StatusOK {
+			t.Fatalf("forwardOwn %v: transaction answered %d", tc.forwardOwn, code)
+		}
+		for _, ev := range []struct {
+			evt    string
+			stored bool
+		}{{"$ghostmsg", false}, {"$botmsg", false}, {"$ghostjoin", true}, {"$user", true}} {
+			evt := id.EventID(fmt.Sprintf("%s%d", ev.evt, i))
+			state, _, err := in.store.state(context.Background(), evt)
+			if err != nil || (state == intakeStored) != ev.stored {
+				t.Errorf("forwardOwn %v: %s: state %d, %v; want stored %v", tc.forwardOwn, evt, state, err, ev.stored)
+			}
+		}
+		if !slices.Equal(forwarded, tc.want) {
+			t.Errorf("forwardOwn %v: forwarded %q, want %q", tc.forwardOwn, forwarded, tc.want)
 		}
 	}
-	if len(forwarded) != 1 || forwarded[0] != "events" {
-		t.Errorf("forwarded %q, want the own messages", forwarded)
+}
+
+// TestSendsToXMPP: the events the handler sends with sendOnce, which may be
+// stored "sending" ahead and handed over in runs.
+func TestSendsToXMPP(t *testing.T) {
+	for _, tc := range []struct {
+		typ  string
+		want bool
+	}{
+		{"m.room.message", true},
+		{"m.sticker", true},
+		{"m.room.encrypted", true},
+		{"m.reaction", false},
+		{"m.room.redaction", false},
+		{"m.room.member", false},
+		{"m.room.topic", false},
+	} {
+		if got := sendsToXMPP(tc.typ); got != tc.want {
+			t.Errorf("sendsToXMPP(%q) = %v, want %v", tc.typ, got, tc.want)
+		}
 	}
 }
 
@@ -523,10 +555,12 @@ func TestIntakeRuns(t *testing.T) {
 		n        int // messages
 		stateAt  int // a state event before the message of this index (-1: none)
 		barriers int
+		typ      string // of the messages (a Megolm portal's are encrypted)
 	}{
-		{"one run", 10, -1, 1},
-		{"two runs", handRun + 4, -1, 2},
-		{"state event between", 10, 5, 2},
+		{"one run", 10, -1, 1, "m.room.message"},
+		{"two runs", handRun + 4, -1, 2, "m.room.message"},
+		{"state event between", 10, 5, 2, "m.room.message"},
+		{"encrypted", handRun + 4, -1, 2, "m.room.encrypted"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := openIntakeDB(t, "sqlite3-fk-wal", "file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate")
@@ -555,7 +589,7 @@ func TestIntakeRuns(t *testing.T) {
 						"type": "m.room.topic", "state_key": "", "content": map[string]any{"topic": "t"}})
 				}
 				evts = append(evts, map[string]any{"event_id": fmt.Sprintf("$m%d", i), "room_id": "!room0:localhost",
-					"sender": "@alice:localhost", "type": "m.room.message", "content": map[string]any{"msgtype": "m.text", "body": fmt.Sprintf("m%d", i)}})
+					"sender": "@alice:localhost", "type": tc.typ, "content": map[string]any{"msgtype": "m.text", "body": fmt.Sprintf("m%d", i)}})
 			}
 			js, _ := json.Marshal(map[string]any{"events": evts})
 			w.mu.Lock()
@@ -589,6 +623,66 @@ func TestIntakeRuns(t *testing.T) {
 			}
 			if left != 0 {
 				t.Errorf("%d intake rows not done", left)
+			}
+		})
+	}
+}
+
+// TestIntakeDrainStays: a room's drain with nothing left waits idle for
+// the room's next event before it exits, so messages that come one by one
+// reuse it; with no idle time it exits at once.
+func TestIntakeDrainStays(t *testing.T) {
+	for _, tc := range []struct {
+		idle  time.Duration
+		alive bool
+	}{{0, false}, {time.Minute, true}} {
+		t.Run(tc.idle.String(), func(t *testing.T) {
+			db := openIntakeDB(t, "sqlite3-fk-wal", "file:"+filepath.Join(t.TempDir(), "bridge.db")+"?_txlock=immediate")
+			w := &intakeWorld{t: t, db: db, bridged: map[id.EventID]bool{}}
+			in := w.newIntake("")
+			in.idle = tc.idle
+			ctx, cancel := context.WithCancel(context.Background())
+			if err := in.start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2 {
+				if code := put(in, fmt.Sprint(i), intakeWarmup(fmt.Sprint(i))); code != http.StatusOK {
+					t.Fatalf("transaction %d answered %d", i, code)
+				}
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					var left int
+					if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM matrix_intake WHERE state<3`).Scan(&left); err != nil {
+						t.Fatal(err)
+					}
+					if left == 0 {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("%d rows not done", left)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				// Past the run's linger the drain has nothing left: it
+				// exits (polled, the machine may be busy) or stays.
+				time.Sleep(10 * runLinger)
+				alive := func() bool {
+					in.mu.Lock()
+					defer in.mu.Unlock()
+					_, ok := in.workers["!room0:localhost"]
+					return ok
+				}
+				for end := time.Now().Add(5 * time.Second); !tc.alive && alive() && time.Now().Before(end); {
+					time.Sleep(10 * time.Millisecond)
+				}
+				if got := alive(); got != tc.alive {
+					t.Errorf("after transaction %d: drain alive %v, want %v", i, got, tc.alive)
+				}
+			}
+			cancel()
+			in.wait()
+			if got := len(w.wire); got != 4 {
+				t.Errorf("%d messages reached XMPP, want 4", got)
 			}
 		})
 	}

@@ -197,7 +197,7 @@ func (pl *passwordLogin) SubmitUserInput(ctx context.Context, input map[string]s
 	if existing != nil && existing.Client != nil {
 		existing.Client.Disconnect()
 	}
-	ul, err := pl.user.NewLogin(ctx, &database.UserLogin{
+	ul, err := newLogin(ctx, pl.main.Bridge, pl.user, &database.UserLogin{
 		ID:         loginID,
 		RemoteName: account.String(),
 		RemoteProfile: status.RemoteProfile{

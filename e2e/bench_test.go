@@ -14,6 +14,7 @@ import (
 
 	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
 	"github.com/mxomemo/xmpp-bridge/internal/testenv"
+	"github.com/mxomemo/xmpp-bridge/metrics"
 	"github.com/mxomemo/xmpp-bridge/omemo"
 	"github.com/mxomemo/xmpp-bridge/omemoxmpp"
 )
@@ -26,6 +27,8 @@ import (
 // is reported as cpu-µs/in-msg (XMPP → Matrix: stanza, OMEMO decrypt in the inbox transaction,
 // bridgev2, Megolm encrypt, HTTP to Dendrite) and cpu-µs/out-msg (Matrix → XMPP: Megolm
 // decrypt, bridgev2, OMEMO encrypt, stanza). The homeserver's and the peers' CPU is not counted.
+// allocs/in-msg and allocs/out-msg are the process's heap allocations per message over the
+// same bursts (go_memstats_mallocs_total on its metrics listener), steady under load.
 // Sub-benchmarks sqlite and postgres run the same on each database (PostgreSQL started by the
 // harness, one database for the bridge).
 // Run with a fixed count: go test -tags 'goolm integration' -run '^$' -bench BridgeCPU -benchtime 300x ./e2e/
@@ -36,7 +39,16 @@ func BenchmarkBridgeCPU(b *testing.B) {
 }
 
 func benchBridgeCPU(b *testing.B, backend string) {
-	s := newStack(b, backend, func(c *harness.BridgeConfig) { c.EncryptionDefault, c.LogLevel = true, "info"; profileDebug(c) })
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", testenv.FreePort(b))
+	s := newStack(b, backend, func(c *harness.BridgeConfig) {
+		c.EncryptionDefault, c.LogLevel = true, "info"
+		profileDebug(c)
+		if c.Network == nil {
+			c.Network = map[string]any{}
+		}
+		c.Network["metrics.enabled"] = true
+		c.Network["metrics.listen"] = strings.TrimSuffix(strings.TrimPrefix(metricsURL, "http://"), "/metrics")
+	})
 	alice, alicePW := s.account(b, "calice")
 	bob, bobPW := s.account(b, "cbob")
 	u := s.matrixUser(b, "mxcpu")
@@ -77,29 +89,56 @@ func benchBridgeCPU(b *testing.B, backend string) {
 	b.ResetTimer()
 
 	// XMPP → Matrix: the contact's messages are encrypted first, then sent in one burst.
+	// Allocation profiles around each burst (with MXOMEMO_BENCH_PROFILE): go tool pprof
+	// -sample_index=alloc_objects -base <name>-0.pprof <name>-1.pprof.
+	saveProfile(b, s.cfg, "allocs", backend+"-allocs-in-0.pprof")
 	prof := cpuProfile(b, s.cfg, backend+"-cpu-in")
-	start, cpu0 := time.Now(), procCPU(b, pid)
+	start, cpu0, mallocs0 := time.Now(), procCPU(b, pid), mallocs(ctx, b, metricsURL)
 	for i := range n {
 		send(fmt.Sprintf("in %d of %d", i+1, n))
 	}
 	nio.WaitMessage(b, string(room), fmt.Sprintf("in %d of %d", n, n), 5*time.Minute)
 	in := (procCPU(b, pid) - cpu0 - idle*time.Since(start).Seconds()) / float64(n)
+	inAllocs := (mallocs(ctx, b, metricsURL) - mallocs0) / float64(n)
 	prof()
+	saveProfile(b, s.cfg, "allocs", backend+"-allocs-in-1.pprof")
 
 	// Matrix → XMPP: matrix-nio sends Megolm messages; each reaches the contact OMEMO-encrypted.
+	saveProfile(b, s.cfg, "allocs", backend+"-allocs-out-0.pprof")
 	prof = cpuProfile(b, s.cfg, backend+"-cpu-out")
-	start, cpu0 = time.Now(), procCPU(b, pid)
+	start, cpu0, mallocs0 = time.Now(), procCPU(b, pid), mallocs(ctx, b, metricsURL)
 	for i := range n {
 		nio.Send(b, string(room), fmt.Sprintf("out %d of %d", i+1, n))
 	}
 	waitOMEMOFrom(ctx, b, bobC, alice, cur, n)
 	out := (procCPU(b, pid) - cpu0 - idle*time.Since(start).Seconds()) / float64(n)
+	outAllocs := (mallocs(ctx, b, metricsURL) - mallocs0) / float64(n)
 	prof()
+	saveProfile(b, s.cfg, "allocs", backend+"-allocs-out-1.pprof")
 	b.StopTimer()
 
 	b.ReportMetric(in*1e6, "cpu-µs/in-msg")
 	b.ReportMetric(out*1e6, "cpu-µs/out-msg")
+	b.ReportMetric(inAllocs, "allocs/in-msg")
+	b.ReportMetric(outAllocs, "allocs/out-msg")
 	b.ReportMetric(idle*1e3, "idle-cpu-ms/s")
+}
+
+// mallocs is the bridge's count of heap allocations so far (the Go collector's
+// go_memstats_mallocs_total on its metrics listener): unlike CPU time, it does not
+// grow with the machine's load. The idle process's own allocations over a burst are
+// few (no timers per login).
+func mallocs(ctx context.Context, t testing.TB, url string) float64 {
+	t.Helper()
+	s, err := metrics.Scrape(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, ok := s.Get("go_memstats_mallocs_total")
+	if !ok {
+		t.Fatalf("no go_memstats_mallocs_total at %s", url)
+	}
+	return v
 }
 
 // omemoPeer gives the contact an OMEMO 2 device on its session and waits until it sees the
