@@ -1,7 +1,6 @@
 package xmppclient
 
 import (
-	"errors"
 	"slices"
 	"time"
 
@@ -90,8 +89,9 @@ type RoomMessage struct {
 // the room stamped on it, then what it is (ClassifyGroupchat).
 func ReadGroupchat(rm RoomMessage, r Room) Groupchat {
 	m, st := rm.Message, rm.Raw
-	_, encErr := omemoxmpp.FindEncrypted(st.Reader())
-	encrypted := !errors.Is(encErr, omemoxmpp.ErrNotEncrypted)
+	// Only whether there is an <encrypted/> child matters here; the
+	// element is parsed once, when the message is decrypted (OMEMO).
+	encrypted := hasEncrypted(st)
 	refs := ParseRefs(st)
 	if refs.ReplyTo != nil {
 		m.Body = StripReplyFallback(st, m.Body)
@@ -107,7 +107,7 @@ func ReadGroupchat(rm RoomMessage, r Room) Groupchat {
 // when the room does not announce the feature (then the element could come
 // from the sender and means nothing) or the stanza has none.
 func RoomOccupantID(r Room, st *stanzabuf.Stanza) string {
-	if !slices.Contains(r.Features.Features, occupantid.NS) {
+	if !slices.Contains(r.Features.Features, occupantid.NS) || !st.HasChild(occupantid.NS, "occupant-id") {
 		return ""
 	}
 	id, ok, err := occupantid.Parse(st.Reader())
@@ -144,8 +144,14 @@ func (m *Message) SharedFile(body string) *File {
 func findEncrypted(raw *stanzabuf.Stanza) (*omemoxmpp.Received, error) {
 	// FindEncrypted copies and decodes the stanza; most messages have no
 	// <encrypted/> child, and the stanza was read as a message already.
-	if raw == nil || !(raw.HasChild(omemo.NamespaceV2, "encrypted") || raw.HasChild(omemo.NamespaceV03, "encrypted")) {
+	if !hasEncrypted(raw) {
 		return nil, omemoxmpp.ErrNotEncrypted
 	}
 	return omemoxmpp.FindEncrypted(raw.Reader())
+}
+
+// hasEncrypted reports whether raw has an <encrypted/> child of either
+// OMEMO version (well-formed or not: FindEncrypted tells).
+func hasEncrypted(raw *stanzabuf.Stanza) bool {
+	return raw != nil && (raw.HasChild(omemo.NamespaceV2, "encrypted") || raw.HasChild(omemo.NamespaceV03, "encrypted"))
 }

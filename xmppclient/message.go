@@ -181,10 +181,8 @@ func fillIncoming(inner *stanzabuf.Stanza, account jid.JID, in *Message, default
 	}
 	// The optional extensions below are ignored when malformed, so that a
 	// broken chat state cannot cost the user the message text.
-	in.ChatState, _ = chatstates.Parse(inner.Reader())
-	if m, err := markers.Parse(inner.Reader()); err == nil {
-		in.Markable, in.Markers = m.Markable, m.Markers
-	}
+	sig := ParseSignals(inner)
+	in.ChatState, in.Markable, in.Markers = sig.ChatState, sig.Markable, sig.Markers
 	in.Refs = ParseRefs(inner)
 	in.Type = f.Type
 	switch f.Type {

@@ -69,12 +69,23 @@ func (s *Stanza) Decode(v any) error {
 // tokens without a decoder, so that a parser whose element is absent from
 // most stanzas can be skipped for nothing.
 func (s *Stanza) HasChild(space, local string) bool {
+	return s.hasChild(space, local, false)
+}
+
+// HasChildIn reports whether the stanza has a child element of any name
+// in namespace space (chat states and markers are elements of several
+// names), as HasChild does.
+func (s *Stanza) HasChildIn(space string) bool {
+	return s.hasChild(space, "", true)
+}
+
+func (s *Stanza) hasChild(space, local string, anyLocal bool) bool {
 	depth := 0
 	for _, tok := range s.tokens {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			depth++
-			if depth == 2 && t.Name.Space == space && t.Name.Local == local {
+			if depth == 2 && t.Name.Space == space && (anyLocal || t.Name.Local == local) {
 				return true
 			}
 		case xml.EndElement:

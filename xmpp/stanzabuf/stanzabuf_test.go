@@ -84,3 +84,30 @@ func TestHasChild(t *testing.T) {
 		}
 	}
 }
+
+func TestHasChildIn(t *testing.T) {
+	const in = `<message xmlns="jabber:client"><body>hi</body>` +
+		`<markable xmlns="urn:xmpp:chat-markers:0"/>` +
+		`<sent xmlns="urn:xmpp:carbons:2"><forwarded xmlns="urn:xmpp:forward:0"><message xmlns="jabber:client">` +
+		`<active xmlns="http://jabber.org/protocol/chatstates"/></message></forwarded></sent></message>`
+	st, err := stanzabuf.Read(xmltest.Reader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		space string
+		want  bool
+	}{
+		{"jabber:client", true},
+		{"urn:xmpp:chat-markers:0", true},
+		{"urn:xmpp:carbons:2", true},
+		{"urn:xmpp:forward:0", false},                    // a grandchild
+		{"http://jabber.org/protocol/chatstates", false}, // deeper still
+		{"urn:xmpp:reactions:0", false},
+	}
+	for _, tc := range tests {
+		if got := st.HasChildIn(tc.space); got != tc.want {
+			t.Errorf("HasChildIn(%q) = %v, want %v", tc.space, got, tc.want)
+		}
+	}
+}
