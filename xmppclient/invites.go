@@ -22,6 +22,10 @@ import (
 // ParseInvite reads an invitation (or a decline of ours) from a message
 // (mucinvite.Parse); mucinvite.ErrNoInvite when it carries none.
 func ParseInvite(st *stanzabuf.Stanza) (mucinvite.Invite, error) {
+	// Parse decodes the whole stanza; every chat message is asked.
+	if !st.HasChild(mucinvite.NSDirect, "x") && !st.HasChild(mucinvite.NSUser, "x") {
+		return mucinvite.Invite{}, mucinvite.ErrNoInvite
+	}
 	return mucinvite.Parse(st.Reader())
 }
 
@@ -104,6 +108,9 @@ func PrivateOccupant(st *stanzabuf.Stanza, fromMe bool, rooms *Rooms) (jid.JID, 
 	}
 	if rooms != nil && rooms.Known(occ.Bare()) {
 		return occ, true
+	}
+	if !st.HasChild(mucadmin.NSUser, "x") {
+		return occ, false
 	}
 	_, marked, err := mucadmin.ParseUser(st.Reader())
 	return occ, err == nil && marked
