@@ -107,10 +107,12 @@ func ReadGroupchat(rm RoomMessage, r Room) Groupchat {
 // when the room does not announce the feature (then the element could come
 // from the sender and means nothing) or the stanza has none.
 func RoomOccupantID(r Room, st *stanzabuf.Stanza) string {
-	if !slices.Contains(r.Features.Features, occupantid.NS) || !st.HasChild(occupantid.NS, "occupant-id") {
+	if !slices.Contains(r.Features.Features, occupantid.NS) {
 		return ""
 	}
-	id, ok, err := occupantid.Parse(st.Reader())
+	// The element's attributes, from the buffered tokens: decoding the
+	// stanza would go through its <encrypted/> key for every device.
+	id, ok, err := occupantid.FromElements(st.Children(occupantid.NS, "occupant-id"))
 	if err != nil || !ok {
 		return ""
 	}

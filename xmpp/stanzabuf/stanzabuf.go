@@ -79,6 +79,27 @@ func (s *Stanza) HasChildIn(space string) bool {
 	return s.hasChild(space, "", true)
 }
 
+// Children returns copies of the start elements of the stanza's children
+// (not deeper descendants) named local in namespace space, read from the
+// buffered tokens as HasChild does: for elements whose attributes are all
+// that is read (an occupant id), without decoding the whole stanza.
+func (s *Stanza) Children(space, local string) []xml.StartElement {
+	var out []xml.StartElement
+	depth := 0
+	for _, tok := range s.tokens {
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			if depth == 2 && t.Name.Space == space && t.Name.Local == local {
+				out = append(out, t.Copy())
+			}
+		case xml.EndElement:
+			depth--
+		}
+	}
+	return out
+}
+
 func (s *Stanza) hasChild(space, local string, anyLocal bool) bool {
 	depth := 0
 	for _, tok := range s.tokens {
