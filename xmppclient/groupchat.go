@@ -1,6 +1,7 @@
 package xmppclient
 
 import (
+	"encoding/xml"
 	"slices"
 	"time"
 
@@ -151,6 +152,9 @@ func findEncrypted(raw *stanzabuf.Stanza) (*omemoxmpp.Received, error) {
 	}
 	return omemoxmpp.FindEncrypted(raw.Reader())
 }
+
+// omemoElements are the <encrypted/> elements of both OMEMO versions.
+var omemoElements = []xml.Name{{Space: omemo.NamespaceV2, Local: "encrypted"}, {Space: omemo.NamespaceV03, Local: "encrypted"}}
 
 // hasEncrypted reports whether raw has an <encrypted/> child of either
 // OMEMO version (well-formed or not: FindEncrypted tells).

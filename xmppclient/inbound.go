@@ -73,7 +73,9 @@ func Classify(st *stanzabuf.Stanza) Inbound {
 	case AttrValue(start, "type") == string(stanza.GroupChatMessage):
 		in.Kind = KindGroupchat
 		in.Room.Raw = st
-		in.Room.Message, in.Err = mucroom.ParseMessage(st.Reader())
+		// ParseMessage reads none of an OMEMO element (a key for every
+		// member's device); it is read once, when decrypted.
+		in.Room.Message, in.Err = mucroom.ParseMessage(st.ReaderWithout(omemoElements...))
 	case result:
 		in.Kind = KindArchived
 		in.Archived, in.Err = UnwrapArchived(st)

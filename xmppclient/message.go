@@ -171,11 +171,13 @@ func ParseArchived(msg *stanzabuf.Stanza, archiveID string, stamp time.Time, acc
 func fillIncoming(inner *stanzabuf.Stanza, account jid.JID, in *Message, defaultTime time.Time) (*Message, error) {
 	in.Raw = inner
 
+	// Neither reads an OMEMO element (its key for every device): it is
+	// read once, when decrypted.
 	var f messageFields
-	if err := inner.Decode(&f); err != nil {
+	if err := xml.NewTokenDecoder(inner.ReaderWithout(omemoElements...)).Decode(&f); err != nil {
 		return nil, fmt.Errorf("failed to decode message: %w", err)
 	}
-	ids, err := sid.Extract(inner.Reader())
+	ids, err := sid.Extract(inner.ReaderWithout(omemoElements...))
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
@@ -57,6 +58,54 @@ func (s *Stanza) Start() xml.StartElement {
 // Reader returns a new reader over the whole stanza.
 func (s *Stanza) Reader() xml.TokenReader {
 	return xmltok.Replay(s.tokens)
+}
+
+// ReaderWithout returns a reader over the stanza without its children (not
+// deeper descendants) named in skip, for a parser that reads none of them
+// and would otherwise decode its way through them (an OMEMO element holds a
+// key for every device it was encrypted for).
+func (s *Stanza) ReaderWithout(skip ...xml.Name) xml.TokenReader {
+	return &without{toks: s.tokens, skip: skip}
+}
+
+type without struct {
+	toks  []xml.Token
+	skip  []xml.Name
+	i     int
+	depth int
+}
+
+func (r *without) Token() (xml.Token, error) {
+	for r.i < len(r.toks) {
+		t := r.toks[r.i]
+		r.i++
+		switch t := t.(type) {
+		case xml.StartElement:
+			r.depth++
+			if r.depth == 2 && slices.Contains(r.skip, t.Name) {
+				r.skipElement()
+				continue
+			}
+		case xml.EndElement:
+			r.depth--
+		}
+		// Copies, as Reader hands out: consumers may keep or modify them.
+		return xml.CopyToken(t), nil
+	}
+	return nil, io.EOF
+}
+
+// skipElement moves past the end of the element whose start was just read.
+func (r *without) skipElement() {
+	for depth := 1; depth > 0 && r.i < len(r.toks); r.i++ {
+		switch r.toks[r.i].(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+	}
+	r.depth--
 }
 
 // Decode decodes the stanza into v.
