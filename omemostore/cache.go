@@ -51,6 +51,9 @@ type storeCache struct {
 	devices map[cacheKey][]omemo.Device
 	trust   map[cacheKey][]omemo.TrustRecord
 	quiet   map[cacheKey]quietMark
+	// sessions: committed session records (sessions.go), and the
+	// generations of those forgotten.
+	sessions map[sessionKey]knownSession
 	// quietAll: everything was deleted in a transaction at (Delete).
 	quietAll time.Time
 }
@@ -72,7 +75,8 @@ func (q quietMark) quiet() bool {
 // cache hit (read again once it is over, to cache them).
 type txnKeys struct {
 	written, missed []cacheKey
-	over            bool // under storeCache.mu
+	sessions        []pendingSession // under storeCache.mu
+	over            bool             // under storeCache.mu
 }
 
 type txnKeysKey struct{ s *Store }

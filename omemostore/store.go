@@ -34,6 +34,7 @@ func New(db *dbutil.Database, account string) *Store {
 // deleted, so a later login of the same account gets a fresh device.
 func (s *Store) Delete(ctx context.Context) error {
 	defer s.cache.invalidate(cacheKey{}, inTxn(ctx, s.db), true, nil)
+	defer s.cache.forgetSessions()
 	return s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		for _, table := range []string{"omemo_identity", "omemo_prekey", "omemo_signed_prekey", "omemo_session", "omemo_device_list", "omemo_trust", "omemo_base_key"} {
 			if _, err := s.db.Exec(ctx, "DELETE FROM "+table+" WHERE account=$1", s.account); err != nil {
@@ -215,6 +216,13 @@ func (s *Store) PutSession(ctx context.Context, v omemo.Version, addr omemo.Addr
 	_, err := s.db.Exec(ctx, `INSERT INTO omemo_session (account, version, jid, device_id, record) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (account, version, jid, device_id) DO UPDATE SET record=excluded.record`,
 		s.account, int(v), addr.JID, int64(addr.Device), record)
+	// Forgotten whatever the outcome; a write that succeeded in a
+	// transaction of Store.DoTxn is known again once that commits.
+	var t *txnKeys
+	if err == nil && inTxn(ctx, s.db) {
+		t = txnKeysOf(ctx, s)
+	}
+	s.cache.sessionWritten(sessionKey{v, addr}, record, t)
 	if err != nil {
 		return fmt.Errorf("failed to save %s session with %s: %w", v, addr, err)
 	}
@@ -222,6 +230,7 @@ func (s *Store) PutSession(ctx context.Context, v omemo.Version, addr omemo.Addr
 }
 
 func (s *Store) RemoveSession(ctx context.Context, v omemo.Version, addr omemo.Address) error {
+	defer s.cache.sessionWritten(sessionKey{v, addr}, nil, nil)
 	_, err := s.db.Exec(ctx, `DELETE FROM omemo_session WHERE account=$1 AND version=$2 AND jid=$3 AND device_id=$4`,
 		s.account, int(v), addr.JID, int64(addr.Device))
 	if err != nil {

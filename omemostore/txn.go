@@ -22,6 +22,7 @@ func (s *Store) DoTxn(ctx context.Context, fn func(ctx context.Context) error) e
 	err := s.db.DoTxn(context.WithValue(ctx, txnKeysKey{s}, t), nil, fn)
 	s.cache.done(t)
 	if err == nil {
+		s.cache.committed(t)
 		s.warm(ctx, t.missed)
 	}
 	return err
