@@ -252,7 +252,8 @@ func (s *Store) DeviceList(ctx context.Context, v omemo.Version, jid string) ([]
 	if err == nil && devices != nil && !txn {
 		s.cache.put(k, gen, devices, nil)
 	}
-	if t := txnKeysOf(ctx, s); txn && t != nil {
+	// An unknown list is not cached: reading it again would not help.
+	if t := txnKeysOf(ctx, s); txn && t != nil && devices != nil {
 		t.missed = append(t.missed, k)
 	}
 	return devices, err
