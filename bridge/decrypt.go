@@ -153,8 +153,10 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 	// The client holds the ratchet lock over our transaction, which keeps
 	// the step's result in the inbox; what the result asks of the network
 	// (a reset, a republish, a heartbeat) the client queues afterwards.
+	// The store's transaction lets its cache serve the sender's trust (and
+	// device list) inside it (omemostore/cache.go).
 	d, err := c.omemo.Decrypt(ctx, req, func(ctx context.Context, step xmppclient.DecryptStep) error {
-		return c.main.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		return c.omemoStore().DoTxn(ctx, func(ctx context.Context) error {
 			var err error
 			if entry, err = c.inboxGet(ctx, job.MessageID); err != nil || entry != nil {
 				return err
@@ -176,16 +178,17 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 	case xmppclient.DecryptUnavailable:
 		return c.failedOMEMO(job, d.Device, errOMEMOUnavailable), nil
 	}
-	log := zerolog.Ctx(ctx).With().Str("xmpp_id", job.XMPPID).Uint32("omemo_device", d.Device).Logger()
+	// The fields are added per event, not as a context per message: most
+	// messages log nothing here.
 	if err != nil {
-		log.Err(err).Msg("Failed to decrypt OMEMO message")
+		zerolog.Ctx(ctx).Err(err).Str("xmpp_id", job.XMPPID).Uint32("omemo_device", d.Device).Msg("Failed to decrypt OMEMO message")
 		return c.failedOMEMO(job, d.Device, err), nil
 	}
 	if entry == nil {
 		if errors.Is(d.Err, omemo.ErrDuplicate) {
 			return nil, fmt.Errorf("replayed OMEMO message: %w", d.Err)
 		}
-		log.Warn().Err(d.Err).Msg("Failed to decrypt OMEMO message")
+		zerolog.Ctx(ctx).Warn().Err(d.Err).Str("xmpp_id", job.XMPPID).Uint32("omemo_device", d.Device).Msg("Failed to decrypt OMEMO message")
 		return c.failedOMEMO(job, d.Device, d.Err), nil
 	}
 	r := inboxResult(entry)

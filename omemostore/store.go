@@ -33,7 +33,8 @@ func New(db *dbutil.Database, account string) *Store {
 // Delete removes everything stored for the account: used when a login is
 // deleted, so a later login of the same account gets a fresh device.
 func (s *Store) Delete(ctx context.Context) error {
-	defer s.cache.invalidate(cacheKey{}, inTxn(ctx, s.db), true)
+	defer s.cache.invalidate(cacheKey{}, inTxn(ctx, s.db), true, nil)
+	defer s.cache.forgetSessions()
 	return s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		for _, table := range []string{"omemo_identity", "omemo_prekey", "omemo_signed_prekey", "omemo_session", "omemo_device_list", "omemo_trust", "omemo_base_key"} {
 			if _, err := s.db.Exec(ctx, "DELETE FROM "+table+" WHERE account=$1", s.account); err != nil {
@@ -215,6 +216,13 @@ func (s *Store) PutSession(ctx context.Context, v omemo.Version, addr omemo.Addr
 	_, err := s.db.Exec(ctx, `INSERT INTO omemo_session (account, version, jid, device_id, record) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (account, version, jid, device_id) DO UPDATE SET record=excluded.record`,
 		s.account, int(v), addr.JID, int64(addr.Device), record)
+	// Forgotten whatever the outcome; a write that succeeded in a
+	// transaction of Store.DoTxn is known again once that commits.
+	var t *txnKeys
+	if err == nil && inTxn(ctx, s.db) {
+		t = txnKeysOf(ctx, s)
+	}
+	s.cache.sessionWritten(sessionKey{v, addr}, record, t)
 	if err != nil {
 		return fmt.Errorf("failed to save %s session with %s: %w", v, addr, err)
 	}
@@ -222,6 +230,7 @@ func (s *Store) PutSession(ctx context.Context, v omemo.Version, addr omemo.Addr
 }
 
 func (s *Store) RemoveSession(ctx context.Context, v omemo.Version, addr omemo.Address) error {
+	defer s.cache.sessionWritten(sessionKey{v, addr}, nil, nil)
 	_, err := s.db.Exec(ctx, `DELETE FROM omemo_session WHERE account=$1 AND version=$2 AND jid=$3 AND device_id=$4`,
 		s.account, int(v), addr.JID, int64(addr.Device))
 	if err != nil {
@@ -242,6 +251,10 @@ func (s *Store) DeviceList(ctx context.Context, v omemo.Version, jid string) ([]
 	devices, err := s.readDeviceList(ctx, v, jid)
 	if err == nil && devices != nil && !txn {
 		s.cache.put(k, gen, devices, nil)
+	}
+	// An unknown list is not cached: reading it again would not help.
+	if t := txnKeysOf(ctx, s); txn && t != nil && devices != nil {
+		t.missed = append(t.missed, k)
 	}
 	return devices, err
 }
@@ -273,7 +286,7 @@ func (s *Store) PutDeviceList(ctx context.Context, v omemo.Version, jid string, 
 	_, err = s.db.Exec(ctx, `INSERT INTO omemo_device_list (account, version, jid, devices) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (account, version, jid) DO UPDATE SET devices=excluded.devices`,
 		s.account, int(v), jid, string(raw))
-	s.cache.invalidate(cacheKey{kind: 1, version: v, jid: jid}, inTxn(ctx, s.db), false)
+	s.cache.invalidate(cacheKey{kind: 1, version: v, jid: jid}, inTxn(ctx, s.db), false, txnKeysOf(ctx, s))
 	if err != nil {
 		return fmt.Errorf("failed to save %s device list of %s: %w", v, jid, err)
 	}
@@ -290,6 +303,9 @@ func (s *Store) TrustRecords(ctx context.Context, jid string) ([]omemo.TrustReco
 	out, err := s.readTrustRecords(ctx, jid)
 	if err == nil && !txn {
 		s.cache.put(k, gen, nil, out)
+	}
+	if t := txnKeysOf(ctx, s); txn && t != nil {
+		t.missed = append(t.missed, k)
 	}
 	return out, err
 }
@@ -322,7 +338,7 @@ func (s *Store) PutTrust(ctx context.Context, rec omemo.TrustRecord) error {
 	_, err := s.db.Exec(ctx, `INSERT INTO omemo_trust (account, jid, device_id, identity_key, trust) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (account, jid, device_id, identity_key) DO UPDATE SET trust=excluded.trust`,
 		s.account, rec.JID, int64(rec.Device), rec.IdentityKey, int(rec.Level))
-	s.cache.invalidate(cacheKey{kind: 2, jid: rec.JID}, inTxn(ctx, s.db), false)
+	s.cache.invalidate(cacheKey{kind: 2, jid: rec.JID}, inTxn(ctx, s.db), false, txnKeysOf(ctx, s))
 	if err != nil {
 		return fmt.Errorf("failed to save trust of %s/%d: %w", rec.JID, rec.Device, err)
 	}

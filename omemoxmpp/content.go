@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -51,7 +50,12 @@ var bodyNamespaces = []string{stanza.NSClient, "", omemo.NamespaceSCE}
 // content holds no message (nothing, or only chat states, receipts and
 // the like), and ErrUnreadableContent when it holds something else.
 func readContent(content []byte) (string, error) {
-	d := xml.NewDecoder(io.MultiReader(strings.NewReader("<c xmlns='"+stanza.NSClient+"'>"), bytes.NewReader(content), strings.NewReader("</c>")))
+	// One buffer: a bytes.Reader is an io.ByteReader, which xml.NewDecoder
+	// reads directly instead of allocating a 4 kB bufio.Reader.
+	const open, end = "<c xmlns='" + stanza.NSClient + "'>", "</c>"
+	doc := make([]byte, 0, len(open)+len(content)+len(end))
+	doc = append(append(append(doc, open...), content...), end...)
+	d := xml.NewDecoder(bytes.NewReader(doc))
 	if _, err := d.Token(); err != nil {
 		return "", fmt.Errorf("%w: content: %w", omemo.ErrEnvelope, err)
 	}

@@ -61,14 +61,30 @@ type Received struct {
 
 // FindEncrypted reads a message stanza from r (starting with <message>)
 // and returns its <encrypted/> elements. ErrNotEncrypted when there are
-// none; a malformed element is an error wrapping omemo.ErrMalformed.
+// none; a malformed element is an error wrapping omemo.ErrMalformed (and r
+// may then be left before the stanza's end). The stanza is decoded as it is
+// read, not copied first: a room's message carries a key for every
+// member's device.
 func FindEncrypted(r xml.TokenReader) (*Received, error) {
-	toks, err := readStanza(r)
-	if err != nil {
-		return nil, err
+	d := xml.NewTokenDecoder(xmltok.CloseOpen(r))
+	var start xml.StartElement
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return nil, fmt.Errorf("%w: no stanza", ErrMalformed)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		if s, ok := tok.(xml.StartElement); ok {
+			start = s
+			break
+		}
+		if _, ok := tok.(xml.EndElement); ok {
+			return nil, fmt.Errorf("%w: no stanza", ErrMalformed)
+		}
 	}
-	start, ok := toks[0].(xml.StartElement)
-	if !ok || start.Name.Local != "message" {
+	if start.Name.Local != "message" {
 		return nil, fmt.Errorf("%w: not a message stanza", ErrMalformed)
 	}
 	msg, err := stanza.NewMessage(start)
@@ -76,10 +92,6 @@ func FindEncrypted(r xml.TokenReader) (*Received, error) {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	out := &Received{From: msg.From}
-	d := xml.NewTokenDecoder(xmltok.Replay(toks))
-	if _, err := d.Token(); err != nil { // <message>
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
 	for {
 		tok, err := d.Token()
 		if err == io.EOF {
@@ -87,6 +99,9 @@ func FindEncrypted(r xml.TokenReader) (*Received, error) {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		if _, end := tok.(xml.EndElement); end {
+			break // </message>
 		}
 		s, ok := tok.(xml.StartElement)
 		if !ok {

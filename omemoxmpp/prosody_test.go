@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -638,4 +640,37 @@ func rawIQ(t *testing.T, s *xmpp.Session, x string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// readStanza reads one whole element (a stanza) from r into tokens.
+func readStanza(r xml.TokenReader) ([]xml.Token, error) {
+	c := xmltok.CloseOpen(r)
+	var out []xml.Token
+	depth := 0
+	for {
+		tok, err := c.Token()
+		if err == io.EOF {
+			if len(out) == 0 {
+				return nil, fmt.Errorf("%w: no stanza", ErrMalformed)
+			}
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		default:
+			if depth == 0 {
+				continue
+			}
+		}
+		out = append(out, xml.CopyToken(tok))
+		if depth == 0 {
+			return out, nil
+		}
+	}
 }

@@ -1,7 +1,7 @@
 package xmppclient
 
 import (
-	"errors"
+	"encoding/xml"
 	"slices"
 	"time"
 
@@ -90,8 +90,9 @@ type RoomMessage struct {
 // the room stamped on it, then what it is (ClassifyGroupchat).
 func ReadGroupchat(rm RoomMessage, r Room) Groupchat {
 	m, st := rm.Message, rm.Raw
-	_, encErr := omemoxmpp.FindEncrypted(st.Reader())
-	encrypted := !errors.Is(encErr, omemoxmpp.ErrNotEncrypted)
+	// Only whether there is an <encrypted/> child matters here; the
+	// element is parsed once, when the message is decrypted (OMEMO).
+	encrypted := hasEncrypted(st)
 	refs := ParseRefs(st)
 	if refs.ReplyTo != nil {
 		m.Body = StripReplyFallback(st, m.Body)
@@ -110,7 +111,9 @@ func RoomOccupantID(r Room, st *stanzabuf.Stanza) string {
 	if !slices.Contains(r.Features.Features, occupantid.NS) {
 		return ""
 	}
-	id, ok, err := occupantid.Parse(st.Reader())
+	// The element's attributes, from the buffered tokens: decoding the
+	// stanza would go through its <encrypted/> key for every device.
+	id, ok, err := occupantid.FromElements(st.Children(occupantid.NS, "occupant-id"))
 	if err != nil || !ok {
 		return ""
 	}
@@ -144,8 +147,17 @@ func (m *Message) SharedFile(body string) *File {
 func findEncrypted(raw *stanzabuf.Stanza) (*omemoxmpp.Received, error) {
 	// FindEncrypted copies and decodes the stanza; most messages have no
 	// <encrypted/> child, and the stanza was read as a message already.
-	if raw == nil || !(raw.HasChild(omemo.NamespaceV2, "encrypted") || raw.HasChild(omemo.NamespaceV03, "encrypted")) {
+	if !hasEncrypted(raw) {
 		return nil, omemoxmpp.ErrNotEncrypted
 	}
 	return omemoxmpp.FindEncrypted(raw.Reader())
+}
+
+// omemoElements are the <encrypted/> elements of both OMEMO versions.
+var omemoElements = []xml.Name{{Space: omemo.NamespaceV2, Local: "encrypted"}, {Space: omemo.NamespaceV03, Local: "encrypted"}}
+
+// hasEncrypted reports whether raw has an <encrypted/> child of either
+// OMEMO version (well-formed or not: FindEncrypted tells).
+func hasEncrypted(raw *stanzabuf.Stanza) bool {
+	return raw != nil && (raw.HasChild(omemo.NamespaceV2, "encrypted") || raw.HasChild(omemo.NamespaceV03, "encrypted"))
 }

@@ -1,10 +1,6 @@
 package xmppclient
 
 import (
-	"encoding/xml"
-	"errors"
-	"io"
-
 	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/mucroom"
@@ -73,7 +69,9 @@ func Classify(st *stanzabuf.Stanza) Inbound {
 	case AttrValue(start, "type") == string(stanza.GroupChatMessage):
 		in.Kind = KindGroupchat
 		in.Room.Raw = st
-		in.Room.Message, in.Err = mucroom.ParseMessage(st.Reader())
+		// ParseMessage reads none of an OMEMO element (a key for every
+		// member's device); it is read once, when decrypted.
+		in.Room.Message, in.Err = mucroom.ParseMessage(st.ReaderWithout(omemoElements...))
 	case result:
 		in.Kind = KindArchived
 		in.Archived, in.Err = UnwrapArchived(st)
@@ -86,27 +84,6 @@ func Classify(st *stanzabuf.Stanza) Inbound {
 // topLevel reports whether st has a pubsub <event/> or an archive
 // <result/> among its children.
 func topLevel(st *stanzabuf.Stanza) (event, result bool) {
-	r := st.Reader()
-	depth := 0
-	for {
-		tok, err := r.Token()
-		if errors.Is(err, io.EOF) || err != nil {
-			return event, result
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			depth++
-			if depth != 2 {
-				continue
-			}
-			switch {
-			case t.Name.Space == pubsub.NSEvent && t.Name.Local == "event":
-				event = true
-			case t.Name.Space == nsMAM && t.Name.Local == "result":
-				result = true
-			}
-		case xml.EndElement:
-			depth--
-		}
-	}
+	// HasChild reads the buffered tokens; a Reader would copy every one.
+	return st.HasChild(pubsub.NSEvent, "event"), st.HasChild(nsMAM, "result")
 }

@@ -171,20 +171,20 @@ func ParseArchived(msg *stanzabuf.Stanza, archiveID string, stamp time.Time, acc
 func fillIncoming(inner *stanzabuf.Stanza, account jid.JID, in *Message, defaultTime time.Time) (*Message, error) {
 	in.Raw = inner
 
+	// Neither reads an OMEMO element (its key for every device): it is
+	// read once, when decrypted.
 	var f messageFields
-	if err := inner.Decode(&f); err != nil {
+	if err := xml.NewTokenDecoder(inner.ReaderWithout(omemoElements...)).Decode(&f); err != nil {
 		return nil, fmt.Errorf("failed to decode message: %w", err)
 	}
-	ids, err := sid.Extract(inner.Reader())
+	ids, err := sid.Extract(inner.ReaderWithout(omemoElements...))
 	if err != nil {
 		return nil, err
 	}
 	// The optional extensions below are ignored when malformed, so that a
 	// broken chat state cannot cost the user the message text.
-	in.ChatState, _ = chatstates.Parse(inner.Reader())
-	if m, err := markers.Parse(inner.Reader()); err == nil {
-		in.Markable, in.Markers = m.Markable, m.Markers
-	}
+	sig := ParseSignals(inner)
+	in.ChatState, in.Markable, in.Markers = sig.ChatState, sig.Markable, sig.Markers
 	in.Refs = ParseRefs(inner)
 	in.Type = f.Type
 	switch f.Type {

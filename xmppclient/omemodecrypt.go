@@ -216,7 +216,7 @@ func (o *OMEMO) followUp(ctx context.Context, oc *omemoxmpp.Client, req DecryptR
 	sender := req.Sender.Bare()
 	// A device the sender's lists do not name: fetch them, so the reply
 	// reaches it (omemodevices.go).
-	go o.fetches.LearnSender(context.WithoutCancel(ctx), oc, sender, msg.Sender.Device)
+	o.fetches.LearnSender(ctx, oc, sender, msg.Sender.Device)
 	o.ResetIfDue(ctx, sender, msg.Sender.Device, v, nil)
 	if msg.PreKeyConsumed {
 		o.Enqueue(ctx, OMEMOTask{Kind: TaskRepublish})

@@ -124,18 +124,23 @@ func (f *DeviceFetches) Forget(contact jid.JID) {
 
 // LearnSender fetches sender's device lists when a message came from a
 // device they do not list (the push that would have told us did not
-// come), so that the reply is encrypted for it too.
+// come), so that the reply is encrypted for it too. The check is a read of
+// the stored lists (cached) on the caller's goroutine; only a fetch gets a
+// goroutine of its own, detached from ctx's cancellation.
 func (f *DeviceFetches) LearnSender(ctx context.Context, oc *omemoxmpp.Client, sender jid.JID, device uint32) {
 	if device == 0 {
 		return
 	}
+	ctx = context.WithoutCancel(ctx)
 	// Lists not stored yet are fetched by the Refresh below (Devices would
 	// fetch them, then Refresh again).
 	if listed, _, err := oc.Listed(ctx, sender, device); err == nil && listed {
 		return
 	}
-	f.Forget(sender)
-	f.Refresh(ctx, oc, sender)
+	go func() {
+		f.Forget(sender)
+		f.Refresh(ctx, oc, sender)
+	}()
 }
 
 // RefreshMembers fetches the device lists of room members not fetched in

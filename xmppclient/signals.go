@@ -22,13 +22,20 @@ type Signals struct {
 	Markers   []markers.Marker
 }
 
-// ParseSignals reads st's chat state and markers.
+// ParseSignals reads st's chat state and markers. Each parser decodes the
+// whole stanza, so it runs only when st has a child in its namespace (most
+// messages have none of one or the other).
 func ParseSignals(st *stanzabuf.Stanza) Signals {
 	var s Signals
 	if st == nil {
 		return s
 	}
-	s.ChatState, _ = chatstates.Parse(st.Reader())
+	if st.HasChildIn(chatstates.NS) {
+		s.ChatState, _ = chatstates.Parse(st.Reader())
+	}
+	if !st.HasChildIn(markers.NS) {
+		return s
+	}
 	if m, err := markers.Parse(st.Reader()); err == nil {
 		s.Markable, s.Markers = m.Markable, m.Markers
 	}

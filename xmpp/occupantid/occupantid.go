@@ -24,21 +24,40 @@ func Parse(r xml.TokenReader) (id string, ok bool, err error) {
 		if start.Name.Space != NS || start.Name.Local != "occupant-id" {
 			return false, nil
 		}
-		v, _ := children.Attr(start, "id")
 		if err := d.Skip(); err != nil {
 			return true, err
 		}
-		if v == "" {
-			return true, ErrMissingID
-		}
-		if ok && v != id {
-			return true, ErrTwoIDs
-		}
-		id, ok = v, true
-		return true, nil
+		return true, add(start, &id, &ok)
 	})
 	if err != nil {
 		return "", false, fmt.Errorf("failed to read occupant-id: %w", err)
 	}
 	return id, ok, nil
+}
+
+// FromElements is Parse for the stanza's <occupant-id/> children, given
+// as their start elements (the element is empty: its id is all it says).
+func FromElements(starts []xml.StartElement) (id string, ok bool, err error) {
+	for _, start := range starts {
+		if start.Name.Space != NS || start.Name.Local != "occupant-id" {
+			continue
+		}
+		if err := add(start, &id, &ok); err != nil {
+			return "", false, fmt.Errorf("failed to read occupant-id: %w", err)
+		}
+	}
+	return id, ok, nil
+}
+
+// add takes the id of one <occupant-id/> into id.
+func add(start xml.StartElement, id *string, ok *bool) error {
+	v, _ := children.Attr(start, "id")
+	if v == "" {
+		return ErrMissingID
+	}
+	if *ok && v != *id {
+		return ErrTwoIDs
+	}
+	*id, *ok = v, true
+	return nil
 }

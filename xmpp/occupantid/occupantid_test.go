@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/occupantid"
+	"github.com/mxomemo/xmpp-bridge/xmpp/stanzabuf"
 )
 
 func TestParse(t *testing.T) {
@@ -29,6 +30,14 @@ func TestParse(t *testing.T) {
 			id, ok, err := occupantid.Parse(xml.NewDecoder(strings.NewReader(tc.xml)))
 			if id != tc.id || ok != tc.ok || !errors.Is(err, tc.err) {
 				t.Errorf("Parse = %q, %v, %v; want %q, %v, %v", id, ok, err, tc.id, tc.ok, tc.err)
+			}
+			st, err := stanzabuf.Read(xml.NewDecoder(strings.NewReader(tc.xml)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, ok, err = occupantid.FromElements(st.Children(occupantid.NS, "occupant-id"))
+			if id != tc.id || ok != tc.ok || !errors.Is(err, tc.err) {
+				t.Errorf("FromElements = %q, %v, %v; want %q, %v, %v", id, ok, err, tc.id, tc.ok, tc.err)
 			}
 		})
 	}

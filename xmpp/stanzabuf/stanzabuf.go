@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/mxomemo/xmpp-bridge/xmpp/xmltok"
 )
@@ -59,6 +60,54 @@ func (s *Stanza) Reader() xml.TokenReader {
 	return xmltok.Replay(s.tokens)
 }
 
+// ReaderWithout returns a reader over the stanza without its children (not
+// deeper descendants) named in skip, for a parser that reads none of them
+// and would otherwise decode its way through them (an OMEMO element holds a
+// key for every device it was encrypted for).
+func (s *Stanza) ReaderWithout(skip ...xml.Name) xml.TokenReader {
+	return &without{toks: s.tokens, skip: skip}
+}
+
+type without struct {
+	toks  []xml.Token
+	skip  []xml.Name
+	i     int
+	depth int
+}
+
+func (r *without) Token() (xml.Token, error) {
+	for r.i < len(r.toks) {
+		t := r.toks[r.i]
+		r.i++
+		switch t := t.(type) {
+		case xml.StartElement:
+			r.depth++
+			if r.depth == 2 && slices.Contains(r.skip, t.Name) {
+				r.skipElement()
+				continue
+			}
+		case xml.EndElement:
+			r.depth--
+		}
+		// Copies, as Reader hands out: consumers may keep or modify them.
+		return xml.CopyToken(t), nil
+	}
+	return nil, io.EOF
+}
+
+// skipElement moves past the end of the element whose start was just read.
+func (r *without) skipElement() {
+	for depth := 1; depth > 0 && r.i < len(r.toks); r.i++ {
+		switch r.toks[r.i].(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+	}
+	r.depth--
+}
+
 // Decode decodes the stanza into v.
 func (s *Stanza) Decode(v any) error {
 	return xml.NewTokenDecoder(s.Reader()).Decode(v)
@@ -69,12 +118,44 @@ func (s *Stanza) Decode(v any) error {
 // tokens without a decoder, so that a parser whose element is absent from
 // most stanzas can be skipped for nothing.
 func (s *Stanza) HasChild(space, local string) bool {
+	return s.hasChild(space, local, false)
+}
+
+// HasChildIn reports whether the stanza has a child element of any name
+// in namespace space (chat states and markers are elements of several
+// names), as HasChild does.
+func (s *Stanza) HasChildIn(space string) bool {
+	return s.hasChild(space, "", true)
+}
+
+// Children returns copies of the start elements of the stanza's children
+// (not deeper descendants) named local in namespace space, read from the
+// buffered tokens as HasChild does: for elements whose attributes are all
+// that is read (an occupant id), without decoding the whole stanza.
+func (s *Stanza) Children(space, local string) []xml.StartElement {
+	var out []xml.StartElement
 	depth := 0
 	for _, tok := range s.tokens {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			depth++
 			if depth == 2 && t.Name.Space == space && t.Name.Local == local {
+				out = append(out, t.Copy())
+			}
+		case xml.EndElement:
+			depth--
+		}
+	}
+	return out
+}
+
+func (s *Stanza) hasChild(space, local string, anyLocal bool) bool {
+	depth := 0
+	for _, tok := range s.tokens {
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			if depth == 2 && t.Name.Space == space && (anyLocal || t.Name.Local == local) {
 				return true
 			}
 		case xml.EndElement:

@@ -3,6 +3,7 @@ package stanzabuf_test
 import (
 	"encoding/xml"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -82,5 +83,81 @@ func TestHasChild(t *testing.T) {
 		if got := st.HasChild(tc.space, tc.local); got != tc.want {
 			t.Errorf("HasChild(%q, %q) = %v, want %v", tc.space, tc.local, got, tc.want)
 		}
+	}
+}
+
+func TestHasChildIn(t *testing.T) {
+	const in = `<message xmlns="jabber:client"><body>hi</body>` +
+		`<markable xmlns="urn:xmpp:chat-markers:0"/>` +
+		`<sent xmlns="urn:xmpp:carbons:2"><forwarded xmlns="urn:xmpp:forward:0"><message xmlns="jabber:client">` +
+		`<active xmlns="http://jabber.org/protocol/chatstates"/></message></forwarded></sent></message>`
+	st, err := stanzabuf.Read(xmltest.Reader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		space string
+		want  bool
+	}{
+		{"jabber:client", true},
+		{"urn:xmpp:chat-markers:0", true},
+		{"urn:xmpp:carbons:2", true},
+		{"urn:xmpp:forward:0", false},                    // a grandchild
+		{"http://jabber.org/protocol/chatstates", false}, // deeper still
+		{"urn:xmpp:reactions:0", false},
+	}
+	for _, tc := range tests {
+		if got := st.HasChildIn(tc.space); got != tc.want {
+			t.Errorf("HasChildIn(%q) = %v, want %v", tc.space, got, tc.want)
+		}
+	}
+}
+
+func TestReaderWithout(t *testing.T) {
+	const in = `<message xmlns="jabber:client"><body>hi</body>` +
+		`<encrypted xmlns="urn:xmpp:omemo:2"><header sid="1"><keys jid="a@b"><key rid="2">AAAA</key></keys></header></encrypted>` +
+		`<x xmlns="urn:x"><encrypted xmlns="urn:xmpp:omemo:2"/></x><origin-id xmlns="urn:xmpp:sid:0" id="o"/></message>`
+	st, err := stanzabuf.Read(xmltest.Reader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := xml.Name{Space: "urn:xmpp:omemo:2", Local: "encrypted"}
+	tests := []struct {
+		name string
+		skip []xml.Name
+		want string // the elements read, in order, and the text
+	}{
+		{"nothing skipped", nil, "message body hi encrypted header keys key AAAA x encrypted origin-id"},
+		{"a child skipped, a deeper one of the same name kept", []xml.Name{enc}, "message body hi x encrypted origin-id"},
+		{"two names", []xml.Name{{Space: "jabber:client", Local: "body"}, {Space: "urn:xmpp:sid:0", Local: "origin-id"}},
+			"message encrypted header keys key AAAA x encrypted"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			depth := 0
+			d := xml.NewTokenDecoder(st.ReaderWithout(tc.skip...))
+			for {
+				tok, err := d.Token()
+				if err != nil {
+					if !errors.Is(err, io.EOF) {
+						t.Fatal(err)
+					}
+					break
+				}
+				switch tok := tok.(type) {
+				case xml.StartElement:
+					depth++
+					got = append(got, tok.Name.Local)
+				case xml.EndElement:
+					depth--
+				case xml.CharData:
+					got = append(got, string(tok))
+				}
+			}
+			if g := strings.Join(got, " "); g != tc.want || depth != 0 {
+				t.Errorf("read %q (depth %d at the end), want %q", g, depth, tc.want)
+			}
+		})
 	}
 }
