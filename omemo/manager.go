@@ -80,6 +80,9 @@ func (m *Manager) Setup(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if err := m.idsPastStoredKeys(ctx, id); err != nil {
+			return err
+		}
 		// Stored before any key it signs: a setup killed after this finds
 		// it again, instead of making a second identity beside signed
 		// prekeys the first one signed.
@@ -100,6 +103,28 @@ func (m *Manager) Setup(ctx context.Context) error {
 		return err
 	}
 	return m.pruneBaseKeys(ctx)
+}
+
+// idsPastStoredKeys moves a new identity's next prekey ids past the keys an
+// identity lost before it left in the store: without it the first refill
+// after a consumed key could give a new key the id of one a peer already
+// used (the refill raises the id only past the keys still stored).
+func (m *Manager) idsPastStoredKeys(ctx context.Context, id *Identity) error {
+	pks, err := m.store.PreKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("failed to load prekeys: %w", err)
+	}
+	for _, k := range pks {
+		id.NextPreKeyID = max(id.NextPreKeyID, k.ID+1)
+	}
+	spks, err := m.store.SignedPreKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("failed to load signed prekeys: %w", err)
+	}
+	for _, k := range spks {
+		id.NextSignedPreKeyID = max(id.NextSignedPreKeyID, k.ID+1)
+	}
+	return nil
 }
 
 func (m *Manager) newIdentity() (*Identity, error) {
