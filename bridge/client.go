@@ -262,6 +262,7 @@ func (h connHooks) Connected(ctx context.Context, s *xmpp.Session) {
 	c := h.c
 	c.ready.set(true)
 	c.sendState(c.connectedState())
+	c.main.heapReleaser().connected()
 	go c.rejoinRooms(ctx, s)
 }
 
