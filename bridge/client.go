@@ -156,7 +156,8 @@ func (c *Client) Connect(ctx context.Context) {
 	if c.cancel != nil {
 		return
 	}
-	log := c.login.Log.With().Str("component", "xmpp").Logger()
+	// Kept as long as the connection loop: a hook, not a With (LogField).
+	log := xmppclient.LogField(c.login.Log, "component", "xmpp")
 	if c.account.Equal(jid.JID{}) {
 		log.Error().Msg("Login metadata has no valid JID")
 		c.badCredentials.Store(true)
@@ -262,6 +263,7 @@ func (h connHooks) Connected(ctx context.Context, s *xmpp.Session) {
 	c := h.c
 	c.ready.set(true)
 	c.sendState(c.connectedState())
+	c.main.heapReleaser().connected()
 	go c.rejoinRooms(ctx, s)
 }
 

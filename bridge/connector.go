@@ -48,6 +48,11 @@ type Connector struct {
 	// keys is the daily OMEMO key maintenance of every login, on one
 	// timer (omemo.go).
 	keys xmppclient.KeyMaintenance
+
+	// heap returns a wave of logins' free heap to the OS once it settled
+	// (heaprelease.go), made at the first connect.
+	heapOnce sync.Once
+	heap     *heapRelease
 }
 
 var (

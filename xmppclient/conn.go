@@ -168,7 +168,8 @@ func (c *Conn) Run(ctx context.Context) {
 // a connected idle login holds this goroutine (and stream management's
 // acknowledgement loop, startStream).
 func (c *Conn) serve(ctx context.Context, s *xmpp.Session) error {
-	log := zerolog.Ctx(ctx).With().Str("resource", s.LocalAddr().Resourcepart()).Logger()
+	// Kept as long as the session: a hook, not a With (LogField).
+	log := LogField(*zerolog.Ctx(ctx), "resource", s.LocalAddr().Resourcepart())
 	ctx = log.WithContext(ctx)
 	c.mu.Lock()
 	c.session = s
