@@ -383,17 +383,8 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 		}
 		if len(run) > 0 {
 			// Another message may come before the portal is waited for.
-			if linger == nil {
-				linger = time.NewTimer(runLinger)
-			} else {
-				linger.Reset(runLinger)
-			}
-			select {
-			case <-wake:
-				linger.Stop()
+			if lingerFor(ctx, &linger, runLinger, wake) {
 				continue
-			case <-linger.C:
-			case <-ctx.Done():
 			}
 			if err, run = in.finishRun(run), nil; err != nil {
 				if ctx.Err() != nil || errors.Is(err, errIntakeCrash) {
@@ -406,17 +397,8 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 		}
 		// Nothing left: stay a while for the room's next event before
 		// exiting (drainIdle).
-		if linger == nil {
-			linger = time.NewTimer(in.idle)
-		} else {
-			linger.Reset(in.idle)
-		}
-		select {
-		case <-wake:
-			linger.Stop()
+		if lingerFor(ctx, &linger, in.idle, wake) {
 			continue
-		case <-linger.C:
-		case <-ctx.Done():
 		}
 		in.mu.Lock()
 		select {
@@ -429,6 +411,24 @@ func (in *intake) drain(room id.RoomID, wake chan struct{}) {
 		in.mu.Unlock()
 		return
 	}
+}
+
+// lingerFor waits up to d (on the drain's one timer, made on first use) for
+// the room's next event and reports whether it came.
+func lingerFor(ctx context.Context, t **time.Timer, d time.Duration, wake <-chan struct{}) bool {
+	if *t == nil {
+		*t = time.NewTimer(d)
+	} else {
+		(*t).Reset(d)
+	}
+	select {
+	case <-wake:
+		(*t).Stop()
+		return true
+	case <-(*t).C:
+	case <-ctx.Done():
+	}
+	return false
 }
 
 func (in *intake) forget(room id.RoomID) {
