@@ -159,5 +159,5 @@ var omemoElements = []xml.Name{{Space: omemo.NamespaceV2, Local: "encrypted"}, {
 // hasEncrypted reports whether raw has an <encrypted/> child of either
 // OMEMO version (well-formed or not: FindEncrypted tells).
 func hasEncrypted(raw *stanzabuf.Stanza) bool {
-	return raw != nil && (raw.HasChild(omemo.NamespaceV2, "encrypted") || raw.HasChild(omemo.NamespaceV03, "encrypted"))
+	return raw != nil && slices.ContainsFunc(omemoElements, func(n xml.Name) bool { return raw.HasChild(n.Space, n.Local) })
 }

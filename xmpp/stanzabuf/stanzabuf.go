@@ -118,14 +118,24 @@ func (s *Stanza) Decode(v any) error {
 // tokens without a decoder, so that a parser whose element is absent from
 // most stanzas can be skipped for nothing.
 func (s *Stanza) HasChild(space, local string) bool {
-	return s.hasChild(space, local, false)
+	found := false
+	s.eachChild(func(t xml.StartElement) bool {
+		found = t.Name.Space == space && t.Name.Local == local
+		return !found
+	})
+	return found
 }
 
 // HasChildIn reports whether the stanza has a child element of any name
 // in namespace space (chat states and markers are elements of several
 // names), as HasChild does.
 func (s *Stanza) HasChildIn(space string) bool {
-	return s.hasChild(space, "", true)
+	found := false
+	s.eachChild(func(t xml.StartElement) bool {
+		found = t.Name.Space == space
+		return !found
+	})
+	return found
 }
 
 // Children returns copies of the start elements of the stanza's children
@@ -134,33 +144,28 @@ func (s *Stanza) HasChildIn(space string) bool {
 // that is read (an occupant id), without decoding the whole stanza.
 func (s *Stanza) Children(space, local string) []xml.StartElement {
 	var out []xml.StartElement
-	depth := 0
-	for _, tok := range s.tokens {
-		switch t := tok.(type) {
-		case xml.StartElement:
-			depth++
-			if depth == 2 && t.Name.Space == space && t.Name.Local == local {
-				out = append(out, t.Copy())
-			}
-		case xml.EndElement:
-			depth--
+	s.eachChild(func(t xml.StartElement) bool {
+		if t.Name.Space == space && t.Name.Local == local {
+			out = append(out, t.Copy())
 		}
-	}
+		return true
+	})
 	return out
 }
 
-func (s *Stanza) hasChild(space, local string, anyLocal bool) bool {
+// eachChild calls fn with the start element of each of the stanza's
+// children, from the buffered tokens, until fn returns false.
+func (s *Stanza) eachChild(fn func(xml.StartElement) bool) {
 	depth := 0
 	for _, tok := range s.tokens {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			depth++
-			if depth == 2 && t.Name.Space == space && (anyLocal || t.Name.Local == local) {
-				return true
+			if depth == 2 && !fn(t) {
+				return
 			}
 		case xml.EndElement:
 			depth--
 		}
 	}
-	return false
 }
