@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -159,5 +160,39 @@ func TestReaderWithout(t *testing.T) {
 				t.Errorf("read %q (depth %d at the end), want %q", g, depth, tc.want)
 			}
 		})
+	}
+}
+
+// TestPrefixedChildren: children written with a namespace prefix are found
+// and skipped by their namespace, as unprefixed ones are (the buffered
+// tokens carry resolved names).
+func TestPrefixedChildren(t *testing.T) {
+	const in = `<message xmlns="jabber:client" id="p1"><body>fallback</body>` +
+		`<o:encrypted xmlns:o="urn:xmpp:omemo:2"><o:header sid="1"><o:keys jid="a@b"><o:key rid="2">AAAA</o:key></o:keys></o:header><o:payload>BBBB</o:payload></o:encrypted>` +
+		`<x:occupant-id xmlns:x="urn:xmpp:occupant-id:0" id="occ"/></message>`
+	st, err := stanzabuf.Read(xmltest.Reader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	omemo := xml.Name{Space: "urn:xmpp:omemo:2", Local: "encrypted"}
+	if !st.HasChild(omemo.Space, omemo.Local) || !st.HasChildIn("urn:xmpp:occupant-id:0") {
+		t.Error("prefixed children not found")
+	}
+	got := st.Children("urn:xmpp:occupant-id:0", "occupant-id")
+	if len(got) != 1 || !slices.ContainsFunc(got[0].Attr, func(a xml.Attr) bool { return a.Name.Local == "id" && a.Value == "occ" }) {
+		t.Errorf("Children: %+v", got)
+	}
+	r := st.ReaderWithout(omemo)
+	for {
+		tok, err := r.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, ok := tok.(xml.StartElement); ok && s.Name.Space == omemo.Space {
+			t.Errorf("ReaderWithout handed out %v", s.Name)
+		}
 	}
 }
