@@ -240,6 +240,7 @@ func (c *Client) handleMUCPresence(ctx context.Context, in xmppclient.Inbound) {
 	if !ok {
 		return
 	}
+	c.roomReconfigured(ctx, out.Config)
 	switch out.Change {
 	case xmppclient.ChangeSelfJoined:
 		// The portal is synced when the subject arrives, or after a while

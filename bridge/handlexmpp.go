@@ -66,8 +66,9 @@ func (c *Client) handleMessage(ctx context.Context, inb xmppclient.Inbound) {
 		}
 		// Another node: read on as a message (it carries nothing bridged).
 	case xmppclient.KindChat:
-		if c.mucs.ApplyAnnouncement(inb) {
+		if ok, cfg := c.mucs.ApplyAnnouncement(inb); ok {
 			log.Debug().Str("from", inb.From).Msg("Followed a group chat's affiliation or configuration change")
+			c.roomReconfigured(ctx, cfg)
 			return
 		}
 		if c.handleInvite(ctx, inb) {
@@ -300,8 +301,9 @@ func (c *Client) handleGroupchat(ctx context.Context, in xmppclient.Inbound) {
 		zerolog.Ctx(ctx).Warn().Err(in.Err).Msg("Dropping malformed groupchat message")
 		return
 	}
-	// Live only: an archived affiliation is not today's.
-	c.mucs.ApplyRoomMessage(in.Room.Message)
+	// Live only: an archived affiliation or configuration is not today's.
+	_, cfg := c.mucs.ApplyRoomMessage(in.Room.Message)
+	c.roomReconfigured(ctx, cfg)
 	c.processGroupchat(ctx, in.Room, 0)
 }
 

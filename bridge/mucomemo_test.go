@@ -139,25 +139,56 @@ func TestGroupchatOMEMOSendRefusals(t *testing.T) {
 		_, err := c.handleMatrixGroupchat(context.Background(), msg, room)
 		return err
 	}
+	allowed := mucadmin.RoomInfo{Anonymity: mucadmin.NonAnonymous, MembersOnly: true}
 	for _, tc := range []struct {
 		name     string
 		features mucadmin.RoomInfo
 		status   []int
+		changed  []int // status codes of a configuration change after the join
 		want     error
 	}{
-		{"semi-anonymous", mucadmin.RoomInfo{Anonymity: mucadmin.SemiAnonymous, MembersOnly: true}, []int{110}, errRoomHidesJIDs},
-		{"open", mucadmin.RoomInfo{Anonymity: mucadmin.NonAnonymous}, []int{110, 100}, errRoomOpen},
+		{"semi-anonymous", mucadmin.RoomInfo{Anonymity: mucadmin.SemiAnonymous, MembersOnly: true}, []int{110}, nil, errRoomHidesJIDs},
+		{"open", mucadmin.RoomInfo{Anonymity: mucadmin.NonAnonymous}, []int{110, 100}, nil, errRoomOpen},
 		// Allowed, but not connected: no plaintext either.
-		{"allowed", mucadmin.RoomInfo{Anonymity: mucadmin.NonAnonymous, MembersOnly: true}, []int{110, 100}, xmppclient.ErrNotConnected},
+		{"allowed", allowed, []int{110, 100}, nil, xmppclient.ErrNotConnected},
+		{"reconfigured semi-anonymous", allowed, []int{110, 100}, []int{104, 173}, errRoomHidesJIDs},
+		{"reconfigured fully anonymous", allowed, []int{110, 100}, []int{174}, errRoomHidesJIDs},
+		{"reconfigured non-anonymous", mucadmin.RoomInfo{Anonymity: mucadmin.SemiAnonymous, MembersOnly: true}, []int{110}, []int{104, 172}, xmppclient.ErrNotConnected},
 	} {
 		c.mucs.StartJoin(room, "alice", mucroom.Info{}, tc.features)
 		c.mucs.ApplyPresence(mustPresence(t, occupantPresence("alice", "", "", tc.status...)))
+		if tc.changed != nil {
+			if _, cfg := c.mucs.ApplyRoomMessage(mucroom.Message{From: room, HasUser: true, User: mucadmin.User{Status: tc.changed}}); cfg == nil {
+				t.Fatalf("%s: status %v is no configuration change", tc.name, tc.changed)
+			}
+		}
 		err := send()
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 		if tc.want != xmppclient.ErrNotConnected && !errors.Is(err, errGroupOMEMO) {
 			t.Errorf("%s: %v is not errGroupOMEMO", tc.name, err)
+		}
+	}
+}
+
+// TestRoomOMEMOChangeText: an OMEMO portal hears when its room's
+// configuration makes OMEMO impossible, and possible again; nothing else.
+func TestRoomOMEMOChangeText(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		was, now error
+		want     string
+	}{
+		{"now hides JIDs", nil, errRoomHidesJIDs, "cannot be used in it any more: the room hides real JIDs"},
+		{"now open", nil, errRoomOpen, "not members-only"},
+		{"possible again", errRoomHidesJIDs, nil, "OMEMO-encrypted again"},
+		{"still possible", nil, nil, ""},
+		{"still impossible", errRoomOpen, errRoomHidesJIDs, ""},
+	} {
+		got := roomOMEMOChangeText(tc.was, tc.now)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %q, want it to contain %q", tc.name, got, tc.want)
 		}
 	}
 }

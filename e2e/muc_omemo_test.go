@@ -65,6 +65,7 @@ func runMUCOMEMO(t *testing.T, server string) {
 		{"EncryptedFileFromMember", mo.testFileFromMember},
 		{"NoTrustedDeviceNothingSent", mo.testNoTrustedDevice},
 		{"SemiAnonymousRoomRefuses", mo.testSemiAnonymous},
+		{"ReconfiguredSemiAnonymousRefuses", mo.testReconfiguredSemiAnonymous},
 	} {
 		t.Run(st.name, st.fn)
 	}
@@ -304,6 +305,61 @@ func (mo *mucOMEMOScenario) testSemiAnonymous(t *testing.T) {
 	}
 	if _, _, err := mo.bobC.WaitMessage(ctx, cur, bodyIs(body)); err != nil {
 		t.Fatalf("bob did not get the plaintext message: %v", err)
+	}
+}
+
+// testReconfiguredSemiAnonymous: bob, the owner, makes the encrypted room semi-anonymous while
+// the bridge is in it (the room says 104 and 173). The portal is told that OMEMO cannot be used
+// any more, and a Matrix message is refused with a notice saying why: it reaches bob neither in
+// plaintext nor otherwise. Made non-anonymous again (172), the room is encrypted for again.
+func (mo *mucOMEMOScenario) testReconfiguredSemiAnonymous(t *testing.T) {
+	mo.needPortal(t)
+	ctx, cancel := stepCtx()
+	defer cancel()
+	configureRoom(t, ctx, mo.bobC, mo.room, map[string]string{"muc#roomconfig_whois": "moderators"})
+	if _, _, err := mo.user.WaitEvent(ctx, mo.portal, 0, harness.IsMessage("", "OMEMO cannot be used in it any more: the room hides real JIDs")); err != nil {
+		t.Errorf("no notice that the reconfigured room cannot be encrypted for: %v", err)
+	}
+	cur := mo.bobC.Cursor()
+	body := uniq("must not leave once the room hides real JIDs")
+	if _, err := mo.user.Client.SendText(ctx, mo.portal, body); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := mo.user.WaitEvent(ctx, mo.portal, 0, func(evt *event.Event) bool {
+		b := harness.Body(evt)
+		return strings.Contains(b, "Not sent") && strings.Contains(b, "the room hides real JIDs") && strings.Contains(b, "nothing was sent")
+	}); err != nil {
+		t.Errorf("no refusal notice for the message in the reconfigured room: %v", err)
+	}
+
+	configureRoom(t, ctx, mo.bobC, mo.room, map[string]string{"muc#roomconfig_whois": "anyone"})
+	if _, _, err := mo.user.WaitEvent(ctx, mo.portal, 0, harness.IsMessage("", "non-anonymous and members-only again")); err != nil {
+		t.Errorf("no notice that the room can be encrypted for again: %v", err)
+	}
+	// The next message goes out encrypted: the barrier; nothing from alice came before it.
+	barrier := uniq("encrypted again after the room shows real JIDs")
+	if _, err := mo.user.Client.SendText(ctx, mo.portal, barrier); err != nil {
+		t.Fatal(err)
+	}
+	occ := mo.room.String() + "/alice"
+	m, _, err := mo.bobC.WaitMessage(ctx, cur, func(m harness.ReceivedMessage) bool { return m.From == occ })
+	if err != nil {
+		t.Fatalf("bob got nothing from alice after the room showed real JIDs again: %v", err)
+	}
+	if strings.Contains(m.Body, body) || m.OMEMO == nil {
+		t.Fatalf("bob's first message from alice after the reconfiguration is not the encrypted barrier: %+v", m)
+	}
+	dec, err := mo.bobX.Decrypt(ctx, mo.alice, &omemoxmpp.Received{Elements: []*omemo.Encrypted{m.OMEMO}})
+	if err != nil {
+		t.Fatalf("bob could not decrypt alice's message: %v", err)
+	}
+	if dec.Body != barrier {
+		t.Errorf("bob decrypted %q, want the barrier (the refused message must never arrive)", dec.Body)
+	}
+	for _, got := range mo.bobC.Received() {
+		if strings.Contains(got.Body, body) {
+			t.Errorf("the refused message reached bob in a %s message from %s", got.Type, got.From)
+		}
 	}
 }
 

@@ -125,6 +125,12 @@ func createRoom(t *testing.T, p *harness.Peer, room jid.JID, nick string, config
 	ctx, cancel := stepCtx()
 	defer cancel()
 	joinRoomAs(t, ctx, p, room, nick)
+	configureRoom(t, ctx, p, room, config)
+}
+
+// configureRoom submits config as the owner configuration of room (XEP-0045 §10.2) from p.
+func configureRoom(t *testing.T, ctx context.Context, p *harness.Peer, room jid.JID, config map[string]string) {
+	t.Helper()
 	var fields strings.Builder
 	fields.WriteString(`<field var="FORM_TYPE"><value>http://jabber.org/protocol/muc#roomconfig</value></field>`)
 	for k, v := range config {

@@ -114,15 +114,6 @@ func (m *memberList) list() []mucadmin.Item {
 	return out
 }
 
-// roomConfigChanged reports whether status codes of the room say its
-// configuration changed (§10.2.1: 104, and 172–174 for who sees real
-// JIDs): the member lists are read again.
-func roomConfigChanged(status []int) bool {
-	return slices.ContainsFunc(status, func(c int) bool {
-		return c == mucadmin.StatusConfigChanged || (c >= mucadmin.StatusNowNonAnonymous && c <= mucadmin.StatusNowFullyAnonymous)
-	})
-}
-
 // Members returns room's owners, admins and members (bare JIDs, each with
 // its highest affiliation): what this session read and has followed since,
 // else read from the room now (three IQs) and kept while we stay in it. A
@@ -179,11 +170,12 @@ func (rs *Rooms) Members(ctx context.Context, s *xmpp.Session, room jid.JID) ([]
 
 // ApplyRoomMessage follows what a live message from the room itself (its
 // bare JID) says: an affiliation change of a user who is not in the room
-// (muc#user <item/>), or a configuration change. It reports whether m was
-// such a message. Delayed messages (history) say nothing of now.
-func (rs *Rooms) ApplyRoomMessage(m mucroom.Message) bool {
+// (muc#user <item/>), or a configuration change (then cfg is set). It
+// reports whether m was such a message. Delayed messages (history) say
+// nothing of now.
+func (rs *Rooms) ApplyRoomMessage(m mucroom.Message) (ok bool, cfg *ConfigChange) {
 	if !m.HasUser || m.From.Resourcepart() != "" || !m.Delay.IsZero() {
-		return false
+		return false, nil
 	}
 	return rs.applyRoomUser(m.From, m.User)
 }
@@ -192,40 +184,37 @@ func (rs *Rooms) ApplyRoomMessage(m mucroom.Message) bool {
 // groupchat (Prosody and ejabberd announce affiliation changes of absent
 // users in such a message, from the room's bare JID); it reports whether
 // in was one.
-func (rs *Rooms) ApplyAnnouncement(in Inbound) bool {
+func (rs *Rooms) ApplyAnnouncement(in Inbound) (ok bool, cfg *ConfigChange) {
 	// Every 1:1 message passes here: the cheap child test first.
 	if in.Kind != KindChat || in.Stanza == nil || !in.Stanza.HasChild(mucadmin.NSUser, "x") {
-		return false
+		return false, nil
 	}
 	from, err := jid.Parse(in.From)
 	if err != nil || from.Resourcepart() != "" || !rs.Known(from) {
-		return false
+		return false, nil
 	}
 	u, ok, err := mucadmin.ParseUser(in.Stanza.Reader())
 	if err != nil || !ok {
-		return false
+		return false, nil
 	}
 	return rs.applyRoomUser(from, u)
 }
 
 // applyRoomUser applies the room's own muc#user payload u.
-func (rs *Rooms) applyRoomUser(room jid.JID, u mucadmin.User) bool {
+func (rs *Rooms) applyRoomUser(room jid.JID, u mucadmin.User) (bool, *ConfigChange) {
 	hasItem := !u.Item.JID.Equal(jid.JID{}) && u.Item.Affiliation != ""
-	changed := roomConfigChanged(u.Status)
-	if !hasItem && !changed {
-		return false
+	if !hasItem && !roomConfigChanged(u.Status) {
+		return false, nil
 	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	r, ok := rs.rooms[room.Bare().String()]
 	if !ok {
-		return false
+		return false, nil
 	}
-	if changed {
-		r.members.invalidate()
-	}
+	cfg := applyConfigStatus(r, u.Status)
 	if hasItem {
 		r.members.note(u.Item)
 	}
-	return true
+	return true, cfg
 }

@@ -161,7 +161,7 @@ func TestRoomMemberUpdates(t *testing.T) {
 					rs.ApplyRoomMessage(in.Room.Message)
 					consumed = false
 				default:
-					consumed = rs.ApplyAnnouncement(in)
+					consumed, _ = rs.ApplyAnnouncement(in)
 				}
 			}
 			want := []string(nil)

@@ -41,10 +41,14 @@ type Room struct {
 	Nick string
 	Info mucroom.Info
 	// Subject is the room's subject, once the room sent one.
-	Subject      *string
+	Subject *string
+	// NonAnonymous: the room shows real JIDs to everyone, as our own
+	// presence said at the join (status 100) or a configuration change
+	// since (172; 173 and 174 clear it, roomconfig.go).
 	NonAnonymous bool
-	// Features is what the room's disco#info said before the join:
-	// anonymity and whether it is members-only (OMEMO needs both).
+	// Features is what the room's disco#info said before the join, read
+	// again after each configuration change: anonymity and whether it is
+	// members-only (OMEMO needs both).
 	Features mucadmin.RoomInfo
 	// Joined is set once our own presence came back (the room then sent
 	// everyone already in it), and cleared when we are out of the room.
@@ -64,6 +68,9 @@ type Room struct {
 	// members is the room's affiliation lists as this join knows them
 	// (roommembers.go).
 	members memberList
+	// configEpoch counts joins and configuration changes: a read of the
+	// room's features started before one is not kept (roomconfig.go).
+	configEpoch uint64
 }
 
 // JoinResult is the room's answer to a join.
@@ -88,10 +95,13 @@ type Rooms struct {
 	rooms map[string]*Room
 	// readMembers asks a room for its affiliation lists (roommembers.go).
 	readMembers func(context.Context, *xmpp.Session, jid.JID) ([]mucadmin.Item, error)
+	// readFeatures asks a room for its disco#info after a configuration
+	// change (roomconfig.go).
+	readFeatures func(context.Context, *xmpp.Session, jid.JID) (mucroom.Info, mucadmin.RoomInfo, error)
 }
 
 func NewRooms() *Rooms {
-	return &Rooms{rooms: map[string]*Room{}, readMembers: mucadmin.Members}
+	return &Rooms{rooms: map[string]*Room{}, readMembers: mucadmin.Members, readFeatures: readRoomFeatures}
 }
 
 // Known reports whether stanzas from room belong to a room of the login.
@@ -124,7 +134,9 @@ func (rs *Rooms) StartJoin(room jid.JID, nick string, info mucroom.Info, feature
 		r = &Room{JID: room.Bare()}
 		rs.rooms[key] = r
 	}
-	r.Nick, r.Info, r.Features, r.Joined = nick, info, features, false
+	// Status 100 in our presence says again whether real JIDs are shown.
+	r.Nick, r.Info, r.Features, r.Joined, r.NonAnonymous = nick, info, features, false, false
+	r.configEpoch++
 	r.JoinStarted = time.Now()
 	r.Occupants = map[string]Occupant{}
 	r.members.invalidate()
@@ -218,6 +230,8 @@ type PresenceOutcome struct {
 	Occupant Occupant
 	// Status holds the presence's status codes (why we left, …).
 	Status []int
+	// Config is set when the presence announced a configuration change.
+	Config *ConfigChange
 }
 
 // ApplyPresence updates the room a presence came from. ok is false for
@@ -235,9 +249,7 @@ func (rs *Rooms) ApplyPresence(p mucroom.Presence) (room Room, out PresenceOutco
 	if p.Type != stanza.ErrorPresence && p.HasUser {
 		// Occupants' affiliation changes come as their presence, also
 		// when they leave because of it (status 321, 301).
-		if roomConfigChanged(p.User.Status) {
-			r.members.invalidate()
-		}
+		out.Config = applyConfigStatus(r, p.User.Status)
 		r.members.note(p.User.Item)
 	}
 	switch {

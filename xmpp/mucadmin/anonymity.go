@@ -18,6 +18,7 @@ const (
 	AnonymityUnknown Anonymity = iota
 	NonAnonymous               // everyone sees real JIDs
 	SemiAnonymous              // only moderators do
+	FullyAnonymous             // nobody does (status 174; no disco#info feature names it)
 )
 
 // String implements fmt.Stringer.
@@ -27,6 +28,8 @@ func (a Anonymity) String() string {
 		return "non-anonymous"
 	case SemiAnonymous:
 		return "semi-anonymous"
+	case FullyAnonymous:
+		return "fully anonymous"
 	}
 	return "unknown"
 }
