@@ -32,6 +32,7 @@ func (c *Client) router() *xmppclient.Router {
 	return &xmppclient.Router{
 		Rooms:      c.mucs,
 		Roster:     c.roster,
+		Queries:    &c.mam,
 		RosterPush: c.handleRosterPush,
 		AvatarHash: c.handleAvatarUpdate,
 		Presence:   c.handleContactPresence,
@@ -146,11 +147,11 @@ func (c *Client) classify(inb xmppclient.Inbound) (*incoming, error) {
 	if from := inb.From; from != "" && from != c.account.String() {
 		return nil, fmt.Errorf("%w: from %s", errForgedArchived, from)
 	}
-	switch c.mam.Mode(a.QueryID) {
+	switch a.Query.Mode {
 	case xmppclient.QueryCatchUp:
 		in, err := parseArchivedMessage(a, c.account)
 		if in != nil {
-			in.catchUpSeq = c.mam.Seq(a.QueryID)
+			in.catchUpSeq = a.Query.Seq
 		}
 		return in, err
 	case xmppclient.QuerySeed:

@@ -52,10 +52,11 @@ func (c *Client) catchUp(ctx context.Context, s *xmpp.Session, seq uint64) bool 
 			log.Warn().Err(err).Msg("Archive not available")
 			return false
 		}
+		c.mam.Done(qid)
 		c.noteArchiveID(ctx, xmppclient.AccountLane, res.Set.Last)
 		return true
 	}
 	ctx = log.WithContext(ctx)
-	return xmppclient.CatchUp(ctx, s, c.account, after, since, func() string { return c.mam.AddCatchUp(seq) },
+	return xmppclient.CatchUp(ctx, s, c.account, after, since, xmppclient.CatchUpIDs{Queries: &c.mam, Seq: seq},
 		mamPageSize, mamMaxPages, mamQueryTimeout)
 }

@@ -41,7 +41,9 @@ func TestClassifyArchived(t *testing.T) {
 		{"injected by a contact", archiveResult("mallory@example.org/x", catchUp, fromBob), errForgedArchived, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in, err := c.classify(xmppclient.Classify(tokens(t, tc.xml)))
+			inb := xmppclient.Classify(tokens(t, tc.xml))
+			c.mam.Resolve(&inb) // as the Router does
+			in, err := c.classify(inb)
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tc.wantErr)

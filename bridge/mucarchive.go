@@ -144,28 +144,28 @@ func (c *Client) roomCatchUp(ctx context.Context, s *xmpp.Session, room jid.JID,
 		return true
 	}
 	ctx = log.WithContext(ctx)
-	register := func() string { return c.mam.AddRoomCatchUp(room, seq) }
+	ids := xmppclient.CatchUpIDs{Queries: &c.mam, Seq: seq, Room: room}
 	after := plan.after
 	if plan.history > 0 {
-		last, ok := xmppclient.CatchUpNewest(ctx, s, room, plan.history, plan.since, register, mamQueryTimeout)
+		last, ok := xmppclient.CatchUpNewest(ctx, s, room, plan.history, plan.since, ids, mamQueryTimeout)
 		if !ok || plan.since.IsZero() {
 			return ok
 		}
 		// What came since the first join follows the history.
 		after = last
 	}
-	return xmppclient.CatchUp(ctx, s, room, after, plan.since, register, mamPageSize, mamMaxPages, mamQueryTimeout)
+	return xmppclient.CatchUp(ctx, s, room, after, plan.since, ids, mamPageSize, mamMaxPages, mamQueryTimeout)
 }
 
 // handleRoomArchived handles a result of a room archive query; it reports
 // whether st was one.
 func (c *Client) handleRoomArchived(ctx context.Context, in xmppclient.Inbound) bool {
 	a := in.Archived
-	if in.Err != nil || c.mam.Mode(a.QueryID) != xmppclient.QueryRoomCatchUp {
+	if in.Err != nil || a.Query.Mode != xmppclient.QueryRoomCatchUp {
 		return false
 	}
 	log := zerolog.Ctx(ctx)
-	room := c.mam.Room(a.QueryID)
+	room := a.Query.Room
 	if from := in.From; from != room {
 		log.Warn().Str("from", from).Str("room", room).Msg("Dropping forged room archive result")
 		return true
@@ -189,6 +189,6 @@ func (c *Client) handleRoomArchived(ctx context.Context, in xmppclient.Inbound) 
 	if m.Delay.IsZero() {
 		m.Delay = time.Now()
 	}
-	c.processGroupchat(ctx, xmppclient.RoomMessage{Raw: rm.Raw, Message: m}, c.mam.Seq(a.QueryID))
+	c.processGroupchat(ctx, xmppclient.RoomMessage{Raw: rm.Raw, Message: m}, a.Query.Seq)
 	return true
 }

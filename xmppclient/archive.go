@@ -32,7 +32,10 @@ var ErrNotArchived = errors.New("not an archive result")
 
 // Archived is one unwrapped archive result.
 type Archived struct {
-	QueryID   string
+	QueryID string
+	// Query is what QueryID is for, looked up by the Router as the result
+	// arrived (its id may be forgotten by the time the result is handled).
+	Query     QueryInfo
 	ArchiveID string
 	Stamp     time.Time
 	Message   *stanzabuf.Stanza

@@ -16,6 +16,14 @@ import (
 // archive, and each room's after a join), backfill, and the look for a
 // send a crash interrupted. Every query has an id of ours, remembered in
 // Queries; a result naming any other is forged.
+//
+// The Router looks each result's query up as it reads it (Archived.Query),
+// in the Serve loop. The server sends a query's results before its answer
+// (XEP-0313 §4.1: the <fin/>), and the Serve loop reads them in that order,
+// so once a query's <fin/> came every result of it has been looked up and
+// its id can be forgotten (Done): a login's catch-ups no longer keep one
+// entry per page for good. A query that failed or timed out is kept, since
+// its results may still come.
 
 // QueryMode says what to do with the results of one of our queries.
 type QueryMode int
@@ -106,6 +114,69 @@ func (q *Queries) setRoom(id string, room jid.JID) {
 	q.rooms[id] = room.Bare().String()
 }
 
+// QueryInfo is what one of our archive queries is for.
+type QueryInfo struct {
+	// Mode is 0 for a query that is not ours (or no longer remembered).
+	Mode QueryMode
+	// Seq is the catch-up the query is part of (0: none).
+	Seq uint64
+	// Room is the room whose archive the query asks ("" for our own).
+	Room string
+}
+
+// Lookup is what query id is for; the Router asks it for each result.
+func (q *Queries) Lookup(id string) QueryInfo {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return QueryInfo{Mode: q.m[id], Seq: q.seqs[id], Room: q.rooms[id]}
+}
+
+// Resolve looks up the query of in when it is an archive result; the
+// Router calls it on every message as it reads it.
+func (q *Queries) Resolve(in *Inbound) {
+	if in.Kind == KindArchived {
+		in.Archived.Query = q.Lookup(in.Archived.QueryID)
+	}
+}
+
+// Done forgets query id, whose <fin/> came: all its results came before it
+// and were looked up then. Collected queries are forgotten by Finish.
+func (q *Queries) Done(id string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if _, collected := q.pages[id]; collected {
+		return
+	}
+	delete(q.m, id)
+	delete(q.seqs, id)
+	delete(q.rooms, id)
+	q.dropEmpty()
+}
+
+// dropEmpty lets go of maps left empty: Go keeps an emptied map's buckets,
+// ≈ 0.8 kB for a login's catch-ups.
+func (q *Queries) dropEmpty() {
+	if len(q.m) == 0 {
+		q.m = nil
+	}
+	if len(q.seqs) == 0 {
+		q.seqs = nil
+	}
+	if len(q.rooms) == 0 {
+		q.rooms = nil
+	}
+	if len(q.pages) == 0 {
+		q.pages = nil
+	}
+}
+
+// Len is how many queries are remembered.
+func (q *Queries) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.m)
+}
+
 // Seq is the catch-up query id belongs to (0: none).
 func (q *Queries) Seq(id string) uint64 {
 	q.mu.Lock()
@@ -153,6 +224,8 @@ func (q *Queries) Finish(id string) []Archived {
 	res := q.pages[id]
 	delete(q.pages, id)
 	delete(q.m, id)
+	delete(q.rooms, id)
+	q.dropEmpty()
 	return res
 }
 
@@ -177,15 +250,41 @@ func (q *Queries) Collected(ctx context.Context, s *xmpp.Session, query history.
 	return got, res, nil
 }
 
-// CatchUpNewest asks archive for its newest n messages (of those up to
-// end, when set), one query (the last page, RSM <before/>) whose id
-// register makes, its results going through the stream in the archive's
-// order. Paging further back would hand the stream older pages after newer
-// ones, so the server's page limit caps n. It returns the archive id of
-// the page's last message ("" for none) and whether the query succeeded.
-func CatchUpNewest(ctx context.Context, s *xmpp.Session, archive jid.JID, n uint64, end time.Time, register func() string, timeout time.Duration) (string, bool) {
-	q := history.Query{ID: register(), Last: true, Limit: n, End: end}
+// CatchUpIDs registers the queries of one catch-up in Queries: of the
+// room's archive when Room is set, else of our own.
+type CatchUpIDs struct {
+	Queries *Queries
+	Seq     uint64
+	Room    jid.JID
+}
+
+// add registers one query of the catch-up and returns its id.
+func (c CatchUpIDs) add() string {
+	if c.Room.Equal(jid.JID{}) {
+		return c.Queries.AddCatchUp(c.Seq)
+	}
+	return c.Queries.AddRoomCatchUp(c.Room, c.Seq)
+}
+
+// fetch runs one query of the catch-up and forgets its id once answered.
+func (c CatchUpIDs) fetch(ctx context.Context, s *xmpp.Session, q history.Query, archive jid.JID, timeout time.Duration) (history.Result, error) {
+	q.ID = c.add()
 	res, err := Fetch(ctx, s, q, archive, timeout)
+	if err == nil {
+		c.Queries.Done(q.ID)
+	}
+	return res, err
+}
+
+// CatchUpNewest asks archive for its newest n messages (of those up to
+// end, when set), one query (the last page, RSM <before/>) registered with
+// ids, its results going through the stream in the archive's order. Paging
+// further back would hand the stream older pages after newer ones, so the
+// server's page limit caps n. It returns the archive id of the page's last
+// message ("" for none) and whether the query succeeded.
+func CatchUpNewest(ctx context.Context, s *xmpp.Session, archive jid.JID, n uint64, end time.Time, ids CatchUpIDs, timeout time.Duration) (string, bool) {
+	q := history.Query{Last: true, Limit: n, End: end}
+	res, err := ids.fetch(ctx, s, q, archive, timeout)
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Archive history query failed")
 		return "", false
@@ -196,20 +295,20 @@ func CatchUpNewest(ctx context.Context, s *xmpp.Session, archive jid.JID, n uint
 
 // CatchUp pages through archive (our account's, or a room's) after the
 // archive id after, or from start when after is "": each page is a query
-// whose id register makes, its results going through the stream. It
-// reports whether it reached the end of the archive (false: a page failed,
-// or maxPages were read; the next catch-up continues).
-func CatchUp(ctx context.Context, s *xmpp.Session, archive jid.JID, after string, start time.Time, register func() string, pageSize uint64, maxPages int, timeout time.Duration) bool {
+// registered with ids, its results going through the stream. It reports
+// whether it reached the end of the archive (false: a page failed, or
+// maxPages were read; the next catch-up continues).
+func CatchUp(ctx context.Context, s *xmpp.Session, archive jid.JID, after string, start time.Time, ids CatchUpIDs, pageSize uint64, maxPages int, timeout time.Duration) bool {
 	log := zerolog.Ctx(ctx)
 	fromStart := after == ""
 	for page := 0; page < maxPages; page++ {
 		// A new login's first catch-up (no cursor yet) takes everything
 		// since the login began; Start stays on every page, after moves.
-		q := history.Query{ID: register(), Limit: pageSize, PageID: after}
+		q := history.Query{Limit: pageSize, PageID: after}
 		if fromStart {
 			q.Start = start
 		}
-		res, err := Fetch(ctx, s, q, archive, timeout)
+		res, err := ids.fetch(ctx, s, q, archive, timeout)
 		if err != nil {
 			log.Warn().Err(err).Str("after", after).Msg("Archive query failed")
 			return false

@@ -28,6 +28,9 @@ import (
 type Router struct {
 	Rooms  *Rooms
 	Roster *Roster
+	// Queries are the login's archive queries: each result is looked up
+	// as it arrives (queries.go).
+	Queries *Queries
 	// RosterPush is a roster push (RFC 6121 §2.1.6).
 	RosterPush func(ver string, item roster.Item) error
 	// AvatarHash is a contact's XEP-0153 avatar hash from its presence.
@@ -60,6 +63,9 @@ func (r *Router) Handler(ctx context.Context) xmpp.Handler {
 				return nil
 			}
 			in := Classify(st)
+			if r.Queries != nil {
+				r.Queries.Resolve(&in)
+			}
 			if r.Intercept != nil && r.Intercept(in) {
 				return nil
 			}
