@@ -80,3 +80,20 @@ func TestAttr(t *testing.T) {
 		}
 	}
 }
+
+func TestReaddress(t *testing.T) {
+	for _, tc := range []struct {
+		raw, from, to, child, want string
+	}{
+		{`<message to='room@muc' type='groupchat' id='1'><body>x</body></message>`, "room@muc/me", "me@host/res", `<stanza-id xmlns='urn:xmpp:sid:0' id='s1' by='room@muc'/>`,
+			`<message from='room@muc/me' to='me@host/res' type='groupchat' id='1'><body>x</body><stanza-id xmlns='urn:xmpp:sid:0' id='s1' by='room@muc'/></message>`},
+		{`<message xmlns="jabber:client" to="a@h" type="chat"><body/></message>`, "b@h/r", "a@h", "",
+			`<message from='b@h/r' xmlns="jabber:client" to="a@h" type="chat"><body/></message>`},
+		{`<message from='x' to='y'><body>it's</body></message>`, "b@h/o'r", "a@h", "<c/>",
+			`<message from='b@h/o&#39;r' to='a@h'><body>it's</body><c/></message>`},
+	} {
+		if got := string(Readdress([]byte(tc.raw), tc.from, tc.to, tc.child)); got != tc.want {
+			t.Errorf("Readdress(%s)\n got %s\nwant %s", tc.raw, got, tc.want)
+		}
+	}
+}
