@@ -64,6 +64,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		popts.LogLevel, popts.StanzaDebug = "debug", true
 	}
 	prosody := testenv.StartProsody(b, popts)
+	tap := startTap(b, prosody)
 	hsPort := testenv.FreePort(b)
 	cfg := &harness.BridgeConfig{
 		Dir:            b.TempDir(),
@@ -91,6 +92,16 @@ func BenchmarkSinkThroughput(b *testing.B) {
 			_ = os.WriteFile(filepath.Join(dir, "bridge.log"), []byte(br.Log()), 0o644)
 			_ = os.WriteFile(filepath.Join(dir, "prosody.log"), []byte(prosody.Log()), 0o644)
 		}
+		// The tap's acknowledgement translation: neither side may have seen a count it did not
+		// expect (the bridge logs its mismatches when its stream ends).
+		for _, l := range []struct{ who, log, complaint string }{
+			{"bridge", br.Log(), "acknowledgement did not match"},
+			{"Prosody", prosody.Log(), "new stanzas, but we sent"},
+		} {
+			if tap != nil && strings.Contains(l.log, l.complaint) {
+				b.Errorf("the %s saw a stream management count it did not expect (%q in its log)", l.who, l.complaint)
+			}
+		}
 		if b.Failed() {
 			b.Logf("sink: unknown calls %v\n--- bridge log (last 20 kB) ---\n%s", sink.Unknown(), br.Tail(20000))
 		}
@@ -98,7 +109,6 @@ func BenchmarkSinkThroughput(b *testing.B) {
 	if err := br.Start(ctx); err != nil {
 		b.Fatal(err)
 	}
-	tap := startTap(b, prosody)
 	server := prosody.Addr()
 	if tap != nil {
 		server = tap.Addr()
@@ -519,6 +529,16 @@ func BenchmarkSinkThroughput(b *testing.B) {
 				t, logOff = tallyStanzas(b, filepath.Join(prosody.Dir(), "prosody.log"), logOff, alice.String(), witness.JID.String(), bridgeSessions)
 				fmt.Printf("SINK stanzas/msg %s %s %s: %s\n", c.name, ph.dir, ph.mode, t.perMessage(len(lat)))
 			}
+		}
+	}
+	if tap != nil {
+		// The last acknowledgements come after the last phase's messages.
+		time.Sleep(2 * time.Second)
+		toServer, toBridge := tap.Translated()
+		fmt.Printf("SINK tap: %d connection(s) of the bridge; acknowledgements translated: %d of the bridge's to Prosody, %d of Prosody's to the bridge\n",
+			tap.Connections(), toServer, toBridge)
+		if err := tap.Err(); err != nil {
+			b.Errorf("tap: %v", err)
 		}
 	}
 	if u := sink.Unknown(); len(u) > 0 {

@@ -20,9 +20,12 @@ const nsSM = "urn:xmpp:sm:3"
 //     stanzas. Its h covers the first h stanzas the tap wrote it; the server
 //     is told h less the injected ones among them.
 //   - outbound (bridge → server): the server's count lacks the swallowed
-//     stanzas. Its h covers the first h the tap forwarded; the bridge is told
-//     h plus the swallowed ones that came before the next forwarded one
-//     (the tap has them all: acknowledging them is true).
+//     stanzas. The server sends <a h/> only to answer the bridge's <r/>, one
+//     each, in order, and its h then covers every stanza before that <r/>;
+//     the bridge is told h plus the swallowed ones before the same <r/>
+//     (the tap has them: acknowledging them is true). Not a swallowed one
+//     after it: the bridge may not have counted a stanza it is still writing
+//     when the answer comes (its queue then refuses an h above its count).
 //
 // The counters wrap at 2^32 as XEP-0198's do; the positions kept are
 // compared in that arithmetic only within one ack window, which a burst of
@@ -34,9 +37,11 @@ type ledger struct {
 	injected []uint32 // the bridge's count after each injected one, ascending
 	injDone  uint32   // injected ones already behind an acknowledgement
 
-	forwarded uint32   // the bridge's stanzas forwarded since <enable/>
-	swallowed []uint32 // forwarded before each swallowed one, ascending
-	swDone    uint32   // swallowed ones already behind an acknowledgement
+	swallowed uint32   // the bridge's stanzas swallowed since <enable/>
+	requests  []uint32 // swallowed before each <r/> of the bridge's not answered yet
+	answered  uint32   // swallowed before the <r/> last answered
+
+	changed [2]int // acknowledgements whose h was changed: toward the server, toward the bridge
 }
 
 // resetIn starts the inbound count (<enabled/> relayed to the bridge).
@@ -49,7 +54,7 @@ func (l *ledger) resetIn() {
 // resetOut starts the outbound count (<enable/> relayed to the server).
 func (l *ledger) resetOut() {
 	l.mu.Lock()
-	l.forwarded, l.swallowed, l.swDone = 0, nil, 0
+	l.swallowed, l.requests, l.answered = 0, nil, 0
 	l.mu.Unlock()
 }
 
@@ -64,14 +69,17 @@ func (l *ledger) in(injected bool) {
 	l.mu.Unlock()
 }
 
-// out counts a stanza of the bridge's; swallowed says it was not forwarded.
-func (l *ledger) out(swallowed bool) {
+// swallow counts a stanza of the bridge's that was not forwarded.
+func (l *ledger) swallow() {
 	l.mu.Lock()
-	if swallowed {
-		l.swallowed = append(l.swallowed, l.forwarded)
-	} else {
-		l.forwarded++
-	}
+	l.swallowed++
+	l.mu.Unlock()
+}
+
+// request notes a <r/> of the bridge's forwarded to the server.
+func (l *ledger) request() {
+	l.mu.Lock()
+	l.requests = append(l.requests, l.swallowed)
 	l.mu.Unlock()
 }
 
@@ -83,18 +91,37 @@ func (l *ledger) toServer(h uint32) uint32 {
 	n := sort.Search(len(l.injected), func(i int) bool { return int32(l.injected[i]-h) > 0 })
 	l.injDone += uint32(n)
 	l.injected = l.injected[n:]
+	if l.injDone != 0 {
+		l.changed[0]++
+	}
 	return h - l.injDone
 }
 
-// toBridge is the server's inbound h as the bridge counts: plus the
-// swallowed stanzas before the next forwarded one.
+// toBridge is the server's h (answering the oldest <r/> not answered yet)
+// as the bridge counts: plus the swallowed stanzas before that <r/>.
 func (l *ledger) toBridge(h uint32) uint32 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := sort.Search(len(l.swallowed), func(i int) bool { return int32(l.swallowed[i]-h) > 0 })
-	l.swDone += uint32(n)
-	l.swallowed = l.swallowed[n:]
-	return h + l.swDone
+	if len(l.requests) > 0 {
+		l.answered = l.requests[0]
+		l.requests = l.requests[1:]
+	}
+	if l.answered != 0 {
+		l.changed[1]++
+	}
+	return h + l.answered
+}
+
+// toBridgeAll is the server's h in <resumed/> as the bridge counts: every
+// stanza before the stream broke was read, swallowed ones included.
+func (l *ledger) toBridgeAll(h uint32) uint32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.requests, l.answered = nil, l.swallowed
+	if l.answered != 0 {
+		l.changed[1]++
+	}
+	return h + l.answered
 }
 
 // smRewrite is a stream management element with its h translated by conv,

@@ -4,9 +4,10 @@ import "testing"
 
 // TestLedger drives both directions' counters through a sequence of events
 // and checks every translated h: "s" a server stanza to the bridge, "i" an
-// injected one, "f" a bridge stanza forwarded, "w" one swallowed; "A<n>"
-// the bridge acknowledges n (translated for the server), "a<n>" the server
-// acknowledges n (translated for the bridge).
+// injected one, "f" a bridge stanza forwarded, "w" one swallowed, "r" the
+// bridge's ack request forwarded; "A<n>" the bridge acknowledges n
+// (translated for the server), "a<n>" the server answers the oldest request
+// with n (translated for the bridge).
 func TestLedger(t *testing.T) {
 	type ack struct {
 		event string
@@ -17,15 +18,16 @@ func TestLedger(t *testing.T) {
 		events []string
 		acks   []ack
 	}{
-		{"nothing injected or swallowed", []string{"s", "s", "f", "f", "f"}, []ack{{"A2", 2}, {"a3", 3}}},
+		{"nothing injected or swallowed", []string{"s", "s", "f", "f", "r", "f"}, []ack{{"A2", 2}, {"a2", 2}}},
 		{"injected among server stanzas", []string{"s", "i", "i", "s", "i"}, []ack{{"A1", 1}, {"A3", 1}, {"A4", 2}, {"A5", 2}}},
 		{"bridge acks before the injected ones", []string{"s", "s", "i", "i"}, []ack{{"A2", 2}, {"A4", 2}}},
 		{"burst injected then server resumes", []string{"s", "i", "i", "i", "s", "s"}, []ack{{"A6", 3}}},
-		{"swallowed after forwarded", []string{"f", "w", "w", "f"}, []ack{{"a1", 3}, {"a2", 4}}},
-		{"swallowed first", []string{"w", "w", "f"}, []ack{{"a0", 2}, {"a1", 3}}},
-		{"all of a burst swallowed", []string{"f", "f", "w", "w", "w"}, []ack{{"a1", 1}, {"a2", 5}, {"a2", 5}}},
-		{"both ways at once", []string{"s", "f", "i", "w", "s", "f", "w"}, []ack{{"A3", 2}, {"a1", 2}, {"a2", 4}, {"A3", 2}}},
-		{"wrapping counters", []string{"wrap", "s", "i", "s", "f", "w", "f"}, []ack{{"A1", 1}, {"A3", 2}, {"a0", 0}, {"a1", 2}}},
+		{"swallowed before the request", []string{"f", "w", "w", "r", "f"}, []ack{{"a1", 3}}},
+		{"swallowed after the request: not yet", []string{"f", "r", "w", "w", "f"}, []ack{{"a1", 1}}},
+		{"requests answered in order", []string{"f", "r", "w", "w", "r", "f", "w", "r"}, []ack{{"a1", 1}, {"a1", 3}, {"a2", 5}}},
+		{"an answer without a request keeps the last", []string{"w", "r", "w"}, []ack{{"a0", 1}, {"a0", 1}}},
+		{"both ways at once", []string{"s", "f", "i", "w", "r", "s", "f", "w"}, []ack{{"A3", 2}, {"a1", 2}, {"A3", 2}}},
+		{"wrapping counters", []string{"wrap", "s", "i", "s", "f", "w", "r", "f"}, []ack{{"A1", 1}, {"A3", 2}, {"a1", 2}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var l ledger
@@ -35,13 +37,13 @@ func TestLedger(t *testing.T) {
 					l.in(false)
 				case "i":
 					l.in(true)
-				case "f":
-					l.out(false)
 				case "w":
-					l.out(true)
+					l.swallow()
+				case "r":
+					l.request()
 				case "wrap":
-					// Counters just below 2^32: h wraps to 0, 1, ….
-					l.written, l.forwarded = ^uint32(0), ^uint32(0)
+					// The inbound count just below 2^32: h wraps to 0, 1, ….
+					l.written = ^uint32(0)
 				}
 			}
 			base := uint32(0)
@@ -64,6 +66,21 @@ func TestLedger(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestLedgerResumed(t *testing.T) {
+	var l ledger
+	l.swallow()
+	l.request()
+	l.swallow()
+	if got := l.toBridgeAll(4); got != 6 {
+		t.Errorf("<resumed h='4'/> after 2 swallowed: got %d, want 6", got)
+	}
+	l.resetOut()
+	l.request()
+	if got := l.toBridge(1); got != 1 {
+		t.Errorf("after <enable/>: got %d, want 1", got)
 	}
 }
 

@@ -92,6 +92,15 @@ func (t *Tap) BoundJID() string {
 	return t.bound
 }
 
+// Translated is how many acknowledgements (<a/>, <resume/>, <resumed/>)
+// the tap passed on with another h than they had: the bridge's toward the
+// server, and the server's toward the bridge.
+func (t *Tap) Translated() (toServer, toBridge int) {
+	t.led.mu.Lock()
+	defer t.led.mu.Unlock()
+	return t.led.changed[0], t.led.changed[1]
+}
+
 // Err is the first relay error that was not a connection closing.
 func (t *Tap) Err() error {
 	t.mu.Lock()
@@ -197,8 +206,11 @@ func (t *Tap) down(l *link) {
 				switch smName(p) {
 				case "enabled":
 					t.led.resetIn()
-				case "a", "resumed":
+				case "a":
 					out = append(out, smRewrite(p.Raw, t.led.toBridge)...)
+					return
+				case "resumed":
+					out = append(out, smRewrite(p.Raw, t.led.toBridgeAll)...)
 					return
 				}
 				if isStanza(p) {
@@ -243,17 +255,18 @@ func (t *Tap) up(l *link) {
 				switch smName(p) {
 				case "enable":
 					t.led.resetOut()
+				case "r":
+					t.led.request()
 				case "a", "resume":
 					out = append(out, smRewrite(p.Raw, t.led.toServer)...)
 					return
 				}
 				if isStanza(p) {
 					if p.Name == "message" && match != nil && match(p.Raw) {
-						t.led.out(true)
+						t.led.swallow()
 						deliver(bytes.Clone(p.Raw), time.Now())
 						return
 					}
-					t.led.out(false)
 				}
 				out = append(out, p.Raw...)
 			})
