@@ -295,7 +295,8 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		}
 		return lat, added, last.Sub(start), cpu
 	}
-	push := func(c *sinkCase, bodies []string) time.Time {
+	// pushE sends bodies to c's portal as one transaction (safe from several goroutines).
+	pushE := func(c *sinkCase, bodies []string) (time.Time, error) {
 		var evts []assink.Event
 		now := time.Now()
 		for _, body := range bodies {
@@ -304,7 +305,11 @@ func BenchmarkSinkThroughput(b *testing.B) {
 				Timestamp: now.UnixMilli(), Content: map[string]any{"msgtype": "m.text", "body": body},
 			})
 		}
-		if err := sink.Push(ctx, client, cfg.AppserviceURL(), hsToken, evts); err != nil {
+		return now, sink.Push(ctx, client, cfg.AppserviceURL(), hsToken, evts)
+	}
+	push := func(c *sinkCase, bodies []string) time.Time {
+		now, err := pushE(c, bodies)
+		if err != nil {
 			b.Fatal(err)
 		}
 		return now
@@ -445,7 +450,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		}
 		report("-", "xmpp→xmpp", mode, lat, nil, time.Since(start), 0, "-", others0)
 	}
-	tr := &tapRun{tap: tap, account: alice.String(), pid: pid, nextIDs: nextIDs, push: push,
+	tr := &tapRun{tap: tap, account: alice.String(), pid: pid, nextIDs: nextIDs, pushE: pushE,
 		waitArrived: func(bodies []string, d time.Duration) { waitArrived(bodies, d) },
 		arrivals: func(k int) ([]string, int) {
 			mu.Lock()
@@ -532,6 +537,36 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		}
 	}
 	if tap != nil {
+		// Several chats at once: the instance's ceiling rather than one chat's (one chat's
+		// XMPP → Matrix path is serial). The room is in OMEMO since room-omemo, so its plaintext
+		// case is left out.
+		var all []*sinkCase
+		for _, c := range cases {
+			if slices.Contains(want, c.name) && c.name != "room" {
+				all = append(all, c)
+			}
+		}
+		if len(all) > 1 {
+			names := make([]string, len(all))
+			for i, c := range all {
+				names[i] = c.name
+			}
+			for _, ph := range []sinkPhase{
+				{"xmpp→matrix", "burst-tap", func() ([]time.Duration, []time.Duration, time.Duration, float64) {
+					lat, wall, cpu := tr.xmAll(ctx, b, all, burst)
+					return lat, nil, wall, cpu
+				}},
+				{"matrix→xmpp", "burst-tap", func() ([]time.Duration, []time.Duration, time.Duration, float64) {
+					lat, wall, cpu := tr.mxAll(ctx, b, all, burst)
+					return lat, nil, wall, cpu
+				}},
+			} {
+				others0 := others()
+				lat, added, wall, cpu := ph.run()
+				report("all", ph.dir, ph.mode, lat, added, wall, cpu, "-", others0)
+			}
+			fmt.Printf("SINK all: %s at once, one message of each in turn\n", strings.Join(names, ", "))
+		}
 		// The last acknowledgements come after the last phase's messages.
 		time.Sleep(2 * time.Second)
 		toServer, toBridge := tap.Translated()

@@ -46,11 +46,11 @@ type sinkCase struct {
 	shadow   func(ctx context.Context, body string) error
 	isShadow func(harness.ReceivedMessage) bool
 
-	// The burst-tap phases (e2e/internal/xmpptap, sink_tap_test.go): raw builds the sender's
-	// stanzas as XML text (OMEMO: encrypted then), which the tap readdresses as the server
-	// delivers them (from tapFrom, with a stanza-id by the archive's owner) and injects; the
-	// bridge's messages to capTo (a bare JID, any resource) are taken out of its stream.
-	raw     func(ctx context.Context, tb testing.TB, ids, bodies []string) [][]byte
+	// The burst-tap phases (e2e/internal/xmpptap, sink_tap_test.go): raw prepares a builder of
+	// the sender's stanzas as XML text (OMEMO: encrypted then), which the tap readdresses as the
+	// server delivers them (from tapFrom, with a stanza-id by the archive's owner) and injects;
+	// the bridge's messages to capTo (a bare JID, any resource) are taken out of its stream.
+	raw     func(ctx context.Context, tb testing.TB) func(id, body string) []byte
 	tapFrom string
 	capTo   string
 }
@@ -181,31 +181,29 @@ func roomIQs(p *testenv.Prosody, room string) int {
 }
 
 // rawStanzas builds plaintext messages of type typ to to as XML text.
-func rawStanzas(to jid.JID, typ stanza.MessageType) func(context.Context, testing.TB, []string, []string) [][]byte {
-	return func(_ context.Context, _ testing.TB, ids, bodies []string) [][]byte {
-		out := make([][]byte, len(ids))
-		for i := range ids {
-			out[i] = fmt.Appendf(nil, `<message xmlns="jabber:client" to=%q type=%q id=%q><body>%s</body></message>`,
-				to.String(), typ, ids[i], html.EscapeString(bodies[i]))
+func rawStanzas(to jid.JID, typ stanza.MessageType) func(context.Context, testing.TB) func(id, body string) []byte {
+	return func(context.Context, testing.TB) func(id, body string) []byte {
+		return func(id, body string) []byte {
+			return fmt.Appendf(nil, `<message xmlns="jabber:client" to=%q type=%q id=%q><body>%s</body></message>`,
+				to.String(), typ, id, html.EscapeString(body))
 		}
-		return out
 	}
 }
 
-// rawOMEMO is omemoMessages as XML text: the same stanzas, encrypted before the clock starts.
-func rawOMEMO(xc *omemoxmpp.Client, to jid.JID, members []jid.JID) func(context.Context, testing.TB, []string, []string) [][]byte {
-	return func(ctx context.Context, tb testing.TB, ids, bodies []string) [][]byte {
+// rawOMEMO is omemoMessages as XML text: the same stanzas, prepared (devices, sessions) once
+// and encrypted one by one before the clock starts.
+func rawOMEMO(xc *omemoxmpp.Client, to jid.JID, members []jid.JID) func(context.Context, testing.TB) func(id, body string) []byte {
+	return func(ctx context.Context, tb testing.TB) func(id, body string) []byte {
 		typ, prep := stanza.ChatMessage, xc.Prepare(ctx, to)
 		if members != nil {
 			typ, prep = stanza.GroupChatMessage, xc.PrepareGroup(ctx, to, members)
 		}
-		out := make([][]byte, len(ids))
-		for i := range ids {
-			enc, err := xc.EncryptPrepared(ctx, prep, bodies[i])
+		return func(id, body string) []byte {
+			enc, err := xc.EncryptPrepared(ctx, prep, body)
 			if err != nil {
 				tb.Fatalf("encrypting for %s: %v", to, err)
 			}
-			r, err := omemoxmpp.BuildMessage(stanza.Message{To: to, Type: typ, ID: ids[i]}, enc)
+			r, err := omemoxmpp.BuildMessage(stanza.Message{To: to, Type: typ, ID: id}, enc)
 			if err != nil {
 				tb.Fatal(err)
 			}
@@ -217,8 +215,7 @@ func rawOMEMO(xc *omemoxmpp.Client, to jid.JID, members []jid.JID) func(context.
 			if err := e.Flush(); err != nil {
 				tb.Fatal(err)
 			}
-			out[i] = buf.Bytes()
+			return buf.Bytes()
 		}
-		return out
 	}
 }

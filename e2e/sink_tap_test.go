@@ -61,7 +61,7 @@ type tapRun struct {
 	arrivals    func(k int) ([]string, int)
 	waitArrived func(bodies []string, d time.Duration)
 	arrivedAt   func(bodies []string) []time.Time
-	push        func(c *sinkCase, bodies []string) time.Time
+	pushE       func(c *sinkCase, bodies []string) (time.Time, error)
 }
 
 // stanzaID is the XEP-0359 stanza-id Prosody's archive adds to what it delivers.
@@ -70,16 +70,34 @@ func stanzaID(id, by string) string {
 }
 
 // xm injects n messages of c and waits for all of them in the sink.
-func (r *tapRun) xm(ctx context.Context, b *testing.B, c *sinkCase, n int) (lat []time.Duration, wall time.Duration, cpu float64) {
-	ids, bodies := r.nextIDs("xm-tap", n)
-	raws := c.raw(ctx, b, ids, bodies)
-	// A 1:1 message keeps the bare JID it was sent to; a room's goes to each occupant's full JID.
-	to, by := r.account, r.account
-	if c.room != "" {
-		to, by = r.tap.BoundJID(), c.room
+func (r *tapRun) xm(ctx context.Context, b *testing.B, c *sinkCase, n int) ([]time.Duration, time.Duration, float64) {
+	return r.xmAll(ctx, b, []*sinkCase{c}, n)
+}
+
+// xmAll injects n messages spread over the chats cs, one of each in turn, and waits for all of
+// them in the sink. They are encrypted one at a time in that order (each chat prepared once):
+// chats of one sender share its OMEMO chain, which the bridge then reads in order as from
+// Prosody.
+func (r *tapRun) xmAll(ctx context.Context, b *testing.B, cs []*sinkCase, n int) (lat []time.Duration, wall time.Duration, cpu float64) {
+	raws := make([][]byte, n)
+	bodies := make([]string, n)
+	perCase := make([][]string, len(cs))
+	build := make([]func(id, body string) []byte, len(cs))
+	for j, c := range cs {
+		build[j] = c.raw(ctx, b)
 	}
-	for i := range raws {
-		raws[i] = xmpptap.Readdress(raws[i], c.tapFrom, to, stanzaID(ids[i], by))
+	for i := range n {
+		j := i % len(cs)
+		c := cs[j]
+		ids, bs := r.nextIDs("xt-"+c.name, 1)
+		// A 1:1 message keeps the bare JID it was sent to; a room's goes to each occupant's full JID.
+		to, by := r.account, r.account
+		if c.room != "" {
+			to, by = r.tap.BoundJID(), c.room
+		}
+		raws[i] = xmpptap.Readdress(build[j](ids[0], bs[0]), c.tapFrom, to, stanzaID(ids[0], by))
+		bodies[i] = bs[0]
+		perCase[j] = append(perCase[j], bs[0])
 	}
 	conns := r.tap.Connections()
 	_, k := r.arrivals(0)
@@ -95,14 +113,16 @@ func (r *tapRun) xm(ctx context.Context, b *testing.B, c *sinkCase, n int) (lat 
 	r.waitArrived(bodies, 5*time.Minute)
 	cpu = (procCPU(b, r.pid) - cpu0) / float64(n)
 	got, _ := r.arrivals(k)
-	var mine []string
-	for _, a := range got {
-		if strings.HasPrefix(a, "xm-tap ") {
-			mine = append(mine, a)
+	for j, c := range cs {
+		var mine []string
+		for _, a := range got {
+			if strings.HasPrefix(a, "xt-"+c.name+" ") {
+				mine = append(mine, a)
+			}
 		}
-	}
-	if !slices.Equal(mine, bodies) {
-		b.Fatalf("%s: the sink got %d injected messages, want %d once each in order", c.name, len(mine), n)
+		if !slices.Equal(mine, perCase[j]) {
+			b.Fatalf("%s: the sink got %d injected messages, want %d once each in order", c.name, len(mine), len(perCase[j]))
+		}
 	}
 	r.check(b, conns)
 	var last time.Time
@@ -127,33 +147,50 @@ func (r *tapRun) check(b *testing.B, conns int) {
 }
 
 type tapped struct {
+	c   int // the case's index
 	raw []byte
 	at  time.Time
 }
 
 // mx pushes n Matrix events to c's portal and takes the bridge's messages to c's receiver out
-// of its stream; for a room, the room's reflection of each is injected back.
-func (r *tapRun) mx(ctx context.Context, b *testing.B, c *sinkCase, n int) (lat []time.Duration, wall time.Duration, cpu float64) {
-	_, bodies := r.nextIDs("mx-tap", n)
-	from := r.tap.BoundJID()
-	if c.room != "" {
-		from = c.room + "/" + bridgeNick(b, c)
+// of its stream.
+func (r *tapRun) mx(ctx context.Context, b *testing.B, c *sinkCase, n int) ([]time.Duration, time.Duration, float64) {
+	return r.mxAll(ctx, b, []*sinkCase{c}, n)
+}
+
+// mxAll pushes n Matrix events spread over the portals of cs (each portal's in transactions of
+// 50, one at a time, the portals at once) and takes the bridge's messages to the cases'
+// receivers out of its stream; for a room, the room's reflection of each is injected back.
+func (r *tapRun) mxAll(ctx context.Context, b *testing.B, cs []*sinkCase, n int) (lat []time.Duration, wall time.Duration, cpu float64) {
+	bodies := make([][]string, len(cs))
+	from := make([]string, len(cs))
+	for j, c := range cs {
+		_, bodies[j] = r.nextIDs("mt-"+c.name, n/len(cs)+min(1, max(0, n%len(cs)-j)))
+		from[j] = r.tap.BoundJID()
+		if c.room != "" {
+			from[j] = c.room + "/" + bridgeNick(b, c)
+		}
 	}
 	var (
 		mu   sync.Mutex
 		got  []tapped
 		more = make(chan struct{}, 1)
 	)
-	reflect := make(chan []byte, n+64)
+	type reflection struct {
+		c   int
+		raw []byte
+	}
+	reflect := make(chan reflection, n+64)
 	stop, reflected := make(chan struct{}), make(chan int, 1)
 	go func() {
 		k := 0
 		defer func() { reflected <- k }()
 		for {
 			select {
-			case raw := <-reflect:
+			case rf := <-reflect:
 				// Prosody's reflection keeps the id and origin-id, adds the room's stanza-id.
-				if err := r.tap.Inject(xmpptap.Readdress(raw, from, r.tap.BoundJID(), stanzaID(fmt.Sprint("r", k), c.room))); err != nil {
+				room := cs[rf.c].room
+				if err := r.tap.Inject(xmpptap.Readdress(rf.raw, from[rf.c], r.tap.BoundJID(), stanzaID(fmt.Sprint("r", k), room))); err != nil {
 					return
 				}
 				k++
@@ -162,18 +199,26 @@ func (r *tapRun) mx(ctx context.Context, b *testing.B, c *sinkCase, n int) (lat 
 			}
 		}
 	}()
-	match := func(raw []byte) bool {
+	caseOf := func(raw []byte) int {
 		to := xmpptap.Attr(raw, "to")
-		return (to == c.capTo || strings.HasPrefix(to, c.capTo+"/")) &&
-			(bytes.Contains(raw, []byte("<body")) || bytes.Contains(raw, []byte("<encrypted")))
+		for j, c := range cs {
+			if to == c.capTo || strings.HasPrefix(to, c.capTo+"/") {
+				return j
+			}
+		}
+		return -1
+	}
+	match := func(raw []byte) bool {
+		return caseOf(raw) >= 0 && (bytes.Contains(raw, []byte("<body")) || bytes.Contains(raw, []byte("<encrypted")))
 	}
 	r.tap.Capture(match, func(raw []byte, at time.Time) {
+		j := caseOf(raw)
 		mu.Lock()
-		got = append(got, tapped{raw, at})
+		got = append(got, tapped{j, raw, at})
 		mu.Unlock()
-		if c.room != "" {
+		if cs[j].room != "" {
 			select {
-			case reflect <- raw:
+			case reflect <- reflection{j, raw}:
 			default:
 			}
 		}
@@ -183,13 +228,32 @@ func (r *tapRun) mx(ctx context.Context, b *testing.B, c *sinkCase, n int) (lat 
 		}
 	})
 	conns := r.tap.Connections()
-	sent := make([]time.Time, n)
+	sent := make([]map[string]time.Time, len(cs))
+	errs := make(chan error, len(cs))
 	cpu0 := procCPU(b, r.pid)
 	start := time.Now()
-	for i := 0; i < n; i += 50 {
-		at := r.push(c, bodies[i:min(n, i+50)])
-		for j := i; j < min(n, i+50); j++ {
-			sent[j] = at
+	for j, c := range cs {
+		sent[j] = map[string]time.Time{}
+		go func() {
+			bs := bodies[j]
+			for i := 0; i < len(bs); i += 50 {
+				at, err := r.pushE(c, bs[i:min(len(bs), i+50)])
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				for _, body := range bs[i:min(len(bs), i+50)] {
+					sent[j][body] = at
+				}
+				mu.Unlock()
+			}
+			errs <- nil
+		}()
+	}
+	for range cs {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
 		}
 	}
 	deadline := time.After(5 * time.Minute)
@@ -204,17 +268,15 @@ func (r *tapRun) mx(ctx context.Context, b *testing.B, c *sinkCase, n int) (lat 
 		case <-more:
 		case <-time.After(200 * time.Millisecond):
 		case <-deadline:
-			b.Fatalf("%s: %d of %d Matrix messages left the bridge", c.name, k, n)
+			b.Fatalf("%d of %d Matrix messages left the bridge", k, n)
 		}
 	}
 	cpu = (procCPU(b, r.pid) - cpu0) / float64(n)
-	// Nothing more is taken: anything the bridge sends now goes to Prosody and the receiver.
+	// Nothing more is taken: anything the bridge sends now goes to Prosody and the receivers.
 	r.tap.Capture(nil, nil)
-	if c.room != "" {
-		// The reflections are the bridge's work too, but after its last message left.
-		for deadline := time.Now().Add(time.Minute); len(reflect) > 0 && time.Now().Before(deadline); {
-			time.Sleep(20 * time.Millisecond)
-		}
+	// The reflections are the bridge's work too, but after its last message left.
+	for deadline := time.Now().Add(time.Minute); len(reflect) > 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
 	}
 	close(stop)
 	<-reflected
@@ -222,27 +284,30 @@ func (r *tapRun) mx(ctx context.Context, b *testing.B, c *sinkCase, n int) (lat 
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != n {
-		b.Fatalf("%s: the bridge sent %d messages, want %d", c.name, len(got), n)
+		b.Fatalf("the bridge sent %d messages, want %d", len(got), n)
 	}
-	ms := make([]harness.ReceivedMessage, len(got))
+	// Checked in the order the bridge wrote them: one receiver device may decrypt several
+	// cases' messages, from one chain.
+	plain := make([][]string, len(cs))
 	for i, t := range got {
+		c := cs[t.c]
 		m, err := harness.ParseMessage(t.raw)
 		if err != nil {
 			b.Fatal(err)
 		}
 		// The server stamps from; the tap read them before it could.
-		m.From, m.At = from, t.at
+		m.From, m.At = from[t.c], t.at
 		if !c.fromBridge(m) {
 			b.Fatalf("%s: the bridge's message %d is not what the case expects (type %q, OMEMO %v)", c.name, i, m.Type, m.OMEMO != nil)
 		}
-		ms[i] = m
+		body := c.bodies(ctx, b, []harness.ReceivedMessage{m})[0]
+		plain[t.c] = append(plain[t.c], body)
+		lat = append(lat, t.at.Sub(sent[t.c][body]))
 	}
-	plain := c.bodies(ctx, b, ms)
-	if !slices.Equal(plain, bodies) {
-		b.Fatalf("%s: the bridge's %d messages are not the %d events once each in order", c.name, len(plain), n)
-	}
-	for i := range ms {
-		lat = append(lat, ms[i].At.Sub(sent[i]))
+	for j, c := range cs {
+		if !slices.Equal(plain[j], bodies[j]) {
+			b.Fatalf("%s: the bridge's %d messages are not the %d events once each in order", c.name, len(plain[j]), len(bodies[j]))
+		}
 	}
 	return lat, got[len(got)-1].at.Sub(start), cpu
 }
