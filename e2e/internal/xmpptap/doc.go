@@ -18,5 +18,6 @@
 // server's <a h/> below what the bridge sent; each side sees its own counts.
 //
 // Never imported by the bridge: it lives under e2e/internal and imports
-// nothing of ours.
+// nothing of ours (its integration test drives xmpp/conn and xmpp/sm, the
+// bridge's connection stack, through it to a real Prosody).
 package xmpptap
