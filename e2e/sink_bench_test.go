@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 	"maunium.net/go/mautrix/id"
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
 
 	"github.com/mxomemo/xmpp-bridge/e2e/internal/assink"
 	"github.com/mxomemo/xmpp-bridge/e2e/internal/harness"
@@ -63,6 +64,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		popts.LogLevel, popts.StanzaDebug = "debug", true
 	}
 	prosody := testenv.StartProsody(b, popts)
+	tap := startTap(b, prosody)
 	hsPort := testenv.FreePort(b)
 	cfg := &harness.BridgeConfig{
 		Dir:            b.TempDir(),
@@ -90,12 +92,26 @@ func BenchmarkSinkThroughput(b *testing.B) {
 			_ = os.WriteFile(filepath.Join(dir, "bridge.log"), []byte(br.Log()), 0o644)
 			_ = os.WriteFile(filepath.Join(dir, "prosody.log"), []byte(prosody.Log()), 0o644)
 		}
+		// The tap's acknowledgement translation: neither side may have seen a count it did not
+		// expect (the bridge logs its mismatches when its stream ends).
+		for _, l := range []struct{ who, log, complaint string }{
+			{"bridge", br.Log(), "acknowledgement did not match"},
+			{"Prosody", prosody.Log(), "new stanzas, but we sent"},
+		} {
+			if tap != nil && strings.Contains(l.log, l.complaint) {
+				b.Errorf("the %s saw a stream management count it did not expect (%q in its log)", l.who, l.complaint)
+			}
+		}
 		if b.Failed() {
 			b.Logf("sink: unknown calls %v\n--- bridge log (last 20 kB) ---\n%s", sink.Unknown(), br.Tail(20000))
 		}
 	})
 	if err := br.Start(ctx); err != nil {
 		b.Fatal(err)
+	}
+	server := prosody.Addr()
+	if tap != nil {
+		server = tap.Addr()
 	}
 	alice := jid.MustParse(prosody.CreateAccount(b, "alice", "alice-secret"))
 	bob := jid.MustParse(prosody.CreateAccount(b, "bob", "bob-secret"))
@@ -105,7 +121,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 	lctx, lcancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer lcancel()
 	if _, err := harness.ProvisionLogin(lctx, cfg, user, harness.LoginInput{
-		JID: alice.String(), Password: "alice-secret", Server: prosody.Addr(), InsecureHost: "localhost",
+		JID: alice.String(), Password: "alice-secret", Server: server, InsecureHost: "localhost",
 	}); err != nil {
 		b.Fatal(err)
 	}
@@ -130,11 +146,13 @@ func BenchmarkSinkThroughput(b *testing.B) {
 	}
 	var mu sync.Mutex
 	arrived := map[string]arrival{}
+	var order []string // every body in the order the sink received them
 	changed := make(chan struct{}, 1)
 	go func() {
 		for m := range sink.Messages {
 			mu.Lock()
 			arrived[m.Body] = arrival{m.At, m.Room}
+			order = append(order, m.Body)
 			mu.Unlock()
 			select {
 			case changed <- struct{}{}:
@@ -195,11 +213,13 @@ func BenchmarkSinkThroughput(b *testing.B) {
 	}
 
 	chat := &sinkCase{name: "chat", sender: bobC, build: plainChats(bobC, alice), witness: witness,
+		raw: rawStanzas(alice, stanza.ChatMessage), tapFrom: bobC.JID.String(), capTo: bob.String(),
 		receiver: bobC, fromBridge: fromAccount(alice, false), bodies: plainBodies,
 		shadow:   func(ctx context.Context, body string) error { return carolC.SendChat(ctx, bob, "", "", body) },
 		isShadow: func(m harness.ReceivedMessage) bool { return m.From == carolC.JID.String() },
 	}
 	chatOMEMO := &sinkCase{name: "chat-omemo", sender: daveC, build: omemoMessages(daveC, daveX, alice, nil), witness: witness,
+		raw: rawOMEMO(daveX, alice, nil), tapFrom: daveC.JID.String(), capTo: dave.String(),
 		receiver: daveC, fromBridge: fromAccount(alice, true), bodies: omemoBodies(daveX, alice),
 		shadow:   func(ctx context.Context, body string) error { return carolC.SendChat(ctx, dave, "", "", body) },
 		isShadow: func(m harness.ReceivedMessage) bool { return m.From == carolC.JID.String() },
@@ -222,9 +242,11 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		isShadow := func(m harness.ReceivedMessage) bool { return m.From == carolC.JID.String() }
 		cases = append(cases,
 			&sinkCase{name: "room", portal: mxRoom.String(), room: room.String(), sender: bobC, build: plainGroupchats(bobC, room), witness: carolC,
+				raw: rawStanzas(room, stanza.GroupChatMessage), tapFrom: room.String() + "/bob", capTo: room.String(),
 				receiver: bobC, fromBridge: fromOccupant(room, false, "bob", "carol", "dave"), bodies: plainBodies,
 				shadow: chat.shadow, isShadow: isShadow},
 			&sinkCase{name: "room-omemo", portal: mxRoom.String(), room: room.String(), sender: daveC, build: omemoMessages(daveC, daveX, room, []jid.JID{alice, bob, carol, dave}), witness: carolC,
+				raw: rawOMEMO(daveX, room, []jid.JID{alice, bob, carol, dave}), tapFrom: room.String() + "/dave", capTo: room.String(),
 				receiver: daveC, fromBridge: fromOccupant(room, true, "bob", "carol", "dave"), bodies: omemoBodies(daveX, alice),
 				shadow: chatOMEMO.shadow, isShadow: isShadow})
 	}
@@ -273,7 +295,8 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		}
 		return lat, added, last.Sub(start), cpu
 	}
-	push := func(c *sinkCase, bodies []string) time.Time {
+	// pushE sends bodies to c's portal as one transaction (safe from several goroutines).
+	pushE := func(c *sinkCase, bodies []string) (time.Time, error) {
 		var evts []assink.Event
 		now := time.Now()
 		for _, body := range bodies {
@@ -282,7 +305,11 @@ func BenchmarkSinkThroughput(b *testing.B) {
 				Timestamp: now.UnixMilli(), Content: map[string]any{"msgtype": "m.text", "body": body},
 			})
 		}
-		if err := sink.Push(ctx, client, cfg.AppserviceURL(), hsToken, evts); err != nil {
+		return now, sink.Push(ctx, client, cfg.AppserviceURL(), hsToken, evts)
+	}
+	push := func(c *sinkCase, bodies []string) time.Time {
+		now, err := pushE(c, bodies)
+		if err != nil {
 			b.Fatal(err)
 		}
 		return now
@@ -367,7 +394,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 	fmt.Printf("SINK room-iq/msg: IQ gets the room received per message in the phase (an info line per IQ get in Prosody's log), the bridge's questions to the room\n")
 	fmt.Printf("SINK Prosody's log level: %s%s\n", popts.LogLevel, map[bool]string{true: " with every stanza logged (MXOMEMO_SINK_STANZAS): CPU figures not comparable", false: " (a production server's default)"}[stanzas])
 	fmt.Printf("SINK cpu-µs/msg: the bridge process's CPU per message; xmpp-µs/msg Prosody's, test-µs/msg this process's (sink and XMPP clients), all on the same %d cores\n", runtime.NumCPU())
-	fmt.Printf("SINK %-10s %-12s %-6s %6s %6s %9s %9s %9s %10s %10s %10s %11s %10s %10s\n", "case", "direction", "mode", "msgs", "msg/s", "p50", "p99", "max", "added-p50", "added-p99", "cpu-µs/msg", "room-iq/msg", "xmpp-µs/msg", "test-µs/msg")
+	fmt.Printf("SINK %-10s %-12s %-9s %6s %6s %9s %9s %9s %10s %10s %10s %11s %10s %10s\n", "case", "direction", "mode", "msgs", "msg/s", "p50", "p99", "max", "added-p50", "added-p99", "cpu-µs/msg", "room-iq/msg", "xmpp-µs/msg", "test-µs/msg")
 	pct := func(d []time.Duration, q float64) string {
 		if len(d) == 0 {
 			return "-"
@@ -382,7 +409,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 	report := func(c, dir, mode string, lat, added []time.Duration, wall time.Duration, cpu float64, iqs string, others0 [2]float64) {
 		o := others()
 		n := float64(max(len(lat), 1))
-		fmt.Printf("SINK %-10s %-12s %-6s %6d %6.0f %9s %9s %9s %10s %10s %10.0f %11s %10.0f %10.0f\n", c, dir, mode, len(lat), float64(len(lat))/wall.Seconds(),
+		fmt.Printf("SINK %-10s %-12s %-9s %6d %6.0f %9s %9s %9s %10s %10s %10.0f %11s %10.0f %10.0f\n", c, dir, mode, len(lat), float64(len(lat))/wall.Seconds(),
 			pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1), pct(added, 0.5), pct(added, 0.99), cpu*1e6, iqs,
 			(o[0]-others0[0])/n*1e6, (o[1]-others0[1])/n*1e6)
 	}
@@ -423,6 +450,23 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		}
 		report("-", "xmpp→xmpp", mode, lat, nil, time.Since(start), 0, "-", others0)
 	}
+	tr := &tapRun{tap: tap, account: alice.String(), pid: pid, nextIDs: nextIDs, pushE: pushE,
+		waitArrived: func(bodies []string, d time.Duration) { waitArrived(bodies, d) },
+		arrivals: func(k int) ([]string, int) {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Clone(order[k:]), len(order)
+		},
+		arrivedAt: func(bodies []string) []time.Time {
+			mu.Lock()
+			defer mu.Unlock()
+			out := make([]time.Time, len(bodies))
+			for i, body := range bodies {
+				out[i] = arrived[body].at
+			}
+			return out
+		},
+	}
 	logOff := int64(0)
 	bridgeSessions := map[string]bool{}
 	if stanzas {
@@ -442,10 +486,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		_, bodies := nextIDs("warm-up from matrix", 1)
 		push(c, bodies)
 		fromMatrix(c, cur, 1)
-		for _, ph := range []struct {
-			dir, mode string
-			run       func() ([]time.Duration, []time.Duration, time.Duration, float64)
-		}{
+		phases := []sinkPhase{
 			{"xmpp→matrix", fmt.Sprintf("%d/s", rate), func() ([]time.Duration, []time.Duration, time.Duration, float64) {
 				return xmLat(c, "xm-rate", latN, rate)
 			}},
@@ -458,7 +499,17 @@ func BenchmarkSinkThroughput(b *testing.B) {
 			{"matrix→xmpp", "burst", func() ([]time.Duration, []time.Duration, time.Duration, float64) {
 				return mxLat(c, "mx-burst", burst, 0, 50)
 			}},
-		} {
+		}
+		if tap != nil {
+			phases = append(phases, sinkPhase{"xmpp→matrix", "burst-tap", func() ([]time.Duration, []time.Duration, time.Duration, float64) {
+				lat, wall, cpu := tr.xm(ctx, b, c, burst)
+				return lat, nil, wall, cpu
+			}}, sinkPhase{"matrix→xmpp", "burst-tap", func() ([]time.Duration, []time.Duration, time.Duration, float64) {
+				lat, wall, cpu := tr.mx(ctx, b, c, burst)
+				return lat, nil, wall, cpu
+			}})
+		}
+		for _, ph := range phases {
 			name := fmt.Sprintf("sink-%s-%s-%s", c.name, ph.dir[:1]+ph.dir[strings.IndexRune(ph.dir, '→')+len("→"):][:1], strings.TrimSuffix(ph.mode, "/s"))
 			// The allocations of the phase: go tool pprof -base name-allocs-0.pprof name-allocs-1.pprof
 			saveProfile(b, cfg, "allocs", name+"-allocs-0.pprof")
@@ -485,9 +536,56 @@ func BenchmarkSinkThroughput(b *testing.B) {
 			}
 		}
 	}
+	if tap != nil {
+		// Several chats at once: the instance's ceiling rather than one chat's (one chat's
+		// XMPP → Matrix path is serial). The room is in OMEMO since room-omemo, so its plaintext
+		// case is left out.
+		var all []*sinkCase
+		for _, c := range cases {
+			if slices.Contains(want, c.name) && c.name != "room" {
+				all = append(all, c)
+			}
+		}
+		if len(all) > 1 {
+			names := make([]string, len(all))
+			for i, c := range all {
+				names[i] = c.name
+			}
+			for _, ph := range []sinkPhase{
+				{"xmpp→matrix", "burst-tap", func() ([]time.Duration, []time.Duration, time.Duration, float64) {
+					lat, wall, cpu := tr.xmAll(ctx, b, all, burst)
+					return lat, nil, wall, cpu
+				}},
+				{"matrix→xmpp", "burst-tap", func() ([]time.Duration, []time.Duration, time.Duration, float64) {
+					lat, wall, cpu := tr.mxAll(ctx, b, all, burst)
+					return lat, nil, wall, cpu
+				}},
+			} {
+				others0 := others()
+				lat, added, wall, cpu := ph.run()
+				report("all", ph.dir, ph.mode, lat, added, wall, cpu, "-", others0)
+			}
+			fmt.Printf("SINK all: %s at once, one message of each in turn\n", strings.Join(names, ", "))
+		}
+		// The last acknowledgements come after the last phase's messages.
+		time.Sleep(2 * time.Second)
+		toServer, toBridge := tap.Translated()
+		fmt.Printf("SINK tap: %d connection(s) of the bridge; acknowledgements translated: %d of the bridge's to Prosody, %d of Prosody's to the bridge\n",
+			tap.Connections(), toServer, toBridge)
+		if err := tap.Err(); err != nil {
+			b.Errorf("tap: %v", err)
+		}
+	}
 	if u := sink.Unknown(); len(u) > 0 {
 		fmt.Printf("SINK calls answered with {}: %v\n", u)
 	}
+}
+
+// sinkPhase is one row of a case: a direction, a mode (a rate, burst or burst-tap) and the run
+// that returns the latencies, the added latencies, the wall time and the bridge's CPU per message.
+type sinkPhase struct {
+	dir, mode string
+	run       func() ([]time.Duration, []time.Duration, time.Duration, float64)
 }
 
 func envInt(b *testing.B, name string, def int) int {

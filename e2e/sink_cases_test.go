@@ -1,13 +1,16 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/xml"
 	"fmt"
 	"html"
 	"strings"
 	"testing"
 	"time"
 
+	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
@@ -42,6 +45,14 @@ type sinkCase struct {
 	// delivery time at that moment); isShadow picks it out of what the receiver receives.
 	shadow   func(ctx context.Context, body string) error
 	isShadow func(harness.ReceivedMessage) bool
+
+	// The burst-tap phases (e2e/internal/xmpptap, sink_tap_test.go): raw prepares a builder of
+	// the sender's stanzas as XML text (OMEMO: encrypted then), which the tap readdresses as the
+	// server delivers them (from tapFrom, with a stanza-id by the archive's owner) and injects;
+	// the bridge's messages to capTo (a bare JID, any resource) are taken out of its stream.
+	raw     func(ctx context.Context, tb testing.TB) func(id, body string) []byte
+	tapFrom string
+	capTo   string
 }
 
 // plainChats builds 1:1 chat messages to account.
@@ -167,4 +178,44 @@ func roomIQs(p *testenv.Prosody, room string) int {
 		return 0
 	}
 	return p.IQGets(room)
+}
+
+// rawStanzas builds plaintext messages of type typ to to as XML text.
+func rawStanzas(to jid.JID, typ stanza.MessageType) func(context.Context, testing.TB) func(id, body string) []byte {
+	return func(context.Context, testing.TB) func(id, body string) []byte {
+		return func(id, body string) []byte {
+			return fmt.Appendf(nil, `<message xmlns="jabber:client" to=%q type=%q id=%q><body>%s</body></message>`,
+				to.String(), typ, id, html.EscapeString(body))
+		}
+	}
+}
+
+// rawOMEMO is omemoMessages as XML text: the same stanzas, prepared (devices, sessions) once
+// and encrypted one by one before the clock starts.
+func rawOMEMO(xc *omemoxmpp.Client, to jid.JID, members []jid.JID) func(context.Context, testing.TB) func(id, body string) []byte {
+	return func(ctx context.Context, tb testing.TB) func(id, body string) []byte {
+		typ, prep := stanza.ChatMessage, xc.Prepare(ctx, to)
+		if members != nil {
+			typ, prep = stanza.GroupChatMessage, xc.PrepareGroup(ctx, to, members)
+		}
+		return func(id, body string) []byte {
+			enc, err := xc.EncryptPrepared(ctx, prep, body)
+			if err != nil {
+				tb.Fatalf("encrypting for %s: %v", to, err)
+			}
+			r, err := omemoxmpp.BuildMessage(stanza.Message{To: to, Type: typ, ID: id}, enc)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			var buf bytes.Buffer
+			e := xml.NewEncoder(&buf)
+			if _, err := xmlstream.Copy(e, r); err != nil {
+				tb.Fatalf("encoding an OMEMO message: %v", err)
+			}
+			if err := e.Flush(); err != nil {
+				tb.Fatal(err)
+			}
+			return buf.Bytes()
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -238,9 +239,36 @@ func (p *Peer) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) err
 		// IQs get an error reply from mellium when unhandled.
 		return nil
 	}
-	var m inMsg
-	if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), t)).Decode(&m); err != nil {
+	r, err := parseMessage(xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), t)))
+	if err != nil {
 		return nil
+	}
+	r.At = time.Now()
+	p.mu.Lock()
+	p.received = append(p.received, r)
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+	return nil
+}
+
+// ParseMessage reads a message stanza given as XML text (in the jabber:client namespace) as a
+// peer reads what it receives (At is left zero): for stanzas a benchmark took out of the
+// bridge's stream (e2e/internal/xmpptap) instead of a peer.
+func ParseMessage(raw []byte) (ReceivedMessage, error) {
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	d.DefaultSpace = "jabber:client"
+	r, err := parseMessage(d)
+	if err != nil {
+		return ReceivedMessage{}, fmt.Errorf("failed to parse a message stanza: %w", err)
+	}
+	return r, nil
+}
+
+func parseMessage(d *xml.Decoder) (ReceivedMessage, error) {
+	var m inMsg
+	if err := d.Decode(&m); err != nil {
+		return ReceivedMessage{}, err
 	}
 	r := ReceivedMessage{From: m.From, To: m.To, ID: m.ID, Type: m.Type, Body: m.Body, OMEMO: m.encrypted()}
 	if m.Replace != nil {
@@ -289,13 +317,7 @@ func (p *Peer) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) err
 		f := m.Received.Forwarded.Message
 		r = ReceivedMessage{From: f.From, To: f.To, ID: f.ID, Type: f.Type, Body: f.Body, Carbon: true, OMEMO: f.encrypted()}
 	}
-	r.At = time.Now()
-	p.mu.Lock()
-	p.received = append(p.received, r)
-	close(p.changed)
-	p.changed = make(chan struct{})
-	p.mu.Unlock()
-	return nil
+	return r, nil
 }
 
 // Close ends the stream and the connection.
