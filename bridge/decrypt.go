@@ -288,7 +288,7 @@ func (c *Client) failedOMEMO(job omemoJob, device uint32, err error) *omemoResul
 func (c *Client) omemoConvert(ctx context.Context, p *bridgev2.Portal, in *incoming, content *event.MessageEventContent) {
 	mayEncrypt := true
 	if in.Room != nil {
-		room, _ := c.mucs.Get(in.Peer)
+		room, _ := c.mucs.GetFor(in.Peer, "")
 		mayEncrypt = groupOMEMOAllowed(room) == nil
 	}
 	c.convertOMEMO(ctx, p, in.OMEMO, content, mayEncrypt)
