@@ -53,6 +53,10 @@ type omemoJob struct {
 	// fallback for old clients, never kept as text nor queued as a chat
 	// message again.
 	Fallback bool
+	// Mark is the portal of a message that queueMessage will queue if it
+	// has text (no correction, reaction or retraction): its sending mark
+	// is written with the inbox row (sendingmarks.go); "" for none.
+	Mark networkid.PortalID
 }
 
 // omemoResult is what decryption gives for a message: its plaintext, or a
@@ -96,6 +100,9 @@ func (c *Client) decryptIncoming(ctx context.Context, in *incoming) error {
 		MessageID: string(c.messageID(in)),
 		XMPPID:    in.XMPPID, Timestamp: in.Timestamp,
 		Fallback: in.Reactions != nil || in.Retract != "",
+	}
+	if !job.Fallback && in.Replace == "" {
+		job.Mark = c.portalKey(in).ID
 	}
 	if in.Room == nil {
 		job.Replace = in.Replace
@@ -149,6 +156,8 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 		}
 	}
 	var entry *inboxEntry
+	marks := c.main.sendingMarksOf(c.login.ID)
+	marked := false
 	req := xmppclient.DecryptRequest{Received: rcv, Sender: job.Sender, Peer: job.Peer, Room: job.Room, FromMe: job.FromMe}
 	// The client holds the ratchet lock over our transaction, which keeps
 	// the step's result in the inbox; what the result asks of the network
@@ -156,6 +165,14 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 	// The store's transaction lets its cache serve the sender's trust (and
 	// device list) inside it (omemostore/cache.go).
 	d, err := c.omemo.Decrypt(ctx, req, func(ctx context.Context, step xmppclient.DecryptStep) error {
+		// The mirror is read before the transaction (markInTxn).
+		if job.Mark != "" {
+			if err := marks.ensureLoaded(ctx); err != nil {
+				// queueMessage marks it in a group commit instead.
+				zerolog.Ctx(ctx).Warn().Err(err).Msg("Not marking a message with its inbox row")
+				job.Mark = ""
+			}
+		}
 		return c.omemoStore().DoTxn(ctx, func(ctx context.Context) error {
 			var err error
 			if entry, err = c.inboxGet(ctx, job.MessageID); err != nil || entry != nil {
@@ -169,7 +186,18 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 				return nil
 			}
 			entry = newInboxEntry(job, res)
-			return c.inboxPut(ctx, entry)
+			if err := c.inboxPut(ctx, entry); err != nil {
+				return err
+			}
+			// A message with text (a notice too) is queued for bridgev2
+			// as a new message; its mark commits with its row.
+			if job.Mark != "" && entry.Kind != inboxEmpty && entry.Body != "" {
+				if err := marks.markInTxn(ctx, networkid.MessageID(job.MessageID), job.Mark); err != nil {
+					return err
+				}
+				marked = true
+			}
+			return nil
 		})
 	})
 	switch d.Outcome {
@@ -183,6 +211,9 @@ func (c *Client) decryptOMEMO(ctx context.Context, job omemoJob) (*omemoResult, 
 	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Str("xmpp_id", job.XMPPID).Uint32("omemo_device", d.Device).Msg("Failed to decrypt OMEMO message")
 		return c.failedOMEMO(job, d.Device, err), nil
+	}
+	if marked {
+		marks.committedFresh(networkid.MessageID(job.MessageID))
 	}
 	if entry == nil {
 		if errors.Is(d.Err, omemo.ErrDuplicate) {
@@ -257,7 +288,7 @@ func (c *Client) failedOMEMO(job omemoJob, device uint32, err error) *omemoResul
 func (c *Client) omemoConvert(ctx context.Context, p *bridgev2.Portal, in *incoming, content *event.MessageEventContent) {
 	mayEncrypt := true
 	if in.Room != nil {
-		room, _ := c.mucs.Get(in.Peer)
+		room, _ := c.mucs.GetFor(in.Peer, "")
 		mayEncrypt = groupOMEMOAllowed(room) == nil
 	}
 	c.convertOMEMO(ctx, p, in.OMEMO, content, mayEncrypt)

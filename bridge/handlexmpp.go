@@ -313,7 +313,8 @@ func (c *Client) handleGroupchat(ctx context.Context, in xmppclient.Inbound) {
 func (c *Client) processGroupchat(ctx context.Context, rm xmppclient.RoomMessage, catchUpSeq uint64) {
 	log := zerolog.Ctx(ctx)
 	m := rm.Message
-	room, ok := c.mucs.Get(m.From)
+	// The sender is the one occupant this message reads.
+	room, ok := c.mucs.GetFor(m.From, m.Nick())
 	if !ok {
 		log.Debug().Stringer("room", m.From.Bare()).Msg("Ignoring groupchat message from a room we are not in")
 		return

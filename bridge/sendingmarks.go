@@ -26,7 +26,9 @@ import (
 // for bridgev2 (prepare, on the delivery goroutine), and the writer commits
 // all marks asked for meanwhile in one transaction, with the clears of
 // stored messages that waited for it; the conversion waits for its mark's
-// commit before the send. A mark committed in this run before the message's
+// commit before the send. A message decrypted from OMEMO has its mark
+// written with its inbox row instead, in the decryption's transaction
+// (markInTxn), and needs no group commit. A mark committed in this run before the message's
 // first conversion is "fresh": that conversion knows nothing was sent yet
 // and does not look for the message in the room. A mark that outlives a
 // crash is no longer fresh (the mirror is read from the table), nor is one
@@ -137,9 +139,9 @@ func (m *sendingMarks) has(ctx context.Context, id networkid.MessageID) (bool, e
 }
 
 // prepare asks for id's mark in the next group commit and returns the batch
-// to wait for; nil when id is marked already (then not fresh: an earlier
-// attempt may have sent it) or the marks cannot be read (the conversion
-// then marks it itself).
+// to wait for; nil when id is marked already (with its inbox row, fresh; or
+// by an earlier attempt, which may have sent it: not fresh) or the marks
+// cannot be read (the conversion then marks it itself).
 func (m *sendingMarks) prepare(ctx context.Context, id networkid.MessageID, portalID networkid.PortalID) *markBatch {
 	if err := m.ensureLoaded(ctx); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Not marking a message ahead of its conversion")
@@ -261,6 +263,36 @@ func (m *sendingMarks) begin(ctx context.Context, id networkid.MessageID, b *mar
 		return false, true, nil
 	}
 	return true, true, nil
+}
+
+// markInTxn writes id's mark in the transaction ctx carries: an OMEMO
+// message's mark commits with its inbox row (decrypt.go), so that it needs
+// no group commit of its own. The mirror learns of it from committedFresh,
+// once that transaction committed; ensureLoaded must have run before it
+// began (a mirror read after the commit would take the mark for one left
+// by a crash).
+func (m *sendingMarks) markInTxn(ctx context.Context, id networkid.MessageID, portalID networkid.PortalID) error {
+	_, err := m.db.Exec(ctx, `INSERT INTO delivery_sending (account, message_id, room_id, started) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (account, message_id) DO NOTHING`, string(m.account), string(id), string(portalID), time.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("failed to record sending mark: %w", err)
+	}
+	return nil
+}
+
+// committedFresh follows a committed markInTxn: id is fresh unless the
+// mirror knows it already (then from an earlier attempt, which may have
+// sent it) or is not loaded (then the next read finds the row, not fresh:
+// only a needless look in the room).
+func (m *sendingMarks) committedFresh(id networkid.MessageID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.loaded {
+		return
+	}
+	if _, ok := m.ids[id]; !ok {
+		m.ids[id] = true
+	}
 }
 
 // unbegin makes id's mark fresh again after a begin whose conversion sent

@@ -150,7 +150,8 @@ func findEncrypted(raw *stanzabuf.Stanza) (*omemoxmpp.Received, error) {
 	if !hasEncrypted(raw) {
 		return nil, omemoxmpp.ErrNotEncrypted
 	}
-	return omemoxmpp.FindEncrypted(raw.Reader())
+	// The OMEMO elements alone: the rest of the stanza is not read.
+	return omemoxmpp.FindEncrypted(raw.ReaderOnly(omemoElements...))
 }
 
 // omemoElements are the <encrypted/> elements of both OMEMO versions.

@@ -81,9 +81,12 @@ type JoinResult struct {
 }
 
 // copy is a snapshot of r for use outside the lock.
-func (r *Room) copy() Room {
+func (r *Room) copy() Room { return r.snapshot(maps.Clone(r.Occupants)) }
+
+// snapshot is a copy of r with occupants as its Occupants.
+func (r *Room) snapshot(occupants map[string]Occupant) Room {
 	c := *r
-	c.Occupants = maps.Clone(r.Occupants)
+	c.Occupants = occupants
 	c.joining, c.leaving = nil, nil
 	c.members = memberList{}
 	return c
@@ -121,6 +124,24 @@ func (rs *Rooms) Get(room jid.JID) (Room, bool) {
 		return Room{}, false
 	}
 	return r.copy(), true
+}
+
+// GetFor is Get for one message from nick: the snapshot's Occupants hold
+// that occupant alone (none when nick is not in the room, or ""). A
+// message needs only its sender, and copying every occupant cost the
+// room's size on each message.
+func (rs *Rooms) GetFor(room jid.JID, nick string) (Room, bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	r, ok := rs.rooms[room.Bare().String()]
+	if !ok {
+		return Room{}, false
+	}
+	var one map[string]Occupant
+	if o, ok := r.Occupants[nick]; ok {
+		one = map[string]Occupant{nick: o}
+	}
+	return r.snapshot(one), true
 }
 
 // StartJoin prepares room for a join as nick and returns where the room's

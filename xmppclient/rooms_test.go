@@ -126,3 +126,48 @@ func TestNickCandidates(t *testing.T) {
 		t.Errorf("NickCandidates = %q, want %q", got, want)
 	}
 }
+
+// TestRoomsGetFor: a message's snapshot of its room is the room's state
+// with only its sender among the occupants, and changing it changes
+// nothing of the room.
+func TestRoomsGetFor(t *testing.T) {
+	room := jid.MustParse(testRoom)
+	rs := NewRooms()
+	rs.StartJoin(room, "alice", mucroom.Info{Name: "The Room"}, mucadmin.RoomInfo{})
+	for _, p := range []string{
+		occupantPresence("bob", "bob@example.org/laptop", ""),
+		occupantPresence("carol", "carol@example.org/x", ""),
+		occupantPresence("alice", "alice@example.org/bridge", "", 100, 110),
+	} {
+		rs.ApplyPresence(mustPresence(t, p))
+	}
+	for _, tc := range []struct {
+		name, nick string
+		want       string // the occupant's real JID, "" for no occupant
+	}{
+		{"an occupant", "bob", "bob@example.org"},
+		{"another", "carol", "carol@example.org"},
+		{"not in the room", "dave", ""},
+		{"no nick (the room itself)", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, ok := rs.GetFor(room, tc.nick)
+			if !ok || !r.Joined || r.Nick != "alice" || !r.NonAnonymous || r.Info.Name != "The Room" {
+				t.Fatalf("snapshot %+v, %v: want the joined room's state", r, ok)
+			}
+			o, has := r.Occupants[tc.nick]
+			if n := len(r.Occupants); has != (tc.want != "") || n != map[bool]int{true: 1, false: 0}[has] || o.RealJID.String() != tc.want {
+				t.Fatalf("occupants %+v, want only %q (%s)", r.Occupants, tc.nick, tc.want)
+			}
+			if has {
+				r.Occupants[tc.nick] = Occupant{Nick: "changed"}
+				if full, _ := rs.Get(room); full.Occupants[tc.nick].RealJID.String() != tc.want || len(full.Occupants) != 2 {
+					t.Errorf("the room changed with the snapshot: %+v", full.Occupants)
+				}
+			}
+		})
+	}
+	if _, ok := rs.GetFor(jid.MustParse("other@muc.example.org"), "bob"); ok {
+		t.Error("a snapshot of a room the login is not in")
+	}
+}

@@ -1,10 +1,12 @@
 package sm
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -30,6 +32,32 @@ func TestSplitter(t *testing.T) {
 		{"nested same name", header + `<message><forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client'><body>in</body></message></forwarded></message>`, []string{"message+"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// Read by a decoder through Conn.ReadByte (inbound, text
+			// bytes not handed to the splitter): each element is
+			// reported at its last byte, as a splitter fed every byte
+			// reports it.
+			type at struct {
+				name string
+				n    int
+			}
+			var ref, viaConn []at
+			read := 0
+			sp := splitter{emit: func(e element) { ref = append(ref, at{e.Start.Name.Local, read}) }}
+			for read = 1; read <= len(tc.stream); read++ {
+				sp.byte(tc.stream[read-1])
+			}
+			read = 0
+			c := &Conn{br: bufio.NewReader(strings.NewReader(tc.stream))}
+			c.in = splitter{emit: func(e element) { viaConn = append(viaConn, at{e.Start.Name.Local, read + 1}) }}
+			for {
+				if _, err := c.ReadByte(); err != nil {
+					break
+				}
+				read++
+			}
+			if fmt.Sprint(viaConn) != fmt.Sprint(ref) || len(ref) != len(tc.want) {
+				t.Errorf("through ReadByte: %v, want %v (%d elements)", viaConn, ref, len(tc.want))
+			}
 			// Whole, and a byte at a time: the same elements.
 			for _, chunk := range []int{len(tc.stream), 1, 7} {
 				var got []string

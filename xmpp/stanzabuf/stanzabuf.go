@@ -68,9 +68,20 @@ func (s *Stanza) ReaderWithout(skip ...xml.Name) xml.TokenReader {
 	return &without{toks: s.tokens, skip: skip}
 }
 
+// ReaderOnly returns a reader over the stanza's start and end and, between
+// them, only its children named in keep, for a parser that reads nothing
+// else (the OMEMO elements) and would otherwise decode its way through the
+// rest of the stanza to skip it.
+func (s *Stanza) ReaderOnly(keep ...xml.Name) xml.TokenReader {
+	return &without{toks: s.tokens, skip: keep, only: true}
+}
+
+// without reads the stanza without its children named in skip, or (only)
+// with none but them.
 type without struct {
 	toks  []xml.Token
 	skip  []xml.Name
+	only  bool
 	i     int
 	depth int
 }
@@ -82,12 +93,17 @@ func (r *without) Token() (xml.Token, error) {
 		switch t := t.(type) {
 		case xml.StartElement:
 			r.depth++
-			if r.depth == 2 && slices.Contains(r.skip, t.Name) {
+			if r.depth == 2 && slices.Contains(r.skip, t.Name) != r.only {
 				r.skipElement()
 				continue
 			}
 		case xml.EndElement:
 			r.depth--
+		default:
+			if r.only && r.depth == 1 {
+				// Text between the children is not one of them.
+				continue
+			}
 		}
 		// Copies, as Reader hands out: consumers may keep or modify them.
 		return xml.CopyToken(t), nil

@@ -115,7 +115,7 @@ func TestHasChildIn(t *testing.T) {
 }
 
 func TestReaderWithout(t *testing.T) {
-	const in = `<message xmlns="jabber:client"><body>hi</body>` +
+	const in = `<message xmlns="jabber:client">t<body>hi</body>` +
 		`<encrypted xmlns="urn:xmpp:omemo:2"><header sid="1"><keys jid="a@b"><key rid="2">AAAA</key></keys></header></encrypted>` +
 		`<x xmlns="urn:x"><encrypted xmlns="urn:xmpp:omemo:2"/></x><origin-id xmlns="urn:xmpp:sid:0" id="o"/></message>`
 	st, err := stanzabuf.Read(xmltest.Reader(in))
@@ -123,21 +123,30 @@ func TestReaderWithout(t *testing.T) {
 		t.Fatal(err)
 	}
 	enc := xml.Name{Space: "urn:xmpp:omemo:2", Local: "encrypted"}
+	body := xml.Name{Space: "jabber:client", Local: "body"}
 	tests := []struct {
 		name string
 		skip []xml.Name
+		only bool   // ReaderOnly(skip...) instead
 		want string // the elements read, in order, and the text
 	}{
-		{"nothing skipped", nil, "message body hi encrypted header keys key AAAA x encrypted origin-id"},
-		{"a child skipped, a deeper one of the same name kept", []xml.Name{enc}, "message body hi x encrypted origin-id"},
-		{"two names", []xml.Name{{Space: "jabber:client", Local: "body"}, {Space: "urn:xmpp:sid:0", Local: "origin-id"}},
-			"message encrypted header keys key AAAA x encrypted"},
+		{"nothing skipped", nil, false, "message t body hi encrypted header keys key AAAA x encrypted origin-id"},
+		{"a child skipped, a deeper one of the same name kept", []xml.Name{enc}, false, "message t body hi x encrypted origin-id"},
+		{"two names", []xml.Name{body, {Space: "urn:xmpp:sid:0", Local: "origin-id"}}, false,
+			"message t encrypted header keys key AAAA x encrypted"},
+		{"only a child, not a deeper one of the same name", []xml.Name{enc}, true, "message encrypted header keys key AAAA"},
+		{"only two names", []xml.Name{body, enc}, true, "message body hi encrypted header keys key AAAA"},
+		{"only an absent name", []xml.Name{{Space: "urn:y", Local: "y"}}, true, "message"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
 			depth := 0
-			d := xml.NewTokenDecoder(st.ReaderWithout(tc.skip...))
+			r := st.ReaderWithout(tc.skip...)
+			if tc.only {
+				r = st.ReaderOnly(tc.skip...)
+			}
+			d := xml.NewTokenDecoder(r)
 			for {
 				tok, err := d.Token()
 				if err != nil {
