@@ -34,7 +34,8 @@ func profileDebug(c *harness.BridgeConfig) {
 // dir/name-*.pprof`). Without MXOMEMO_BENCH_PROFILE it does nothing.
 func cpuProfile(tb testing.TB, c *harness.BridgeConfig, name string) func() {
 	dir := benchProfileDir()
-	if dir == "" {
+	// A trace (traceDuring) is taken without CPU profiles beside it, whose sampling it would record.
+	if dir == "" || os.Getenv("MXOMEMO_BENCH_TRACE") != "" {
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -50,6 +50,15 @@ func BenchmarkSinkTapLogins(b *testing.B) {
 		LogLevel:       "info",
 	}
 	profileDebug(cfg)
+	// MXOMEMO_SINK_DB_CONNS=n: the SQLite pool's max_open_conns (and idle), to compare writers
+	// waiting in database/sql for a connection with writers waiting in SQLite's busy handler.
+	if n := os.Getenv("MXOMEMO_SINK_DB_CONNS"); n != "" {
+		conns := envInt(b, "MXOMEMO_SINK_DB_CONNS", 5)
+		if cfg.Set == nil {
+			cfg.Set = map[string]any{}
+		}
+		cfg.Set["database.max_open_conns"], cfg.Set["database.max_idle_conns"] = conns, conns
+	}
 	ctx := context.Background()
 	if err := harness.WriteConfig(ctx, bin, cfg); err != nil {
 		b.Fatal(err)
@@ -135,9 +144,11 @@ func BenchmarkSinkTapLogins(b *testing.B) {
 		} {
 			tag := fmt.Sprintf("sink-logins-%s-%s", name, ph.dir[:1]+ph.dir[strings.IndexRune(ph.dir, '→')+len("→"):][:1])
 			prof := cpuProfile(b, cfg, tag)
+			trace := traceDuring(b, cfg, tag, 8)
 			test0 := procCPU(b, self)
 			lat, wall, cpu := ph.run()
 			prof()
+			trace()
 			test := (procCPU(b, self) - test0) / float64(len(lat))
 			// Same columns as BenchmarkSinkThroughput's rows (no added latency, no room), the load
 			// average after them.
