@@ -74,6 +74,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		LogLevel:       "info",
 	}
 	profileDebug(cfg)
+	sinkDBConns(b, cfg)
 	ctx := context.Background()
 	if err := harness.WriteConfig(ctx, bin, cfg); err != nil {
 		b.Fatal(err)

@@ -50,15 +50,7 @@ func BenchmarkSinkTapLogins(b *testing.B) {
 		LogLevel:       "info",
 	}
 	profileDebug(cfg)
-	// MXOMEMO_SINK_DB_CONNS=n: the SQLite pool's max_open_conns (and idle), to compare writers
-	// waiting in database/sql for a connection with writers waiting in SQLite's busy handler.
-	if n := os.Getenv("MXOMEMO_SINK_DB_CONNS"); n != "" {
-		conns := envInt(b, "MXOMEMO_SINK_DB_CONNS", 5)
-		if cfg.Set == nil {
-			cfg.Set = map[string]any{}
-		}
-		cfg.Set["database.max_open_conns"], cfg.Set["database.max_idle_conns"] = conns, conns
-	}
+	sinkDBConns(b, cfg)
 	ctx := context.Background()
 	if err := harness.WriteConfig(ctx, bin, cfg); err != nil {
 		b.Fatal(err)
@@ -527,4 +519,19 @@ func loadAvg() string {
 		return "?"
 	}
 	return f[0] + "/" + f[1] + "/" + f[2]
+}
+
+// sinkDBConns applies MXOMEMO_SINK_DB_CONNS=n, the bridge's SQLite pool (max_open_conns and
+// idle), to compare writers waiting in database/sql for a connection with writers waiting in
+// SQLite's busy handler (docs/scaling.md, "Several logins at once").
+func sinkDBConns(b *testing.B, cfg *harness.BridgeConfig) {
+	if os.Getenv("MXOMEMO_SINK_DB_CONNS") == "" {
+		return
+	}
+	conns := envInt(b, "MXOMEMO_SINK_DB_CONNS", 5)
+	if cfg.Set == nil {
+		cfg.Set = map[string]any{}
+	}
+	cfg.Set["database.max_open_conns"], cfg.Set["database.max_idle_conns"] = conns, conns
+	fmt.Printf("SINK the bridge's SQLite pool: %d connection(s) (MXOMEMO_SINK_DB_CONNS)\n", conns)
 }
