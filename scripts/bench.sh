@@ -64,6 +64,7 @@ function ms(d,   v) {
 	# case direction mode msgs msg/s p50 p99 max added-p50 added-p99 cpu room-iq xmpp-cpu test-cpu
 	k=$2 " " $3 " " ($4 ~ /^burst/ ? $4 : "rate")
 	sink[k]=1; sinkRate[k]=$6; sinkP99[k]=ms($8); sinkAddP99[k]=ms($11); sinkCPU[k]=$12; sinkXMPP[k]=$14; sinkTest[k]=$15
+	sinkLoad[k]=($16 == "load" ? $17 : "-")
 	next
 }
 /^SINK logins: / { nlogins=$3; next }
@@ -167,7 +168,7 @@ END {
 			kt=lc[k] " " ds[d] " burst-tap"
 			if (!(kt in sink)) continue
 			nm=(k==1 ? "" : " OMEMO") " " (d==1 ? "X->M" : "M->X")
-			printf "%-34s %14s %12s %14s %8.2fx   (test %s µs/msg)\n", "sink CEILING (tap, " nlogins " logins)" nm, sprintf("%.1f msg/s", sinkRate[kt]), "-", ">=1000 msg/s", (sinkRate[kt] > 0 ? 1000/sinkRate[kt] : 0), sinkTest[kt]
+			printf "%-34s %14s %12s %14s %8.2fx   (test %s µs/msg; load %s)\n", "sink CEILING (tap, " nlogins " logins)" nm, sprintf("%.1f msg/s", sinkRate[kt]), "-", ">=1000 msg/s", (sinkRate[kt] > 0 ? 1000/sinkRate[kt] : 0), sinkTest[kt], sinkLoad[kt]
 			row("sink " nlogins " logins" nm " CPU/msg tap", sinkCPU[kt], 0, 1000, "µs", 0)
 		}
 	}
