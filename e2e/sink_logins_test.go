@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -28,16 +29,18 @@ import (
 // "One queue"), so one login's burst-tap rows bound one login, not the instance. Here
 // MXOMEMO_SINK_LOGINS logins (default 4), each its own XMPP account behind its own tap
 // (BENCHMARK-ONLY, e2e/internal/xmpptap) with its own contacts and portals in the MINIMAL
-// APPSERVICE SINK, take MXOMEMO_SINK_N messages each at the same time, per case (plaintext 1:1
-// from bob<i>, OMEMO 2 1:1 from dave<i>) and direction, checked as the burst-tap rows are: every
-// message once, in order, with its body (OMEMO: decrypted after the clock). It prints the total
-// msg/s over all logins and the bridge's CPU per message, with the load average.
+// APPSERVICE SINK, take MXOMEMO_SINK_N messages each at the same time, per case
+// (MXOMEMO_SINK_LOGIN_CASES, default all: plaintext 1:1 from bob<i>, OMEMO 2 1:1 from dave<i>, a
+// plaintext room of the login's with both, bob<i> writing) and direction, checked as the burst-tap
+// rows are: every message once, in order, with its body (OMEMO: decrypted after the clock). It
+// prints the total msg/s over all logins and the bridge's CPU per message, with the load average.
 func BenchmarkSinkTapLogins(b *testing.B) {
 	if os.Getenv("MXOMEMO_SINK_TAP") == "0" {
 		b.Skip("MXOMEMO_SINK_TAP=0: no tap, so no ceiling with several logins")
 	}
 	perLogin := envInt(b, "MXOMEMO_SINK_N", 2000)
 	k := envInt(b, "MXOMEMO_SINK_LOGINS", 4)
+	names := strings.Split(cmp.Or(os.Getenv("MXOMEMO_SINK_LOGIN_CASES"), "chat,chat-omemo,room"), ",")
 	bin := bridgeBin(b)
 	// As in BenchmarkSinkThroughput: Prosody at info, no archive truncation in the run.
 	prosody := testenv.StartProsody(b, testenv.ProsodyOptions{LogLevel: "info", ExtraConfig: "storage_archive_item_limit = 1000000"})
@@ -106,7 +109,7 @@ func BenchmarkSinkTapLogins(b *testing.B) {
 		}
 		bobC, daveC := dial(bob, "secret"), dial(dave, "secret")
 		daveX := omemoPeer(lctx, b, daveC, dave, acc)
-		logins[i] = &loginRun{tap: taps[i], account: acc.String(), user: user, cases: map[string]*sinkCase{
+		l := &loginRun{tap: taps[i], account: acc.String(), user: user, cases: map[string]*sinkCase{
 			"chat": {name: "chat", sender: bobC, build: plainChats(bobC, acc),
 				raw: rawStanzas(acc, stanza.ChatMessage), tapFrom: bobC.JID.String(), capTo: bob.String(),
 				receiver: bobC, fromBridge: fromAccount(acc, false), bodies: plainBodies},
@@ -114,17 +117,40 @@ func BenchmarkSinkTapLogins(b *testing.B) {
 				raw: rawOMEMO(daveX, acc, nil), tapFrom: daveC.JID.String(), capTo: dave.String(),
 				receiver: daveC, fromBridge: fromAccount(acc, true), bodies: omemoBodies(daveX, acc)},
 		}}
+		if slices.Contains(names, "room") {
+			// A plaintext room of the login's with bob<i> and dave<i>, bob<i> writing.
+			mxRoom, portalID, failed, err := harness.CreateGroup(lctx, cfg, user, acc.String(), "room", map[string]any{
+				"participants": []string{bob.String(), dave.String()},
+				"name":         map[string]string{"name": fmt.Sprintf("Logins bench %d", i)},
+			})
+			if err != nil || len(failed) != 0 {
+				b.Fatalf("login %d create_group: %v, failed %v; unknown calls %v", i, err, failed, sink.Unknown())
+			}
+			room := jid.MustParse(strings.TrimPrefix(portalID, "muc:"))
+			roomJoin(lctx, b, bobC, room, "bob")
+			roomJoin(lctx, b, daveC, room, "dave")
+			l.cases["room"] = &sinkCase{name: "room", portal: mxRoom.String(), room: room.String(), sender: bobC,
+				build: plainGroupchats(bobC, room), raw: rawStanzas(room, stanza.GroupChatMessage),
+				tapFrom: room.String() + "/bob", capTo: room.String(), receiver: bobC,
+				fromBridge: fromOccupant(room, false, "bob", "dave"), bodies: plainBodies}
+		}
+		logins[i] = l
 	}
 	hsToken := hsTokenOf(b, cfg)
 	m := &multiRun{rcv: rcv, sink: sink, asURL: cfg.AppserviceURL(), hsToken: hsToken,
 		client: &http.Client{Timeout: time.Minute}, pid: br.PID(), logins: logins}
 	self := os.Getpid()
 	fmt.Printf("SINK logins: %d logins, each its own account, tap, contacts and portals; %d messages per login per phase, all logins at once; msg/s is the total\n", k, perLogin)
-	for _, name := range []string{"chat", "chat-omemo"} {
+	for _, name := range names {
 		// Each chat's portal first (through Prosody), and one event back (its state settled).
 		for i, l := range logins {
 			c := l.cases[name]
-			c.portal = m.warmUp(ctx, b, i, c)
+			if c == nil {
+				b.Fatalf("MXOMEMO_SINK_LOGIN_CASES: no case %q (chat, chat-omemo, room)", name)
+			}
+			if room := m.warmUp(ctx, b, i, c); c.portal == "" {
+				c.portal = room
+			}
 			m.warmUpMatrix(ctx, b, l, c)
 		}
 		for _, ph := range []struct {
@@ -253,8 +279,13 @@ func (m *multiRun) xm(ctx context.Context, b *testing.B, name string, n int) (la
 		build := c.raw(ctx, b)
 		prefix[i] = fmt.Sprintf("xl%d-%s ", i, name)
 		ids, bs := m.next(strings.TrimSpace(prefix[i]), n)
+		// A 1:1 message keeps the bare JID it was sent to; a room's goes to the occupant's full JID.
+		to, by := l.account, l.account
+		if c.room != "" {
+			to, by = l.tap.BoundJID(), c.room
+		}
 		for j := range n {
-			raws[i] = append(raws[i], xmpptap.Readdress(build(ids[j], bs[j]), c.tapFrom, l.account, stanzaID(ids[j], l.account)))
+			raws[i] = append(raws[i], xmpptap.Readdress(build(ids[j], bs[j]), c.tapFrom, to, stanzaID(ids[j], by)))
 		}
 		bodies[i] = bs
 		all = append(all, bs...)
@@ -319,6 +350,31 @@ func (m *multiRun) mx(ctx context.Context, b *testing.B, name string, n int) (la
 		more  = make(chan struct{}, 1)
 	)
 	bodies := make([][]string, len(m.logins))
+	// A room's reflection of each of the bridge's messages, as Prosody would send it, injected
+	// back by one goroutine per login (the capture callback must not inject).
+	reflect := make([]chan []byte, len(m.logins))
+	stop := make(chan struct{})
+	var reflectors sync.WaitGroup
+	for i, l := range m.logins {
+		c := l.cases[name]
+		if c.room == "" {
+			continue
+		}
+		from := c.room + "/" + bridgeNick(b, c)
+		reflect[i] = make(chan []byte, n+64)
+		reflectors.Go(func() {
+			for k := 0; ; k++ {
+				select {
+				case raw := <-reflect[i]:
+					if err := l.tap.Inject(xmpptap.Readdress(raw, from, l.tap.BoundJID(), stanzaID(fmt.Sprint("lr", i, "-", k), c.room))); err != nil {
+						return
+					}
+				case <-stop:
+					return
+				}
+			}
+		})
+	}
 	for i, l := range m.logins {
 		c := l.cases[name]
 		_, bodies[i] = m.next(fmt.Sprintf("ml%d-%s", i, name), n)
@@ -330,6 +386,12 @@ func (m *multiRun) mx(ctx context.Context, b *testing.B, name string, n int) (la
 			got[i] = append(got[i], tapped{i, raw, at})
 			total++
 			mu.Unlock()
+			if reflect[i] != nil {
+				select {
+				case reflect[i] <- raw:
+				default:
+				}
+			}
 			select {
 			case more <- struct{}{}:
 			default:
@@ -384,6 +446,14 @@ func (m *multiRun) mx(ctx context.Context, b *testing.B, name string, n int) (la
 	for _, l := range m.logins {
 		l.tap.Capture(nil, nil)
 	}
+	// The reflections are the bridge's work too, but after its last message left.
+	for i := range reflect {
+		for deadline := time.Now().Add(time.Minute); len(reflect[i]) > 0 && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	close(stop)
+	reflectors.Wait()
 	m.checkTaps(b)
 	mu.Lock()
 	defer mu.Unlock()
@@ -401,6 +471,9 @@ func (m *multiRun) mx(ctx context.Context, b *testing.B, name string, n int) (la
 			}
 			// The server stamps from; the tap read them before it could.
 			msg.From, msg.At = l.tap.BoundJID(), t.at
+			if c.room != "" {
+				msg.From = c.room + "/" + bridgeNick(b, c)
+			}
 			if !c.fromBridge(msg) {
 				b.Fatalf("login %d %s: the bridge's message %d is not what the case expects (type %q, OMEMO %v)", i, name, j, msg.Type, msg.OMEMO != nil)
 			}

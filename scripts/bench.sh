@@ -162,12 +162,12 @@ END {
 	}
 	# The instance with several logins at once, each through its own tap (BenchmarkSinkTapLogins):
 	# one login is serial into Matrix, so this is the per-instance figure the target is about.
-	split("logins-chat logins-chat-omemo", lc, " ")
-	for (k=1; k<=2; k++) {
+	split("logins-chat logins-chat-omemo logins-room", lc, " ")
+	for (k=1; k<=3; k++) {
 		for (d=1; d<=2; d++) {
 			kt=lc[k] " " ds[d] " burst-tap"
 			if (!(kt in sink)) continue
-			nm=(k==1 ? "" : " OMEMO") " " (d==1 ? "X->M" : "M->X")
+			nm=(k==1 ? "" : (k==2 ? " OMEMO" : " room")) " " (d==1 ? "X->M" : "M->X")
 			printf "%-34s %14s %12s %14s %8.2fx   (test %s µs/msg; load %s)\n", "sink CEILING (tap, " nlogins " logins)" nm, sprintf("%.1f msg/s", sinkRate[kt]), "-", ">=1000 msg/s", (sinkRate[kt] > 0 ? 1000/sinkRate[kt] : 0), sinkTest[kt], sinkLoad[kt]
 			row("sink " nlogins " logins" nm " CPU/msg tap", sinkCPU[kt], 0, 1000, "µs", 0)
 		}
