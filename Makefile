@@ -90,7 +90,14 @@ bench-scale: deps dendrite
 # burst of SINK_N messages, with the bridge's CPU per message. Not in `make test`. The burst-tap
 # rows repeat the bursts through a benchmark-only XMPP tap (e2e/internal/xmpptap) that keeps
 # Prosody out of the message path: the bridge's own ceiling; SINK_TAP=0 connects straight.
+# Then BenchmarkSinkTapLogins: SINK_LOGINS logins (each its own account, tap and chats) take
+# SINK_N messages each at once, 1:1 plaintext and OMEMO and a plaintext room, both ways: the
+# instance's ceiling.
 SINK_N    ?= 2000
+SINK_LOGINS ?= 4
+SINK_LOGIN_CASES ?= chat,chat-omemo,room
+# SINK_DB_CONNS=n: the bridge's SQLite pool size in both benchmarks (default: the config's 5).
+SINK_DB_CONNS ?=
 SINK_RATE ?= 200
 SINK_CASES ?= chat,chat-omemo,room,room-omemo
 # SINK_STANZAS=1: Prosody logs every stanza (debug), and each phase prints the elements the
@@ -99,8 +106,8 @@ SINK_STANZAS ?=
 SINK_TAP ?=
 bench-sink: deps
 	@out=$$(mktemp); status=0; \
-	MXOMEMO_SINK_N=$(SINK_N) MXOMEMO_SINK_RATE=$(SINK_RATE) MXOMEMO_SINK_CASES=$(SINK_CASES) MXOMEMO_SINK_STANZAS=$(SINK_STANZAS) MXOMEMO_SINK_TAP=$(SINK_TAP) $(GO) test $(GOFLAGS_T) -count 1 -timeout 60m \
-		-run '^$$' -bench '^BenchmarkSinkThroughput$$' -benchtime 1x ./e2e/ >$$out 2>&1 || status=$$?; \
+	MXOMEMO_SINK_N=$(SINK_N) MXOMEMO_SINK_RATE=$(SINK_RATE) MXOMEMO_SINK_CASES=$(SINK_CASES) MXOMEMO_SINK_STANZAS=$(SINK_STANZAS) MXOMEMO_SINK_TAP=$(SINK_TAP) MXOMEMO_SINK_LOGINS=$(SINK_LOGINS) MXOMEMO_SINK_LOGIN_CASES=$(SINK_LOGIN_CASES) MXOMEMO_SINK_DB_CONNS=$(SINK_DB_CONNS) $(GO) test $(GOFLAGS_T) -count 1 -timeout 60m \
+		-run '^$$' -bench '^BenchmarkSink(Throughput|TapLogins)$$' -benchtime 1x ./e2e/ >$$out 2>&1 || status=$$?; \
 	grep -E '^SINK|^BenchmarkSink|^(--- |ok|FAIL|PASS)|sink_bench_test' $$out; \
 	[ $$status = 0 ] || tail -50 $$out; rm -f $$out; exit $$status
 

@@ -34,7 +34,8 @@ func profileDebug(c *harness.BridgeConfig) {
 // dir/name-*.pprof`). Without MXOMEMO_BENCH_PROFILE it does nothing.
 func cpuProfile(tb testing.TB, c *harness.BridgeConfig, name string) func() {
 	dir := benchProfileDir()
-	if dir == "" {
+	// A trace (traceDuring) is taken without CPU profiles beside it, whose sampling it would record.
+	if dir == "" || os.Getenv("MXOMEMO_BENCH_TRACE") != "" {
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -97,5 +98,49 @@ func saveProfile(tb testing.TB, c *harness.BridgeConfig, path, name string) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, name), raw, 0o644); err != nil {
 		tb.Error(err)
+	}
+}
+
+// traceDuring records a Go execution trace of the bridge of c for the next secs seconds, to
+// dir/name.trace (read with `go tool trace`, or `go tool trace -pprof=sync|syscall|net|sched`
+// for where goroutines waited), when MXOMEMO_BENCH_TRACE is set as well as
+// MXOMEMO_BENCH_PROFILE. The returned function waits for the trace to be written.
+func traceDuring(tb testing.TB, c *harness.BridgeConfig, name string, secs int) func() {
+	dir := benchProfileDir()
+	if dir == "" || os.Getenv("MXOMEMO_BENCH_TRACE") == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		saveProfileErr(c, fmt.Sprintf("trace?seconds=%d", secs), name+".trace", tb.Errorf)
+	}()
+	// The trace starts when the bridge has the request: a moment before the phase does.
+	time.Sleep(100 * time.Millisecond)
+	return func() { <-done }
+}
+
+// saveProfileErr is saveProfile reporting failures through errorf (usable off the test's
+// goroutine).
+func saveProfileErr(c *harness.BridgeConfig, path, name string, errorf func(string, ...any)) {
+	req, err := http.NewRequest(http.MethodGet, c.AppserviceURL()+"/debug/pprof/"+path, nil)
+	if err != nil {
+		errorf("profile %s: %v", path, err)
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+c.ProvisioningSecret)
+	resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)
+	if err != nil {
+		errorf("profile %s: %v", path, err)
+		return
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		errorf("profile %s: %d %v", path, resp.StatusCode, err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(benchProfileDir(), name), raw, 0o644); err != nil {
+		errorf("profile %s: %v", path, err)
 	}
 }

@@ -74,6 +74,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		LogLevel:       "info",
 	}
 	profileDebug(cfg)
+	sinkDBConns(b, cfg)
 	ctx := context.Background()
 	if err := harness.WriteConfig(ctx, bin, cfg); err != nil {
 		b.Fatal(err)
@@ -514,6 +515,10 @@ func BenchmarkSinkThroughput(b *testing.B) {
 			// The allocations of the phase: go tool pprof -base name-allocs-0.pprof name-allocs-1.pprof
 			saveProfile(b, cfg, "allocs", name+"-allocs-0.pprof")
 			prof := cpuProfile(b, cfg, name)
+			trace := func() {}
+			if ph.mode == "burst-tap" {
+				trace = traceDuring(b, cfg, name, 4)
+			}
 			iq0 := roomIQs(prosody, c.room)
 			if stanzas {
 				_, logOff = tallyStanzas(b, filepath.Join(prosody.Dir(), "prosody.log"), logOff, alice.String(), witness.JID.String(), bridgeSessions)
@@ -521,6 +526,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 			others0 := others()
 			lat, added, wall, cpu := ph.run()
 			prof()
+			trace()
 			saveProfile(b, cfg, "allocs", name+"-allocs-1.pprof")
 			iqs := "-"
 			if c.room != "" {
