@@ -22,7 +22,10 @@ import (
 // a real Prosody (Nagle's algorithm on, its default). Without it the
 // session's kernel delays the ACK of the <a/> (nothing is sent in answer),
 // and Prosody holds the message until that ACK: up to the delayed-ACK
-// timer's 40 ms. It prints p50, p99 and max in ms (ms-p50, ms-p99, ms-max).
+// timer's 40 ms. A stanza the server sent no <r/> with (its request
+// outstanding) is the same case, seen in the sink benchmark's traces under
+// load (docs/scaling.md); this reproduces the <a/>, which every session
+// meets. It prints p50, p99 and max in ms (ms-p50, ms-p99, ms-max).
 func BenchmarkStanzaAfterAck(b *testing.B) {
 	srv := testenv.SharedProsody(b)
 	a := jid.MustParse(srv.CreateAccount(b, "quickack-a", "pw-a"))
