@@ -7,3 +7,7 @@ func (m *Manager) SetStreamID(id string) {
 	defer m.mu.Unlock()
 	m.id = id
 }
+
+// SetQuickAck turns the quick ACK of the server's <a/> on or off (for
+// BenchmarkStanzaAfterAck's comparison) and returns the previous setting.
+func SetQuickAck(on bool) bool { return quickAckOn.Swap(on) }

@@ -167,7 +167,7 @@ func (b *inbox) duplicates() []string {
 	return d
 }
 
-func send(t *testing.T, s *xmpp.Session, to jid.JID, body string) {
+func send(t testing.TB, s *xmpp.Session, to jid.JID, body string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -178,13 +178,13 @@ func send(t *testing.T, s *xmpp.Session, to jid.JID, body string) {
 	}
 }
 
-func serve(t *testing.T, s *xmpp.Session, h xmpp.Handler) <-chan error {
+func serve(t testing.TB, s *xmpp.Session, h xmpp.Handler) <-chan error {
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(h) }()
 	return done
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
