@@ -114,6 +114,9 @@ func RepoRoot() (string, error) {
 
 // WriteConfig writes Dir/config.yaml from the bridge's own example config (bin -e), edited for
 // the test servers, and generates Dir/registration.yaml with bin -g.
+// dbCheckEnvPrefix is the bridge's env_config_prefix under MXOMEMO_E2E_DB_CONNS.
+const dbCheckEnvPrefix = "MXOMEMO_E2E_DBCHECK_"
+
 func WriteConfig(ctx context.Context, bin string, c *BridgeConfig) error {
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return err
@@ -166,6 +169,19 @@ func WriteConfig(ctx context.Context, bin string, c *BridgeConfig) error {
 	}
 	for path, v := range c.Network {
 		edits["network."+path] = v
+	}
+	// MXOMEMO_E2E_DB_CONNS=n runs every bridge with a pool of n connections and dbutil's
+	// deadlock detection (a query without the goroutine's open transaction panics instead of
+	// waiting for a connection that transaction holds): to check a one-connection pool.
+	if n := os.Getenv("MXOMEMO_E2E_DB_CONNS"); n != "" {
+		conns, err := strconv.Atoi(n)
+		if err != nil {
+			return fmt.Errorf("failed to parse MXOMEMO_E2E_DB_CONNS: %w", err)
+		}
+		edits["database.max_open_conns"], edits["database.max_idle_conns"] = conns, conns
+		// deadlock_detection is not in the example config, and mxmain's config upgrade drops
+		// keys it does not know: it comes from the environment instead (Start).
+		edits["env_config_prefix"] = dbCheckEnvPrefix
 	}
 	for path, v := range c.Set {
 		edits[path] = v
@@ -312,6 +328,9 @@ func (b *Bridge) Start(ctx context.Context) error {
 	cmd.Dir = b.Config.Dir
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if os.Getenv("MXOMEMO_E2E_DB_CONNS") != "" {
+		cmd.Env = append(os.Environ(), dbCheckEnvPrefix+"DATABASE__DEADLOCK_DETECTION=true")
+	}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return fmt.Errorf("failed to start the bridge: %w", err)
