@@ -196,6 +196,7 @@ func (t *Tap) down(l *link) {
 	for {
 		n, err := l.server.Read(buf)
 		if n > 0 {
+			quickAck(l.server)
 			l.wmu.Lock()
 			out = out[:0]
 			fr.Feed(buf[:n], func(p Piece) {
