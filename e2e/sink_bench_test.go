@@ -65,26 +65,8 @@ func BenchmarkSinkThroughput(b *testing.B) {
 	}
 	prosody := testenv.StartProsody(b, popts)
 	tap := startTap(b, prosody)
-	hsPort := testenv.FreePort(b)
-	cfg := &harness.BridgeConfig{
-		Dir:            b.TempDir(),
-		HomeserverURL:  fmt.Sprintf("http://127.0.0.1:%d", hsPort),
-		Domain:         "localhost",
-		AppservicePort: testenv.FreePort(b),
-		LogLevel:       "info",
-	}
-	profileDebug(cfg)
-	sinkDBConns(b, cfg)
+	cfg, sink, br := startSinkBridge(b, bin)
 	ctx := context.Background()
-	if err := harness.WriteConfig(ctx, bin, cfg); err != nil {
-		b.Fatal(err)
-	}
-	sink, err := assink.Start(hsPort, "localhost", "@xmppbot:localhost")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(sink.Close)
-	br := &harness.Bridge{Bin: bin, Config: cfg}
 	b.Cleanup(func() {
 		if err := br.Stop(); err != nil {
 			b.Errorf("bridge: %v", err)
@@ -621,4 +603,29 @@ func hsTokenOf(b testing.TB, c *harness.BridgeConfig) string {
 		b.Fatal(err)
 	}
 	return cfg.Appservice.HSToken
+}
+
+// startSinkBridge writes the sink benchmarks' bridge configuration (info logs, the profiling and
+// pool settings of the environment) and starts the appservice sink in place of the homeserver;
+// the bridge is returned unstarted.
+func startSinkBridge(b *testing.B, bin string) (*harness.BridgeConfig, *assink.Sink, *harness.Bridge) {
+	hsPort := testenv.FreePort(b)
+	cfg := &harness.BridgeConfig{
+		Dir:            b.TempDir(),
+		HomeserverURL:  fmt.Sprintf("http://127.0.0.1:%d", hsPort),
+		Domain:         "localhost",
+		AppservicePort: testenv.FreePort(b),
+		LogLevel:       "info",
+	}
+	profileDebug(cfg)
+	sinkDBConns(b, cfg)
+	if err := harness.WriteConfig(context.Background(), bin, cfg); err != nil {
+		b.Fatal(err)
+	}
+	sink, err := assink.Start(hsPort, "localhost", "@xmppbot:localhost")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(sink.Close)
+	return cfg, sink, &harness.Bridge{Bin: bin, Config: cfg}
 }

@@ -44,26 +44,8 @@ func BenchmarkSinkTapLogins(b *testing.B) {
 	bin := bridgeBin(b)
 	// As in BenchmarkSinkThroughput: Prosody at info, no archive truncation in the run.
 	prosody := testenv.StartProsody(b, testenv.ProsodyOptions{LogLevel: "info", ExtraConfig: "storage_archive_item_limit = 1000000"})
-	hsPort := testenv.FreePort(b)
-	cfg := &harness.BridgeConfig{
-		Dir:            b.TempDir(),
-		HomeserverURL:  fmt.Sprintf("http://127.0.0.1:%d", hsPort),
-		Domain:         "localhost",
-		AppservicePort: testenv.FreePort(b),
-		LogLevel:       "info",
-	}
-	profileDebug(cfg)
-	sinkDBConns(b, cfg)
+	cfg, sink, br := startSinkBridge(b, bin)
 	ctx := context.Background()
-	if err := harness.WriteConfig(ctx, bin, cfg); err != nil {
-		b.Fatal(err)
-	}
-	sink, err := assink.Start(hsPort, "localhost", "@xmppbot:localhost")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(sink.Close)
-	br := &harness.Bridge{Bin: bin, Config: cfg}
 	taps := make([]*xmpptap.Tap, k)
 	b.Cleanup(func() {
 		if err := br.Stop(); err != nil {
