@@ -68,11 +68,12 @@ func (c *Client) collectBackfill(in xmppclient.Inbound) bool {
 		return false
 	}
 	a := in.Archived
-	if c.mam.Mode(a.QueryID) != xmppclient.QueryBackfill {
+	// The Router looked the result's query up as it read it.
+	if a.Query.Mode != xmppclient.QueryBackfill {
 		return false
 	}
 	from := in.From
-	if room := c.mam.Room(a.QueryID); room != "" {
+	if room := a.Query.Room; room != "" {
 		// A query of a room's archive (mucarchive.go): only the room answers.
 		if from != room {
 			c.login.Log.Warn().Str("from", from).Str("room", room).Msg("Dropping forged room archive result")

@@ -18,8 +18,14 @@ import (
 
 func TestCollectBackfill(t *testing.T) {
 	c := &Client{account: jid.MustParse("alice@example.org"), login: &bridgev2.UserLogin{}}
+	// As the Router hands it over: classified, its archive query looked up.
+	read := func(xml string) xmppclient.Inbound {
+		in := xmppclient.Classify(tokens(t, xml))
+		c.mam.Resolve(&in)
+		return in
+	}
 	msg := `<message xmlns="jabber:client" from="bob@example.org/phone" to="alice@example.org" type="chat" id="m1"><body>old</body></message>`
-	if c.collectBackfill(xmppclient.Classify(tokens(t, archiveResult("", "none", msg)))) {
+	if c.collectBackfill(read(archiveResult("", "none", msg))) {
 		t.Fatal("collected without a running backfill query")
 	}
 	bf := c.mam.AddBackfill()
@@ -34,7 +40,7 @@ func TestCollectBackfill(t *testing.T) {
 		{"live message goes to the queue", msg, false},
 		{"forged backfill result is dropped", archiveResult("mallory@example.org/x", bf, msg), true},
 	} {
-		if got := c.collectBackfill(xmppclient.Classify(tokens(t, tc.xml))); got != tc.consumed {
+		if got := c.collectBackfill(read(tc.xml)); got != tc.consumed {
 			t.Errorf("%s: consumed = %v, want %v", tc.name, got, tc.consumed)
 		}
 	}
@@ -42,7 +48,7 @@ func TestCollectBackfill(t *testing.T) {
 	if len(got) != 1 || got[0].ArchiveID != "arch-7" {
 		t.Fatalf("collected %+v, want the one genuine result", got)
 	}
-	if c.mam.Collecting() || c.mam.Mode(bf) != 0 {
+	if c.mam.Collecting() || c.mam.Lookup(bf).Mode != 0 {
 		t.Error("query still known after finish")
 	}
 }

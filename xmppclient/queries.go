@@ -177,27 +177,6 @@ func (q *Queries) Len() int {
 	return len(q.m)
 }
 
-// Seq is the catch-up query id belongs to (0: none).
-func (q *Queries) Seq(id string) uint64 {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.seqs[id]
-}
-
-// Mode is what query id is for (0: not ours).
-func (q *Queries) Mode(id string) QueryMode {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.m[id]
-}
-
-// Room is the room whose archive query id asks ("" for our own archive).
-func (q *Queries) Room(id string) string {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.rooms[id]
-}
-
 // Collect keeps a result of a running collected query; false when a is
 // not one.
 func (q *Queries) Collect(a Archived) bool {
