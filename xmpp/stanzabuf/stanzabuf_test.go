@@ -204,4 +204,23 @@ func TestPrefixedChildren(t *testing.T) {
 			t.Errorf("ReaderWithout handed out %v", s.Name)
 		}
 	}
+	// ReaderOnly keeps the prefixed <encrypted/> (with its prefixed
+	// descendants) and nothing else of the stanza's children.
+	var kept []string
+	r = st.ReaderOnly(omemo)
+	for {
+		tok, err := r.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, ok := tok.(xml.StartElement); ok {
+			kept = append(kept, s.Name.Local)
+		}
+	}
+	if want := []string{"message", "encrypted", "header", "keys", "key", "payload"}; !slices.Equal(kept, want) {
+		t.Errorf("ReaderOnly handed out %v, want %v", kept, want)
+	}
 }
